@@ -1,0 +1,106 @@
+# tslab top-level commands.
+#
+#   make demo          install what is missing, build, run the side-by-side benchmark
+#   make test          install what is missing, build, run every test (plain, ASan+UBSan, TSan)
+#   make bench         like demo, averaged over 3 runs
+#   make deps | build | format | format-check | clean
+#
+# Build trees: build/ (Release), build-asan/ (ASan+UBSan), build-tsan/ (TSan).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.NOTPARALLEL:
+.DEFAULT_GOAL := build
+
+CMAKE ?= cmake
+CTEST ?= ctest
+CLANG_FORMAT ?= clang-format
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+TEST_JOBS ?= 2
+BUILD_TYPE ?= Release
+
+BUILD_DIR := build
+ASAN_DIR := build-asan
+TSAN_DIR := build-tsan
+BENCH_BIN := $(BUILD_DIR)/bench/tslab_bench
+
+DEPS := build-essential g++ cmake pkg-config libgtest-dev libgmock-dev libbenchmark-dev \
+        libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev clang-format python3 \
+        python3-matplotlib prometheus
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
+
+ASAN_ENV := TSLAB_TEST_SCALE=10 \
+            ASAN_OPTIONS=detect_leaks=1 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TSAN_ENV := TSLAB_TEST_SCALE=5 \
+            TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1' \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+FORMAT_DIRS := src include tests bench
+FIND_SOURCES := find $(wildcard $(FORMAT_DIRS)) -type f \( -name '*.h' -o -name '*.hpp' -o -name '*.cpp' -o -name '*.c' \) -print0 2>/dev/null
+
+.PHONY: all deps build test test-release test-asan test-tsan demo bench format format-check clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEPS); do \
+	  status=$$(dpkg -s "$$p" 2>/dev/null || true); \
+	  case "$$status" in *"Status: install ok installed"*) ;; *) missing="$$missing $$p" ;; esac; \
+	done; \
+	if [ -z "$$missing" ]; then \
+	  echo "deps: all packages present"; \
+	else \
+	  echo "deps: installing$$missing"; \
+	  $(APT) update -q; \
+	  $(APT) install -y -q --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
+
+test: build
+	$(MAKE) --no-print-directory test-release test-asan test-tsan
+	@echo "make test: all test suites passed"
+
+# The Release build: every test, including the package test.
+test-release:
+	$(CTEST) --test-dir $(BUILD_DIR) --output-on-failure -j$(TEST_JOBS)
+
+# ASan + UBSan: unit and concurrency tests.
+test-asan:
+	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DTSLAB_SANITIZE=address -DTSLAB_BUILD_BENCH=OFF
+	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
+	$(ASAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) --output-on-failure -j$(TEST_JOBS) -L '^(concurrency|unit)$$'
+
+# TSan: concurrency tests.
+test-tsan:
+	$(CMAKE) -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DTSLAB_SANITIZE=thread -DTSLAB_BUILD_BENCH=OFF
+	$(CMAKE) --build $(TSAN_DIR) -j$(JOBS)
+	$(TSAN_ENV) $(CTEST) --test-dir $(TSAN_DIR) --output-on-failure -j$(TEST_JOBS) -L '^concurrency$$'
+
+demo: build
+	@if [ ! -x $(BENCH_BIN) ]; then \
+	  echo "error: $(BENCH_BIN) was not built (bench/ has no tslab_bench target yet, or TSLAB_BUILD_BENCH is OFF)" >&2; \
+	  exit 1; \
+	fi
+	$(BENCH_BIN)
+
+bench: build
+	@if [ ! -x $(BENCH_BIN) ]; then \
+	  echo "error: $(BENCH_BIN) was not built (bench/ has no tslab_bench target yet, or TSLAB_BUILD_BENCH is OFF)" >&2; \
+	  exit 1; \
+	fi
+	$(BENCH_BIN) --runs 3
+
+format:
+	$(FIND_SOURCES) | xargs -0 -r $(CLANG_FORMAT) -i
+
+format-check:
+	$(FIND_SOURCES) | xargs -0 -r $(CLANG_FORMAT) --dry-run --Werror
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)

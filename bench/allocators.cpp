@@ -1,0 +1,159 @@
+// Peer libraries and live-allocator verification.
+#include "allocators.hpp"
+
+#include <dlfcn.h>
+#include <gnu/libc-version.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "stats.hpp"
+
+#ifndef TSLAB_BENCH_MIMALLOC_SO
+#define TSLAB_BENCH_MIMALLOC_SO "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"
+#endif
+#ifndef TSLAB_BENCH_JEMALLOC_SO
+#define TSLAB_BENCH_JEMALLOC_SO "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+#endif
+#ifndef TSLAB_BENCH_TCMALLOC_SO
+#define TSLAB_BENCH_TCMALLOC_SO "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
+#endif
+
+namespace bench {
+
+const std::vector<std::string>& all_allocators() {
+  static const std::vector<std::string> names = {"tslab",    "tslab-handle", "glibc",
+                                                 "mimalloc", "jemalloc",     "tcmalloc"};
+  return names;
+}
+
+bool is_known_allocator(const std::string& name) {
+  for (const auto& n : all_allocators())
+    if (n == name) return true;
+  return false;
+}
+
+bool is_tslab_variant(const std::string& name) { return name == "tslab" || name == "tslab-handle"; }
+
+bool is_peer(const std::string& name) { return is_known_allocator(name) && !is_tslab_variant(name); }
+
+bool tslab_built_in() {
+#ifdef TSLAB_BENCH_HAVE_TSLAB
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::string preload_library(const std::string& name) {
+  // An environment override (TSLAB_BENCH_MIMALLOC_SO, ...) wins over the built-in path.
+  auto pick = [](const char* env, const char* def) {
+    const char* v = std::getenv(env);
+    return std::string(v != nullptr && *v != '\0' ? v : def);
+  };
+  if (name == "mimalloc") return pick("TSLAB_BENCH_MIMALLOC_SO", TSLAB_BENCH_MIMALLOC_SO);
+  if (name == "jemalloc") return pick("TSLAB_BENCH_JEMALLOC_SO", TSLAB_BENCH_JEMALLOC_SO);
+  if (name == "tcmalloc") return pick("TSLAB_BENCH_TCMALLOC_SO", TSLAB_BENCH_TCMALLOC_SO);
+  return {};
+}
+
+namespace {
+
+std::string base_name(const char* path) {
+  if (path == nullptr) return "?";
+  const char* s = std::strrchr(path, '/');
+  return s != nullptr ? s + 1 : path;
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Which peer, if any, a shared object's file name belongs to.
+std::string family_of_object(const std::string& base) {
+  if (starts_with(base, "libmimalloc")) return "mimalloc";
+  if (starts_with(base, "libjemalloc")) return "jemalloc";
+  if (starts_with(base, "libtcmalloc")) return "tcmalloc";
+  if (starts_with(base, "libc.so") || starts_with(base, "libc-")) return "glibc";
+  return "unknown (" + base + ")";
+}
+
+}  // namespace
+
+bool verify_live_allocator(const std::string& expected, std::string& detail) {
+  // 1. Marker symbols each peer exports and glibc does not.
+  void* mi_version = dlsym(RTLD_DEFAULT, "mi_version");
+  void* mallctl = dlsym(RTLD_DEFAULT, "mallctl");
+  void* tc_version = dlsym(RTLD_DEFAULT, "tc_version");
+  void* tc_ext = dlsym(RTLD_DEFAULT, "MallocExtension_GetAllocatedSize");
+  std::string markers;
+  if (mi_version != nullptr) markers += " mi_version";
+  if (mallctl != nullptr) markers += " mallctl";
+  if (tc_version != nullptr || tc_ext != nullptr) markers += " tc_version/MallocExtension";
+  std::string by_marker;
+  int n_markers =
+      (mi_version != nullptr) + (mallctl != nullptr) + (tc_version != nullptr || tc_ext != nullptr);
+  if (n_markers == 0)
+    by_marker = "glibc";
+  else if (n_markers > 1)
+    by_marker = "several";
+  else if (mi_version != nullptr)
+    by_marker = "mimalloc";
+  else if (mallctl != nullptr)
+    by_marker = "jemalloc";
+  else
+    by_marker = "tcmalloc";
+
+  // 2. The object that defines the malloc this process binds to.
+  void* malloc_sym = dlsym(RTLD_DEFAULT, "malloc");
+  Dl_info info{};
+  std::string object = "?";
+  if (malloc_sym != nullptr && dladdr(malloc_sym, &info) != 0 && info.dli_fname != nullptr)
+    object = info.dli_fname;
+  std::string by_object = family_of_object(base_name(object.c_str()));
+
+  const std::string want = is_tslab_variant(expected) ? std::string("glibc") : expected;
+  if (by_marker != want || by_object != want) {
+    detail = strf("expected %s, but malloc is defined in %s (%s) and marker symbols say %s [%s ]",
+                  want.c_str(), object.c_str(), by_object.c_str(), by_marker.c_str(), markers.c_str());
+    return false;
+  }
+
+  // 3. Ask the allocator whether it owns a fresh malloc block, and its version.
+  void* probe = std::malloc(128);
+  bool owned = probe != nullptr;
+  std::string version;
+  if (want == "mimalloc") {
+    auto in_heap = reinterpret_cast<bool (*)(const void*)>(dlsym(RTLD_DEFAULT, "mi_is_in_heap_region"));
+    if (in_heap != nullptr) owned = owned && in_heap(probe);
+    version = strf("mimalloc %d", reinterpret_cast<int (*)()>(mi_version)());
+  } else if (want == "jemalloc") {
+    auto sallocx = reinterpret_cast<std::size_t (*)(const void*, int)>(dlsym(RTLD_DEFAULT, "sallocx"));
+    if (sallocx != nullptr) owned = owned && sallocx(probe, 0) >= 128;
+    const char* v = nullptr;
+    std::size_t len = sizeof v;
+    auto ctl = reinterpret_cast<int (*)(const char*, void*, std::size_t*, void*, std::size_t)>(mallctl);
+    version =
+        std::string("jemalloc ") + (ctl("version", &v, &len, nullptr, 0) == 0 && v != nullptr ? v : "?");
+  } else if (want == "tcmalloc") {
+    auto owner = reinterpret_cast<int (*)(const void*)>(dlsym(RTLD_DEFAULT, "MallocExtension_GetOwnership"));
+    if (owner != nullptr) owned = owned && owner(probe) == 1;  // 1 == kOwned
+    if (tc_version != nullptr) {
+      int ma = 0, mi = 0;
+      const char* patch = nullptr;
+      reinterpret_cast<const char* (*)(int*, int*, const char**)>(tc_version)(&ma, &mi, &patch);
+      version = strf("tcmalloc %d.%d%s", ma, mi, patch != nullptr ? patch : "");
+    } else {
+      version = "tcmalloc";
+    }
+  } else {
+    version = std::string("glibc ") + gnu_get_libc_version();
+  }
+  std::free(probe);
+  if (!owned) {
+    detail = "malloc resolves to " + want + " but it does not own a fresh malloc block";
+    return false;
+  }
+  detail = version + " (" + object + ")";
+  return true;
+}
+
+}  // namespace bench

@@ -1,0 +1,133 @@
+/* This file contains tslab's C API, source-compatible with the temporal-slab
+ * names (alloc_obj_epoch, free_obj, epoch_advance, ...).
+ *
+ * An epoch is a lifetime phase (a request, a frame, a batch): objects allocated
+ * into one epoch never share a slab with objects of another, so a phase's memory
+ * drains together. Epochs form a ring of N slots (16 unless chosen otherwise).
+ *
+ * Every function here is thread-safe. Failures return NULL / false / 0 and record
+ * the reason, readable with slab_last_error() (see tslab/error.h). */
+#ifndef TSLAB_SLAB_ALLOC_H
+#define TSLAB_SLAB_ALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tslab/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bytes per slab: every slab holds objects of one size class of one epoch. */
+#define SLAB_PAGE_SIZE 65536u
+
+/* Default number of epochs in the ring. */
+#define SLAB_DEFAULT_EPOCH_COUNT 16u
+/* Largest number of epochs an allocator can be created with. */
+#define SLAB_MAX_EPOCH_COUNT 256u
+
+typedef struct SlabAllocator SlabAllocator; /* opaque */
+typedef uint64_t SlabHandle;                /* 0 is never a valid handle */
+typedef uint32_t EpochId;
+
+typedef enum EpochLifecycleState { EPOCH_ACTIVE = 0, EPOCH_CLOSING = 1 } EpochLifecycleState;
+
+typedef struct SlabAllocatorOptions {
+  uint32_t epoch_count; /* 1..SLAB_MAX_EPOCH_COUNT; 0 means the default */
+} SlabAllocatorOptions;
+
+/* Slow-path counters of one size class, summed over all threads.
+ * Names are temporal-slab's; meanings are tslab's:
+ *   slow_path_hits            allocations that left the thread-local fast path
+ *   new_slab_count            slabs carved from fresh segment memory
+ *   list_move_partial_to_full a thread's current slab ran out and went to its full list
+ *   list_move_full_to_partial a full slab got a block back (local or collected remote free)
+ *   current_partial_null      slow path found no current slab in the (epoch, class) bin
+ *   current_partial_full      slow path found the current slab exhausted
+ *   empty_slab_recycled       a fully empty slab was taken up again for allocation
+ *   empty_slab_overflowed     an empty slab was handed back to the allocator's pool
+ *                             (slab reuse across epochs; 0 until epochs are closed) */
+typedef struct PerfCounters {
+  uint64_t slow_path_hits;
+  uint64_t new_slab_count;
+  uint64_t list_move_partial_to_full;
+  uint64_t list_move_full_to_partial;
+  uint64_t current_partial_null;
+  uint64_t current_partial_full;
+  uint64_t empty_slab_recycled;
+  uint64_t empty_slab_overflowed;
+} PerfCounters;
+
+/* --- allocator lifetime ------------------------------------------------- */
+SlabAllocator* slab_allocator_create(void);
+SlabAllocator* slab_allocator_create_with(const SlabAllocatorOptions* options);
+/* Destroys the allocator and returns all its memory. Outstanding pointers and
+ * handles become invalid. Must not race with other calls on the same allocator. */
+void slab_allocator_free(SlabAllocator* alloc);
+
+/* --- handle API ---------------------------------------------------------- */
+/* Allocates `size` bytes (>= 1) in epoch `epoch`; stores a handle in *out (may be
+ * NULL). Returns NULL for size 0, an out-of-range or CLOSING epoch, or no memory. */
+void* alloc_obj_epoch(SlabAllocator* alloc, uint32_t size, EpochId epoch, SlabHandle* out);
+/* Frees by handle. Returns false, and never crashes or corrupts, for a zero,
+ * malformed, stale, already-freed or another allocator's handle. */
+bool free_obj(SlabAllocator* alloc, SlabHandle handle);
+/* The block a live handle names, or NULL. */
+void* slab_handle_to_ptr(SlabAllocator* alloc, SlabHandle handle);
+/* The handle of a live block, or 0. */
+SlabHandle slab_ptr_to_handle(SlabAllocator* alloc, const void* ptr);
+
+/* --- pointer API --------------------------------------------------------- */
+/* malloc-style: a size of 0 returns a unique minimum-size block. No header. */
+void* slab_malloc_epoch(SlabAllocator* alloc, size_t size, EpochId epoch);
+/* `alignment` must be a non-zero power of two. */
+void* slab_malloc_aligned_epoch(SlabAllocator* alloc, size_t size, size_t alignment, EpochId epoch);
+/* NULL is a no-op. Reports (via slab_last_error) a pointer never returned, an
+ * interior pointer or a double free; never corrupts. */
+void slab_free(SlabAllocator* alloc, void* ptr);
+/* Like slab_free, but says whether the pointer was freed. NULL returns true. */
+bool slab_free_checked(SlabAllocator* alloc, void* ptr);
+/* Bytes usable at a live block, or 0 if `ptr` is not one. */
+size_t slab_usable_size(SlabAllocator* alloc, const void* ptr);
+
+/* --- epochs -------------------------------------------------------------- */
+EpochId epoch_current(SlabAllocator* alloc);
+/* Marks the current epoch CLOSING and activates the next ring slot with a new
+ * era. Returns the new current epoch. */
+EpochId epoch_advance(SlabAllocator* alloc);
+/* Marks `epoch` CLOSING: it takes no new allocations; frees into it succeed.
+ * Returns false for an out-of-range epoch. */
+bool epoch_close(SlabAllocator* alloc, EpochId epoch);
+EpochLifecycleState slab_epoch_state(SlabAllocator* alloc, EpochId epoch);
+/* The era of the slot's current activation (monotonic per allocator), 0 if out of range. */
+uint64_t slab_epoch_era(SlabAllocator* alloc, EpochId epoch);
+uint32_t slab_epoch_count(SlabAllocator* alloc);
+
+/* --- size classes, counters, checks -------------------------------------- */
+uint32_t slab_size_class_count(void);
+/* Block size of class `size_class`, or 0 if out of range. */
+uint32_t slab_class_size(uint32_t size_class);
+/* The class serving `size`, or slab_size_class_count() if `size` gets a span of its own. */
+uint32_t slab_size_class_of(size_t size);
+/* Objects per slab for the class serving `size`; 0 for 0 or a size with its own span. */
+uint32_t slab_object_count(uint32_t size);
+/* Returns false for a NULL allocator or counters pointer or an out-of-range class. */
+bool get_perf_counters(SlabAllocator* alloc, uint32_t size_class, PerfCounters* out);
+/* Walks every slab and verifies the allocator's invariants. Returns true if all
+ * hold; otherwise writes the first violation into `message` (if not NULL). Call
+ * it while no other thread uses the allocator. */
+bool slab_check(SlabAllocator* alloc, char* message, size_t message_size);
+
+/* --- utilities ----------------------------------------------------------- */
+/* Resident set size of this process in bytes (0 if unavailable). */
+uint64_t read_rss_bytes_linux(void);
+/* Monotonic clock in nanoseconds. */
+uint64_t now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TSLAB_SLAB_ALLOC_H */

@@ -1,0 +1,40 @@
+/* This file contains the error codes shared by the C and C++ APIs.
+ *
+ * Every call that can fail records why in a thread-local "last error" that
+ * slab_last_error() (C) and tslab::last_error() (C++) return. Successful calls
+ * do not reset it; read it only right after a call reported failure. */
+#ifndef TSLAB_ERROR_H
+#define TSLAB_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum TslabError {
+  TSLAB_OK = 0,
+  TSLAB_ERR_INVALID_ARGUMENT = 1,   /* NULL allocator or output pointer, bad option */
+  TSLAB_ERR_SIZE_ZERO = 2,          /* handle API: a size of zero */
+  TSLAB_ERR_SIZE_TOO_LARGE = 3,     /* size + alignment does not fit the address space */
+  TSLAB_ERR_BAD_ALIGNMENT = 4,      /* zero or not a power of two, or beyond the largest supported */
+  TSLAB_ERR_EPOCH_OUT_OF_RANGE = 5, /* epoch id >= the allocator's epoch count */
+  TSLAB_ERR_EPOCH_CLOSING = 6,      /* the epoch takes no new allocations */
+  TSLAB_ERR_OUT_OF_MEMORY = 7,      /* the operating system refused memory */
+  TSLAB_ERR_INVALID_HANDLE = 8,     /* zero or malformed handle */
+  TSLAB_ERR_STALE_HANDLE = 9,       /* the handle's slab has been reused since */
+  TSLAB_ERR_FOREIGN = 10,           /* pointer or handle of another allocator */
+  TSLAB_ERR_NOT_ALLOCATED = 11,     /* pointer this allocator never returned, or a free slot */
+  TSLAB_ERR_INTERIOR_POINTER = 12,  /* points inside a block, not at its start */
+  TSLAB_ERR_DOUBLE_FREE = 13        /* the block was already freed */
+} TslabError;
+
+/* Why the calling thread's last failed call failed. */
+TslabError slab_last_error(void);
+
+/* A short, static, human-readable description of an error code. */
+const char* slab_error_string(TslabError error);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TSLAB_ERROR_H */

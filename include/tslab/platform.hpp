@@ -1,0 +1,106 @@
+// This file contains the platform contract: the only way tslab obtains and
+// returns memory. The allocator core calls nothing else of the OS (and never the
+// system malloc). Every primitive is called on slow paths only.
+//
+// Contract, for every implementation:
+//   reserve(size, alignment)  size and alignment are multiples of page_size(),
+//                             alignment a power of two. Returns readable and
+//                             writable memory whose pages are zero on first touch,
+//                             or nullptr on refusal. Never throws.
+//   release(p, size)          gives back a whole range returned by reserve().
+//   decommit(p, size)         page-aligned subrange of a reservation: physical pages
+//                             go back to the OS; the range stays reserved and reads
+//                             as zero afterwards. Returns false on refusal.
+//   commit(p, size)           makes a decommitted range usable again. Returns false
+//                             on refusal.
+//   page_size()               the OS page size, a power of two.
+//   resident_bytes(p, size)   bytes of the range that are resident now.
+#ifndef TSLAB_PLATFORM_HPP
+#define TSLAB_PLATFORM_HPP
+
+#include <atomic>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+
+namespace tslab {
+
+class Platform {
+ public:
+  virtual void* reserve(std::size_t size, std::size_t alignment) noexcept = 0;
+  virtual void release(void* p, std::size_t size) noexcept = 0;
+  virtual bool commit(void* p, std::size_t size) noexcept = 0;
+  virtual bool decommit(void* p, std::size_t size) noexcept = 0;
+  virtual std::size_t page_size() const noexcept = 0;
+  virtual std::size_t resident_bytes(const void* p, std::size_t size) const noexcept = 0;
+
+ protected:
+  ~Platform() = default;
+};
+
+// What any platform implementation must offer (checked at compile time).
+template <class P>
+concept PlatformImpl = std::derived_from<P, Platform> && requires(P& p, const P& cp, void* ptr, std::size_t n) {
+  { p.reserve(n, n) } noexcept -> std::same_as<void*>;
+  { p.release(ptr, n) } noexcept;
+  { p.commit(ptr, n) } noexcept -> std::same_as<bool>;
+  { p.decommit(ptr, n) } noexcept -> std::same_as<bool>;
+  { cp.page_size() } noexcept -> std::same_as<std::size_t>;
+};
+
+// The operating system: mmap, madvise(MADV_DONTNEED), munmap, mincore.
+class OsPlatform final : public Platform {
+ public:
+  void* reserve(std::size_t size, std::size_t alignment) noexcept override;
+  void release(void* p, std::size_t size) noexcept override;
+  bool commit(void* p, std::size_t size) noexcept override;
+  bool decommit(void* p, std::size_t size) noexcept override;
+  std::size_t page_size() const noexcept override;
+  std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override;
+
+  // The process-wide instance used when an allocator is given no platform.
+  static OsPlatform& instance() noexcept;
+};
+
+// Wraps another platform and refuses memory on demand, for tests.
+// Thread-safe: the switches are atomics, read on every call.
+class FaultInjectingPlatform final : public Platform {
+ public:
+  explicit FaultInjectingPlatform(Platform& inner) noexcept : inner_(inner) {}
+
+  // Refuse every reserve/commit from now on (true) or stop refusing (false).
+  void refuse_all(bool on) noexcept { refuse_all_.store(on, std::memory_order_relaxed); }
+  // Let `n` more reserve/commit calls succeed, then refuse all of them.
+  void refuse_after(std::int64_t n) noexcept { budget_.store(n, std::memory_order_relaxed); }
+  // Stop refusing and forget any budget.
+  void reset() noexcept;
+  std::uint64_t refusals() const noexcept { return refusals_.load(std::memory_order_relaxed); }
+  std::uint64_t reserve_calls() const noexcept { return reserves_.load(std::memory_order_relaxed); }
+  std::uint64_t decommit_calls() const noexcept { return decommits_.load(std::memory_order_relaxed); }
+
+  void* reserve(std::size_t size, std::size_t alignment) noexcept override;
+  void release(void* p, std::size_t size) noexcept override;
+  bool commit(void* p, std::size_t size) noexcept override;
+  bool decommit(void* p, std::size_t size) noexcept override;
+  std::size_t page_size() const noexcept override { return inner_.page_size(); }
+  std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
+    return inner_.resident_bytes(p, size);
+  }
+
+ private:
+  bool should_refuse() noexcept;
+
+  Platform& inner_;
+  std::atomic<bool> refuse_all_{false};
+  std::atomic<std::int64_t> budget_{-1};  // < 0: unlimited
+  std::atomic<std::uint64_t> refusals_{0};
+  std::atomic<std::uint64_t> reserves_{0};
+  std::atomic<std::uint64_t> decommits_{0};
+};
+
+static_assert(PlatformImpl<OsPlatform>);
+static_assert(PlatformImpl<FaultInjectingPlatform>);
+
+}  // namespace tslab
+
+#endif  // TSLAB_PLATFORM_HPP

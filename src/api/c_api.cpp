@@ -1,0 +1,137 @@
+// This file contains the C API (slab_alloc.h): one-line forwards into the core.
+#include "core/fast_path.h"
+#include "platform/clock_rss.h"
+#include "slab_alloc.h"
+
+using tslab::detail::AllocatorCore;
+using tslab::detail::CoreOptions;
+
+struct SlabAllocator;  // never defined: a SlabAllocator* is an AllocatorCore*
+
+namespace {
+
+AllocatorCore* core_of(SlabAllocator* a) {
+  if (a == nullptr) tslab::detail::set_error(TSLAB_ERR_INVALID_ARGUMENT);
+  return reinterpret_cast<AllocatorCore*>(a);
+}
+
+}  // namespace
+
+extern "C" {
+
+SlabAllocator* slab_allocator_create(void) { return slab_allocator_create_with(nullptr); }
+
+SlabAllocator* slab_allocator_create_with(const SlabAllocatorOptions* options) {
+  CoreOptions core_options;
+  if (options != nullptr) core_options.epoch_count = options->epoch_count;
+  TslabError error = TSLAB_OK;
+  AllocatorCore* core = AllocatorCore::create(core_options, &error);
+  if (core == nullptr) tslab::detail::set_error(error);
+  return reinterpret_cast<SlabAllocator*>(core);
+}
+
+void slab_allocator_free(SlabAllocator* alloc) { AllocatorCore::destroy(reinterpret_cast<AllocatorCore*>(alloc)); }
+
+void* alloc_obj_epoch(SlabAllocator* alloc, uint32_t size, EpochId epoch, SlabHandle* out) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? nullptr : core->alloc_with_handle(size, epoch, out);
+}
+
+bool free_obj(SlabAllocator* alloc, SlabHandle handle) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->free_handle(handle) == TSLAB_OK;
+}
+
+void* slab_handle_to_ptr(SlabAllocator* alloc, SlabHandle handle) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? nullptr : core->handle_to_ptr(handle);
+}
+
+SlabHandle slab_ptr_to_handle(SlabAllocator* alloc, const void* ptr) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : core->ptr_to_handle(ptr);
+}
+
+void* slab_malloc_epoch(SlabAllocator* alloc, size_t size, EpochId epoch) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? nullptr : core->alloc(size, epoch);
+}
+
+void* slab_malloc_aligned_epoch(SlabAllocator* alloc, size_t size, size_t alignment, EpochId epoch) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? nullptr : core->alloc_aligned(size, alignment, epoch);
+}
+
+void slab_free(SlabAllocator* alloc, void* ptr) { slab_free_checked(alloc, ptr); }
+
+bool slab_free_checked(SlabAllocator* alloc, void* ptr) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->free(ptr) == TSLAB_OK;
+}
+
+size_t slab_usable_size(SlabAllocator* alloc, const void* ptr) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : core->usable_size(ptr);
+}
+
+EpochId epoch_current(SlabAllocator* alloc) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : core->epochs().current();
+}
+
+EpochId epoch_advance(SlabAllocator* alloc) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : core->epochs().advance();
+}
+
+bool epoch_close(SlabAllocator* alloc, EpochId epoch) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->epoch_close(epoch);
+}
+
+EpochLifecycleState slab_epoch_state(SlabAllocator* alloc, EpochId epoch) {
+  AllocatorCore* core = core_of(alloc);
+  if (core == nullptr || epoch >= core->epochs().count()) return EPOCH_CLOSING;
+  return core->epochs().state(epoch);
+}
+
+uint64_t slab_epoch_era(SlabAllocator* alloc, EpochId epoch) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr || epoch >= core->epochs().count() ? 0 : core->epochs().era(epoch);
+}
+
+uint32_t slab_epoch_count(SlabAllocator* alloc) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : core->epochs().count();
+}
+
+uint32_t slab_size_class_count(void) { return tslab::detail::NUM_CLASSES; }
+
+uint32_t slab_class_size(uint32_t size_class) {
+  return size_class < tslab::detail::NUM_CLASSES ? tslab::detail::class_block_size(size_class) : 0;
+}
+
+uint32_t slab_size_class_of(size_t size) {
+  return size <= tslab::detail::MAX_SMALL_SIZE ? tslab::detail::class_of_size(size) : tslab::detail::NUM_CLASSES;
+}
+
+uint32_t slab_object_count(uint32_t size) {
+  if (size == 0 || size > tslab::detail::MAX_SMALL_SIZE) return 0;
+  return tslab::detail::class_capacity(tslab::detail::class_of_size(size));
+}
+
+bool get_perf_counters(SlabAllocator* alloc, uint32_t size_class, PerfCounters* out) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->perf_counters(size_class, out);
+}
+
+bool slab_check(SlabAllocator* alloc, char* message, size_t message_size) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->check(message, message_size);
+}
+
+uint64_t read_rss_bytes_linux(void) { return tslab::detail::process_rss_bytes(); }
+
+uint64_t now_ns(void) { return tslab::detail::monotonic_ns(); }
+
+}  // extern "C"

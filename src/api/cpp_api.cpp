@@ -1,0 +1,90 @@
+// This file contains the C++ API (tslab/tslab.hpp): forwards into the core.
+#include <stdexcept>
+#include <utility>
+
+#include "core/fast_path.h"
+#include "tslab/tslab.hpp"
+
+namespace tslab {
+
+using detail::AllocatorCore;
+
+Allocator::Allocator(const Options& options) {
+  if (options.epoch_count == 0 || options.epoch_count > SLAB_MAX_EPOCH_COUNT)
+    throw std::invalid_argument("tslab::Options::epoch_count must be in 1..SLAB_MAX_EPOCH_COUNT");
+  TslabError error = TSLAB_OK;
+  core_ = AllocatorCore::create(detail::CoreOptions{options.epoch_count, options.platform}, &error);
+  if (core_ == nullptr) throw std::bad_alloc();
+}
+
+Allocator::~Allocator() { AllocatorCore::destroy(core_); }
+
+Allocator::Allocator(Allocator&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+
+Allocator& Allocator::operator=(Allocator&& other) noexcept {
+  if (this != &other) {
+    AllocatorCore::destroy(core_);
+    core_ = std::exchange(other.core_, nullptr);
+  }
+  return *this;
+}
+
+void* Allocator::allocate(std::size_t size) noexcept { return core_->alloc(size, core_->epochs().current()); }
+void* Allocator::allocate(std::size_t size, EpochId epoch) noexcept { return core_->alloc(size, epoch); }
+void* Allocator::allocate_aligned(std::size_t size, std::size_t alignment) noexcept {
+  return core_->alloc_aligned(size, alignment, core_->epochs().current());
+}
+void* Allocator::allocate_aligned(std::size_t size, std::size_t alignment, EpochId epoch) noexcept {
+  return core_->alloc_aligned(size, alignment, epoch);
+}
+Error Allocator::deallocate(void* ptr) noexcept { return static_cast<Error>(core_->free(ptr)); }
+std::size_t Allocator::usable_size(const void* ptr) const noexcept { return core_->usable_size(ptr); }
+
+Allocation Allocator::allocate_with_handle(std::size_t size, EpochId epoch) noexcept {
+  Allocation a;
+  a.ptr = core_->alloc_with_handle(size, epoch, &a.handle);
+  return a;
+}
+Error Allocator::free_handle(Handle handle) noexcept { return static_cast<Error>(core_->free_handle(handle)); }
+void* Allocator::handle_to_ptr(Handle handle) const noexcept { return core_->handle_to_ptr(handle); }
+Handle Allocator::ptr_to_handle(const void* ptr) const noexcept { return core_->ptr_to_handle(ptr); }
+
+EpochId Allocator::epoch_current() const noexcept { return core_->epochs().current(); }
+EpochId Allocator::epoch_advance() noexcept { return core_->epochs().advance(); }
+Error Allocator::epoch_close(EpochId epoch) noexcept {
+  return core_->epoch_close(epoch) ? Error::ok : Error::epoch_out_of_range;
+}
+EpochState Allocator::epoch_state(EpochId epoch) const noexcept {
+  return epoch < core_->epochs().count() ? static_cast<EpochState>(core_->epochs().state(epoch)) : EpochState::closing;
+}
+std::uint64_t Allocator::epoch_era(EpochId epoch) const noexcept {
+  return epoch < core_->epochs().count() ? core_->epochs().era(epoch) : 0;
+}
+std::uint32_t Allocator::epoch_count() const noexcept { return core_->epochs().count(); }
+
+CheckReport Allocator::check() const noexcept {
+  CheckReport report;
+  report.ok = core_->check(report.message, sizeof(report.message));
+  return report;
+}
+
+PerfCounters Allocator::perf_counters(std::uint32_t size_class) const noexcept {
+  PerfCounters pc{};
+  core_->perf_counters(size_class, &pc);
+  return pc;
+}
+
+void* PmrResource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  void* p = allocator_->allocate_aligned(bytes, alignment, epoch_);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+
+void PmrResource::do_deallocate(void* p, std::size_t, std::size_t) { allocator_->deallocate(p); }
+
+bool PmrResource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
+  const auto* o = dynamic_cast<const PmrResource*>(&other);
+  return o != nullptr && o->allocator_ == allocator_;
+}
+
+}  // namespace tslab

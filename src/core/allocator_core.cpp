@@ -1,0 +1,165 @@
+// This file contains the allocator's construction and destruction, its slab
+// supply (segments cut into slabs) and the allocation slow path.
+#include "core/allocator_core.h"
+
+#include <new>
+
+#include "core/fast_path.h"
+#include "core/threads.h"
+#include "segment/segment_map.h"
+
+namespace tslab::detail {
+
+namespace {
+
+std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 1); }
+
+std::uint32_t tag_for(std::uint64_t uid) {
+  const auto tag = static_cast<std::uint32_t>((uid * 0x9E3779B97F4A7C15ull) >> (64 - HANDLE_TAG_BITS));
+  return tag == 0 ? 1 : tag;
+}
+
+}  // namespace
+
+AllocatorCore::AllocatorCore(const CoreOptions& options, std::uint64_t uid) noexcept
+    : uid_(uid),
+      epoch_count_(options.epoch_count),
+      tag_(tag_for(uid)),
+      epochs_(options.epoch_count),
+      platform_(*options.platform),
+      meta_(*options.platform) {}
+
+AllocatorCore::~AllocatorCore() {
+  SegmentHeader* seg = reservations_;
+  while (seg != nullptr) {
+    SegmentHeader* next = seg->next;
+    // The map entry goes first: from here the range is no longer recognised.
+    segment_map_clear(seg);
+    platform_.release(reinterpret_cast<void*>(seg->base), seg->size);
+    seg = next;
+  }
+  registry_.release(platform_);
+}
+
+AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) noexcept {
+  CoreOptions options = in;
+  if (options.epoch_count == 0) options.epoch_count = SLAB_DEFAULT_EPOCH_COUNT;
+  if (options.epoch_count > SLAB_MAX_EPOCH_COUNT) {
+    *error = TSLAB_ERR_INVALID_ARGUMENT;
+    return nullptr;
+  }
+  if (options.platform == nullptr) options.platform = &OsPlatform::instance();
+  if (!segment_map_init() || !threads_init()) {
+    *error = TSLAB_ERR_OUT_OF_MEMORY;
+    return nullptr;
+  }
+  Platform& platform = *options.platform;
+  const std::size_t bytes = round_up(sizeof(AllocatorCore), platform.page_size());
+  void* mem = platform.reserve(bytes, platform.page_size());
+  if (mem == nullptr) {
+    *error = TSLAB_ERR_OUT_OF_MEMORY;
+    return nullptr;
+  }
+  auto* core = new (mem) AllocatorCore(options, next_allocator_uid());
+  if (!core->registry_.init(platform)) {
+    core->~AllocatorCore();
+    platform.release(mem, bytes);
+    *error = TSLAB_ERR_OUT_OF_MEMORY;
+    return nullptr;
+  }
+  register_live(core);
+  *error = TSLAB_OK;
+  return core;
+}
+
+void AllocatorCore::destroy(AllocatorCore* core) noexcept {
+  if (core == nullptr) return;
+  // After this no exiting thread can hand a heap back to it.
+  unregister_live(core);
+  Platform& platform = core->platform_;
+  core->~AllocatorCore();
+  platform.release(core, round_up(sizeof(AllocatorCore), platform.page_size()));
+}
+
+SegmentHeader* AllocatorCore::new_small_segment() noexcept {
+  void* base = platform_.reserve(SEGMENT_SIZE, SEGMENT_SIZE);
+  if (base == nullptr) return nullptr;
+  void* mem = meta_.allocate(sizeof(SegmentHeader) + SLABS_PER_SEGMENT * sizeof(Slab));
+  if (mem == nullptr || registry_.count() + SLABS_PER_SEGMENT > MAX_SLAB_IDS) {
+    platform_.release(base, SEGMENT_SIZE);
+    return nullptr;
+  }
+  auto* seg = new (mem) SegmentHeader();
+  seg->owner = this;
+  seg->kind = SlabKind::small;
+  seg->base = reinterpret_cast<std::uintptr_t>(base);
+  seg->size = SEGMENT_SIZE;
+  seg->slab_count = SLABS_PER_SEGMENT;
+  seg->slabs = SegmentHeader::first_slab(seg);
+  for (std::size_t i = 0; i < SLABS_PER_SEGMENT; ++i) {
+    Slab* s = new (&seg->slabs[i]) Slab();
+    s->start = static_cast<char*>(base) + i * SLAB_SIZE;
+    registry_.add(s);
+  }
+  seg->next = reservations_;
+  reservations_ = seg;
+  segment_map_set(seg);
+  return seg;
+}
+
+Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cls, std::uint64_t era) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  SegmentHeader* seg = current_segment_;
+  if (seg == nullptr || seg->slabs_taken == seg->slab_count) {
+    seg = new_small_segment();
+    if (seg == nullptr) {
+      set_error(TSLAB_ERR_OUT_OF_MEMORY);
+      return nullptr;
+    }
+    current_segment_ = seg;
+  }
+  Slab* s = &seg->slabs[seg->slabs_taken++];
+  s->obj_size = class_block_size(cls);
+  s->magic = class_magic(cls);
+  s->capacity = class_capacity(cls);
+  s->bin_index = epoch * NUM_CLASSES + cls;
+  s->carved.store(0, std::memory_order_relaxed);
+  s->size_class = static_cast<std::uint8_t>(cls);
+  s->kind = SlabKind::small;
+  s->list = SlabList::none;
+  s->epoch = epoch;
+  s->era = era;
+  s->heap.store(&heap, std::memory_order_release);
+  // Linearization point of a slab: from here its blocks resolve, for its owner only
+  // until the owner hands a block out.
+  s->state.store(SLAB_IN_USE, std::memory_order_release);
+  new_slabs_[cls].fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch) noexcept {
+  if (epoch >= epoch_count_) {
+    set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
+    return nullptr;
+  }
+  const std::uint64_t era = epochs_.open_era(epoch);
+  if (era == 0) {
+    set_error(TSLAB_ERR_EPOCH_CLOSING);
+    return nullptr;
+  }
+  if (size > MAX_SMALL_SIZE) return alloc_large(size, 0, epoch, era);
+  Heap* heap = tl_cache.uid == uid_ ? tl_cache.heap : attach_thread();
+  if (heap == nullptr) return nullptr;
+  return heap->alloc_slow(*this, epoch, size_to_class(size), era);
+}
+
+bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
+  if (epoch >= epoch_count_) {
+    set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
+    return false;
+  }
+  epochs_.close(epoch);
+  return true;
+}
+
+}  // namespace tslab::detail

@@ -1,0 +1,114 @@
+// This file contains AllocatorCore, the allocator behind both APIs: it ties the
+// epoch ring, the thread heaps, the segments and the handle registry together.
+//
+// Locking: `mutex_` guards the allocator's reservations (segments, large spans),
+// the slab supply and the heap lists; it is taken on slow paths only. The global
+// live-allocator lock (threads.cpp) is taken before it, never after.
+#ifndef TSLAB_CORE_ALLOCATOR_CORE_H
+#define TSLAB_CORE_ALLOCATOR_CORE_H
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "epoch/epoch_ring.h"
+#include "handle/registry.h"
+#include "heap/heap.h"
+#include "segment/meta_arena.h"
+#include "segment/segment.h"
+#include "slab_alloc.h"
+#include "tslab/platform.hpp"
+
+namespace tslab::detail {
+
+struct CoreOptions {
+  std::uint32_t epoch_count = SLAB_DEFAULT_EPOCH_COUNT;
+  Platform* platform = nullptr;
+};
+
+// A block named by a pointer or a handle, after validation.
+struct BlockRef {
+  Slab* slab = nullptr;
+  std::uint32_t slot = 0;
+  TslabError error = TSLAB_OK;
+};
+
+class AllocatorCore final : public SlabSource {
+ public:
+  // nullptr on failure, with the reason in *error.
+  static AllocatorCore* create(const CoreOptions& options, TslabError* error) noexcept;
+  static void destroy(AllocatorCore* core) noexcept;
+
+  // --- fast paths (core/fast_path.h) ---
+  void* alloc(std::size_t size, std::uint32_t epoch) noexcept;
+  TslabError free(void* p) noexcept;
+  void* alloc_with_handle(std::size_t size, std::uint32_t epoch, std::uint64_t* handle) noexcept;
+  TslabError free_handle(std::uint64_t handle) noexcept;
+
+  // --- the rest of the block API (core/blocks.cpp) ---
+  void* alloc_aligned(std::size_t size, std::size_t alignment, std::uint32_t epoch) noexcept;
+  void* handle_to_ptr(std::uint64_t handle) const noexcept;
+  std::uint64_t ptr_to_handle(const void* p) const noexcept;
+  std::size_t usable_size(const void* p) const noexcept;
+
+  // --- epochs ---
+  EpochRing& epochs() noexcept { return epochs_; }
+  const EpochRing& epochs() const noexcept { return epochs_; }
+  bool epoch_close(std::uint32_t epoch) noexcept;
+
+  // --- invariants and counters (core/check.cpp) ---
+  bool check(char* message, std::size_t message_size) const noexcept;
+  bool perf_counters(std::uint32_t size_class, PerfCounters* out) const noexcept;
+
+  // --- threads (core/threads.cpp) ---
+  std::uint64_t uid() const noexcept { return uid_; }
+  // Hands a heap back; the next thread to attach adopts it. Caller holds the live lock.
+  void abandon_heap(Heap* heap) noexcept;
+
+  Slab* take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t size_class, std::uint64_t era) noexcept override;
+
+ private:
+  AllocatorCore(const CoreOptions& options, std::uint64_t uid) noexcept;
+  ~AllocatorCore();
+
+  void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
+  TslabError free_slow(void* p) noexcept;
+  // Frees a validated block from the calling thread: local or remote.
+  TslabError free_block(Slab* s, void* p, std::uint32_t slot) noexcept;
+  BlockRef resolve_pointer(const void* p) const noexcept;
+  BlockRef resolve_handle(std::uint64_t handle) const noexcept;
+  std::uint64_t encode_handle(const Slab* s, std::uint32_t slot) const noexcept;
+
+  Heap* attach_thread() noexcept;  // threads.cpp
+  Heap* acquire_heap() noexcept;   // threads.cpp
+
+  SegmentHeader* new_small_segment() noexcept;  // caller holds mutex_
+  void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era) noexcept;
+  TslabError free_large(Slab* s) noexcept;
+
+  // Hot, read on every allocation.
+  const std::uint64_t uid_;
+  const std::uint32_t epoch_count_;
+  const std::uint32_t tag_;
+  EpochRing epochs_;
+
+  Platform& platform_;
+  MetaArena meta_;
+  SlabRegistry registry_;
+
+  mutable std::mutex mutex_;
+  SegmentHeader* reservations_ = nullptr;     // every segment and large span
+  SegmentHeader* current_segment_ = nullptr;  // where fresh slabs come from
+  SegmentHeader* large_cache_ = nullptr;      // free large spans, pages decommitted
+  Heap* heaps_ = nullptr;
+  Heap* abandoned_ = nullptr;
+  std::atomic<std::uint64_t> new_slabs_[NUM_CLASSES] = {};
+
+ public:
+  AllocatorCore* next_live = nullptr;  // global live-allocator list (live lock)
+};
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_CORE_ALLOCATOR_CORE_H

@@ -1,0 +1,133 @@
+// This file contains the validating side of the block API: resolving a pointer
+// or a handle to (slab, slot) without ever trusting it, the free slow path
+// (remote frees, large spans, every misuse error) and aligned allocation.
+#include "core/fast_path.h"
+
+namespace tslab::detail {
+
+namespace {
+
+bool slot_is_live(const Slab* s, std::uint32_t slot) {
+  const BitPair& pair = s->bits[slot >> 6];
+  const std::uint64_t mask = std::uint64_t{1} << (slot & 63);
+  return (pair.allocated.load(std::memory_order_acquire) & ~pair.remote.load(std::memory_order_acquire) & mask) != 0;
+}
+
+BlockRef failure(TslabError e) { return BlockRef{nullptr, 0, e}; }
+
+}  // namespace
+
+BlockRef AllocatorCore::resolve_pointer(const void* p) const noexcept {
+  const SegmentHeader* seg = segment_map_lookup(p);
+  if (seg == nullptr) return failure(TSLAB_ERR_NOT_ALLOCATED);
+  if (seg->owner != this) return failure(TSLAB_ERR_FOREIGN);
+  Slab* s = seg->slab_for(p);
+  const auto* c = static_cast<const char*>(p);
+  // Acquire pairs with the release in take_slab / alloc_large: identity is visible.
+  if (s->state.load(std::memory_order_acquire) != SLAB_IN_USE) {
+    // A cached large span was allocated and freed at least once.
+    const bool freed_span = seg->kind == SlabKind::large && c == s->start;
+    return failure(freed_span ? TSLAB_ERR_DOUBLE_FREE : TSLAB_ERR_NOT_ALLOCATED);
+  }
+  if (s->kind == SlabKind::large) {
+    if (c == s->start) return BlockRef{s, 0, TSLAB_OK};
+    const bool inside = c > s->start && c < s->start + s->large_usable.load(std::memory_order_relaxed);
+    return failure(inside ? TSLAB_ERR_INTERIOR_POINTER : TSLAB_ERR_NOT_ALLOCATED);
+  }
+  const auto offset = static_cast<std::size_t>(c - s->start);
+  const std::uint32_t slot = s->slot_of_offset(offset);
+  if (slot >= s->capacity) return failure(TSLAB_ERR_NOT_ALLOCATED);  // tail of the slab, past the last block
+  if (static_cast<std::size_t>(slot) * s->obj_size != offset) return failure(TSLAB_ERR_INTERIOR_POINTER);
+  return BlockRef{s, slot, TSLAB_OK};
+}
+
+BlockRef AllocatorCore::resolve_handle(std::uint64_t handle) const noexcept {
+  if (handle == 0) return failure(TSLAB_ERR_INVALID_HANDLE);
+  const HandleParts parts = handle_decode(handle);
+  if (parts.tag != tag_) return failure(TSLAB_ERR_FOREIGN);
+  Slab* s = registry_.lookup(parts.slab_id);
+  if (s == nullptr) return failure(TSLAB_ERR_INVALID_HANDLE);
+  const bool same_generation = (s->generation.load(std::memory_order_acquire) & HANDLE_GEN_MASK) == parts.generation;
+  if (s->state.load(std::memory_order_acquire) != SLAB_IN_USE) {
+    // A large span whose only block was freed keeps its generation until reuse.
+    const bool was_freed = same_generation && s->kind == SlabKind::large && parts.slot == 0;
+    return failure(was_freed ? TSLAB_ERR_DOUBLE_FREE : TSLAB_ERR_STALE_HANDLE);
+  }
+  if (!same_generation) return failure(TSLAB_ERR_STALE_HANDLE);
+  if (parts.slot >= s->capacity) return failure(TSLAB_ERR_INVALID_HANDLE);
+  return BlockRef{s, parts.slot, TSLAB_OK};
+}
+
+TslabError AllocatorCore::free_block(Slab* s, void* p, std::uint32_t slot) noexcept {
+  if (s->kind == SlabKind::large) return free_large(s);
+  const ThreadCache& tc = tl_cache;
+  Heap* owner = s->heap.load(std::memory_order_acquire);
+  if (tc.uid == uid_ && owner == tc.heap) {
+    const TslabError e = s->free_local(slot);
+    if (e == TSLAB_OK) tc.heap->list_free_block(s, p);
+    return e;
+  }
+  const TslabError e = s->free_remote(slot);
+  if (e == TSLAB_OK) owner->notify_remote(s);
+  return e;
+}
+
+TslabError AllocatorCore::free_slow(void* p) noexcept {
+  if (p == nullptr) return TSLAB_OK;
+  const BlockRef ref = resolve_pointer(p);
+  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref.slab, p, ref.slot);
+  if (e != TSLAB_OK) set_error(e);
+  return e;
+}
+
+void* AllocatorCore::handle_to_ptr(std::uint64_t handle) const noexcept {
+  const BlockRef ref = resolve_handle(handle);
+  if (ref.error != TSLAB_OK || !slot_is_live(ref.slab, ref.slot)) {
+    set_error(ref.error != TSLAB_OK ? ref.error : TSLAB_ERR_DOUBLE_FREE);
+    return nullptr;
+  }
+  return ref.slab->block_at(ref.slot);
+}
+
+std::uint64_t AllocatorCore::ptr_to_handle(const void* p) const noexcept {
+  const BlockRef ref = resolve_pointer(p);
+  if (ref.error != TSLAB_OK || !slot_is_live(ref.slab, ref.slot)) {
+    set_error(ref.error != TSLAB_OK ? ref.error : TSLAB_ERR_NOT_ALLOCATED);
+    return 0;
+  }
+  return encode_handle(ref.slab, ref.slot);
+}
+
+std::size_t AllocatorCore::usable_size(const void* p) const noexcept {
+  const BlockRef ref = resolve_pointer(p);
+  if (ref.error != TSLAB_OK || !slot_is_live(ref.slab, ref.slot)) return 0;
+  if (ref.slab->kind == SlabKind::large) return ref.slab->large_usable.load(std::memory_order_relaxed);
+  return ref.slab->obj_size;
+}
+
+void* AllocatorCore::alloc_aligned(std::size_t size, std::size_t alignment, std::uint32_t epoch) noexcept {
+  constexpr std::size_t MAX_ALIGNMENT = std::size_t{1} << 30;
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > MAX_ALIGNMENT) {
+    set_error(TSLAB_ERR_BAD_ALIGNMENT);
+    return nullptr;
+  }
+  if (alignment <= MIN_BLOCK) return alloc(size, epoch);
+  if (size <= MAX_SMALL_SIZE && alignment <= platform_.page_size()) {
+    // Slabs are 64 KiB aligned, so every block of a class whose size is a
+    // multiple of `alignment` is aligned: take the smallest such class.
+    for (std::uint32_t cls = class_of_size(size); cls < NUM_CLASSES; ++cls)
+      if (class_block_size(cls) % alignment == 0) return alloc(class_block_size(cls), epoch);
+  }
+  if (epoch >= epoch_count_) {
+    set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
+    return nullptr;
+  }
+  const std::uint64_t era = epochs_.open_era(epoch);
+  if (era == 0) {
+    set_error(TSLAB_ERR_EPOCH_CLOSING);
+    return nullptr;
+  }
+  return alloc_large(size, alignment, epoch, era);
+}
+
+}  // namespace tslab::detail

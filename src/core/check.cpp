@@ -1,0 +1,177 @@
+// This file contains the invariant checker: it walks every slab and every free
+// list of an allocator and reports the first violation of DESIGN.md laws 1-3.
+//
+//   law 1  For a slab in a bin, free_count = free blocks on the bin's list +
+//          blocks never carved; 0 <= free_count <= capacity and the allocated-bit
+//          cardinality == capacity - free_count. So no block is lost or listed
+//          twice, and no listed block is live.
+//   law 2  every slab on a bin list is live (in use, owned by that heap). There
+//          are no partial/full lists: free blocks, not slabs, are listed.
+//   law 3  every slab and every listed block of a bin belongs to that bin's
+//          (epoch, era, class): objects of two epochs never share a slab.
+// It reads owner-only state, so it needs a quiescent allocator.
+#include <bit>
+#include <cstdarg>
+#include <cstdio>
+
+#include "core/allocator_core.h"
+#include "core/thread_cache.h"
+#include "segment/segment_map.h"
+
+namespace tslab::detail {
+
+namespace {
+
+class Reporter {
+ public:
+  Reporter(char* message, std::size_t size) : message_(message), size_(size) {}
+  bool ok() const { return ok_; }
+  [[gnu::format(printf, 2, 3)]] void fail(const char* fmt, ...) {
+    if (!ok_) return;
+    ok_ = false;
+    if (message_ == nullptr || size_ == 0) return;
+    va_list args;
+    va_start(args, fmt);
+    std::vsnprintf(message_, size_, fmt, args);
+    va_end(args);
+  }
+
+ private:
+  char* message_;
+  std::size_t size_;
+  bool ok_ = true;
+};
+
+std::uint32_t allocated_bits(const Slab& s) {
+  std::uint32_t n = 0;
+  for (std::uint32_t w = 0; w < s.bitmap_words(); ++w)
+    n += static_cast<std::uint32_t>(std::popcount(s.bits[w].allocated.load(std::memory_order_relaxed)));
+  return n;
+}
+
+void check_bin_slab(const Slab& s, const Heap* heap, std::uint32_t bin_index, std::uint64_t era, SlabList list,
+                    Reporter& r) {
+  if (s.state.load(std::memory_order_relaxed) != SLAB_IN_USE)
+    r.fail("slab %u on a bin list is not live (law 2)", s.id);
+  else if (s.list != list)
+    r.fail("slab %u: list tag %d, found on list %d", s.id, static_cast<int>(s.list), static_cast<int>(list));
+  else if (s.heap.load(std::memory_order_relaxed) != heap)
+    r.fail("slab %u is listed in a heap that does not own it (law 2)", s.id);
+  else if (list == SlabList::bin && (s.bin_index != bin_index || s.era != era))
+    r.fail("slab %u of (epoch %u, class %u, era %llu) in bin (epoch %u, class %u, era %llu) (law 3)", s.id, s.epoch,
+           s.size_class, static_cast<unsigned long long>(s.era), bin_index / NUM_CLASSES, bin_index % NUM_CLASSES,
+           static_cast<unsigned long long>(era));
+}
+
+// Walks a bin's free list; counts each block on its slab's check_mark.
+void check_free_list(const AllocatorCore* owner, const HotBin& bin, std::uint32_t bin_index, std::size_t limit,
+                     Reporter& r) {
+  std::size_t steps = 0;
+  for (const FreeBlock* b = bin.free; b != nullptr && r.ok(); b = b->next) {
+    if (++steps > limit) {
+      r.fail("bin %u: free list longer than all carved blocks (cycle)", bin_index);
+      return;
+    }
+    const SegmentHeader* seg = segment_map_lookup(b);
+    Slab* s = seg == nullptr ? nullptr : seg->slab_for(b);
+    if (seg == nullptr || seg->owner != owner || seg->kind != SlabKind::small || s != b->slab) {
+      r.fail("bin %u: free list holds %p, not a block of its recorded slab", bin_index, static_cast<const void*>(b));
+      return;
+    }
+    const auto offset = static_cast<std::size_t>(reinterpret_cast<const char*>(b) - s->start);
+    const std::uint32_t slot = s->slot_of_offset(offset);
+    if (s->bin_index != bin_index || s->era != bin.era)
+      r.fail("bin %u: free list holds a block of slab %u of bin %u era %llu (law 3)", bin_index, s->id, s->bin_index,
+             static_cast<unsigned long long>(s->era));
+    else if (static_cast<std::size_t>(slot) * s->obj_size != offset || slot >= s->carved.load(std::memory_order_relaxed))
+      r.fail("slab %u: free list holds %p, not a carved block", s->id, static_cast<const void*>(b));
+    else if (s->bits[slot >> 6].allocated.load(std::memory_order_relaxed) & (std::uint64_t{1} << (slot & 63)))
+      r.fail("slab %u: free list holds live slot %u (law 1)", s->id, slot);
+    else
+      ++s->check_mark;
+  }
+}
+
+}  // namespace
+
+bool AllocatorCore::check(char* message, std::size_t message_size) const noexcept {
+  Reporter r(message, message_size);
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::size_t live_slabs = 0;
+  std::size_t carved_total = 0;
+  for (SegmentHeader* seg = reservations_; seg != nullptr && r.ok(); seg = seg->next) {
+    for (std::uint32_t i = 0; i < seg->slab_count && r.ok(); ++i) {
+      Slab& s = seg->slabs[i];
+      s.check_mark = 0;
+      const bool in_use = s.state.load(std::memory_order_relaxed) == SLAB_IN_USE;
+      if (seg->kind == SlabKind::large) {
+        const std::uint64_t bit = s.bits[0].allocated.load(std::memory_order_relaxed) & 1;
+        if (in_use != (bit == 1)) r.fail("large span %u: state and allocated bit disagree", s.id);
+        continue;
+      }
+      if (!in_use) continue;
+      ++live_slabs;
+      const std::uint32_t carved = s.carved.load(std::memory_order_relaxed);
+      carved_total += carved;
+      if (s.epoch >= epoch_count_) r.fail("slab %u names epoch %u of %u", s.id, s.epoch, epoch_count_);
+      if (carved > s.capacity) r.fail("slab %u: carved %u of capacity %u", s.id, carved, s.capacity);
+    }
+  }
+  std::size_t reachable = 0;
+  for (const Heap* h = heaps_; h != nullptr && r.ok(); h = h->next_all) {
+    for (std::uint32_t bin_index = 0; bin_index < h->epoch_count() * NUM_CLASSES && r.ok(); ++bin_index) {
+      const std::uint32_t e = bin_index / NUM_CLASSES, cls = bin_index % NUM_CLASSES;
+      const HotBin& bin = h->hot(e, cls);
+      for (const Slab* s = h->lists(e, cls).slabs.front(); s != nullptr && r.ok(); s = s->next, ++reachable)
+        check_bin_slab(*s, h, bin_index, bin.era, SlabList::bin, r);
+      check_free_list(this, bin, bin_index, carved_total, r);
+    }
+    for (const Slab* s = h->retired().front(); s != nullptr && r.ok(); s = s->next, ++reachable)
+      check_bin_slab(*s, h, 0, 0, SlabList::retired, r);
+  }
+  if (r.ok() && reachable != live_slabs)
+    r.fail("%zu live slabs but %zu reachable from heaps: a slab is lost or listed twice", live_slabs, reachable);
+  // Law 1, now that every listed block is counted on its slab.
+  for (const SegmentHeader* seg = reservations_; seg != nullptr && r.ok(); seg = seg->next) {
+    if (seg->kind != SlabKind::small) continue;
+    for (std::uint32_t i = 0; i < seg->slab_count && r.ok(); ++i) {
+      const Slab& s = seg->slabs[i];
+      if (s.state.load(std::memory_order_relaxed) != SLAB_IN_USE) continue;
+      const std::uint32_t allocated = allocated_bits(s);
+      const std::uint32_t carved = s.carved.load(std::memory_order_relaxed);
+      if (s.list == SlabList::retired) {
+        if (s.check_mark != 0) r.fail("retired slab %u still has %u listed blocks", s.id, s.check_mark);
+        continue;
+      }
+      const std::uint32_t free_count = s.check_mark + (s.capacity - carved);
+      if (free_count > s.capacity || allocated != s.capacity - free_count)
+        r.fail("slab %u: %u allocated bits but free_count %u of capacity %u (law 1)", s.id, allocated, free_count,
+               s.capacity);
+    }
+  }
+  return r.ok();
+}
+
+bool AllocatorCore::perf_counters(std::uint32_t cls, PerfCounters* out) const noexcept {
+  if (cls >= NUM_CLASSES || out == nullptr) {
+    set_error(TSLAB_ERR_INVALID_ARGUMENT);
+    return false;
+  }
+  PerfCounters pc{};
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const Heap* h = heaps_; h != nullptr; h = h->next_all) {
+    const HeapClassCounters& c = h->counters(cls);
+    pc.slow_path_hits += c.slow_path_hits.get();
+    pc.list_move_partial_to_full += c.slabs_carved_out.get();
+    pc.list_move_full_to_partial += c.remote_collections.get();
+    pc.current_partial_null += c.bin_empty.get();
+    pc.current_partial_full += c.held_back.get();
+    pc.empty_slab_recycled += c.blocks_reused.get();
+  }
+  pc.new_slab_count = new_slabs_[cls].load(std::memory_order_relaxed);
+  pc.empty_slab_overflowed = 0;  // no slab leaves its epoch yet: closing does not recycle
+  *out = pc;
+  return true;
+}
+
+}  // namespace tslab::detail

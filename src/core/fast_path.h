@@ -1,0 +1,89 @@
+// This file contains the allocation and free fast paths, inline.
+//
+// Target: an allocation of a size up to 16 KiB, into an open epoch, by a thread
+// already attached, is one TLS read, a table lookup, one era comparison, a pop
+// from the bin's free list and one bitmap store: about 25 instructions, no
+// atomic read-modify-write, no lock. A free is a segment-map read, the slot and
+// bitmap checks and a push. Anything else falls to a non-inlined slow path:
+//
+//   alloc ──► bin era == open_era? ──► pop HotBin::free ──► Slab::try_mark_allocated
+//     └─ miss ─► alloc_slow ─► errors / large span / Heap::alloc_slow (heap.cpp)
+//
+//   free ──► segment map ──► owner heap == mine? ──► Slab::free_local ──► push
+//     └─ miss ─► free_slow ─► validation errors / large span / Slab::free_remote
+#ifndef TSLAB_CORE_FAST_PATH_H
+#define TSLAB_CORE_FAST_PATH_H
+
+#include "core/allocator_core.h"
+#include "core/thread_cache.h"
+#include "handle/handle.h"
+#include "segment/segment_map.h"
+#include "size_class/size_classes.h"
+
+namespace tslab::detail {
+
+[[gnu::always_inline]] inline void* AllocatorCore::alloc(std::size_t size, std::uint32_t epoch) noexcept {
+  const ThreadCache& tc = tl_cache;
+  if (size <= MAX_SMALL_SIZE && epoch < epoch_count_ && tc.uid == uid_) [[likely]] {
+    const std::uint32_t cls = size_to_class(size);
+    HotBin& bin = tc.bins[epoch * NUM_CLASSES + cls];
+    FreeBlock* b = bin.free;
+    if (b != nullptr && bin.era == epochs_.open_era(epoch)) [[likely]] {
+      const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(b) & (SLAB_SIZE - 1));
+      if (b->slab->try_mark_allocated(slot_in_class(offset, cls))) [[likely]] {
+        bin.free = b->next;
+        return b;
+      }
+    }
+  }
+  return alloc_slow(size, epoch);
+}
+
+[[gnu::always_inline]] inline TslabError AllocatorCore::free(void* p) noexcept {
+  if (Slab* s = small_slab_of(p)) [[likely]] {
+    const ThreadCache& tc = tl_cache;
+    // Owned by the caller's heap in this allocator: no other check of origin needed.
+    if (s->heap.load(std::memory_order_relaxed) == tc.heap && tc.uid == uid_) [[likely]] {
+      const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) & (SLAB_SIZE - 1));
+      const std::uint32_t slot = s->slot_of_offset(offset);
+      if (static_cast<std::size_t>(slot) * s->obj_size == offset && slot < s->capacity) [[likely]] {
+        const TslabError e = s->free_local(slot);
+        if (e == TSLAB_OK) [[likely]]
+          Heap::list_free_block(tc.bins, s, p);
+        else
+          set_error(e);
+        return e;
+      }
+    }
+  }
+  return free_slow(p);
+}
+
+inline std::uint64_t AllocatorCore::encode_handle(const Slab* s, std::uint32_t slot) const noexcept {
+  return handle_encode(tag_, s->generation.load(std::memory_order_relaxed), s->id, slot);
+}
+
+inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t epoch, std::uint64_t* handle) noexcept {
+  if (size == 0) [[unlikely]] {
+    set_error(TSLAB_ERR_SIZE_ZERO);
+    return nullptr;
+  }
+  void* p = alloc(size, epoch);
+  if (p != nullptr && handle != nullptr) {
+    const BlockRef ref = resolve_pointer(p);
+    *handle = encode_handle(ref.slab, ref.slot);
+  }
+  return p;
+}
+
+inline TslabError AllocatorCore::free_handle(std::uint64_t handle) noexcept {
+  const BlockRef ref = resolve_handle(handle);
+  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref.slab, ref.slab->block_at(ref.slot), ref.slot);
+  if (e != TSLAB_OK) [[unlikely]]
+    set_error(e);
+  return e;
+}
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_CORE_FAST_PATH_H

@@ -1,0 +1,121 @@
+// This file contains large spans: a request above the largest size class gets a
+// reservation of its own, described by a one-slab segment header.
+//
+// A freed span's pages go back to the OS at once (decommit) and the reservation
+// waits in a cache for the next large request that fits; its header and registry
+// id stay with it, so stale pointers and handles are still recognised and refused.
+#include "core/allocator_core.h"
+#include "core/thread_cache.h"
+#include "segment/segment_map.h"
+
+namespace tslab::detail {
+
+namespace {
+
+constexpr std::size_t MAX_LARGE_SIZE = std::size_t{1} << 46;
+
+bool round_up_checked(std::size_t n, std::size_t a, std::size_t* out) {
+  if (n > SIZE_MAX - (a - 1)) return false;
+  *out = (n + a - 1) & ~(a - 1);
+  return true;
+}
+
+}  // namespace
+
+void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch,
+                                 std::uint64_t era) noexcept {
+  std::size_t need = 0;
+  // Beyond MAX_LARGE_SIZE no address space here could hold the block.
+  if (size > MAX_LARGE_SIZE || !round_up_checked(size == 0 ? 1 : size, platform_.page_size(), &need)) {
+    set_error(TSLAB_ERR_SIZE_TOO_LARGE);
+    return nullptr;
+  }
+  if (alignment < SEGMENT_SIZE) alignment = SEGMENT_SIZE;
+  SegmentHeader* seg = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    // Best fit among cached spans whose start has the alignment.
+    SegmentHeader** best = nullptr;
+    for (SegmentHeader** link = &large_cache_; *link != nullptr; link = &(*link)->next_cached) {
+      const SegmentHeader* c = *link;
+      if (c->size >= need && c->base % alignment == 0 && (best == nullptr || c->size < (*best)->size)) best = link;
+    }
+    if (best != nullptr) {
+      seg = *best;
+      *best = seg->next_cached;
+      seg->next_cached = nullptr;
+    }
+  }
+  if (seg != nullptr) {
+    if (!platform_.commit(reinterpret_cast<void*>(seg->base), need)) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      seg->next_cached = large_cache_;
+      large_cache_ = seg;
+      set_error(TSLAB_ERR_OUT_OF_MEMORY);
+      return nullptr;
+    }
+    // The previous block is freed, so no valid handle to this span exists: the
+    // generation may move (law 5). Stale handles now read STALE_HANDLE.
+    seg->slabs[0].generation.fetch_add(1, std::memory_order_acq_rel);
+  } else {
+    std::size_t reserve_size = 0;
+    if (!round_up_checked(need, SEGMENT_SIZE, &reserve_size)) {
+      set_error(TSLAB_ERR_OUT_OF_MEMORY);
+      return nullptr;
+    }
+    void* base = platform_.reserve(reserve_size, alignment);
+    void* mem = base == nullptr ? nullptr : meta_.allocate(sizeof(SegmentHeader) + sizeof(Slab));
+    if (mem == nullptr) {
+      if (base != nullptr) platform_.release(base, reserve_size);
+      set_error(TSLAB_ERR_OUT_OF_MEMORY);
+      return nullptr;
+    }
+    seg = new (mem) SegmentHeader();
+    seg->owner = this;
+    seg->kind = SlabKind::large;
+    seg->base = reinterpret_cast<std::uintptr_t>(base);
+    seg->size = reserve_size;
+    seg->slab_count = 1;
+    seg->slabs = SegmentHeader::first_slab(seg);
+    Slab* s = new (seg->slabs) Slab();
+    s->start = static_cast<char*>(base);
+    s->kind = SlabKind::large;
+    s->capacity = 1;
+    s->reservation_size = reserve_size;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!registry_.add(s)) {
+      platform_.release(base, reserve_size);
+      set_error(TSLAB_ERR_OUT_OF_MEMORY);
+      return nullptr;
+    }
+    seg->next = reservations_;
+    reservations_ = seg;
+    segment_map_set(seg);
+  }
+  Slab* s = seg->slabs;
+  s->epoch = epoch;
+  s->era = era;
+  s->large_usable.store(need, std::memory_order_relaxed);
+  s->bits[0].remote.store(0, std::memory_order_relaxed);
+  s->bits[0].allocated.store(1, std::memory_order_release);
+  // Linearization point of a large allocation: the span resolves from here.
+  s->state.store(SLAB_IN_USE, std::memory_order_release);
+  return s->start;
+}
+
+TslabError AllocatorCore::free_large(Slab* s) noexcept {
+  // Linearization point of a large free: of racing frees exactly one clears the bit.
+  const std::uint64_t before = s->bits[0].allocated.fetch_and(~std::uint64_t{1}, std::memory_order_acq_rel);
+  if (!(before & 1)) return TSLAB_ERR_DOUBLE_FREE;
+  // Pages go back while the span is unreachable by every allocation path: it
+  // enters the cache only below (law 4).
+  platform_.decommit(s->start, s->large_usable.load(std::memory_order_relaxed));
+  std::lock_guard<std::mutex> lock(mutex_);
+  s->state.store(SLAB_UNUSED, std::memory_order_release);
+  SegmentHeader* seg = segment_map_lookup(s->start);
+  seg->next_cached = large_cache_;
+  large_cache_ = seg;
+  return TSLAB_OK;
+}
+
+}  // namespace tslab::detail

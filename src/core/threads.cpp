@@ -1,0 +1,188 @@
+// This file contains thread attachment: how a thread gets its heap in an
+// allocator, and how the heap goes back when the thread exits.
+//
+// Each thread keeps a ThreadRecord (from process-wide metadata pages, never the
+// system malloc): up to RECORD_ENTRIES (allocator id, heap) pairs. A pthread key
+// destructor runs at thread exit and abandons every heap whose allocator is still
+// live; the global live lock makes that check and the abandon atomic with respect
+// to allocator destruction.
+#include "core/threads.h"
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <new>
+
+#include "core/allocator_core.h"
+#include "core/thread_cache.h"
+#include "tslab/platform.hpp"
+
+namespace tslab::detail {
+
+thread_local constinit ThreadCache tl_cache = {0, nullptr, nullptr};
+thread_local constinit TslabError tl_last_error = TSLAB_OK;
+
+namespace {
+
+constexpr std::uint32_t RECORD_ENTRIES = 16;
+
+struct ThreadRecord {
+  std::uint64_t tid;
+  std::uint32_t count;
+  struct Entry {
+    std::uint64_t uid;
+    Heap* heap;
+  } entries[RECORD_ENTRIES];
+  ThreadRecord* next_free;
+};
+
+[[gnu::tls_model("initial-exec")]] thread_local constinit ThreadRecord* tl_record = nullptr;
+
+std::mutex g_live_mutex;  // guards everything below
+AllocatorCore* g_live = nullptr;
+std::uint64_t g_next_uid = 1;
+ThreadRecord* g_free_records = nullptr;
+pthread_key_t g_exit_key;
+bool g_key_created = false;
+
+AllocatorCore* find_live(std::uint64_t uid) {
+  for (AllocatorCore* c = g_live; c != nullptr; c = c->next_live)
+    if (c->uid() == uid) return c;
+  return nullptr;
+}
+
+// Caller holds g_live_mutex.
+ThreadRecord* new_record() {
+  if (g_free_records == nullptr) {
+    OsPlatform& os = OsPlatform::instance();
+    const std::size_t bytes = os.page_size() * 4;
+    char* mem = static_cast<char*>(os.reserve(bytes, os.page_size()));
+    if (mem == nullptr) return nullptr;
+    for (std::size_t off = 0; off + sizeof(ThreadRecord) <= bytes; off += sizeof(ThreadRecord)) {
+      auto* r = new (mem + off) ThreadRecord();
+      r->next_free = g_free_records;
+      g_free_records = r;
+    }
+  }
+  ThreadRecord* r = g_free_records;
+  g_free_records = r->next_free;
+  r->tid = static_cast<std::uint64_t>(::syscall(SYS_gettid));
+  r->count = 0;
+  return r;
+}
+
+// Caller holds g_live_mutex. Drops entries of destroyed allocators.
+void prune_dead(ThreadRecord* r) {
+  std::uint32_t kept = 0;
+  for (std::uint32_t i = 0; i < r->count; ++i)
+    if (find_live(r->entries[i].uid) != nullptr) r->entries[kept++] = r->entries[i];
+  r->count = kept;
+}
+
+void on_thread_exit(void* arg) {
+  auto* r = static_cast<ThreadRecord*>(arg);
+  std::lock_guard<std::mutex> lock(g_live_mutex);
+  for (std::uint32_t i = 0; i < r->count; ++i)
+    if (AllocatorCore* core = find_live(r->entries[i].uid)) core->abandon_heap(r->entries[i].heap);
+  r->count = 0;
+  r->next_free = g_free_records;
+  g_free_records = r;
+  tl_record = nullptr;
+  tl_cache = ThreadCache{0, nullptr, nullptr};
+}
+
+}  // namespace
+
+bool threads_init() noexcept {
+  std::lock_guard<std::mutex> lock(g_live_mutex);
+  if (!g_key_created) g_key_created = ::pthread_key_create(&g_exit_key, on_thread_exit) == 0;
+  return g_key_created;
+}
+
+std::uint64_t next_allocator_uid() noexcept {
+  std::lock_guard<std::mutex> lock(g_live_mutex);
+  return g_next_uid++;
+}
+
+void register_live(AllocatorCore* core) noexcept {
+  std::lock_guard<std::mutex> lock(g_live_mutex);
+  core->next_live = g_live;
+  g_live = core;
+}
+
+void unregister_live(AllocatorCore* core) noexcept {
+  std::lock_guard<std::mutex> lock(g_live_mutex);
+  for (AllocatorCore** link = &g_live; *link != nullptr; link = &(*link)->next_live) {
+    if (*link == core) {
+      *link = core->next_live;
+      break;
+    }
+  }
+}
+
+void AllocatorCore::abandon_heap(Heap* heap) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Quiescence point of a heap: its owner is gone. The allocator lock orders the
+  // owner's last writes before whichever thread adopts it next.
+  heap->owner_tid.store(0, std::memory_order_release);
+  heap->next_abandoned = abandoned_;
+  abandoned_ = heap;
+}
+
+Heap* AllocatorCore::acquire_heap() noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Heap* heap = abandoned_;
+  if (heap != nullptr) {
+    abandoned_ = heap->next_abandoned;  // adoption: slabs, blocks and handles carry over
+    heap->next_abandoned = nullptr;
+  } else {
+    heap = Heap::create(meta_, epoch_count_);
+    if (heap == nullptr) return nullptr;
+    heap->next_all = heaps_;
+    heaps_ = heap;
+  }
+  heap->owner_tid.store(static_cast<std::uint64_t>(::syscall(SYS_gettid)), std::memory_order_release);
+  return heap;
+}
+
+Heap* AllocatorCore::attach_thread() noexcept {
+  ThreadRecord* r = tl_record;
+  if (r == nullptr) {
+    {
+      std::lock_guard<std::mutex> lock(g_live_mutex);
+      r = new_record();
+    }
+    if (r == nullptr || ::pthread_setspecific(g_exit_key, r) != 0) {
+      set_error(TSLAB_ERR_OUT_OF_MEMORY);
+      return nullptr;
+    }
+    tl_record = r;
+  }
+  Heap* heap = nullptr;
+  for (std::uint32_t i = 0; i < r->count && heap == nullptr; ++i)
+    if (r->entries[i].uid == uid_) heap = r->entries[i].heap;
+  if (heap == nullptr) {
+    if (r->count == RECORD_ENTRIES) {
+      std::lock_guard<std::mutex> lock(g_live_mutex);
+      prune_dead(r);
+      if (r->count == RECORD_ENTRIES) {
+        // Still full: hand the oldest heap back to its allocator.
+        if (AllocatorCore* core = find_live(r->entries[0].uid)) core->abandon_heap(r->entries[0].heap);
+        for (std::uint32_t i = 1; i < r->count; ++i) r->entries[i - 1] = r->entries[i];
+        --r->count;
+      }
+    }
+    heap = acquire_heap();
+    if (heap == nullptr) {
+      set_error(TSLAB_ERR_OUT_OF_MEMORY);
+      return nullptr;
+    }
+    r->entries[r->count++] = {uid_, heap};
+  }
+  tl_cache = ThreadCache{uid_, &heap->hot_at(0), heap};
+  return heap;
+}
+
+}  // namespace tslab::detail

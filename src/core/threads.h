@@ -1,0 +1,21 @@
+// This file contains the process-wide thread bookkeeping: the list of live
+// allocators, each thread's record of its heaps, and the thread-exit hook that
+// abandons them.
+#ifndef TSLAB_CORE_THREADS_H
+#define TSLAB_CORE_THREADS_H
+
+#include <cstdint>
+
+namespace tslab::detail {
+
+class AllocatorCore;
+
+// Creates the thread-exit key once; false if the system refused. Thread-safe.
+bool threads_init() noexcept;
+std::uint64_t next_allocator_uid() noexcept;
+void register_live(AllocatorCore* core) noexcept;
+void unregister_live(AllocatorCore* core) noexcept;
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_CORE_THREADS_H

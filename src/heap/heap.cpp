@@ -1,0 +1,122 @@
+// This file contains the thread heap's slow paths: refilling a bin's free list,
+// collecting remote frees and retiring bins of past eras.
+//
+// Call tree of an allocation (fast path in core/fast_path.h):
+//   AllocatorCore::alloc            table lookup, era check, pop the bin list
+//   └─ AllocatorCore::alloc_slow    bad epoch / size → error or large span
+//      └─ Heap::alloc_slow          this file
+//         ├─ Heap::collect          a head slot held back by a rejected free
+//         ├─ Heap::drain_remote     slabs other threads freed into
+//         ├─ Heap::carve            never-used blocks of the bin's newest slab
+//         └─ SlabSource::take_slab  a fresh slab from the allocator
+#include "heap/heap.h"
+
+#include <new>
+
+namespace tslab::detail {
+
+Heap* Heap::create(MetaArena& arena, std::uint32_t epoch_count) noexcept {
+  const std::size_t bins = std::size_t{epoch_count} * NUM_CLASSES;
+  const std::size_t bytes = sizeof(Heap) + bins * (sizeof(HotBin) + sizeof(BinLists)) + 64;
+  char* mem = static_cast<char*>(arena.allocate(bytes));
+  if (mem == nullptr) return nullptr;
+  Heap* heap = new (mem) Heap();
+  heap->epoch_count_ = epoch_count;
+  char* cursor = mem + ((sizeof(Heap) + 63) & ~std::size_t{63});
+  heap->hot_ = reinterpret_cast<HotBin*>(cursor);
+  for (std::size_t i = 0; i < bins; ++i) new (&heap->hot_[i]) HotBin{nullptr, 0};
+  heap->lists_ = reinterpret_cast<BinLists*>(cursor + bins * sizeof(HotBin));
+  for (std::size_t i = 0; i < bins; ++i) new (&heap->lists_[i]) BinLists();
+  return heap;
+}
+
+void Heap::retire_bin(std::uint32_t epoch, std::uint32_t cls) noexcept {
+  HotBin& bin = hot(epoch, cls);
+  BinLists& l = lists_[epoch * NUM_CLASSES + cls];
+  // The list is dropped without being walked: its blocks belong to slabs of the
+  // past era, which never hand out a block again.
+  bin.free = nullptr;
+  retired_.splice_all(l.slabs, SlabList::retired);
+  l.carving = nullptr;
+}
+
+std::uint32_t Heap::collect(Slab* s) noexcept {
+  const std::uint32_t n = s->collect_remote([this, s](FreeBlock* b) { list_free_block(s, b); });
+  if (n != 0) {
+    counters_[s->size_class].remote_collections.bump();
+    counters_[s->size_class].blocks_reused.bump(n);
+  }
+  return n;
+}
+
+void Heap::drain_remote() noexcept {
+  // Acquire pairs with the pushers' release: their remote_next links are visible.
+  Slab* s = remote_head_.exchange(nullptr, std::memory_order_acquire);
+  while (s != nullptr) {
+    Slab* next = s->remote_next;
+    // Quiescence point of the queue entry: from here a new remote free re-queues
+    // the slab. The exchange (acquire) also makes every bit set by a thread that
+    // found the slab already queued visible to the collection below.
+    s->remote_queued.exchange(false, std::memory_order_acq_rel);
+    collect(s);
+    s = next;
+  }
+}
+
+bool Heap::carve(BinLists& l, HotBin& bin) noexcept {
+  Slab* s = l.carving;
+  if (s == nullptr) return false;
+  const std::uint32_t done = s->carved.load(std::memory_order_relaxed);
+  std::uint32_t batch = static_cast<std::uint32_t>(4096 / s->obj_size);  // about one page
+  if (batch < 4) batch = 4;
+  if (batch > s->capacity - done) batch = s->capacity - done;
+  // Lowest address first: push in reverse.
+  for (std::uint32_t i = done + batch; i > done; --i) {
+    auto* b = reinterpret_cast<FreeBlock*>(s->block_at(i - 1));
+    b->next = bin.free;
+    b->slab = s;
+    bin.free = b;
+  }
+  s->carved.store(done + batch, std::memory_order_relaxed);
+  if (done + batch == s->capacity) {
+    l.carving = nullptr;
+    counters_[s->size_class].slabs_carved_out.bump();
+  }
+  return batch != 0;
+}
+
+void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cls, std::uint64_t open_era) noexcept {
+  HeapClassCounters& counters = counters_[cls];
+  counters.slow_path_hits.bump();
+  HotBin& bin = hot(epoch, cls);
+  BinLists& l = lists_[epoch * NUM_CLASSES + cls];
+  if (bin.era != open_era) {
+    // The slot was re-activated: slabs of the previous era take no new objects.
+    retire_bin(epoch, cls);
+    bin.era = open_era;
+  }
+  if (bin.free == nullptr) counters.bin_empty.bump();
+  for (;;) {
+    if (FreeBlock* b = bin.free) {
+      Slab* s = b->slab;
+      const std::uint32_t slot = slot_in_class(reinterpret_cast<char*>(b) - s->start, cls);
+      if (s->try_mark_allocated(slot)) {
+        bin.free = b->next;
+        return b;
+      }
+      // Held back by a rejected free's remote bit: collecting drops the bit.
+      counters.held_back.bump();
+      collect(s);
+      continue;
+    }
+    drain_remote();
+    if (bin.free != nullptr || carve(l, bin)) continue;
+    Slab* fresh = source.take_slab(*this, epoch, cls, open_era);
+    if (fresh == nullptr) return nullptr;
+    fresh->list = SlabList::bin;
+    l.slabs.push_front(fresh);
+    l.carving = fresh;
+  }
+}
+
+}  // namespace tslab::detail

@@ -1,0 +1,136 @@
+// This file contains Heap, one thread's allocation state in one allocator.
+//
+// For every (epoch slot, size class) a heap has a bin. The hot half is what the
+// fast paths touch: a free list of blocks of that bin — across all the bin's
+// slabs — and the era those slabs belong to. The cold half lists the bin's slabs
+// and the one still being carved. Only the owning thread touches a heap, except
+// for its remote queue: threads freeing blocks of the heap's slabs mark them in
+// the slab's remote bitmap and queue the slab here once; the owner collects on
+// its slow path.
+//
+// A heap is owned by one thread at a time. When that thread exits the heap is
+// abandoned to the allocator, slabs, blocks and handles intact, and the next
+// thread to use the allocator adopts it.
+#ifndef TSLAB_HEAP_HEAP_H
+#define TSLAB_HEAP_HEAP_H
+
+#include <atomic>
+#include <cstdint>
+
+#include "heap/slab_list.h"
+#include "segment/meta_arena.h"
+#include "segment/slab.h"
+#include "size_class/size_classes.h"
+
+namespace tslab::detail {
+
+// A counter written by one thread (load + store, no read-modify-write) and read
+// by any (relaxed): statistics merged on read.
+struct OwnerCounter {
+  std::atomic<std::uint64_t> value{0};
+  void bump(std::uint64_t n = 1) noexcept {
+    value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
+};
+
+struct HeapClassCounters {
+  OwnerCounter slow_path_hits;
+  OwnerCounter slabs_carved_out;    // a slab's last never-used block went to the bin
+  OwnerCounter remote_collections;  // slabs that gave back remotely freed blocks
+  OwnerCounter bin_empty;           // slow path found the bin's free list empty
+  OwnerCounter held_back;           // slow path found the head slot held by a rejected free
+  OwnerCounter blocks_reused;       // blocks the slow path got back from other threads
+};
+
+struct HotBin {
+  FreeBlock* free;     // free blocks of this bin's slabs, LIFO
+  std::uint64_t era;   // era of the bin's slabs; 0 = none yet
+};
+
+struct BinLists {
+  SlabQueue slabs;         // every slab of the bin's current era
+  Slab* carving = nullptr; // the slab whose never-used blocks are handed out next
+};
+
+// Where a heap gets fresh slabs from (the allocator). Called on slow paths only.
+class SlabSource {
+ public:
+  // A slab initialised for (epoch, class, era) and owned by `heap`, or nullptr
+  // (out of memory; the reason is recorded by the source).
+  virtual Slab* take_slab(class Heap& heap, std::uint32_t epoch, std::uint32_t size_class,
+                          std::uint64_t era) noexcept = 0;
+
+ protected:
+  ~SlabSource() = default;
+};
+
+class Heap {
+ public:
+  // Placement in metadata memory; returns nullptr if the arena is exhausted.
+  static Heap* create(MetaArena& arena, std::uint32_t epoch_count) noexcept;
+
+  HotBin& hot(std::uint32_t epoch, std::uint32_t cls) noexcept { return hot_[epoch * NUM_CLASSES + cls]; }
+  HotBin& hot_at(std::uint32_t bin_index) noexcept { return hot_[bin_index]; }
+  const HotBin& hot(std::uint32_t epoch, std::uint32_t cls) const noexcept {
+    return hot_[epoch * NUM_CLASSES + cls];
+  }
+  const BinLists& lists(std::uint32_t epoch, std::uint32_t cls) const noexcept {
+    return lists_[epoch * NUM_CLASSES + cls];
+  }
+  std::uint32_t epoch_count() const noexcept { return epoch_count_; }
+  const SlabQueue& retired() const noexcept { return retired_; }
+  const HeapClassCounters& counters(std::uint32_t cls) const noexcept { return counters_[cls]; }
+
+  // Owner: allocation slow path for a bin whose epoch is open with `open_era`.
+  void* alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cls, std::uint64_t open_era) noexcept;
+  // Owner: collect every slab other threads queued.
+  void drain_remote() noexcept;
+
+  // Owner: put a block whose slot was just freed on its bin's list. Blocks of a
+  // retired slab (a past era) are not listed: they are never handed out again.
+  void list_free_block(Slab* s, void* p) noexcept { list_free_block(hot_, s, p); }
+  static void list_free_block(HotBin* bins, Slab* s, void* p) noexcept {
+    HotBin& bin = bins[s->bin_index];
+    if (s->era != bin.era) [[unlikely]]
+      return;
+    auto* b = static_cast<FreeBlock*>(p);
+    b->next = bin.free;
+    b->slab = s;
+    bin.free = b;
+  }
+
+  // Any thread, after Slab::free_remote succeeded: make sure the owner looks.
+  void notify_remote(Slab* s) noexcept {
+    if (s->remote_queued.exchange(true, std::memory_order_acq_rel)) return;  // already queued
+    Slab* head = remote_head_.load(std::memory_order_relaxed);
+    do {
+      s->remote_next = head;
+      // Linearization point of the queueing: release publishes remote_next and the bits.
+    } while (!remote_head_.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed));
+  }
+
+  // Ownership. The thread id of the owner, 0 while abandoned. Written with release
+  // under the allocator lock on adopt/abandon; read relaxed by statistics only —
+  // the lock, not this field, orders the previous owner's writes before the next's.
+  std::atomic<std::uint64_t> owner_tid{0};
+  Heap* next_all = nullptr;        // allocator's list of heaps (allocator lock)
+  Heap* next_abandoned = nullptr;  // allocator's abandoned list (allocator lock)
+
+ private:
+  Heap() = default;
+  void retire_bin(std::uint32_t epoch, std::uint32_t cls) noexcept;
+  bool carve(BinLists& lists, HotBin& bin) noexcept;
+  std::uint32_t collect(Slab* s) noexcept;
+
+  std::uint32_t epoch_count_ = 0;
+  HotBin* hot_ = nullptr;
+  BinLists* lists_ = nullptr;
+  SlabQueue retired_;  // slabs of superseded eras, still freeable
+  std::atomic<Slab*> remote_head_{nullptr};
+  HeapClassCounters counters_[NUM_CLASSES];
+};
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_HEAP_HEAP_H

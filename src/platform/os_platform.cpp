@@ -1,0 +1,80 @@
+// This file contains OsPlatform: tslab's only contact with the operating
+// system's memory interfaces (mmap, madvise, munmap, mincore).
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+
+#include "tslab/platform.hpp"
+
+namespace tslab {
+
+namespace {
+
+constexpr std::size_t MINCORE_CHUNK_PAGES = 4096;
+
+void* map_anonymous(std::size_t size) noexcept {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+
+}  // namespace
+
+void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
+  if (size == 0) return nullptr;
+  const std::size_t page = page_size();
+  if (alignment <= page) return map_anonymous(size);
+  // Over-reserve, then trim both ends to the requested alignment.
+  if (size + alignment < size) return nullptr;
+  const std::size_t span = size + alignment;
+  char* raw = static_cast<char*>(map_anonymous(span));
+  if (raw == nullptr) return nullptr;
+  const auto base = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (base + alignment - 1) & ~(std::uintptr_t{alignment} - 1);
+  const std::size_t head = aligned - base;
+  const std::size_t tail = span - head - size;
+  if (head != 0) ::munmap(raw, head);
+  if (tail != 0) ::munmap(reinterpret_cast<char*>(aligned) + size, tail);
+  return reinterpret_cast<void*>(aligned);
+}
+
+void OsPlatform::release(void* p, std::size_t size) noexcept {
+  if (p != nullptr && size != 0) ::munmap(p, size);
+}
+
+bool OsPlatform::commit(void*, std::size_t) noexcept {
+  // Reserved memory is readable and writable; a decommitted range refaults as
+  // zero pages on first touch, so there is nothing to do.
+  return true;
+}
+
+bool OsPlatform::decommit(void* p, std::size_t size) noexcept {
+  return ::madvise(p, size, MADV_DONTNEED) == 0;
+}
+
+std::size_t OsPlatform::page_size() const noexcept {
+  static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return page;
+}
+
+std::size_t OsPlatform::resident_bytes(const void* p, std::size_t size) const noexcept {
+  const std::size_t page = page_size();
+  const auto start = reinterpret_cast<std::uintptr_t>(p) & ~(std::uintptr_t{page} - 1);
+  const auto end = reinterpret_cast<std::uintptr_t>(p) + size;
+  unsigned char vec[MINCORE_CHUNK_PAGES];
+  std::size_t resident = 0;
+  for (std::uintptr_t at = start; at < end; at += MINCORE_CHUNK_PAGES * page) {
+    const std::size_t len = (end - at < MINCORE_CHUNK_PAGES * page) ? end - at : MINCORE_CHUNK_PAGES * page;
+    if (::mincore(reinterpret_cast<void*>(at), len, vec) != 0) continue;
+    const std::size_t pages = (len + page - 1) / page;
+    for (std::size_t i = 0; i < pages; ++i) resident += (vec[i] & 1) ? page : 0;
+  }
+  return resident;
+}
+
+OsPlatform& OsPlatform::instance() noexcept {
+  static OsPlatform os;
+  return os;
+}
+
+}  // namespace tslab

@@ -1,0 +1,48 @@
+// This file contains the metadata arena's chunk management.
+#include "segment/meta_arena.h"
+
+#include <cstdint>
+
+namespace tslab::detail {
+
+namespace {
+constexpr std::size_t ALIGN = 64;
+std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 1); }
+}  // namespace
+
+MetaArena::~MetaArena() {
+  Chunk* c = chunks_;
+  while (c != nullptr) {
+    Chunk* next = c->next;
+    platform_.release(c, c->size);
+    c = next;
+  }
+}
+
+void* MetaArena::allocate(std::size_t size) noexcept {
+  if (size > (std::size_t{1} << 40)) return nullptr;
+  size = round_up(size == 0 ? 1 : size, ALIGN);
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (cursor_ == nullptr || static_cast<std::size_t>(limit_ - cursor_) < size) {
+    const std::size_t page = platform_.page_size();
+    const std::size_t chunk_size = round_up(size + ALIGN > CHUNK_SIZE ? size + ALIGN : CHUNK_SIZE, page);
+    auto* chunk = static_cast<Chunk*>(platform_.reserve(chunk_size, page));
+    if (chunk == nullptr) return nullptr;
+    chunk->next = chunks_;
+    chunk->size = chunk_size;
+    chunks_ = chunk;
+    reserved_ += chunk_size;
+    cursor_ = reinterpret_cast<char*>(chunk) + ALIGN;
+    limit_ = reinterpret_cast<char*>(chunk) + chunk_size;
+  }
+  void* p = cursor_;
+  cursor_ += size;
+  return p;  // fresh platform memory is zero
+}
+
+std::size_t MetaArena::reserved_bytes() const noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return reserved_;
+}
+
+}  // namespace tslab::detail

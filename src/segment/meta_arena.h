@@ -1,0 +1,43 @@
+// This file contains MetaArena, the allocator's own memory for metadata (segment
+// headers, heaps): a bump allocator over chunks reserved from the platform. Nothing
+// is freed one by one; the whole arena goes back when the allocator is destroyed.
+#ifndef TSLAB_SEGMENT_META_ARENA_H
+#define TSLAB_SEGMENT_META_ARENA_H
+
+#include <cstddef>
+#include <mutex>
+
+#include "tslab/platform.hpp"
+
+namespace tslab::detail {
+
+class MetaArena {
+ public:
+  explicit MetaArena(Platform& platform) noexcept : platform_(platform) {}
+  MetaArena(const MetaArena&) = delete;
+  MetaArena& operator=(const MetaArena&) = delete;
+  ~MetaArena();
+
+  // Zeroed memory aligned to 64 bytes, or nullptr if the platform refused.
+  void* allocate(std::size_t size) noexcept;
+  // Bytes reserved from the platform so far.
+  std::size_t reserved_bytes() const noexcept;
+
+ private:
+  struct Chunk {
+    Chunk* next;
+    std::size_t size;
+  };
+  static constexpr std::size_t CHUNK_SIZE = std::size_t{1} << 20;
+
+  Platform& platform_;
+  mutable std::mutex mutex_;
+  Chunk* chunks_ = nullptr;
+  char* cursor_ = nullptr;
+  char* limit_ = nullptr;
+  std::size_t reserved_ = 0;
+};
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_SEGMENT_META_ARENA_H

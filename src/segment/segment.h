@@ -1,0 +1,39 @@
+// This file contains SegmentHeader, the metadata of one OS reservation: either a
+// 4 MiB segment cut into 64 slabs, or a large span holding one block.
+// Headers live in the metadata arena, never inside the reservation they describe.
+#ifndef TSLAB_SEGMENT_SEGMENT_H
+#define TSLAB_SEGMENT_SEGMENT_H
+
+#include <cstddef>
+#include <cstdint>
+
+#include "segment/slab.h"
+
+namespace tslab::detail {
+
+class AllocatorCore;
+
+struct alignas(64) SegmentHeader {
+  AllocatorCore* owner = nullptr;
+  SlabKind kind = SlabKind::small;
+  std::uintptr_t base = 0;  // reservation start
+  std::size_t size = 0;     // reservation bytes
+  std::uint32_t slab_count = 0;
+  std::uint32_t slabs_taken = 0;  // small: slabs handed out so far (allocator lock)
+  SegmentHeader* next = nullptr;         // allocator's list of reservations (allocator lock)
+  SegmentHeader* next_cached = nullptr;  // large: the allocator's cache of free spans (allocator lock)
+  Slab* slabs = nullptr;          // slab_count entries, right after the header (first_slab)
+
+  Slab* slab_for(const void* p) const {
+    if (kind == SlabKind::large) return slabs;
+    return &slabs[(reinterpret_cast<std::uintptr_t>(p) - base) >> SLAB_SHIFT];
+  }
+  // Where the slab array of a header starts: directly behind it.
+  static Slab* first_slab(SegmentHeader* header) { return reinterpret_cast<Slab*>(header + 1); }
+};
+
+static_assert(sizeof(SegmentHeader) % alignof(Slab) == 0);
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_SEGMENT_SEGMENT_H

@@ -1,0 +1,187 @@
+// This file contains Slab, the off-page metadata of one slab (or of one large
+// span), and the owner-side and remote-side operations on its blocks.
+//
+// A slab's metadata never lives in the slab's own pages: it sits in a segment
+// header in the metadata arena, so handing the slab's pages back to the OS can
+// never zero it (seed 000, bug 1).
+//
+// Block state is two bitmaps, interleaved so that a slot's pair shares a line:
+//   allocated  written only by the owning thread, with relaxed load + store
+//              (never a read-modify-write); read by any thread.
+//   remote     set with fetch_or by a thread freeing a block it does not own;
+//              cleared by the owner when it collects (fetch_and).
+// A slot is live iff allocated=1 and remote=0. A remote bit on a slot whose
+// allocated bit is 0 is "bogus" (a rejected double or garbage free); the owner
+// discards such bits and never hands out a slot while its remote bit is set.
+//
+// Free blocks are not kept per slab: the owner links them into its heap's bin
+// list for the slab's (epoch, class), across slabs (heap/heap.h). The bitmaps,
+// not the lists, say which blocks are live.
+#ifndef TSLAB_SEGMENT_SLAB_H
+#define TSLAB_SEGMENT_SLAB_H
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "size_class/size_classes.h"
+#include "tslab/error.h"
+
+namespace tslab::detail {
+
+class Heap;
+
+// A free block of a small slab, linked into its owner heap's bin list. Blocks
+// are at least 16 bytes, so a free block carries its slab: the allocation fast
+// path finds the slab's bitmap without a lookup.
+struct FreeBlock {
+  FreeBlock* next;
+  struct Slab* slab;
+};
+
+struct BitPair {
+  std::atomic<std::uint64_t> allocated{0};
+  std::atomic<std::uint64_t> remote{0};
+};
+
+enum class SlabKind : std::uint8_t { small, large };
+enum class SlabList : std::uint8_t { none, bin, retired };
+enum SlabState : std::uint8_t { SLAB_UNUSED = 0, SLAB_IN_USE = 1 };
+
+struct Slab {
+  // --- fixed while the slab is in use -------------------------------------
+  char* start = nullptr;  // first block; fixed for the slab's address
+  std::uint32_t obj_size = 0;
+  std::uint32_t magic = 0;  // ceil(2^32 / obj_size), small slabs only
+  std::uint32_t capacity = 0;
+  std::uint32_t bin_index = 0;  // epoch * NUM_CLASSES + size class in the owner heap
+  std::uint8_t size_class = 0;
+  SlabKind kind = SlabKind::small;
+
+  // --- owner fields: written only by the thread owning `heap` ---------------
+  // Blocks handed to the bin list so far; owner stores, others read (relaxed).
+  std::atomic<std::uint32_t> carved{0};
+  SlabList list = SlabList::none;
+  Slab* prev = nullptr;  // links in the owning heap's bin or retired list
+  Slab* next = nullptr;
+
+  // --- identity: set before the slab is published to its heap -------------
+  std::uint32_t id = 0;  // registry index, fixed for the slab's address
+  std::uint32_t epoch = 0;
+  std::uint64_t era = 0;
+  std::atomic<std::uint32_t> generation{0};
+  // Published with release when the slab is handed to a heap; read with acquire
+  // by validation paths so they see the identity fields above.
+  std::atomic<std::uint8_t> state{SLAB_UNUSED};
+  // The owning heap. Written (release) when the slab is taken into use; read
+  // relaxed on the free fast path, where equality with the caller's own heap is
+  // the only question (the owner wrote it itself, or adopted the heap under the
+  // allocator lock), and with acquire on the remote path before pushing to it.
+  std::atomic<Heap*> heap{nullptr};
+
+  // --- remote side ----------------------------------------------------------
+  // True while the slab sits on its heap's remote queue (at most once there).
+  std::atomic<bool> remote_queued{false};
+  // Queue link: written by the single pusher that won remote_queued, read by the
+  // owner after it took the queue with acquire.
+  Slab* remote_next = nullptr;
+  // Large spans: bytes usable at `start` for the current allocation.
+  std::atomic<std::size_t> large_usable{0};
+  std::uint32_t check_mark = 0;  // scratch for the invariant checker (allocator lock)
+  std::uint64_t reservation_size = 0;  // large spans: bytes reserved at `start`
+
+  alignas(64) BitPair bits[BITMAP_WORDS];
+
+  // slot index of an offset from `start` (small slabs).
+  std::uint32_t slot_of_offset(std::size_t offset) const {
+    return static_cast<std::uint32_t>((static_cast<std::uint64_t>(offset) * magic) >> 32);
+  }
+  char* block_at(std::uint32_t slot) const { return start + static_cast<std::size_t>(slot) * obj_size; }
+  std::uint32_t bitmap_words() const { return (capacity + 63) / 64; }
+
+  // Owner: mark a free slot allocated. False if the slot carries a remote bit
+  // (a rejected free left it; the caller collects, which drops it).
+  bool try_mark_allocated(std::uint32_t slot) {
+    BitPair& pair = bits[slot >> 6];
+    const std::uint64_t mask = std::uint64_t{1} << (slot & 63);
+    if (pair.remote.load(std::memory_order_relaxed) & mask) [[unlikely]]
+      return false;
+    pair.allocated.store(pair.allocated.load(std::memory_order_relaxed) | mask, std::memory_order_relaxed);
+    return true;
+  }
+
+  // Any thread: the error a free of a slot that is not live gets. A slot never
+  // carved was certainly never handed out.
+  TslabError dead_slot_error(std::uint32_t slot) const {
+    return slot < carved.load(std::memory_order_relaxed) ? TSLAB_ERR_DOUBLE_FREE : TSLAB_ERR_NOT_ALLOCATED;
+  }
+
+  // Owner: mark a live slot free. No lock, no read-modify-write.
+  TslabError free_local(std::uint32_t slot) {
+    BitPair& pair = bits[slot >> 6];
+    const std::uint64_t mask = std::uint64_t{1} << (slot & 63);
+    const std::uint64_t allocated = pair.allocated.load(std::memory_order_relaxed);
+    if (!(allocated & mask)) [[unlikely]]
+      return dead_slot_error(slot);
+    if (pair.remote.load(std::memory_order_relaxed) & mask) [[unlikely]]
+      return TSLAB_ERR_DOUBLE_FREE;  // another thread freed it already
+    pair.allocated.store(allocated & ~mask, std::memory_order_relaxed);
+    return TSLAB_OK;
+  }
+
+  // Any non-owner thread: mark a block freed. On TSLAB_OK the caller must make
+  // sure the owner will collect (Heap::notify_remote).
+  TslabError free_remote(std::uint32_t slot) {
+    BitPair& pair = bits[slot >> 6];
+    const std::uint64_t mask = std::uint64_t{1} << (slot & 63);
+    // Cheap pre-check with no side effect: a slot that is not allocated now.
+    if (!(pair.allocated.load(std::memory_order_acquire) & mask)) return dead_slot_error(slot);
+    // Linearization point of a remote free: the fetch_or that sets the bit.
+    const std::uint64_t before = pair.remote.fetch_or(mask, std::memory_order_acq_rel);
+    if (before & mask) return TSLAB_ERR_DOUBLE_FREE;
+    // If our fetch_or came after the owner's collecting fetch_and (release), we
+    // now see the owner's cleared allocated bit: the block was freed already.
+    // The bit we set stays behind as bogus; the owner discards it.
+    if (!(pair.allocated.load(std::memory_order_acquire) & mask)) return TSLAB_ERR_DOUBLE_FREE;
+    return TSLAB_OK;
+  }
+
+  // Owner: turn remotely freed slots into free slots, drop bogus bits, and call
+  // `on_block(FreeBlock*)` for each block collected. Returns how many.
+  template <class OnBlock>
+  std::uint32_t collect_remote(OnBlock&& on_block) {
+    std::uint32_t collected = 0;
+    const std::uint32_t words = bitmap_words();
+    for (std::uint32_t w = 0; w < words; ++w) {
+      BitPair& pair = bits[w];
+      const std::uint64_t pending = pair.remote.load(std::memory_order_acquire);
+      if (pending == 0) continue;
+      const std::uint64_t allocated = pair.allocated.load(std::memory_order_relaxed);
+      std::uint64_t legit = pending & allocated;
+      pair.allocated.store(allocated & ~legit, std::memory_order_relaxed);
+      // Release: a remote freer whose fetch_or reads after this sees allocated cleared.
+      pair.remote.fetch_and(~pending, std::memory_order_acq_rel);
+      collected += static_cast<std::uint32_t>(std::popcount(legit));
+      while (legit != 0) {
+        const auto bit = static_cast<std::uint32_t>(std::countr_zero(legit));
+        legit &= legit - 1;
+        on_block(reinterpret_cast<FreeBlock*>(block_at(w * 64 + bit)));
+      }
+    }
+    return collected;
+  }
+
+  // Any thread: live blocks (allocated and not remotely freed), by bitmap.
+  std::uint32_t live_blocks() const {
+    std::uint32_t n = 0;
+    for (std::uint32_t w = 0; w < bitmap_words(); ++w)
+      n += static_cast<std::uint32_t>(std::popcount(bits[w].allocated.load(std::memory_order_relaxed) &
+                                                    ~bits[w].remote.load(std::memory_order_relaxed)));
+    return n;
+  }
+};
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_SEGMENT_SLAB_H

@@ -1,0 +1,382 @@
+/* This file contains the C API test, compiled as C11: it calls every function
+ * of slab_alloc.h and tslab/error.h and checks the results. It returns non-zero
+ * on the first failed check of any section and prints where that check is. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slab_alloc.h"
+#include "tslab/error.h"
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+      return 1;                                                                \
+    }                                                                          \
+  } while (0)
+
+#define CHECK_ERR(expected) CHECK(slab_last_error() == (expected))
+
+static int allocator_ok(SlabAllocator* a) {
+  char msg[256] = {0};
+  if (!slab_check(a, msg, sizeof msg)) {
+    fprintf(stderr, "slab_check: %s\n", msg);
+    return 0;
+  }
+  return 1;
+}
+
+static int test_lifetime(void) {
+  SlabAllocator* a = slab_allocator_create();
+  CHECK(a != NULL);
+  CHECK(slab_epoch_count(a) == SLAB_DEFAULT_EPOCH_COUNT);
+  slab_allocator_free(a);
+
+  SlabAllocatorOptions o;
+  memset(&o, 0, sizeof o);
+  a = slab_allocator_create_with(&o);
+  CHECK(a != NULL);
+  CHECK(slab_epoch_count(a) == SLAB_DEFAULT_EPOCH_COUNT);
+  slab_allocator_free(a);
+
+  o.epoch_count = 3;
+  a = slab_allocator_create_with(&o);
+  CHECK(a != NULL);
+  CHECK(slab_epoch_count(a) == 3);
+  slab_allocator_free(a);
+
+  o.epoch_count = SLAB_MAX_EPOCH_COUNT;
+  a = slab_allocator_create_with(&o);
+  CHECK(a != NULL);
+  CHECK(slab_epoch_count(a) == SLAB_MAX_EPOCH_COUNT);
+  slab_allocator_free(a);
+
+  o.epoch_count = SLAB_MAX_EPOCH_COUNT + 1;
+  CHECK(slab_allocator_create_with(&o) == NULL);
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  return 0;
+}
+
+static int test_handles(void) {
+  SlabAllocator* a = slab_allocator_create();
+  CHECK(a != NULL);
+  SlabHandle h = 0;
+  void* p = alloc_obj_epoch(a, 100, 0, &h);
+  CHECK(p != NULL);
+  CHECK(h != 0);
+  CHECK(((uintptr_t)p & 15u) == 0);
+  CHECK(slab_usable_size(a, p) == 112);
+  memset(p, 0x7E, 100);
+  CHECK(slab_handle_to_ptr(a, h) == p);
+  CHECK(slab_ptr_to_handle(a, p) == h);
+  CHECK(free_obj(a, h));
+  CHECK(slab_handle_to_ptr(a, h) == NULL);
+  CHECK(slab_ptr_to_handle(a, p) == 0);
+  CHECK(!free_obj(a, h));
+  CHECK_ERR(TSLAB_ERR_DOUBLE_FREE);
+  CHECK(!free_obj(a, 0));
+  CHECK_ERR(TSLAB_ERR_INVALID_HANDLE);
+  CHECK(slab_handle_to_ptr(a, 0) == NULL);
+
+  CHECK(alloc_obj_epoch(a, 0, 0, &h) == NULL);
+  CHECK_ERR(TSLAB_ERR_SIZE_ZERO);
+  CHECK(alloc_obj_epoch(a, 64, SLAB_DEFAULT_EPOCH_COUNT, &h) == NULL);
+  CHECK_ERR(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
+
+  /* A large block by handle. */
+  p = alloc_obj_epoch(a, 200000, 1, &h);
+  CHECK(p != NULL && h != 0);
+  CHECK(slab_usable_size(a, p) >= 200000);
+  CHECK(slab_handle_to_ptr(a, h) == p);
+  CHECK(free_obj(a, h));
+  CHECK(!free_obj(a, h));
+
+  /* Another allocator's handle. */
+  SlabAllocator* b = slab_allocator_create();
+  CHECK(b != NULL);
+  p = alloc_obj_epoch(a, 64, 0, &h);
+  CHECK(p != NULL);
+  CHECK(!free_obj(b, h));
+  CHECK_ERR(TSLAB_ERR_FOREIGN);
+  CHECK(slab_handle_to_ptr(b, h) == NULL);
+  CHECK(slab_ptr_to_handle(b, p) == 0);
+  CHECK(free_obj(a, h));
+  CHECK(allocator_ok(a));
+  CHECK(allocator_ok(b));
+  slab_allocator_free(b);
+  slab_allocator_free(a);
+  return 0;
+}
+
+static int test_pointers(void) {
+  SlabAllocator* a = slab_allocator_create();
+  CHECK(a != NULL);
+  char* p = (char*)slab_malloc_epoch(a, 128, 0);
+  CHECK(p != NULL);
+  CHECK(slab_usable_size(a, p) == 128);
+  CHECK(!slab_free_checked(a, p + 1));
+  CHECK_ERR(TSLAB_ERR_INTERIOR_POINTER);
+  CHECK(!slab_free_checked(a, p + 16));
+  CHECK_ERR(TSLAB_ERR_INTERIOR_POINTER);
+  CHECK(slab_usable_size(a, p + 16) == 0);
+  CHECK(slab_free_checked(a, p));
+  CHECK(!slab_free_checked(a, p));
+  CHECK_ERR(TSLAB_ERR_DOUBLE_FREE);
+  CHECK(slab_free_checked(a, NULL));
+  slab_free(a, NULL);
+
+  int local = 0;
+  CHECK(!slab_free_checked(a, &local));
+  CHECK_ERR(TSLAB_ERR_NOT_ALLOCATED);
+  void* m = malloc(64);
+  CHECK(m != NULL);
+  CHECK(!slab_free_checked(a, m));
+  CHECK_ERR(TSLAB_ERR_NOT_ALLOCATED);
+  slab_free(a, m); /* no-op with an error */
+  CHECK_ERR(TSLAB_ERR_NOT_ALLOCATED);
+  free(m);
+  CHECK(slab_usable_size(a, &local) == 0);
+
+  /* Size 0 through the malloc-style API: a unique block. */
+  void* z1 = slab_malloc_epoch(a, 0, 0);
+  void* z2 = slab_malloc_epoch(a, 0, 0);
+  CHECK(z1 != NULL && z2 != NULL && z1 != z2);
+  slab_free(a, z1);
+  CHECK(slab_usable_size(a, z1) == 0);
+  CHECK(slab_free_checked(a, z2));
+
+  for (size_t al = 1; al <= ((size_t)1 << 20); al <<= 1) {
+    void* q = slab_malloc_aligned_epoch(a, 1000, al, 2);
+    CHECK(q != NULL);
+    CHECK(((uintptr_t)q & (al - 1)) == 0);
+    CHECK(slab_usable_size(a, q) >= 1000);
+    CHECK(slab_free_checked(a, q));
+  }
+  CHECK(slab_malloc_aligned_epoch(a, 64, 0, 0) == NULL);
+  CHECK_ERR(TSLAB_ERR_BAD_ALIGNMENT);
+  CHECK(slab_malloc_aligned_epoch(a, 64, 48, 0) == NULL);
+  CHECK_ERR(TSLAB_ERR_BAD_ALIGNMENT);
+  CHECK(slab_malloc_aligned_epoch(a, SIZE_MAX - 10, 64, 0) == NULL);
+  CHECK_ERR(TSLAB_ERR_SIZE_TOO_LARGE);
+  CHECK(slab_malloc_epoch(a, SIZE_MAX, 0) == NULL);
+  CHECK_ERR(TSLAB_ERR_SIZE_TOO_LARGE);
+  CHECK(slab_malloc_epoch(a, (size_t)1 << 62, 0) == NULL);
+  CHECK(slab_last_error() == TSLAB_ERR_OUT_OF_MEMORY || slab_last_error() == TSLAB_ERR_SIZE_TOO_LARGE);
+
+  /* A foreign pointer. */
+  SlabAllocator* b = slab_allocator_create();
+  CHECK(b != NULL);
+  void* q = slab_malloc_epoch(a, 64, 0);
+  CHECK(q != NULL);
+  CHECK(!slab_free_checked(b, q));
+  CHECK_ERR(TSLAB_ERR_FOREIGN);
+  CHECK(slab_usable_size(a, q) == 64);
+  slab_free(a, q);
+  CHECK(slab_usable_size(a, q) == 0);
+  slab_allocator_free(b);
+
+  /* Large spans. */
+  char* big = (char*)slab_malloc_epoch(a, 1u << 20, 1);
+  CHECK(big != NULL);
+  big[0] = 1;
+  big[(1u << 20) - 1] = 2;
+  CHECK(slab_usable_size(a, big) >= (1u << 20));
+  CHECK(!slab_free_checked(a, big + 4096));
+  CHECK_ERR(TSLAB_ERR_INTERIOR_POINTER);
+  CHECK(slab_free_checked(a, big));
+  CHECK(!slab_free_checked(a, big));
+  CHECK_ERR(TSLAB_ERR_DOUBLE_FREE);
+  CHECK(allocator_ok(a));
+  slab_allocator_free(a);
+  return 0;
+}
+
+static int test_epochs(void) {
+  SlabAllocator* a = slab_allocator_create();
+  CHECK(a != NULL);
+  CHECK(epoch_current(a) == 0);
+  uint64_t max_era = 0;
+  for (EpochId e = 0; e < slab_epoch_count(a); ++e) {
+    CHECK(slab_epoch_state(a, e) == EPOCH_ACTIVE);
+    CHECK(slab_epoch_era(a, e) >= 1);
+    for (EpochId f = 0; f < e; ++f) CHECK(slab_epoch_era(a, e) != slab_epoch_era(a, f));
+    if (slab_epoch_era(a, e) > max_era) max_era = slab_epoch_era(a, e);
+  }
+  CHECK(slab_epoch_era(a, slab_epoch_count(a)) == 0);
+
+  SlabHandle h = 0;
+  void* old_block = alloc_obj_epoch(a, 64, 0, &h);
+  CHECK(old_block != NULL);
+  for (int i = 0; i < 40; ++i) {
+    const EpochId prev = epoch_current(a);
+    const EpochId next = epoch_advance(a);
+    CHECK(next == (prev + 1) % SLAB_DEFAULT_EPOCH_COUNT);
+    CHECK(epoch_current(a) == next);
+    CHECK(slab_epoch_state(a, prev) == EPOCH_CLOSING);
+    CHECK(slab_epoch_state(a, next) == EPOCH_ACTIVE);
+    CHECK(slab_epoch_era(a, next) > max_era);
+    max_era = slab_epoch_era(a, next);
+    CHECK(slab_malloc_epoch(a, 64, prev) == NULL);
+    CHECK_ERR(TSLAB_ERR_EPOCH_CLOSING);
+    void* p = slab_malloc_epoch(a, 64, next);
+    CHECK(p != NULL);
+    CHECK(slab_free_checked(a, p));
+  }
+  /* Frees into a CLOSING epoch succeed. */
+  CHECK(slab_epoch_state(a, 0) == EPOCH_CLOSING);
+  CHECK(free_obj(a, h));
+
+  const EpochId cur = epoch_current(a);
+  const EpochId other = (cur + 3) % SLAB_DEFAULT_EPOCH_COUNT;
+  CHECK(epoch_close(a, other));
+  CHECK(slab_epoch_state(a, other) == EPOCH_CLOSING);
+  CHECK(alloc_obj_epoch(a, 64, other, &h) == NULL);
+  CHECK_ERR(TSLAB_ERR_EPOCH_CLOSING);
+  CHECK(slab_malloc_aligned_epoch(a, 64, 64, other) == NULL);
+  CHECK_ERR(TSLAB_ERR_EPOCH_CLOSING);
+  CHECK(!epoch_close(a, SLAB_DEFAULT_EPOCH_COUNT));
+  CHECK_ERR(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
+  CHECK(allocator_ok(a));
+  slab_allocator_free(a);
+  return 0;
+}
+
+static int test_classes_and_counters(void) {
+  CHECK(slab_size_class_count() == 64);
+  CHECK(slab_class_size(0) == 16);
+  CHECK(slab_class_size(7) == 128);
+  CHECK(slab_class_size(8) == 144);
+  CHECK(slab_class_size(63) == 16384);
+  CHECK(slab_class_size(64) == 0);
+  CHECK(slab_size_class_of(1) == 0);
+  CHECK(slab_size_class_of(16) == 0);
+  CHECK(slab_size_class_of(17) == 1);
+  CHECK(slab_size_class_of(129) == 8);
+  CHECK(slab_size_class_of(16384) == 63);
+  CHECK(slab_size_class_of(16385) == slab_size_class_count());
+  CHECK(slab_object_count(0) == 0);
+  CHECK(slab_object_count(16) == 4096);
+  CHECK(slab_object_count(129) == SLAB_PAGE_SIZE / 144);
+  CHECK(slab_object_count(16384) == 4);
+  CHECK(slab_object_count(16385) == 0);
+
+  SlabAllocator* a = slab_allocator_create();
+  CHECK(a != NULL);
+  PerfCounters pc;
+  memset(&pc, 0xFF, sizeof pc);
+  CHECK(get_perf_counters(a, 3, &pc));
+  CHECK(pc.new_slab_count == 0);
+  void* blocks[3000];
+  for (int i = 0; i < 3000; ++i) {
+    blocks[i] = slab_malloc_epoch(a, 64, 0);
+    CHECK(blocks[i] != NULL);
+  }
+  CHECK(get_perf_counters(a, slab_size_class_of(64), &pc));
+  CHECK(pc.new_slab_count >= 3000 / slab_object_count(64));
+  CHECK(pc.slow_path_hits > 0);
+  for (int i = 0; i < 3000; ++i) CHECK(slab_free_checked(a, blocks[i]));
+  CHECK(!get_perf_counters(a, slab_size_class_count(), &pc));
+  CHECK(!get_perf_counters(a, 0, NULL));
+  CHECK(!get_perf_counters(NULL, 0, &pc));
+  CHECK(slab_check(a, NULL, 0));
+  CHECK(allocator_ok(a));
+  slab_allocator_free(a);
+  return 0;
+}
+
+static int test_errors_and_utilities(void) {
+  for (int e = TSLAB_OK; e <= TSLAB_ERR_DOUBLE_FREE; ++e) {
+    const char* s = slab_error_string((TslabError)e);
+    CHECK(s != NULL);
+    CHECK(s[0] != '\0');
+  }
+  CHECK(strcmp(slab_error_string(TSLAB_OK), slab_error_string(TSLAB_ERR_DOUBLE_FREE)) != 0);
+  CHECK(read_rss_bytes_linux() > 0);
+  uint64_t t0 = now_ns();
+  for (int i = 0; i < 1000; ++i) {
+    uint64_t t1 = now_ns();
+    CHECK(t1 >= t0);
+    t0 = t1;
+  }
+  return 0;
+}
+
+struct CrossThread {
+  SlabAllocator* a;
+  SlabHandle handles[1000];
+  void* ptrs[1000];
+  int failures;
+};
+
+static void* free_from_other_thread(void* arg) {
+  struct CrossThread* c = (struct CrossThread*)arg;
+  for (int i = 0; i < 1000; ++i) {
+    if (i % 2 == 0) {
+      if (!free_obj(c->a, c->handles[i])) ++c->failures;
+    } else {
+      if (!slab_free_checked(c->a, c->ptrs[i])) ++c->failures;
+    }
+  }
+  return NULL;
+}
+
+static int test_cross_thread(void) {
+  static struct CrossThread c;
+  c.a = slab_allocator_create();
+  CHECK(c.a != NULL);
+  c.failures = 0;
+  for (int i = 0; i < 1000; ++i) {
+    c.ptrs[i] = alloc_obj_epoch(c.a, (uint32_t)(16 + i), 0, &c.handles[i]);
+    CHECK(c.ptrs[i] != NULL);
+  }
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, free_from_other_thread, &c) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(c.failures == 0);
+  for (int i = 0; i < 1000; ++i) CHECK(slab_handle_to_ptr(c.a, c.handles[i]) == NULL);
+  CHECK(allocator_ok(c.a));
+  slab_allocator_free(c.a);
+  return 0;
+}
+
+/* NULL allocators are reported as invalid arguments, never dereferenced. */
+static int test_null_allocator(void) {
+  SlabHandle h = 0;
+  CHECK(alloc_obj_epoch(NULL, 64, 0, &h) == NULL);
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  CHECK(!free_obj(NULL, 1));
+  CHECK(slab_malloc_epoch(NULL, 64, 0) == NULL);
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  CHECK(slab_usable_size(NULL, &h) == 0);
+  CHECK(!slab_check(NULL, NULL, 0));
+  return 0;
+}
+
+int main(void) {
+  struct {
+    const char* name;
+    int (*fn)(void);
+  } sections[] = {
+      {"lifetime", test_lifetime},
+      {"handles", test_handles},
+      {"pointers", test_pointers},
+      {"epochs", test_epochs},
+      {"classes_and_counters", test_classes_and_counters},
+      {"errors_and_utilities", test_errors_and_utilities},
+      {"cross_thread", test_cross_thread},
+      {"null_allocator", test_null_allocator},
+  };
+  int failed = 0;
+  for (size_t i = 0; i < sizeof sections / sizeof sections[0]; ++i) {
+    if (sections[i].fn() != 0) {
+      fprintf(stderr, "c_api_test: section %s FAILED\n", sections[i].name);
+      failed = 1;
+    } else {
+      printf("c_api_test: section %s ok\n", sections[i].name);
+    }
+  }
+  return failed;
+}

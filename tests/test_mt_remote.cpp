@@ -1,0 +1,290 @@
+// This file contains the cross-thread free tests: producers allocate blocks
+// stamped with (thread, sequence) and hand them through queues to consumers,
+// which verify the whole block and free it (remote frees); and concurrent
+// double frees, where two threads race to free the same pointer or handle and
+// exactly one of them may succeed.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "slab_alloc.h"
+#include "test_util.h"
+#include "tslab/tslab.hpp"
+
+namespace {
+
+using tslab::Error;
+
+struct Message {
+  void* p = nullptr;
+  tslab::Handle h = 0;  // non-zero: the consumer frees by handle
+  std::size_t size = 0;
+  std::uint32_t producer = 0;
+  std::uint64_t seq = 0;
+};
+
+// A blocking multi-producer multi-consumer queue; close() releases waiters.
+class Queue {
+ public:
+  void push(const Message& m) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      q_.push_back(m);
+    }
+    cv_.notify_one();
+  }
+  bool pop(Message& out) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return !q_.empty() || closed_; });
+    if (q_.empty()) return false;
+    out = q_.front();
+    q_.pop_front();
+    return true;
+  }
+  void close() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      closed_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Message> q_;
+  bool closed_ = false;
+};
+
+struct ConsumerStats {
+  std::size_t received = 0;
+  std::size_t corrupted = 0;
+  std::size_t free_failures = 0;
+  std::size_t duplicates = 0;
+};
+
+TEST(MtRemote, ProducersConsumersFullPatternVerified) {
+  tslab::Allocator a;
+  constexpr unsigned kProducers = 2, kConsumers = 2;
+  const std::size_t per_producer = tslab_test::scaled(150000);
+  Queue queue;
+  std::vector<std::vector<std::atomic<std::uint8_t>>> seen(kProducers);
+  for (auto& s : seen) s = std::vector<std::atomic<std::uint8_t>>(per_producer);
+  std::vector<std::size_t> producer_failures(kProducers, 0);
+  std::vector<std::size_t> local_free_failures(kProducers, 0);
+  std::vector<ConsumerStats> cstats(kConsumers);
+
+  std::vector<std::thread> consumers;
+  for (unsigned c = 0; c < kConsumers; ++c) {
+    consumers.emplace_back([&, c] {
+      ConsumerStats& st = cstats[c];
+      Message m;
+      while (queue.pop(m)) {
+        ++st.received;
+        const std::uint64_t tag = tslab_test::make_tag(m.producer, m.seq);
+        if (!tslab_test::check_pattern(m.p, m.size, tag)) ++st.corrupted;
+        if (seen[m.producer][m.seq].fetch_add(1) != 0) ++st.duplicates;
+        const Error err = m.h != 0 ? a.free_handle(m.h) : a.deallocate(m.p);
+        if (err != Error::ok) ++st.free_failures;
+      }
+    });
+  }
+  std::vector<std::thread> producers;
+  for (unsigned p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      tslab_test::Rng rng(500 + p);
+      std::vector<void*> keep;  // some blocks are freed locally, interleaved
+      for (std::size_t i = 0; i < per_producer; ++i) {
+        Message m;
+        m.producer = p;
+        m.seq = i;
+        m.size = rng.range(1, 2048);
+        if (rng.range(0, 199) == 0) m.size = rng.range(16385, 40000);
+        if (rng.coin()) {
+          const tslab::Allocation r = a.allocate_with_handle(m.size, 0);
+          m.p = r.ptr;
+          m.h = r.handle;
+        } else {
+          m.p = a.allocate(m.size, 0);
+        }
+        if (m.p == nullptr) {
+          ++producer_failures[p];
+          seen[p][i].store(1);
+          continue;
+        }
+        tslab_test::fill_pattern(m.p, m.size, tslab_test::make_tag(p, i));
+        queue.push(m);
+        // Local allocations and frees in the same slabs the consumers free into.
+        if (void* q = a.allocate(m.size, 0)) keep.push_back(q);
+        if (keep.size() > 64) {
+          for (void* q : keep)
+            if (a.deallocate(q) != Error::ok) ++local_free_failures[p];
+          keep.clear();
+        }
+      }
+      for (void* q : keep)
+        if (a.deallocate(q) != Error::ok) ++local_free_failures[p];
+    });
+  }
+  for (auto& t : producers) t.join();
+  queue.close();
+  for (auto& t : consumers) t.join();
+
+  std::size_t received = 0;
+  for (unsigned c = 0; c < kConsumers; ++c) {
+    EXPECT_EQ(cstats[c].corrupted, 0u) << "consumer " << c;
+    EXPECT_EQ(cstats[c].free_failures, 0u) << "consumer " << c;
+    EXPECT_EQ(cstats[c].duplicates, 0u) << "consumer " << c;
+    received += cstats[c].received;
+  }
+  for (unsigned p = 0; p < kProducers; ++p) {
+    EXPECT_EQ(producer_failures[p], 0u) << "producer " << p;
+    EXPECT_EQ(local_free_failures[p], 0u) << "producer " << p;
+  }
+  EXPECT_EQ(received, kProducers * per_producer);
+  std::size_t missing = 0;
+  for (auto& s : seen)
+    for (auto& x : s)
+      if (x.load() != 1) ++missing;
+  EXPECT_EQ(missing, 0u) << "messages lost or duplicated";
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// Two racers free the same batch of blocks in the same order. For each block
+// exactly one free may succeed; the loser must see double_free.
+enum class RaceKind { remote_pointers, remote_handles, owner_vs_remote_pointers, owner_vs_remote_handles };
+
+void run_double_free_race(RaceKind kind) {
+  tslab::Allocator a;
+  const bool by_handle = kind == RaceKind::remote_handles || kind == RaceKind::owner_vs_remote_handles;
+  const bool owner_races =
+      kind == RaceKind::owner_vs_remote_pointers || kind == RaceKind::owner_vs_remote_handles;
+  const std::size_t rounds = tslab_test::scaled(200);
+  constexpr std::size_t kBatch = 1000;
+  std::vector<tslab::Allocation> batch(kBatch);
+  std::vector<std::uint8_t> won[2] = {std::vector<std::uint8_t>(kBatch), std::vector<std::uint8_t>(kBatch)};
+  std::vector<std::size_t> bad_loser_error(2, 0);
+  tslab_test::SpinBarrier barrier(3);  // the allocating thread and two racers
+  std::atomic<bool> stop{false};
+
+  // The owner allocates each batch; when it races, it is racer 0 itself.
+  auto race = [&](int who) {
+    for (std::size_t i = 0; i < kBatch; ++i) {
+      const Error err = by_handle ? a.free_handle(batch[i].handle) : a.deallocate(batch[i].ptr);
+      won[who][i] = err == Error::ok ? 1 : 0;
+      if (err != Error::ok && err != Error::double_free) ++bad_loser_error[who];
+    }
+  };
+  std::thread racer1([&] {
+    for (;;) {
+      barrier.arrive_and_wait();
+      if (stop.load()) return;
+      race(1);
+      barrier.arrive_and_wait();
+    }
+  });
+  std::thread racer0([&] {
+    for (;;) {
+      barrier.arrive_and_wait();
+      if (stop.load()) return;
+      if (!owner_races) race(0);
+      barrier.arrive_and_wait();
+    }
+  });
+  std::size_t both = 0, neither = 0;
+  tslab_test::Rng rng(static_cast<std::uint64_t>(kind) + 1);
+  std::size_t alloc_failures = 0;
+  for (std::size_t r = 0; r < rounds && alloc_failures == 0; ++r) {
+    for (auto& b : batch) {
+      const std::size_t size = rng.range(16, 1024);
+      b = by_handle ? a.allocate_with_handle(size, 0) : tslab::Allocation{a.allocate(size, 0), 0};
+      if (b.ptr == nullptr) ++alloc_failures;
+    }
+    if (alloc_failures != 0) break;
+    barrier.arrive_and_wait();  // start
+    if (owner_races) race(0);
+    barrier.arrive_and_wait();  // finish
+    for (std::size_t i = 0; i < kBatch; ++i) {
+      const int wins = won[0][i] + won[1][i];
+      if (wins == 2) ++both;
+      if (wins == 0) ++neither;
+    }
+    if (both != 0 || neither != 0) break;
+  }
+  stop.store(true);
+  barrier.arrive_and_wait();
+  racer0.join();
+  racer1.join();
+  ASSERT_EQ(alloc_failures, 0u);
+  EXPECT_EQ(both, 0u) << "a block was freed twice by racing threads";
+  EXPECT_EQ(neither, 0u) << "a live block could not be freed by either thread";
+  EXPECT_EQ(bad_loser_error[0] + bad_loser_error[1], 0u) << "losers must see double_free";
+  EXPECT_ALLOCATOR_OK(a);
+  // No block was put on a free list twice: fresh blocks are all distinct.
+  std::vector<void*> fresh;
+  std::unordered_set<void*> distinct;
+  for (std::size_t i = 0; i < 4 * kBatch; ++i) {
+    void* p = a.allocate(rng.range(16, 1024), 0);
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(distinct.insert(p).second) << "block handed out twice";
+    fresh.push_back(p);
+  }
+  for (void* p : fresh) EXPECT_EQ(a.deallocate(p), Error::ok);
+}
+
+TEST(MtRemote, ConcurrentDoubleFreeOfPointersByTwoRemoteThreads) {
+  run_double_free_race(RaceKind::remote_pointers);
+}
+TEST(MtRemote, ConcurrentDoubleFreeOfHandlesByTwoRemoteThreads) {
+  run_double_free_race(RaceKind::remote_handles);
+}
+TEST(MtRemote, ConcurrentDoubleFreeOfPointersOwnerVsRemote) {
+  run_double_free_race(RaceKind::owner_vs_remote_pointers);
+}
+TEST(MtRemote, ConcurrentDoubleFreeOfHandlesOwnerVsRemote) {
+  run_double_free_race(RaceKind::owner_vs_remote_handles);
+}
+
+// Remote frees only: one thread allocates everything, another frees it all,
+// while the owner keeps allocating in the same class (collecting remote frees).
+TEST(MtRemote, OwnerReusesRemotelyFreedBlocks) {
+  tslab::Allocator a;
+  const std::size_t n = tslab_test::scaled(200000);
+  std::vector<void*> blocks(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    blocks[i] = a.allocate(64, 0);
+    ASSERT_NE(blocks[i], nullptr);
+    tslab_test::fill_pattern(blocks[i], 64, i);
+  }
+  const std::uint64_t slabs_before = tslab_test::total_new_slabs(a);
+  std::size_t remote_failures = 0, corrupted = 0;
+  std::thread freer([&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!tslab_test::check_pattern(blocks[i], 64, i)) ++corrupted;
+      if (a.deallocate(blocks[i]) != Error::ok) ++remote_failures;
+    }
+  });
+  freer.join();
+  EXPECT_EQ(remote_failures, 0u);
+  EXPECT_EQ(corrupted, 0u);
+  // The owner collects its remote frees: reallocating the same amount needs
+  // (almost) no fresh slabs.
+  std::vector<void*> again(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    again[i] = a.allocate(64, 0);
+    ASSERT_NE(again[i], nullptr);
+  }
+  const std::uint64_t grown = tslab_test::total_new_slabs(a) - slabs_before;
+  EXPECT_LE(grown, slabs_before / 10 + 2) << "remotely freed memory was not reused";
+  for (void* p : again) ASSERT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+}  // namespace
