@@ -20,8 +20,9 @@ struct Config {
   std::uint64_t bulk_count = 500000;
   std::uint64_t seed = 0x5eedf00dull;
   std::size_t size = 128;
-  std::string command;  // the exact command line, shell-quoted
-  std::string machine;  // one-paragraph machine description
+  std::string command;                  // the exact command line, shell-quoted
+  std::string machine;                  // one-paragraph machine description
+  std::string load_before, load_after;  // /proc/loadavg when the runs started and ended
 };
 
 // One measured case: a workload with a thread count.

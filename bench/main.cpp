@@ -43,6 +43,8 @@ std::string json_escape(const std::string& s) {
 
 // ---- child ---------------------------------------------------------------
 
+constexpr unsigned kChildTimeoutSeconds = 900;
+
 int child_main(int argc, char** argv) {
   ChildSpec sp;
   for (int i = 2; i + 1 < argc; i += 2) {
@@ -69,6 +71,8 @@ int child_main(int argc, char** argv) {
   std::string head = strf("{\"alloc\":\"%s\",\"workload\":\"%s\",\"mode\":\"%s\",\"threads\":%u",
                           json_escape(sp.alloc).c_str(), json_escape(sp.workload).c_str(),
                           json_escape(sp.mode).c_str(), sp.threads);
+  // A child that hangs (a deadlock under test) dies by SIGALRM; the driver reports it.
+  alarm(kChildTimeoutSeconds);
   std::string detail;
   if (!is_known_allocator(sp.alloc) || !verify_live_allocator(sp.alloc, detail)) {
     // Refuse: no figure is reported for an allocator that is not the one serving malloc.
@@ -176,6 +180,13 @@ std::string machine_description() {
               static_cast<double>(pages) * static_cast<double>(psz) / (1024.0 * 1024 * 1024));
 }
 
+std::string load_average() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  if (!(f >> a >> b >> c)) return "unknown";
+  return a + " " + b + " " + c;
+}
+
 // Runs one child; returns true and fills `out` when it reported figures.
 bool spawn_child(const Config& cfg, const std::string& alloc, const Case& c, const std::string& mode,
                  Sample& out, std::string& error) {
@@ -238,8 +249,9 @@ bool spawn_child(const Config& cfg, const std::string& alloc, const Case& c, con
     if (!l.empty() && l[0] == '{') line = l;
   Sample s;
   if (line.empty() || !parse_flat_json(line, s)) {
-    error = WIFSIGNALED(status) ? strf("child killed by signal %d", WTERMSIG(status))
-                                : strf("child exited %d without a report", WEXITSTATUS(status));
+    error = WIFSIGNALED(status)
+                ? strf("child killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)))
+                : strf("child exited %d without a report", WEXITSTATUS(status));
     return false;
   }
   if (s.num["ok"] != 1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -370,6 +382,7 @@ int driver_main(int argc, char** argv) {
     st.cases.push_back({"bulk2", "bulk", 2});
   }
   cfg.machine = machine_description();
+  cfg.load_before = load_average();
 
   std::printf("Command: %s\n", cfg.command.c_str());
   std::printf("Machine: %s\n", cfg.machine.c_str());
@@ -409,6 +422,7 @@ int driver_main(int argc, char** argv) {
     }
   }
 
+  cfg.load_after = load_average();
   const std::string report = render_report(cfg, st, false);
   std::fputs(report.c_str(), stdout);
   std::fflush(stdout);

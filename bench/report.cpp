@@ -273,6 +273,8 @@ std::string render_report(const Config& cfg, const Store& st, bool md) {
                             : " (reset with /proc/self/clear_refs)\n");
   out +=
       b + "churn p50/p99/p99.9 time one free+alloc pair; bulk p99.9 times single allocs and single frees\n";
+  out += b + "load average (1, 5, 15 min) when the runs started: " + cfg.load_before +
+         "; when they ended: " + cfg.load_after + "\n";
   return out;
 }
 
@@ -293,6 +295,8 @@ std::string render_json(const Config& cfg, const Store& st) {
   std::string o = "{\n";
   o += "  \"command\": " + q(cfg.command) + ",\n";
   o += "  \"machine\": " + q(cfg.machine) + ",\n";
+  o += "  \"load_before\": " + q(cfg.load_before) + ",\n";
+  o += "  \"load_after\": " + q(cfg.load_after) + ",\n";
   o += strf(
       "  \"config\": {\"runs\": %u, \"churn_ops\": %llu, \"churn_slots\": %llu, \"bulk_count\": %llu, "
       "\"size\": %zu, "
@@ -349,7 +353,8 @@ std::string render_json(const Config& cfg, const Store& st) {
         o += std::string(first ? "" : ",") + "\n    {\"alloc\": " + q(a) + ", \"case\": " + q(k) +
              strf(", \"index\": %zu", r);
         first = false;
-        for (const auto& [key, v] : samples[r].str) o += ", " + q(key) + ": " + q(v);
+        for (const auto& [key, v] : samples[r].str)
+          if (key != "alloc") o += ", " + q(key) + ": " + q(v);
         for (const auto& [key, v] : samples[r].num) o += ", " + q(key) + ": " + num(v);
         o += "}";
       }

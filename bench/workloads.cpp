@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 
@@ -84,6 +85,10 @@ struct Rng {
 [[noreturn]] void die(const char* what) {
   std::string msg = std::string("tslab_bench child: ") + what + "\n";
   (void)!::write(2, msg.data(), msg.size());
+  // The driver takes the last JSON line on stdout as the child's report.
+  std::fflush(stdout);
+  std::string report = std::string("\n{\"ok\":false,\"error\":\"") + what + "\"}\n";
+  (void)!::write(1, report.data(), report.size());
   std::_Exit(3);
 }
 

@@ -195,14 +195,31 @@ TEST(Epochs, FreesIntoClosingEpochSucceed) {
   ASSERT_NE(big, nullptr);
   ASSERT_EQ(a.epoch_close(2), Error::ok);
   ASSERT_EQ(a.epoch_state(2), EpochState::closing);
-  // Contents survive the close; every free succeeds.
-  for (std::size_t i = 0; i < ptrs.size(); ++i) {
-    const std::size_t size = 16 + (i % 40) * 50;
-    ASSERT_TRUE(tslab_test::check_pattern(ptrs[i], size, i)) << i;
-    ASSERT_EQ(a.deallocate(ptrs[i]), Error::ok) << i;
+  // Contents survive the close; every free succeeds. Half are freed first, then
+  // other epochs allocate (and could take memory the close gave up), then the rest.
+  auto free_ptrs = [&](std::size_t first) {
+    for (std::size_t i = first; i < ptrs.size(); i += 2) {
+      const std::size_t size = 16 + (i % 40) * 50;
+      ASSERT_TRUE(tslab_test::check_pattern(ptrs[i], size, i)) << i;
+      ASSERT_EQ(a.deallocate(ptrs[i]), Error::ok) << i;
+    }
+  };
+  free_ptrs(0);
+  for (std::size_t i = 0; i < handles.size(); i += 2) ASSERT_EQ(a.free_handle(handles[i]), Error::ok);
+  std::vector<void*> others;
+  for (int i = 0; i < 6000; ++i) {
+    void* p = a.allocate(16 + (i % 40) * 50, 3 + i % 2);
+    ASSERT_NE(p, nullptr);
+    tslab_test::fill_pattern(p, 16 + (i % 40) * 50, 100000 + i);
+    others.push_back(p);
   }
-  for (tslab::Handle h : handles) ASSERT_EQ(a.free_handle(h), Error::ok);
+  free_ptrs(1);
+  for (std::size_t i = 1; i < handles.size(); i += 2) ASSERT_EQ(a.free_handle(handles[i]), Error::ok);
   EXPECT_EQ(a.deallocate(big), Error::ok);
+  for (std::size_t i = 0; i < others.size(); ++i) {
+    ASSERT_TRUE(tslab_test::check_pattern(others[i], 16 + (i % 40) * 50, 100000 + i)) << i;
+    ASSERT_EQ(a.deallocate(others[i]), Error::ok);
+  }
   // Frees after close still detect double frees.
   EXPECT_EQ(a.deallocate(ptrs[0]), Error::double_free);
   EXPECT_NE(a.free_handle(handles[0]), Error::ok);

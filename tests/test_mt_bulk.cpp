@@ -38,12 +38,12 @@ class CAllocator {
   SlabAllocator* a_;
 };
 
-// Allocates `n` blocks in epoch 0, writing the owner's id into each.
-void bulk_allocate(SlabAllocator* a, unsigned tid, std::size_t n, Worker& w) {
+// Allocates `n` blocks in `epoch`, writing the owner's id into each.
+void bulk_allocate(SlabAllocator* a, unsigned tid, std::size_t n, Worker& w, EpochId epoch = 0) {
   w.handles.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     SlabHandle h = 0;
-    void* p = alloc_obj_epoch(a, kSize, 0, &h);
+    void* p = alloc_obj_epoch(a, kSize, epoch, &h);
     if (p == nullptr || h == 0) {
       ++w.alloc_failures;
       w.handles[i] = 0;
@@ -175,6 +175,67 @@ TEST(MtBulk, RepeatedBulkRoundsWithStaggeredFrees) {
     EXPECT_EQ(w[t].alloc_failures, 0u) << "thread " << t;
     EXPECT_EQ(w[t].free_failures, 0u) << "thread " << t;
     EXPECT_EQ(w[t].wrong_owner, 0u) << "thread " << t;
+  }
+  EXPECT_SLAB_CHECK_OK(a);
+}
+
+// The handle contract across a close: threads hold handles into epoch 1 when it
+// is closed; while they free each other's handles, the main thread allocates in
+// other epochs (which may take memory the close gave up). Every handle frees
+// exactly once and no block on either side is overwritten.
+TEST(MtBulk, CloseEpochWhileHandlesOutstanding) {
+  CAllocator alloc;
+  SlabAllocator* a = alloc.get();
+  ASSERT_NE(a, nullptr);
+  constexpr unsigned kWorkers = 4;
+  const std::size_t n = tslab_test::scaled(100000);
+  std::vector<Worker> w(kWorkers);
+  std::vector<Worker> second(kWorkers);
+  std::vector<std::size_t> closing_accepted(kWorkers, 0);
+  tslab_test::SpinBarrier barrier(kWorkers + 1);
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < kWorkers; ++t) {
+    threads.emplace_back([&, t] {
+      bulk_allocate(a, t, n, w[t], 1);
+      barrier.arrive_and_wait();  // all allocated
+      barrier.arrive_and_wait();  // epoch 1 closed
+      if (alloc_obj_epoch(a, kSize, 1, nullptr) != nullptr || slab_last_error() != TSLAB_ERR_EPOCH_CLOSING)
+        ++closing_accepted[t];
+      const unsigned victim = (t + 1) % kWorkers;
+      bulk_free(a, w[victim], victim, w[t]);
+      barrier.arrive_and_wait();  // all freed
+      const unsigned again = (t + 2) % kWorkers;
+      for (SlabHandle h : w[again].handles)
+        if (h != 0 && free_obj(a, h)) ++second[t].second_free_accepted;
+    });
+  }
+  barrier.arrive_and_wait();
+  ASSERT_TRUE(epoch_close(a, 1));
+  barrier.arrive_and_wait();
+  // Allocate in epochs 2 and 3 while the workers free into the closed epoch.
+  std::vector<void*> mine;
+  for (std::size_t i = 0; i < n; ++i) {
+    void* p = slab_malloc_epoch(a, kSize, 2 + static_cast<EpochId>(i % 2));
+    if (p == nullptr) break;
+    tslab_test::fill_pattern(p, kSize, i);
+    mine.push_back(p);
+  }
+  barrier.arrive_and_wait();
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mine.size(), n);
+  std::size_t corrupted = 0, free_failures = 0;
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    if (!tslab_test::check_pattern(mine[i], kSize, i)) ++corrupted;
+    if (!slab_free_checked(a, mine[i])) ++free_failures;
+  }
+  EXPECT_EQ(corrupted, 0u);
+  EXPECT_EQ(free_failures, 0u);
+  for (unsigned t = 0; t < kWorkers; ++t) {
+    EXPECT_EQ(w[t].alloc_failures, 0u) << "thread " << t;
+    EXPECT_EQ(w[t].free_failures, 0u) << "thread " << t << ": valid handles rejected after the close";
+    EXPECT_EQ(w[t].wrong_owner, 0u) << "thread " << t;
+    EXPECT_EQ(second[t].second_free_accepted, 0u) << "thread " << t;
+    EXPECT_EQ(closing_accepted[t], 0u) << "thread " << t << ": the closed epoch took an allocation";
   }
   EXPECT_SLAB_CHECK_OK(a);
 }

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -37,6 +38,7 @@ struct Stats {
   std::size_t free_failures = 0;
   std::size_t corrupted = 0;
   std::size_t remote_frees = 0;
+  std::string failure_details;  // the first few failed frees
 };
 
 std::size_t random_size(Rng& rng) {
@@ -70,13 +72,15 @@ bool allocate_into(tslab::Allocator& a, Slot& s, Rng& rng, tslab::EpochId e, std
 void release(tslab::Allocator& a, Slot& s, Stats& st) {
   if (!tslab_test::check_pattern(s.p, pattern_len(s.size), s.tag)) ++st.corrupted;
   const Error err = s.h != 0 ? a.free_handle(s.h) : a.deallocate(s.p);
-  if (err != Error::ok) ++st.free_failures;
+  if (err != Error::ok && ++st.free_failures <= 3)
+    st.failure_details += std::string(" [") + (s.h != 0 ? "handle" : "pointer") + " free of " +
+                          std::to_string(s.size) + " B: " + tslab::to_string(err) + "]";
   s = Slot{};
 }
 
 void expect_clean(const std::vector<Stats>& stats) {
   for (unsigned t = 0; t < stats.size(); ++t) {
-    EXPECT_EQ(stats[t].free_failures, 0u) << "thread " << t;
+    EXPECT_EQ(stats[t].free_failures, 0u) << "thread " << t << stats[t].failure_details;
     EXPECT_EQ(stats[t].corrupted, 0u) << "thread " << t;
     EXPECT_EQ(stats[t].unexpected_errors, 0u) << "thread " << t;
     EXPECT_GT(stats[t].allocs, 0u) << "thread " << t;
@@ -165,7 +169,7 @@ TEST(MtChurn, ChurnWithCrossThreadExchange) {
     EXPECT_EQ(stats[t].alloc_failures, 0u) << "thread " << t;
   }
   for (const Stats& st : stats) {
-    EXPECT_EQ(st.free_failures, 0u);
+    EXPECT_EQ(st.free_failures, 0u) << st.failure_details;
     EXPECT_EQ(st.corrupted, 0u);
     EXPECT_EQ(st.unexpected_errors, 0u);
   }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -53,15 +54,21 @@ std::vector<Block> allocate_workload(tslab::Allocator& a, std::size_t n, std::ui
   return blocks;
 }
 
-// Frees blocks [begin, end) with a stride; returns the number of failures.
+// Frees blocks from `begin` on with a stride, checking each block's pattern
+// first; returns the number of failures and describes the first few in `details`.
 std::size_t free_blocks(tslab::Allocator& a, const std::vector<Block>& blocks, std::size_t begin,
-                        std::size_t stride) {
+                        std::size_t stride, std::string* details = nullptr) {
   std::size_t failures = 0;
   for (std::size_t i = begin; i < blocks.size(); i += stride) {
     const Block& b = blocks[i];
-    if (!tslab_test::check_pattern(b.p, b.size, b.tag)) ++failures;
+    std::string what;
+    if (!tslab_test::check_pattern(b.p, b.size, b.tag)) what = "corrupted";
     const Error err = b.h != 0 ? a.free_handle(b.h) : a.deallocate(b.p);
-    if (err != Error::ok) ++failures;
+    if (err != Error::ok) what += std::string(what.empty() ? "" : ", ") + tslab::to_string(err);
+    if (what.empty()) continue;
+    if (++failures <= 3 && details != nullptr)
+      *details += std::string(" [") + (b.h != 0 ? "handle" : "pointer") + " free of " +
+                  std::to_string(b.size) + " B: " + what + "]";
   }
   return failures;
 }
@@ -167,12 +174,13 @@ TEST(MtThreadExit, ManyShortLivedThreadsHandOffBlocks) {
   constexpr std::size_t kThreadSizes[] = {32, 128, 512, 2048};
   std::vector<std::vector<Block>> left(threads);
   std::vector<std::size_t> failures(threads, 0);
+  std::vector<std::string> details(threads);
 
   auto body = [&](std::size_t k) {
     if (k >= 2) {
       // Pair j = threads 2j and 2j+1: thread k frees the blocks of thread k-2,
       // a member of the previous pair, which has exited.
-      failures[k] += free_blocks(a, left[k - 2], 0, 1);
+      failures[k] += free_blocks(a, left[k - 2], 0, 1, &details[k]);
       left[k - 2].clear();
     }
     std::vector<Block> mine;
@@ -205,8 +213,12 @@ TEST(MtThreadExit, ManyShortLivedThreadsHandOffBlocks) {
     if (t1.joinable()) t1.join();
   }
   std::size_t total_failures = 0;
-  for (std::size_t k = 0; k < threads; ++k) total_failures += failures[k];
-  EXPECT_EQ(total_failures, 0u);
+  std::string all_details;
+  for (std::size_t k = 0; k < threads; ++k) {
+    total_failures += failures[k];
+    all_details += details[k];
+  }
+  EXPECT_EQ(total_failures, 0u) << all_details;
   // The last pair's blocks are freed by the main thread.
   for (auto& v : left) EXPECT_EQ(free_blocks(a, v, 0, 1), 0u);
   const std::uint64_t slabs = tslab_test::total_new_slabs(a);

@@ -107,18 +107,11 @@ uint32_t slab_epoch_count(SlabAllocator* alloc) {
 
 uint32_t slab_size_class_count(void) { return tslab::detail::NUM_CLASSES; }
 
-uint32_t slab_class_size(uint32_t size_class) {
-  return size_class < tslab::detail::NUM_CLASSES ? tslab::detail::class_block_size(size_class) : 0;
-}
+uint32_t slab_class_size(uint32_t size_class) { return tslab::detail::block_size_or_zero(size_class); }
 
-uint32_t slab_size_class_of(size_t size) {
-  return size <= tslab::detail::MAX_SMALL_SIZE ? tslab::detail::class_of_size(size) : tslab::detail::NUM_CLASSES;
-}
+uint32_t slab_size_class_of(size_t size) { return tslab::detail::class_for_request(size); }
 
-uint32_t slab_object_count(uint32_t size) {
-  if (size == 0 || size > tslab::detail::MAX_SMALL_SIZE) return 0;
-  return tslab::detail::class_capacity(tslab::detail::class_of_size(size));
-}
+uint32_t slab_object_count(uint32_t size) { return tslab::detail::blocks_per_slab_for_request(size); }
 
 bool get_perf_counters(SlabAllocator* alloc, uint32_t size_class, PerfCounters* out) {
   AllocatorCore* core = core_of(alloc);

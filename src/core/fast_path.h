@@ -70,8 +70,12 @@ inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t ep
   }
   void* p = alloc(size, epoch);
   if (p != nullptr && handle != nullptr) {
-    const BlockRef ref = resolve_pointer(p);
-    *handle = encode_handle(ref.slab, ref.slot);
+    if (const Slab* s = small_slab_of(p)) [[likely]] {
+      *handle = encode_handle(s, s->slot_of_offset(reinterpret_cast<std::uintptr_t>(p) & (SLAB_SIZE - 1)));
+    } else {
+      const BlockRef ref = resolve_pointer(p);
+      *handle = encode_handle(ref.slab, ref.slot);
+    }
   }
   return p;
 }

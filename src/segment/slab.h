@@ -112,12 +112,16 @@ struct Slab {
   }
 
   // Any thread: the error a free of a slot that is not live gets. A slot never
-  // carved was certainly never handed out.
+  // carved was certainly never handed out; a free slot among the carved ones may
+  // have been (free slots are not told apart), so it reads as a double free.
   TslabError dead_slot_error(std::uint32_t slot) const {
     return slot < carved.load(std::memory_order_relaxed) ? TSLAB_ERR_DOUBLE_FREE : TSLAB_ERR_NOT_ALLOCATED;
   }
 
-  // Owner: mark a live slot free. No lock, no read-modify-write.
+  // Owner: mark a live slot free. No lock, no read-modify-write, no fence, so an
+  // owner free and a remote free of the same block that race each other (a
+  // concurrent double free) can both return TSLAB_OK; the remote one's bit is
+  // then bogus and dropped, and the block is handed out once.
   TslabError free_local(std::uint32_t slot) {
     BitPair& pair = bits[slot >> 6];
     const std::uint64_t mask = std::uint64_t{1} << (slot & 63);
@@ -132,6 +136,11 @@ struct Slab {
 
   // Any non-owner thread: mark a block freed. On TSLAB_OK the caller must make
   // sure the owner will collect (Heap::notify_remote).
+  //
+  // Guarantees: a free of a live block always succeeds (law 5), and of racing
+  // frees from non-owner threads exactly one succeeds (one RMW decides). A second
+  // free that happens after the first is reported unless it races the owner's
+  // collection of the first; then the bit it sets is bogus and the owner drops it.
   TslabError free_remote(std::uint32_t slot) {
     BitPair& pair = bits[slot >> 6];
     const std::uint64_t mask = std::uint64_t{1} << (slot & 63);
@@ -140,11 +149,13 @@ struct Slab {
     // Linearization point of a remote free: the fetch_or that sets the bit.
     const std::uint64_t before = pair.remote.fetch_or(mask, std::memory_order_acq_rel);
     if (before & mask) return TSLAB_ERR_DOUBLE_FREE;
-    // If our fetch_or came after the owner's collecting fetch_and (release), we
-    // now see the owner's cleared allocated bit: the block was freed already.
-    // The bit we set stays behind as bogus; the owner discards it.
-    if (!(pair.allocated.load(std::memory_order_acquire) & mask)) return TSLAB_ERR_DOUBLE_FREE;
-    return TSLAB_OK;
+    if (pair.allocated.load(std::memory_order_acquire) & mask) return TSLAB_OK;
+    // The slot reads free. Either the owner has already collected our own bit
+    // (collect_remote clears remote bits before it releases the allocated store,
+    // so seeing that store means seeing our bit gone): a good free. Or the slot
+    // was free before our fetch_or: a double free, and our bit stays as bogus.
+    if (!(pair.remote.load(std::memory_order_acquire) & mask)) return TSLAB_OK;
+    return TSLAB_ERR_DOUBLE_FREE;
   }
 
   // Owner: turn remotely freed slots into free slots, drop bogus bits, and call
@@ -159,9 +170,10 @@ struct Slab {
       if (pending == 0) continue;
       const std::uint64_t allocated = pair.allocated.load(std::memory_order_relaxed);
       std::uint64_t legit = pending & allocated;
-      pair.allocated.store(allocated & ~legit, std::memory_order_relaxed);
-      // Release: a remote freer whose fetch_or reads after this sees allocated cleared.
+      // Remote bits first, then the allocated store with release: a freer that
+      // sees the cleared allocated bit also sees its remote bit gone (free_remote).
       pair.remote.fetch_and(~pending, std::memory_order_acq_rel);
+      pair.allocated.store(allocated & ~legit, std::memory_order_release);
       collected += static_cast<std::uint32_t>(std::popcount(legit));
       while (legit != 0) {
         const auto bit = static_cast<std::uint32_t>(std::countr_zero(legit));

@@ -79,6 +79,19 @@ inline std::uint32_t size_to_class(std::size_t size) {
   return class_of_size(size);
 }
 
+// The class serving a request, or NUM_CLASSES if it gets a span of its own.
+constexpr std::uint32_t class_for_request(std::size_t size) {
+  return size <= MAX_SMALL_SIZE ? class_of_size(size) : NUM_CLASSES;
+}
+
+// Blocks per slab for a request; 0 for a size of 0 or a span of its own.
+constexpr std::uint32_t blocks_per_slab_for_request(std::size_t size) {
+  return size == 0 || size > MAX_SMALL_SIZE ? 0 : class_capacity(class_of_size(size));
+}
+
+// Block size of a class, or 0 out of range.
+constexpr std::uint32_t block_size_or_zero(std::uint32_t cls) { return cls < NUM_CLASSES ? class_block_size(cls) : 0; }
+
 static_assert(class_block_size(NUM_CLASSES - 1) == MAX_SMALL_SIZE);
 static_assert(class_of_size(MAX_SMALL_SIZE) == NUM_CLASSES - 1);
 static_assert(class_of_size(129) == 8 && class_block_size(8) == 144);

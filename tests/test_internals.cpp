@@ -1,0 +1,100 @@
+// Unit tests of internal building blocks: size-class arithmetic, the slot
+// reciprocal, the handle layout, the segment map and the epoch ring.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+
+#include "epoch/epoch_ring.h"
+#include "handle/handle.h"
+#include "segment/segment_map.h"
+#include "size_class/size_classes.h"
+#include "tslab/tslab.hpp"
+
+namespace td = tslab::detail;
+
+TEST(SizeClasses, EverySizeMapsToTheSmallestFittingClass) {
+  for (std::size_t size = 1; size <= td::MAX_SMALL_SIZE; ++size) {
+    const std::uint32_t cls = td::class_of_size(size);
+    ASSERT_LT(cls, td::NUM_CLASSES) << size;
+    ASSERT_GE(td::class_block_size(cls), size) << size;
+    if (cls > 0) {
+      ASSERT_LT(td::class_block_size(cls - 1), size) << size;
+    }
+    ASSERT_EQ(td::size_to_class(size), cls) << "fast-path table disagrees at " << size;
+  }
+}
+
+TEST(SizeClasses, ClassSizesAreIncreasingMultiplesOf16) {
+  for (std::uint32_t cls = 0; cls < td::NUM_CLASSES; ++cls) {
+    EXPECT_EQ(td::class_block_size(cls) % 16, 0u) << cls;
+    if (cls > 0) {
+      EXPECT_GT(td::class_block_size(cls), td::class_block_size(cls - 1));
+    }
+    EXPECT_GE(td::class_capacity(cls), 4u);
+  }
+}
+
+TEST(SizeClasses, SlotReciprocalIsExactForEveryOffsetOfEveryClass) {
+  for (std::uint32_t cls = 0; cls < td::NUM_CLASSES; ++cls) {
+    const std::uint32_t size = td::class_block_size(cls);
+    for (std::size_t offset = 0; offset < td::SLAB_SIZE; ++offset)
+      ASSERT_EQ(td::slot_in_class(offset, cls), offset / size) << "class " << cls << " offset " << offset;
+  }
+}
+
+TEST(Handles, EncodeDecodeRoundTripsAtTheFieldLimits) {
+  const std::uint32_t tags[] = {1, 0x7FF, 0xFFF};
+  const std::uint32_t gens[] = {0, 1, td::HANDLE_GEN_MASK};
+  const std::uint32_t ids[] = {1, 12345, td::MAX_SLAB_IDS - 1};
+  const std::uint32_t slots[] = {0, 4095, 8191};
+  for (auto tag : tags)
+    for (auto gen : gens)
+      for (auto id : ids)
+        for (auto slot : slots) {
+          const std::uint64_t h = td::handle_encode(tag, gen, id, slot);
+          EXPECT_NE(h, 0u);
+          const td::HandleParts p = td::handle_decode(h);
+          EXPECT_EQ(p.tag, tag);
+          EXPECT_EQ(p.generation, gen);
+          EXPECT_EQ(p.slab_id, id);
+          EXPECT_EQ(p.slot, slot);
+        }
+}
+
+TEST(SegmentMap, RecognisesOnlyRegisteredGranulesAndRejectsWildAddresses) {
+  tslab::Allocator alloc;  // makes sure the map exists
+  void* p = alloc.allocate(64);
+  ASSERT_NE(p, nullptr);
+  EXPECT_NE(td::segment_map_lookup(p), nullptr);
+  EXPECT_NE(td::small_slab_of(p), nullptr);
+  int on_stack = 0;
+  EXPECT_EQ(td::segment_map_lookup(&on_stack), nullptr);
+  EXPECT_EQ(td::segment_map_lookup(reinterpret_cast<void*>(~std::uintptr_t{0})), nullptr);
+  EXPECT_EQ(td::segment_map_lookup(reinterpret_cast<void*>(std::uintptr_t{1} << 47)), nullptr);
+  void* big = alloc.allocate(1 << 20);
+  ASSERT_NE(big, nullptr);
+  EXPECT_NE(td::segment_map_lookup(big), nullptr);
+  EXPECT_EQ(td::small_slab_of(big), nullptr) << "a large span must not be read as a small segment";
+  EXPECT_EQ(alloc.deallocate(big), tslab::Error::ok);
+  EXPECT_EQ(alloc.deallocate(p), tslab::Error::ok);
+}
+
+TEST(EpochRing, ErasAreMonotonicAcrossThousandsOfWraps) {
+  td::EpochRing ring(4);
+  std::uint64_t last = 0;
+  for (std::uint32_t e = 0; e < 4; ++e) {
+    EXPECT_GT(ring.era(e), last);
+    last = ring.era(e);
+  }
+  for (int i = 0; i < 5000; ++i) {
+    const std::uint32_t before = ring.current();
+    const std::uint32_t next = ring.advance();
+    EXPECT_EQ(next, (before + 1) % 4);
+    EXPECT_EQ(ring.state(before), EPOCH_CLOSING);
+    EXPECT_EQ(ring.state(next), EPOCH_ACTIVE);
+    EXPECT_GT(ring.era(next), last);
+    last = ring.era(next);
+    EXPECT_EQ(ring.open_era(next), ring.era(next));
+    EXPECT_EQ(ring.open_era(before), 0u);
+  }
+}
