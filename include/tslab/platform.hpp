@@ -13,6 +13,9 @@
 //                             as zero afterwards. Returns false on refusal.
 //   commit(p, size)           makes a decommitted range usable again. Returns false
 //                             on refusal.
+//   prefault(p, size)         a hint: back the page-aligned range with physical pages
+//                             now, in one call, because it is about to be written.
+//                             Returns false if not done (the range stays usable).
 //   page_size()               the OS page size, a power of two.
 //   resident_bytes(p, size)   bytes of the range that are resident now.
 #ifndef TSLAB_PLATFORM_HPP
@@ -31,6 +34,7 @@ class Platform {
   virtual void release(void* p, std::size_t size) noexcept = 0;
   virtual bool commit(void* p, std::size_t size) noexcept = 0;
   virtual bool decommit(void* p, std::size_t size) noexcept = 0;
+  virtual bool prefault(void* p, std::size_t size) noexcept = 0;
   virtual std::size_t page_size() const noexcept = 0;
   virtual std::size_t resident_bytes(const void* p, std::size_t size) const noexcept = 0;
 
@@ -45,6 +49,7 @@ concept PlatformImpl = std::derived_from<P, Platform> && requires(P& p, const P&
   { p.release(ptr, n) } noexcept;
   { p.commit(ptr, n) } noexcept -> std::same_as<bool>;
   { p.decommit(ptr, n) } noexcept -> std::same_as<bool>;
+  { p.prefault(ptr, n) } noexcept -> std::same_as<bool>;
   { cp.page_size() } noexcept -> std::same_as<std::size_t>;
 };
 
@@ -55,6 +60,7 @@ class OsPlatform final : public Platform {
   void release(void* p, std::size_t size) noexcept override;
   bool commit(void* p, std::size_t size) noexcept override;
   bool decommit(void* p, std::size_t size) noexcept override;
+  bool prefault(void* p, std::size_t size) noexcept override;
   std::size_t page_size() const noexcept override;
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override;
 
@@ -82,6 +88,7 @@ class FaultInjectingPlatform final : public Platform {
   void release(void* p, std::size_t size) noexcept override;
   bool commit(void* p, std::size_t size) noexcept override;
   bool decommit(void* p, std::size_t size) noexcept override;
+  bool prefault(void* p, std::size_t size) noexcept override { return inner_.prefault(p, size); }
   std::size_t page_size() const noexcept override { return inner_.page_size(); }
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
     return inner_.resident_bytes(p, size);

@@ -108,17 +108,24 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
 }
 
 Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cls, std::uint64_t era) noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
-  SegmentHeader* seg = current_segment_;
-  if (seg == nullptr || seg->slabs_taken == seg->slab_count) {
-    seg = new_small_segment();
-    if (seg == nullptr) {
-      set_error(TSLAB_ERR_OUT_OF_MEMORY);
-      return nullptr;
+  Slab* s = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    SegmentHeader* seg = current_segment_;
+    if (seg == nullptr || seg->slabs_taken == seg->slab_count) {
+      seg = new_small_segment();
+      if (seg == nullptr) {
+        set_error(TSLAB_ERR_OUT_OF_MEMORY);
+        return nullptr;
+      }
+      current_segment_ = seg;
     }
-    current_segment_ = seg;
+    s = &seg->slabs[seg->slabs_taken++];
   }
-  Slab* s = &seg->slabs[seg->slabs_taken++];
+  // A bin that already filled a slab will fill this one too: fault its pages in
+  // with one call rather than one fault per page. A bin's first slab is left to
+  // fault lazily, so rarely used (epoch, class) pairs cost only what they touch.
+  if (!heap.lists(epoch, cls).slabs.empty()) platform_.prefault(s->start, SLAB_SIZE);
   s->obj_size = class_block_size(cls);
   s->magic = class_magic(cls);
   s->capacity = class_capacity(cls);

@@ -52,6 +52,17 @@ bool OsPlatform::decommit(void* p, std::size_t size) noexcept {
   return ::madvise(p, size, MADV_DONTNEED) == 0;
 }
 
+bool OsPlatform::prefault(void* p, std::size_t size) noexcept {
+#ifdef MADV_POPULATE_WRITE
+  // One call faults the whole range in; kernels before 5.14 answer EINVAL.
+  return ::madvise(p, size, MADV_POPULATE_WRITE) == 0;
+#else
+  (void)p;
+  (void)size;
+  return false;
+#endif
+}
+
 std::size_t OsPlatform::page_size() const noexcept {
   static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   return page;
