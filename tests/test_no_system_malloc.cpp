@@ -69,7 +69,7 @@ TEST(NoSystemMalloc, InterpositionIsActive) {
 
 TEST(NoSystemMalloc, EveryTslabCallServesItselfFromTheOs) {
   if (!TSLAB_INTERPOSE_MALLOC) GTEST_SKIP() << "malloc belongs to the sanitizer in this build";
-  std::vector<void*> blocks(20000);      // the test's own memory, outside the region
+  std::vector<void*> blocks(20000);  // the test's own memory, outside the region
   std::vector<SlabHandle> handles(20000);
   g_calls.store(0);
   SlabAllocator* a = nullptr;
@@ -77,8 +77,10 @@ TEST(NoSystemMalloc, EveryTslabCallServesItselfFromTheOs) {
     Measured m;
     a = slab_allocator_create();
     ASSERT_NE(a, nullptr);
-    for (std::size_t i = 0; i < blocks.size(); ++i) blocks[i] = slab_malloc_epoch(a, 1 + (i * 37) % 40000, i % 4);
-    for (std::size_t i = 0; i < handles.size(); ++i) ASSERT_NE(alloc_obj_epoch(a, 128, 1, &handles[i]), nullptr);
+    for (std::size_t i = 0; i < blocks.size(); ++i)
+      blocks[i] = slab_malloc_epoch(a, 1 + (i * 37) % 40000, i % 4);
+    for (std::size_t i = 0; i < handles.size(); ++i)
+      ASSERT_NE(alloc_obj_epoch(a, 128, 1, &handles[i]), nullptr);
     ASSERT_NE(slab_malloc_aligned_epoch(a, 100, 4096, 0), nullptr);
     epoch_advance(a);
     epoch_close(a, 2);

@@ -44,13 +44,20 @@ class Platform {
 
 // What any platform implementation must offer (checked at compile time).
 template <class P>
-concept PlatformImpl = std::derived_from<P, Platform> && requires(P& p, const P& cp, void* ptr, std::size_t n) {
-  { p.reserve(n, n) } noexcept -> std::same_as<void*>;
-  { p.release(ptr, n) } noexcept;
-  { p.commit(ptr, n) } noexcept -> std::same_as<bool>;
-  { p.decommit(ptr, n) } noexcept -> std::same_as<bool>;
-  { p.prefault(ptr, n) } noexcept -> std::same_as<bool>;
-  { cp.page_size() } noexcept -> std::same_as<std::size_t>;
+concept PlatformImpl = std::derived_from<P, Platform> &&
+    requires(P& p, const P& cp, void* ptr, std::size_t n) {
+  { p.reserve(n, n) }
+  noexcept->std::same_as<void*>;
+  { p.release(ptr, n) }
+  noexcept;
+  { p.commit(ptr, n) }
+  noexcept->std::same_as<bool>;
+  { p.decommit(ptr, n) }
+  noexcept->std::same_as<bool>;
+  { p.prefault(ptr, n) }
+  noexcept->std::same_as<bool>;
+  { cp.page_size() }
+  noexcept->std::same_as<std::size_t>;
 };
 
 // The operating system: mmap, madvise(MADV_DONTNEED), munmap, mincore.

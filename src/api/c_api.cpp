@@ -30,7 +30,9 @@ SlabAllocator* slab_allocator_create_with(const SlabAllocatorOptions* options) {
   return reinterpret_cast<SlabAllocator*>(core);
 }
 
-void slab_allocator_free(SlabAllocator* alloc) { AllocatorCore::destroy(reinterpret_cast<AllocatorCore*>(alloc)); }
+void slab_allocator_free(SlabAllocator* alloc) {
+  AllocatorCore::destroy(reinterpret_cast<AllocatorCore*>(alloc));
+}
 
 void* alloc_obj_epoch(SlabAllocator* alloc, uint32_t size, EpochId epoch, SlabHandle* out) {
   AllocatorCore* core = core_of(alloc);

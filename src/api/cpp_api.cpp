@@ -45,7 +45,9 @@ Allocation Allocator::allocate_with_handle(std::size_t size, EpochId epoch) noex
   a.ptr = core_->alloc_with_handle(size, epoch, &a.handle);
   return a;
 }
-Error Allocator::free_handle(Handle handle) noexcept { return static_cast<Error>(core_->free_handle(handle)); }
+Error Allocator::free_handle(Handle handle) noexcept {
+  return static_cast<Error>(core_->free_handle(handle));
+}
 void* Allocator::handle_to_ptr(Handle handle) const noexcept { return core_->handle_to_ptr(handle); }
 Handle Allocator::ptr_to_handle(const void* ptr) const noexcept { return core_->ptr_to_handle(ptr); }
 
@@ -55,7 +57,8 @@ Error Allocator::epoch_close(EpochId epoch) noexcept {
   return core_->epoch_close(epoch) ? Error::ok : Error::epoch_out_of_range;
 }
 EpochState Allocator::epoch_state(EpochId epoch) const noexcept {
-  return epoch < core_->epochs().count() ? static_cast<EpochState>(core_->epochs().state(epoch)) : EpochState::closing;
+  return epoch < core_->epochs().count() ? static_cast<EpochState>(core_->epochs().state(epoch))
+                                         : EpochState::closing;
 }
 std::uint64_t Allocator::epoch_era(EpochId epoch) const noexcept {
   return epoch < core_->epochs().count() ? core_->epochs().era(epoch) : 0;

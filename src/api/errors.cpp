@@ -7,20 +7,34 @@ extern "C" TslabError slab_last_error(void) { return tslab::detail::tl_last_erro
 
 extern "C" const char* slab_error_string(TslabError error) {
   switch (error) {
-    case TSLAB_OK: return "ok";
-    case TSLAB_ERR_INVALID_ARGUMENT: return "invalid argument";
-    case TSLAB_ERR_SIZE_ZERO: return "size is zero";
-    case TSLAB_ERR_SIZE_TOO_LARGE: return "size too large";
-    case TSLAB_ERR_BAD_ALIGNMENT: return "alignment is zero, not a power of two, or too large";
-    case TSLAB_ERR_EPOCH_OUT_OF_RANGE: return "epoch out of range";
-    case TSLAB_ERR_EPOCH_CLOSING: return "epoch is closing and takes no new allocations";
-    case TSLAB_ERR_OUT_OF_MEMORY: return "out of memory";
-    case TSLAB_ERR_INVALID_HANDLE: return "invalid handle";
-    case TSLAB_ERR_STALE_HANDLE: return "stale handle";
-    case TSLAB_ERR_FOREIGN: return "pointer or handle belongs to another allocator";
-    case TSLAB_ERR_NOT_ALLOCATED: return "not a block allocated by this allocator";
-    case TSLAB_ERR_INTERIOR_POINTER: return "interior pointer";
-    case TSLAB_ERR_DOUBLE_FREE: return "double free";
+    case TSLAB_OK:
+      return "ok";
+    case TSLAB_ERR_INVALID_ARGUMENT:
+      return "invalid argument";
+    case TSLAB_ERR_SIZE_ZERO:
+      return "size is zero";
+    case TSLAB_ERR_SIZE_TOO_LARGE:
+      return "size too large";
+    case TSLAB_ERR_BAD_ALIGNMENT:
+      return "alignment is zero, not a power of two, or too large";
+    case TSLAB_ERR_EPOCH_OUT_OF_RANGE:
+      return "epoch out of range";
+    case TSLAB_ERR_EPOCH_CLOSING:
+      return "epoch is closing and takes no new allocations";
+    case TSLAB_ERR_OUT_OF_MEMORY:
+      return "out of memory";
+    case TSLAB_ERR_INVALID_HANDLE:
+      return "invalid handle";
+    case TSLAB_ERR_STALE_HANDLE:
+      return "stale handle";
+    case TSLAB_ERR_FOREIGN:
+      return "pointer or handle belongs to another allocator";
+    case TSLAB_ERR_NOT_ALLOCATED:
+      return "not a block allocated by this allocator";
+    case TSLAB_ERR_INTERIOR_POINTER:
+      return "interior pointer";
+    case TSLAB_ERR_DOUBLE_FREE:
+      return "double free";
   }
   return "unknown error";
 }

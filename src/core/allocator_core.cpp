@@ -107,7 +107,8 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
   return seg;
 }
 
-Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cls, std::uint64_t era) noexcept {
+Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cls,
+                               std::uint64_t era) noexcept {
   Slab* s = nullptr;
   {
     std::lock_guard<std::mutex> lock(mutex_);

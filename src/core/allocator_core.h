@@ -66,7 +66,8 @@ class AllocatorCore final : public SlabSource {
   // Hands a heap back; the next thread to attach adopts it. Caller holds the live lock.
   void abandon_heap(Heap* heap) noexcept;
 
-  Slab* take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t size_class, std::uint64_t era) noexcept override;
+  Slab* take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t size_class,
+                  std::uint64_t era) noexcept override;
 
  private:
   AllocatorCore(const CoreOptions& options, std::uint64_t uid) noexcept;

@@ -10,7 +10,8 @@ namespace {
 bool slot_is_live(const Slab* s, std::uint32_t slot) {
   const BitPair& pair = s->bits[slot >> 6];
   const std::uint64_t mask = std::uint64_t{1} << (slot & 63);
-  return (pair.allocated.load(std::memory_order_acquire) & ~pair.remote.load(std::memory_order_acquire) & mask) != 0;
+  return (pair.allocated.load(std::memory_order_acquire) & ~pair.remote.load(std::memory_order_acquire) &
+          mask) != 0;
 }
 
 BlockRef failure(TslabError e) { return BlockRef{nullptr, 0, e}; }
@@ -47,7 +48,8 @@ BlockRef AllocatorCore::resolve_handle(std::uint64_t handle) const noexcept {
   if (parts.tag != tag_) return failure(TSLAB_ERR_FOREIGN);
   Slab* s = registry_.lookup(parts.slab_id);
   if (s == nullptr) return failure(TSLAB_ERR_INVALID_HANDLE);
-  const bool same_generation = (s->generation.load(std::memory_order_acquire) & HANDLE_GEN_MASK) == parts.generation;
+  const bool same_generation =
+      (s->generation.load(std::memory_order_acquire) & HANDLE_GEN_MASK) == parts.generation;
   if (s->state.load(std::memory_order_acquire) != SLAB_IN_USE) {
     // A large span whose only block was freed keeps its generation until reuse.
     const bool was_freed = same_generation && s->kind == SlabKind::large && parts.slot == 0;

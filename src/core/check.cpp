@@ -49,8 +49,8 @@ std::uint32_t allocated_bits(const Slab& s) {
   return n;
 }
 
-void check_bin_slab(const Slab& s, const Heap* heap, std::uint32_t bin_index, std::uint64_t era, SlabList list,
-                    Reporter& r) {
+void check_bin_slab(const Slab& s, const Heap* heap, std::uint32_t bin_index, std::uint64_t era,
+                    SlabList list, Reporter& r) {
   if (s.state.load(std::memory_order_relaxed) != SLAB_IN_USE)
     r.fail("slab %u on a bin list is not live (law 2)", s.id);
   else if (s.list != list)
@@ -58,14 +58,14 @@ void check_bin_slab(const Slab& s, const Heap* heap, std::uint32_t bin_index, st
   else if (s.heap.load(std::memory_order_relaxed) != heap)
     r.fail("slab %u is listed in a heap that does not own it (law 2)", s.id);
   else if (list == SlabList::bin && (s.bin_index != bin_index || s.era != era))
-    r.fail("slab %u of (epoch %u, class %u, era %llu) in bin (epoch %u, class %u, era %llu) (law 3)", s.id, s.epoch,
-           s.size_class, static_cast<unsigned long long>(s.era), bin_index / NUM_CLASSES, bin_index % NUM_CLASSES,
-           static_cast<unsigned long long>(era));
+    r.fail("slab %u of (epoch %u, class %u, era %llu) in bin (epoch %u, class %u, era %llu) (law 3)", s.id,
+           s.epoch, s.size_class, static_cast<unsigned long long>(s.era), bin_index / NUM_CLASSES,
+           bin_index % NUM_CLASSES, static_cast<unsigned long long>(era));
 }
 
 // Walks a bin's free list; counts each block on its slab's check_mark.
-void check_free_list(const AllocatorCore* owner, const HotBin& bin, std::uint32_t bin_index, std::size_t limit,
-                     Reporter& r) {
+void check_free_list(const AllocatorCore* owner, const HotBin& bin, std::uint32_t bin_index,
+                     std::size_t limit, Reporter& r) {
   std::size_t steps = 0;
   for (const FreeBlock* b = bin.free; b != nullptr && r.ok(); b = b->next) {
     if (++steps > limit) {
@@ -75,15 +75,17 @@ void check_free_list(const AllocatorCore* owner, const HotBin& bin, std::uint32_
     const SegmentHeader* seg = segment_map_lookup(b);
     Slab* s = seg == nullptr ? nullptr : seg->slab_for(b);
     if (seg == nullptr || seg->owner != owner || seg->kind != SlabKind::small || s != b->slab) {
-      r.fail("bin %u: free list holds %p, not a block of its recorded slab", bin_index, static_cast<const void*>(b));
+      r.fail("bin %u: free list holds %p, not a block of its recorded slab", bin_index,
+             static_cast<const void*>(b));
       return;
     }
     const auto offset = static_cast<std::size_t>(reinterpret_cast<const char*>(b) - s->start);
     const std::uint32_t slot = s->slot_of_offset(offset);
     if (s->bin_index != bin_index || s->era != bin.era)
-      r.fail("bin %u: free list holds a block of slab %u of bin %u era %llu (law 3)", bin_index, s->id, s->bin_index,
-             static_cast<unsigned long long>(s->era));
-    else if (static_cast<std::size_t>(slot) * s->obj_size != offset || slot >= s->carved.load(std::memory_order_relaxed))
+      r.fail("bin %u: free list holds a block of slab %u of bin %u era %llu (law 3)", bin_index, s->id,
+             s->bin_index, static_cast<unsigned long long>(s->era));
+    else if (static_cast<std::size_t>(slot) * s->obj_size != offset ||
+             slot >= s->carved.load(std::memory_order_relaxed))
       r.fail("slab %u: free list holds %p, not a carved block", s->id, static_cast<const void*>(b));
     else if (s->bits[slot >> 6].allocated.load(std::memory_order_relaxed) & (std::uint64_t{1} << (slot & 63)))
       r.fail("slab %u: free list holds live slot %u (law 1)", s->id, slot);
@@ -130,7 +132,8 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       check_bin_slab(*s, h, 0, 0, SlabList::retired, r);
   }
   if (r.ok() && reachable != live_slabs)
-    r.fail("%zu live slabs but %zu reachable from heaps: a slab is lost or listed twice", live_slabs, reachable);
+    r.fail("%zu live slabs but %zu reachable from heaps: a slab is lost or listed twice", live_slabs,
+           reachable);
   // Law 1, now that every listed block is counted on its slab.
   for (const SegmentHeader* seg = reservations_; seg != nullptr && r.ok(); seg = seg->next) {
     if (seg->kind != SlabKind::small) continue;
@@ -145,8 +148,8 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       }
       const std::uint32_t free_count = s.check_mark + (s.capacity - carved);
       if (free_count > s.capacity || allocated != s.capacity - free_count)
-        r.fail("slab %u: %u allocated bits but free_count %u of capacity %u (law 1)", s.id, allocated, free_count,
-               s.capacity);
+        r.fail("slab %u: %u allocated bits but free_count %u of capacity %u (law 1)", s.id, allocated,
+               free_count, s.capacity);
     }
   }
   return r.ok();

@@ -63,7 +63,8 @@ inline std::uint64_t AllocatorCore::encode_handle(const Slab* s, std::uint32_t s
   return handle_encode(tag_, s->generation.load(std::memory_order_relaxed), s->id, slot);
 }
 
-inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t epoch, std::uint64_t* handle) noexcept {
+inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t epoch,
+                                              std::uint64_t* handle) noexcept {
   if (size == 0) [[unlikely]] {
     set_error(TSLAB_ERR_SIZE_ZERO);
     return nullptr;
@@ -82,7 +83,8 @@ inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t ep
 
 inline TslabError AllocatorCore::free_handle(std::uint64_t handle) noexcept {
   const BlockRef ref = resolve_handle(handle);
-  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref.slab, ref.slab->block_at(ref.slot), ref.slot);
+  const TslabError e =
+      ref.error != TSLAB_OK ? ref.error : free_block(ref.slab, ref.slab->block_at(ref.slot), ref.slot);
   if (e != TSLAB_OK) [[unlikely]]
     set_error(e);
   return e;

@@ -38,7 +38,8 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
     SegmentHeader** best = nullptr;
     for (SegmentHeader** link = &large_cache_; *link != nullptr; link = &(*link)->next_cached) {
       const SegmentHeader* c = *link;
-      if (c->size >= need && c->base % alignment == 0 && (best == nullptr || c->size < (*best)->size)) best = link;
+      if (c->size >= need && c->base % alignment == 0 && (best == nullptr || c->size < (*best)->size))
+        best = link;
     }
     if (best != nullptr) {
       seg = *best;

@@ -24,7 +24,9 @@ class EpochRing {
 
   // Relaxed: a thread that learned of a close (happens-after it) sees 0 by coherence;
   // an allocation racing with the close linearizes before it.
-  std::uint64_t open_era(std::uint32_t e) const noexcept { return open_era_[e].load(std::memory_order_relaxed); }
+  std::uint64_t open_era(std::uint32_t e) const noexcept {
+    return open_era_[e].load(std::memory_order_relaxed);
+  }
   std::uint64_t era(std::uint32_t e) const noexcept { return era_[e].load(std::memory_order_acquire); }
   EpochLifecycleState state(std::uint32_t e) const noexcept {
     return open_era(e) != 0 ? EPOCH_ACTIVE : EPOCH_CLOSING;
@@ -38,8 +40,8 @@ class EpochRing {
  private:
   const std::uint32_t count_;
   std::atomic<std::uint32_t> current_{0};
-  std::mutex mutex_;         // serialises advance and close
-  std::uint64_t next_era_;   // guarded by mutex_
+  std::mutex mutex_;        // serialises advance and close
+  std::uint64_t next_era_;  // guarded by mutex_
   std::atomic<std::uint64_t> open_era_[SLAB_MAX_EPOCH_COUNT];
   std::atomic<std::uint64_t> era_[SLAB_MAX_EPOCH_COUNT];
 };

@@ -85,7 +85,8 @@ bool Heap::carve(BinLists& l, HotBin& bin) noexcept {
   return batch != 0;
 }
 
-void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cls, std::uint64_t open_era) noexcept {
+void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cls,
+                       std::uint64_t open_era) noexcept {
   HeapClassCounters& counters = counters_[cls];
   counters.slow_path_hits.bump();
   HotBin& bin = hot(epoch, cls);

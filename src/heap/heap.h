@@ -44,13 +44,13 @@ struct HeapClassCounters {
 };
 
 struct HotBin {
-  FreeBlock* free;     // free blocks of this bin's slabs, LIFO
-  std::uint64_t era;   // era of the bin's slabs; 0 = none yet
+  FreeBlock* free;    // free blocks of this bin's slabs, LIFO
+  std::uint64_t era;  // era of the bin's slabs; 0 = none yet
 };
 
 struct BinLists {
-  SlabQueue slabs;         // every slab of the bin's current era
-  Slab* carving = nullptr; // the slab whose never-used blocks are handed out next
+  SlabQueue slabs;          // every slab of the bin's current era
+  Slab* carving = nullptr;  // the slab whose never-used blocks are handed out next
 };
 
 // Where a heap gets fresh slabs from (the allocator). Called on slow paths only.
@@ -83,7 +83,8 @@ class Heap {
   const HeapClassCounters& counters(std::uint32_t cls) const noexcept { return counters_[cls]; }
 
   // Owner: allocation slow path for a bin whose epoch is open with `open_era`.
-  void* alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cls, std::uint64_t open_era) noexcept;
+  void* alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cls,
+                   std::uint64_t open_era) noexcept;
   // Owner: collect every slab other threads queued.
   void drain_remote() noexcept;
 
@@ -107,7 +108,8 @@ class Heap {
     do {
       s->remote_next = head;
       // Linearization point of the queueing: release publishes remote_next and the bits.
-    } while (!remote_head_.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed));
+    } while (
+        !remote_head_.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed));
   }
 
   // Ownership. The thread id of the owner, 0 while abandoned. Written with release

@@ -23,8 +23,10 @@ class SlabQueue {
     ++size_;
   }
   void remove(Slab* s) noexcept {
-    if (s->prev != nullptr) s->prev->next = s->next;
-    else head_ = s->next;
+    if (s->prev != nullptr)
+      s->prev->next = s->next;
+    else
+      head_ = s->next;
     if (s->next != nullptr) s->next->prev = s->prev;
     s->prev = s->next = nullptr;
     --size_;

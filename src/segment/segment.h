@@ -19,10 +19,10 @@ struct alignas(64) SegmentHeader {
   std::uintptr_t base = 0;  // reservation start
   std::size_t size = 0;     // reservation bytes
   std::uint32_t slab_count = 0;
-  std::uint32_t slabs_taken = 0;  // small: slabs handed out so far (allocator lock)
+  std::uint32_t slabs_taken = 0;         // small: slabs handed out so far (allocator lock)
   SegmentHeader* next = nullptr;         // allocator's list of reservations (allocator lock)
   SegmentHeader* next_cached = nullptr;  // large: the allocator's cache of free spans (allocator lock)
-  Slab* slabs = nullptr;          // slab_count entries, right after the header (first_slab)
+  Slab* slabs = nullptr;                 // slab_count entries, right after the header (first_slab)
 
   Slab* slab_for(const void* p) const {
     if (kind == SlabKind::large) return slabs;

@@ -88,7 +88,7 @@ struct Slab {
   Slab* remote_next = nullptr;
   // Large spans: bytes usable at `start` for the current allocation.
   std::atomic<std::size_t> large_usable{0};
-  std::uint32_t check_mark = 0;  // scratch for the invariant checker (allocator lock)
+  std::uint32_t check_mark = 0;        // scratch for the invariant checker (allocator lock)
   std::uint64_t reservation_size = 0;  // large spans: bytes reserved at `start`
 
   alignas(64) BitPair bits[BITMAP_WORDS];

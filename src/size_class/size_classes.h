@@ -90,7 +90,9 @@ constexpr std::uint32_t blocks_per_slab_for_request(std::size_t size) {
 }
 
 // Block size of a class, or 0 out of range.
-constexpr std::uint32_t block_size_or_zero(std::uint32_t cls) { return cls < NUM_CLASSES ? class_block_size(cls) : 0; }
+constexpr std::uint32_t block_size_or_zero(std::uint32_t cls) {
+  return cls < NUM_CLASSES ? class_block_size(cls) : 0;
+}
 
 static_assert(class_block_size(NUM_CLASSES - 1) == MAX_SMALL_SIZE);
 static_assert(class_of_size(MAX_SMALL_SIZE) == NUM_CLASSES - 1);
