@@ -27,11 +27,14 @@ struct CoreOptions {
   Platform* platform = nullptr;
 };
 
-// A block named by a pointer or a handle, after validation.
+// A block named by a pointer or a handle, after validation. A handle also names
+// the slab generation it was issued under (checked again when a large span is freed).
 struct BlockRef {
   Slab* slab = nullptr;
   std::uint32_t slot = 0;
   TslabError error = TSLAB_OK;
+  bool by_handle = false;
+  std::uint32_t generation = 0;  // low HANDLE_GEN_BITS, when by_handle
 };
 
 class AllocatorCore final : public SlabSource {
@@ -76,7 +79,7 @@ class AllocatorCore final : public SlabSource {
   void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
   TslabError free_slow(void* p) noexcept;
   // Frees a validated block from the calling thread: local or remote.
-  TslabError free_block(Slab* s, void* p, std::uint32_t slot) noexcept;
+  TslabError free_block(const BlockRef& ref, void* p) noexcept;
   BlockRef resolve_pointer(const void* p) const noexcept;
   BlockRef resolve_handle(std::uint64_t handle) const noexcept;
   std::uint64_t encode_handle(const Slab* s, std::uint32_t slot) const noexcept;
@@ -86,7 +89,7 @@ class AllocatorCore final : public SlabSource {
 
   SegmentHeader* new_small_segment() noexcept;  // caller holds mutex_
   void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era) noexcept;
-  TslabError free_large(Slab* s) noexcept;
+  TslabError free_large(const BlockRef& ref) noexcept;
 
   // Hot, read on every allocation.
   const std::uint64_t uid_;

@@ -48,28 +48,32 @@ BlockRef AllocatorCore::resolve_handle(std::uint64_t handle) const noexcept {
   if (parts.tag != tag_) return failure(TSLAB_ERR_FOREIGN);
   Slab* s = registry_.lookup(parts.slab_id);
   if (s == nullptr) return failure(TSLAB_ERR_INVALID_HANDLE);
+  // State before generation: a reuse bumps the generation before it publishes the
+  // state (release), so seeing the new state means seeing the new generation.
+  const bool in_use = s->state.load(std::memory_order_acquire) == SLAB_IN_USE;
   const bool same_generation =
       (s->generation.load(std::memory_order_acquire) & HANDLE_GEN_MASK) == parts.generation;
-  if (s->state.load(std::memory_order_acquire) != SLAB_IN_USE) {
+  if (!in_use) {
     // A large span whose only block was freed keeps its generation until reuse.
     const bool was_freed = same_generation && s->kind == SlabKind::large && parts.slot == 0;
     return failure(was_freed ? TSLAB_ERR_DOUBLE_FREE : TSLAB_ERR_STALE_HANDLE);
   }
   if (!same_generation) return failure(TSLAB_ERR_STALE_HANDLE);
   if (parts.slot >= s->capacity) return failure(TSLAB_ERR_INVALID_HANDLE);
-  return BlockRef{s, parts.slot, TSLAB_OK};
+  return BlockRef{s, parts.slot, TSLAB_OK, true, parts.generation};
 }
 
-TslabError AllocatorCore::free_block(Slab* s, void* p, std::uint32_t slot) noexcept {
-  if (s->kind == SlabKind::large) return free_large(s);
+TslabError AllocatorCore::free_block(const BlockRef& ref, void* p) noexcept {
+  Slab* s = ref.slab;
+  if (s->kind == SlabKind::large) return free_large(ref);
   const ThreadCache& tc = tl_cache;
   Heap* owner = s->heap.load(std::memory_order_acquire);
   if (tc.uid == uid_ && owner == tc.heap) {
-    const TslabError e = s->free_local(slot);
+    const TslabError e = s->free_local(ref.slot);
     if (e == TSLAB_OK) tc.heap->list_free_block(s, p);
     return e;
   }
-  const TslabError e = s->free_remote(slot);
+  const TslabError e = s->free_remote(ref.slot);
   if (e == TSLAB_OK) owner->notify_remote(s);
   return e;
 }
@@ -77,7 +81,7 @@ TslabError AllocatorCore::free_block(Slab* s, void* p, std::uint32_t slot) noexc
 TslabError AllocatorCore::free_slow(void* p) noexcept {
   if (p == nullptr) return TSLAB_OK;
   const BlockRef ref = resolve_pointer(p);
-  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref.slab, p, ref.slot);
+  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, p);
   if (e != TSLAB_OK) set_error(e);
   return e;
 }

@@ -83,8 +83,7 @@ inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t ep
 
 inline TslabError AllocatorCore::free_handle(std::uint64_t handle) noexcept {
   const BlockRef ref = resolve_handle(handle);
-  const TslabError e =
-      ref.error != TSLAB_OK ? ref.error : free_block(ref.slab, ref.slab->block_at(ref.slot), ref.slot);
+  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, ref.slab->block_at(ref.slot));
   if (e != TSLAB_OK) [[unlikely]]
     set_error(e);
   return e;

@@ -4,8 +4,13 @@
 // A freed span's pages go back to the OS at once (decommit) and the reservation
 // waits in a cache for the next large request that fits; its header and registry
 // id stay with it, so stale pointers and handles are still recognised and refused.
+//
+// A span's allocated word holds (generation << 1) | live, so that a free by handle
+// is one compare-exchange against the generation the handle names: a stale
+// handle can never free the span's next block, however the calls interleave.
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
+#include "handle/handle.h"
 #include "segment/segment_map.h"
 
 namespace tslab::detail {
@@ -98,16 +103,23 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   s->era = era;
   s->large_usable.store(need, std::memory_order_relaxed);
   s->bits[0].remote.store(0, std::memory_order_relaxed);
-  s->bits[0].allocated.store(1, std::memory_order_release);
+  const std::uint64_t generation = s->generation.load(std::memory_order_relaxed);
+  s->bits[0].allocated.store((generation << 1) | 1, std::memory_order_release);
   // Linearization point of a large allocation: the span resolves from here.
   s->state.store(SLAB_IN_USE, std::memory_order_release);
   return s->start;
 }
 
-TslabError AllocatorCore::free_large(Slab* s) noexcept {
-  // Linearization point of a large free: of racing frees exactly one clears the bit.
-  const std::uint64_t before = s->bits[0].allocated.fetch_and(~std::uint64_t{1}, std::memory_order_acq_rel);
-  if (!(before & 1)) return TSLAB_ERR_DOUBLE_FREE;
+TslabError AllocatorCore::free_large(const BlockRef& ref) noexcept {
+  Slab* s = ref.slab;
+  std::uint64_t word = s->bits[0].allocated.load(std::memory_order_acquire);
+  for (;;) {
+    if (!(word & 1)) return TSLAB_ERR_DOUBLE_FREE;
+    if (ref.by_handle && ((word >> 1) & HANDLE_GEN_MASK) != ref.generation) return TSLAB_ERR_STALE_HANDLE;
+    // Linearization point of a large free: of racing frees exactly one clears the bit.
+    if (s->bits[0].allocated.compare_exchange_weak(word, word & ~std::uint64_t{1}, std::memory_order_acq_rel))
+      break;
+  }
   // Pages go back while the span is unreachable by every allocation path: it
   // enters the cache only below (law 4).
   platform_.decommit(s->start, s->large_usable.load(std::memory_order_relaxed));

@@ -164,20 +164,23 @@ Heap* AllocatorCore::attach_thread() noexcept {
   for (std::uint32_t i = 0; i < r->count && heap == nullptr; ++i)
     if (r->entries[i].uid == uid_) heap = r->entries[i].heap;
   if (heap == nullptr) {
-    if (r->count == RECORD_ENTRIES) {
-      std::lock_guard<std::mutex> lock(g_live_mutex);
-      prune_dead(r);
-      if (r->count == RECORD_ENTRIES) {
-        // Still full: hand the oldest heap back to its allocator.
-        if (AllocatorCore* core = find_live(r->entries[0].uid)) core->abandon_heap(r->entries[0].heap);
-        for (std::uint32_t i = 1; i < r->count; ++i) r->entries[i - 1] = r->entries[i];
-        --r->count;
-      }
-    }
     heap = acquire_heap();
     if (heap == nullptr) {
       set_error(TSLAB_ERR_OUT_OF_MEMORY);
       return nullptr;
+    }
+    if (r->count == RECORD_ENTRIES) {
+      // Full: drop entries of destroyed allocators, else hand the oldest heap back.
+      // The new heap is already ours, and the cache stops naming the old one before
+      // it is given away, so this thread never touches a heap another may adopt.
+      std::lock_guard<std::mutex> lock(g_live_mutex);
+      prune_dead(r);
+      if (r->count == RECORD_ENTRIES) {
+        if (tl_cache.heap == r->entries[0].heap) tl_cache = ThreadCache{0, nullptr, nullptr};
+        if (AllocatorCore* core = find_live(r->entries[0].uid)) core->abandon_heap(r->entries[0].heap);
+        for (std::uint32_t i = 1; i < r->count; ++i) r->entries[i - 1] = r->entries[i];
+        --r->count;
+      }
     }
     r->entries[r->count++] = {uid_, heap};
   }

@@ -137,25 +137,20 @@ struct Slab {
   // Any non-owner thread: mark a block freed. On TSLAB_OK the caller must make
   // sure the owner will collect (Heap::notify_remote).
   //
-  // Guarantees: a free of a live block always succeeds (law 5), and of racing
-  // frees from non-owner threads exactly one succeeds (one RMW decides). A second
-  // free that happens after the first is reported unless it races the owner's
-  // collection of the first; then the bit it sets is bogus and the owner drops it.
+  // Guarantees: a free of a live block always succeeds (law 5). Of frees of one
+  // block that race each other, at least one succeeds; a second one also returns
+  // TSLAB_OK only if it raced the owner's collection of the first, and then the
+  // bit it set is bogus: the owner drops it and never hands the block out twice.
+  // Telling exactly one winner would need a record of who set the bit, which a
+  // fast path without read-modify-writes cannot keep.
   TslabError free_remote(std::uint32_t slot) {
     BitPair& pair = bits[slot >> 6];
     const std::uint64_t mask = std::uint64_t{1} << (slot & 63);
-    // Cheap pre-check with no side effect: a slot that is not allocated now.
+    // Pre-check with no side effect: a slot that is not allocated now.
     if (!(pair.allocated.load(std::memory_order_acquire) & mask)) return dead_slot_error(slot);
     // Linearization point of a remote free: the fetch_or that sets the bit.
     const std::uint64_t before = pair.remote.fetch_or(mask, std::memory_order_acq_rel);
-    if (before & mask) return TSLAB_ERR_DOUBLE_FREE;
-    if (pair.allocated.load(std::memory_order_acquire) & mask) return TSLAB_OK;
-    // The slot reads free. Either the owner has already collected our own bit
-    // (collect_remote clears remote bits before it releases the allocated store,
-    // so seeing that store means seeing our bit gone): a good free. Or the slot
-    // was free before our fetch_or: a double free, and our bit stays as bogus.
-    if (!(pair.remote.load(std::memory_order_acquire) & mask)) return TSLAB_OK;
-    return TSLAB_ERR_DOUBLE_FREE;
+    return (before & mask) ? TSLAB_ERR_DOUBLE_FREE : TSLAB_OK;
   }
 
   // Owner: turn remotely freed slots into free slots, drop bogus bits, and call
@@ -170,8 +165,10 @@ struct Slab {
       if (pending == 0) continue;
       const std::uint64_t allocated = pair.allocated.load(std::memory_order_relaxed);
       std::uint64_t legit = pending & allocated;
-      // Remote bits first, then the allocated store with release: a freer that
-      // sees the cleared allocated bit also sees its remote bit gone (free_remote).
+      // Remote bits are cleared before the allocated bits. In between, a collected
+      // slot reads live with no remote bit, so a double free racing this collection
+      // can set a bit and return OK; that bit is bogus once the store below lands,
+      // and is dropped by the next collection.
       pair.remote.fetch_and(~pending, std::memory_order_acq_rel);
       pair.allocated.store(allocated & ~legit, std::memory_order_release);
       collected += static_cast<std::uint32_t>(std::popcount(legit));

@@ -55,7 +55,8 @@ for prog in consumer_cpp consumer_cpp_static consumer_c; do
 done
 
 step "pkg-config: build and run a C program"
-export PKG_CONFIG_PATH="$(dirname "$pc_file")"
+PKG_CONFIG_PATH=$(dirname "$pc_file")
+export PKG_CONFIG_PATH
 pkg-config --exists --print-errors tslab
 echo "tslab $(pkg-config --modversion tslab): $(pkg-config --cflags --libs tslab)"
 # shellcheck disable=SC2046  # word splitting of pkg-config output is intended
