@@ -123,10 +123,6 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
     }
     s = &seg->slabs[seg->slabs_taken++];
   }
-  // A bin that already filled a slab will fill this one too: fault its pages in
-  // with one call rather than one fault per page. A bin's first slab is left to
-  // fault lazily, so rarely used (epoch, class) pairs cost only what they touch.
-  if (!heap.lists(epoch, cls).slabs.empty()) platform_.prefault(s->start, SLAB_SIZE);
   s->obj_size = class_block_size(cls);
   s->magic = class_magic(cls);
   s->capacity = class_capacity(cls);
@@ -160,6 +156,8 @@ void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch) noexcept 
   if (heap == nullptr) return nullptr;
   return heap->alloc_slow(*this, epoch, size_to_class(size), era);
 }
+
+void AllocatorCore::prefault(void* p, std::size_t size) noexcept { platform_.prefault(p, size); }
 
 bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
   if (epoch >= epoch_count_) {

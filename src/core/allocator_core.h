@@ -71,6 +71,7 @@ class AllocatorCore final : public SlabSource {
 
   Slab* take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t size_class,
                   std::uint64_t era) noexcept override;
+  void prefault(void* p, std::size_t size) noexcept override;
 
  private:
   AllocatorCore(const CoreOptions& options, std::uint64_t uid) noexcept;

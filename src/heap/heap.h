@@ -60,6 +60,8 @@ class SlabSource {
   // (out of memory; the reason is recorded by the source).
   virtual Slab* take_slab(class Heap& heap, std::uint32_t epoch, std::uint32_t size_class,
                           std::uint64_t era) noexcept = 0;
+  // Back [p, p + size) with pages now, in one call, because it is about to be written.
+  virtual void prefault(void* p, std::size_t size) noexcept = 0;
 
  protected:
   ~SlabSource() = default;
@@ -122,7 +124,7 @@ class Heap {
  private:
   Heap() = default;
   void retire_bin(std::uint32_t epoch, std::uint32_t cls) noexcept;
-  bool carve(BinLists& lists, HotBin& bin) noexcept;
+  bool carve(SlabSource& source, BinLists& lists, HotBin& bin) noexcept;
   std::uint32_t collect(Slab* s) noexcept;
 
   std::uint32_t epoch_count_ = 0;

@@ -62,6 +62,7 @@ struct Slab {
   // --- owner fields: written only by the thread owning `heap` ---------------
   // Blocks handed to the bin list so far; owner stores, others read (relaxed).
   std::atomic<std::uint32_t> carved{0};
+  bool prefault = false;  // its bin proved demand: fault pages in ahead of carving
   SlabList list = SlabList::none;
   Slab* prev = nullptr;  // links in the owning heap's bin or retired list
   Slab* next = nullptr;
