@@ -28,19 +28,6 @@ extern char** environ;
 namespace bench {
 namespace {
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\')
-      o += '\\', o += c;
-    else if (static_cast<unsigned char>(c) < 0x20)
-      o += strf("\\u%04x", c);
-    else
-      o += c;
-  }
-  return o;
-}
-
 // ---- child ---------------------------------------------------------------
 
 constexpr unsigned kChildTimeoutSeconds = 900;

@@ -279,18 +279,7 @@ std::string render_report(const Config& cfg, const Store& st, bool md) {
 }
 
 std::string render_json(const Config& cfg, const Store& st) {
-  auto q = [](const std::string& s) {
-    std::string o = "\"";
-    for (char c : s) {
-      if (c == '"' || c == '\\')
-        o += '\\', o += c;
-      else if (static_cast<unsigned char>(c) < 0x20)
-        o += strf("\\u%04x", c);
-      else
-        o += c;
-    }
-    return o + "\"";
-  };
+  auto q = [](const std::string& s) { return "\"" + json_escape(s) + "\""; };
   auto num = [](double v) { return std::isfinite(v) ? strf("%.6g", v) : std::string("null"); };
   std::string o = "{\n";
   o += "  \"command\": " + q(cfg.command) + ",\n";

@@ -31,6 +31,19 @@ double median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\')
+      o += '\\', o += c;
+    else if (static_cast<unsigned char>(c) < 0x20)
+      o += strf("\\u%04x", c);
+    else
+      o += c;
+  }
+  return o;
+}
+
 std::string strf(const char* fmt, ...) {
   char buf[512];
   va_list ap;

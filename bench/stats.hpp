@@ -22,6 +22,9 @@ double median(std::vector<double> v);
 // printf-style formatting into a std::string.
 std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// The characters of `s` escaped for use inside a JSON string (no quotes added).
+std::string json_escape(const std::string& s);
+
 // A table of string cells. Column 0 is left-aligned, the rest right-aligned.
 struct Table {
   std::vector<std::string> header;

@@ -141,16 +141,19 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
   return s;
 }
 
-void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch) noexcept {
+std::uint64_t AllocatorCore::open_era_or_error(std::uint32_t epoch) const noexcept {
   if (epoch >= epoch_count_) {
     set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
-    return nullptr;
+    return 0;
   }
   const std::uint64_t era = epochs_.open_era(epoch);
-  if (era == 0) {
-    set_error(TSLAB_ERR_EPOCH_CLOSING);
-    return nullptr;
-  }
+  if (era == 0) set_error(TSLAB_ERR_EPOCH_CLOSING);
+  return era;
+}
+
+void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch) noexcept {
+  const std::uint64_t era = open_era_or_error(epoch);
+  if (era == 0) return nullptr;
   if (size > MAX_SMALL_SIZE) return alloc_large(size, 0, epoch, era);
   Heap* heap = tl_cache.uid == uid_ ? tl_cache.heap : attach_thread();
   if (heap == nullptr) return nullptr;

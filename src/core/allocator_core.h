@@ -78,6 +78,8 @@ class AllocatorCore final : public SlabSource {
   ~AllocatorCore();
 
   void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
+  // The era of an epoch that takes allocations, or 0 with the reason recorded.
+  std::uint64_t open_era_or_error(std::uint32_t epoch) const noexcept;
   TslabError free_slow(void* p) noexcept;
   // Frees a validated block from the calling thread: local or remote.
   TslabError free_block(const BlockRef& ref, void* p) noexcept;

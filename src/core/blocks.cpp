@@ -124,16 +124,8 @@ void* AllocatorCore::alloc_aligned(std::size_t size, std::size_t alignment, std:
     for (std::uint32_t cls = class_of_size(size); cls < NUM_CLASSES; ++cls)
       if (class_block_size(cls) % alignment == 0) return alloc(class_block_size(cls), epoch);
   }
-  if (epoch >= epoch_count_) {
-    set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
-    return nullptr;
-  }
-  const std::uint64_t era = epochs_.open_era(epoch);
-  if (era == 0) {
-    set_error(TSLAB_ERR_EPOCH_CLOSING);
-    return nullptr;
-  }
-  return alloc_large(size, alignment, epoch, era);
+  const std::uint64_t era = open_era_or_error(epoch);
+  return era == 0 ? nullptr : alloc_large(size, alignment, epoch, era);
 }
 
 }  // namespace tslab::detail
