@@ -46,9 +46,10 @@ typedef struct SlabAllocatorOptions {
  *   list_move_full_to_partial a full slab got a block back (local or collected remote free)
  *   current_partial_null      slow path found no current slab in the (epoch, class) bin
  *   current_partial_full      slow path found the current slab exhausted
- *   empty_slab_recycled       a fully empty slab was taken up again for allocation
- *   empty_slab_overflowed     an empty slab was handed back to the allocator's pool
- *                             (slab reuse across epochs; 0 until epochs are closed) */
+ *   empty_slab_recycled       a slab from the allocator's pool (recycled from an
+ *                             earlier epoch) was taken up again, with no new OS memory
+ *   empty_slab_overflowed     an empty slab left its epoch for the pool, its pages
+ *                             returned to the OS */
 typedef struct PerfCounters {
   uint64_t slow_path_hits;
   uint64_t new_slab_count;
@@ -98,12 +99,49 @@ EpochId epoch_current(SlabAllocator* alloc);
  * era. Returns the new current epoch. */
 EpochId epoch_advance(SlabAllocator* alloc);
 /* Marks `epoch` CLOSING: it takes no new allocations; frees into it succeed.
- * Returns false for an out-of-range epoch. */
+ * Before it returns, the pages of every empty slab of the epoch, whichever thread
+ * allocated it, go back to the OS; a slab that empties later gives its pages back
+ * with its last free. Returns false for an out-of-range epoch. */
 bool epoch_close(SlabAllocator* alloc, EpochId epoch);
+/* Closes `epoch` only if its current activation is `era` (from slab_epoch_era):
+ * false with TSLAB_ERR_STALE_EPOCH if the slot has been re-activated since. */
+bool epoch_close_era(SlabAllocator* alloc, EpochId epoch, uint64_t era);
 EpochLifecycleState slab_epoch_state(SlabAllocator* alloc, EpochId epoch);
 /* The era of the slot's current activation (monotonic per allocator), 0 if out of range. */
 uint64_t slab_epoch_era(SlabAllocator* alloc, EpochId epoch);
 uint32_t slab_epoch_count(SlabAllocator* alloc);
+
+/* --- per-epoch metadata --------------------------------------------------- */
+#define SLAB_EPOCH_LABEL_SIZE 32u
+
+typedef struct SlabEpochInfo {
+  EpochLifecycleState state;
+  uint64_t era;              /* current activation of the slot */
+  uint64_t open_since_ns;    /* now_ns() when that activation opened */
+  uint64_t live_count;       /* live blocks of the slot, all activations */
+  uint32_t refcount;         /* domain references */
+  uint64_t rss_before_close; /* allocator resident bytes before the last close of the slot */
+  uint64_t rss_after_close;  /* ... and after it returned the slot's empty slabs */
+  char label[SLAB_EPOCH_LABEL_SIZE];
+} SlabEpochInfo;
+
+/* Labels the slot's current activation (truncated to 31 characters; NULL clears). */
+bool slab_epoch_set_label(SlabAllocator* alloc, EpochId epoch, const char* label);
+/* Domain reference counts (reset when the slot is re-activated). dec never goes below 0. */
+uint32_t slab_epoch_inc_refcount(SlabAllocator* alloc, EpochId epoch);
+uint32_t slab_epoch_dec_refcount(SlabAllocator* alloc, EpochId epoch);
+uint32_t slab_epoch_get_refcount(SlabAllocator* alloc, EpochId epoch);
+/* Everything above in one call; false for an out-of-range epoch or NULL output. */
+bool slab_epoch_info(SlabAllocator* alloc, EpochId epoch, SlabEpochInfo* out);
+
+/* --- memory return -------------------------------------------------------- */
+/* Returns to the OS the pages of every empty slab in every epoch that no live
+ * thread's cache still holds (this thread's and abandoned heaps' caches are
+ * emptied now; other threads hand theirs back on their next slow path).
+ * Returns the bytes handed back. */
+uint64_t slab_collect(SlabAllocator* alloc);
+/* Bytes of the allocator's own memory (slabs, spans, metadata) resident now. */
+uint64_t slab_resident_bytes(SlabAllocator* alloc);
 
 /* --- size classes, counters, checks -------------------------------------- */
 uint32_t slab_size_class_count(void);

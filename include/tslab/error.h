@@ -24,7 +24,9 @@ typedef enum TslabError {
   TSLAB_ERR_FOREIGN = 10,           /* pointer or handle of another allocator */
   TSLAB_ERR_NOT_ALLOCATED = 11,     /* pointer this allocator never returned, or a free slot */
   TSLAB_ERR_INTERIOR_POINTER = 12,  /* points inside a block, not at its start */
-  TSLAB_ERR_DOUBLE_FREE = 13        /* the block was already freed */
+  TSLAB_ERR_DOUBLE_FREE = 13,       /* the block was already freed */
+  TSLAB_ERR_STALE_EPOCH = 14,       /* names a past activation (era) of an epoch slot */
+  TSLAB_ERR_DOMAIN_MISUSE = 15      /* epoch domain used out of order, from another thread, ... */
 } TslabError;
 
 /* Why the calling thread's last failed call failed. */

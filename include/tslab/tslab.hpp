@@ -43,6 +43,8 @@ enum class Error : int {
   not_allocated = TSLAB_ERR_NOT_ALLOCATED,
   interior_pointer = TSLAB_ERR_INTERIOR_POINTER,
   double_free = TSLAB_ERR_DOUBLE_FREE,
+  stale_epoch = TSLAB_ERR_STALE_EPOCH,
+  domain_misuse = TSLAB_ERR_DOMAIN_MISUSE,
 };
 
 // Why the calling thread's last failed call failed.
@@ -100,12 +102,26 @@ class Allocator {
   Handle ptr_to_handle(const void* ptr) const noexcept;
 
   // Epochs.
+  // epoch_close returns the pages of the epoch's empty slabs before it returns;
+  // the era overload refuses (Error::stale_epoch) a slot re-activated since.
   EpochId epoch_current() const noexcept;
   EpochId epoch_advance() noexcept;
   Error epoch_close(EpochId epoch) noexcept;
+  Error epoch_close(EpochId epoch, std::uint64_t era) noexcept;
   EpochState epoch_state(EpochId epoch) const noexcept;
   std::uint64_t epoch_era(EpochId epoch) const noexcept;
   std::uint32_t epoch_count() const noexcept;
+  // Per-epoch metadata (state, era, open_since, live blocks, refcount, RSS around
+  // the last close, label); a zeroed record for an out-of-range epoch.
+  SlabEpochInfo epoch_info(EpochId epoch) const noexcept;
+  Error set_epoch_label(EpochId epoch, const char* label) noexcept;
+
+  // Memory return for lifetime-unaware use: the pages of every empty slab that no
+  // live thread's cache holds go back now; other threads' caches follow on their
+  // next slow path. Returns the bytes handed back.
+  std::uint64_t collect() noexcept;
+  // Resident bytes of the allocator's own memory (slabs, spans, metadata).
+  std::uint64_t resident_bytes() const noexcept;
 
   // Invariants (call while no other thread uses the allocator) and counters.
   CheckReport check() const noexcept;

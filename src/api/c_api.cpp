@@ -91,6 +91,46 @@ bool epoch_close(SlabAllocator* alloc, EpochId epoch) {
   return core != nullptr && core->epoch_close(epoch);
 }
 
+bool epoch_close_era(SlabAllocator* alloc, EpochId epoch, uint64_t era) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->epoch_close_era(epoch, era);
+}
+
+bool slab_epoch_set_label(SlabAllocator* alloc, EpochId epoch, const char* label) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->epoch_set_label(epoch, label);
+}
+
+uint32_t slab_epoch_inc_refcount(SlabAllocator* alloc, EpochId epoch) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : core->epoch_inc_refcount(epoch);
+}
+
+uint32_t slab_epoch_dec_refcount(SlabAllocator* alloc, EpochId epoch) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : core->epoch_dec_refcount(epoch);
+}
+
+uint32_t slab_epoch_get_refcount(SlabAllocator* alloc, EpochId epoch) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : core->epoch_refcount(epoch);
+}
+
+bool slab_epoch_info(SlabAllocator* alloc, EpochId epoch, SlabEpochInfo* out) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->epoch_info(epoch, out);
+}
+
+uint64_t slab_collect(SlabAllocator* alloc) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : core->collect();
+}
+
+uint64_t slab_resident_bytes(SlabAllocator* alloc) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : core->resident_bytes();
+}
+
 EpochLifecycleState slab_epoch_state(SlabAllocator* alloc, EpochId epoch) {
   AllocatorCore* core = core_of(alloc);
   if (core == nullptr || epoch >= core->epochs().count()) return EPOCH_CLOSING;

@@ -64,6 +64,19 @@ std::uint64_t Allocator::epoch_era(EpochId epoch) const noexcept {
   return epoch < core_->epochs().count() ? core_->epochs().era(epoch) : 0;
 }
 std::uint32_t Allocator::epoch_count() const noexcept { return core_->epochs().count(); }
+Error Allocator::epoch_close(EpochId epoch, std::uint64_t era) noexcept {
+  return core_->epoch_close_era(epoch, era) ? Error::ok : last_error();
+}
+SlabEpochInfo Allocator::epoch_info(EpochId epoch) const noexcept {
+  SlabEpochInfo info{};
+  core_->epoch_info(epoch, &info);
+  return info;
+}
+Error Allocator::set_epoch_label(EpochId epoch, const char* label) noexcept {
+  return core_->epoch_set_label(epoch, label) ? Error::ok : Error::epoch_out_of_range;
+}
+std::uint64_t Allocator::collect() noexcept { return core_->collect(); }
+std::uint64_t Allocator::resident_bytes() const noexcept { return core_->resident_bytes(); }
 
 CheckReport Allocator::check() const noexcept {
   CheckReport report;

@@ -35,6 +35,10 @@ extern "C" const char* slab_error_string(TslabError error) {
       return "interior pointer";
     case TSLAB_ERR_DOUBLE_FREE:
       return "double free";
+    case TSLAB_ERR_STALE_EPOCH:
+      return "stale epoch: the slot has been re-activated since (era mismatch)";
+    case TSLAB_ERR_DOMAIN_MISUSE:
+      return "epoch domain misuse";
   }
   return "unknown error";
 }

@@ -109,9 +109,15 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
 
 Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cls,
                                std::uint64_t era) noexcept {
-  Slab* s = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
+  std::lock_guard<std::mutex> lock(mutex_);
+  Slab* s = free_slabs_;
+  if (s != nullptr) {
+    // A recycled slab: its pages went back before it entered the pool (law 4)
+    // and its generation moved on when it left its last epoch (law 5).
+    free_slabs_ = s->epoch_next;
+    s->decommitted.store(false, std::memory_order_relaxed);
+    slabs_reused_[cls].fetch_add(1, std::memory_order_relaxed);
+  } else {
     SegmentHeader* seg = current_segment_;
     if (seg == nullptr || seg->slabs_taken == seg->slab_count) {
       seg = new_small_segment();
@@ -122,6 +128,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
       current_segment_ = seg;
     }
     s = &seg->slabs[seg->slabs_taken++];
+    new_slabs_[cls].fetch_add(1, std::memory_order_relaxed);
   }
   s->obj_size = class_block_size(cls);
   s->magic = class_magic(cls);
@@ -133,19 +140,21 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
   s->list = SlabList::none;
   s->epoch = epoch;
   s->era = era;
+  s->epoch_prev = nullptr;
+  s->epoch_next = epoch_slabs_[epoch];
+  if (s->epoch_next != nullptr) s->epoch_next->epoch_prev = s;
+  epoch_slabs_[epoch] = s;
   s->heap.store(&heap, std::memory_order_release);
   // Linearization point of a slab: from here its blocks resolve, for its owner only
   // until the owner hands a block out.
   s->state.store(SLAB_IN_USE, std::memory_order_release);
-  new_slabs_[cls].fetch_add(1, std::memory_order_relaxed);
   return s;
 }
 
+void AllocatorCore::prefault(void* p, std::size_t size) noexcept { platform_.prefault(p, size); }
+
 std::uint64_t AllocatorCore::open_era_or_error(std::uint32_t epoch) const noexcept {
-  if (epoch >= epoch_count_) {
-    set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
-    return 0;
-  }
+  if (!in_range_or_error(epoch)) return 0;
   const std::uint64_t era = epochs_.open_era(epoch);
   if (era == 0) set_error(TSLAB_ERR_EPOCH_CLOSING);
   return era;
@@ -158,17 +167,6 @@ void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch) noexcept 
   Heap* heap = tl_cache.uid == uid_ ? tl_cache.heap : attach_thread();
   if (heap == nullptr) return nullptr;
   return heap->alloc_slow(*this, epoch, size_to_class(size), era);
-}
-
-void AllocatorCore::prefault(void* p, std::size_t size) noexcept { platform_.prefault(p, size); }
-
-bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
-  if (epoch >= epoch_count_) {
-    set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
-    return false;
-  }
-  epochs_.close(epoch);
-  return true;
 }
 
 }  // namespace tslab::detail

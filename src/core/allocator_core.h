@@ -55,10 +55,23 @@ class AllocatorCore final : public SlabSource {
   std::uint64_t ptr_to_handle(const void* p) const noexcept;
   std::size_t usable_size(const void* p) const noexcept;
 
-  // --- epochs ---
+  // --- epochs and memory return (core/reclaim.cpp) ---
   EpochRing& epochs() noexcept { return epochs_; }
   const EpochRing& epochs() const noexcept { return epochs_; }
+  // Marks `epoch` CLOSING and returns the pages of its empty slabs before returning.
   bool epoch_close(std::uint32_t epoch) noexcept;
+  // The same, only if the slot's current activation is `era` (else TSLAB_ERR_STALE_EPOCH).
+  bool epoch_close_era(std::uint32_t epoch, std::uint64_t era) noexcept;
+  // Returns the pages of every empty slab no live thread's cache holds; bytes returned.
+  std::uint64_t collect() noexcept;
+  // Resident bytes of the allocator's own ranges (slabs, spans, metadata).
+  std::uint64_t resident_bytes() const noexcept;
+  bool epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const noexcept;
+  // Per-epoch metadata; out-of-range epochs fail with TSLAB_ERR_EPOCH_OUT_OF_RANGE.
+  bool epoch_set_label(std::uint32_t epoch, const char* label) noexcept;
+  std::uint32_t epoch_inc_refcount(std::uint32_t epoch) noexcept;
+  std::uint32_t epoch_dec_refcount(std::uint32_t epoch) noexcept;
+  std::uint32_t epoch_refcount(std::uint32_t epoch) const noexcept;
 
   // --- invariants and counters (core/check.cpp) ---
   bool check(char* message, std::size_t message_size) const noexcept;
@@ -71,6 +84,11 @@ class AllocatorCore final : public SlabSource {
 
   Slab* take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t size_class,
                   std::uint64_t era) noexcept override;
+  std::uint64_t open_era(std::uint32_t epoch) const noexcept override { return epochs_.open_era(epoch); }
+  std::uint64_t close_count() const noexcept override { return epochs_.close_count(); }
+  void recycle_slabs(Slab* list) noexcept override;
+  // A free into a closed activation: if that emptied the slab, return its pages.
+  void return_if_empty(Slab* s) noexcept;
   void prefault(void* p, std::size_t size) noexcept override;
 
  private:
@@ -78,6 +96,8 @@ class AllocatorCore final : public SlabSource {
   ~AllocatorCore();
 
   void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
+  // True for an epoch in range; otherwise records TSLAB_ERR_EPOCH_OUT_OF_RANGE.
+  bool in_range_or_error(std::uint32_t epoch) const noexcept;
   // The era of an epoch that takes allocations, or 0 with the reason recorded.
   std::uint64_t open_era_or_error(std::uint32_t epoch) const noexcept;
   TslabError free_slow(void* p) noexcept;
@@ -91,6 +111,12 @@ class AllocatorCore final : public SlabSource {
   Heap* acquire_heap() noexcept;   // threads.cpp
 
   SegmentHeader* new_small_segment() noexcept;  // caller holds mutex_
+  // Caller holds mutex_. Pages of a slab no allocation path reaches go back.
+  void decommit_slab_locked(Slab* s) noexcept;
+  void recycle_slab_locked(Slab* s) noexcept;
+  void reclaim_closed_locked(std::uint32_t epoch) noexcept;
+  void flush_abandoned_locked(bool active_too) noexcept;
+  void after_close(std::uint32_t epoch, std::uint64_t rss_before) noexcept;
   void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era) noexcept;
   TslabError free_large(const BlockRef& ref) noexcept;
 
@@ -110,7 +136,16 @@ class AllocatorCore final : public SlabSource {
   SegmentHeader* large_cache_ = nullptr;      // free large spans, pages decommitted
   Heap* heaps_ = nullptr;
   Heap* abandoned_ = nullptr;
+  // Every slab in use, per epoch slot (any activation), and the pool of recycled
+  // slabs (pages decommitted, generation moved on), linked through epoch_prev/next.
+  Slab* epoch_slabs_[SLAB_MAX_EPOCH_COUNT] = {};
+  Slab* free_slabs_ = nullptr;
   std::atomic<std::uint64_t> new_slabs_[NUM_CLASSES] = {};
+  std::atomic<std::uint64_t> slabs_recycled_[NUM_CLASSES] = {};
+  std::atomic<std::uint64_t> slabs_reused_[NUM_CLASSES] = {};
+  std::atomic<std::uint64_t> decommitted_bytes_{0};
+  std::atomic<std::uint64_t> rss_before_close_[SLAB_MAX_EPOCH_COUNT] = {};
+  std::atomic<std::uint64_t> rss_after_close_[SLAB_MAX_EPOCH_COUNT] = {};
 
  public:
   AllocatorCore* next_live = nullptr;  // global live-allocator list (live lock)

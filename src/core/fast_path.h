@@ -48,10 +48,12 @@ namespace tslab::detail {
       const std::uint32_t slot = s->slot_of_offset(offset);
       if (static_cast<std::size_t>(slot) * s->obj_size == offset && slot < s->capacity) [[likely]] {
         const TslabError e = s->free_local(slot);
-        if (e == TSLAB_OK) [[likely]]
+        if (e != TSLAB_OK) [[unlikely]]
+          set_error(e);
+        else if (s->era == epochs_.open_era(s->epoch)) [[likely]]
           Heap::list_free_block(tc.bins, s, p);
         else
-          set_error(e);
+          return_if_empty(s);  // a closed activation: its blocks are never listed again
         return e;
       }
     }

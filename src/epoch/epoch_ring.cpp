@@ -1,22 +1,40 @@
-// This file contains the epoch ring's transitions.
+// This file contains the epoch ring's transitions and per-epoch metadata.
 #include "epoch/epoch_ring.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "platform/clock_rss.h"
 
 namespace tslab::detail {
 
 EpochRing::EpochRing(std::uint32_t count) noexcept : count_(count), next_era_(count + 1) {
+  const std::uint64_t now = monotonic_ns();
   for (std::uint32_t e = 0; e < SLAB_MAX_EPOCH_COUNT; ++e) {
     const std::uint64_t era = e < count ? e + 1 : 0;
     era_[e].store(era, std::memory_order_relaxed);
     open_era_[e].store(era, std::memory_order_relaxed);
+    refcount_[e].store(0, std::memory_order_relaxed);
+    open_since_[e].store(now, std::memory_order_relaxed);
+    labels_[e][0] = '\0';
   }
+}
+
+void EpochRing::close_locked(std::uint32_t e) noexcept {
+  // Linearization point of a close: no allocation that starts after this succeeds.
+  open_era_[e].store(0, std::memory_order_release);
+  close_count_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 std::uint32_t EpochRing::advance() noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
   const std::uint32_t cur = current_.load(std::memory_order_relaxed);
-  open_era_[cur].store(0, std::memory_order_release);
+  close_locked(cur);
   const std::uint32_t next = (cur + 1) % count_;
   const std::uint64_t era = next_era_++;
+  labels_[next][0] = '\0';
+  refcount_[next].store(0, std::memory_order_relaxed);
+  open_since_[next].store(monotonic_ns(), std::memory_order_relaxed);
   era_[next].store(era, std::memory_order_release);
   // Linearization point of the new activation: allocations may enter it from here.
   open_era_[next].store(era, std::memory_order_release);
@@ -26,8 +44,39 @@ std::uint32_t EpochRing::advance() noexcept {
 
 void EpochRing::close(std::uint32_t e) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
-  // Linearization point of a close: no allocation that starts after this succeeds.
-  open_era_[e].store(0, std::memory_order_release);
+  close_locked(e);
+}
+
+bool EpochRing::close_if_era(std::uint32_t e, std::uint64_t era) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (era_[e].load(std::memory_order_relaxed) != era) return false;
+  close_locked(e);
+  return true;
+}
+
+std::uint32_t EpochRing::dec_refcount(std::uint32_t e) noexcept {
+  std::uint32_t n = refcount_[e].load(std::memory_order_acquire);
+  // Never below zero: an unmatched decrement is refused, not wrapped.
+  while (n != 0 && !refcount_[e].compare_exchange_weak(n, n - 1, std::memory_order_acq_rel)) {
+  }
+  return n == 0 ? 0 : n - 1;
+}
+
+void EpochRing::set_label(std::uint32_t e, const char* label) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::size_t n = 0;
+  if (label != nullptr)
+    while (n + 1 < LABEL_SIZE && label[n] != '\0') ++n;
+  if (n != 0) std::memcpy(labels_[e], label, n);
+  labels_[e][n] = '\0';
+}
+
+void EpochRing::label(std::uint32_t e, char* out, std::size_t out_size) const noexcept {
+  if (out == nullptr || out_size == 0) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::size_t n = std::min(std::strlen(labels_[e]), out_size - 1);
+  std::memcpy(out, labels_[e], n);
+  out[n] = '\0';
 }
 
 }  // namespace tslab::detail

@@ -8,6 +8,7 @@
 #define TSLAB_EPOCH_EPOCH_RING_H
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 
@@ -36,14 +37,46 @@ class EpochRing {
   std::uint32_t advance() noexcept;
   // Precondition: e < count(). Marks e CLOSING (idempotent).
   void close(std::uint32_t e) noexcept;
+  // Closes e only if its current activation is `era`: a request naming a past
+  // activation of a wrapped slot is refused. Returns false if the era is stale.
+  bool close_if_era(std::uint32_t e, std::uint64_t era) noexcept;
+
+  // Bumped by every close and advance: owners compare it on their slow path to
+  // learn that some bin of theirs may belong to a closed activation.
+  std::uint64_t close_count() const noexcept { return close_count_.load(std::memory_order_acquire); }
+
+  // --- per-epoch metadata (precondition: e < count()) ---
+  // Label of the slot's current activation (cleared on re-activation); copied
+  // out NUL-terminated, at most LABEL_SIZE - 1 characters.
+  static constexpr std::size_t LABEL_SIZE = 32;
+  void set_label(std::uint32_t e, const char* label) noexcept;
+  void label(std::uint32_t e, char* out, std::size_t out_size) const noexcept;
+  // Domain reference count of the slot (reset on re-activation); never below 0.
+  std::uint32_t inc_refcount(std::uint32_t e) noexcept {
+    return refcount_[e].fetch_add(1, std::memory_order_acq_rel) + 1;
+  }
+  std::uint32_t dec_refcount(std::uint32_t e) noexcept;
+  std::uint32_t refcount(std::uint32_t e) const noexcept {
+    return refcount_[e].load(std::memory_order_acquire);
+  }
+  // Monotonic time (ns) at which the slot's current activation opened.
+  std::uint64_t open_since_ns(std::uint32_t e) const noexcept {
+    return open_since_[e].load(std::memory_order_acquire);
+  }
 
  private:
+  void close_locked(std::uint32_t e) noexcept;
+
   const std::uint32_t count_;
   std::atomic<std::uint32_t> current_{0};
-  std::mutex mutex_;        // serialises advance and close
-  std::uint64_t next_era_;  // guarded by mutex_
+  mutable std::mutex mutex_;  // serialises advance and close, guards labels
+  std::uint64_t next_era_;    // guarded by mutex_
+  std::atomic<std::uint64_t> close_count_{0};
   std::atomic<std::uint64_t> open_era_[SLAB_MAX_EPOCH_COUNT];
   std::atomic<std::uint64_t> era_[SLAB_MAX_EPOCH_COUNT];
+  std::atomic<std::uint32_t> refcount_[SLAB_MAX_EPOCH_COUNT];
+  std::atomic<std::uint64_t> open_since_[SLAB_MAX_EPOCH_COUNT];
+  char labels_[SLAB_MAX_EPOCH_COUNT][LABEL_SIZE];  // guarded by mutex_
 };
 
 }  // namespace tslab::detail

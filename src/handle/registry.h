@@ -28,6 +28,9 @@ class SlabRegistry {
     return entries_[id].load(std::memory_order_acquire);
   }
   std::uint32_t count() const noexcept { return count_.load(std::memory_order_acquire); }
+  std::size_t resident_bytes(const Platform& platform) const noexcept {
+    return platform.resident_bytes(entries_, std::size_t{count()} * sizeof(std::atomic<Slab*>));
+  }
 
  private:
   std::atomic<Slab*>* entries_ = nullptr;

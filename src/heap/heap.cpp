@@ -40,8 +40,14 @@ void Heap::retire_bin(std::uint32_t epoch, std::uint32_t cls) noexcept {
   l.carving = nullptr;
 }
 
-std::uint32_t Heap::collect(Slab* s) noexcept {
-  const std::uint32_t n = s->collect_remote([this, s](FreeBlock* b) { list_free_block(s, b); });
+std::uint32_t Heap::collect(const SlabSource& source, Slab* s) noexcept {
+  // A queue entry of a slab this heap no longer owns is left over from a free
+  // that raced the slab's recycling; its bits are the new owner's business.
+  if (s->heap.load(std::memory_order_relaxed) != this) return 0;
+  const bool open = s->era == source.open_era(s->epoch);
+  const std::uint32_t n = s->collect_remote([this, s, open](FreeBlock* b) {
+    if (open) list_free_block(s, b);
+  });
   if (n != 0) {
     counters_[s->size_class].remote_collections.bump();
     counters_[s->size_class].blocks_reused.bump(n);
@@ -49,7 +55,7 @@ std::uint32_t Heap::collect(Slab* s) noexcept {
   return n;
 }
 
-void Heap::drain_remote() noexcept {
+void Heap::drain_remote(const SlabSource& source) noexcept {
   // Acquire pairs with the pushers' release: their remote_next links are visible.
   Slab* s = remote_head_.exchange(nullptr, std::memory_order_acquire);
   while (s != nullptr) {
@@ -58,9 +64,69 @@ void Heap::drain_remote() noexcept {
     // the slab. The exchange (acquire) also makes every bit set by a thread that
     // found the slab already queued visible to the collection below.
     s->remote_queued.exchange(false, std::memory_order_acq_rel);
-    collect(s);
+    collect(source, s);
     s = next;
   }
+}
+
+Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out) noexcept {
+  BinLists& l = lists_[bin_index];
+  bool any = false;
+  for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
+    s->reclaim_mark = s->is_empty() && !s->remote_queued.load(std::memory_order_acquire);
+    any = any || s->reclaim_mark;
+  }
+  if (!any) return out;
+  // Take the empty slabs' blocks off the free list, keeping the others in order.
+  HotBin& bin = hot_[bin_index];
+  FreeBlock** link = &bin.free;
+  while (*link != nullptr) {
+    if ((*link)->slab->reclaim_mark)
+      *link = (*link)->next;
+    else
+      link = &(*link)->next;
+  }
+  for (Slab* s = l.slabs.front(); s != nullptr;) {
+    Slab* next = s->next;
+    if (s->reclaim_mark) {
+      l.slabs.remove(s);
+      if (l.carving == s) l.carving = nullptr;
+      s->reclaim_mark = false;
+      s->list = SlabList::none;
+      s->next = out;
+      out = s;
+    }
+    s = next;
+  }
+  return out;
+}
+
+Slab* Heap::take_empty_slabs(const SlabSource& source, bool active_too) noexcept {
+  drain_remote(source);
+  Slab* out = nullptr;
+  for (std::uint32_t i = 0; i < epoch_count_ * NUM_CLASSES; ++i) {
+    const HotBin& bin = hot_[i];
+    if (bin.era == 0) continue;
+    if (bin.era != source.open_era(i / NUM_CLASSES)) {
+      // Quiescence point of a closed bin: its list is dropped unwalked and its
+      // slabs retired, so no allocation path of this heap reaches them again.
+      retire_bin(i / NUM_CLASSES, i % NUM_CLASSES);
+      hot_[i].era = 0;
+    } else if (active_too) {
+      out = take_empty_of_open_bin(i, out);
+    }
+  }
+  for (Slab* s = retired_.front(); s != nullptr;) {
+    Slab* next = s->next;
+    if (s->is_empty() && !s->remote_queued.load(std::memory_order_acquire)) {
+      retired_.remove(s);
+      s->list = SlabList::none;
+      s->next = out;
+      out = s;
+    }
+    s = next;
+  }
+  return out;
 }
 
 bool Heap::carve(SlabSource& source, BinLists& l, HotBin& bin) noexcept {
@@ -98,6 +164,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
                        std::uint64_t open_era) noexcept {
   HeapClassCounters& counters = counters_[cls];
   counters.slow_path_hits.bump();
+  catch_up_with_closes(source);
   HotBin& bin = hot(epoch, cls);
   BinLists& l = lists_[epoch * NUM_CLASSES + cls];
   if (bin.era != open_era) {
@@ -116,10 +183,10 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
       }
       // Held back by a rejected free's remote bit: collecting drops the bit.
       counters.held_back.bump();
-      collect(s);
+      collect(source, s);
       continue;
     }
-    drain_remote();
+    drain_remote(source);
     if (bin.free != nullptr || carve(source, l, bin)) continue;
     Slab* fresh = source.take_slab(*this, epoch, cls, open_era);
     if (fresh == nullptr) return nullptr;

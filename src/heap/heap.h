@@ -62,6 +62,12 @@ class SlabSource {
                           std::uint64_t era) noexcept = 0;
   // Back [p, p + size) with pages now, in one call, because it is about to be written.
   virtual void prefault(void* p, std::size_t size) noexcept = 0;
+  // The era of an epoch slot's current activation, 0 while it is CLOSING.
+  virtual std::uint64_t open_era(std::uint32_t epoch) const noexcept = 0;
+  // Bumped whenever some activation closes.
+  virtual std::uint64_t close_count() const noexcept = 0;
+  // Takes back empty slabs the heap unlinked (a list through Slab::next).
+  virtual void recycle_slabs(Slab* list) noexcept = 0;
 
  protected:
   ~SlabSource() = default;
@@ -88,15 +94,31 @@ class Heap {
   void* alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cls,
                    std::uint64_t open_era) noexcept;
   // Owner: collect every slab other threads queued.
-  void drain_remote() noexcept;
+  void drain_remote(const SlabSource& source) noexcept;
+  // Owner (or the allocator, for an abandoned heap, under its lock): retire the
+  // bins of closed activations and unlink every empty slab no allocation path can
+  // reach any more. With `active_too`, also empty slabs of open bins, whose
+  // blocks are first taken off the bin's free list. Returns the unlinked slabs
+  // as a list through Slab::next, for SlabSource::recycle_slabs.
+  Slab* take_empty_slabs(const SlabSource& source, bool active_too) noexcept;
+  // Owner: on a slow path, act on closes that happened since the last look.
+  void catch_up_with_closes(SlabSource& source) noexcept {
+    const std::uint64_t n = source.close_count();
+    const bool flush = flush_requested.load(std::memory_order_relaxed) &&
+                       flush_requested.exchange(false, std::memory_order_acq_rel);
+    if (n == closes_seen_ && !flush) return;
+    closes_seen_ = n;
+    if (Slab* list = take_empty_slabs(source, flush)) source.recycle_slabs(list);
+  }
 
-  // Owner: put a block whose slot was just freed on its bin's list. Blocks of a
-  // retired slab (a past era) are not listed: they are never handed out again.
+  // Set by a collect() on another thread: hand back empty slabs of open bins too.
+  std::atomic<bool> flush_requested{false};
+
+  // Owner: put a block whose slot was just freed on its bin's list. Precondition:
+  // the slab's activation is open (blocks of closed ones are never listed again).
   void list_free_block(Slab* s, void* p) noexcept { list_free_block(hot_, s, p); }
   static void list_free_block(HotBin* bins, Slab* s, void* p) noexcept {
     HotBin& bin = bins[s->bin_index];
-    if (s->era != bin.era) [[unlikely]]
-      return;
     auto* b = static_cast<FreeBlock*>(p);
     b->next = bin.free;
     b->slab = s;
@@ -125,13 +147,15 @@ class Heap {
   Heap() = default;
   void retire_bin(std::uint32_t epoch, std::uint32_t cls) noexcept;
   bool carve(SlabSource& source, BinLists& lists, HotBin& bin) noexcept;
-  std::uint32_t collect(Slab* s) noexcept;
+  std::uint32_t collect(const SlabSource& source, Slab* s) noexcept;
+  Slab* take_empty_of_open_bin(std::uint32_t bin_index, Slab* out) noexcept;
 
   std::uint32_t epoch_count_ = 0;
   HotBin* hot_ = nullptr;
   BinLists* lists_ = nullptr;
   SlabQueue retired_;  // slabs of superseded eras, still freeable
   std::atomic<Slab*> remote_head_{nullptr};
+  std::uint64_t closes_seen_ = 0;  // SlabSource::close_count() at the last catch-up
   HeapClassCounters counters_[NUM_CLASSES];
 };
 

@@ -40,6 +40,13 @@ void* MetaArena::allocate(std::size_t size) noexcept {
   return p;  // fresh platform memory is zero
 }
 
+std::size_t MetaArena::resident_bytes() const noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::size_t bytes = 0;
+  for (const Chunk* c = chunks_; c != nullptr; c = c->next) bytes += platform_.resident_bytes(c, c->size);
+  return bytes;
+}
+
 std::size_t MetaArena::reserved_bytes() const noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
   return reserved_;

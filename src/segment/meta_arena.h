@@ -20,8 +20,9 @@ class MetaArena {
 
   // Zeroed memory aligned to 64 bytes, or nullptr if the platform refused.
   void* allocate(std::size_t size) noexcept;
-  // Bytes reserved from the platform so far.
+  // Bytes reserved from the platform so far, and how many of them are resident.
   std::size_t reserved_bytes() const noexcept;
+  std::size_t resident_bytes() const noexcept;
 
  private:
   struct Chunk {

@@ -63,6 +63,14 @@ struct Slab {
   // Blocks handed to the bin list so far; owner stores, others read (relaxed).
   std::atomic<std::uint32_t> carved{0};
   bool prefault = false;  // its bin proved demand: fault pages in ahead of carving
+  // Pages handed back to the OS. Claimed with exchange(true) by whichever thread
+  // returns them (a closer, or the free that emptied a closed epoch's slab);
+  // reset when the slab is taken into use again (allocator lock).
+  std::atomic<bool> decommitted{false};
+  // Links in the allocator's per-epoch list of slabs, or its pool of free slabs
+  // (allocator lock).
+  Slab* epoch_prev = nullptr;
+  Slab* epoch_next = nullptr;
   SlabList list = SlabList::none;
   Slab* prev = nullptr;  // links in the owning heap's bin or retired list
   Slab* next = nullptr;
@@ -90,6 +98,7 @@ struct Slab {
   // Large spans: bytes usable at `start` for the current allocation.
   std::atomic<std::size_t> large_usable{0};
   std::uint32_t check_mark = 0;        // scratch for the invariant checker (allocator lock)
+  bool reclaim_mark = false;           // scratch for Heap::take_empty_slabs (owner)
   std::uint64_t reservation_size = 0;  // large spans: bytes reserved at `start`
 
   alignas(64) BitPair bits[BITMAP_WORDS];
@@ -180,6 +189,14 @@ struct Slab {
       }
     }
     return collected;
+  }
+
+  // Any thread: true if no block is live (every allocated bit has its remote bit).
+  bool is_empty() const {
+    for (std::uint32_t w = 0; w < bitmap_words(); ++w)
+      if (bits[w].allocated.load(std::memory_order_acquire) & ~bits[w].remote.load(std::memory_order_acquire))
+        return false;
+    return true;
   }
 
   // Any thread: live blocks (allocated and not remotely freed), by bitmap.

@@ -1,0 +1,203 @@
+// This file contains memory return: closing an epoch, returning the pages of
+// empty slabs, recycling slabs into the pool, collect(), and per-epoch metadata.
+//
+// A slab's pages go back to the OS (decommit) only once no allocation path can
+// reach it (law 4):
+//   - a closed activation takes no allocation: the fast path compares its bin's
+//     era with the slot's open era, and blocks of a closed activation are never
+//     put on a free list again (fast_path.h, Heap::collect);
+//   - a slab leaves its owner's lists (Heap::take_empty_slabs) before it is
+//     recycled, and it enters the pool only after its pages went back.
+// Every decommit of a slab happens under the allocator lock, so that it can never
+// overlap the slab's reuse from the pool. Generations move only when a slab is
+// recycled: it is empty and unreachable, so no valid handle to it exists (law 5).
+//
+// An allocation that races the close of its own epoch (outside the contract:
+// closing means the phase is over) may still hand out a block of a slab whose
+// pages were just returned; the block is then zero-filled memory that stays
+// valid, and the slab is not recycled while the block lives.
+#include <cstring>
+
+#include "core/allocator_core.h"
+#include "core/thread_cache.h"
+#include "platform/clock_rss.h"
+
+namespace tslab::detail {
+
+void AllocatorCore::decommit_slab_locked(Slab* s) noexcept {
+  if (s->decommitted.exchange(true, std::memory_order_acq_rel)) return;
+  if (platform_.decommit(s->start, SLAB_SIZE))
+    decommitted_bytes_.fetch_add(SLAB_SIZE, std::memory_order_relaxed);
+  else
+    s->decommitted.store(false, std::memory_order_relaxed);  // refused: the pages stay
+}
+
+void AllocatorCore::recycle_slab_locked(Slab* s) noexcept {
+  // Off the per-epoch list.
+  if (s->epoch_prev != nullptr)
+    s->epoch_prev->epoch_next = s->epoch_next;
+  else
+    epoch_slabs_[s->epoch] = s->epoch_next;
+  if (s->epoch_next != nullptr) s->epoch_next->epoch_prev = s->epoch_prev;
+  // Pages first, while the slab is reachable from nowhere (seed 000, bug 1).
+  decommit_slab_locked(s);
+  for (std::uint32_t w = 0; w < BITMAP_WORDS; ++w) {
+    s->bits[w].allocated.store(0, std::memory_order_relaxed);
+    s->bits[w].remote.store(0, std::memory_order_relaxed);
+  }
+  s->carved.store(0, std::memory_order_relaxed);
+  s->heap.store(nullptr, std::memory_order_relaxed);
+  s->list = SlabList::none;
+  s->prev = s->next = nullptr;
+  // Quiescence point of the slab: it is empty and unreachable, so no valid handle
+  // names it; old handles read STALE from here (seed 000, bug 2).
+  s->generation.fetch_add(1, std::memory_order_acq_rel);
+  s->state.store(SLAB_UNUSED, std::memory_order_release);
+  // Linearization point of the pool entry: take_slab may hand it out from here.
+  s->epoch_prev = nullptr;
+  s->epoch_next = free_slabs_;
+  free_slabs_ = s;
+  slabs_recycled_[s->size_class].fetch_add(1, std::memory_order_relaxed);
+}
+
+void AllocatorCore::recycle_slabs(Slab* list) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  while (list != nullptr) {
+    Slab* next = list->next;
+    recycle_slab_locked(list);
+    list = next;
+  }
+}
+
+void AllocatorCore::return_if_empty(Slab* s) noexcept {
+  const std::uint64_t era = s->era;
+  if (!s->is_empty() || s->decommitted.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Still the same activation's slab (not recycled and reused meanwhile), still empty.
+  if (s->state.load(std::memory_order_acquire) == SLAB_IN_USE && s->era == era && era != open_era(s->epoch) &&
+      s->is_empty())
+    decommit_slab_locked(s);
+}
+
+void AllocatorCore::reclaim_closed_locked(std::uint32_t epoch) noexcept {
+  const std::uint64_t open = epochs_.open_era(epoch);
+  for (Slab* s = epoch_slabs_[epoch]; s != nullptr; s = s->epoch_next)
+    if (s->era != open && s->is_empty()) decommit_slab_locked(s);
+}
+
+void AllocatorCore::flush_abandoned_locked(bool active_too) noexcept {
+  // An abandoned heap is touched only under the allocator lock: while we hold it,
+  // we are its owner.
+  for (Heap* h = abandoned_; h != nullptr; h = h->next_abandoned) {
+    Slab* list = h->take_empty_slabs(*this, active_too);
+    while (list != nullptr) {
+      Slab* next = list->next;
+      recycle_slab_locked(list);
+      list = next;
+    }
+  }
+}
+
+void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t rss_before) noexcept {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    flush_abandoned_locked(false);
+    reclaim_closed_locked(epoch);
+  }
+  // This thread's own bins of the closed activation can go at once too.
+  if (tl_cache.uid == uid_) tl_cache.heap->catch_up_with_closes(*this);
+  rss_before_close_[epoch].store(rss_before, std::memory_order_relaxed);
+  rss_after_close_[epoch].store(process_rss_bytes(), std::memory_order_relaxed);
+}
+
+bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
+  if (!in_range_or_error(epoch)) return false;
+  const std::uint64_t rss_before = process_rss_bytes();
+  epochs_.close(epoch);
+  after_close(epoch, rss_before);
+  return true;
+}
+
+bool AllocatorCore::epoch_close_era(std::uint32_t epoch, std::uint64_t era) noexcept {
+  if (!in_range_or_error(epoch)) return false;
+  const std::uint64_t rss_before = process_rss_bytes();
+  if (!epochs_.close_if_era(epoch, era)) {
+    set_error(TSLAB_ERR_STALE_EPOCH);
+    return false;
+  }
+  after_close(epoch, rss_before);
+  return true;
+}
+
+std::uint64_t AllocatorCore::collect() noexcept {
+  const std::uint64_t before = decommitted_bytes_.load(std::memory_order_relaxed);
+  if (tl_cache.uid == uid_) {
+    if (Slab* list = tl_cache.heap->take_empty_slabs(*this, true)) recycle_slabs(list);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  flush_abandoned_locked(true);
+  for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e);
+  // Live threads' caches: they hand back what they hold on their next slow path.
+  for (Heap* h = heaps_; h != nullptr; h = h->next_all)
+    if (h->owner_tid.load(std::memory_order_relaxed) != 0)
+      h->flush_requested.store(true, std::memory_order_relaxed);
+  return decommitted_bytes_.load(std::memory_order_relaxed) - before;
+}
+
+std::uint64_t AllocatorCore::resident_bytes() const noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::uint64_t bytes = meta_.resident_bytes() + registry_.resident_bytes(platform_);
+  for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
+    bytes += platform_.resident_bytes(reinterpret_cast<const void*>(seg->base), seg->size);
+  return bytes;
+}
+
+bool AllocatorCore::epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const noexcept {
+  if (epoch >= epoch_count_ || out == nullptr) {
+    set_error(epoch >= epoch_count_ ? TSLAB_ERR_EPOCH_OUT_OF_RANGE : TSLAB_ERR_INVALID_ARGUMENT);
+    return false;
+  }
+  SlabEpochInfo info{};
+  info.state = epochs_.state(epoch);
+  info.era = epochs_.era(epoch);
+  info.open_since_ns = epochs_.open_since_ns(epoch);
+  info.refcount = epochs_.refcount(epoch);
+  info.rss_before_close = rss_before_close_[epoch].load(std::memory_order_relaxed);
+  info.rss_after_close = rss_after_close_[epoch].load(std::memory_order_relaxed);
+  epochs_.label(epoch, info.label, sizeof(info.label));
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const Slab* s = epoch_slabs_[epoch]; s != nullptr; s = s->epoch_next)
+    info.live_count += s->live_blocks();
+  for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
+    if (seg->kind == SlabKind::large && seg->slabs[0].epoch == epoch &&
+        seg->slabs[0].state.load(std::memory_order_acquire) == SLAB_IN_USE)
+      ++info.live_count;
+  *out = info;
+  return true;
+}
+
+bool AllocatorCore::in_range_or_error(std::uint32_t epoch) const noexcept {
+  if (epoch < epoch_count_) return true;
+  set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
+  return false;
+}
+
+bool AllocatorCore::epoch_set_label(std::uint32_t epoch, const char* label) noexcept {
+  if (!in_range_or_error(epoch)) return false;
+  epochs_.set_label(epoch, label);
+  return true;
+}
+
+std::uint32_t AllocatorCore::epoch_inc_refcount(std::uint32_t epoch) noexcept {
+  return in_range_or_error(epoch) ? epochs_.inc_refcount(epoch) : 0;
+}
+
+std::uint32_t AllocatorCore::epoch_dec_refcount(std::uint32_t epoch) noexcept {
+  return in_range_or_error(epoch) ? epochs_.dec_refcount(epoch) : 0;
+}
+
+std::uint32_t AllocatorCore::epoch_refcount(std::uint32_t epoch) const noexcept {
+  return in_range_or_error(epoch) ? epochs_.refcount(epoch) : 0;
+}
+
+}  // namespace tslab::detail
