@@ -22,7 +22,7 @@
 namespace bench {
 
 const std::vector<std::string>& all_allocators() {
-  static const std::vector<std::string> names = {"tslab",    "tslab-handle", "glibc",
+  static const std::vector<std::string> names = {"tslab",    "tslab-handle", "tslab-epochs", "glibc",
                                                  "mimalloc", "jemalloc",     "tcmalloc"};
   return names;
 }
@@ -33,7 +33,9 @@ bool is_known_allocator(const std::string& name) {
   return false;
 }
 
-bool is_tslab_variant(const std::string& name) { return name == "tslab" || name == "tslab-handle"; }
+bool is_tslab_variant(const std::string& name) {
+  return name == "tslab" || name == "tslab-handle" || name == "tslab-epochs";
+}
 
 bool is_peer(const std::string& name) { return is_known_allocator(name) && !is_tslab_variant(name); }
 

@@ -12,7 +12,8 @@ namespace bench {
 // All allocator names, in display order: tslab variants first, then peers.
 const std::vector<std::string>& all_allocators();
 bool is_known_allocator(const std::string& name);
-// tslab and tslab-handle: measured through tslab's C API, no LD_PRELOAD.
+// tslab, tslab-handle and tslab-epochs: measured through tslab's C API, no LD_PRELOAD.
+// tslab-epochs is the lifetime-aware use of the retention workload only.
 bool is_tslab_variant(const std::string& name);
 // glibc, mimalloc, jemalloc, tcmalloc: measured through malloc/free.
 bool is_peer(const std::string& name);

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -54,6 +55,20 @@ int child_main(int argc, char** argv) {
       sp.seed = std::strtoull(v.c_str(), nullptr, 10);
     else if (k == "--size")
       sp.size = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--objects")
+      sp.objects = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--cycles")
+      sp.cycles = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--warmup")
+      sp.warmup = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--batch")
+      sp.batch = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--fill-bytes")
+      sp.fill_bytes = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--lat-ops")
+      sp.lat_ops = std::strtoull(v.c_str(), nullptr, 10);
+    else if (k == "--lat-fill-bytes")
+      sp.lat_fill_bytes = std::strtoull(v.c_str(), nullptr, 10);
   }
   std::string head = strf("{\"alloc\":\"%s\",\"workload\":\"%s\",\"mode\":\"%s\",\"threads\":%u",
                           json_escape(sp.alloc).c_str(), json_escape(sp.workload).c_str(),
@@ -177,16 +192,40 @@ std::string load_average() {
 // Runs one child; returns true and fills `out` when it reported figures.
 bool spawn_child(const Config& cfg, const std::string& alloc, const Case& c, const std::string& mode,
                  Sample& out, std::string& error) {
-  std::vector<std::string> args = {"tslab_bench", "--child",
-                                   "--alloc",     alloc,
-                                   "--workload",  c.workload,
-                                   "--mode",      mode,
-                                   "--threads",   std::to_string(c.threads),
-                                   "--ops",       std::to_string(cfg.churn_ops),
-                                   "--slots",     std::to_string(cfg.churn_slots),
-                                   "--count",     std::to_string(cfg.bulk_count),
-                                   "--seed",      std::to_string(cfg.seed),
-                                   "--size",      std::to_string(cfg.size)};
+  std::vector<std::string> args = {"tslab_bench",
+                                   "--child",
+                                   "--alloc",
+                                   alloc,
+                                   "--workload",
+                                   c.workload,
+                                   "--mode",
+                                   mode,
+                                   "--threads",
+                                   std::to_string(c.threads),
+                                   "--ops",
+                                   std::to_string(cfg.churn_ops),
+                                   "--slots",
+                                   std::to_string(cfg.churn_slots),
+                                   "--count",
+                                   std::to_string(cfg.bulk_count),
+                                   "--seed",
+                                   std::to_string(cfg.seed),
+                                   "--size",
+                                   std::to_string(cfg.size),
+                                   "--objects",
+                                   std::to_string(cfg.retention_objects),
+                                   "--cycles",
+                                   std::to_string(cfg.cycles),
+                                   "--warmup",
+                                   std::to_string(cfg.warmup),
+                                   "--batch",
+                                   std::to_string(cfg.batch),
+                                   "--fill-bytes",
+                                   std::to_string(cfg.close_mib << 20),
+                                   "--lat-ops",
+                                   std::to_string(cfg.lat_ops),
+                                   "--lat-fill-bytes",
+                                   std::to_string(cfg.lat_fill_mib << 20)};
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e)
     if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0) env.emplace_back(*e);
@@ -249,15 +288,29 @@ bool spawn_child(const Config& cfg, const std::string& alloc, const Case& c, con
   return true;
 }
 
+// The figure the progress line shows for one child.
+std::string progress_key(const std::string& workload, const std::string& mode) {
+  if (workload == "churn") return mode == "tput" ? "ns_per_op" : "p999_ns";
+  if (workload == "bulk") return mode == "tput" ? "alloc_ns" : "alloc_p999_ns";
+  if (workload == "retention") return "rss_after_purge";
+  if (workload == "phase-shifts") return "growth_pct";
+  return mode == "close" ? "us_per_mib" : "p999_ns";
+}
+
 void usage(std::FILE* f) {
   std::fputs(
       "usage: tslab_bench [options]\n"
       "  --runs N              runs per measurement; medians are reported (default 3)\n"
-      "  --workload W          churn | bulk | all (default all)\n"
-      "  --allocators LIST     comma-separated from tslab,tslab-handle,glibc,mimalloc,jemalloc,tcmalloc\n"
+      "  --workload W          churn | bulk | retention | phase-shifts | close-cost | lifecycle\n"
+      "                        (retention, phase-shifts and close-cost) | all (default all)\n"
+      "  --allocators LIST     comma-separated from tslab,tslab-handle,tslab-epochs,glibc,mimalloc,\n"
+      "                        jemalloc,tcmalloc\n"
       "  --churn-ops N         churn operations per pass (default 20000000)\n"
       "  --bulk-count N        bulk blocks per thread (default 500000)\n"
-      "  --seed N              churn PRNG seed\n"
+      "  --retention-objects N retention objects (default 1000000)\n"
+      "  --cycles N            phase-shifts cycles (default 1000; the warm-up reading is at 50)\n"
+      "  --close-mib N         close-cost: MiB filled before the timed epoch_close (default 64)\n"
+      "  --seed N              PRNG seed (churn slots, lifecycle sizes)\n"
       "  --json FILE           write all figures (every run and the medians) as JSON\n"
       "  --markdown FILE       write the report as Markdown tables\n"
       "  --quick               tiny sizes and 1 run unless --runs is given (smoke test)\n"
@@ -279,7 +332,8 @@ bool parse_u64(const char* s, std::uint64_t& out) {
 int driver_main(int argc, char** argv) {
   Config cfg;
   for (int i = 0; i < argc; ++i) cfg.command += (i ? " " : "") + shell_quote(argv[i]);
-  bool runs_given = false, ops_given = false, count_given = false;
+  bool runs_given = false, ops_given = false, count_given = false, objects_given = false,
+       cycles_given = false, close_given = false;
   std::string alloc_list;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -299,9 +353,15 @@ int driver_main(int argc, char** argv) {
         return std::fprintf(stderr, "tslab_bench: bad --runs\n"), 64;
       cfg.runs = static_cast<unsigned>(v), runs_given = true;
     } else if (a == "--workload") {
-      cfg.workload = need("churn|bulk|all");
-      if (cfg.workload != "churn" && cfg.workload != "bulk" && cfg.workload != "all")
-        return std::fprintf(stderr, "tslab_bench: --workload must be churn, bulk or all\n"), 64;
+      cfg.workload = need("a workload");
+      bool known = false;
+      for (const char* w : {"churn", "bulk", "retention", "phase-shifts", "close-cost", "lifecycle", "all"})
+        known = known || cfg.workload == w;
+      if (!known)
+        return std::fprintf(stderr,
+                            "tslab_bench: --workload must be churn, bulk, retention, phase-shifts, "
+                            "close-cost, lifecycle or all\n"),
+               64;
     } else if (a == "--allocators") {
       alloc_list = need("a list");
     } else if (a == "--churn-ops") {
@@ -312,6 +372,18 @@ int driver_main(int argc, char** argv) {
       if (!parse_u64(need("a number"), v) || v == 0)
         return std::fprintf(stderr, "tslab_bench: bad --bulk-count\n"), 64;
       cfg.bulk_count = v, count_given = true;
+    } else if (a == "--retention-objects") {
+      if (!parse_u64(need("a number"), v) || v == 0)
+        return std::fprintf(stderr, "tslab_bench: bad --retention-objects\n"), 64;
+      cfg.retention_objects = v, objects_given = true;
+    } else if (a == "--cycles") {
+      if (!parse_u64(need("a number"), v) || v == 0)
+        return std::fprintf(stderr, "tslab_bench: bad --cycles\n"), 64;
+      cfg.cycles = v, cycles_given = true;
+    } else if (a == "--close-mib") {
+      if (!parse_u64(need("a number"), v) || v == 0 || v > (1u << 20))
+        return std::fprintf(stderr, "tslab_bench: bad --close-mib\n"), 64;
+      cfg.close_mib = v, close_given = true;
     } else if (a == "--seed") {
       if (!parse_u64(need("a number"), v)) return std::fprintf(stderr, "tslab_bench: bad --seed\n"), 64;
       cfg.seed = v;
@@ -331,7 +403,15 @@ int driver_main(int argc, char** argv) {
     if (!runs_given) cfg.runs = 1;
     if (!ops_given) cfg.churn_ops = 200000;
     if (!count_given) cfg.bulk_count = 20000;
+    if (!objects_given) cfg.retention_objects = 20000;
+    if (!cycles_given) cfg.cycles = 40;
+    if (!close_given) cfg.close_mib = 4;
+    cfg.batch = 2000;
+    cfg.lat_ops = 200000;
+    cfg.lat_fill_mib = 2;
   }
+  // The warm-up reading: after cycle 50, or a twentieth of the cycles when fewer than 1000.
+  cfg.warmup = std::max<std::uint64_t>(1, std::min<std::uint64_t>(50, cfg.cycles / 20));
 
   // Allocators: requested ones in display order; unavailable ones skipped with a reason.
   Store st;
@@ -363,11 +443,17 @@ int driver_main(int argc, char** argv) {
     st.allocators.push_back(n);
   }
   cfg.allocators = st.allocators;
-  if (cfg.workload != "bulk") st.cases.push_back({"churn", "churn", 1});
-  if (cfg.workload != "churn") {
-    st.cases.push_back({"bulk1", "bulk", 1});
-    st.cases.push_back({"bulk2", "bulk", 2});
+  const std::string& w = cfg.workload;
+  const bool lifecycle = w == "all" || w == "lifecycle";
+  if (w == "all" || w == "churn") st.cases.push_back({"churn", "churn", 1, {"tput", "lat"}});
+  if (w == "all" || w == "bulk") {
+    st.cases.push_back({"bulk1", "bulk", 1, {"tput", "lat"}});
+    st.cases.push_back({"bulk2", "bulk", 2, {"tput", "lat"}});
   }
+  if (lifecycle || w == "retention") st.cases.push_back({"retention", "retention", 1, {"rss"}});
+  if (lifecycle || w == "phase-shifts") st.cases.push_back({"phase-shifts", "phase-shifts", 1, {"rss"}});
+  if (lifecycle || w == "close-cost")
+    st.cases.push_back({"close-cost", "close-cost", 2, {"close", "lat-alone", "lat-fill", "lat-close"}});
   cfg.machine = machine_description();
   cfg.load_before = load_average();
 
@@ -387,19 +473,18 @@ int driver_main(int argc, char** argv) {
     for (const Case& c : st.cases) {
       for (std::size_t k = 0; k < na; ++k) {
         const std::string& alloc = st.allocators[(k + r) % na];
-        for (const char* mode : {"tput", "lat"}) {
+        if (!c.applies(alloc)) continue;
+        for (const std::string& mode : c.modes) {
           Sample s;
           std::string err;
-          std::fprintf(stderr, "[run %u/%u] %-6s %-4s %-13s", r + 1, cfg.runs, c.id.c_str(), mode,
+          std::fprintf(stderr, "[run %u/%u] %-6s %-4s %-13s", r + 1, cfg.runs, c.id.c_str(), mode.c_str(),
                        alloc.c_str());
           if (spawn_child(cfg, alloc, c, mode, s, err)) {
             if (!st.verified.count(alloc)) st.verified[alloc] = s.str["verified"];
             if (s.num.count("peak_reset") && s.num["peak_reset"] == 0) st.peak_reset_failed = true;
             st.runs[alloc][c.id + "/" + mode].push_back(s);
-            const char* key = c.workload == "churn"
-                                  ? (std::string(mode) == "tput" ? "ns_per_op" : "p999_ns")
-                                  : (std::string(mode) == "tput" ? "alloc_ns" : "alloc_p999_ns");
-            std::fprintf(stderr, " %s=%.2f\n", key, s.num[key]);
+            const std::string key = progress_key(c.workload, mode);
+            std::fprintf(stderr, " %s=%.2f\n", key.c_str(), s.num[key]);
           } else {
             std::fprintf(stderr, " FAILED: %s\n", err.c_str());
             st.errors[alloc].push_back(c.id + "/" + mode + ": " + err);

@@ -25,6 +25,14 @@ double Store::median_of(const std::string& alloc, const std::string& case_id, co
   return median(v);
 }
 
+bool Case::applies(const std::string& alloc) const {
+  if (workload == "churn" || workload == "bulk") return alloc != "tslab-epochs";
+  if (workload == "retention") return alloc != "tslab-handle";
+  if (workload == "phase-shifts") return alloc == "tslab" || is_peer(alloc);
+  if (workload == "close-cost") return alloc == "tslab";
+  return false;
+}
+
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
@@ -70,13 +78,123 @@ std::string verdict(double v, const Target& t) {
 struct Section {
   std::string title;
   std::string case_id;
+  std::function<bool(const std::string&)> applies;
   std::vector<Column> cols;
+  // A table of its own instead of one row per allocator (tslab-only figures).
+  std::function<Table()> custom;
   // Target rows under a tslab variant: label -> targets.
   std::function<std::vector<std::pair<std::string, std::vector<Target>>>(const std::string&)> targets;
 };
 
 std::string fmt_val(double v, int prec) {
   return std::isfinite(v) ? strf("%.*f", prec, v) : std::string("n/a");
+}
+
+// Tables of the epoch-lifecycle cases (retention, phase-shifts, close-cost).
+void add_lifecycle_sections(const Config& cfg, const Store& st, const Case& c, std::vector<Section>& out) {
+  auto M = [&st](const std::string& a, const std::string& cid, const std::string& m, const std::string& k) {
+    return st.median_of(a, cid, m, k);
+  };
+  const std::string id = c.id;
+  Section s;
+  s.case_id = id;
+  s.applies = [c](const std::string& a) { return c.applies(a); };
+  auto mib = [=](const char* key, const char* mode = "rss") {
+    return [=](const std::string& a) { return M(a, id, mode, key) / kMiB; };
+  };
+  if (c.workload == "retention") {
+    // Payload and pinned bytes are the same for every allocator (same seeded sizes).
+    double payload = kNaN, pinned = kNaN;
+    for (const auto& a : st.allocators)
+      if (!std::isfinite(payload)) payload = M(a, id, "rss", "payload"), pinned = M(a, id, "rss", "pinned");
+    s.title = strf(
+        "retention: %llu objects of 64-768 B (payload %.1f MiB), all freed but every 100th (pinned %.2f "
+        "MiB), then each allocator's purge call",
+        static_cast<unsigned long long>(cfg.retention_objects), payload / kMiB, pinned / kMiB);
+    s.cols = {
+        {"peak MiB", mib("rss_peak"), 1, true},
+        {"after free MiB", mib("rss_after_free"), 1, true},
+        {"purge ms", [=](const std::string& a) { return M(a, id, "rss", "purge_ms"); }, 2, true},
+        {"after purge MiB", mib("rss_after_purge"), 2, true},
+        {"after purge - base MiB",
+         [=](const std::string& a) {
+           return (M(a, id, "rss", "rss_after_purge") - M(a, id, "rss", "rss_base")) / kMiB;
+         },
+         2, true},
+        {"kept 4K pages MiB", mib("kept_4k_bytes"), 2, false},
+        {"kept 64K windows MiB", mib("kept_64k_bytes"), 1, false},
+        {"own resident full MiB", mib("own_resident_full"), 1, false},
+        {"own resident after MiB", mib("own_resident_after_purge"), 2, false},
+        {"base MiB", mib("rss_base"), 2, false},
+    };
+  } else if (c.workload == "phase-shifts") {
+    s.title = strf(
+        "phase-shifts: %llu cycles of fill %llu objects of 64-512 B, free them, end the phase "
+        "(tslab: epoch_advance + epoch_close; peers: their purge call); warm-up reading after cycle %llu",
+        static_cast<unsigned long long>(cfg.cycles), static_cast<unsigned long long>(cfg.batch),
+        static_cast<unsigned long long>(cfg.warmup));
+    s.cols = {
+        {"end of cycle, warm-up MiB", mib("rss_warm"), 2, true},
+        {"end of cycle, last MiB", mib("rss_end"), 2, true},
+        {"growth %", [=](const std::string& a) { return M(a, id, "rss", "growth_pct"); }, 2, false},
+        {"filled, warm-up MiB", mib("fill_warm"), 2, true},
+        {"filled, last MiB", mib("fill_end"), 2, true},
+        {"filled growth %", [=](const std::string& a) { return M(a, id, "rss", "fill_growth_pct"); }, 2,
+         false},
+        {"ms/cycle", [=](const std::string& a) { return M(a, id, "rss", "ms_per_cycle"); }, 3, true},
+        {"base MiB", mib("rss_base"), 2, false},
+    };
+  } else {
+    s.title = strf(
+        "close-cost: epoch_close of one epoch after filling it with %llu MiB of 128 B blocks and freeing "
+        "them all (tslab only: the peers have no equivalent call)",
+        static_cast<unsigned long long>(cfg.close_mib));
+    s.cols = {
+        {"RSS filled MiB", mib("rss_full", "close"), 2, false},
+        {"before close MiB", mib("rss_before_close", "close"), 2, false},
+        {"after close MiB", mib("rss_after_close", "close"), 2, false},
+        {"returned MiB", mib("returned", "close"), 2, false},
+        {"own resident after MiB", mib("own_after_close", "close"), 2, false},
+        {"close ms", [=](const std::string& a) { return M(a, id, "close", "close_us") / 1e3; }, 3, false},
+        {"us per MiB returned", [=](const std::string& a) { return M(a, id, "close", "us_per_mib"); }, 1,
+         false},
+    };
+    out.push_back(s);
+
+    Section l;
+    l.case_id = id;
+    l.applies = s.applies;
+    l.title = strf(
+        "close-cost: latency of a churn thread (free + alloc of 128 B in its own epoch, 10000 slots, %llu "
+        "timed pairs) while the main thread works on other epochs (tslab only)",
+        static_cast<unsigned long long>(cfg.lat_ops));
+    const std::string mib_fill = strf("%llu MiB", static_cast<unsigned long long>(cfg.lat_fill_mib));
+    l.custom = [=]() {
+      Table t;
+      t.header = {"main thread", "p50 ns", "p99 ns",          "p99.9 ns",    "max ns",
+                  "fills",       "closes", "close ms (mean)", "close us/MiB"};
+      auto v = [&](const char* mode, const char* key, int prec) {
+        return fmt_val(M("tslab", id, mode, key), prec);
+      };
+      auto row = [&](const std::string& label, const char* mode, const char* pre) {
+        auto k = [&](const char* key) { return std::string(pre) + key; };
+        const bool closing = std::string(mode) == "lat-close";
+        t.rows.push_back({label, v(mode, k("p50_ns").c_str(), 1), v(mode, k("p99_ns").c_str(), 1),
+                          v(mode, k("p999_ns").c_str(), 1), v(mode, k("max_ns").c_str(), 1),
+                          v(mode, "fills", 0), closing ? v(mode, "closes", 0) : "",
+                          closing ? fmt_val(M("tslab", id, mode, "close_us_mean") / 1e3, 3) : "",
+                          closing ? v(mode, "close_us_per_mib", 1) : ""});
+      };
+      row("idle", "lat-alone", "");
+      row("fills/frees " + mib_fill + " in one other epoch, no close", "lat-fill", "");
+      row("fills/frees " + mib_fill + " in a fresh epoch, then closes it", "lat-close", "");
+      row("  same, only pairs overlapping an epoch_close", "lat-close", "during_");
+      return t;
+    };
+    out.push_back(l);
+    return;
+  }
+  out.push_back(s);
 }
 
 }  // namespace
@@ -104,7 +222,12 @@ std::string render_report(const Config& cfg, const Store& st, bool md) {
   for (const Case& c : st.cases) {
     Section s;
     s.case_id = c.id;
+    s.applies = [c](const std::string& a) { return c.applies(a); };
     const std::string id = c.id;
+    if (c.workload == "retention" || c.workload == "phase-shifts" || c.workload == "close-cost") {
+      add_lifecycle_sections(cfg, st, c, sections);
+      continue;
+    }
     if (c.workload == "churn") {
       s.title = strf("churn: 1 thread, %zu B blocks, %llu live slots, %llu ops per pass", cfg.size,
                      static_cast<unsigned long long>(cfg.churn_slots),
@@ -159,12 +282,30 @@ std::string render_report(const Config& cfg, const Store& st, bool md) {
                fmt_val(b.value, cols[col].precision).c_str());
       return Target{col, factor * b.value, rule, slack};
     };
-    if (id == "churn") {
+    if (id == "retention") {
+      s.targets = [=, &st](const std::string& a) {
+        std::vector<std::pair<std::string, std::vector<Target>>> rows;
+        if (a == "tslab") rows.push_back({"target", {rel(3, 0.75, "best peer after its purge")}});
+        if (a == "tslab-epochs") {
+          const double pinned = st.median_of(a, id, "rss", "pinned") / kMiB;
+          rows.push_back(
+              {"target", {Target{4, 1.5 * pinned, strf("1.5 x pinned bytes (%.2f MiB)", pinned)}}});
+        }
+        return rows;
+      };
+    } else if (id == "phase-shifts") {
+      s.targets = [=](const std::string&) {
+        return std::vector<std::pair<std::string, std::vector<Target>>>{
+            {"target", {Target{2, 1.0, "1%"}, Target{5, 1.0, "1%"}}}};
+      };
+    } else if (id == "close-cost") {
+      // No targets: the issue asks for the figures only.
+    } else if (id == "churn") {
       s.targets = [=](const std::string&) {
         return std::vector<std::pair<std::string, std::vector<Target>>>{
             {"target", {rel(0, 0.8, "fastest peer"), rel(3, 1.0, "best peer", half_step)}}};
       };
-    } else {
+    } else if (id == "bulk1" || id == "bulk2") {
       const double payload =
           static_cast<double>(cfg.bulk_count) * static_cast<double>(cfg.size) * (id == "bulk2" ? 2 : 1);
       const Target rss{5, (1.05 * payload + 2 * kMiB) / payload, "(1.05 x payload + 2 MiB) / payload"};
@@ -201,12 +342,23 @@ std::string render_report(const Config& cfg, const Store& st, bool md) {
 
   for (const Section& s : sections) {
     heading(s.title);
+    bool any = false;
+    for (const auto& a : st.allocators) any = any || !s.applies || s.applies(a);
+    if (!any) {
+      out += "(none of the measured allocators applies)\n";
+      continue;
+    }
+    if (s.custom) {
+      out += md ? s.custom().markdown() : s.custom().text();
+      continue;
+    }
     Table t;
     t.header.push_back("allocator");
     for (const auto& c : s.cols) t.header.push_back(c.header);
     std::vector<Best> best;
     for (const auto& c : s.cols) best.push_back(best_peer(st, c));
     for (const auto& a : st.allocators) {
+      if (s.applies && !s.applies(a)) continue;
       std::vector<std::string> row = {a};
       for (std::size_t i = 0; i < s.cols.size(); ++i) {
         const Column& c = s.cols[i];
@@ -245,6 +397,9 @@ std::string render_report(const Config& cfg, const Store& st, bool md) {
   heading("Notes");
   std::string b = md ? "- " : "  ";
   for (const auto& a : st.allocators) {
+    bool measured = false;
+    for (const Case& c : st.cases) measured = measured || c.applies(a);
+    if (!measured) continue;
     auto it = st.verified.find(a);
     out += b + a + ": verified live allocator: " +
            (it != st.verified.end() ? it->second : "none (no successful run)") + "\n";
@@ -264,15 +419,46 @@ std::string render_report(const Config& cfg, const Store& st, bool md) {
                 "%stimed window costs %.1f ns (median), included in every p50/p99/p99.9 figure\n",
                 tsc_step, ind, timer_figure(st, "timer_overhead_ns"));
   }
-  out += b +
-         "ns/op comes from a separate pass without per-op timers; churn ns/op includes the PRNG draw (same "
-         "for all)\n";
+  bool churn_bulk = false, lifecycle = false;
+  for (const Case& c : st.cases) {
+    churn_bulk = churn_bulk || c.workload == "churn" || c.workload == "bulk";
+    lifecycle =
+        lifecycle || c.workload == "retention" || c.workload == "phase-shifts" || c.workload == "close-cost";
+  }
+  if (churn_bulk)
+    out += b +
+           "ns/op comes from a separate pass without per-op timers; churn ns/op includes the PRNG draw (same "
+           "for all)\n";
   out +=
       b + "RSS: \"base\" is the process RSS just before the workload; \"peak\" is VmHWM over the workload" +
       (st.peak_reset_failed ? " (VmHWM could NOT be reset on this machine: peak includes process start-up)\n"
                             : " (reset with /proc/self/clear_refs)\n");
-  out +=
-      b + "churn p50/p99/p99.9 time one free+alloc pair; bulk p99.9 times single allocs and single frees\n";
+  if (churn_bulk)
+    out +=
+        b + "churn p50/p99/p99.9 time one free+alloc pair; bulk p99.9 times single allocs and single frees\n";
+  if (lifecycle) {
+    out +=
+        b +
+        "purge calls: glibc malloc_trim(0), tcmalloc MallocExtension_ReleaseFreeMemory(), jemalloc "
+        "mallctl(\"arena.4096.purge\") (all arenas), mimalloc mi_collect(true); tslab slab_collect(); "
+        "tslab-epochs closes the epoch of the freed objects instead (kept objects live in another epoch)\n";
+    out += b +
+           "lifecycle workloads write every byte of every block; RSS is the process's (/proc/self/statm), "
+           "\"base\" includes the harness's slot arrays (mmap); \"own resident\" is slab_resident_bytes()\n";
+    out +=
+        b +
+        "retention: \"kept 4K pages\" / \"kept 64K windows\" are the distinct 4 KiB pages / 64 KiB-aligned "
+        "windows that hold part of a kept object (measured from the addresses): what an allocator that "
+        "cannot move objects keeps resident when it returns memory at that granularity\n";
+    out += b +
+           "phase-shifts: peers call their purge after every cycle; growth % compares the reading after the "
+           "last cycle with the one after the warm-up cycle (\"end of cycle\": after the frees and the "
+           "close/purge; \"filled\": with the batch allocated)\n";
+    out += b +
+           "close-cost latency: each pair is one free + one alloc timed with the TSC; \"overlapping an "
+           "epoch_close\" keeps the pairs during which the main thread was inside epoch_close (flag read "
+           "before and after the pair)\n";
+  }
   out += b + "load average (1, 5, 15 min) when the runs started: " + cfg.load_before +
          "; when they ended: " + cfg.load_after + "\n";
   return out;
@@ -289,10 +475,15 @@ std::string render_json(const Config& cfg, const Store& st) {
   o += strf(
       "  \"config\": {\"runs\": %u, \"churn_ops\": %llu, \"churn_slots\": %llu, \"bulk_count\": %llu, "
       "\"size\": %zu, "
-      "\"seed\": %llu, \"quick\": %s},\n",
+      "\"seed\": %llu, \"quick\": %s, \"retention_objects\": %llu, \"cycles\": %llu, \"warmup\": %llu, "
+      "\"batch\": %llu, \"close_mib\": %llu, \"lat_ops\": %llu, \"lat_fill_mib\": %llu},\n",
       cfg.runs, static_cast<unsigned long long>(cfg.churn_ops),
       static_cast<unsigned long long>(cfg.churn_slots), static_cast<unsigned long long>(cfg.bulk_count),
-      cfg.size, static_cast<unsigned long long>(cfg.seed), cfg.quick ? "true" : "false");
+      cfg.size, static_cast<unsigned long long>(cfg.seed), cfg.quick ? "true" : "false",
+      static_cast<unsigned long long>(cfg.retention_objects), static_cast<unsigned long long>(cfg.cycles),
+      static_cast<unsigned long long>(cfg.warmup), static_cast<unsigned long long>(cfg.batch),
+      static_cast<unsigned long long>(cfg.close_mib), static_cast<unsigned long long>(cfg.lat_ops),
+      static_cast<unsigned long long>(cfg.lat_fill_mib));
   o += "  \"skipped\": [";
   for (std::size_t i = 0; i < st.skipped.size(); ++i) o += (i ? ", " : "") + q(st.skipped[i]);
   o += "],\n  \"errors\": {";

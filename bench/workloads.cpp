@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "allocators.hpp"
+#include "common.hpp"
 #include "rss_timing.hpp"
 #include "stats.hpp"
 
@@ -69,29 +70,6 @@ struct TslabHandle {
 
 // ---- helpers ---------------------------------------------------------------
 
-// splitmix64: a few multiplies and shifts per draw, identical for every allocator.
-struct Rng {
-  std::uint64_t s;
-  std::uint64_t next() {
-    std::uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, n) by multiply-shift (no division).
-  std::uint32_t below(std::uint32_t n) { return static_cast<std::uint32_t>(((next() >> 32) * n) >> 32); }
-};
-
-[[noreturn]] void die(const char* what) {
-  std::string msg = std::string("tslab_bench child: ") + what + "\n";
-  (void)!::write(2, msg.data(), msg.size());
-  // The driver takes the last JSON line on stdout as the child's report.
-  std::fflush(stdout);
-  std::string report = std::string("\n{\"ok\":false,\"error\":\"") + what + "\"}\n";
-  (void)!::write(1, report.data(), report.size());
-  std::_Exit(3);
-}
-
 // Allocates into `slot` and writes one byte, so the block is really used and no
 // allocation can be elided.
 template <class A>
@@ -99,10 +77,6 @@ inline __attribute__((always_inline)) void alloc_touch(A& a, typename A::Slot& s
   void* p = a.alloc(slot);
   if (__builtin_expect(p == nullptr, 0)) die("allocation returned NULL");
   static_cast<volatile unsigned char*>(p)[0] = static_cast<unsigned char>(i);
-}
-
-std::uint32_t to_u32(std::uint64_t ticks) {
-  return ticks > 0xffffffffull ? 0xffffffffu : static_cast<std::uint32_t>(ticks);
 }
 
 struct RssWindow {
@@ -193,32 +167,6 @@ bool churn_lat(A& a, const ChildSpec& sp, Figures& f) {
 }
 
 // ---- bulk ------------------------------------------------------------------
-
-// Sense-free spinning barrier (generation counter). Yields after a short spin so
-// two threads on two shared cores do not starve each other.
-class SpinBarrier {
- public:
-  explicit SpinBarrier(unsigned n) : n_(n) {}
-  void wait() {
-    const unsigned g = gen_.load(std::memory_order_acquire);
-    if (count_.fetch_add(1, std::memory_order_acq_rel) + 1 == n_) {
-      count_.store(0, std::memory_order_relaxed);
-      gen_.fetch_add(1, std::memory_order_release);
-      return;
-    }
-    for (unsigned spins = 0; gen_.load(std::memory_order_acquire) == g; ++spins) {
-      if (spins < 2000)
-        _mm_pause();
-      else
-        std::this_thread::yield();
-    }
-  }
-
- private:
-  const unsigned n_;
-  std::atomic<unsigned> count_{0};
-  std::atomic<unsigned> gen_{0};
-};
 
 template <class A, bool kLat>
 bool bulk(A& a, const ChildSpec& sp, Figures& f) {
@@ -337,6 +285,7 @@ bool dispatch(A& a, const ChildSpec& sp, Figures& f) {
 }  // namespace
 
 bool run_workload(const ChildSpec& sp, Figures& f, std::string& error) {
+  if (is_lifecycle_workload(sp.workload)) return run_lifecycle(sp, f, error);
   if (sp.workload != "churn" && sp.workload != "bulk") {
     error = "unknown workload " + sp.workload;
     return false;
@@ -347,6 +296,10 @@ bool run_workload(const ChildSpec& sp, Figures& f, std::string& error) {
   }
   if (sp.workload == "bulk" && (sp.count == 0 || sp.threads == 0)) {
     error = "bulk needs a count and at least one thread";
+    return false;
+  }
+  if (sp.alloc == "tslab-epochs") {
+    error = "tslab-epochs is measured by the retention workload only";
     return false;
   }
   if (is_peer(sp.alloc)) {

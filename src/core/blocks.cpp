@@ -68,17 +68,20 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p) noexcept {
   if (s->kind == SlabKind::large) return free_large(ref);
   const ThreadCache& tc = tl_cache;
   Heap* owner = s->heap.load(std::memory_order_acquire);
-  const bool open = s->era == epochs_.open_era(s->epoch);
+  // Read while the block being freed keeps the slab in use: once the free lands,
+  // another thread may recycle the slab and take it into use again.
+  const std::uint64_t era = s->era;
+  const bool open = era == epochs_.open_era(s->epoch);
   if (tc.uid == uid_ && owner == tc.heap) {
     const TslabError e = s->free_local(ref.slot);
     if (e == TSLAB_OK && open) tc.heap->list_free_block(s, p);
-    if (e == TSLAB_OK && !open) return_if_empty(s);
+    if (e == TSLAB_OK && !open) return_if_empty(s, era);
     return e;
   }
   const TslabError e = s->free_remote(ref.slot);
   if (e != TSLAB_OK) return e;
   owner->notify_remote(s);
-  if (!open) return_if_empty(s);
+  if (!open) return_if_empty(s, era);
   return e;
 }
 

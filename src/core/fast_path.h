@@ -53,7 +53,7 @@ namespace tslab::detail {
         else if (s->era == epochs_.open_era(s->epoch)) [[likely]]
           Heap::list_free_block(tc.bins, s, p);
         else
-          return_if_empty(s);  // a closed activation: its blocks are never listed again
+          return_if_empty(s, s->era);  // a closed activation: its blocks are never listed again
         return e;
       }
     }

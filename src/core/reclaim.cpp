@@ -69,8 +69,7 @@ void AllocatorCore::recycle_slabs(Slab* list) noexcept {
   }
 }
 
-void AllocatorCore::return_if_empty(Slab* s) noexcept {
-  const std::uint64_t era = s->era;
+void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
   if (!s->is_empty() || s->decommitted.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> lock(mutex_);
   // Still the same activation's slab (not recycled and reused meanwhile), still empty.

@@ -27,18 +27,24 @@ void EpochRing::close_locked(std::uint32_t e) noexcept {
 }
 
 std::uint32_t EpochRing::advance() noexcept {
+  const std::uint64_t now = monotonic_ns();
   std::lock_guard<std::mutex> lock(mutex_);
   const std::uint32_t cur = current_.load(std::memory_order_relaxed);
-  close_locked(cur);
   const std::uint32_t next = (cur + 1) % count_;
   const std::uint64_t era = next_era_++;
   labels_[next][0] = '\0';
   refcount_[next].store(0, std::memory_order_relaxed);
-  open_since_[next].store(monotonic_ns(), std::memory_order_relaxed);
+  open_since_[next].store(now, std::memory_order_relaxed);
   era_[next].store(era, std::memory_order_release);
   // Linearization point of the new activation: allocations may enter it from here.
   open_era_[next].store(era, std::memory_order_release);
+  // The new current epoch is published before the old one closes, so that a
+  // thread reading epoch_current() never keeps finding a CLOSING epoch there.
   current_.store(next, std::memory_order_release);
+  if (next != cur)
+    close_locked(cur);
+  else
+    close_count_.fetch_add(1, std::memory_order_acq_rel);  // a one-slot ring: the old era just ended
   return next;
 }
 

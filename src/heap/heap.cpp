@@ -164,7 +164,6 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
                        std::uint64_t open_era) noexcept {
   HeapClassCounters& counters = counters_[cls];
   counters.slow_path_hits.bump();
-  catch_up_with_closes(source);
   HotBin& bin = hot(epoch, cls);
   BinLists& l = lists_[epoch * NUM_CLASSES + cls];
   if (bin.era != open_era) {
@@ -188,6 +187,14 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     }
     drain_remote(source);
     if (bin.free != nullptr || carve(source, l, bin)) continue;
+    // About to need a slab: first hand back the empty slabs of activations closed
+    // since the last look, so that the pool can serve this request. (Their pages
+    // went back when the epoch closed; only their recycling waits for the owner.)
+    catch_up_with_closes(source);
+    // If this bin's epoch closed since the allocation began, the catch-up retired
+    // the bin; the allocation still linearizes before the close, so the bin takes
+    // its era back and the next catch-up retires it with the new slab.
+    bin.era = open_era;
     Slab* fresh = source.take_slab(*this, epoch, cls, open_era);
     if (fresh == nullptr) return nullptr;
     // A bin that already filled a slab will fill this one too. A bin's first slab

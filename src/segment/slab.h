@@ -192,8 +192,10 @@ struct Slab {
   }
 
   // Any thread: true if no block is live (every allocated bit has its remote bit).
+  // Reads only atomics (all words; unused ones are zero), so it is safe on a slab
+  // that another thread is recycling and taking into use again.
   bool is_empty() const {
-    for (std::uint32_t w = 0; w < bitmap_words(); ++w)
+    for (std::uint32_t w = 0; w < BITMAP_WORDS; ++w)
       if (bits[w].allocated.load(std::memory_order_acquire) & ~bits[w].remote.load(std::memory_order_acquire))
         return false;
     return true;

@@ -1,0 +1,254 @@
+// This file contains the epoch domains of epoch_domain.h: the per-thread stack
+// of entered domains, enter/exit with the epoch's domain refcount, and the
+// era-checked auto-close. It is a layer over the public C API (slab_alloc.h).
+//
+// Serialisation. Every refcount change and every close made by a domain happens
+// under one mutex of a small striped table, chosen by (allocator, epoch slot).
+// Two consequences:
+//   - "last holder exits, nobody else holds, close" is atomic with respect to
+//     every other domain of the slot: no domain can enter between the decrement
+//     that reaches 0 and the close.
+//   - The slot's refcount is reset when the ring re-activates the slot, which
+//     happens outside these locks. A domain of a past era no longer holds
+//     anything, so its exit skips the decrement (see exit); an enter that raced
+//     with a re-activation undoes its increment and is refused. Since no domain
+//     of the new activation can enter while the stripe is held, the new
+//     activation's count is 0 during either window, so the undo can only bring a
+//     stray increment back to 0.
+#include "epoch_domain.h"
+
+#include <atomic>
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "core/thread_cache.h"
+#include "domain/domain_pool.h"
+
+#if defined(TSLAB_DOMAIN_ASSERTS) && !defined(NDEBUG)
+#define TSLAB_DOMAIN_ASSERT(cond, what) assert((cond) && (what))
+#else
+#define TSLAB_DOMAIN_ASSERT(cond, what) ((void)0)
+#endif
+
+namespace {
+
+using tslab::detail::set_error;
+
+constexpr std::uint32_t MAX_DEPTH = EPOCH_DOMAIN_MAX_DEPTH;
+constexpr std::size_t STRIPES = 64;
+
+// The calling thread's entered domains, innermost last. Trivially destructible.
+thread_local constinit EpochDomain* tl_stack[MAX_DEPTH] = {};
+thread_local constinit std::uint32_t tl_depth = 0;
+
+// Non-zero and distinct for every live thread.
+std::uintptr_t thread_token() noexcept { return reinterpret_cast<std::uintptr_t>(&tl_depth); }
+
+constinit std::mutex g_stripes[STRIPES];
+
+std::mutex& stripe_of(const EpochDomain* d) noexcept {
+  std::uint64_t h = reinterpret_cast<std::uintptr_t>(d->alloc);
+  h ^= static_cast<std::uint64_t>(d->epoch_id) * 0x9E3779B97F4A7C15ull;
+  h ^= h >> 29;
+  h *= 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 32;
+  return g_stripes[h % STRIPES];
+}
+
+std::atomic_ref<std::uintptr_t> owner_of(EpochDomain* d) noexcept {
+  return std::atomic_ref<std::uintptr_t>(d->priv_owner);
+}
+
+bool misuse(TslabError e) noexcept {
+  set_error(e);
+  return false;
+}
+
+EpochDomain* make_domain(SlabAllocator* alloc, EpochId epoch, std::uint64_t era, bool auto_close) noexcept {
+  EpochDomain* d = tslab::detail::domain_pool_acquire();
+  if (d == nullptr) {
+    set_error(TSLAB_ERR_OUT_OF_MEMORY);
+    return nullptr;
+  }
+  d->alloc = alloc;
+  d->epoch_id = epoch;
+  d->era = era;
+  d->auto_close = auto_close;
+  return d;
+}
+
+// Takes one hold of d's epoch at d's era. Caller holds d's stripe.
+bool hold_locked(EpochDomain* d) noexcept {
+  if (slab_epoch_era(d->alloc, d->epoch_id) != d->era) return misuse(TSLAB_ERR_STALE_EPOCH);
+  slab_epoch_inc_refcount(d->alloc, d->epoch_id);
+  if (slab_epoch_era(d->alloc, d->epoch_id) != d->era) {
+    // The slot was re-activated around the increment: undo it (see the top).
+    slab_epoch_dec_refcount(d->alloc, d->epoch_id);
+    return misuse(TSLAB_ERR_STALE_EPOCH);
+  }
+  return true;
+}
+
+// Releases one hold of d's epoch; returns the holders left at d's era (0 when
+// the era is past: a re-activation dropped every hold). Caller holds d's stripe.
+std::uint32_t release_locked(EpochDomain* d, bool* era_matches) noexcept {
+  *era_matches = slab_epoch_era(d->alloc, d->epoch_id) == d->era;
+  if (!*era_matches) return 0;
+  // If the slot is re-activated between the check and the decrement, the
+  // decrement meets the new activation's count at 0 and leaves it there.
+  return slab_epoch_dec_refcount(d->alloc, d->epoch_id);
+}
+
+// Closes d's epoch if it is still at d's era. Caller holds d's stripe.
+bool close_locked(EpochDomain* d) noexcept {
+  // Linearization point of a domain's close: epoch_close_era compares the era
+  // and marks the slot CLOSING in one step under the ring's lock, so a slot
+  // re-activated since d was bound is never closed on d's behalf.
+  if (!epoch_close_era(d->alloc, d->epoch_id, d->era)) return false;
+  d->closed = true;
+  return true;
+}
+
+// Auto-close: closes d's epoch if it is still at d's era and still ACTIVE (an
+// epoch closed already, by anyone, is not closed again). Caller holds d's stripe.
+void auto_close_locked(EpochDomain* d) noexcept {
+  if (slab_epoch_state(d->alloc, d->epoch_id) != EPOCH_ACTIVE) return;
+  close_locked(d);
+}
+
+}  // namespace
+
+extern "C" {
+
+EpochDomain* epoch_domain_create(SlabAllocator* alloc) {
+  if (alloc == nullptr) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_create: NULL allocator");
+    set_error(TSLAB_ERR_INVALID_ARGUMENT);
+    return nullptr;
+  }
+  // The current slot and its era, read consistently: retry if an advance moved
+  // the ring between the two reads.
+  EpochId epoch = epoch_current(alloc);
+  std::uint64_t era = slab_epoch_era(alloc, epoch);
+  for (int tries = 0; tries < 8; ++tries) {
+    const EpochId again = epoch_current(alloc);
+    const std::uint64_t again_era = slab_epoch_era(alloc, again);
+    if (again == epoch && again_era == era) break;
+    epoch = again;
+    era = again_era;
+  }
+  return make_domain(alloc, epoch, era, true);
+}
+
+EpochDomain* epoch_domain_wrap(SlabAllocator* alloc, EpochId epoch, bool auto_close) {
+  if (alloc == nullptr) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_wrap: NULL allocator");
+    set_error(TSLAB_ERR_INVALID_ARGUMENT);
+    return nullptr;
+  }
+  if (epoch >= slab_epoch_count(alloc)) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_wrap: epoch out of range");
+    set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
+    return nullptr;
+  }
+  return make_domain(alloc, epoch, slab_epoch_era(alloc, epoch), auto_close);
+}
+
+bool epoch_domain_enter(EpochDomain* d) {
+  if (d == nullptr) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: NULL domain");
+    return misuse(TSLAB_ERR_INVALID_ARGUMENT);
+  }
+  if (tl_depth == MAX_DEPTH) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: nesting deeper than EPOCH_DOMAIN_MAX_DEPTH");
+    return misuse(TSLAB_ERR_DOMAIN_MISUSE);
+  }
+  const std::uintptr_t me = thread_token();
+  const bool first = owner_of(d).load(std::memory_order_acquire) != me;
+  if (first) {
+    std::uintptr_t expected = 0;
+    if (!owner_of(d).compare_exchange_strong(expected, me, std::memory_order_acq_rel)) {
+      TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: domain entered on another thread");
+      return misuse(TSLAB_ERR_DOMAIN_MISUSE);
+    }
+  }
+  bool held;
+  {
+    std::lock_guard<std::mutex> lock(stripe_of(d));
+    held = hold_locked(d);
+  }
+  if (!held) {
+    if (first) owner_of(d).store(0, std::memory_order_release);
+    return false;
+  }
+  d->priv_depth++;
+  tl_stack[tl_depth++] = d;
+  return true;
+}
+
+bool epoch_domain_exit(EpochDomain* d) {
+  if (d == nullptr) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_exit: NULL domain");
+    return misuse(TSLAB_ERR_INVALID_ARGUMENT);
+  }
+  if (owner_of(d).load(std::memory_order_acquire) != thread_token()) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_exit: domain not entered on this thread");
+    return misuse(TSLAB_ERR_DOMAIN_MISUSE);
+  }
+  if (tl_depth == 0 || tl_stack[tl_depth - 1] != d) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_exit: not the innermost domain (LIFO order)");
+    return misuse(TSLAB_ERR_DOMAIN_MISUSE);
+  }
+  tl_stack[--tl_depth] = nullptr;
+  const bool last = --d->priv_depth == 0;
+  {
+    std::lock_guard<std::mutex> lock(stripe_of(d));
+    bool era_matches = false;
+    const std::uint32_t holders = release_locked(d, &era_matches);
+    // Auto-close: the last exit of this domain, no other holder at this era.
+    // A close refused here (the ring wrapped meanwhile) is not the exit's failure.
+    if (last && d->auto_close && era_matches && holders == 0) auto_close_locked(d);
+  }
+  if (last) owner_of(d).store(0, std::memory_order_release);
+  return true;
+}
+
+EpochDomain* epoch_domain_current(void) { return tl_depth == 0 ? nullptr : tl_stack[tl_depth - 1]; }
+
+SlabAllocator* epoch_domain_allocator(void) {
+  EpochDomain* d = epoch_domain_current();
+  return d == nullptr ? nullptr : d->alloc;
+}
+
+bool epoch_domain_destroy(EpochDomain* d) {
+  if (d == nullptr) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_destroy: NULL domain");
+    return misuse(TSLAB_ERR_INVALID_ARGUMENT);
+  }
+  if (owner_of(d).load(std::memory_order_acquire) != 0) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_destroy: domain still entered");
+    return misuse(TSLAB_ERR_DOMAIN_MISUSE);
+  }
+  if (d->auto_close) {
+    std::lock_guard<std::mutex> lock(stripe_of(d));
+    if (!d->closed && slab_epoch_era(d->alloc, d->epoch_id) == d->era &&
+        slab_epoch_get_refcount(d->alloc, d->epoch_id) == 0)
+      auto_close_locked(d);
+  }
+  tslab::detail::domain_pool_release(d);
+  return true;
+}
+
+bool epoch_domain_force_close(EpochDomain* d) {
+  if (d == nullptr) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_force_close: NULL domain");
+    return misuse(TSLAB_ERR_INVALID_ARGUMENT);
+  }
+  std::lock_guard<std::mutex> lock(stripe_of(d));
+  if (!close_locked(d)) return misuse(TSLAB_ERR_STALE_EPOCH);
+  return true;
+}
+
+}  // extern "C"
