@@ -30,7 +30,8 @@ namespace tslab::detail {
     FreeBlock* b = bin.free;
     if (b != nullptr && bin.era == epochs_.open_era(epoch)) [[likely]] {
       const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(b) & (SLAB_SIZE - 1));
-      if (b->slab->try_mark_allocated(slot_in_class(offset, cls))) [[likely]] {
+      Slab* s = b->slab;  // zero only if a racing close returned the page: see FreeBlock
+      if (s != nullptr && s->try_mark_allocated(slot_in_class(offset, cls))) [[likely]] {
         bin.free = b->next;
         return b;
       }

@@ -81,7 +81,8 @@ Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out) noexcept 
   HotBin& bin = hot_[bin_index];
   FreeBlock** link = &bin.free;
   while (*link != nullptr) {
-    if ((*link)->slab->reclaim_mark)
+    const Slab* owner = small_slab_of(*link);
+    if (owner == nullptr || owner->reclaim_mark)
       *link = (*link)->next;
     else
       link = &(*link)->next;
@@ -174,7 +175,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
   if (bin.free == nullptr) counters.bin_empty.bump();
   for (;;) {
     if (FreeBlock* b = bin.free) {
-      Slab* s = b->slab;
+      Slab* s = small_slab_of(b);
       const std::uint32_t slot = slot_in_class(reinterpret_cast<char*>(b) - s->start, cls);
       if (s->try_mark_allocated(slot)) {
         bin.free = b->next;

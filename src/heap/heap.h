@@ -19,6 +19,7 @@
 
 #include "heap/slab_list.h"
 #include "segment/meta_arena.h"
+#include "segment/segment_map.h"
 #include "segment/slab.h"
 #include "size_class/size_classes.h"
 

@@ -33,8 +33,11 @@ namespace tslab::detail {
 class Heap;
 
 // A free block of a small slab, linked into its owner heap's bin list. Blocks
-// are at least 16 bytes, so a free block carries its slab: the allocation fast
-// path finds the slab's bitmap without a lookup.
+// are at least 16 bytes, so a free block carries its slab and the allocation fast
+// path needs no lookup. Both words read as zero if a racing close of the block's
+// epoch has just returned the page (the only way this memory changes under its
+// owner): a zero slab sends the allocation to the slow path, which finds the slab
+// from the address (small_slab_of) and never trusts block memory.
 struct FreeBlock {
   FreeBlock* next;
   struct Slab* slab;
