@@ -218,3 +218,36 @@ TEST(Lifecycle, EpochMetadata) {
   EXPECT_EQ(slab_last_error(), TSLAB_ERR_EPOCH_OUT_OF_RANGE);
   EXPECT_FALSE(slab_epoch_info(c, 1, nullptr));
 }
+
+// When every slab of a segment is back in the pool, the segment's metadata pages
+// go back too (dormant). Stale handles into it are refused while it sleeps and
+// after it wakes to serve a later epoch; waking needs no new OS memory.
+TEST(Lifecycle, DormantSegmentsRefuseStaleHandlesAndWakeForLaterEpochs) {
+  tslab::Allocator a;
+  const std::size_t n = 4 * 64 * (65536 / 256);  // four segments' worth of 256 B blocks
+  std::vector<tslab::Handle> handles(n);
+  for (auto& h : handles) {
+    const tslab::Allocation x = a.allocate_with_handle(256, 1);
+    ASSERT_NE(x.ptr, nullptr);
+    h = x.handle;
+  }
+  const std::uint64_t resident_full = a.resident_bytes();
+  for (tslab::Handle h : handles) ASSERT_EQ(a.free_handle(h), Error::ok);
+  ASSERT_EQ(a.epoch_close(1), Error::ok);
+  EXPECT_LE(a.resident_bytes(), resident_full / 100) << "data and metadata pages both went back";
+  for (std::size_t i = 0; i < n; i += 97) {
+    EXPECT_NE(a.free_handle(handles[i]), Error::ok);
+    EXPECT_EQ(a.handle_to_ptr(handles[i]), nullptr);
+  }
+  EXPECT_ALLOCATOR_OK(a);
+  const std::uint64_t slabs_before = new_slabs(a);
+  std::vector<void*> again(n);
+  for (auto& p : again) {
+    p = a.allocate(256, 7);
+    ASSERT_NE(p, nullptr);
+  }
+  EXPECT_EQ(new_slabs(a), slabs_before) << "dormant segments should serve the new epoch";
+  for (std::size_t i = 0; i < n; i += 97) EXPECT_NE(a.free_handle(handles[i]), Error::ok);
+  for (void* p : again) ASSERT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}

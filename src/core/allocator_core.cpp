@@ -96,6 +96,7 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
   seg->size = SEGMENT_SIZE;
   seg->slab_count = SLABS_PER_SEGMENT;
   seg->slabs = SegmentHeader::first_slab(seg);
+  seg->first_id = registry_.count();
   for (std::size_t i = 0; i < SLABS_PER_SEGMENT; ++i) {
     Slab* s = new (&seg->slabs[i]) Slab();
     s->start = static_cast<char*>(base) + i * SLAB_SIZE;
@@ -110,11 +111,12 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
 Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cls,
                                std::uint64_t era) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (free_slabs_ == nullptr && dormant_ != nullptr) wake_dormant_locked();
   Slab* s = free_slabs_;
   if (s != nullptr) {
     // A recycled slab: its pages went back before it entered the pool (law 4)
     // and its generation moved on when it left its last epoch (law 5).
-    free_slabs_ = s->epoch_next;
+    unlink_pooled_locked(s);
     s->decommitted.store(false, std::memory_order_relaxed);
     slabs_reused_[cls].fetch_add(1, std::memory_order_relaxed);
   } else {

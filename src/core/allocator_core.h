@@ -115,6 +115,9 @@ class AllocatorCore final : public SlabSource {
   // Caller holds mutex_. Pages of a slab no allocation path reaches go back.
   void decommit_slab_locked(Slab* s) noexcept;
   void recycle_slab_locked(Slab* s) noexcept;
+  void unlink_pooled_locked(Slab* s) noexcept;
+  void make_dormant_locked(SegmentHeader* seg) noexcept;
+  void wake_dormant_locked() noexcept;
   void reclaim_closed_locked(std::uint32_t epoch) noexcept;
   void flush_abandoned_locked(bool active_too) noexcept;
   void after_close(std::uint32_t epoch, std::uint64_t rss_before) noexcept;
@@ -141,6 +144,7 @@ class AllocatorCore final : public SlabSource {
   // slabs (pages decommitted, generation moved on), linked through epoch_prev/next.
   Slab* epoch_slabs_[SLAB_MAX_EPOCH_COUNT] = {};
   Slab* free_slabs_ = nullptr;
+  SegmentHeader* dormant_ = nullptr;  // small segments whose metadata pages went back
   std::atomic<std::uint64_t> new_slabs_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_recycled_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_reused_[NUM_CLASSES] = {};

@@ -102,6 +102,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
   std::size_t live_slabs = 0;
   std::size_t carved_total = 0;
   for (SegmentHeader* seg = reservations_; seg != nullptr && r.ok(); seg = seg->next) {
+    if (seg->dormant) continue;  // its metadata pages are back with the OS: nothing lives there
     for (std::uint32_t i = 0; i < seg->slab_count && r.ok(); ++i) {
       Slab& s = seg->slabs[i];
       s.check_mark = 0;
@@ -138,7 +139,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
            reachable);
   // Law 1, now that every listed block is counted on its slab.
   for (const SegmentHeader* seg = reservations_; seg != nullptr && r.ok(); seg = seg->next) {
-    if (seg->kind != SlabKind::small) continue;
+    if (seg->kind != SlabKind::small || seg->dormant) continue;
     for (std::uint32_t i = 0; i < seg->slab_count && r.ok(); ++i) {
       const Slab& s = seg->slabs[i];
       if (s.state.load(std::memory_order_relaxed) != SLAB_IN_USE) continue;

@@ -17,10 +17,12 @@
 // pages were just returned; the block is then zero-filled memory that stays
 // valid, and the slab is not recycled while the block lives.
 #include <cstring>
+#include <new>
 
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
 #include "platform/clock_rss.h"
+#include "segment/segment_map.h"
 
 namespace tslab::detail {
 
@@ -56,8 +58,57 @@ void AllocatorCore::recycle_slab_locked(Slab* s) noexcept {
   // Linearization point of the pool entry: take_slab may hand it out from here.
   s->epoch_prev = nullptr;
   s->epoch_next = free_slabs_;
+  if (free_slabs_ != nullptr) free_slabs_->epoch_prev = s;
   free_slabs_ = s;
   slabs_recycled_[s->size_class].fetch_add(1, std::memory_order_relaxed);
+  SegmentHeader* seg = segment_map_lookup(s->start);
+  if (++seg->pooled == seg->slab_count && seg->slabs_taken == seg->slab_count) make_dormant_locked(seg);
+}
+
+void AllocatorCore::unlink_pooled_locked(Slab* s) noexcept {
+  if (s->epoch_prev != nullptr)
+    s->epoch_prev->epoch_next = s->epoch_next;
+  else
+    free_slabs_ = s->epoch_next;
+  if (s->epoch_next != nullptr) s->epoch_next->epoch_prev = s->epoch_prev;
+  s->epoch_prev = s->epoch_next = nullptr;
+  --segment_map_lookup(s->start)->pooled;
+}
+
+void AllocatorCore::make_dormant_locked(SegmentHeader* seg) noexcept {
+  // Every slab is in the pool, its pages already returned: take them all out of
+  // the pool, keep their generations in the header, and return the metadata
+  // pages. Nothing reads them but validation of stale pointers and handles,
+  // which finds zero (SLAB_UNUSED) there and refuses them.
+  for (std::uint32_t i = 0; i < seg->slab_count; ++i) {
+    unlink_pooled_locked(&seg->slabs[i]);
+    seg->saved_generation[i] = seg->slabs[i].generation.load(std::memory_order_relaxed);
+  }
+  const std::size_t page = platform_.page_size();
+  const auto first = (reinterpret_cast<std::uintptr_t>(seg->slabs) + page - 1) & ~(page - 1);
+  const auto last = reinterpret_cast<std::uintptr_t>(seg->slabs + seg->slab_count) & ~(page - 1);
+  if (last > first) platform_.decommit(reinterpret_cast<void*>(first), last - first);
+  seg->dormant = true;
+  seg->next_dormant = dormant_;
+  dormant_ = seg;
+}
+
+void AllocatorCore::wake_dormant_locked() noexcept {
+  SegmentHeader* seg = dormant_;
+  dormant_ = seg->next_dormant;
+  seg->next_dormant = nullptr;
+  seg->dormant = false;
+  for (std::uint32_t i = 0; i < seg->slab_count; ++i) {
+    Slab* s = new (&seg->slabs[i]) Slab();
+    s->start = reinterpret_cast<char*>(seg->base) + std::size_t{i} * SLAB_SIZE;
+    s->id = seg->first_id + i;
+    s->generation.store(seg->saved_generation[i], std::memory_order_relaxed);
+    s->decommitted.store(true, std::memory_order_relaxed);
+    s->epoch_next = free_slabs_;
+    if (free_slabs_ != nullptr) free_slabs_->epoch_prev = s;
+    free_slabs_ = s;
+    ++seg->pooled;
+  }
 }
 
 void AllocatorCore::recycle_slabs(Slab* list) noexcept {

@@ -23,6 +23,13 @@ struct alignas(64) SegmentHeader {
   SegmentHeader* next = nullptr;         // allocator's list of reservations (allocator lock)
   SegmentHeader* next_cached = nullptr;  // large: the allocator's cache of free spans (allocator lock)
   Slab* slabs = nullptr;                 // slab_count entries, right after the header (first_slab)
+  // Small segments whose slabs all wait in the pool go dormant: the pages of their
+  // slab metadata go back to the OS too (allocator lock for all of these).
+  std::uint32_t pooled = 0;    // slabs of this segment in the pool
+  std::uint32_t first_id = 0;  // registry id of slabs[0]; ids are consecutive
+  bool dormant = false;
+  SegmentHeader* next_dormant = nullptr;
+  std::uint32_t saved_generation[SLABS_PER_SEGMENT] = {};  // generations across dormancy
 
   Slab* slab_for(const void* p) const {
     if (kind == SlabKind::large) return slabs;
