@@ -137,7 +137,7 @@ bool slab_epoch_info(SlabAllocator* alloc, EpochId epoch, SlabEpochInfo* out);
 /* --- memory return -------------------------------------------------------- */
 /* Returns to the OS the pages of every empty slab in every epoch that no live
  * thread's cache still holds (this thread's and abandoned heaps' caches are
- * emptied now; other threads hand theirs back on their next slow path).
+ * emptied now; other threads hand theirs back the next time they need a slab).
  * Returns the bytes handed back. */
 uint64_t slab_collect(SlabAllocator* alloc);
 /* Bytes of the allocator's own memory (slabs, spans, metadata) resident now. */

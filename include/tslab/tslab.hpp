@@ -117,8 +117,8 @@ class Allocator {
   Error set_epoch_label(EpochId epoch, const char* label) noexcept;
 
   // Memory return for lifetime-unaware use: the pages of every empty slab that no
-  // live thread's cache holds go back now; other threads' caches follow on their
-  // next slow path. Returns the bytes handed back.
+  // live thread's cache holds go back now; other threads' caches follow the next
+  // time they need a slab. Returns the bytes handed back.
   std::uint64_t collect() noexcept;
   // Resident bytes of the allocator's own memory (slabs, spans, metadata).
   std::uint64_t resident_bytes() const noexcept;

@@ -83,7 +83,7 @@ EpochId epoch_current(SlabAllocator* alloc) {
 
 EpochId epoch_advance(SlabAllocator* alloc) {
   AllocatorCore* core = core_of(alloc);
-  return core == nullptr ? 0 : core->epochs().advance();
+  return core == nullptr ? 0 : core->epoch_advance();
 }
 
 bool epoch_close(SlabAllocator* alloc, EpochId epoch) {

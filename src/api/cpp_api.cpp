@@ -52,7 +52,7 @@ void* Allocator::handle_to_ptr(Handle handle) const noexcept { return core_->han
 Handle Allocator::ptr_to_handle(const void* ptr) const noexcept { return core_->ptr_to_handle(ptr); }
 
 EpochId Allocator::epoch_current() const noexcept { return core_->epochs().current(); }
-EpochId Allocator::epoch_advance() noexcept { return core_->epochs().advance(); }
+EpochId Allocator::epoch_advance() noexcept { return core_->epoch_advance(); }
 Error Allocator::epoch_close(EpochId epoch) noexcept {
   return core_->epoch_close(epoch) ? Error::ok : Error::epoch_out_of_range;
 }

@@ -6,6 +6,7 @@
 
 #include "core/fast_path.h"
 #include "core/threads.h"
+#include "platform/process_fence.h"
 #include "segment/segment_map.h"
 
 namespace tslab::detail {
@@ -49,6 +50,7 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
     return nullptr;
   }
   if (options.platform == nullptr) options.platform = &OsPlatform::instance();
+  process_fence_init();  // without it, closes leave live threads' slabs to their owners
   if (!segment_map_init() || !threads_init()) {
     *error = TSLAB_ERR_OUT_OF_MEMORY;
     return nullptr;
@@ -111,6 +113,7 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
 Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cls,
                                std::uint64_t era) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (free_slabs_ == nullptr && deferred_ != nullptr) retry_deferred_locked();
   if (free_slabs_ == nullptr && dormant_ != nullptr) wake_dormant_locked();
   Slab* s = free_slabs_;
   if (s != nullptr) {
@@ -163,12 +166,19 @@ std::uint64_t AllocatorCore::open_era_or_error(std::uint32_t epoch) const noexce
 }
 
 void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch) noexcept {
-  const std::uint64_t era = open_era_or_error(epoch);
-  if (era == 0) return nullptr;
-  if (size > MAX_SMALL_SIZE) return alloc_large(size, 0, epoch, era);
+  if (size > MAX_SMALL_SIZE || !in_range_or_error(epoch)) {
+    const std::uint64_t era = open_era_or_error(epoch);
+    return era == 0 ? nullptr : alloc_large(size, 0, epoch, era);
+  }
   Heap* heap = tl_cache.uid == uid_ ? tl_cache.heap : attach_thread();
   if (heap == nullptr) return nullptr;
-  return heap->alloc_slow(*this, epoch, size_to_class(size), era);
+  // The era is read inside the quiescence marker: a close either is seen here,
+  // or waits for this allocation before it returns any page (reclaim.cpp).
+  heap->begin_alloc();
+  const std::uint64_t era = open_era_or_error(epoch);
+  void* p = era == 0 ? nullptr : heap->alloc_slow(*this, epoch, size_to_class(size), era);
+  heap->end_alloc();
+  return p;
 }
 
 }  // namespace tslab::detail

@@ -27,6 +27,29 @@ struct CoreOptions {
   Platform* platform = nullptr;
 };
 
+// Holds a slab against recycling while a thread that does not own it validates
+// and uses one of its blocks (core/blocks.cpp). Empty when the caller owns the
+// slab: only the owner recycles it, so nothing can change under the owner.
+class SlabPin {
+ public:
+  SlabPin() = default;
+  SlabPin(const SlabPin&) = delete;
+  SlabPin& operator=(const SlabPin&) = delete;
+  ~SlabPin() {
+    if (slab_ != nullptr) slab_->pins.fetch_sub(1, std::memory_order_release);
+  }
+  // seq_cst: pairs with the seq_cst state store of recycling (a store-load fence
+  // on both sides): either the recycler sees this pin and waits, or this thread
+  // sees the slab UNUSED and refuses.
+  void pin(Slab* s) noexcept {
+    slab_ = s;
+    s->pins.fetch_add(1, std::memory_order_seq_cst);
+  }
+
+ private:
+  Slab* slab_ = nullptr;
+};
+
 // A block named by a pointer or a handle, after validation. A handle also names
 // the slab generation it was issued under (checked again when a large span is freed).
 struct BlockRef {
@@ -58,6 +81,8 @@ class AllocatorCore final : public SlabSource {
   // --- epochs and memory return (core/reclaim.cpp) ---
   EpochRing& epochs() noexcept { return epochs_; }
   const EpochRing& epochs() const noexcept { return epochs_; }
+  // Closes the current epoch (returning its empty slabs' pages) and activates the next.
+  std::uint32_t epoch_advance() noexcept;
   // Marks `epoch` CLOSING and returns the pages of its empty slabs before returning.
   bool epoch_close(std::uint32_t epoch) noexcept;
   // The same, only if the slot's current activation is `era` (else TSLAB_ERR_STALE_EPOCH).
@@ -104,8 +129,10 @@ class AllocatorCore final : public SlabSource {
   TslabError free_slow(void* p) noexcept;
   // Frees a validated block from the calling thread: local or remote.
   TslabError free_block(const BlockRef& ref, void* p) noexcept;
-  BlockRef resolve_pointer(const void* p) const noexcept;
-  BlockRef resolve_handle(std::uint64_t handle) const noexcept;
+  // Validation; pins the slab first unless the caller owns it.
+  BlockRef resolve_pointer(const void* p, SlabPin& pin) const noexcept;
+  BlockRef resolve_handle(std::uint64_t handle, SlabPin& pin) const noexcept;
+  bool owned_by_caller(const Slab* s) const noexcept;
   std::uint64_t encode_handle(const Slab* s, std::uint32_t slot) const noexcept;
 
   Heap* attach_thread() noexcept;  // threads.cpp
@@ -115,12 +142,18 @@ class AllocatorCore final : public SlabSource {
   // Caller holds mutex_. Pages of a slab no allocation path reaches go back.
   void decommit_slab_locked(Slab* s) noexcept;
   void recycle_slab_locked(Slab* s) noexcept;
+  void finish_recycle_locked(Slab* s) noexcept;
+  void retry_deferred_locked() noexcept;
   void unlink_pooled_locked(Slab* s) noexcept;
   void make_dormant_locked(SegmentHeader* seg) noexcept;
   void wake_dormant_locked() noexcept;
   void reclaim_closed_locked(std::uint32_t epoch) noexcept;
   void flush_abandoned_locked(bool active_too) noexcept;
-  void after_close(std::uint32_t epoch, std::uint64_t rss_before) noexcept;
+  void after_close(std::uint32_t epoch, std::uint64_t closed_era, std::uint64_t rss_before) noexcept;
+  // Waits until every allocation that may have seen an epoch open before a close
+  // has finished (process-wide fence, then each heap's allocation sequence).
+  // False if the OS offers no process-wide fence.
+  bool quiesce_allocations() noexcept;
   void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era) noexcept;
   TslabError free_large(const BlockRef& ref) noexcept;
 
@@ -145,10 +178,14 @@ class AllocatorCore final : public SlabSource {
   Slab* epoch_slabs_[SLAB_MAX_EPOCH_COUNT] = {};
   Slab* free_slabs_ = nullptr;
   SegmentHeader* dormant_ = nullptr;  // small segments whose metadata pages went back
+  Slab* deferred_ = nullptr;          // unlinked, UNUSED, waiting for pins to drop
   std::atomic<std::uint64_t> new_slabs_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_recycled_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_reused_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> decommitted_bytes_{0};
+  // Per slot, the latest closed era whose allocations have all finished: slabs of
+  // that era or older may give their pages back.
+  std::atomic<std::uint64_t> quiesced_era_[SLAB_MAX_EPOCH_COUNT] = {};
   std::atomic<std::uint64_t> rss_before_close_[SLAB_MAX_EPOCH_COUNT] = {};
   std::atomic<std::uint64_t> rss_after_close_[SLAB_MAX_EPOCH_COUNT] = {};
 

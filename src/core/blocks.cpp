@@ -1,6 +1,15 @@
 // This file contains the validating side of the block API: resolving a pointer
 // or a handle to (slab, slot) without ever trusting it, the free slow path
 // (remote frees, large spans, every misuse error) and aligned allocation.
+//
+// Pin protocol. A slab can be recycled (and then reused with other fields) by its
+// owner while another thread validates a stale pointer or handle into it. So a
+// non-owner pins the slab (SlabPin, seq_cst increment) before it reads the
+// slab's state, and keeps the pin until it is done with the block; recycling
+// stores UNUSED (seq_cst) and defers the slab while it is pinned. Either the
+// validator sees UNUSED and refuses, or the recycler sees the pin and waits: the
+// fields a validator reads cannot change under it, and a stale handle can never
+// reach a block of the slab's next life.
 #include "core/fast_path.h"
 
 namespace tslab::detail {
@@ -18,14 +27,20 @@ BlockRef failure(TslabError e) { return BlockRef{nullptr, 0, e}; }
 
 }  // namespace
 
-BlockRef AllocatorCore::resolve_pointer(const void* p) const noexcept {
+bool AllocatorCore::owned_by_caller(const Slab* s) const noexcept {
+  return tl_cache.uid == uid_ && s->heap.load(std::memory_order_relaxed) == tl_cache.heap;
+}
+
+BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin) const noexcept {
   const SegmentHeader* seg = segment_map_lookup(p);
   if (seg == nullptr) return failure(TSLAB_ERR_NOT_ALLOCATED);
   if (seg->owner != this) return failure(TSLAB_ERR_FOREIGN);
   Slab* s = seg->slab_for(p);
   const auto* c = static_cast<const char*>(p);
-  // Acquire pairs with the release in take_slab / alloc_large: identity is visible.
-  if (s->state.load(std::memory_order_acquire) != SLAB_IN_USE) {
+  if (!owned_by_caller(s)) pin.pin(s);
+  // seq_cst: the other half of the pin protocol. It also acquires the release in
+  // take_slab / alloc_large, so the slab's identity fields are visible.
+  if (s->state.load(std::memory_order_seq_cst) != SLAB_IN_USE) {
     // A cached large span was allocated and freed at least once.
     const bool freed_span = seg->kind == SlabKind::large && c == s->start;
     return failure(freed_span ? TSLAB_ERR_DOUBLE_FREE : TSLAB_ERR_NOT_ALLOCATED);
@@ -42,15 +57,17 @@ BlockRef AllocatorCore::resolve_pointer(const void* p) const noexcept {
   return BlockRef{s, slot, TSLAB_OK};
 }
 
-BlockRef AllocatorCore::resolve_handle(std::uint64_t handle) const noexcept {
+BlockRef AllocatorCore::resolve_handle(std::uint64_t handle, SlabPin& pin) const noexcept {
   if (handle == 0) return failure(TSLAB_ERR_INVALID_HANDLE);
   const HandleParts parts = handle_decode(handle);
   if (parts.tag != tag_) return failure(TSLAB_ERR_FOREIGN);
   Slab* s = registry_.lookup(parts.slab_id);
   if (s == nullptr) return failure(TSLAB_ERR_INVALID_HANDLE);
+  if (!owned_by_caller(s)) pin.pin(s);
   // State before generation: a reuse bumps the generation before it publishes the
   // state (release), so seeing the new state means seeing the new generation.
-  const bool in_use = s->state.load(std::memory_order_acquire) == SLAB_IN_USE;
+  // seq_cst: the other half of the pin protocol.
+  const bool in_use = s->state.load(std::memory_order_seq_cst) == SLAB_IN_USE;
   const bool same_generation =
       (s->generation.load(std::memory_order_acquire) & HANDLE_GEN_MASK) == parts.generation;
   if (!in_use) {
@@ -87,14 +104,16 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p) noexcept {
 
 TslabError AllocatorCore::free_slow(void* p) noexcept {
   if (p == nullptr) return TSLAB_OK;
-  const BlockRef ref = resolve_pointer(p);
+  SlabPin pin;
+  const BlockRef ref = resolve_pointer(p, pin);
   const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, p);
   if (e != TSLAB_OK) set_error(e);
   return e;
 }
 
 void* AllocatorCore::handle_to_ptr(std::uint64_t handle) const noexcept {
-  const BlockRef ref = resolve_handle(handle);
+  SlabPin pin;
+  const BlockRef ref = resolve_handle(handle, pin);
   if (ref.error != TSLAB_OK || !slot_is_live(ref.slab, ref.slot)) {
     set_error(ref.error != TSLAB_OK ? ref.error : TSLAB_ERR_DOUBLE_FREE);
     return nullptr;
@@ -103,7 +122,8 @@ void* AllocatorCore::handle_to_ptr(std::uint64_t handle) const noexcept {
 }
 
 std::uint64_t AllocatorCore::ptr_to_handle(const void* p) const noexcept {
-  const BlockRef ref = resolve_pointer(p);
+  SlabPin pin;
+  const BlockRef ref = resolve_pointer(p, pin);
   if (ref.error != TSLAB_OK || !slot_is_live(ref.slab, ref.slot)) {
     set_error(ref.error != TSLAB_OK ? ref.error : TSLAB_ERR_NOT_ALLOCATED);
     return 0;
@@ -112,7 +132,8 @@ std::uint64_t AllocatorCore::ptr_to_handle(const void* p) const noexcept {
 }
 
 std::size_t AllocatorCore::usable_size(const void* p) const noexcept {
-  const BlockRef ref = resolve_pointer(p);
+  SlabPin pin;
+  const BlockRef ref = resolve_pointer(p, pin);
   if (ref.error != TSLAB_OK || !slot_is_live(ref.slab, ref.slot)) return 0;
   if (ref.slab->kind == SlabKind::large) return ref.slab->large_usable.load(std::memory_order_relaxed);
   return ref.slab->obj_size;

@@ -81,7 +81,10 @@ void check_free_list(const AllocatorCore* owner, const HotBin& bin, std::uint32_
     }
     const auto offset = static_cast<std::size_t>(reinterpret_cast<const char*>(b) - s->start);
     const std::uint32_t slot = s->slot_of_offset(offset);
-    if (s->bin_index != bin_index || s->era != bin.era)
+    if (b->slab != s)
+      r.fail("bin %u: free block %p records slab %p, lies in slab %u", bin_index, static_cast<const void*>(b),
+             static_cast<const void*>(b->slab), s->id);
+    else if (s->bin_index != bin_index || s->era != bin.era)
       r.fail("bin %u: free list holds a block of slab %u of bin %u era %llu (law 3)", bin_index, s->id,
              s->bin_index, static_cast<unsigned long long>(s->era));
     else if (static_cast<std::size_t>(slot) * s->obj_size != offset ||

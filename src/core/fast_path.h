@@ -27,15 +27,19 @@ namespace tslab::detail {
   if (size <= MAX_SMALL_SIZE && epoch < epoch_count_ && tc.uid == uid_) [[likely]] {
     const std::uint32_t cls = size_to_class(size);
     HotBin& bin = tc.bins[epoch * NUM_CLASSES + cls];
+    // Quiescence marker: a close waits for allocations between these two calls.
+    tc.heap->begin_alloc();
     FreeBlock* b = bin.free;
     if (b != nullptr && bin.era == epochs_.open_era(epoch)) [[likely]] {
       const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(b) & (SLAB_SIZE - 1));
-      Slab* s = b->slab;  // zero only if a racing close returned the page: see FreeBlock
-      if (s != nullptr && s->try_mark_allocated(slot_in_class(offset, cls))) [[likely]] {
+      Slab* s = b->slab;
+      if (s->try_mark_allocated(slot_in_class(offset, cls))) [[likely]] {
         bin.free = b->next;
+        tc.heap->end_alloc();
         return b;
       }
     }
+    tc.heap->end_alloc();
   }
   return alloc_slow(size, epoch);
 }
@@ -77,7 +81,8 @@ inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t ep
     if (const Slab* s = small_slab_of(p)) [[likely]] {
       *handle = encode_handle(s, s->slot_of_offset(reinterpret_cast<std::uintptr_t>(p) & (SLAB_SIZE - 1)));
     } else {
-      const BlockRef ref = resolve_pointer(p);
+      SlabPin pin;
+      const BlockRef ref = resolve_pointer(p, pin);
       *handle = encode_handle(ref.slab, ref.slot);
     }
   }
@@ -85,7 +90,8 @@ inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t ep
 }
 
 inline TslabError AllocatorCore::free_handle(std::uint64_t handle) noexcept {
-  const BlockRef ref = resolve_handle(handle);
+  SlabPin pin;
+  const BlockRef ref = resolve_handle(handle, pin);
   const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, ref.slab->block_at(ref.slot));
   if (e != TSLAB_OK) [[unlikely]]
     set_error(e);

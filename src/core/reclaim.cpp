@@ -3,25 +3,27 @@
 //
 // A slab's pages go back to the OS (decommit) only once no allocation path can
 // reach it (law 4):
-//   - a closed activation takes no allocation: the fast path compares its bin's
-//     era with the slot's open era, and blocks of a closed activation are never
-//     put on a free list again (fast_path.h, Heap::collect);
+//   - a closed activation takes no new allocation: every allocation reads the
+//     slot's open era inside its heap's quiescence marker (Heap::begin_alloc), and
+//     a close waits, after a process-wide fence, for every allocation that was
+//     inside its marker (quiesce_allocations); only then are slabs of that era
+//     eligible (quiesced_era_). Blocks of a closed activation are never put on a
+//     free list again (fast_path.h, Heap::collect);
 //   - a slab leaves its owner's lists (Heap::take_empty_slabs) before it is
 //     recycled, and it enters the pool only after its pages went back.
 // Every decommit of a slab happens under the allocator lock, so that it can never
 // overlap the slab's reuse from the pool. Generations move only when a slab is
 // recycled: it is empty and unreachable, so no valid handle to it exists (law 5).
-//
-// An allocation that races the close of its own epoch (outside the contract:
-// closing means the phase is over) may still hand out a block of a slab whose
-// pages were just returned; the block is then zero-filled memory that stays
-// valid, and the slab is not recycled while the block lives.
+// Without a process-wide fence from the OS, a close returns only what owners
+// and abandoned heaps hand back; nothing else is decommitted early.
 #include <cstring>
 #include <new>
+#include <thread>
 
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
 #include "platform/clock_rss.h"
+#include "platform/process_fence.h"
 #include "segment/segment_map.h"
 
 namespace tslab::detail {
@@ -41,7 +43,37 @@ void AllocatorCore::recycle_slab_locked(Slab* s) noexcept {
   else
     epoch_slabs_[s->epoch] = s->epoch_next;
   if (s->epoch_next != nullptr) s->epoch_next->epoch_prev = s->epoch_prev;
+  s->epoch_prev = s->epoch_next = nullptr;
+  // seq_cst: the recycler's half of the pin protocol (core/blocks.cpp). From here
+  // a validation that starts refuses the slab; one already under way holds a pin.
+  s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
+  if (s->pins.load(std::memory_order_seq_cst) != 0) {
+    s->epoch_next = deferred_;  // finished once the pins are gone
+    deferred_ = s;
+    return;
+  }
+  finish_recycle_locked(s);
+}
+
+void AllocatorCore::retry_deferred_locked() noexcept {
+  Slab** link = &deferred_;
+  while (*link != nullptr) {
+    Slab* s = *link;
+    if (s->pins.load(std::memory_order_seq_cst) == 0) {
+      *link = s->epoch_next;
+      s->epoch_next = nullptr;
+      finish_recycle_locked(s);
+    } else {
+      link = &s->epoch_next;
+    }
+  }
+}
+
+void AllocatorCore::finish_recycle_locked(Slab* s) noexcept {
   // Pages first, while the slab is reachable from nowhere (seed 000, bug 1).
+  // Always, even if they went back before: an allocation that raced its epoch's
+  // close may have written the slab again since.
+  s->decommitted.store(false, std::memory_order_relaxed);
   decommit_slab_locked(s);
   for (std::uint32_t w = 0; w < BITMAP_WORDS; ++w) {
     s->bits[w].allocated.store(0, std::memory_order_relaxed);
@@ -51,10 +83,9 @@ void AllocatorCore::recycle_slab_locked(Slab* s) noexcept {
   s->heap.store(nullptr, std::memory_order_relaxed);
   s->list = SlabList::none;
   s->prev = s->next = nullptr;
-  // Quiescence point of the slab: it is empty and unreachable, so no valid handle
-  // names it; old handles read STALE from here (seed 000, bug 2).
+  // Quiescence point of the slab: it is empty, unreachable and unpinned, so no
+  // valid handle names it; old handles read STALE from here (seed 000, bug 2).
   s->generation.fetch_add(1, std::memory_order_acq_rel);
-  s->state.store(SLAB_UNUSED, std::memory_order_release);
   // Linearization point of the pool entry: take_slab may hand it out from here.
   s->epoch_prev = nullptr;
   s->epoch_next = free_slabs_;
@@ -113,6 +144,7 @@ void AllocatorCore::wake_dormant_locked() noexcept {
 
 void AllocatorCore::recycle_slabs(Slab* list) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
+  retry_deferred_locked();
   while (list != nullptr) {
     Slab* next = list->next;
     recycle_slab_locked(list);
@@ -121,6 +153,9 @@ void AllocatorCore::recycle_slabs(Slab* list) noexcept {
 }
 
 void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
+  // Not before the close of this era has waited out its allocations: the closer
+  // then finds this slab empty itself.
+  if (era > quiesced_era_[s->epoch].load(std::memory_order_acquire)) return;
   if (!s->is_empty() || s->decommitted.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> lock(mutex_);
   // Still the same activation's slab (not recycled and reused meanwhile), still empty.
@@ -131,8 +166,44 @@ void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
 
 void AllocatorCore::reclaim_closed_locked(std::uint32_t epoch) noexcept {
   const std::uint64_t open = epochs_.open_era(epoch);
+  const std::uint64_t quiesced = quiesced_era_[epoch].load(std::memory_order_acquire);
   for (Slab* s = epoch_slabs_[epoch]; s != nullptr; s = s->epoch_next)
-    if (s->era != open && s->is_empty()) decommit_slab_locked(s);
+    if (s->era != open && s->era <= quiesced && s->is_empty()) decommit_slab_locked(s);
+}
+
+bool AllocatorCore::quiesce_allocations() noexcept {
+  // Quiescence point of a close. The fence orders the close's store of the open
+  // era against every thread's plain marker store: an allocation either reads the
+  // closed era, or its odd sequence is visible below and we wait for it to end.
+  if (!process_fence()) return false;
+  constexpr std::size_t BATCH = 64;
+  Heap* waiting[BATCH];
+  std::uint64_t seq[BATCH];
+  Heap* resume = nullptr;
+  bool first = true;
+  while (first || resume != nullptr) {
+    std::size_t n = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      Heap* h = first ? heaps_ : resume;
+      first = false;
+      resume = nullptr;
+      for (; h != nullptr; h = h->next_all) {
+        const std::uint64_t v = h->alloc_seq.load(std::memory_order_acquire);
+        if ((v & 1) == 0) continue;
+        if (n == BATCH) {
+          resume = h;  // the list only grows at its head: the rest stays put
+          break;
+        }
+        waiting[n] = h;
+        seq[n++] = v;
+      }
+    }
+    // Outside the lock: the allocation we wait for may need it.
+    for (std::size_t i = 0; i < n; ++i)
+      while (waiting[i]->alloc_seq.load(std::memory_order_acquire) == seq[i]) std::this_thread::yield();
+  }
+  return true;
 }
 
 void AllocatorCore::flush_abandoned_locked(bool active_too) noexcept {
@@ -148,7 +219,14 @@ void AllocatorCore::flush_abandoned_locked(bool active_too) noexcept {
   }
 }
 
-void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t rss_before) noexcept {
+void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era,
+                                std::uint64_t rss_before) noexcept {
+  if (quiesce_allocations()) {
+    std::uint64_t q = quiesced_era_[epoch].load(std::memory_order_relaxed);
+    while (q < closed_era &&
+           !quiesced_era_[epoch].compare_exchange_weak(q, closed_era, std::memory_order_acq_rel)) {
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     flush_abandoned_locked(false);
@@ -160,11 +238,22 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t rss_before) n
   rss_after_close_[epoch].store(process_rss_bytes(), std::memory_order_relaxed);
 }
 
+std::uint32_t AllocatorCore::epoch_advance() noexcept {
+  const std::uint64_t rss_before = process_rss_bytes();
+  const std::uint32_t old = epochs_.current();
+  const std::uint64_t old_era = epochs_.era(old);
+  const std::uint32_t next = epochs_.advance();
+  // The slot that just closed returns its empty slabs' pages like any close.
+  if (next != old) after_close(old, old_era, rss_before);
+  return next;
+}
+
 bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
   if (!in_range_or_error(epoch)) return false;
   const std::uint64_t rss_before = process_rss_bytes();
+  const std::uint64_t era = epochs_.era(epoch);
   epochs_.close(epoch);
-  after_close(epoch, rss_before);
+  after_close(epoch, era, rss_before);
   return true;
 }
 
@@ -175,7 +264,7 @@ bool AllocatorCore::epoch_close_era(std::uint32_t epoch, std::uint64_t era) noex
     set_error(TSLAB_ERR_STALE_EPOCH);
     return false;
   }
-  after_close(epoch, rss_before);
+  after_close(epoch, era, rss_before);
   return true;
 }
 
@@ -185,9 +274,10 @@ std::uint64_t AllocatorCore::collect() noexcept {
     if (Slab* list = tl_cache.heap->take_empty_slabs(*this, true)) recycle_slabs(list);
   }
   std::lock_guard<std::mutex> lock(mutex_);
+  retry_deferred_locked();
   flush_abandoned_locked(true);
   for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e);
-  // Live threads' caches: they hand back what they hold on their next slow path.
+  // Live threads' caches: they hand back what they hold the next time they need a slab.
   for (Heap* h = heaps_; h != nullptr; h = h->next_all)
     if (h->owner_tid.load(std::memory_order_relaxed) != 0)
       h->flush_requested.store(true, std::memory_order_relaxed);

@@ -42,8 +42,12 @@ void Heap::retire_bin(std::uint32_t epoch, std::uint32_t cls) noexcept {
 
 std::uint32_t Heap::collect(const SlabSource& source, Slab* s) noexcept {
   // A queue entry of a slab this heap no longer owns is left over from a free
-  // that raced the slab's recycling; its bits are the new owner's business.
-  if (s->heap.load(std::memory_order_relaxed) != this) return 0;
+  // that raced the slab's recycling. Its bits are the new owner's business: make
+  // sure that owner looks (the stale entry held the queued flag meanwhile).
+  if (Heap* owner = s->heap.load(std::memory_order_acquire); owner != this) {
+    if (owner != nullptr && !s->is_empty()) owner->notify_remote(s);
+    return 0;
+  }
   const bool open = s->era == source.open_era(s->epoch);
   const std::uint32_t n = s->collect_remote([this, s, open](FreeBlock* b) {
     if (open) list_free_block(s, b);
@@ -175,7 +179,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
   if (bin.free == nullptr) counters.bin_empty.bump();
   for (;;) {
     if (FreeBlock* b = bin.free) {
-      Slab* s = small_slab_of(b);
+      Slab* s = b->slab;
       const std::uint32_t slot = slot_in_class(reinterpret_cast<char*>(b) - s->start, cls);
       if (s->try_mark_allocated(slot)) {
         bin.free = b->next;

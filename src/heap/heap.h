@@ -137,6 +137,20 @@ class Heap {
         !remote_head_.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed));
   }
 
+  // Allocation sequence: odd while the owner is inside an allocation. Written by
+  // the owner with plain (relaxed) stores around every allocation; a closer reads
+  // it after a process-wide fence (AllocatorCore::quiesce_allocations) to wait for
+  // allocations that may have seen an epoch open before it closed.
+  void begin_alloc() noexcept {
+    alloc_seq.store(alloc_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // no compiler reordering past it
+  }
+  void end_alloc() noexcept {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    alloc_seq.store(alloc_seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+  std::atomic<std::uint64_t> alloc_seq{0};
+
   // Ownership. The thread id of the owner, 0 while abandoned. Written with release
   // under the allocator lock on adopt/abandon; read relaxed by statistics only —
   // the lock, not this field, orders the previous owner's writes before the next's.

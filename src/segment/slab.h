@@ -34,10 +34,9 @@ class Heap;
 
 // A free block of a small slab, linked into its owner heap's bin list. Blocks
 // are at least 16 bytes, so a free block carries its slab and the allocation fast
-// path needs no lookup. Both words read as zero if a racing close of the block's
-// epoch has just returned the page (the only way this memory changes under its
-// owner): a zero slab sends the allocation to the slow path, which finds the slab
-// from the address (small_slab_of) and never trusts block memory.
+// path needs no lookup. A slab's pages go back to the OS only once no allocation
+// can reach it any more (core/reclaim.cpp), so a listed block's words are intact
+// whenever an allocation reads them.
 struct FreeBlock {
   FreeBlock* next;
   struct Slab* slab;
@@ -66,6 +65,10 @@ struct Slab {
   // Blocks handed to the bin list so far; owner stores, others read (relaxed).
   std::atomic<std::uint32_t> carved{0};
   bool prefault = false;  // its bin proved demand: fault pages in ahead of carving
+  // Non-owner validations in progress (pointer or handle frees and queries from
+  // threads that do not own the slab). Recycling waits while any is: together with
+  // the seq_cst state store it is the pin protocol of core/blocks.cpp.
+  std::atomic<std::uint32_t> pins{0};
   // Pages handed back to the OS. Claimed with exchange(true) by whichever thread
   // returns them (a closer, or the free that emptied a closed epoch's slab);
   // reset when the slab is taken into use again (allocator lock).
