@@ -123,14 +123,14 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
     s->decommitted.store(false, std::memory_order_relaxed);
     slabs_reused_[cls].fetch_add(1, std::memory_order_relaxed);
   } else {
-    SegmentHeader* seg = current_segment_;
+    SegmentHeader* seg = current_segment_[epoch];
     if (seg == nullptr || seg->slabs_taken == seg->slab_count) {
       seg = new_small_segment();
       if (seg == nullptr) {
         set_error(TSLAB_ERR_OUT_OF_MEMORY);
         return nullptr;
       }
-      current_segment_ = seg;
+      current_segment_[epoch] = seg;
     }
     s = &seg->slabs[seg->slabs_taken++];
     new_slabs_[cls].fetch_add(1, std::memory_order_relaxed);

@@ -168,9 +168,11 @@ class AllocatorCore final : public SlabSource {
   SlabRegistry registry_;
 
   mutable std::mutex mutex_;
-  SegmentHeader* reservations_ = nullptr;     // every segment and large span
-  SegmentHeader* current_segment_ = nullptr;  // where fresh slabs come from
-  SegmentHeader* large_cache_ = nullptr;      // free large spans, pages decommitted
+  SegmentHeader* reservations_ = nullptr;  // every segment and large span
+  // Where each epoch slot's fresh slabs come from: a phase's slabs share segments,
+  // so when the phase ends whole segments empty out (and go dormant together).
+  SegmentHeader* current_segment_[SLAB_MAX_EPOCH_COUNT] = {};
+  SegmentHeader* large_cache_ = nullptr;  // free large spans, pages decommitted
   Heap* heaps_ = nullptr;
   Heap* abandoned_ = nullptr;
   // Every slab in use, per epoch slot (any activation), and the pool of recycled
