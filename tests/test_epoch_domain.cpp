@@ -12,53 +12,11 @@
 #include <vector>
 
 #include "epoch_domain.h"
+#include "malloc_counter.h"
 #include "slab_alloc.h"
 #include "test_util.h"
 #include "tslab/epoch_scope.hpp"
 #include "tslab/tslab.hpp"
-
-// Sanitizers interpose malloc themselves; the malloc count runs in the plain build.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TSLAB_DOMAIN_COUNT_MALLOC 0
-#else
-#define TSLAB_DOMAIN_COUNT_MALLOC 1
-#endif
-
-namespace {
-
-thread_local bool t_counting = false;
-std::atomic<std::uint64_t> g_malloc_calls{0};
-[[maybe_unused]] void count_call() {
-  if (t_counting) g_malloc_calls.fetch_add(1, std::memory_order_relaxed);
-}
-
-}  // namespace
-
-#if TSLAB_DOMAIN_COUNT_MALLOC
-extern "C" void* __libc_malloc(std::size_t);
-extern "C" void* __libc_calloc(std::size_t, std::size_t);
-extern "C" void* __libc_realloc(void*, std::size_t);
-extern "C" void __libc_free(void*);
-
-extern "C" {
-void* malloc(std::size_t n) {
-  count_call();
-  return __libc_malloc(n);
-}
-void* calloc(std::size_t n, std::size_t m) {
-  count_call();
-  return __libc_calloc(n, m);
-}
-void* realloc(void* p, std::size_t n) {
-  count_call();
-  return __libc_realloc(p, n);
-}
-void free(void* p) {
-  count_call();
-  __libc_free(p);
-}
-}
-#endif
 
 namespace {
 
@@ -487,29 +445,31 @@ TEST(EpochDomain, AllocationLandsInTheDomainEpoch) {
 }
 
 TEST(EpochDomain, DomainsDoNotUseTheSystemMalloc) {
-#if !TSLAB_DOMAIN_COUNT_MALLOC
+#if !MALLOC_COUNTER_ACTIVE
   GTEST_SKIP() << "malloc is interposed by the sanitizer";
 #else
   Alloc A;
   // Interposition works in this binary.
-  t_counting = true;
-  void* probe = malloc(16);
-  t_counting = false;
+  void* probe = nullptr;
+  {
+    malloc_counter::MallocCounted counted;
+    probe = malloc(16);
+  }
   free(probe);
-  ASSERT_GE(g_malloc_calls.load(), 1u);
+  ASSERT_GE(malloc_counter::g_calls.load(), 1u);
 
-  g_malloc_calls.store(0);
+  malloc_counter::g_calls.store(0);
   std::vector<EpochDomain*> ds(200);  // more than one pool chunk
-  t_counting = true;
+  malloc_counter::t_counting = true;
   for (EpochDomain*& d : ds) d = epoch_domain_wrap(A.a, 2, false);
   bool ok = true;
   for (EpochDomain* d : ds) ok = ok && d != nullptr && epoch_domain_enter(d) && epoch_domain_exit(d);
   for (EpochDomain* d : ds) ok = ok && epoch_domain_destroy(d);
   EpochDomain* again = epoch_domain_create(A.a);  // from the free list
   ok = ok && again != nullptr && epoch_domain_destroy(again);
-  t_counting = false;
+  malloc_counter::t_counting = false;
   EXPECT_TRUE(ok);
-  EXPECT_EQ(g_malloc_calls.load(), 0u);
+  EXPECT_EQ(malloc_counter::g_calls.load(), 0u);
 #endif
 }
 

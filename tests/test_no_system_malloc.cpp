@@ -9,72 +9,27 @@
 #include <thread>
 #include <vector>
 
+#include "malloc_counter.h"
 #include "slab_alloc.h"
 
-// Sanitizers interpose malloc themselves; this check runs in the plain build.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TSLAB_INTERPOSE_MALLOC 0
-#else
-#define TSLAB_INTERPOSE_MALLOC 1
-#endif
-
-extern "C" void* __libc_malloc(std::size_t);
-extern "C" void* __libc_calloc(std::size_t, std::size_t);
-extern "C" void* __libc_realloc(void*, std::size_t);
-extern "C" void __libc_free(void*);
-
-namespace {
-thread_local bool t_measuring = false;
-std::atomic<std::uint64_t> g_calls{0};
-[[maybe_unused]] void count() {
-  if (t_measuring) g_calls.fetch_add(1, std::memory_order_relaxed);
-}
-
-struct Measured {
-  Measured() { t_measuring = true; }
-  ~Measured() { t_measuring = false; }
-};
-}  // namespace
-
-#if TSLAB_INTERPOSE_MALLOC
-extern "C" {
-void* malloc(std::size_t n) {
-  count();
-  return __libc_malloc(n);
-}
-void* calloc(std::size_t n, std::size_t m) {
-  count();
-  return __libc_calloc(n, m);
-}
-void* realloc(void* p, std::size_t n) {
-  count();
-  return __libc_realloc(p, n);
-}
-void free(void* p) {
-  count();
-  __libc_free(p);
-}
-}
-#endif
-
 TEST(NoSystemMalloc, InterpositionIsActive) {
-  if (!TSLAB_INTERPOSE_MALLOC) GTEST_SKIP() << "malloc belongs to the sanitizer in this build";
+  if (!MALLOC_COUNTER_ACTIVE) GTEST_SKIP() << "malloc belongs to the sanitizer in this build";
   {
-    Measured m;
+    malloc_counter::MallocCounted m;
     void* volatile p = malloc(10);
     free(p);
   }
-  EXPECT_EQ(g_calls.exchange(0), 2u) << "the counting malloc must be the one in use";
+  EXPECT_EQ(malloc_counter::g_calls.exchange(0), 2u) << "the counting malloc must be the one in use";
 }
 
 TEST(NoSystemMalloc, EveryTslabCallServesItselfFromTheOs) {
-  if (!TSLAB_INTERPOSE_MALLOC) GTEST_SKIP() << "malloc belongs to the sanitizer in this build";
+  if (!MALLOC_COUNTER_ACTIVE) GTEST_SKIP() << "malloc belongs to the sanitizer in this build";
   std::vector<void*> blocks(20000);  // the test's own memory, outside the region
   std::vector<SlabHandle> handles(20000);
-  g_calls.store(0);
+  malloc_counter::g_calls.store(0);
   SlabAllocator* a = nullptr;
   {
-    Measured m;
+    malloc_counter::MallocCounted m;
     a = slab_allocator_create();
     ASSERT_NE(a, nullptr);
     for (std::size_t i = 0; i < blocks.size(); ++i)
@@ -93,17 +48,17 @@ TEST(NoSystemMalloc, EveryTslabCallServesItselfFromTheOs) {
   }
   // Another thread frees half (remote frees) and exits (heap abandonment).
   std::thread t([&] {
-    Measured m;
+    malloc_counter::MallocCounted m;
     for (std::size_t i = 0; i < blocks.size(); i += 2) EXPECT_TRUE(slab_free_checked(a, blocks[i]));
     for (std::size_t i = 0; i < handles.size(); i += 2) EXPECT_TRUE(free_obj(a, handles[i]));
   });
   t.join();
   {
-    Measured m;
+    malloc_counter::MallocCounted m;
     for (std::size_t i = 1; i < blocks.size(); i += 2) EXPECT_TRUE(slab_free_checked(a, blocks[i]));
     for (std::size_t i = 1; i < handles.size(); i += 2) EXPECT_TRUE(free_obj(a, handles[i]));
     for (int i = 0; i < 1000; ++i) slab_free(a, slab_malloc_epoch(a, 64, 0));  // collects the remote frees
     slab_allocator_free(a);
   }
-  EXPECT_EQ(g_calls.load(), 0u) << "tslab called the system allocator";
+  EXPECT_EQ(malloc_counter::g_calls.load(), 0u) << "tslab called the system allocator";
 }
