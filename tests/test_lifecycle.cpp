@@ -253,3 +253,45 @@ TEST(Lifecycle, DormantSegmentsRefuseStaleHandlesAndWakeForLaterEpochs) {
   for (void* p : again) ASSERT_EQ(a.deallocate(p), Error::ok);
   EXPECT_ALLOCATOR_OK(a);
 }
+
+// collect() also returns free 4 KiB pages inside slabs that still hold live
+// blocks; the blocks on those pages come back into use when the bin runs dry.
+TEST(Lifecycle, CollectReturnsFreePagesInsidePartlyUsedSlabs) {
+  tslab::Allocator a;
+  const std::size_t n = tslab_test::scaled(200000);
+  std::vector<char*> blocks(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    blocks[i] = static_cast<char*>(a.allocate(256, 0));
+    ASSERT_NE(blocks[i], nullptr);
+    std::memset(blocks[i], static_cast<int>(i & 0xff), 256);
+  }
+  const std::uint64_t full = a.resident_bytes();
+  // Keep every 64th block: each 64 KiB slab keeps 4 blocks, so no slab empties,
+  // but most of its 4 KiB pages hold none.
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i % 64 != 0) {
+      ASSERT_EQ(a.deallocate(blocks[i]), Error::ok);
+    }
+  }
+  EXPECT_GT(a.collect(), n * 256 / 2) << "free pages inside partly used slabs went back";
+  EXPECT_LE(a.resident_bytes(), full / 2);
+  for (std::size_t i = 0; i < n; i += 64) {
+    ASSERT_EQ(blocks[i][0], static_cast<char>(i & 0xff));
+    ASSERT_EQ(blocks[i][255], static_cast<char>(i & 0xff));
+  }
+  EXPECT_ALLOCATOR_OK(a);
+  // The purged pages' blocks serve new allocations without new slabs.
+  const std::uint64_t slabs_before = new_slabs(a);
+  std::vector<void*> again(n - n / 64 - 1);
+  for (auto& p : again) {
+    p = a.allocate(256, 0);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0x5a, 256);
+  }
+  EXPECT_EQ(new_slabs(a), slabs_before);
+  for (std::size_t i = 0; i < n; i += 64) ASSERT_EQ(blocks[i][7], static_cast<char>(i & 0xff));
+  EXPECT_ALLOCATOR_OK(a);
+  for (void* p : again) ASSERT_EQ(a.deallocate(p), Error::ok);
+  for (std::size_t i = 0; i < n; i += 64) ASSERT_EQ(a.deallocate(blocks[i]), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}

@@ -112,6 +112,7 @@ class AllocatorCore final : public SlabSource {
   std::uint64_t open_era(std::uint32_t epoch) const noexcept override { return epochs_.open_era(epoch); }
   std::uint64_t close_count() const noexcept override { return epochs_.close_count(); }
   void recycle_slabs(Slab* list) noexcept override;
+  void release_pages(void* p, std::size_t size) noexcept override;
   // A free into a closed activation `era` (read before the free, while the block
   // kept the slab in use): if that emptied the slab, return its pages.
   void return_if_empty(Slab* s, std::uint64_t era) noexcept;

@@ -152,7 +152,11 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
         if (s.check_mark != 0) r.fail("retired slab %u still has %u listed blocks", s.id, s.check_mark);
         continue;
       }
-      const std::uint32_t free_count = s.check_mark + (s.capacity - carved);
+      // Free blocks on purged pages are off the list until the bin runs dry.
+      std::uint32_t purged_free = 0;
+      if (s.purged_pages != 0)
+        for (std::uint32_t slot = 0; slot < carved; ++slot) purged_free += s.slot_in_purged_page(slot);
+      const std::uint32_t free_count = s.check_mark + purged_free + (s.capacity - carved);
       // Blocks of a closed activation freed after the close are not listed.
       const bool closed = s.era != epochs_.open_era(s.epoch);
       if (closed ? free_count > s.capacity - allocated

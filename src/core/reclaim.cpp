@@ -80,6 +80,7 @@ void AllocatorCore::finish_recycle_locked(Slab* s) noexcept {
     s->bits[w].remote.store(0, std::memory_order_relaxed);
   }
   s->carved.store(0, std::memory_order_relaxed);
+  s->purged_pages = 0;
   s->heap.store(nullptr, std::memory_order_relaxed);
   s->list = SlabList::none;
   s->prev = s->next = nullptr;
@@ -140,6 +141,10 @@ void AllocatorCore::wake_dormant_locked() noexcept {
     free_slabs_ = s;
     ++seg->pooled;
   }
+}
+
+void AllocatorCore::release_pages(void* p, std::size_t size) noexcept {
+  if (platform_.decommit(p, size)) decommitted_bytes_.fetch_add(size, std::memory_order_relaxed);
 }
 
 void AllocatorCore::recycle_slabs(Slab* list) noexcept {

@@ -11,6 +11,7 @@
 //         └─ SlabSource::take_slab  a fresh slab from the allocator
 #include "heap/heap.h"
 
+#include <algorithm>
 #include <new>
 
 namespace tslab::detail {
@@ -106,7 +107,74 @@ Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out) noexcept 
   return out;
 }
 
-Slab* Heap::take_empty_slabs(const SlabSource& source, bool active_too) noexcept {
+void Heap::purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcept {
+  BinLists& l = lists_[bin_index];
+  bool any = false;
+  for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
+    const std::uint32_t carved = s->carved.load(std::memory_order_relaxed);
+    std::uint16_t mask = 0;
+    for (std::uint32_t page = 0; page < 16; ++page) {
+      const std::uint32_t first = s->first_slot_of_page(page);
+      if (first >= carved || (s->purged_pages & (1u << page))) continue;  // never touched, or done
+      const std::uint32_t last = std::min(s->last_slot_of_page(page), carved - 1);
+      bool free = true;
+      for (std::uint32_t slot = first; slot <= last && free; ++slot) {
+        const BitPair& pair = s->bits[slot >> 6];
+        const std::uint64_t bit = std::uint64_t{1} << (slot & 63);
+        free =
+            ((pair.allocated.load(std::memory_order_relaxed) | pair.remote.load(std::memory_order_acquire)) &
+             bit) == 0;
+      }
+      if (free) mask = static_cast<std::uint16_t>(mask | (1u << page));
+    }
+    s->purge_now = mask;
+    any = any || mask != 0;
+  }
+  if (!any) return;
+  // First off the list, every block that touches a page to purge (law 4)...
+  HotBin& bin = hot_[bin_index];
+  FreeBlock** link = &bin.free;
+  while (*link != nullptr) {
+    const Slab* s = small_slab_of(*link);
+    const auto slot = static_cast<std::uint32_t>((reinterpret_cast<char*>(*link) - s->start) / s->obj_size);
+    if (s->purge_now != 0 && s->slot_in_pages(slot, s->purge_now))
+      *link = (*link)->next;
+    else
+      link = &(*link)->next;
+  }
+  // ...then the pages go back.
+  for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
+    if (s->purge_now == 0) continue;
+    for (std::uint32_t page = 0; page < 16; ++page)
+      if (s->purge_now & (1u << page)) source.release_pages(s->start + page * Slab::PAGE, Slab::PAGE);
+    s->purged_pages = static_cast<std::uint16_t>(s->purged_pages | s->purge_now);
+    s->purge_now = 0;
+    l.has_purged = true;
+  }
+}
+
+bool Heap::relist_purged(BinLists& l, HotBin& bin) noexcept {
+  if (!l.has_purged) return false;
+  l.has_purged = false;
+  bool any = false;
+  for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
+    if (s->purged_pages == 0) continue;
+    const std::uint32_t carved = s->carved.load(std::memory_order_relaxed);
+    // Highest slot first, so that the list hands them out lowest address first.
+    for (std::uint32_t slot = carved; slot-- > 0;) {
+      if (!s->slot_in_purged_page(slot)) continue;
+      auto* b = reinterpret_cast<FreeBlock*>(s->block_at(slot));
+      b->next = bin.free;
+      b->slab = s;
+      bin.free = b;
+      any = true;
+    }
+    s->purged_pages = 0;
+  }
+  return any;
+}
+
+Slab* Heap::take_empty_slabs(SlabSource& source, bool active_too) noexcept {
   drain_remote(source);
   Slab* out = nullptr;
   for (std::uint32_t i = 0; i < epoch_count_ * NUM_CLASSES; ++i) {
@@ -119,6 +187,7 @@ Slab* Heap::take_empty_slabs(const SlabSource& source, bool active_too) noexcept
       hot_[i].era = 0;
     } else if (active_too) {
       out = take_empty_of_open_bin(i, out);
+      purge_free_pages(source, i);
     }
   }
   for (Slab* s = retired_.front(); s != nullptr;) {
@@ -191,7 +260,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
       continue;
     }
     drain_remote(source);
-    if (bin.free != nullptr || carve(source, l, bin)) continue;
+    if (bin.free != nullptr || relist_purged(l, bin) || carve(source, l, bin)) continue;
     // About to need a slab: first hand back the empty slabs of activations closed
     // since the last look, so that the pool can serve this request. (Their pages
     // went back when the epoch closed; only their recycling waits for the owner.)

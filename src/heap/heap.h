@@ -52,6 +52,7 @@ struct HotBin {
 struct BinLists {
   SlabQueue slabs;          // every slab of the bin's current era
   Slab* carving = nullptr;  // the slab whose never-used blocks are handed out next
+  bool has_purged = false;  // some slab holds purged pages (Heap::purge_free_pages)
 };
 
 // Where a heap gets fresh slabs from (the allocator). Called on slow paths only.
@@ -69,6 +70,8 @@ class SlabSource {
   virtual std::uint64_t close_count() const noexcept = 0;
   // Takes back empty slabs the heap unlinked (a list through Slab::next).
   virtual void recycle_slabs(Slab* list) noexcept = 0;
+  // Returns the pages of a range of an owned slab that no allocation can reach.
+  virtual void release_pages(void* p, std::size_t size) noexcept = 0;
 
  protected:
   ~SlabSource() = default;
@@ -101,7 +104,7 @@ class Heap {
   // reach any more. With `active_too`, also empty slabs of open bins, whose
   // blocks are first taken off the bin's free list. Returns the unlinked slabs
   // as a list through Slab::next, for SlabSource::recycle_slabs.
-  Slab* take_empty_slabs(const SlabSource& source, bool active_too) noexcept;
+  Slab* take_empty_slabs(SlabSource& source, bool active_too) noexcept;
   // Owner: on a slow path, act on closes that happened since the last look.
   void catch_up_with_closes(SlabSource& source) noexcept {
     const std::uint64_t n = source.close_count();
@@ -164,6 +167,8 @@ class Heap {
   bool carve(SlabSource& source, BinLists& lists, HotBin& bin) noexcept;
   std::uint32_t collect(const SlabSource& source, Slab* s) noexcept;
   Slab* take_empty_of_open_bin(std::uint32_t bin_index, Slab* out) noexcept;
+  void purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcept;
+  bool relist_purged(BinLists& lists, HotBin& bin) noexcept;
 
   std::uint32_t epoch_count_ = 0;
   HotBin* hot_ = nullptr;

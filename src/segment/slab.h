@@ -103,8 +103,28 @@ struct Slab {
   Slab* remote_next = nullptr;
   // Large spans: bytes usable at `start` for the current allocation.
   std::atomic<std::size_t> large_usable{0};
-  std::uint32_t check_mark = 0;        // scratch for the invariant checker (allocator lock)
-  bool reclaim_mark = false;           // scratch for Heap::take_empty_slabs (owner)
+  std::uint32_t check_mark = 0;  // scratch for the invariant checker (allocator lock)
+  bool reclaim_mark = false;     // scratch for Heap::take_empty_slabs (owner)
+  // Pages (4 KiB, 16 per slab) whose free blocks are off the bin list and whose
+  // memory went back to the OS; the blocks are listed again when the bin runs dry.
+  std::uint16_t purged_pages = 0;  // owner
+
+  // Blocks overlapping the pages of `mask`, as [first, last] slot ranges per page.
+  static constexpr std::size_t PAGE = 4096;
+  std::uint32_t first_slot_of_page(std::uint32_t page) const {
+    return static_cast<std::uint32_t>(page * PAGE / obj_size);
+  }
+  std::uint32_t last_slot_of_page(std::uint32_t page) const {
+    return static_cast<std::uint32_t>(((page + 1) * PAGE - 1) / obj_size);
+  }
+  bool slot_in_pages(std::uint32_t slot, std::uint16_t mask) const {
+    const std::size_t begin = std::size_t{slot} * obj_size, end = begin + obj_size - 1;
+    for (std::size_t page = begin / PAGE; page <= end / PAGE && page < 16; ++page)
+      if (mask & (1u << page)) return true;
+    return false;
+  }
+  bool slot_in_purged_page(std::uint32_t slot) const { return slot_in_pages(slot, purged_pages); }
+  std::uint16_t purge_now = 0;         // scratch for Heap::purge_free_pages (owner)
   std::uint64_t reservation_size = 0;  // large spans: bytes reserved at `start`
 
   alignas(64) BitPair bits[BITMAP_WORDS];
