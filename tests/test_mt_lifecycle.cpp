@@ -218,3 +218,44 @@ TEST(MtLifecycle, ClosesRaceFreesAndAllocationsInOtherEpochs) {
   EXPECT_EQ(double_successes.load(), 0);
   EXPECT_ALLOCATOR_OK(a);
 }
+
+// The pin protocol: a thread keeps freeing stale handles while their slabs are
+// recycled and reused by the owner for another size class. No stale free may
+// succeed, and every free of the new blocks must (TSan: no race on the slab's
+// identity fields while they are rewritten).
+TEST(MtLifecycle, StaleHandlesNeverReachARecycledSlabsNextLife) {
+  tslab::Allocator a;
+  const int rounds = static_cast<int>(tslab_test::scaled(200));
+  constexpr std::size_t kBlocks = 2048;
+  std::vector<std::atomic<tslab::Handle>> stale(kBlocks);
+  for (auto& h : stale) h.store(0);
+  std::atomic<bool> done{false};
+  std::atomic<long> stale_successes{0};
+  std::thread attacker([&] {
+    while (!done.load(std::memory_order_relaxed))
+      for (auto& h : stale) {
+        const tslab::Handle x = h.load(std::memory_order_relaxed);
+        if (x != 0 && a.free_handle(x) == Error::ok) ++stale_successes;
+      }
+  });
+  long owner_failures = 0;
+  for (int r = 0; r < rounds; ++r) {
+    const std::size_t size = (r % 2 == 0) ? 64 : 96;  // the next life has another class
+    std::vector<tslab::Handle> live(kBlocks);
+    for (auto& h : live) {
+      const tslab::Allocation x = a.allocate_with_handle(size, 0);
+      ASSERT_NE(x.ptr, nullptr);
+      h = x.handle;
+    }
+    for (std::size_t i = 0; i < kBlocks; ++i) {
+      if (a.free_handle(live[i]) != Error::ok) ++owner_failures;
+      stale[i].store(live[i], std::memory_order_relaxed);  // only stale copies from here
+    }
+    a.collect();  // the emptied slabs go back to the pool, to be reused next round
+  }
+  done = true;
+  attacker.join();
+  EXPECT_EQ(stale_successes.load(), 0) << "a stale handle freed a block";
+  EXPECT_EQ(owner_failures, 0);
+  EXPECT_ALLOCATOR_OK(a);
+}
