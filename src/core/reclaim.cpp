@@ -11,8 +11,10 @@
 //     free list again (fast_path.h, Heap::collect);
 //   - a slab leaves its owner's lists (Heap::take_empty_slabs) before it is
 //     recycled, and it enters the pool only after its pages went back.
-// Every decommit of a slab happens under the allocator lock, so that it can never
-// overlap the slab's reuse from the pool. Generations move only when a slab is
+// Every decommit of a whole slab happens under the allocator lock, so that it can
+// never overlap the slab's reuse from the pool. Pages purged inside a live slab
+// (collect, Heap::purge_free_pages) are returned by the slab's owner, the only
+// thread that can recycle it (or under the lock, for an abandoned heap). Generations move only when a slab is
 // recycled: it is empty and unreachable, so no valid handle to it exists (law 5).
 // Without a process-wide fence from the OS, a close returns only what owners
 // and abandoned heaps hand back; nothing else is decommitted early.
