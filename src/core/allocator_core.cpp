@@ -142,7 +142,6 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
   s->carved.store(0, std::memory_order_relaxed);
   s->purged_pages = 0;
   s->size_class = static_cast<std::uint8_t>(cls);
-  s->kind = SlabKind::small;
   s->list = SlabList::none;
   s->epoch = epoch;
   s->era = era;

@@ -59,7 +59,7 @@ struct Slab {
   std::uint32_t capacity = 0;
   std::uint32_t bin_index = 0;  // epoch * NUM_CLASSES + size class in the owner heap
   std::uint8_t size_class = 0;
-  SlabKind kind = SlabKind::small;
+  SlabKind kind = SlabKind::small;  // fixed for the slab's address: validation reads it any time
 
   // --- owner fields: written only by the thread owning `heap` ---------------
   // Blocks handed to the bin list so far; owner stores, others read (relaxed).
