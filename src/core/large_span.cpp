@@ -87,7 +87,6 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
     s->start = static_cast<char*>(base);
     s->kind = SlabKind::large;
     s->capacity = 1;
-    s->reservation_size = reserve_size;
     std::lock_guard<std::mutex> lock(mutex_);
     if (!registry_.add(s)) {
       platform_.release(base, reserve_size);

@@ -53,10 +53,7 @@ std::uint32_t Heap::collect(const SlabSource& source, Slab* s) noexcept {
   const std::uint32_t n = s->collect_remote([this, s, open](FreeBlock* b) {
     if (open) list_free_block(s, b);
   });
-  if (n != 0) {
-    counters_[s->size_class].remote_collections.bump();
-    counters_[s->size_class].blocks_reused.bump(n);
-  }
+  if (n != 0) counters_[s->size_class].remote_collections.bump();
   return n;
 }
 

@@ -41,7 +41,6 @@ struct HeapClassCounters {
   OwnerCounter remote_collections;  // slabs that gave back remotely freed blocks
   OwnerCounter bin_empty;           // slow path found the bin's free list empty
   OwnerCounter held_back;           // slow path found the head slot held by a rejected free
-  OwnerCounter blocks_reused;       // blocks the slow path got back from other threads
 };
 
 struct HotBin {

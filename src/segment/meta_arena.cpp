@@ -31,7 +31,6 @@ void* MetaArena::allocate(std::size_t size) noexcept {
     chunk->next = chunks_;
     chunk->size = chunk_size;
     chunks_ = chunk;
-    reserved_ += chunk_size;
     cursor_ = reinterpret_cast<char*>(chunk) + ALIGN;
     limit_ = reinterpret_cast<char*>(chunk) + chunk_size;
   }
@@ -45,11 +44,6 @@ std::size_t MetaArena::resident_bytes() const noexcept {
   std::size_t bytes = 0;
   for (const Chunk* c = chunks_; c != nullptr; c = c->next) bytes += platform_.resident_bytes(c, c->size);
   return bytes;
-}
-
-std::size_t MetaArena::reserved_bytes() const noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return reserved_;
 }
 
 }  // namespace tslab::detail

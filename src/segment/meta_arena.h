@@ -20,8 +20,7 @@ class MetaArena {
 
   // Zeroed memory aligned to 64 bytes, or nullptr if the platform refused.
   void* allocate(std::size_t size) noexcept;
-  // Bytes reserved from the platform so far, and how many of them are resident.
-  std::size_t reserved_bytes() const noexcept;
+  // Bytes of the arena resident now.
   std::size_t resident_bytes() const noexcept;
 
  private:
@@ -36,7 +35,6 @@ class MetaArena {
   Chunk* chunks_ = nullptr;
   char* cursor_ = nullptr;
   char* limit_ = nullptr;
-  std::size_t reserved_ = 0;
 };
 
 }  // namespace tslab::detail

@@ -124,8 +124,7 @@ struct Slab {
     return false;
   }
   bool slot_in_purged_page(std::uint32_t slot) const { return slot_in_pages(slot, purged_pages); }
-  std::uint16_t purge_now = 0;         // scratch for Heap::purge_free_pages (owner)
-  std::uint64_t reservation_size = 0;  // large spans: bytes reserved at `start`
+  std::uint16_t purge_now = 0;  // scratch for Heap::purge_free_pages (owner)
 
   alignas(64) BitPair bits[BITMAP_WORDS];
 
