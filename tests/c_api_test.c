@@ -1,5 +1,5 @@
 /* This file contains the C API test, compiled as C11: it calls every function
- * of slab_alloc.h and tslab/error.h and checks the results. It returns non-zero
+ * of slab_alloc.h, epoch_domain.h and tslab/error.h and checks the results. It returns non-zero
  * on the first failed check of any section and prints where that check is. */
 #include <pthread.h>
 #include <stdint.h>
@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "epoch_domain.h"
 #include "slab_alloc.h"
 #include "tslab/error.h"
 
@@ -355,6 +356,72 @@ static int test_null_allocator(void) {
   return 0;
 }
 
+static int test_lifecycle(void) {
+  SlabAllocator* a = slab_allocator_create();
+  CHECK(a != NULL);
+  /* Fill and empty epoch 2, then close it by era: its pages go back. */
+  enum { N = 20000 };
+  static void* blocks[N];
+  for (int i = 0; i < N; ++i) {
+    blocks[i] = slab_malloc_epoch(a, 256, 2);
+    CHECK(blocks[i] != NULL);
+    memset(blocks[i], 7, 256);
+  }
+  const uint64_t full = slab_resident_bytes(a);
+  CHECK(full >= (uint64_t)N * 256);
+  for (int i = 0; i < N; ++i) CHECK(slab_free_checked(a, blocks[i]));
+  const uint64_t era = slab_epoch_era(a, 2);
+  CHECK(slab_epoch_set_label(a, 2, "batch"));
+  CHECK(epoch_close_era(a, 2, era));
+  CHECK(slab_resident_bytes(a) < full / 4);
+  SlabEpochInfo info;
+  CHECK(slab_epoch_info(a, 2, &info));
+  CHECK(info.state == EPOCH_CLOSING && info.era == era && info.live_count == 0);
+  CHECK(strcmp(info.label, "batch") == 0);
+  /* A stale era is refused. */
+  CHECK(!epoch_close_era(a, 2, era + 1000));
+  CHECK_ERR(TSLAB_ERR_STALE_EPOCH);
+  /* Refcounts. */
+  CHECK(slab_epoch_inc_refcount(a, 3) == 1);
+  CHECK(slab_epoch_get_refcount(a, 3) == 1);
+  CHECK(slab_epoch_dec_refcount(a, 3) == 0);
+  /* collect() in an open epoch. */
+  for (int i = 0; i < N; ++i) blocks[i] = slab_malloc_epoch(a, 128, 4);
+  for (int i = 0; i < N; ++i) CHECK(slab_free_checked(a, blocks[i]));
+  CHECK(slab_collect(a) > 0);
+  CHECK(allocator_ok(a));
+  slab_allocator_free(a);
+  return 0;
+}
+
+static int test_domains(void) {
+  SlabAllocator* a = slab_allocator_create();
+  CHECK(a != NULL);
+  EpochDomain* d = epoch_domain_create(a);
+  CHECK(d != NULL && d->alloc == a && d->epoch_id == epoch_current(a));
+  CHECK(epoch_domain_enter(d));
+  CHECK(epoch_domain_current() == d);
+  CHECK(epoch_domain_allocator() == a);
+  CHECK(slab_epoch_get_refcount(a, d->epoch_id) == 1);
+  void* p = slab_malloc_epoch(a, 64, d->epoch_id);
+  CHECK(p != NULL);
+  CHECK(!epoch_domain_destroy(d)); /* still entered */
+  CHECK_ERR(TSLAB_ERR_DOMAIN_MISUSE);
+  CHECK(epoch_domain_exit(d)); /* last holder, auto-close */
+  CHECK(epoch_domain_current() == NULL);
+  CHECK(slab_epoch_state(a, d->epoch_id) == EPOCH_CLOSING);
+  CHECK(slab_free_checked(a, p)); /* frees into a closed epoch still work */
+  CHECK(epoch_domain_destroy(d));
+  EpochDomain* w = epoch_domain_wrap(a, 5, false);
+  CHECK(w != NULL && w->epoch_id == 5);
+  CHECK(epoch_domain_force_close(w));
+  CHECK(slab_epoch_state(a, 5) == EPOCH_CLOSING);
+  CHECK(epoch_domain_destroy(w));
+  CHECK(allocator_ok(a));
+  slab_allocator_free(a);
+  return 0;
+}
+
 int main(void) {
   struct {
     const char* name;
@@ -368,6 +435,8 @@ int main(void) {
       {"errors_and_utilities", test_errors_and_utilities},
       {"cross_thread", test_cross_thread},
       {"null_allocator", test_null_allocator},
+      {"lifecycle", test_lifecycle},
+      {"domains", test_domains},
   };
   int failed = 0;
   for (size_t i = 0; i < sizeof sections / sizeof sections[0]; ++i) {
