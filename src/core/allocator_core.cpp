@@ -145,10 +145,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
   s->list = SlabList::none;
   s->epoch = epoch;
   s->era = era;
-  s->epoch_prev = nullptr;
-  s->epoch_next = epoch_slabs_[epoch];
-  if (s->epoch_next != nullptr) s->epoch_next->epoch_prev = s;
-  epoch_slabs_[epoch] = s;
+  SlabChain::push(epoch_slabs_[epoch], s);
   s->heap.store(&heap, std::memory_order_release);
   // Linearization point of a slab: from here its blocks resolve, for its owner only
   // until the owner hands a block out.

@@ -39,13 +39,7 @@ void AllocatorCore::decommit_slab_locked(Slab* s) noexcept {
 }
 
 void AllocatorCore::recycle_slab_locked(Slab* s) noexcept {
-  // Off the per-epoch list.
-  if (s->epoch_prev != nullptr)
-    s->epoch_prev->epoch_next = s->epoch_next;
-  else
-    epoch_slabs_[s->epoch] = s->epoch_next;
-  if (s->epoch_next != nullptr) s->epoch_next->epoch_prev = s->epoch_prev;
-  s->epoch_prev = s->epoch_next = nullptr;
+  SlabChain::remove(epoch_slabs_[s->epoch], s);
   // seq_cst: the recycler's half of the pin protocol (core/blocks.cpp). From here
   // a validation that starts refuses the slab; one already under way holds a pin.
   s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
@@ -90,22 +84,14 @@ void AllocatorCore::finish_recycle_locked(Slab* s) noexcept {
   // valid handle names it; old handles read STALE from here (seed 000, bug 2).
   s->generation.fetch_add(1, std::memory_order_acq_rel);
   // Linearization point of the pool entry: take_slab may hand it out from here.
-  s->epoch_prev = nullptr;
-  s->epoch_next = free_slabs_;
-  if (free_slabs_ != nullptr) free_slabs_->epoch_prev = s;
-  free_slabs_ = s;
+  SlabChain::push(free_slabs_, s);
   slabs_recycled_[s->size_class].fetch_add(1, std::memory_order_relaxed);
   SegmentHeader* seg = segment_map_lookup(s->start);
   if (++seg->pooled == seg->slab_count && seg->slabs_taken == seg->slab_count) make_dormant_locked(seg);
 }
 
 void AllocatorCore::unlink_pooled_locked(Slab* s) noexcept {
-  if (s->epoch_prev != nullptr)
-    s->epoch_prev->epoch_next = s->epoch_next;
-  else
-    free_slabs_ = s->epoch_next;
-  if (s->epoch_next != nullptr) s->epoch_next->epoch_prev = s->epoch_prev;
-  s->epoch_prev = s->epoch_next = nullptr;
+  SlabChain::remove(free_slabs_, s);
   --segment_map_lookup(s->start)->pooled;
 }
 
@@ -138,9 +124,7 @@ void AllocatorCore::wake_dormant_locked() noexcept {
     s->id = seg->first_id + i;
     s->generation.store(seg->saved_generation[i], std::memory_order_relaxed);
     s->decommitted.store(true, std::memory_order_relaxed);
-    s->epoch_next = free_slabs_;
-    if (free_slabs_ != nullptr) free_slabs_->epoch_prev = s;
-    free_slabs_ = s;
+    SlabChain::push(free_slabs_, s);
     ++seg->pooled;
   }
 }

@@ -49,6 +49,26 @@ class SlabQueue {
   std::size_t size_ = 0;
 };
 
+// An intrusive list through Slab::epoch_prev/epoch_next, headed by a plain
+// pointer: the allocator's per-epoch slab lists and its pool of recycled slabs
+// (allocator lock).
+struct SlabChain {
+  static void push(Slab*& head, Slab* s) noexcept {
+    s->epoch_prev = nullptr;
+    s->epoch_next = head;
+    if (head != nullptr) head->epoch_prev = s;
+    head = s;
+  }
+  static void remove(Slab*& head, Slab* s) noexcept {
+    if (s->epoch_prev != nullptr)
+      s->epoch_prev->epoch_next = s->epoch_next;
+    else
+      head = s->epoch_next;
+    if (s->epoch_next != nullptr) s->epoch_next->epoch_prev = s->epoch_prev;
+    s->epoch_prev = s->epoch_next = nullptr;
+  }
+};
+
 }  // namespace tslab::detail
 
 #endif  // TSLAB_HEAP_SLAB_LIST_H
