@@ -26,7 +26,13 @@ typedef enum TslabError {
   TSLAB_ERR_INTERIOR_POINTER = 12,  /* points inside a block, not at its start */
   TSLAB_ERR_DOUBLE_FREE = 13,       /* the block was already freed */
   TSLAB_ERR_STALE_EPOCH = 14,       /* names a past activation (era) of an epoch slot */
-  TSLAB_ERR_DOMAIN_MISUSE = 15      /* epoch domain used out of order, from another thread, ... */
+  TSLAB_ERR_DOMAIN_MISUSE = 15,     /* epoch domain used out of order, from another thread, ... */
+  TSLAB_ERR_UNKNOWN_OPTION = 16,    /* no TSLAB_* option has that name */
+  TSLAB_ERR_BAD_OPTION_VALUE = 17,  /* an option's value does not parse or is out of range */
+  TSLAB_ERR_OPTIONS_FROZEN = 18,    /* options are read once, at first use; too late to set one */
+  TSLAB_ERR_ARENA_FULL = 19,        /* the arena has no room and its overflow policy is "error" */
+  TSLAB_ERR_REENTRANT = 20,         /* a lazy initialisation re-entered itself */
+  TSLAB_ERR_SYSTEM = 21             /* the OS refused a socket, thread or similar call */
 } TslabError;
 
 /* Why the calling thread's last failed call failed. */

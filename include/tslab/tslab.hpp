@@ -45,6 +45,12 @@ enum class Error : int {
   double_free = TSLAB_ERR_DOUBLE_FREE,
   stale_epoch = TSLAB_ERR_STALE_EPOCH,
   domain_misuse = TSLAB_ERR_DOMAIN_MISUSE,
+  unknown_option = TSLAB_ERR_UNKNOWN_OPTION,
+  bad_option_value = TSLAB_ERR_BAD_OPTION_VALUE,
+  options_frozen = TSLAB_ERR_OPTIONS_FROZEN,
+  arena_full = TSLAB_ERR_ARENA_FULL,
+  reentrant = TSLAB_ERR_REENTRANT,
+  system = TSLAB_ERR_SYSTEM,
 };
 
 // Why the calling thread's last failed call failed.
@@ -129,7 +135,11 @@ class Allocator {
 
   detail::AllocatorCore* core() const noexcept { return core_; }
 
+  // The same allocator through the C API (slab_alloc.h, slab_stats.h).
+  SlabAllocator* c_allocator() const noexcept { return reinterpret_cast<SlabAllocator*>(core_); }
+
  private:
+  void release() noexcept;
   detail::AllocatorCore* core_ = nullptr;
 };
 

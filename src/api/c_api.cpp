@@ -2,6 +2,7 @@
 #include "core/fast_path.h"
 #include "platform/clock_rss.h"
 #include "slab_alloc.h"
+#include "stats/metrics_server.h"
 
 using tslab::detail::AllocatorCore;
 using tslab::detail::CoreOptions;
@@ -27,10 +28,12 @@ SlabAllocator* slab_allocator_create_with(const SlabAllocatorOptions* options) {
   TslabError error = TSLAB_OK;
   AllocatorCore* core = AllocatorCore::create(core_options, &error);
   if (core == nullptr) tslab::detail::set_error(error);
+  if (core != nullptr) tslab::detail::on_allocator_created();
   return reinterpret_cast<SlabAllocator*>(core);
 }
 
 void slab_allocator_free(SlabAllocator* alloc) {
+  if (alloc != nullptr) tslab::detail::on_allocator_destroying(*reinterpret_cast<AllocatorCore*>(alloc));
   AllocatorCore::destroy(reinterpret_cast<AllocatorCore*>(alloc));
 }
 

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "core/fast_path.h"
+#include "stats/metrics_server.h"
 #include "tslab/tslab.hpp"
 
 namespace tslab {
@@ -15,15 +16,21 @@ Allocator::Allocator(const Options& options) {
   TslabError error = TSLAB_OK;
   core_ = AllocatorCore::create(detail::CoreOptions{options.epoch_count, options.platform}, &error);
   if (core_ == nullptr) throw std::bad_alloc();
+  detail::on_allocator_created();
 }
 
-Allocator::~Allocator() { AllocatorCore::destroy(core_); }
+Allocator::~Allocator() { release(); }
+
+void Allocator::release() noexcept {
+  if (core_ != nullptr) detail::on_allocator_destroying(*core_);
+  AllocatorCore::destroy(std::exchange(core_, nullptr));
+}
 
 Allocator::Allocator(Allocator&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
 
 Allocator& Allocator::operator=(Allocator&& other) noexcept {
   if (this != &other) {
-    AllocatorCore::destroy(core_);
+    release();
     core_ = std::exchange(other.core_, nullptr);
   }
   return *this;

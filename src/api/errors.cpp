@@ -39,6 +39,18 @@ extern "C" const char* slab_error_string(TslabError error) {
       return "stale epoch: the slot has been re-activated since (era mismatch)";
     case TSLAB_ERR_DOMAIN_MISUSE:
       return "epoch domain misuse";
+    case TSLAB_ERR_UNKNOWN_OPTION:
+      return "unknown option";
+    case TSLAB_ERR_BAD_OPTION_VALUE:
+      return "invalid option value";
+    case TSLAB_ERR_OPTIONS_FROZEN:
+      return "options are already in use and can no longer be set";
+    case TSLAB_ERR_ARENA_FULL:
+      return "arena is full";
+    case TSLAB_ERR_REENTRANT:
+      return "re-entrant initialisation";
+    case TSLAB_ERR_SYSTEM:
+      return "a system call failed";
   }
   return "unknown error";
 }

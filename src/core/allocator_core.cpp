@@ -112,7 +112,7 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
 
 Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cls,
                                std::uint64_t era) noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
+  const CountedLock lock(mutex_, counters_);
   if (free_slabs_ == nullptr && deferred_ != nullptr) retry_deferred_locked();
   if (free_slabs_ == nullptr && dormant_ != nullptr) wake_dormant_locked();
   Slab* s = free_slabs_;
@@ -140,7 +140,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
   s->capacity = class_capacity(cls);
   s->bin_index = epoch * NUM_CLASSES + cls;
   s->carved.store(0, std::memory_order_relaxed);
-  s->purged_pages = 0;
+  s->purged_pages.store(0, std::memory_order_relaxed);
   s->size_class = static_cast<std::uint8_t>(cls);
   s->list = SlabList::none;
   s->epoch = epoch;
@@ -158,7 +158,11 @@ void AllocatorCore::prefault(void* p, std::size_t size) noexcept { platform_.pre
 std::uint64_t AllocatorCore::open_era_or_error(std::uint32_t epoch) const noexcept {
   if (!in_range_or_error(epoch)) return 0;
   const std::uint64_t era = epochs_.open_era(epoch);
-  if (era == 0) set_error(TSLAB_ERR_EPOCH_CLOSING);
+  if (era == 0) {
+    set_error(TSLAB_ERR_EPOCH_CLOSING);
+    counters_.closing_rejections.add();
+    epoch_counters_[epoch].closing_rejections.add();
+  }
   return era;
 }
 

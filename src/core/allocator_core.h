@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "core/counters.h"
 #include "epoch/epoch_ring.h"
 #include "handle/registry.h"
 #include "heap/heap.h"
@@ -52,6 +53,8 @@ class SlabPin {
 
 // A block named by a pointer or a handle, after validation. A handle also names
 // the slab generation it was issued under (checked again when a large span is freed).
+struct CoreSnapshot;
+
 struct BlockRef {
   Slab* slab = nullptr;
   std::uint32_t slot = 0;
@@ -102,6 +105,13 @@ class AllocatorCore final : public SlabSource {
   bool check(char* message, std::size_t message_size) const noexcept;
   bool perf_counters(std::uint32_t size_class, PerfCounters* out) const noexcept;
 
+  // --- statistics (core/snapshot.cpp) ---
+  // Fills `out` (zeroed by the caller): occupancy from the slab bitmaps, counters
+  // merged from the heaps. With only_class < NUM_CLASSES, the per-epoch occupancy
+  // counts that class only (and no large spans).
+  void snapshot(CoreSnapshot& out, std::uint32_t only_class) const noexcept;
+  std::uint32_t epoch_count() const noexcept { return epoch_count_; }
+
   // --- threads (core/threads.cpp) ---
   std::uint64_t uid() const noexcept { return uid_; }
   // Hands a heap back; the next thread to attach adopts it. Caller holds the live lock.
@@ -128,6 +138,10 @@ class AllocatorCore final : public SlabSource {
   // The era of an epoch that takes allocations, or 0 with the reason recorded.
   std::uint64_t open_era_or_error(std::uint32_t epoch) const noexcept;
   TslabError free_slow(void* p) noexcept;
+  // Records a refused free: the thread's last error and the allocator's count.
+  [[gnu::noinline, gnu::cold]] TslabError reject_free(TslabError e) noexcept;
+  // Hands pages back to the OS, counted. False if the OS refused.
+  bool decommit_counted(void* p, std::size_t size) noexcept;
   // Frees a validated block from the calling thread: local or remote.
   TslabError free_block(const BlockRef& ref, void* p) noexcept;
   // Validation; pins the slab first unless the caller owns it.
@@ -141,16 +155,18 @@ class AllocatorCore final : public SlabSource {
 
   SegmentHeader* new_small_segment() noexcept;  // caller holds mutex_
   // Caller holds mutex_. Pages of a slab no allocation path reaches go back.
-  void decommit_slab_locked(Slab* s) noexcept;
+  bool decommit_slab_locked(Slab* s) noexcept;
   void recycle_slab_locked(Slab* s) noexcept;
   void finish_recycle_locked(Slab* s) noexcept;
   void retry_deferred_locked() noexcept;
   void unlink_pooled_locked(Slab* s) noexcept;
   void make_dormant_locked(SegmentHeader* seg) noexcept;
   void wake_dormant_locked() noexcept;
-  void reclaim_closed_locked(std::uint32_t epoch) noexcept;
+  // Returns the slabs whose pages went back.
+  std::uint32_t reclaim_closed_locked(std::uint32_t epoch) noexcept;
   void flush_abandoned_locked(bool active_too) noexcept;
-  void after_close(std::uint32_t epoch, std::uint64_t closed_era, std::uint64_t rss_before) noexcept;
+  void after_close(std::uint32_t epoch, std::uint64_t closed_era, std::uint64_t rss_before,
+                   std::uint64_t started_ns) noexcept;
   // Waits until every allocation that may have seen an epoch open before a close
   // has finished (process-wide fence, then each heap's allocation sequence).
   // False if the OS offers no process-wide fence.
@@ -169,6 +185,8 @@ class AllocatorCore final : public SlabSource {
   SlabRegistry registry_;
 
   mutable std::mutex mutex_;
+  mutable CoreCounters counters_;
+  mutable EpochCounters epoch_counters_[SLAB_MAX_EPOCH_COUNT];
   SegmentHeader* reservations_ = nullptr;  // every segment and large span
   // Where each epoch slot's fresh slabs come from: a phase's slabs share segments,
   // so when the phase ends whole segments empty out (and go dormant together).

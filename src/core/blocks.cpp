@@ -107,7 +107,13 @@ TslabError AllocatorCore::free_slow(void* p) noexcept {
   SlabPin pin;
   const BlockRef ref = resolve_pointer(p, pin);
   const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, p);
-  if (e != TSLAB_OK) set_error(e);
+  if (e != TSLAB_OK) reject_free(e);
+  return e;
+}
+
+TslabError AllocatorCore::reject_free(TslabError e) noexcept {
+  set_error(e);
+  counters_.invalid_frees.add();
   return e;
 }
 

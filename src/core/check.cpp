@@ -101,7 +101,7 @@ void check_free_list(const AllocatorCore* owner, const HotBin& bin, std::uint32_
 
 bool AllocatorCore::check(char* message, std::size_t message_size) const noexcept {
   Reporter r(message, message_size);
-  std::lock_guard<std::mutex> lock(mutex_);
+  const CountedLock lock(mutex_, counters_);
   std::size_t live_slabs = 0;
   std::size_t carved_total = 0;
   for (SegmentHeader* seg = reservations_; seg != nullptr && r.ok(); seg = seg->next) {
@@ -154,7 +154,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       }
       // Free blocks on purged pages are off the list until the bin runs dry.
       std::uint32_t purged_free = 0;
-      if (s.purged_pages != 0)
+      if (s.purged_pages.load(std::memory_order_relaxed) != 0)
         for (std::uint32_t slot = 0; slot < carved; ++slot) purged_free += s.slot_in_purged_page(slot);
       const std::uint32_t free_count = s.check_mark + purged_free + (s.capacity - carved);
       // Blocks of a closed activation freed after the close are not listed.
@@ -174,7 +174,7 @@ bool AllocatorCore::perf_counters(std::uint32_t cls, PerfCounters* out) const no
     return false;
   }
   PerfCounters pc{};
-  std::lock_guard<std::mutex> lock(mutex_);
+  const CountedLock lock(mutex_, counters_);
   for (const Heap* h = heaps_; h != nullptr; h = h->next_all) {
     const HeapClassCounters& c = h->counters(cls);
     pc.slow_path_hits += c.slow_path_hits.get();

@@ -54,7 +54,7 @@ namespace tslab::detail {
       if (static_cast<std::size_t>(slot) * s->obj_size == offset && slot < s->capacity) [[likely]] {
         const TslabError e = s->free_local(slot);
         if (e != TSLAB_OK) [[unlikely]]
-          set_error(e);
+          reject_free(e);
         else if (s->era == epochs_.open_era(s->epoch)) [[likely]]
           Heap::list_free_block(tc.bins, s, p);
         else
@@ -94,7 +94,7 @@ inline TslabError AllocatorCore::free_handle(std::uint64_t handle) noexcept {
   const BlockRef ref = resolve_handle(handle, pin);
   const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, ref.slab->block_at(ref.slot));
   if (e != TSLAB_OK) [[unlikely]]
-    set_error(e);
+    reject_free(e);
   return e;
 }
 

@@ -38,7 +38,7 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   if (alignment < SEGMENT_SIZE) alignment = SEGMENT_SIZE;
   SegmentHeader* seg = nullptr;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    const CountedLock lock(mutex_, counters_);
     // Best fit among cached spans whose start has the alignment.
     SegmentHeader** best = nullptr;
     for (SegmentHeader** link = &large_cache_; *link != nullptr; link = &(*link)->next_cached) {
@@ -54,7 +54,7 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   }
   if (seg != nullptr) {
     if (!platform_.commit(reinterpret_cast<void*>(seg->base), need)) {
-      std::lock_guard<std::mutex> lock(mutex_);
+      const CountedLock lock(mutex_, counters_);
       seg->next_cached = large_cache_;
       large_cache_ = seg;
       set_error(TSLAB_ERR_OUT_OF_MEMORY);
@@ -87,7 +87,7 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
     s->start = static_cast<char*>(base);
     s->kind = SlabKind::large;
     s->capacity = 1;
-    std::lock_guard<std::mutex> lock(mutex_);
+    const CountedLock lock(mutex_, counters_);
     if (!registry_.add(s)) {
       platform_.release(base, reserve_size);
       set_error(TSLAB_ERR_OUT_OF_MEMORY);
@@ -121,8 +121,8 @@ TslabError AllocatorCore::free_large(const BlockRef& ref) noexcept {
   }
   // Pages go back while the span is unreachable by every allocation path: it
   // enters the cache only below (law 4).
-  platform_.decommit(s->start, s->large_usable.load(std::memory_order_relaxed));
-  std::lock_guard<std::mutex> lock(mutex_);
+  decommit_counted(s->start, s->large_usable.load(std::memory_order_relaxed));
+  const CountedLock lock(mutex_, counters_);
   s->state.store(SLAB_UNUSED, std::memory_order_release);
   SegmentHeader* seg = segment_map_lookup(s->start);
   seg->next_cached = large_cache_;

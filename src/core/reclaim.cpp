@@ -30,12 +30,24 @@
 
 namespace tslab::detail {
 
-void AllocatorCore::decommit_slab_locked(Slab* s) noexcept {
-  if (s->decommitted.exchange(true, std::memory_order_acq_rel)) return;
-  if (platform_.decommit(s->start, SLAB_SIZE))
+bool AllocatorCore::decommit_counted(void* p, std::size_t size) noexcept {
+  counters_.decommit_calls.add();
+  if (!platform_.decommit(p, size)) {
+    counters_.decommit_failures.add();
+    return false;
+  }
+  counters_.decommit_bytes.add(size);
+  return true;
+}
+
+bool AllocatorCore::decommit_slab_locked(Slab* s) noexcept {
+  if (s->decommitted.exchange(true, std::memory_order_acq_rel)) return false;
+  if (decommit_counted(s->start, SLAB_SIZE)) {
     decommitted_bytes_.fetch_add(SLAB_SIZE, std::memory_order_relaxed);
-  else
-    s->decommitted.store(false, std::memory_order_relaxed);  // refused: the pages stay
+    return true;
+  }
+  s->decommitted.store(false, std::memory_order_relaxed);  // refused: the pages stay
+  return false;
 }
 
 void AllocatorCore::recycle_slab_locked(Slab* s) noexcept {
@@ -76,7 +88,7 @@ void AllocatorCore::finish_recycle_locked(Slab* s) noexcept {
     s->bits[w].remote.store(0, std::memory_order_relaxed);
   }
   s->carved.store(0, std::memory_order_relaxed);
-  s->purged_pages = 0;
+  s->purged_pages.store(0, std::memory_order_relaxed);
   s->heap.store(nullptr, std::memory_order_relaxed);
   s->list = SlabList::none;
   s->prev = s->next = nullptr;
@@ -107,7 +119,7 @@ void AllocatorCore::make_dormant_locked(SegmentHeader* seg) noexcept {
   const std::size_t page = platform_.page_size();
   const auto first = (reinterpret_cast<std::uintptr_t>(seg->slabs) + page - 1) & ~(page - 1);
   const auto last = reinterpret_cast<std::uintptr_t>(seg->slabs + seg->slab_count) & ~(page - 1);
-  if (last > first) platform_.decommit(reinterpret_cast<void*>(first), last - first);
+  if (last > first) decommit_counted(reinterpret_cast<void*>(first), last - first);
   seg->dormant = true;
   seg->next_dormant = dormant_;
   dormant_ = seg;
@@ -130,11 +142,11 @@ void AllocatorCore::wake_dormant_locked() noexcept {
 }
 
 void AllocatorCore::release_pages(void* p, std::size_t size) noexcept {
-  if (platform_.decommit(p, size)) decommitted_bytes_.fetch_add(size, std::memory_order_relaxed);
+  if (decommit_counted(p, size)) decommitted_bytes_.fetch_add(size, std::memory_order_relaxed);
 }
 
 void AllocatorCore::recycle_slabs(Slab* list) noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
+  const CountedLock lock(mutex_, counters_);
   retry_deferred_locked();
   while (list != nullptr) {
     Slab* next = list->next;
@@ -148,18 +160,24 @@ void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
   // then finds this slab empty itself.
   if (era > quiesced_era_[s->epoch].load(std::memory_order_acquire)) return;
   if (!s->is_empty() || s->decommitted.load(std::memory_order_acquire)) return;
-  std::lock_guard<std::mutex> lock(mutex_);
+  const CountedLock lock(mutex_, counters_);
   // Still the same activation's slab (not recycled and reused meanwhile), still empty.
   if (s->state.load(std::memory_order_acquire) == SLAB_IN_USE && s->era == era && era != open_era(s->epoch) &&
       s->is_empty())
     decommit_slab_locked(s);
 }
 
-void AllocatorCore::reclaim_closed_locked(std::uint32_t epoch) noexcept {
+std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch) noexcept {
   const std::uint64_t open = epochs_.open_era(epoch);
   const std::uint64_t quiesced = quiesced_era_[epoch].load(std::memory_order_acquire);
-  for (Slab* s = epoch_slabs_[epoch]; s != nullptr; s = s->epoch_next)
-    if (s->era != open && s->era <= quiesced && s->is_empty()) decommit_slab_locked(s);
+  std::uint32_t scanned = 0, returned = 0;
+  for (Slab* s = epoch_slabs_[epoch]; s != nullptr; s = s->epoch_next) {
+    ++scanned;
+    if (s->era != open && s->era <= quiesced && s->is_empty() && decommit_slab_locked(s)) ++returned;
+  }
+  counters_.close_slabs_scanned.add(scanned);
+  counters_.close_slabs_returned.add(returned);
+  return returned;
 }
 
 bool AllocatorCore::quiesce_allocations() noexcept {
@@ -175,7 +193,7 @@ bool AllocatorCore::quiesce_allocations() noexcept {
   while (first || resume != nullptr) {
     std::size_t n = 0;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
+      const CountedLock lock(mutex_, counters_);
       Heap* h = first ? heaps_ : resume;
       first = false;
       resume = nullptr;
@@ -210,61 +228,73 @@ void AllocatorCore::flush_abandoned_locked(bool active_too) noexcept {
   }
 }
 
-void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era,
-                                std::uint64_t rss_before) noexcept {
+void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, std::uint64_t rss_before,
+                                std::uint64_t started_ns) noexcept {
   if (quiesce_allocations()) {
     std::uint64_t q = quiesced_era_[epoch].load(std::memory_order_relaxed);
     while (q < closed_era &&
            !quiesced_era_[epoch].compare_exchange_weak(q, closed_era, std::memory_order_acq_rel)) {
     }
   }
+  std::uint32_t returned = 0;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    const CountedLock lock(mutex_, counters_);
     flush_abandoned_locked(false);
-    reclaim_closed_locked(epoch);
+    returned = reclaim_closed_locked(epoch);
   }
   // This thread's own bins of the closed activation can go at once too.
   if (tl_cache.uid == uid_) tl_cache.heap->catch_up_with_closes(*this);
   rss_before_close_[epoch].store(rss_before, std::memory_order_relaxed);
   rss_after_close_[epoch].store(process_rss_bytes(), std::memory_order_relaxed);
+  const std::uint64_t took = monotonic_ns() - started_ns;
+  counters_.epoch_closes.add();
+  counters_.close_ns.add(took);
+  EpochCounters& ec = epoch_counters_[epoch];
+  ec.closes.add();
+  ec.last_close_ns.set(took);
+  ec.last_close_slabs_returned.set(returned);
 }
 
 std::uint32_t AllocatorCore::epoch_advance() noexcept {
+  const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = process_rss_bytes();
   const std::uint32_t old = epochs_.current();
   const std::uint64_t old_era = epochs_.era(old);
   const std::uint32_t next = epochs_.advance();
   // The slot that just closed returns its empty slabs' pages like any close.
-  if (next != old) after_close(old, old_era, rss_before);
+  if (next != old) after_close(old, old_era, rss_before, started);
   return next;
 }
 
 bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
   if (!in_range_or_error(epoch)) return false;
+  const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = process_rss_bytes();
   const std::uint64_t era = epochs_.era(epoch);
   epochs_.close(epoch);
-  after_close(epoch, era, rss_before);
+  after_close(epoch, era, rss_before, started);
   return true;
 }
 
 bool AllocatorCore::epoch_close_era(std::uint32_t epoch, std::uint64_t era) noexcept {
   if (!in_range_or_error(epoch)) return false;
+  const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = process_rss_bytes();
   if (!epochs_.close_if_era(epoch, era)) {
     set_error(TSLAB_ERR_STALE_EPOCH);
     return false;
   }
-  after_close(epoch, era, rss_before);
+  after_close(epoch, era, rss_before, started);
   return true;
 }
 
 std::uint64_t AllocatorCore::collect() noexcept {
+  counters_.collect_calls.add();
   const std::uint64_t before = decommitted_bytes_.load(std::memory_order_relaxed);
   if (tl_cache.uid == uid_) {
     if (Slab* list = tl_cache.heap->take_empty_slabs(*this, true)) recycle_slabs(list);
   }
-  std::lock_guard<std::mutex> lock(mutex_);
+  const CountedLock lock(mutex_, counters_);
   retry_deferred_locked();
   flush_abandoned_locked(true);
   for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e);
@@ -276,7 +306,7 @@ std::uint64_t AllocatorCore::collect() noexcept {
 }
 
 std::uint64_t AllocatorCore::resident_bytes() const noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
+  const CountedLock lock(mutex_, counters_);
   std::uint64_t bytes = meta_.resident_bytes() + registry_.resident_bytes(platform_);
   for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
     bytes += platform_.resident_bytes(reinterpret_cast<const void*>(seg->base), seg->size);
@@ -296,7 +326,7 @@ bool AllocatorCore::epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const no
   info.rss_before_close = rss_before_close_[epoch].load(std::memory_order_relaxed);
   info.rss_after_close = rss_after_close_[epoch].load(std::memory_order_relaxed);
   epochs_.label(epoch, info.label, sizeof(info.label));
-  std::lock_guard<std::mutex> lock(mutex_);
+  const CountedLock lock(mutex_, counters_);
   for (const Slab* s = epoch_slabs_[epoch]; s != nullptr; s = s->epoch_next)
     info.live_count += s->live_blocks();
   for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)

@@ -122,8 +122,20 @@ void unregister_live(AllocatorCore* core) noexcept {
   }
 }
 
+void for_each_live(void (*fn)(const AllocatorCore& core, void* context), void* context) noexcept {
+  std::lock_guard<std::mutex> lock(g_live_mutex);
+  for (const AllocatorCore* c = g_live; c != nullptr; c = c->next_live) fn(*c, context);
+}
+
+std::size_t live_allocator_count() noexcept {
+  std::lock_guard<std::mutex> lock(g_live_mutex);
+  std::size_t n = 0;
+  for (const AllocatorCore* c = g_live; c != nullptr; c = c->next_live) ++n;
+  return n;
+}
+
 void AllocatorCore::abandon_heap(Heap* heap) noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
+  const CountedLock lock(mutex_, counters_);
   // Quiescence point of a heap: its owner is gone. The allocator lock orders the
   // owner's last writes before whichever thread adopts it next.
   heap->owner_tid.store(0, std::memory_order_release);
@@ -132,11 +144,12 @@ void AllocatorCore::abandon_heap(Heap* heap) noexcept {
 }
 
 Heap* AllocatorCore::acquire_heap() noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
+  const CountedLock lock(mutex_, counters_);
   Heap* heap = abandoned_;
   if (heap != nullptr) {
     abandoned_ = heap->next_abandoned;  // adoption: slabs, blocks and handles carry over
     heap->next_abandoned = nullptr;
+    counters_.thread_adoptions.add();
   } else {
     heap = Heap::create(meta_, epoch_count_);
     if (heap == nullptr) return nullptr;

@@ -4,6 +4,7 @@
 #ifndef TSLAB_CORE_THREADS_H
 #define TSLAB_CORE_THREADS_H
 
+#include <cstddef>
 #include <cstdint>
 
 namespace tslab::detail {
@@ -15,6 +16,10 @@ bool threads_init() noexcept;
 std::uint64_t next_allocator_uid() noexcept;
 void register_live(AllocatorCore* core) noexcept;
 void unregister_live(AllocatorCore* core) noexcept;
+// Calls fn(core, context) for each live allocator under the live lock, so none
+// is destroyed meanwhile. fn may take the allocator's own lock, nothing global.
+void for_each_live(void (*fn)(const AllocatorCore& core, void* context), void* context) noexcept;
+std::size_t live_allocator_count() noexcept;
 
 }  // namespace tslab::detail
 

@@ -53,7 +53,10 @@ std::uint32_t Heap::collect(const SlabSource& source, Slab* s) noexcept {
   const std::uint32_t n = s->collect_remote([this, s, open](FreeBlock* b) {
     if (open) list_free_block(s, b);
   });
-  if (n != 0) counters_[s->size_class].remote_collections.bump();
+  if (n != 0) {
+    counters_[s->size_class].remote_collections.bump();
+    counters_[s->size_class].remote_blocks.bump(n);
+  }
   return n;
 }
 
@@ -112,7 +115,8 @@ void Heap::purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcep
     std::uint16_t mask = 0;
     for (std::uint32_t page = 0; page < 16; ++page) {
       const std::uint32_t first = s->first_slot_of_page(page);
-      if (first >= carved || (s->purged_pages & (1u << page))) continue;  // never touched, or done
+      if (first >= carved || (s->purged_pages.load(std::memory_order_relaxed) & (1u << page)))
+        continue;  // never touched, or done
       const std::uint32_t last = std::min(s->last_slot_of_page(page), carved - 1);
       bool free = true;
       for (std::uint32_t slot = first; slot <= last && free; ++slot) {
@@ -144,7 +148,9 @@ void Heap::purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcep
     if (s->purge_now == 0) continue;
     for (std::uint32_t page = 0; page < 16; ++page)
       if (s->purge_now & (1u << page)) source.release_pages(s->start + page * Slab::PAGE, Slab::PAGE);
-    s->purged_pages = static_cast<std::uint16_t>(s->purged_pages | s->purge_now);
+    s->purged_pages.store(
+        static_cast<std::uint16_t>(s->purged_pages.load(std::memory_order_relaxed) | s->purge_now),
+        std::memory_order_relaxed);
     s->purge_now = 0;
     l.has_purged = true;
   }
@@ -155,7 +161,7 @@ bool Heap::relist_purged(BinLists& l, HotBin& bin) noexcept {
   l.has_purged = false;
   bool any = false;
   for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
-    if (s->purged_pages == 0) continue;
+    if (s->purged_pages.load(std::memory_order_relaxed) == 0) continue;
     const std::uint32_t carved = s->carved.load(std::memory_order_relaxed);
     // Highest slot first, so that the list hands them out lowest address first.
     for (std::uint32_t slot = carved; slot-- > 0;) {
@@ -166,7 +172,7 @@ bool Heap::relist_purged(BinLists& l, HotBin& bin) noexcept {
       bin.free = b;
       any = true;
     }
-    s->purged_pages = 0;
+    s->purged_pages.store(0, std::memory_order_relaxed);
   }
   return any;
 }

@@ -25,12 +25,18 @@
 
 namespace tslab::detail {
 
+#ifndef TSLAB_STATS
+#define TSLAB_STATS 1  // 0 compiles every statistics counter out
+#endif
+
 // A counter written by one thread (load + store, no read-modify-write) and read
 // by any (relaxed): statistics merged on read.
 struct OwnerCounter {
   std::atomic<std::uint64_t> value{0};
-  void bump(std::uint64_t n = 1) noexcept {
+  void bump([[maybe_unused]] std::uint64_t n = 1) noexcept {
+#if TSLAB_STATS
     value.store(value.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+#endif
   }
   std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
 };
@@ -39,6 +45,7 @@ struct HeapClassCounters {
   OwnerCounter slow_path_hits;
   OwnerCounter slabs_carved_out;    // a slab's last never-used block went to the bin
   OwnerCounter remote_collections;  // slabs that gave back remotely freed blocks
+  OwnerCounter remote_blocks;       // blocks freed by other threads, collected
   OwnerCounter bin_empty;           // slow path found the bin's free list empty
   OwnerCounter held_back;           // slow path found the head slot held by a rejected free
 };

@@ -107,7 +107,8 @@ struct Slab {
   bool reclaim_mark = false;     // scratch for Heap::take_empty_slabs (owner)
   // Pages (4 KiB, 16 per slab) whose free blocks are off the bin list and whose
   // memory went back to the OS; the blocks are listed again when the bin runs dry.
-  std::uint16_t purged_pages = 0;  // owner
+  // Owner stores (relaxed); statistics read it from any thread.
+  std::atomic<std::uint16_t> purged_pages{0};
 
   // Blocks overlapping the pages of `mask`, as [first, last] slot ranges per page.
   static constexpr std::size_t PAGE = 4096;
@@ -123,7 +124,9 @@ struct Slab {
       if (mask & (1u << page)) return true;
     return false;
   }
-  bool slot_in_purged_page(std::uint32_t slot) const { return slot_in_pages(slot, purged_pages); }
+  bool slot_in_purged_page(std::uint32_t slot) const {
+    return slot_in_pages(slot, purged_pages.load(std::memory_order_relaxed));
+  }
   std::uint16_t purge_now = 0;  // scratch for Heap::purge_free_pages (owner)
 
   alignas(64) BitPair bits[BITMAP_WORDS];

@@ -1,0 +1,131 @@
+// This file contains AllocatorCore::snapshot: occupancy read from the slab
+// bitmaps under the allocator lock, and counters merged from the heaps.
+//
+// Nothing here writes allocator state, and the fast paths are not involved: a
+// snapshot costs the threads that allocate only the allocator lock it holds
+// while it walks (slow paths that need a slab wait for it).
+#include "core/snapshot.h"
+
+#include <bit>
+
+#include "core/allocator_core.h"
+
+namespace tslab::detail {
+
+namespace {
+
+constexpr std::uint64_t PAGE = 4096;
+
+// Adds one in-use slab to `occ`. Reads only atomics and fields fixed while the
+// slab is in use (set under the allocator lock, which the caller holds).
+void account_slab(const Slab& s, Occupancy& occ) noexcept {
+  const std::uint64_t live = s.live_blocks();
+  const std::uint64_t live_bytes = live * s.obj_size;
+  const std::uint64_t purged = static_cast<std::uint64_t>(
+      std::popcount(static_cast<unsigned>(s.purged_pages.load(std::memory_order_relaxed))));
+  const std::uint64_t committed =
+      s.decommitted.load(std::memory_order_acquire) ? 0 : SLAB_SIZE - purged * PAGE;
+  occ.live_blocks += live;
+  occ.live_bytes += live_bytes;
+  occ.committed_bytes += committed;
+  if (live == 0) {
+    ++occ.slabs_empty;
+    if (committed != 0) {
+      ++occ.reclaimable_slabs;
+      occ.reclaimable_bytes += committed;
+    }
+  } else if (live == s.capacity) {
+    ++occ.slabs_full;
+  } else {
+    ++occ.slabs_partial;
+  }
+  occ.fragmentation_bytes += committed > live_bytes ? committed - live_bytes : 0;
+}
+
+}  // namespace
+
+void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const noexcept {
+  out.uid = uid_;
+  out.epoch_count = epoch_count_;
+  for (std::uint32_t e = 0; e < epoch_count_; ++e) {
+    EpochSnapshot& es = out.epochs[e];
+    es.state = epochs_.state(e);
+    es.era = epochs_.era(e);
+    es.open_since_ns = epochs_.open_since_ns(e);
+    es.refcount = epochs_.refcount(e);
+    epochs_.label(e, es.label, sizeof es.label);
+    const EpochCounters& ec = epoch_counters_[e];
+    es.closes = ec.closes.get();
+    es.closing_rejections = ec.closing_rejections.get();
+    es.last_close_ns = ec.last_close_ns.get();
+    es.last_close_slabs_returned = ec.last_close_slabs_returned.get();
+    es.rss_before_last_close = rss_before_close_[e].load(std::memory_order_relaxed);
+    es.rss_after_last_close = rss_after_close_[e].load(std::memory_order_relaxed);
+    if (es.state == EPOCH_ACTIVE) ++out.epochs_active;
+  }
+  for (std::uint32_t c = 0; c < NUM_CLASSES; ++c) {
+    ClassCounts& cc = out.class_counts[c];
+    cc.new_slabs = new_slabs_[c].load(std::memory_order_relaxed);
+    cc.slabs_reused = slabs_reused_[c].load(std::memory_order_relaxed);
+    cc.slabs_recycled = slabs_recycled_[c].load(std::memory_order_relaxed);
+  }
+  // Resident bytes take the lock themselves (and read the page tables).
+  out.resident_bytes = resident_bytes();
+
+  const CountedLock lock(mutex_, counters_);
+  for (std::uint32_t e = 0; e < epoch_count_; ++e) {
+    for (const Slab* s = epoch_slabs_[e]; s != nullptr; s = s->epoch_next) {
+      if (only_class < NUM_CLASSES && s->size_class != only_class) continue;
+      Occupancy one{};
+      account_slab(*s, one);
+      out.per_class[s->size_class].add(one);
+      out.epochs[e].occupancy.add(one);
+      out.total.add(one);
+    }
+  }
+  for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
+    out.reserved_bytes += seg->size;
+    if (seg->kind != SlabKind::large) continue;
+    const Slab& s = seg->slabs[0];
+    if (s.state.load(std::memory_order_acquire) != SLAB_IN_USE ||
+        (s.bits[0].allocated.load(std::memory_order_acquire) & 1) == 0)
+      continue;  // cached: its pages went back when it was freed
+    const std::uint64_t bytes = s.large_usable.load(std::memory_order_relaxed);
+    ++out.large_spans_live;
+    out.large_live_bytes += bytes;
+    Occupancy one{};
+    one.live_blocks = 1;
+    one.live_bytes = bytes;
+    one.committed_bytes = bytes;
+    one.slabs_full = 1;
+    out.total.add(one);
+    if (only_class >= NUM_CLASSES && s.epoch < epoch_count_) out.epochs[s.epoch].occupancy.add(one);
+  }
+  out.metadata_bytes = meta_.resident_bytes() + registry_.resident_bytes(platform_);
+  for (const Heap* h = heaps_; h != nullptr; h = h->next_all) {
+    if (h->owner_tid.load(std::memory_order_relaxed) != 0) ++out.threads_attached;
+    for (std::uint32_t c = 0; c < NUM_CLASSES; ++c) {
+      const HeapClassCounters& hc = h->counters(c);
+      out.class_counts[c].slow_path += hc.slow_path_hits.get();
+      out.class_counts[c].remote_frees_collected += hc.remote_blocks.get();
+    }
+  }
+  for (const Heap* h = abandoned_; h != nullptr; h = h->next_abandoned) ++out.heaps_abandoned;
+
+  const CoreCounters& k = counters_;
+  out.decommit_calls = k.decommit_calls.get();
+  out.decommit_bytes = k.decommit_bytes.get();
+  out.decommit_failures = k.decommit_failures.get();
+  out.epoch_closes = k.epoch_closes.get();
+  out.close_slabs_scanned = k.close_slabs_scanned.get();
+  out.close_slabs_returned = k.close_slabs_returned.get();
+  out.close_ns = k.close_ns.get();
+  out.collect_calls = k.collect_calls.get();
+  out.closing_rejections = k.closing_rejections.get();
+  out.invalid_frees = k.invalid_frees.get();
+  out.thread_adoptions = k.thread_adoptions.get();
+  out.lock_acquisitions = k.lock_acquisitions.get();
+  out.lock_waits = k.lock_waits.get();
+}
+
+}  // namespace tslab::detail

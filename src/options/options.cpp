@@ -1,0 +1,266 @@
+// This file contains the options table and its one-time load.
+//
+// Load protocol. `state_` is UNLOADED, BUSY or LOADED. The thread that moves it
+// UNLOADED -> BUSY (one CAS) reads every variable and publishes the table with a
+// release store of LOADED; a thread that finds BUSY waits for the next state. A
+// programmatic set takes the same BUSY state while the table is UNLOADED, so a
+// set and a first use never interleave and no reader sees a half-written row.
+#include "options/options.h"
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "tslab/options.h"
+
+namespace tslab::detail {
+namespace {
+
+enum class Kind : std::uint8_t { boolean, uint, size, overflow };
+
+struct OptionSpec {
+  const char* name;
+  Kind kind;
+  std::uint64_t fallback;  // the value when the variable is unset
+  std::uint64_t min;
+  std::uint64_t max;
+  const char* meaning;
+};
+
+constexpr std::uint64_t KiB = 1024, MiB = KiB * KiB, GiB = MiB * KiB;
+
+// The table. Indexed by OptionId.
+constexpr OptionSpec SPECS[] = {
+    {"TSLAB_METRICS_PORT", Kind::uint, 0, 0, 65535,
+     "serve Prometheus text on 127.0.0.1:PORT/metrics (0: off)"},
+    {"TSLAB_VERBOSE", Kind::boolean, 0, 0, 1, "report metrics-server events on stderr"},
+    {"TSLAB_SHOW_STATS", Kind::boolean, 0, 0, 1, "print an allocator's summary on stderr when it is freed"},
+    {"TSLAB_ARENA_SIZE", Kind::size, 1 * MiB, 4 * KiB, 64 * GiB, "chunk size of thread-local and new arenas"},
+    {"TSLAB_ARENA_ZERO", Kind::boolean, 1, 0, 1, "arenas zero their used memory on reset"},
+    {"TSLAB_ARENA_OVERFLOW", Kind::overflow, TSLAB_ARENA_OVERFLOW_GROW, 0, 2,
+     "what a full arena does: error, grow or fallback"},
+};
+constexpr std::size_t COUNT = static_cast<std::size_t>(OptionId::count);
+static_assert(sizeof(SPECS) / sizeof(SPECS[0]) == COUNT, "one row per OptionId");
+
+enum class Source : std::uint8_t { fallback, environment, program };
+
+struct Row {
+  std::uint64_t value;
+  bool ok;
+  Source source;
+  char error[192];
+};
+
+enum : std::uint8_t { UNLOADED, BUSY, LOADED };
+std::atomic<std::uint8_t> state_{UNLOADED};
+Row rows_[COUNT];         // written only by the BUSY holder, read after LOADED
+bool overridden_[COUNT];  // written only by the BUSY holder
+
+const char* const OVERFLOW_NAMES[] = {"error", "grow", "fallback"};
+
+bool equals_ignoring_case(const char* a, const char* b) noexcept {
+  for (; *a != '\0' && *b != '\0'; ++a, ++b) {
+    const char ca = (*a >= 'A' && *a <= 'Z') ? static_cast<char>(*a - 'A' + 'a') : *a;
+    const char cb = (*b >= 'A' && *b <= 'Z') ? static_cast<char>(*b - 'A' + 'a') : *b;
+    if (ca != cb) return false;
+  }
+  return *a == *b;
+}
+
+// Parses `text` for `spec`; on failure writes why into `error`.
+bool parse(const OptionSpec& spec, const char* text, std::uint64_t* out, char* error,
+           std::size_t error_size) noexcept {
+  std::uint64_t v = 0;
+  bool ok = false;
+  const char* expected = "";
+  switch (spec.kind) {
+    case Kind::boolean:
+      ok = parse_bool(text, &v);
+      expected = "0/1, true/false, yes/no or on/off";
+      break;
+    case Kind::uint:
+      ok = parse_uint(text, &v);
+      expected = "a whole number";
+      break;
+    case Kind::size:
+      ok = parse_size(text, &v);
+      expected = "a size: digits with an optional k, m or g suffix";
+      break;
+    case Kind::overflow:
+      for (std::uint64_t i = 0; i < 3; ++i)
+        if (equals_ignoring_case(text, OVERFLOW_NAMES[i])) v = i, ok = true;
+      expected = "error, grow or fallback";
+      break;
+  }
+  if (!ok) {
+    std::snprintf(error, error_size, "%s=\"%s\" is not valid: expected %s", spec.name, text, expected);
+    return false;
+  }
+  if (v < spec.min || v > spec.max) {
+    std::snprintf(error, error_size, "%s=\"%s\" is out of range [%llu, %llu]", spec.name, text,
+                  static_cast<unsigned long long>(spec.min), static_cast<unsigned long long>(spec.max));
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+// Takes the BUSY state from UNLOADED. False if the table is (or becomes) LOADED.
+bool acquire_unloaded() noexcept {
+  for (;;) {
+    std::uint8_t s = state_.load(std::memory_order_acquire);
+    if (s == LOADED) return false;
+    if (s == UNLOADED && state_.compare_exchange_weak(s, BUSY, std::memory_order_acquire)) return true;
+    std::this_thread::yield();  // another thread holds BUSY for a few microseconds
+  }
+}
+
+void load_once() noexcept {
+  if (state_.load(std::memory_order_acquire) == LOADED) [[likely]]
+    return;
+  if (!acquire_unloaded()) return;
+  for (std::size_t i = 0; i < COUNT; ++i) {
+    Row& row = rows_[i];
+    if (overridden_[i]) continue;  // tslab_option_set wins over the environment
+    row.error[0] = '\0';
+    const char* text = std::getenv(SPECS[i].name);
+    if (text == nullptr) {
+      row.value = SPECS[i].fallback, row.ok = true, row.source = Source::fallback;
+      continue;
+    }
+    row.source = Source::environment;
+    row.ok = parse(SPECS[i], text, &row.value, row.error, sizeof row.error);
+    if (!row.ok) {
+      row.value = SPECS[i].fallback;
+      std::fprintf(stderr, "tslab: %s\n", row.error);
+    }
+  }
+  // Publication point of the table: every row above happens-before a LOADED read.
+  state_.store(LOADED, std::memory_order_release);
+}
+
+}  // namespace
+
+bool parse_uint(const char* text, std::uint64_t* out) noexcept {
+  if (text == nullptr || *text < '0' || *text > '9') return false;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno == ERANGE || *end != '\0') return false;
+  *out = v;
+  return true;
+}
+
+bool parse_bool(const char* text, std::uint64_t* out) noexcept {
+  if (text == nullptr) return false;
+  static const char* const truthy[] = {"1", "true", "yes", "on"};
+  static const char* const falsy[] = {"0", "false", "no", "off"};
+  for (const char* t : truthy)
+    if (equals_ignoring_case(text, t)) return *out = 1, true;
+  for (const char* f : falsy)
+    if (equals_ignoring_case(text, f)) return *out = 0, true;
+  return false;
+}
+
+bool parse_size(const char* text, std::uint64_t* out) noexcept {
+  if (text == nullptr || *text < '0' || *text > '9') return false;
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long digits = std::strtoull(text, &end, 10);
+  if (errno == ERANGE) return false;
+  std::uint64_t scale = 1;
+  switch (*end) {
+    case '\0':
+      break;
+    case 'k':
+    case 'K':
+      scale = KiB;
+      ++end;
+      break;
+    case 'm':
+    case 'M':
+      scale = MiB;
+      ++end;
+      break;
+    case 'g':
+    case 'G':
+      scale = GiB;
+      ++end;
+      break;
+    default:
+      return false;
+  }
+  if (scale != 1 && *end != '\0' && !equals_ignoring_case(end, "ib") && !equals_ignoring_case(end, "b"))
+    return false;
+  if (scale == 1 && *end != '\0') return false;
+  if (digits > UINT64_MAX / scale) return false;  // would wrap
+  *out = digits * scale;
+  return true;
+}
+
+OptionValue option(OptionId id) noexcept {
+  load_once();
+  const Row& row = rows_[static_cast<std::size_t>(id)];
+  return {row.value, row.ok};
+}
+
+const char* option_error(OptionId id) noexcept {
+  load_once();
+  const Row& row = rows_[static_cast<std::size_t>(id)];
+  return row.ok ? nullptr : row.error;
+}
+
+OptionId option_by_name(const char* name) noexcept {
+  if (name == nullptr) return OptionId::count;
+  for (std::size_t i = 0; i < COUNT; ++i)
+    if (std::strcmp(SPECS[i].name, name) == 0) return static_cast<OptionId>(i);
+  return OptionId::count;
+}
+
+TslabError option_set(OptionId id, const char* text) noexcept {
+  if (id >= OptionId::count) return TSLAB_ERR_UNKNOWN_OPTION;
+  if (text == nullptr) return TSLAB_ERR_BAD_OPTION_VALUE;
+  const auto i = static_cast<std::size_t>(id);
+  std::uint64_t v = 0;
+  char error[sizeof rows_[0].error];
+  if (!parse(SPECS[i], text, &v, error, sizeof error)) return TSLAB_ERR_BAD_OPTION_VALUE;
+  if (!acquire_unloaded()) return TSLAB_ERR_OPTIONS_FROZEN;
+  rows_[i] = Row{v, true, Source::program, {}};
+  overridden_[i] = true;
+  state_.store(UNLOADED, std::memory_order_release);
+  return TSLAB_OK;
+}
+
+void options_reset_for_testing() noexcept {
+  for (std::size_t i = 0; i < COUNT; ++i) overridden_[i] = false;
+  state_.store(UNLOADED, std::memory_order_release);
+}
+
+std::size_t describe_options(char* out, std::size_t out_size) noexcept {
+  load_once();
+  std::size_t needed = 0;
+  for (std::size_t i = 0; i < COUNT; ++i) {
+    const Row& row = rows_[i];
+    char value[32];
+    if (!row.ok)
+      std::snprintf(value, sizeof value, "invalid");
+    else if (SPECS[i].kind == Kind::overflow)
+      std::snprintf(value, sizeof value, "%s", OVERFLOW_NAMES[row.value]);
+    else
+      std::snprintf(value, sizeof value, "%llu", static_cast<unsigned long long>(row.value));
+    const char* source = row.source == Source::environment ? "environment"
+                         : row.source == Source::program   ? "program"
+                                                           : "default";
+    const std::size_t at = needed < out_size ? needed : out_size;
+    const int n = std::snprintf(out == nullptr ? nullptr : out + at, out == nullptr ? 0 : out_size - at,
+                                "%-22s %-10s %-12s %s\n", SPECS[i].name, value, source, SPECS[i].meaning);
+    if (n > 0) needed += static_cast<std::size_t>(n);
+  }
+  return needed;
+}
+
+}  // namespace tslab::detail

@@ -1,0 +1,66 @@
+// This file contains the JSON rendering of a snapshot:
+//   {"version":1,"allocator":N,"global":{...},"classes":[{...}],"epochs":[{...}]}
+// with the field names of slab_stats.h. Classes never used are left out.
+#include "size_class/size_classes.h"
+#include "stats/public_stats.h"
+#include "stats/render.h"
+
+namespace tslab::detail {
+
+namespace {
+
+#define TSLAB_JSON_FIELD_(name, type, unit, help) \
+  w.printf(",\"" #name "\":%llu", static_cast<unsigned long long>(s.name));
+
+void global_object(const SlabGlobalStats& s, TextWriter& w) noexcept {
+  w.printf("{\"epoch_count\":%u,\"size_class_count\":%u", s.epoch_count, s.size_class_count);
+  SLAB_GLOBAL_STATS_FIELDS(TSLAB_JSON_FIELD_)
+  w.put('}');
+}
+
+void class_object(const SlabClassStats& s, TextWriter& w) noexcept {
+  w.printf("{\"size_class\":%u", s.size_class);
+  SLAB_CLASS_STATS_FIELDS(TSLAB_JSON_FIELD_)
+  w.put('}');
+}
+
+void epoch_object(const SlabEpochStats& s, TextWriter& w) noexcept {
+  w.printf("{\"epoch\":%u,\"label\":", s.epoch);
+  w.json_string(s.label);
+  w.puts(",\"state_name\":");
+  w.json_string(s.state == EPOCH_ACTIVE ? "active" : "closing");
+  SLAB_EPOCH_STATS_FIELDS(TSLAB_JSON_FIELD_)
+  w.put('}');
+}
+
+#undef TSLAB_JSON_FIELD_
+
+}  // namespace
+
+void render_json(const CoreSnapshot& snap, TextWriter& w) noexcept {
+  w.printf("{\"version\":%u,\"allocator\":%llu,\"global\":", SLAB_STATS_VERSION,
+           static_cast<unsigned long long>(snap.uid));
+  SlabGlobalStats g;
+  fill_global(snap, g);
+  global_object(g, w);
+  w.puts(",\"classes\":[");
+  bool first = true;
+  for (std::uint32_t c = 0; c < NUM_CLASSES; ++c) {
+    if (!class_in_use(snap, c)) continue;
+    if (!first) w.put(',');
+    first = false;
+    SlabClassStats cs;
+    fill_class(snap, c, cs);
+    class_object(cs, w);
+  }
+  w.puts("],\"epochs\":[");
+  for (std::uint32_t e = 0; e < snap.epoch_count; ++e) {
+    if (e != 0) w.put(',');
+    SlabEpochStats es;
+    fill_epoch(snap, e, SLAB_STATS_ALL_CLASSES, es);
+    epoch_object(es, w);
+  }
+  w.puts("]}");
+}
+
+}  // namespace tslab::detail

@@ -1,0 +1,128 @@
+// This file contains the Prometheus text exposition (format 0.0.4) of one or
+// more snapshots. A row X(name, type, unit, help) of a field list becomes the
+// family tslab_[class_|epoch_]<name>, with "_ns" turned into "_seconds" (and the
+// value into seconds); counters' names already end in _total. Labels:
+// allocator="<id>", and class="<block size>" (classes ever used) or epoch="<slot>"
+// (every slot), so cardinality is bounded by 64 classes and the epoch count.
+#include <cstring>
+
+#include "size_class/size_classes.h"
+#include "stats/public_stats.h"
+#include "stats/render.h"
+
+namespace tslab::detail {
+
+namespace {
+
+// The tokens of the field lists' type and unit columns.
+enum Type { GAUGE, COUNTER };
+enum Unit { BYTES, COUNT, NANOSECONDS, STATE, ERA, TIMESTAMP_NS };
+
+struct Family {
+  const char* scope;  // "", "class_" or "epoch_"
+  const char* field;
+  Type type;
+  Unit unit;
+  const char* help;
+};
+
+void write_name(const Family& f, TextWriter& w) noexcept {
+  w.printf("tslab_%s", f.scope);
+  const char* s = f.field;
+  const char* ns = std::strstr(s, "_ns");
+  if (ns != nullptr && (ns[3] == '\0' || ns[3] == '_')) {
+    w.printf("%.*s_seconds%s", static_cast<int>(ns - s), s, ns + 3);
+  } else {
+    w.puts(s);
+  }
+}
+
+void write_header(const Family& f, TextWriter& w) noexcept {
+  w.puts("# HELP ");
+  write_name(f, w);
+  w.printf(" %s\n# TYPE ", f.help);
+  write_name(f, w);
+  w.puts(f.type == COUNTER ? " counter\n" : " gauge\n");
+}
+
+void write_value(const Family& f, std::uint64_t v, TextWriter& w) noexcept {
+  if (f.unit == NANOSECONDS || f.unit == TIMESTAMP_NS)
+    w.printf(" %.9f\n", static_cast<double>(v) / 1e9);
+  else
+    w.printf(" %llu\n", static_cast<unsigned long long>(v));
+}
+
+void global_families(const CoreSnapshot* snaps, std::size_t n, TextWriter& w) noexcept {
+#define TSLAB_FAMILY_(name, type, unit, help)                                          \
+  {                                                                                    \
+    const Family f{"", #name, type, unit, help};                                       \
+    write_header(f, w);                                                                \
+    for (std::size_t i = 0; i < n; ++i) {                                              \
+      SlabGlobalStats s;                                                               \
+      fill_global(snaps[i], s);                                                        \
+      write_name(f, w);                                                                \
+      w.printf("{allocator=\"%llu\"}", static_cast<unsigned long long>(snaps[i].uid)); \
+      write_value(f, s.name, w);                                                       \
+    }                                                                                  \
+  }
+  SLAB_GLOBAL_STATS_FIELDS(TSLAB_FAMILY_)
+#undef TSLAB_FAMILY_
+}
+
+void class_families(const CoreSnapshot* snaps, std::size_t n, TextWriter& w) noexcept {
+#define TSLAB_FAMILY_(name, type, unit, help)                                                        \
+  {                                                                                                  \
+    const Family f{"class_", #name, type, unit, help};                                               \
+    write_header(f, w);                                                                              \
+    for (std::size_t i = 0; i < n; ++i)                                                              \
+      for (std::uint32_t c = 0; c < NUM_CLASSES; ++c) {                                              \
+        if (!class_in_use(snaps[i], c)) continue;                                                    \
+        SlabClassStats s;                                                                            \
+        fill_class(snaps[i], c, s);                                                                  \
+        write_name(f, w);                                                                            \
+        w.printf("{allocator=\"%llu\",class=\"%u\"}", static_cast<unsigned long long>(snaps[i].uid), \
+                 class_block_size(c));                                                               \
+        write_value(f, s.name, w);                                                                   \
+      }                                                                                              \
+  }
+  SLAB_CLASS_STATS_FIELDS(TSLAB_FAMILY_)
+#undef TSLAB_FAMILY_
+}
+
+void epoch_families(const CoreSnapshot* snaps, std::size_t n, TextWriter& w) noexcept {
+#define TSLAB_FAMILY_(name, type, unit, help)                                                            \
+  {                                                                                                      \
+    const Family f{"epoch_", #name, type, unit, help};                                                   \
+    write_header(f, w);                                                                                  \
+    for (std::size_t i = 0; i < n; ++i)                                                                  \
+      for (std::uint32_t e = 0; e < snaps[i].epoch_count; ++e) {                                         \
+        SlabEpochStats s;                                                                                \
+        fill_epoch(snaps[i], e, SLAB_STATS_ALL_CLASSES, s);                                              \
+        write_name(f, w);                                                                                \
+        w.printf("{allocator=\"%llu\",epoch=\"%u\"}", static_cast<unsigned long long>(snaps[i].uid), e); \
+        write_value(f, s.name, w);                                                                       \
+      }                                                                                                  \
+  }
+  SLAB_EPOCH_STATS_FIELDS(TSLAB_FAMILY_)
+#undef TSLAB_FAMILY_
+  // The label and state as labels of an info metric (value 1).
+  w.puts("# HELP tslab_epoch_info Epoch slot label and state\n# TYPE tslab_epoch_info gauge\n");
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::uint32_t e = 0; e < snaps[i].epoch_count; ++e) {
+      const EpochSnapshot& es = snaps[i].epochs[e];
+      w.printf("tslab_epoch_info{allocator=\"%llu\",epoch=\"%u\",label=\"",
+               static_cast<unsigned long long>(snaps[i].uid), e);
+      w.label_value(es.label);
+      w.printf("\",state=\"%s\"} 1\n", es.state == EPOCH_ACTIVE ? "active" : "closing");
+    }
+}
+
+}  // namespace
+
+void render_prometheus(const CoreSnapshot* snaps, std::size_t count, TextWriter& w) noexcept {
+  global_families(snaps, count, w);
+  class_families(snaps, count, w);
+  epoch_families(snaps, count, w);
+}
+
+}  // namespace tslab::detail

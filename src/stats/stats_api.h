@@ -1,0 +1,28 @@
+// This file contains the operations behind the statistics API shells: a
+// snapshot, filled into a public struct or rendered as text.
+#ifndef TSLAB_STATS_STATS_API_H
+#define TSLAB_STATS_STATS_API_H
+
+#include <cstddef>
+#include <cstdint>
+
+#include "slab_stats.h"
+
+namespace tslab::detail {
+
+class AllocatorCore;
+
+// TSLAB_OK or the reason the call was refused.
+TslabError stats_global(const AllocatorCore& core, SlabGlobalStats* out) noexcept;
+TslabError stats_class(const AllocatorCore& core, std::uint32_t cls, SlabClassStats* out) noexcept;
+TslabError stats_epoch(const AllocatorCore& core, std::uint32_t cls, std::uint32_t epoch,
+                       SlabEpochStats* out) noexcept;
+
+enum class StatsFormat { json, prometheus, summary };
+// Length needed, like snprintf; 0 if the OS refused snapshot memory.
+std::size_t stats_render(const AllocatorCore& core, StatsFormat format, char* out,
+                         std::size_t out_size) noexcept;
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_STATS_STATS_API_H

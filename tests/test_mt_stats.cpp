@@ -1,0 +1,105 @@
+// This file contains the concurrency tests of the statistics: snapshots, texts
+// and the metrics endpoint while other threads allocate, free across threads,
+// advance and close epochs, exit and get adopted. Run under TSan by `make test`;
+// the assertions check what a snapshot may say while the allocator moves.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "http_get.h"
+#include "test_util.h"
+#include "tslab/stats.hpp"
+
+namespace {
+
+TEST(StatsConcurrent, SnapshotsWhileThreadsAllocateFreeAndClose) {
+  tslab::Allocator a;
+  const std::uint64_t rounds = tslab_test::scaled(200000);
+  constexpr int WORKERS = 2;
+  constexpr std::size_t WINDOW = 256;
+  std::atomic<bool> done{false};
+  std::atomic<int> running{WORKERS};
+  // Blocks handed from worker to worker, so frees cross threads.
+  std::mutex exchange_mutex;
+  std::vector<void*> exchange;
+
+  auto worker = [&](int id) {
+    std::mt19937_64 rng(static_cast<std::uint64_t>(id) * 7919 + 1);
+    std::vector<void*> mine;
+    for (std::uint64_t i = 0; i < rounds; ++i) {
+      const tslab::EpochId e = a.epoch_current();
+      void* p = a.allocate(16 + rng() % 2000, e);
+      if (p != nullptr) mine.push_back(p);  // nullptr: its epoch closed meanwhile
+      if (mine.size() > WINDOW) {
+        const std::size_t k = rng() % mine.size();
+        if (rng() % 4 == 0) {
+          std::lock_guard<std::mutex> lock(exchange_mutex);
+          exchange.push_back(mine[k]);
+        } else {
+          EXPECT_EQ(a.deallocate(mine[k]), tslab::Error::ok);
+        }
+        mine[k] = mine.back();
+        mine.pop_back();
+      }
+      if (i % 64 == 0) {
+        std::vector<void*> theirs;
+        {
+          std::lock_guard<std::mutex> lock(exchange_mutex);
+          theirs.swap(exchange);
+        }
+        for (void* q : theirs) EXPECT_EQ(a.deallocate(q), tslab::Error::ok);
+      }
+      if (id == 0 && i % 2000 == 1999) a.epoch_advance();  // closes the previous slot
+    }
+    for (void* p : mine) a.deallocate(p);
+    running.fetch_sub(1);
+  };
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < WORKERS; ++i) threads.emplace_back(worker, i);
+  // A short-lived thread whose heap is abandoned and adopted while snapshots run.
+  threads.emplace_back([&] {
+    for (int i = 0; i < 100; ++i) a.deallocate(a.allocate(64));
+  });
+
+  const std::uint16_t port = tslab::metrics_start(0);
+  ASSERT_NE(port, 0);
+  std::uint64_t snapshots = 0, last_closes = 0, last_decommitted = 0;
+  while (running.load() > 0 || snapshots < 3) {
+    const tslab::GlobalStats g = tslab::stats(a);
+    ASSERT_EQ(g.version, SLAB_STATS_VERSION);
+    // At most WINDOW + exchange-sized backlog per worker is live, plus in-flight blocks.
+    EXPECT_LE(g.live_blocks, 4 * WINDOW * WORKERS + 100000);
+    EXPECT_LE(g.reclaimable_bytes, g.committed_bytes);
+    EXPECT_LE(g.live_bytes, g.committed_bytes + g.large_live_bytes);
+    EXPECT_GE(g.epoch_close_calls_total, last_closes);  // counters never go back
+    EXPECT_GE(g.decommit_bytes_total, last_decommitted);
+    last_closes = g.epoch_close_calls_total;
+    last_decommitted = g.decommit_bytes_total;
+    const tslab::EpochStats es = tslab::epoch_stats(a, a.epoch_current());
+    EXPECT_LE(es.live_blocks, g.live_blocks + 100000);
+    EXPECT_FALSE(tslab::to_json(a).empty());
+    if (snapshots % 8 == 0) {
+      const std::string metrics = tslab_test::http_get(port, "/metrics");
+      EXPECT_EQ(metrics.rfind("HTTP/1.1 200", 0), 0u);
+    }
+    ++snapshots;
+  }
+  for (std::thread& t : threads) t.join();
+  for (void* p : exchange) a.deallocate(p);
+  tslab::metrics_stop();
+
+  // Quiescent again: the snapshot is exact.
+  const tslab::GlobalStats end = tslab::stats(a);
+  EXPECT_EQ(end.live_blocks, 0u);
+  EXPECT_EQ(end.live_bytes, 0u);
+  EXPECT_GE(end.epoch_close_calls_total, 1u);
+  EXPECT_EQ(end.invalid_frees_total, 0u);
+  EXPECT_TRUE(a.check().ok) << a.check().message;
+}
+
+}  // namespace
