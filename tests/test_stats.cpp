@@ -13,6 +13,7 @@
 #include "options/options.h"
 #include "size_class/size_classes.h"
 #include "slab_stats.h"
+#include "stats/metrics_server.h"
 #include "tslab/options.h"
 #include "tslab/stats.hpp"
 #include "tslab/tslab.hpp"
@@ -417,6 +418,20 @@ TEST(StatsText, ShowStatsPrintsASummaryWhenTheAllocatorIsFreed) {
   const std::string err = testing::internal::GetCapturedStderr();
   EXPECT_NE(err.find("tslab allocator"), std::string::npos) << err;
   tslab::detail::options_reset_for_testing();
+}
+
+TEST(StatsText, ShowStatsReportsAllocatorsStillAliveAtExit) {
+  EXPECT_EXIT(
+      {
+        tslab::detail::options_reset_for_testing();
+        tslab::detail::metrics_autostart_reset_for_testing();
+        tslab_option_set("TSLAB_SHOW_STATS", "yes");
+        auto* kept = new tslab::Allocator();  // never freed: reported by the exit hook
+        kept->set_epoch_label(0, "kept-to-the-end");
+        kept->allocate(64);
+        std::exit(0);
+      },
+      testing::ExitedWithCode(0), "tslab allocator [0-9]+: .*\n(.*\n)*.*kept-to-the-end");
 }
 
 }  // namespace

@@ -4,7 +4,8 @@
  *   TSLAB_METRICS_PORT    0..65535, default 0 (off): serve Prometheus text on
  *                         http://127.0.0.1:PORT/metrics from the first allocator created
  *   TSLAB_VERBOSE         bool, default 0: report metrics-server events on stderr
- *   TSLAB_SHOW_STATS      bool, default 0: print an allocator's summary on stderr when it is freed
+ *   TSLAB_SHOW_STATS      bool, default 0: print an allocator's summary on stderr when it is
+ *                         freed, and of every allocator still alive at exit
  *   TSLAB_ARENA_SIZE      size, default 1M: chunk size of thread-local and new arenas
  *   TSLAB_ARENA_ZERO      bool, default 1: arenas zero used memory on reset
  *   TSLAB_ARENA_OVERFLOW  error|grow|fallback, default grow: what a full arena does

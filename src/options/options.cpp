@@ -37,7 +37,7 @@ constexpr OptionSpec SPECS[] = {
     {"TSLAB_METRICS_PORT", Kind::uint, 0, 0, 65535,
      "serve Prometheus text on 127.0.0.1:PORT/metrics (0: off)"},
     {"TSLAB_VERBOSE", Kind::boolean, 0, 0, 1, "report metrics-server events on stderr"},
-    {"TSLAB_SHOW_STATS", Kind::boolean, 0, 0, 1, "print an allocator's summary on stderr when it is freed"},
+    {"TSLAB_SHOW_STATS", Kind::boolean, 0, 0, 1, "print an allocator's summary on stderr when it is freed, and at exit"},
     {"TSLAB_ARENA_SIZE", Kind::size, 1 * MiB, 4 * KiB, 64 * GiB, "chunk size of thread-local and new arenas"},
     {"TSLAB_ARENA_ZERO", Kind::boolean, 1, 0, 1, "arenas zero their used memory on reset"},
     {"TSLAB_ARENA_OVERFLOW", Kind::overflow, TSLAB_ARENA_OVERFLOW_GROW, 0, 2,

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -38,6 +39,7 @@ int g_wake_pipe[2] = {-1, -1};
 pthread_t g_thread;
 std::atomic<std::uint16_t> g_port{0};  // non-zero while running
 std::atomic<bool> g_autostart_done{false};
+std::atomic<bool> g_exit_hook_registered{false};
 
 bool verbose() noexcept {
   const OptionValue v = option(OptionId::verbose);
@@ -160,6 +162,19 @@ void* server_main(void*) {
   return nullptr;
 }
 
+void print_summary(const AllocatorCore& core, void*) {
+  SnapshotBuffer buffer(1);
+  if (buffer.empty()) return;
+  take_snapshot(core, buffer[0], SLAB_STATS_ALL_CLASSES);
+  char text[4096];
+  TextWriter w(text, sizeof text);
+  render_summary(buffer[0], w);
+  std::fputs(text, stderr);
+}
+
+// TSLAB_SHOW_STATS: allocators still alive when the process exits report too.
+void print_live_at_exit() { for_each_live(print_summary, nullptr); }
+
 void close_fds_locked() noexcept {
   if (g_listen_fd >= 0) ::close(g_listen_fd);
   for (int& fd : g_wake_pipe)
@@ -230,6 +245,8 @@ void on_allocator_created() noexcept {
   if (g_autostart_done.load(std::memory_order_acquire)) [[likely]]
     return;
   if (g_autostart_done.exchange(true, std::memory_order_acq_rel)) return;
+  const OptionValue show = option(OptionId::show_stats);
+  if (show.ok && show.value != 0 && !g_exit_hook_registered.exchange(true)) std::atexit(print_live_at_exit);
   const OptionValue port = option(OptionId::metrics_port);
   if (!port.ok || port.value == 0) return;
   TslabError error = TSLAB_OK;
@@ -244,14 +261,7 @@ void metrics_autostart_reset_for_testing() noexcept {
 
 void on_allocator_destroying(const AllocatorCore& core) noexcept {
   const OptionValue show = option(OptionId::show_stats);
-  if (!show.ok || show.value == 0) return;
-  SnapshotBuffer buffer(1);
-  if (buffer.empty()) return;
-  take_snapshot(core, buffer[0], SLAB_STATS_ALL_CLASSES);
-  char text[4096];
-  TextWriter w(text, sizeof text);
-  render_summary(buffer[0], w);
-  std::fputs(text, stderr);
+  if (show.ok && show.value != 0) print_summary(core, nullptr);
 }
 
 }  // namespace tslab::detail
