@@ -1,5 +1,5 @@
 /* This file contains the C API test, compiled as C11: it calls every function
- * of slab_alloc.h, epoch_domain.h and tslab/error.h and checks the results. It returns non-zero
+ * of slab_alloc.h, epoch_domain.h, slab_arena.h and tslab/error.h and checks the results. It returns non-zero
  * on the first failed check of any section and prints where that check is. */
 #include <pthread.h>
 #include <stdint.h>
@@ -9,6 +9,7 @@
 
 #include "epoch_domain.h"
 #include "slab_alloc.h"
+#include "slab_arena.h"
 #include "tslab/error.h"
 
 #define CHECK(cond)                                                            \
@@ -422,6 +423,134 @@ static int test_domains(void) {
   return 0;
 }
 
+/* --- arenas (slab_arena.h) ------------------------------------------------- */
+
+struct ArenaWorker {
+  SlabArena* arena;
+  int id;
+  int ok;
+};
+
+/* Fills 200 blocks of a shared arena with its id and checks they stay so. */
+static void* arena_worker(void* arg) {
+  struct ArenaWorker* w = (struct ArenaWorker*)arg;
+  unsigned char* blocks[200];
+  w->ok = 1;
+  for (int i = 0; i < 200; ++i) {
+    blocks[i] = (unsigned char*)slab_arena_alloc(w->arena, 48, 16);
+    if (blocks[i] == NULL || ((uintptr_t)blocks[i] & 15u) != 0) {
+      w->ok = 0;
+      return NULL;
+    }
+    memset(blocks[i], w->id, 48);
+  }
+  for (int i = 0; i < 200; ++i)
+    for (int j = 0; j < 48; ++j)
+      if (blocks[i][j] != (unsigned char)w->id) w->ok = 0;
+  return NULL;
+}
+
+static int test_arenas(void) {
+  SlabAllocator* a = slab_allocator_create();
+  CHECK(a != NULL);
+  SlabArenaOptions o;
+  CHECK(slab_arena_options_init(&o));
+  CHECK(slab_arena_config_error() == NULL);
+  CHECK(o.epoch == SLAB_ARENA_CURRENT_EPOCH && !o.shared && !o.close_epoch && o.buffer == NULL);
+
+  /* A growing arena over chunks of the allocator. */
+  o.chunk_size = 4096;
+  o.overflow = TSLAB_ARENA_OVERFLOW_GROW;
+  o.zero_on_reset = true;
+  SlabArena* arena = slab_arena_create(a, &o);
+  CHECK(arena != NULL);
+  for (int i = 0; i < 100; ++i) {
+    unsigned char* p = (unsigned char*)slab_arena_alloc(arena, 100, 64);
+    CHECK(p != NULL && ((uintptr_t)p & 63u) == 0);
+    CHECK(p[0] == 0 && p[99] == 0);
+    memset(p, 0xA5, 100);
+  }
+  CHECK(slab_arena_alloc(arena, 8, 0) == NULL);
+  CHECK_ERR(TSLAB_ERR_BAD_ALIGNMENT);
+  CHECK(slab_arena_alloc(arena, 8, 24) == NULL);
+  CHECK_ERR(TSLAB_ERR_BAD_ALIGNMENT);
+  CHECK(slab_arena_alloc(arena, SIZE_MAX, 1) == NULL);
+  CHECK_ERR(TSLAB_ERR_SIZE_TOO_LARGE);
+  SlabArenaStats st;
+  CHECK(slab_arena_stats(arena, &st));
+  CHECK(st.bytes_used == 100u * 100u);
+  CHECK(st.chunks > 1 && st.overflows == st.chunks - 1);
+  CHECK(slab_arena_reset(arena));
+  CHECK(slab_arena_stats(arena, &st));
+  CHECK(st.bytes_used == 0 && st.chunks == 1 && st.resets == 1 && st.high_water >= 100u * 100u);
+  CHECK(slab_arena_destroy(arena));
+  CHECK(!slab_arena_destroy(NULL));
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+
+  /* Over a caller buffer, error policy, no allocator. */
+  static unsigned char buffer[1024];
+  SlabArenaOptions b;
+  memset(&b, 0, sizeof b);
+  b.overflow = TSLAB_ARENA_OVERFLOW_ERROR;
+  b.buffer = buffer;
+  b.buffer_size = sizeof buffer;
+  arena = slab_arena_create(NULL, &b);
+  CHECK(arena != NULL);
+  CHECK(slab_arena_alloc(arena, 1000, 1) == buffer);
+  CHECK(slab_arena_alloc(arena, 32, 1) == NULL);
+  CHECK_ERR(TSLAB_ERR_ARENA_FULL);
+  CHECK(slab_arena_destroy(arena));
+
+  /* A shared arena, two threads at once. */
+  o.shared = true;
+  arena = slab_arena_create(a, &o);
+  CHECK(arena != NULL);
+  struct ArenaWorker w[2] = {{arena, 1, 0}, {arena, 2, 0}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; ++i) CHECK(pthread_create(&t[i], NULL, arena_worker, &w[i]) == 0);
+  for (int i = 0; i < 2; ++i) CHECK(pthread_join(t[i], NULL) == 0);
+  CHECK(w[0].ok && w[1].ok);
+  CHECK(slab_arena_stats(arena, &st));
+  CHECK(st.bytes_used == 2u * 200u * 48u);
+  CHECK(slab_arena_destroy(arena));
+
+  /* An epoch arena: destroying it closes its epoch and returns its pages. */
+  const uint64_t baseline = slab_resident_bytes(a);
+  SlabArenaOptions e = o;
+  e.shared = false;
+  e.chunk_size = 1u << 20;
+  e.epoch = 6;
+  e.close_epoch = true;
+  arena = slab_arena_create(a, &e);
+  CHECK(arena != NULL);
+  for (int i = 0; i < 8 * 256; ++i) {
+    void* p = slab_arena_alloc(arena, 4096, 4096);
+    CHECK(p != NULL);
+    memset(p, 0x3C, 4096);
+  }
+  CHECK(slab_resident_bytes(a) >= baseline + 8u * 1024u * 1024u);
+  CHECK(slab_epoch_state(a, 6) == EPOCH_ACTIVE);
+  CHECK(slab_arena_destroy(arena));
+  CHECK(slab_epoch_state(a, 6) == EPOCH_CLOSING);
+  CHECK(slab_resident_bytes(a) < baseline + 1024u * 1024u);
+
+  /* The thread's arena. */
+  SlabArena* mine = slab_thread_arena();
+  CHECK(mine != NULL && slab_thread_arena() == mine);
+  CHECK(slab_thread_arena_alloc(64, 8) != NULL);
+  CHECK(slab_arena_stats(mine, &st) && st.bytes_used == 64);
+  CHECK(slab_thread_arena_reset());
+  CHECK(slab_arena_stats(mine, &st) && st.bytes_used == 0);
+  CHECK(!slab_arena_destroy(mine));
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  CHECK(slab_thread_arena_destroy());
+  CHECK(slab_thread_arena_alloc(64, 8) != NULL); /* created again */
+  CHECK(slab_thread_arena_destroy());
+  CHECK(allocator_ok(a));
+  slab_allocator_free(a);
+  return 0;
+}
+
 int main(void) {
   struct {
     const char* name;
@@ -437,6 +566,7 @@ int main(void) {
       {"null_allocator", test_null_allocator},
       {"lifecycle", test_lifecycle},
       {"domains", test_domains},
+      {"arenas", test_arenas},
   };
   int failed = 0;
   for (size_t i = 0; i < sizeof sections / sizeof sections[0]; ++i) {

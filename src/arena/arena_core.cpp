@@ -1,0 +1,170 @@
+// This file contains an arena's life cycle: creation (validation of the options,
+// the epoch activation the chunks belong to, the first chunk), reset, statistics
+// and destruction.
+#include "arena/arena_core.h"
+
+#include <algorithm>
+#include <cstring>
+#include <new>
+
+#include "arena/arena_config.h"
+#include "arena/arena_pool.h"
+#include "core/allocator_core.h"
+
+namespace tslab::detail {
+
+namespace {
+
+// The epoch named by `requested` and its open era, or false with the reason recorded.
+bool bind_epoch(AllocatorCore* alloc, EpochId requested, std::uint32_t* epoch, std::uint64_t* era) noexcept {
+  const EpochRing& ring = alloc->epochs();
+  if (requested == SLAB_ARENA_CURRENT_EPOCH) {
+    // The current epoch may be closed between the two reads by an advance: then
+    // read the new current one.
+    std::uint32_t e = ring.current();
+    std::uint64_t open = ring.open_era(e);
+    while (open == 0 && ring.current() != e) {
+      e = ring.current();
+      open = ring.open_era(e);
+    }
+    requested = e;
+  } else if (requested >= ring.count()) {
+    set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
+    return false;
+  }
+  *epoch = requested;
+  *era = ring.open_era(requested);
+  if (*era == 0) {
+    set_error(TSLAB_ERR_EPOCH_CLOSING);
+    return false;
+  }
+  return true;
+}
+
+bool options_consistent(const AllocatorCore* alloc, const SlabArenaOptions& o) noexcept {
+  if (o.overflow != TSLAB_ARENA_OVERFLOW_ERROR && o.overflow != TSLAB_ARENA_OVERFLOW_GROW &&
+      o.overflow != TSLAB_ARENA_OVERFLOW_FALLBACK)
+    return false;
+  if ((o.buffer == nullptr) != (o.buffer_size == 0)) return false;
+  // The buffer's end must be an address: base + capacity never wraps afterwards.
+  if (o.buffer != nullptr && reinterpret_cast<std::uintptr_t>(o.buffer) > UINTPTR_MAX - o.buffer_size)
+    return false;
+  if (alloc == nullptr)
+    return o.buffer != nullptr && o.overflow == TSLAB_ARENA_OVERFLOW_ERROR && !o.close_epoch;
+  const bool takes_chunks = o.buffer == nullptr || o.overflow == TSLAB_ARENA_OVERFLOW_GROW;
+  return !takes_chunks || (o.chunk_size >= SLAB_ARENA_MIN_CHUNK && o.chunk_size <= SLAB_ARENA_MAX_CHUNK);
+}
+
+}  // namespace
+
+ArenaCore::ArenaCore(AllocatorCore* alloc, const SlabArenaOptions& options, std::uint32_t epoch,
+                     std::uint64_t era) noexcept
+    : alloc_(alloc),
+      epoch_(epoch),
+      era_(era),
+      chunk_capacity_(options.chunk_size > sizeof(ArenaChunk) ? options.chunk_size - sizeof(ArenaChunk) : 0),
+      overflow_(options.overflow),
+      shared_(options.shared),
+      zero_(options.zero_on_reset),
+      close_epoch_(options.close_epoch) {}
+
+ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* options) noexcept {
+  SlabArenaOptions from_table;
+  if (options == nullptr) {
+    if (!arena_options_from_table(&from_table)) return nullptr;
+    options = &from_table;
+  }
+  if (!options_consistent(alloc, *options))
+    return static_cast<ArenaCore*>(refuse(TSLAB_ERR_INVALID_ARGUMENT));
+  std::uint32_t epoch = 0;
+  std::uint64_t era = 0;
+  if (alloc != nullptr && !bind_epoch(alloc, options->epoch, &epoch, &era)) return nullptr;
+  void* record = arena_record_acquire();
+  if (record == nullptr) return static_cast<ArenaCore*>(refuse(TSLAB_ERR_OUT_OF_MEMORY));
+  auto* arena = new (record) ArenaCore(alloc, *options, epoch, era);
+  ArenaChunk* first = nullptr;
+  if (options->buffer != nullptr) {
+    first = &arena->buffer_chunk_;
+    first->base = static_cast<char*>(options->buffer);
+    first->capacity = options->buffer_size;
+    if (arena->zero_) std::memset(first->base, 0, first->capacity);
+  } else {
+    first = arena->acquire_chunk(arena->chunk_capacity_, false);
+    if (first == nullptr) {  // the allocator recorded why
+      arena->~ArenaCore();
+      arena_record_release(record);
+      return nullptr;
+    }
+  }
+  arena->first_ = first;
+  arena->chunks_.store(first, std::memory_order_relaxed);
+  // Publication point of the arena: the caller hands the pointer to other threads.
+  arena->current_.store(first, std::memory_order_release);
+  return arena;
+}
+
+TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
+  arena->free_fallback_blocks();
+  for (ArenaChunk* c = arena->chunks_.load(std::memory_order_acquire); c != nullptr;) {
+    ArenaChunk* next = c->next;
+    arena->release_chunk(c);
+    c = next;
+  }
+  TslabError result = TSLAB_OK;
+  // The chunks were the arena's blocks in the epoch: closing it now returns their
+  // pages (a chunk with a span of its own already gave them back when freed).
+  if (arena->close_epoch_ && !arena->alloc_->epoch_close_era(arena->epoch_, arena->era_))
+    result = TSLAB_ERR_STALE_EPOCH;
+  arena->~ArenaCore();
+  arena_record_release(arena);
+  return result;
+}
+
+void ArenaCore::reset() noexcept {
+  const std::uint64_t reached = consumed();
+  if (reached > high_water_.load(std::memory_order_relaxed))
+    high_water_.store(reached, std::memory_order_relaxed);
+  free_fallback_blocks();
+  for (ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr;) {
+    ArenaChunk* next = c->next;
+    if (c != first_) release_chunk(c);
+    c = next;
+  }
+  first_->next = nullptr;
+  const std::size_t used = first_->offset.load(std::memory_order_relaxed);
+  if (zero_) std::memset(first_->base, 0, used);
+  first_->offset.store(0, std::memory_order_relaxed);
+  chunks_.store(first_, std::memory_order_release);
+  current_.store(first_, std::memory_order_release);
+  padding_.store(0, std::memory_order_relaxed);
+  fallback_blocks_.store(0, std::memory_order_relaxed);
+  fallback_bytes_.store(0, std::memory_order_relaxed);
+  resets_.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t ArenaCore::consumed() const noexcept {
+  std::uint64_t bytes = fallback_bytes_.load(std::memory_order_relaxed);
+  for (const ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr; c = c->next)
+    bytes += c->offset.load(std::memory_order_relaxed);
+  return bytes;
+}
+
+void ArenaCore::stats(SlabArenaStats* out) const noexcept {
+  *out = SlabArenaStats{};
+  for (const ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr; c = c->next) {
+    out->capacity += c->capacity;
+    ++out->chunks;
+  }
+  const std::uint64_t reached = consumed();
+  // Read after the offsets: a concurrent snapshot may count padding whose block it
+  // missed, never the other way round.
+  const std::uint64_t padding = padding_.load(std::memory_order_relaxed);
+  out->padding_bytes = std::min(padding, reached);
+  out->bytes_used = reached - out->padding_bytes;
+  out->high_water = std::max(high_water_.load(std::memory_order_relaxed), reached);
+  out->fallback_blocks = fallback_blocks_.load(std::memory_order_relaxed);
+  out->overflows = overflows_.load(std::memory_order_relaxed);
+  out->resets = resets_.load(std::memory_order_relaxed);
+}
+
+}  // namespace tslab::detail

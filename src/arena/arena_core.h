@@ -1,0 +1,164 @@
+// This file contains ArenaCore, the arena behind slab_arena.h and tslab/arena.hpp:
+// bump allocation over a caller buffer and chunks taken from one epoch activation
+// of a tslab allocator, the overflow policies, reset, statistics and destruction.
+//
+// Chunks form a list, newest first (chunks_); current_ is the chunk allocations
+// bump in. The fast path (allocate, inline) reads current_ and reserves its block
+// in that chunk: a plain store of the new offset when the arena is used by one
+// thread, one compare-and-swap of it when the arena is shared. Everything else is
+// in arena_core.cpp (life cycle, reset, stats) and arena_growth.cpp (what happens
+// when a block does not fit).
+//
+// Chunks and fallback blocks are given back only by reset and destroy, which need
+// the arena to themselves: a thread that read current_ can use it until then.
+#ifndef TSLAB_ARENA_ARENA_CORE_H
+#define TSLAB_ARENA_ARENA_CORE_H
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+
+#include "arena/arena_chunk.h"
+#include "arena/bump.h"
+#include "core/thread_cache.h"
+#include "slab_arena.h"
+
+namespace tslab::detail {
+
+class AllocatorCore;
+
+class ArenaCore {
+ public:
+  // A new arena (`options` nullptr: from the TSLAB_ARENA_* options), or nullptr
+  // with the reason recorded (set_error). See slab_arena_create.
+  static ArenaCore* create(AllocatorCore* alloc, const SlabArenaOptions* options) noexcept;
+  // Frees every chunk and fallback block and the arena itself; an epoch arena then
+  // closes its epoch, era-checked. TSLAB_OK, or TSLAB_ERR_STALE_EPOCH if the slot
+  // was re-activated meanwhile (everything is freed all the same).
+  static TslabError destroy(ArenaCore* arena) noexcept;
+
+  ArenaCore(const ArenaCore&) = delete;
+  ArenaCore& operator=(const ArenaCore&) = delete;
+
+  [[gnu::always_inline]] void* allocate(std::size_t size, std::size_t alignment) noexcept {
+    if (!is_power_of_two(alignment) || alignment > SLAB_ARENA_MAX_ALIGNMENT) [[unlikely]]
+      return refuse(TSLAB_ERR_BAD_ALIGNMENT);
+    if (size > SLAB_ARENA_MAX_REQUEST) [[unlikely]]
+      return refuse(TSLAB_ERR_SIZE_TOO_LARGE);
+    if (size == 0) size = 1;  // a unique block
+    ArenaChunk* chunk = current_.load(std::memory_order_acquire);
+    if (void* p = bump(chunk, size, alignment)) [[likely]]
+      return p;
+    return allocate_slow(size, alignment, chunk);
+  }
+
+  // Gives back every chunk but the first and every fallback block; zeroes the
+  // first chunk's used bytes when zero_on_reset. Needs the arena to itself.
+  void reset() noexcept;
+  // A snapshot (exact when no allocation runs concurrently).
+  void stats(SlabArenaStats* out) const noexcept;
+
+  // Test hook: calls visit(base, used bytes) for every chunk held, newest first.
+  // Needs the arena to itself.
+  template <class Visit>
+  void visit_chunks_for_testing(Visit&& visit) const {
+    for (const ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr; c = c->next)
+      visit(static_cast<const char*>(c->base), c->offset.load(std::memory_order_relaxed));
+  }
+  // A thread-local arena is destroyed only through thread_arena.h.
+  bool thread_owned() const noexcept { return thread_owned_; }
+  void set_thread_owned() noexcept { thread_owned_ = true; }
+
+ private:
+  ArenaCore(AllocatorCore* alloc, const SlabArenaOptions& options, std::uint32_t epoch,
+            std::uint64_t era) noexcept;
+  ~ArenaCore() = default;
+
+  static void* refuse(TslabError e) noexcept {
+    set_error(e);
+    return nullptr;
+  }
+
+  // Reserves a block in `chunk`, or returns nullptr if it does not fit there.
+  [[gnu::always_inline]] void* bump(ArenaChunk* chunk, std::size_t size, std::size_t alignment) noexcept {
+    std::size_t offset = chunk->offset.load(std::memory_order_relaxed);
+    const auto base = reinterpret_cast<std::uintptr_t>(chunk->base);
+    BumpFit fit;
+    if (!shared_) {
+      if (!bump_fit(base, offset, chunk->capacity, size, alignment, &fit)) return nullptr;
+      // One thread at a time: this store alone reserves [start, end).
+      chunk->offset.store(fit.end, std::memory_order_relaxed);
+    } else {
+      do {
+        if (!bump_fit(base, offset, chunk->capacity, size, alignment, &fit)) return nullptr;
+        // Linearization point of a shared allocation: the compare-and-swap that
+        // installs `end` over the very offset the block was placed after reserves
+        // [start, end) for this thread alone. A failure reloads the offset and the
+        // block is placed again from the new value. Relaxed: the offset is the only
+        // datum, and the chunk's memory was published with current_.
+      } while (!chunk->offset.compare_exchange_weak(offset, fit.end, std::memory_order_relaxed));
+    }
+    if (fit.start != offset) add_padding(fit.start - offset);
+    return chunk->base + fit.start;
+  }
+
+  void add_padding(std::size_t bytes) noexcept {
+    if (shared_)
+      padding_.fetch_add(bytes, std::memory_order_relaxed);
+    else
+      padding_.store(padding_.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+  }
+
+  // --- arena_growth.cpp ---
+  // Every chunk and fallback block belongs to the epoch activation the arena was
+  // bound to: false, with the reason recorded, once that activation has closed.
+  bool epoch_still_bound() const noexcept;
+  // `tried` was current_ when the block did not fit it.
+  void* allocate_slow(std::size_t size, std::size_t alignment, ArenaChunk* tried) noexcept;
+  void* allocate_fallback(std::size_t size, std::size_t alignment) noexcept;
+  void* grow(std::size_t size, std::size_t alignment, ArenaChunk* tried) noexcept;
+  void* allocate_dedicated(std::size_t size, std::size_t alignment) noexcept;
+  // A chunk of `capacity` usable bytes from the allocator, zeroed when zero_on_reset
+  // (a dedicated chunk is not: only its one block is), or nullptr with the reason.
+  ArenaChunk* acquire_chunk(std::size_t capacity, bool dedicated) noexcept;
+  void release_chunk(ArenaChunk* chunk) noexcept;
+  // Caller is the only thread in the arena (or holds grow_mutex_ when shared).
+  void link_chunk(ArenaChunk* chunk) noexcept;
+  void free_fallback_blocks() noexcept;
+
+  // --- arena_core.cpp ---
+  // Bytes reserved in chunks (padding included) plus fallback bytes.
+  std::uint64_t consumed() const noexcept;
+
+  // Read on every allocation; written only when a chunk is installed or at reset.
+  alignas(64) std::atomic<ArenaChunk*> current_{nullptr};
+  AllocatorCore* const alloc_;
+  const std::uint32_t epoch_;
+  const std::uint64_t era_;
+  const std::size_t chunk_capacity_;  // usable bytes of a standard chunk
+  const TslabArenaOverflow overflow_;
+  const bool shared_;
+  const bool zero_;
+  const bool close_epoch_;
+  bool thread_owned_ = false;
+
+  // Written by allocations that pad (atomically when shared).
+  alignas(64) std::atomic<std::uint64_t> padding_{0};
+
+  // Slow paths.
+  alignas(64) std::atomic<std::uint64_t> overflows_{0};
+  std::atomic<std::uint64_t> fallback_blocks_{0};
+  std::atomic<std::uint64_t> fallback_bytes_{0};
+  std::atomic<std::uint64_t> resets_{0};
+  std::atomic<std::uint64_t> high_water_{0};  // as of the last reset
+  std::atomic<FallbackNode*> fallback_{nullptr};
+  std::atomic<ArenaChunk*> chunks_{nullptr};  // every chunk held, newest first
+  ArenaChunk* first_ = nullptr;               // kept by reset
+  std::mutex grow_mutex_;                     // shared: taken to install or link a chunk
+  ArenaChunk buffer_chunk_;                   // the caller buffer's header, if any
+};
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_ARENA_ARENA_CORE_H

@@ -1,0 +1,149 @@
+// This file contains what an arena does when a block does not fit its current
+// chunk: the overflow policies (error, grow, fallback), taking and linking chunks,
+// and the list of fallback blocks.
+//
+// Growth of a shared arena. A thread whose block did not fit chunk C takes
+// grow_mutex_ and looks at current_ again: if another thread installed a chunk
+// meanwhile it retries there; otherwise it alone takes a chunk, reserves its own
+// block in it and only then publishes it. So exactly one thread installs the
+// chunk that follows C, no chunk is taken and dropped, and no block straddles a
+// chunk's end (every block is placed by bump_fit inside one chunk).
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include "arena/arena_core.h"
+#include "core/fast_path.h"
+
+namespace tslab::detail {
+
+namespace {
+
+// Blocks no larger than this share standard chunks; larger ones get a chunk of
+// their own, so a chunk switch never wastes more than a quarter of a chunk.
+constexpr std::size_t standard_block_limit(std::size_t chunk_capacity) noexcept { return chunk_capacity / 4; }
+
+constexpr std::size_t round_up_8(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
+
+}  // namespace
+
+void* ArenaCore::allocate_slow(std::size_t size, std::size_t alignment, ArenaChunk* tried) noexcept {
+  // Another thread may have installed a chunk since `tried` was read.
+  for (ArenaChunk* now = current_.load(std::memory_order_acquire); now != tried;
+       now = current_.load(std::memory_order_acquire)) {
+    if (void* p = bump(now, size, alignment)) return p;
+    tried = now;
+  }
+  overflows_.fetch_add(1, std::memory_order_relaxed);
+  switch (overflow_) {
+    case TSLAB_ARENA_OVERFLOW_ERROR:
+      return refuse(TSLAB_ERR_ARENA_FULL);
+    case TSLAB_ARENA_OVERFLOW_FALLBACK:
+      return allocate_fallback(size, alignment);
+    case TSLAB_ARENA_OVERFLOW_GROW:
+      break;
+  }
+  return grow(size, alignment, tried);
+}
+
+void* ArenaCore::grow(std::size_t size, std::size_t alignment, ArenaChunk* tried) noexcept {
+  // Cannot wrap: size <= SLAB_ARENA_MAX_REQUEST, alignment <= SLAB_ARENA_MAX_ALIGNMENT.
+  const std::size_t worst = size + (alignment - 1);
+  if (worst > standard_block_limit(chunk_capacity_)) return allocate_dedicated(size, alignment);
+  std::unique_lock<std::mutex> lock(grow_mutex_, std::defer_lock);
+  if (shared_) lock.lock();
+  for (ArenaChunk* now = current_.load(std::memory_order_acquire); now != tried;
+       now = current_.load(std::memory_order_acquire)) {
+    if (void* p = bump(now, size, alignment)) return p;  // another thread grew the arena: use its chunk
+    tried = now;
+  }
+  ArenaChunk* chunk = acquire_chunk(chunk_capacity_, false);
+  if (chunk == nullptr) return nullptr;  // the allocator recorded why
+  BumpFit fit;
+  bump_fit(reinterpret_cast<std::uintptr_t>(chunk->base), 0, chunk->capacity, size, alignment, &fit);
+  chunk->offset.store(fit.end, std::memory_order_relaxed);  // reserved before anyone can see the chunk
+  if (fit.start != 0) add_padding(fit.start);
+  link_chunk(chunk);
+  // Publication point of a grown chunk: its header, its zeroed bytes and this
+  // thread's reservation happen-before every allocation that loads it.
+  current_.store(chunk, std::memory_order_release);
+  return chunk->base + fit.start;
+}
+
+void* ArenaCore::allocate_dedicated(std::size_t size, std::size_t alignment) noexcept {
+  ArenaChunk* chunk = acquire_chunk(size + (alignment - 1), true);
+  if (chunk == nullptr) return nullptr;
+  BumpFit fit;
+  bump_fit(reinterpret_cast<std::uintptr_t>(chunk->base), 0, chunk->capacity, size, alignment, &fit);
+  chunk->offset.store(fit.end, std::memory_order_relaxed);
+  if (fit.start != 0) add_padding(fit.start);
+  if (zero_) std::memset(chunk->base + fit.start, 0, size);
+  std::unique_lock<std::mutex> lock(grow_mutex_, std::defer_lock);
+  if (shared_) lock.lock();
+  link_chunk(chunk);
+  return chunk->base + fit.start;
+}
+
+void ArenaCore::link_chunk(ArenaChunk* chunk) noexcept {
+  chunk->next = chunks_.load(std::memory_order_relaxed);
+  // Publication point of the chunk list: stats() walks it without the lock.
+  chunks_.store(chunk, std::memory_order_release);
+}
+
+bool ArenaCore::epoch_still_bound() const noexcept {
+  const std::uint64_t open = alloc_->epochs().open_era(epoch_);
+  if (open == era_) return true;
+  set_error(open == 0 ? TSLAB_ERR_EPOCH_CLOSING : TSLAB_ERR_STALE_EPOCH);
+  return false;
+}
+
+ArenaChunk* ArenaCore::acquire_chunk(std::size_t capacity, bool dedicated) noexcept {
+  if (!epoch_still_bound()) return nullptr;
+  void* memory = alloc_->alloc_aligned(sizeof(ArenaChunk) + capacity, alignof(ArenaChunk), epoch_);
+  if (memory == nullptr) return nullptr;
+  auto* chunk = new (memory) ArenaChunk();
+  chunk->base = static_cast<char*>(memory) + sizeof(ArenaChunk);
+  chunk->capacity = capacity;
+  chunk->memory = memory;
+  if (zero_ && !dedicated) std::memset(chunk->base, 0, capacity);
+  return chunk;
+}
+
+void ArenaCore::release_chunk(ArenaChunk* chunk) noexcept {
+  if (chunk->memory == nullptr) return;  // the caller's buffer
+  void* memory = chunk->memory;
+  chunk->~ArenaChunk();
+  alloc_->free(memory);
+}
+
+void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noexcept {
+  // The block, then its list node at the next 8-byte boundary. Cannot wrap: size
+  // is at most SLAB_ARENA_MAX_REQUEST.
+  const std::size_t node_at = round_up_8(size);
+  const std::size_t align = alignment < alignof(FallbackNode) ? alignof(FallbackNode) : alignment;
+  if (!epoch_still_bound()) return nullptr;
+  void* block = alloc_->alloc_aligned(node_at + sizeof(FallbackNode), align, epoch_);
+  if (block == nullptr) return nullptr;  // the allocator recorded why
+  if (zero_) std::memset(block, 0, size);
+  auto* node = new (static_cast<char*>(block) + node_at) FallbackNode{block, nullptr};
+  node->next = fallback_.load(std::memory_order_relaxed);
+  // Linearization point of a fallback block: the compare-and-swap that makes the
+  // node the list head (a push-only list until reset, so no ABA).
+  while (!fallback_.compare_exchange_weak(node->next, node, std::memory_order_release,
+                                          std::memory_order_relaxed)) {
+  }
+  fallback_blocks_.fetch_add(1, std::memory_order_relaxed);
+  fallback_bytes_.fetch_add(size, std::memory_order_relaxed);
+  return block;
+}
+
+void ArenaCore::free_fallback_blocks() noexcept {
+  FallbackNode* node = fallback_.exchange(nullptr, std::memory_order_acquire);
+  while (node != nullptr) {
+    FallbackNode* next = node->next;
+    alloc_->free(node->block);
+    node = next;
+  }
+}
+
+}  // namespace tslab::detail

@@ -1,0 +1,166 @@
+// This file contains the tests of epoch arenas (tslab::EpochArena, close_epoch):
+// the chunks live in the bound epoch, closing the arena frees them and closes the
+// epoch so that its pages go back to the OS (resident bytes measured before and
+// after, with chunks that are spans of their own and with chunks that share
+// slabs), the era check against a re-activated slot, and growth into an epoch
+// that was closed under the arena.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "slab_arena.h"
+#include "test_util.h"
+#include "tslab/arena.hpp"
+#include "tslab/tslab.hpp"
+
+namespace {
+
+constexpr std::uint64_t MiB = 1024 * 1024;
+
+tslab::ArenaOptions epoch_options(std::size_t chunk) {
+  tslab::ArenaOptions o{};
+  o.chunk_size = chunk;
+  o.overflow = TSLAB_ARENA_OVERFLOW_GROW;
+  o.zero_on_reset = false;
+  o.epoch = SLAB_ARENA_CURRENT_EPOCH;
+  return o;
+}
+
+// Fills the arena with `bytes` of touched blocks of `block` bytes each.
+void fill(tslab::BasicArena& arena, std::uint64_t bytes, std::size_t block) {
+  for (std::uint64_t done = 0; done < bytes; done += block) {
+    void* p = arena.allocate(block, 16);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0x6B, block);
+  }
+}
+
+// Resident bytes return to (nearly) the baseline when the arena closes.
+void expect_pages_return(std::size_t chunk, std::size_t block) {
+  tslab::Allocator alloc;
+  const tslab::EpochId e = alloc.epoch_current();
+  const std::uint64_t baseline = alloc.resident_bytes();
+  tslab::EpochArena arena(alloc, e, epoch_options(chunk));
+  ASSERT_TRUE(arena.ok());
+  const std::uint64_t payload = 24 * MiB;
+  fill(arena, payload, block);
+  const std::uint64_t peak = alloc.resident_bytes();
+  EXPECT_GE(peak, baseline + payload) << "the arena's pages are resident while it lives";
+  EXPECT_EQ(alloc.epoch_info(e).live_count, arena.stats().chunks);
+  ASSERT_EQ(arena.close(), tslab::Error::ok);
+  const std::uint64_t after = alloc.resident_bytes();
+  EXPECT_EQ(alloc.epoch_state(e), tslab::EpochState::closing);
+  EXPECT_EQ(alloc.epoch_info(e).live_count, 0u);
+  // Metadata may stay; the payload's pages must be gone.
+  EXPECT_LT(after, baseline + payload / 16)
+      << "baseline " << baseline << " peak " << peak << " after " << after;
+  EXPECT_ALLOCATOR_OK(alloc);
+}
+
+}  // namespace
+
+TEST(EpochArena, PagesReturnOnCloseWithSpanChunks) { expect_pages_return(1 << 20, 4096); }
+
+TEST(EpochArena, PagesReturnOnCloseWithSlabChunks) { expect_pages_return(8 * 1024, 1000); }
+
+TEST(EpochArena, PagesReturnOnCloseThroughTheCApi) {
+  SlabAllocator* alloc = slab_allocator_create();
+  ASSERT_NE(alloc, nullptr);
+  const std::uint64_t baseline = slab_resident_bytes(alloc);
+  SlabArenaOptions o = epoch_options(256 * 1024);
+  o.epoch = 2;
+  o.close_epoch = true;
+  SlabArena* arena = slab_arena_create(alloc, &o);
+  ASSERT_NE(arena, nullptr);
+  for (int i = 0; i < 4096; ++i) {
+    void* p = slab_arena_alloc(arena, 4000, 64);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0x21, 4000);
+  }
+  EXPECT_GE(slab_resident_bytes(alloc), baseline + 4096 * 4000);
+  EXPECT_EQ(slab_epoch_state(alloc, 2), EPOCH_ACTIVE);
+  ASSERT_TRUE(slab_arena_destroy(arena));
+  EXPECT_EQ(slab_epoch_state(alloc, 2), EPOCH_CLOSING);
+  EXPECT_LT(slab_resident_bytes(alloc), baseline + MiB);
+  EXPECT_SLAB_CHECK_OK(alloc);
+  slab_allocator_free(alloc);
+}
+
+TEST(EpochArena, ResetReturnsTheExtraChunksPages) {
+  tslab::Allocator alloc;
+  tslab::EpochArena arena(alloc, alloc.epoch_current(), epoch_options(1 << 20));
+  ASSERT_TRUE(arena.ok());
+  const std::uint64_t baseline = alloc.resident_bytes();
+  fill(arena, 16 * MiB, 8192);
+  const std::uint64_t peak = alloc.resident_bytes();
+  EXPECT_GE(peak, baseline + 15 * MiB);
+  arena.reset();
+  EXPECT_EQ(arena.stats().chunks, 1u);
+  EXPECT_LT(alloc.resident_bytes(), baseline + 2 * MiB);  // one chunk kept
+  EXPECT_EQ(alloc.epoch_state(alloc.epoch_current()), tslab::EpochState::active);
+}
+
+TEST(EpochArena, ClosingAReactivatedSlotIsRefused) {
+  tslab::Options ao;
+  ao.epoch_count = 2;
+  tslab::Allocator alloc(ao);
+  const tslab::EpochId e = alloc.epoch_current();
+  tslab::EpochArena arena(alloc, e, epoch_options(4096));
+  ASSERT_TRUE(arena.ok());
+  ASSERT_NE(arena.allocate(100, 8), nullptr);
+  // The ring wraps: e closes, then opens again with a new era.
+  alloc.epoch_advance();
+  alloc.epoch_advance();
+  ASSERT_EQ(alloc.epoch_current(), e);
+  ASSERT_EQ(alloc.epoch_state(e), tslab::EpochState::active);
+  // The arena still has room in its chunk...
+  EXPECT_NE(arena.allocate(100, 8), nullptr);
+  // ...but takes no chunk from the new activation.
+  EXPECT_EQ(arena.allocate(4000, 8), nullptr);
+  EXPECT_EQ(tslab::last_error(), tslab::Error::stale_epoch);
+  // Closing frees the chunk but leaves the new activation open.
+  EXPECT_EQ(arena.close(), tslab::Error::stale_epoch);
+  EXPECT_FALSE(arena.ok());
+  EXPECT_EQ(alloc.epoch_state(e), tslab::EpochState::active);
+  EXPECT_EQ(alloc.epoch_info(e).live_count, 0u);
+}
+
+TEST(EpochArena, GrowthIntoAnEpochClosedUnderTheArenaFails) {
+  tslab::Allocator alloc;
+  const tslab::EpochId e = 4;
+  tslab::EpochArena arena(alloc, e, epoch_options(4096));
+  ASSERT_TRUE(arena.ok());
+  ASSERT_EQ(alloc.epoch_close(e), tslab::Error::ok);
+  EXPECT_NE(arena.allocate(64, 8), nullptr);  // room left in the first chunk
+  EXPECT_EQ(arena.allocate(8000, 8), nullptr);
+  EXPECT_EQ(tslab::last_error(), tslab::Error::epoch_closing);
+  EXPECT_EQ(arena.close(), tslab::Error::ok);  // same era: closing again is fine
+  EXPECT_EQ(alloc.epoch_info(e).live_count, 0u);
+  // No epoch arena on a closing epoch.
+  tslab::EpochArena late(alloc, e, epoch_options(4096));
+  EXPECT_FALSE(late.ok());
+  EXPECT_EQ(tslab::last_error(), tslab::Error::epoch_closing);
+}
+
+TEST(EpochArena, DestructorClosesTheEpoch) {
+  tslab::Allocator alloc;
+  const tslab::EpochId e = 7;
+  {
+    tslab::EpochArena arena(alloc, e, epoch_options(64 * 1024));
+    ASSERT_TRUE(arena.ok());
+    fill(arena, MiB, 512);
+    EXPECT_GT(alloc.epoch_info(e).live_count, 0u);
+  }
+  EXPECT_EQ(alloc.epoch_state(e), tslab::EpochState::closing);
+  EXPECT_EQ(alloc.epoch_info(e).live_count, 0u);
+  // A plain arena on an epoch leaves it open.
+  {
+    tslab::ArenaOptions o = epoch_options(64 * 1024);
+    o.epoch = 8;
+    tslab::Arena arena(alloc, o);
+    ASSERT_TRUE(arena.ok());
+  }
+  EXPECT_EQ(alloc.epoch_state(8), tslab::EpochState::active);
+}

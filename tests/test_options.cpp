@@ -1,0 +1,256 @@
+// This file contains the unit tests of the options table (tslab/options.h,
+// src/options): the bool, whole-number and size parsers (suffixes, spellings,
+// overflow of a suffixed size), invalid values named in their message, values set
+// by the program before first use, the refusal to set after first use, unknown
+// names, and the description of the table.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "options/options.h"
+#include "tslab/error.h"
+#include "tslab/options.h"
+
+namespace {
+
+using tslab::detail::parse_bool;
+using tslab::detail::parse_size;
+using tslab::detail::parse_uint;
+
+constexpr std::uint64_t KiB = 1024, MiB = KiB * KiB, GiB = MiB * KiB;
+
+constexpr const char* ALL_VARIABLES[] = {"TSLAB_METRICS_PORT", "TSLAB_VERBOSE",    "TSLAB_SHOW_STATS",
+                                         "TSLAB_ARENA_SIZE",   "TSLAB_ARENA_ZERO", "TSLAB_ARENA_OVERFLOW"};
+
+// Each test starts and ends with every variable unset and the table unloaded.
+class Options : public ::testing::Test {
+ protected:
+  void SetUp() override { clean(); }
+  void TearDown() override { clean(); }
+  static void clean() {
+    for (const char* name : ALL_VARIABLES) ::unsetenv(name);
+    tslab::detail::options_reset_for_testing();
+  }
+};
+
+template <class Parser>
+bool parses_to(Parser parse, const char* text, std::uint64_t expected) {
+  std::uint64_t v = ~expected;
+  return parse(text, &v) && v == expected;
+}
+
+template <class Parser>
+bool refuses(Parser parse, const char* text) {
+  std::uint64_t v = 12345;
+  return !parse(text, &v) && v == 12345;  // nothing written on failure
+}
+
+std::uint64_t get(const char* name) {
+  std::uint64_t v = ~std::uint64_t{0};
+  EXPECT_TRUE(tslab_option_get(name, &v)) << name;
+  return v;
+}
+
+}  // namespace
+
+TEST_F(Options, BoolParser) {
+  for (const char* t : {"1", "true", "TRUE", "True", "yes", "YES", "on", "On"})
+    EXPECT_TRUE(parses_to(parse_bool, t, 1)) << t;
+  for (const char* f : {"0", "false", "FALSE", "no", "No", "off", "OFF"})
+    EXPECT_TRUE(parses_to(parse_bool, f, 0)) << f;
+  for (const char* bad : {"", "2", "-1", "tru", "yess", "yes ", " 1", "01", "y", "n", "enable"})
+    EXPECT_TRUE(refuses(parse_bool, bad)) << bad;
+  EXPECT_TRUE(refuses(parse_bool, nullptr));
+}
+
+TEST_F(Options, UintParser) {
+  EXPECT_TRUE(parses_to(parse_uint, "0", 0));
+  EXPECT_TRUE(parses_to(parse_uint, "65535", 65535));
+  EXPECT_TRUE(parses_to(parse_uint, "007", 7));
+  EXPECT_TRUE(parses_to(parse_uint, "18446744073709551615", UINT64_MAX));
+  for (const char* bad : {"18446744073709551616", "99999999999999999999999", "-1", "+1", "1.5", "0x10", "",
+                          " 1", "1 ", "1k", "abc"})
+    EXPECT_TRUE(refuses(parse_uint, bad)) << bad;
+  EXPECT_TRUE(refuses(parse_uint, nullptr));
+}
+
+TEST_F(Options, SizeParserSuffixesAndSpellings) {
+  EXPECT_TRUE(parses_to(parse_size, "0", 0));
+  EXPECT_TRUE(parses_to(parse_size, "4096", 4096));
+  for (const char* t : {"4k", "4K", "4kb", "4KB", "4kB", "4KiB", "4kib", "4KIB"})
+    EXPECT_TRUE(parses_to(parse_size, t, 4 * KiB)) << t;
+  EXPECT_TRUE(parses_to(parse_size, "1m", MiB));
+  EXPECT_TRUE(parses_to(parse_size, "3MiB", 3 * MiB));
+  EXPECT_TRUE(parses_to(parse_size, "2G", 2 * GiB));
+  EXPECT_TRUE(parses_to(parse_size, "64gb", 64 * GiB));
+  for (const char* bad : {"", "k", "m1", "1.5m", "1 k", "1kk", "1kbx", "1kibb", "1b", "1t", "1i", "-1k",
+                          "+1k", " 1k", "1k ", "0x1k"})
+    EXPECT_TRUE(refuses(parse_size, bad)) << bad;
+  EXPECT_TRUE(refuses(parse_size, nullptr));
+}
+
+TEST_F(Options, SizeParserRefusesEveryOverflow) {
+  // The digits alone do not fit 64 bits.
+  EXPECT_TRUE(refuses(parse_size, "99999999999999999999g"));
+  EXPECT_TRUE(refuses(parse_size, "99999999999999999999"));
+  // The digits fit, the scaled value does not.
+  EXPECT_TRUE(refuses(parse_size, "17179869184g"));        // 2^34 GiB = 2^64
+  EXPECT_TRUE(refuses(parse_size, "17592186044416m"));     // 2^44 MiB = 2^64
+  EXPECT_TRUE(refuses(parse_size, "18014398509481984k"));  // 2^54 KiB = 2^64
+  EXPECT_TRUE(refuses(parse_size, "18446744073709551615k"));
+  // The largest that fit.
+  EXPECT_TRUE(parses_to(parse_size, "17179869183g", UINT64_MAX - GiB + 1));
+  EXPECT_TRUE(parses_to(parse_size, "18014398509481983k", UINT64_MAX - KiB + 1));
+  EXPECT_TRUE(parses_to(parse_size, "18446744073709551615", UINT64_MAX));
+}
+
+TEST_F(Options, DefaultsWhenUnset) {
+  EXPECT_EQ(get("TSLAB_METRICS_PORT"), 0u);
+  EXPECT_EQ(get("TSLAB_VERBOSE"), 0u);
+  EXPECT_EQ(get("TSLAB_SHOW_STATS"), 0u);
+  EXPECT_EQ(get("TSLAB_ARENA_SIZE"), MiB);
+  EXPECT_EQ(get("TSLAB_ARENA_ZERO"), 1u);
+  EXPECT_EQ(get("TSLAB_ARENA_OVERFLOW"), static_cast<std::uint64_t>(TSLAB_ARENA_OVERFLOW_GROW));
+  for (const char* name : ALL_VARIABLES) EXPECT_EQ(tslab_option_error(name), nullptr) << name;
+}
+
+TEST_F(Options, EnvironmentValuesAreRead) {
+  ::setenv("TSLAB_METRICS_PORT", "9100", 1);
+  ::setenv("TSLAB_VERBOSE", "yes", 1);
+  ::setenv("TSLAB_ARENA_SIZE", "256KiB", 1);
+  ::setenv("TSLAB_ARENA_ZERO", "off", 1);
+  ::setenv("TSLAB_ARENA_OVERFLOW", "FallBack", 1);
+  tslab::detail::options_reset_for_testing();
+  EXPECT_EQ(get("TSLAB_METRICS_PORT"), 9100u);
+  EXPECT_EQ(get("TSLAB_VERBOSE"), 1u);
+  EXPECT_EQ(get("TSLAB_ARENA_SIZE"), 256 * KiB);
+  EXPECT_EQ(get("TSLAB_ARENA_ZERO"), 0u);
+  EXPECT_EQ(get("TSLAB_ARENA_OVERFLOW"), static_cast<std::uint64_t>(TSLAB_ARENA_OVERFLOW_FALLBACK));
+}
+
+namespace {
+
+// With `name` set to `text`, the option reads as invalid, and its message (and the
+// one on stderr) names the variable and the value.
+void expect_invalid(const char* name, const char* text, const char* reason) {
+  ::setenv(name, text, 1);
+  tslab::detail::options_reset_for_testing();
+  ::testing::internal::CaptureStderr();
+  std::uint64_t v = 777;
+  EXPECT_FALSE(tslab_option_get(name, &v)) << name << "=" << text;
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_BAD_OPTION_VALUE);
+  EXPECT_EQ(v, 777u);
+  const char* message = tslab_option_error(name);
+  ASSERT_NE(message, nullptr) << name << "=" << text;
+  const std::string m = message;
+  EXPECT_NE(m.find(name), std::string::npos) << m;
+  EXPECT_NE(m.find(std::string("\"") + text + "\""), std::string::npos) << m;
+  EXPECT_NE(m.find(reason), std::string::npos) << m;
+  EXPECT_NE(printed.find(m), std::string::npos) << printed;
+  // Only this option is invalid.
+  for (const char* other : ALL_VARIABLES) {
+    if (std::strcmp(other, name) != 0) {
+      EXPECT_EQ(tslab_option_error(other), nullptr) << other;
+    }
+  }
+  ::unsetenv(name);
+  tslab::detail::options_reset_for_testing();
+}
+
+}  // namespace
+
+TEST_F(Options, InvalidValuesAreNamedNeverDefaulted) {
+  expect_invalid("TSLAB_ARENA_SIZE", "99999999999999999999g", "not valid");
+  expect_invalid("TSLAB_ARENA_SIZE", "17179869184g", "not valid");
+  expect_invalid("TSLAB_ARENA_SIZE", "12q", "not valid");
+  expect_invalid("TSLAB_ARENA_SIZE", "1k", "out of range");   // below 4 KiB
+  expect_invalid("TSLAB_ARENA_SIZE", "65g", "out of range");  // above 64 GiB
+  expect_invalid("TSLAB_METRICS_PORT", "65536", "out of range");
+  expect_invalid("TSLAB_METRICS_PORT", "http", "not valid");
+  expect_invalid("TSLAB_VERBOSE", "maybe", "not valid");
+  expect_invalid("TSLAB_ARENA_ZERO", "", "not valid");
+  expect_invalid("TSLAB_ARENA_OVERFLOW", "spill", "not valid");
+}
+
+TEST_F(Options, SetBeforeFirstUseWinsOverTheEnvironment) {
+  ::setenv("TSLAB_ARENA_ZERO", "0", 1);
+  ::setenv("TSLAB_ARENA_SIZE", "bogus", 1);
+  tslab::detail::options_reset_for_testing();
+  EXPECT_TRUE(tslab_option_set("TSLAB_ARENA_ZERO", "1"));
+  EXPECT_TRUE(tslab_option_set("TSLAB_ARENA_SIZE", "2m"));  // also repairs an invalid environment value
+  EXPECT_TRUE(tslab_option_set("TSLAB_ARENA_SIZE", "4m"));  // the last set before first use counts
+  EXPECT_EQ(get("TSLAB_ARENA_ZERO"), 1u);
+  EXPECT_EQ(get("TSLAB_ARENA_SIZE"), 4 * MiB);
+  EXPECT_EQ(tslab_option_error("TSLAB_ARENA_SIZE"), nullptr);
+  char table[1024];
+  tslab_options_describe(table, sizeof table);
+  EXPECT_NE(std::string(table).find("program"), std::string::npos) << table;
+}
+
+TEST_F(Options, SetAfterFirstUseIsRefusedAsFrozen) {
+  EXPECT_EQ(get("TSLAB_VERBOSE"), 0u);  // first use
+  EXPECT_FALSE(tslab_option_set("TSLAB_VERBOSE", "1"));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_OPTIONS_FROZEN);
+  EXPECT_FALSE(tslab_option_set("TSLAB_ARENA_SIZE", "2m"));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_OPTIONS_FROZEN);
+  EXPECT_EQ(get("TSLAB_VERBOSE"), 0u);
+  EXPECT_EQ(get("TSLAB_ARENA_SIZE"), MiB);
+}
+
+TEST_F(Options, RefusedSetsChangeNothing) {
+  EXPECT_FALSE(tslab_option_set("TSLAB_ARENA_SIZE", "lots"));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_BAD_OPTION_VALUE);
+  EXPECT_FALSE(tslab_option_set("TSLAB_ARENA_SIZE", "1k"));  // out of range
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_BAD_OPTION_VALUE);
+  EXPECT_FALSE(tslab_option_set("TSLAB_ARENA_SIZE", nullptr));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_BAD_OPTION_VALUE);
+  EXPECT_EQ(get("TSLAB_ARENA_SIZE"), MiB);
+  EXPECT_EQ(tslab_option_error("TSLAB_ARENA_SIZE"), nullptr);
+}
+
+TEST_F(Options, UnknownNamesAndNullArguments) {
+  std::uint64_t v = 0;
+  EXPECT_FALSE(tslab_option_set("TSLAB_NO_SUCH_THING", "1"));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_UNKNOWN_OPTION);
+  EXPECT_FALSE(tslab_option_set(nullptr, "1"));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_UNKNOWN_OPTION);
+  EXPECT_FALSE(tslab_option_get("TSLAB_NO_SUCH_THING", &v));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_UNKNOWN_OPTION);
+  EXPECT_FALSE(tslab_option_get("tslab_verbose", &v));  // names are exact
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_UNKNOWN_OPTION);
+  EXPECT_FALSE(tslab_option_get("TSLAB_VERBOSE", nullptr));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(tslab_option_error("TSLAB_NO_SUCH_THING"), "unknown option");
+  EXPECT_EQ(tslab::detail::option_by_name("TSLAB_ARENA_ZERO"), tslab::detail::OptionId::arena_zero);
+  EXPECT_EQ(tslab::detail::option_by_name(nullptr), tslab::detail::OptionId::count);
+}
+
+TEST_F(Options, DescribeListsEveryOptionAndTruncatesSafely) {
+  ::setenv("TSLAB_ARENA_OVERFLOW", "error", 1);
+  ::setenv("TSLAB_VERBOSE", "nonsense", 1);
+  tslab::detail::options_reset_for_testing();
+  ::testing::internal::CaptureStderr();
+  const std::size_t needed = tslab_options_describe(nullptr, 0);
+  ::testing::internal::GetCapturedStderr();
+  ASSERT_GT(needed, 0u);
+  std::string full(needed + 1, '\0');
+  EXPECT_EQ(tslab_options_describe(full.data(), full.size()), needed);
+  EXPECT_EQ(std::strlen(full.c_str()), needed);
+  for (const char* name : ALL_VARIABLES) EXPECT_NE(full.find(name), std::string::npos) << name;
+  EXPECT_NE(full.find("environment"), std::string::npos);
+  EXPECT_NE(full.find("default"), std::string::npos);
+  EXPECT_NE(full.find("invalid"), std::string::npos);
+  EXPECT_NE(full.find(" error "), std::string::npos) << full;
+  // Truncated: NUL-terminated within the buffer, never past it.
+  for (std::size_t size : {1u, 7u, 40u, 100u}) {
+    std::string small(size + 8, 'X');
+    EXPECT_EQ(tslab_options_describe(small.data(), size), needed);
+    EXPECT_EQ(small[size - 1], '\0') << size;
+    EXPECT_EQ(small.compare(0, size - 1, full, 0, size - 1), 0) << size;
+    EXPECT_EQ(small.substr(size), std::string(8, 'X')) << size;
+  }
+}
