@@ -172,8 +172,22 @@ TEST_F(Options, InvalidValuesAreNamedNeverDefaulted) {
   expect_invalid("TSLAB_METRICS_PORT", "65536", "out of range");
   expect_invalid("TSLAB_METRICS_PORT", "http", "not valid");
   expect_invalid("TSLAB_VERBOSE", "maybe", "not valid");
-  expect_invalid("TSLAB_ARENA_ZERO", "", "not valid");
   expect_invalid("TSLAB_ARENA_OVERFLOW", "spill", "not valid");
+}
+
+TEST_F(Options, AVariableSetToNothingIsUnset) {
+  ::setenv("TSLAB_ARENA_ZERO", "", 1);
+  ::setenv("TSLAB_ARENA_SIZE", "", 1);
+  tslab::detail::options_reset_for_testing();
+  std::uint64_t v = 777;
+  EXPECT_TRUE(tslab_option_get("TSLAB_ARENA_ZERO", &v));
+  EXPECT_EQ(v, 1u);
+  EXPECT_TRUE(tslab_option_get("TSLAB_ARENA_SIZE", &v));
+  EXPECT_EQ(v, 1024u * 1024);
+  EXPECT_EQ(tslab_option_error("TSLAB_ARENA_ZERO"), nullptr);
+  ::unsetenv("TSLAB_ARENA_ZERO");
+  ::unsetenv("TSLAB_ARENA_SIZE");
+  tslab::detail::options_reset_for_testing();
 }
 
 TEST_F(Options, SetBeforeFirstUseWinsOverTheEnvironment) {

@@ -10,6 +10,7 @@
  *   TSLAB_ARENA_ZERO      bool, default 1: arenas zero used memory on reset
  *   TSLAB_ARENA_OVERFLOW  error|grow|fallback, default grow: what a full arena does
  *
+ * A variable set to nothing counts as unset.
  * bool: 0/1, true/false, yes/no, on/off. size: digits with an optional k, m or g
  * suffix (powers of 1024, "KiB"/"kb" spellings too).
  *

@@ -128,7 +128,7 @@ void load_once() noexcept {
     if (overridden_[i]) continue;  // tslab_option_set wins over the environment
     row.error[0] = '\0';
     const char* text = std::getenv(SPECS[i].name);
-    if (text == nullptr) {
+    if (text == nullptr || *text == '\0') {  // unset, or set to nothing: the default
       row.value = SPECS[i].fallback, row.ok = true, row.source = Source::fallback;
       continue;
     }
