@@ -144,7 +144,8 @@ bool slab_stats_epoch(SlabAllocator* alloc, uint32_t size_class, EpochId epoch, 
 
 /* Renderings of a full snapshot (global, every class in use, every epoch). Each
  * writes NUL-terminated text truncated to out_size (out may be NULL when out_size
- * is 0) and returns the length it needed, like snprintf. */
+ * is 0) and returns the length it needed, like snprintf; 0, with empty text and
+ * slab_last_error() set, for a NULL allocator or when the OS refuses memory. */
 size_t slab_stats_json(SlabAllocator* alloc, char* out, size_t out_size);
 /* Prometheus text exposition format 0.0.4: metrics prefixed tslab_, base units,
  * HELP and TYPE lines, labels allocator="<id>" and class="<block size>" or epoch="<slot>". */

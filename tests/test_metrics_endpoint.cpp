@@ -106,6 +106,24 @@ TEST_F(MetricsEndpoint, APortInUseIsASystemError) {
   ::close(fd);
 }
 
+TEST_F(MetricsEndpoint, AClientThatNeverFinishesCannotHoldStop) {
+  const std::uint16_t port = tslab::metrics_start(0);
+  ASSERT_NE(port, 0);
+  // Half a request, then silence: the server thread is inside this connection.
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::send(fd, "GET /met", 8, MSG_NOSIGNAL), 8);
+  // Returns while the client still holds its connection open (it would hang
+  // here, and the test time out, if stop had to wait for the client).
+  tslab::metrics_stop();
+  EXPECT_EQ(tslab::metrics_port(), 0);
+  ::close(fd);
+}
+
 TEST_F(MetricsEndpoint, StartsFromTheMetricsPortOption) {
   tslab::detail::options_reset_for_testing();  // as in a fresh process
   tslab::detail::metrics_autostart_reset_for_testing();

@@ -340,6 +340,54 @@ TEST(StatsText, JsonHasEveryFieldWithItsValue) {
   for (void* p : blocks) a.deallocate(p);
 }
 
+// True if `s` is well-formed UTF-8 (RFC 3629).
+bool is_utf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = c < 0x80                   ? 1
+                    : (c >= 0xC2 && c <= 0xDF) ? 2
+                    : (c >= 0xE0 && c <= 0xEF) ? 3
+                    : (c >= 0xF0 && c <= 0xF4) ? 4
+                                               : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += n;
+  }
+  return true;
+}
+
+TEST(StatsText, LabelsStayUtf8) {
+  tslab::Allocator a;
+  // 30 ASCII bytes and a two-byte character: the label keeps 31 bytes at most,
+  // and must not keep the character's first byte alone.
+  const std::string long_label = std::string(30, 'a') + "\xC3\xA9";
+  ASSERT_EQ(a.set_epoch_label(0, long_label.c_str()), tslab::Error::ok);
+  EXPECT_EQ(std::string(a.epoch_info(0).label), std::string(30, 'a'));
+  // Bytes that are not UTF-8 at all are replaced in both texts.
+  ASSERT_EQ(a.set_epoch_label(1,
+                              "bad\xFF\xFE"
+                              "end \xE2\x82\xAC"),
+            tslab::Error::ok);
+  const std::string json = tslab::to_json(a), prom = tslab::to_prometheus(a);
+  EXPECT_TRUE(is_utf8(json));
+  EXPECT_TRUE(is_utf8(prom));
+  EXPECT_NE(json.find("bad\xEF\xBF\xBD\xEF\xBF\xBD"
+                      "end \xE2\x82\xAC"),
+            std::string::npos);
+  EXPECT_NE(prom.find("label=\"bad\xEF\xBF\xBD\xEF\xBF\xBD"
+                      "end \xE2\x82\xAC\""),
+            std::string::npos);
+}
+
+TEST(StatsText, RefusedRenderingsLeaveAnEmptyString) {
+  char text[16];
+  std::memset(text, 'x', sizeof text);
+  EXPECT_EQ(slab_stats_json(nullptr, text, sizeof text), 0u);
+  EXPECT_EQ(text[0], '\0');
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_INVALID_ARGUMENT);
+}
+
 TEST(StatsText, TruncationReportsTheLengthNeeded) {
   tslab::Allocator a;
   const std::size_t needed = slab_stats_json(a.c_allocator(), nullptr, 0);

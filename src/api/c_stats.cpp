@@ -17,8 +17,11 @@ bool report(TslabError e) {
 }
 
 size_t render(SlabAllocator* alloc, StatsFormat format, char* out, size_t out_size) {
+  if (out != nullptr && out_size != 0) out[0] = '\0';
   if (alloc == nullptr) return report(TSLAB_ERR_INVALID_ARGUMENT), 0;
-  return tslab::detail::stats_render(*core_of(alloc), format, out, out_size);
+  const size_t needed = tslab::detail::stats_render(*core_of(alloc), format, out, out_size);
+  if (needed == 0) report(TSLAB_ERR_OUT_OF_MEMORY);
+  return needed;
 }
 
 }  // namespace

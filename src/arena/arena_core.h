@@ -114,6 +114,9 @@ class ArenaCore {
   // Every chunk and fallback block belongs to the epoch activation the arena was
   // bound to: false, with the reason recorded, once that activation has closed.
   bool epoch_still_bound() const noexcept;
+  // After allocating `block` in the epoch: true if it belongs to our era, else
+  // frees it and records why.
+  bool still_bound_after(void* block) noexcept;
   // `tried` was current_ when the block did not fit it.
   void* allocate_slow(std::size_t size, std::size_t alignment, ArenaChunk* tried) noexcept;
   void* allocate_fallback(std::size_t size, std::size_t alignment) noexcept;

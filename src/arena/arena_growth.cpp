@@ -97,10 +97,20 @@ bool ArenaCore::epoch_still_bound() const noexcept {
   return false;
 }
 
+bool ArenaCore::still_bound_after(void* block) noexcept {
+  // The slot may have closed and reopened (a ring wrap) between the check before
+  // the allocation and the allocation itself, which then served the new era.
+  // Eras only grow, so if the slot still has our era now, the block is ours.
+  if (alloc_->epochs().open_era(epoch_) == era_) return true;
+  alloc_->free(block);
+  return epoch_still_bound();  // false now, for good; records why
+}
+
 ArenaChunk* ArenaCore::acquire_chunk(std::size_t capacity, bool dedicated) noexcept {
   if (!epoch_still_bound()) return nullptr;
   void* memory = alloc_->alloc_aligned(sizeof(ArenaChunk) + capacity, alignof(ArenaChunk), epoch_);
   if (memory == nullptr) return nullptr;
+  if (!still_bound_after(memory)) return nullptr;
   auto* chunk = new (memory) ArenaChunk();
   chunk->base = static_cast<char*>(memory) + sizeof(ArenaChunk);
   chunk->capacity = capacity;
@@ -124,6 +134,7 @@ void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noex
   if (!epoch_still_bound()) return nullptr;
   void* block = alloc_->alloc_aligned(node_at + sizeof(FallbackNode), align, epoch_);
   if (block == nullptr) return nullptr;  // the allocator recorded why
+  if (!still_bound_after(block)) return nullptr;
   if (zero_) std::memset(block, 0, size);
   auto* node = new (static_cast<char*>(block) + node_at) FallbackNode{block, nullptr};
   node->next = fallback_.load(std::memory_order_relaxed);

@@ -73,6 +73,10 @@ void EpochRing::set_label(std::uint32_t e, const char* label) noexcept {
   std::size_t n = 0;
   if (label != nullptr)
     while (n + 1 < LABEL_SIZE && label[n] != '\0') ++n;
+  // Cut at a character boundary: never keep the lead bytes of a UTF-8 sequence
+  // whose continuation bytes did not fit.
+  if (label != nullptr && label[n] != '\0')
+    while (n != 0 && (static_cast<unsigned char>(label[n]) & 0xC0) == 0x80) --n;
   if (n != 0) std::memcpy(labels_[e], label, n);
   labels_[e][n] = '\0';
 }

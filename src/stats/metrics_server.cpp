@@ -25,6 +25,7 @@
 #include "core/allocator_core.h"
 #include "core/threads.h"
 #include "options/options.h"
+#include "platform/clock_rss.h"
 #include "stats/render.h"
 #include "stats/snapshot_buffer.h"
 #include "tslab/platform.hpp"
@@ -81,10 +82,34 @@ void snapshot_one(const AllocatorCore& core, void* context) {
     take_snapshot(core, (*fill->buffer)[fill->filled++], SLAB_STATS_ALL_CLASSES);
 }
 
-bool send_all(int fd, const char* data, std::size_t n) noexcept {
+// Every connection gets this long in all (a client that trickles its request or
+// reads the answer slowly cannot hold the thread), and metrics_stop ends it early.
+constexpr int CONNECTION_BUDGET_MS = 5000;
+
+std::uint64_t now_ms() noexcept { return monotonic_ns() / 1000000; }
+
+// Waits until `fd` is ready for `events`. False at the deadline, on an error, or
+// when metrics_stop asked the thread to end (the wake byte stays for the main loop).
+bool wait_ready(int fd, short events, std::uint64_t deadline_ms) noexcept {
+  for (;;) {
+    const std::uint64_t now = now_ms();
+    if (now >= deadline_ms) return false;
+    pollfd fds[2] = {{fd, events, 0}, {g_wake_pipe[0], POLLIN, 0}};
+    const int n = ::poll(fds, 2, static_cast<int>(deadline_ms - now));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || fds[1].revents != 0) return false;
+    return (fds[0].revents & events) != 0;
+  }
+}
+
+bool send_all(int fd, const char* data, std::size_t n, std::uint64_t deadline_ms) noexcept {
   while (n != 0) {
     const ssize_t sent = ::send(fd, data, n, MSG_NOSIGNAL);
     if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_ready(fd, POLLOUT, deadline_ms)) return false;
+      continue;
+    }
     if (sent <= 0) return false;
     data += sent;
     n -= static_cast<std::size_t>(sent);
@@ -92,16 +117,17 @@ bool send_all(int fd, const char* data, std::size_t n) noexcept {
   return true;
 }
 
-void respond(int fd, const char* status, const char* type, const char* body, std::size_t length) noexcept {
+void respond(int fd, const char* status, const char* type, const char* body, std::size_t length,
+             std::uint64_t deadline_ms) noexcept {
   char head[256];
   const int n =
       std::snprintf(head, sizeof head,
                     "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
                     status, type, length);
-  if (send_all(fd, head, static_cast<std::size_t>(n))) send_all(fd, body, length);
+  if (send_all(fd, head, static_cast<std::size_t>(n), deadline_ms)) send_all(fd, body, length, deadline_ms);
 }
 
-void serve_metrics(int fd) noexcept {
+void serve_metrics(int fd, std::uint64_t deadline_ms) noexcept {
   PageText text;
   std::size_t want = 64 * 1024;
   for (int attempt = 0; attempt < 4; ++attempt) {
@@ -109,24 +135,26 @@ void serve_metrics(int fd) noexcept {
     const std::size_t needed = render_all_prometheus(text.data(), text.size());
     if (needed == 0) break;
     if (needed < text.size()) {
-      respond(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", text.data(), needed);
+      respond(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", text.data(), needed, deadline_ms);
       return;
     }
     want = needed * 2;  // grew between passes: room to spare
   }
   static const char error[] = "tslab: no memory for a snapshot\n";
-  respond(fd, "503 Service Unavailable", "text/plain", error, sizeof error - 1);
+  respond(fd, "503 Service Unavailable", "text/plain", error, sizeof error - 1, deadline_ms);
 }
 
 void handle_connection(int fd) noexcept {
-  timeval timeout{2, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  const std::uint64_t deadline = now_ms() + CONNECTION_BUDGET_MS;
   char request[4096];
   std::size_t got = 0;
   while (got < sizeof request - 1) {
     const ssize_t n = ::recv(fd, request + got, sizeof request - 1 - got, 0);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!wait_ready(fd, POLLIN, deadline)) return;  // too slow, or stopping: drop it
+      continue;
+    }
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
     request[got] = '\0';
@@ -135,27 +163,42 @@ void handle_connection(int fd) noexcept {
   request[got] = '\0';
   if (std::strncmp(request, "GET ", 4) != 0) {
     static const char body[] = "only GET is served\n";
-    respond(fd, "405 Method Not Allowed", "text/plain", body, sizeof body - 1);
+    respond(fd, "405 Method Not Allowed", "text/plain", body, sizeof body - 1, deadline);
   } else if (std::strncmp(request + 4, "/metrics ", 9) == 0 ||
              std::strncmp(request + 4, "/metrics?", 9) == 0) {
-    serve_metrics(fd);
+    serve_metrics(fd, deadline);
   } else {
     static const char body[] = "tslab metrics are at /metrics\n";
-    respond(fd, "404 Not Found", "text/plain", body, sizeof body - 1);
+    respond(fd, "404 Not Found", "text/plain", body, sizeof body - 1, deadline);
   }
+}
+
+// Sleeps up to `ms`, or less if metrics_stop wakes the thread.
+void back_off(int ms) noexcept {
+  pollfd wake{g_wake_pipe[0], POLLIN, 0};
+  ::poll(&wake, 1, ms);
 }
 
 void* server_main(void*) {
   for (;;) {
     pollfd fds[2] = {{g_listen_fd, POLLIN, 0}, {g_wake_pipe[0], POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
+    const int ready = ::poll(fds, 2, -1);
+    if (ready < 0) {
+      if (errno != EINTR) back_off(100);  // e.g. ENOMEM: try again, never spin
+      continue;
     }
     if (fds[1].revents != 0) break;  // metrics_stop
-    if ((fds[0].revents & POLLIN) == 0) continue;
-    const int fd = ::accept4(g_listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-    if (fd < 0) continue;
+    if ((fds[0].revents & POLLIN) == 0) {
+      back_off(100);  // POLLERR or POLLNVAL without a connection: never spin
+      continue;
+    }
+    const int fd = ::accept4(g_listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) {
+      // Out of descriptors or memory: the connection stays queued, so poll
+      // would report it again at once. Wait a little instead of spinning.
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) back_off(100);
+      continue;
+    }
     handle_connection(fd);
     ::close(fd);
   }
@@ -252,7 +295,7 @@ void on_allocator_created() noexcept {
   TslabError error = TSLAB_OK;
   if (metrics_start(static_cast<std::uint16_t>(port.value), &error) == 0)
     std::fprintf(stderr, "tslab: TSLAB_METRICS_PORT=%llu: could not serve metrics (%s)\n",
-                 static_cast<unsigned long long>(port.value), std::strerror(errno));
+                 static_cast<unsigned long long>(port.value), slab_error_string(error));
 }
 
 void metrics_autostart_reset_for_testing() noexcept {

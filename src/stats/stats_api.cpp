@@ -45,10 +45,10 @@ TslabError stats_epoch(const AllocatorCore& core, std::uint32_t cls, std::uint32
 
 std::size_t stats_render(const AllocatorCore& core, StatsFormat format, char* out,
                          std::size_t out_size) noexcept {
+  TextWriter w(out, out_size);  // the output is a terminated string from here, even if empty
   SnapshotBuffer buffer(1);
   if (buffer.empty()) return 0;
   take_snapshot(core, buffer[0], SLAB_STATS_ALL_CLASSES);
-  TextWriter w(out, out_size);
   switch (format) {
     case StatsFormat::json:
       render_json(buffer[0], w);

@@ -37,37 +37,70 @@ class TextWriter {
   void puts(const char* s) noexcept {
     while (*s != '\0') put(*s++);
   }
-  // A JSON string literal, quotes included.
+  // A JSON string literal, quotes included. Text that is not UTF-8 comes out
+  // with U+FFFD in place of each bad byte, so the document stays valid.
   void json_string(const char* s) noexcept {
     put('"');
-    for (; *s != '\0'; ++s) {
+    while (*s != '\0') {
       const auto c = static_cast<unsigned char>(*s);
       if (c == '"' || c == '\\') {
         put('\\');
-        put(static_cast<char>(c));
+        put(*s++);
       } else if (c < 0x20) {
         printf("\\u%04x", c);
+        ++s;
       } else {
-        put(static_cast<char>(c));
+        s = put_utf8(s);
       }
     }
     put('"');
   }
-  // A Prometheus label value (between quotes): backslash, quote and newline escaped.
+  // A Prometheus label value (between quotes): backslash, quote and newline
+  // escaped; bytes that are not UTF-8 replaced (a scrape with one is refused whole).
   void label_value(const char* s) noexcept {
-    for (; *s != '\0'; ++s) {
+    while (*s != '\0') {
       if (*s == '\\' || *s == '"') {
         put('\\');
-        put(*s);
+        put(*s++);
       } else if (*s == '\n') {
         puts("\\n");
+        ++s;
       } else {
-        put(*s);
+        s = put_utf8(s);
       }
     }
   }
 
  private:
+  // Copies one character from s (an ASCII byte or a well-formed UTF-8 sequence),
+  // or writes U+FFFD for a byte that starts none. Returns where the next starts.
+  const char* put_utf8(const char* s) noexcept {
+    const auto* u = reinterpret_cast<const unsigned char*>(s);
+    const std::size_t n = utf8_length(u);
+    if (n == 0) {
+      puts("\xEF\xBF\xBD");
+      return s + 1;
+    }
+    for (std::size_t i = 0; i < n; ++i) put(s[i]);
+    return s + n;
+  }
+  // Length of the well-formed UTF-8 sequence at u (RFC 3629), 0 if there is none.
+  static std::size_t utf8_length(const unsigned char* u) noexcept {
+    const unsigned char c = u[0];
+    if (c < 0x80) return 1;
+    auto cont = [u](std::size_t i) { return (u[i] & 0xC0) == 0x80; };
+    if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+      const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+      return u[1] >= lo && u[1] <= hi && cont(2) ? 3 : 0;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+      const unsigned char lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+      return u[1] >= lo && u[1] <= hi && cont(2) && cont(3) ? 4 : 0;
+    }
+    return 0;
+  }
+
   char* out_;
   std::size_t size_;
   std::size_t needed_ = 0;
