@@ -97,9 +97,9 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
     one.live_blocks = 1;
     one.live_bytes = bytes;
     one.committed_bytes = bytes;
-    one.slabs_full = 1;
+    if (only_class < NUM_CLASSES) continue;  // a class-restricted snapshot counts no span
     out.total.add(one);
-    if (only_class >= NUM_CLASSES && s.epoch < epoch_count_) out.epochs[s.epoch].occupancy.add(one);
+    if (s.epoch < epoch_count_) out.epochs[s.epoch].occupancy.add(one);
   }
   out.metadata_bytes = meta_.resident_bytes() + registry_.resident_bytes(platform_);
   for (const Heap* h = heaps_; h != nullptr; h = h->next_all) {
