@@ -1,8 +1,10 @@
 # tslab top-level commands.
 #
-#   make demo          install what is missing, build, run the side-by-side benchmark
+#   make demo          install what is missing, build, run `tslab demo` (table + charts in build/demo)
 #   make test          install what is missing, build, run every test (plain, ASan+UBSan, TSan)
-#   make bench         like demo, averaged over 3 runs
+#   make bench         the whole suite, `tslab bench --all`, medians of 3 runs (charts in docs/charts)
+#   make bench-stats   fast path with statistics compiled in vs out, and snapshot cost
+#   make bench-arena   arena allocation against slab allocation
 #   make deps | build | format | format-check | clean
 #
 # Build trees: build/ (Release), build-asan/ (ASan+UBSan), build-tsan/ (TSan).
@@ -22,7 +24,7 @@ BUILD_TYPE ?= Release
 BUILD_DIR := build
 ASAN_DIR := build-asan
 TSAN_DIR := build-tsan
-BENCH_BIN := $(BUILD_DIR)/bench/tslab_bench
+TSLAB_BIN := $(BUILD_DIR)/bench/tslab
 
 DEPS := build-essential g++ cmake pkg-config libgtest-dev libgmock-dev libbenchmark-dev \
         libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev clang-format python3 \
@@ -40,7 +42,7 @@ TSAN_ENV := TSLAB_TEST_SCALE=5 \
 FORMAT_DIRS := src include tests bench
 FIND_SOURCES := find $(wildcard $(FORMAT_DIRS)) -type f \( -name '*.h' -o -name '*.hpp' -o -name '*.cpp' -o -name '*.c' \) -print0 2>/dev/null
 
-.PHONY: all deps build test test-release test-asan test-tsan demo bench format format-check clean
+.PHONY: all deps build test test-release test-asan test-tsan demo bench bench-stats bench-arena format format-check clean
 
 all: build
 
@@ -83,18 +85,29 @@ test-tsan:
 	$(TSAN_ENV) $(CTEST) --test-dir $(TSAN_DIR) --output-on-failure -j$(TEST_JOBS) -L '^concurrency$$'
 
 demo: build
-	@if [ ! -x $(BENCH_BIN) ]; then \
-	  echo "error: $(BENCH_BIN) was not built (bench/ has no tslab_bench target yet, or TSLAB_BUILD_BENCH is OFF)" >&2; \
+	@if [ ! -x $(TSLAB_BIN) ]; then \
+	  echo "error: $(TSLAB_BIN) was not built (is TSLAB_BUILD_BENCH OFF?)" >&2; \
 	  exit 1; \
 	fi
-	$(BENCH_BIN)
+	mkdir -p $(BUILD_DIR)/demo
+	$(TSLAB_BIN) demo --plot $(BUILD_DIR)/demo --json $(BUILD_DIR)/demo/results.json
 
 bench: build
-	@if [ ! -x $(BENCH_BIN) ]; then \
-	  echo "error: $(BENCH_BIN) was not built (bench/ has no tslab_bench target yet, or TSLAB_BUILD_BENCH is OFF)" >&2; \
+	@if [ ! -x $(TSLAB_BIN) ]; then \
+	  echo "error: $(TSLAB_BIN) was not built (is TSLAB_BUILD_BENCH OFF?)" >&2; \
 	  exit 1; \
 	fi
-	$(BENCH_BIN) --runs 3
+	mkdir -p $(BUILD_DIR)/bench-results
+	$(TSLAB_BIN) bench --all --runs 3 --plot docs/charts \
+	  --json $(BUILD_DIR)/bench-results/results.json --markdown $(BUILD_DIR)/bench-results/results.md
+
+bench-stats: build
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target stats_bench_stats stats_bench_nostats
+	bash bench/stats/compare.sh $(BUILD_DIR)
+
+bench-arena: build
+	$(BUILD_DIR)/bench/tslab_arena_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+	  --benchmark_min_time=1
 
 format:
 	$(FIND_SOURCES) | xargs -0 -r $(CLANG_FORMAT) -i

@@ -12,7 +12,7 @@
 namespace {
 
 // One free + one allocate of 128 bytes in a window of 10,000 live blocks, slot
-// picked by a xorshift draw: the churn workload of tslab_bench.
+// picked by a xorshift draw: the shape of `tslab bench churn`.
 void BM_Churn(benchmark::State& state) {
   tslab::Allocator a;
   const tslab::EpochId e = a.epoch_current();

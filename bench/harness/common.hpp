@@ -1,7 +1,7 @@
-// Helpers shared by the workload files: the PRNG every allocator sees the same
-// way, the child's abort path and a spinning barrier.
-#ifndef TSLAB_BENCH_COMMON_HPP
-#define TSLAB_BENCH_COMMON_HPP
+// This file contains helpers shared by the workloads: the PRNG every allocator
+// sees the same way, the child's abort path and a spinning barrier.
+#ifndef TSLAB_BENCH_HARNESS_COMMON_HPP
+#define TSLAB_BENCH_HARNESS_COMMON_HPP
 
 #include <unistd.h>
 #include <x86intrin.h>
@@ -26,11 +26,13 @@ struct Rng {
   }
   // Uniform in [0, n) by multiply-shift (no division).
   std::uint32_t below(std::uint32_t n) { return static_cast<std::uint32_t>(((next() >> 32) * n) >> 32); }
+  // Uniform in [lo, hi].
+  std::uint32_t between(std::uint32_t lo, std::uint32_t hi) { return lo + below(hi - lo + 1); }
 };
 
 // Ends the child with a failed report (the driver takes the last JSON line on stdout).
 [[noreturn]] inline void die(const char* what) {
-  std::string msg = std::string("tslab_bench child: ") + what + "\n";
+  std::string msg = std::string("tslab child: ") + what + "\n";
   (void)!::write(2, msg.data(), msg.size());
   std::fflush(stdout);
   std::string report = std::string("\n{\"ok\":false,\"error\":\"") + what + "\"}\n";

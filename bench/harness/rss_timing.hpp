@@ -1,8 +1,8 @@
-// RSS readings from /proc and the clocks the benchmark uses: a monotonic
-// nanosecond clock for whole passes and the TSC, calibrated against it, for
-// per-operation samples.
-#ifndef TSLAB_BENCH_RSS_TIMING_HPP
-#define TSLAB_BENCH_RSS_TIMING_HPP
+// This file contains the RSS readings from /proc and the clocks the benchmark
+// uses: a monotonic nanosecond clock for whole passes and the TSC, calibrated
+// against it, for per-operation samples.
+#ifndef TSLAB_BENCH_HARNESS_RSS_TIMING_HPP
+#define TSLAB_BENCH_HARNESS_RSS_TIMING_HPP
 
 #include <x86intrin.h>
 

@@ -1,8 +1,7 @@
-// churn and bulk, written once and instantiated for each allocator interface
-// (malloc/free, tslab's pointer API, tslab's handle API), so every allocator runs
-// the same loop, the same PRNG and the same per-block write.
-#include "workloads.hpp"
-
+// This file contains the churn and bulk workloads, written once and instantiated
+// for each allocator interface (malloc/free, tslab's pointer API, tslab's handle
+// API), so every allocator runs the same loop, the same PRNG and the same
+// per-block write.
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,10 +10,11 @@
 #include <cstdlib>
 #include <thread>
 
-#include "allocators.hpp"
-#include "common.hpp"
-#include "rss_timing.hpp"
-#include "stats.hpp"
+#include "harness/allocators.hpp"
+#include "harness/common.hpp"
+#include "harness/rss_timing.hpp"
+#include "harness/stats.hpp"
+#include "workloads/registry.hpp"
 
 #ifdef TSLAB_BENCH_HAVE_TSLAB
 #include "slab_alloc.h"
@@ -101,16 +101,17 @@ struct RssWindow {
 template <class A>
 bool churn_tput(A& a, const ChildSpec& sp, Figures& f) {
   using Slot = typename A::Slot;
-  const auto n = static_cast<std::uint32_t>(sp.slots);
+  const std::uint64_t ops = sp.num("ops");
+  const auto n = static_cast<std::uint32_t>(sp.num("slots"));
   auto* slots = static_cast<Slot*>(map_buffer(n * sizeof(Slot)));
-  Rng rng{sp.seed};
+  Rng rng{sp.num("seed")};
   RssWindow w;
   w.start();
   for (std::uint32_t i = 0; i < n; ++i) alloc_touch(a, slots[i], i);
 
   std::uint64_t bad = 0;
   const std::uint64_t t0 = mono_ns();
-  for (std::uint64_t i = 0; i < sp.ops; ++i) {
+  for (std::uint64_t i = 0; i < ops; ++i) {
     Slot& s = slots[rng.below(n)];
     bad += !a.release(s);
     alloc_touch(a, s, i);
@@ -123,8 +124,8 @@ bool churn_tput(A& a, const ChildSpec& sp, Figures& f) {
   unmap_buffer(slots, n * sizeof(Slot));
   if (bad != 0) return false;
 
-  f.add("ops", static_cast<double>(sp.ops));
-  f.add("ns_per_op", static_cast<double>(t1 - t0) / static_cast<double>(sp.ops));
+  f.add("ops", static_cast<double>(ops));
+  f.add("ns_per_op", static_cast<double>(t1 - t0) / static_cast<double>(ops));
   w.report(f, peak, after);
   return true;
 }
@@ -132,16 +133,17 @@ bool churn_tput(A& a, const ChildSpec& sp, Figures& f) {
 template <class A>
 bool churn_lat(A& a, const ChildSpec& sp, Figures& f) {
   using Slot = typename A::Slot;
-  const auto n = static_cast<std::uint32_t>(sp.slots);
+  const std::uint64_t ops = sp.num("ops");
+  const auto n = static_cast<std::uint32_t>(sp.num("slots"));
   const double tpn = calibrate_tsc_per_ns();
   const double overhead = tsc_pair_overhead_ticks();
   auto* slots = static_cast<Slot*>(map_buffer(n * sizeof(Slot)));
-  auto* samples = static_cast<std::uint32_t*>(map_buffer(sp.ops * sizeof(std::uint32_t)));
-  Rng rng{sp.seed};
+  auto* samples = static_cast<std::uint32_t*>(map_buffer(ops * sizeof(std::uint32_t)));
+  Rng rng{sp.num("seed")};
   for (std::uint32_t i = 0; i < n; ++i) alloc_touch(a, slots[i], i);
 
   std::uint64_t bad = 0;
-  for (std::uint64_t i = 0; i < sp.ops; ++i) {
+  for (std::uint64_t i = 0; i < ops; ++i) {
     Slot& s = slots[rng.below(n)];
     const std::uint64_t c0 = tsc_begin();
     bad += !a.release(s);
@@ -152,7 +154,7 @@ bool churn_lat(A& a, const ChildSpec& sp, Figures& f) {
   for (std::uint32_t i = 0; i < n; ++i) bad += !a.release(slots[i]);
   if (bad != 0) return false;
 
-  const std::size_t m = sp.ops;
+  const std::size_t m = ops;
   f.add("ops", static_cast<double>(m));
   f.add("max_ns", max_sample(samples, m) / tpn);
   f.add("p50_ns", percentile(samples, m, 0.50) / tpn);
@@ -161,7 +163,7 @@ bool churn_lat(A& a, const ChildSpec& sp, Figures& f) {
   f.add("tsc_per_ns", tpn);
   f.add("timer_overhead_ns", overhead / tpn);
   f.add("tsc_step_ns", tsc_step_ticks() / tpn);
-  unmap_buffer(samples, sp.ops * sizeof(std::uint32_t));
+  unmap_buffer(samples, ops * sizeof(std::uint32_t));
   unmap_buffer(slots, n * sizeof(Slot));
   return true;
 }
@@ -172,7 +174,8 @@ template <class A, bool kLat>
 bool bulk(A& a, const ChildSpec& sp, Figures& f) {
   using Slot = typename A::Slot;
   const unsigned T = sp.threads;
-  const std::uint64_t cnt = sp.count;
+  const std::uint64_t cnt = sp.num("count");
+  const std::uint64_t size = sp.num("size");
   const double tpn = kLat ? calibrate_tsc_per_ns() : 0.0;
   const double overhead = kLat ? tsc_pair_overhead_ticks() : 0.0;
 
@@ -247,7 +250,7 @@ bool bulk(A& a, const ChildSpec& sp, Figures& f) {
   }
   f.add("threads", T);
   f.add("count", static_cast<double>(cnt));
-  f.add("payload", static_cast<double>(cnt * sp.size * T));
+  f.add("payload", static_cast<double>(cnt * size * T));
   if constexpr (kLat) {
     const std::size_t m = T * cnt;
     f.add("alloc_max_ns", max_sample(sa, m) / tpn);
@@ -284,51 +287,35 @@ bool dispatch(A& a, const ChildSpec& sp, Figures& f) {
 
 }  // namespace
 
-bool run_workload(const ChildSpec& sp, Figures& f, std::string& error) {
-  if (is_lifecycle_workload(sp.workload)) return run_lifecycle(sp, f, error);
-  if (sp.workload != "churn" && sp.workload != "bulk") {
-    error = "unknown workload " + sp.workload;
-    return false;
-  }
-  if (sp.workload == "churn" && (sp.slots == 0 || sp.slots > 0xffffffffull || sp.ops == 0)) {
-    error = "churn needs 1..2^32-1 slots and at least one op";
-    return false;
-  }
-  if (sp.workload == "bulk" && (sp.count == 0 || sp.threads == 0)) {
-    error = "bulk needs a count and at least one thread";
-    return false;
-  }
-  if (sp.alloc == "tslab-epochs") {
-    error = "tslab-epochs is measured by the retention workload only";
-    return false;
-  }
+bool run_churn_bulk(const ChildSpec& sp, Figures& f, std::string& error) {
+  const bool churn = sp.workload == "churn";
+  if (churn && (sp.num("slots") == 0 || sp.num("slots") > 0xffffffffull || sp.num("ops") == 0))
+    return error = "churn needs 1..2^32-1 slots and at least one op", false;
+  if (!churn && (sp.num("count") == 0 || sp.threads == 0))
+    return error = "bulk needs a count and at least one thread", false;
+  const std::size_t size = sp.num("size");
+  if (size == 0) return error = "the block size must be at least 1", false;
   if (is_peer(sp.alloc)) {
-    SystemMalloc a{sp.size};
-    if (!dispatch(a, sp, f)) {
-      error = "a free failed";
-      return false;
-    }
+    SystemMalloc a{size};
+    if (!dispatch(a, sp, f)) return error = "a free failed", false;
     return true;
   }
 #ifdef TSLAB_BENCH_HAVE_TSLAB
   SlabAllocator* sa = slab_allocator_create();
-  if (sa == nullptr) {
-    error = "slab_allocator_create failed";
-    return false;
-  }
+  if (sa == nullptr) return error = "slab_allocator_create failed", false;
   const EpochId epoch = epoch_current(sa);
   // Sanity: the allocator hands out usable blocks of the requested size.
-  void* probe = slab_malloc_epoch(sa, sp.size, epoch);
-  if (probe == nullptr || slab_usable_size(sa, probe) < sp.size || !slab_free_checked(sa, probe)) {
-    error = "tslab probe allocation failed";
-    return false;
+  void* probe = slab_malloc_epoch(sa, size, epoch);
+  if (probe == nullptr || slab_usable_size(sa, probe) < size || !slab_free_checked(sa, probe)) {
+    slab_allocator_free(sa);
+    return error = "tslab probe allocation failed", false;
   }
   bool ok;
-  if (sp.alloc == "tslab") {
-    TslabPointer a{sa, epoch, sp.size};
+  if (sp.alloc == "tslab-handle") {
+    TslabHandle a{sa, epoch, size};
     ok = dispatch(a, sp, f);
   } else {
-    TslabHandle a{sa, epoch, sp.size};
+    TslabPointer a{sa, epoch, size};
     ok = dispatch(a, sp, f);
   }
   if (!ok) {

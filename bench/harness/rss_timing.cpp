@@ -1,4 +1,4 @@
-// RSS readings from /proc and TSC calibration.
+// This file contains the RSS readings from /proc, TSC calibration and harness buffers.
 #include "rss_timing.hpp"
 
 #include <fcntl.h>
@@ -112,7 +112,7 @@ void* map_buffer(std::size_t bytes) {
   if (bytes == 0) bytes = 1;
   void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (p == MAP_FAILED) {
-    static const char msg[] = "tslab_bench: mmap of a harness buffer failed\n";
+    static const char msg[] = "tslab: mmap of a harness buffer failed\n";
     (void)!::write(2, msg, sizeof msg - 1);
     std::abort();
   }

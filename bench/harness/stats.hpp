@@ -1,7 +1,8 @@
-// Percentiles of per-operation samples, medians across runs, and the table
-// renderer (plain text for the terminal, Markdown for docs).
-#ifndef TSLAB_BENCH_STATS_HPP
-#define TSLAB_BENCH_STATS_HPP
+// This file contains percentiles of per-operation samples, medians across runs,
+// string formatting and the table renderer (plain text for the terminal,
+// Markdown for docs).
+#ifndef TSLAB_BENCH_HARNESS_STATS_HPP
+#define TSLAB_BENCH_HARNESS_STATS_HPP
 
 #include <cstddef>
 #include <cstdint>

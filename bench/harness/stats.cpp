@@ -1,4 +1,4 @@
-// Percentiles, medians and table rendering.
+// This file contains percentiles, medians, string formatting and table rendering.
 #include "stats.hpp"
 
 #include <algorithm>

@@ -1,30 +1,23 @@
-// The epoch-lifecycle workloads: how much memory each allocator keeps after a
-// phase ends (retention), whether RSS creeps up over many phases (phase-shifts),
-// and what an epoch_close costs, in time and in another thread's latency
-// (close-cost, tslab only).
+// This file contains the epoch-lifecycle workloads: how much memory each
+// allocator keeps when pinned objects sit among freed ones
+// (fragmentation-adversary), whether RSS creeps up over many phases
+// (sustained-phase-shifts), and what an epoch_close returns and costs, in time
+// and in another thread's latency (epoch-reclamation, tslab only).
 //
-// Peers give memory back through their own purge call, looked up with dlsym so
-// this binary links none of them:
-//   glibc     malloc_trim(0)
-//   tcmalloc  MallocExtension_ReleaseFreeMemory()
-//   jemalloc  mallctl("arena.4096.purge")  (4096 = MALLCTL_ARENAS_ALL: every arena)
-//   mimalloc  mi_collect(true)
-// tslab gives memory back with slab_collect (lifetime-unaware use) or by closing
-// the epoch a phase allocated in (lifetime-aware use).
-#include <dlfcn.h>
-#include <malloc.h>
-
+// Peers give memory back through their purge call (peer_purge_fn); tslab with
+// slab_collect (lifetime-unaware use) or by closing the epoch a phase allocated
+// in (lifetime-aware use).
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <thread>
 #include <vector>
 
-#include "allocators.hpp"
-#include "common.hpp"
-#include "rss_timing.hpp"
-#include "stats.hpp"
-#include "workloads.hpp"
+#include "harness/allocators.hpp"
+#include "harness/common.hpp"
+#include "harness/rss_timing.hpp"
+#include "harness/stats.hpp"
+#include "workloads/registry.hpp"
 
 #ifdef TSLAB_BENCH_HAVE_TSLAB
 #include "slab_alloc.h"
@@ -40,38 +33,6 @@ constexpr double kMiB = 1024.0 * 1024.0;
 // (tslab-epochs puts them in a long-lived epoch). release() is false if the free
 // was refused. begin_phase()/end_phase() bracket one phase of phase-shifts;
 // purge() is the call that hands free memory back to the OS.
-
-using PurgeFn = bool (*)();
-
-void (*g_tc_release)() = nullptr;
-int (*g_mallctl)(const char*, void*, std::size_t*, void*, std::size_t) = nullptr;
-void (*g_mi_collect)(bool) = nullptr;
-
-bool purge_glibc() { return malloc_trim(0), true; }
-bool purge_tcmalloc() { return g_tc_release(), true; }
-bool purge_jemalloc() { return g_mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0) == 0; }
-bool purge_mimalloc() { return g_mi_collect(true), true; }
-
-// Resolves the peer's purge call (before any measurement: dlsym may allocate).
-PurgeFn peer_purge_fn(const std::string& name, std::string& error) {
-  if (name == "glibc") return purge_glibc;
-  if (name == "tcmalloc") {
-    g_tc_release = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"));
-    if (g_tc_release != nullptr) return purge_tcmalloc;
-    error = "MallocExtension_ReleaseFreeMemory not found";
-  } else if (name == "jemalloc") {
-    g_mallctl = reinterpret_cast<decltype(g_mallctl)>(dlsym(RTLD_DEFAULT, "mallctl"));
-    if (g_mallctl != nullptr) return purge_jemalloc;
-    error = "mallctl not found";
-  } else if (name == "mimalloc") {
-    g_mi_collect = reinterpret_cast<void (*)(bool)>(dlsym(RTLD_DEFAULT, "mi_collect"));
-    if (g_mi_collect != nullptr) return purge_mimalloc;
-    error = "mi_collect not found";
-  } else {
-    error = "no purge call for " + name;
-  }
-  return nullptr;
-}
 
 struct Peer {
   PurgeFn purge_fn;
@@ -156,10 +117,10 @@ std::uint64_t kept_windows(void* const* slots, const std::uint16_t* sizes, std::
 
 template <class A>
 bool retention(A& a, const ChildSpec& sp, Figures& f) {
-  const std::uint64_t n = sp.objects;
+  const std::uint64_t n = sp.num("objects");
   auto* sizes = static_cast<std::uint16_t*>(map_buffer(n * sizeof(std::uint16_t)));
   auto* slots = static_cast<void**>(map_buffer(n * sizeof(void*)));
-  Rng rng{sp.seed};
+  Rng rng{sp.num("seed")};
   std::uint64_t pinned = 0, payload = 0, bad = 0;
   for (std::uint64_t i = 0; i < n; ++i) {
     sizes[i] = static_cast<std::uint16_t>(kRetMin + rng.below(kRetMax - kRetMin + 1));
@@ -225,11 +186,17 @@ bool retention(A& a, const ChildSpec& sp, Figures& f) {
 
 constexpr std::uint32_t kPhaseMin = 64, kPhaseMax = 512;
 
+// The warm-up reading: after cycle 50, or a twentieth of the cycles when fewer than 1000.
+std::uint64_t warmup_cycle(std::uint64_t cycles) {
+  return std::max<std::uint64_t>(1, std::min<std::uint64_t>(50, cycles / 20));
+}
+
 template <class A>
 bool phase_shifts(A& a, const ChildSpec& sp, Figures& f) {
-  const std::uint64_t b = sp.batch, cycles = sp.cycles, warm = sp.warmup;
+  const std::uint64_t b = sp.num("batch"), cycles = sp.num("cycles"), warm = warmup_cycle(cycles);
   auto* slots = static_cast<void**>(map_buffer(b * sizeof(void*)));
-  Rng rng{sp.seed};
+  auto* ended_mib = static_cast<double*>(map_buffer(cycles * sizeof(double)));
+  Rng rng{sp.num("seed")};
   std::uint64_t bad = 0, failed_ends = 0;
   std::uint64_t fill_warm = 0, fill_end = 0, cyc_warm = 0, cyc_end = 0, cyc_max = 0, fill_max = 0;
   const std::uint64_t base = rss_bytes();
@@ -243,6 +210,7 @@ bool phase_shifts(A& a, const ChildSpec& sp, Figures& f) {
     for (std::uint64_t i = 0; i < b; ++i) bad += !a.release(slots[i]);
     failed_ends += !a.end_phase();
     const std::uint64_t ended = rss_bytes();
+    ended_mib[c - 1] = static_cast<double>(ended) / kMiB;
     if (c == warm) fill_warm = filled, cyc_warm = ended, t_warm = mono_ns();
     if (c >= warm) cyc_max = std::max(cyc_max, ended), fill_max = std::max(fill_max, filled);
     if (c == cycles) fill_end = filled, cyc_end = ended;
@@ -250,6 +218,12 @@ bool phase_shifts(A& a, const ChildSpec& sp, Figures& f) {
   const std::uint64_t t1 = mono_ns();
   unmap_buffer(slots, b * sizeof(void*));
   if (bad != 0 || failed_ends != 0) return false;
+  // The RSS at the end of every cycle, for the chart (built after the measurement).
+  std::vector<double> cycle_no(cycles), cycle_mib(ended_mib, ended_mib + cycles);
+  for (std::uint64_t c = 0; c < cycles; ++c) cycle_no[c] = static_cast<double>(c + 1);
+  unmap_buffer(ended_mib, cycles * sizeof(double));
+  f.add_series("cycle", std::move(cycle_no));
+  f.add_series("cycle_rss_mib", std::move(cycle_mib));
 
   auto growth = [](std::uint64_t from, std::uint64_t to) {
     return 100.0 * (static_cast<double>(to) - static_cast<double>(from)) / static_cast<double>(from);
@@ -280,7 +254,7 @@ constexpr std::size_t kCloseBlock = 128;
 // "close": fill `fill_bytes` of 128 B blocks in one epoch, free them all, time
 // epoch_close and read how much RSS it gave back.
 bool close_cost(SlabAllocator* sa, const ChildSpec& sp, Figures& f, std::string& error) {
-  const std::uint64_t n = sp.fill_bytes / kCloseBlock;
+  const std::uint64_t n = (sp.num("fill_mib") << 20) / kCloseBlock;
   auto* slots = static_cast<void**>(map_buffer(n * sizeof(void*)));
   const EpochId e = epoch_current(sa);
   const std::uint64_t base = rss_bytes();
@@ -336,8 +310,8 @@ bool close_latency(SlabAllocator* sa, const ChildSpec& sp, Figures& f, std::stri
   const std::string& mode = sp.mode;
   const double tpn = calibrate_tsc_per_ns();
   const double overhead = tsc_pair_overhead_ticks();
-  const std::uint64_t k = sp.lat_ops;
-  const std::uint64_t fill_n = sp.lat_fill_bytes / kCloseBlock;
+  const std::uint64_t k = sp.num("lat_ops");
+  const std::uint64_t fill_n = (sp.num("lat_fill_mib") << 20) / kCloseBlock;
   const EpochId ea = epoch_current(sa);
   const std::uint32_t count = slab_epoch_count(sa);
   auto* wslots = static_cast<void**>(map_buffer(kLatSlots * sizeof(void*)));
@@ -352,7 +326,7 @@ bool close_latency(SlabAllocator* sa, const ChildSpec& sp, Figures& f, std::stri
   SpinBarrier bar(2);
 
   std::thread worker([&] {
-    Rng rng{sp.seed};
+    Rng rng{sp.num("seed")};
     std::uint64_t my_bad = 0;
     for (std::uint32_t i = 0; i < kLatSlots; ++i) {
       void* p = slab_malloc_epoch(sa, kCloseBlock, ea);
@@ -462,47 +436,9 @@ bool close_latency(SlabAllocator* sa, const ChildSpec& sp, Figures& f, std::stri
   return true;
 }
 
-// Runs one tslab lifecycle measurement on a fresh allocator and checks it after.
-bool run_tslab(const ChildSpec& sp, Figures& f, std::string& error) {
-  SlabAllocatorOptions opt{};
-  const bool lat = sp.workload == "close-cost" && sp.mode != "close";
-  opt.epoch_count = lat ? SLAB_MAX_EPOCH_COUNT : 0;
-  SlabAllocator* sa = slab_allocator_create_with(&opt);
-  if (sa == nullptr) {
-    error = "slab_allocator_create_with failed";
-    return false;
-  }
-  bool ok = false;
-  if (sp.workload == "close-cost") {
-    if (sp.alloc != "tslab")
-      error = "close-cost measures tslab only";
-    else
-      ok = lat ? close_latency(sa, sp, f, error) : close_cost(sa, sp, f, error);
-  } else {
-    Tslab a{sa, epoch_current(sa), epoch_current(sa), sp.alloc == "tslab-epochs"};
-    if (a.epochs) {
-      // The long-lived epoch is the current one; the phase takes the next ACTIVE slot.
-      const std::uint32_t count = slab_epoch_count(sa);
-      bool found = false;
-      for (std::uint32_t j = 1; j < count && !found; ++j) {
-        const EpochId e = (a.pinned + j) % count;
-        if (slab_epoch_state(sa, e) == EPOCH_ACTIVE) a.main = e, found = true;
-      }
-      if (!found) {
-        error = "tslab-epochs needs a second ACTIVE epoch";
-        slab_allocator_free(sa);
-        return false;
-      }
-    }
-    if (sp.workload == "retention")
-      ok = retention(a, sp, f);
-    else if (sp.alloc == "tslab")
-      ok = phase_shifts(a, sp, f);
-    else
-      error = "phase-shifts measures tslab (not " + sp.alloc + ")";
-    if (!ok && error.empty())
-      error = strf("a free or close failed (%s)", slab_error_string(slab_last_error()));
-  }
+// Checks a tslab allocator after a workload and frees it; false with `error` set
+// if the invariants do not hold.
+bool check_and_free(SlabAllocator* sa, bool ok, std::string& error) {
   if (ok) {
     char msg[256] = {};
     if (!slab_check(sa, msg, sizeof msg)) {
@@ -513,35 +449,82 @@ bool run_tslab(const ChildSpec& sp, Figures& f, std::string& error) {
   slab_allocator_free(sa);
   return ok;
 }
+
+// Runs retention or phase-shifts on a fresh tslab allocator.
+template <class Body>
+bool run_tslab_phases(const ChildSpec& sp, std::string& error, Body body) {
+  SlabAllocator* sa = slab_allocator_create();
+  if (sa == nullptr) return error = "slab_allocator_create failed", false;
+  Tslab a{sa, epoch_current(sa), epoch_current(sa), sp.alloc == "tslab-epochs"};
+  if (a.epochs) {
+    // The long-lived epoch is the current one; the phase takes the next ACTIVE slot.
+    const std::uint32_t count = slab_epoch_count(sa);
+    bool found = false;
+    for (std::uint32_t j = 1; j < count && !found; ++j) {
+      const EpochId e = (a.pinned + j) % count;
+      if (slab_epoch_state(sa, e) == EPOCH_ACTIVE) a.main = e, found = true;
+    }
+    if (!found) {
+      slab_allocator_free(sa);
+      return error = "tslab-epochs needs a second ACTIVE epoch", false;
+    }
+  }
+  const bool ok = body(a);
+  if (!ok) error = strf("a free or close failed (%s)", slab_error_string(slab_last_error()));
+  return check_and_free(sa, ok, error);
+}
 #endif
 
-}  // namespace
-
-bool is_lifecycle_workload(const std::string& w) {
-  return w == "retention" || w == "phase-shifts" || w == "close-cost";
-}
-
-bool run_lifecycle(const ChildSpec& sp, Figures& f, std::string& error) {
-  if (sp.workload == "retention" && sp.objects == 0) return error = "retention needs objects", false;
-  if (sp.workload == "phase-shifts" &&
-      (sp.cycles == 0 || sp.batch == 0 || sp.warmup == 0 || sp.warmup > sp.cycles))
-    return error = "phase-shifts needs cycles, a batch and 1 <= warmup <= cycles", false;
-  if (sp.workload == "close-cost" && (sp.fill_bytes < kMiB || sp.lat_ops == 0 || sp.lat_fill_bytes < 4096))
-    return error = "close-cost needs at least 1 MiB to fill and some ops", false;
+// Runs `body` with the peer's purge call, or with tslab.
+template <class Body>
+bool run_with(const ChildSpec& sp, Figures& f, std::string& error, Body body) {
+  (void)f;  // filled by `body`
   if (is_peer(sp.alloc)) {
-    if (sp.workload == "close-cost") return error = "close-cost measures tslab only", false;
     PurgeFn purge = peer_purge_fn(sp.alloc, error);
     if (purge == nullptr) return false;
     Peer a{purge};
-    const bool ok = sp.workload == "retention" ? retention(a, sp, f) : phase_shifts(a, sp, f);
+    const bool ok = body(a);
     if (!ok) error = "a free or purge failed";
     return ok;
   }
 #ifdef TSLAB_BENCH_HAVE_TSLAB
-  return run_tslab(sp, f, error);
+  return run_tslab_phases(sp, error, body);
 #else
   error = sp.alloc + " is not built into this binary (built without the tslab library)";
   return false;
+#endif
+}
+
+}  // namespace
+
+bool run_fragmentation_adversary(const ChildSpec& sp, Figures& f, std::string& error) {
+  if (sp.num("objects") == 0) return error = "fragmentation-adversary needs objects", false;
+  return run_with(sp, f, error, [&](auto& a) { return retention(a, sp, f); });
+}
+
+bool run_sustained_phase_shifts(const ChildSpec& sp, Figures& f, std::string& error) {
+  if (sp.num("cycles") == 0 || sp.num("batch") == 0)
+    return error = "sustained-phase-shifts needs cycles and a batch", false;
+  if (sp.alloc == "tslab-epochs")
+    return error = "sustained-phase-shifts measures tslab, not tslab-epochs", false;
+  return run_with(sp, f, error, [&](auto& a) { return phase_shifts(a, sp, f); });
+}
+
+bool run_epoch_reclamation(const ChildSpec& sp, Figures& f, std::string& error) {
+  if (sp.num("fill_mib") == 0 || sp.num("lat_ops") == 0 || sp.num("lat_fill_mib") == 0)
+    return error = "epoch-reclamation needs at least 1 MiB to fill and some ops", false;
+  if (sp.alloc != "tslab") return error = "epoch-reclamation measures tslab only", false;
+#ifdef TSLAB_BENCH_HAVE_TSLAB
+  SlabAllocatorOptions opt{};
+  const bool lat = sp.mode != "close";
+  opt.epoch_count = lat ? SLAB_MAX_EPOCH_COUNT : 0;
+  SlabAllocator* sa = slab_allocator_create_with(&opt);
+  if (sa == nullptr) return error = "slab_allocator_create_with failed", false;
+  const bool ok = lat ? close_latency(sa, sp, f, error) : close_cost(sa, sp, f, error);
+  return check_and_free(sa, ok, error);
+#else
+  (void)f;
+  return error = "tslab is not built into this binary", false;
 #endif
 }
 

@@ -1,8 +1,9 @@
-// Peer libraries and live-allocator verification.
+// This file contains the peer libraries, the live-allocator check and the peers' purge calls.
 #include "allocators.hpp"
 
 #include <dlfcn.h>
 #include <gnu/libc-version.h>
+#include <malloc.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -156,6 +157,39 @@ bool verify_live_allocator(const std::string& expected, std::string& detail) {
   }
   detail = version + " (" + object + ")";
   return true;
+}
+
+namespace {
+
+void (*g_tc_release)() = nullptr;
+int (*g_mallctl)(const char*, void*, std::size_t*, void*, std::size_t) = nullptr;
+void (*g_mi_collect)(bool) = nullptr;
+
+bool purge_glibc() { return malloc_trim(0), true; }
+bool purge_tcmalloc() { return g_tc_release(), true; }
+bool purge_jemalloc() { return g_mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0) == 0; }
+bool purge_mimalloc() { return g_mi_collect(true), true; }
+
+}  // namespace
+
+PurgeFn peer_purge_fn(const std::string& name, std::string& error) {
+  if (name == "glibc") return purge_glibc;
+  if (name == "tcmalloc") {
+    g_tc_release = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"));
+    if (g_tc_release != nullptr) return purge_tcmalloc;
+    error = "MallocExtension_ReleaseFreeMemory not found";
+  } else if (name == "jemalloc") {
+    g_mallctl = reinterpret_cast<decltype(g_mallctl)>(dlsym(RTLD_DEFAULT, "mallctl"));
+    if (g_mallctl != nullptr) return purge_jemalloc;
+    error = "mallctl not found";
+  } else if (name == "mimalloc") {
+    g_mi_collect = reinterpret_cast<void (*)(bool)>(dlsym(RTLD_DEFAULT, "mi_collect"));
+    if (g_mi_collect != nullptr) return purge_mimalloc;
+    error = "mi_collect not found";
+  } else {
+    error = "no purge call for " + name;
+  }
+  return nullptr;
 }
 
 }  // namespace bench

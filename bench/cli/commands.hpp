@@ -1,0 +1,23 @@
+// This file contains the subcommands of the `tslab` command line tool:
+//   tslab demo    the request workload with tslab and every peer, a table and charts
+//   tslab bench   any workload (or --all) against the peers, medians of --runs
+//   tslab stats   a short workload, then the allocator's statistics snapshot
+// Each takes the full argv (argv[1] is the subcommand) and returns the exit
+// status; a command line error throws UsageError.
+#ifndef TSLAB_BENCH_CLI_COMMANDS_HPP
+#define TSLAB_BENCH_CLI_COMMANDS_HPP
+
+#include <cstdio>
+
+namespace bench {
+
+int demo_command(int argc, char** argv);
+int bench_command(int argc, char** argv);
+int stats_command(int argc, char** argv);
+
+// The usage text of `tslab` (all subcommands).
+void print_usage(std::FILE* out);
+
+}  // namespace bench
+
+#endif

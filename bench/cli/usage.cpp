@@ -1,0 +1,45 @@
+// This file contains the usage text of the `tslab` command.
+#include "cli/commands.hpp"
+
+namespace bench {
+
+void print_usage(std::FILE* out) {
+  std::fputs(
+      "usage: tslab <command> [options]\n"
+      "\n"
+      "  tslab demo [--runs N] [--threads N] [--allocators LIST] [--plot DIR | --no-plot] [--json FILE] "
+      "[--quick]\n"
+      "      A request-shaped workload with tslab (using epochs) and, side by side, glibc, mimalloc,\n"
+      "      jemalloc and tcmalloc: a table of throughput, latency percentiles, peak RSS and the RSS\n"
+      "      left after the phase ends, with ratios to the best peer, and PNG charts (default DIR:\n"
+      "      tslab-demo). About a minute on 2 cores.\n"
+      "\n"
+      "  tslab bench <workload>... | --all [--allocators LIST] [--threads N] [--runs N] [--json FILE]\n"
+      "              [--markdown FILE] [--plot DIR] [--seed N] [--set NAME=VALUE]... [--quick]\n"
+      "      Workloads: churn, steady-churn, bulk, phase-shift, sustained-phase-shifts,\n"
+      "      fragmentation-adversary, epoch-reclamation, thread-scaling, request, producer-consumer.\n"
+      "      Each figure is the median of --runs runs (default 3), every run in its own process.\n"
+      "  tslab bench --list\n"
+      "      The workloads and their parameters (for --set).\n"
+      "\n"
+      "  tslab stats [--json | --prometheus]\n"
+      "      Runs a short workload on tslab and prints the allocator's statistics snapshot\n"
+      "      (a summary, JSON, or Prometheus text).\n"
+      "\n"
+      "Options:\n"
+      "  --allocators LIST  comma-separated from tslab, glibc, mimalloc, jemalloc, tcmalloc, and the\n"
+      "                     tslab variants tslab-handle (handle API) and tslab-epochs (kept objects\n"
+      "                     in their own epoch; fragmentation-adversary); default: all\n"
+      "  --threads N        threads of the multi-threaded workloads (thread-scaling: 1..N)\n"
+      "  --runs N           runs per measurement; the median is reported (default 3)\n"
+      "  --json FILE        every run's figures, the medians and the chart series as JSON\n"
+      "  --markdown FILE    the report as Markdown tables\n"
+      "  --plot DIR         draw PNG charts into DIR (python3 with matplotlib)\n"
+      "  --quick            tiny sizes and 1 run unless --runs is given (a smoke test)\n"
+      "Peers are LD_PRELOADed from their Debian packages (libmimalloc2.0, libjemalloc2,\n"
+      "libtcmalloc-minimal4); a missing one is skipped with a message. Override their paths with\n"
+      "TSLAB_BENCH_MIMALLOC_SO, TSLAB_BENCH_JEMALLOC_SO and TSLAB_BENCH_TCMALLOC_SO.\n",
+      out);
+}
+
+}  // namespace bench
