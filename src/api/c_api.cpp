@@ -67,7 +67,9 @@ void* slab_malloc_aligned_epoch(SlabAllocator* alloc, size_t size, size_t alignm
   return core == nullptr ? nullptr : core->alloc_aligned(size, alignment, epoch);
 }
 
-void slab_free(SlabAllocator* alloc, void* ptr) { slab_free_checked(alloc, ptr); }
+void slab_free(SlabAllocator* alloc, void* ptr) {
+  if (AllocatorCore* core = core_of(alloc)) core->free(ptr);
+}
 
 bool slab_free_checked(SlabAllocator* alloc, void* ptr) {
   AllocatorCore* core = core_of(alloc);
