@@ -10,7 +10,7 @@
  *         name has _seconds where the field has _ns), or STATE / ERA / TIMESTAMP_NS
  *
  * Cost: a snapshot walks the allocator's slab lists under its lock, reading the
- * block bitmaps (about 1 ms per GiB of slabs) and sums the threads' counters. The
+ * block bitmaps (about 1.6 ms per GiB of slabs) and sums the threads' counters. The
  * allocation and free fast paths carry no counter at all: live counts come from
  * the same bitmaps that validate frees. Snapshots are safe while other threads
  * allocate and free; the figures are then a consistent-enough moment, not an
