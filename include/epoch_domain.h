@@ -67,7 +67,7 @@ typedef struct EpochDomain {
   /* Private: managed by the library, never written by users. */
   uint32_t priv_depth;           /* times entered on the owning thread */
   uintptr_t priv_owner;          /* token of the thread it is entered on, 0 if none */
-  struct EpochDomain* priv_next; /* free-list link while pooled */
+  struct EpochDomain* priv_next; /* reserved */
 } EpochDomain;
 
 /* A domain bound to the allocator's current epoch (and that activation's era),
