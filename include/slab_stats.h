@@ -10,11 +10,12 @@
  *         name has _seconds where the field has _ns), or STATE / ERA / TIMESTAMP_NS
  *
  * Cost: a snapshot walks the allocator's slab lists under its lock, reading the
- * block bitmaps (about 1.6 ms per GiB of slabs) and sums the threads' counters. The
- * allocation and free fast paths carry no counter at all: live counts come from
- * the same bitmaps that validate frees. Snapshots are safe while other threads
- * allocate and free; the figures are then a consistent-enough moment, not an
- * atomic cut.
+ * block bitmaps (about 1.6 ms per GiB of slabs) for the live and committed
+ * figures, and sums the threads' counters. Reclaimable slabs and bytes are not
+ * walked: each thread keeps them per (epoch, class) as its slabs step between
+ * empty and not (one owner-only count per slab on the fast paths; TSLAB_STATS=0
+ * compiles it out). Snapshots are safe while other threads allocate and free; the
+ * figures are then a consistent-enough moment, not an atomic cut.
  *
  * Versioning: each struct starts with `version` and `size`. Set `size` to
  * sizeof(the struct you compiled against) before the call (0 means "the current
@@ -45,8 +46,9 @@ extern "C" {
   X(slabs_partial, GAUGE, COUNT, "Slabs in use with live and free blocks")                             \
   X(slabs_full, GAUGE, COUNT, "Slabs in use whose every block is live")                                \
   X(slabs_empty, GAUGE, COUNT, "Slabs in use with no live block")                                      \
-  X(reclaimable_slabs, GAUGE, COUNT, "Empty slabs whose pages are still committed")                    \
-  X(reclaimable_bytes, GAUGE, BYTES, "Committed bytes of empty slabs, returned by a close or collect") \
+  X(reclaimable_slabs, GAUGE, COUNT,                                                                   \
+    "Empty slabs of open epochs whose pages are still committed (remote frees count once collected)")  \
+  X(reclaimable_bytes, GAUGE, BYTES, "Committed bytes of those slabs, returned by a close or collect") \
   X(fragmentation_bytes, GAUGE, BYTES, "Committed slab bytes not holding a live block")
 
 #define SLAB_GLOBAL_STATS_FIELDS(X)                                                                        \

@@ -131,6 +131,44 @@ TEST(Stats, EmptySlabOfAnOpenEpochIsReclaimable) {
   for (void* p : std::next(by_slab.begin())->second) a.deallocate(p);
 }
 
+TEST(Stats, ReclaimableFollowsEachSlabsEmptyStep) {
+  tslab::Allocator a;
+  const tslab::EpochId e = a.epoch_current();
+  auto by_slab = fill_two_slabs(a, e);
+  ASSERT_EQ(by_slab.size(), 2u);
+  std::vector<void*>& first = by_slab.begin()->second;
+
+  // Freed by another thread: the slab is empty, but reclaimable only once its
+  // owner has collected the frees.
+  std::thread other([&] {
+    for (void* p : first) EXPECT_EQ(a.deallocate(p), tslab::Error::ok);
+  });
+  other.join();
+  EXPECT_EQ(tslab::class_stats(a, CLS).slabs_empty, 1u);
+  EXPECT_EQ(tslab::class_stats(a, CLS).reclaimable_slabs, 0u);
+  void* p = a.allocate(OBJ, e);  // the bin is dry: the owner collects, then reuses one block
+  ASSERT_NE(p, nullptr);
+  tslab::ClassStats c = tslab::class_stats(a, CLS);
+  EXPECT_EQ(c.reclaimable_slabs, 0u) << "the collected slab gave a block out again at once";
+  EXPECT_EQ(c.live_blocks, tslab::detail::class_capacity(CLS) + 1);
+  a.deallocate(p);
+  c = tslab::class_stats(a, CLS);
+  EXPECT_EQ(c.reclaimable_slabs, 1u);
+  EXPECT_EQ(c.reclaimable_bytes, SLAB_SIZE);
+  EXPECT_EQ(tslab::epoch_stats(a, e, CLS).reclaimable_bytes, SLAB_SIZE);
+  EXPECT_EQ(tslab::epoch_stats(a, e).reclaimable_bytes, SLAB_SIZE);
+  EXPECT_EQ(tslab::stats(a).reclaimable_bytes, SLAB_SIZE);
+  EXPECT_TRUE(a.check().ok) << a.check().message;
+
+  // Closing the epoch returns the empty slab: nothing is left to reclaim.
+  for (void* q : std::next(by_slab.begin())->second) a.deallocate(q);
+  EXPECT_EQ(tslab::class_stats(a, CLS).reclaimable_slabs, 2u);
+  ASSERT_EQ(a.epoch_close(e), tslab::Error::ok);
+  EXPECT_EQ(tslab::stats(a).reclaimable_bytes, 0u);
+  EXPECT_EQ(tslab::epoch_stats(a, e).committed_bytes, 0u);
+  EXPECT_TRUE(a.check().ok) << a.check().message;
+}
+
 TEST(Stats, FreesInAClosedEpochReturnPagesAndCountThem) {
   tslab::Allocator a;
   const tslab::EpochId e = a.epoch_current();

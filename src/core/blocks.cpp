@@ -91,6 +91,7 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p) noexcept {
   const bool open = era == epochs_.open_era(s->epoch);
   if (tc.uid == uid_ && owner == tc.heap) {
     const TslabError e = s->free_local(ref.slot);
+    if (e == TSLAB_OK) tc.heap->note_freed(s);
     if (e == TSLAB_OK && open) tc.heap->list_free_block(s, p);
     if (e == TSLAB_OK && !open) return_if_empty(s, era);
     return e;

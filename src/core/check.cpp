@@ -97,6 +97,39 @@ void check_free_list(const AllocatorCore* owner, const HotBin& bin, std::uint32_
   }
 }
 
+// The heap's reclaimable counts of open bins equal what its slabs say: the empty
+// slabs of the bin's era that still hold pages, counted with their committed bytes.
+void check_reclaim_counts(const Heap& h, const EpochRing& epochs, Reporter& r) {
+  for (std::uint32_t bin_index = 0; bin_index < h.epoch_count() * NUM_CLASSES && r.ok(); ++bin_index) {
+    const ReclaimCount& rc = h.reclaim(bin_index);
+    const std::uint64_t era = rc.era.load(std::memory_order_relaxed);
+    const HotBin& bin = h.hot(bin_index / NUM_CLASSES, bin_index % NUM_CLASSES);
+    // Counts of a closed activation are not read (its close returns the pages) and
+    // are reset when the bin next takes an era.
+    if (era == 0 || bin.era != era || era != epochs.open_era(bin_index / NUM_CLASSES)) continue;
+    std::uint64_t slabs = 0, bytes = 0;
+    for (const Slab* s = h.lists(bin_index / NUM_CLASSES, bin_index % NUM_CLASSES).slabs.front();
+         s != nullptr; s = s->next) {
+      if (s->era != era) continue;
+      const bool counted = s->reclaim_bytes != 0;
+      if (counted != (s->owner_live == 0 && s->committed_bytes() != 0) ||
+          (counted && s->reclaim_bytes != s->committed_bytes())) {
+        r.fail("slab %u: reclaimable %u bytes, but %u live and %llu committed", s->id, s->reclaim_bytes,
+               s->owner_live, static_cast<unsigned long long>(s->committed_bytes()));
+        return;
+      }
+      slabs += counted;
+      bytes += s->reclaim_bytes;
+    }
+    if (slabs != rc.slabs.load(std::memory_order_relaxed) ||
+        bytes != rc.bytes.load(std::memory_order_relaxed))
+      r.fail("bin %u: counted %llu reclaimable slabs (%llu bytes), slabs say %llu (%llu)", bin_index,
+             static_cast<unsigned long long>(rc.slabs.load(std::memory_order_relaxed)),
+             static_cast<unsigned long long>(rc.bytes.load(std::memory_order_relaxed)),
+             static_cast<unsigned long long>(slabs), static_cast<unsigned long long>(bytes));
+  }
+}
+
 }  // namespace
 
 bool AllocatorCore::check(char* message, std::size_t message_size) const noexcept {
@@ -121,6 +154,8 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       carved_total += carved;
       if (s.epoch >= epoch_count_) r.fail("slab %u names epoch %u of %u", s.id, s.epoch, epoch_count_);
       if (carved > s.capacity) r.fail("slab %u: carved %u of capacity %u", s.id, carved, s.capacity);
+      if (STATS_ENABLED && s.owner_live != allocated_bits(s))
+        r.fail("slab %u: owner counts %u live blocks, bitmap %u", s.id, s.owner_live, allocated_bits(s));
     }
   }
   std::size_t reachable = 0;
@@ -136,6 +171,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
     }
     for (const Slab* s = h->retired().front(); s != nullptr && r.ok(); s = s->next, ++reachable)
       check_bin_slab(*s, h, 0, 0, SlabList::retired, r);
+    if (STATS_ENABLED) check_reclaim_counts(*h, epochs_, r);
   }
   if (r.ok() && reachable != live_slabs)
     r.fail("%zu live slabs but %zu reachable from heaps: a slab is lost or listed twice", live_slabs,

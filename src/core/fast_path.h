@@ -36,6 +36,11 @@ namespace tslab::detail {
       if (s->try_mark_allocated(slot_in_class(offset, cls))) [[likely]] {
         bin.free = b->next;
         tc.heap->end_alloc();
+#if TSLAB_STATS
+        // The owner's live count; its 0 -> 1 step updates the reclaimable count.
+        if (s->owner_live++ == 0) [[unlikely]]
+          return tc.heap->refilled_then(s, b);
+#endif
         return b;
       }
     }
@@ -54,12 +59,17 @@ namespace tslab::detail {
       if (static_cast<std::size_t>(slot) * s->obj_size == offset && slot < s->capacity) [[likely]] {
         const TslabError e = s->free_local(slot);
         if (e != TSLAB_OK) [[unlikely]]
-          reject_free(e);
-        else if (s->era == epochs_.open_era(s->epoch)) [[likely]]
+          return reject_free(e);
+        if (s->era == epochs_.open_era(s->epoch)) [[likely]]
           Heap::list_free_block(tc.bins, s, p);
         else
           return_if_empty(s, s->era);  // a closed activation: its blocks are never listed again
-        return e;
+#if TSLAB_STATS
+        // The owner's live count; its 1 -> 0 step updates the reclaimable count.
+        if (--s->owner_live == 0) [[unlikely]]
+          return tc.heap->emptied_then(s);
+#endif
+        return TSLAB_OK;
       }
     }
   }

@@ -6,34 +6,24 @@
 // while it walks (slow paths that need a slab wait for it).
 #include "core/snapshot.h"
 
-#include <bit>
-
 #include "core/allocator_core.h"
 
 namespace tslab::detail {
 
 namespace {
 
-constexpr std::uint64_t PAGE = 4096;
-
-// Adds one in-use slab to `occ`. Reads only atomics and fields fixed while the
-// slab is in use (set under the allocator lock, which the caller holds).
+// Adds one in-use slab to `occ` (all but the reclaimable figures, which the
+// heaps keep). Reads only atomics and fields fixed while the slab is in use (set
+// under the allocator lock, which the caller holds).
 void account_slab(const Slab& s, Occupancy& occ) noexcept {
   const std::uint64_t live = s.live_blocks();
   const std::uint64_t live_bytes = live * s.obj_size;
-  const std::uint64_t purged = static_cast<std::uint64_t>(
-      std::popcount(static_cast<unsigned>(s.purged_pages.load(std::memory_order_relaxed))));
-  const std::uint64_t committed =
-      s.decommitted.load(std::memory_order_acquire) ? 0 : SLAB_SIZE - purged * PAGE;
+  const std::uint64_t committed = s.committed_bytes();
   occ.live_blocks += live;
   occ.live_bytes += live_bytes;
   occ.committed_bytes += committed;
   if (live == 0) {
     ++occ.slabs_empty;
-    if (committed != 0) {
-      ++occ.reclaimable_slabs;
-      occ.reclaimable_bytes += committed;
-    }
   } else if (live == s.capacity) {
     ++occ.slabs_full;
   } else {
@@ -102,6 +92,26 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
     if (s.epoch < epoch_count_) out.epochs[s.epoch].occupancy.add(one);
   }
   out.metadata_bytes = meta_.resident_bytes() + registry_.resident_bytes(platform_);
+  // Reclaimable memory: O(1) per bin, from the counts the heaps keep at each
+  // slab's 0 <-> 1 live step; only bins of an activation still open count (those
+  // of a closed one are returned by the close itself).
+  for (const Heap* h = heaps_; h != nullptr; h = h->next_all) {
+    for (std::uint32_t e = 0; e < epoch_count_; ++e) {
+      const std::uint64_t open = epochs_.open_era(e);
+      if (open == 0) continue;
+      for (std::uint32_t c = 0; c < NUM_CLASSES; ++c) {
+        if (only_class < NUM_CLASSES && c != only_class) continue;
+        const ReclaimCount& r = h->reclaim(e * NUM_CLASSES + c);
+        if (r.era.load(std::memory_order_relaxed) != open) continue;
+        Occupancy one{};
+        one.reclaimable_slabs = r.slabs.load(std::memory_order_relaxed);
+        one.reclaimable_bytes = r.bytes.load(std::memory_order_relaxed);
+        out.per_class[c].add(one);
+        out.epochs[e].occupancy.add(one);
+        out.total.add(one);
+      }
+    }
+  }
   for (const Heap* h = heaps_; h != nullptr; h = h->next_all) {
     if (h->owner_tid.load(std::memory_order_relaxed) != 0) ++out.threads_attached;
     for (std::uint32_t c = 0; c < NUM_CLASSES; ++c) {

@@ -18,7 +18,8 @@ namespace tslab::detail {
 
 Heap* Heap::create(MetaArena& arena, std::uint32_t epoch_count) noexcept {
   const std::size_t bins = std::size_t{epoch_count} * NUM_CLASSES;
-  const std::size_t bytes = sizeof(Heap) + bins * (sizeof(HotBin) + sizeof(BinLists)) + 64;
+  const std::size_t bytes =
+      sizeof(Heap) + bins * (sizeof(HotBin) + sizeof(BinLists) + sizeof(ReclaimCount)) + 64;
   char* mem = static_cast<char*>(arena.allocate(bytes));
   if (mem == nullptr) return nullptr;
   Heap* heap = new (mem) Heap();
@@ -28,7 +29,56 @@ Heap* Heap::create(MetaArena& arena, std::uint32_t epoch_count) noexcept {
   for (std::size_t i = 0; i < bins; ++i) new (&heap->hot_[i]) HotBin{nullptr, 0};
   heap->lists_ = reinterpret_cast<BinLists*>(cursor + bins * sizeof(HotBin));
   for (std::size_t i = 0; i < bins; ++i) new (&heap->lists_[i]) BinLists();
+  heap->reclaim_ = reinterpret_cast<ReclaimCount*>(cursor + bins * (sizeof(HotBin) + sizeof(BinLists)));
+  for (std::size_t i = 0; i < bins; ++i) new (&heap->reclaim_[i]) ReclaimCount();
   return heap;
+}
+
+namespace {
+
+// Owner-written statistics: load + store, read by others relaxed.
+void add_owned(std::atomic<std::uint64_t>& a, std::uint64_t n) noexcept {
+  a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+void sub_owned(std::atomic<std::uint64_t>& a, std::uint64_t n) noexcept {
+  a.store(a.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void Heap::reset_reclaim(std::uint32_t bin_index, std::uint64_t era) noexcept {
+  ReclaimCount& r = reclaim_[bin_index];
+  r.slabs.store(0, std::memory_order_relaxed);
+  r.bytes.store(0, std::memory_order_relaxed);
+  r.era.store(era, std::memory_order_relaxed);
+}
+
+void Heap::slab_emptied(Slab* s) noexcept {
+  ReclaimCount& r = reclaim_[s->bin_index];
+  // Only slabs of the bin's current era count (those of a past one are retired).
+  if (s->reclaim_bytes != 0 || s->era != r.era.load(std::memory_order_relaxed)) return;
+  const std::uint64_t bytes = s->committed_bytes();
+  if (bytes == 0) return;
+  s->reclaim_bytes = static_cast<std::uint32_t>(bytes);
+  add_owned(r.slabs, 1);
+  add_owned(r.bytes, bytes);
+}
+
+void Heap::slab_refilled(Slab* s) noexcept { uncount(s); }
+
+void Heap::uncount(Slab* s) noexcept {
+  if (s->reclaim_bytes == 0) return;
+  ReclaimCount& r = reclaim_[s->bin_index];
+  if (s->era == r.era.load(std::memory_order_relaxed)) {  // else the bin's count was reset since
+    sub_owned(r.slabs, 1);
+    sub_owned(r.bytes, s->reclaim_bytes);
+  }
+  s->reclaim_bytes = 0;
+}
+
+void Heap::recount(Slab* s) noexcept {
+  uncount(s);
+  if (s->owner_live == 0) slab_emptied(s);
 }
 
 void Heap::retire_bin(std::uint32_t epoch, std::uint32_t cls) noexcept {
@@ -56,6 +106,7 @@ std::uint32_t Heap::collect(const SlabSource& source, Slab* s) noexcept {
   if (n != 0) {
     counters_[s->size_class].remote_collections.bump();
     counters_[s->size_class].remote_blocks.bump(n);
+    note_freed(s, n);
   }
   return n;
 }
@@ -152,6 +203,7 @@ void Heap::purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcep
         static_cast<std::uint16_t>(s->purged_pages.load(std::memory_order_relaxed) | s->purge_now),
         std::memory_order_relaxed);
     s->purge_now = 0;
+    recount(s);
     l.has_purged = true;
   }
 }
@@ -173,6 +225,7 @@ bool Heap::relist_purged(BinLists& l, HotBin& bin) noexcept {
       any = true;
     }
     s->purged_pages.store(0, std::memory_order_relaxed);
+    recount(s);
   }
   return any;
 }
@@ -203,6 +256,7 @@ Slab* Heap::take_empty_slabs(SlabSource& source, bool active_too) noexcept {
     }
     s = next;
   }
+  for (Slab* s = out; s != nullptr; s = s->next) uncount(s);
   return out;
 }
 
@@ -247,6 +301,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     // The slot was re-activated: slabs of the previous era take no new objects.
     retire_bin(epoch, cls);
     bin.era = open_era;
+    reset_reclaim(epoch * NUM_CLASSES + cls, open_era);
   }
   if (bin.free == nullptr) counters.bin_empty.bump();
   for (;;) {
@@ -255,6 +310,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
       const std::uint32_t slot = slot_in_class(reinterpret_cast<char*>(b) - s->start, cls);
       if (s->try_mark_allocated(slot)) {
         bin.free = b->next;
+        note_allocated(s);
         return b;
       }
       // Held back by a rejected free's remote bit: collecting drops the bit.

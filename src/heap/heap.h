@@ -50,6 +50,16 @@ struct HeapClassCounters {
   OwnerCounter held_back;           // slow path found the head slot held by a rejected free
 };
 
+// Per bin: the empty slabs of the bin's era whose pages are still committed, kept
+// by the owner at each slab's 0 <-> 1 live step, so a snapshot reads the
+// reclaimable memory without walking slabs. Owner stores, any thread reads
+// (relaxed); `era` says which activation the figures belong to.
+struct ReclaimCount {
+  std::atomic<std::uint64_t> era{0};
+  std::atomic<std::uint64_t> slabs{0};
+  std::atomic<std::uint64_t> bytes{0};
+};
+
 struct HotBin {
   FreeBlock* free;    // free blocks of this bin's slabs, LIFO
   std::uint64_t era;  // era of the bin's slabs; 0 = none yet
@@ -99,6 +109,40 @@ class Heap {
   std::uint32_t epoch_count() const noexcept { return epoch_count_; }
   const SlabQueue& retired() const noexcept { return retired_; }
   const HeapClassCounters& counters(std::uint32_t cls) const noexcept { return counters_[cls]; }
+  const ReclaimCount& reclaim(std::uint32_t bin_index) const noexcept { return reclaim_[bin_index]; }
+
+  // Owner: a slab of this heap reached 0 live blocks / left 0. Cold: called only
+  // at those steps, from the fast paths too.
+  [[gnu::noinline, gnu::cold]] void slab_emptied(Slab* s) noexcept;
+  [[gnu::noinline, gnu::cold]] void slab_refilled(Slab* s) noexcept;
+  // The same, shaped for a tail call at the end of a fast path (no stack frame
+  // on the common path): they return what the fast path returns.
+  [[gnu::noinline, gnu::cold]] void* refilled_then(Slab* s, void* block) noexcept {
+    slab_refilled(s);
+    return block;
+  }
+  [[gnu::noinline, gnu::cold]] TslabError emptied_then(Slab* s) noexcept {
+    slab_emptied(s);
+    return TSLAB_OK;
+  }
+  // Owner, on the slow paths: keep Slab::owner_live and the reclaimable count.
+  void note_allocated(Slab* s) noexcept {
+#if TSLAB_STATS
+    if (s->owner_live++ == 0) [[unlikely]]
+      slab_refilled(s);
+#else
+    (void)s;
+#endif
+  }
+  void note_freed(Slab* s, std::uint32_t n = 1) noexcept {
+#if TSLAB_STATS
+    s->owner_live -= n;
+    if (s->owner_live == 0 && n != 0) [[unlikely]]
+      slab_emptied(s);
+#else
+    (void)s, (void)n;
+#endif
+  }
 
   // Owner: allocation slow path for a bin whose epoch is open with `open_era`.
   void* alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cls,
@@ -183,6 +227,13 @@ class Heap {
   std::atomic<Slab*> remote_head_{nullptr};
   std::uint64_t closes_seen_ = 0;  // SlabSource::close_count() at the last catch-up
   HeapClassCounters counters_[NUM_CLASSES];
+  ReclaimCount* reclaim_ = nullptr;  // one per bin
+
+  void reset_reclaim(std::uint32_t bin_index, std::uint64_t era) noexcept;
+  // Owner: re-reads an empty slab's committed bytes (pages purged or relisted).
+  void recount(Slab* s) noexcept;
+  // Owner: a slab leaves the heap; it stops counting.
+  void uncount(Slab* s) noexcept;
 };
 
 }  // namespace tslab::detail

@@ -60,6 +60,11 @@ struct Slab {
   std::uint32_t bin_index = 0;  // epoch * NUM_CLASSES + size class in the owner heap
   std::uint8_t size_class = 0;
   SlabKind kind = SlabKind::small;  // fixed for the slab's address: validation reads it any time
+  // Owner: blocks allocated and not freed as the owner knows them (remote frees
+  // count once collected), always popcount(allocated); on the first line, which
+  // the free path reads anyway. Its 0 <-> 1 steps keep the owner heap's count of
+  // reclaimable slabs (Heap::slab_emptied / slab_refilled). Not kept with TSLAB_STATS=0.
+  std::uint32_t owner_live = 0;
 
   // --- owner fields: written only by the thread owning `heap` ---------------
   // Blocks handed to the bin list so far; owner stores, others read (relaxed).
@@ -128,6 +133,16 @@ struct Slab {
     return slot_in_pages(slot, purged_pages.load(std::memory_order_relaxed));
   }
   std::uint16_t purge_now = 0;  // scratch for Heap::purge_free_pages (owner)
+  // Bytes this slab adds to its owner bin's reclaimable count while it is empty;
+  // 0 when not counted (owner).
+  std::uint32_t reclaim_bytes = 0;
+
+  // Pages not handed back to the OS, in bytes (touched or not).
+  std::uint64_t committed_bytes() const {
+    if (decommitted.load(std::memory_order_acquire)) return 0;
+    const auto purged = static_cast<unsigned>(purged_pages.load(std::memory_order_relaxed));
+    return SLAB_SIZE - static_cast<std::uint64_t>(std::popcount(purged)) * PAGE;
+  }
 
   alignas(64) BitPair bits[BITMAP_WORDS];
 
