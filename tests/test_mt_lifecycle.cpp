@@ -21,7 +21,10 @@ using tslab::Error;
 namespace {
 
 // Forwards to the OS, but holds every decommit open for a while and publishes
-// the range being decommitted.
+// the ranges being decommitted. Several threads may decommit at once (a close
+// under the allocator lock, an owner purging its own free pages outside it), so
+// each decommit takes a slot of its own: one shared range would be torn by two
+// decommits and name memory neither of them returns.
 class SlowDecommitPlatform final : public tslab::Platform {
  public:
   void* reserve(std::size_t size, std::size_t alignment) noexcept override {
@@ -35,27 +38,40 @@ class SlowDecommitPlatform final : public tslab::Platform {
     return os().resident_bytes(p, size);
   }
   bool decommit(void* p, std::size_t size) noexcept override {
-    begin_.store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_release);
-    end_.store(reinterpret_cast<std::uintptr_t>(p) + size, std::memory_order_release);
+    const auto begin = reinterpret_cast<std::uintptr_t>(p);
+    std::size_t slot = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      while (slot < SLOTS && ranges_[slot].begin != 0) ++slot;
+      if (slot < SLOTS) ranges_[slot] = {begin, begin + size};
+    }
     decommits_.fetch_add(1, std::memory_order_relaxed);
     std::this_thread::sleep_for(std::chrono::microseconds(200));  // the widened window
     const bool ok = os().decommit(p, size);
-    end_.store(0, std::memory_order_release);
-    begin_.store(0, std::memory_order_release);
+    if (slot < SLOTS) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ranges_[slot] = {};
+    }
     return ok;
   }
   // True if `p` lies in a range whose pages are being returned right now.
   bool in_flight(const void* p) const noexcept {
     const auto a = reinterpret_cast<std::uintptr_t>(p);
-    const std::uintptr_t b = begin_.load(std::memory_order_acquire);
-    const std::uintptr_t e = end_.load(std::memory_order_acquire);
-    return b != 0 && a >= b && a < e;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const Range& r : ranges_)
+      if (r.begin != 0 && a >= r.begin && a < r.end) return true;
+    return false;
   }
   std::uint64_t decommits() const noexcept { return decommits_.load(std::memory_order_relaxed); }
 
  private:
   static tslab::OsPlatform& os() { return tslab::OsPlatform::instance(); }
-  std::atomic<std::uintptr_t> begin_{0}, end_{0};
+  struct Range {
+    std::uintptr_t begin = 0, end = 0;
+  };
+  static constexpr std::size_t SLOTS = 16;  // more decommits at once than threads in the test
+  mutable std::mutex mutex_;
+  Range ranges_[SLOTS];
   std::atomic<std::uint64_t> decommits_{0};
 };
 
