@@ -10,7 +10,7 @@
  *         name has _seconds where the field has _ns), or STATE / ERA / TIMESTAMP_NS
  *
  * Cost: a snapshot walks the allocator's slab lists under its lock, reading the
- * block bitmaps (about 1.6 ms per GiB of slabs) for the live and committed
+ * block bitmaps (about 2 ms per GiB of slabs) for the live and committed
  * figures, and sums the threads' counters. Reclaimable slabs and bytes are not
  * walked: each thread keeps them per (epoch, class) as its slabs step between
  * empty and not (one owner-only count per slab on the fast paths; TSLAB_STATS=0
