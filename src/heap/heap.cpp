@@ -64,8 +64,6 @@ void Heap::slab_emptied(Slab* s) noexcept {
   add_owned(r.bytes, bytes);
 }
 
-void Heap::slab_refilled(Slab* s) noexcept { uncount(s); }
-
 void Heap::uncount(Slab* s) noexcept {
   if (s->reclaim_bytes == 0) return;
   ReclaimCount& r = reclaim_[s->bin_index];

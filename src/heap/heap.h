@@ -111,14 +111,13 @@ class Heap {
   const HeapClassCounters& counters(std::uint32_t cls) const noexcept { return counters_[cls]; }
   const ReclaimCount& reclaim(std::uint32_t bin_index) const noexcept { return reclaim_[bin_index]; }
 
-  // Owner: a slab of this heap reached 0 live blocks / left 0. Cold: called only
-  // at those steps, from the fast paths too.
+  // Owner: a slab of this heap reached 0 live blocks (it starts counting as
+  // reclaimable) / left 0 (uncount). Cold: called only at those steps.
   [[gnu::noinline, gnu::cold]] void slab_emptied(Slab* s) noexcept;
-  [[gnu::noinline, gnu::cold]] void slab_refilled(Slab* s) noexcept;
   // The same, shaped for a tail call at the end of a fast path (no stack frame
   // on the common path): they return what the fast path returns.
   [[gnu::noinline, gnu::cold]] void* refilled_then(Slab* s, void* block) noexcept {
-    slab_refilled(s);
+    uncount(s);
     return block;
   }
   [[gnu::noinline, gnu::cold]] TslabError emptied_then(Slab* s) noexcept {
@@ -129,7 +128,7 @@ class Heap {
   void note_allocated(Slab* s) noexcept {
 #if TSLAB_STATS
     if (s->owner_live++ == 0) [[unlikely]]
-      slab_refilled(s);
+      uncount(s);
 #else
     (void)s;
 #endif

@@ -26,6 +26,7 @@
 #include "core/threads.h"
 #include "options/options.h"
 #include "platform/clock_rss.h"
+#include "stats/os_pages.h"
 #include "stats/render.h"
 #include "stats/snapshot_buffer.h"
 #include "tslab/platform.hpp"
@@ -46,30 +47,6 @@ bool verbose() noexcept {
   const OptionValue v = option(OptionId::verbose);
   return v.ok && v.value != 0;
 }
-
-// Page-granular text buffer from the OS.
-class PageText {
- public:
-  ~PageText() { reset(0); }
-  bool reset(std::size_t bytes) noexcept {
-    OsPlatform& os = OsPlatform::instance();
-    if (data_ != nullptr) os.release(data_, size_);
-    data_ = nullptr;
-    size_ = 0;
-    if (bytes == 0) return true;
-    const std::size_t page = os.page_size();
-    size_ = (bytes + page - 1) / page * page;
-    data_ = static_cast<char*>(os.reserve(size_, page));
-    if (data_ == nullptr) size_ = 0;
-    return data_ != nullptr;
-  }
-  char* data() const noexcept { return data_; }
-  std::size_t size() const noexcept { return size_; }
-
- private:
-  char* data_ = nullptr;
-  std::size_t size_ = 0;
-};
 
 struct SnapshotFill {
   SnapshotBuffer* buffer;
@@ -128,7 +105,7 @@ void respond(int fd, const char* status, const char* type, const char* body, std
 }
 
 void serve_metrics(int fd, std::uint64_t deadline_ms) noexcept {
-  PageText text;
+  OsPages text;
   std::size_t want = 64 * 1024;
   for (int attempt = 0; attempt < 4; ++attempt) {
     if (!text.reset(want)) break;

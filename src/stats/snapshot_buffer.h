@@ -1,12 +1,12 @@
 // This file contains SnapshotBuffer: CoreSnapshots in pages taken straight from
-// the OS, so that reporting on an allocator never allocates from it (or from
-// whatever malloc the process uses).
+// the OS (OsPages).
 #ifndef TSLAB_STATS_SNAPSHOT_BUFFER_H
 #define TSLAB_STATS_SNAPSHOT_BUFFER_H
 
 #include <cstddef>
 
 #include "core/snapshot.h"
+#include "stats/os_pages.h"
 
 namespace tslab::detail {
 
@@ -15,20 +15,24 @@ class AllocatorCore;
 class SnapshotBuffer {
  public:
   // Room for `count` zeroed snapshots; empty() if the OS refused.
-  explicit SnapshotBuffer(std::size_t count) noexcept;
-  ~SnapshotBuffer();
-  SnapshotBuffer(const SnapshotBuffer&) = delete;
-  SnapshotBuffer& operator=(const SnapshotBuffer&) = delete;
+  explicit SnapshotBuffer(std::size_t count) noexcept {
+    if (count != 0 && count <= static_cast<std::size_t>(-1) / sizeof(CoreSnapshot) &&
+        pages_.reset(count * sizeof(CoreSnapshot)))
+      count_ = count;
+  }
 
-  bool empty() const noexcept { return snaps_ == nullptr; }
+  bool empty() const noexcept { return count_ == 0; }
   std::size_t capacity() const noexcept { return count_; }
-  CoreSnapshot& operator[](std::size_t i) noexcept { return snaps_[i]; }
-  const CoreSnapshot& operator[](std::size_t i) const noexcept { return snaps_[i]; }
+  CoreSnapshot& operator[](std::size_t i) noexcept {
+    return reinterpret_cast<CoreSnapshot*>(pages_.data())[i];
+  }
+  const CoreSnapshot& operator[](std::size_t i) const noexcept {
+    return reinterpret_cast<const CoreSnapshot*>(pages_.data())[i];
+  }
 
  private:
-  CoreSnapshot* snaps_ = nullptr;
+  OsPages pages_;
   std::size_t count_ = 0;
-  std::size_t bytes_ = 0;
 };
 
 // Takes a full snapshot of one allocator into a fresh buffer slot.
