@@ -334,6 +334,12 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     fresh->list = SlabList::bin;
     l.slabs.push_front(fresh);
     l.carving = fresh;
+#if TSLAB_STATS
+    // The slab enters the bin empty, and stays so if a remote free collected on
+    // the next pass serves this allocation: it counts as reclaimable until its
+    // first block goes out (the 0 -> 1 step uncounts it).
+    slab_emptied(fresh);
+#endif
   }
 }
 
