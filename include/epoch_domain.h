@@ -25,7 +25,11 @@
  *
  * Misuse is reported, never undefined behaviour: the call returns false / NULL
  * and slab_last_error() says why:
- *   TSLAB_ERR_INVALID_ARGUMENT  a NULL domain or allocator
+ *   TSLAB_ERR_INVALID_ARGUMENT  a NULL domain or allocator, a destroyed allocator,
+ *                               or a domain already destroyed (a second destroy,
+ *                               or any call after destroy: the domain's memory
+ *                               stays tslab's and is reused only after many later
+ *                               destroys, so such a call is recognised)
  *   TSLAB_ERR_EPOCH_OUT_OF_RANGE  epoch_domain_wrap with an epoch outside the ring
  *   TSLAB_ERR_DOMAIN_MISUSE     exit out of LIFO order or of a domain not entered,
  *                               enter/exit from a thread other than the one the
@@ -68,6 +72,7 @@ typedef struct EpochDomain {
   uint32_t priv_depth;           /* times entered on the owning thread */
   uintptr_t priv_owner;          /* token of the thread it is entered on, 0 if none */
   struct EpochDomain* priv_next; /* reserved */
+  uint64_t priv_identity;        /* set by create, cleared by destroy */
 } EpochDomain;
 
 /* A domain bound to the allocator's current epoch (and that activation's era),

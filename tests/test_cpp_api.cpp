@@ -46,7 +46,13 @@ TEST(CppApi, MoveConstructTransfersOwnership) {
   tslab_test::fill_pattern(p, 64, 1);
   tslab::Allocator b(std::move(a));
   EXPECT_FALSE(a.valid());  // NOLINT(bugprone-use-after-move): documented state
-  EXPECT_EQ(a.core(), nullptr);
+  // Every call on the moved-from allocator is refused; none reaches b's blocks.
+  EXPECT_EQ(a.allocate(64), nullptr);
+  EXPECT_EQ(tslab::last_error(), Error::invalid_argument);
+  EXPECT_EQ(a.deallocate(p), Error::invalid_argument);
+  EXPECT_EQ(a.free_handle(h.handle), Error::invalid_argument);
+  EXPECT_EQ(a.handle_to_ptr(h.handle), nullptr);
+  EXPECT_FALSE(a.check().ok);
   ASSERT_TRUE(b.valid());
   EXPECT_EQ(b.usable_size(p), 64u);
   EXPECT_TRUE(tslab_test::check_pattern(p, 64, 1));

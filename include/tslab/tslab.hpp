@@ -75,7 +75,7 @@ struct CheckReport {
 };
 
 // Owns one tslab allocator. Non-copyable, movable; a moved-from Allocator is empty
-// (valid() is false) and may only be destroyed or assigned to.
+// (valid() is false): every call on it fails with Error::invalid_argument.
 class Allocator {
  public:
   // Throws std::bad_alloc if the OS refuses the allocator's own memory, and
@@ -87,7 +87,7 @@ class Allocator {
   Allocator(const Allocator&) = delete;
   Allocator& operator=(const Allocator&) = delete;
 
-  bool valid() const noexcept { return core_ != nullptr; }
+  bool valid() const noexcept;
 
   // Pointer API. Failure returns nullptr and sets last_error(). Size 0 returns
   // a unique minimum-size block.
@@ -140,7 +140,7 @@ class Allocator {
 
  private:
   void release() noexcept;
-  detail::AllocatorCore* core_ = nullptr;
+  detail::AllocatorCore* core_;  // never null: an empty Allocator refers to a dead one
 };
 
 // A std::pmr::memory_resource that allocates from one allocator into one epoch.

@@ -33,8 +33,10 @@ SlabAllocator* slab_allocator_create_with(const SlabAllocatorOptions* options) {
 }
 
 void slab_allocator_free(SlabAllocator* alloc) {
-  if (alloc != nullptr) tslab::detail::on_allocator_destroying(*reinterpret_cast<AllocatorCore*>(alloc));
-  AllocatorCore::destroy(reinterpret_cast<AllocatorCore*>(alloc));
+  AllocatorCore* core = core_of(alloc);
+  if (core == nullptr) return;
+  tslab::detail::on_allocator_destroying(*core);
+  if (const TslabError e = AllocatorCore::destroy(core); e != TSLAB_OK) tslab::detail::set_error(e);
 }
 
 void* alloc_obj_epoch(SlabAllocator* alloc, uint32_t size, EpochId epoch, SlabHandle* out) {
@@ -83,7 +85,7 @@ size_t slab_usable_size(SlabAllocator* alloc, const void* ptr) {
 
 EpochId epoch_current(SlabAllocator* alloc) {
   AllocatorCore* core = core_of(alloc);
-  return core == nullptr ? 0 : core->epochs().current();
+  return core == nullptr ? 0 : core->epoch_current();
 }
 
 EpochId epoch_advance(SlabAllocator* alloc) {
@@ -138,18 +140,17 @@ uint64_t slab_resident_bytes(SlabAllocator* alloc) {
 
 EpochLifecycleState slab_epoch_state(SlabAllocator* alloc, EpochId epoch) {
   AllocatorCore* core = core_of(alloc);
-  if (core == nullptr || epoch >= core->epochs().count()) return EPOCH_CLOSING;
-  return core->epochs().state(epoch);
+  return core == nullptr ? EPOCH_CLOSING : core->epoch_state(epoch);
 }
 
 uint64_t slab_epoch_era(SlabAllocator* alloc, EpochId epoch) {
   AllocatorCore* core = core_of(alloc);
-  return core == nullptr || epoch >= core->epochs().count() ? 0 : core->epochs().era(epoch);
+  return core == nullptr ? 0 : core->epoch_era(epoch);
 }
 
 uint32_t slab_epoch_count(SlabAllocator* alloc) {
   AllocatorCore* core = core_of(alloc);
-  return core == nullptr ? 0 : core->epochs().count();
+  return core == nullptr ? 0 : core->epoch_count_checked();
 }
 
 uint32_t slab_size_class_count(void) { return tslab::detail::NUM_CLASSES; }

@@ -52,15 +52,15 @@ void* slab_arena_alloc(SlabArena* arena, size_t size, size_t alignment) {
 bool slab_arena_reset(SlabArena* arena) {
   ArenaCore* a = arena_of(arena);
   if (a == nullptr) return false;
-  a->reset();
-  return true;
+  const TslabError e = a->reset();
+  return e == TSLAB_OK || fail(e);
 }
 
 bool slab_arena_stats(const SlabArena* arena, SlabArenaStats* out) {
   const ArenaCore* a = arena_of(arena);
   if (a == nullptr || out == nullptr) return fail(TSLAB_ERR_INVALID_ARGUMENT);
-  a->stats(out);
-  return true;
+  const TslabError e = a->stats(out);
+  return e == TSLAB_OK || fail(e);
 }
 
 SlabArena* slab_thread_arena(void) { return reinterpret_cast<SlabArena*>(tslab::detail::thread_arena()); }

@@ -19,8 +19,9 @@ bool report(TslabError e) {
 size_t render(SlabAllocator* alloc, StatsFormat format, char* out, size_t out_size) {
   if (out != nullptr && out_size != 0) out[0] = '\0';
   if (alloc == nullptr) return report(TSLAB_ERR_INVALID_ARGUMENT), 0;
-  const size_t needed = tslab::detail::stats_render(*core_of(alloc), format, out, out_size);
-  if (needed == 0) report(TSLAB_ERR_OUT_OF_MEMORY);
+  TslabError error = TSLAB_OK;
+  const size_t needed = tslab::detail::stats_render(*core_of(alloc), format, out, out_size, &error);
+  report(error);
   return needed;
 }
 

@@ -21,17 +21,20 @@ Allocator::Allocator(const Options& options) {
 
 Allocator::~Allocator() { release(); }
 
+bool Allocator::valid() const noexcept { return core_->alive(); }
+
 void Allocator::release() noexcept {
-  if (core_ != nullptr) detail::on_allocator_destroying(*core_);
-  AllocatorCore::destroy(std::exchange(core_, nullptr));
+  detail::on_allocator_destroying(*core_);
+  AllocatorCore::destroy(std::exchange(core_, AllocatorCore::dead()));
 }
 
-Allocator::Allocator(Allocator&& other) noexcept : core_(std::exchange(other.core_, nullptr)) {}
+// A moved-from Allocator refers to the dead allocator: every call on it is refused.
+Allocator::Allocator(Allocator&& other) noexcept : core_(std::exchange(other.core_, AllocatorCore::dead())) {}
 
 Allocator& Allocator::operator=(Allocator&& other) noexcept {
   if (this != &other) {
     release();
-    core_ = std::exchange(other.core_, nullptr);
+    core_ = std::exchange(other.core_, AllocatorCore::dead());
   }
   return *this;
 }
@@ -58,19 +61,16 @@ Error Allocator::free_handle(Handle handle) noexcept {
 void* Allocator::handle_to_ptr(Handle handle) const noexcept { return core_->handle_to_ptr(handle); }
 Handle Allocator::ptr_to_handle(const void* ptr) const noexcept { return core_->ptr_to_handle(ptr); }
 
-EpochId Allocator::epoch_current() const noexcept { return core_->epochs().current(); }
+EpochId Allocator::epoch_current() const noexcept { return core_->epoch_current(); }
 EpochId Allocator::epoch_advance() noexcept { return core_->epoch_advance(); }
 Error Allocator::epoch_close(EpochId epoch) noexcept {
-  return core_->epoch_close(epoch) ? Error::ok : Error::epoch_out_of_range;
+  return core_->epoch_close(epoch) ? Error::ok : last_error();
 }
 EpochState Allocator::epoch_state(EpochId epoch) const noexcept {
-  return epoch < core_->epochs().count() ? static_cast<EpochState>(core_->epochs().state(epoch))
-                                         : EpochState::closing;
+  return static_cast<EpochState>(core_->epoch_state(epoch));
 }
-std::uint64_t Allocator::epoch_era(EpochId epoch) const noexcept {
-  return epoch < core_->epochs().count() ? core_->epochs().era(epoch) : 0;
-}
-std::uint32_t Allocator::epoch_count() const noexcept { return core_->epochs().count(); }
+std::uint64_t Allocator::epoch_era(EpochId epoch) const noexcept { return core_->epoch_era(epoch); }
+std::uint32_t Allocator::epoch_count() const noexcept { return core_->epoch_count_checked(); }
 Error Allocator::epoch_close(EpochId epoch, std::uint64_t era) noexcept {
   return core_->epoch_close_era(epoch, era) ? Error::ok : last_error();
 }
@@ -80,7 +80,7 @@ SlabEpochInfo Allocator::epoch_info(EpochId epoch) const noexcept {
   return info;
 }
 Error Allocator::set_epoch_label(EpochId epoch, const char* label) noexcept {
-  return core_->epoch_set_label(epoch, label) ? Error::ok : Error::epoch_out_of_range;
+  return core_->epoch_set_label(epoch, label) ? Error::ok : last_error();
 }
 std::uint64_t Allocator::collect() noexcept { return core_->collect(); }
 std::uint64_t Allocator::resident_bytes() const noexcept { return core_->resident_bytes(); }

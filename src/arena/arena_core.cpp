@@ -74,6 +74,7 @@ ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* optio
     if (!arena_options_from_table(&from_table)) return nullptr;
     options = &from_table;
   }
+  if (alloc != nullptr && !alloc->alive_or_error()) return nullptr;
   if (!options_consistent(alloc, *options))
     return static_cast<ArenaCore*>(refuse(TSLAB_ERR_INVALID_ARGUMENT));
   std::uint32_t epoch = 0;
@@ -91,6 +92,7 @@ ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* optio
   } else {
     first = arena->acquire_chunk(arena->chunk_capacity_, false);
     if (first == nullptr) {  // the allocator recorded why
+      arena->live_.store(false, std::memory_order_relaxed);
       arena->~ArenaCore();
       arena_record_release(record);
       return nullptr;
@@ -103,7 +105,19 @@ ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* optio
   return arena;
 }
 
+namespace {
+// The current chunk of every dead arena: no room, never written.
+constinit ArenaChunk g_dead_chunk{};
+}  // namespace
+
 TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
+  // Linearization point of a destroy: of destroys that race, one clears the flag;
+  // from here every call on the arena is refused.
+  bool live = true;
+  if (arena == nullptr || !arena->live_.compare_exchange_strong(live, false, std::memory_order_acq_rel)) {
+    set_error(TSLAB_ERR_INVALID_ARGUMENT);
+    return TSLAB_ERR_INVALID_ARGUMENT;
+  }
   arena->free_fallback_blocks();
   for (ArenaChunk* c = arena->chunks_.load(std::memory_order_acquire); c != nullptr;) {
     ArenaChunk* next = c->next;
@@ -115,12 +129,17 @@ TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
   // pages (a chunk with a span of its own already gave them back when freed).
   if (arena->close_epoch_ && !arena->alloc_->epoch_close_era(arena->epoch_, arena->era_))
     result = TSLAB_ERR_STALE_EPOCH;
-  arena->~ArenaCore();
+  // The record stays a dead arena, never destroyed as an object: allocations find
+  // no room and ask alive(); the pool reuses it only after many later releases.
+  arena->chunks_.store(nullptr, std::memory_order_relaxed);
+  arena->first_ = nullptr;
+  arena->current_.store(&g_dead_chunk, std::memory_order_release);
   arena_record_release(arena);
   return result;
 }
 
-void ArenaCore::reset() noexcept {
+TslabError ArenaCore::reset() noexcept {
+  if (!alive()) return TSLAB_ERR_INVALID_ARGUMENT;
   const std::uint64_t reached = consumed();
   if (reached > high_water_.load(std::memory_order_relaxed))
     high_water_.store(reached, std::memory_order_relaxed);
@@ -140,6 +159,7 @@ void ArenaCore::reset() noexcept {
   fallback_blocks_.store(0, std::memory_order_relaxed);
   fallback_bytes_.store(0, std::memory_order_relaxed);
   resets_.fetch_add(1, std::memory_order_relaxed);
+  return TSLAB_OK;
 }
 
 std::uint64_t ArenaCore::consumed() const noexcept {
@@ -149,7 +169,8 @@ std::uint64_t ArenaCore::consumed() const noexcept {
   return bytes;
 }
 
-void ArenaCore::stats(SlabArenaStats* out) const noexcept {
+TslabError ArenaCore::stats(SlabArenaStats* out) const noexcept {
+  if (!alive()) return TSLAB_ERR_INVALID_ARGUMENT;
   *out = SlabArenaStats{};
   for (const ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr; c = c->next) {
     out->capacity += c->capacity;
@@ -165,6 +186,7 @@ void ArenaCore::stats(SlabArenaStats* out) const noexcept {
   out->fallback_blocks = fallback_blocks_.load(std::memory_order_relaxed);
   out->overflows = overflows_.load(std::memory_order_relaxed);
   out->resets = resets_.load(std::memory_order_relaxed);
+  return TSLAB_OK;
 }
 
 }  // namespace tslab::detail

@@ -17,11 +17,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
 #include "arena/arena_chunk.h"
 #include "arena/bump.h"
 #include "core/thread_cache.h"
+#include "platform/mutex.h"
 #include "slab_arena.h"
 
 namespace tslab::detail {
@@ -35,7 +35,9 @@ class ArenaCore {
   static ArenaCore* create(AllocatorCore* alloc, const SlabArenaOptions* options) noexcept;
   // Frees every chunk and fallback block and the arena itself; an epoch arena then
   // closes its epoch, era-checked. TSLAB_OK, or TSLAB_ERR_STALE_EPOCH if the slot
-  // was re-activated meanwhile (everything is freed all the same).
+  // was re-activated meanwhile (everything is freed all the same). The record
+  // stays a dead arena (platform/record_pool.h): a second destroy, or any later
+  // call, gets TSLAB_ERR_INVALID_ARGUMENT and changes nothing.
   static TslabError destroy(ArenaCore* arena) noexcept;
 
   ArenaCore(const ArenaCore&) = delete;
@@ -55,9 +57,12 @@ class ArenaCore {
 
   // Gives back every chunk but the first and every fallback block; zeroes the
   // first chunk's used bytes when zero_on_reset. Needs the arena to itself.
-  void reset() noexcept;
+  TslabError reset() noexcept;
   // A snapshot (exact when no allocation runs concurrently).
-  void stats(SlabArenaStats* out) const noexcept;
+  TslabError stats(SlabArenaStats* out) const noexcept;
+  // False once destroyed. Allocation needs no test of it: a dead arena's current
+  // chunk has no room, so every allocation reaches allocate_slow, which asks.
+  bool alive() const noexcept { return live_.load(std::memory_order_acquire); }
 
   // Test hook: calls visit(base, used bytes) for every chunk held, newest first.
   // Needs the arena to itself.
@@ -158,8 +163,9 @@ class ArenaCore {
   std::atomic<FallbackNode*> fallback_{nullptr};
   std::atomic<ArenaChunk*> chunks_{nullptr};  // every chunk held, newest first
   ArenaChunk* first_ = nullptr;               // kept by reset
-  std::mutex grow_mutex_;                     // shared: taken to install or link a chunk
+  Mutex grow_mutex_;                          // shared: taken to install or link a chunk
   ArenaChunk buffer_chunk_;                   // the caller buffer's header, if any
+  std::atomic<bool> live_{true};              // cleared, once, by destroy
 };
 
 }  // namespace tslab::detail

@@ -9,11 +9,11 @@
 // chunk that follows C, no chunk is taken and dropped, and no block straddles a
 // chunk's end (every block is placed by bump_fit inside one chunk).
 #include <cstring>
-#include <mutex>
 #include <new>
 
 #include "arena/arena_core.h"
 #include "core/fast_path.h"
+#include "platform/mutex.h"
 
 namespace tslab::detail {
 
@@ -28,6 +28,7 @@ constexpr std::size_t round_up_8(std::size_t n) noexcept { return (n + 7) & ~std
 }  // namespace
 
 void* ArenaCore::allocate_slow(std::size_t size, std::size_t alignment, ArenaChunk* tried) noexcept {
+  if (!alive()) return refuse(TSLAB_ERR_INVALID_ARGUMENT);
   // Another thread may have installed a chunk since `tried` was read.
   for (ArenaChunk* now = current_.load(std::memory_order_acquire); now != tried;
        now = current_.load(std::memory_order_acquire)) {
@@ -50,7 +51,7 @@ void* ArenaCore::grow(std::size_t size, std::size_t alignment, ArenaChunk* tried
   // Cannot wrap: size <= SLAB_ARENA_MAX_REQUEST, alignment <= SLAB_ARENA_MAX_ALIGNMENT.
   const std::size_t worst = size + (alignment - 1);
   if (worst > standard_block_limit(chunk_capacity_)) return allocate_dedicated(size, alignment);
-  std::unique_lock<std::mutex> lock(grow_mutex_, std::defer_lock);
+  std::unique_lock<Mutex> lock(grow_mutex_, std::defer_lock);
   if (shared_) lock.lock();
   for (ArenaChunk* now = current_.load(std::memory_order_acquire); now != tried;
        now = current_.load(std::memory_order_acquire)) {
@@ -78,7 +79,7 @@ void* ArenaCore::allocate_dedicated(std::size_t size, std::size_t alignment) noe
   chunk->offset.store(fit.end, std::memory_order_relaxed);
   if (fit.start != 0) add_padding(fit.start);
   if (zero_) std::memset(chunk->base + fit.start, 0, size);
-  std::unique_lock<std::mutex> lock(grow_mutex_, std::defer_lock);
+  std::unique_lock<Mutex> lock(grow_mutex_, std::defer_lock);
   if (shared_) lock.lock();
   link_chunk(chunk);
   return chunk->base + fit.start;

@@ -17,11 +17,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <mutex>
 
 #include "arena/arena_config.h"
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
+#include "platform/mutex.h"
 
 namespace tslab::detail {
 
@@ -30,7 +30,7 @@ thread_local constinit ThreadArenaSlot tl_arena_slot = {nullptr, ThreadArenaStat
 namespace {
 
 std::atomic<AllocatorCore*> g_allocator{nullptr};
-std::mutex g_allocator_mutex;
+Mutex g_allocator_mutex;
 
 pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 pthread_key_t g_exit_key;
@@ -56,7 +56,7 @@ void create_exit_key() { g_key_ok = ::pthread_key_create(&g_exit_key, on_thread_
 AllocatorCore* process_allocator() noexcept {
   AllocatorCore* alloc = g_allocator.load(std::memory_order_acquire);
   if (alloc != nullptr) return alloc;
-  std::lock_guard<std::mutex> lock(g_allocator_mutex);
+  LockGuard lock(g_allocator_mutex);
   alloc = g_allocator.load(std::memory_order_relaxed);
   if (alloc == nullptr) {
     TslabError error = TSLAB_OK;

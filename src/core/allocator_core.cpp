@@ -4,8 +4,10 @@
 
 #include <new>
 
+#include "core/allocator_records.h"
 #include "core/fast_path.h"
 #include "core/threads.h"
+#include "handle/registry.h"
 #include "platform/process_fence.h"
 #include "segment/segment_map.h"
 
@@ -15,17 +17,16 @@ namespace {
 
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 1); }
 
-std::uint32_t tag_for(std::uint64_t uid) {
-  const auto tag = static_cast<std::uint32_t>((uid * 0x9E3779B97F4A7C15ull) >> (64 - HANDLE_TAG_BITS));
-  return tag == 0 ? 1 : tag;
-}
+std::size_t record_bytes() { return round_up(sizeof(AllocatorCore), OsPlatform::instance().page_size()); }
+
+static_assert(sizeof(AllocatorCore) <= DEAD_RECORD_BYTES, "the dead record must cover an allocator");
 
 }  // namespace
 
-AllocatorCore::AllocatorCore(const CoreOptions& options, std::uint64_t uid) noexcept
+AllocatorCore::AllocatorCore(const CoreOptions& options, std::uint64_t uid, std::uint32_t record) noexcept
     : uid_(uid),
       epoch_count_(options.epoch_count),
-      tag_(tag_for(uid)),
+      record_(record),
       epochs_(options.epoch_count),
       platform_(*options.platform),
       meta_(*options.platform) {}
@@ -34,12 +35,13 @@ AllocatorCore::~AllocatorCore() {
   SegmentHeader* seg = reservations_;
   while (seg != nullptr) {
     SegmentHeader* next = seg->next;
-    // The map entry goes first: from here the range is no longer recognised.
+    // The map entry goes first: from here the range is no longer recognised. Then
+    // the ids: from here on every handle naming them reads stale.
     segment_map_clear(seg);
+    registry_release(seg);
     platform_.release(reinterpret_cast<void*>(seg->base), seg->size);
     seg = next;
   }
-  registry_.release(platform_);
 }
 
 AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) noexcept {
@@ -51,21 +53,22 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
   }
   if (options.platform == nullptr) options.platform = &OsPlatform::instance();
   process_fence_init();  // without it, closes leave live threads' slabs to their owners
-  if (!segment_map_init() || !threads_init()) {
+  if (!segment_map_init() || !registry_init() || !threads_init()) {
     *error = TSLAB_ERR_OUT_OF_MEMORY;
     return nullptr;
   }
-  Platform& platform = *options.platform;
-  const std::size_t bytes = round_up(sizeof(AllocatorCore), platform.page_size());
-  void* mem = platform.reserve(bytes, platform.page_size());
+  std::uint32_t record = 0;
+  void* mem = allocator_record_acquire(record_bytes(), &record);
   if (mem == nullptr) {
     *error = TSLAB_ERR_OUT_OF_MEMORY;
     return nullptr;
   }
-  auto* core = new (mem) AllocatorCore(options, next_allocator_uid());
-  if (!core->registry_.init(platform)) {
+  auto* core = new (mem) AllocatorCore(options, next_allocator_uid(), record);
+  // The allocator's own metadata comes from its platform: a platform that refuses
+  // memory refuses the allocator.
+  if (!core->meta_.reserve_first_chunk()) {
     core->~AllocatorCore();
-    platform.release(mem, bytes);
+    allocator_record_release(mem, record_bytes(), record);
     *error = TSLAB_ERR_OUT_OF_MEMORY;
     return nullptr;
   }
@@ -74,20 +77,30 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
   return core;
 }
 
-void AllocatorCore::destroy(AllocatorCore* core) noexcept {
-  if (core == nullptr) return;
+TslabError AllocatorCore::destroy(AllocatorCore* core) noexcept {
+  if (core == nullptr || !core->alive()) return TSLAB_ERR_INVALID_ARGUMENT;
   // After this no exiting thread can hand a heap back to it.
   unregister_live(core);
-  Platform& platform = core->platform_;
+  const std::uint32_t record = core->record_;
   core->~AllocatorCore();
-  platform.release(core, round_up(sizeof(AllocatorCore), platform.page_size()));
+  // Quiescence point of the allocator: its record reads as zero, a dead allocator.
+  allocator_record_release(core, record_bytes(), record);
+  return TSLAB_OK;
+}
+
+AllocatorCore* AllocatorCore::dead() noexcept { return static_cast<AllocatorCore*>(dead_allocator_record()); }
+
+bool AllocatorCore::alive_or_error() const noexcept {
+  if (alive()) return true;
+  set_error(TSLAB_ERR_INVALID_ARGUMENT);
+  return false;
 }
 
 SegmentHeader* AllocatorCore::new_small_segment() noexcept {
   void* base = platform_.reserve(SEGMENT_SIZE, SEGMENT_SIZE);
   if (base == nullptr) return nullptr;
   void* mem = meta_.allocate(sizeof(SegmentHeader) + SLABS_PER_SEGMENT * sizeof(Slab));
-  if (mem == nullptr || registry_.count() + SLABS_PER_SEGMENT > MAX_SLAB_IDS) {
+  if (mem == nullptr) {
     platform_.release(base, SEGMENT_SIZE);
     return nullptr;
   }
@@ -98,12 +111,16 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
   seg->size = SEGMENT_SIZE;
   seg->slab_count = SLABS_PER_SEGMENT;
   seg->slabs = SegmentHeader::first_slab(seg);
-  seg->first_id = registry_.count();
   for (std::size_t i = 0; i < SLABS_PER_SEGMENT; ++i) {
     Slab* s = new (&seg->slabs[i]) Slab();
     s->start = static_cast<char*>(base) + i * SLAB_SIZE;
-    registry_.add(s);
   }
+  // The ids go last: from here handles naming them resolve to this segment.
+  if (!registry_acquire_block(record_, seg, &seg->first_id)) {
+    platform_.release(base, SEGMENT_SIZE);
+    return nullptr;
+  }
+  for (std::uint32_t i = 0; i < SLABS_PER_SEGMENT; ++i) seg->slabs[i].id = seg->first_id + i;
   seg->next = reservations_;
   reservations_ = seg;
   segment_map_set(seg);

@@ -10,12 +10,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
 #include "core/counters.h"
 #include "epoch/epoch_ring.h"
-#include "handle/registry.h"
 #include "heap/heap.h"
+#include "platform/mutex.h"
 #include "segment/meta_arena.h"
 #include "segment/segment.h"
 #include "slab_alloc.h"
@@ -30,25 +29,26 @@ struct CoreOptions {
 
 // Holds a slab against recycling while a thread that does not own it validates
 // and uses one of its blocks (core/blocks.cpp). Empty when the caller owns the
-// slab: only the owner recycles it, so nothing can change under the owner.
+// slab: only the owner recycles it, so nothing can change under the owner. The
+// count lives in the slab's segment header (SegmentHeader::pins).
 class SlabPin {
  public:
   SlabPin() = default;
   SlabPin(const SlabPin&) = delete;
   SlabPin& operator=(const SlabPin&) = delete;
   ~SlabPin() {
-    if (slab_ != nullptr) slab_->pins.fetch_sub(1, std::memory_order_release);
+    if (pins_ != nullptr) pins_->fetch_sub(1, std::memory_order_release);
   }
   // seq_cst: pairs with the seq_cst state store of recycling (a store-load fence
   // on both sides): either the recycler sees this pin and waits, or this thread
   // sees the slab UNUSED and refuses.
-  void pin(Slab* s) noexcept {
-    slab_ = s;
-    s->pins.fetch_add(1, std::memory_order_seq_cst);
+  void pin(std::atomic<std::uint32_t>& pins) noexcept {
+    pins_ = &pins;
+    pins.fetch_add(1, std::memory_order_seq_cst);
   }
 
  private:
-  Slab* slab_ = nullptr;
+  std::atomic<std::uint32_t>* pins_ = nullptr;
 };
 
 // A block named by a pointer or a handle, after validation. A handle also names
@@ -67,7 +67,18 @@ class AllocatorCore final : public SlabSource {
  public:
   // nullptr on failure, with the reason in *error.
   static AllocatorCore* create(const CoreOptions& options, TslabError* error) noexcept;
-  static void destroy(AllocatorCore* core) noexcept;
+  // Returns everything the allocator holds; its record then reads as a dead
+  // allocator (core/allocator_records.h). A dead or null core: TSLAB_ERR_INVALID_ARGUMENT.
+  static TslabError destroy(AllocatorCore* core) noexcept;
+  // The allocator every empty tslab::Allocator refers to: never live.
+  static AllocatorCore* dead() noexcept;
+
+  // False for a destroyed allocator (its record reads as zero). Every entry point
+  // that is not a fast path checks it; the fast paths need not, because a dead
+  // record fails their own tests (epoch_count_ is 0, uid_ matches no thread).
+  bool alive() const noexcept { return uid_ != 0; }
+  // alive(), else records TSLAB_ERR_INVALID_ARGUMENT.
+  bool alive_or_error() const noexcept;
 
   // --- fast paths (core/fast_path.h) ---
   void* alloc(std::size_t size, std::uint32_t epoch) noexcept;
@@ -84,6 +95,12 @@ class AllocatorCore final : public SlabSource {
   // --- epochs and memory return (core/reclaim.cpp) ---
   EpochRing& epochs() noexcept { return epochs_; }
   const EpochRing& epochs() const noexcept { return epochs_; }
+  // The API's view of the ring: a dead allocator or an out-of-range epoch is an
+  // error (recorded) and reads as epoch 0 / CLOSING / era 0 / count 0.
+  std::uint32_t epoch_current() const noexcept;
+  EpochLifecycleState epoch_state(std::uint32_t epoch) const noexcept;
+  std::uint64_t epoch_era(std::uint32_t epoch) const noexcept;
+  std::uint32_t epoch_count_checked() const noexcept;
   // Closes the current epoch (returning its empty slabs' pages) and activates the next.
   std::uint32_t epoch_advance() noexcept;
   // Marks `epoch` CLOSING and returns the pages of its empty slabs before returning.
@@ -129,7 +146,7 @@ class AllocatorCore final : public SlabSource {
   void prefault(void* p, std::size_t size) noexcept override;
 
  private:
-  AllocatorCore(const CoreOptions& options, std::uint64_t uid) noexcept;
+  AllocatorCore(const CoreOptions& options, std::uint64_t uid, std::uint32_t record) noexcept;
   ~AllocatorCore();
 
   void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
@@ -157,6 +174,10 @@ class AllocatorCore final : public SlabSource {
   // Caller holds mutex_. Pages of a slab no allocation path reaches go back.
   bool decommit_slab_locked(Slab* s) noexcept;
   void recycle_slab_locked(Slab* s) noexcept;
+  // True once the slab's id has no generation left (handle/registry.h).
+  static bool retired(const Slab* s) noexcept;
+  // The registry entries of the allocator's ids, in bytes. Caller holds mutex_.
+  std::uint64_t registry_bytes_locked() const noexcept;
   void finish_recycle_locked(Slab* s) noexcept;
   void retry_deferred_locked() noexcept;
   void unlink_pooled_locked(Slab* s) noexcept;
@@ -174,17 +195,16 @@ class AllocatorCore final : public SlabSource {
   void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era) noexcept;
   TslabError free_large(const BlockRef& ref) noexcept;
 
-  // Hot, read on every allocation.
+  // Hot, read on every allocation. A dead allocator's record reads as zero.
   const std::uint64_t uid_;
   const std::uint32_t epoch_count_;
-  const std::uint32_t tag_;
+  const std::uint32_t record_;  // record number: owner of its slab ids in the registry
   EpochRing epochs_;
 
   Platform& platform_;
   MetaArena meta_;
-  SlabRegistry registry_;
 
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
   mutable CoreCounters counters_;
   mutable EpochCounters epoch_counters_[SLAB_MAX_EPOCH_COUNT];
   SegmentHeader* reservations_ = nullptr;  // every segment and large span

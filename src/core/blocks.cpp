@@ -32,17 +32,17 @@ bool AllocatorCore::owned_by_caller(const Slab* s) const noexcept {
 }
 
 BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin) const noexcept {
-  const SegmentHeader* seg = segment_map_lookup(p);
+  SegmentHeader* seg = segment_map_lookup(p);
   if (seg == nullptr) return failure(TSLAB_ERR_NOT_ALLOCATED);
   if (seg->owner != this) return failure(TSLAB_ERR_FOREIGN);
   Slab* s = seg->slab_for(p);
   const auto* c = static_cast<const char*>(p);
-  if (!owned_by_caller(s)) pin.pin(s);
+  if (!owned_by_caller(s)) pin.pin(seg->pins_of(s));
   // seq_cst: the other half of the pin protocol. It also acquires the release in
   // take_slab / alloc_large, so the slab's identity fields are visible.
   if (s->state.load(std::memory_order_seq_cst) != SLAB_IN_USE) {
     // A cached large span was allocated and freed at least once.
-    const bool freed_span = seg->kind == SlabKind::large && c == s->start;
+    const bool freed_span = seg->kind == SlabKind::large && c == reinterpret_cast<const char*>(seg->base);
     return failure(freed_span ? TSLAB_ERR_DOUBLE_FREE : TSLAB_ERR_NOT_ALLOCATED);
   }
   if (s->kind == SlabKind::large) {
@@ -58,21 +58,29 @@ BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin) const noexc
 }
 
 BlockRef AllocatorCore::resolve_handle(std::uint64_t handle, SlabPin& pin) const noexcept {
-  if (handle == 0) return failure(TSLAB_ERR_INVALID_HANDLE);
   const HandleParts parts = handle_decode(handle);
-  if (parts.tag != tag_) return failure(TSLAB_ERR_FOREIGN);
-  Slab* s = registry_.lookup(parts.slab_id);
-  if (s == nullptr) return failure(TSLAB_ERR_INVALID_HANDLE);
-  if (!owned_by_caller(s)) pin.pin(s);
-  // State before generation: a reuse bumps the generation before it publishes the
-  // state (release), so seeing the new state means seeing the new generation.
-  // seq_cst: the other half of the pin protocol.
+  if (parts.slab_id == 0) return failure(TSLAB_ERR_INVALID_HANDLE);
+  // The owner before anything else: an id another allocator owns is refused
+  // without touching that allocator's memory.
+  const std::uint64_t word = registry_word(parts.slab_id);
+  if (registry_owner(word) != record_) {
+    if (registry_owner(word) != 0) return failure(TSLAB_ERR_FOREIGN);
+    // A free id: some slab's past life, or an id never handed out.
+    const bool past = parts.generation < registry_generation(word);
+    return failure(past ? TSLAB_ERR_STALE_HANDLE : TSLAB_ERR_INVALID_HANDLE);
+  }
+  SegmentHeader* seg = registry_segment(parts.slab_id);
+  const std::uint32_t index = parts.slab_id - seg->first_id;
+  Slab* s = &seg->slabs[index];
+  if (!owned_by_caller(s)) pin.pin(seg->pins[index]);
+  // State before generation: a new life moves the generation on before it
+  // publishes the state (release), so seeing the new state means seeing the new
+  // generation. seq_cst: the other half of the pin protocol.
   const bool in_use = s->state.load(std::memory_order_seq_cst) == SLAB_IN_USE;
-  const bool same_generation =
-      (s->generation.load(std::memory_order_acquire) & HANDLE_GEN_MASK) == parts.generation;
+  const bool same_generation = registry_generation(registry_word(parts.slab_id)) == parts.generation;
   if (!in_use) {
     // A large span whose only block was freed keeps its generation until reuse.
-    const bool was_freed = same_generation && s->kind == SlabKind::large && parts.slot == 0;
+    const bool was_freed = same_generation && seg->kind == SlabKind::large && parts.slot == 0;
     return failure(was_freed ? TSLAB_ERR_DOUBLE_FREE : TSLAB_ERR_STALE_HANDLE);
   }
   if (!same_generation) return failure(TSLAB_ERR_STALE_HANDLE);
@@ -104,6 +112,7 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p) noexcept {
 }
 
 TslabError AllocatorCore::free_slow(void* p) noexcept {
+  if (!alive_or_error()) return TSLAB_ERR_INVALID_ARGUMENT;
   if (p == nullptr) return TSLAB_OK;
   SlabPin pin;
   const BlockRef ref = resolve_pointer(p, pin);
@@ -119,6 +128,7 @@ TslabError AllocatorCore::reject_free(TslabError e) noexcept {
 }
 
 void* AllocatorCore::handle_to_ptr(std::uint64_t handle) const noexcept {
+  if (!alive_or_error()) return nullptr;
   SlabPin pin;
   const BlockRef ref = resolve_handle(handle, pin);
   if (ref.error != TSLAB_OK || !slot_is_live(ref.slab, ref.slot)) {
@@ -129,6 +139,7 @@ void* AllocatorCore::handle_to_ptr(std::uint64_t handle) const noexcept {
 }
 
 std::uint64_t AllocatorCore::ptr_to_handle(const void* p) const noexcept {
+  if (!alive_or_error()) return 0;
   SlabPin pin;
   const BlockRef ref = resolve_pointer(p, pin);
   if (ref.error != TSLAB_OK || !slot_is_live(ref.slab, ref.slot)) {
@@ -139,6 +150,7 @@ std::uint64_t AllocatorCore::ptr_to_handle(const void* p) const noexcept {
 }
 
 std::size_t AllocatorCore::usable_size(const void* p) const noexcept {
+  if (!alive_or_error()) return 0;
   SlabPin pin;
   const BlockRef ref = resolve_pointer(p, pin);
   if (ref.error != TSLAB_OK || !slot_is_live(ref.slab, ref.slot)) return 0;
@@ -148,6 +160,7 @@ std::size_t AllocatorCore::usable_size(const void* p) const noexcept {
 
 void* AllocatorCore::alloc_aligned(std::size_t size, std::size_t alignment, std::uint32_t epoch) noexcept {
   constexpr std::size_t MAX_ALIGNMENT = std::size_t{1} << 30;
+  if (!alive_or_error()) return nullptr;
   if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > MAX_ALIGNMENT) {
     set_error(TSLAB_ERR_BAD_ALIGNMENT);
     return nullptr;

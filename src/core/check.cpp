@@ -134,10 +134,20 @@ void check_reclaim_counts(const Heap& h, const EpochRing& epochs, Reporter& r) {
 
 bool AllocatorCore::check(char* message, std::size_t message_size) const noexcept {
   Reporter r(message, message_size);
+  if (!alive()) {
+    set_error(TSLAB_ERR_INVALID_ARGUMENT);
+    r.fail("not a live allocator (destroyed)");
+    return false;
+  }
   const CountedLock lock(mutex_, counters_);
   std::size_t live_slabs = 0;
   std::size_t carved_total = 0;
   for (SegmentHeader* seg = reservations_; seg != nullptr && r.ok(); seg = seg->next) {
+    // No validation is under way on a quiescent allocator: every pin is back to 0
+    // (a lost decrement or a count overwritten under a pin shows here).
+    for (std::uint32_t i = 0; i < seg->slab_count && r.ok(); ++i)
+      if (const std::uint32_t pins = seg->pins[i].load(std::memory_order_relaxed); pins != 0)
+        r.fail("slab %u: %u pins held on a quiescent allocator", seg->first_id + i, pins);
     if (seg->dormant) continue;  // its metadata pages are back with the OS: nothing lives there
     for (std::uint32_t i = 0; i < seg->slab_count && r.ok(); ++i) {
       Slab& s = seg->slabs[i];
@@ -205,6 +215,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
 }
 
 bool AllocatorCore::perf_counters(std::uint32_t cls, PerfCounters* out) const noexcept {
+  if (!alive_or_error()) return false;
   if (cls >= NUM_CLASSES || out == nullptr) {
     set_error(TSLAB_ERR_INVALID_ARGUMENT);
     return false;

@@ -10,8 +10,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <mutex>
 
+#include "platform/mutex.h"
 #include "slab_alloc.h"
 
 #ifndef TSLAB_STATS
@@ -52,6 +52,7 @@ struct CoreCounters {
   EventCounter closing_rejections;
   EventCounter invalid_frees;
   EventCounter thread_adoptions;
+  EventCounter slabs_retired;                  // slabs whose id ran out of generations
   alignas(64) EventCounter lock_acquisitions;  // its own line: bumped on every slow path
   EventCounter lock_waits;
 };
@@ -66,7 +67,7 @@ struct EpochCounters {
 // std::lock_guard for the allocator lock that counts acquisitions and waits.
 class CountedLock {
  public:
-  CountedLock(std::mutex& m, CoreCounters& c) noexcept : m_(m) {
+  CountedLock(Mutex& m, CoreCounters& c) noexcept : m_(m) {
     if (!m_.try_lock()) {
       c.lock_waits.add();
       m_.lock();
@@ -78,7 +79,7 @@ class CountedLock {
   CountedLock& operator=(const CountedLock&) = delete;
 
  private:
-  std::mutex& m_;
+  Mutex& m_;
 };
 
 }  // namespace tslab::detail

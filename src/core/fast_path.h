@@ -17,6 +17,7 @@
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
 #include "handle/handle.h"
+#include "handle/registry.h"
 #include "segment/segment_map.h"
 #include "size_class/size_classes.h"
 
@@ -77,7 +78,7 @@ namespace tslab::detail {
 }
 
 inline std::uint64_t AllocatorCore::encode_handle(const Slab* s, std::uint32_t slot) const noexcept {
-  return handle_encode(tag_, s->generation.load(std::memory_order_relaxed), s->id, slot);
+  return handle_encode(registry_current_generation(s->id), s->id, slot);
 }
 
 inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t epoch,
@@ -100,6 +101,8 @@ inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t ep
 }
 
 inline TslabError AllocatorCore::free_handle(std::uint64_t handle) noexcept {
+  if (!alive_or_error()) [[unlikely]]
+    return TSLAB_ERR_INVALID_ARGUMENT;
   SlabPin pin;
   const BlockRef ref = resolve_handle(handle, pin);
   const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, ref.slab->block_at(ref.slot));

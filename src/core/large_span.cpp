@@ -11,6 +11,7 @@
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
 #include "handle/handle.h"
+#include "handle/registry.h"
 #include "segment/segment_map.h"
 
 namespace tslab::detail {
@@ -60,9 +61,10 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
       set_error(TSLAB_ERR_OUT_OF_MEMORY);
       return nullptr;
     }
-    // The previous block is freed, so no valid handle to this span exists: the
-    // generation may move (law 5). Stale handles now read STALE_HANDLE.
-    seg->slabs[0].generation.fetch_add(1, std::memory_order_acq_rel);
+    // Quiescence point of the span: the previous block is freed, so no valid
+    // handle to it exists and the generation may move (law 5). Stale handles now
+    // read STALE_HANDLE. (A span whose id has no generation left is never cached.)
+    registry_next_generation(seg->first_id);
   } else {
     std::size_t reserve_size = 0;
     if (!round_up_checked(need, SEGMENT_SIZE, &reserve_size)) {
@@ -88,11 +90,12 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
     s->kind = SlabKind::large;
     s->capacity = 1;
     const CountedLock lock(mutex_, counters_);
-    if (!registry_.add(s)) {
+    if (!registry_acquire_one(record_, seg, &seg->first_id)) {
       platform_.release(base, reserve_size);
       set_error(TSLAB_ERR_OUT_OF_MEMORY);
       return nullptr;
     }
+    s->id = seg->first_id;
     seg->next = reservations_;
     reservations_ = seg;
     segment_map_set(seg);
@@ -102,7 +105,7 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   s->era = era;
   s->large_usable.store(need, std::memory_order_relaxed);
   s->bits[0].remote.store(0, std::memory_order_relaxed);
-  const std::uint64_t generation = s->generation.load(std::memory_order_relaxed);
+  const std::uint64_t generation = registry_current_generation(s->id);
   s->bits[0].allocated.store((generation << 1) | 1, std::memory_order_release);
   // Linearization point of a large allocation: the span resolves from here.
   s->state.store(SLAB_IN_USE, std::memory_order_release);
@@ -125,6 +128,12 @@ TslabError AllocatorCore::free_large(const BlockRef& ref) noexcept {
   const CountedLock lock(mutex_, counters_);
   s->state.store(SLAB_UNUSED, std::memory_order_release);
   SegmentHeader* seg = segment_map_lookup(s->start);
+  if (registry_current_generation(s->id) >= HANDLE_GEN_MASK) {
+    // No generation left for another block: the span is retired, reserved but
+    // never reused, so no handle it issued can be accepted again (law 5).
+    counters_.slabs_retired.add();
+    return TSLAB_OK;
+  }
   seg->next_cached = large_cache_;
   large_cache_ = seg;
   return TSLAB_OK;

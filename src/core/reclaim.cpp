@@ -24,6 +24,7 @@
 
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
+#include "handle/registry.h"
 #include "platform/clock_rss.h"
 #include "platform/process_fence.h"
 #include "segment/segment_map.h"
@@ -55,7 +56,7 @@ void AllocatorCore::recycle_slab_locked(Slab* s) noexcept {
   // seq_cst: the recycler's half of the pin protocol (core/blocks.cpp). From here
   // a validation that starts refuses the slab; one already under way holds a pin.
   s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
-  if (s->pins.load(std::memory_order_seq_cst) != 0) {
+  if (segment_map_lookup(s->start)->pins_of(s).load(std::memory_order_seq_cst) != 0) {
     s->epoch_next = deferred_;  // finished once the pins are gone
     deferred_ = s;
     return;
@@ -67,7 +68,7 @@ void AllocatorCore::retry_deferred_locked() noexcept {
   Slab** link = &deferred_;
   while (*link != nullptr) {
     Slab* s = *link;
-    if (s->pins.load(std::memory_order_seq_cst) == 0) {
+    if (segment_map_lookup(s->start)->pins_of(s).load(std::memory_order_seq_cst) == 0) {
       *link = s->epoch_next;
       s->epoch_next = nullptr;
       finish_recycle_locked(s);
@@ -92,14 +93,25 @@ void AllocatorCore::finish_recycle_locked(Slab* s) noexcept {
   s->heap.store(nullptr, std::memory_order_relaxed);
   s->list = SlabList::none;
   s->prev = s->next = nullptr;
-  // Quiescence point of the slab: it is empty, unreachable and unpinned, so no
-  // valid handle names it; old handles read STALE from here (seed 000, bug 2).
-  s->generation.fetch_add(1, std::memory_order_acq_rel);
-  // Linearization point of the pool entry: take_slab may hand it out from here.
-  SlabChain::push(free_slabs_, s);
   slabs_recycled_[s->size_class].fetch_add(1, std::memory_order_relaxed);
   SegmentHeader* seg = segment_map_lookup(s->start);
+  // Quiescence point of the slab: it is empty, unreachable and unpinned, so no
+  // valid handle names it; old handles read STALE from here (seed 000, bug 2).
+  // A slab whose id has no generation left is retired: never used again, so no
+  // handle it issued can ever be accepted again (law 5).
+  if (registry_next_generation(s->id) != GEN_RETIRED) {
+    // Linearization point of the pool entry: take_slab may hand it out from here.
+    SlabChain::push(free_slabs_, s);
+  } else {
+    counters_.slabs_retired.add();
+  }
+  // pooled counts retired slabs too: a segment whose slabs are all pooled or
+  // retired holds nothing and goes dormant.
   if (++seg->pooled == seg->slab_count && seg->slabs_taken == seg->slab_count) make_dormant_locked(seg);
+}
+
+bool AllocatorCore::retired(const Slab* s) noexcept {
+  return registry_current_generation(s->id) == GEN_RETIRED;
 }
 
 void AllocatorCore::unlink_pooled_locked(Slab* s) noexcept {
@@ -108,14 +120,13 @@ void AllocatorCore::unlink_pooled_locked(Slab* s) noexcept {
 }
 
 void AllocatorCore::make_dormant_locked(SegmentHeader* seg) noexcept {
-  // Every slab is in the pool, its pages already returned: take them all out of
-  // the pool, keep their generations in the header, and return the metadata
-  // pages. Nothing reads them but validation of stale pointers and handles,
-  // which finds zero (SLAB_UNUSED) there and refuses them.
-  for (std::uint32_t i = 0; i < seg->slab_count; ++i) {
-    unlink_pooled_locked(&seg->slabs[i]);
-    seg->saved_generation[i] = seg->slabs[i].generation.load(std::memory_order_relaxed);
-  }
+  // Every slab is in the pool (or retired), its pages already returned: take them
+  // all out of the pool and return the metadata pages. Nothing reads them but
+  // validation of stale pointers and handles, which finds zero (SLAB_UNUSED)
+  // there and refuses them; the pins validation writes are in the header, which
+  // stays (segment/segment.h). Generations are the registry's: nothing to keep.
+  for (std::uint32_t i = 0; i < seg->slab_count; ++i)
+    if (!retired(&seg->slabs[i])) unlink_pooled_locked(&seg->slabs[i]);
   const std::size_t page = platform_.page_size();
   const auto first = (reinterpret_cast<std::uintptr_t>(seg->slabs) + page - 1) & ~(page - 1);
   const auto last = reinterpret_cast<std::uintptr_t>(seg->slabs + seg->slab_count) & ~(page - 1);
@@ -130,12 +141,17 @@ void AllocatorCore::wake_dormant_locked() noexcept {
   dormant_ = seg->next_dormant;
   seg->next_dormant = nullptr;
   seg->dormant = false;
+  // The slabs are not constructed again: another thread may be validating a stale
+  // pointer or handle into one of them right now. Their metadata reads as zero
+  // (or as the pool state, on pages that were kept), which is a pooled slab's
+  // state but for these fields; validation reads none of them before it has seen
+  // a slab IN_USE, which only take_slab publishes.
   for (std::uint32_t i = 0; i < seg->slab_count; ++i) {
-    Slab* s = new (&seg->slabs[i]) Slab();
+    Slab* s = &seg->slabs[i];
     s->start = reinterpret_cast<char*>(seg->base) + std::size_t{i} * SLAB_SIZE;
     s->id = seg->first_id + i;
-    s->generation.store(seg->saved_generation[i], std::memory_order_relaxed);
     s->decommitted.store(true, std::memory_order_relaxed);
+    if (retired(s)) continue;  // still counted in pooled
     SlabChain::push(free_slabs_, s);
     ++seg->pooled;
   }
@@ -256,6 +272,7 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
 }
 
 std::uint32_t AllocatorCore::epoch_advance() noexcept {
+  if (!alive_or_error()) return 0;
   const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = process_rss_bytes();
   const std::uint32_t old = epochs_.current();
@@ -267,7 +284,7 @@ std::uint32_t AllocatorCore::epoch_advance() noexcept {
 }
 
 bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
-  if (!in_range_or_error(epoch)) return false;
+  if (!alive_or_error() || !in_range_or_error(epoch)) return false;
   const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = process_rss_bytes();
   const std::uint64_t era = epochs_.era(epoch);
@@ -277,7 +294,7 @@ bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
 }
 
 bool AllocatorCore::epoch_close_era(std::uint32_t epoch, std::uint64_t era) noexcept {
-  if (!in_range_or_error(epoch)) return false;
+  if (!alive_or_error() || !in_range_or_error(epoch)) return false;
   const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = process_rss_bytes();
   if (!epochs_.close_if_era(epoch, era)) {
@@ -289,6 +306,7 @@ bool AllocatorCore::epoch_close_era(std::uint32_t epoch, std::uint64_t era) noex
 }
 
 std::uint64_t AllocatorCore::collect() noexcept {
+  if (!alive_or_error()) return 0;
   counters_.collect_calls.add();
   const std::uint64_t before = decommitted_bytes_.load(std::memory_order_relaxed);
   if (tl_cache.uid == uid_) {
@@ -305,15 +323,23 @@ std::uint64_t AllocatorCore::collect() noexcept {
   return decommitted_bytes_.load(std::memory_order_relaxed) - before;
 }
 
+std::uint64_t AllocatorCore::registry_bytes_locked() const noexcept {
+  std::uint64_t ids = 0;
+  for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) ids += seg->slab_count;
+  return ids * sizeof(RegistryEntry);
+}
+
 std::uint64_t AllocatorCore::resident_bytes() const noexcept {
+  if (!alive_or_error()) return 0;
   const CountedLock lock(mutex_, counters_);
-  std::uint64_t bytes = meta_.resident_bytes() + registry_.resident_bytes(platform_);
+  std::uint64_t bytes = meta_.resident_bytes() + registry_bytes_locked();
   for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
     bytes += platform_.resident_bytes(reinterpret_cast<const void*>(seg->base), seg->size);
   return bytes;
 }
 
 bool AllocatorCore::epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const noexcept {
+  if (!alive_or_error()) return false;
   if (epoch >= epoch_count_ || out == nullptr) {
     set_error(epoch >= epoch_count_ ? TSLAB_ERR_EPOCH_OUT_OF_RANGE : TSLAB_ERR_INVALID_ARGUMENT);
     return false;
@@ -339,8 +365,24 @@ bool AllocatorCore::epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const no
 
 bool AllocatorCore::in_range_or_error(std::uint32_t epoch) const noexcept {
   if (epoch < epoch_count_) return true;
-  set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
+  set_error(alive() ? TSLAB_ERR_EPOCH_OUT_OF_RANGE : TSLAB_ERR_INVALID_ARGUMENT);
   return false;
+}
+
+std::uint32_t AllocatorCore::epoch_current() const noexcept {
+  return alive_or_error() ? epochs_.current() : 0;
+}
+
+EpochLifecycleState AllocatorCore::epoch_state(std::uint32_t epoch) const noexcept {
+  return in_range_or_error(epoch) ? epochs_.state(epoch) : EPOCH_CLOSING;
+}
+
+std::uint64_t AllocatorCore::epoch_era(std::uint32_t epoch) const noexcept {
+  return in_range_or_error(epoch) ? epochs_.era(epoch) : 0;
+}
+
+std::uint32_t AllocatorCore::epoch_count_checked() const noexcept {
+  return alive_or_error() ? epoch_count_ : 0;
 }
 
 bool AllocatorCore::epoch_set_label(std::uint32_t epoch, const char* label) noexcept {

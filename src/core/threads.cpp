@@ -12,16 +12,16 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <mutex>
 #include <new>
 
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
+#include "platform/mutex.h"
 #include "tslab/platform.hpp"
 
 namespace tslab::detail {
 
-thread_local constinit ThreadCache tl_cache = {0, nullptr, nullptr};
+thread_local constinit ThreadCache tl_cache = {NO_ALLOCATOR, nullptr, nullptr};
 thread_local constinit TslabError tl_last_error = TSLAB_OK;
 
 namespace {
@@ -40,7 +40,7 @@ struct ThreadRecord {
 
 [[gnu::tls_model("initial-exec")]] thread_local constinit ThreadRecord* tl_record = nullptr;
 
-std::mutex g_live_mutex;  // guards everything below
+Mutex g_live_mutex;  // guards everything below
 AllocatorCore* g_live = nullptr;
 std::uint64_t g_next_uid = 1;
 ThreadRecord* g_free_records = nullptr;
@@ -83,37 +83,37 @@ void prune_dead(ThreadRecord* r) {
 
 void on_thread_exit(void* arg) {
   auto* r = static_cast<ThreadRecord*>(arg);
-  std::lock_guard<std::mutex> lock(g_live_mutex);
+  LockGuard lock(g_live_mutex);
   for (std::uint32_t i = 0; i < r->count; ++i)
     if (AllocatorCore* core = find_live(r->entries[i].uid)) core->abandon_heap(r->entries[i].heap);
   r->count = 0;
   r->next_free = g_free_records;
   g_free_records = r;
   tl_record = nullptr;
-  tl_cache = ThreadCache{0, nullptr, nullptr};
+  tl_cache = ThreadCache{NO_ALLOCATOR, nullptr, nullptr};
 }
 
 }  // namespace
 
 bool threads_init() noexcept {
-  std::lock_guard<std::mutex> lock(g_live_mutex);
+  LockGuard lock(g_live_mutex);
   if (!g_key_created) g_key_created = ::pthread_key_create(&g_exit_key, on_thread_exit) == 0;
   return g_key_created;
 }
 
 std::uint64_t next_allocator_uid() noexcept {
-  std::lock_guard<std::mutex> lock(g_live_mutex);
+  LockGuard lock(g_live_mutex);
   return g_next_uid++;
 }
 
 void register_live(AllocatorCore* core) noexcept {
-  std::lock_guard<std::mutex> lock(g_live_mutex);
+  LockGuard lock(g_live_mutex);
   core->next_live = g_live;
   g_live = core;
 }
 
 void unregister_live(AllocatorCore* core) noexcept {
-  std::lock_guard<std::mutex> lock(g_live_mutex);
+  LockGuard lock(g_live_mutex);
   for (AllocatorCore** link = &g_live; *link != nullptr; link = &(*link)->next_live) {
     if (*link == core) {
       *link = core->next_live;
@@ -123,12 +123,12 @@ void unregister_live(AllocatorCore* core) noexcept {
 }
 
 void for_each_live(void (*fn)(const AllocatorCore& core, void* context), void* context) noexcept {
-  std::lock_guard<std::mutex> lock(g_live_mutex);
+  LockGuard lock(g_live_mutex);
   for (const AllocatorCore* c = g_live; c != nullptr; c = c->next_live) fn(*c, context);
 }
 
 std::size_t live_allocator_count() noexcept {
-  std::lock_guard<std::mutex> lock(g_live_mutex);
+  LockGuard lock(g_live_mutex);
   std::size_t n = 0;
   for (const AllocatorCore* c = g_live; c != nullptr; c = c->next_live) ++n;
   return n;
@@ -164,7 +164,7 @@ Heap* AllocatorCore::attach_thread() noexcept {
   ThreadRecord* r = tl_record;
   if (r == nullptr) {
     {
-      std::lock_guard<std::mutex> lock(g_live_mutex);
+      LockGuard lock(g_live_mutex);
       r = new_record();
     }
     if (r == nullptr || ::pthread_setspecific(g_exit_key, r) != 0) {
@@ -186,10 +186,10 @@ Heap* AllocatorCore::attach_thread() noexcept {
       // Full: drop entries of destroyed allocators, else hand the oldest heap back.
       // The new heap is already ours, and the cache stops naming the old one before
       // it is given away, so this thread never touches a heap another may adopt.
-      std::lock_guard<std::mutex> lock(g_live_mutex);
+      LockGuard lock(g_live_mutex);
       prune_dead(r);
       if (r->count == RECORD_ENTRIES) {
-        if (tl_cache.heap == r->entries[0].heap) tl_cache = ThreadCache{0, nullptr, nullptr};
+        if (tl_cache.heap == r->entries[0].heap) tl_cache = ThreadCache{NO_ALLOCATOR, nullptr, nullptr};
         if (AllocatorCore* core = find_live(r->entries[0].uid)) core->abandon_heap(r->entries[0].heap);
         for (std::uint32_t i = 1; i < r->count; ++i) r->entries[i - 1] = r->entries[i];
         --r->count;

@@ -21,10 +21,10 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
 #include "core/thread_cache.h"
 #include "domain/domain_pool.h"
+#include "platform/mutex.h"
 
 #if defined(TSLAB_DOMAIN_ASSERTS) && !defined(NDEBUG)
 #define TSLAB_DOMAIN_ASSERT(cond, what) assert((cond) && (what))
@@ -34,6 +34,8 @@
 
 namespace {
 
+using tslab::detail::LockGuard;
+using tslab::detail::Mutex;
 using tslab::detail::set_error;
 
 constexpr std::uint32_t MAX_DEPTH = EPOCH_DOMAIN_MAX_DEPTH;
@@ -46,9 +48,9 @@ thread_local constinit std::uint32_t tl_depth = 0;
 // Non-zero and distinct for every live thread.
 std::uintptr_t thread_token() noexcept { return reinterpret_cast<std::uintptr_t>(&tl_depth); }
 
-constinit std::mutex g_stripes[STRIPES];
+constinit Mutex g_stripes[STRIPES];
 
-std::mutex& stripe_of(const EpochDomain* d) noexcept {
+Mutex& stripe_of(const EpochDomain* d) noexcept {
   std::uint64_t h = reinterpret_cast<std::uintptr_t>(d->alloc);
   h ^= static_cast<std::uint64_t>(d->epoch_id) * 0x9E3779B97F4A7C15ull;
   h ^= h >> 29;
@@ -66,6 +68,21 @@ bool misuse(TslabError e) noexcept {
   return false;
 }
 
+// A live domain's identity: non-zero and tied to its address, so neither a
+// zeroed record nor a copy of a domain elsewhere passes for one.
+std::uint64_t identity_for(const EpochDomain* d) noexcept {
+  return reinterpret_cast<std::uintptr_t>(d) ^ 0x5EED0D0A1A5EEDull;
+}
+
+std::atomic_ref<std::uint64_t> identity_of(EpochDomain* d) noexcept {
+  return std::atomic_ref<std::uint64_t>(d->priv_identity);
+}
+
+// A domain made by create or wrap and not destroyed since.
+bool is_live(EpochDomain* d) noexcept {
+  return d != nullptr && identity_of(d).load(std::memory_order_acquire) == identity_for(d);
+}
+
 EpochDomain* make_domain(SlabAllocator* alloc, EpochId epoch, std::uint64_t era, bool auto_close) noexcept {
   EpochDomain* d = tslab::detail::domain_pool_acquire();
   if (d == nullptr) {
@@ -76,6 +93,9 @@ EpochDomain* make_domain(SlabAllocator* alloc, EpochId epoch, std::uint64_t era,
   d->epoch_id = epoch;
   d->era = era;
   d->auto_close = auto_close;
+  // Publication point of the domain: its fields above are visible to any thread
+  // that finds it live.
+  identity_of(d).store(identity_for(d), std::memory_order_release);
   return d;
 }
 
@@ -128,6 +148,7 @@ EpochDomain* epoch_domain_create(SlabAllocator* alloc) {
     set_error(TSLAB_ERR_INVALID_ARGUMENT);
     return nullptr;
   }
+  if (slab_epoch_count(alloc) == 0) return nullptr;  // a destroyed allocator (recorded)
   // The current slot and its era, read consistently: retry if an advance moved
   // the ring between the two reads.
   EpochId epoch = epoch_current(alloc);
@@ -148,7 +169,9 @@ EpochDomain* epoch_domain_wrap(SlabAllocator* alloc, EpochId epoch, bool auto_cl
     set_error(TSLAB_ERR_INVALID_ARGUMENT);
     return nullptr;
   }
-  if (epoch >= slab_epoch_count(alloc)) {
+  const std::uint32_t count = slab_epoch_count(alloc);
+  if (count == 0) return nullptr;  // a destroyed allocator (recorded)
+  if (epoch >= count) {
     TSLAB_DOMAIN_ASSERT(false, "epoch_domain_wrap: epoch out of range");
     set_error(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
     return nullptr;
@@ -157,8 +180,8 @@ EpochDomain* epoch_domain_wrap(SlabAllocator* alloc, EpochId epoch, bool auto_cl
 }
 
 bool epoch_domain_enter(EpochDomain* d) {
-  if (d == nullptr) {
-    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: NULL domain");
+  if (!is_live(d)) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: NULL or destroyed domain");
     return misuse(TSLAB_ERR_INVALID_ARGUMENT);
   }
   if (tl_depth == MAX_DEPTH) {
@@ -176,7 +199,7 @@ bool epoch_domain_enter(EpochDomain* d) {
   }
   bool held;
   {
-    std::lock_guard<std::mutex> lock(stripe_of(d));
+    LockGuard lock(stripe_of(d));
     held = hold_locked(d);
   }
   if (!held) {
@@ -189,8 +212,8 @@ bool epoch_domain_enter(EpochDomain* d) {
 }
 
 bool epoch_domain_exit(EpochDomain* d) {
-  if (d == nullptr) {
-    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_exit: NULL domain");
+  if (!is_live(d)) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_exit: NULL or destroyed domain");
     return misuse(TSLAB_ERR_INVALID_ARGUMENT);
   }
   if (owner_of(d).load(std::memory_order_acquire) != thread_token()) {
@@ -204,7 +227,7 @@ bool epoch_domain_exit(EpochDomain* d) {
   tl_stack[--tl_depth] = nullptr;
   const bool last = --d->priv_depth == 0;
   {
-    std::lock_guard<std::mutex> lock(stripe_of(d));
+    LockGuard lock(stripe_of(d));
     bool era_matches = false;
     const std::uint32_t holders = release_locked(d, &era_matches);
     // Auto-close: the last exit of this domain, no other holder at this era.
@@ -223,8 +246,8 @@ SlabAllocator* epoch_domain_allocator(void) {
 }
 
 bool epoch_domain_destroy(EpochDomain* d) {
-  if (d == nullptr) {
-    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_destroy: NULL domain");
+  if (!is_live(d)) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_destroy: NULL or destroyed domain");
     return misuse(TSLAB_ERR_INVALID_ARGUMENT);
   }
   if (owner_of(d).load(std::memory_order_acquire) != 0) {
@@ -232,21 +255,26 @@ bool epoch_domain_destroy(EpochDomain* d) {
     return misuse(TSLAB_ERR_DOMAIN_MISUSE);
   }
   if (d->auto_close) {
-    std::lock_guard<std::mutex> lock(stripe_of(d));
+    LockGuard lock(stripe_of(d));
     if (!d->closed && slab_epoch_era(d->alloc, d->epoch_id) == d->era &&
         slab_epoch_get_refcount(d->alloc, d->epoch_id) == 0)
       auto_close_locked(d);
   }
+  // Linearization point of a destroy: of destroys that race, one clears the
+  // identity and gives the record back; every later call finds it dead.
+  std::uint64_t live = identity_for(d);
+  if (!identity_of(d).compare_exchange_strong(live, 0, std::memory_order_acq_rel))
+    return misuse(TSLAB_ERR_INVALID_ARGUMENT);
   tslab::detail::domain_pool_release(d);
   return true;
 }
 
 bool epoch_domain_force_close(EpochDomain* d) {
-  if (d == nullptr) {
-    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_force_close: NULL domain");
+  if (!is_live(d)) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_force_close: NULL or destroyed domain");
     return misuse(TSLAB_ERR_INVALID_ARGUMENT);
   }
-  std::lock_guard<std::mutex> lock(stripe_of(d));
+  LockGuard lock(stripe_of(d));
   if (!close_locked(d)) return misuse(TSLAB_ERR_STALE_EPOCH);
   return true;
 }

@@ -28,7 +28,7 @@ void EpochRing::close_locked(std::uint32_t e) noexcept {
 
 std::uint32_t EpochRing::advance() noexcept {
   const std::uint64_t now = monotonic_ns();
-  std::lock_guard<std::mutex> lock(mutex_);
+  LockGuard lock(mutex_);
   const std::uint32_t cur = current_.load(std::memory_order_relaxed);
   const std::uint32_t next = (cur + 1) % count_;
   const std::uint64_t era = next_era_++;
@@ -49,12 +49,12 @@ std::uint32_t EpochRing::advance() noexcept {
 }
 
 void EpochRing::close(std::uint32_t e) noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
+  LockGuard lock(mutex_);
   close_locked(e);
 }
 
 bool EpochRing::close_if_era(std::uint32_t e, std::uint64_t era) noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
+  LockGuard lock(mutex_);
   if (era_[e].load(std::memory_order_relaxed) != era) return false;
   close_locked(e);
   return true;
@@ -69,7 +69,7 @@ std::uint32_t EpochRing::dec_refcount(std::uint32_t e) noexcept {
 }
 
 void EpochRing::set_label(std::uint32_t e, const char* label) noexcept {
-  std::lock_guard<std::mutex> lock(mutex_);
+  LockGuard lock(mutex_);
   std::size_t n = 0;
   if (label != nullptr)
     while (n + 1 < LABEL_SIZE && label[n] != '\0') ++n;
@@ -83,7 +83,7 @@ void EpochRing::set_label(std::uint32_t e, const char* label) noexcept {
 
 void EpochRing::label(std::uint32_t e, char* out, std::size_t out_size) const noexcept {
   if (out == nullptr || out_size == 0) return;
-  std::lock_guard<std::mutex> lock(mutex_);
+  LockGuard lock(mutex_);
   const std::size_t n = std::min(std::strlen(labels_[e]), out_size - 1);
   std::memcpy(out, labels_[e], n);
   out[n] = '\0';

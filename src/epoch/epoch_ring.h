@@ -10,8 +10,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 
+#include "platform/mutex.h"
 #include "slab_alloc.h"
 
 namespace tslab::detail {
@@ -69,8 +69,8 @@ class EpochRing {
 
   const std::uint32_t count_;
   std::atomic<std::uint32_t> current_{0};
-  mutable std::mutex mutex_;  // serialises advance and close, guards labels
-  std::uint64_t next_era_;    // guarded by mutex_
+  mutable Mutex mutex_;     // serialises advance and close, guards labels
+  std::uint64_t next_era_;  // guarded by mutex_
   std::atomic<std::uint64_t> close_count_{0};
   std::atomic<std::uint64_t> open_era_[SLAB_MAX_EPOCH_COUNT];
   std::atomic<std::uint64_t> era_[SLAB_MAX_EPOCH_COUNT];

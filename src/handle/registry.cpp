@@ -1,30 +1,144 @@
-// This file contains the slab registry's reservation and publication.
+// This file contains the process-wide slab registry's reservation, its id
+// blocks and free lists, and generation steps (handle/registry.h).
 #include "handle/registry.h"
+
+#include "platform/mutex.h"
+#include "tslab/platform.hpp"
 
 namespace tslab::detail {
 
+RegistryEntry* g_registry = nullptr;
+
 namespace {
-constexpr std::size_t registry_bytes() { return std::size_t{MAX_SLAB_IDS} * sizeof(std::atomic<Slab*>); }
+
+constexpr std::uint32_t BLOCK = SLABS_PER_SEGMENT;
+
+constinit Mutex g_mutex;           // guards everything below and every owner change
+std::uint32_t g_fresh = BLOCK;     // next never-used block; ids 0..BLOCK-1 are never used
+std::uint32_t g_free_blocks = 0;   // first id of a free block of BLOCK ids, 0 = none
+std::uint32_t g_free_singles = 0;  // a free id, 0 = none
+std::atomic<std::uint64_t> g_in_use{0};
+
+std::uint32_t link_of(std::uint32_t id) {
+  return static_cast<std::uint32_t>(g_registry[id].link.load(std::memory_order_relaxed));
+}
+void set_link(std::uint32_t id, std::uintptr_t v) { g_registry[id].link.store(v, std::memory_order_relaxed); }
+
+// Caller holds g_mutex. The first id of a free block, or 0.
+std::uint32_t take_block_locked() {
+  if (g_free_blocks != 0) {
+    const std::uint32_t first = g_free_blocks;
+    g_free_blocks = link_of(first);
+    return first;
+  }
+  if (g_fresh > MAX_SLAB_IDS - BLOCK) return 0;
+  const std::uint32_t first = g_fresh;
+  g_fresh += BLOCK;
+  return first;
+}
+
+// Caller holds g_mutex. Linearization point of an id's new owner: the release
+// store of the word, after the segment it names.
+void own_locked(std::uint32_t id, std::uint32_t owner, SegmentHeader* segment) {
+  RegistryEntry& e = g_registry[id];
+  set_link(id, reinterpret_cast<std::uintptr_t>(segment));
+  const std::uint64_t generation = registry_generation(e.word.load(std::memory_order_relaxed));
+  e.word.store(generation << 32 | owner, std::memory_order_release);
+}
+
+// Caller holds g_mutex. Frees one id; true if it can be used again (not retired).
+bool disown_locked(std::uint32_t id) {
+  RegistryEntry& e = g_registry[id];
+  const std::uint32_t generation = registry_generation(e.word.load(std::memory_order_relaxed));
+  // Quiescence point of the id's owner: its allocator is gone, so every handle
+  // naming the id reads stale from here.
+  const std::uint32_t next = generation >= HANDLE_GEN_MASK ? GEN_RETIRED : generation + 1;
+  e.word.store(std::uint64_t{next} << 32, std::memory_order_release);
+  set_link(id, 0);
+  return next != GEN_RETIRED;
+}
+
 }  // namespace
 
-bool SlabRegistry::init(Platform& platform) noexcept {
-  entries_ = static_cast<std::atomic<Slab*>*>(platform.reserve(registry_bytes(), platform.page_size()));
-  return entries_ != nullptr;
-}
-
-void SlabRegistry::release(Platform& platform) noexcept {
-  if (entries_ != nullptr) platform.release(entries_, registry_bytes());
-  entries_ = nullptr;
-}
-
-bool SlabRegistry::add(Slab* slab) noexcept {
-  const std::uint32_t id = count_.load(std::memory_order_relaxed);
-  if (id >= MAX_SLAB_IDS) return false;
-  slab->id = id;
-  entries_[id].store(slab, std::memory_order_release);
-  // Linearization point of a slab id: handles naming it can be resolved from here.
-  count_.store(id + 1, std::memory_order_release);
+bool registry_init() noexcept {
+  const LockGuard lock(g_mutex);
+  if (g_registry != nullptr) return true;
+  OsPlatform& os = OsPlatform::instance();
+  // 2^24 entries of 16 bytes: 256 MiB of address space, only the pages of ids in
+  // use are ever touched. Zero pages read as free ids at generation 0.
+  void* mem = os.reserve(std::size_t{MAX_SLAB_IDS} * sizeof(RegistryEntry), os.page_size());
+  if (mem == nullptr) return false;
+  g_registry = static_cast<RegistryEntry*>(mem);
   return true;
+}
+
+bool registry_acquire_block(std::uint32_t owner, SegmentHeader* segment, std::uint32_t* first) noexcept {
+  const LockGuard lock(g_mutex);
+  const std::uint32_t id = take_block_locked();
+  if (id == 0) return false;
+  for (std::uint32_t i = 0; i < BLOCK; ++i) own_locked(id + i, owner, segment);
+  g_in_use.fetch_add(BLOCK, std::memory_order_relaxed);
+  *first = id;
+  return true;
+}
+
+bool registry_acquire_one(std::uint32_t owner, SegmentHeader* segment, std::uint32_t* id) noexcept {
+  const LockGuard lock(g_mutex);
+  if (g_free_singles == 0) {
+    const std::uint32_t first = take_block_locked();
+    if (first == 0) return false;
+    for (std::uint32_t i = BLOCK; i-- > 0;) {
+      set_link(first + i, g_free_singles);
+      g_free_singles = first + i;
+    }
+  }
+  const std::uint32_t one = g_free_singles;
+  g_free_singles = link_of(one);
+  own_locked(one, owner, segment);
+  g_in_use.fetch_add(1, std::memory_order_relaxed);
+  *id = one;
+  return true;
+}
+
+void registry_release(const SegmentHeader* segment) noexcept {
+  const LockGuard lock(g_mutex);
+  const std::uint32_t first = segment->first_id;
+  const std::uint32_t count = segment->kind == SlabKind::small ? BLOCK : 1;
+  bool whole = count == BLOCK;
+  bool usable[BLOCK];
+  for (std::uint32_t i = 0; i < count; ++i) {
+    usable[i] = disown_locked(first + i);
+    whole = whole && usable[i];
+  }
+  g_in_use.fetch_sub(count, std::memory_order_relaxed);
+  if (whole) {
+    set_link(first, g_free_blocks);
+    g_free_blocks = first;
+    return;
+  }
+  // A large span's id, or a block with a retired id: its usable ids go one by one.
+  for (std::uint32_t i = 0; i < count; ++i) {
+    if (!usable[i]) continue;
+    set_link(first + i, g_free_singles);
+    g_free_singles = first + i;
+  }
+}
+
+std::uint32_t registry_next_generation(std::uint32_t id) noexcept {
+  RegistryEntry& e = g_registry[id];
+  const std::uint64_t word = e.word.load(std::memory_order_relaxed);
+  const std::uint32_t generation = registry_generation(word);
+  const std::uint32_t next = generation >= HANDLE_GEN_MASK ? GEN_RETIRED : generation + 1;
+  e.word.store(std::uint64_t{next} << 32 | registry_owner(word), std::memory_order_release);
+  return next;
+}
+
+std::uint64_t registry_ids_in_use() noexcept { return g_in_use.load(std::memory_order_relaxed); }
+
+void registry_set_generation_for_testing(std::uint32_t id, std::uint32_t generation) noexcept {
+  RegistryEntry& e = g_registry[id];
+  const std::uint64_t word = e.word.load(std::memory_order_relaxed);
+  e.word.store(std::uint64_t{generation} << 32 | registry_owner(word), std::memory_order_release);
 }
 
 }  // namespace tslab::detail

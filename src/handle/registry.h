@@ -1,6 +1,20 @@
-// This file contains SlabRegistry: slab id -> slab metadata, for handle lookup.
-// Ids are handed out once per slab address and never reused; the entry for an id
-// never changes after it is published, so lookups need no lock.
+// This file contains the process-wide slab registry: for every slab id, the
+// allocator that owns it, its generation and the segment holding its slab.
+//
+// Ids are handed to allocators in blocks of SLABS_PER_SEGMENT consecutive ids
+// (one per slab of a segment) or one at a time (a large span). An id keeps its
+// generation across owners: a destroyed allocator's ids move one generation on
+// before anyone can take them again, and a slab's new life moves its id one
+// generation on. A generation never repeats: the step past HANDLE_GEN_MASK
+// retires the id (GEN_RETIRED), and a retired id is never handed out or used
+// again. So a handle's (id, generation) is unique in the process (handle/handle.h).
+//
+// Entry word: generation << 32 | owner (the allocator's record number, 0 while
+// the id is free). Readers load it (acquire) without a lock; a reader that finds
+// its own allocator as owner may use the segment pointer, which that allocator
+// set before it published the owner and which stays put while it owns the id.
+// Only an id's owner changes its generation; blocks and owners change under the
+// registry's lock.
 #ifndef TSLAB_HANDLE_REGISTRY_H
 #define TSLAB_HANDLE_REGISTRY_H
 
@@ -8,34 +22,56 @@
 #include <cstdint>
 
 #include "handle/handle.h"
-#include "segment/slab.h"
-#include "tslab/platform.hpp"
+#include "segment/segment.h"
 
 namespace tslab::detail {
 
-class SlabRegistry {
- public:
-  // Reserves address space for MAX_SLAB_IDS entries; false if refused.
-  bool init(Platform& platform) noexcept;
-  void release(Platform& platform) noexcept;
+inline constexpr std::uint32_t GEN_RETIRED = HANDLE_GEN_MASK + 1;
 
-  // Caller holds the allocator lock. Returns false when ids are exhausted.
-  bool add(Slab* slab) noexcept;
-
-  Slab* lookup(std::uint32_t id) const noexcept {
-    // Acquire pairs with the release in add(): the entry below it is published.
-    if (id == 0 || id >= count_.load(std::memory_order_acquire)) return nullptr;
-    return entries_[id].load(std::memory_order_acquire);
-  }
-  std::uint32_t count() const noexcept { return count_.load(std::memory_order_acquire); }
-  std::size_t resident_bytes(const Platform& platform) const noexcept {
-    return platform.resident_bytes(entries_, std::size_t{count()} * sizeof(std::atomic<Slab*>));
-  }
-
- private:
-  std::atomic<Slab*>* entries_ = nullptr;
-  std::atomic<std::uint32_t> count_{1};  // id 0 is never used
+struct RegistryEntry {
+  std::atomic<std::uint64_t> word{0};
+  // The owner's segment while the id is owned; the next free id (or block) while free.
+  std::atomic<std::uintptr_t> link{0};
 };
+
+// Set once by registry_init, never freed.
+extern RegistryEntry* g_registry;
+
+// Reserves the registry on first call; false if the OS refused. Thread-safe.
+bool registry_init() noexcept;
+
+// SLABS_PER_SEGMENT consecutive ids for the slabs of `segment`, owned by `owner`;
+// the first in *first. False when the process has no ids left.
+bool registry_acquire_block(std::uint32_t owner, SegmentHeader* segment, std::uint32_t* first) noexcept;
+// One id for a large span's `segment`. False when the process has no ids left.
+bool registry_acquire_one(std::uint32_t owner, SegmentHeader* segment, std::uint32_t* id) noexcept;
+// Gives back the ids of `segment` (its allocator is being destroyed): each moves
+// one generation on, so its handles read stale, and waits for a new owner.
+void registry_release(const SegmentHeader* segment) noexcept;
+
+inline std::uint32_t registry_owner(std::uint64_t word) noexcept { return static_cast<std::uint32_t>(word); }
+inline std::uint32_t registry_generation(std::uint64_t word) noexcept {
+  return static_cast<std::uint32_t>(word >> 32);
+}
+// Acquire: pairs with the release that published the owner (and its segment).
+inline std::uint64_t registry_word(std::uint32_t id) noexcept {
+  return g_registry[id].word.load(std::memory_order_acquire);
+}
+inline SegmentHeader* registry_segment(std::uint32_t id) noexcept {
+  return reinterpret_cast<SegmentHeader*>(g_registry[id].link.load(std::memory_order_acquire));
+}
+// The owner only: the id's generation now.
+inline std::uint32_t registry_current_generation(std::uint32_t id) noexcept {
+  return registry_generation(g_registry[id].word.load(std::memory_order_relaxed));
+}
+// The owner only, while no valid handle to the id's slab exists (law 5): moves the
+// id one generation on and returns the new one, GEN_RETIRED if it is spent.
+std::uint32_t registry_next_generation(std::uint32_t id) noexcept;
+
+// Ids handed out and not given back, in the whole process (statistics, tests).
+std::uint64_t registry_ids_in_use() noexcept;
+// Test hook: sets the generation of an id the caller's allocator owns.
+void registry_set_generation_for_testing(std::uint32_t id, std::uint32_t generation) noexcept;
 
 }  // namespace tslab::detail
 

@@ -5,8 +5,8 @@
 #define TSLAB_SEGMENT_META_ARENA_H
 
 #include <cstddef>
-#include <mutex>
 
+#include "platform/mutex.h"
 #include "tslab/platform.hpp"
 
 namespace tslab::detail {
@@ -20,6 +20,8 @@ class MetaArena {
 
   // Zeroed memory aligned to 64 bytes, or nullptr if the platform refused.
   void* allocate(std::size_t size) noexcept;
+  // Takes the first chunk now; false if the platform refused.
+  bool reserve_first_chunk() noexcept;
   // Bytes of the arena resident now.
   std::size_t resident_bytes() const noexcept;
 
@@ -31,7 +33,10 @@ class MetaArena {
   static constexpr std::size_t CHUNK_SIZE = std::size_t{1} << 20;
 
   Platform& platform_;
-  mutable std::mutex mutex_;
+  mutable Mutex mutex_;
+  // Caller holds mutex_: a new chunk with room for `size` bytes; false if refused.
+  bool add_chunk_locked(std::size_t size) noexcept;
+
   Chunk* chunks_ = nullptr;
   char* cursor_ = nullptr;
   char* limit_ = nullptr;

@@ -4,6 +4,7 @@
 #ifndef TSLAB_SEGMENT_SEGMENT_H
 #define TSLAB_SEGMENT_SEGMENT_H
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -25,12 +26,18 @@ struct alignas(64) SegmentHeader {
   Slab* slabs = nullptr;                 // slab_count entries, right after the header (first_slab)
   // Small segments whose slabs all wait in the pool go dormant: the pages of their
   // slab metadata go back to the OS too (allocator lock for all of these).
-  std::uint32_t pooled = 0;    // slabs of this segment in the pool
+  std::uint32_t pooled = 0;    // slabs of this segment in the pool, or retired (handle/registry.h)
   std::uint32_t first_id = 0;  // registry id of slabs[0]; ids are consecutive
   bool dormant = false;
   SegmentHeader* next_dormant = nullptr;
-  std::uint32_t saved_generation[SLABS_PER_SEGMENT] = {};  // generations across dormancy
+  // Per slab: validations in progress by threads that do not own it (the pin
+  // protocol of core/blocks.cpp). Here, in the header, and not in the slab's own
+  // metadata: a dormant segment's slab metadata pages go back to the OS and are
+  // written again on wake, while another thread may hold a pin at any time. Also
+  // off the owner's lines: every remote free writes its slab's pin.
+  std::atomic<std::uint32_t> pins[SLABS_PER_SEGMENT] = {};
 
+  std::atomic<std::uint32_t>& pins_of(const Slab* s) noexcept { return pins[s - slabs]; }
   Slab* slab_for(const void* p) const {
     if (kind == SlabKind::large) return slabs;
     return &slabs[(reinterpret_cast<std::uintptr_t>(p) - base) >> SLAB_SHIFT];

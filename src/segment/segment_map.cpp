@@ -3,8 +3,7 @@
 // only the pages covering granules tslab actually uses are ever touched.
 #include "segment/segment_map.h"
 
-#include <mutex>
-
+#include "platform/mutex.h"
 #include "tslab/platform.hpp"
 
 namespace tslab::detail {
@@ -12,11 +11,11 @@ namespace tslab::detail {
 std::atomic<std::uintptr_t>* g_segment_map = nullptr;
 
 namespace {
-std::mutex g_init_mutex;
+Mutex g_init_mutex;
 }
 
 bool segment_map_init() noexcept {
-  std::lock_guard<std::mutex> lock(g_init_mutex);
+  LockGuard lock(g_init_mutex);
   if (g_segment_map != nullptr) return true;
   OsPlatform& os = OsPlatform::instance();
   void* mem = os.reserve(SEGMENT_MAP_ENTRIES * sizeof(std::atomic<std::uintptr_t>), os.page_size());

@@ -70,10 +70,6 @@ struct Slab {
   // Blocks handed to the bin list so far; owner stores, others read (relaxed).
   std::atomic<std::uint32_t> carved{0};
   bool prefault = false;  // its bin proved demand: fault pages in ahead of carving
-  // Non-owner validations in progress (pointer or handle frees and queries from
-  // threads that do not own the slab). Recycling waits while any is: together with
-  // the seq_cst state store it is the pin protocol of core/blocks.cpp.
-  std::atomic<std::uint32_t> pins{0};
   // Pages handed back to the OS. Claimed with exchange(true) by whichever thread
   // returns them (a closer, or the free that emptied a closed epoch's slab);
   // reset when the slab is taken into use again (allocator lock).
@@ -87,10 +83,11 @@ struct Slab {
   Slab* next = nullptr;
 
   // --- identity: set before the slab is published to its heap -------------
-  std::uint32_t id = 0;  // registry index, fixed for the slab's address
+  // Registry id, fixed for the slab's address; its generation is the registry's
+  // (handle/registry.h). The pins of the pin protocol are in the segment header.
+  std::uint32_t id = 0;
   std::uint32_t epoch = 0;
   std::uint64_t era = 0;
-  std::atomic<std::uint32_t> generation{0};
   // Published with release when the slab is handed to a heap; read with acquire
   // by validation paths so they see the identity fields above.
   std::atomic<std::uint8_t> state{SLAB_UNUSED};

@@ -10,7 +10,7 @@
 namespace tslab::detail {
 
 TslabError stats_global(const AllocatorCore& core, SlabGlobalStats* out) noexcept {
-  if (out == nullptr) return TSLAB_ERR_INVALID_ARGUMENT;
+  if (out == nullptr || !core.alive()) return TSLAB_ERR_INVALID_ARGUMENT;
   SnapshotBuffer buffer(1);
   if (buffer.empty()) return TSLAB_ERR_OUT_OF_MEMORY;
   take_snapshot(core, buffer[0], SLAB_STATS_ALL_CLASSES);
@@ -20,7 +20,7 @@ TslabError stats_global(const AllocatorCore& core, SlabGlobalStats* out) noexcep
 }
 
 TslabError stats_class(const AllocatorCore& core, std::uint32_t cls, SlabClassStats* out) noexcept {
-  if (out == nullptr) return TSLAB_ERR_INVALID_ARGUMENT;
+  if (out == nullptr || !core.alive()) return TSLAB_ERR_INVALID_ARGUMENT;
   if (cls >= NUM_CLASSES) return TSLAB_ERR_INVALID_ARGUMENT;
   SnapshotBuffer buffer(1);
   if (buffer.empty()) return TSLAB_ERR_OUT_OF_MEMORY;
@@ -32,7 +32,7 @@ TslabError stats_class(const AllocatorCore& core, std::uint32_t cls, SlabClassSt
 
 TslabError stats_epoch(const AllocatorCore& core, std::uint32_t cls, std::uint32_t epoch,
                        SlabEpochStats* out) noexcept {
-  if (out == nullptr) return TSLAB_ERR_INVALID_ARGUMENT;
+  if (out == nullptr || !core.alive()) return TSLAB_ERR_INVALID_ARGUMENT;
   if (cls >= NUM_CLASSES && cls != SLAB_STATS_ALL_CLASSES) return TSLAB_ERR_INVALID_ARGUMENT;
   if (epoch >= core.epoch_count()) return TSLAB_ERR_EPOCH_OUT_OF_RANGE;
   SnapshotBuffer buffer(1);
@@ -43,11 +43,15 @@ TslabError stats_epoch(const AllocatorCore& core, std::uint32_t cls, std::uint32
   return copy_versioned(full, out) ? TSLAB_OK : TSLAB_ERR_INVALID_ARGUMENT;
 }
 
-std::size_t stats_render(const AllocatorCore& core, StatsFormat format, char* out,
-                         std::size_t out_size) noexcept {
+std::size_t stats_render(const AllocatorCore& core, StatsFormat format, char* out, std::size_t out_size,
+                         TslabError* error) noexcept {
   TextWriter w(out, out_size);  // the output is a terminated string from here, even if empty
+  *error = TSLAB_ERR_INVALID_ARGUMENT;
+  if (!core.alive()) return 0;
+  *error = TSLAB_ERR_OUT_OF_MEMORY;
   SnapshotBuffer buffer(1);
   if (buffer.empty()) return 0;
+  *error = TSLAB_OK;
   take_snapshot(core, buffer[0], SLAB_STATS_ALL_CLASSES);
   switch (format) {
     case StatsFormat::json:

@@ -19,9 +19,10 @@ TslabError stats_epoch(const AllocatorCore& core, std::uint32_t cls, std::uint32
                        SlabEpochStats* out) noexcept;
 
 enum class StatsFormat { json, prometheus, summary };
-// Length needed, like snprintf; 0 (and empty text) if the OS refused snapshot memory.
-std::size_t stats_render(const AllocatorCore& core, StatsFormat format, char* out,
-                         std::size_t out_size) noexcept;
+// Length needed, like snprintf; 0 (and empty text) with the reason in *error if
+// the allocator is dead or the OS refused snapshot memory.
+std::size_t stats_render(const AllocatorCore& core, StatsFormat format, char* out, std::size_t out_size,
+                         TslabError* error) noexcept;
 
 }  // namespace tslab::detail
 

@@ -1,0 +1,65 @@
+// This file contains the allocator records' table, their FIFO reuse after a
+// quarantine, and the dead record (core/allocator_records.h).
+#include "core/allocator_records.h"
+
+#include "platform/mutex.h"
+#include "tslab/platform.hpp"
+
+namespace tslab::detail {
+
+namespace {
+
+struct RecordSlot {
+  void* memory;        // the record, reserved once and never unmapped
+  std::uint32_t next;  // next record number in the free queue
+};
+
+constinit Mutex g_mutex;        // guards everything below
+RecordSlot* g_slots = nullptr;  // index = record number; reserved on first use
+std::uint32_t g_carved = 0;     // record numbers 1..g_carved exist
+std::uint32_t g_free_head = 0, g_free_tail = 0, g_free_count = 0;  // FIFO of dead records
+
+// Zero-filled and never written: reads as a dead allocator.
+alignas(4096) constinit unsigned char g_dead_record[DEAD_RECORD_BYTES] = {};
+
+}  // namespace
+
+void* allocator_record_acquire(std::size_t size, std::uint32_t* number) noexcept {
+  OsPlatform& os = OsPlatform::instance();
+  const LockGuard lock(g_mutex);
+  if (g_slots == nullptr) {
+    g_slots = static_cast<RecordSlot*>(
+        os.reserve(std::size_t{MAX_ALLOCATOR_RECORDS + 1} * sizeof(RecordSlot), os.page_size()));
+    if (g_slots == nullptr) return nullptr;
+  }
+  if (g_free_count > RECORD_QUARANTINE) {
+    const std::uint32_t n = g_free_head;
+    g_free_head = g_slots[n].next;
+    if (--g_free_count == 0) g_free_tail = 0;
+    *number = n;
+    return g_slots[n].memory;  // its pages were returned: they read as zero
+  }
+  if (g_carved == MAX_ALLOCATOR_RECORDS) return nullptr;
+  void* memory = os.reserve(size, os.page_size());
+  if (memory == nullptr) return nullptr;
+  const std::uint32_t n = ++g_carved;
+  g_slots[n] = RecordSlot{memory, 0};
+  *number = n;
+  return memory;
+}
+
+void allocator_record_release(void* record, std::size_t size, std::uint32_t number) noexcept {
+  // Pages first: from here on every field of the record reads as zero.
+  OsPlatform::instance().decommit(record, size);
+  const LockGuard lock(g_mutex);
+  g_slots[number].next = 0;
+  if (g_free_count++ == 0)
+    g_free_head = number;
+  else
+    g_slots[g_free_tail].next = number;
+  g_free_tail = number;
+}
+
+void* dead_allocator_record() noexcept { return g_dead_record; }
+
+}  // namespace tslab::detail
