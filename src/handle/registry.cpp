@@ -76,9 +76,11 @@ bool registry_acquire_block(std::uint32_t owner, SegmentHeader* segment, std::ui
   const LockGuard lock(g_mutex);
   const std::uint32_t id = take_block_locked();
   if (id == 0) return false;
+  // Before the owner is published: a reader that finds its allocator as owner
+  // reads the segment's first id to find the slab.
+  *first = id;
   for (std::uint32_t i = 0; i < BLOCK; ++i) own_locked(id + i, owner, segment);
   g_in_use.fetch_add(BLOCK, std::memory_order_relaxed);
-  *first = id;
   return true;
 }
 
@@ -94,9 +96,9 @@ bool registry_acquire_one(std::uint32_t owner, SegmentHeader* segment, std::uint
   }
   const std::uint32_t one = g_free_singles;
   g_free_singles = link_of(one);
+  *id = one;  // before the owner is published, as above
   own_locked(one, owner, segment);
   g_in_use.fetch_add(1, std::memory_order_relaxed);
-  *id = one;
   return true;
 }
 
