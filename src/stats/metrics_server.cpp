@@ -2,9 +2,14 @@
 // on its own thread, answering GET /metrics with the Prometheus text of every
 // live allocator, one request per connection.
 //
-// It never allocates from an allocator it reports on: snapshots and response
-// text live in pages taken from the OS for the request, and the thread is a
-// plain pthread.
+// One thread serves every connection at once with poll(): each connection
+// keeps its own state (the head received so far, the response still to send)
+// and deadlines, so a client that sends nothing, trickles its request or reads
+// the answer slowly holds only its own connection, never the next scrape.
+//
+// It never allocates from an allocator it reports on, nor from the system
+// malloc: the server's state and each response's text live in pages taken
+// from the OS, and the thread is a plain pthread.
 #include "stats/metrics_server.h"
 
 #include <arpa/inet.h>
@@ -13,19 +18,24 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
+#include <new>
 
 #include "core/allocator_core.h"
 #include "core/threads.h"
 #include "options/options.h"
 #include "platform/clock_rss.h"
+#include "platform/fork_hooks.h"
+#include "platform/mutex.h"
+#include "stats/http_request.h"
 #include "stats/os_pages.h"
 #include "stats/render.h"
 #include "stats/snapshot_buffer.h"
@@ -35,10 +45,68 @@ namespace tslab::detail {
 
 namespace {
 
-std::mutex g_server_mutex;  // serialises start and stop; guards the fields below
-int g_listen_fd = -1;
-int g_wake_pipe[2] = {-1, -1};
-pthread_t g_thread;
+// After its response a connection is half-closed and what the client still
+// sends is read and dropped for this long: closing a socket with unread bytes
+// sends a reset, which can destroy the response before the client reads it.
+constexpr int DRAIN_DEADLINE_MS = 1000;
+// How long accepting pauses when the process is out of descriptors or memory
+// (the connection stays queued, so polling the listener again at once would spin).
+constexpr int ACCEPT_BACKOFF_MS = 100;
+// Connections the kernel may queue before the thread accepts them. The cap on
+// served connections is enforced after accept; a full queue would instead make
+// a scrape's connect wait for a SYN retry, a second or more.
+constexpr int LISTEN_BACKLOG = SOMAXCONN;
+// The first guess at a response's size; a larger one is rendered again at
+// the size the first render asked for.
+constexpr std::size_t FIRST_RESPONSE_BYTES = 64 * 1024;
+
+enum class Phase : std::uint8_t {
+  unused,
+  reading_head,      // accepted, waiting for "\r\n\r\n": the only phase evicted at the cap
+  writing_response,  // sending status, headers and body as the client takes them
+  draining,          // response sent and write side shut: dropping the client's leftovers
+};
+
+struct Connection {
+  int fd = -1;
+  Phase phase = Phase::unused;
+  std::uint64_t accept_order = 0;  // smaller is older: picks the connection evicted at the cap
+  std::uint64_t deadline_ms = 0;   // of the current phase
+  char* head = nullptr;            // MAX_HTTP_HEAD_BYTES of the server's head buffers
+  std::size_t head_size = 0;
+  char response_head[256];
+  std::size_t response_head_size = 0;
+  const char* body = nullptr;
+  std::size_t body_size = 0;
+  OsPages body_pages;    // the metrics text; fixed texts need none
+  std::size_t sent = 0;  // bytes of response_head, then of body, sent so far
+};
+
+// Everything the server thread owns. Mapped from the OS by metrics_start and
+// unmapped by metrics_stop; the head buffers come last so that only those of
+// connections that received bytes ever take memory.
+struct MetricsServer {
+  MetricsServer() noexcept {
+    for (int i = 0; i < METRICS_MAX_CONNECTIONS; ++i) connections[i].head = heads[i];
+  }
+
+  int listen_fd = -1;
+  int wake_pipe[2] = {-1, -1};  // metrics_stop writes a byte to end the thread
+  pthread_t thread{};
+  std::uint64_t accepted = 0;  // connections accepted so far: the next accept_order
+  std::uint64_t accept_paused_until_ms = 0;
+  Connection connections[METRICS_MAX_CONNECTIONS];
+  // Scratch of one poll round: [0] the wake pipe, [1] the listener, then the
+  // connections, with poll_connection[i] the index of poll_fds[i]'s connection.
+  pollfd poll_fds[METRICS_MAX_CONNECTIONS + 2];
+  int poll_connection[METRICS_MAX_CONNECTIONS + 2];
+  char heads[METRICS_MAX_CONNECTIONS][MAX_HTTP_HEAD_BYTES];
+};
+
+// Serialises start, stop and the after-fork reset; guards g_server. A tslab
+// Mutex (not a std::mutex) so that a forked child can re-create it in place.
+Mutex g_server_mutex;
+MetricsServer* g_server = nullptr;
 std::atomic<std::uint16_t> g_port{0};  // non-zero while running
 std::atomic<bool> g_autostart_done{false};
 std::atomic<bool> g_exit_hook_registered{false};
@@ -48,138 +116,322 @@ bool verbose() noexcept {
   return v.ok && v.value != 0;
 }
 
-struct SnapshotFill {
-  SnapshotBuffer* buffer;
-  std::size_t filled;
-};
-
-void snapshot_one(const AllocatorCore& core, void* context) {
-  auto* fill = static_cast<SnapshotFill*>(context);
-  if (fill->filled < fill->buffer->capacity())
-    take_snapshot(core, (*fill->buffer)[fill->filled++], SLAB_STATS_ALL_CLASSES);
-}
-
-// Every connection gets this long in all (a client that trickles its request or
-// reads the answer slowly cannot hold the thread), and metrics_stop ends it early.
-constexpr int CONNECTION_BUDGET_MS = 5000;
-
 std::uint64_t now_ms() noexcept { return monotonic_ns() / 1000000; }
 
-// Waits until `fd` is ready for `events`. False at the deadline, on an error, or
-// when metrics_stop asked the thread to end (the wake byte stays for the main loop).
-bool wait_ready(int fd, short events, std::uint64_t deadline_ms) noexcept {
-  for (;;) {
-    const std::uint64_t now = now_ms();
-    if (now >= deadline_ms) return false;
-    pollfd fds[2] = {{fd, events, 0}, {g_wake_pipe[0], POLLIN, 0}};
-    const int n = ::poll(fds, 2, static_cast<int>(deadline_ms - now));
+// Forgets the descriptor before closing it. A fork taken meanwhile then leaves
+// the child either an open descriptor to close or nothing, never a number the
+// process may already have reused for something else.
+void close_and_forget(int& fd) noexcept {
+  const int closing = fd;
+  fd = -1;
+  if (closing >= 0) ::close(closing);
+}
+
+// --- the server's memory ----------------------------------------------------
+
+std::size_t server_bytes() noexcept {
+  const std::size_t page = OsPlatform::instance().page_size();
+  return (sizeof(MetricsServer) + page - 1) / page * page;
+}
+
+MetricsServer* map_server() noexcept {
+  void* pages = OsPlatform::instance().reserve(server_bytes(), OsPlatform::instance().page_size());
+  return pages == nullptr ? nullptr : new (pages) MetricsServer();
+}
+
+void unmap_server(MetricsServer* server) noexcept { OsPlatform::instance().release(server, server_bytes()); }
+
+// --- one connection ---------------------------------------------------------
+
+void release_connection(Connection& c) noexcept {
+  close_and_forget(c.fd);
+  c.body_pages.reset(0);
+  c.body = nullptr;
+  c.body_size = 0;
+  c.head_size = 0;
+  c.response_head_size = 0;
+  c.sent = 0;
+  c.phase = Phase::unused;
+}
+
+void start_reading_head(Connection& c, int fd, std::uint64_t order, std::uint64_t now) noexcept {
+  c.fd = fd;
+  c.phase = Phase::reading_head;
+  c.accept_order = order;
+  c.deadline_ms = now + METRICS_HEAD_DEADLINE_MS;
+  c.head_size = 0;
+  c.sent = 0;
+}
+
+// The response is out: shut the write side so the client sees its end, then
+// drop what it still sends until it closes or the drain deadline passes.
+void finish_response(Connection& c, std::uint64_t now) noexcept {
+  ::shutdown(c.fd, SHUT_WR);
+  c.body_pages.reset(0);
+  c.body = nullptr;
+  c.phase = Phase::draining;
+  c.deadline_ms = now + DRAIN_DEADLINE_MS;
+}
+
+// Sends as much of the response as the socket takes without blocking; the rest
+// waits for POLLOUT. Releases the connection on an error.
+void write_some(Connection& c, std::uint64_t now) noexcept {
+  const std::size_t total = c.response_head_size + c.body_size;
+  while (c.sent < total) {
+    iovec parts[2];
+    int count = 0;
+    if (c.sent < c.response_head_size)
+      parts[count++] = {c.response_head + c.sent, c.response_head_size - c.sent};
+    const std::size_t body_sent = c.sent > c.response_head_size ? c.sent - c.response_head_size : 0;
+    if (body_sent < c.body_size)
+      parts[count++] = {const_cast<char*>(c.body) + body_sent, c.body_size - body_sent};
+    msghdr message{};
+    message.msg_iov = parts;
+    message.msg_iovlen = static_cast<std::size_t>(count);
+    const ssize_t n = ::sendmsg(c.fd, &message, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0 || fds[1].revents != 0) return false;
-    return (fds[0].revents & events) != 0;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n <= 0) return release_connection(c);
+    c.sent += static_cast<std::size_t>(n);
   }
+  finish_response(c, now);
 }
 
-bool send_all(int fd, const char* data, std::size_t n, std::uint64_t deadline_ms) noexcept {
-  while (n != 0) {
-    const ssize_t sent = ::send(fd, data, n, MSG_NOSIGNAL);
-    if (sent < 0 && errno == EINTR) continue;
-    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_ready(fd, POLLOUT, deadline_ms)) return false;
-      continue;
-    }
-    if (sent <= 0) return false;
-    data += sent;
-    n -= static_cast<std::size_t>(sent);
-  }
-  return true;
-}
-
-void respond(int fd, const char* status, const char* type, const char* body, std::size_t length,
-             std::uint64_t deadline_ms) noexcept {
-  char head[256];
+// Starts the response; `body` must outlive it (a fixed text or c.body_pages).
+void respond(Connection& c, const char* status, const char* type, const char* body, std::size_t length,
+             std::uint64_t now) noexcept {
   const int n =
-      std::snprintf(head, sizeof head,
+      std::snprintf(c.response_head, sizeof c.response_head,
                     "HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
                     status, type, length);
-  if (send_all(fd, head, static_cast<std::size_t>(n), deadline_ms)) send_all(fd, body, length, deadline_ms);
+  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof c.response_head) return release_connection(c);
+  c.response_head_size = static_cast<std::size_t>(n);
+  c.body = body;
+  c.body_size = length;
+  c.sent = 0;
+  c.phase = Phase::writing_response;
+  c.deadline_ms = now + METRICS_WRITE_DEADLINE_MS;
+  write_some(c, now);
 }
 
-void serve_metrics(int fd, std::uint64_t deadline_ms) noexcept {
-  OsPages text;
-  std::size_t want = 64 * 1024;
+void respond_text(Connection& c, const char* status, const char* text, std::uint64_t now) noexcept {
+  respond(c, status, "text/plain", text, std::strlen(text), now);
+}
+
+void respond_metrics(Connection& c, std::uint64_t now) noexcept {
+  std::size_t want = FIRST_RESPONSE_BYTES;
   for (int attempt = 0; attempt < 4; ++attempt) {
-    if (!text.reset(want)) break;
-    const std::size_t needed = render_all_prometheus(text.data(), text.size());
+    if (!c.body_pages.reset(want)) break;
+    const std::size_t needed = render_all_prometheus(c.body_pages.data(), c.body_pages.size());
     if (needed == 0) break;
-    if (needed < text.size()) {
-      respond(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", text.data(), needed, deadline_ms);
-      return;
-    }
+    if (needed < c.body_pages.size())
+      return respond(c, "200 OK", "text/plain; version=0.0.4; charset=utf-8", c.body_pages.data(), needed,
+                     now);
     want = needed * 2;  // grew between passes: room to spare
   }
-  static const char error[] = "tslab: no memory for a snapshot\n";
-  respond(fd, "503 Service Unavailable", "text/plain", error, sizeof error - 1, deadline_ms);
+  c.body_pages.reset(0);
+  respond_text(c, "503 Service Unavailable", "tslab: no memory for a snapshot\n", now);
 }
 
-void handle_connection(int fd) noexcept {
-  const std::uint64_t deadline = now_ms() + CONNECTION_BUDGET_MS;
-  char request[4096];
-  std::size_t got = 0;
-  while (got < sizeof request - 1) {
-    const ssize_t n = ::recv(fd, request + got, sizeof request - 1 - got, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (!wait_ready(fd, POLLIN, deadline)) return;  // too slow, or stopping: drop it
+void answer(Connection& c, HttpHeadResult request, std::uint64_t now) noexcept {
+  switch (request) {
+    case HttpHeadResult::incomplete:
+      return;
+    case HttpHeadResult::too_large:
+      return respond_text(c, "431 Request Header Fields Too Large", "tslab: request head too large\n", now);
+    case HttpHeadResult::bad_method:
+      return respond_text(c, "405 Method Not Allowed", "only GET is served\n", now);
+    case HttpHeadResult::not_found:
+      return respond_text(c, "404 Not Found", "tslab metrics are at /metrics\n", now);
+    case HttpHeadResult::metrics:
+      return respond_metrics(c, now);
+  }
+}
+
+// Reads what the client sent; answers once the head is complete or too large.
+void read_head(Connection& c, std::uint64_t now) noexcept {
+  const std::size_t before = c.head_size;
+  const ssize_t n = ::recv(c.fd, c.head + before, MAX_HTTP_HEAD_BYTES - before, 0);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  if (n <= 0) return release_connection(c);  // gone before its request was complete
+  c.head_size += static_cast<std::size_t>(n);
+  // Only the new bytes (and three before, for a terminator split across reads)
+  // are searched, so a head trickled a byte at a time costs linear time.
+  const std::size_t from = before >= 3 ? before - 3 : 0;
+  if (find_http_head_end(c.head, c.head_size, from) != 0 || c.head_size == MAX_HTTP_HEAD_BYTES)
+    answer(c, parse_http_head(c.head, c.head_size), now);
+}
+
+void drain(Connection& c) noexcept {
+  char discarded[4096];
+  const ssize_t n = ::recv(c.fd, discarded, sizeof discarded, 0);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  if (n <= 0) release_connection(c);  // the client closed too: done
+}
+
+void serve_ready(Connection& c, std::uint64_t now) noexcept {
+  switch (c.phase) {
+    case Phase::unused:
+      return;
+    case Phase::reading_head:
+      return read_head(c, now);
+    case Phase::writing_response:
+      return write_some(c, now);
+    case Phase::draining:
+      return drain(c);
+  }
+}
+
+// --- admission --------------------------------------------------------------
+
+Connection* unused_connection(MetricsServer& s) noexcept {
+  for (Connection& c : s.connections)
+    if (c.phase == Phase::unused) return &c;
+  return nullptr;
+}
+
+// The connection that has waited longest without sending its whole head, or
+// null if every connection is past its head.
+Connection* oldest_idle_connection(MetricsServer& s) noexcept {
+  Connection* oldest = nullptr;
+  for (Connection& c : s.connections)
+    if (c.phase == Phase::reading_head && (oldest == nullptr || c.accept_order < oldest->accept_order))
+      oldest = &c;
+  return oldest;
+}
+
+// Gives a new connection a slot. At the cap, idle connections make room for
+// it, oldest first: a scrape always gets in past clients that send nothing.
+// Connections already being answered are never cut short; if all are, the
+// new one is refused.
+void admit(MetricsServer& s, int fd, std::uint64_t now) noexcept {
+  Connection* slot = unused_connection(s);
+  if (slot == nullptr) {
+    slot = oldest_idle_connection(s);
+    if (slot != nullptr) release_connection(*slot);
+  }
+  if (slot == nullptr) {
+    ::close(fd);
+    return;
+  }
+  start_reading_head(*slot, fd, s.accepted++, now);
+}
+
+// Accepts what is queued, up to one cap's worth per round so that the
+// connections already open are served in between.
+void accept_queued(MetricsServer& s, std::uint64_t now) noexcept {
+  for (int i = 0; i < METRICS_MAX_CONNECTIONS; ++i) {
+    const int fd = ::accept4(s.listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      admit(s, fd, now);
       continue;
     }
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-    request[got] = '\0';
-    if (std::strstr(request, "\r\n\r\n") != nullptr) break;
-  }
-  request[got] = '\0';
-  if (std::strncmp(request, "GET ", 4) != 0) {
-    static const char body[] = "only GET is served\n";
-    respond(fd, "405 Method Not Allowed", "text/plain", body, sizeof body - 1, deadline);
-  } else if (std::strncmp(request + 4, "/metrics ", 9) == 0 ||
-             std::strncmp(request + 4, "/metrics?", 9) == 0) {
-    serve_metrics(fd, deadline);
-  } else {
-    static const char body[] = "tslab metrics are at /metrics\n";
-    respond(fd, "404 Not Found", "text/plain", body, sizeof body - 1, deadline);
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) s.accept_paused_until_ms = now + ACCEPT_BACKOFF_MS;
+    return;
   }
 }
 
-// Sleeps up to `ms`, or less if metrics_stop wakes the thread.
-void back_off(int ms) noexcept {
-  pollfd wake{g_wake_pipe[0], POLLIN, 0};
+// --- the poll loop ----------------------------------------------------------
+
+// Closes the connections whose phase ran out of time.
+void expire_overdue(MetricsServer& s, std::uint64_t now) noexcept {
+  for (Connection& c : s.connections)
+    if (c.phase != Phase::unused && now >= c.deadline_ms) release_connection(c);
+}
+
+// Fills s.poll_fds for one round; returns how many entries it used.
+nfds_t fill_poll_set(MetricsServer& s, std::uint64_t now) noexcept {
+  s.poll_fds[0] = {s.wake_pipe[0], POLLIN, 0};
+  // A negative descriptor is skipped by poll: accepting pauses without
+  // renumbering the entries.
+  const bool accepting = now >= s.accept_paused_until_ms;
+  s.poll_fds[1] = {accepting ? s.listen_fd : -1, POLLIN, 0};
+  nfds_t n = 2;
+  for (int i = 0; i < METRICS_MAX_CONNECTIONS; ++i) {
+    const Connection& c = s.connections[i];
+    if (c.phase == Phase::unused) continue;
+    const short events = c.phase == Phase::writing_response ? POLLOUT : POLLIN;
+    s.poll_fds[n] = {c.fd, events, 0};
+    s.poll_connection[n] = i;
+    ++n;
+  }
+  return n;
+}
+
+// Milliseconds until the next deadline or the end of an accept pause; -1 for none.
+int poll_timeout_ms(const MetricsServer& s, std::uint64_t now) noexcept {
+  std::uint64_t next = now < s.accept_paused_until_ms ? s.accept_paused_until_ms : UINT64_MAX;
+  for (const Connection& c : s.connections)
+    if (c.phase != Phase::unused && c.deadline_ms < next) next = c.deadline_ms;
+  if (next == UINT64_MAX) return -1;
+  if (next <= now) return 0;
+  return next - now > INT_MAX ? INT_MAX : static_cast<int>(next - now);
+}
+
+// Waits up to `ms`, or less if metrics_stop wakes the thread.
+void back_off(const MetricsServer& s, int ms) noexcept {
+  pollfd wake{s.wake_pipe[0], POLLIN, 0};
   ::poll(&wake, 1, ms);
 }
 
-void* server_main(void*) {
+void* server_main(void* argument) {
+  MetricsServer& s = *static_cast<MetricsServer*>(argument);
   for (;;) {
-    pollfd fds[2] = {{g_listen_fd, POLLIN, 0}, {g_wake_pipe[0], POLLIN, 0}};
-    const int ready = ::poll(fds, 2, -1);
+    std::uint64_t now = now_ms();
+    expire_overdue(s, now);
+    const nfds_t polled = fill_poll_set(s, now);
+    const int ready = ::poll(s.poll_fds, polled, poll_timeout_ms(s, now));
     if (ready < 0) {
-      if (errno != EINTR) back_off(100);  // e.g. ENOMEM: try again, never spin
+      if (errno != EINTR) back_off(s, ACCEPT_BACKOFF_MS);  // e.g. ENOMEM: try again, never spin
       continue;
     }
-    if (fds[1].revents != 0) break;  // metrics_stop
-    if ((fds[0].revents & POLLIN) == 0) {
-      back_off(100);  // POLLERR or POLLNVAL without a connection: never spin
-      continue;
-    }
-    const int fd = ::accept4(g_listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) {
-      // Out of descriptors or memory: the connection stays queued, so poll
-      // would report it again at once. Wait a little instead of spinning.
-      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) back_off(100);
-      continue;
-    }
-    handle_connection(fd);
-    ::close(fd);
+    if (s.poll_fds[0].revents != 0) break;  // metrics_stop
+    now = now_ms();
+    // Open connections first: accepting may evict one and reuse its slot.
+    for (nfds_t i = 2; i < polled; ++i)
+      if (s.poll_fds[i].revents != 0) serve_ready(s.connections[s.poll_connection[i]], now);
+    const short listener = s.poll_fds[1].revents;
+    if ((listener & POLLIN) != 0)
+      accept_queued(s, now);
+    else if (listener != 0)
+      s.accept_paused_until_ms = now + ACCEPT_BACKOFF_MS;  // POLLERR or POLLNVAL alone: never spin
   }
   return nullptr;
+}
+
+// --- start and stop ---------------------------------------------------------
+
+// Binds and listens on 127.0.0.1:port; *bound gets the port actually used.
+bool open_listener(MetricsServer& s, std::uint16_t port, std::uint16_t* bound) noexcept {
+  s.listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (s.listen_fd < 0) return false;
+  const int yes = 1;
+  ::setsockopt(s.listen_fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(s.listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(s.listen_fd, LISTEN_BACKLOG) != 0 ||
+      ::getsockname(s.listen_fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    return false;
+  *bound = ntohs(addr.sin_port);
+  return true;
+}
+
+// Closes everything the server holds and gives its memory back. The thread
+// must be gone (joined, or never started). Caller holds g_server_mutex.
+void discard_server_locked() noexcept {
+  MetricsServer* server = g_server;
+  for (Connection& c : server->connections) release_connection(c);
+  close_and_forget(server->listen_fd);
+  for (int& fd : server->wake_pipe) close_and_forget(fd);
+  // Unpublished before the unmap: a fork never sees a pointer to unmapped memory.
+  g_server = nullptr;
+  server->~MetricsServer();
+  unmap_server(server);
 }
 
 void print_summary(const AllocatorCore& core, void*) {
@@ -195,11 +447,15 @@ void print_summary(const AllocatorCore& core, void*) {
 // TSLAB_SHOW_STATS: allocators still alive when the process exits report too.
 void print_live_at_exit() { for_each_live(print_summary, nullptr); }
 
-void close_fds_locked() noexcept {
-  if (g_listen_fd >= 0) ::close(g_listen_fd);
-  for (int& fd : g_wake_pipe)
-    if (fd >= 0) ::close(fd), fd = -1;
-  g_listen_fd = -1;
+struct SnapshotFill {
+  SnapshotBuffer* buffer;
+  std::size_t filled;
+};
+
+void snapshot_one(const AllocatorCore& core, void* context) {
+  auto* fill = static_cast<SnapshotFill*>(context);
+  if (fill->filled < fill->buffer->capacity())
+    take_snapshot(core, (*fill->buffer)[fill->filled++], SLAB_STATS_ALL_CLASSES);
 }
 
 }  // namespace
@@ -215,33 +471,28 @@ std::size_t render_all_prometheus(char* out, std::size_t out_size) noexcept {
 }
 
 std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
-  std::lock_guard<std::mutex> lock(g_server_mutex);
+  // The child of a fork has no server thread: it reports none running.
+  fork_participate(ForkRank::metrics, {nullptr, nullptr, metrics_after_fork_child});
+  LockGuard lock(g_server_mutex);
   if (const std::uint16_t running = g_port.load(std::memory_order_relaxed); running != 0) {
     if (port == 0 || port == running) return running;
     *error = TSLAB_ERR_INVALID_ARGUMENT;  // one endpoint per process
     return 0;
   }
   *error = TSLAB_ERR_SYSTEM;
-  g_listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (g_listen_fd < 0) return 0;
-  const int yes = 1;
-  ::setsockopt(g_listen_fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(g_listen_fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(g_listen_fd, 16) != 0 ||
-      ::getsockname(g_listen_fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
-      ::pipe2(g_wake_pipe, O_CLOEXEC) != 0 ||
-      ::pthread_create(&g_thread, nullptr, server_main, nullptr) != 0) {
+  MetricsServer* server = map_server();
+  if (server == nullptr) return 0;
+  // Published before any descriptor is made, so that a child forked from here
+  // on finds each of them to close.
+  g_server = server;
+  std::uint16_t bound = 0;
+  if (!open_listener(*server, port, &bound) || ::pipe2(server->wake_pipe, O_CLOEXEC) != 0 ||
+      ::pthread_create(&server->thread, nullptr, server_main, server) != 0) {
     if (verbose())
       std::fprintf(stderr, "tslab: metrics endpoint on port %u failed: %s\n", port, std::strerror(errno));
-    close_fds_locked();
+    discard_server_locked();
     return 0;
   }
-  const std::uint16_t bound = ntohs(addr.sin_port);
   g_port.store(bound, std::memory_order_release);
   if (verbose()) std::fprintf(stderr, "tslab: metrics at http://127.0.0.1:%u/metrics\n", bound);
   *error = TSLAB_OK;
@@ -249,17 +500,33 @@ std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
 }
 
 void metrics_stop() noexcept {
-  std::lock_guard<std::mutex> lock(g_server_mutex);
+  LockGuard lock(g_server_mutex);
   if (g_port.load(std::memory_order_relaxed) == 0) return;
   const char wake = 1;
-  while (::write(g_wake_pipe[1], &wake, 1) < 0 && errno == EINTR) {
+  while (::write(g_server->wake_pipe[1], &wake, 1) < 0 && errno == EINTR) {
   }
-  ::pthread_join(g_thread, nullptr);
-  close_fds_locked();
+  ::pthread_join(g_server->thread, nullptr);
+  discard_server_locked();
   g_port.store(0, std::memory_order_release);
 }
 
 std::uint16_t metrics_port() noexcept { return g_port.load(std::memory_order_acquire); }
+
+void metrics_after_fork_child() noexcept {
+  // The lock may have been held by a thread that the child does not have.
+  new (&g_server_mutex) Mutex();
+  g_port.store(0, std::memory_order_release);
+  MetricsServer* server = g_server;
+  g_server = nullptr;
+  if (server == nullptr) return;
+  for (Connection& c : server->connections) close_and_forget(c.fd);
+  close_and_forget(server->listen_fd);
+  for (int& fd : server->wake_pipe) close_and_forget(fd);
+  // The state itself is safe to unmap (only stop unmaps it, after unpublishing
+  // it), but the response pages are not: the parent's thread may have been
+  // between unmapping one and forgetting it. Those few pages stay with the child.
+  unmap_server(server);
+}
 
 void on_allocator_created() noexcept {
   if (g_autostart_done.load(std::memory_order_acquire)) [[likely]]

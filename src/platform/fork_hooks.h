@@ -1,0 +1,52 @@
+// This file contains the fork hooks: how every layer that owns a lock takes
+// part in fork() without the layers knowing of each other.
+//
+// A layer registers one participant for its rank when it first initialises.
+// One pthread_atfork handler (installed with the first participant) runs them:
+//   prepare  in rank order: each takes its locks, so the lock order below is
+//            also the order in which the library nests them (a lower rank may
+//            be held while a higher one is taken, never the reverse);
+//   parent   in reverse rank order: each releases its locks;
+//   child    in reverse rank order: each repairs its state for a process with
+//            one thread (the forking one) and releases its locks.
+// So no lock of tslab is held by a thread that does not exist in the child, and
+// everything guarded by one is as consistent there as it was in the parent.
+#ifndef TSLAB_PLATFORM_FORK_HOOKS_H
+#define TSLAB_PLATFORM_FORK_HOOKS_H
+
+#include <cstdint>
+
+#include "platform/mutex.h"
+
+namespace tslab::detail {
+
+enum class ForkRank : std::uint8_t {
+  options,            // the options table: loaded before the fork, never half-loaded
+  metrics,            // the metrics endpoint: reported as not running in the child
+  thread_arena,       // the process allocator of thread-local arenas
+  domains,            // epoch domains' stripe locks and record pool
+  arena_records,      // arenas' record pool
+  allocator_records,  // allocator records
+  allocators,         // the live-allocator list, then every live allocator's locks
+  registry,           // the slab-id registry
+  segment_map,        // the segment map's initialisation
+  count
+};
+
+struct ForkParticipant {
+  void (*prepare)() noexcept;  // may be null
+  void (*parent)() noexcept;   // may be null
+  void (*child)() noexcept;    // may be null
+};
+
+// Registers the participant of `rank` (once; later calls for a rank are ignored)
+// and installs the handlers on first use. Thread-safe; false if pthread_atfork
+// refused, in which case fork() is not made safe.
+bool fork_participate(ForkRank rank, const ForkParticipant& participant) noexcept;
+// The participant of a layer whose state one lock guards: `lock` is held across
+// the fork and released in the parent and in the child.
+bool fork_hold_lock(ForkRank rank, Mutex& lock) noexcept;
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_PLATFORM_FORK_HOOKS_H
