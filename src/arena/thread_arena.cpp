@@ -21,6 +21,7 @@
 #include "arena/arena_config.h"
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
+#include "platform/fork_hooks.h"
 #include "platform/mutex.h"
 
 namespace tslab::detail {
@@ -56,6 +57,8 @@ void create_exit_key() { g_key_ok = ::pthread_key_create(&g_exit_key, on_thread_
 AllocatorCore* process_allocator() noexcept {
   AllocatorCore* alloc = g_allocator.load(std::memory_order_acquire);
   if (alloc != nullptr) return alloc;
+  // Held across fork(): the process allocator is created once in the child too.
+  fork_hold_lock(ForkRank::thread_arena, g_allocator_mutex);
   LockGuard lock(g_allocator_mutex);
   alloc = g_allocator.load(std::memory_order_relaxed);
   if (alloc == nullptr) {

@@ -79,6 +79,11 @@ class AllocatorCore final : public SlabSource {
   bool alive() const noexcept { return uid_ != 0; }
   // alive(), else records TSLAB_ERR_INVALID_ARGUMENT.
   bool alive_or_error() const noexcept;
+  // False, recording TSLAB_ERR_REENTRANT, when this thread is inside tslab (it
+  // holds a tslab lock, or is inside an allocation of this allocator): a signal
+  // handler that interrupted it. A close waits for allocations in progress and
+  // takes tslab's locks, so there it would wait for its own thread forever.
+  bool may_wait_or_error() const noexcept;
 
   // --- fast paths (core/fast_path.h) ---
   void* alloc(std::size_t size, std::uint32_t epoch) noexcept;
@@ -133,6 +138,19 @@ class AllocatorCore final : public SlabSource {
   std::uint64_t uid() const noexcept { return uid_; }
   // Hands a heap back; the next thread to attach adopts it. Caller holds the live lock.
   void abandon_heap(Heap* heap) noexcept;
+
+  // This thread's heap in this allocator, or null if it has none.
+  Heap* own_heap() const noexcept;
+
+  // --- fork (core/fork.cpp); the caller holds the live lock throughout ---
+  // Takes the allocator's locks (allocator, ring, metadata arena), in that order.
+  void fork_prepare() noexcept;
+  // Releases them in the parent.
+  void fork_parent() noexcept;
+  // In the child: `mine` (the forking thread's heap here, or null) gets the
+  // child's thread id; every other owned heap belonged to a thread that is gone
+  // and is orphaned; then the locks are released.
+  void fork_child(Heap* mine, std::uint64_t tid) noexcept;
 
   Slab* take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t size_class,
                   std::uint64_t era) noexcept override;
@@ -192,6 +210,9 @@ class AllocatorCore final : public SlabSource {
   // has finished (process-wide fence, then each heap's allocation sequence).
   // False if the OS offers no process-wide fence.
   bool quiesce_allocations() noexcept;
+  // In the child of a fork: large spans a vanished thread left between the two
+  // steps of an allocation or a free go back to the cache (core/fork.cpp).
+  void repair_large_spans_after_fork() noexcept;
   void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era) noexcept;
   TslabError free_large(const BlockRef& ref) noexcept;
 

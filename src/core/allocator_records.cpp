@@ -2,6 +2,7 @@
 // quarantine, and the dead record (core/allocator_records.h).
 #include "core/allocator_records.h"
 
+#include "platform/fork_hooks.h"
 #include "platform/mutex.h"
 #include "tslab/platform.hpp"
 
@@ -25,6 +26,8 @@ alignas(4096) constinit unsigned char g_dead_record[DEAD_RECORD_BYTES] = {};
 }  // namespace
 
 void* allocator_record_acquire(std::size_t size, std::uint32_t* number) noexcept {
+  // Held across fork(): the record table is as consistent in the child as here.
+  fork_hold_lock(ForkRank::allocator_records, g_mutex);
   OsPlatform& os = OsPlatform::instance();
   const LockGuard lock(g_mutex);
   if (g_slots == nullptr) {

@@ -9,7 +9,9 @@
 //          are no partial/full lists: free blocks, not slabs, are listed.
 //   law 3  every slab and every listed block of a bin belongs to that bin's
 //          (epoch, era, class): objects of two epochs never share a slab.
-// It reads owner-only state, so it needs a quiescent allocator.
+// It reads owner-only state, so it needs a quiescent allocator. The heaps a fork
+// orphaned (core/fork.cpp) and their slabs are skipped: their owner may have
+// stopped halfway through an update, and nothing reads them again.
 #include <bit>
 #include <cstdarg>
 #include <cstdio>
@@ -41,6 +43,11 @@ class Reporter {
   std::size_t size_;
   bool ok_ = true;
 };
+
+bool owned_by_orphan(const Slab& s) {
+  const Heap* h = s.heap.load(std::memory_order_relaxed);
+  return h != nullptr && h->orphaned;
+}
 
 std::uint32_t allocated_bits(const Slab& s) {
   std::uint32_t n = 0;
@@ -158,7 +165,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
         if (in_use != (bit == 1)) r.fail("large span %u: state and allocated bit disagree", s.id);
         continue;
       }
-      if (!in_use) continue;
+      if (!in_use || owned_by_orphan(s)) continue;
       ++live_slabs;
       const std::uint32_t carved = s.carved.load(std::memory_order_relaxed);
       carved_total += carved;
@@ -170,6 +177,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
   }
   std::size_t reachable = 0;
   for (const Heap* h = heaps_; h != nullptr && r.ok(); h = h->next_all) {
+    if (h->orphaned) continue;
     for (std::uint32_t bin_index = 0; bin_index < h->epoch_count() * NUM_CLASSES && r.ok(); ++bin_index) {
       const std::uint32_t e = bin_index / NUM_CLASSES, cls = bin_index % NUM_CLASSES;
       const HotBin& bin = h->hot(e, cls);
@@ -191,7 +199,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
     if (seg->kind != SlabKind::small || seg->dormant) continue;
     for (std::uint32_t i = 0; i < seg->slab_count && r.ok(); ++i) {
       const Slab& s = seg->slabs[i];
-      if (s.state.load(std::memory_order_relaxed) != SLAB_IN_USE) continue;
+      if (s.state.load(std::memory_order_relaxed) != SLAB_IN_USE || owned_by_orphan(s)) continue;
       const std::uint32_t allocated = allocated_bits(s);
       const std::uint32_t carved = s.carved.load(std::memory_order_relaxed);
       if (s.list == SlabList::retired) {

@@ -258,7 +258,9 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
     flush_abandoned_locked(false);
     returned = reclaim_closed_locked(epoch);
   }
-  // This thread's own bins of the closed activation can go at once too.
+  // This thread's own bins of the closed activation can go at once too. (Not
+  // from a signal handler: one that interrupted this thread's free would find
+  // the heap's lists half updated. The API is not async-signal-safe.)
   if (tl_cache.uid == uid_) tl_cache.heap->catch_up_with_closes(*this);
   rss_before_close_[epoch].store(rss_before, std::memory_order_relaxed);
   rss_after_close_[epoch].store(process_rss_bytes(), std::memory_order_relaxed);
@@ -271,8 +273,18 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
   ec.last_close_slabs_returned.set(returned);
 }
 
+bool AllocatorCore::may_wait_or_error() const noexcept {
+  const Heap* mine = own_heap();
+  if (!thread_holds_tslab_lock() &&
+      (mine == nullptr || (mine->alloc_seq.load(std::memory_order_relaxed) & 1) == 0))
+    return true;
+  set_error(TSLAB_ERR_REENTRANT);
+  return false;
+}
+
 std::uint32_t AllocatorCore::epoch_advance() noexcept {
   if (!alive_or_error()) return 0;
+  if (!may_wait_or_error()) return epochs_.current();  // the ring does not move
   const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = process_rss_bytes();
   const std::uint32_t old = epochs_.current();
@@ -284,7 +296,7 @@ std::uint32_t AllocatorCore::epoch_advance() noexcept {
 }
 
 bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
-  if (!alive_or_error() || !in_range_or_error(epoch)) return false;
+  if (!alive_or_error() || !in_range_or_error(epoch) || !may_wait_or_error()) return false;
   const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = process_rss_bytes();
   const std::uint64_t era = epochs_.era(epoch);
@@ -294,7 +306,7 @@ bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
 }
 
 bool AllocatorCore::epoch_close_era(std::uint32_t epoch, std::uint64_t era) noexcept {
-  if (!alive_or_error() || !in_range_or_error(epoch)) return false;
+  if (!alive_or_error() || !in_range_or_error(epoch) || !may_wait_or_error()) return false;
   const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = process_rss_bytes();
   if (!epochs_.close_if_era(epoch, era)) {
@@ -306,7 +318,7 @@ bool AllocatorCore::epoch_close_era(std::uint32_t epoch, std::uint64_t era) noex
 }
 
 std::uint64_t AllocatorCore::collect() noexcept {
-  if (!alive_or_error()) return 0;
+  if (!alive_or_error() || !may_wait_or_error()) return 0;
   counters_.collect_calls.add();
   const std::uint64_t before = decommitted_bytes_.load(std::memory_order_relaxed);
   if (tl_cache.uid == uid_) {

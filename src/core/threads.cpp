@@ -16,6 +16,8 @@
 
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
+#include "options/options.h"
+#include "platform/fork_hooks.h"
 #include "platform/mutex.h"
 #include "tslab/platform.hpp"
 
@@ -93,11 +95,40 @@ void on_thread_exit(void* arg) {
   tl_cache = ThreadCache{NO_ALLOCATOR, nullptr, nullptr};
 }
 
+// fork: the live lock, then every live allocator's locks (core/fork.cpp).
+void fork_prepare() noexcept {
+  g_live_mutex.lock();
+  for (AllocatorCore* c = g_live; c != nullptr; c = c->next_live) c->fork_prepare();
+}
+
+void fork_parent() noexcept {
+  for (AllocatorCore* c = g_live; c != nullptr; c = c->next_live) c->fork_parent();
+  g_live_mutex.unlock();
+}
+
+void fork_child() noexcept {
+  const auto tid = static_cast<std::uint64_t>(::syscall(SYS_gettid));
+  ThreadRecord* r = tl_record;
+  if (r != nullptr) r->tid = tid;
+  for (AllocatorCore* c = g_live; c != nullptr; c = c->next_live) {
+    Heap* mine = nullptr;
+    for (std::uint32_t i = 0; r != nullptr && i < r->count; ++i)
+      if (r->entries[i].uid == c->uid()) mine = r->entries[i].heap;
+    c->fork_child(mine, tid);
+  }
+  g_live_mutex.unlock();
+}
+
 }  // namespace
 
 bool threads_init() noexcept {
-  LockGuard lock(g_live_mutex);
-  if (!g_key_created) g_key_created = ::pthread_key_create(&g_exit_key, on_thread_exit) == 0;
+  {
+    LockGuard lock(g_live_mutex);
+    if (!g_key_created) g_key_created = ::pthread_key_create(&g_exit_key, on_thread_exit) == 0;
+  }
+  // The options table is loaded before any fork: a child never finds it half-loaded.
+  fork_participate(ForkRank::options, {[]() noexcept { (void)option(OptionId::verbose); }, nullptr, nullptr});
+  fork_participate(ForkRank::allocators, {fork_prepare, fork_parent, fork_child});
   return g_key_created;
 }
 
@@ -158,6 +189,14 @@ Heap* AllocatorCore::acquire_heap() noexcept {
   }
   heap->owner_tid.store(static_cast<std::uint64_t>(::syscall(SYS_gettid)), std::memory_order_release);
   return heap;
+}
+
+Heap* AllocatorCore::own_heap() const noexcept {
+  if (tl_cache.uid == uid_) return tl_cache.heap;
+  const ThreadRecord* r = tl_record;
+  for (std::uint32_t i = 0; r != nullptr && i < r->count; ++i)
+    if (r->entries[i].uid == uid_) return r->entries[i].heap;
+  return nullptr;
 }
 
 Heap* AllocatorCore::attach_thread() noexcept {

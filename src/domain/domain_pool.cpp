@@ -20,4 +20,6 @@ EpochDomain* domain_pool_acquire() noexcept {
 
 void domain_pool_release(EpochDomain* d) noexcept { g_domain_records.release(d); }
 
+Mutex& domain_pool_mutex() noexcept { return g_domain_records.mutex(); }
+
 }  // namespace tslab::detail

@@ -4,6 +4,7 @@
 #define TSLAB_DOMAIN_DOMAIN_POOL_H
 
 #include "epoch_domain.h"
+#include "platform/mutex.h"
 
 namespace tslab::detail {
 
@@ -11,6 +12,8 @@ namespace tslab::detail {
 EpochDomain* domain_pool_acquire() noexcept;
 // Returns a domain obtained from domain_pool_acquire. Thread-safe.
 void domain_pool_release(EpochDomain* d) noexcept;
+// For fork (domain/epoch_domain.cpp): the pool's lock, held across the fork.
+Mutex& domain_pool_mutex() noexcept;
 
 }  // namespace tslab::detail
 

@@ -21,9 +21,11 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 
 #include "core/thread_cache.h"
 #include "domain/domain_pool.h"
+#include "platform/fork_hooks.h"
 #include "platform/mutex.h"
 
 #if defined(TSLAB_DOMAIN_ASSERTS) && !defined(NDEBUG)
@@ -34,8 +36,6 @@
 
 namespace {
 
-using tslab::detail::LockGuard;
-using tslab::detail::Mutex;
 using tslab::detail::set_error;
 
 constexpr std::uint32_t MAX_DEPTH = EPOCH_DOMAIN_MAX_DEPTH;
@@ -48,9 +48,15 @@ thread_local constinit std::uint32_t tl_depth = 0;
 // Non-zero and distinct for every live thread.
 std::uintptr_t thread_token() noexcept { return reinterpret_cast<std::uintptr_t>(&tl_depth); }
 
-constinit Mutex g_stripes[STRIPES];
+// Not a counted tslab::detail::Mutex: a domain closes its epoch while it holds
+// its stripe, and a close refuses to run on a thread that holds a counted lock
+// (it could be waiting for itself). A close never takes a stripe, so holding one
+// cannot make it wait for its own thread.
+using StripeMutex = std::mutex;
+using StripeGuard = std::lock_guard<StripeMutex>;
+constinit StripeMutex g_stripes[STRIPES];
 
-Mutex& stripe_of(const EpochDomain* d) noexcept {
+StripeMutex& stripe_of(const EpochDomain* d) noexcept {
   std::uint64_t h = reinterpret_cast<std::uintptr_t>(d->alloc);
   h ^= static_cast<std::uint64_t>(d->epoch_id) * 0x9E3779B97F4A7C15ull;
   h ^= h >> 29;
@@ -83,7 +89,21 @@ bool is_live(EpochDomain* d) noexcept {
   return d != nullptr && identity_of(d).load(std::memory_order_acquire) == identity_for(d);
 }
 
+// fork: every stripe, then the pool. A stripe is held while a domain closes its
+// epoch (the allocator's locks are taken inside it), so domains rank before
+// allocators (platform/fork_hooks.h).
+void fork_lock_domains() noexcept {
+  for (StripeMutex& m : g_stripes) m.lock();
+  tslab::detail::domain_pool_mutex().lock();
+}
+void fork_unlock_domains() noexcept {
+  tslab::detail::domain_pool_mutex().unlock();
+  for (StripeMutex& m : g_stripes) m.unlock();
+}
+
 EpochDomain* make_domain(SlabAllocator* alloc, EpochId epoch, std::uint64_t era, bool auto_close) noexcept {
+  tslab::detail::fork_participate(tslab::detail::ForkRank::domains,
+                                  {fork_lock_domains, fork_unlock_domains, fork_unlock_domains});
   EpochDomain* d = tslab::detail::domain_pool_acquire();
   if (d == nullptr) {
     set_error(TSLAB_ERR_OUT_OF_MEMORY);
@@ -199,7 +219,7 @@ bool epoch_domain_enter(EpochDomain* d) {
   }
   bool held;
   {
-    LockGuard lock(stripe_of(d));
+    StripeGuard lock(stripe_of(d));
     held = hold_locked(d);
   }
   if (!held) {
@@ -227,7 +247,7 @@ bool epoch_domain_exit(EpochDomain* d) {
   tl_stack[--tl_depth] = nullptr;
   const bool last = --d->priv_depth == 0;
   {
-    LockGuard lock(stripe_of(d));
+    StripeGuard lock(stripe_of(d));
     bool era_matches = false;
     const std::uint32_t holders = release_locked(d, &era_matches);
     // Auto-close: the last exit of this domain, no other holder at this era.
@@ -255,7 +275,7 @@ bool epoch_domain_destroy(EpochDomain* d) {
     return misuse(TSLAB_ERR_DOMAIN_MISUSE);
   }
   if (d->auto_close) {
-    LockGuard lock(stripe_of(d));
+    StripeGuard lock(stripe_of(d));
     if (!d->closed && slab_epoch_era(d->alloc, d->epoch_id) == d->era &&
         slab_epoch_get_refcount(d->alloc, d->epoch_id) == 0)
       auto_close_locked(d);
@@ -274,7 +294,7 @@ bool epoch_domain_force_close(EpochDomain* d) {
     TSLAB_DOMAIN_ASSERT(false, "epoch_domain_force_close: NULL or destroyed domain");
     return misuse(TSLAB_ERR_INVALID_ARGUMENT);
   }
-  LockGuard lock(stripe_of(d));
+  StripeGuard lock(stripe_of(d));
   if (!close_locked(d)) return misuse(TSLAB_ERR_STALE_EPOCH);
   return true;
 }

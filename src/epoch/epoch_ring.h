@@ -64,6 +64,9 @@ class EpochRing {
     return open_since_[e].load(std::memory_order_acquire);
   }
 
+  // For fork (core/fork.cpp): the ring's lock, held across the fork.
+  Mutex& mutex_for_fork() const noexcept { return mutex_; }
+
  private:
   void close_locked(std::uint32_t e) noexcept;
 

@@ -2,6 +2,7 @@
 // blocks and free lists, and generation steps (handle/registry.h).
 #include "handle/registry.h"
 
+#include "platform/fork_hooks.h"
 #include "platform/mutex.h"
 #include "tslab/platform.hpp"
 
@@ -61,6 +62,8 @@ bool disown_locked(std::uint32_t id) {
 }  // namespace
 
 bool registry_init() noexcept {
+  // Held across fork(): ids and owners are as consistent in the child as here.
+  fork_hold_lock(ForkRank::registry, g_mutex);
   const LockGuard lock(g_mutex);
   if (g_registry != nullptr) return true;
   OsPlatform& os = OsPlatform::instance();

@@ -209,6 +209,10 @@ class Heap {
   std::atomic<std::uint64_t> owner_tid{0};
   Heap* next_all = nullptr;        // allocator's list of heaps (allocator lock)
   Heap* next_abandoned = nullptr;  // allocator's abandoned list (allocator lock)
+  // Set in the child of a fork for the heap of a thread that does not exist there
+  // (core/fork.cpp): it may have been mid-operation, so it is never adopted,
+  // walked or waited for again; its blocks can still be freed (remotely).
+  bool orphaned = false;
 
  private:
   Heap() = default;

@@ -24,6 +24,8 @@ class MetaArena {
   bool reserve_first_chunk() noexcept;
   // Bytes of the arena resident now.
   std::size_t resident_bytes() const noexcept;
+  // For fork (core/fork.cpp): the arena's lock, held across the fork.
+  Mutex& mutex_for_fork() const noexcept { return mutex_; }
 
  private:
   struct Chunk {

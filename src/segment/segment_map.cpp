@@ -3,6 +3,7 @@
 // only the pages covering granules tslab actually uses are ever touched.
 #include "segment/segment_map.h"
 
+#include "platform/fork_hooks.h"
 #include "platform/mutex.h"
 #include "tslab/platform.hpp"
 
@@ -15,6 +16,8 @@ Mutex g_init_mutex;
 }
 
 bool segment_map_init() noexcept {
+  // Held across fork(): the map's initialisation is never half done in the child.
+  fork_hold_lock(ForkRank::segment_map, g_init_mutex);
   LockGuard lock(g_init_mutex);
   if (g_segment_map != nullptr) return true;
   OsPlatform& os = OsPlatform::instance();

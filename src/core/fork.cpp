@@ -1,0 +1,85 @@
+// This file contains an allocator's part in fork(): its locks are held across
+// the fork, and in the child the heaps of threads that no longer exist are
+// orphaned (platform/fork_hooks.h sets the order; core/threads.cpp walks the
+// live allocators).
+//
+// A thread that is gone in the child may have been anywhere in its heap at the
+// fork: inside an allocation, halfway through pushing a block on a free list.
+// Heaps are owner-only and take no lock, so nothing tells a consistent one from
+// a torn one. The child therefore never adopts, walks or waits for such a heap:
+// the slabs it owned stay reserved for the child's life, their blocks can still
+// be freed (the remote path, which never touches the owner's lists), and a close
+// still returns their empty slabs' pages. Abandoned heaps were handed back under
+// the allocator lock, which the fork held, so they stay adoptable. A vanished
+// thread may also have held a slab's pin (core/blocks.cpp) mid-validation; the
+// child has no validation under way, so every pin count starts again at zero.
+#include "core/allocator_core.h"
+#include "handle/registry.h"
+
+namespace tslab::detail {
+
+namespace {
+
+bool in_list(const SegmentHeader* list, const SegmentHeader* seg) noexcept {
+  for (; list != nullptr; list = list->next_cached)
+    if (list == seg) return true;
+  return false;
+}
+
+}  // namespace
+
+void AllocatorCore::repair_large_spans_after_fork() noexcept {
+  // A large span changes state in two steps, the second under the lock: its
+  // allocated bit, then its state and the cache. A thread that is gone may have
+  // taken one step of two; nobody in the child holds such a block, so it goes
+  // back to the cache, free (or stays out, retired, if its id is spent).
+  for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
+    if (seg->kind != SlabKind::large) continue;
+    Slab* s = seg->slabs;
+    const std::uint64_t word = s->bits[0].allocated.load(std::memory_order_relaxed);
+    const bool in_use = s->state.load(std::memory_order_relaxed) == SLAB_IN_USE;
+    const bool retired = registry_current_generation(s->id) >= HANDLE_GEN_MASK;
+    if (in_use == ((word & 1) != 0) && (in_use || retired || in_list(large_cache_, seg))) continue;
+    s->bits[0].allocated.store(word & ~std::uint64_t{1}, std::memory_order_relaxed);
+    s->state.store(SLAB_UNUSED, std::memory_order_relaxed);
+    if (retired || in_list(large_cache_, seg)) continue;
+    decommit_counted(s->start, s->large_usable.load(std::memory_order_relaxed));
+    seg->next_cached = large_cache_;
+    large_cache_ = seg;
+  }
+}
+
+void AllocatorCore::fork_prepare() noexcept {
+  mutex_.lock();
+  epochs_.mutex_for_fork().lock();
+  meta_.mutex_for_fork().lock();
+}
+
+void AllocatorCore::fork_parent() noexcept {
+  meta_.mutex_for_fork().unlock();
+  epochs_.mutex_for_fork().unlock();
+  mutex_.unlock();
+}
+
+void AllocatorCore::fork_child(Heap* mine, std::uint64_t tid) noexcept {
+  for (Heap* h = heaps_; h != nullptr; h = h->next_all) {
+    if (h == mine) {
+      h->owner_tid.store(tid, std::memory_order_relaxed);
+      continue;
+    }
+    if (h->owner_tid.load(std::memory_order_relaxed) == 0) continue;  // abandoned: adoptable
+    // Quiescence point of an orphan: its thread is gone, so its allocation
+    // sequence is made even and no close waits for it.
+    h->orphaned = true;
+    h->owner_tid.store(0, std::memory_order_relaxed);
+    const std::uint64_t seq = h->alloc_seq.load(std::memory_order_relaxed);
+    if ((seq & 1) != 0) h->alloc_seq.store(seq + 1, std::memory_order_relaxed);
+  }
+  repair_large_spans_after_fork();
+  // Quiescence point of every pin: the only thread left is in fork().
+  for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
+    for (std::atomic<std::uint32_t>& pins : seg->pins) pins.store(0, std::memory_order_relaxed);
+  fork_parent();
+}
+
+}  // namespace tslab::detail
