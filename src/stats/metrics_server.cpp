@@ -49,6 +49,10 @@ namespace {
 // sends is read and dropped for this long: closing a socket with unread bytes
 // sends a reset, which can destroy the response before the client reads it.
 constexpr int DRAIN_DEADLINE_MS = 1000;
+// The head and drain deadlines in force: the constants, unless a test that must
+// hold connections open longer than a loaded machine guarantees set them.
+std::atomic<int> g_head_deadline_ms{METRICS_HEAD_DEADLINE_MS};
+std::atomic<int> g_drain_deadline_ms{DRAIN_DEADLINE_MS};
 // How long accepting pauses when the process is out of descriptors or memory
 // (the connection stays queued, so polling the listener again at once would spin).
 constexpr int ACCEPT_BACKOFF_MS = 100;
@@ -158,7 +162,7 @@ void start_reading_head(Connection& c, int fd, std::uint64_t order, std::uint64_
   c.fd = fd;
   c.phase = Phase::reading_head;
   c.accept_order = order;
-  c.deadline_ms = now + METRICS_HEAD_DEADLINE_MS;
+  c.deadline_ms = now + static_cast<std::uint64_t>(g_head_deadline_ms.load(std::memory_order_relaxed));
   c.head_size = 0;
   c.sent = 0;
 }
@@ -170,7 +174,7 @@ void finish_response(Connection& c, std::uint64_t now) noexcept {
   c.body_pages.reset(0);
   c.body = nullptr;
   c.phase = Phase::draining;
-  c.deadline_ms = now + DRAIN_DEADLINE_MS;
+  c.deadline_ms = now + static_cast<std::uint64_t>(g_drain_deadline_ms.load(std::memory_order_relaxed));
 }
 
 // Sends as much of the response as the socket takes without blocking; the rest
@@ -508,6 +512,11 @@ void metrics_stop() noexcept {
   ::pthread_join(g_server->thread, nullptr);
   discard_server_locked();
   g_port.store(0, std::memory_order_release);
+}
+
+void metrics_set_deadlines_for_testing(int head_ms, int drain_ms) noexcept {
+  g_head_deadline_ms.store(head_ms, std::memory_order_relaxed);
+  g_drain_deadline_ms.store(drain_ms, std::memory_order_relaxed);
 }
 
 std::uint16_t metrics_port() noexcept { return g_port.load(std::memory_order_acquire); }
