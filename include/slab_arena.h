@@ -25,8 +25,12 @@
  * gives every other chunk and fallback block back to the allocator.
  *
  * Zeroing. With zero_on_reset (the default), every block the arena hands out
- * reads as zero: reset zeroes the bytes used since the previous reset, a chunk is
- * zeroed when the arena takes it and a caller buffer when the arena is created.
+ * reads as zero, and only memory that may hold old bytes is written: reset zeroes
+ * the bytes used since the previous reset, a caller buffer is zeroed when the
+ * arena is created, and a chunk or fallback block of 16 KiB or less (carved from
+ * a slab) when the arena takes it. A larger one is a span of its own, whose pages
+ * come zero from the OS, so an arena with a large chunk_size is created without
+ * touching the pages of its first chunk.
  *
  * Requests. `alignment` must be a non-zero power of two up to
  * SLAB_ARENA_MAX_ALIGNMENT (else TSLAB_ERR_BAD_ALIGNMENT); a size above

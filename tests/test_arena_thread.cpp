@@ -3,7 +3,7 @@
 // per thread, explicit destruction and re-creation, destruction at thread exit,
 // re-entrant initialisation refused loudly without a second arena, and the
 // TSLAB_ARENA_* options (valid values applied, invalid ones refused with a
-// message naming the variable).
+// message naming the variable, a 512 MiB chunk taken without touching its pages).
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -229,6 +229,19 @@ TEST_F(ThreadArena, OptionsSetByTheProgramBeforeFirstUseAreApplied) {
   EXPECT_EQ(slab_last_error(), TSLAB_ERR_OPTIONS_FROZEN);
 }
 
+TEST_F(ThreadArena, ALargeArenaSizeTouchesNoPagesUntilUsed) {
+  constexpr std::uint64_t MiB = 1024 * 1024;
+  ::setenv("TSLAB_ARENA_SIZE", "512m", 1);
+  tslab::detail::options_reset_for_testing();
+  const std::uint64_t rss_before = read_rss_bytes_linux();
+  const SlabArenaStats s = thread_stats();
+  EXPECT_EQ(s.capacity, 512 * MiB - 64);
+  EXPECT_LT(read_rss_bytes_linux(), rss_before + 32 * MiB) << "creating the arena touched its chunk";
+  auto* p = static_cast<unsigned char*>(slab_thread_arena_alloc(MiB, 64));
+  ASSERT_NE(p, nullptr);
+  for (std::size_t i = 0; i < MiB; ++i) ASSERT_EQ(p[i], 0) << i;
+}
+
 namespace {
 
 // With `name` set to `value`, thread-arena creation and default options fail, and
@@ -267,7 +280,8 @@ void expect_refused(const char* name, const char* value) {
 TEST_F(ThreadArena, InvalidOptionsAreRefusedNamingTheVariable) {
   expect_refused("TSLAB_ARENA_SIZE", "12q");
   expect_refused("TSLAB_ARENA_SIZE", "99999999999999999999g");
-  expect_refused("TSLAB_ARENA_SIZE", "1k");  // below the smallest chunk the table allows
+  expect_refused("TSLAB_ARENA_SIZE", "1k");     // below the smallest chunk the table allows
+  expect_refused("TSLAB_ARENA_SIZE", "1025m");  // above the largest (1 GiB)
   expect_refused("TSLAB_ARENA_ZERO", "maybe");
   expect_refused("TSLAB_ARENA_OVERFLOW", "sometimes");
   expect_refused("TSLAB_ARENA_OVERFLOW", "grow ");

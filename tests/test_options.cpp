@@ -2,15 +2,18 @@
 // src/options): the bool, whole-number and size parsers (suffixes, spellings,
 // overflow of a suffixed size), invalid values named in their message, values set
 // by the program before first use, the refusal to set after first use, unknown
-// names, and the description of the table.
+// names, the description of the table, the upper bound of TSLAB_ARENA_SIZE, and
+// values echoed in messages only as escaped, bounded printable ASCII.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "options/options.h"
+#include "slab_arena.h"
 #include "tslab/error.h"
 #include "tslab/options.h"
 
@@ -167,8 +170,9 @@ TEST_F(Options, InvalidValuesAreNamedNeverDefaulted) {
   expect_invalid("TSLAB_ARENA_SIZE", "99999999999999999999g", "not valid");
   expect_invalid("TSLAB_ARENA_SIZE", "17179869184g", "not valid");
   expect_invalid("TSLAB_ARENA_SIZE", "12q", "not valid");
-  expect_invalid("TSLAB_ARENA_SIZE", "1k", "out of range");   // below 4 KiB
-  expect_invalid("TSLAB_ARENA_SIZE", "65g", "out of range");  // above 64 GiB
+  expect_invalid("TSLAB_ARENA_SIZE", "1k", "out of range [4k, 1g]");     // below 4 KiB
+  expect_invalid("TSLAB_ARENA_SIZE", "1025m", "out of range [4k, 1g]");  // above 1 GiB
+  expect_invalid("TSLAB_ARENA_SIZE", "65g", "out of range [4k, 1g]");
   expect_invalid("TSLAB_METRICS_PORT", "65536", "out of range");
   expect_invalid("TSLAB_METRICS_PORT", "http", "not valid");
   expect_invalid("TSLAB_VERBOSE", "maybe", "not valid");
@@ -267,4 +271,92 @@ TEST_F(Options, DescribeListsEveryOptionAndTruncatesSafely) {
     EXPECT_EQ(small.compare(0, size - 1, full, 0, size - 1), 0) << size;
     EXPECT_EQ(small.substr(size), std::string(8, 'X')) << size;
   }
+}
+
+TEST_F(Options, ArenaSizeAboveOneGibIsRefusedNamingTheRange) {
+  ::setenv("TSLAB_ARENA_SIZE", "1g", 1);
+  tslab::detail::options_reset_for_testing();
+  EXPECT_EQ(get("TSLAB_ARENA_SIZE"), GiB);  // the bound itself is allowed
+
+  EXPECT_FALSE(tslab_option_set("TSLAB_ARENA_SIZE", "1073741825"));  // frozen or not, never accepted
+  ::setenv("TSLAB_ARENA_SIZE", "2g", 1);
+  tslab::detail::options_reset_for_testing();
+  EXPECT_FALSE(tslab_option_set("TSLAB_ARENA_SIZE", "1073741825"));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_BAD_OPTION_VALUE);
+  ::testing::internal::CaptureStderr();
+  SlabArenaOptions o{};
+  EXPECT_FALSE(slab_arena_options_init(&o));
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_BAD_OPTION_VALUE);
+  EXPECT_EQ(o.chunk_size, MiB);  // the built-in default, reported as invalid
+  const char* message = slab_arena_config_error();
+  ASSERT_NE(message, nullptr);
+  EXPECT_STREQ(message, "TSLAB_ARENA_SIZE=\"2g\" is out of range [4k, 1g]");
+  EXPECT_EQ(printed, std::string("tslab: ") + message + "\n");
+
+  SlabAllocator* alloc = slab_allocator_create();
+  ASSERT_NE(alloc, nullptr);
+  EXPECT_EQ(slab_arena_create(alloc, nullptr), nullptr);
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_BAD_OPTION_VALUE);
+  slab_allocator_free(alloc);
+}
+
+namespace {
+
+std::string echoed(const std::string& value) {
+  char out[256];
+  tslab::detail::echo_value(value.c_str(), out, sizeof out);
+  return out;
+}
+
+// Every byte is printable ASCII or a newline.
+bool printable_lines(const std::string& text) {
+  for (unsigned char c : text)
+    if (c != '\n' && (c < 0x20 || c >= 0x7f)) return false;
+  return true;
+}
+
+}  // namespace
+
+TEST_F(Options, EchoedValuesAreEscapedAndBounded) {
+  EXPECT_EQ(echoed("12q"), "\"12q\"");
+  EXPECT_EQ(echoed("\x1b[31mred\n"), "\"\\x1b[31mred\\x0a\"");
+  EXPECT_EQ(echoed("caf\xc3\xa9\xff"), "\"caf\\xc3\\xa9\\xff\"");
+  EXPECT_EQ(echoed("a\"b\\c\td"), "\"a\\\"b\\\\c\\x09d\"");
+  // Exactly the limit is shown whole; one more character is cut.
+  const std::string at_limit(tslab::detail::OPTION_ECHO_LIMIT, 'x');
+  EXPECT_EQ(echoed(at_limit), "\"" + at_limit + "\"");
+  EXPECT_EQ(echoed(at_limit + "y"), "\"" + at_limit + "\"... (65 bytes)");
+  // An escape that would cross the limit is left out whole, never split.
+  const std::string almost(tslab::detail::OPTION_ECHO_LIMIT - 2, 'x');
+  EXPECT_EQ(echoed(almost + "\x1b"), "\"" + almost + "\"... (63 bytes)");
+}
+
+TEST_F(Options, ValuesWithControlBytesReachStderrEscapedAndCut) {
+  const std::string long_value(10 * 1024, '7');
+  ::setenv("TSLAB_ARENA_OVERFLOW", "\x1b]0;owned\x07\x1b[2J", 1);
+  ::setenv("TSLAB_VERBOSE", "yes\nTSLAB: all good", 1);
+  ::setenv("TSLAB_ARENA_ZERO", "\xc3\xa9t\xe9\x80\xff", 1);
+  ::setenv("TSLAB_ARENA_SIZE", long_value.c_str(), 1);
+  tslab::detail::options_reset_for_testing();
+  ::testing::internal::CaptureStderr();
+  std::uint64_t v = 0;
+  EXPECT_FALSE(tslab_option_get("TSLAB_VERBOSE", &v));
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+
+  EXPECT_TRUE(printable_lines(printed)) << printed;
+  EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 4) << printed;  // one line per variable
+  EXPECT_LT(printed.size(), 4 * 256u);
+  EXPECT_STREQ(
+      tslab_option_error("TSLAB_ARENA_OVERFLOW"),
+      "TSLAB_ARENA_OVERFLOW=\"\\x1b]0;owned\\x07\\x1b[2J\" is not valid: expected error, grow or fallback");
+  EXPECT_NE(printed.find("TSLAB_VERBOSE=\"yes\\x0aTSLAB: all good\""), std::string::npos) << printed;
+  EXPECT_NE(printed.find("TSLAB_ARENA_ZERO=\"\\xc3\\xa9t\\xe9\\x80\\xff\""), std::string::npos) << printed;
+  const std::string size_message = tslab_option_error("TSLAB_ARENA_SIZE");
+  EXPECT_EQ(size_message,
+            "TSLAB_ARENA_SIZE=\"" + long_value.substr(0, tslab::detail::OPTION_ECHO_LIMIT) +
+                "\"... (10240 bytes) is not valid: expected a size: digits with an optional k, m "
+                "or g suffix");
+  EXPECT_NE(printed.find(size_message), std::string::npos);
+  for (const char* name : ALL_VARIABLES) ::unsetenv(name);
 }

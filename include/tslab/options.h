@@ -6,7 +6,8 @@
  *   TSLAB_VERBOSE         bool, default 0: report metrics-server events on stderr
  *   TSLAB_SHOW_STATS      bool, default 0: print an allocator's summary on stderr when it is
  *                         freed, and of every allocator still alive at exit
- *   TSLAB_ARENA_SIZE      size, default 1M: chunk size of thread-local and new arenas
+ *   TSLAB_ARENA_SIZE      size, 4k..1g, default 1M: chunk size of thread-local and new
+ *                         arenas (each thread's arena takes one chunk at first use)
  *   TSLAB_ARENA_ZERO      bool, default 1: arenas zero used memory on reset
  *   TSLAB_ARENA_OVERFLOW  error|grow|fallback, default grow: what a full arena does
  *
@@ -17,9 +18,12 @@
  * The table is read once, at the first use of any option, even when many threads
  * get there together; every thread then sees the same, complete values. Before that
  * first use, tslab_option_set() overrides the environment. A value that does not
- * parse is never replaced by the default silently: the option reads as invalid,
- * the message names the variable (tslab_option_error), and it is printed on stderr
- * once. */
+ * parse, or lies outside its range, is never replaced by the default silently:
+ * the option reads as invalid, the message names the variable and the allowed
+ * values or range (tslab_option_error), and it is printed on stderr once. A
+ * message shows the value as printable ASCII only: any other byte appears as
+ * \xHH, a quote or backslash behind a backslash, and a value longer than 64
+ * characters so shown is cut, followed by "... (N bytes)". */
 #ifndef TSLAB_OPTIONS_H
 #define TSLAB_OPTIONS_H
 

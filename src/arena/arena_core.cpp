@@ -90,7 +90,7 @@ ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* optio
     first->capacity = options->buffer_size;
     if (arena->zero_) std::memset(first->base, 0, first->capacity);
   } else {
-    first = arena->acquire_chunk(arena->chunk_capacity_, false);
+    first = arena->acquire_chunk(arena->chunk_capacity_);
     if (first == nullptr) {  // the allocator recorded why
       arena->live_.store(false, std::memory_order_relaxed);
       arena->~ArenaCore();

@@ -14,6 +14,7 @@
 #include "arena/arena_core.h"
 #include "core/fast_path.h"
 #include "platform/mutex.h"
+#include "segment/segment_map.h"
 
 namespace tslab::detail {
 
@@ -24,6 +25,18 @@ namespace {
 constexpr std::size_t standard_block_limit(std::size_t chunk_capacity) noexcept { return chunk_capacity / 4; }
 
 constexpr std::size_t round_up_8(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
+
+// True if the allocator handed `block` out reading as zero: a large span, whose
+// pages are new from the OS or went back to it when the span was last freed
+// (core/large_span.cpp), so nothing has written them since. A block of a small
+// slab may hold the bytes of the block that was there before it.
+bool handed_out_zeroed(const void* block) noexcept { return (segment_map_entry(block) & LARGE_TAG) != 0; }
+
+// What the arena promises for `block` when zeroing is on: zero, written only if
+// the allocator did not hand it out zeroed already.
+void zero_unless_known_zero(const void* block, char* bytes, std::size_t size) noexcept {
+  if (!handed_out_zeroed(block)) std::memset(bytes, 0, size);
+}
 
 }  // namespace
 
@@ -58,7 +71,7 @@ void* ArenaCore::grow(std::size_t size, std::size_t alignment, ArenaChunk* tried
     if (void* p = bump(now, size, alignment)) return p;  // another thread grew the arena: use its chunk
     tried = now;
   }
-  ArenaChunk* chunk = acquire_chunk(chunk_capacity_, false);
+  ArenaChunk* chunk = acquire_chunk(chunk_capacity_);
   if (chunk == nullptr) return nullptr;  // the allocator recorded why
   BumpFit fit;
   bump_fit(reinterpret_cast<std::uintptr_t>(chunk->base), 0, chunk->capacity, size, alignment, &fit);
@@ -72,13 +85,12 @@ void* ArenaCore::grow(std::size_t size, std::size_t alignment, ArenaChunk* tried
 }
 
 void* ArenaCore::allocate_dedicated(std::size_t size, std::size_t alignment) noexcept {
-  ArenaChunk* chunk = acquire_chunk(size + (alignment - 1), true);
+  ArenaChunk* chunk = acquire_chunk(size + (alignment - 1));
   if (chunk == nullptr) return nullptr;
   BumpFit fit;
   bump_fit(reinterpret_cast<std::uintptr_t>(chunk->base), 0, chunk->capacity, size, alignment, &fit);
   chunk->offset.store(fit.end, std::memory_order_relaxed);
   if (fit.start != 0) add_padding(fit.start);
-  if (zero_) std::memset(chunk->base + fit.start, 0, size);
   std::unique_lock<Mutex> lock(grow_mutex_, std::defer_lock);
   if (shared_) lock.lock();
   link_chunk(chunk);
@@ -107,7 +119,7 @@ bool ArenaCore::still_bound_after(void* block) noexcept {
   return epoch_still_bound();  // false now, for good; records why
 }
 
-ArenaChunk* ArenaCore::acquire_chunk(std::size_t capacity, bool dedicated) noexcept {
+ArenaChunk* ArenaCore::acquire_chunk(std::size_t capacity) noexcept {
   if (!epoch_still_bound()) return nullptr;
   void* memory = alloc_->alloc_aligned(sizeof(ArenaChunk) + capacity, alignof(ArenaChunk), epoch_);
   if (memory == nullptr) return nullptr;
@@ -116,7 +128,7 @@ ArenaChunk* ArenaCore::acquire_chunk(std::size_t capacity, bool dedicated) noexc
   chunk->base = static_cast<char*>(memory) + sizeof(ArenaChunk);
   chunk->capacity = capacity;
   chunk->memory = memory;
-  if (zero_ && !dedicated) std::memset(chunk->base, 0, capacity);
+  if (zero_) zero_unless_known_zero(memory, chunk->base, capacity);
   return chunk;
 }
 
@@ -136,7 +148,7 @@ void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noex
   void* block = alloc_->alloc_aligned(node_at + sizeof(FallbackNode), align, epoch_);
   if (block == nullptr) return nullptr;  // the allocator recorded why
   if (!still_bound_after(block)) return nullptr;
-  if (zero_) std::memset(block, 0, size);
+  if (zero_) zero_unless_known_zero(block, static_cast<char*>(block), size);
   auto* node = new (static_cast<char*>(block) + node_at) FallbackNode{block, nullptr};
   node->next = fallback_.load(std::memory_order_relaxed);
   // Linearization point of a fallback block: the compare-and-swap that makes the

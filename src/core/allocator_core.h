@@ -213,6 +213,9 @@ class AllocatorCore final : public SlabSource {
   // In the child of a fork: large spans a vanished thread left between the two
   // steps of an allocation or a free go back to the cache (core/fork.cpp).
   void repair_large_spans_after_fork() noexcept;
+  // A freed span's pages go back (or, if the platform keeps them, are zeroed):
+  // a cached span reads as zero.
+  void clear_span(Slab* s) noexcept;
   void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era) noexcept;
   TslabError free_large(const BlockRef& ref) noexcept;
 
@@ -232,7 +235,7 @@ class AllocatorCore final : public SlabSource {
   // Where each epoch slot's fresh slabs come from: a phase's slabs share segments,
   // so when the phase ends whole segments empty out (and go dormant together).
   SegmentHeader* current_segment_[SLAB_MAX_EPOCH_COUNT] = {};
-  SegmentHeader* large_cache_ = nullptr;  // free large spans, pages decommitted
+  SegmentHeader* large_cache_ = nullptr;  // free large spans, reading as zero
   Heap* heaps_ = nullptr;
   Heap* abandoned_ = nullptr;
   // Every slab in use, per epoch slot (any activation), and the pool of recycled

@@ -43,7 +43,7 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
     s->bits[0].allocated.store(word & ~std::uint64_t{1}, std::memory_order_relaxed);
     s->state.store(SLAB_UNUSED, std::memory_order_relaxed);
     if (retired || in_list(large_cache_, seg)) continue;
-    decommit_counted(s->start, s->large_usable.load(std::memory_order_relaxed));
+    clear_span(s);
     seg->next_cached = large_cache_;
     large_cache_ = seg;
   }

@@ -8,6 +8,8 @@
 // A span's allocated word holds (generation << 1) | live, so that a free by handle
 // is one compare-exchange against the generation the handle names: a stale
 // handle can never free the span's next block, however the calls interleave.
+#include <cstring>
+
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
 #include "handle/handle.h"
@@ -112,6 +114,13 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   return s->start;
 }
 
+void AllocatorCore::clear_span(Slab* s) noexcept {
+  const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
+  // A cached span reads as zero (arenas rely on it): if the platform keeps the
+  // pages, their bytes are cleared instead.
+  if (!decommit_counted(s->start, usable)) std::memset(s->start, 0, usable);
+}
+
 TslabError AllocatorCore::free_large(const BlockRef& ref) noexcept {
   Slab* s = ref.slab;
   std::uint64_t word = s->bits[0].allocated.load(std::memory_order_acquire);
@@ -124,7 +133,7 @@ TslabError AllocatorCore::free_large(const BlockRef& ref) noexcept {
   }
   // Pages go back while the span is unreachable by every allocation path: it
   // enters the cache only below (law 4).
-  decommit_counted(s->start, s->large_usable.load(std::memory_order_relaxed));
+  clear_span(s);
   const CountedLock lock(mutex_, counters_);
   s->state.store(SLAB_UNUSED, std::memory_order_release);
   SegmentHeader* seg = segment_map_lookup(s->start);

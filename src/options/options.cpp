@@ -1,4 +1,5 @@
-// This file contains the options table and its one-time load.
+// This file contains the options table, its one-time load and the messages for
+// invalid values (which show a value only escaped and cut, never raw).
 //
 // Load protocol. `state_` is UNLOADED, BUSY or LOADED. The thread that moves it
 // UNLOADED -> BUSY (one CAS) reads every variable and publishes the table with a
@@ -39,7 +40,11 @@ constexpr OptionSpec SPECS[] = {
     {"TSLAB_VERBOSE", Kind::boolean, 0, 0, 1, "report metrics-server events on stderr"},
     {"TSLAB_SHOW_STATS", Kind::boolean, 0, 0, 1,
      "print an allocator's summary on stderr when it is freed, and at exit"},
-    {"TSLAB_ARENA_SIZE", Kind::size, 1 * MiB, 4 * KiB, 64 * GiB, "chunk size of thread-local and new arenas"},
+    // At most 1 GiB: every thread's arena takes one chunk of this size at its
+    // first use, so the bound keeps a few hundred threads within a few hundred GiB
+    // of address space (and RLIMIT_AS); a larger chunk gains nothing, since a block
+    // above a quarter of a chunk gets a chunk of its own anyway.
+    {"TSLAB_ARENA_SIZE", Kind::size, 1 * MiB, 4 * KiB, 1 * GiB, "chunk size of thread-local and new arenas"},
     {"TSLAB_ARENA_ZERO", Kind::boolean, 1, 0, 1, "arenas zero their used memory on reset"},
     {"TSLAB_ARENA_OVERFLOW", Kind::overflow, TSLAB_ARENA_OVERFLOW_GROW, 0, 2,
      "what a full arena does: error, grow or fallback"},
@@ -53,7 +58,7 @@ struct Row {
   std::uint64_t value;
   bool ok;
   Source source;
-  char error[192];
+  char error[256];
 };
 
 enum : std::uint8_t { UNLOADED, BUSY, LOADED };
@@ -72,7 +77,41 @@ bool equals_ignoring_case(const char* a, const char* b) noexcept {
   return *a == *b;
 }
 
-// Parses `text` for `spec`; on failure writes why into `error`.
+// Room for an echoed value: quotes, OPTION_ECHO_LIMIT characters, "... (N bytes)", NUL.
+constexpr std::size_t ECHO_SIZE = OPTION_ECHO_LIMIT + 40;
+
+// How a byte of a value is shown: itself if printable ASCII, a backslash before a
+// quote or backslash, every other byte as \xHH. Writes up to 4 characters to
+// `out` and returns how many.
+std::size_t escape_byte(unsigned char c, char* out) noexcept {
+  constexpr char HEX[] = "0123456789abcdef";
+  if (c == '"' || c == '\\') {
+    out[0] = '\\', out[1] = static_cast<char>(c);
+    return 2;
+  }
+  if (c >= 0x20 && c < 0x7f) {
+    out[0] = static_cast<char>(c);
+    return 1;
+  }
+  out[0] = '\\', out[1] = 'x', out[2] = HEX[c >> 4], out[3] = HEX[c & 0xf];
+  return 4;
+}
+
+// `v` for a message: a size with the largest suffix that divides it, else digits.
+void format_bound(Kind kind, std::uint64_t v, char* out, std::size_t out_size) noexcept {
+  const auto n = static_cast<unsigned long long>(v);
+  if (kind == Kind::size && v != 0 && v % GiB == 0)
+    std::snprintf(out, out_size, "%llug", n / GiB);
+  else if (kind == Kind::size && v != 0 && v % MiB == 0)
+    std::snprintf(out, out_size, "%llum", n / MiB);
+  else if (kind == Kind::size && v != 0 && v % KiB == 0)
+    std::snprintf(out, out_size, "%lluk", n / KiB);
+  else
+    std::snprintf(out, out_size, "%llu", n);
+}
+
+// Parses `text` for `spec`; on failure writes why into `error`, the value shown
+// escaped and cut (echo_value), never as it came.
 bool parse(const OptionSpec& spec, const char* text, std::uint64_t* out, char* error,
            std::size_t error_size) noexcept {
   std::uint64_t v = 0;
@@ -97,13 +136,17 @@ bool parse(const OptionSpec& spec, const char* text, std::uint64_t* out, char* e
       expected = "error, grow or fallback";
       break;
   }
+  char shown[ECHO_SIZE];
+  echo_value(text, shown, sizeof shown);
   if (!ok) {
-    std::snprintf(error, error_size, "%s=\"%s\" is not valid: expected %s", spec.name, text, expected);
+    std::snprintf(error, error_size, "%s=%s is not valid: expected %s", spec.name, shown, expected);
     return false;
   }
   if (v < spec.min || v > spec.max) {
-    std::snprintf(error, error_size, "%s=\"%s\" is out of range [%llu, %llu]", spec.name, text,
-                  static_cast<unsigned long long>(spec.min), static_cast<unsigned long long>(spec.max));
+    char low[24], high[24];
+    format_bound(spec.kind, spec.min, low, sizeof low);
+    format_bound(spec.kind, spec.max, high, sizeof high);
+    std::snprintf(error, error_size, "%s=%s is out of range [%s, %s]", spec.name, shown, low, high);
     return false;
   }
   *out = v;
@@ -145,6 +188,23 @@ void load_once() noexcept {
 }
 
 }  // namespace
+
+void echo_value(const char* text, char* out, std::size_t out_size) noexcept {
+  char shown[OPTION_ECHO_LIMIT + 1];
+  std::size_t used = 0, taken = 0;
+  for (; text[taken] != '\0'; ++taken) {
+    char escaped[4];
+    const std::size_t n = escape_byte(static_cast<unsigned char>(text[taken]), escaped);
+    if (used + n > OPTION_ECHO_LIMIT) break;
+    std::memcpy(shown + used, escaped, n);
+    used += n;
+  }
+  shown[used] = '\0';
+  if (text[taken] == '\0')
+    std::snprintf(out, out_size, "\"%s\"", shown);
+  else
+    std::snprintf(out, out_size, "\"%s\"... (%zu bytes)", shown, std::strlen(text));
+}
 
 bool parse_uint(const char* text, std::uint64_t* out) noexcept {
   if (text == nullptr || *text < '0' || *text > '9') return false;

@@ -34,6 +34,15 @@ OptionId option_by_name(const char* name) noexcept;
 // Before first use: override from text. TSLAB_OK or the reason it was refused.
 TslabError option_set(OptionId id, const char* text) noexcept;
 
+// Characters of an option's value that a message repeats at most.
+inline constexpr std::size_t OPTION_ECHO_LIMIT = 64;
+
+// Writes `text` as a message shows it, quoted: printable ASCII as is (a quote or
+// backslash escaped with a backslash), every other byte as \xHH, so no value can
+// send control sequences to a terminal; cut after OPTION_ECHO_LIMIT characters
+// and then followed by "... (N bytes)". Exposed for tests.
+void echo_value(const char* text, char* out, std::size_t out_size) noexcept;
+
 // Parsers, exposed for tests. False if `text` is not a well-formed value.
 bool parse_bool(const char* text, std::uint64_t* out) noexcept;
 bool parse_size(const char* text, std::uint64_t* out) noexcept;
