@@ -6,7 +6,16 @@
  * drains together. Epochs form a ring of N slots (16 unless chosen otherwise).
  *
  * Every function here is thread-safe. Failures return NULL / false / 0 and record
- * the reason, readable with slab_last_error() (see tslab/error.h). */
+ * the reason, readable with slab_last_error() (see tslab/error.h).
+ *
+ * Signals: like malloc, nothing here is async-signal-safe; do not call tslab from
+ * a handler that may interrupt tslab on the same thread. epoch_advance,
+ * epoch_close, epoch_close_era and slab_collect detect the case that would
+ * otherwise hang (the thread is inside an allocation of that allocator, or holds
+ * a tslab lock) and refuse with TSLAB_ERR_REENTRANT.
+ * fork: every tslab lock is held across fork(), so a child can go on using tslab;
+ * the heaps of threads that do not exist in the child are set aside (their cached
+ * memory stays reserved; their blocks can still be freed). */
 #ifndef TSLAB_SLAB_ALLOC_H
 #define TSLAB_SLAB_ALLOC_H
 
@@ -65,7 +74,10 @@ typedef struct PerfCounters {
 SlabAllocator* slab_allocator_create(void);
 SlabAllocator* slab_allocator_create_with(const SlabAllocatorOptions* options);
 /* Destroys the allocator and returns all its memory. Outstanding pointers and
- * handles become invalid. Must not race with other calls on the same allocator. */
+ * handles become invalid. Must not race with other calls on the same allocator.
+ * A second free, or any later call through the pointer, is refused with
+ * TSLAB_ERR_INVALID_ARGUMENT (the record stays mapped and reads as dead; it is
+ * reused, as a new allocator, only after 64 later destroys). */
 void slab_allocator_free(SlabAllocator* alloc);
 
 /* --- handle API ---------------------------------------------------------- */
@@ -96,12 +108,14 @@ size_t slab_usable_size(SlabAllocator* alloc, const void* ptr);
 /* --- epochs -------------------------------------------------------------- */
 EpochId epoch_current(SlabAllocator* alloc);
 /* Marks the current epoch CLOSING and activates the next ring slot with a new
- * era. Returns the new current epoch. */
+ * era. Returns the new current epoch; on TSLAB_ERR_REENTRANT (see the top of this
+ * file) the current epoch, unmoved. */
 EpochId epoch_advance(SlabAllocator* alloc);
 /* Marks `epoch` CLOSING: it takes no new allocations; frees into it succeed.
  * Before it returns, the pages of every empty slab of the epoch, whichever thread
  * allocated it, go back to the OS; a slab that empties later gives its pages back
- * with its last free. Returns false for an out-of-range epoch. */
+ * with its last free. Returns false for an out-of-range epoch, and with
+ * TSLAB_ERR_REENTRANT (see the top of this file). */
 bool epoch_close(SlabAllocator* alloc, EpochId epoch);
 /* Closes `epoch` only if its current activation is `era` (from slab_epoch_era):
  * false with TSLAB_ERR_STALE_EPOCH if the slot has been re-activated since. */
@@ -138,7 +152,8 @@ bool slab_epoch_info(SlabAllocator* alloc, EpochId epoch, SlabEpochInfo* out);
 /* Returns to the OS the pages of every empty slab in every epoch that no live
  * thread's cache still holds (this thread's and abandoned heaps' caches are
  * emptied now; other threads hand theirs back the next time they need a slab).
- * Returns the bytes handed back. */
+ * Returns the bytes handed back (0, with TSLAB_ERR_REENTRANT, from a thread that
+ * is inside tslab: see the top of this file). */
 uint64_t slab_collect(SlabAllocator* alloc);
 /* Bytes of the allocator's own memory (slabs, spans, metadata) resident now. */
 uint64_t slab_resident_bytes(SlabAllocator* alloc);

@@ -48,7 +48,7 @@ extern "C" const char* slab_error_string(TslabError error) {
     case TSLAB_ERR_ARENA_FULL:
       return "arena is full";
     case TSLAB_ERR_REENTRANT:
-      return "re-entrant initialisation";
+      return "called from inside tslab on the same thread (a signal handler or a re-entrant initialisation)";
     case TSLAB_ERR_SYSTEM:
       return "a system call failed";
   }

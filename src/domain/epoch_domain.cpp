@@ -39,7 +39,9 @@ namespace {
 using tslab::detail::set_error;
 
 constexpr std::uint32_t MAX_DEPTH = EPOCH_DOMAIN_MAX_DEPTH;
-constexpr std::size_t STRIPES = 64;
+// Enough that unrelated domains rarely share one; few enough that fork, which
+// holds them all, stays cheap (and within ThreadSanitizer's 64 locks held at once).
+constexpr std::size_t STRIPES = 16;
 
 // The calling thread's entered domains, innermost last. Trivially destructible.
 thread_local constinit EpochDomain* tl_stack[MAX_DEPTH] = {};
