@@ -19,8 +19,6 @@ std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 
 
 std::size_t record_bytes() { return round_up(sizeof(AllocatorCore), OsPlatform::instance().page_size()); }
 
-static_assert(sizeof(AllocatorCore) <= DEAD_RECORD_BYTES, "the dead record must cover an allocator");
-
 }  // namespace
 
 AllocatorCore::AllocatorCore(const CoreOptions& options, std::uint64_t uid, std::uint32_t record) noexcept
@@ -67,8 +65,7 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
   // The allocator's own metadata comes from its platform: a platform that refuses
   // memory refuses the allocator.
   if (!core->meta_.reserve_first_chunk()) {
-    core->~AllocatorCore();
-    allocator_record_release(mem, record_bytes(), record);
+    bury(core);
     *error = TSLAB_ERR_OUT_OF_MEMORY;
     return nullptr;
   }
@@ -81,14 +78,30 @@ TslabError AllocatorCore::destroy(AllocatorCore* core) noexcept {
   if (core == nullptr || !core->alive()) return TSLAB_ERR_INVALID_ARGUMENT;
   // After this no exiting thread can hand a heap back to it.
   unregister_live(core);
-  const std::uint32_t record = core->record_;
-  core->~AllocatorCore();
-  // Quiescence point of the allocator: its record reads as zero, a dead allocator.
-  allocator_record_release(core, record_bytes(), record);
+  bury(core);
   return TSLAB_OK;
 }
 
-AllocatorCore* AllocatorCore::dead() noexcept { return static_cast<AllocatorCore*>(dead_allocator_record()); }
+AllocatorCore* AllocatorCore::construct_dead(void* where) noexcept {
+  return new (where) AllocatorCore(CoreOptions{0, &OsPlatform::instance()}, 0, 0);
+}
+
+void AllocatorCore::bury(AllocatorCore* core) noexcept {
+  const std::uint32_t record = core->record_;
+  core->~AllocatorCore();
+  // The record's pages go back, and a dead allocator takes its place. Quiescence
+  // point of the allocator: from here a call through a stale pointer meets an
+  // object of the right type that refuses it.
+  OsPlatform::instance().decommit(core, record_bytes());
+  construct_dead(core);
+  allocator_record_release(record);
+}
+
+AllocatorCore* AllocatorCore::dead() noexcept {
+  alignas(AllocatorCore) static unsigned char storage[sizeof(AllocatorCore)];
+  static AllocatorCore* const the_dead = construct_dead(storage);  // never destroyed
+  return the_dead;
+}
 
 bool AllocatorCore::alive_or_error() const noexcept {
   if (alive()) return true;

@@ -67,15 +67,16 @@ class AllocatorCore final : public SlabSource {
  public:
   // nullptr on failure, with the reason in *error.
   static AllocatorCore* create(const CoreOptions& options, TslabError* error) noexcept;
-  // Returns everything the allocator holds; its record then reads as a dead
+  // Returns everything the allocator holds; its record then holds a dead
   // allocator (core/allocator_records.h). A dead or null core: TSLAB_ERR_INVALID_ARGUMENT.
   static TslabError destroy(AllocatorCore* core) noexcept;
   // The allocator every empty tslab::Allocator refers to: never live.
   static AllocatorCore* dead() noexcept;
 
-  // False for a destroyed allocator (its record reads as zero). Every entry point
-  // that is not a fast path checks it; the fast paths need not, because a dead
-  // record fails their own tests (epoch_count_ is 0, uid_ matches no thread).
+  // False for a dead allocator: an AllocatorCore with uid 0 and no epochs, which
+  // is what a destroyed allocator's record holds. Every entry point that is not a
+  // fast path checks it; the fast paths need not, because a dead allocator fails
+  // their own tests (epoch_count_ is 0, uid_ matches no thread).
   bool alive() const noexcept { return uid_ != 0; }
   // alive(), else records TSLAB_ERR_INVALID_ARGUMENT.
   bool alive_or_error() const noexcept;
@@ -166,6 +167,10 @@ class AllocatorCore final : public SlabSource {
  private:
   AllocatorCore(const CoreOptions& options, std::uint64_t uid, std::uint32_t record) noexcept;
   ~AllocatorCore();
+  // A dead allocator, constructed at `where`.
+  static AllocatorCore* construct_dead(void* where) noexcept;
+  // Destroys `core`, puts a dead allocator in its record and queues the record.
+  static void bury(AllocatorCore* core) noexcept;
 
   void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
   // True for an epoch in range; otherwise records TSLAB_ERR_EPOCH_OUT_OF_RANGE.
@@ -219,7 +224,7 @@ class AllocatorCore final : public SlabSource {
   void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era) noexcept;
   TslabError free_large(const BlockRef& ref) noexcept;
 
-  // Hot, read on every allocation. A dead allocator's record reads as zero.
+  // Hot, read on every allocation. A dead allocator has uid 0 and no epochs.
   const std::uint64_t uid_;
   const std::uint32_t epoch_count_;
   const std::uint32_t record_;  // record number: owner of its slab ids in the registry

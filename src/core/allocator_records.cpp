@@ -1,5 +1,5 @@
 // This file contains the allocator records' table, their FIFO reuse after a
-// quarantine, and the dead record (core/allocator_records.h).
+// quarantine (core/allocator_records.h).
 #include "core/allocator_records.h"
 
 #include "platform/fork_hooks.h"
@@ -20,9 +20,6 @@ RecordSlot* g_slots = nullptr;  // index = record number; reserved on first use
 std::uint32_t g_carved = 0;     // record numbers 1..g_carved exist
 std::uint32_t g_free_head = 0, g_free_tail = 0, g_free_count = 0;  // FIFO of dead records
 
-// Zero-filled and never written: reads as a dead allocator.
-alignas(4096) constinit unsigned char g_dead_record[DEAD_RECORD_BYTES] = {};
-
 }  // namespace
 
 void* allocator_record_acquire(std::size_t size, std::uint32_t* number) noexcept {
@@ -40,7 +37,9 @@ void* allocator_record_acquire(std::size_t size, std::uint32_t* number) noexcept
     g_free_head = g_slots[n].next;
     if (--g_free_count == 0) g_free_tail = 0;
     *number = n;
-    return g_slots[n].memory;  // its pages were returned: they read as zero
+    // The dead allocator in it goes: its pages back, so they read as zero.
+    os.decommit(g_slots[n].memory, size);
+    return g_slots[n].memory;
   }
   if (g_carved == MAX_ALLOCATOR_RECORDS) return nullptr;
   void* memory = os.reserve(size, os.page_size());
@@ -51,9 +50,7 @@ void* allocator_record_acquire(std::size_t size, std::uint32_t* number) noexcept
   return memory;
 }
 
-void allocator_record_release(void* record, std::size_t size, std::uint32_t number) noexcept {
-  // Pages first: from here on every field of the record reads as zero.
-  OsPlatform::instance().decommit(record, size);
+void allocator_record_release(std::uint32_t number) noexcept {
   const LockGuard lock(g_mutex);
   g_slots[number].next = 0;
   if (g_free_count++ == 0)
@@ -62,7 +59,5 @@ void allocator_record_release(void* record, std::size_t size, std::uint32_t numb
     g_slots[g_free_tail].next = number;
   g_free_tail = number;
 }
-
-void* dead_allocator_record() noexcept { return g_dead_record; }
 
 }  // namespace tslab::detail

@@ -1,10 +1,10 @@
 // This file contains the records allocators live in. A record stays mapped for
 // the life of the process: when its allocator is destroyed its pages go back to
-// the OS, after which it reads as zero, and a zero record is a dead allocator
-// (AllocatorCore::alive() is false; every call on it is refused, none crashes).
-// A record is reused, with a new allocator identity, only after RECORD_QUARANTINE
-// later destroys, so a call through a stale pointer meets a dead record for a
-// long while rather than a new allocator at once.
+// the OS and a dead allocator is constructed in it (AllocatorCore::alive() is
+// false; every call on it is refused, none crashes). A record is reused, with a
+// new allocator identity, only after RECORD_QUARANTINE later destroys, so a call
+// through a stale pointer meets a dead allocator for a long while rather than a
+// new one at once.
 //
 // Record numbers (1..MAX_ALLOCATOR_RECORDS) are unique among live allocators and
 // name the owner of slab ids in the registry (handle/registry.h).
@@ -18,15 +18,12 @@ namespace tslab::detail {
 
 inline constexpr std::uint32_t MAX_ALLOCATOR_RECORDS = (1u << 20) - 1;
 inline constexpr std::uint32_t RECORD_QUARANTINE = 64;
-inline constexpr std::size_t DEAD_RECORD_BYTES = 64 * 1024;  // at least sizeof(AllocatorCore)
 
 // Zeroed, page-aligned memory of `size` bytes (the same size on every call) and
 // its record number, or nullptr if the OS refused or every record is live.
 void* allocator_record_acquire(std::size_t size, std::uint32_t* number) noexcept;
-// Returns the record's pages to the OS; it reads as zero from here on.
-void allocator_record_release(void* record, std::size_t size, std::uint32_t number) noexcept;
-// A record that is never live: what an empty tslab::Allocator refers to.
-void* dead_allocator_record() noexcept;
+// Queues a record (holding a dead allocator) for reuse after the quarantine.
+void allocator_record_release(std::uint32_t number) noexcept;
 
 }  // namespace tslab::detail
 
