@@ -5,9 +5,12 @@
 #   make bench         the whole suite, `tslab bench --all`, medians of 3 runs (charts in docs/charts)
 #   make bench-stats   fast path with statistics compiled in vs out, and snapshot cost
 #   make bench-arena   arena allocation against slab allocation
+#   make test-fuzz     the libFuzzer targets (fuzz/), a short bounded run each (part of make test)
+#   make fuzz          the same, FUZZ_SECONDS (default 600) per target
 #   make deps | build | format | format-check | clean
 #
-# Build trees: build/ (Release), build-asan/ (ASan+UBSan), build-tsan/ (TSan).
+# Build trees: build/ (Release), build-asan/ (ASan+UBSan), build-tsan/ (TSan),
+# build-fuzz/ (clang, libFuzzer, ASan+UBSan).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -28,7 +31,7 @@ TSLAB_BIN := $(BUILD_DIR)/bench/tslab
 
 DEPS := build-essential g++ cmake pkg-config libgtest-dev libgmock-dev libbenchmark-dev \
         libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev clang-format python3 \
-        python3-matplotlib prometheus
+        python3-matplotlib prometheus clang libclang-rt-14-dev
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
@@ -39,10 +42,15 @@ TSAN_ENV := TSLAB_TEST_SCALE=5 \
             TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1' \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-FORMAT_DIRS := src include tests bench
+FORMAT_DIRS := src include tests bench fuzz
 FIND_SOURCES := find $(wildcard $(FORMAT_DIRS)) -type f \( -name '*.h' -o -name '*.hpp' -o -name '*.cpp' -o -name '*.c' \) -print0 2>/dev/null
 
-.PHONY: all deps build test test-release test-asan test-tsan demo bench bench-stats bench-arena format format-check clean
+FUZZ_DIR := build-fuzz
+FUZZ_TARGETS ?= fuzz_api_sequence fuzz_handle_decode fuzz_options fuzz_http_request
+FUZZ_SECONDS ?= 600
+FUZZ_TEST_SECONDS ?= 30
+
+.PHONY: all deps build test test-release test-asan test-tsan test-fuzz fuzz fuzz-build demo bench bench-stats bench-arena format format-check clean
 
 all: build
 
@@ -65,7 +73,7 @@ build: deps
 	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS)
 
 test: build
-	$(MAKE) --no-print-directory test-release test-asan test-tsan
+	$(MAKE) --no-print-directory test-release test-asan test-tsan test-fuzz
 	@echo "make test: all test suites passed"
 
 # The Release build: every test, including the package test.
@@ -83,6 +91,19 @@ test-tsan:
 	$(CMAKE) -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DTSLAB_SANITIZE=thread -DTSLAB_BUILD_BENCH=OFF
 	$(CMAKE) --build $(TSAN_DIR) -j$(JOBS)
 	$(TSAN_ENV) $(CTEST) --test-dir $(TSAN_DIR) --output-on-failure -j$(TEST_JOBS) -L '^concurrency$$'
+
+# libFuzzer targets (fuzz/README.md): clang, ASan+UBSan, a tree of their own.
+fuzz-build: deps
+	$(CMAKE) -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+	  -DTSLAB_BUILD_FUZZ=ON -DTSLAB_BUILD_TESTS=OFF -DTSLAB_BUILD_BENCH=OFF -DTSLAB_SANITIZE=address
+	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS) --target fuzz_targets
+
+# Saved regressions and seeds, then FUZZ_TEST_SECONDS of fuzzing per target from the seeds.
+test-fuzz: fuzz-build
+	bash fuzz/run_fuzzers.sh --fresh $(FUZZ_DIR) $(FUZZ_TEST_SECONDS) $(FUZZ_TARGETS)
+
+fuzz: fuzz-build
+	bash fuzz/run_fuzzers.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 demo: build
 	@if [ ! -x $(TSLAB_BIN) ]; then \
@@ -116,4 +137,4 @@ format-check:
 	$(FIND_SOURCES) | xargs -0 -r $(CLANG_FORMAT) --dry-run --Werror
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSAN_DIR) $(FUZZ_DIR)

@@ -1,0 +1,87 @@
+// This file contains the shadow model of one allocator's epoch ring, as
+// slab_alloc.h and epoch_domain.h describe it: which slot is current, each
+// slot's state, era, domain refcount and label, and what advance, close and
+// close-by-era do to them.
+#ifndef TSLAB_FUZZ_EPOCH_MODEL_H
+#define TSLAB_FUZZ_EPOCH_MODEL_H
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "slab_alloc.h"
+
+namespace fuzz {
+
+class EpochModel {
+ public:
+  explicit EpochModel(std::uint32_t count) : count_(count), next_era_(count + 1) {
+    for (std::uint32_t e = 0; e < count; ++e) {
+      era_[e] = e + 1;
+      open_[e] = true;
+    }
+  }
+
+  std::uint32_t count() const { return count_; }
+  std::uint32_t current() const { return current_; }
+  bool in_range(std::uint32_t e) const { return e < count_; }
+  bool open(std::uint32_t e) const { return in_range(e) && open_[e]; }
+  std::uint64_t era(std::uint32_t e) const { return in_range(e) ? era_[e] : 0; }
+  std::uint32_t refcount(std::uint32_t e) const { return in_range(e) ? refcount_[e] : 0; }
+  const std::string& label(std::uint32_t e) const { return label_[e]; }
+
+  // The current slot closes; the next one opens with a new era, no holders, no label.
+  std::uint32_t advance() {
+    const std::uint32_t next = (current_ + 1) % count_;
+    era_[next] = next_era_++;
+    open_[next] = true;
+    refcount_[next] = 0;
+    label_[next].clear();
+    if (next != current_) open_[current_] = false;
+    current_ = next;
+    return next;
+  }
+
+  bool close(std::uint32_t e) {
+    if (!in_range(e)) return false;
+    open_[e] = false;
+    return true;
+  }
+
+  bool close_era(std::uint32_t e, std::uint64_t era) {
+    if (!in_range(e) || era_[e] != era) return false;
+    open_[e] = false;
+    return true;
+  }
+
+  std::uint32_t inc_refcount(std::uint32_t e) { return in_range(e) ? ++refcount_[e] : 0; }
+  // Never below zero.
+  std::uint32_t dec_refcount(std::uint32_t e) {
+    if (!in_range(e) || refcount_[e] == 0) return 0;
+    return --refcount_[e];
+  }
+
+  // The label is cut to SLAB_EPOCH_LABEL_SIZE - 1 bytes, never inside a UTF-8
+  // sequence; NULL clears it.
+  void set_label(std::uint32_t e, const char* text) {
+    std::size_t n = 0;
+    if (text != nullptr)
+      while (n + 1 < SLAB_EPOCH_LABEL_SIZE && text[n] != '\0') ++n;
+    if (text != nullptr && text[n] != '\0')
+      while (n != 0 && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+    label_[e].assign(text == nullptr ? "" : text, n);
+  }
+
+ private:
+  std::uint32_t count_;
+  std::uint32_t current_ = 0;
+  std::uint64_t next_era_;
+  std::array<std::uint64_t, SLAB_MAX_EPOCH_COUNT> era_{};
+  std::array<bool, SLAB_MAX_EPOCH_COUNT> open_{};
+  std::array<std::uint32_t, SLAB_MAX_EPOCH_COUNT> refcount_{};
+  std::array<std::string, SLAB_MAX_EPOCH_COUNT> label_{};
+};
+
+}  // namespace fuzz
+
+#endif  // TSLAB_FUZZ_EPOCH_MODEL_H
