@@ -202,6 +202,8 @@ TEST(DestroyedObjects, DomainOverAFreedAllocatorIsRefused) {
   slab_allocator_free(a);
   EXPECT_FALSE(epoch_domain_enter(d));
   EXPECT_FALSE(epoch_domain_force_close(d));
+  // The close's own reason, not a stale epoch: the allocator is gone.
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(epoch_domain_destroy(d));  // the domain itself is still live: destroy frees it
 }
 

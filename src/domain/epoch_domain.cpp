@@ -297,8 +297,9 @@ bool epoch_domain_force_close(EpochDomain* d) {
     return misuse(TSLAB_ERR_INVALID_ARGUMENT);
   }
   StripeGuard lock(stripe_of(d));
-  if (!close_locked(d)) return misuse(TSLAB_ERR_STALE_EPOCH);
-  return true;
+  // epoch_close_era records why it refused: a stale era, a destroyed allocator,
+  // a call from inside tslab (TSLAB_ERR_REENTRANT).
+  return close_locked(d);
 }
 
 }  // extern "C"
