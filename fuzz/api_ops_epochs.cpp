@@ -282,8 +282,11 @@ void op_domain_destroy(World& w, ByteReader& r) {
   if ((how & 1) == 0) return destroy_domain(w, d);
   DomainRecord& domain = w.domains[d];
   TslabError error = TSLAB_OK;
-  Expectation want = domain.live ? fail(TSLAB_ERR_STALE_EPOCH) : fail(TSLAB_ERR_INVALID_ARGUMENT);
-  if (domain.live && current_era(w, domain) == domain.era) want = succeed();
+  // A destroyed domain, or one over a destroyed allocator: INVALID_ARGUMENT (the
+  // close's own error); a slot re-activated since the domain was bound: STALE_EPOCH.
+  Expectation want = fail(TSLAB_ERR_INVALID_ARGUMENT);
+  if (domain.live && w.alive(domain.allocator))
+    want = current_era(w, domain) == domain.era ? succeed() : fail(TSLAB_ERR_STALE_EPOCH);
   const bool ok = call_domain(epoch_domain_force_close, domain.api, &error);
   require_outcome("epoch_domain_force_close", want, ok, error);
   if (!ok) return;
