@@ -203,7 +203,7 @@ void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch) noexcept 
     const std::uint64_t era = open_era_or_error(epoch);
     return era == 0 ? nullptr : alloc_large(size, 0, epoch, era);
   }
-  Heap* heap = tl_cache.uid == uid_ ? tl_cache.heap : attach_thread();
+  Heap* heap = cache_line().uid == uid_ ? cache_line().heap : attach_thread();
   if (heap == nullptr) return nullptr;
   // The era is read inside the quiescence marker: a close either is seen here,
   // or waits for this allocation before it returns any page (reclaim.cpp).

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "core/counters.h"
+#include "core/thread_cache.h"
 #include "epoch/epoch_ring.h"
 #include "heap/heap.h"
 #include "platform/mutex.h"
@@ -137,6 +138,13 @@ class AllocatorCore final : public SlabSource {
 
   // --- threads (core/threads.cpp) ---
   std::uint64_t uid() const noexcept { return uid_; }
+  // The thread-cache way of this allocator (core/thread_cache.h); set once, by
+  // register_live, before the allocator is handed out.
+  std::uint32_t cache_way() const noexcept { return cache_way_; }
+  void set_cache_way(std::uint32_t way) noexcept { cache_way_ = way; }
+  // The calling thread's cache line for this allocator's way: it names this
+  // allocator iff its uid is uid_.
+  const ThreadCache& cache_line() const noexcept { return tl_cache[cache_way_]; }
   // Hands a heap back; the next thread to attach adopts it. Caller holds the live lock.
   void abandon_heap(Heap* heap) noexcept;
 
@@ -227,7 +235,8 @@ class AllocatorCore final : public SlabSource {
   // Hot, read on every allocation. A dead allocator has uid 0 and no epochs.
   const std::uint64_t uid_;
   const std::uint32_t epoch_count_;
-  const std::uint32_t record_;  // record number: owner of its slab ids in the registry
+  const std::uint32_t record_;   // record number: owner of its slab ids in the registry
+  std::uint32_t cache_way_ = 0;  // index into tl_cache
   EpochRing epochs_;
 
   Platform& platform_;

@@ -28,7 +28,8 @@ BlockRef failure(TslabError e) { return BlockRef{nullptr, 0, e}; }
 }  // namespace
 
 bool AllocatorCore::owned_by_caller(const Slab* s) const noexcept {
-  return tl_cache.uid == uid_ && s->heap.load(std::memory_order_relaxed) == tl_cache.heap;
+  const Heap* mine = own_heap();
+  return mine != nullptr && s->heap.load(std::memory_order_relaxed) == mine;
 }
 
 BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin) const noexcept {
@@ -91,16 +92,16 @@ BlockRef AllocatorCore::resolve_handle(std::uint64_t handle, SlabPin& pin) const
 TslabError AllocatorCore::free_block(const BlockRef& ref, void* p) noexcept {
   Slab* s = ref.slab;
   if (s->kind == SlabKind::large) return free_large(ref);
-  const ThreadCache& tc = tl_cache;
+  Heap* const mine = own_heap();
   Heap* owner = s->heap.load(std::memory_order_acquire);
   // Read while the block being freed keeps the slab in use: once the free lands,
   // another thread may recycle the slab and take it into use again.
   const std::uint64_t era = s->era;
   const bool open = era == epochs_.open_era(s->epoch);
-  if (tc.uid == uid_ && owner == tc.heap) {
+  if (mine != nullptr && owner == mine) {
     const TslabError e = s->free_local(ref.slot);
-    if (e == TSLAB_OK) tc.heap->note_freed(s);
-    if (e == TSLAB_OK && open) tc.heap->list_free_block(s, p);
+    if (e == TSLAB_OK) mine->note_freed(s);
+    if (e == TSLAB_OK && open) mine->list_free_block(s, p);
     if (e == TSLAB_OK && !open) return_if_empty(s, era);
     return e;
   }

@@ -24,7 +24,7 @@
 namespace tslab::detail {
 
 [[gnu::always_inline]] inline void* AllocatorCore::alloc(std::size_t size, std::uint32_t epoch) noexcept {
-  const ThreadCache& tc = tl_cache;
+  const ThreadCache& tc = cache_line();
   if (size <= MAX_SMALL_SIZE && epoch < epoch_count_ && tc.uid == uid_) [[likely]] {
     const std::uint32_t cls = size_to_class(size);
     HotBin& bin = tc.bins[epoch * NUM_CLASSES + cls];
@@ -52,7 +52,7 @@ namespace tslab::detail {
 
 [[gnu::always_inline]] inline TslabError AllocatorCore::free(void* p) noexcept {
   if (Slab* s = small_slab_of(p)) [[likely]] {
-    const ThreadCache& tc = tl_cache;
+    const ThreadCache& tc = cache_line();
     // Owned by the caller's heap in this allocator: no other check of origin needed.
     if (s->heap.load(std::memory_order_relaxed) == tc.heap && tc.uid == uid_) [[likely]] {
       const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) & (SLAB_SIZE - 1));

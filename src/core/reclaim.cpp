@@ -261,7 +261,7 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
   // This thread's own bins of the closed activation can go at once too. (Not
   // from a signal handler: one that interrupted this thread's free would find
   // the heap's lists half updated. The API is not async-signal-safe.)
-  if (tl_cache.uid == uid_) tl_cache.heap->catch_up_with_closes(*this);
+  if (Heap* mine = own_heap()) mine->catch_up_with_closes(*this);
   rss_before_close_[epoch].store(rss_before, std::memory_order_relaxed);
   rss_after_close_[epoch].store(process_rss_bytes(), std::memory_order_relaxed);
   const std::uint64_t took = monotonic_ns() - started_ns;
@@ -321,8 +321,8 @@ std::uint64_t AllocatorCore::collect() noexcept {
   if (!alive_or_error() || !may_wait_or_error()) return 0;
   counters_.collect_calls.add();
   const std::uint64_t before = decommitted_bytes_.load(std::memory_order_relaxed);
-  if (tl_cache.uid == uid_) {
-    if (Slab* list = tl_cache.heap->take_empty_slabs(*this, true)) recycle_slabs(list);
+  if (Heap* mine = own_heap()) {
+    if (Slab* list = mine->take_empty_slabs(*this, true)) recycle_slabs(list);
   }
   const CountedLock lock(mutex_, counters_);
   retry_deferred_locked();

@@ -23,12 +23,21 @@
 
 namespace tslab::detail {
 
-thread_local constinit ThreadCache tl_cache = {NO_ALLOCATOR, nullptr, nullptr};
+namespace {
+constexpr ThreadCache EMPTY_CACHE_LINE = {NO_ALLOCATOR, nullptr, nullptr};
+}
+
+thread_local constinit ThreadCache tl_cache[THREAD_CACHE_WAYS] = {
+    EMPTY_CACHE_LINE, EMPTY_CACHE_LINE, EMPTY_CACHE_LINE, EMPTY_CACHE_LINE,
+    EMPTY_CACHE_LINE, EMPTY_CACHE_LINE, EMPTY_CACHE_LINE, EMPTY_CACHE_LINE,
+    EMPTY_CACHE_LINE, EMPTY_CACHE_LINE, EMPTY_CACHE_LINE, EMPTY_CACHE_LINE,
+    EMPTY_CACHE_LINE, EMPTY_CACHE_LINE, EMPTY_CACHE_LINE, EMPTY_CACHE_LINE};
+static_assert(THREAD_CACHE_WAYS == 16, "the initialiser above lists every way");
 thread_local constinit TslabError tl_last_error = TSLAB_OK;
 
 namespace {
 
-constexpr std::uint32_t RECORD_ENTRIES = 16;
+constexpr std::uint32_t RECORD_ENTRIES = 64;
 
 struct ThreadRecord {
   std::uint64_t tid;
@@ -44,6 +53,7 @@ struct ThreadRecord {
 
 Mutex g_live_mutex;  // guards everything below
 AllocatorCore* g_live = nullptr;
+std::uint32_t g_way_users[THREAD_CACHE_WAYS] = {};  // live allocators per thread-cache way
 std::uint64_t g_next_uid = 1;
 ThreadRecord* g_free_records = nullptr;
 pthread_key_t g_exit_key;
@@ -92,7 +102,14 @@ void on_thread_exit(void* arg) {
   r->next_free = g_free_records;
   g_free_records = r;
   tl_record = nullptr;
-  tl_cache = ThreadCache{NO_ALLOCATOR, nullptr, nullptr};
+  for (ThreadCache& line : tl_cache) line = EMPTY_CACHE_LINE;
+}
+
+// Caller holds g_live_mutex. The thread's cache line naming `heap`, if any, stops
+// naming it.
+void forget_cached(const Heap* heap) {
+  for (ThreadCache& line : tl_cache)
+    if (line.heap == heap) line = EMPTY_CACHE_LINE;
 }
 
 // fork: the live lock, then every live allocator's locks (core/fork.cpp).
@@ -139,6 +156,11 @@ std::uint64_t next_allocator_uid() noexcept {
 
 void register_live(AllocatorCore* core) noexcept {
   LockGuard lock(g_live_mutex);
+  std::uint32_t way = 0;
+  for (std::uint32_t w = 1; w < THREAD_CACHE_WAYS; ++w)
+    if (g_way_users[w] < g_way_users[way]) way = w;
+  ++g_way_users[way];
+  core->set_cache_way(way);
   core->next_live = g_live;
   g_live = core;
 }
@@ -148,6 +170,7 @@ void unregister_live(AllocatorCore* core) noexcept {
   for (AllocatorCore** link = &g_live; *link != nullptr; link = &(*link)->next_live) {
     if (*link == core) {
       *link = core->next_live;
+      --g_way_users[core->cache_way()];
       break;
     }
   }
@@ -192,7 +215,7 @@ Heap* AllocatorCore::acquire_heap() noexcept {
 }
 
 Heap* AllocatorCore::own_heap() const noexcept {
-  if (tl_cache.uid == uid_) return tl_cache.heap;
+  if (const ThreadCache& line = cache_line(); line.uid == uid_) return line.heap;
   const ThreadRecord* r = tl_record;
   for (std::uint32_t i = 0; r != nullptr && i < r->count; ++i)
     if (r->entries[i].uid == uid_) return r->entries[i].heap;
@@ -228,7 +251,7 @@ Heap* AllocatorCore::attach_thread() noexcept {
       LockGuard lock(g_live_mutex);
       prune_dead(r);
       if (r->count == RECORD_ENTRIES) {
-        if (tl_cache.heap == r->entries[0].heap) tl_cache = ThreadCache{NO_ALLOCATOR, nullptr, nullptr};
+        forget_cached(r->entries[0].heap);
         if (AllocatorCore* core = find_live(r->entries[0].uid)) core->abandon_heap(r->entries[0].heap);
         for (std::uint32_t i = 1; i < r->count; ++i) r->entries[i - 1] = r->entries[i];
         --r->count;
@@ -236,7 +259,7 @@ Heap* AllocatorCore::attach_thread() noexcept {
     }
     r->entries[r->count++] = {uid_, heap};
   }
-  tl_cache = ThreadCache{uid_, &heap->hot_at(0), heap};
+  tl_cache[cache_way_] = ThreadCache{uid_, &heap->hot_at(0), heap};
   return heap;
 }
 
