@@ -36,6 +36,8 @@ extern "C" {
 #define SLAB_DEFAULT_EPOCH_COUNT 16u
 /* Largest number of epochs an allocator can be created with. */
 #define SLAB_MAX_EPOCH_COUNT 256u
+/* Returned by slab_epoch_open when no epoch could be opened. */
+#define SLAB_NO_EPOCH UINT32_MAX
 
 typedef struct SlabAllocator SlabAllocator; /* opaque */
 typedef uint64_t SlabHandle;                /* 0 is never a valid handle */
@@ -107,10 +109,23 @@ size_t slab_usable_size(SlabAllocator* alloc, const void* ptr);
 
 /* --- epochs -------------------------------------------------------------- */
 EpochId epoch_current(SlabAllocator* alloc);
-/* Marks the current epoch CLOSING and activates the next ring slot with a new
- * era. Returns the new current epoch; on TSLAB_ERR_REENTRANT (see the top of this
- * file) the current epoch, unmoved. */
+/* Marks the current epoch CLOSING and activates the next ring slot that is not
+ * held (slab_epoch_open) with a new era; if every other slot is held, the current
+ * slot itself is re-activated with a new era. Returns the new current epoch; on
+ * TSLAB_ERR_REENTRANT (see the top of this file) the current epoch, unmoved. */
 EpochId epoch_advance(SlabAllocator* alloc);
+/* Mixed lifetimes in one allocator: activates an epoch slot with a new era and
+ * holds it outside the rotation, for long-lived objects (a cache, a session) next
+ * to rotating short epochs. epoch_advance never closes or re-activates a held
+ * slot; epoch_close / epoch_close_era on it close it and end the hold (the slot
+ * rejoins the rotation). The slot taken is the one epoch_advance would reach
+ * last, preferring a CLOSING one; if its previous activation was still open, that
+ * activation ends here, as a close would end it. Returns SLAB_NO_EPOCH with
+ * TSLAB_ERR_NO_FREE_EPOCH when every slot but the current one is held, and with
+ * TSLAB_ERR_REENTRANT like epoch_advance. */
+EpochId slab_epoch_open(SlabAllocator* alloc);
+/* True while `epoch` is held by slab_epoch_open (false for a bad allocator or epoch). */
+bool slab_epoch_is_held(SlabAllocator* alloc, EpochId epoch);
 /* Marks `epoch` CLOSING: it takes no new allocations; frees into it succeed.
  * Before it returns, the pages of every empty slab of the epoch, whichever thread
  * allocated it, go back to the OS; a slab that empties later gives its pages back

@@ -78,6 +78,68 @@ TEST(SegmentMap, RecognisesOnlyRegisteredGranulesAndRejectsWildAddresses) {
   EXPECT_EQ(alloc.deallocate(p), tslab::Error::ok);
 }
 
+// Held slots across thousands of wraps: the rotation never lands on one, never
+// changes its era, and closing one puts it back in the rotation.
+TEST(EpochRing, RotationSkipsHeldSlotsAcrossWraps) {
+  td::EpochRing ring(5);
+  std::uint64_t ended = 0;
+  const std::uint32_t a = ring.open_held(&ended);
+  ASSERT_LT(a, 5u);
+  EXPECT_EQ(a, 4u) << "the slot the rotation reaches last";
+  EXPECT_NE(ended, 0u) << "a fresh ring's slots are all open: the previous activation ended";
+  const std::uint32_t b = ring.open_held(&ended);
+  EXPECT_EQ(b, 3u);
+  const std::uint64_t era_a = ring.era(a), era_b = ring.era(b);
+  std::uint64_t closed = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const std::uint32_t before = ring.current();
+    const std::uint32_t next = ring.advance(&closed);
+    EXPECT_NE(next, a);
+    EXPECT_NE(next, b);
+    EXPECT_EQ(next, (before + 1) % 3);
+    EXPECT_EQ(ring.state(before), EPOCH_CLOSING);
+    ASSERT_EQ(ring.era(a), era_a);
+    ASSERT_EQ(ring.era(b), era_b);
+    ASSERT_EQ(ring.state(a), EPOCH_ACTIVE);
+    ASSERT_TRUE(ring.held(a) && ring.held(b));
+  }
+  ring.close(a);
+  EXPECT_FALSE(ring.held(a));
+  EXPECT_EQ(ring.state(a), EPOCH_CLOSING);
+  bool reached = false;
+  for (int i = 0; i < 5; ++i) reached = reached || ring.advance(&closed) == a;
+  EXPECT_TRUE(reached) << "a closed held slot rejoins the rotation";
+}
+
+// Every slot but the current one held: nothing more can be opened, and the
+// rotation re-activates the current slot with a new era each time.
+TEST(EpochRing, AllButCurrentHeldRotatesInPlace) {
+  td::EpochRing ring(3);
+  std::uint64_t ended = 0, closed = 0;
+  ASSERT_LT(ring.open_held(&ended), 3u);
+  ASSERT_LT(ring.open_held(&ended), 3u);
+  EXPECT_EQ(ring.open_held(&ended), 3u);
+  const std::uint32_t cur = ring.current();
+  const std::uint64_t era = ring.era(cur);
+  const std::uint64_t closes = ring.close_count();
+  EXPECT_EQ(ring.advance(&closed), cur);
+  EXPECT_EQ(closed, era);
+  EXPECT_GT(ring.era(cur), era);
+  EXPECT_EQ(ring.state(cur), EPOCH_ACTIVE);
+  EXPECT_GT(ring.close_count(), closes);
+}
+
+// A closed slot is preferred over one whose activation is still open.
+TEST(EpochRing, OpenPrefersAClosingSlot) {
+  td::EpochRing ring(4);
+  std::uint64_t closed = 0, ended = 0;
+  ring.advance(&closed);  // 0 closes, 1 current; 2 and 3 still open from creation
+  const std::uint64_t era3 = ring.era(3);
+  EXPECT_EQ(ring.open_held(&ended), 0u);
+  EXPECT_EQ(ended, 0u);
+  EXPECT_EQ(ring.era(3), era3);
+}
+
 TEST(EpochRing, ErasAreMonotonicAcrossThousandsOfWraps) {
   td::EpochRing ring(4);
   std::uint64_t last = 0;
@@ -87,7 +149,10 @@ TEST(EpochRing, ErasAreMonotonicAcrossThousandsOfWraps) {
   }
   for (int i = 0; i < 5000; ++i) {
     const std::uint32_t before = ring.current();
-    const std::uint32_t next = ring.advance();
+    const std::uint64_t before_era = ring.era(before);
+    std::uint64_t closed = 0;
+    const std::uint32_t next = ring.advance(&closed);
+    EXPECT_EQ(closed, before_era);
     EXPECT_EQ(next, (before + 1) % 4);
     EXPECT_EQ(ring.state(before), EPOCH_CLOSING);
     EXPECT_EQ(ring.state(next), EPOCH_ACTIVE);

@@ -32,7 +32,8 @@ typedef enum TslabError {
   TSLAB_ERR_OPTIONS_FROZEN = 18,    /* options are read once, at first use; too late to set one */
   TSLAB_ERR_ARENA_FULL = 19,        /* the arena has no room and its overflow policy is "error" */
   TSLAB_ERR_REENTRANT = 20, /* called from inside tslab on the same thread (a signal handler, a lazy init) */
-  TSLAB_ERR_SYSTEM = 21     /* the OS refused a socket, thread or similar call */
+  TSLAB_ERR_SYSTEM = 21,    /* the OS refused a socket, thread or similar call */
+  TSLAB_ERR_NO_FREE_EPOCH = 22 /* epoch_open: every epoch slot but the current one is held open */
 } TslabError;
 
 /* Why the calling thread's last failed call failed. */

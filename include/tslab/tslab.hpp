@@ -51,6 +51,7 @@ enum class Error : int {
   arena_full = TSLAB_ERR_ARENA_FULL,
   reentrant = TSLAB_ERR_REENTRANT,
   system = TSLAB_ERR_SYSTEM,
+  no_free_epoch = TSLAB_ERR_NO_FREE_EPOCH,
 };
 
 // Why the calling thread's last failed call failed.
@@ -112,6 +113,10 @@ class Allocator {
   // the era overload refuses (Error::stale_epoch) a slot re-activated since.
   EpochId epoch_current() const noexcept;
   EpochId epoch_advance() noexcept;
+  // A long-lived epoch held outside the rotation until it is closed; nullopt-like
+  // SLAB_NO_EPOCH (last_error() says why) if none can be opened.
+  EpochId epoch_open() noexcept;
+  bool epoch_held(EpochId epoch) const noexcept;
   Error epoch_close(EpochId epoch) noexcept;
   Error epoch_close(EpochId epoch, std::uint64_t era) noexcept;
   EpochState epoch_state(EpochId epoch) const noexcept;

@@ -93,6 +93,16 @@ EpochId epoch_advance(SlabAllocator* alloc) {
   return core == nullptr ? 0 : core->epoch_advance();
 }
 
+EpochId slab_epoch_open(SlabAllocator* alloc) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? SLAB_NO_EPOCH : core->epoch_open();
+}
+
+bool slab_epoch_is_held(SlabAllocator* alloc, EpochId epoch) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->epoch_held(epoch);
+}
+
 bool epoch_close(SlabAllocator* alloc, EpochId epoch) {
   AllocatorCore* core = core_of(alloc);
   return core != nullptr && core->epoch_close(epoch);

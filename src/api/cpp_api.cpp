@@ -63,6 +63,8 @@ Handle Allocator::ptr_to_handle(const void* ptr) const noexcept { return core_->
 
 EpochId Allocator::epoch_current() const noexcept { return core_->epoch_current(); }
 EpochId Allocator::epoch_advance() noexcept { return core_->epoch_advance(); }
+EpochId Allocator::epoch_open() noexcept { return core_->epoch_open(); }
+bool Allocator::epoch_held(EpochId epoch) const noexcept { return core_->epoch_held(epoch); }
 Error Allocator::epoch_close(EpochId epoch) noexcept {
   return core_->epoch_close(epoch) ? Error::ok : last_error();
 }

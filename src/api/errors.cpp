@@ -51,6 +51,8 @@ extern "C" const char* slab_error_string(TslabError error) {
       return "called from inside tslab on the same thread (a signal handler or a re-entrant initialisation)";
     case TSLAB_ERR_SYSTEM:
       return "a system call failed";
+    case TSLAB_ERR_NO_FREE_EPOCH:
+      return "no free epoch slot: every slot but the current one is held open";
   }
   return "unknown error";
 }

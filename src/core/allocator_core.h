@@ -110,6 +110,10 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t epoch_count_checked() const noexcept;
   // Closes the current epoch (returning its empty slabs' pages) and activates the next.
   std::uint32_t epoch_advance() noexcept;
+  // Activates a slot held outside the rotation (epoch/epoch_ring.h) and returns
+  // it; SLAB_NO_EPOCH with TSLAB_ERR_NO_FREE_EPOCH if every other slot is held.
+  std::uint32_t epoch_open() noexcept;
+  bool epoch_held(std::uint32_t epoch) const noexcept;
   // Marks `epoch` CLOSING and returns the pages of its empty slabs before returning.
   bool epoch_close(std::uint32_t epoch) noexcept;
   // The same, only if the slot's current activation is `era` (else TSLAB_ERR_STALE_EPOCH).

@@ -287,12 +287,31 @@ std::uint32_t AllocatorCore::epoch_advance() noexcept {
   if (!may_wait_or_error()) return epochs_.current();  // the ring does not move
   const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = process_rss_bytes();
+  std::uint64_t closed_era = 0;
   const std::uint32_t old = epochs_.current();
-  const std::uint64_t old_era = epochs_.era(old);
-  const std::uint32_t next = epochs_.advance();
-  // The slot that just closed returns its empty slabs' pages like any close.
-  if (next != old) after_close(old, old_era, rss_before, started);
+  const std::uint32_t next = epochs_.advance(&closed_era);
+  // The activation that just closed returns its empty slabs' pages like any close
+  // (in its own slot even when the rotation came back to it: one slot not held).
+  after_close(old, closed_era, rss_before, started);
   return next;
+}
+
+std::uint32_t AllocatorCore::epoch_open() noexcept {
+  if (!alive_or_error() || !may_wait_or_error()) return SLAB_NO_EPOCH;
+  const std::uint64_t started = monotonic_ns();
+  std::uint64_t ended_era = 0;
+  const std::uint32_t e = epochs_.open_held(&ended_era);
+  if (e == epoch_count_) {
+    set_error(TSLAB_ERR_NO_FREE_EPOCH);
+    return SLAB_NO_EPOCH;
+  }
+  // A slot whose previous activation was still open: that activation just ended.
+  if (ended_era != 0) after_close(e, ended_era, process_rss_bytes(), started);
+  return e;
+}
+
+bool AllocatorCore::epoch_held(std::uint32_t epoch) const noexcept {
+  return in_range_or_error(epoch) && epochs_.held(epoch);
 }
 
 bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {

@@ -16,6 +16,7 @@ EpochRing::EpochRing(std::uint32_t count) noexcept : count_(count), next_era_(co
     open_era_[e].store(era, std::memory_order_relaxed);
     refcount_[e].store(0, std::memory_order_relaxed);
     open_since_[e].store(now, std::memory_order_relaxed);
+    held_[e].store(false, std::memory_order_relaxed);
     labels_[e][0] = '\0';
   }
 }
@@ -23,29 +24,68 @@ EpochRing::EpochRing(std::uint32_t count) noexcept : count_(count), next_era_(co
 void EpochRing::close_locked(std::uint32_t e) noexcept {
   // Linearization point of a close: no allocation that starts after this succeeds.
   open_era_[e].store(0, std::memory_order_release);
+  held_[e].store(false, std::memory_order_release);
   close_count_.fetch_add(1, std::memory_order_acq_rel);
 }
 
-std::uint32_t EpochRing::advance() noexcept {
+std::uint64_t EpochRing::activate_locked(std::uint32_t e, std::uint64_t now) noexcept {
+  const std::uint64_t era = next_era_++;
+  labels_[e][0] = '\0';
+  refcount_[e].store(0, std::memory_order_relaxed);
+  open_since_[e].store(now, std::memory_order_relaxed);
+  era_[e].store(era, std::memory_order_release);
+  // Linearization point of the new activation: allocations may enter it from here.
+  open_era_[e].store(era, std::memory_order_release);
+  return era;
+}
+
+std::uint32_t EpochRing::advance(std::uint64_t* closed_era) noexcept {
   const std::uint64_t now = monotonic_ns();
   LockGuard lock(mutex_);
   const std::uint32_t cur = current_.load(std::memory_order_relaxed);
-  const std::uint32_t next = (cur + 1) % count_;
-  const std::uint64_t era = next_era_++;
-  labels_[next][0] = '\0';
-  refcount_[next].store(0, std::memory_order_relaxed);
-  open_since_[next].store(now, std::memory_order_relaxed);
-  era_[next].store(era, std::memory_order_release);
-  // Linearization point of the new activation: allocations may enter it from here.
-  open_era_[next].store(era, std::memory_order_release);
+  *closed_era = era_[cur].load(std::memory_order_relaxed);
+  std::uint32_t next = cur;
+  for (std::uint32_t step = 1; step < count_; ++step) {
+    const std::uint32_t e = (cur + step) % count_;
+    if (!held_[e].load(std::memory_order_relaxed)) {
+      next = e;
+      break;
+    }
+  }
+  activate_locked(next, now);
   // The new current epoch is published before the old one closes, so that a
   // thread reading epoch_current() never keeps finding a CLOSING epoch there.
   current_.store(next, std::memory_order_release);
   if (next != cur)
     close_locked(cur);
   else
-    close_count_.fetch_add(1, std::memory_order_acq_rel);  // a one-slot ring: the old era just ended
+    close_count_.fetch_add(1, std::memory_order_acq_rel);  // one slot in rotation: the old era just ended
   return next;
+}
+
+std::uint32_t EpochRing::open_held(std::uint64_t* ended_era) noexcept {
+  const std::uint64_t now = monotonic_ns();
+  LockGuard lock(mutex_);
+  const std::uint32_t cur = current_.load(std::memory_order_relaxed);
+  std::uint32_t pick = count_;
+  // The rotation reaches cur - 1 last: look backwards from there.
+  for (std::uint32_t step = 1; step < count_; ++step) {
+    const std::uint32_t e = (cur + count_ - step) % count_;
+    if (held_[e].load(std::memory_order_relaxed)) continue;
+    if (pick == count_) pick = e;
+    if (open_era_[e].load(std::memory_order_relaxed) == 0) {
+      pick = e;
+      break;
+    }
+  }
+  if (pick == count_) return count_;
+  *ended_era = open_era_[pick].load(std::memory_order_relaxed);
+  activate_locked(pick, now);
+  held_[pick].store(true, std::memory_order_release);
+  // Bins of the activation that ended (if it was open) see a new era: their
+  // owners retire them at their next catch-up.
+  if (*ended_era != 0) close_count_.fetch_add(1, std::memory_order_acq_rel);
+  return pick;
 }
 
 void EpochRing::close(std::uint32_t e) noexcept {

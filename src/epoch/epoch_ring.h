@@ -1,6 +1,12 @@
 // This file contains EpochRing: the allocator's ring of epoch slots, each ACTIVE
 // or CLOSING, each activation numbered by a monotonic era.
 //
+// Two kinds of activation share the ring. advance() rotates: it closes the
+// current slot and activates the next one (batches, requests, frames). open()
+// activates a slot *held* outside the rotation (a cache, a session): advance()
+// skips held slots, so it never closes or re-activates one; a held slot leaves
+// the hold when it is closed, and rejoins the rotation as a CLOSING slot.
+//
 // The allocation fast path reads one word per slot, open_era(e): the slot's era
 // while it is ACTIVE, 0 while it is CLOSING. A thread's bin remembers the era its
 // slabs belong to; a mismatch sends the allocation to the slow path.
@@ -33,9 +39,17 @@ class EpochRing {
     return open_era(e) != 0 ? EPOCH_ACTIVE : EPOCH_CLOSING;
   }
 
-  // The current slot becomes CLOSING; the next becomes ACTIVE with a new era.
-  std::uint32_t advance() noexcept;
-  // Precondition: e < count(). Marks e CLOSING (idempotent).
+  // The current slot becomes CLOSING; the next slot that is not held becomes
+  // ACTIVE with a new era (the current slot again, if every other one is held).
+  // *closed_era: the era of the activation that ended.
+  std::uint32_t advance(std::uint64_t* closed_era) noexcept;
+  // Activates a slot outside the rotation, held until it is closed: the slot the
+  // rotation would reach last, preferring one that is CLOSING. Returns count()
+  // if every slot but the current one is held. *ended_era: the era of the slot's
+  // previous activation if that was still open (it ends here), else 0.
+  std::uint32_t open_held(std::uint64_t* ended_era) noexcept;
+  bool held(std::uint32_t e) const noexcept { return held_[e].load(std::memory_order_acquire); }
+  // Precondition: e < count(). Marks e CLOSING (idempotent) and ends its hold.
   void close(std::uint32_t e) noexcept;
   // Closes e only if its current activation is `era`: a request naming a past
   // activation of a wrapped slot is refused. Returns false if the era is stale.
@@ -69,6 +83,8 @@ class EpochRing {
 
  private:
   void close_locked(std::uint32_t e) noexcept;
+  // A new activation of slot e; returns its era.
+  std::uint64_t activate_locked(std::uint32_t e, std::uint64_t now) noexcept;
 
   const std::uint32_t count_;
   std::atomic<std::uint32_t> current_{0};
@@ -79,6 +95,7 @@ class EpochRing {
   std::atomic<std::uint64_t> era_[SLAB_MAX_EPOCH_COUNT];
   std::atomic<std::uint32_t> refcount_[SLAB_MAX_EPOCH_COUNT];
   std::atomic<std::uint64_t> open_since_[SLAB_MAX_EPOCH_COUNT];
+  std::atomic<bool> held_[SLAB_MAX_EPOCH_COUNT];   // written under mutex_
   char labels_[SLAB_MAX_EPOCH_COUNT][LABEL_SIZE];  // guarded by mutex_
 };
 
