@@ -5,6 +5,8 @@
 #   make bench         the whole suite, `tslab bench --all`, medians of 3 runs (charts in docs/charts)
 #   make bench-stats   fast path with statistics compiled in vs out, and snapshot cost
 #   make bench-arena   arena allocation against slab allocation
+#   make bench-instructions  callgrind instructions per allocation and free, tslab and the peers,
+#                      each measurement run twice (build/bench-results/instructions.md)
 #   make test-fuzz     the libFuzzer targets (fuzz/), a short bounded run each (part of make test)
 #   make fuzz          the same, FUZZ_SECONDS (default 600) per target
 #   make deps | build | format | format-check | clean
@@ -31,7 +33,7 @@ TSLAB_BIN := $(BUILD_DIR)/bench/tslab
 
 DEPS := build-essential g++ cmake pkg-config libgtest-dev libgmock-dev libbenchmark-dev \
         libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev clang-format python3 \
-        python3-matplotlib prometheus clang libclang-rt-14-dev
+        python3-matplotlib prometheus clang libclang-rt-14-dev valgrind
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
@@ -50,7 +52,7 @@ FUZZ_TARGETS ?= fuzz_api_sequence fuzz_handle_decode fuzz_options fuzz_http_requ
 FUZZ_SECONDS ?= 600
 FUZZ_TEST_SECONDS ?= 30
 
-.PHONY: all deps build test test-release test-asan test-tsan test-fuzz fuzz fuzz-build demo bench bench-stats bench-arena format format-check clean
+.PHONY: all deps build test test-release test-asan test-tsan test-fuzz fuzz fuzz-build demo bench bench-stats bench-arena bench-instructions format format-check clean
 
 all: build
 
@@ -129,6 +131,15 @@ bench-stats: build
 bench-arena: build
 	$(BUILD_DIR)/bench/tslab_arena_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
 	  --benchmark_min_time=1
+
+# Builds only what it runs (the library, tslab_icount, the frozen clock), then
+# bench/instructions.py: every workload under callgrind twice, failing if a count moved.
+bench-instructions: deps
+	$(CMAKE) -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target tslab_icount tslab_frozen_clock
+	mkdir -p $(BUILD_DIR)/bench-results
+	python3 bench/instructions.py --build-dir $(BUILD_DIR) --repeat 2 \
+	  --out $(BUILD_DIR)/bench-results/instructions.md
 
 format:
 	$(FIND_SOURCES) | xargs -0 -r $(CLANG_FORMAT) -i
