@@ -124,6 +124,15 @@ EpochId epoch_advance(SlabAllocator* alloc);
  * TSLAB_ERR_NO_FREE_EPOCH when every slot but the current one is held, and with
  * TSLAB_ERR_REENTRANT like epoch_advance. */
 EpochId slab_epoch_open(SlabAllocator* alloc);
+/* The warm reserve: up to `bytes` of empty slabs (rounded down to whole slabs)
+ * that an allocator keeps committed across epoch closes, and that later epochs
+ * take first, with no madvise and no page fault. The default is the option
+ * TSLAB_WARM_RESERVE (4 MiB). After a close, every empty slab beyond the reserve
+ * has handed its pages back; slab_collect returns the reserve too. Lowering it
+ * below what is held returns the reserve at once. False (TSLAB_ERR_INVALID_ARGUMENT)
+ * for a bad allocator or more than 1 GiB. */
+bool slab_set_warm_reserve(SlabAllocator* alloc, size_t bytes);
+size_t slab_warm_reserve(SlabAllocator* alloc);
 /* True while `epoch` is held by slab_epoch_open (false for a bad allocator or epoch). */
 bool slab_epoch_is_held(SlabAllocator* alloc, EpochId epoch);
 /* Marks `epoch` CLOSING: it takes no new allocations; frees into it succeed.

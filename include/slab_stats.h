@@ -81,7 +81,10 @@ extern "C" {
     "Frees refused: double, stale, foreign, interior or never allocated")                                  \
   X(thread_adoptions_total, COUNTER, COUNT, "Heaps of exited threads adopted by another thread")           \
   X(lock_acquisitions_total, COUNTER, COUNT, "Acquisitions of the allocator lock (slow paths only)")       \
-  X(lock_waits_total, COUNTER, COUNT, "Acquisitions of the allocator lock that had to wait")
+  X(lock_waits_total, COUNTER, COUNT, "Acquisitions of the allocator lock that had to wait")               \
+  X(warm_reserve_bytes, GAUGE, BYTES, "Empty slabs kept committed across closes for reuse (warm reserve)") \
+  X(quiescence_waits_total, COUNTER, COUNT,                                                                \
+    "Closes and returns that waited out allocations in flight (a process-wide fence)")
 
 #define SLAB_CLASS_STATS_FIELDS(X)                                                           \
   X(block_size_bytes, GAUGE, BYTES, "Block size of the class")                               \

@@ -82,6 +82,7 @@ TEST(MtLifecycle, NoBlockIsHandedOutOfASlabWhosePagesAreBeingReturned) {
   tslab::Options options;
   options.platform = &platform;
   tslab::Allocator a(options);
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);  // every empty slab's pages go back
   std::atomic<bool> done{false};
   std::atomic<long> violations{0}, failures{0};
   // Allocating threads work in epochs 8 and 9. Each round they fill slabs, free

@@ -20,6 +20,10 @@
 
 namespace {
 
+// The closes here record the process RSS around them: on for the whole binary,
+// before any allocator reads the options.
+const bool g_close_rss = tslab_option_set("TSLAB_CLOSE_RSS", "1");
+
 using tslab::detail::SLAB_SIZE;
 
 constexpr std::size_t OBJ = 100;  // one size class, below
@@ -171,6 +175,7 @@ TEST(Stats, ReclaimableFollowsEachSlabsEmptyStep) {
 
 TEST(Stats, FreesInAClosedEpochReturnPagesAndCountThem) {
   tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), tslab::Error::ok);  // each emptied slab goes back at once
   const tslab::EpochId e = a.epoch_current();
   auto by_slab = fill_two_slabs(a, e);
   ASSERT_EQ(by_slab.size(), 2u);
@@ -182,6 +187,7 @@ TEST(Stats, FreesInAClosedEpochReturnPagesAndCountThem) {
   EXPECT_EQ(closed.closes_total, 1u);
   EXPECT_EQ(closed.last_close_slabs_returned, 0u);  // every block was live
   EXPECT_EQ(closed.live_blocks, 2u * capacity);
+  ASSERT_TRUE(g_close_rss);
   EXPECT_GT(closed.rss_after_last_close_bytes, 0u);
   const tslab::GlobalStats before = tslab::stats(a);
   EXPECT_EQ(before.epoch_close_calls_total, 1u);
@@ -210,6 +216,7 @@ TEST(Stats, FreesInAClosedEpochReturnPagesAndCountThem) {
 
 TEST(Stats, CloseThatFindsEmptySlabsReportsThem) {
   tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), tslab::Error::ok);  // the close returns them, not the reserve
   const tslab::EpochId e = a.epoch_current();
   auto by_slab = fill_two_slabs(a, e);
   for (auto& [slab, blocks] : by_slab)

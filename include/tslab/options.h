@@ -10,6 +10,12 @@
  *                         arenas (each thread's arena takes one chunk at first use)
  *   TSLAB_ARENA_ZERO      bool, default 1: arenas zero used memory on reset
  *   TSLAB_ARENA_OVERFLOW  error|grow|fallback, default grow: what a full arena does
+ *   TSLAB_WARM_RESERVE    size, 0..1g, default 4M: committed empty slabs each allocator
+ *                         keeps across epoch closes, reused first by later epochs
+ *                         (no madvise, no page faults); slab_collect returns them too
+ *   TSLAB_CLOSE_RSS       bool, default 0: read the process RSS (/proc/self/statm)
+ *                         before and after every epoch close, for slab_epoch_info's
+ *                         rss_before_close / rss_after_close (0 when off)
  *
  * A variable set to nothing counts as unset.
  * bool: 0/1, true/false, yes/no, on/off. size: digits with an optional k, m or g

@@ -116,6 +116,10 @@ class Allocator {
   // A long-lived epoch held outside the rotation until it is closed; nullopt-like
   // SLAB_NO_EPOCH (last_error() says why) if none can be opened.
   EpochId epoch_open() noexcept;
+  // The warm reserve (slab_set_warm_reserve): committed empty slabs kept across
+  // closes for reuse. Error::invalid_argument beyond 1 GiB.
+  Error set_warm_reserve(std::size_t bytes) noexcept;
+  std::size_t warm_reserve() const noexcept;
   bool epoch_held(EpochId epoch) const noexcept;
   Error epoch_close(EpochId epoch) noexcept;
   Error epoch_close(EpochId epoch, std::uint64_t era) noexcept;

@@ -93,6 +93,16 @@ EpochId epoch_advance(SlabAllocator* alloc) {
   return core == nullptr ? 0 : core->epoch_advance();
 }
 
+bool slab_set_warm_reserve(SlabAllocator* alloc, size_t bytes) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->set_warm_reserve(bytes);
+}
+
+size_t slab_warm_reserve(SlabAllocator* alloc) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : static_cast<size_t>(core->warm_reserve());
+}
+
 EpochId slab_epoch_open(SlabAllocator* alloc) {
   AllocatorCore* core = core_of(alloc);
   return core == nullptr ? SLAB_NO_EPOCH : core->epoch_open();

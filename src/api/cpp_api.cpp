@@ -64,6 +64,12 @@ Handle Allocator::ptr_to_handle(const void* ptr) const noexcept { return core_->
 EpochId Allocator::epoch_current() const noexcept { return core_->epoch_current(); }
 EpochId Allocator::epoch_advance() noexcept { return core_->epoch_advance(); }
 EpochId Allocator::epoch_open() noexcept { return core_->epoch_open(); }
+Error Allocator::set_warm_reserve(std::size_t bytes) noexcept {
+  return core_->set_warm_reserve(bytes) ? Error::ok : last_error();
+}
+std::size_t Allocator::warm_reserve() const noexcept {
+  return static_cast<std::size_t>(core_->warm_reserve());
+}
 bool Allocator::epoch_held(EpochId epoch) const noexcept { return core_->epoch_held(epoch); }
 Error Allocator::epoch_close(EpochId epoch) noexcept {
   return core_->epoch_close(epoch) ? Error::ok : last_error();

@@ -8,6 +8,7 @@
 #include "core/fast_path.h"
 #include "core/threads.h"
 #include "handle/registry.h"
+#include "options/options.h"
 #include "platform/process_fence.h"
 #include "segment/segment_map.h"
 
@@ -69,6 +70,10 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
     *error = TSLAB_ERR_OUT_OF_MEMORY;
     return nullptr;
   }
+  const OptionValue warm = option(OptionId::warm_reserve);
+  core->warm_limit_ = warm.ok ? static_cast<std::uint32_t>(warm.value / SLAB_SIZE) : 0;
+  const OptionValue rss = option(OptionId::close_rss);
+  core->close_rss_ = rss.ok && rss.value != 0;
   register_live(core);
   *error = TSLAB_OK;
   return core;
@@ -145,12 +150,20 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
   const CountedLock lock(mutex_, counters_);
   if (free_slabs_ == nullptr && deferred_ != nullptr) retry_deferred_locked();
   if (free_slabs_ == nullptr && dormant_ != nullptr) wake_dormant_locked();
-  Slab* s = free_slabs_;
+  Slab* s = warm_slabs_;
   if (s != nullptr) {
+    // The warm reserve first: no page to fault in. Its generation moved on when
+    // it left its last epoch (law 5); no allocation path reached it since.
+    SlabChain::remove(warm_slabs_, s);
+    --warm_count_;
+    s->resident = true;
+    slabs_reused_[cls].fetch_add(1, std::memory_order_relaxed);
+  } else if ((s = free_slabs_) != nullptr) {
     // A recycled slab: its pages went back before it entered the pool (law 4)
     // and its generation moved on when it left its last epoch (law 5).
     unlink_pooled_locked(s);
     s->decommitted.store(false, std::memory_order_relaxed);
+    s->resident = false;
     slabs_reused_[cls].fetch_add(1, std::memory_order_relaxed);
   } else {
     SegmentHeader* seg = current_segment_[epoch];
@@ -163,6 +176,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
       current_segment_[epoch] = seg;
     }
     s = &seg->slabs[seg->slabs_taken++];
+    s->resident = false;
     new_slabs_[cls].fetch_add(1, std::memory_order_relaxed);
   }
   s->obj_size = class_block_size(cls);

@@ -118,8 +118,14 @@ class AllocatorCore final : public SlabSource {
   bool epoch_close(std::uint32_t epoch) noexcept;
   // The same, only if the slot's current activation is `era` (else TSLAB_ERR_STALE_EPOCH).
   bool epoch_close_era(std::uint32_t epoch, std::uint64_t era) noexcept;
-  // Returns the pages of every empty slab no live thread's cache holds; bytes returned.
+  // Returns the pages of every empty slab no live thread's cache holds, the warm
+  // reserve's included; bytes returned.
   std::uint64_t collect() noexcept;
+  // Bounds the warm reserve (bytes, at most MAX_WARM_RESERVE); a reserve above
+  // the new bound goes back to the OS at once. TSLAB_ERR_INVALID_ARGUMENT beyond it.
+  bool set_warm_reserve(std::uint64_t bytes) noexcept;
+  std::uint64_t warm_reserve() const noexcept;
+  static constexpr std::uint64_t MAX_WARM_RESERVE = std::uint64_t{1} << 30;
   // Resident bytes of the allocator's own ranges (slabs, spans, metadata).
   std::uint64_t resident_bytes() const noexcept;
   bool epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const noexcept;
@@ -218,11 +224,29 @@ class AllocatorCore final : public SlabSource {
   void unlink_pooled_locked(Slab* s) noexcept;
   void make_dormant_locked(SegmentHeader* seg) noexcept;
   void wake_dormant_locked() noexcept;
-  // Returns the slabs whose pages went back.
-  std::uint32_t reclaim_closed_locked(std::uint32_t epoch) noexcept;
+  // Empty slabs of closed activations of `epoch`: up to the warm reserve's room
+  // they are promised to it (kept committed, pooled warm when their owner recycles
+  // them); with `return_all` (collect) promises end instead. The rest, if their
+  // era is quiesced, go back to the OS. Returns the slabs whose pages went back;
+  // *over: empty slabs neither promised nor returned (they wait for a quiescence).
+  std::uint32_t reclaim_closed_locked(std::uint32_t epoch, bool return_all, std::uint32_t* over) noexcept;
+  // Hands back the pages of n slabs in one madvise per contiguous run; a slab
+  // whose pages already went back is skipped. Returns the slabs returned.
+  std::uint32_t decommit_slabs_locked(Slab** slabs, std::uint32_t n) noexcept;
+  // The warm reserve (option TSLAB_WARM_RESERVE): committed empty slabs kept in
+  // the pool across closes, so rotating epochs neither madvise nor fault.
+  std::uint32_t warm_room_locked() const noexcept;
+  // collect(): every warm slab's pages go back; they join the ordinary pool.
+  void release_warm_locked() noexcept;
+  // Waits out the allocations of every closed activation of `epoch` up to `era`.
+  bool quiesce_epoch(std::uint32_t epoch, std::uint64_t era) noexcept;
+  // Records that every allocation of `epoch`'s activations up to `era` is over.
+  void mark_quiesced(std::uint32_t epoch, std::uint64_t era) noexcept;
   void flush_abandoned_locked(bool active_too) noexcept;
   void after_close(std::uint32_t epoch, std::uint64_t closed_era, std::uint64_t rss_before,
                    std::uint64_t started_ns) noexcept;
+  // The process RSS for the per-epoch close statistics, if TSLAB_CLOSE_RSS is on; else 0.
+  std::uint64_t close_rss() const noexcept;
   // Waits until every allocation that may have seen an epoch open before a close
   // has finished (process-wide fence, then each heap's allocation sequence).
   // False if the OS offers no process-wide fence.
@@ -260,6 +284,11 @@ class AllocatorCore final : public SlabSource {
   // slabs (pages decommitted, generation moved on), linked through epoch_prev/next.
   Slab* epoch_slabs_[SLAB_MAX_EPOCH_COUNT] = {};
   Slab* free_slabs_ = nullptr;
+  Slab* warm_slabs_ = nullptr;        // pooled with pages committed (the warm reserve)
+  std::uint32_t warm_count_ = 0;      // slabs on warm_slabs_
+  std::uint32_t warm_promised_ = 0;   // slabs marked keep_warm, not yet pooled
+  std::uint32_t warm_limit_ = 0;      // TSLAB_WARM_RESERVE in slabs
+  bool close_rss_ = false;            // TSLAB_CLOSE_RSS
   SegmentHeader* dormant_ = nullptr;  // small segments whose metadata pages went back
   Slab* deferred_ = nullptr;          // unlinked, UNUSED, waiting for pins to drop
   std::atomic<std::uint64_t> new_slabs_[NUM_CLASSES] = {};

@@ -99,9 +99,10 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p) noexcept {
   const std::uint64_t era = s->era;
   const bool open = era == epochs_.open_era(s->epoch);
   if (mine != nullptr && owner == mine) {
-    const TslabError e = s->free_local(ref.slot);
+    // The link is written while the block is live (Slab::free_local).
+    const TslabError e = s->free_local(ref.slot, [&] { mine->link_free_block(s, p); });
     if (e == TSLAB_OK) mine->note_freed(s);
-    if (e == TSLAB_OK && open) mine->list_free_block(s, p);
+    if (e == TSLAB_OK && open) mine->publish_free_block(s, p);
     if (e == TSLAB_OK && !open) return_if_empty(s, era);
     return e;
   }

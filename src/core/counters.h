@@ -53,6 +53,7 @@ struct CoreCounters {
   EventCounter invalid_frees;
   EventCounter thread_adoptions;
   EventCounter slabs_retired;                  // slabs whose id ran out of generations
+  EventCounter quiescence_waits;               // quiesce_allocations calls that fenced
   alignas(64) EventCounter lock_acquisitions;  // its own line: bumped on every slow path
   EventCounter lock_waits;
 };

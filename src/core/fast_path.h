@@ -9,7 +9,7 @@
 //   alloc ──► bin era == open_era? ──► pop HotBin::free ──► Slab::try_mark_allocated
 //     └─ miss ─► alloc_slow ─► errors / large span / Heap::alloc_slow (heap.cpp)
 //
-//   free ──► segment map ──► owner heap == mine? ──► Slab::free_local ──► push
+//   free ──► segment map ──► owner heap == mine? ──► Slab::free_local (link, clear bit) ──► push
 //     └─ miss ─► free_slow ─► validation errors / large span / Slab::free_remote
 #ifndef TSLAB_CORE_FAST_PATH_H
 #define TSLAB_CORE_FAST_PATH_H
@@ -58,11 +58,17 @@ namespace tslab::detail {
       const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) & (SLAB_SIZE - 1));
       const std::uint32_t slot = s->slot_of_offset(offset);
       if (static_cast<std::size_t>(slot) * s->obj_size == offset && slot < s->capacity) [[likely]] {
-        const TslabError e = s->free_local(slot);
+        HotBin& bin = tc.bins[s->bin_index];
+        auto* b = static_cast<FreeBlock*>(p);
+        // The block's link is written before its bit clears (Slab::free_local).
+        const TslabError e = s->free_local(slot, [&] {
+          b->next = bin.free;
+          b->slab = s;
+        });
         if (e != TSLAB_OK) [[unlikely]]
           return reject_free(e);
         if (s->era == epochs_.open_era(s->epoch)) [[likely]]
-          Heap::list_free_block(tc.bins, s, p);
+          bin.free = b;
         else
           return_if_empty(s, s->era);  // a closed activation: its blocks are never listed again
 #if TSLAB_STATS

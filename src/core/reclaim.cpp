@@ -18,6 +18,21 @@
 // recycled: it is empty and unreachable, so no valid handle to it exists (law 5).
 // Without a process-wide fence from the OS, a close returns only what owners
 // and abandoned heaps hand back; nothing else is decommitted early.
+//
+// Nothing writes into a slab after its pages may have gone back: an owner links
+// a freed block before the block's bit clears (Slab::free_local), and every
+// other owner write into free blocks (carving, collecting remote frees, catch-up,
+// purge) runs inside the allocation marker, which a close waits out. So a slab's
+// pages go back once, at its close or at its recycling, never twice.
+//
+// The warm reserve (TSLAB_WARM_RESERVE) keeps up to that many bytes of empty
+// slabs committed across closes: a close promises its empty slabs to the reserve
+// while there is room (keep_warm), their owners pool them warm when they recycle
+// them, and the next epoch takes them first. A close whose empty slabs all fit
+// makes no system call at all: nothing goes back, so nothing needs waiting out.
+// Only slabs beyond the reserve need the quiescence wait and a madvise, one per
+// contiguous run. collect() returns the reserve too.
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <thread>
@@ -78,12 +93,52 @@ void AllocatorCore::retry_deferred_locked() noexcept {
   }
 }
 
+std::uint32_t AllocatorCore::warm_room_locked() const noexcept {
+  const std::uint32_t used = warm_count_ + warm_promised_;
+  return used < warm_limit_ ? warm_limit_ - used : 0;
+}
+
+std::uint32_t AllocatorCore::decommit_slabs_locked(Slab** slabs, std::uint32_t n) noexcept {
+  std::uint32_t k = 0;
+  for (std::uint32_t i = 0; i < n; ++i)  // claim each slab's return once
+    if (!slabs[i]->decommitted.exchange(true, std::memory_order_acq_rel)) slabs[k++] = slabs[i];
+  std::sort(slabs, slabs + k, [](const Slab* a, const Slab* b) { return a->start < b->start; });
+  std::uint32_t returned = 0;
+  for (std::uint32_t first = 0; first < k;) {
+    std::uint32_t end = first + 1;
+    while (end < k && slabs[end]->start == slabs[end - 1]->start + SLAB_SIZE) ++end;
+    const std::size_t bytes = std::size_t{end - first} * SLAB_SIZE;
+    if (decommit_counted(slabs[first]->start, bytes)) {
+      decommitted_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+      returned += end - first;
+    } else {
+      for (std::uint32_t i = first; i < end; ++i)  // refused: the pages stay
+        slabs[i]->decommitted.store(false, std::memory_order_relaxed);
+    }
+    first = end;
+  }
+  return returned;
+}
+
 void AllocatorCore::finish_recycle_locked(Slab* s) noexcept {
-  // Pages first, while the slab is reachable from nowhere (seed 000, bug 1).
-  // Always, even if they went back before: an allocation that raced its epoch's
-  // close may have written the slab again since.
-  s->decommitted.store(false, std::memory_order_relaxed);
-  decommit_slab_locked(s);
+  SegmentHeader* seg = segment_map_lookup(s->start);
+  // Quiescence point of the slab: it is empty, unreachable and unpinned, so no
+  // valid handle names it; old handles read STALE from here (seed 000, bug 2).
+  // A slab whose id has no generation left is retired: never used again, so no
+  // handle it issued can ever be accepted again (law 5).
+  const bool retire = registry_next_generation(s->id) == GEN_RETIRED;
+  const bool committed = !s->decommitted.load(std::memory_order_relaxed);
+  bool warm = false;
+  if (s->keep_warm) {
+    s->keep_warm = false;
+    --warm_promised_;
+    warm = committed && !retire;
+  } else {
+    warm = committed && !retire && warm_room_locked() > 0;
+  }
+  // Pages next, while the slab is reachable from nowhere (seed 000, bug 1); only
+  // if they are still here: nothing wrote the slab since they went back.
+  if (!warm && committed) decommit_slab_locked(s);
   for (std::uint32_t w = 0; w < BITMAP_WORDS; ++w) {
     s->bits[w].allocated.store(0, std::memory_order_relaxed);
     s->bits[w].remote.store(0, std::memory_order_relaxed);
@@ -94,12 +149,14 @@ void AllocatorCore::finish_recycle_locked(Slab* s) noexcept {
   s->list = SlabList::none;
   s->prev = s->next = nullptr;
   slabs_recycled_[s->size_class].fetch_add(1, std::memory_order_relaxed);
-  SegmentHeader* seg = segment_map_lookup(s->start);
-  // Quiescence point of the slab: it is empty, unreachable and unpinned, so no
-  // valid handle names it; old handles read STALE from here (seed 000, bug 2).
-  // A slab whose id has no generation left is retired: never used again, so no
-  // handle it issued can ever be accepted again (law 5).
-  if (registry_next_generation(s->id) != GEN_RETIRED) {
+  if (warm) {
+    // Linearization point of the pool entry: take_slab may hand it out from here.
+    // A warm slab does not count as pooled: its segment stays awake.
+    SlabChain::push(warm_slabs_, s);
+    ++warm_count_;
+    return;
+  }
+  if (!retire) {
     // Linearization point of the pool entry: take_slab may hand it out from here.
     SlabChain::push(free_slabs_, s);
   } else {
@@ -172,28 +229,103 @@ void AllocatorCore::recycle_slabs(Slab* list) noexcept {
 }
 
 void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
-  // Not before the close of this era has waited out its allocations: the closer
-  // then finds this slab empty itself.
-  if (era > quiesced_era_[s->epoch].load(std::memory_order_acquire)) return;
   if (!s->is_empty() || s->decommitted.load(std::memory_order_acquire)) return;
+  const std::uint32_t epoch = s->epoch;
+  // Still the same activation's slab (not recycled and reused meanwhile), still
+  // empty: read under the lock, where recycling happens.
+  const auto still_empty = [&] {
+    return s->state.load(std::memory_order_acquire) == SLAB_IN_USE && s->era == era &&
+           era != open_era(epoch) && s->is_empty() && !s->decommitted.load(std::memory_order_relaxed);
+  };
+  {
+    const CountedLock lock(mutex_, counters_);
+    if (!still_empty() || s->keep_warm) return;
+    if (warm_room_locked() > 0) {  // kept for the next epoch instead
+      s->keep_warm = true;
+      ++warm_promised_;
+      return;
+    }
+  }
+  // Beyond the reserve the pages go back, once every allocation that may have
+  // seen this era open is over (a close that had nothing to return did not wait).
+  if (era > quiesced_era_[epoch].load(std::memory_order_acquire) && !quiesce_epoch(epoch, era)) return;
   const CountedLock lock(mutex_, counters_);
-  // Still the same activation's slab (not recycled and reused meanwhile), still empty.
-  if (s->state.load(std::memory_order_acquire) == SLAB_IN_USE && s->era == era && era != open_era(s->epoch) &&
-      s->is_empty())
-    decommit_slab_locked(s);
+  if (still_empty() && !s->keep_warm) decommit_slab_locked(s);
 }
 
-std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch) noexcept {
+bool AllocatorCore::quiesce_epoch(std::uint32_t epoch, std::uint64_t era) noexcept {
+  // Not from inside tslab on this thread (a signal handler): the wait could be for
+  // this very thread. The slab then waits for its owner's recycling.
+  if (thread_holds_tslab_lock()) return false;
+  if (const Heap* mine = own_heap(); mine != nullptr && (mine->alloc_seq.load(std::memory_order_relaxed) & 1))
+    return false;
+  if (!quiesce_allocations()) return false;
+  mark_quiesced(epoch, era);
+  return true;
+}
+
+void AllocatorCore::mark_quiesced(std::uint32_t epoch, std::uint64_t era) noexcept {
+  std::uint64_t q = quiesced_era_[epoch].load(std::memory_order_relaxed);
+  while (q < era && !quiesced_era_[epoch].compare_exchange_weak(q, era, std::memory_order_acq_rel)) {
+  }
+}
+
+std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, bool return_all,
+                                                   std::uint32_t* over) noexcept {
   const std::uint64_t open = epochs_.open_era(epoch);
   const std::uint64_t quiesced = quiesced_era_[epoch].load(std::memory_order_acquire);
-  std::uint32_t scanned = 0, returned = 0;
+  constexpr std::uint32_t BATCH = 64;
+  Slab* batch[BATCH];
+  std::uint32_t n = 0, scanned = 0, returned = 0, waiting = 0;
   for (Slab* s = epoch_slabs_[epoch]; s != nullptr; s = s->epoch_next) {
     ++scanned;
-    if (s->era != open && s->era <= quiesced && s->is_empty() && decommit_slab_locked(s)) ++returned;
+    if (s->era == open || s->decommitted.load(std::memory_order_relaxed) || !s->is_empty_in_use()) continue;
+    if (s->keep_warm && !return_all) continue;
+    if (!s->keep_warm && !return_all && warm_room_locked() > 0) {
+      s->keep_warm = true;  // promised to the reserve: its owner pools it warm
+      ++warm_promised_;
+      continue;
+    }
+    if (s->era > quiesced) {
+      ++waiting;
+      continue;
+    }
+    if (s->keep_warm) {
+      s->keep_warm = false;
+      --warm_promised_;
+    }
+    batch[n++] = s;
+    if (n == BATCH) {
+      returned += decommit_slabs_locked(batch, n);
+      n = 0;
+    }
   }
+  returned += decommit_slabs_locked(batch, n);
   counters_.close_slabs_scanned.add(scanned);
   counters_.close_slabs_returned.add(returned);
+  if (over != nullptr) *over = waiting;
   return returned;
+}
+
+void AllocatorCore::release_warm_locked() noexcept {
+  constexpr std::uint32_t BATCH = 64;
+  Slab* batch[BATCH];
+  Slab* returning[BATCH];
+  while (warm_slabs_ != nullptr) {
+    std::uint32_t n = 0;
+    for (Slab* s = warm_slabs_; s != nullptr && n < BATCH; s = s->epoch_next) batch[n++] = s;
+    std::copy(batch, batch + n, returning);
+    decommit_slabs_locked(returning, n);
+    for (std::uint32_t i = 0; i < n; ++i) {
+      Slab* s = batch[i];
+      SlabChain::remove(warm_slabs_, s);
+      --warm_count_;
+      // Refused by the OS: the slab stays committed, in the ordinary pool all the same.
+      SlabChain::push(free_slabs_, s);
+      SegmentHeader* seg = segment_map_lookup(s->start);
+      if (++seg->pooled == seg->slab_count && seg->slabs_taken == seg->slab_count) make_dormant_locked(seg);
+    }
+  }
 }
 
 bool AllocatorCore::quiesce_allocations() noexcept {
@@ -201,6 +333,7 @@ bool AllocatorCore::quiesce_allocations() noexcept {
   // era against every thread's plain marker store: an allocation either reads the
   // closed era, or its odd sequence is visible below and we wait for it to end.
   if (!process_fence()) return false;
+  counters_.quiescence_waits.add();
   constexpr std::size_t BATCH = 64;
   Heap* waiting[BATCH];
   std::uint64_t seq[BATCH];
@@ -244,26 +377,34 @@ void AllocatorCore::flush_abandoned_locked(bool active_too) noexcept {
   }
 }
 
+std::uint64_t AllocatorCore::close_rss() const noexcept { return close_rss_ ? process_rss_bytes() : 0; }
+
 void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, std::uint64_t rss_before,
                                 std::uint64_t started_ns) noexcept {
-  if (quiesce_allocations()) {
-    std::uint64_t q = quiesced_era_[epoch].load(std::memory_order_relaxed);
-    while (q < closed_era &&
-           !quiesced_era_[epoch].compare_exchange_weak(q, closed_era, std::memory_order_acq_rel)) {
-    }
-  }
-  std::uint32_t returned = 0;
+  // First without waiting: empty slabs go to the warm reserve while it has room.
+  std::uint32_t returned = 0, over = 0;
   {
     const CountedLock lock(mutex_, counters_);
     flush_abandoned_locked(false);
-    returned = reclaim_closed_locked(epoch);
+    returned = reclaim_closed_locked(epoch, false, &over);
   }
-  // This thread's own bins of the closed activation can go at once too. (Not
-  // from a signal handler: one that interrupted this thread's free would find
-  // the heap's lists half updated. The API is not async-signal-safe.)
-  if (Heap* mine = own_heap()) mine->catch_up_with_closes(*this);
+  // Slabs beyond the reserve go back to the OS once the close has waited out
+  // the allocations that may still see the closed era open. Steady rotation
+  // within the reserve never gets here: no fence, no wait, no system call.
+  if (over != 0 && quiesce_epoch(epoch, closed_era)) {
+    const CountedLock lock(mutex_, counters_);
+    returned += reclaim_closed_locked(epoch, false, nullptr);
+  }
+  // This thread's own bins of the closed activation can go at once too, inside
+  // its marker: a concurrent close waits for the blocks it writes. (Not from a
+  // signal handler: one that interrupted this thread's free would find the
+  // heap's lists half updated. The API is not async-signal-safe.)
+  if (Heap* mine = own_heap()) {
+    const Heap::Marked marked(*mine);
+    mine->catch_up_with_closes(*this);
+  }
   rss_before_close_[epoch].store(rss_before, std::memory_order_relaxed);
-  rss_after_close_[epoch].store(process_rss_bytes(), std::memory_order_relaxed);
+  rss_after_close_[epoch].store(close_rss(), std::memory_order_relaxed);
   const std::uint64_t took = monotonic_ns() - started_ns;
   counters_.epoch_closes.add();
   counters_.close_ns.add(took);
@@ -286,7 +427,7 @@ std::uint32_t AllocatorCore::epoch_advance() noexcept {
   if (!alive_or_error()) return 0;
   if (!may_wait_or_error()) return epochs_.current();  // the ring does not move
   const std::uint64_t started = monotonic_ns();
-  const std::uint64_t rss_before = process_rss_bytes();
+  const std::uint64_t rss_before = close_rss();
   std::uint64_t closed_era = 0;
   const std::uint32_t old = epochs_.current();
   const std::uint32_t next = epochs_.advance(&closed_era);
@@ -306,7 +447,7 @@ std::uint32_t AllocatorCore::epoch_open() noexcept {
     return SLAB_NO_EPOCH;
   }
   // A slot whose previous activation was still open: that activation just ended.
-  if (ended_era != 0) after_close(e, ended_era, process_rss_bytes(), started);
+  if (ended_era != 0) after_close(e, ended_era, close_rss(), started);
   return e;
 }
 
@@ -317,7 +458,7 @@ bool AllocatorCore::epoch_held(std::uint32_t epoch) const noexcept {
 bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
   if (!alive_or_error() || !in_range_or_error(epoch) || !may_wait_or_error()) return false;
   const std::uint64_t started = monotonic_ns();
-  const std::uint64_t rss_before = process_rss_bytes();
+  const std::uint64_t rss_before = close_rss();
   const std::uint64_t era = epochs_.era(epoch);
   epochs_.close(epoch);
   after_close(epoch, era, rss_before, started);
@@ -327,7 +468,7 @@ bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
 bool AllocatorCore::epoch_close_era(std::uint32_t epoch, std::uint64_t era) noexcept {
   if (!alive_or_error() || !in_range_or_error(epoch) || !may_wait_or_error()) return false;
   const std::uint64_t started = monotonic_ns();
-  const std::uint64_t rss_before = process_rss_bytes();
+  const std::uint64_t rss_before = close_rss();
   if (!epochs_.close_if_era(epoch, era)) {
     set_error(TSLAB_ERR_STALE_EPOCH);
     return false;
@@ -341,17 +482,50 @@ std::uint64_t AllocatorCore::collect() noexcept {
   counters_.collect_calls.add();
   const std::uint64_t before = decommitted_bytes_.load(std::memory_order_relaxed);
   if (Heap* mine = own_heap()) {
+    const Heap::Marked marked(*mine);  // it writes free blocks: a close waits for it
     if (Slab* list = mine->take_empty_slabs(*this, true)) recycle_slabs(list);
   }
+  // Closed eras whose allocations were not waited out yet (a close that had
+  // nothing to return beyond the reserve did not wait): one wait for all. Every
+  // era of a slot below its current one is closed, and the current one too
+  // while the slot is CLOSING; read before the fence, so the wait covers them.
+  std::uint64_t closed_up_to[SLAB_MAX_EPOCH_COUNT];
+  bool behind = false;
+  for (std::uint32_t e = 0; e < epoch_count_; ++e) {
+    const std::uint64_t era = epochs_.era(e);
+    closed_up_to[e] = epochs_.open_era(e) == 0 ? era : era - 1;
+    behind = behind || quiesced_era_[e].load(std::memory_order_acquire) < closed_up_to[e];
+  }
+  if (behind && quiesce_allocations())
+    for (std::uint32_t e = 0; e < epoch_count_; ++e) mark_quiesced(e, closed_up_to[e]);
   const CountedLock lock(mutex_, counters_);
   retry_deferred_locked();
   flush_abandoned_locked(true);
-  for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e);
+  for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e, true, nullptr);
+  release_warm_locked();
   // Live threads' caches: they hand back what they hold the next time they need a slab.
   for (Heap* h = heaps_; h != nullptr; h = h->next_all)
     if (h->owner_tid.load(std::memory_order_relaxed) != 0)
       h->flush_requested.store(true, std::memory_order_relaxed);
   return decommitted_bytes_.load(std::memory_order_relaxed) - before;
+}
+
+bool AllocatorCore::set_warm_reserve(std::uint64_t bytes) noexcept {
+  if (!alive_or_error()) return false;
+  if (bytes > MAX_WARM_RESERVE) {
+    set_error(TSLAB_ERR_INVALID_ARGUMENT);
+    return false;
+  }
+  const CountedLock lock(mutex_, counters_);
+  warm_limit_ = static_cast<std::uint32_t>(bytes / SLAB_SIZE);
+  if (warm_count_ > warm_limit_) release_warm_locked();
+  return true;
+}
+
+std::uint64_t AllocatorCore::warm_reserve() const noexcept {
+  if (!alive_or_error()) return 0;
+  const CountedLock lock(mutex_, counters_);
+  return std::uint64_t{warm_limit_} * SLAB_SIZE;
 }
 
 std::uint64_t AllocatorCore::registry_bytes_locked() const noexcept {

@@ -72,6 +72,8 @@ struct CoreSnapshot {
   std::uint64_t thread_adoptions;
   std::uint64_t lock_acquisitions;
   std::uint64_t lock_waits;
+  std::uint64_t warm_reserve_bytes;
+  std::uint64_t quiescence_waits;
 };
 
 }  // namespace tslab::detail

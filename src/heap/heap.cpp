@@ -265,7 +265,8 @@ bool Heap::carve(SlabSource& source, BinLists& l, HotBin& bin) noexcept {
   // About one page of blocks at a time, two when the pages are faulted in ahead:
   // one call for two pages is cheaper than two faults, and short enough to keep
   // the allocation that pays for it off the latency tail.
-  const std::size_t bytes = s->prefault ? 8192 : 4096;
+  // A slab from the warm reserve has its pages already: two pages, no call.
+  const std::size_t bytes = s->prefault || s->resident ? 8192 : 4096;
   std::uint32_t batch = static_cast<std::uint32_t>(bytes / s->obj_size);
   if (batch < 4) batch = 4;
   if (batch > s->capacity - done) batch = s->capacity - done;
@@ -330,7 +331,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     if (fresh == nullptr) return nullptr;
     // A bin that already filled a slab will fill this one too. A bin's first slab
     // faults lazily, so rarely used (epoch, class) pairs cost only what they touch.
-    fresh->prefault = !l.slabs.empty();
+    fresh->prefault = !l.slabs.empty() && !fresh->resident;
     fresh->list = SlabList::bin;
     l.slabs.push_front(fresh);
     l.carving = fresh;

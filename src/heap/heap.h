@@ -167,16 +167,24 @@ class Heap {
   // Set by a collect() on another thread: hand back empty slabs of open bins too.
   std::atomic<bool> flush_requested{false};
 
-  // Owner: put a block whose slot was just freed on its bin's list. Precondition:
-  // the slab's activation is open (blocks of closed ones are never listed again).
-  void list_free_block(Slab* s, void* p) noexcept { list_free_block(hot_, s, p); }
-  static void list_free_block(HotBin* bins, Slab* s, void* p) noexcept {
-    HotBin& bin = bins[s->bin_index];
+  // Owner: put a free block on its bin's list. Precondition: the slab's
+  // activation is open (blocks of closed ones are never listed again), and the
+  // caller is inside its allocation marker or the block is still live: a closer
+  // hands pages back only after both (core/reclaim.cpp).
+  void list_free_block(Slab* s, void* p) noexcept {
+    HotBin& bin = hot_[s->bin_index];
     auto* b = static_cast<FreeBlock*>(p);
     b->next = bin.free;
     b->slab = s;
     bin.free = b;
   }
+  // The two halves, for a free: link the block while it is live, publish it after.
+  void link_free_block(Slab* s, void* p) noexcept {
+    auto* b = static_cast<FreeBlock*>(p);
+    b->next = hot_[s->bin_index].free;
+    b->slab = s;
+  }
+  void publish_free_block(Slab* s, void* p) noexcept { hot_[s->bin_index].free = static_cast<FreeBlock*>(p); }
 
   // Any thread, after Slab::free_remote succeeded: make sure the owner looks.
   void notify_remote(Slab* s) noexcept {
@@ -201,6 +209,18 @@ class Heap {
     std::atomic_signal_fence(std::memory_order_seq_cst);
     alloc_seq.store(alloc_seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
+  // The marker around owner work outside an allocation that reads an epoch's era
+  // and then writes free blocks (catch-ups, collect): a close waits for it too.
+  class Marked {
+   public:
+    explicit Marked(Heap& heap) noexcept : heap_(heap) { heap_.begin_alloc(); }
+    ~Marked() { heap_.end_alloc(); }
+    Marked(const Marked&) = delete;
+    Marked& operator=(const Marked&) = delete;
+
+   private:
+    Heap& heap_;
+  };
   std::atomic<std::uint64_t> alloc_seq{0};
 
   // Ownership. The thread id of the owner, 0 while abandoned. Written with release

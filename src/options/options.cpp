@@ -48,6 +48,12 @@ constexpr OptionSpec SPECS[] = {
     {"TSLAB_ARENA_ZERO", Kind::boolean, 1, 0, 1, "arenas zero their used memory on reset"},
     {"TSLAB_ARENA_OVERFLOW", Kind::overflow, TSLAB_ARENA_OVERFLOW_GROW, 0, 2,
      "what a full arena does: error, grow or fallback"},
+    // Per allocator. The default covers the slabs a batch epoch of a few thousand
+    // small requests takes on each of two threads (bench/workloads/request.cpp).
+    {"TSLAB_WARM_RESERVE", Kind::size, 4 * MiB, 0, 1 * GiB,
+     "committed empty slabs an allocator keeps across epoch closes for reuse (slab_collect returns them)"},
+    {"TSLAB_CLOSE_RSS", Kind::boolean, 0, 0, 1,
+     "read the process RSS before and after every epoch close, for the per-epoch statistics"},
 };
 constexpr std::size_t COUNT = static_cast<std::size_t>(OptionId::count);
 static_assert(sizeof(SPECS) / sizeof(SPECS[0]) == COUNT, "one row per OptionId");

@@ -17,6 +17,8 @@ enum class OptionId : std::uint8_t {
   arena_size,
   arena_zero,
   arena_overflow,
+  warm_reserve,
+  close_rss,
   count
 };
 

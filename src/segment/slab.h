@@ -133,6 +133,12 @@ struct Slab {
   // Bytes this slab adds to its owner bin's reclaimable count while it is empty;
   // 0 when not counted (owner).
   std::uint32_t reclaim_bytes = 0;
+  // Allocator lock: an empty slab of a closed activation that goes to the warm
+  // reserve, not back to the OS, when its owner recycles it (core/reclaim.cpp).
+  bool keep_warm = false;
+  // Taken from the warm reserve: its touched pages are resident, so the owner
+  // carves it without faulting pages in ahead. Set before the slab is published.
+  bool resident = false;
 
   // Pages not handed back to the OS, in bytes (touched or not).
   std::uint64_t committed_bytes() const {
@@ -172,7 +178,14 @@ struct Slab {
   // owner free and a remote free of the same block that race each other (a
   // concurrent double free) can both return TSLAB_OK; the remote one's bit is
   // then bogus and dropped, and the block is handed out once.
-  TslabError free_local(std::uint32_t slot) {
+  //
+  // `write_block()` runs once the slot is known live and before its bit clears:
+  // the owner's last write into the block (its free-list link). The release store
+  // orders it before the clear, so a closer that finds the slab empty and hands
+  // its pages back finds every such write done (law 4): nothing writes a freed
+  // block after its slab may have gone back to the OS.
+  template <class WriteBlock>
+  TslabError free_local(std::uint32_t slot, WriteBlock&& write_block) {
     BitPair& pair = bits[slot >> 6];
     const std::uint64_t mask = std::uint64_t{1} << (slot & 63);
     const std::uint64_t allocated = pair.allocated.load(std::memory_order_relaxed);
@@ -180,8 +193,12 @@ struct Slab {
       return dead_slot_error(slot);
     if (pair.remote.load(std::memory_order_relaxed) & mask) [[unlikely]]
       return TSLAB_ERR_DOUBLE_FREE;  // another thread freed it already
-    pair.allocated.store(allocated & ~mask, std::memory_order_relaxed);
+    write_block();
+    pair.allocated.store(allocated & ~mask, std::memory_order_release);
     return TSLAB_OK;
+  }
+  TslabError free_local(std::uint32_t slot) {
+    return free_local(slot, [] {});
   }
 
   // Any non-owner thread: mark a block freed. On TSLAB_OK the caller must make
@@ -236,6 +253,15 @@ struct Slab {
   // that another thread is recycling and taking into use again.
   bool is_empty() const {
     for (std::uint32_t w = 0; w < BITMAP_WORDS; ++w)
+      if (bits[w].allocated.load(std::memory_order_acquire) & ~bits[w].remote.load(std::memory_order_acquire))
+        return false;
+    return true;
+  }
+
+  // Under the allocator lock, for a slab in use (its capacity cannot change): the
+  // same as is_empty(), reading only the words its capacity uses.
+  bool is_empty_in_use() const {
+    for (std::uint32_t w = 0; w < bitmap_words(); ++w)
       if (bits[w].allocated.load(std::memory_order_acquire) & ~bits[w].remote.load(std::memory_order_acquire))
         return false;
     return true;

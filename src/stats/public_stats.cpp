@@ -62,6 +62,8 @@ void fill_global(const CoreSnapshot& snap, SlabGlobalStats& out) noexcept {
   out.thread_adoptions_total = snap.thread_adoptions;
   out.lock_acquisitions_total = snap.lock_acquisitions;
   out.lock_waits_total = snap.lock_waits;
+  out.warm_reserve_bytes = snap.warm_reserve_bytes;
+  out.quiescence_waits_total = snap.quiescence_waits;
 }
 
 void fill_class(const CoreSnapshot& snap, std::uint32_t cls, SlabClassStats& out) noexcept {
