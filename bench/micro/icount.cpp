@@ -114,7 +114,7 @@ extern "C" ICOUNT_WRAPPER void icount_phase(Target& t, Phase op) {
       t.epoch = epoch_advance(t.a);
       break;
     case Phase::open:
-      if (slab_epoch_state(t.a, t.epoch) != EPOCH_ACTIVE) t.epoch = epoch_advance(t.a);
+      if (t.epoch == SLAB_NO_EPOCH || !slab_epoch_is_held(t.a, t.epoch)) t.epoch = slab_epoch_open(t.a);
       slab_epoch_set_label(t.a, t.epoch, "cache");
       break;
     case Phase::close:
@@ -251,7 +251,8 @@ class FifoCache {
 // obj_min..obj_max B, writes every cache line of each, and frees them when it
 // ends, except cache_bp/10000 of them that go into the FIFO cache. tslab: request
 // objects in `req`'s batch epoch, advanced every `batch` requests; cached objects
-// in `cached`'s long-lived epoch, closed after the drain. Peers: one target.
+// in `cached`'s long-lived epoch of the same allocator, held outside the rotation
+// and closed after the drain. Peers: one target.
 Counts request(Target& req, Target& cached, const Params& pr) {
   constexpr std::uint32_t kMaxObjects = 4096;
   if (pr.req_min == 0 || pr.req_min > pr.req_max || pr.req_max > kMaxObjects || pr.obj_min == 0 ||
@@ -347,11 +348,12 @@ int main(int argc, char** argv) {
   Target req{api, nullptr, 0, 0}, cached{api, nullptr, 0, 0};
   if (api != Api::malloc_free) {
     req.a = slab_allocator_create();
-    // The request workload keeps its cache in a second allocator (see request.cpp).
-    cached.a = workload == "request" ? slab_allocator_create() : req.a;
-    if (req.a == nullptr || cached.a == nullptr) fail("slab_allocator_create failed");
+    // The request workload keeps its cache in an epoch of the same allocator held
+    // outside the rotation (see request.cpp), opened by its first Phase::open.
+    cached.a = req.a;
+    if (req.a == nullptr) fail("slab_allocator_create failed");
     req.epoch = epoch_current(req.a);
-    cached.epoch = epoch_current(cached.a);
+    cached.epoch = SLAB_NO_EPOCH;
   }
 
   Counts c;
@@ -362,12 +364,10 @@ int main(int argc, char** argv) {
   else
     c = request(req, cached, pr);
 
-  const std::uint64_t refused = req.refused + (cached.a != req.a ? cached.refused : 0);
+  const std::uint64_t refused = req.refused + cached.refused;
   if (api != Api::malloc_free) {
     char msg[256] = {};
-    for (SlabAllocator* a : {req.a, cached.a})
-      if (!slab_check(a, msg, sizeof msg)) fail(std::string("slab_check failed: ") + msg);
-    if (cached.a != req.a) slab_allocator_free(cached.a);
+    if (!slab_check(req.a, msg, sizeof msg)) fail(std::string("slab_check failed: ") + msg);
     slab_allocator_free(req.a);
   }
   if (refused != 0) fail(std::to_string(refused) + " frees were refused");

@@ -349,13 +349,15 @@ Section request_costs(const Store& st, const Case& c) {
   s.title =
       "request: cost per request (process CPU time and minor page faults over the serve phases; tslab: "
       "madvise "
-      "calls, time in epoch closes, slow-path allocations and remote frees collected, per 1000 requests, "
+      "calls, process-wide fences, time in epoch closes, slow-path allocations and remote frees collected, "
+      "per 1000 requests, "
       "from "
       "its statistics)";
   s.cols = {r.num("CPU us/req", "cpu_us_per_req", 2),
             r.num("sys us/req", "sys_us_per_req", 3, false),
             r.num("minor faults/1k req", "minor_faults_per_kreq", 1),
             r.num("madvise/1k req", "decommit_calls_per_kreq", 1, false),
+            r.num("fences/1k req", "quiescence_waits_per_kreq", 1, false),
             r.num("close us/1k req", "close_us_per_kreq", 1, false),
             r.num("slow paths/1k req", "slow_paths_per_kreq", 0, false),
             r.num("remote frees/1k req", "remote_frees_per_kreq", 0, false),

@@ -8,14 +8,12 @@
 // object is freed by the main thread) and cool down for cooldown_ms. After the
 // last round each allocator's purge call runs once. RSS is sampled throughout.
 //
-// tslab runs it the lifetime-aware way, with two allocators: one for request
-// objects, whose current epoch is the batch epoch (each worker advances it after
-// every `batch` requests of its own, which closes the epoch both workers were
+// tslab runs it the lifetime-aware way, in one allocator: request objects go to
+// the current epoch, the batch epoch (each worker advances it after every
+// `batch` requests of its own, which closes the epoch both workers were
 // allocating in: a worker whose allocation finds its epoch closed moves to the
-// new current one), and one for cached objects, allocated in a long-lived epoch
-// that is closed when the cache has drained. (One allocator cannot hold both:
-// its ring activates an epoch only by epoch_advance, which closes the previous
-// current one, so after one turn of the ring only one epoch is open.)
+// new current one); cached objects go to a long-lived epoch held outside the
+// rotation (slab_epoch_open), closed when the cache has drained.
 // The peers run malloc/free.
 #include <sys/resource.h>
 
@@ -125,43 +123,44 @@ struct TslabRequests {
     EpochId epoch = 0;
     std::uint64_t advances = 0, advance_ns = 0, moves = 0;
   };
-  SlabAllocator* requests = nullptr;  // batch epochs
-  SlabAllocator* cache = nullptr;     // the cache's long-lived epoch
-  EpochId cache_epoch = 0;
+  SlabAllocator* alloc = nullptr;  // batch epochs in rotation, the cache's held epoch
+  EpochId cache_epoch = SLAB_NO_EPOCH;
   std::mutex totals_mutex;
   std::uint64_t advances = 0, advance_ns = 0, moves = 0;
 
   void begin_serve() {
     // After a drain the cache's epoch is closed: open the next one.
-    if (slab_epoch_state(cache, cache_epoch) != EPOCH_ACTIVE) cache_epoch = epoch_advance(cache);
-    slab_epoch_set_label(cache, cache_epoch, "cache");
+    if (cache_epoch == SLAB_NO_EPOCH || !slab_epoch_is_held(alloc, cache_epoch)) {
+      cache_epoch = slab_epoch_open(alloc);
+      if (cache_epoch == SLAB_NO_EPOCH) die("slab_epoch_open failed");
+    }
+    slab_epoch_set_label(alloc, cache_epoch, "cache");
   }
-  void begin_thread(Local& l) { l.epoch = epoch_current(requests); }
+  void begin_thread(Local& l) { l.epoch = epoch_current(alloc); }
   void* alloc_request(Local& l, std::size_t n) {
-    void* p = slab_malloc_epoch(requests, n, l.epoch);
+    void* p = slab_malloc_epoch(alloc, n, l.epoch);
     // Another worker ended the batch: its epoch_advance closed the epoch this
     // worker was allocating in. Move to the new current epoch.
     for (int tries = 0; p == nullptr && tries < 64 && slab_last_error() == TSLAB_ERR_EPOCH_CLOSING; ++tries) {
-      l.epoch = epoch_current(requests);
+      l.epoch = epoch_current(alloc);
       ++l.moves;
-      p = slab_malloc_epoch(requests, n, l.epoch);
+      p = slab_malloc_epoch(alloc, n, l.epoch);
     }
     return p;
   }
-  void* alloc_cached(Local&, std::size_t n) { return slab_malloc_epoch(cache, n, cache_epoch); }
-  void free_request(Local&, void* p) { slab_free(requests, p); }
-  void free_cached(void* p) { slab_free(cache, p); }
+  void* alloc_cached(Local&, std::size_t n) { return slab_malloc_epoch(alloc, n, cache_epoch); }
+  void free_request(Local&, void* p) { slab_free(alloc, p); }
+  void free_cached(void* p) { slab_free(alloc, p); }
   void end_batch(Local& l) {
     const std::uint64_t t0 = mono_ns();
-    l.epoch = epoch_advance(requests);  // closes the batch's epoch: its empty slabs' pages go back
+    l.epoch = epoch_advance(alloc);  // closes the batch's epoch; the held cache epoch stays open
     l.advance_ns += mono_ns() - t0;
     ++l.advances;
   }
-  void end_serve() { epoch_advance(requests); }          // closes the last batch's epoch
-  void end_drain() { epoch_close(cache, cache_epoch); }  // the cache is empty: close its epoch
+  void end_serve() { epoch_advance(alloc); }             // closes the last batch's epoch
+  void end_drain() { epoch_close(alloc, cache_epoch); }  // the cache is empty: close its epoch
   bool purge() {
-    slab_collect(requests);
-    slab_collect(cache);
+    slab_collect(alloc);
     return true;
   }
   void end_thread(const Local& l) {
@@ -171,24 +170,21 @@ struct TslabRequests {
     moves += l.moves;
   }
   void report(Figures& f, double served) const {
-    SlabGlobalStats r{}, c{};
+    SlabGlobalStats r{};
     r.size = sizeof r;
-    c.size = sizeof c;
-    if (slab_stats_global(requests, &r) && slab_stats_global(cache, &c) && served > 0) {
-      f.add("decommit_calls_per_kreq",
-            1e3 * static_cast<double>(r.decommit_calls_total + c.decommit_calls_total) / served);
-      f.add("close_us_per_kreq", static_cast<double>(r.close_ns_total + c.close_ns_total) / served);
-      f.add("slow_paths_per_kreq", 1e3 * static_cast<double>(r.slow_path_total + c.slow_path_total) / served);
-      f.add("remote_frees_per_kreq",
-            1e3 * static_cast<double>(r.remote_frees_collected_total + c.remote_frees_collected_total) /
-                served);
+    if (slab_stats_global(alloc, &r) && served > 0) {
+      f.add("decommit_calls_per_kreq", 1e3 * static_cast<double>(r.decommit_calls_total) / served);
+      f.add("quiescence_waits_per_kreq", 1e3 * static_cast<double>(r.quiescence_waits_total) / served);
+      f.add("close_us_per_kreq", static_cast<double>(r.close_ns_total) / served);
+      f.add("slow_paths_per_kreq", 1e3 * static_cast<double>(r.slow_path_total) / served);
+      f.add("remote_frees_per_kreq", 1e3 * static_cast<double>(r.remote_frees_collected_total) / served);
+      f.add("warm_reserve_mib", static_cast<double>(r.warm_reserve_bytes) / kMiB);
     }
     f.add("epochs_closed", static_cast<double>(advances));
     f.add("advance_us_mean",
           advances ? static_cast<double>(advance_ns) / 1e3 / static_cast<double>(advances) : 0);
     f.add("epoch_moves", static_cast<double>(moves));
-    f.add("own_resident_after",
-          static_cast<double>(slab_resident_bytes(requests) + slab_resident_bytes(cache)));
+    f.add("own_resident_after", static_cast<double>(slab_resident_bytes(alloc)));
   }
 };
 #endif
@@ -405,20 +401,16 @@ bool run_request(const ChildSpec& sp, Figures& f, std::string& error) {
 #ifdef TSLAB_BENCH_HAVE_TSLAB
   if (sp.alloc != "tslab") return error = "request measures tslab, not " + sp.alloc, false;
   TslabRequests a;
-  a.requests = slab_allocator_create();
-  a.cache = slab_allocator_create();
-  if (a.requests == nullptr || a.cache == nullptr) return error = "slab_allocator_create failed", false;
-  a.cache_epoch = epoch_current(a.cache);
+  a.alloc = slab_allocator_create();
+  if (a.alloc == nullptr) return error = "slab_allocator_create failed", false;
   run_requests(a, rp, f);
   bool ok = true;
   char msg[256] = {};
-  for (SlabAllocator* sa : {a.requests, a.cache})
-    if (ok && !slab_check(sa, msg, sizeof msg)) {
-      error = std::string("slab_check failed after the workload: ") + msg;
-      ok = false;
-    }
-  slab_allocator_free(a.requests);
-  slab_allocator_free(a.cache);
+  if (!slab_check(a.alloc, msg, sizeof msg)) {
+    error = std::string("slab_check failed after the workload: ") + msg;
+    ok = false;
+  }
+  slab_allocator_free(a.alloc);
   return ok;
 #else
   return error = sp.alloc + " is not built into this binary", false;

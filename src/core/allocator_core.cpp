@@ -148,8 +148,9 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
 Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cls,
                                std::uint64_t era) noexcept {
   const CountedLock lock(mutex_, counters_);
-  if (free_slabs_ == nullptr && deferred_ != nullptr) retry_deferred_locked();
-  if (free_slabs_ == nullptr && dormant_ != nullptr) wake_dormant_locked();
+  const bool cold = warm_slabs_ == nullptr;
+  if (cold && free_slabs_ == nullptr && deferred_ != nullptr) retry_deferred_locked();
+  if (cold && free_slabs_ == nullptr && warm_slabs_ == nullptr && dormant_ != nullptr) wake_dormant_locked();
   Slab* s = warm_slabs_;
   if (s != nullptr) {
     // The warm reserve first: no page to fault in. Its generation moved on when

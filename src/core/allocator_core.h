@@ -224,20 +224,23 @@ class AllocatorCore final : public SlabSource {
   void unlink_pooled_locked(Slab* s) noexcept;
   void make_dormant_locked(SegmentHeader* seg) noexcept;
   void wake_dormant_locked() noexcept;
-  // Empty slabs of closed activations of `epoch`: up to the warm reserve's room
-  // they are promised to it (kept committed, pooled warm when their owner recycles
-  // them); with `return_all` (collect) promises end instead. The rest, if their
-  // era is quiesced, go back to the OS. Returns the slabs whose pages went back;
-  // *over: empty slabs neither promised nor returned (they wait for a quiescence).
-  std::uint32_t reclaim_closed_locked(std::uint32_t epoch, bool return_all, std::uint32_t* over) noexcept;
+  // Empty slabs of closed activations of `epoch`. Those of `closing_era` (the
+  // activation a close just ended; 0 for collect) are left to their owners for
+  // the warm reserve while it has room (keep_warm). The rest, if their era is
+  // quiesced, go back to the OS. Returns the slabs whose pages went back; *over:
+  // empty slabs neither left nor returned (they wait for a quiescence).
+  std::uint32_t reclaim_closed_locked(std::uint32_t epoch, std::uint64_t closing_era,
+                                      std::uint32_t* over) noexcept;
   // Hands back the pages of n slabs in one madvise per contiguous run; a slab
   // whose pages already went back is skipped. Returns the slabs returned.
   std::uint32_t decommit_slabs_locked(Slab** slabs, std::uint32_t n) noexcept;
   // The warm reserve (option TSLAB_WARM_RESERVE): committed empty slabs kept in
   // the pool across closes, so rotating epochs neither madvise nor fault.
   std::uint32_t warm_room_locked() const noexcept;
-  // collect(): every warm slab's pages go back; they join the ordinary pool.
-  void release_warm_locked() noexcept;
+  // Marks or unmarks a slab left to its owner for the reserve, counted in warm_left_.
+  void set_keep_warm_locked(Slab* s, bool keep) noexcept;
+  // Warm slabs beyond `keep` give their pages back and join the ordinary pool.
+  void release_warm_locked(std::uint32_t keep) noexcept;
   // Waits out the allocations of every closed activation of `epoch` up to `era`.
   bool quiesce_epoch(std::uint32_t epoch, std::uint64_t era) noexcept;
   // Records that every allocation of `epoch`'s activations up to `era` is over.
@@ -286,7 +289,7 @@ class AllocatorCore final : public SlabSource {
   Slab* free_slabs_ = nullptr;
   Slab* warm_slabs_ = nullptr;        // pooled with pages committed (the warm reserve)
   std::uint32_t warm_count_ = 0;      // slabs on warm_slabs_
-  std::uint32_t warm_promised_ = 0;   // slabs marked keep_warm, not yet pooled
+  std::uint32_t warm_left_ = 0;       // slabs marked keep_warm
   std::uint32_t warm_limit_ = 0;      // TSLAB_WARM_RESERVE in slabs
   bool close_rss_ = false;            // TSLAB_CLOSE_RSS
   SegmentHeader* dormant_ = nullptr;  // small segments whose metadata pages went back

@@ -26,12 +26,14 @@
 // pages go back once, at its close or at its recycling, never twice.
 //
 // The warm reserve (TSLAB_WARM_RESERVE) keeps up to that many bytes of empty
-// slabs committed across closes: a close promises its empty slabs to the reserve
-// while there is room (keep_warm), their owners pool them warm when they recycle
-// them, and the next epoch takes them first. A close whose empty slabs all fit
-// makes no system call at all: nothing goes back, so nothing needs waiting out.
-// Only slabs beyond the reserve need the quiescence wait and a madvise, one per
-// contiguous run. collect() returns the reserve too.
+// slabs committed across closes. A close leaves as many of its empty slabs as
+// the reserve has room for to their owners (keep_warm; they count against the
+// reserve meanwhile), who pool them warm when they recycle them, and the next
+// epoch takes them first. A close whose empty
+// slabs all fit makes no system call at all: nothing goes back, so nothing needs
+// waiting out. Slabs beyond the reserve need the quiescence wait and a madvise,
+// one per contiguous run; so do slabs left to an owner that has not recycled
+// them by the slot's next close. collect() returns the reserve too.
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -94,8 +96,17 @@ void AllocatorCore::retry_deferred_locked() noexcept {
 }
 
 std::uint32_t AllocatorCore::warm_room_locked() const noexcept {
-  const std::uint32_t used = warm_count_ + warm_promised_;
+  const std::uint32_t used = warm_count_ + warm_left_;
   return used < warm_limit_ ? warm_limit_ - used : 0;
+}
+
+void AllocatorCore::set_keep_warm_locked(Slab* s, bool keep) noexcept {
+  if (s->keep_warm == keep) return;
+  s->keep_warm = keep;
+  if (keep)
+    ++warm_left_;
+  else
+    --warm_left_;
 }
 
 std::uint32_t AllocatorCore::decommit_slabs_locked(Slab** slabs, std::uint32_t n) noexcept {
@@ -127,15 +138,13 @@ void AllocatorCore::finish_recycle_locked(Slab* s) noexcept {
   // A slab whose id has no generation left is retired: never used again, so no
   // handle it issued can ever be accepted again (law 5).
   const bool retire = registry_next_generation(s->id) == GEN_RETIRED;
+  // A slab some write may have reached after its pages went back (a misuse: a
+  // double free racing the owner's free) is handed back again.
+  if (s->rewritten) s->decommitted.store(false, std::memory_order_relaxed);
+  s->rewritten = false;
+  set_keep_warm_locked(s, false);
   const bool committed = !s->decommitted.load(std::memory_order_relaxed);
-  bool warm = false;
-  if (s->keep_warm) {
-    s->keep_warm = false;
-    --warm_promised_;
-    warm = committed && !retire;
-  } else {
-    warm = committed && !retire && warm_room_locked() > 0;
-  }
+  const bool warm = committed && !retire && warm_room_locked() > 0;
   // Pages next, while the slab is reachable from nowhere (seed 000, bug 1); only
   // if they are still here: nothing wrote the slab since they went back.
   if (!warm && committed) decommit_slab_locked(s);
@@ -229,6 +238,9 @@ void AllocatorCore::recycle_slabs(Slab* list) noexcept {
 }
 
 void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
+  // Not from a signal handler that interrupted this thread inside tslab: the
+  // lock below may be its own. The slab then waits for its owner's recycling.
+  if (thread_holds_tslab_lock()) return;
   if (!s->is_empty() || s->decommitted.load(std::memory_order_acquire)) return;
   const std::uint32_t epoch = s->epoch;
   // Still the same activation's slab (not recycled and reused meanwhile), still
@@ -240,9 +252,8 @@ void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
   {
     const CountedLock lock(mutex_, counters_);
     if (!still_empty() || s->keep_warm) return;
-    if (warm_room_locked() > 0) {  // kept for the next epoch instead
-      s->keep_warm = true;
-      ++warm_promised_;
+    if (warm_room_locked() > 0) {  // left to its owner for the reserve instead
+      set_keep_warm_locked(s, true);
       return;
     }
   }
@@ -270,7 +281,7 @@ void AllocatorCore::mark_quiesced(std::uint32_t epoch, std::uint64_t era) noexce
   }
 }
 
-std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, bool return_all,
+std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uint64_t closing_era,
                                                    std::uint32_t* over) noexcept {
   const std::uint64_t open = epochs_.open_era(epoch);
   const std::uint64_t quiesced = quiesced_era_[epoch].load(std::memory_order_acquire);
@@ -279,21 +290,25 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, bool ret
   std::uint32_t n = 0, scanned = 0, returned = 0, waiting = 0;
   for (Slab* s = epoch_slabs_[epoch]; s != nullptr; s = s->epoch_next) {
     ++scanned;
-    if (s->era == open || s->decommitted.load(std::memory_order_relaxed) || !s->is_empty_in_use()) continue;
-    if (s->keep_warm && !return_all) continue;
-    if (!s->keep_warm && !return_all && warm_room_locked() > 0) {
-      s->keep_warm = true;  // promised to the reserve: its owner pools it warm
-      ++warm_promised_;
+    if (s->era == open || s->decommitted.load(std::memory_order_relaxed)) continue;
+    if (!s->is_empty_in_use()) {
+      set_keep_warm_locked(s, false);  // refilled by an allocation that raced the close
       continue;
+    }
+    // Slabs of the activation closing now may stay for the reserve; those of
+    // older ones had their chance (their owner did not recycle them since).
+    if (closing_era != 0 && s->era >= closing_era) {
+      if (s->keep_warm) continue;
+      if (warm_room_locked() > 0) {
+        set_keep_warm_locked(s, true);  // left to its owner, who pools it warm
+        continue;
+      }
     }
     if (s->era > quiesced) {
       ++waiting;
       continue;
     }
-    if (s->keep_warm) {
-      s->keep_warm = false;
-      --warm_promised_;
-    }
+    set_keep_warm_locked(s, false);
     batch[n++] = s;
     if (n == BATCH) {
       returned += decommit_slabs_locked(batch, n);
@@ -307,13 +322,14 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, bool ret
   return returned;
 }
 
-void AllocatorCore::release_warm_locked() noexcept {
+void AllocatorCore::release_warm_locked(std::uint32_t keep) noexcept {
   constexpr std::uint32_t BATCH = 64;
   Slab* batch[BATCH];
   Slab* returning[BATCH];
-  while (warm_slabs_ != nullptr) {
+  while (warm_count_ > keep) {
     std::uint32_t n = 0;
-    for (Slab* s = warm_slabs_; s != nullptr && n < BATCH; s = s->epoch_next) batch[n++] = s;
+    for (Slab* s = warm_slabs_; s != nullptr && n < BATCH && n < warm_count_ - keep; s = s->epoch_next)
+      batch[n++] = s;
     std::copy(batch, batch + n, returning);
     decommit_slabs_locked(returning, n);
     for (std::uint32_t i = 0; i < n; ++i) {
@@ -386,14 +402,14 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
   {
     const CountedLock lock(mutex_, counters_);
     flush_abandoned_locked(false);
-    returned = reclaim_closed_locked(epoch, false, &over);
+    returned = reclaim_closed_locked(epoch, closed_era, &over);
   }
   // Slabs beyond the reserve go back to the OS once the close has waited out
   // the allocations that may still see the closed era open. Steady rotation
   // within the reserve never gets here: no fence, no wait, no system call.
   if (over != 0 && quiesce_epoch(epoch, closed_era)) {
     const CountedLock lock(mutex_, counters_);
-    returned += reclaim_closed_locked(epoch, false, nullptr);
+    returned += reclaim_closed_locked(epoch, closed_era, nullptr);
   }
   // This thread's own bins of the closed activation can go at once too, inside
   // its marker: a concurrent close waits for the blocks it writes. (Not from a
@@ -492,8 +508,7 @@ std::uint64_t AllocatorCore::collect() noexcept {
   std::uint64_t closed_up_to[SLAB_MAX_EPOCH_COUNT];
   bool behind = false;
   for (std::uint32_t e = 0; e < epoch_count_; ++e) {
-    const std::uint64_t era = epochs_.era(e);
-    closed_up_to[e] = epochs_.open_era(e) == 0 ? era : era - 1;
+    closed_up_to[e] = epochs_.ended_era(e);
     behind = behind || quiesced_era_[e].load(std::memory_order_acquire) < closed_up_to[e];
   }
   if (behind && quiesce_allocations())
@@ -501,8 +516,8 @@ std::uint64_t AllocatorCore::collect() noexcept {
   const CountedLock lock(mutex_, counters_);
   retry_deferred_locked();
   flush_abandoned_locked(true);
-  for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e, true, nullptr);
-  release_warm_locked();
+  for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e, 0, nullptr);
+  release_warm_locked(0);
   // Live threads' caches: they hand back what they hold the next time they need a slab.
   for (Heap* h = heaps_; h != nullptr; h = h->next_all)
     if (h->owner_tid.load(std::memory_order_relaxed) != 0)
@@ -518,7 +533,7 @@ bool AllocatorCore::set_warm_reserve(std::uint64_t bytes) noexcept {
   }
   const CountedLock lock(mutex_, counters_);
   warm_limit_ = static_cast<std::uint32_t>(bytes / SLAB_SIZE);
-  if (warm_count_ > warm_limit_) release_warm_locked();
+  release_warm_locked(warm_limit_);  // what the new bound leaves out goes back
   return true;
 }
 

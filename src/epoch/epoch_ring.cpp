@@ -17,6 +17,7 @@ EpochRing::EpochRing(std::uint32_t count) noexcept : count_(count), next_era_(co
     refcount_[e].store(0, std::memory_order_relaxed);
     open_since_[e].store(now, std::memory_order_relaxed);
     held_[e].store(false, std::memory_order_relaxed);
+    ended_era_[e].store(0, std::memory_order_relaxed);
     labels_[e][0] = '\0';
   }
 }
@@ -24,11 +25,13 @@ EpochRing::EpochRing(std::uint32_t count) noexcept : count_(count), next_era_(co
 void EpochRing::close_locked(std::uint32_t e) noexcept {
   // Linearization point of a close: no allocation that starts after this succeeds.
   open_era_[e].store(0, std::memory_order_release);
+  ended_era_[e].store(era_[e].load(std::memory_order_relaxed), std::memory_order_release);
   held_[e].store(false, std::memory_order_release);
   close_count_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 std::uint64_t EpochRing::activate_locked(std::uint32_t e, std::uint64_t now) noexcept {
+  const std::uint64_t previous = open_era_[e].load(std::memory_order_relaxed);
   const std::uint64_t era = next_era_++;
   labels_[e][0] = '\0';
   refcount_[e].store(0, std::memory_order_relaxed);
@@ -36,6 +39,7 @@ std::uint64_t EpochRing::activate_locked(std::uint32_t e, std::uint64_t now) noe
   era_[e].store(era, std::memory_order_release);
   // Linearization point of the new activation: allocations may enter it from here.
   open_era_[e].store(era, std::memory_order_release);
+  if (previous != 0) ended_era_[e].store(previous, std::memory_order_release);  // after its end
   return era;
 }
 

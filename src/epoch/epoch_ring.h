@@ -49,6 +49,12 @@ class EpochRing {
   // previous activation if that was still open (it ends here), else 0.
   std::uint32_t open_held(std::uint64_t* ended_era) noexcept;
   bool held(std::uint32_t e) const noexcept { return held_[e].load(std::memory_order_acquire); }
+  // The newest era of slot e that has ended (closed, or re-activated while
+  // open); 0 if none. Published after the change that ended it: once this reads
+  // X, no allocation can newly enter any era <= X of the slot.
+  std::uint64_t ended_era(std::uint32_t e) const noexcept {
+    return ended_era_[e].load(std::memory_order_acquire);
+  }
   // Precondition: e < count(). Marks e CLOSING (idempotent) and ends its hold.
   void close(std::uint32_t e) noexcept;
   // Closes e only if its current activation is `era`: a request naming a past
@@ -83,7 +89,8 @@ class EpochRing {
 
  private:
   void close_locked(std::uint32_t e) noexcept;
-  // A new activation of slot e; returns its era.
+  // A new activation of slot e; returns its era. An activation still open there
+  // ends (ended_era).
   std::uint64_t activate_locked(std::uint32_t e, std::uint64_t now) noexcept;
 
   const std::uint32_t count_;
@@ -95,8 +102,9 @@ class EpochRing {
   std::atomic<std::uint64_t> era_[SLAB_MAX_EPOCH_COUNT];
   std::atomic<std::uint32_t> refcount_[SLAB_MAX_EPOCH_COUNT];
   std::atomic<std::uint64_t> open_since_[SLAB_MAX_EPOCH_COUNT];
-  std::atomic<bool> held_[SLAB_MAX_EPOCH_COUNT];   // written under mutex_
-  char labels_[SLAB_MAX_EPOCH_COUNT][LABEL_SIZE];  // guarded by mutex_
+  std::atomic<bool> held_[SLAB_MAX_EPOCH_COUNT];                // written under mutex_
+  std::atomic<std::uint64_t> ended_era_[SLAB_MAX_EPOCH_COUNT];  // written under mutex_
+  char labels_[SLAB_MAX_EPOCH_COUNT][LABEL_SIZE];               // guarded by mutex_
 };
 
 }  // namespace tslab::detail

@@ -133,9 +133,13 @@ struct Slab {
   // Bytes this slab adds to its owner bin's reclaimable count while it is empty;
   // 0 when not counted (owner).
   std::uint32_t reclaim_bytes = 0;
-  // Allocator lock: an empty slab of a closed activation that goes to the warm
-  // reserve, not back to the OS, when its owner recycles it (core/reclaim.cpp).
+  // Allocator lock: an empty slab of a closed activation that a close left to
+  // its owner for the warm reserve, rather than hand its pages back (core/reclaim.cpp).
   bool keep_warm = false;
+  // Owner: a collection found a remote bit on a free slot (a double free racing
+  // the owner's own free), whose write may have reached the block after the
+  // slab's pages went back; recycling hands them back again.
+  bool rewritten = false;
   // Taken from the warm reserve: its touched pages are resident, so the owner
   // carves it without faulting pages in ahead. Set before the slab is published.
   bool resident = false;
@@ -232,6 +236,7 @@ struct Slab {
       if (pending == 0) continue;
       const std::uint64_t allocated = pair.allocated.load(std::memory_order_relaxed);
       std::uint64_t legit = pending & allocated;
+      if (pending != legit) rewritten = true;  // a bogus bit: a double free raced a free
       // Remote bits are cleared before the allocated bits. In between, a collected
       // slot reads live with no remote bit, so a double free racing this collection
       // can set a bit and return OK; that bit is bogus once the store below lands,
