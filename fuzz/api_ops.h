@@ -60,6 +60,7 @@ void free_all_blocks(World& w);
 // --- epochs and domains (api_ops_epochs.cpp) ---
 void op_epoch_advance(World& w, ByteReader& r);
 void op_epoch_close(World& w, ByteReader& r);
+void op_epoch_open_and_reserve(World& w, ByteReader& r);
 void op_epoch_metadata(World& w, ByteReader& r);
 void op_collect_and_check(World& w, ByteReader& r);
 void op_domain_create(World& w, ByteReader& r);

@@ -135,6 +135,50 @@ void op_epoch_advance(World& w, ByteReader& r) {
   FUZZ_REQUIRE(got == want, "epoch_advance returned %u, model %u", got, want);
 }
 
+// slab_epoch_open, slab_epoch_is_held and the warm reserve's bound.
+void op_epoch_open_and_reserve(World& w, ByteReader& r) {
+  const auto target = pick_allocator(w, r, true);
+  const std::uint8_t how = r.u8() % 3;
+  if (!target) return;
+  const int a = *target;
+  SlabAllocator* api = w.api_of(a);
+  prime_last_error();
+  if (how == 0) {
+    const EpochId got = slab_epoch_open(api);
+    const TslabError error = slab_last_error();
+    count_operation();
+    if (!w.alive(a)) {
+      FUZZ_REQUIRE(got == SLAB_NO_EPOCH && error == TSLAB_ERR_INVALID_ARGUMENT,
+                   "slab_epoch_open on a NULL or destroyed allocator: %u, error %d", got, error);
+      return;
+    }
+    const std::uint32_t want = w.allocators[a].epochs.open_held();
+    if (want == w.allocators[a].epochs.count())
+      FUZZ_REQUIRE(got == SLAB_NO_EPOCH && error == TSLAB_ERR_NO_FREE_EPOCH,
+                   "slab_epoch_open with no free slot: %u, error %d", got, error);
+    else
+      FUZZ_REQUIRE(got == want, "slab_epoch_open returned %u, model %u", got, want);
+  } else if (how == 1) {
+    const std::uint32_t e = pick_epoch(w, a, r);
+    const bool got = slab_epoch_is_held(api, e);
+    count_operation();
+    const bool want = w.alive(a) && w.allocators[a].epochs.held(e);
+    FUZZ_REQUIRE(got == want, "slab_epoch_is_held(%u) = %d, model %d", e, got, want);
+  } else {
+    // Up to 2 GiB: half of the range is above the 1 GiB bound.
+    const std::size_t bytes = static_cast<std::size_t>(r.u32()) % (std::size_t{2} << 30);
+    const bool ok = slab_set_warm_reserve(api, bytes);
+    const TslabError error = slab_last_error();
+    count_operation();
+    const bool want = w.alive(a) && bytes <= (std::size_t{1} << 30);
+    FUZZ_REQUIRE(ok == want && (ok || error == TSLAB_ERR_INVALID_ARGUMENT),
+                 "slab_set_warm_reserve(%zu): %d, error %d", bytes, ok, error);
+    if (ok)
+      FUZZ_REQUIRE(slab_warm_reserve(api) == bytes / SLAB_PAGE_SIZE * SLAB_PAGE_SIZE,
+                   "warm reserve read back");
+  }
+}
+
 void op_epoch_close(World& w, ByteReader& r) {
   const auto target = pick_allocator(w, r, true);
   const std::uint8_t how = r.u8();

@@ -30,27 +30,53 @@ class EpochModel {
   std::uint32_t refcount(std::uint32_t e) const { return in_range(e) ? refcount_[e] : 0; }
   const std::string& label(std::uint32_t e) const { return label_[e]; }
 
-  // The current slot closes; the next one opens with a new era, no holders, no label.
+  bool held(std::uint32_t e) const { return in_range(e) && held_[e]; }
+
+  // The current slot closes; the next slot not held opens with a new era, no
+  // holders, no label (the current one again if every other slot is held).
   std::uint32_t advance() {
-    const std::uint32_t next = (current_ + 1) % count_;
-    era_[next] = next_era_++;
-    open_[next] = true;
-    refcount_[next] = 0;
-    label_[next].clear();
+    std::uint32_t next = current_;
+    for (std::uint32_t step = 1; step < count_; ++step)
+      if (!held_[(current_ + step) % count_]) {
+        next = (current_ + step) % count_;
+        break;
+      }
+    activate(next);
     if (next != current_) open_[current_] = false;
     current_ = next;
     return next;
   }
 
+  // slab_epoch_open: the slot the rotation reaches last (looking back from the
+  // current one), preferring a closed one; held until closed. count() if none.
+  std::uint32_t open_held() {
+    std::uint32_t pick = count_;
+    for (std::uint32_t step = 1; step < count_; ++step) {
+      const std::uint32_t e = (current_ + count_ - step) % count_;
+      if (held_[e]) continue;
+      if (pick == count_) pick = e;
+      if (!open_[e]) {
+        pick = e;
+        break;
+      }
+    }
+    if (pick == count_) return count_;
+    activate(pick);
+    held_[pick] = true;
+    return pick;
+  }
+
   bool close(std::uint32_t e) {
     if (!in_range(e)) return false;
     open_[e] = false;
+    held_[e] = false;
     return true;
   }
 
   bool close_era(std::uint32_t e, std::uint64_t era) {
     if (!in_range(e) || era_[e] != era) return false;
     open_[e] = false;
+    held_[e] = false;
     return true;
   }
 
@@ -77,7 +103,15 @@ class EpochModel {
   std::uint32_t current_ = 0;
   std::uint64_t next_era_;
   std::array<std::uint64_t, SLAB_MAX_EPOCH_COUNT> era_{};
+  void activate(std::uint32_t e) {
+    era_[e] = next_era_++;
+    open_[e] = true;
+    refcount_[e] = 0;
+    label_[e].clear();
+  }
+
   std::array<bool, SLAB_MAX_EPOCH_COUNT> open_{};
+  std::array<bool, SLAB_MAX_EPOCH_COUNT> held_{};
   std::array<std::uint32_t, SLAB_MAX_EPOCH_COUNT> refcount_{};
   std::array<std::string, SLAB_MAX_EPOCH_COUNT> label_{};
 };

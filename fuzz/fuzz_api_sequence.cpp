@@ -25,7 +25,7 @@ struct NamedOperation {
   const char* name;
 };
 
-// Opcodes 0..23: one operation each.
+// Opcodes 0..24: one operation each.
 constexpr NamedOperation DISTINCT[] = {
     {op_allocate, "allocate"},                     // 0
     {op_free_block, "free_block"},                 // 1
@@ -51,12 +51,13 @@ constexpr NamedOperation DISTINCT[] = {
     {op_arena_destroy, "arena_destroy"},           // 21
     {op_arena_stats, "arena_stats"},               // 22
     {op_thread_arena, "thread_arena"},             // 23
+    {op_epoch_open_and_reserve, "epoch_open"},     // 24
 };
 
-// Opcodes 24..63 repeat these, so that allocator churn (slow: each new allocator
+// Opcodes 25..63 repeat these, so that allocator churn (slow: each new allocator
 // maps and zeroes its metadata) stays rare next to block traffic.
-constexpr std::uint8_t REPEATED[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  0,  0,  1,  1,  1,  1,  1, 1,  1,
-                                     1, 1, 1, 2, 3, 3, 3, 4, 4, 4, 19, 19, 19, 19, 11, 14, 15, 9, 10, 5};
+constexpr std::uint8_t REPEATED[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  0,  0,  1,  1,  1,  1,  1, 1,  1, 1,
+                                     1, 1, 2, 3, 3, 3, 4, 4, 4, 19, 19, 19, 19, 11, 14, 15, 9, 10, 5};
 static_assert(std::size(DISTINCT) + std::size(REPEATED) == 64);
 
 constexpr std::uint32_t FIRST_EPOCH_COUNTS[] = {1, 2, 3, 4, 16};

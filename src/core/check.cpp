@@ -16,6 +16,7 @@
 #include <cstdarg>
 #include <cstdio>
 
+#include "platform/bit_count.h"
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
 #include "segment/segment_map.h"
@@ -52,7 +53,7 @@ bool owned_by_orphan(const Slab& s) {
 std::uint32_t allocated_bits(const Slab& s) {
   std::uint32_t n = 0;
   for (std::uint32_t w = 0; w < s.bitmap_words(); ++w)
-    n += static_cast<std::uint32_t>(std::popcount(s.bits[w].allocated.load(std::memory_order_relaxed)));
+    n += static_cast<std::uint32_t>(bit_count(s.bits[w].allocated.load(std::memory_order_relaxed)));
   return n;
 }
 

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "platform/bit_count.h"
 #include "size_class/size_classes.h"
 #include "tslab/error.h"
 
@@ -99,7 +100,9 @@ struct Slab {
 
   // --- remote side ----------------------------------------------------------
   // True while the slab sits on its heap's remote queue (at most once there).
-  std::atomic<bool> remote_queued{false};
+  // A line of its own: every remote free writes it, and the owner's free path
+  // reads the lines above on every call.
+  alignas(64) std::atomic<bool> remote_queued{false};
   // Queue link: written by the single pusher that won remote_queued, read by the
   // owner after it took the queue with acquire.
   Slab* remote_next = nullptr;
@@ -148,7 +151,7 @@ struct Slab {
   std::uint64_t committed_bytes() const {
     if (decommitted.load(std::memory_order_acquire)) return 0;
     const auto purged = static_cast<unsigned>(purged_pages.load(std::memory_order_relaxed));
-    return SLAB_SIZE - static_cast<std::uint64_t>(std::popcount(purged)) * PAGE;
+    return SLAB_SIZE - static_cast<std::uint64_t>(bit_count(purged)) * PAGE;
   }
 
   alignas(64) BitPair bits[BITMAP_WORDS];
@@ -243,7 +246,7 @@ struct Slab {
       // and is dropped by the next collection.
       pair.remote.fetch_and(~pending, std::memory_order_acq_rel);
       pair.allocated.store(allocated & ~legit, std::memory_order_release);
-      collected += static_cast<std::uint32_t>(std::popcount(legit));
+      collected += static_cast<std::uint32_t>(bit_count(legit));
       while (legit != 0) {
         const auto bit = static_cast<std::uint32_t>(std::countr_zero(legit));
         legit &= legit - 1;
@@ -276,7 +279,7 @@ struct Slab {
   std::uint32_t live_blocks() const {
     std::uint32_t n = 0;
     for (std::uint32_t w = 0; w < bitmap_words(); ++w)
-      n += static_cast<std::uint32_t>(std::popcount(bits[w].allocated.load(std::memory_order_relaxed) &
+      n += static_cast<std::uint32_t>(bit_count(bits[w].allocated.load(std::memory_order_relaxed) &
                                                     ~bits[w].remote.load(std::memory_order_relaxed)));
     return n;
   }
