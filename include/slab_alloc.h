@@ -158,7 +158,7 @@ typedef struct SlabEpochInfo {
   uint64_t open_since_ns;    /* now_ns() when that activation opened */
   uint64_t live_count;       /* live blocks of the slot, all activations */
   uint32_t refcount;         /* domain references */
-  uint64_t rss_before_close; /* allocator resident bytes before the last close of the slot */
+  uint64_t rss_before_close; /* process RSS before the last close of the slot (TSLAB_CLOSE_RSS=1; else 0) */
   uint64_t rss_after_close;  /* ... and after it returned the slot's empty slabs */
   char label[SLAB_EPOCH_LABEL_SIZE];
 } SlabEpochInfo;

@@ -106,8 +106,10 @@ extern "C" {
   X(closing_rejections_total, COUNTER, COUNT, "Allocations into the slot refused while closing")    \
   X(last_close_ns, GAUGE, NANOSECONDS, "Duration of the slot's last close")                         \
   X(last_close_slabs_returned, GAUGE, COUNT, "Slabs whose pages the slot's last close handed back") \
-  X(rss_before_last_close_bytes, GAUGE, BYTES, "Process RSS just before the slot's last close")     \
-  X(rss_after_last_close_bytes, GAUGE, BYTES, "Process RSS just after the slot's last close")
+  X(rss_before_last_close_bytes, GAUGE, BYTES,                                                      \
+    "Process RSS just before the slot's last close (TSLAB_CLOSE_RSS=1, else 0)")                    \
+  X(rss_after_last_close_bytes, GAUGE, BYTES,                                                       \
+    "Process RSS just after the slot's last close (TSLAB_CLOSE_RSS=1, else 0)")
 
 #define SLAB_STATS_MEMBER_(name, type, unit, help) uint64_t name;
 

@@ -1,10 +1,16 @@
 // This file contains the allocation and free fast paths, inline.
 //
-// Target: an allocation of a size up to 16 KiB, into an open epoch, by a thread
-// already attached, is one TLS read, a table lookup, one era comparison, a pop
-// from the bin's free list and one bitmap store: about 25 instructions, no
-// atomic read-modify-write, no lock. A free is a segment-map read, the slot and
-// bitmap checks and a push. Anything else falls to a non-inlined slow path:
+// An allocation of a size up to 16 KiB, into an open epoch, by a thread already
+// attached to the allocator, is the thread's cache line for the allocator, a
+// size-class lookup, one era comparison, a pop from the bin's free list, one
+// bitmap store and the quiescence marker; no atomic read-modify-write, no lock.
+// A free is a segment-map read, the owner, slot and bitmap checks, the era
+// check and a push. Measured (callgrind, `make bench-instructions`, 128 B churn
+// through the C API, the API shell included): allocation 80 instructions, free
+// (slab_free_checked) 84; tcmalloc takes 32 + 35 on the same churn. Of the 84,
+// the segment-map lookup is 16, the owner and slot checks about 20, the bitmap
+// test and clear 12, the era check 6, the statistics count 4, the API shell 11.
+// Anything else falls to a non-inlined slow path:
 //
 //   alloc ──► bin era == open_era? ──► pop HotBin::free ──► Slab::try_mark_allocated
 //     └─ miss ─► alloc_slow ─► errors / large span / Heap::alloc_slow (heap.cpp)
