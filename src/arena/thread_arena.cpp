@@ -58,6 +58,11 @@ AllocatorCore* process_allocator() noexcept {
   AllocatorCore* alloc = g_allocator.load(std::memory_order_acquire);
   if (alloc != nullptr) return alloc;
   // Held across fork(): the process allocator is created once in the child too.
+  // The layers below register their fork participants first, outside the lock.
+  if (!AllocatorCore::process_init()) {
+    set_error(TSLAB_ERR_OUT_OF_MEMORY);
+    return nullptr;
+  }
   fork_hold_lock(ForkRank::thread_arena, g_allocator_mutex);
   LockGuard lock(g_allocator_mutex);
   alloc = g_allocator.load(std::memory_order_relaxed);

@@ -43,6 +43,12 @@ AllocatorCore::~AllocatorCore() {
   }
 }
 
+bool AllocatorCore::process_init() noexcept {
+  process_fence_init();  // without it, closes leave live threads' slabs to their owners
+  // Each of these registers its fork participant before it takes its own lock.
+  return segment_map_init() && registry_init() && threads_init() && allocator_records_init();
+}
+
 AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) noexcept {
   CoreOptions options = in;
   if (options.epoch_count == 0) options.epoch_count = SLAB_DEFAULT_EPOCH_COUNT;
@@ -51,8 +57,7 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
     return nullptr;
   }
   if (options.platform == nullptr) options.platform = &OsPlatform::instance();
-  process_fence_init();  // without it, closes leave live threads' slabs to their owners
-  if (!segment_map_init() || !registry_init() || !threads_init()) {
+  if (!process_init()) {
     *error = TSLAB_ERR_OUT_OF_MEMORY;
     return nullptr;
   }

@@ -68,6 +68,12 @@ class AllocatorCore final : public SlabSource {
  public:
   // nullptr on failure, with the reason in *error.
   static AllocatorCore* create(const CoreOptions& options, TslabError* error) noexcept;
+  // The process-wide state every allocator needs (segment map, registry, thread
+  // bookkeeping, allocator records) and their fork participants. create() calls
+  // it; a caller about to create an allocator under a lock of its own calls it
+  // first, outside that lock (fork participants register holding no tslab lock).
+  // False if the system refused.
+  static bool process_init() noexcept;
   // Returns everything the allocator holds; its record then holds a dead
   // allocator (core/allocator_records.h). A dead or null core: TSLAB_ERR_INVALID_ARGUMENT.
   static TslabError destroy(AllocatorCore* core) noexcept;

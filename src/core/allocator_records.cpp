@@ -22,9 +22,14 @@ std::uint32_t g_free_head = 0, g_free_tail = 0, g_free_count = 0;  // FIFO of de
 
 }  // namespace
 
-void* allocator_record_acquire(std::size_t size, std::uint32_t* number) noexcept {
+bool allocator_records_init() noexcept {
   // Held across fork(): the record table is as consistent in the child as here.
   fork_hold_lock(ForkRank::allocator_records, g_mutex);
+  return true;
+}
+
+void* allocator_record_acquire(std::size_t size, std::uint32_t* number) noexcept {
+  allocator_records_init();
   OsPlatform& os = OsPlatform::instance();
   const LockGuard lock(g_mutex);
   if (g_slots == nullptr) {

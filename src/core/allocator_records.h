@@ -19,6 +19,8 @@ namespace tslab::detail {
 inline constexpr std::uint32_t MAX_ALLOCATOR_RECORDS = (1u << 20) - 1;
 inline constexpr std::uint32_t RECORD_QUARANTINE = 64;
 
+// Registers the records' fork participant (once). True.
+bool allocator_records_init() noexcept;
 // Zeroed, page-aligned memory of `size` bytes (the same size on every call) and
 // its record number, or nullptr if the OS refused or every record is live.
 void* allocator_record_acquire(std::size_t size, std::uint32_t* number) noexcept;

@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <cassert>
 
 namespace tslab::detail {
 
@@ -19,35 +20,39 @@ struct Slot {
   Mutex* lock = nullptr;  // taken after prepare, released before parent / child
 };
 constinit Slot g_slots[RANKS];
-constinit std::atomic<bool> g_claimed[RANKS] = {};
+
+// Held by a fork from its prepare step to its parent or child step, and by a
+// first registration: a participant is registered either before a fork's
+// prepare (which then takes its lock) or after the fork (so its lock was not
+// held at fork()), never in between, where a lock taken right after the
+// registration would stay locked forever in the child. Hence the rule: a
+// participant registers while its thread holds no tslab lock.
+constinit Mutex g_register_mutex;
 
 pthread_once_t g_install_once = PTHREAD_ONCE_INIT;
 bool g_installed = false;
 
-// The ranks this thread's fork prepared: a participant registered while the
-// fork was under way is neither released nor repaired by it.
-[[gnu::tls_model("initial-exec")]] thread_local constinit bool tl_prepared[RANKS] = {};
-
 void run_prepare() {
+  g_register_mutex.lock();
   for (std::size_t r = 0; r < RANKS; ++r) {
     const Slot& s = g_slots[r];
-    tl_prepared[r] = s.set.load(std::memory_order_acquire);
-    if (!tl_prepared[r]) continue;
+    if (!s.set.load(std::memory_order_acquire)) continue;
     if (s.participant.prepare != nullptr) s.participant.prepare();
     if (s.lock != nullptr) s.lock->lock();
   }
 }
 
-// Parent or child: each prepared rank, highest first, runs its step and then
-// lets go of its lock.
+// Parent or child: each registered rank (the set prepare saw: registration
+// waits for the fork), highest first, runs its step and lets go of its lock.
 void run_after(bool child) {
   for (std::size_t r = RANKS; r-- > 0;) {
-    if (!tl_prepared[r]) continue;
     const Slot& s = g_slots[r];
+    if (!s.set.load(std::memory_order_relaxed)) continue;
     void (*step)() noexcept = child ? s.participant.child : s.participant.parent;
     if (step != nullptr) step();
     if (s.lock != nullptr) s.lock->unlock();
   }
+  g_register_mutex.unlock();
 }
 
 void run_parent() { run_after(false); }
@@ -58,11 +63,15 @@ void install() { g_installed = ::pthread_atfork(run_prepare, run_parent, run_chi
 bool claim(ForkRank rank, const ForkParticipant& participant, Mutex* lock) noexcept {
   ::pthread_once(&g_install_once, install);
   const auto r = static_cast<std::size_t>(rank);
-  if (r < RANKS && !g_claimed[r].exchange(true, std::memory_order_acq_rel)) {
-    g_slots[r].participant = participant;
-    g_slots[r].lock = lock;
-    // Publication point of a participant: from here a fork runs it.
-    g_slots[r].set.store(true, std::memory_order_release);
+  if (r < RANKS && !g_slots[r].set.load(std::memory_order_acquire)) {
+    assert(!thread_holds_tslab_lock() && "a fork participant registers while holding no tslab lock");
+    const LockGuard guard(g_register_mutex);  // waits out a fork under way
+    if (!g_slots[r].set.load(std::memory_order_relaxed)) {
+      g_slots[r].participant = participant;
+      g_slots[r].lock = lock;
+      // Publication point of a participant: from here a fork runs it.
+      g_slots[r].set.store(true, std::memory_order_release);
+    }
   }
   return g_installed;
 }

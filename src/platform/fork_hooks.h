@@ -41,7 +41,9 @@ struct ForkParticipant {
 
 // Registers the participant of `rank` (once; later calls for a rank are ignored)
 // and installs the handlers on first use. Thread-safe; false if pthread_atfork
-// refused, in which case fork() is not made safe.
+// refused, in which case fork() is not made safe. A first registration waits
+// for a fork under way, so the caller must hold no tslab lock (a fork may be
+// waiting for it); once registered, a call is one load.
 bool fork_participate(ForkRank rank, const ForkParticipant& participant) noexcept;
 // The participant of a layer whose state one lock guards: `lock` is held across
 // the fork and released in the parent and in the child.
