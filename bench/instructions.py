@@ -268,8 +268,9 @@ def main():
                    + (f" ({req['allocs']:,} objects)" if req else "")
                    + f", {pr['cache_bp'] / 100:g}% of them into a FIFO cache of {pr['cache']:,} whose "
                    f"evictions are freed, then the cache drains; tslab: an epoch per {pr['batch']:,} "
-                   "requests closed by epoch_advance, the cache in a long-lived epoch of a second "
-                   "allocator closed after the drain (instr/object counts those calls too).",
+                   "requests closed by epoch_advance, the cache in a long-lived epoch of the same "
+                   "allocator held outside the rotation, closed after the drain (instr/object "
+                   "counts those calls too).",
     }
     desc = [desc[w] for w in WORKLOADS if w in workloads]
     valgrind = subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip()

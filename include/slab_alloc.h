@@ -127,7 +127,7 @@ EpochId slab_epoch_open(SlabAllocator* alloc);
 /* The warm reserve: up to `bytes` of empty slabs (rounded down to whole slabs)
  * that an allocator keeps committed across epoch closes, and that later epochs
  * take first, with no madvise and no page fault. The default is the option
- * TSLAB_WARM_RESERVE (4 MiB). After a close, every empty slab beyond the reserve
+ * TSLAB_WARM_RESERVE (6 MiB). After a close, every empty slab beyond the reserve
  * has handed its pages back; slab_collect returns the reserve too. Lowering it
  * below what is held returns the reserve at once. False (TSLAB_ERR_INVALID_ARGUMENT)
  * for a bad allocator or more than 1 GiB. */

@@ -10,7 +10,7 @@
  *                         arenas (each thread's arena takes one chunk at first use)
  *   TSLAB_ARENA_ZERO      bool, default 1: arenas zero used memory on reset
  *   TSLAB_ARENA_OVERFLOW  error|grow|fallback, default grow: what a full arena does
- *   TSLAB_WARM_RESERVE    size, 0..1g, default 4M: committed empty slabs each allocator
+ *   TSLAB_WARM_RESERVE    size, 0..1g, default 6M: committed empty slabs each allocator
  *                         keeps across epoch closes, reused first by later epochs
  *                         (no madvise, no page faults); slab_collect returns them too
  *   TSLAB_CLOSE_RSS       bool, default 0: read the process RSS (/proc/self/statm)

@@ -48,9 +48,11 @@ constexpr OptionSpec SPECS[] = {
     {"TSLAB_ARENA_ZERO", Kind::boolean, 1, 0, 1, "arenas zero their used memory on reset"},
     {"TSLAB_ARENA_OVERFLOW", Kind::overflow, TSLAB_ARENA_OVERFLOW_GROW, 0, 2,
      "what a full arena does: error, grow or fallback"},
-    // Per allocator. The default covers the slabs a batch epoch of a few thousand
-    // small requests takes on each of two threads (bench/workloads/request.cpp).
-    {"TSLAB_WARM_RESERVE", Kind::size, 4 * MiB, 0, 1 * GiB,
+    // Per allocator. The default covers the slabs a batch epoch of the request
+    // workload (bench/workloads/request.cpp: 4,096 requests of 16-1024 B objects on
+    // each of two threads) takes: at 4 MiB 4 in 10 of its closes still had slabs
+    // to return (a fence and a madvise), at 6 MiB none (docs/BENCHMARKS.md).
+    {"TSLAB_WARM_RESERVE", Kind::size, 6 * MiB, 0, 1 * GiB,
      "committed empty slabs an allocator keeps across epoch closes for reuse (slab_collect returns them)"},
     {"TSLAB_CLOSE_RSS", Kind::boolean, 0, 0, 1,
      "read the process RSS before and after every epoch close, for the per-epoch statistics"},
