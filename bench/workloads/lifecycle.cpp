@@ -21,6 +21,7 @@
 
 #ifdef TSLAB_BENCH_HAVE_TSLAB
 #include "slab_alloc.h"
+#include "slab_stats.h"
 #endif
 
 namespace bench {
@@ -70,18 +71,23 @@ struct Tslab {
   std::uint64_t returned = 0;
   bool purge() {
     if (epochs) {
+      const std::uint64_t before = decommitted_bytes();
       const bool ok = epoch_close(a, main);
-      SlabEpochInfo info{};
-      if (ok && slab_epoch_info(a, main, &info) && info.rss_before_close >= info.rss_after_close)
-        returned = info.rss_before_close - info.rss_after_close;
+      returned = decommitted_bytes() - before;
       return ok;
     }
     returned = slab_collect(a);
     return true;
   }
   double own_resident() const { return static_cast<double>(slab_resident_bytes(a)); }
-  // What the purge says it handed back: slab_collect's result, or the epoch's
-  // resident bytes before minus after the close (slab_epoch_info).
+  // Bytes the allocator has handed back to the OS so far (its statistics).
+  std::uint64_t decommitted_bytes() const {
+    SlabGlobalStats g{};
+    g.size = sizeof g;
+    return slab_stats_global(a, &g) ? g.decommit_bytes_total : 0;
+  }
+  // What the purge says it handed back: slab_collect's result, or the bytes the
+  // close handed back to the OS (the allocator's statistics).
   double purge_returned() const { return static_cast<double>(returned); }
 };
 #endif
