@@ -1,7 +1,7 @@
 // This file contains the regression test of a fork that races the first use of
-// a layer: threads create the process's first epoch domains and arenas (whose
-// layers register their fork participants then, and take their locks at once)
-// while another thread forks. The child must find no lock held.
+// a layer: threads create the process's first allocators, epoch domains and
+// arenas (whose layers register their fork participants then, and take their
+// locks at once) while another thread forks. The child must find no lock held.
 //
 // The test process itself never touches tslab (this binary has no other test):
 // every iteration forks a fresh process in which nothing is registered yet.
@@ -21,11 +21,19 @@ namespace {
 
 std::atomic<bool> g_go{false}, g_stop{false};
 
-void first_use_worker(SlabAllocator* a, int mode) {
+// Each worker's first call is the creation of its own allocator: the first
+// ones in the process, racing the fork.
+void first_use_worker(int mode) {
   while (!g_go.load(std::memory_order_acquire)) {
   }
+  SlabAllocator* a = slab_allocator_create();
+  if (a == nullptr) return;
   while (!g_stop.load(std::memory_order_relaxed)) {
-    if (mode == 0) {
+    if (mode == 2) {
+      slab_allocator_free(a);
+      a = slab_allocator_create();
+      if (a == nullptr) return;
+    } else if (mode == 0) {
       EpochDomain* d = epoch_domain_create(a);
       if (d != nullptr && epoch_domain_enter(d)) {
         if (void* p = slab_malloc_epoch(a, 128, d->epoch_id)) slab_free_checked(a, p);
@@ -42,6 +50,7 @@ void first_use_worker(SlabAllocator* a, int mode) {
       }
     }
   }
+  slab_allocator_free(a);
 }
 
 // The forked child: every layer the workers were starting must work. Exit
@@ -58,12 +67,10 @@ int child_uses_every_layer() {
   return 0;
 }
 
-// One fresh process: workers start their first domains and arenas; the main
-// thread forks after `spins` of waiting; the child's status comes back.
+// One fresh process: workers create the first allocators, domains and arenas;
+// the main thread forks after `spins` of waiting; the child's status comes back.
 int race_once(unsigned spins) {
-  SlabAllocator* a = slab_allocator_create();
-  if (a == nullptr) return 50;
-  std::thread domains(first_use_worker, a, 0), arenas(first_use_worker, a, 1);
+  std::thread domains(first_use_worker, 0), arenas(first_use_worker, 1), allocators(first_use_worker, 2);
   g_go.store(true, std::memory_order_release);
   std::atomic<unsigned> spun{0};
   while (spun.fetch_add(1, std::memory_order_relaxed) < spins) {
@@ -75,6 +82,7 @@ int race_once(unsigned spins) {
   g_stop.store(true, std::memory_order_relaxed);
   domains.join();
   arenas.join();
+  allocators.join();
   if (!waited) return 51;
   if (WIFSIGNALED(status)) return 100 + WTERMSIG(status);
   return WEXITSTATUS(status);

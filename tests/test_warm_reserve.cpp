@@ -32,7 +32,7 @@ class CountingPlatform final : public tslab::Platform {
   bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
   bool decommit(void* p, std::size_t size) noexcept override {
     ++decommits;
-    return os().decommit(p, size);
+    return !refuse_decommit.load() && os().decommit(p, size);
   }
   bool prefault(void* p, std::size_t size) noexcept override {
     ++prefaults;
@@ -45,6 +45,7 @@ class CountingPlatform final : public tslab::Platform {
   std::uint64_t calls() const { return reserves + decommits + prefaults; }
 
   std::atomic<std::uint64_t> reserves{0}, decommits{0}, prefaults{0};
+  std::atomic<bool> refuse_decommit{false};
 
  private:
   static tslab::Platform& os() { return tslab::OsPlatform::instance(); }
@@ -161,6 +162,32 @@ TEST(WarmReserve, BoundedAndReturnedByCollect) {
   void* p = a.allocate(256, a.epoch_current());
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// An OS that refuses to take pages back: the reserve keeps them (committed, and
+// counted), the allocator stays consistent, and a later collect returns them.
+TEST(WarmReserve, RefusedReturnsStayInTheReserve) {
+  CountingPlatform platform;
+  tslab::Options options;
+  options.platform = &platform;
+  tslab::Allocator a(options);
+  run_batch(a, 3000);
+  a.epoch_advance();
+  const std::uint64_t warm = tslab::stats(a).warm_reserve_bytes;
+  ASSERT_GT(warm, 0u);
+  platform.refuse_decommit = true;
+  a.collect();
+  const tslab::GlobalStats refused = tslab::stats(a);
+  EXPECT_EQ(refused.warm_reserve_bytes, warm) << "slabs whose pages the OS kept stay in the reserve";
+  EXPECT_GT(refused.decommit_failures_total, 0u);
+  EXPECT_ALLOCATOR_OK(a);
+  run_batch(a, 3000);  // the reserve serves as before
+  a.epoch_advance();
+  EXPECT_ALLOCATOR_OK(a);
+  platform.refuse_decommit = false;
+  a.collect();
+  EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u);
   EXPECT_ALLOCATOR_OK(a);
 }
 

@@ -298,8 +298,10 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
     // Slabs of the activation closing now may stay for the reserve; those of
     // older ones had their chance (their owner did not recycle them since).
     if (closing_era != 0 && s->era >= closing_era) {
-      if (s->keep_warm) continue;
-      if (warm_room_locked() > 0) {
+      if (s->keep_warm) {
+        if (warm_count_ + warm_left_ <= warm_limit_) continue;
+        set_keep_warm_locked(s, false);  // the bound was lowered since: it goes back
+      } else if (warm_room_locked() > 0) {
         set_keep_warm_locked(s, true);  // left to its owner, who pools it warm
         continue;
       }
@@ -332,15 +334,19 @@ void AllocatorCore::release_warm_locked(std::uint32_t keep) noexcept {
       batch[n++] = s;
     std::copy(batch, batch + n, returning);
     decommit_slabs_locked(returning, n);
+    std::uint32_t moved = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
       Slab* s = batch[i];
+      // Refused by the OS: the slab stays in the reserve, its pages committed.
+      if (!s->decommitted.load(std::memory_order_relaxed)) continue;
+      ++moved;
       SlabChain::remove(warm_slabs_, s);
       --warm_count_;
-      // Refused by the OS: the slab stays committed, in the ordinary pool all the same.
       SlabChain::push(free_slabs_, s);
       SegmentHeader* seg = segment_map_lookup(s->start);
       if (++seg->pooled == seg->slab_count && seg->slabs_taken == seg->slab_count) make_dormant_locked(seg);
     }
+    if (moved == 0) return;  // the OS refuses: what is left stays warm
   }
 }
 
@@ -534,6 +540,11 @@ bool AllocatorCore::set_warm_reserve(std::uint64_t bytes) noexcept {
   const CountedLock lock(mutex_, counters_);
   warm_limit_ = static_cast<std::uint32_t>(bytes / SLAB_SIZE);
   release_warm_locked(warm_limit_);  // what the new bound leaves out goes back
+  // Slabs a close left to their owners for the reserve no longer fit either:
+  // their owners' recycling, or the next close or collect, returns them.
+  for (std::uint32_t e = 0; e < epoch_count_ && warm_count_ + warm_left_ > warm_limit_; ++e)
+    for (Slab* s = epoch_slabs_[e]; s != nullptr && warm_count_ + warm_left_ > warm_limit_; s = s->epoch_next)
+      set_keep_warm_locked(s, false);
   return true;
 }
 

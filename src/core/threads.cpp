@@ -139,13 +139,13 @@ void fork_child() noexcept {
 }  // namespace
 
 bool threads_init() noexcept {
-  {
-    LockGuard lock(g_live_mutex);
-    if (!g_key_created) g_key_created = ::pthread_key_create(&g_exit_key, on_thread_exit) == 0;
-  }
-  // The options table is loaded before any fork: a child never finds it half-loaded.
+  // Registered before the live lock is first taken: a fork that starts in
+  // between takes it too (platform/fork_hooks.h). The options table is loaded
+  // before any fork: a child never finds it half-loaded.
   fork_participate(ForkRank::options, {[]() noexcept { (void)option(OptionId::verbose); }, nullptr, nullptr});
   fork_participate(ForkRank::allocators, {fork_prepare, fork_parent, fork_child});
+  LockGuard lock(g_live_mutex);
+  if (!g_key_created) g_key_created = ::pthread_key_create(&g_exit_key, on_thread_exit) == 0;
   return g_key_created;
 }
 
