@@ -60,6 +60,11 @@ void run_child() { run_after(true); }
 
 void install() { g_installed = ::pthread_atfork(run_prepare, run_parent, run_child) == 0; }
 
+// The handlers go in when the library loads, while the process is (as a rule)
+// still single-threaded: no thread is ever inside the once-guard below when
+// another forks, so a child never waits for an installation that will not end.
+[[gnu::constructor]] void install_at_load() { ::pthread_once(&g_install_once, install); }
+
 bool claim(ForkRank rank, const ForkParticipant& participant, Mutex* lock) noexcept {
   ::pthread_once(&g_install_once, install);
   const auto r = static_cast<std::size_t>(rank);

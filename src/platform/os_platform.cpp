@@ -83,9 +83,11 @@ std::size_t OsPlatform::resident_bytes(const void* p, std::size_t size) const no
   return resident;
 }
 
-OsPlatform& OsPlatform::instance() noexcept {
-  static OsPlatform os;
-  return os;
-}
+namespace {
+// Constant-initialised: no guard on first use that a fork could leave taken.
+constinit OsPlatform g_os;
+}  // namespace
+
+OsPlatform& OsPlatform::instance() noexcept { return g_os; }
 
 }  // namespace tslab

@@ -5,20 +5,25 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <mutex>
+#include <atomic>
 
 namespace tslab::detail {
 
 namespace {
-std::once_flag g_once;
-bool g_available = false;
+// 0 not asked yet, 1 available, -1 not. No once-guard: registering is
+// idempotent, so threads that race here all register, and a fork that lands in
+// the middle leaves nothing half done in the child (a once-guard in progress
+// would stay so there forever).
+std::atomic<int> g_state{0};
 }  // namespace
 
 bool process_fence_init() noexcept {
-  std::call_once(g_once, [] {
-    g_available = ::syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-  });
-  return g_available;
+  int state = g_state.load(std::memory_order_acquire);
+  if (state == 0) {
+    state = ::syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0 ? 1 : -1;
+    g_state.store(state, std::memory_order_release);
+  }
+  return state == 1;
 }
 
 bool process_fence() noexcept {
