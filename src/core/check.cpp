@@ -16,9 +16,9 @@
 #include <cstdarg>
 #include <cstdio>
 
-#include "platform/bit_count.h"
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
+#include "platform/bit_count.h"
 #include "segment/segment_map.h"
 
 namespace tslab::detail {

@@ -98,7 +98,7 @@ class EpochRing {
   // Written by closes only: a line apart from the fields above, which every
   // allocation reads through the allocator's first line.
   alignas(64) mutable Mutex mutex_;  // serialises advance and close, guards labels
-  std::uint64_t next_era_;  // guarded by mutex_
+  std::uint64_t next_era_;           // guarded by mutex_
   std::atomic<std::uint64_t> close_count_{0};
   alignas(64) std::atomic<std::uint64_t> open_era_[SLAB_MAX_EPOCH_COUNT];  // read by every allocation
   std::atomic<std::uint64_t> era_[SLAB_MAX_EPOCH_COUNT];

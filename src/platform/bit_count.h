@@ -19,7 +19,8 @@ constexpr std::uint32_t bit_count(std::uint64_t x) noexcept {
 #endif
 }
 
-static_assert(bit_count(0) == 0 && bit_count(~std::uint64_t{0}) == 64 && bit_count(0x8000000000000001ull) == 2);
+static_assert(bit_count(0) == 0 && bit_count(~std::uint64_t{0}) == 64 &&
+              bit_count(0x8000000000000001ull) == 2);
 
 }  // namespace tslab::detail
 

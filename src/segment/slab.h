@@ -280,7 +280,7 @@ struct Slab {
     std::uint32_t n = 0;
     for (std::uint32_t w = 0; w < bitmap_words(); ++w)
       n += static_cast<std::uint32_t>(bit_count(bits[w].allocated.load(std::memory_order_relaxed) &
-                                                    ~bits[w].remote.load(std::memory_order_relaxed)));
+                                                ~bits[w].remote.load(std::memory_order_relaxed)));
     return n;
   }
 };
