@@ -204,6 +204,11 @@ class AllocatorCore final : public SlabSource {
   TslabError free_slow(void* p) noexcept;
   // Records a refused free: the thread's last error and the allocator's count.
   [[gnu::noinline, gnu::cold]] TslabError reject_free(TslabError e) noexcept;
+  // The fast free's ending for a block of a closed activation `era` (read before
+  // the free): the reclaimable count if the owner's count reached 0, then
+  // return_if_empty. A tail call, so the fast path needs no stack frame.
+  [[gnu::noinline, gnu::cold]] TslabError freed_into_closed(Heap* heap, Slab* s, std::uint64_t era,
+                                                            bool emptied) noexcept;
   // Hands pages back to the OS, counted. False if the OS refused.
   bool decommit_counted(void* p, std::size_t size) noexcept;
   // Frees a validated block from the calling thread: local or remote.

@@ -123,6 +123,12 @@ TslabError AllocatorCore::free_slow(void* p) noexcept {
   return e;
 }
 
+TslabError AllocatorCore::freed_into_closed(Heap* heap, Slab* s, std::uint64_t era, bool emptied) noexcept {
+  if (emptied) heap->slab_emptied(s);  // in free_block's order: the count, then the pages
+  return_if_empty(s, era);
+  return TSLAB_OK;
+}
+
 TslabError AllocatorCore::reject_free(TslabError e) noexcept {
   set_error(e);
   counters_.invalid_frees.add();

@@ -6,10 +6,15 @@
 // bitmap store and the quiescence marker; no atomic read-modify-write, no lock.
 // A free is a segment-map read, the owner, slot and bitmap checks, the era
 // check and a push. Measured (callgrind, `make bench-instructions`, 128 B churn
-// through the C API, the API shell included): allocation 80 instructions, free
-// (slab_free_checked) 84; tcmalloc takes 32 + 35 on the same churn. Of the 84,
-// the segment-map lookup is 16, the owner and slot checks about 20, the bitmap
-// test and clear 12, the era check 6, the statistics count 4, the API shell 11.
+// through the C API, the API shell included): allocation 66 instructions, free
+// (slab_free_checked) 86; tcmalloc takes 32 + 35 on the same churn. Of the 66,
+// the quiescence marker is 2 plain adds (it was 10 as atomic load/store pairs);
+// the slot's bit (size-class magic, multiply, word and mask) 14; the era check
+// 4; the statistics count 5. Of the 86, the segment-map lookup is 16, the owner
+// and slot checks about 20, the bitmap test and clear 12, the era check 6 (read
+// before the free, as the slab may be recycled once its last block is free),
+// the statistics count 4, the API shell with its saved registers 13. What would
+// shorten both further is the slab bitmap as the free list (docs/BENCHMARKS.md).
 // Anything else falls to a non-inlined slow path:
 //
 //   alloc ──► bin era == open_era? ──► pop HotBin::free ──► Slab::try_mark_allocated
@@ -34,24 +39,25 @@ namespace tslab::detail {
   if (size <= MAX_SMALL_SIZE && epoch < epoch_count_ && tc.uid == uid_) [[likely]] {
     const std::uint32_t cls = size_to_class(size);
     HotBin& bin = tc.bins[epoch * NUM_CLASSES + cls];
+    Heap* const heap = tc.heap;  // held in a register across the marker's compiler barriers
     // Quiescence marker: a close waits for allocations between these two calls.
-    tc.heap->begin_alloc();
+    heap->begin_alloc();
     FreeBlock* b = bin.free;
     if (b != nullptr && bin.era == epochs_.open_era(epoch)) [[likely]] {
       const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(b) & (SLAB_SIZE - 1));
       Slab* s = b->slab;
       if (s->try_mark_allocated(slot_in_class(offset, cls))) [[likely]] {
         bin.free = b->next;
-        tc.heap->end_alloc();
+        heap->end_alloc();
 #if TSLAB_STATS
         // The owner's live count; its 0 -> 1 step updates the reclaimable count.
         if (s->owner_live++ == 0) [[unlikely]]
-          return tc.heap->refilled_then(s, b);
+          return heap->refilled_then(s, b);
 #endif
         return b;
       }
     }
-    tc.heap->end_alloc();
+    heap->end_alloc();
   }
   return alloc_slow(size, epoch);
 }
@@ -65,7 +71,10 @@ namespace tslab::detail {
       const std::uint32_t slot = s->slot_of_offset(offset);
       if (static_cast<std::size_t>(slot) * s->obj_size == offset && slot < s->capacity) [[likely]] {
         HotBin& bin = tc.bins[s->bin_index];
+        Heap* const heap = tc.heap;
         auto* b = static_cast<FreeBlock*>(p);
+        // Read while the block being freed keeps the slab in use (free_block).
+        const std::uint64_t era = s->era;
         // The block's link is written before its bit clears (Slab::free_local).
         const TslabError e = s->free_local(slot, [&] {
           b->next = bin.free;
@@ -73,16 +82,20 @@ namespace tslab::detail {
         });
         if (e != TSLAB_OK) [[unlikely]]
           return reject_free(e);
-        if (s->era == epochs_.open_era(s->epoch)) [[likely]]
-          bin.free = b;
-        else
-          return_if_empty(s, s->era);  // a closed activation: its blocks are never listed again
 #if TSLAB_STATS
         // The owner's live count; its 1 -> 0 step updates the reclaimable count.
-        if (--s->owner_live == 0) [[unlikely]]
-          return tc.heap->emptied_then(s);
+        const bool emptied = --s->owner_live == 0;
+#else
+        constexpr bool emptied = false;
 #endif
-        return TSLAB_OK;
+        if (era == epochs_.open_era(s->epoch)) [[likely]] {
+          bin.free = b;
+          if (emptied) [[unlikely]]
+            return heap->emptied_then(s);
+          return TSLAB_OK;
+        }
+        // A closed activation: its blocks are never listed again.
+        return freed_into_closed(heap, s, era, emptied);
       }
     }
   }

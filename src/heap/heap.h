@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "heap/slab_list.h"
+#include "platform/sanitizers.h"
 #include "segment/meta_arena.h"
 #include "segment/segment_map.h"
 #include "segment/slab.h"
@@ -197,17 +198,23 @@ class Heap {
         !remote_head_.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed));
   }
 
-  // Allocation sequence: odd while the owner is inside an allocation. Written by
-  // the owner with plain (relaxed) stores around every allocation; a closer reads
-  // it after a process-wide fence (AllocatorCore::quiesce_allocations) to wait for
-  // allocations that may have seen an epoch open before it closed.
+  // Allocation sequence: odd while the owner is inside an allocation. Written only
+  // by the owner, around every allocation; a closer reads it after a process-wide
+  // fence (AllocatorCore::quiesce_allocations) to wait for allocations that may
+  // have seen an epoch open before it closed.
+  //
+  // On x86-64 each step is one unlocked `add` to memory (2 instructions per
+  // allocation instead of 6): its store is a single aligned 8-byte write, which
+  // a reader sees whole, and x86's store order makes it a release store, as the
+  // portable form below asks. ThreadSanitizer cannot see an asm write, so its
+  // builds use the portable form.
   void begin_alloc() noexcept {
-    alloc_seq.store(alloc_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    bump_alloc_seq();
     std::atomic_signal_fence(std::memory_order_seq_cst);  // no compiler reordering past it
   }
   void end_alloc() noexcept {
     std::atomic_signal_fence(std::memory_order_seq_cst);
-    alloc_seq.store(alloc_seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    bump_alloc_seq();
   }
   // The marker around owner work outside an allocation that reads an epoch's era
   // and then writes free blocks (catch-ups, collect): a close waits for it too.
@@ -222,7 +229,18 @@ class Heap {
     Heap& heap_;
   };
   std::atomic<std::uint64_t> alloc_seq{0};
+  static_assert(sizeof(std::atomic<std::uint64_t>) == sizeof(std::uint64_t));
 
+ private:
+  void bump_alloc_seq() noexcept {
+#if defined(__x86_64__) && !TSLAB_THREAD_SANITIZER
+    asm volatile("addq $1, %0" : "+m"(alloc_seq) : : "memory");
+#else
+    alloc_seq.store(alloc_seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+#endif
+  }
+
+ public:
   // Ownership. The thread id of the owner, 0 while abandoned. Written with release
   // under the allocator lock on adopt/abandon; read relaxed by statistics only —
   // the lock, not this field, orders the previous owner's writes before the next's.
