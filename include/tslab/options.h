@@ -13,6 +13,9 @@
  *   TSLAB_WARM_RESERVE    size, 0..1g, default 6M: committed empty slabs each allocator
  *                         keeps across epoch closes, reused first by later epochs
  *                         (no madvise, no page faults); slab_collect returns them too
+ *   TSLAB_BAD_FREE        warn|abort, default warn: what the malloc override
+ *                         (libtslab-malloc) does on a double, interior or foreign
+ *                         free: one line on stderr and go on, or abort()
  *   TSLAB_CLOSE_RSS       bool, default 0: read the process RSS (/proc/self/statm)
  *                         before and after every epoch close, for slab_epoch_info's
  *                         rss_before_close / rss_after_close (0 when off)
@@ -42,6 +45,12 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* What the malloc override does on a bad free (TSLAB_BAD_FREE). */
+enum {
+  TSLAB_BAD_FREE_WARN = 0, /* one line on stderr; the free is ignored and the program goes on */
+  TSLAB_BAD_FREE_ABORT = 1 /* the same line, then abort() */
+};
 
 /* Arena overflow policies (TSLAB_ARENA_OVERFLOW). */
 typedef enum TslabArenaOverflow {

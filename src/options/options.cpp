@@ -20,7 +20,7 @@
 namespace tslab::detail {
 namespace {
 
-enum class Kind : std::uint8_t { boolean, uint, size, overflow };
+enum class Kind : std::uint8_t { boolean, uint, size, overflow, bad_free };
 
 struct OptionSpec {
   const char* name;
@@ -54,6 +54,9 @@ constexpr OptionSpec SPECS[] = {
     // to return (a fence and a madvise), at 6 MiB none (docs/BENCHMARKS.md).
     {"TSLAB_WARM_RESERVE", Kind::size, 6 * MiB, 0, 1 * GiB,
      "committed empty slabs an allocator keeps across epoch closes for reuse (slab_collect returns them)"},
+    {"TSLAB_BAD_FREE", Kind::bad_free, TSLAB_BAD_FREE_WARN, 0, 1,
+     "what the malloc override does on a bad free (double, interior, foreign): warn (one line, continue) or "
+     "abort"},
     {"TSLAB_CLOSE_RSS", Kind::boolean, 0, 0, 1,
      "read the process RSS before and after every epoch close, for the per-epoch statistics"},
 };
@@ -75,6 +78,7 @@ Row rows_[COUNT];         // written only by the BUSY holder, read after LOADED
 bool overridden_[COUNT];  // written only by the BUSY holder
 
 const char* const OVERFLOW_NAMES[] = {"error", "grow", "fallback"};
+const char* const BAD_FREE_NAMES[] = {"warn", "abort"};
 
 bool equals_ignoring_case(const char* a, const char* b) noexcept {
   for (; *a != '\0' && *b != '\0'; ++a, ++b) {
@@ -142,6 +146,11 @@ bool parse(const OptionSpec& spec, const char* text, std::uint64_t* out, char* e
       for (std::uint64_t i = 0; i < 3; ++i)
         if (equals_ignoring_case(text, OVERFLOW_NAMES[i])) v = i, ok = true;
       expected = "error, grow or fallback";
+      break;
+    case Kind::bad_free:
+      for (std::uint64_t i = 0; i < 2; ++i)
+        if (equals_ignoring_case(text, BAD_FREE_NAMES[i])) v = i, ok = true;
+      expected = "warn or abort";
       break;
   }
   char shown[ECHO_SIZE];
@@ -319,6 +328,8 @@ std::size_t describe_options(char* out, std::size_t out_size) noexcept {
       std::snprintf(value, sizeof value, "invalid");
     else if (SPECS[i].kind == Kind::overflow)
       std::snprintf(value, sizeof value, "%s", OVERFLOW_NAMES[row.value]);
+    else if (SPECS[i].kind == Kind::bad_free)
+      std::snprintf(value, sizeof value, "%s", BAD_FREE_NAMES[row.value]);
     else
       std::snprintf(value, sizeof value, "%llu", static_cast<unsigned long long>(row.value));
     const char* source = row.source == Source::environment ? "environment"

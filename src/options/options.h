@@ -18,6 +18,7 @@ enum class OptionId : std::uint8_t {
   arena_zero,
   arena_overflow,
   warm_reserve,
+  bad_free,
   close_rss,
   count
 };

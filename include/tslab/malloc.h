@@ -1,0 +1,88 @@
+/* This file contains the C API of tslab's malloc override, libtslab-malloc:
+ * tslab as the process's malloc, free, realloc and operator new/delete, for
+ * programs that were not written for it, and lifetime scopes that route a
+ * thread's plain allocations into an epoch of their own.
+ *
+ * Using it:
+ *   LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtslab-malloc.so ./program
+ *   or link with -ltslab-malloc (before -lc), or link the CMake target
+ *   tslab::malloc_override (object files: link-time replacement, static too).
+ *
+ * Every malloc family function and every form of operator new and delete then
+ * goes to one tslab allocator, the process allocator (tslab_malloc_allocator()),
+ * with SLAB_MALLOC_EPOCHS epoch slots. Epoch 0 takes every allocation made
+ * outside a scope and is never closed. malloc(0) returns a unique pointer;
+ * failures set errno to ENOMEM (EINVAL for a bad alignment); realloc(p, 0)
+ * frees p and returns NULL, as glibc's does.
+ *
+ * A free tslab refuses (a double free, a pointer into a block, a pointer
+ * tslab never returned) prints one line on stderr and is ignored; with
+ * TSLAB_BAD_FREE=abort the line is followed by abort().
+ *
+ * Lifetime scopes. Between tslab_scope_begin() and tslab_scope_end() every
+ * plain malloc and operator new of the calling thread goes into a fresh epoch,
+ * opened for the scope (slab_epoch_open). The end closes it: the pages of what
+ * died in the scope go back to the OS at once, and what survives (an object a
+ * library keeps in a global cache, say) stays valid, may be freed from any
+ * thread, and returns its pages when freed. Scopes nest, last in first out,
+ * per thread. When no epoch slot is free (more scopes at once than slots) or
+ * a thread nests deeper than TSLAB_SCOPE_MAX_DEPTH, a new scope shares the
+ * epoch of the enclosing one (epoch 0 outside any), and
+ * tslab_scope_counters() counts it: malloc never fails because of scopes.
+ * A thread that exits inside scopes ends them.
+ *
+ * These functions are defined in libtslab-malloc (and tslab::malloc_override)
+ * only; while another malloc serves the process they still work, on the
+ * process allocator, but plain malloc does not go there. */
+#ifndef TSLAB_MALLOC_H
+#define TSLAB_MALLOC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "slab_alloc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Epoch slots of the process allocator: slot 0 plus one per scope open at once. */
+#define SLAB_MALLOC_EPOCHS 64u
+/* Scopes one thread may nest before a new one shares its parent's epoch. */
+#define TSLAB_SCOPE_MAX_DEPTH 64u
+
+/* The allocator plain malloc uses (created at its first use), for statistics,
+ * slab_collect and the epoch API. Never destroy it. NULL if the OS refused. */
+SlabAllocator* tslab_malloc_allocator(void);
+
+/* Begins a scope on the calling thread; `label` (may be NULL) names its epoch
+ * in statistics. Returns the epoch the scope's allocations go to: a new one,
+ * or the enclosing scope's if the scope had to share. */
+EpochId tslab_scope_begin(const char* label);
+
+/* Ends the calling thread's innermost scope and, if it had an epoch of its
+ * own, closes that epoch. False (TSLAB_ERR_DOMAIN_MISUSE) if the thread has no
+ * scope open. */
+bool tslab_scope_end(void);
+
+/* Scopes open on the calling thread. */
+uint32_t tslab_scope_depth(void);
+
+/* The epoch plain malloc of the calling thread goes to now. */
+EpochId tslab_scope_epoch(void);
+
+typedef struct TslabScopeCounters {
+  uint64_t begun;  /* scopes begun, process-wide */
+  uint64_t shared; /* of those, scopes that shared their parent's epoch */
+  uint64_t closed; /* epochs closed by a scope's end */
+} TslabScopeCounters;
+
+/* Process-wide scope counters. */
+void tslab_scope_counters(TslabScopeCounters* out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TSLAB_MALLOC_H */

@@ -1,0 +1,102 @@
+// This file contains the malloc family libtslab-malloc exports in place of the
+// C library's, and the C API of tslab/malloc.h: one-line calls into
+// process_malloc.h and scopes.cpp.
+#include <malloc.h>
+#include <stdlib.h>
+
+#include <cerrno>
+
+#include "override/process_malloc.h"
+
+using namespace tslab::detail;
+
+namespace {
+
+bool power_of_two(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+// The smallest power of two >= v (memalign's rounding, as glibc's).
+std::size_t round_up_power_of_two(std::size_t v) {
+  return v <= 1 ? 1 : std::size_t{1} << (64 - __builtin_clzll(static_cast<unsigned long long>(v - 1)));
+}
+
+std::size_t page_size() { return tslab::OsPlatform::instance().page_size(); }
+
+}  // namespace
+
+extern "C" {
+
+// Not declared by every C library yet (C23).
+void free_sized(void* p, size_t size) noexcept;
+void free_aligned_sized(void* p, size_t alignment, size_t size) noexcept;
+
+void* malloc(size_t size) noexcept { return process_malloc(size); }
+
+void free(void* p) noexcept { process_free(p); }
+
+void* calloc(size_t count, size_t size) noexcept { return process_calloc(count, size); }
+
+void* realloc(void* p, size_t size) noexcept { return process_realloc(p, size); }
+
+void* reallocarray(void* p, size_t count, size_t size) noexcept {
+  return process_reallocarray(p, count, size);
+}
+
+int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
+  if (!power_of_two(alignment) || alignment % sizeof(void*) != 0) return EINVAL;
+  const int saved = errno;  // POSIX: the result is the error, errno is left alone
+  void* p = process_aligned(alignment, size);
+  const int error = errno;
+  errno = saved;
+  if (p == nullptr) return error == EINVAL ? EINVAL : ENOMEM;
+  *out = p;
+  return 0;
+}
+
+void* aligned_alloc(size_t alignment, size_t size) noexcept {
+  if (!power_of_two(alignment)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return process_aligned(alignment, size);
+}
+
+void* memalign(size_t alignment, size_t size) noexcept {
+  return process_aligned(round_up_power_of_two(alignment), size);
+}
+
+void* valloc(size_t size) noexcept { return process_aligned(page_size(), size); }
+
+void* pvalloc(size_t size) noexcept {
+  const std::size_t page = page_size();
+  if (size > SIZE_MAX - page) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return process_aligned(page, size == 0 ? page : (size + page - 1) & ~(page - 1));
+}
+
+size_t malloc_usable_size(void* p) noexcept { return process_usable_size(p); }
+
+void free_sized(void* p, size_t) noexcept { process_free(p, "free_sized"); }
+
+void free_aligned_sized(void* p, size_t, size_t) noexcept { process_free(p, "free_aligned_sized"); }
+
+int malloc_trim(size_t) noexcept { return process_trim() ? 1 : 0; }
+
+void malloc_stats(void) noexcept { process_print_stats(); }
+
+SlabAllocator* tslab_malloc_allocator(void) {
+  return reinterpret_cast<SlabAllocator*>(process_malloc_core());
+}
+
+EpochId tslab_scope_begin(const char* label) { return scope_begin(label); }
+
+bool tslab_scope_end(void) { return scope_end(); }
+
+uint32_t tslab_scope_depth(void) { return scope_depth(); }
+
+EpochId tslab_scope_epoch(void) { return tl_malloc_epoch; }
+
+void tslab_scope_counters(TslabScopeCounters* out) { scope_counters(out); }
+
+}  // extern "C"

@@ -1,0 +1,262 @@
+// This file contains the process malloc's slow paths: creating the process
+// allocator on first use (before constructors run, from any thread), the
+// bootstrap buffer that serves allocations made while that is under way, the
+// malloc family beyond malloc and free, and the report of a refused free.
+#include "override/process_malloc.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "options/options.h"
+#include "platform/fork_hooks.h"
+#include "slab_stats.h"
+#include "stats/metrics_server.h"
+#include "tslab/malloc.h"
+#include "tslab/options.h"
+
+namespace tslab::detail {
+
+constinit std::atomic<AllocatorCore*> g_malloc_core{nullptr};
+thread_local constinit std::uint32_t tl_malloc_epoch = 0;
+
+namespace {
+
+// --- the bootstrap buffer ------------------------------------------------
+// Allocations made on the thread that is creating the process allocator (the
+// OS or libc calling malloc back), or refused as re-entrant (a malloc from a
+// signal handler that interrupted tslab holding a lock), come from here: a bump
+// pointer over static memory, a 16-byte header holding each block's size.
+// Its blocks are never reused; free ignores them, realloc copies them out.
+constexpr std::size_t BOOT_BYTES = std::size_t{1} << 20;
+constexpr std::size_t BOOT_HEADER = 16;
+alignas(64) constinit char g_boot[BOOT_BYTES];
+constinit std::atomic<std::size_t> g_boot_used{0};
+
+bool is_boot(const void* p) noexcept {
+  const auto* c = static_cast<const char*>(p);
+  return c >= g_boot && c < g_boot + BOOT_BYTES;
+}
+
+std::size_t boot_size(const void* p) noexcept {
+  std::size_t size;
+  std::memcpy(&size, static_cast<const char*>(p) - BOOT_HEADER, sizeof size);
+  return size;
+}
+
+void* boot_alloc(std::size_t size, std::size_t alignment = BOOT_HEADER) noexcept {
+  if (alignment < BOOT_HEADER) alignment = BOOT_HEADER;
+  if (size > BOOT_BYTES || alignment > BOOT_BYTES / 4) return nullptr;
+  std::size_t used = g_boot_used.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::size_t start = (used + BOOT_HEADER + alignment - 1) & ~(alignment - 1);
+    const std::size_t end = start + ((size + 15) & ~std::size_t{15});
+    if (end > BOOT_BYTES) return nullptr;
+    if (g_boot_used.compare_exchange_weak(used, end, std::memory_order_relaxed)) {
+      std::memcpy(g_boot + start - BOOT_HEADER, &size, sizeof size);
+      return g_boot + start;  // static memory: zero, never handed out before
+    }
+  }
+}
+
+// --- first use -----------------------------------------------------------
+Mutex g_init_mutex;
+// Set while this thread creates the process allocator: its re-entrant
+// allocations go to the bootstrap buffer.
+[[gnu::tls_model("initial-exec")]] thread_local constinit bool tl_initializing = false;
+
+AllocatorCore* malloc_init() noexcept {
+  if (tl_initializing) return nullptr;
+  tl_initializing = true;
+  AllocatorCore* core = nullptr;
+  // The layers below register their fork participants first, outside the lock.
+  if (AllocatorCore::process_init() && fork_hold_lock(ForkRank::process_malloc, g_init_mutex)) {
+    LockGuard lock(g_init_mutex);
+    core = g_malloc_core.load(std::memory_order_relaxed);
+    if (core == nullptr && scopes_init()) {
+      TslabError error = TSLAB_OK;
+      core = AllocatorCore::create(CoreOptions{SLAB_MALLOC_EPOCHS, nullptr}, &error);
+      // Publication point of the process allocator: created once, under the lock.
+      if (core != nullptr) g_malloc_core.store(core, std::memory_order_release);
+    }
+  }
+  tl_initializing = false;
+  // Outside the guard: the metrics endpoint's thread, if TSLAB_METRICS_PORT asks
+  // for one, allocates through the allocator just published.
+  if (core != nullptr) on_allocator_created();
+  return core;
+}
+
+bool refused_as_reentrant() noexcept { return tl_last_error == TSLAB_ERR_REENTRANT; }
+
+void* allocation_failed(TslabError error) noexcept {
+  errno = error == TSLAB_ERR_BAD_ALIGNMENT ? EINVAL : ENOMEM;
+  return nullptr;
+}
+
+// An allocation into the thread's scope epoch that the core refused because
+// the epoch no longer takes allocations (closed through the epoch API): the
+// scope's allocations fall back to epoch 0, so malloc never fails for scopes.
+bool epoch_refused(AllocatorCore* core) noexcept {
+  const TslabError e = tl_last_error;
+  return tl_malloc_epoch != 0 && (e == TSLAB_ERR_EPOCH_CLOSING || e == TSLAB_ERR_EPOCH_OUT_OF_RANGE) &&
+         core != nullptr;
+}
+
+// Writes "0x" and `v` in hex to `out`; returns the characters written.
+std::size_t format_hex(std::uintptr_t v, char* out) noexcept {
+  char digits[16];
+  std::size_t n = 0;
+  do {
+    digits[n++] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v != 0);
+  out[0] = '0', out[1] = 'x';
+  for (std::size_t i = 0; i < n; ++i) out[2 + i] = digits[n - 1 - i];
+  return n + 2;
+}
+
+std::size_t append(char* out, std::size_t used, std::size_t size, const char* text) noexcept {
+  for (; *text != '\0' && used + 1 < size; ++text) out[used++] = *text;
+  return used;
+}
+
+}  // namespace
+
+AllocatorCore* process_malloc_core() noexcept {
+  if (AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire)) return core;
+  return malloc_init();
+}
+
+void* malloc_miss(std::size_t size) noexcept {
+  AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+  if (core == nullptr) {
+    core = malloc_init();
+    if (core == nullptr) {
+      if (tl_initializing) return boot_alloc(size);
+      return allocation_failed(TSLAB_ERR_OUT_OF_MEMORY);
+    }
+    if (void* p = core->alloc(size, tl_malloc_epoch)) return p;
+  }
+  if (epoch_refused(core)) {
+    if (void* p = core->alloc(size, 0)) return p;
+  }
+  if (refused_as_reentrant()) {
+    if (void* p = boot_alloc(size)) return p;
+  }
+  return allocation_failed(tl_last_error);
+}
+
+void bad_free(void* p, TslabError error, const char* function) noexcept {
+  if (is_boot(p)) return;  // bootstrap blocks are never reused
+  // A free from a signal handler that interrupted tslab inside a lock: the block
+  // stays allocated (a leak, never a corruption); there is nothing to report.
+  if (error == TSLAB_ERR_REENTRANT) return;
+  const OptionValue policy = option(OptionId::bad_free);
+  // One line, built without allocating: "tslab: free(0x...): double free ...".
+  char line[256];
+  std::size_t n = append(line, 0, sizeof line, "tslab: ");
+  n = append(line, n, sizeof line, function);
+  n = append(line, n, sizeof line, "(");
+  n += format_hex(reinterpret_cast<std::uintptr_t>(p), line + n);
+  n = append(line, n, sizeof line, "): ");
+  n = append(line, n, sizeof line, slab_error_string(error));
+  const bool abort_now = policy.ok && policy.value == TSLAB_BAD_FREE_ABORT;
+  n = append(
+      line, n, sizeof line,
+      abort_now ? "; aborting (TSLAB_BAD_FREE=abort)\n" : "; ignored (TSLAB_BAD_FREE=abort stops here)\n");
+  [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, line, n);
+  if (abort_now) std::abort();
+}
+
+void* process_calloc(std::size_t count, std::size_t size) noexcept {
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(count, size, &bytes)) return allocation_failed(TSLAB_ERR_SIZE_TOO_LARGE);
+  void* p = process_malloc(bytes);
+  if (p != nullptr && !is_boot(p)) std::memset(p, 0, bytes);
+  return p;
+}
+
+std::size_t process_usable_size(const void* p) noexcept {
+  if (p == nullptr) return 0;
+  if (is_boot(p)) return boot_size(p);
+  AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+  return core == nullptr ? 0 : core->usable_size(p);
+}
+
+void* process_realloc(void* p, std::size_t size, const char* function) noexcept {
+  if (p == nullptr) return process_malloc(size);
+  if (size == 0) {  // as glibc: the block is freed and NULL returned
+    process_free(p, function);
+    return nullptr;
+  }
+  const std::size_t usable = process_usable_size(p);
+  if (usable == 0) {  // not a live block of tslab's: refused as free refuses it
+    AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+    const TslabError e = core == nullptr ? TSLAB_ERR_NOT_ALLOCATED : core->free(p);
+    if (e == TSLAB_OK) [[unlikely]]
+      return process_malloc(size);  // freed in between by another thread's race: treat as new
+    bad_free(p, e, function);
+    return allocation_failed(TSLAB_ERR_INVALID_ARGUMENT);
+  }
+  // In place when the block already fits and a new one would be of the same
+  // size class (small), or at least half as large (large spans).
+  if (!is_boot(p) && size <= usable) {
+    const bool small = usable <= MAX_SMALL_SIZE;
+    if (small ? size_to_class(size) == size_to_class(usable) : size > MAX_SMALL_SIZE && size >= usable / 2)
+      return p;
+  }
+  void* q = process_malloc(size);
+  if (q == nullptr) return nullptr;  // errno set; p is left as it was
+  std::memcpy(q, p, size < usable ? size : usable);
+  process_free(p, function);
+  return q;
+}
+
+void* process_reallocarray(void* p, std::size_t count, std::size_t size) noexcept {
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(count, size, &bytes)) return allocation_failed(TSLAB_ERR_SIZE_TOO_LARGE);
+  return process_realloc(p, bytes, "reallocarray");
+}
+
+void* process_aligned(std::size_t alignment, std::size_t size) noexcept {
+  AllocatorCore* core = process_malloc_core();
+  if (core == nullptr) {
+    if (tl_initializing) return boot_alloc(size, alignment);
+    return allocation_failed(TSLAB_ERR_OUT_OF_MEMORY);
+  }
+  if (void* p = core->alloc_aligned(size, alignment, tl_malloc_epoch)) return p;
+  if (epoch_refused(core)) {
+    if (void* p = core->alloc_aligned(size, alignment, 0)) return p;
+  }
+  if (refused_as_reentrant()) {
+    if (void* p = boot_alloc(size, alignment)) return p;
+  }
+  return allocation_failed(tl_last_error);
+}
+
+bool process_trim() noexcept {
+  AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+  return core != nullptr && core->collect() != 0;
+}
+
+void process_print_stats() noexcept {
+  AllocatorCore* core = process_malloc_core();
+  if (core == nullptr) return;
+  // The summary's text comes from OS memory, never from malloc.
+  OsPlatform& os = OsPlatform::instance();
+  constexpr std::size_t BYTES = std::size_t{1} << 20;
+  char* text = static_cast<char*>(os.reserve(BYTES, os.page_size()));
+  if (text == nullptr || !os.commit(text, BYTES)) return;
+  const std::size_t n = slab_stats_summary(reinterpret_cast<SlabAllocator*>(core), text, BYTES);
+  for (std::size_t done = 0, total = n < BYTES ? n : BYTES - 1; done < total;) {
+    const ssize_t w = ::write(STDERR_FILENO, text + done, total - done);
+    if (w <= 0) break;
+    done += static_cast<std::size_t>(w);
+  }
+  os.release(text, BYTES);
+}
+
+}  // namespace tslab::detail

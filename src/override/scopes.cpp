@@ -1,0 +1,111 @@
+// This file contains lifetime scopes for plain malloc (tslab/malloc.h): a
+// per-thread stack of the epochs a thread's allocations go to, each opened
+// for its scope (AllocatorCore::epoch_open) and closed at its end. The C
+// functions are in malloc_exports.cpp.
+#include <pthread.h>
+
+#include "override/process_malloc.h"
+#include "tslab/malloc.h"
+
+namespace tslab::detail {
+namespace {
+
+struct ScopeFrame {
+  std::uint32_t epoch;
+  bool owned;  // opened for this scope, closed at its end; else shared with the parent
+};
+
+struct ScopeStack {
+  std::uint32_t depth;     // frames in use
+  std::uint32_t overflow;  // scopes begun beyond TSLAB_SCOPE_MAX_DEPTH (all shared)
+  ScopeFrame frames[TSLAB_SCOPE_MAX_DEPTH];
+};
+
+[[gnu::tls_model("initial-exec")]] thread_local constinit ScopeStack tl_scopes = {};
+
+std::atomic<std::uint64_t> g_begun{0}, g_shared{0}, g_closed{0};
+
+// Thread exit inside scopes ends them, so their epoch slots come back. The key
+// is created with the process allocator (scopes_init), under its lock.
+pthread_key_t g_exit_key;
+bool g_key_ready = false;
+
+bool end_innermost() noexcept;
+
+void on_thread_exit(void*) noexcept {
+  while (tl_scopes.depth != 0 || tl_scopes.overflow != 0) end_innermost();
+}
+
+EpochId epoch_in_use() noexcept {
+  return tl_scopes.depth == 0 ? 0 : tl_scopes.frames[tl_scopes.depth - 1].epoch;
+}
+
+bool end_innermost() noexcept {
+  ScopeStack& s = tl_scopes;
+  if (s.overflow != 0) {
+    --s.overflow;
+    return true;
+  }
+  if (s.depth == 0) {
+    set_error(TSLAB_ERR_DOMAIN_MISUSE);
+    return false;
+  }
+  const ScopeFrame frame = s.frames[--s.depth];
+  // From here on the thread allocates into the parent's epoch; the closed one
+  // takes no allocation from it again.
+  tl_malloc_epoch = epoch_in_use();
+  if (frame.owned) {
+    if (AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire)) core->epoch_close(frame.epoch);
+    g_closed.fetch_add(1, std::memory_order_relaxed);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool scopes_init() noexcept {
+  if (!g_key_ready)
+    g_key_ready = ::pthread_key_create(&g_exit_key, [](void* arg) { on_thread_exit(arg); }) == 0;
+  return g_key_ready;
+}
+
+EpochId scope_begin(const char* label) noexcept {
+  ScopeStack& s = tl_scopes;
+  g_begun.fetch_add(1, std::memory_order_relaxed);
+  AllocatorCore* core = process_malloc_core();
+  // Any non-null value: the destructor runs at this thread's exit.
+  if (core != nullptr && s.depth == 0 && s.overflow == 0) ::pthread_setspecific(g_exit_key, &tl_scopes);
+  if (s.depth == TSLAB_SCOPE_MAX_DEPTH || core == nullptr) {
+    ++s.overflow;
+    g_shared.fetch_add(1, std::memory_order_relaxed);
+    return epoch_in_use();
+  }
+  const std::uint32_t opened = core->epoch_open();
+  ScopeFrame frame{opened, opened != SLAB_NO_EPOCH};
+  if (frame.owned) {
+    if (label != nullptr) core->epoch_set_label(opened, label);
+  } else {
+    frame.epoch = epoch_in_use();  // every slot is held: share the parent's epoch
+    g_shared.fetch_add(1, std::memory_order_relaxed);
+  }
+  s.frames[s.depth++] = frame;
+  tl_malloc_epoch = frame.epoch;
+  return frame.epoch;
+}
+
+bool scope_end() noexcept { return end_innermost(); }
+
+std::uint32_t scope_depth() noexcept { return tl_scopes.depth + tl_scopes.overflow; }
+
+bool scope_counters(TslabScopeCounters* out) noexcept {
+  if (out == nullptr) {
+    set_error(TSLAB_ERR_INVALID_ARGUMENT);
+    return false;
+  }
+  out->begun = g_begun.load(std::memory_order_relaxed);
+  out->shared = g_shared.load(std::memory_order_relaxed);
+  out->closed = g_closed.load(std::memory_order_relaxed);
+  return true;
+}
+
+}  // namespace tslab::detail
