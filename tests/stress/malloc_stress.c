@@ -16,9 +16,11 @@
  *
  * Defaults: 8 threads, scale 50, 10 rounds. "small" as an argument, or
  * STRESS_SMALL=1 in the environment, caps the block sizes and does a quarter
- * of the steps, for sanitizer builds. STRESS_SEED=N changes the seed; each
- * thread's choices derive from it, its round and its index, so a failure
- * reported for a thread, round and step reproduces with the same arguments. */
+ * of the steps, for sanitizer builds. STRESS_SEED=N changes the seed. Each
+ * thread's choices (slots, sizes, operations) derive from the seed, its round
+ * and its index, so a rerun with the same arguments replays them; only which
+ * blocks arrive through the transfer array depends on the scheduling. A
+ * failure report names the round, thread, step and seed. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -567,8 +569,10 @@ static void drain_transfers(struct counters* total) {
 #define UNDER_SANITIZER 1
 #endif
 
+// Sanitizers report these calls as errors instead of returning, so they are
+// left out of sanitizer builds.
 static void check_error_cases(void) {
-#ifndef UNDER_SANITIZER                     // sanitizers report these as errors instead of returning
+#ifndef UNDER_SANITIZER
   volatile size_t huge = SIZE_MAX / 2 + 1;  // volatile: no compile-time overflow warning
   void* p = calloc(huge, 2);
   if (p != NULL) FAIL(NULL, "calloc(%zu, 2) overflows but returned %p", (size_t)huge, p);

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# This file contains the test of what the shared libraries export: the public
+# C API (slab_*, epoch_*, alloc_obj*, free_obj, tslab_*) and the C++ API in
+# namespace tslab, never an internal (tslab::detail) or anything else; and
+# libtslab-malloc.so exports the whole malloc family and operator new/delete.
+#
+#   exports.sh LIBTSLAB_SO LIBTSLAB_MALLOC_SO
+set -u
+status=0
+symbols() { nm -D --defined-only "$1" | awk '{print $3}' | sed 's/@.*//' | sort -u; }
+
+check() {
+  local lib=$1 extra=$2
+  local bad
+  bad=$(symbols "$lib" | while read -r s; do
+    case "$s" in
+      slab_* | epoch_* | alloc_obj* | free_obj | tslab_*) ;;
+      _ZN5tslab6detail* | _ZNK5tslab6detail* | _Z*N5tslab6detail*) echo "$s" ;;
+      _ZN5tslab* | _ZNK5tslab* | _ZTIN5tslab* | _ZTSN5tslab* | _ZTVN5tslab*) ;;
+      *) if ! grep -qx -- "$s" <<<"$extra"; then echo "$s"; fi ;;
+    esac
+  done)
+  if [ -n "$bad" ]; then
+    echo "FAIL $(basename "$lib") exports what is not public API:"
+    c++filt <<<"$bad" | head -40
+    status=1
+  else
+    echo "ok   $(basename "$lib"): $(symbols "$lib" | wc -l) symbols, all public API"
+  fi
+}
+
+malloc_family="malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc pvalloc
+malloc_usable_size free_sized free_aligned_sized malloc_trim malloc_stats"
+operators=$(symbols "$2" | grep -E '^_Z(nw|na|dl|da)' || true)
+check "$1" ""
+check "$2" "$(tr ' ' '\n' <<<"$malloc_family")
+$operators"
+
+# Everything the override must replace is there.
+for s in $malloc_family _Znwm _Znam _ZdlPv _ZdaPv _ZdlPvm _ZdaPvm _ZnwmRKSt9nothrow_t _ZnamRKSt9nothrow_t \
+         _ZnwmSt11align_val_t _ZnamSt11align_val_t _ZdlPvSt11align_val_t _ZdaPvSt11align_val_t \
+         _ZdlPvmSt11align_val_t _ZdaPvmSt11align_val_t _ZnwmSt11align_val_tRKSt9nothrow_t \
+         _ZnamSt11align_val_tRKSt9nothrow_t _ZdlPvRKSt9nothrow_t _ZdaPvRKSt9nothrow_t \
+         _ZdlPvSt11align_val_tRKSt9nothrow_t _ZdaPvSt11align_val_tRKSt9nothrow_t \
+         tslab_scope_begin tslab_scope_end tslab_malloc_allocator slab_allocator_create; do
+  if ! symbols "$2" | grep -qx -- "$s"; then echo "FAIL $(basename "$2") does not export $s"; status=1; fi
+done
+# libtslab.so never replaces malloc.
+if symbols "$1" | grep -qxE 'malloc|free|_Znwm'; then echo "FAIL $(basename "$1") exports malloc"; status=1; fi
+exit $status
