@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "slab_arena.h"
 #include "slab_stats.h"
 #include "test_util.h"
 #include "tslab/options.h"
@@ -20,6 +21,7 @@ namespace {
 
 using tslab::Error;
 constexpr std::size_t SLAB = SLAB_PAGE_SIZE;
+constexpr std::size_t MiB = std::size_t{1} << 20;
 
 // Forwards to the OS and counts the calls that reach it.
 class CountingPlatform final : public tslab::Platform {
@@ -216,6 +218,82 @@ TEST(WarmReserve, BadArgumentsAreRefused) {
   ASSERT_TRUE(tslab_option_get("TSLAB_WARM_RESERVE", &option));
   tslab::Allocator b;
   EXPECT_EQ(b.warm_reserve(), option / SLAB * SLAB) << "a new allocator starts with the option's bound";
+}
+
+}  // namespace
+
+namespace {
+
+// A freed large span stays committed while the cached spans so kept fit the
+// warm reserve: the next large request of a size it fits takes it with no
+// system call, collect() and a lower bound return it, and without a reserve
+// every free hands its pages back.
+TEST(WarmReserve, FreedLargeSpansStayWarmWithinTheReserve) {
+  CountingPlatform platform;
+  tslab::Options options;
+  options.platform = &platform;
+  tslab::Allocator a(options);
+  ASSERT_EQ(a.set_warm_reserve(4 * MiB), Error::ok);
+  constexpr std::size_t SPAN = 100 * 1024;
+  void* first = a.allocate(SPAN);
+  ASSERT_NE(first, nullptr);
+  std::memset(first, 0x5a, SPAN);
+  ASSERT_EQ(a.deallocate(first), Error::ok);
+  const std::uint64_t calls = platform.calls();
+  EXPECT_GE(tslab::stats(a).warm_reserve_bytes, SPAN);
+  for (int i = 0; i < 100; ++i) {
+    void* again = a.allocate(SPAN);
+    ASSERT_EQ(again, first) << "the warm span is reused";
+    std::memset(again, i, SPAN);
+    ASSERT_EQ(a.deallocate(again), Error::ok);
+  }
+  EXPECT_EQ(platform.calls(), calls) << "madvise " << platform.decommits;
+  // A stale free of the cached span is still refused.
+  EXPECT_EQ(a.deallocate(first), Error::double_free);
+  // collect() hands the kept pages back.
+  const std::uint64_t decommits = platform.decommits;
+  a.collect();
+  EXPECT_GT(platform.decommits, decommits);
+  EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u);
+  // More than the reserve: only what fits stays warm.
+  std::vector<void*> spans;
+  for (int i = 0; i < 10; ++i) spans.push_back(a.allocate(MiB));
+  for (void* p : spans) ASSERT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_LE(tslab::stats(a).warm_reserve_bytes, 4 * MiB);
+  EXPECT_GE(tslab::stats(a).warm_reserve_bytes, 3 * MiB);
+  // Lowering the bound returns the excess; without a reserve frees go back at once.
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u);
+  const std::uint64_t before_cold = platform.decommits;
+  void* cold = a.allocate(SPAN);
+  ASSERT_EQ(a.deallocate(cold), Error::ok);
+  EXPECT_EQ(platform.decommits, before_cold + 1);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// An arena's chunk taken from a span that was kept warm (its pages hold the old
+// block's bytes) still reads as zero when the arena promises zeroed memory.
+TEST(WarmReserve, AnArenaChunkFromAWarmSpanReadsAsZero) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(8 * MiB), Error::ok);
+  void* big = a.allocate(MiB);
+  ASSERT_NE(big, nullptr);
+  std::memset(big, 0xff, MiB);
+  ASSERT_EQ(a.deallocate(big), Error::ok);
+  ASSERT_GE(tslab::stats(a).warm_reserve_bytes, MiB);
+  SlabArenaOptions o;
+  ASSERT_TRUE(slab_arena_options_init(&o));
+  o.chunk_size = MiB;
+  o.zero_on_reset = true;
+  SlabArena* arena = slab_arena_create(a.c_allocator(), &o);
+  ASSERT_NE(arena, nullptr);
+  for (int i = 0; i < 200; ++i) {
+    auto* p = static_cast<unsigned char*>(slab_arena_alloc(arena, 4096, 16));
+    ASSERT_NE(p, nullptr);
+    for (std::size_t k = 0; k < 4096; ++k) ASSERT_EQ(p[k], 0) << "block " << i << " byte " << k;
+  }
+  ASSERT_TRUE(slab_arena_destroy(arena));
+  EXPECT_ALLOCATOR_OK(a);
 }
 
 }  // namespace

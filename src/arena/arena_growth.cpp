@@ -26,11 +26,14 @@ constexpr std::size_t standard_block_limit(std::size_t chunk_capacity) noexcept 
 
 constexpr std::size_t round_up_8(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
 
-// True if the allocator handed `block` out reading as zero: a large span, whose
+// True if the allocator handed `block` out reading as zero: a large span whose
 // pages are new from the OS or went back to it when the span was last freed
-// (core/large_span.cpp), so nothing has written them since. A block of a small
-// slab may hold the bytes of the block that was there before it.
-bool handed_out_zeroed(const void* block) noexcept { return (segment_map_entry(block) & LARGE_TAG) != 0; }
+// (core/large_span.cpp: dirty_bytes 0), so nothing has written them since. A
+// block of a small slab, or a span kept warm, may hold the bytes of a block that
+// was there before.
+bool handed_out_zeroed(const void* block) noexcept {
+  return (segment_map_entry(block) & LARGE_TAG) != 0 && segment_map_lookup(block)->dirty_bytes == 0;
+}
 
 // What the arena promises for `block` when zeroing is on: zero, written only if
 // the allocator did not hand it out zeroed already.
@@ -115,7 +118,7 @@ bool ArenaCore::still_bound_after(void* block) noexcept {
   // the allocation and the allocation itself, which then served the new era.
   // Eras only grow, so if the slot still has our era now, the block is ours.
   if (alloc_->epochs().open_era(epoch_) == era_) return true;
-  alloc_->free(block);
+  alloc_->free_returning_pages(block);
   return epoch_still_bound();  // false now, for good; records why
 }
 
@@ -136,7 +139,7 @@ void ArenaCore::release_chunk(ArenaChunk* chunk) noexcept {
   if (chunk->memory == nullptr) return;  // the caller's buffer
   void* memory = chunk->memory;
   chunk->~ArenaChunk();
-  alloc_->free(memory);
+  alloc_->free_returning_pages(memory);
 }
 
 void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noexcept {
@@ -165,7 +168,7 @@ void ArenaCore::free_fallback_blocks() noexcept {
   FallbackNode* node = fallback_.exchange(nullptr, std::memory_order_acquire);
   while (node != nullptr) {
     FallbackNode* next = node->next;
-    alloc_->free(node->block);
+    alloc_->free_returning_pages(node->block);
     node = next;
   }
 }

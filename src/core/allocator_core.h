@@ -96,6 +96,10 @@ class AllocatorCore final : public SlabSource {
   // --- fast paths (core/fast_path.h) ---
   void* alloc(std::size_t size, std::uint32_t epoch) noexcept;
   TslabError free(void* p) noexcept;
+  // A free whose memory goes back to the OS at once even if it is a large span
+  // the warm cache has room for (an arena's chunks: its reset and close return
+  // their pages).
+  TslabError free_returning_pages(void* p) noexcept { return free_slow(p, false); }
   void* alloc_with_handle(std::size_t size, std::uint32_t epoch, std::uint64_t* handle) noexcept;
   TslabError free_handle(std::uint64_t handle) noexcept;
 
@@ -201,7 +205,8 @@ class AllocatorCore final : public SlabSource {
   bool in_range_or_error(std::uint32_t epoch) const noexcept;
   // The era of an epoch that takes allocations, or 0 with the reason recorded.
   std::uint64_t open_era_or_error(std::uint32_t epoch) const noexcept;
-  TslabError free_slow(void* p) noexcept;
+  // keep_warm: a large span may stay committed in the warm cache (large_span.cpp).
+  TslabError free_slow(void* p, bool keep_warm = true) noexcept;
   // Records a refused free: the thread's last error and the allocator's count.
   [[gnu::noinline, gnu::cold]] TslabError reject_free(TslabError e) noexcept;
   // The fast free's ending for a block of a closed activation `era` (read before
@@ -212,7 +217,7 @@ class AllocatorCore final : public SlabSource {
   // Hands pages back to the OS, counted. False if the OS refused.
   bool decommit_counted(void* p, std::size_t size) noexcept;
   // Frees a validated block from the calling thread: local or remote.
-  TslabError free_block(const BlockRef& ref, void* p) noexcept;
+  TslabError free_block(const BlockRef& ref, void* p, bool keep_warm = true) noexcept;
   // Validation; pins the slab first unless the caller owns it.
   BlockRef resolve_pointer(const void* p, SlabPin& pin) const noexcept;
   BlockRef resolve_handle(std::uint64_t handle, SlabPin& pin) const noexcept;
@@ -271,8 +276,11 @@ class AllocatorCore final : public SlabSource {
   // A freed span's pages go back (or, if the platform keeps them, are zeroed):
   // a cached span reads as zero.
   void clear_span(Slab* s) noexcept;
+  // Returns the pages of cached large spans kept committed until at most `keep`
+  // bytes of them are left. Allocator lock held.
+  void release_large_warm_locked(std::uint64_t keep) noexcept;
   void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era) noexcept;
-  TslabError free_large(const BlockRef& ref) noexcept;
+  TslabError free_large(const BlockRef& ref, bool keep_warm) noexcept;
 
   // Hot, read on every allocation. A dead allocator has uid 0 and no epochs.
   const std::uint64_t uid_;
@@ -291,7 +299,8 @@ class AllocatorCore final : public SlabSource {
   // Where each epoch slot's fresh slabs come from: a phase's slabs share segments,
   // so when the phase ends whole segments empty out (and go dormant together).
   SegmentHeader* current_segment_[SLAB_MAX_EPOCH_COUNT] = {};
-  SegmentHeader* large_cache_ = nullptr;  // free large spans, reading as zero
+  SegmentHeader* large_cache_ = nullptr;  // free large spans (those with dirty_bytes kept committed)
+  std::uint64_t large_warm_bytes_ = 0;    // dirty_bytes of the cached spans, at most the warm reserve
   Heap* heaps_ = nullptr;
   Heap* abandoned_ = nullptr;
   // Every slab in use, per epoch slot (any activation), and the pool of recycled

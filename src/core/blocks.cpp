@@ -89,9 +89,9 @@ BlockRef AllocatorCore::resolve_handle(std::uint64_t handle, SlabPin& pin) const
   return BlockRef{s, parts.slot, TSLAB_OK, true, parts.generation};
 }
 
-TslabError AllocatorCore::free_block(const BlockRef& ref, void* p) noexcept {
+TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_warm) noexcept {
   Slab* s = ref.slab;
-  if (s->kind == SlabKind::large) return free_large(ref);
+  if (s->kind == SlabKind::large) return free_large(ref, keep_warm);
   Heap* const mine = own_heap();
   Heap* owner = s->heap.load(std::memory_order_acquire);
   // Read while the block being freed keeps the slab in use: once the free lands,
@@ -113,12 +113,12 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p) noexcept {
   return e;
 }
 
-TslabError AllocatorCore::free_slow(void* p) noexcept {
+TslabError AllocatorCore::free_slow(void* p, bool keep_warm) noexcept {
   if (!alive_or_error()) return TSLAB_ERR_INVALID_ARGUMENT;
   if (p == nullptr) return TSLAB_OK;
   SlabPin pin;
   const BlockRef ref = resolve_pointer(p, pin);
-  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, p);
+  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, p, keep_warm);
   if (e != TSLAB_OK) reject_free(e);
   return e;
 }

@@ -1,9 +1,12 @@
 // This file contains large spans: a request above the largest size class gets a
 // reservation of its own, described by a one-slab segment header.
 //
-// A freed span's pages go back to the OS at once (decommit) and the reservation
-// waits in a cache for the next large request that fits; its header and registry
-// id stay with it, so stale pointers and handles are still recognised and refused.
+// A freed span waits in a cache for the next large request that fits; its header
+// and registry id stay with it, so stale pointers and handles are still
+// recognised and refused. Its pages stay committed while the cached spans so
+// kept fit the allocator's warm reserve (TSLAB_WARM_RESERVE, the bound empty
+// slabs have too): the next large request then takes it without a system call
+// or a page fault. Otherwise they go back to the OS at once (decommit).
 //
 // A span's allocated word holds (generation << 1) | live, so that a free by handle
 // is one compare-exchange against the generation the handle names: a stale
@@ -53,6 +56,7 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
       seg = *best;
       *best = seg->next_cached;
       seg->next_cached = nullptr;
+      large_warm_bytes_ -= seg->dirty_bytes;  // in use again: its data stays until it is freed
     }
   }
   if (seg != nullptr) {
@@ -60,6 +64,7 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
       const CountedLock lock(mutex_, counters_);
       seg->next_cached = large_cache_;
       large_cache_ = seg;
+      large_warm_bytes_ += seg->dirty_bytes;
       set_error(TSLAB_ERR_OUT_OF_MEMORY);
       return nullptr;
     }
@@ -115,13 +120,25 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
 }
 
 void AllocatorCore::clear_span(Slab* s) noexcept {
+  SegmentHeader* seg = segment_map_lookup(s->start);
   const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
-  // A cached span reads as zero (arenas rely on it): if the platform keeps the
-  // pages, their bytes are cleared instead.
-  if (!decommit_counted(s->start, usable)) std::memset(s->start, 0, usable);
+  const std::size_t bytes = usable > seg->dirty_bytes ? usable : seg->dirty_bytes;
+  // A span so cleared reads as zero (arenas rely on it: arena_growth.cpp): if the
+  // platform keeps the pages, their bytes are cleared instead.
+  if (!decommit_counted(s->start, bytes)) std::memset(s->start, 0, bytes);
+  seg->dirty_bytes = 0;
 }
 
-TslabError AllocatorCore::free_large(const BlockRef& ref) noexcept {
+void AllocatorCore::release_large_warm_locked(std::uint64_t keep) noexcept {
+  for (SegmentHeader* seg = large_cache_; seg != nullptr && large_warm_bytes_ > keep;
+       seg = seg->next_cached) {
+    if (seg->dirty_bytes == 0) continue;
+    large_warm_bytes_ -= seg->dirty_bytes;
+    clear_span(seg->slabs);  // cached: no allocation path reaches it (law 4)
+  }
+}
+
+TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexcept {
   Slab* s = ref.slab;
   std::uint64_t word = s->bits[0].allocated.load(std::memory_order_acquire);
   for (;;) {
@@ -131,12 +148,28 @@ TslabError AllocatorCore::free_large(const BlockRef& ref) noexcept {
     if (s->bits[0].allocated.compare_exchange_weak(word, word & ~std::uint64_t{1}, std::memory_order_acq_rel))
       break;
   }
+  SegmentHeader* seg = segment_map_lookup(s->start);
+  if (keep_warm) {
+    // Kept committed if the warm cache has room: the pages keep this block's
+    // data, which no one may read (the span is UNUSED until handed out again).
+    const CountedLock lock(mutex_, counters_);
+    const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
+    const std::size_t dirty = usable > seg->dirty_bytes ? usable : seg->dirty_bytes;
+    if (registry_current_generation(s->id) < HANDLE_GEN_MASK &&
+        large_warm_bytes_ + dirty <= std::uint64_t{warm_limit_} * SLAB_SIZE) {
+      s->state.store(SLAB_UNUSED, std::memory_order_release);
+      seg->dirty_bytes = dirty;
+      large_warm_bytes_ += dirty;
+      seg->next_cached = large_cache_;
+      large_cache_ = seg;
+      return TSLAB_OK;
+    }
+  }
   // Pages go back while the span is unreachable by every allocation path: it
   // enters the cache only below (law 4).
   clear_span(s);
   const CountedLock lock(mutex_, counters_);
   s->state.store(SLAB_UNUSED, std::memory_order_release);
-  SegmentHeader* seg = segment_map_lookup(s->start);
   if (registry_current_generation(s->id) >= HANDLE_GEN_MASK) {
     // No generation left for another block: the span is retired, reserved but
     // never reused, so no handle it issued can be accepted again (law 5).

@@ -524,6 +524,7 @@ std::uint64_t AllocatorCore::collect() noexcept {
   flush_abandoned_locked(true);
   for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e, 0, nullptr);
   release_warm_locked(0);
+  release_large_warm_locked(0);
   // Live threads' caches: they hand back what they hold the next time they need a slab.
   for (Heap* h = heaps_; h != nullptr; h = h->next_all)
     if (h->owner_tid.load(std::memory_order_relaxed) != 0)
@@ -540,6 +541,7 @@ bool AllocatorCore::set_warm_reserve(std::uint64_t bytes) noexcept {
   const CountedLock lock(mutex_, counters_);
   warm_limit_ = static_cast<std::uint32_t>(bytes / SLAB_SIZE);
   release_warm_locked(warm_limit_);  // what the new bound leaves out goes back
+  release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE);
   // Slabs a close left to their owners for the reserve no longer fit either:
   // their owners' recycling, or the next close or collect, returns them.
   for (std::uint32_t e = 0; e < epoch_count_ && warm_count_ + warm_left_ > warm_limit_; ++e)

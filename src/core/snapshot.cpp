@@ -136,7 +136,7 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
   out.thread_adoptions = k.thread_adoptions.get();
   out.lock_acquisitions = k.lock_acquisitions.get();
   out.lock_waits = k.lock_waits.get();
-  out.warm_reserve_bytes = std::uint64_t{warm_count_} * SLAB_SIZE;
+  out.warm_reserve_bytes = std::uint64_t{warm_count_} * SLAB_SIZE + large_warm_bytes_;
   out.quiescence_waits = k.quiescence_waits.get();
 }
 

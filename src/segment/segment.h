@@ -23,7 +23,12 @@ struct alignas(64) SegmentHeader {
   std::uint32_t slabs_taken = 0;         // small: slabs handed out so far (allocator lock)
   SegmentHeader* next = nullptr;         // allocator's list of reservations (allocator lock)
   SegmentHeader* next_cached = nullptr;  // large: the allocator's cache of free spans (allocator lock)
-  Slab* slabs = nullptr;                 // slab_count entries, right after the header (first_slab)
+  // Large: bytes from `base` that may hold data, because the span was last freed
+  // into the warm cache without returning its pages; 0 when it reads as zero.
+  // Written by the span's owner (its freeing thread) or under the allocator lock
+  // while it is cached.
+  std::size_t dirty_bytes = 0;
+  Slab* slabs = nullptr;  // slab_count entries, right after the header (first_slab)
   // Small segments whose slabs all wait in the pool go dormant: the pages of their
   // slab metadata go back to the OS too (allocator lock for all of these).
   std::uint32_t pooled = 0;    // slabs of this segment in the pool, or retired (handle/registry.h)
