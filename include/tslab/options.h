@@ -12,7 +12,8 @@
  *   TSLAB_ARENA_OVERFLOW  error|grow|fallback, default grow: what a full arena does
  *   TSLAB_WARM_RESERVE    size, 0..1g, default 6M: committed empty slabs each allocator
  *                         keeps across epoch closes, reused first by later epochs
- *                         (no madvise, no page faults); slab_collect returns them too
+ *                         (no madvise, no page faults), and as much again of freed
+ *                         large spans; slab_collect returns them too
  *   TSLAB_BAD_FREE        warn|abort, default warn: what the malloc override
  *                         (libtslab-malloc) does on a double, interior or foreign
  *                         free: one line on stderr and go on, or abort()

@@ -53,7 +53,8 @@ constexpr OptionSpec SPECS[] = {
     // each of two threads) takes: at 4 MiB 4 in 10 of its closes still had slabs
     // to return (a fence and a madvise), at 6 MiB none (docs/BENCHMARKS.md).
     {"TSLAB_WARM_RESERVE", Kind::size, 6 * MiB, 0, 1 * GiB,
-     "committed empty slabs an allocator keeps across epoch closes for reuse (slab_collect returns them)"},
+     "committed empty slabs an allocator keeps across epoch closes for reuse, and as much of freed large "
+     "spans (slab_collect returns them)"},
     {"TSLAB_BAD_FREE", Kind::bad_free, TSLAB_BAD_FREE_WARN, 0, 1,
      "what the malloc override does on a bad free (double, interior, foreign): warn (one line, continue) or "
      "abort"},

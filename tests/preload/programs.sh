@@ -101,6 +101,14 @@ run perl perl -e '
 awk 'BEGIN { srand(7); for (i = 0; i < 300000; i++) printf "%d %s\n", int(rand() * 1e9), i }' >"$work/numbers"
 run sort bash -c "sort -k1,1n -S 64M '$work/numbers' | md5sum"
 
+# malloc at the edges of a process's life (tests/preload/process_life.c).
+if env LD_PRELOAD="$lib" "$bindir/process_life" >"$work/process_life.log" 2>&1 &&
+   grep -qx 'process_life: ok' "$work/process_life.log" && ! grep -q '^tslab: \|ld.so' "$work/process_life.log"; then
+  echo "ok   process_life under the preload"
+else
+  echo "FAIL process_life under the preload"; cat "$work/process_life.log"; failures=$((failures + 1))
+fi
+
 # The project's own tests, under the preload: everything but the programs that
 # replace malloc or count its calls themselves.
 for t in test_cpp_api test_pointer_api test_epochs test_handles test_sizes test_lifecycle test_options \
