@@ -144,6 +144,21 @@ bool epoch_close(SlabAllocator* alloc, EpochId epoch);
 /* Closes `epoch` only if its current activation is `era` (from slab_epoch_era):
  * false with TSLAB_ERR_STALE_EPOCH if the slot has been re-activated since. */
 bool epoch_close_era(SlabAllocator* alloc, EpochId epoch, uint64_t era);
+/* The end of a phase for code that never frees its objects one by one: closes
+ * `epoch` (if it is open) and frees every block still live in it, in this and
+ * every earlier activation of the slot, whichever thread allocated it; a slot
+ * re-activated meanwhile keeps its new blocks. Every pointer and handle to a
+ * block so freed is then refused by slab_free / free_obj (as a double free, or
+ * as never allocated once its slab's pages went back)
+ * until its slab is reused for new blocks; after that a stale pointer may name
+ * a new block, as after any free. A free racing the destroy's free of the same
+ * block may also report success (a free by another thread cannot tell which of
+ * two racing frees was first), and nothing is corrupted. The pages go back as a
+ * close returns them (beyond the warm reserve). Never use it while some code may still use such
+ * a block: that is a use after free. *released (may be NULL): the blocks freed.
+ * False for a bad allocator or epoch, and with TSLAB_ERR_REENTRANT. The malloc
+ * override's scopes never destroy (survivors may still be referenced). */
+bool slab_epoch_destroy(SlabAllocator* alloc, EpochId epoch, uint64_t* released);
 EpochLifecycleState slab_epoch_state(SlabAllocator* alloc, EpochId epoch);
 /* The era of the slot's current activation (monotonic per allocator), 0 if out of range. */
 uint64_t slab_epoch_era(SlabAllocator* alloc, EpochId epoch);

@@ -79,6 +79,7 @@ extern "C" {
   X(closing_rejections_total, COUNTER, COUNT, "Allocations refused because their epoch was closing")       \
   X(invalid_frees_total, COUNTER, COUNT,                                                                   \
     "Frees refused: double, stale, foreign, interior or never allocated")                                  \
+  X(destroyed_blocks_total, COUNTER, COUNT, "Live blocks freed by epoch_destroy")                          \
   X(thread_adoptions_total, COUNTER, COUNT, "Heaps of exited threads adopted by another thread")           \
   X(lock_acquisitions_total, COUNTER, COUNT, "Acquisitions of the allocator lock (slow paths only)")       \
   X(lock_waits_total, COUNTER, COUNT, "Acquisitions of the allocator lock that had to wait")               \

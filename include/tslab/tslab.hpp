@@ -123,6 +123,8 @@ class Allocator {
   bool epoch_held(EpochId epoch) const noexcept;
   Error epoch_close(EpochId epoch) noexcept;
   Error epoch_close(EpochId epoch, std::uint64_t era) noexcept;
+  // Closes the epoch and frees every block still live in it (slab_epoch_destroy).
+  Error epoch_destroy(EpochId epoch, std::uint64_t* released = nullptr) noexcept;
   EpochState epoch_state(EpochId epoch) const noexcept;
   std::uint64_t epoch_era(EpochId epoch) const noexcept;
   std::uint32_t epoch_count() const noexcept;

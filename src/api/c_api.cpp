@@ -113,6 +113,11 @@ bool slab_epoch_is_held(SlabAllocator* alloc, EpochId epoch) {
   return core != nullptr && core->epoch_held(epoch);
 }
 
+bool slab_epoch_destroy(SlabAllocator* alloc, EpochId epoch, uint64_t* released) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->epoch_destroy(epoch, released);
+}
+
 bool epoch_close(SlabAllocator* alloc, EpochId epoch) {
   AllocatorCore* core = core_of(alloc);
   return core != nullptr && core->epoch_close(epoch);

@@ -74,6 +74,9 @@ bool Allocator::epoch_held(EpochId epoch) const noexcept { return core_->epoch_h
 Error Allocator::epoch_close(EpochId epoch) noexcept {
   return core_->epoch_close(epoch) ? Error::ok : last_error();
 }
+Error Allocator::epoch_destroy(EpochId epoch, std::uint64_t* released) noexcept {
+  return core_->epoch_destroy(epoch, released) ? Error::ok : last_error();
+}
 EpochState Allocator::epoch_state(EpochId epoch) const noexcept {
   return static_cast<EpochState>(core_->epoch_state(epoch));
 }

@@ -126,6 +126,9 @@ class AllocatorCore final : public SlabSource {
   bool epoch_held(std::uint32_t epoch) const noexcept;
   // Marks `epoch` CLOSING and returns the pages of its empty slabs before returning.
   bool epoch_close(std::uint32_t epoch) noexcept;
+  // Closes `epoch` if open, then frees every block still live in its ended
+  // activations (core/epoch_destroy.cpp); *released (may be null): how many.
+  bool epoch_destroy(std::uint32_t epoch, std::uint64_t* released) noexcept;
   // The same, only if the slot's current activation is `era` (else TSLAB_ERR_STALE_EPOCH).
   bool epoch_close_era(std::uint32_t epoch, std::uint64_t era) noexcept;
   // Returns the pages of every empty slab no live thread's cache holds, the warm
@@ -281,6 +284,9 @@ class AllocatorCore final : public SlabSource {
   void release_large_warm_locked(std::uint64_t keep) noexcept;
   void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era) noexcept;
   TslabError free_large(const BlockRef& ref, bool keep_warm) noexcept;
+  // epoch_destroy's work on the slab or span starting at `first`: frees its live
+  // blocks if it belongs to `epoch` at an era <= last_era; returns how many.
+  std::uint64_t destroy_in_slab(const void* first, std::uint32_t epoch, std::uint64_t last_era) noexcept;
 
   // Hot, read on every allocation. A dead allocator has uid 0 and no epochs.
   const std::uint64_t uid_;

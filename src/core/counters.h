@@ -51,6 +51,7 @@ struct CoreCounters {
   EventCounter collect_calls;
   EventCounter closing_rejections;
   EventCounter invalid_frees;
+  EventCounter destroyed_blocks;  // live blocks freed by epoch_destroy
   EventCounter thread_adoptions;
   EventCounter slabs_retired;                  // slabs whose id ran out of generations
   EventCounter quiescence_waits;               // quiesce_allocations calls that fenced

@@ -133,6 +133,7 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
   out.collect_calls = k.collect_calls.get();
   out.closing_rejections = k.closing_rejections.get();
   out.invalid_frees = k.invalid_frees.get();
+  out.destroyed_blocks = k.destroyed_blocks.get();
   out.thread_adoptions = k.thread_adoptions.get();
   out.lock_acquisitions = k.lock_acquisitions.get();
   out.lock_waits = k.lock_waits.get();

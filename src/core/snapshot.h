@@ -69,6 +69,7 @@ struct CoreSnapshot {
   std::uint64_t collect_calls;
   std::uint64_t closing_rejections;
   std::uint64_t invalid_frees;
+  std::uint64_t destroyed_blocks;
   std::uint64_t thread_adoptions;
   std::uint64_t lock_acquisitions;
   std::uint64_t lock_waits;

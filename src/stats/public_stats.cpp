@@ -59,6 +59,7 @@ void fill_global(const CoreSnapshot& snap, SlabGlobalStats& out) noexcept {
   }
   out.closing_rejections_total = snap.closing_rejections;
   out.invalid_frees_total = snap.invalid_frees;
+  out.destroyed_blocks_total = snap.destroyed_blocks;
   out.thread_adoptions_total = snap.thread_adoptions;
   out.lock_acquisitions_total = snap.lock_acquisitions;
   out.lock_waits_total = snap.lock_waits;

@@ -35,9 +35,11 @@ expect 2 "no command given" --
 expect 0 "usage: tslab" -- help
 expect 0 "usage: tslab" -- --help
 expect 2 "unknown command 'frobnicate'" -- frobnicate
-expect 2 "bench needs a workload or --all" -- bench
+expect 2 "bench needs a workload, a group or --all" -- bench
 expect 2 "unknown workload 'nosuch'" -- bench nosuch
-expect 2 "give workloads or --all, not both" -- bench --all churn
+expect 2 "groups: preload)" -- bench nosuch
+expect 2 "give workloads (or groups) or --all, not both" -- bench --all churn
+expect 2 "give workloads (or groups) or --all, not both" -- bench --all preload
 expect 2 "unknown option '--bogus' for bench" -- bench churn --bogus
 expect 2 "unknown allocator 'nosuch'" -- bench churn --allocators tslab,nosuch
 expect 2 "--allocators needs a value" -- bench churn --allocators
@@ -68,6 +70,10 @@ expect 2 "stats takes one of --json and --prometheus, not both" -- stats --json 
 expect 2 "unknown option '--bogus' for stats" -- stats --bogus
 expect 0 "request" -- bench --list
 expect 0 "fragmentation-adversary" -- bench --list
+expect 0 "group preload: " -- bench --list
+expect 0 "large-buffer  (group preload)" -- bench --list
+expect 0 "tslab-malloc" -- help
+expect 2 "unknown allocator 'tslab-mallocx'" -- bench churn --allocators tslab-mallocx
 
 # A peer whose shared object is missing is skipped, and said so.
 TSLAB_BENCH_JEMALLOC_SO=/nonexistent/libjemalloc.so.2 \
@@ -81,6 +87,27 @@ if [ $status != 0 ] || ! grep -qF "skipping jemalloc: /nonexistent/libjemalloc.s
   failures=$((failures + 1))
 else
   echo "ok: a missing peer is skipped and the others are measured"
+fi
+
+# tslab-malloc's shared object comes from the build; a missing one is skipped too.
+TSLAB_BENCH_TSLAB_MALLOC_SO=/nonexistent/libtslab-malloc.so \
+  expect 1 "skipping tslab-malloc: /nonexistent/libtslab-malloc.so not found" -- bench larson --quick --allocators tslab-malloc
+# A workload written against malloc does not run the tslab C API variants, and says so.
+"$tslab" bench larson --quick --allocators tslab,glibc --set rounds=1 --set ops=100 >"$out" 2>"$err"
+status=$?
+if [ $status != 0 ] || ! grep -q "^glibc " "$out" || grep -q "^tslab " "$out"; then
+  echo "FAIL: larson with tslab,glibc: status $status, stdout: $(cat "$out"), stderr: $(cat "$err")"
+  failures=$((failures + 1))
+else
+  echo "ok: larson leaves the tslab C API out and measures glibc"
+fi
+"$tslab" bench larson --quick --allocators tslab >"$out" 2>"$err"
+status=$?
+if [ $status != 0 ] || ! grep -qF "note: none of the selected allocators applies to larson" "$err"; then
+  echo "FAIL: larson with tslab only: status $status, stderr: $(cat "$err")"
+  failures=$((failures + 1))
+else
+  echo "ok: larson with tslab only says that nothing applies"
 fi
 
 if [ $failures != 0 ]; then

@@ -16,7 +16,7 @@ plot=()
 "$tslab" bench --all --quick --threads 2 --set cycles=20 --json "$dir/results.json" "${plot[@]}"
 "$python" "$here/check_results.py" "$dir/results.json" \
   churn,steady-churn,bulk,phase-shift,sustained-phase-shifts,fragmentation-adversary,epoch-reclamation,thread-scaling,request,producer-consumer \
-  tslab,glibc,mimalloc,jemalloc,tcmalloc
+  tslab,tslab-malloc,glibc,mimalloc,jemalloc,tcmalloc
 if [ ${#plot[@]} != 0 ]; then
   n=$(find "$dir/charts" -name '*.png' -size +1k | wc -l)
   [ "$n" -ge 10 ] || { echo "FAIL: only $n charts"; exit 1; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # This file contains the test of `tslab demo` in its tiny configuration: it must
-# print the table and write non-empty PNG charts (skipped, status 77, when no
-# python3 with matplotlib is installed).
+# print the request table and the plain new/delete section (tslab-malloc with
+# and without scopes) and write non-empty PNG charts (skipped, status 77, when
+# no python3 with matplotlib is installed).
 #   demo_charts_test.sh <path to tslab>
 set -eu
 tslab=$1
@@ -18,7 +19,10 @@ fi
 cat "$dir/out.txt"
 grep -q "^tslab " "$dir/out.txt" || { echo "FAIL: no tslab row in the table"; exit 1; }
 grep -q "What this shows" "$dir/out.txt" || { echo "FAIL: no summary"; exit 1; }
-"$python" "$here/check_results.py" "$dir/results.json" request tslab,glibc,mimalloc,jemalloc,tcmalloc
+grep -q "^tslab-malloc + scopes " "$dir/out.txt" || { echo "FAIL: no tslab-malloc + scopes row"; exit 1; }
+# The plain new/delete section measures tslab as tslab-malloc; the request table leaves it out.
+"$python" "$here/check_results.py" "$dir/results.json" request,cpp-requests \
+  tslab,tslab-malloc,glibc,mimalloc,jemalloc,tcmalloc request:tslab-malloc
 for chart in request-rss.png request-latency.png request-summary.png; do
   f="$dir/charts/$chart"
   [ -s "$f" ] || { echo "FAIL: $chart missing or empty"; exit 1; }

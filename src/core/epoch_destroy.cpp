@@ -1,0 +1,68 @@
+// This file contains epoch_destroy: the end of a phase for code that never frees
+// its objects one by one (the seeds' request scope). The epoch is closed, and
+// every block still live in any of its ended activations is freed on its
+// owner's behalf, through the ordinary free (local for the caller's own blocks,
+// the remote-free protocol for other threads'), so every exactness rule of a
+// free holds: a later free of such a pointer, or of its handle, is refused.
+#include "core/allocator_core.h"
+#include "core/thread_cache.h"
+#include "segment/segment_map.h"
+
+namespace tslab::detail {
+
+std::uint64_t AllocatorCore::destroy_in_slab(const void* first, std::uint32_t epoch,
+                                             std::uint64_t last_era) noexcept {
+  // Validation of the slab's first address pins it (the protocol of blocks.cpp)
+  // and, for a small slab IN_USE, always succeeds: then its identity is stable.
+  SlabPin pin;
+  const BlockRef ref = resolve_pointer(first, pin);
+  Slab* s = ref.slab;
+  if (ref.error != TSLAB_OK || s->epoch != epoch || s->era > last_era) return 0;
+  if (s->kind == SlabKind::large) return free_block(ref, const_cast<void*>(first)) == TSLAB_OK ? 1 : 0;
+  std::uint64_t released = 0;
+  for (std::uint32_t w = 0; w * 64 < s->capacity; ++w) {
+    const BitPair& pair = s->bits[w];
+    std::uint64_t live =
+        pair.allocated.load(std::memory_order_acquire) & ~pair.remote.load(std::memory_order_acquire);
+    for (; live != 0; live &= live - 1) {
+      const std::uint32_t slot = w * 64 + static_cast<std::uint32_t>(__builtin_ctzll(live));
+      if (slot >= s->capacity) break;
+      // A block freed meanwhile by its owner is refused here, as a double free would be.
+      if (free_block(BlockRef{s, slot, TSLAB_OK}, s->start + std::size_t{slot} * s->obj_size) == TSLAB_OK)
+        ++released;
+    }
+  }
+  return released;
+}
+
+bool AllocatorCore::epoch_destroy(std::uint32_t epoch, std::uint64_t* released) noexcept {
+  if (!alive_or_error() || !in_range_or_error(epoch) || !may_wait_or_error()) return false;
+  if (epochs_.state(epoch) == EPOCH_ACTIVE && !epoch_close(epoch)) return false;
+  // Every activation of the slot up to here has ended: no allocation can newly
+  // enter one (EpochRing::ended_era). A reopened slot's new era is left alone.
+  const std::uint64_t last_era = epochs_.ended_era(epoch);
+  // Quiescence point: allocations that saw one of those eras open are over, so
+  // every block they handed out is in a bitmap the walk below reads.
+  if (last_era > quiesced_era_[epoch].load(std::memory_order_acquire) && !quiesce_epoch(epoch, last_era))
+    return false;
+  SegmentHeader* head = nullptr;
+  {
+    const CountedLock lock(mutex_, counters_);
+    head = reservations_;  // only ever pushed at the front: the rest is fixed
+  }
+  std::uint64_t n = 0;
+  for (const SegmentHeader* seg = head; seg != nullptr; seg = seg->next) {
+    const auto* base = reinterpret_cast<const char*>(seg->base);
+    if (seg->kind == SlabKind::large) {
+      n += destroy_in_slab(base, epoch, last_era);
+      continue;
+    }
+    for (std::uint32_t i = 0; i < seg->slab_count; ++i)
+      n += destroy_in_slab(base + std::size_t{i} * SLAB_SIZE, epoch, last_era);
+  }
+  counters_.destroyed_blocks.add(n);
+  if (released != nullptr) *released = n;
+  return true;
+}
+
+}  // namespace tslab::detail
