@@ -76,14 +76,15 @@ TEST(EpochDestroy, BlocksOfOtherThreadsAreFreedThroughTheRemoteProtocol) {
     for (int i = 0; i < 5000; ++i) theirs.push_back(slab_malloc_epoch(a, 48, e));
   }).join();  // their owner has exited: its heap is abandoned
   std::vector<void*> from_live_thread;
-  std::atomic<bool> done{false};
+  std::atomic<bool> ready{false}, done{false};
   std::thread live([&] {
     for (int i = 0; i < 5000; ++i) from_live_thread.push_back(slab_malloc_epoch(a, 80, e));
+    ready = true;
     while (!done.load()) std::this_thread::yield();
     // Its own frees after the destroy are refused.
     for (void* p : from_live_thread) EXPECT_FALSE(slab_free_checked(a, p));
   });
-  while (from_live_thread.size() < 5000) std::this_thread::yield();
+  while (!ready.load()) std::this_thread::yield();
   uint64_t released = 0;
   ASSERT_TRUE(slab_epoch_destroy(a, e, &released));
   EXPECT_EQ(released, 10000u);
