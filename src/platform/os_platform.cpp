@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "tslab/platform.hpp"
@@ -13,9 +14,31 @@ namespace {
 
 constexpr std::size_t MINCORE_CHUNK_PAGES = 4096;
 
-void* map_anonymous(std::size_t size) noexcept {
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+void* map_anonymous(std::size_t size, void* hint = nullptr) noexcept {
+  void* p = ::mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
+}
+
+// Where the next aligned reservation is tried first: right below the previous
+// one (the kernel hands out addresses top down). A reservation placed there
+// touches the previous one, so the kernel merges the two into one mapping; a
+// process then holds thousands of segments and large spans in a few mappings
+// instead of one each (vm.max_map_count is 65,530 by default). Only a hint:
+// any thread may move it, and a placement elsewhere is as correct.
+std::atomic<std::uintptr_t> g_next_below{0};
+
+// A reservation of `size` at `alignment` right below the last one, or nullptr.
+void* map_below_last(std::size_t size, std::size_t alignment) noexcept {
+  const std::uintptr_t last = g_next_below.load(std::memory_order_relaxed);
+  if (last == 0 || last % alignment != 0 || last < size + alignment) return nullptr;
+  const std::uintptr_t want = (last - size) & ~(std::uintptr_t{alignment} - 1);
+  void* p = map_anonymous(size, reinterpret_cast<void*>(want));
+  if (p == nullptr) return nullptr;
+  if (reinterpret_cast<std::uintptr_t>(p) != want) {  // the hint was taken: elsewhere is not aligned
+    ::munmap(p, size);
+    return nullptr;
+  }
+  return p;
 }
 
 }  // namespace
@@ -24,6 +47,10 @@ void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
   if (size == 0) return nullptr;
   const std::size_t page = page_size();
   if (alignment <= page) return map_anonymous(size);
+  if (void* p = map_below_last(size, alignment)) {
+    g_next_below.store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_relaxed);
+    return p;
+  }
   // Over-reserve, then trim both ends to the requested alignment.
   if (size + alignment < size) return nullptr;
   const std::size_t span = size + alignment;
@@ -35,6 +62,7 @@ void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
   const std::size_t tail = span - head - size;
   if (head != 0) ::munmap(raw, head);
   if (tail != 0) ::munmap(reinterpret_cast<char*>(aligned) + size, tail);
+  g_next_below.store(aligned, std::memory_order_relaxed);
   return reinterpret_cast<void*>(aligned);
 }
 
