@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 # This file contains `make bench-instructions`: it runs tslab_icount
 # (bench/micro/icount.cpp) under `valgrind --tool=callgrind` for tslab's pointer
-# and handle APIs and for glibc malloc, mimalloc, jemalloc and tcmalloc (each
-# LD_PRELOADed) on three workloads (churn, bulk, request), and reports the
-# allocator's instructions per operation as a Markdown table with ratios to the
-# best peer, printed and written to a file (plus the raw counts as JSON).
+# and handle APIs, for tslab-malloc (malloc/free with libtslab-malloc.so
+# LD_PRELOADed: tslab as the process malloc) and for glibc malloc, mimalloc,
+# jemalloc and tcmalloc (each LD_PRELOADed) on three workloads (churn, bulk,
+# request), and reports the allocator's instructions per operation as a
+# Markdown table with ratios to the best peer (tslab-malloc is not one),
+# printed and written to a file (plus the raw counts as JSON).
 #
 # Counting: callgrind collects only inside the wrapper functions icount_alloc,
 # icount_free and icount_phase (--collect-atstart=no --toggle-collect=...), and
@@ -27,8 +29,11 @@ import shutil
 import subprocess
 import sys
 
-ALLOCATORS = ["tslab", "tslab-handle", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
+ALLOCATORS = ["tslab", "tslab-handle", "tslab-malloc", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
+# The allocators ratios are taken to: tslab-malloc is measured like them but is not one.
 PEERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc"]
+# Measured through malloc/free, with a shared object LD_PRELOADed (but glibc).
+PRELOADED = ["tslab-malloc", "mimalloc", "jemalloc", "tcmalloc"]
 WORKLOADS = ["churn", "bulk", "request"]
 WRAPPERS = ["icount_alloc", "icount_free", "icount_phase"]
 # The defaults of tslab_icount, repeated for the report's description.
@@ -226,7 +231,7 @@ def main():
     results, live, skipped = {}, {}, []
     for alloc in allocs:
         preload = ""
-        if alloc in PEERS and alloc != "glibc":
+        if alloc in PRELOADED:
             preload = subprocess.run([binary, "--preload", alloc], capture_output=True, text=True,
                                      check=True).stdout.strip()
             if not os.path.exists(preload):
@@ -281,7 +286,9 @@ def main():
           "the allocator's calls (callgrind collects only inside the wrappers that make them, and only "
           f"their callees' costs are taken), with {clock_note}. Each cell: instructions per operation and "
           "the ratio to the lowest peer (lower is better). tslab: slab_malloc_epoch / slab_free_checked; "
-          "tslab-handle: alloc_obj_epoch / free_obj; peers: malloc / free with the peer LD_PRELOADed.",
+          "tslab-handle: alloc_obj_epoch / free_obj; tslab-malloc: malloc / free with libtslab-malloc.so "
+          "LD_PRELOADed (tslab as the process malloc; not a peer, no ratio is taken to it); peers: malloc / "
+          "free with the peer LD_PRELOADed.",
           "", *[f"- {d}" for d in desc], "",
           table(allocs, figs, main_cols), "",
           "Split by call (request epoch calls: tslab's epoch_advance per batch and the cache epoch's "

@@ -1,5 +1,6 @@
-// This file contains `tslab bench`: any workload, or all of them, against the
-// peers, with the full report (tables, ratios, targets, notes).
+// This file contains `tslab bench`: any workload, a named group of them
+// (`preload`) or the whole allocator suite (`--all`), against the peers, with
+// the full report (tables, ratios, targets, notes).
 #include <cstdio>
 #include <set>
 
@@ -12,8 +13,16 @@ namespace bench {
 namespace {
 
 void print_workloads() {
+  for (const WorkloadGroup& g : workload_groups()) {
+    std::printf("group %s: %s\n  runs:", g.name, g.summary);
+    for (const Workload* w : workloads_in_group(g.name)) std::printf(" %s", w->name);
+    std::printf("\n");
+  }
+  std::printf("--all: every workload outside the groups above\n\n");
   for (const Workload& w : workloads()) {
-    std::printf("%s\n  %s\n", w.name, w.summary);
+    const bool grouped = w.group[0] != '\0';
+    std::printf("%s%s%s%s\n  %s\n", w.name, grouped ? "  (group " : "", w.group, grouped ? ")" : "",
+                w.summary);
     if (w.former_name[0] != '\0') std::printf("  (tslab_bench called it %s)\n", w.former_name);
     for (const WorkloadParam& p : w.params)
       std::printf("    --set %s=N  %s (default %llu, --quick %llu)\n", p.name, p.help,
@@ -27,6 +36,18 @@ std::string param_names(const std::vector<const Workload*>& selected) {
     for (const WorkloadParam& p : w->params) names.insert(p.name);
   std::string s;
   for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+void add_once(std::vector<const Workload*>& selected, const Workload* w) {
+  for (const Workload* s : selected)
+    if (s == w) return;
+  selected.push_back(w);
+}
+
+std::string group_names() {
+  std::string s;
+  for (const WorkloadGroup& g : workload_groups()) s += (s.empty() ? "" : ", ") + std::string(g.name);
   return s;
 }
 
@@ -55,24 +76,25 @@ int bench_command(int argc, char** argv) {
       return 0;
     } else if (!a.empty() && a[0] == '-') {
       throw UsageError("unknown option '" + a + "' for bench (see tslab help)");
+    } else if (find_group(a) != nullptr) {
+      for (const Workload* w : workloads_in_group(a)) add_once(selected, w);
     } else {
       const Workload* w = find_workload(a);
       if (w == nullptr)
-        throw UsageError("unknown workload '" + a + "' (workloads: " + workload_names() + ")");
-      bool dup = false;
-      for (const Workload* s : selected) dup = dup || s == w;
-      if (!dup) selected.push_back(w);
+        throw UsageError("unknown workload '" + a + "' (workloads: " + workload_names() +
+                         "; groups: " + group_names() + ")");
+      add_once(selected, w);
     }
   }
   if (list) {
     print_workloads();
     return 0;
   }
-  if (all && !selected.empty()) throw UsageError("give workloads or --all, not both");
+  if (all && !selected.empty()) throw UsageError("give workloads (or groups) or --all, not both");
   if (!all && selected.empty())
-    throw UsageError("bench needs a workload or --all (workloads: " + workload_names() + ")");
-  if (all)
-    for (const Workload& w : workloads()) selected.push_back(&w);
+    throw UsageError("bench needs a workload, a group or --all (workloads: " + workload_names() +
+                     "; groups: " + group_names() + ")");
+  if (all) selected = workloads_in_group("");
   for (const auto& [name, value] : sets) {
     bool known = false;
     for (const Workload* w : selected)

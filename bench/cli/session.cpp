@@ -92,6 +92,11 @@ Session::Session(const RunOptions& options, const std::vector<const Workload*>& 
   }
 }
 
+void Session::narrow(const Workload* w, const std::function<bool(const std::string&)>& only) {
+  for (Case& c : st_.cases)
+    if (c.workload == w) c.only = only;
+}
+
 bool Session::announce() {
   cfg_.machine = machine_description();
   cfg_.load_before = load_average();

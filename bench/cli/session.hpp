@@ -5,6 +5,7 @@
 #define TSLAB_BENCH_CLI_SESSION_HPP
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -34,6 +35,8 @@ class Session {
   Session(const RunOptions& options, const std::vector<const Workload*>& selected,
           const std::vector<std::string>& default_allocators, int argc, char** argv);
 
+  // Narrows the allocators that `w`'s cases measure (see Case::only); before run().
+  void narrow(const Workload* w, const std::function<bool(const std::string&)>& only);
   // Prints the command, machine and skipped allocators; false (with a message)
   // if no allocator is left to measure.
   bool announce();

@@ -88,12 +88,15 @@ void select_allocators(const std::vector<std::string>& requested, Store& st) {
       continue;
     }
     const std::string lib = preload_library(n);
+    const std::string variable = preload_override_variable(n);
+    if (lib.empty() && !variable.empty()) {
+      st.skipped.push_back(n + ": this binary was built without its shared object (set " + variable +
+                           " to its path)");
+      continue;
+    }
     if (!lib.empty() && access(lib.c_str(), R_OK) != 0) {
-      st.skipped.push_back(n + ": " + lib + " not found (install the Debian package, or set TSLAB_BENCH_" +
-                           (n == "mimalloc"   ? "MIMALLOC"
-                            : n == "jemalloc" ? "JEMALLOC"
-                                              : "TCMALLOC") +
-                           "_SO to its path)");
+      const char* how = n == "tslab-malloc" ? "build the tslab_malloc target" : "install the Debian package";
+      st.skipped.push_back(n + ": " + lib + " not found (" + how + ", or set " + variable + " to its path)");
       continue;
     }
     st.allocators.push_back(n);
@@ -116,14 +119,14 @@ void run_plan(const Config& cfg, Store& st) {
   std::size_t total = 0;
   for (const Case& c : st.cases)
     for (const auto& a : st.allocators)
-      if (c.applies(a)) total += c.workload->modes.size();
+      for (const std::string& mode : c.workload->modes) total += c.runs(a, mode);
   Progress progress(total * cfg.runs);
   for (unsigned r = 0; r < cfg.runs; ++r) {
     for (const Case& c : st.cases) {
       for (std::size_t k = 0; k < na; ++k) {
         const std::string& alloc = st.allocators[(k + r) % na];
-        if (!c.applies(alloc)) continue;
         for (const std::string& mode : c.workload->modes) {
+          if (!c.runs(alloc, mode)) continue;
           ChildSpec spec;
           spec.alloc = alloc;
           spec.workload = c.workload->name;

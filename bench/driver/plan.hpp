@@ -6,6 +6,7 @@
 #define TSLAB_BENCH_DRIVER_PLAN_HPP
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -31,7 +32,15 @@ struct Case {
   const Workload* workload = nullptr;
   unsigned threads = 1;
   std::map<std::string, std::uint64_t> params;
-  bool applies(const std::string& alloc) const { return workload->applies(alloc); }
+  // Narrows the allocators further than the workload does (empty: no narrowing);
+  // `tslab demo` keeps tslab-malloc out of its request table this way.
+  std::function<bool(const std::string&)> only;
+
+  bool applies(const std::string& alloc) const { return workload->applies(alloc) && (!only || only(alloc)); }
+  // Whether one mode of the case is measured for `alloc`.
+  bool runs(const std::string& alloc, const std::string& mode) const {
+    return applies(alloc) && (workload->mode_applies == nullptr || workload->mode_applies(alloc, mode));
+  }
 };
 
 struct Store {

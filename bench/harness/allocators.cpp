@@ -1,4 +1,5 @@
-// This file contains the peer libraries, the live-allocator check and the peers' purge calls.
+// This file contains the preloaded libraries, the live-allocator check and the
+// purge calls of the allocators measured through malloc.
 #include "allocators.hpp"
 
 #include <dlfcn.h>
@@ -19,12 +20,16 @@
 #ifndef TSLAB_BENCH_TCMALLOC_SO
 #define TSLAB_BENCH_TCMALLOC_SO "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
 #endif
+// libtslab-malloc.so of the same build (CMake passes $<TARGET_FILE:tslab_malloc>).
+#ifndef TSLAB_BENCH_TSLAB_MALLOC_SO
+#define TSLAB_BENCH_TSLAB_MALLOC_SO ""
+#endif
 
 namespace bench {
 
 const std::vector<std::string>& all_allocators() {
-  static const std::vector<std::string> names = {"tslab",    "tslab-handle", "tslab-epochs", "glibc",
-                                                 "mimalloc", "jemalloc",     "tcmalloc"};
+  static const std::vector<std::string> names = {"tslab", "tslab-handle", "tslab-epochs", "tslab-malloc",
+                                                 "glibc", "mimalloc",     "jemalloc",     "tcmalloc"};
   return names;
 }
 
@@ -38,7 +43,11 @@ bool is_tslab_variant(const std::string& name) {
   return name == "tslab" || name == "tslab-handle" || name == "tslab-epochs";
 }
 
-bool is_peer(const std::string& name) { return is_known_allocator(name) && !is_tslab_variant(name); }
+bool is_peer(const std::string& name) {
+  return name == "glibc" || name == "mimalloc" || name == "jemalloc" || name == "tcmalloc";
+}
+
+bool uses_malloc_api(const std::string& name) { return is_peer(name) || name == "tslab-malloc"; }
 
 bool tslab_built_in() {
 #ifdef TSLAB_BENCH_HAVE_TSLAB
@@ -48,16 +57,23 @@ bool tslab_built_in() {
 #endif
 }
 
+std::string preload_override_variable(const std::string& name) {
+  if (name == "mimalloc") return "TSLAB_BENCH_MIMALLOC_SO";
+  if (name == "jemalloc") return "TSLAB_BENCH_JEMALLOC_SO";
+  if (name == "tcmalloc") return "TSLAB_BENCH_TCMALLOC_SO";
+  if (name == "tslab-malloc") return "TSLAB_BENCH_TSLAB_MALLOC_SO";
+  return {};
+}
+
 std::string preload_library(const std::string& name) {
   // An environment override (TSLAB_BENCH_MIMALLOC_SO, ...) wins over the built-in path.
-  auto pick = [](const char* env, const char* def) {
-    const char* v = std::getenv(env);
-    return std::string(v != nullptr && *v != '\0' ? v : def);
-  };
-  if (name == "mimalloc") return pick("TSLAB_BENCH_MIMALLOC_SO", TSLAB_BENCH_MIMALLOC_SO);
-  if (name == "jemalloc") return pick("TSLAB_BENCH_JEMALLOC_SO", TSLAB_BENCH_JEMALLOC_SO);
-  if (name == "tcmalloc") return pick("TSLAB_BENCH_TCMALLOC_SO", TSLAB_BENCH_TCMALLOC_SO);
-  return {};
+  const std::string variable = preload_override_variable(name);
+  if (variable.empty()) return {};
+  if (const char* v = std::getenv(variable.c_str()); v != nullptr && *v != '\0') return v;
+  if (name == "mimalloc") return TSLAB_BENCH_MIMALLOC_SO;
+  if (name == "jemalloc") return TSLAB_BENCH_JEMALLOC_SO;
+  if (name == "tcmalloc") return TSLAB_BENCH_TCMALLOC_SO;
+  return TSLAB_BENCH_TSLAB_MALLOC_SO;
 }
 
 namespace {
@@ -75,8 +91,23 @@ std::string family_of_object(const std::string& base) {
   if (starts_with(base, "libmimalloc")) return "mimalloc";
   if (starts_with(base, "libjemalloc")) return "jemalloc";
   if (starts_with(base, "libtcmalloc")) return "tcmalloc";
+  if (starts_with(base, "libtslab-malloc")) return "tslab-malloc";
   if (starts_with(base, "libc.so") || starts_with(base, "libc-")) return "glibc";
   return "unknown (" + base + ")";
+}
+
+// tslab-malloc's answer to "is this block yours?": slab_usable_size on the
+// process allocator, both looked up in the object that defines malloc (this
+// binary may hold a second, static copy of tslab that must not answer).
+bool tslab_malloc_owns(const std::string& object, void* block) {
+  void* lib = dlopen(object.c_str(), RTLD_NOW | RTLD_NOLOAD);
+  if (lib == nullptr) return false;
+  auto process_allocator = reinterpret_cast<void* (*)()>(dlsym(lib, "tslab_malloc_allocator"));
+  auto usable_size = reinterpret_cast<std::size_t (*)(void*, const void*)>(dlsym(lib, "slab_usable_size"));
+  const bool owned =
+      process_allocator != nullptr && usable_size != nullptr && usable_size(process_allocator(), block) > 0;
+  dlclose(lib);
+  return owned;
 }
 
 }  // namespace
@@ -87,13 +118,15 @@ bool verify_live_allocator(const std::string& expected, std::string& detail) {
   void* mallctl = dlsym(RTLD_DEFAULT, "mallctl");
   void* tc_version = dlsym(RTLD_DEFAULT, "tc_version");
   void* tc_ext = dlsym(RTLD_DEFAULT, "MallocExtension_GetAllocatedSize");
+  void* tslab_marker = dlsym(RTLD_DEFAULT, "tslab_malloc_allocator");
   std::string markers;
   if (mi_version != nullptr) markers += " mi_version";
   if (mallctl != nullptr) markers += " mallctl";
   if (tc_version != nullptr || tc_ext != nullptr) markers += " tc_version/MallocExtension";
+  if (tslab_marker != nullptr) markers += " tslab_malloc_allocator";
   std::string by_marker;
-  int n_markers =
-      (mi_version != nullptr) + (mallctl != nullptr) + (tc_version != nullptr || tc_ext != nullptr);
+  int n_markers = (mi_version != nullptr) + (mallctl != nullptr) +
+                  (tc_version != nullptr || tc_ext != nullptr) + (tslab_marker != nullptr);
   if (n_markers == 0)
     by_marker = "glibc";
   else if (n_markers > 1)
@@ -102,6 +135,8 @@ bool verify_live_allocator(const std::string& expected, std::string& detail) {
     by_marker = "mimalloc";
   else if (mallctl != nullptr)
     by_marker = "jemalloc";
+  else if (tslab_marker != nullptr)
+    by_marker = "tslab-malloc";
   else
     by_marker = "tcmalloc";
 
@@ -147,6 +182,9 @@ bool verify_live_allocator(const std::string& expected, std::string& detail) {
     } else {
       version = "tcmalloc";
     }
+  } else if (want == "tslab-malloc") {
+    owned = owned && tslab_malloc_owns(object, probe);
+    version = "tslab-malloc";
   } else {
     version = std::string("glibc ") + gnu_get_libc_version();
   }
@@ -165,15 +203,16 @@ void (*g_tc_release)() = nullptr;
 int (*g_mallctl)(const char*, void*, std::size_t*, void*, std::size_t) = nullptr;
 void (*g_mi_collect)(bool) = nullptr;
 
-bool purge_glibc() { return malloc_trim(0), true; }
+// glibc's, or tslab-malloc's when it is preloaded (it comes first in the lookup).
+bool purge_malloc_trim() { return malloc_trim(0), true; }
 bool purge_tcmalloc() { return g_tc_release(), true; }
 bool purge_jemalloc() { return g_mallctl("arena.4096.purge", nullptr, nullptr, nullptr, 0) == 0; }
 bool purge_mimalloc() { return g_mi_collect(true), true; }
 
 }  // namespace
 
-PurgeFn peer_purge_fn(const std::string& name, std::string& error) {
-  if (name == "glibc") return purge_glibc;
+PurgeFn malloc_purge_fn(const std::string& name, std::string& error) {
+  if (name == "glibc" || name == "tslab-malloc") return purge_malloc_trim;
   if (name == "tcmalloc") {
     g_tc_release = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "MallocExtension_ReleaseFreeMemory"));
     if (g_tc_release != nullptr) return purge_tcmalloc;

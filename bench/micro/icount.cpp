@@ -6,10 +6,11 @@
 // for tslab and each peer and reads the counts of the wrappers' callees.
 //
 //   tslab_icount WORKLOAD ALLOCATOR [NAME=VALUE ...]   one measurement; a JSON line on stdout
-//   tslab_icount --preload ALLOCATOR                   the shared object to LD_PRELOAD for a peer
+//   tslab_icount --preload ALLOCATOR                   the shared object to LD_PRELOAD for it ("" for glibc)
 //
 // WORKLOAD is churn, bulk or request; ALLOCATOR is tslab, tslab-handle (tslab's
-// pointer and handle APIs) or glibc, mimalloc, jemalloc, tcmalloc (malloc/free,
+// pointer and handle APIs), tslab-malloc (malloc/free with libtslab-malloc.so
+// LD_PRELOADed by the caller) or glibc, mimalloc, jemalloc, tcmalloc (malloc/free,
 // the peer LD_PRELOADed by the caller). The program checks which allocator
 // serves malloc before it measures and refuses to run if it is not the one named.
 #include <sys/mman.h>
@@ -311,14 +312,15 @@ bool parse_u64(const char* s, std::uint64_t& v) {
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--preload") == 0) {
-    if (!bench::is_peer(argv[2])) fail(std::string("not a peer: ") + argv[2]);
+    if (!bench::uses_malloc_api(argv[2])) fail(std::string("not measured through malloc: ") + argv[2]);
     std::printf("%s\n", bench::preload_library(argv[2]).c_str());
     return 0;
   }
   if (argc < 3) {
     std::fprintf(stderr,
-                 "usage: tslab_icount churn|bulk|request tslab|tslab-handle|glibc|mimalloc|jemalloc|tcmalloc "
-                 "[NAME=VALUE ...]\n       tslab_icount --preload mimalloc|jemalloc|tcmalloc\n");
+                 "usage: tslab_icount churn|bulk|request "
+                 "tslab|tslab-handle|tslab-malloc|glibc|mimalloc|jemalloc|tcmalloc [NAME=VALUE ...]\n"
+                 "       tslab_icount --preload tslab-malloc|mimalloc|jemalloc|tcmalloc\n");
     return 2;
   }
   const std::string workload = argv[1], alloc = argv[2];
@@ -338,10 +340,11 @@ int main(int argc, char** argv) {
     api = Api::tslab_pointer;
   else if (alloc == "tslab-handle")
     api = Api::tslab_handle;
-  else if (!bench::is_peer(alloc))
+  else if (!bench::uses_malloc_api(alloc))
     fail("unknown allocator " + alloc);
 
-  // The allocator serving malloc must be the one named (tslab: glibc, no peer loaded).
+  // The allocator serving malloc must be the one named (tslab: glibc, no peer or
+  // tslab-malloc loaded).
   std::string live;
   if (!bench::verify_live_allocator(alloc, live)) fail("wrong allocator: " + live);
 

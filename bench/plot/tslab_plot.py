@@ -23,6 +23,8 @@ COLORS = {
     "tslab": "#d62728",
     "tslab-handle": "#e377c2",
     "tslab-epochs": "#9467bd",
+    "tslab-malloc": "#8c564b",
+    "tslab-malloc + scopes": "#bcbd22",
     "glibc": "#7f7f7f",
     "mimalloc": "#1f77b4",
     "jemalloc": "#2ca02c",
@@ -211,6 +213,56 @@ def simple_bars(res, workload, mode, panels, title, out_dir, name):
     save(fig, out_dir, name)
 
 
+# The preload group's workloads and the figure that sums each up: (workload, key, scale, label, higher is better).
+PRELOAD_FIGURES = [
+    ("python-json", "wall_ms", 1, "python-json, ms", False),
+    ("sqlite", "wall_ms", 1, "sqlite, ms", False),
+    ("git-commit", "wall_ms", 1, "git-commit, ms", False),
+    ("cpp-containers", "wall_ms", 1, "cpp-containers, ms", False),
+    ("cpp-requests", "rss_after_phase", 1 / MIB, "cpp-requests: RSS after, MiB", False),
+    ("larson", "mops_per_s", 1, "larson, Mops/s", True),
+    ("xmalloc", "mblocks_per_s", 1, "xmalloc, M blocks/s", True),
+    ("cache-scratch", "wall_ms", 1, "cache-scratch, ms", False),
+    ("thread-churn", "threads_per_s", 1, "thread-churn, threads/s", True),
+    ("large-buffer", "ms_per_buffer", 1, "large-buffer, ms/buffer", False),
+]
+
+
+def preload_entries(res, workload):
+    """The workload's entries; cpp-requests' scoped run as an allocator of its own."""
+    out = []
+    for e in res.select(workload):
+        if e["mode"] == "scoped":
+            e = dict(e, allocator=e["allocator"] + " + scopes")
+        out.append(e)
+    return out
+
+
+def preload_charts(res, out_dir):
+    figures = [f for f in PRELOAD_FIGURES if res.has(f[0])]
+    if not figures:
+        return
+    for name, panel in (("preload.png", lambda f: (f[1], f[2], f[3], f[4])),
+                        ("preload-rss.png", lambda f: ("rss_peak", 1 / MIB, f"{f[0]}: peak RSS, MiB", False))):
+        shown = [f for f in figures if name == "preload.png" or f[0] != "cache-scratch"]
+        cols = min(5, len(shown))
+        rows = (len(shown) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.2 * rows), squeeze=False)
+        for i, f in enumerate(shown):
+            key, scale, label, higher = panel(f)
+            ax = axes[i // cols, i % cols]
+            bars(ax, preload_entries(res, f[0]), key, scale, label, higher, "{:.3g}")
+            for tick in ax.get_xticklabels():
+                tick.set_rotation(35)
+                tick.set_horizontalalignment("right")
+        for i in range(len(shown), rows * cols):
+            axes[i // cols, i % cols].axis("off")
+        what = "headline figures" if name == "preload.png" else "peak RSS (programs: the program's own)"
+        fig.suptitle(f"preload group: {what}, each allocator LD_PRELOADed ({res.note})", fontsize=10)
+        fig.tight_layout()
+        save(fig, out_dir, name)
+
+
 def main():
     ap = argparse.ArgumentParser(description="Draws the charts of a tslab JSON report.")
     ap.add_argument("--input", required=True)
@@ -245,6 +297,7 @@ def main():
     simple_bars(res, "bulk", "tput",
                 [("alloc_ns", 1, "alloc ns/op", False), ("free_ns", 1, "free ns/op", False)], "bulk, 128 B",
                 args.out, "bulk.png")
+    preload_charts(res, args.out)
     simple_bars(res, "producer-consumer", "tput",
                 [("mitems_per_s", 1, "million items/s", True), ("rss_peak", 1 / MIB, "peak RSS, MiB", False)],
                 "producer-consumer", args.out, "producer-consumer.png")

@@ -117,7 +117,7 @@ std::string render_json(const Config& cfg, const Store& st) {
   for (const Case& c : st.cases)
     for (const std::string& mode : c.workload->modes)
       for (const auto& a : st.allocators) {
-        if (!c.applies(a)) continue;
+        if (!c.runs(a, mode)) continue;
         o += std::string(first ? "" : ",\n") + entry(st, c, mode, a);
         first = false;
       }

@@ -1,16 +1,14 @@
 // This file contains the text and Markdown report: every section's table, the
 // targets with their verdicts, and notes on how the figures were produced.
+#include <algorithm>
 #include <cmath>
 
 #include "harness/allocators.hpp"
 #include "report/report.hpp"
+#include "report/section_builders.hpp"
 
 namespace bench {
 namespace {
-
-std::string fmt_val(double v, int prec) {
-  return std::isfinite(v) ? strf("%.*f", prec, v) : std::string("n/a");
-}
 
 std::string verdict(double v, const Target& t) {
   if (!std::isfinite(v) || !std::isfinite(t.limit)) return "n/a";
@@ -31,6 +29,12 @@ double timer_figure(const Store& st, const char* key) {
 bool measured(const Store& st, const char* workload) {
   for (const Case& c : st.cases)
     if (std::string(c.workload->name) == workload) return true;
+  return false;
+}
+
+bool measured_group(const Store& st, const char* group) {
+  for (const Case& c : st.cases)
+    if (std::string(c.workload->group) == group) return true;
   return false;
 }
 
@@ -72,7 +76,23 @@ std::string notes(const Config& cfg, const Store& st, bool md, double tsc_step) 
                             : " (reset with /proc/self/clear_refs)\n");
   out += b +
          "purge calls: glibc malloc_trim(0), tcmalloc MallocExtension_ReleaseFreeMemory(), jemalloc "
-         "mallctl(\"arena.4096.purge\") (all arenas), mimalloc mi_collect(true); tslab slab_collect()\n";
+         "mallctl(\"arena.4096.purge\") (all arenas), mimalloc mi_collect(true); tslab slab_collect(); "
+         "tslab-malloc malloc_trim(0)\n";
+  if (std::find(st.allocators.begin(), st.allocators.end(), "tslab-malloc") != st.allocators.end())
+    out += b +
+           "tslab-malloc is tslab as the process malloc (libtslab-malloc.so LD_PRELOADed, no epochs unless a "
+           "workload opens lifetime scopes); it is shown beside the peers but never counted as one\n";
+  if (measured_group(st, "preload"))
+    out +=
+        b +
+        "preload group: the programs (python-json, sqlite, git-commit, cpp-containers) run unmodified in a "
+        "process of their own that inherits the measuring child's LD_PRELOAD; an untimed first run with each "
+        "allocator's reporting variable set (TSLAB_SHOW_STATS, MIMALLOC_VERBOSE, MALLOC_CONF=stats_print, "
+        "MALLOCSTATS) checks that the allocator named, and no other, served the program, and warms the page "
+        "cache; wall and CPU time, peak RSS (ru_maxrss) and page faults come from wait4. The stress shapes "
+        "and cpp-requests run in the child through malloc/free and new/delete. None of them runs the tslab "
+        "C API variants (tslab, tslab-handle, tslab-epochs): they are written against malloc, so tslab takes "
+        "part as tslab-malloc\n";
   if (measured(st, "request"))
     out +=
         b +
@@ -155,6 +175,7 @@ std::string render_report(const Config& cfg, const Store& st, bool md) {
   std::vector<Section> sections;
   for (const Workload& w : workloads())
     for (Section& s : workload_sections(st, w, half_step)) sections.push_back(std::move(s));
+  for (Section& s : preload_summary(st)) sections.push_back(std::move(s));
 
   std::string out;
   std::vector<std::string> summary;

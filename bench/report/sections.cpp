@@ -5,47 +5,13 @@
 
 #include "harness/allocators.hpp"
 #include "report/report.hpp"
+#include "report/section_builders.hpp"
 
 namespace bench {
 namespace {
 
-constexpr double kMiB = 1024.0 * 1024.0;
+constexpr double kMiB = kSectionMiB;
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-unsigned long long param(const Case& c, const char* key) {
-  auto it = c.params.find(key);
-  return it == c.params.end() ? 0 : static_cast<unsigned long long>(it->second);
-}
-
-std::string fmt_val(double v, int prec) {
-  return std::isfinite(v) ? strf("%.*f", prec, v) : std::string("n/a");
-}
-
-// Column builders over one case and mode.
-struct Cols {
-  const Store& st;
-  std::string id, mode;
-  Column num(const std::string& header, const std::string& key, int prec, bool ratio = true,
-             bool higher = false) const {
-    auto st_ = &st;
-    auto id_ = id, mode_ = mode;
-    return {header, [=](const std::string& a) { return st_->median_of(a, id_, mode_, key); }, prec, ratio,
-            higher};
-  }
-  Column mib(const std::string& header, const std::string& key, int prec, bool ratio = true) const {
-    auto st_ = &st;
-    auto id_ = id, mode_ = mode;
-    return {header, [=](const std::string& a) { return st_->median_of(a, id_, mode_, key) / kMiB; }, prec,
-            ratio};
-  }
-  Column scaled(const std::string& header, const std::string& key, double scale, int prec, bool ratio = true,
-                bool higher = false) const {
-    auto st_ = &st;
-    auto id_ = id, mode_ = mode;
-    return {header, [=](const std::string& a) { return st_->median_of(a, id_, mode_, key) * scale; }, prec,
-            ratio, higher};
-  }
-};
 
 // A target relative to the best peer of column `col`.
 Target relative(const Store& st, const std::vector<Column>& cols, std::size_t col, double factor,
@@ -58,14 +24,6 @@ Target relative(const Store& st, const std::vector<Column>& cols, std::size_t co
   Target t{col, factor * b.value, rule, slack};
   t.at_least = cols[col].higher_better;
   return t;
-}
-
-Section base_section(const Case& c) {
-  Section s;
-  s.case_id = c.id;
-  const Workload* w = c.workload;
-  s.applies = [w](const std::string& a) { return w->applies(a); };
-  return s;
 }
 
 Section churn(const Store& st, const Case& c, double half_step) {
@@ -397,6 +355,7 @@ std::vector<Section> workload_sections(const Store& st, const Workload& w, doubl
     if (c.workload == &w) cases.push_back(&c);
   if (cases.empty()) return {};
   const std::string name = w.name;
+  if (std::string(w.group) == "preload") return preload_sections(st, w, cases);
   if (name == "thread-scaling") return {thread_scaling(st, cases)};
   if (name == "epoch-reclamation") return epoch_reclamation(st, *cases.front());
   std::vector<Section> out;

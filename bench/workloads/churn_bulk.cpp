@@ -295,7 +295,7 @@ bool run_churn_bulk(const ChildSpec& sp, Figures& f, std::string& error) {
     return error = "bulk needs a count and at least one thread", false;
   const std::size_t size = sp.num("size");
   if (size == 0) return error = "the block size must be at least 1", false;
-  if (is_peer(sp.alloc)) {
+  if (uses_malloc_api(sp.alloc)) {
     SystemMalloc a{size};
     if (!dispatch(a, sp, f)) return error = "a free failed", false;
     return true;

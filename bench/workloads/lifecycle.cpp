@@ -4,7 +4,8 @@
 // (sustained-phase-shifts), and what an epoch_close returns and costs, in time
 // and in another thread's latency (epoch-reclamation, tslab only).
 //
-// Peers give memory back through their purge call (peer_purge_fn); tslab with
+// Allocators measured through malloc (the peers, tslab-malloc) give memory back
+// through their purge call (malloc_purge_fn); tslab with
 // slab_collect (lifetime-unaware use) or by closing the epoch a phase allocated
 // in (lifetime-aware use).
 #include <algorithm>
@@ -35,7 +36,7 @@ constexpr double kMiB = 1024.0 * 1024.0;
 // was refused. begin_phase()/end_phase() bracket one phase of phase-shifts;
 // purge() is the call that hands free memory back to the OS.
 
-struct Peer {
+struct ThroughMalloc {
   PurgeFn purge_fn;
   void* alloc(std::size_t n, bool) { return std::malloc(n); }
   bool release(void* p) {
@@ -43,8 +44,8 @@ struct Peer {
     return true;
   }
   void begin_phase() {}
-  // Peers purge after every phase, so that each cycle ends with memory handed
-  // back, as tslab's close does.
+  // Allocators measured through malloc purge after every phase, so that each
+  // cycle ends with memory handed back, as tslab's close does.
   bool end_phase() { return purge_fn(); }
   bool purge() { return purge_fn(); }
   double own_resident() const { return -1; }
@@ -481,14 +482,14 @@ bool run_tslab_phases(const ChildSpec& sp, std::string& error, Body body) {
 }
 #endif
 
-// Runs `body` with the peer's purge call, or with tslab.
+// Runs `body` through malloc with the allocator's purge call (peers, tslab-malloc), or with tslab.
 template <class Body>
 bool run_with(const ChildSpec& sp, Figures& f, std::string& error, Body body) {
   (void)f;  // filled by `body`
-  if (is_peer(sp.alloc)) {
-    PurgeFn purge = peer_purge_fn(sp.alloc, error);
+  if (uses_malloc_api(sp.alloc)) {
+    PurgeFn purge = malloc_purge_fn(sp.alloc, error);
     if (purge == nullptr) return false;
-    Peer a{purge};
+    ThroughMalloc a{purge};
     const bool ok = body(a);
     if (!ok) error = "a free or purge failed";
     return ok;

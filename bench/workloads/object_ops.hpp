@@ -1,8 +1,9 @@
 // This file contains the allocator interface the mixed-size workloads share
-// (steady-churn, phase-shift, thread-scaling, producer-consumer): malloc/free
-// for the peers, tslab's pointer API in one epoch for tslab, with the phase
-// hooks and purge call each workload may use, and the cache-line writer every
-// workload applies to a fresh block.
+// (steady-churn, phase-shift, thread-scaling, producer-consumer, and the preload
+// group's stress shapes): malloc/free for the peers and tslab-malloc, tslab's
+// pointer API in one epoch for tslab, with the phase hooks and purge call each
+// workload may use, and the cache-line writer every workload applies to a
+// fresh block.
 #ifndef TSLAB_BENCH_WORKLOADS_OBJECT_OPS_HPP
 #define TSLAB_BENCH_WORKLOADS_OBJECT_OPS_HPP
 
@@ -37,7 +38,7 @@ struct MallocOps {
     std::free(p);
     return true;
   }
-  // A phase whose objects are all freed has ended (peers: nothing to do).
+  // A phase whose objects are all freed has ended (malloc: nothing to do).
   bool end_phase() { return true; }
   bool purge() { return purge_fn(); }
 };
@@ -62,8 +63,8 @@ struct TslabOps {
 // allocator, checked afterwards). False with `error` set on failure.
 template <class Body>
 bool with_object_ops(const ChildSpec& spec, std::string& error, Body body) {
-  if (is_peer(spec.alloc)) {
-    MallocOps ops{peer_purge_fn(spec.alloc, error)};
+  if (uses_malloc_api(spec.alloc)) {
+    MallocOps ops{malloc_purge_fn(spec.alloc, error)};
     if (ops.purge_fn == nullptr) return false;
     if (!body(ops)) return error.empty() ? (error = "a free or purge failed", false) : false;
     return true;

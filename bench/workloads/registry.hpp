@@ -38,14 +38,30 @@ struct Workload {
   bool (*applies)(const std::string& alloc);
   WorkloadFn run;
   const char* former_name;  // the name tslab_bench used, accepted as an alias ("" if none)
+  // The named set it belongs to: "" for the allocator suite (`bench --all`),
+  // "preload" for real programs and stress shapes run through malloc (`bench preload`).
+  const char* group;
+  // Whether `mode` is measured for `alloc` (an allocator the workload applies
+  // to); nullptr: every mode is.
+  bool (*mode_applies)(const std::string& alloc, const std::string& mode);
+};
+
+// A named set of workloads that `tslab bench <group>` runs.
+struct WorkloadGroup {
+  const char* name;
+  const char* summary;  // one line
 };
 
 // Every workload, in report order.
 const std::vector<Workload>& workloads();
 // By name or former name; nullptr if unknown.
 const Workload* find_workload(const std::string& name);
-// "churn, steady-churn, ..." for error messages.
+// "churn, steady-churn, ..." for error messages (the suite's, then each group's).
 std::string workload_names();
+// The groups other than the suite, and the workloads of one ("" is the suite, `--all`).
+const std::vector<WorkloadGroup>& workload_groups();
+const WorkloadGroup* find_group(const std::string& name);
+std::vector<const Workload*> workloads_in_group(const std::string& group);
 
 // The figure that sums up one child's report: shown on its progress line, and
 // the one whose median run provides a case's series for the charts.
@@ -69,6 +85,14 @@ bool run_epoch_reclamation(const ChildSpec&, Figures&, std::string&);
 bool run_thread_scaling(const ChildSpec&, Figures&, std::string&);
 bool run_request(const ChildSpec&, Figures&, std::string&);
 bool run_producer_consumer(const ChildSpec&, Figures&, std::string&);
+// The preload group: real programs, and allocator stress shapes through malloc.
+bool run_program(const ChildSpec&, Figures&, std::string&);
+bool run_cpp_requests(const ChildSpec&, Figures&, std::string&);
+bool run_larson(const ChildSpec&, Figures&, std::string&);
+bool run_xmalloc(const ChildSpec&, Figures&, std::string&);
+bool run_cache_scratch(const ChildSpec&, Figures&, std::string&);
+bool run_thread_churn(const ChildSpec&, Figures&, std::string&);
+bool run_large_buffer(const ChildSpec&, Figures&, std::string&);
 
 }  // namespace bench
 

@@ -14,7 +14,7 @@
 // allocating in: a worker whose allocation finds its epoch closed moves to the
 // new current one); cached objects go to a long-lived epoch held outside the
 // rotation (slab_epoch_open), closed when the cache has drained.
-// The peers run malloc/free.
+// The peers and tslab-malloc run malloc/free.
 #include <sys/resource.h>
 
 #include <cstdlib>
@@ -392,8 +392,8 @@ bool run_request(const ChildSpec& sp, Figures& f, std::string& error) {
   if (rp.req_min == 0 || rp.req_min > rp.req_max || rp.req_max > kMaxObjectsPerRequest)
     return error = strf("request needs 1 <= req_min <= req_max <= %u", kMaxObjectsPerRequest), false;
   if (rp.cache_bp > 10000) return error = "cache_bp is at most 10000 (100%)", false;
-  if (is_peer(sp.alloc)) {
-    MallocRequests a{peer_purge_fn(sp.alloc, error)};
+  if (uses_malloc_api(sp.alloc)) {
+    MallocRequests a{malloc_purge_fn(sp.alloc, error)};
     if (a.purge_fn == nullptr) return false;
     if (!run_requests(a, rp, f)) return error = "the purge call failed", false;
     return true;
