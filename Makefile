@@ -11,6 +11,9 @@
 #   make fuzz          the same, FUZZ_SECONDS (default 600) per target
 #   make deps | build | format | format-check | clean
 #
+# The command is build/cli/tslab; `cmake --install build --prefix DIR` installs it
+# with the libraries, headers, CMake package, tslab.pc and the man page tslab(1).
+#
 # Build trees: build/ (Release), build-asan/ (ASan+UBSan), build-tsan/ (TSan),
 # build-fuzz/ (clang, libFuzzer, ASan+UBSan).
 
@@ -29,12 +32,12 @@ BUILD_TYPE ?= Release
 BUILD_DIR := build
 ASAN_DIR := build-asan
 TSAN_DIR := build-tsan
-TSLAB_BIN := $(BUILD_DIR)/bench/tslab
+TSLAB_BIN := $(BUILD_DIR)/cli/tslab
 
 DEPS := build-essential g++ cmake pkg-config libgtest-dev libgmock-dev libbenchmark-dev \
         libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev clang-format python3 \
         python3-matplotlib prometheus clang libclang-rt-14-dev valgrind \
-        sqlite3 git perl
+        sqlite3 git perl help2man
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 
@@ -45,7 +48,7 @@ TSAN_ENV := TSLAB_TEST_SCALE=5 \
             TSAN_OPTIONS='halt_on_error=1 second_deadlock_stack=1' \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-FORMAT_DIRS := src include tests bench fuzz
+FORMAT_DIRS := src include tests bench cli fuzz
 FIND_SOURCES := find $(wildcard $(FORMAT_DIRS)) -type f \( -name '*.h' -o -name '*.hpp' -o -name '*.cpp' -o -name '*.c' \) -print0 2>/dev/null
 
 FUZZ_DIR := build-fuzz
@@ -85,21 +88,21 @@ test-release:
 
 # ASan + UBSan: unit and concurrency tests.
 test-asan:
-	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DTSLAB_SANITIZE=address -DTSLAB_BUILD_BENCH=OFF
+	$(CMAKE) -S . -B $(ASAN_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DTSLAB_SANITIZE=address -DTSLAB_BUILD_BENCH=OFF -DTSLAB_BUILD_CLI=OFF
 	$(CMAKE) --build $(ASAN_DIR) -j$(JOBS)
 	$(ASAN_ENV) $(CTEST) --test-dir $(ASAN_DIR) --output-on-failure -j$(TEST_JOBS) -L '^(concurrency|unit)$$'
 
 # TSan: concurrency tests.
 test-tsan:
-	$(CMAKE) -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DTSLAB_SANITIZE=thread -DTSLAB_BUILD_BENCH=OFF
+	$(CMAKE) -S . -B $(TSAN_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DTSLAB_SANITIZE=thread -DTSLAB_BUILD_BENCH=OFF -DTSLAB_BUILD_CLI=OFF
 	$(CMAKE) --build $(TSAN_DIR) -j$(JOBS)
 	$(TSAN_ENV) $(CTEST) --test-dir $(TSAN_DIR) --output-on-failure -j$(TEST_JOBS) -L '^concurrency$$'
 
 # libFuzzer targets (fuzz/README.md): clang, ASan+UBSan, a tree of their own.
 fuzz-build: deps
 	$(CMAKE) -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-	  -DTSLAB_BUILD_FUZZ=ON -DTSLAB_BUILD_TESTS=OFF -DTSLAB_BUILD_BENCH=OFF -DTSLAB_SANITIZE=address
-	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS) --target fuzz_targets
+	  -DTSLAB_BUILD_FUZZ=ON -DTSLAB_BUILD_TESTS=OFF -DTSLAB_BUILD_BENCH=OFF -DTSLAB_BUILD_CLI=OFF -DTSLAB_SANITIZE=address
+	$(CMAKE) --build $(FUZZ_DIR) -j$(JOBS) --target tslab_fuzz_targets
 
 # Saved regressions and seeds, then FUZZ_TEST_SECONDS of fuzzing per target from the seeds.
 test-fuzz: fuzz-build
@@ -110,7 +113,7 @@ fuzz: fuzz-build
 
 demo: build
 	@if [ ! -x $(TSLAB_BIN) ]; then \
-	  echo "error: $(TSLAB_BIN) was not built (is TSLAB_BUILD_BENCH OFF?)" >&2; \
+	  echo "error: $(TSLAB_BIN) was not built (is TSLAB_BUILD_CLI OFF?)" >&2; \
 	  exit 1; \
 	fi
 	mkdir -p $(BUILD_DIR)/demo
@@ -118,7 +121,7 @@ demo: build
 
 bench: build
 	@if [ ! -x $(TSLAB_BIN) ]; then \
-	  echo "error: $(TSLAB_BIN) was not built (is TSLAB_BUILD_BENCH OFF?)" >&2; \
+	  echo "error: $(TSLAB_BIN) was not built (is TSLAB_BUILD_CLI OFF?)" >&2; \
 	  exit 1; \
 	fi
 	mkdir -p $(BUILD_DIR)/bench-results
@@ -126,7 +129,7 @@ bench: build
 	  --json $(BUILD_DIR)/bench-results/results.json --markdown $(BUILD_DIR)/bench-results/results.md
 
 bench-stats: build
-	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target stats_bench_stats stats_bench_nostats
+	$(CMAKE) --build $(BUILD_DIR) -j$(JOBS) --target tslab_stats_bench_stats tslab_stats_bench_nostats
 	bash bench/stats/compare.sh $(BUILD_DIR)
 
 bench-arena: build

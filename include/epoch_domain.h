@@ -75,6 +75,10 @@ typedef struct EpochDomain {
   uint64_t priv_identity;        /* set by create, cleared by destroy */
 } EpochDomain;
 
+/* temporal-slab's name for the same type, so that its programs compile as they
+ * are: epoch_domain_t* d = epoch_domain_create(alloc); ... d->epoch_id ... */
+typedef EpochDomain epoch_domain_t;
+
 /* A domain bound to the allocator's current epoch (and that activation's era),
  * auto_close = true. NULL with TSLAB_ERR_INVALID_ARGUMENT for a NULL allocator,
  * TSLAB_ERR_OUT_OF_MEMORY if no memory. */

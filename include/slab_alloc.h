@@ -95,9 +95,13 @@ void* slab_handle_to_ptr(SlabAllocator* alloc, SlabHandle handle);
 SlabHandle slab_ptr_to_handle(SlabAllocator* alloc, const void* ptr);
 
 /* --- pointer API --------------------------------------------------------- */
-/* malloc-style: a size of 0 returns a unique minimum-size block. No header. */
+/* malloc-style, no header. A size of 0 returns NULL with TSLAB_ERR_SIZE_ZERO
+ * (temporal-slab's contract; the malloc override's malloc(0), the C++
+ * Allocator::allocate(0) and slab_malloc_aligned_epoch with size 0 return a
+ * unique minimum-size block instead). */
 void* slab_malloc_epoch(SlabAllocator* alloc, size_t size, EpochId epoch);
-/* `alignment` must be a non-zero power of two. */
+/* `alignment` must be a non-zero power of two. A size of 0 returns a unique
+ * minimum-size block. */
 void* slab_malloc_aligned_epoch(SlabAllocator* alloc, size_t size, size_t alignment, EpochId epoch);
 /* NULL is a no-op. Reports (via slab_last_error) a pointer never returned, an
  * interior pointer or a double free; never corrupts. */

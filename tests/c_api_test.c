@@ -142,9 +142,14 @@ static int test_pointers(void) {
   free(m);
   CHECK(slab_usable_size(a, &local) == 0);
 
-  /* Size 0 through the malloc-style API: a unique block. */
-  void* z1 = slab_malloc_epoch(a, 0, 0);
-  void* z2 = slab_malloc_epoch(a, 0, 0);
+  /* Size 0 through the malloc-style API: NULL, TSLAB_ERR_SIZE_ZERO (temporal-slab's
+   * contract); through the aligned one: a unique block. */
+  CHECK(slab_malloc_epoch(a, 0, 0) == NULL);
+  CHECK_ERR(TSLAB_ERR_SIZE_ZERO);
+  CHECK(slab_malloc_epoch(a, 0, 1) == NULL);
+  CHECK_ERR(TSLAB_ERR_SIZE_ZERO);
+  void* z1 = slab_malloc_aligned_epoch(a, 0, 16, 0);
+  void* z2 = slab_malloc_aligned_epoch(a, 0, 16, 0);
   CHECK(z1 != NULL && z2 != NULL && z1 != z2);
   slab_free(a, z1);
   CHECK(slab_usable_size(a, z1) == 0);

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common.hpp"
 #include "stats.hpp"
 
 #ifndef TSLAB_BENCH_MIMALLOC_SO
@@ -20,9 +21,14 @@
 #ifndef TSLAB_BENCH_TCMALLOC_SO
 #define TSLAB_BENCH_TCMALLOC_SO "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
 #endif
-// libtslab-malloc.so of the same build (CMake passes $<TARGET_FILE:tslab_malloc>).
+// libtslab-malloc.so of the same build (CMake passes $<TARGET_FILE:tslab_malloc>),
+// and where an installed `tslab` finds the one installed with it (relative to
+// the binary's directory; preferred when it exists).
 #ifndef TSLAB_BENCH_TSLAB_MALLOC_SO
 #define TSLAB_BENCH_TSLAB_MALLOC_SO ""
+#endif
+#ifndef TSLAB_BENCH_INSTALLED_TSLAB_MALLOC_SO
+#define TSLAB_BENCH_INSTALLED_TSLAB_MALLOC_SO ""
 #endif
 
 namespace bench {
@@ -73,6 +79,8 @@ std::string preload_library(const std::string& name) {
   if (name == "mimalloc") return TSLAB_BENCH_MIMALLOC_SO;
   if (name == "jemalloc") return TSLAB_BENCH_JEMALLOC_SO;
   if (name == "tcmalloc") return TSLAB_BENCH_TCMALLOC_SO;
+  if (std::string installed = installed_file(TSLAB_BENCH_INSTALLED_TSLAB_MALLOC_SO); !installed.empty())
+    return installed;
   return TSLAB_BENCH_TSLAB_MALLOC_SO;
 }
 

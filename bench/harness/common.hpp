@@ -1,5 +1,6 @@
 // This file contains helpers shared by the workloads: the PRNG every allocator
-// sees the same way, the child's abort path and a spinning barrier.
+// sees the same way, the child's abort path, a spinning barrier and the files
+// an installed `tslab` finds next to itself.
 #ifndef TSLAB_BENCH_HARNESS_COMMON_HPP
 #define TSLAB_BENCH_HARNESS_COMMON_HPP
 
@@ -38,6 +39,20 @@ struct Rng {
   std::string report = std::string("\n{\"ok\":false,\"error\":\"") + what + "\"}\n";
   (void)!::write(1, report.data(), report.size());
   std::_Exit(3);
+}
+
+// A file the installed `tslab` was installed with, by its path relative to the
+// directory of the running binary ("../lib/libtslab-malloc.so.0"), or "" if
+// `relative` is empty or no such file is readable (a binary in its build tree).
+inline std::string installed_file(const char* relative) {
+  if (relative == nullptr || *relative == '\0') return {};
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return {};
+  std::string path(buf, static_cast<std::size_t>(n));
+  path.resize(path.rfind('/') + 1);
+  path += relative;
+  return ::access(path.c_str(), R_OK) == 0 ? path : std::string();
 }
 
 inline std::uint32_t to_u32(std::uint64_t ticks) {

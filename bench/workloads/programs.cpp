@@ -17,12 +17,18 @@
 #include <vector>
 
 #include "harness/allocators.hpp"
+#include "harness/common.hpp"
 #include "harness/program_runner.hpp"
 #include "harness/stats.hpp"
 #include "workloads/registry.hpp"
 
+// tslab_containers of the same build, and where an installed `tslab` finds the
+// one installed with it (relative to the binary's directory; preferred when it exists).
 #ifndef TSLAB_BENCH_CONTAINERS_PROGRAM
 #define TSLAB_BENCH_CONTAINERS_PROGRAM ""
+#endif
+#ifndef TSLAB_BENCH_INSTALLED_CONTAINERS_PROGRAM
+#define TSLAB_BENCH_INSTALLED_CONTAINERS_PROGRAM ""
 #endif
 
 namespace bench {
@@ -184,8 +190,10 @@ bool write_git_files(const std::string& dir, std::uint64_t files, std::string& e
 ProgramPlan cpp_containers(const ChildSpec& sp) {
   ProgramPlan p;
   const char* override_path = std::getenv("TSLAB_BENCH_CONTAINERS_PROGRAM");
-  p.program =
-      override_path != nullptr && *override_path != '\0' ? override_path : TSLAB_BENCH_CONTAINERS_PROGRAM;
+  const std::string installed = installed_file(TSLAB_BENCH_INSTALLED_CONTAINERS_PROGRAM);
+  p.program = override_path != nullptr && *override_path != '\0' ? override_path
+              : !installed.empty()                               ? installed
+                                                                 : TSLAB_BENCH_CONTAINERS_PROGRAM;
   const std::string seed = std::to_string(sp.num("seed"));
   p.steps.push_back({{p.program, std::to_string(sp.num("rounds")), seed}, {}, "", "/dev/null"});
   p.probe = {{p.program, "0", seed}, {}, "", "/dev/null"};

@@ -62,8 +62,9 @@ class EpochScope {
   EpochId epoch() const noexcept { return domain_ == nullptr ? 0 : domain_->epoch_id; }
   std::uint64_t era() const noexcept { return domain_ == nullptr ? 0 : domain_->era; }
 
-  // A block of `size` bytes in the scope's epoch (nullptr on failure, e.g. the
-  // epoch is CLOSING); free it with deallocate() or slab_free().
+  // A block of `size` bytes in the scope's epoch through slab_malloc_epoch
+  // (nullptr on failure, e.g. the epoch is CLOSING, or Error::size_zero for a
+  // size of 0); free it with deallocate() or slab_free().
   void* allocate(std::size_t size) noexcept {
     if (domain_ == nullptr) return nullptr;
     return slab_malloc_epoch(domain_->alloc, size, domain_->epoch_id);

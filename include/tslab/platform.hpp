@@ -18,13 +18,18 @@
 //                             Returns false if not done (the range stays usable).
 //   page_size()               the OS page size, a power of two.
 //   resident_bytes(p, size)   bytes of the range that are resident now.
+//
+// Usable from C++17; the compile-time check of the contract (PlatformImpl) is
+// there only from C++20 on.
 #ifndef TSLAB_PLATFORM_HPP
 #define TSLAB_PLATFORM_HPP
 
 #include <atomic>
-#include <concepts>
 #include <cstddef>
 #include <cstdint>
+#if __cplusplus >= 202002L
+#include <concepts>
+#endif
 
 namespace tslab {
 
@@ -42,6 +47,7 @@ class Platform {
   ~Platform() = default;
 };
 
+#if __cplusplus >= 202002L
 // What any platform implementation must offer (checked at compile time).
 template <class P>
 concept PlatformImpl = std::derived_from<P, Platform> &&
@@ -59,6 +65,7 @@ concept PlatformImpl = std::derived_from<P, Platform> &&
   { cp.page_size() }
   noexcept->std::same_as<std::size_t>;
 };
+#endif
 
 // The operating system: mmap, madvise(MADV_DONTNEED), munmap, mincore.
 class OsPlatform final : public Platform {
@@ -112,8 +119,10 @@ class FaultInjectingPlatform final : public Platform {
   std::atomic<std::uint64_t> decommits_{0};
 };
 
+#if __cplusplus >= 202002L
 static_assert(PlatformImpl<OsPlatform>);
 static_assert(PlatformImpl<FaultInjectingPlatform>);
+#endif
 
 }  // namespace tslab
 

@@ -61,7 +61,16 @@ SlabHandle slab_ptr_to_handle(SlabAllocator* alloc, const void* ptr) {
 
 void* slab_malloc_epoch(SlabAllocator* alloc, size_t size, EpochId epoch) {
   AllocatorCore* core = core_of(alloc);
-  return core == nullptr ? nullptr : core->alloc(size, epoch);
+  if (core == nullptr) return nullptr;
+  // temporal-slab's contract: no block for size 0. One unsigned compare sends
+  // both 0 and the sizes above the small classes off the fast path.
+  if (size - 1 >= tslab::detail::MAX_SMALL_SIZE) [[unlikely]] {
+    if (size == 0) {
+      tslab::detail::set_error(TSLAB_ERR_SIZE_ZERO);
+      return nullptr;
+    }
+  }
+  return core->alloc(size, epoch);
 }
 
 void* slab_malloc_aligned_epoch(SlabAllocator* alloc, size_t size, size_t alignment, EpochId epoch) {

@@ -32,9 +32,12 @@ expect() {
 }
 
 expect 2 "no command given" --
-expect 0 "usage: tslab" -- help
-expect 0 "usage: tslab" -- --help
+expect 0 "Usage: tslab" -- help
+expect 0 "Usage: tslab" -- --help
 expect 2 "unknown command 'frobnicate'" -- frobnicate
+expect 0 "tslab " -- --version
+expect 0 "License: MIT" -- --version
+expect 2 "unknown argument 'extra' for --version" -- --version extra
 expect 2 "bench needs a workload, a group or --all" -- bench
 expect 2 "unknown workload 'nosuch'" -- bench nosuch
 expect 2 "groups: preload)" -- bench nosuch

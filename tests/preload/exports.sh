@@ -42,8 +42,12 @@ for s in $malloc_family _Znwm _Znam _ZdlPv _ZdaPv _ZdlPvm _ZdaPvm _ZnwmRKSt9noth
          _ZdlPvmSt11align_val_t _ZdaPvmSt11align_val_t _ZnwmSt11align_val_tRKSt9nothrow_t \
          _ZnamSt11align_val_tRKSt9nothrow_t _ZdlPvRKSt9nothrow_t _ZdaPvRKSt9nothrow_t \
          _ZdlPvSt11align_val_tRKSt9nothrow_t _ZdaPvSt11align_val_tRKSt9nothrow_t \
-         tslab_scope_begin tslab_scope_end tslab_malloc_allocator slab_allocator_create; do
+         tslab_scope_begin tslab_scope_end tslab_malloc_allocator slab_allocator_create tslab_version; do
   if ! symbols "$2" | grep -qx -- "$s"; then echo "FAIL $(basename "$2") does not export $s"; status=1; fi
+done
+# libtslab.so exports the same C API entry points (tslab_version: the version function).
+for s in slab_allocator_create slab_malloc_epoch epoch_domain_create tslab_version; do
+  if ! symbols "$1" | grep -qx -- "$s"; then echo "FAIL $(basename "$1") does not export $s"; status=1; fi
 done
 # libtslab.so never replaces malloc.
 if symbols "$1" | grep -qxE 'malloc|free|_Znwm'; then echo "FAIL $(basename "$1") exports malloc"; status=1; fi

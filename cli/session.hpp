@@ -1,8 +1,8 @@
 // This file contains what `tslab demo` and `tslab bench` share: the options
 // both take, and a session that selects the available allocators (saying which
 // it skips and why), runs every case, and writes the JSON, Markdown and charts.
-#ifndef TSLAB_BENCH_CLI_SESSION_HPP
-#define TSLAB_BENCH_CLI_SESSION_HPP
+#ifndef TSLAB_CLI_SESSION_HPP
+#define TSLAB_CLI_SESSION_HPP
 
 #include <cstdint>
 #include <functional>

@@ -1,6 +1,7 @@
 // This file contains the entry point of the `tslab` command: it dispatches to a
-// subcommand (demo, bench, stats), or runs one measurement when re-executed as
-// a child, and turns command line errors into a one-line message and status 2.
+// subcommand (demo, bench, stats, help, --version), or runs one measurement when
+// re-executed as a child, and turns command line errors into a one-line message
+// and status 2.
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -24,6 +25,11 @@ int main(int argc, char** argv) {
     if (command == "stats") return stats_command(argc, argv);
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage(stdout);
+      return 0;
+    }
+    if (command == "--version") {
+      if (argc > 2) throw UsageError(std::string("unknown argument '") + argv[2] + "' for --version");
+      print_version(stdout);
       return 0;
     }
     throw UsageError("unknown command '" + command + "' (commands: demo, bench, stats, help)");

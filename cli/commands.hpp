@@ -2,10 +2,11 @@
 //   tslab demo    the request workload with tslab and every peer, a table and charts
 //   tslab bench   any workload (or --all) against the peers, medians of --runs
 //   tslab stats   a short workload, then the allocator's statistics snapshot
+//   tslab --help, tslab --version
 // Each takes the full argv (argv[1] is the subcommand) and returns the exit
 // status; a command line error throws UsageError.
-#ifndef TSLAB_BENCH_CLI_COMMANDS_HPP
-#define TSLAB_BENCH_CLI_COMMANDS_HPP
+#ifndef TSLAB_CLI_COMMANDS_HPP
+#define TSLAB_CLI_COMMANDS_HPP
 
 #include <cstdio>
 
@@ -17,6 +18,9 @@ int stats_command(int argc, char** argv);
 
 // The usage text of `tslab` (all subcommands).
 void print_usage(std::FILE* out);
+// `tslab --version`: "tslab MAJOR.MINOR.PATCH" (the library's tslab_version()),
+// then the copyright and license.
+void print_version(std::FILE* out);
 
 }  // namespace bench
 

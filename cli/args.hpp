@@ -1,8 +1,8 @@
 // This file contains the command line reader shared by the subcommands: options
 // as "--name value" or "--name=value", numbers checked with a one-line message
 // naming the problem, and the exception that carries that message to main().
-#ifndef TSLAB_BENCH_CLI_ARGS_HPP
-#define TSLAB_BENCH_CLI_ARGS_HPP
+#ifndef TSLAB_CLI_ARGS_HPP
+#define TSLAB_CLI_ARGS_HPP
 
 #include <cstdint>
 #include <stdexcept>

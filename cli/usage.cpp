@@ -1,11 +1,28 @@
-// This file contains the usage text of the `tslab` command.
+// This file contains the usage text and the version of the `tslab` command.
 #include "cli/commands.hpp"
+
+#ifdef TSLAB_BENCH_HAVE_TSLAB
+#include "tslab/version.h"
+#endif
 
 namespace bench {
 
+void print_version(std::FILE* out) {
+#ifdef TSLAB_BENCH_HAVE_TSLAB
+  const int v = tslab_version();
+  std::fprintf(out, "tslab %d.%d.%d\n", v / 10000, v / 100 % 100, v % 100);
+#else
+  std::fputs("tslab (built without the library: peers only)\n", out);
+#endif
+  std::fputs(
+      "Copyright (c) 2026 the tslab authors.\n"
+      "License: MIT <https://opensource.org/licenses/MIT>.\n",
+      out);
+}
+
 void print_usage(std::FILE* out) {
   std::fputs(
-      "usage: tslab <command> [options]\n"
+      "Usage: tslab <command> [options]\n"
       "\n"
       "  tslab demo [--runs N] [--threads N] [--allocators LIST] [--plot DIR | --no-plot] [--json FILE] "
       "[--quick]\n"
@@ -30,6 +47,11 @@ void print_usage(std::FILE* out) {
       "  tslab stats [--json | --prometheus]\n"
       "      Runs a short workload on tslab and prints the allocator's statistics snapshot\n"
       "      (a summary, JSON, or Prometheus text).\n"
+      "\n"
+      "  tslab help | --help | -h\n"
+      "      This text.\n"
+      "  tslab --version\n"
+      "      The version of the tslab library the command is built with.\n"
       "\n"
       "Options:\n"
       "  --allocators LIST  comma-separated from tslab, glibc, mimalloc, jemalloc, tcmalloc, the\n"
