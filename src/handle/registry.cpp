@@ -1,14 +1,14 @@
-// This file contains the process-wide slab registry's reservation, its id
+// This file contains the process-wide slab registry's leaves, its id
 // blocks and free lists, and generation steps (handle/registry.h).
 #include "handle/registry.h"
 
 #include "platform/fork_hooks.h"
 #include "platform/mutex.h"
-#include "tslab/platform.hpp"
+#include "segment/segment_map.h"
 
 namespace tslab::detail {
 
-RegistryEntry* g_registry = nullptr;
+constinit Registry g_registry;
 
 namespace {
 
@@ -19,11 +19,17 @@ std::uint32_t g_fresh = BLOCK;     // next never-used block; ids 0..BLOCK-1 are 
 std::uint32_t g_free_blocks = 0;   // first id of a free block of BLOCK ids, 0 = none
 std::uint32_t g_free_singles = 0;  // a free id, 0 = none
 std::atomic<std::uint64_t> g_in_use{0};
+bool g_initialised = false;
+
+// The entry of an id handed out at least once (its leaf exists), to write.
+RegistryEntry& entry_of_issued(std::uint32_t id) { return *g_registry.write(id); }
 
 std::uint32_t link_of(std::uint32_t id) {
-  return static_cast<std::uint32_t>(g_registry[id].link.load(std::memory_order_relaxed));
+  return static_cast<std::uint32_t>(entry_of_issued(id).link.load(std::memory_order_relaxed));
 }
-void set_link(std::uint32_t id, std::uintptr_t v) { g_registry[id].link.store(v, std::memory_order_relaxed); }
+void set_link(std::uint32_t id, std::uintptr_t v) {
+  entry_of_issued(id).link.store(v, std::memory_order_relaxed);
+}
 
 // Caller holds g_mutex. The first id of a free block, or 0.
 std::uint32_t take_block_locked() {
@@ -34,6 +40,8 @@ std::uint32_t take_block_locked() {
   }
   if (g_fresh > MAX_SLAB_IDS - BLOCK) return 0;
   const std::uint32_t first = g_fresh;
+  const std::size_t leaf = first / Registry::LEAF_ENTRIES;
+  if (!g_registry.has_leaf(leaf) && !g_registry.add_leaf_locked(leaf)) return 0;
   g_fresh += BLOCK;
   return first;
 }
@@ -41,7 +49,7 @@ std::uint32_t take_block_locked() {
 // Caller holds g_mutex. Linearization point of an id's new owner: the release
 // store of the word, after the segment it names.
 void own_locked(std::uint32_t id, std::uint32_t owner, SegmentHeader* segment) {
-  RegistryEntry& e = g_registry[id];
+  RegistryEntry& e = entry_of_issued(id);
   set_link(id, reinterpret_cast<std::uintptr_t>(segment));
   const std::uint64_t generation = registry_generation(e.word.load(std::memory_order_relaxed));
   e.word.store(generation << 32 | owner, std::memory_order_release);
@@ -49,7 +57,7 @@ void own_locked(std::uint32_t id, std::uint32_t owner, SegmentHeader* segment) {
 
 // Caller holds g_mutex. Frees one id; true if it can be used again (not retired).
 bool disown_locked(std::uint32_t id) {
-  RegistryEntry& e = g_registry[id];
+  RegistryEntry& e = entry_of_issued(id);
   const std::uint32_t generation = registry_generation(e.word.load(std::memory_order_relaxed));
   // Quiescence point of the id's owner: its allocator is gone, so every handle
   // naming the id reads stale from here.
@@ -65,17 +73,13 @@ bool registry_init() noexcept {
   // Held across fork(): ids and owners are as consistent in the child as here.
   fork_hold_lock(ForkRank::registry, g_mutex);
   const LockGuard lock(g_mutex);
-  if (g_registry != nullptr) return true;
-  OsPlatform& os = OsPlatform::instance();
-  // 2^24 entries of 16 bytes: 256 MiB of address space, only the pages of ids in
-  // use are ever touched. Zero pages read as free ids at generation 0.
-  void* mem = os.reserve(std::size_t{MAX_SLAB_IDS} * sizeof(RegistryEntry), os.page_size());
-  if (mem == nullptr) return false;
-  g_registry = static_cast<RegistryEntry*>(mem);
+  if (!g_initialised) g_registry.init_locked();
+  g_initialised = true;
   return true;
 }
 
 bool registry_acquire_block(std::uint32_t owner, SegmentHeader* segment, std::uint32_t* first) noexcept {
+  if (!segment_map_cover(segment->base, segment->size)) return false;
   const LockGuard lock(g_mutex);
   const std::uint32_t id = take_block_locked();
   if (id == 0) return false;
@@ -88,6 +92,7 @@ bool registry_acquire_block(std::uint32_t owner, SegmentHeader* segment, std::ui
 }
 
 bool registry_acquire_one(std::uint32_t owner, SegmentHeader* segment, std::uint32_t* id) noexcept {
+  if (!segment_map_cover(segment->base, segment->size)) return false;
   const LockGuard lock(g_mutex);
   if (g_free_singles == 0) {
     const std::uint32_t first = take_block_locked();
@@ -130,7 +135,7 @@ void registry_release(const SegmentHeader* segment) noexcept {
 }
 
 std::uint32_t registry_next_generation(std::uint32_t id) noexcept {
-  RegistryEntry& e = g_registry[id];
+  RegistryEntry& e = entry_of_issued(id);
   const std::uint64_t word = e.word.load(std::memory_order_relaxed);
   const std::uint32_t generation = registry_generation(word);
   const std::uint32_t next = generation >= HANDLE_GEN_MASK ? GEN_RETIRED : generation + 1;
@@ -141,7 +146,7 @@ std::uint32_t registry_next_generation(std::uint32_t id) noexcept {
 std::uint64_t registry_ids_in_use() noexcept { return g_in_use.load(std::memory_order_relaxed); }
 
 void registry_set_generation_for_testing(std::uint32_t id, std::uint32_t generation) noexcept {
-  RegistryEntry& e = g_registry[id];
+  RegistryEntry& e = entry_of_issued(id);
   const std::uint64_t word = e.word.load(std::memory_order_relaxed);
   e.word.store(std::uint64_t{generation} << 32 | registry_owner(word), std::memory_order_release);
 }

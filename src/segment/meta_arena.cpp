@@ -1,12 +1,13 @@
 // This file contains the metadata arena's chunk management.
 #include "segment/meta_arena.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace tslab::detail {
 
 namespace {
-constexpr std::size_t ALIGN = 64;
+constexpr std::size_t ALIGN = 64;  // also the room of a chunk's header
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 1); }
 }  // namespace
 
@@ -19,30 +20,39 @@ MetaArena::~MetaArena() {
   }
 }
 
-bool MetaArena::add_chunk_locked(std::size_t size) noexcept {
-  const std::size_t page = platform_.page_size();
-  const std::size_t chunk_size = round_up(size + ALIGN > CHUNK_SIZE ? size + ALIGN : CHUNK_SIZE, page);
-  auto* chunk = static_cast<Chunk*>(platform_.reserve(chunk_size, page));
-  if (chunk == nullptr) return false;
+char* MetaArena::add_chunk_locked(std::size_t bytes) noexcept {
+  const std::size_t chunk_size = round_up(bytes, platform_.page_size());
+  auto* chunk = static_cast<Chunk*>(platform_.reserve(chunk_size, platform_.page_size()));
+  if (chunk == nullptr) return nullptr;
   chunk->next = chunks_;
   chunk->size = chunk_size;
   chunks_ = chunk;
-  cursor_ = reinterpret_cast<char*>(chunk) + ALIGN;
-  limit_ = reinterpret_cast<char*>(chunk) + chunk_size;
+  return reinterpret_cast<char*>(chunk) + ALIGN;
+}
+
+bool MetaArena::next_chunk_locked() noexcept {
+  char* start = add_chunk_locked(next_chunk_size_);
+  if (start == nullptr) return false;
+  cursor_ = start;
+  limit_ = reinterpret_cast<char*>(chunks_) + chunks_->size;
+  next_chunk_size_ = std::min(next_chunk_size_ * 2, MAX_CHUNK_SIZE);
   return true;
 }
 
 bool MetaArena::reserve_first_chunk() noexcept {
   const LockGuard lock(mutex_);
-  return chunks_ != nullptr || add_chunk_locked(0);
+  return chunks_ != nullptr || next_chunk_locked();
 }
 
 void* MetaArena::allocate(std::size_t size) noexcept {
   if (size > (std::size_t{1} << 40)) return nullptr;
   size = round_up(size == 0 ? 1 : size, ALIGN);
   const LockGuard lock(mutex_);
-  if ((cursor_ == nullptr || static_cast<std::size_t>(limit_ - cursor_) < size) && !add_chunk_locked(size))
-    return nullptr;
+  if (cursor_ == nullptr || static_cast<std::size_t>(limit_ - cursor_) < size) {
+    // Larger than the next chunk: a chunk of its own, the current one stays.
+    if (size + ALIGN > next_chunk_size_) return add_chunk_locked(size + ALIGN);
+    if (!next_chunk_locked()) return nullptr;
+  }
   void* p = cursor_;
   cursor_ += size;
   return p;  // fresh platform memory is zero

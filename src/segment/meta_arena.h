@@ -1,6 +1,11 @@
 // This file contains MetaArena, the allocator's own memory for metadata (segment
 // headers, heaps): a bump allocator over chunks reserved from the platform. Nothing
 // is freed one by one; the whole arena goes back when the allocator is destroyed.
+//
+// Chunks grow with use: the first is FIRST_CHUNK_SIZE, each next one twice the
+// last, up to MAX_CHUNK_SIZE. A block larger than the next chunk would be gets a
+// chunk of its own, and the chunk being cut keeps its room for later blocks. So
+// an allocator's address space for metadata stays in proportion to its use.
 #ifndef TSLAB_SEGMENT_META_ARENA_H
 #define TSLAB_SEGMENT_META_ARENA_H
 
@@ -27,20 +32,26 @@ class MetaArena {
   // For fork (core/fork.cpp): the arena's lock, held across the fork.
   Mutex& mutex_for_fork() const noexcept { return mutex_; }
 
+  static constexpr std::size_t FIRST_CHUNK_SIZE = std::size_t{128} << 10;
+  static constexpr std::size_t MAX_CHUNK_SIZE = std::size_t{1} << 20;
+
  private:
   struct Chunk {
     Chunk* next;
     std::size_t size;
   };
-  static constexpr std::size_t CHUNK_SIZE = std::size_t{1} << 20;
 
   Platform& platform_;
   mutable Mutex mutex_;
-  // Caller holds mutex_: a new chunk with room for `size` bytes; false if refused.
-  bool add_chunk_locked(std::size_t size) noexcept;
+  // Caller holds mutex_: a new chunk of at least `bytes` (its header included),
+  // listed; its first usable byte, or nullptr if refused.
+  char* add_chunk_locked(std::size_t bytes) noexcept;
+  // Caller holds mutex_: the next chunk to cut blocks from; false if refused.
+  bool next_chunk_locked() noexcept;
 
   Chunk* chunks_ = nullptr;
-  char* cursor_ = nullptr;
+  std::size_t next_chunk_size_ = FIRST_CHUNK_SIZE;
+  char* cursor_ = nullptr;  // the chunk being cut
   char* limit_ = nullptr;
 };
 

@@ -1,45 +1,59 @@
-// This file contains the process-wide segment map's reservation and updates.
-// The map is 2^25 pointers (256 MiB of address space, reserved without backing);
-// only the pages covering granules tslab actually uses are ever touched.
+// This file contains the process-wide segment map's leaves and updates
+// (segment/segment_map.h). A leaf is reserved without backing: only the pages
+// covering granules tslab actually uses are ever touched.
 #include "segment/segment_map.h"
 
 #include "platform/fork_hooks.h"
 #include "platform/mutex.h"
-#include "tslab/platform.hpp"
 
 namespace tslab::detail {
 
-std::atomic<std::uintptr_t>* g_segment_map = nullptr;
+constinit SegmentMap g_segment_map;
 
 namespace {
-Mutex g_init_mutex;
+
+constinit Mutex g_mutex;  // guards the first initialisation and the creation of leaves
+constinit std::atomic<bool> g_initialised{false};
+
+void store_range(const SegmentHeader* header, std::uintptr_t entry) {
+  const std::uintptr_t first = header->base >> SEGMENT_SHIFT;
+  const std::uintptr_t last = (header->base + header->size - 1) >> SEGMENT_SHIFT;
+  for (std::uintptr_t g = first; g <= last; ++g)
+    if (SegmentMapEntry* e = g_segment_map.write(g)) e->store(entry, std::memory_order_release);
 }
 
+}  // namespace
+
 bool segment_map_init() noexcept {
-  // Held across fork(): the map's initialisation is never half done in the child.
-  fork_hold_lock(ForkRank::segment_map, g_init_mutex);
-  LockGuard lock(g_init_mutex);
-  if (g_segment_map != nullptr) return true;
-  OsPlatform& os = OsPlatform::instance();
-  void* mem = os.reserve(SEGMENT_MAP_ENTRIES * sizeof(std::atomic<std::uintptr_t>), os.page_size());
-  if (mem == nullptr) return false;
-  // Zero pages read as empty entries; std::atomic<uintptr_t> has uintptr_t's layout.
-  g_segment_map = static_cast<std::atomic<std::uintptr_t>*>(mem);
+  // Held across fork(): a leaf is never half created in the child.
+  fork_hold_lock(ForkRank::segment_map, g_mutex);
+  if (g_initialised.load(std::memory_order_acquire)) return true;
+  const LockGuard lock(g_mutex);
+  if (!g_initialised.load(std::memory_order_relaxed)) {
+    g_segment_map.init_locked();
+    g_initialised.store(true, std::memory_order_release);
+  }
+  return true;
+}
+
+bool segment_map_cover(std::uintptr_t base, std::size_t size) noexcept {
+  if (!g_initialised.load(std::memory_order_acquire)) return false;  // segment_map_init comes first
+  if (size == 0 || base >= ADDRESS_LIMIT || size > ADDRESS_LIMIT - base) return false;
+  const std::size_t first = base >> (SEGMENT_SHIFT + SEGMENT_MAP_LEAF_BITS);
+  const std::size_t last = (base + size - 1) >> (SEGMENT_SHIFT + SEGMENT_MAP_LEAF_BITS);
+  for (std::size_t leaf = first; leaf <= last; ++leaf) {
+    if (g_segment_map.has_leaf(leaf)) continue;
+    const LockGuard lock(g_mutex);
+    if (!g_segment_map.has_leaf(leaf) && !g_segment_map.add_leaf_locked(leaf)) return false;
+  }
   return true;
 }
 
 void segment_map_set(const SegmentHeader* header) noexcept {
-  const std::uintptr_t first = header->base >> SEGMENT_SHIFT;
-  const std::uintptr_t last = (header->base + header->size - 1) >> SEGMENT_SHIFT;
-  const std::uintptr_t entry =
-      reinterpret_cast<std::uintptr_t>(header) | (header->kind == SlabKind::large ? LARGE_TAG : 0);
-  for (std::uintptr_t g = first; g <= last; ++g) g_segment_map[g].store(entry, std::memory_order_release);
+  store_range(header,
+              reinterpret_cast<std::uintptr_t>(header) | (header->kind == SlabKind::large ? LARGE_TAG : 0));
 }
 
-void segment_map_clear(const SegmentHeader* header) noexcept {
-  const std::uintptr_t first = header->base >> SEGMENT_SHIFT;
-  const std::uintptr_t last = (header->base + header->size - 1) >> SEGMENT_SHIFT;
-  for (std::uintptr_t g = first; g <= last; ++g) g_segment_map[g].store(0, std::memory_order_release);
-}
+void segment_map_clear(const SegmentHeader* header) noexcept { store_range(header, 0); }
 
 }  // namespace tslab::detail

@@ -2,35 +2,50 @@
 // address space, the header of the tslab reservation covering it, or nullptr.
 // It is how a pointer of unknown origin is recognised (or rejected) without ever
 // being dereferenced: pointer -> granule -> header -> owner and slab.
+//
+// A LazyTable (segment/lazy_table.h) of one entry per granule below 2^47: leaves
+// of 16,384 entries (128 KiB), each covering a 64 GiB region of the address
+// space, reserved the first time a reservation lands in the region
+// (segment_map_cover). A lookup in a region tslab never used reads the shared
+// zero leaf: not ours, and never a fault.
 #ifndef TSLAB_SEGMENT_SEGMENT_MAP_H
 #define TSLAB_SEGMENT_SEGMENT_MAP_H
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 
+#include "segment/lazy_table.h"
 #include "segment/segment.h"
 
 namespace tslab::detail {
 
-inline constexpr std::uintptr_t ADDRESS_LIMIT = std::uintptr_t{1} << 47;
-inline constexpr std::size_t SEGMENT_MAP_ENTRIES = ADDRESS_LIMIT >> SEGMENT_SHIFT;
+inline constexpr unsigned ADDRESS_BITS = 47;
+inline constexpr std::uintptr_t ADDRESS_LIMIT = std::uintptr_t{1} << ADDRESS_BITS;
+inline constexpr unsigned SEGMENT_MAP_LEAF_BITS = 14;  // a leaf covers 2^(14 + 22) bytes: 64 GiB
+
+using SegmentMapEntry = std::atomic<std::uintptr_t>;
+using SegmentMap = LazyTable<SegmentMapEntry, ADDRESS_BITS - SEGMENT_SHIFT, SEGMENT_MAP_LEAF_BITS>;
 
 // An entry is a SegmentHeader*, with bit 0 set for large spans, so that the free
 // fast path reaches a small slab's metadata from the entry alone (small_slab_of).
 inline constexpr std::uintptr_t LARGE_TAG = 1;
 
-// Set once, before the first allocator exists (segment_map_init), never freed.
-extern std::atomic<std::uintptr_t>* g_segment_map;
+// Every granule's entry. Readable from segment_map_init on (before the first
+// allocator exists).
+extern SegmentMap g_segment_map;
 
-// Reserves the map on first call; false if the OS refused. Thread-safe.
+// Points every region at the zero leaf on first call. Reserves nothing, so it
+// never fails; true. Thread-safe.
 bool segment_map_init() noexcept;
 
 inline std::uintptr_t segment_map_entry(const void* p) noexcept {
-  const auto a = reinterpret_cast<std::uintptr_t>(p);
-  if (a >= ADDRESS_LIMIT) [[unlikely]]
+  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(p) >> SEGMENT_SHIFT;
+  // Written as the leaf's number, which the read computes too: one shift for both.
+  if ((granule >> SEGMENT_MAP_LEAF_BITS) >= SegmentMap::LEAVES) [[unlikely]]
     return 0;
   // Acquire pairs with the release in segment_map_set: a header found here is complete.
-  return g_segment_map[a >> SEGMENT_SHIFT].load(std::memory_order_acquire);
+  return g_segment_map.read(granule).load(std::memory_order_acquire);
 }
 
 inline SegmentHeader* segment_map_lookup(const void* p) noexcept {
@@ -46,9 +61,19 @@ inline Slab* small_slab_of(const void* p) noexcept {
   return SegmentHeader::first_slab(reinterpret_cast<SegmentHeader*>(entry)) + index;
 }
 
+// Makes sure the leaves covering [base, base + size) exist, reserving the missing
+// ones; false if the range is beyond the map or the OS refused a leaf. The one
+// step of a reservation's publication that can fail: done before anything is
+// published (handle/registry.cpp, when the reservation's ids are taken).
+bool segment_map_cover(std::uintptr_t base, std::size_t size) noexcept;
+
 // Linearization point of a reservation: from here on its pointers are recognised.
+// The header's range was covered (segment_map_cover) before.
 void segment_map_set(const SegmentHeader* header) noexcept;
 void segment_map_clear(const SegmentHeader* header) noexcept;
+
+// Bytes reserved for leaves so far (tests).
+inline std::size_t segment_map_reserved_bytes() noexcept { return g_segment_map.reserved_bytes(); }
 
 }  // namespace tslab::detail
 

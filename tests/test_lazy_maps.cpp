@@ -1,0 +1,172 @@
+// This file contains the tests of the process-wide tables that take address
+// space in proportion to use (segment/lazy_table.h): the segment map and the
+// slab registry reserve a leaf only when a reservation or an id first needs it,
+// a pointer or handle whose leaf was never reserved reads as "not ours" and
+// never faults, and the metadata arena's chunks start small and grow.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "handle/handle.h"
+#include "handle/registry.h"
+#include "segment/meta_arena.h"
+#include "segment/segment_map.h"
+#include "slab_alloc.h"
+#include "tslab/platform.hpp"
+#include "tslab/tslab.hpp"
+
+namespace td = tslab::detail;
+
+namespace {
+
+constexpr std::size_t MiB = std::size_t{1} << 20;
+
+// A pointer in each 64 GiB region of the address space, and beyond it.
+std::vector<std::uintptr_t> one_address_per_region() {
+  std::vector<std::uintptr_t> out;
+  for (std::uintptr_t region = 0; region < td::SegmentMap::LEAVES; ++region)
+    out.push_back((region << (td::SEGMENT_SHIFT + td::SEGMENT_MAP_LEAF_BITS)) + 12345 * 16);
+  out.push_back(td::ADDRESS_LIMIT - 16);
+  for (std::uintptr_t a : {td::ADDRESS_LIMIT, td::ADDRESS_LIMIT << 1, ~std::uintptr_t{0} - 15})
+    out.push_back(a);
+  return out;
+}
+
+TEST(LazyMaps, PointersInRegionsWithoutALeafAreNotOurs) {
+  tslab::Allocator alloc;
+  void* small = alloc.allocate(64);
+  void* large = alloc.allocate(MiB);
+  ASSERT_NE(small, nullptr);
+  ASSERT_NE(large, nullptr);
+  const std::size_t leaves = td::segment_map_reserved_bytes() / td::SegmentMap::LEAF_BYTES;
+  EXPECT_LT(leaves, td::SegmentMap::LEAVES / 8) << "most regions have no leaf of their own";
+  std::size_t not_ours = 0;
+  for (std::uintptr_t a : one_address_per_region()) {
+    auto* p = reinterpret_cast<void*>(a);
+    // Never a fault; a tslab reservation that happens to cover the address is
+    // an interior pointer, anything else was never allocated.
+    const td::SegmentHeader* header = td::segment_map_lookup(p);
+    const tslab::Error e = alloc.deallocate(p);
+    EXPECT_NE(e, tslab::Error::ok) << std::hex << a;
+    if (header == nullptr) {
+      EXPECT_EQ(e, tslab::Error::not_allocated) << std::hex << a;
+      ++not_ours;
+    }
+  }
+  EXPECT_GE(not_ours, td::SegmentMap::LEAVES - leaves);
+  EXPECT_NE(td::small_slab_of(small), nullptr);
+  EXPECT_NE(td::segment_map_lookup(large), nullptr);
+  EXPECT_EQ(alloc.deallocate(large), tslab::Error::ok);
+  EXPECT_EQ(alloc.deallocate(small), tslab::Error::ok);
+}
+
+TEST(LazyMaps, HandlesNamingIdsWithoutALeafAreInvalid) {
+  tslab::Allocator alloc;
+  const tslab::Allocation a = alloc.allocate_with_handle(100, alloc.epoch_current());
+  ASSERT_NE(a.ptr, nullptr);
+  const std::uint32_t far_ids[] = {td::MAX_SLAB_IDS - 1, td::MAX_SLAB_IDS / 2 + 77,
+                                   static_cast<std::uint32_t>(td::Registry::LEAF_ENTRIES * 100 + 3)};
+  for (std::uint32_t id : far_ids) {
+    EXPECT_EQ(td::registry_word(id), 0u) << id;
+    for (std::uint32_t generation : {0u, 1u, td::HANDLE_GEN_MASK}) {
+      EXPECT_EQ(alloc.free_handle(td::handle_encode(generation, id, 0)), tslab::Error::invalid_handle) << id;
+    }
+  }
+  EXPECT_EQ(alloc.free_handle(a.handle), tslab::Error::ok);
+}
+
+TEST(LazyMaps, CoverRefusesRangesBeyondTheMap) {
+  tslab::Allocator alloc;  // the map is initialised
+  EXPECT_FALSE(td::segment_map_cover(td::ADDRESS_LIMIT - td::SEGMENT_SIZE, 2 * td::SEGMENT_SIZE));
+  EXPECT_FALSE(td::segment_map_cover(td::ADDRESS_LIMIT, td::SEGMENT_SIZE));
+  EXPECT_FALSE(td::segment_map_cover(td::SEGMENT_SIZE, 0));
+  EXPECT_FALSE(td::segment_map_cover(td::SEGMENT_SIZE, ~std::size_t{0}));
+}
+
+// Large spans take one id each: past a leaf's worth of them the registry has a
+// second leaf, and every handle of either leaf resolves.
+TEST(LazyMaps, LeavesComeWithUse) {
+  tslab::Allocator alloc;
+  const std::size_t spans = td::Registry::LEAF_ENTRIES + 1000;
+  std::vector<tslab::Allocation> blocks(spans);
+  for (std::size_t i = 0; i < spans; ++i) {
+    blocks[i] = alloc.allocate_with_handle(20000, alloc.epoch_current());
+    ASSERT_NE(blocks[i].ptr, nullptr) << i;
+  }
+  EXPECT_GE(td::registry_reserved_bytes(), 2 * td::Registry::LEAF_BYTES);
+  EXPECT_LE(td::registry_reserved_bytes(), 3 * td::Registry::LEAF_BYTES) << "ids are handed out densely";
+  // The spans' reservations (4 MiB each) lie in a few 64 GiB regions.
+  EXPECT_LE(td::segment_map_reserved_bytes(), 4 * td::SegmentMap::LEAF_BYTES);
+  for (std::size_t i = 0; i < spans; ++i) {
+    ASSERT_EQ(alloc.handle_to_ptr(blocks[i].handle), blocks[i].ptr) << i;
+    ASSERT_EQ(alloc.free_handle(blocks[i].handle), tslab::Error::ok) << i;
+  }
+}
+
+// Counts what a metadata arena reserves.
+class CountingPlatform final : public tslab::Platform {
+ public:
+  std::vector<std::size_t> reserved;
+
+  void* reserve(std::size_t size, std::size_t alignment) noexcept override {
+    reserved.push_back(size);
+    return os().reserve(size, alignment);
+  }
+  void release(void* p, std::size_t size) noexcept override { os().release(p, size); }
+  bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
+  bool decommit(void* p, std::size_t size) noexcept override { return os().decommit(p, size); }
+  bool prefault(void* p, std::size_t size) noexcept override { return os().prefault(p, size); }
+  std::size_t page_size() const noexcept override { return os().page_size(); }
+  std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
+    return os().resident_bytes(p, size);
+  }
+
+ private:
+  static tslab::OsPlatform& os() noexcept { return tslab::OsPlatform::instance(); }
+};
+
+TEST(LazyMaps, MetadataArenaChunksStartSmallAndGrow) {
+  CountingPlatform platform;
+  platform.reserved.reserve(1000);
+  {
+    td::MetaArena arena(platform);
+    ASSERT_TRUE(arena.reserve_first_chunk());
+    ASSERT_EQ(platform.reserved.size(), 1u);
+    EXPECT_LE(platform.reserved[0], td::MetaArena::FIRST_CHUNK_SIZE) << "the first chunk";
+    std::size_t used = 0;
+    while (used < 16 * MiB) {
+      ASSERT_NE(arena.allocate(1000), nullptr);
+      used += 1024;
+    }
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < platform.reserved.size(); ++i) {
+      total += platform.reserved[i];
+      EXPECT_LE(platform.reserved[i], MiB) << "chunk " << i;
+      if (i > 0) {
+        EXPECT_GE(platform.reserved[i], platform.reserved[i - 1]) << "chunk " << i;
+      }
+    }
+    EXPECT_LE(total, used + 2 * MiB) << "reserved in proportion to use";
+    // A block larger than any chunk gets a chunk of its own.
+    ASSERT_NE(arena.allocate(3 * MiB), nullptr);
+    EXPECT_GE(platform.reserved.back(), 3 * MiB);
+  }
+}
+
+// A heap of many epochs, then a segment's metadata: the large block gets a chunk
+// of its own and the first chunk still takes the second block.
+TEST(LazyMaps, ALargeMetadataBlockLeavesTheCurrentChunksRoom) {
+  CountingPlatform platform;
+  platform.reserved.reserve(10);
+  td::MetaArena arena(platform);
+  ASSERT_TRUE(arena.reserve_first_chunk());
+  ASSERT_NE(arena.allocate(300 * 1024), nullptr);
+  ASSERT_EQ(platform.reserved.size(), 2u);
+  EXPECT_GE(platform.reserved[1], 300 * 1024u);
+  ASSERT_NE(arena.allocate(80 * 1024), nullptr);
+  EXPECT_EQ(platform.reserved.size(), 2u) << "the first chunk had room for it";
+}
+
+}  // namespace
