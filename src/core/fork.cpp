@@ -18,16 +18,6 @@
 
 namespace tslab::detail {
 
-namespace {
-
-bool in_list(const SegmentHeader* list, const SegmentHeader* seg) noexcept {
-  for (; list != nullptr; list = list->next_cached)
-    if (list == seg) return true;
-  return false;
-}
-
-}  // namespace
-
 void AllocatorCore::repair_large_spans_after_fork() noexcept {
   // A large span changes state in two steps, the second under the lock: its
   // allocated bit, then its state and the cache. A thread that is gone may have
@@ -39,13 +29,12 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
     const std::uint64_t word = s->bits[0].allocated.load(std::memory_order_relaxed);
     const bool in_use = s->state.load(std::memory_order_relaxed) == SLAB_IN_USE;
     const bool retired = registry_current_generation(s->id) >= HANDLE_GEN_MASK;
-    if (in_use == ((word & 1) != 0) && (in_use || retired || in_list(large_cache_, seg))) continue;
+    if (in_use == ((word & 1) != 0) && (in_use || retired || large_cache_.contains(seg))) continue;
     s->bits[0].allocated.store(word & ~std::uint64_t{1}, std::memory_order_relaxed);
     s->state.store(SLAB_UNUSED, std::memory_order_relaxed);
-    if (retired || in_list(large_cache_, seg)) continue;
+    if (retired || large_cache_.contains(seg)) continue;
     clear_span(s);
-    seg->next_cached = large_cache_;
-    large_cache_ = seg;
+    large_cache_.push(seg);
   }
 }
 

@@ -1,19 +1,32 @@
 // This file contains large spans: a request above the largest size class gets a
-// reservation of its own, described by a one-slab segment header.
+// reservation of its own, a whole number of segments, described by a one-slab
+// segment header.
 //
-// A freed span waits in a cache for the next large request that fits; its header
-// and registry id stay with it, so stale pointers and handles are still
-// recognised and refused. Its pages stay committed while the cached spans so
-// kept fit the allocator's warm reserve (TSLAB_WARM_RESERVE, the bound empty
-// slabs have too): the next large request then takes it without a system call
-// or a page fault. Otherwise they go back to the OS at once (decommit).
+// A freed span waits in a cache (core/large_span_cache.h) for the next large
+// request that fits; its header and registry id stay with it, so stale pointers
+// and handles are still recognised and refused. Its pages stay committed while
+// the cached spans so kept fit the allocator's warm reserve (TSLAB_WARM_RESERVE,
+// the bound empty slabs have too): the next large request then takes it without
+// a system call or a page fault. Otherwise they go back to the OS at once
+// (decommit).
+//
+// What may hold data. A span's pages read as zero until written: new from the
+// OS, or handed back to it. `dirty_bytes` bounds the bytes from the span's start
+// that may hold an earlier block's data, so a zeroed allocation clears those and
+// nothing else.
+//
+// Resizing. A live block grows in place while its reservation has room, and
+// shrinks in place, its tail's pages going back to the OS; it keeps its
+// address, handle and generation. A block that outgrows its reservation moves
+// into one twice as large, so a block grown step by step moves O(log size)
+// times and its bytes are copied O(size) times in all.
 //
 // A span's allocated word holds (generation << 1) | live, so that a free by handle
 // is one compare-exchange against the generation the handle names: a stale
 // handle can never free the span's next block, however the calls interleave.
 #include <cstring>
 
-#include "core/allocator_core.h"
+#include "core/fast_path.h"
 #include "core/thread_cache.h"
 #include "handle/handle.h"
 #include "handle/registry.h"
@@ -31,82 +44,169 @@ bool round_up_checked(std::size_t n, std::size_t a, std::size_t* out) {
   return true;
 }
 
+constexpr std::size_t smaller(std::size_t a, std::size_t b) { return a < b ? a : b; }
+constexpr std::size_t larger(std::size_t a, std::size_t b) { return a > b ? a : b; }
+
+// The reservation a block moved out of a full one of `reserved` bytes asks for.
+constexpr std::size_t growth_room(std::size_t reserved) {
+  return reserved <= MAX_LARGE_SIZE ? 2 * reserved : 0;
+}
+
+constexpr std::uint64_t bin_bit(std::uint32_t bin) { return std::uint64_t{1} << (bin % 64); }
+
 }  // namespace
 
-void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch,
-                                 std::uint64_t era) noexcept {
-  std::size_t need = 0;
-  // Beyond MAX_LARGE_SIZE no address space here could hold the block.
-  if (size > MAX_LARGE_SIZE || !round_up_checked(size == 0 ? 1 : size, platform_.page_size(), &need)) {
-    set_error(TSLAB_ERR_SIZE_TOO_LARGE);
-    return nullptr;
+// --- the cache of free spans ------------------------------------------------
+
+static_assert(LargeSpanCache::EXACT_BINS == 8 && LargeSpanCache::BINS_PER_DOUBLING == 4,
+              "bin_of and bin_floor split each power of two from 8 segments up into quarters");
+static_assert(LargeSpanCache::BIN_COUNT % 64 == 0);
+
+std::uint32_t LargeSpanCache::bin_of(std::size_t segments) noexcept {
+  if (segments <= EXACT_BINS) return segments == 0 ? 0 : static_cast<std::uint32_t>(segments - 1);
+  const auto top = static_cast<std::uint32_t>(63 - __builtin_clzll(segments));  // at least 3
+  const auto quarter = static_cast<std::uint32_t>(segments >> (top - 2)) & (BINS_PER_DOUBLING - 1);
+  const std::uint32_t bin = EXACT_BINS + (top - 3) * BINS_PER_DOUBLING + quarter;
+  return bin < BIN_COUNT ? bin : BIN_COUNT - 1;
+}
+
+std::size_t LargeSpanCache::bin_floor(std::uint32_t bin) noexcept {
+  if (bin < EXACT_BINS) return bin + 1;
+  const std::uint32_t top = 3 + (bin - EXACT_BINS) / BINS_PER_DOUBLING;
+  const std::uint32_t quarter = (bin - EXACT_BINS) % BINS_PER_DOUBLING;
+  // The first quarter above the exact bins starts past them.
+  return larger(std::size_t{BINS_PER_DOUBLING + quarter} << (top - 2), EXACT_BINS + 1);
+}
+
+std::size_t LargeSpanCache::segments_of(std::size_t bytes) noexcept {
+  return bytes / SEGMENT_SIZE + (bytes % SEGMENT_SIZE != 0 ? 1 : 0);
+}
+
+void LargeSpanCache::push(SegmentHeader* seg) noexcept {
+  const std::uint32_t bin = bin_of(segments_of(seg->size));
+  seg->next_cached = bins_[bin];
+  bins_[bin] = seg;
+  nonempty_[bin / 64] |= bin_bit(bin);
+  ++count_;
+}
+
+std::uint32_t LargeSpanCache::next_nonempty(std::uint32_t from) const noexcept {
+  for (std::uint32_t word = from / 64; word < BIN_COUNT / 64; ++word) {
+    std::uint64_t bits = nonempty_[word];
+    if (word == from / 64) bits &= ~std::uint64_t{0} << (from % 64);
+    if (bits != 0) return word * 64 + static_cast<std::uint32_t>(__builtin_ctzll(bits));
   }
-  if (alignment < SEGMENT_SIZE) alignment = SEGMENT_SIZE;
+  return BIN_COUNT;
+}
+
+SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes,
+                                         std::size_t alignment) noexcept {
+  SegmentHeader** link = &bins_[bin];
+  for (std::uint32_t probe = 0; *link != nullptr && probe < PROBES; ++probe, link = &(*link)->next_cached) {
+    SegmentHeader* seg = *link;
+    ++visited_;
+    if (seg->size < bytes || seg->base % alignment != 0) continue;
+    *link = seg->next_cached;
+    seg->next_cached = nullptr;
+    if (bins_[bin] == nullptr) nonempty_[bin / 64] &= ~bin_bit(bin);
+    --count_;
+    return seg;
+  }
+  return nullptr;
+}
+
+SegmentHeader* LargeSpanCache::take(std::size_t bytes, std::size_t alignment) noexcept {
+  // The bin `bytes` falls in may hold smaller spans; every bin above holds only
+  // larger ones, so one of them serves any request its spans are aligned for.
+  for (std::uint32_t b = next_nonempty(bin_of(segments_of(bytes))); b < BIN_COUNT; b = next_nonempty(b + 1))
+    if (SegmentHeader* seg = take_from(b, bytes, alignment)) return seg;
+  return nullptr;
+}
+
+bool LargeSpanCache::contains(const SegmentHeader* seg) const noexcept {
+  for (const SegmentHeader* c = bins_[bin_of(segments_of(seg->size))]; c != nullptr; c = c->next_cached)
+    if (c == seg) return true;
+  return false;
+}
+
+bool LargeSpanCache::consistent() const noexcept {
+  std::uint64_t counted = 0;
+  for (std::uint32_t b = 0; b < BIN_COUNT; ++b) {
+    if (((nonempty_[b / 64] & bin_bit(b)) != 0) != (bins_[b] != nullptr)) return false;
+    for (const SegmentHeader* seg = bins_[b]; seg != nullptr; seg = seg->next_cached, ++counted)
+      if (bin_of(segments_of(seg->size)) != b) return false;
+  }
+  return counted == count_;
+}
+
+// --- allocation -------------------------------------------------------------
+
+bool AllocatorCore::large_need(std::size_t size, std::size_t* need) const noexcept {
+  // Beyond MAX_LARGE_SIZE no address space here could hold the block.
+  return size <= MAX_LARGE_SIZE && round_up_checked(size == 0 ? 1 : size, platform_.page_size(), need);
+}
+
+SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment,
+                                               bool* refused) noexcept {
   SegmentHeader* seg = nullptr;
   {
     const CountedLock lock(mutex_, counters_);
-    // Best fit among cached spans whose start has the alignment.
-    SegmentHeader** best = nullptr;
-    for (SegmentHeader** link = &large_cache_; *link != nullptr; link = &(*link)->next_cached) {
-      const SegmentHeader* c = *link;
-      if (c->size >= need && c->base % alignment == 0 && (best == nullptr || c->size < (*best)->size))
-        best = link;
-    }
-    if (best != nullptr) {
-      seg = *best;
-      *best = seg->next_cached;
-      seg->next_cached = nullptr;
-      large_warm_bytes_ -= seg->dirty_bytes;  // in use again: its data stays until it is freed
-    }
+    seg = large_cache_.take(reserve, alignment);
+    if (seg == nullptr) return nullptr;
+    large_warm_bytes_ -= seg->dirty_bytes;  // in use again: its data stays until it is freed
   }
-  if (seg != nullptr) {
-    if (!platform_.commit(reinterpret_cast<void*>(seg->base), need)) {
-      const CountedLock lock(mutex_, counters_);
-      seg->next_cached = large_cache_;
-      large_cache_ = seg;
-      large_warm_bytes_ += seg->dirty_bytes;
-      set_error(TSLAB_ERR_OUT_OF_MEMORY);
-      return nullptr;
-    }
-    // Quiescence point of the span: the previous block is freed, so no valid
-    // handle to it exists and the generation may move (law 5). Stale handles now
-    // read STALE_HANDLE. (A span whose id has no generation left is never cached.)
-    registry_next_generation(seg->first_id);
-  } else {
-    std::size_t reserve_size = 0;
-    if (!round_up_checked(need, SEGMENT_SIZE, &reserve_size)) {
-      set_error(TSLAB_ERR_OUT_OF_MEMORY);
-      return nullptr;
-    }
-    void* base = platform_.reserve(reserve_size, alignment);
-    void* mem = base == nullptr ? nullptr : meta_.allocate(sizeof(SegmentHeader) + sizeof(Slab));
-    if (mem == nullptr) {
-      if (base != nullptr) platform_.release(base, reserve_size);
-      set_error(TSLAB_ERR_OUT_OF_MEMORY);
-      return nullptr;
-    }
-    seg = new (mem) SegmentHeader();
-    seg->owner = this;
-    seg->kind = SlabKind::large;
-    seg->base = reinterpret_cast<std::uintptr_t>(base);
-    seg->size = reserve_size;
-    seg->slab_count = 1;
-    seg->slabs = SegmentHeader::first_slab(seg);
-    Slab* s = new (seg->slabs) Slab();
-    s->start = static_cast<char*>(base);
-    s->kind = SlabKind::large;
-    s->capacity = 1;
+  if (!platform_.commit(reinterpret_cast<void*>(seg->base), need)) {
     const CountedLock lock(mutex_, counters_);
-    if (!registry_acquire_one(record_, seg, &seg->first_id)) {
-      platform_.release(base, reserve_size);
-      set_error(TSLAB_ERR_OUT_OF_MEMORY);
-      return nullptr;
-    }
-    s->id = seg->first_id;
-    seg->next = reservations_;
-    reservations_ = seg;
-    segment_map_set(seg);
+    large_cache_.push(seg);
+    large_warm_bytes_ += seg->dirty_bytes;
+    *refused = true;
+    return nullptr;
   }
+  // Quiescence point of the span: the previous block is freed, so no valid
+  // handle to it exists and the generation may move (law 5). Stale handles now
+  // read STALE_HANDLE. (A span whose id has no generation left is never cached.)
+  registry_next_generation(seg->first_id);
+  return seg;
+}
+
+SegmentHeader* AllocatorCore::new_span(std::size_t reserve, std::size_t alignment) noexcept {
+  void* base = platform_.reserve(reserve, alignment);
+  void* mem = base == nullptr ? nullptr : meta_.allocate(sizeof(SegmentHeader) + sizeof(Slab));
+  if (mem == nullptr) {
+    if (base != nullptr) platform_.release(base, reserve);
+    return nullptr;
+  }
+  auto* seg = new (mem) SegmentHeader();
+  seg->owner = this;
+  seg->kind = SlabKind::large;
+  seg->base = reinterpret_cast<std::uintptr_t>(base);
+  seg->size = reserve;
+  seg->slab_count = 1;
+  seg->slabs = SegmentHeader::first_slab(seg);
+  Slab* s = new (seg->slabs) Slab();
+  s->start = static_cast<char*>(base);
+  s->kind = SlabKind::large;
+  s->capacity = 1;
+  const CountedLock lock(mutex_, counters_);
+  if (!registry_acquire_one(record_, seg, &seg->first_id)) {
+    platform_.release(base, reserve);
+    return nullptr;
+  }
+  s->id = seg->first_id;
+  seg->next = reservations_;
+  reservations_ = seg;
+  segment_map_set(seg);
+  return seg;
+}
+
+SegmentHeader* AllocatorCore::obtain_span(std::size_t reserve, std::size_t need, std::size_t alignment,
+                                          bool* refused) noexcept {
+  SegmentHeader* seg = take_cached_span(reserve, need, alignment, refused);
+  return seg != nullptr || *refused ? seg : new_span(reserve, alignment);
+}
+
+void* AllocatorCore::publish_span(SegmentHeader* seg, std::size_t need, std::uint32_t epoch,
+                                  std::uint64_t era) noexcept {
   Slab* s = seg->slabs;
   s->epoch = epoch;
   s->era = era;
@@ -119,10 +219,115 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   return s->start;
 }
 
+void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch,
+                                 std::uint64_t era, std::size_t room, std::size_t* stale_bytes) noexcept {
+  std::size_t need = 0, reserve = 0, roomy = 0;
+  if (!large_need(size, &need)) {
+    set_error(TSLAB_ERR_SIZE_TOO_LARGE);
+    return nullptr;
+  }
+  if (alignment < SEGMENT_SIZE) alignment = SEGMENT_SIZE;
+  if (!round_up_checked(need, SEGMENT_SIZE, &reserve)) {
+    set_error(TSLAB_ERR_OUT_OF_MEMORY);
+    return nullptr;
+  }
+  if (room <= reserve || !round_up_checked(room, SEGMENT_SIZE, &roomy)) roomy = reserve;
+  bool refused = false;  // the platform refused to commit a cached span
+  SegmentHeader* seg = obtain_span(roomy, need, alignment, &refused);
+  // No address space for the room asked: a span for the block alone.
+  if (seg == nullptr && !refused && roomy > reserve) seg = obtain_span(reserve, need, alignment, &refused);
+  if (seg == nullptr) {
+    set_error(TSLAB_ERR_OUT_OF_MEMORY);
+    return nullptr;
+  }
+  if (stale_bytes != nullptr) *stale_bytes = smaller(seg->dirty_bytes, need);
+  return publish_span(seg, need, epoch, era);
+}
+
+void* AllocatorCore::alloc_zeroed(std::size_t size, std::uint32_t epoch) noexcept {
+  if (size <= MAX_SMALL_SIZE) {
+    // A small block may hold the bytes of the block that was there before.
+    void* p = alloc(size, epoch);
+    if (p != nullptr) std::memset(p, 0, size);
+    return p;
+  }
+  const std::uint64_t era = open_era_or_error(epoch);
+  if (era == 0) return nullptr;
+  std::size_t stale = 0;
+  void* p = alloc_large(size, 0, epoch, era, 0, &stale);
+  // Beyond `stale` the span's pages are new from the OS or went back to it.
+  if (p != nullptr && stale != 0) std::memset(p, 0, stale);
+  return p;
+}
+
+// --- resizing ---------------------------------------------------------------
+
+Slab* AllocatorCore::live_large_span(const void* p, SlabPin& pin) const noexcept {
+  const BlockRef ref = resolve_pointer(p, pin);
+  TslabError e = ref.error;
+  if (e == TSLAB_OK && ref.slab->kind != SlabKind::large) e = TSLAB_ERR_INVALID_ARGUMENT;
+  if (e == TSLAB_OK && (ref.slab->bits[0].allocated.load(std::memory_order_acquire) & 1) == 0)
+    e = TSLAB_ERR_DOUBLE_FREE;
+  if (e != TSLAB_OK) {
+    set_error(e);
+    return nullptr;
+  }
+  return ref.slab;
+}
+
+void AllocatorCore::release_tail(SegmentHeader* seg, std::size_t from, std::size_t to) noexcept {
+  if (decommit_counted(reinterpret_cast<char*>(seg->base) + from, to - from)) {
+    // [from, to) reads as zero again: nothing beyond the block may hold data
+    // unless an earlier block's bytes reach past `to`.
+    if (seg->dirty_bytes <= to) seg->dirty_bytes = smaller(seg->dirty_bytes, from);
+  } else {
+    seg->dirty_bytes = larger(seg->dirty_bytes, to);
+  }
+}
+
+bool AllocatorCore::resize_span(Slab* s, std::size_t need) noexcept {
+  SegmentHeader* seg = segment_map_lookup(s->start);
+  const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
+  if (need > seg->size) return false;  // beyond the reservation
+  if (need > usable && !platform_.commit(s->start + usable, need - usable)) return false;
+  // Linearization point of an in-place resize: usable_size, validation and the
+  // statistics see the new extent from here.
+  s->large_usable.store(need, std::memory_order_relaxed);
+  if (need < usable) release_tail(seg, need, usable);
+  return true;
+}
+
+void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoch) noexcept {
+  if (!alive_or_error()) return nullptr;
+  std::size_t need = 0;
+  if (!large_need(size, &need)) {
+    set_error(TSLAB_ERR_SIZE_TOO_LARGE);
+    return nullptr;
+  }
+  std::size_t usable = 0, reserved = 0;
+  {
+    SlabPin pin;
+    Slab* s = live_large_span(p, pin);
+    if (s == nullptr) return nullptr;
+    if (resize_span(s, need)) return p;
+    usable = s->large_usable.load(std::memory_order_relaxed);
+    reserved = segment_map_lookup(p)->size;
+  }
+  const std::uint64_t era = open_era_or_error(epoch);
+  if (era == 0) return nullptr;
+  void* q = alloc_large(size, 0, epoch, era, growth_room(reserved));
+  if (q == nullptr) return nullptr;
+  std::memcpy(q, p, smaller(usable, need));
+  free_slow(p);
+  return q;
+}
+
+// --- freeing ----------------------------------------------------------------
+
 void AllocatorCore::clear_span(Slab* s) noexcept {
   SegmentHeader* seg = segment_map_lookup(s->start);
   const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
-  const std::size_t bytes = usable > seg->dirty_bytes ? usable : seg->dirty_bytes;
+  const std::size_t bytes = larger(usable, seg->dirty_bytes);
   // A span so cleared reads as zero (arenas rely on it: arena_growth.cpp): if the
   // platform keeps the pages, their bytes are cleared instead.
   if (!decommit_counted(s->start, bytes)) std::memset(s->start, 0, bytes);
@@ -130,12 +335,19 @@ void AllocatorCore::clear_span(Slab* s) noexcept {
 }
 
 void AllocatorCore::release_large_warm_locked(std::uint64_t keep) noexcept {
-  for (SegmentHeader* seg = large_cache_; seg != nullptr && large_warm_bytes_ > keep;
-       seg = seg->next_cached) {
-    if (seg->dirty_bytes == 0) continue;
-    large_warm_bytes_ -= seg->dirty_bytes;
-    clear_span(seg->slabs);  // cached: no allocation path reaches it (law 4)
-  }
+  large_cache_.for_each([&](SegmentHeader* seg) {
+    if (large_warm_bytes_ <= keep) return false;
+    if (seg->dirty_bytes != 0) {
+      large_warm_bytes_ -= seg->dirty_bytes;
+      clear_span(seg->slabs);  // cached: no allocation path reaches it (law 4)
+    }
+    return true;
+  });
+}
+
+std::uint64_t AllocatorCore::large_cache_visits() const noexcept {
+  const CountedLock lock(mutex_, counters_);
+  return large_cache_.spans_visited();
 }
 
 TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexcept {
@@ -153,15 +365,13 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexce
     // Kept committed if the warm cache has room: the pages keep this block's
     // data, which no one may read (the span is UNUSED until handed out again).
     const CountedLock lock(mutex_, counters_);
-    const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
-    const std::size_t dirty = usable > seg->dirty_bytes ? usable : seg->dirty_bytes;
+    const std::size_t dirty = larger(s->large_usable.load(std::memory_order_relaxed), seg->dirty_bytes);
     if (registry_current_generation(s->id) < HANDLE_GEN_MASK &&
         large_warm_bytes_ + dirty <= std::uint64_t{warm_limit_} * SLAB_SIZE) {
       s->state.store(SLAB_UNUSED, std::memory_order_release);
       seg->dirty_bytes = dirty;
       large_warm_bytes_ += dirty;
-      seg->next_cached = large_cache_;
-      large_cache_ = seg;
+      large_cache_.push(seg);
       return TSLAB_OK;
     }
   }
@@ -176,8 +386,7 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexce
     counters_.slabs_retired.add();
     return TSLAB_OK;
   }
-  seg->next_cached = large_cache_;
-  large_cache_ = seg;
+  large_cache_.push(seg);
   return TSLAB_OK;
 }
 

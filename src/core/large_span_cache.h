@@ -1,0 +1,72 @@
+// This file contains LargeSpanCache, the allocator's free large spans kept in
+// bins by reservation size, so that a lookup looks at a bounded number of spans
+// however many are cached.
+//
+// A span's reservation is a whole number of segments (core/large_span.cpp).
+// Reservations of 1 to EXACT_BINS segments have a bin each; above that every
+// power of two is split into BINS_PER_DOUBLING bins, so the spans of one bin
+// differ by less than a quarter. A bitmap marks the non-empty bins. A lookup
+// first looks at up to PROBES spans of the bin its size falls in (that bin may
+// hold smaller spans too), then takes from the next non-empty bins up, whose
+// spans are all large enough. Within a bin the last span in is the first out:
+// the one freed last is the likeliest to have its pages still committed.
+//
+// Not thread-safe: the allocator lock guards it (core/allocator_core.h).
+#ifndef TSLAB_CORE_LARGE_SPAN_CACHE_H
+#define TSLAB_CORE_LARGE_SPAN_CACHE_H
+
+#include <cstddef>
+#include <cstdint>
+
+#include "segment/segment.h"
+
+namespace tslab::detail {
+
+class LargeSpanCache {
+ public:
+  static constexpr std::uint32_t EXACT_BINS = 8;
+  static constexpr std::uint32_t BINS_PER_DOUBLING = 4;
+  static constexpr std::uint32_t BIN_COUNT = 128;
+  // Spans of one bin looked at by a lookup, at most.
+  static constexpr std::uint32_t PROBES = 8;
+
+  // The bin of a reservation of `segments` segments (at least 1).
+  static std::uint32_t bin_of(std::size_t segments) noexcept;
+  // The fewest segments a reservation in `bin` can have.
+  static std::size_t bin_floor(std::uint32_t bin) noexcept;
+
+  void push(SegmentHeader* seg) noexcept;
+  // Removes and returns a span of at least `bytes` whose base is a multiple of
+  // `alignment`, from the lowest bin that has one; nullptr if none was found.
+  SegmentHeader* take(std::size_t bytes, std::size_t alignment) noexcept;
+  bool contains(const SegmentHeader* seg) const noexcept;
+  // Calls visit(seg) for every cached span while it returns true.
+  template <class Visit>
+  void for_each(Visit&& visit) const noexcept {
+    for (std::uint32_t b = next_nonempty(0); b < BIN_COUNT; b = next_nonempty(b + 1))
+      for (SegmentHeader* seg = bins_[b]; seg != nullptr; seg = seg->next_cached)
+        if (!visit(seg)) return;
+  }
+  std::uint64_t size() const noexcept { return count_; }
+  // Spans looked at by take() so far: at most PROBES per bin it tried.
+  std::uint64_t spans_visited() const noexcept { return visited_; }
+  // True if every span sits in the bin of its size, the bitmap marks exactly
+  // the non-empty bins and size() counts the spans.
+  bool consistent() const noexcept;
+
+ private:
+  static std::size_t segments_of(std::size_t bytes) noexcept;
+  // The first non-empty bin at or above `from`; BIN_COUNT if none.
+  std::uint32_t next_nonempty(std::uint32_t from) const noexcept;
+  // Unlinks the first of PROBES spans of `bin` that fits; nullptr if none did.
+  SegmentHeader* take_from(std::uint32_t bin, std::size_t bytes, std::size_t alignment) noexcept;
+
+  SegmentHeader* bins_[BIN_COUNT] = {};
+  std::uint64_t nonempty_[BIN_COUNT / 64] = {};
+  std::uint64_t count_ = 0;
+  std::uint64_t visited_ = 0;
+};
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_CORE_LARGE_SPAN_CACHE_H

@@ -1,0 +1,402 @@
+// This file contains the tests of large spans in the core: a zeroed allocation
+// clears only the bytes an earlier block may have written; a large block is
+// resized in place within its reservation (keeping its address, handle and the
+// statistics exact) and moves into a reservation twice as large when it
+// outgrows its own; the cache of free spans is kept in size bins whose lookup
+// looks at a bounded number of spans. Checked by page residency, contents,
+// counters and the cache's own invariants, never by time.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "core/allocator_core.h"
+#include "core/large_span_cache.h"
+#include "slab_stats.h"
+#include "test_util.h"
+#include "tslab/platform.hpp"
+#include "tslab/tslab.hpp"
+
+namespace {
+
+namespace td = tslab::detail;
+using tslab::Error;
+constexpr std::size_t MiB = std::size_t{1} << 20;
+constexpr std::size_t PAGE = 4096;
+
+// Forwards to the OS, counts decommits and can keep the pages it is asked to
+// hand back (as a platform without madvise would).
+class CountingPlatform final : public tslab::Platform {
+ public:
+  void* reserve(std::size_t size, std::size_t alignment) noexcept override {
+    ++reserves;
+    return os().reserve(size, alignment);
+  }
+  void release(void* p, std::size_t size) noexcept override { os().release(p, size); }
+  bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
+  bool decommit(void* p, std::size_t size) noexcept override {
+    ++decommits;
+    return !keep_pages.load() && os().decommit(p, size);
+  }
+  bool prefault(void* p, std::size_t size) noexcept override { return os().prefault(p, size); }
+  std::size_t page_size() const noexcept override { return os().page_size(); }
+  std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
+    return os().resident_bytes(p, size);
+  }
+
+  std::atomic<std::uint64_t> reserves{0}, decommits{0};
+  std::atomic<bool> keep_pages{false};
+
+ private:
+  static tslab::Platform& os() { return tslab::OsPlatform::instance(); }
+};
+
+tslab::Options on(CountingPlatform& platform) {
+  tslab::Options options;
+  options.platform = &platform;
+  return options;
+}
+
+// The invariant checker's verdict, its message on failure.
+::testing::AssertionResult checked(const tslab::Allocator& a) {
+  const tslab::CheckReport report = a.check();
+  if (report.ok) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << report.message;
+}
+
+std::size_t first_nonzero(const void* p, std::size_t size) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < size; ++i)
+    if (b[i] != 0) return i;
+  return size;
+}
+
+unsigned char byte_at(std::size_t i) { return static_cast<unsigned char>((i * 131) ^ (i >> 12)); }
+
+void fill(void* p, std::size_t from, std::size_t to) {
+  auto* b = static_cast<unsigned char*>(p);
+  for (std::size_t i = from; i < to; ++i) b[i] = byte_at(i);
+}
+
+// Index of the first byte of [0, size) that is not byte_at(i), or size.
+std::size_t first_changed(const void* p, std::size_t size) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < size; ++i)
+    if (b[i] != byte_at(i)) return i;
+  return size;
+}
+
+SlabGlobalStats global_stats(tslab::Allocator& a) {
+  SlabGlobalStats s{};
+  EXPECT_TRUE(slab_stats_global(a.c_allocator(), &s));
+  return s;
+}
+
+// --- zeroed allocation ------------------------------------------------------
+
+TEST(LargeZeroed, AFreshSpanIsHandedOutWithoutTouchingAPage) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  constexpr std::size_t SIZE = 256 * MiB;
+  auto* p = static_cast<unsigned char*>(a.core()->alloc_zeroed(SIZE, 0));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(platform.resident_bytes(p, SIZE), 0u);
+  for (std::size_t i = 0; i < SIZE; i += 61 * PAGE + 8) ASSERT_EQ(p[i], 0) << i;  // a page fault apiece
+  EXPECT_EQ(a.deallocate(p), Error::ok);
+}
+
+TEST(LargeZeroed, AWarmSpanIsClearedOnlyAsFarAsItsLastBlockWrote) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  ASSERT_EQ(a.set_warm_reserve(64 * MiB), Error::ok);
+  void* p = a.allocate(2 * MiB);
+  std::memset(p, 0xff, 2 * MiB);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  // A smaller block in the span: cleared whole.
+  auto* q = static_cast<unsigned char*>(a.core()->alloc_zeroed(1 * MiB, 0));
+  ASSERT_EQ(q, p) << "the warm span is reused";
+  EXPECT_EQ(first_nonzero(q, 1 * MiB), 1 * MiB);
+  ASSERT_EQ(a.deallocate(q), Error::ok);
+  // A larger one: its first 2 MiB were written, the rest never was.
+  auto* r = static_cast<unsigned char*>(a.core()->alloc_zeroed(3 * MiB, 0));
+  ASSERT_EQ(r, p);
+  EXPECT_EQ(platform.resident_bytes(r + 2 * MiB, 1 * MiB), 0u) << "pages never written were cleared";
+  EXPECT_EQ(first_nonzero(r, 3 * MiB), 3 * MiB);
+  ASSERT_EQ(a.deallocate(r), Error::ok);
+}
+
+TEST(LargeZeroed, SpansWhosePagesWentBackOrWereKeptReadAsZero) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);  // every freed span returns its pages
+  for (const bool keep : {false, true}) {
+    platform.keep_pages = keep;  // kept: the allocator clears them itself
+    void* p = a.allocate(3 * MiB);
+    std::memset(p, 0xab, 3 * MiB);
+    ASSERT_EQ(a.deallocate(p), Error::ok);
+    void* z = a.core()->alloc_zeroed(3 * MiB, 0);
+    ASSERT_EQ(z, p);
+    EXPECT_EQ(first_nonzero(z, 3 * MiB), 3 * MiB) << keep;
+    ASSERT_EQ(a.deallocate(z), Error::ok);
+  }
+}
+
+TEST(LargeZeroed, SmallBlocksAreCleared) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  for (std::size_t size : {1ul, 100ul, 16384ul}) {
+    void* p = a.allocate(size);
+    std::memset(p, 0xcd, size);
+    ASSERT_EQ(a.deallocate(p), Error::ok);
+    void* z = a.core()->alloc_zeroed(size, 0);
+    ASSERT_NE(z, nullptr);
+    EXPECT_EQ(first_nonzero(z, size), size) << size;
+    ASSERT_EQ(a.deallocate(z), Error::ok);
+  }
+}
+
+// --- resizing ---------------------------------------------------------------
+
+TEST(LargeResize, GrowsInPlaceWithinTheReservationKeepingItsHandle) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  td::AllocatorCore& core = *a.core();
+  void* p = a.allocate(100000);
+  fill(p, 0, 100000);
+  const std::uint64_t handle = core.ptr_to_handle(p);
+  ASSERT_NE(handle, 0u);
+  // A span's reservation is whole segments: 4 MiB here.
+  for (std::size_t size : {200000ul, 3 * MiB + 1, 4 * MiB}) {
+    ASSERT_EQ(core.realloc_large(p, size, 0), p) << size;
+    EXPECT_EQ(core.usable_size(p), (size + PAGE - 1) / PAGE * PAGE);
+    EXPECT_EQ(core.ptr_to_handle(p), handle);
+    EXPECT_EQ(core.handle_to_ptr(handle), p);
+  }
+  EXPECT_EQ(first_changed(p, 100000), 100000u);
+  void* q = core.realloc_large(p, 4 * MiB + 1, 0);
+  ASSERT_NE(q, nullptr);
+  EXPECT_NE(q, p) << "beyond the reservation the block moves";
+  EXPECT_EQ(first_changed(q, 100000), 100000u);
+  EXPECT_EQ(core.usable_size(q), 4 * MiB + PAGE);
+  EXPECT_EQ(core.handle_to_ptr(handle), nullptr) << "the old block's handle is refused";
+  EXPECT_EQ(a.deallocate(q), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+TEST(LargeResize, ShrinkingInPlaceReturnsTheTailsPages) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  ASSERT_EQ(a.set_warm_reserve(64 * MiB), Error::ok);
+  td::AllocatorCore& core = *a.core();
+  auto* p = static_cast<unsigned char*>(a.allocate(8 * MiB));
+  fill(p, 0, 8 * MiB);
+  const std::uint64_t decommits = platform.decommits.load();
+  ASSERT_EQ(core.realloc_large(p, 1 * MiB, 0), p);
+  EXPECT_EQ(platform.decommits.load(), decommits + 1);
+  EXPECT_EQ(platform.resident_bytes(p + 1 * MiB, 7 * MiB), 0u);
+  EXPECT_EQ(first_changed(p, 1 * MiB), 1 * MiB);
+  // Grown back: the tail reads as zero, the head kept.
+  ASSERT_EQ(core.realloc_large(p, 6 * MiB, 0), p);
+  EXPECT_EQ(first_changed(p, 1 * MiB), 1 * MiB);
+  EXPECT_EQ(first_nonzero(p + 1 * MiB, 5 * MiB), 5 * MiB);
+  // Freed warm and taken zeroed: what the block wrote last is cleared.
+  std::memset(p, 0x77, 6 * MiB);
+  ASSERT_EQ(core.realloc_large(p, 2 * MiB, 0), p);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  void* z = core.alloc_zeroed(8 * MiB, 0);
+  ASSERT_EQ(z, p);
+  EXPECT_EQ(first_nonzero(z, 8 * MiB), 8 * MiB);
+  EXPECT_EQ(a.deallocate(z), Error::ok);
+}
+
+TEST(LargeResize, TailsThePlatformKeepsStayDirty) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  ASSERT_EQ(a.set_warm_reserve(64 * MiB), Error::ok);
+  td::AllocatorCore& core = *a.core();
+  void* p = a.allocate(8 * MiB);
+  std::memset(p, 0x55, 8 * MiB);
+  platform.keep_pages = true;
+  ASSERT_EQ(core.realloc_large(p, 1 * MiB, 0), p);
+  platform.keep_pages = false;
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  void* z = core.alloc_zeroed(8 * MiB, 0);
+  ASSERT_EQ(z, p);
+  EXPECT_EQ(first_nonzero(z, 8 * MiB), 8 * MiB);
+  EXPECT_EQ(a.deallocate(z), Error::ok);
+}
+
+TEST(LargeResize, GrowingStepByStepMovesLogarithmicallyOften) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  td::AllocatorCore& core = *a.core();
+  constexpr std::size_t STEP = 64 * 1024, TOTAL = 64 * MiB;
+  void* p = a.allocate(STEP);
+  fill(p, 0, STEP);
+  std::size_t moves = 0;
+  for (std::size_t n = STEP; n < TOTAL; n += STEP) {
+    void* q = core.realloc_large(p, n + STEP, 0);
+    ASSERT_NE(q, nullptr) << n;
+    moves += q != p;
+    p = q;
+    fill(p, n, n + STEP);
+  }
+  // 4 MiB, then 8, 16, 32 and 64 MiB: one move per doubling.
+  EXPECT_LE(moves, 5u);
+  EXPECT_EQ(first_changed(p, TOTAL), TOTAL);
+  EXPECT_EQ(a.deallocate(p), Error::ok);
+}
+
+TEST(LargeResize, StatisticsFollowTheBlockExactly) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  td::AllocatorCore& core = *a.core();
+  const SlabGlobalStats base = global_stats(a);
+  void* p = a.allocate(20000);
+  for (std::size_t size : {20000ul, 3 * MiB, 50000ul, 9 * MiB + 1, 17000ul, 40 * MiB}) {
+    p = core.realloc_large(p, size, 0);
+    ASSERT_NE(p, nullptr);
+    const std::size_t usable = (size + PAGE - 1) / PAGE * PAGE;
+    EXPECT_EQ(core.usable_size(p), usable);
+    const SlabGlobalStats now = global_stats(a);
+    EXPECT_EQ(now.large_spans_live, base.large_spans_live + 1) << size;
+    EXPECT_EQ(now.large_live_bytes, base.large_live_bytes + usable) << size;
+    EXPECT_EQ(now.live_bytes, base.live_bytes + usable) << size;
+    EXPECT_EQ(now.live_blocks, base.live_blocks + 1) << size;
+  }
+  EXPECT_EQ(a.deallocate(p), Error::ok);
+  const SlabGlobalStats after = global_stats(a);
+  EXPECT_EQ(after.large_live_bytes, base.large_live_bytes);
+  EXPECT_EQ(after.live_bytes, base.live_bytes);
+  EXPECT_TRUE(checked(a));
+}
+
+TEST(LargeResize, RefusesWhatIsNotALiveLargeBlock) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  td::AllocatorCore& core = *a.core();
+  void* small = a.allocate(100);
+  EXPECT_EQ(core.realloc_large(small, 100000, 0), nullptr);
+  auto* big = static_cast<char*>(a.allocate(100000));
+  EXPECT_EQ(core.realloc_large(big + 64, 200000, 0), nullptr);
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_INTERIOR_POINTER);
+  EXPECT_EQ(core.usable_size(big), 25 * PAGE);  // untouched
+  int on_stack = 0;
+  EXPECT_EQ(core.realloc_large(&on_stack, 200000, 0), nullptr);
+  EXPECT_EQ(a.deallocate(big), Error::ok);
+  EXPECT_EQ(core.realloc_large(big, 200000, 0), nullptr);
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_DOUBLE_FREE);
+  EXPECT_EQ(a.deallocate(small), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// --- the cache of free spans ------------------------------------------------
+
+// Many cached spans: every allocation that reuses one looks at a few of them,
+// not at all of them.
+TEST(LargeSpanCache, AllocationsLookAtABoundedNumberOfCachedSpans) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  td::AllocatorCore& core = *a.core();
+  const std::size_t n = tslab_test::scaled(4000);
+  std::vector<void*> blocks(n);
+  for (std::size_t i = 0; i < n; ++i) ASSERT_NE(blocks[i] = a.allocate(20000), nullptr);
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  const std::uint64_t reserves = platform.reserves.load();
+  const std::uint64_t visits = core.large_cache_visits();
+  for (std::size_t i = 0; i < n; ++i) ASSERT_NE(blocks[i] = a.allocate(20000 + (i % 3) * 100000), nullptr);
+  EXPECT_EQ(platform.reserves.load(), reserves) << "every span came from the cache";
+  EXPECT_LE(core.large_cache_visits() - visits, 2 * n);
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+struct FakeSpans {
+  std::vector<std::unique_ptr<td::SegmentHeader>> spans;
+  td::SegmentHeader* add(std::size_t segments, std::uintptr_t base) {
+    spans.push_back(std::make_unique<td::SegmentHeader>());
+    td::SegmentHeader* seg = spans.back().get();
+    seg->size = segments * td::SEGMENT_SIZE;
+    seg->base = base;
+    return seg;
+  }
+};
+
+TEST(LargeSpanCache, BinsCoverEverySizeInOrder) {
+  using Cache = td::LargeSpanCache;
+  std::uint32_t last = 0;
+  for (std::size_t segments = 1; segments < (std::size_t{1} << 22); segments += 1 + segments / 64) {
+    const std::uint32_t bin = Cache::bin_of(segments);
+    ASSERT_LT(bin, Cache::BIN_COUNT);
+    ASSERT_GE(bin, last) << segments;
+    ASSERT_LE(Cache::bin_floor(bin), segments) << segments;
+    ASSERT_GT(Cache::bin_floor(bin + 1), segments) << segments;
+    last = bin;
+  }
+  for (std::size_t segments = 1; segments <= Cache::EXACT_BINS; ++segments)
+    EXPECT_EQ(Cache::bin_floor(Cache::bin_of(segments)), segments);
+  EXPECT_EQ(Cache::bin_of(std::size_t{1} << 25), 8 + 22 * Cache::BINS_PER_DOUBLING);
+}
+
+TEST(LargeSpanCache, TakesTheSmallestFittingSpanAndKeepsItsInvariants) {
+  td::LargeSpanCache cache;
+  FakeSpans fake;
+  tslab_test::Rng rng(7);
+  std::size_t pushed = 0;
+  for (int i = 0; i < 20000; ++i) {
+    const std::size_t segments = 1 + rng.next() % 300;
+    cache.push(fake.add(segments, td::SEGMENT_SIZE * (1 + 2 * static_cast<std::uintptr_t>(i))));
+    ++pushed;
+  }
+  ASSERT_TRUE(cache.consistent());
+  EXPECT_EQ(cache.size(), pushed);
+  std::size_t seen = 0;
+  cache.for_each([&](td::SegmentHeader* seg) {
+    EXPECT_TRUE(cache.contains(seg));
+    ++seen;
+    return true;
+  });
+  EXPECT_EQ(seen, pushed);
+  // Requests below the largest sizes cached: a bin above theirs always has spans.
+  for (int i = 0; i < 5000; ++i) {
+    const std::size_t bytes = (1 + rng.next() % 200) * td::SEGMENT_SIZE - rng.next() % td::SEGMENT_SIZE;
+    const std::uint64_t before = cache.spans_visited();
+    td::SegmentHeader* seg = cache.take(bytes, td::SEGMENT_SIZE);
+    ASSERT_NE(seg, nullptr) << bytes;
+    EXPECT_GE(seg->size, bytes);
+    // From the bin of its size or the first one above it with spans.
+    EXPECT_LE(td::LargeSpanCache::bin_floor(td::LargeSpanCache::bin_of(seg->size / td::SEGMENT_SIZE)),
+              (bytes + td::SEGMENT_SIZE - 1) / td::SEGMENT_SIZE * 2);
+    EXPECT_LE(cache.spans_visited() - before, td::LargeSpanCache::PROBES + 1);
+    EXPECT_FALSE(cache.contains(seg));
+    --pushed;
+  }
+  EXPECT_TRUE(cache.consistent());
+  EXPECT_EQ(cache.size(), pushed);
+  // An alignment no cached span has: found nowhere, still within the bound.
+  const std::uint64_t before = cache.spans_visited();
+  EXPECT_EQ(cache.take(td::SEGMENT_SIZE, td::SEGMENT_SIZE * 2), nullptr);
+  EXPECT_LE(cache.spans_visited() - before,
+            std::uint64_t{td::LargeSpanCache::PROBES} * td::LargeSpanCache::BIN_COUNT);
+  // Emptied completely.
+  while (cache.take(1, td::SEGMENT_SIZE) != nullptr) {
+  }
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_TRUE(cache.consistent());
+}
+
+TEST(LargeSpanCache, TheSpanFreedLastComesBackFirst) {
+  td::LargeSpanCache cache;
+  FakeSpans fake;
+  td::SegmentHeader* older = fake.add(2, td::SEGMENT_SIZE);
+  td::SegmentHeader* newer = fake.add(2, 3 * td::SEGMENT_SIZE);
+  cache.push(older);
+  cache.push(newer);
+  EXPECT_EQ(cache.take(td::SEGMENT_SIZE + 1, td::SEGMENT_SIZE), newer);
+  EXPECT_EQ(cache.take(td::SEGMENT_SIZE + 1, td::SEGMENT_SIZE), older);
+  EXPECT_EQ(cache.take(1, td::SEGMENT_SIZE), nullptr);
+}
+
+}  // namespace
