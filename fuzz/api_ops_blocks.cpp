@@ -61,9 +61,16 @@ std::size_t requested_size(const AllocCall& c) {
 Expectation expect_allocation(const World& w, const AllocCall& c) {
   const std::size_t size = requested_size(c);
   if (c.target == NONE) return fail(TSLAB_ERR_INVALID_ARGUMENT);
-  if (c.api == AllocApi::handle && size == 0) return fail(TSLAB_ERR_SIZE_ZERO);
+  // Size 0: the handle API and slab_malloc_epoch refuse it; the aligned API
+  // returns a unique block.
+  if (c.api != AllocApi::aligned && size == 0) return fail(TSLAB_ERR_SIZE_ZERO);
   if (!w.alive(c.target)) return fail(TSLAB_ERR_INVALID_ARGUMENT);
-  if (c.api == AllocApi::aligned && !valid_alignment(c.alignment)) return fail(TSLAB_ERR_BAD_ALIGNMENT);
+  // Allocators take any power of two as an alignment (arenas: up to 1 GiB);
+  // beyond 2^46 no reservation could hold the block.
+  if (c.api == AllocApi::aligned && (c.alignment == 0 || (c.alignment & (c.alignment - 1)) != 0))
+    return fail(TSLAB_ERR_BAD_ALIGNMENT);
+  if (c.api == AllocApi::aligned && c.alignment > (std::size_t{1} << 46))
+    return fail(TSLAB_ERR_SIZE_TOO_LARGE);
   const EpochModel& epochs = w.allocators[c.target].epochs;
   if (!epochs.in_range(c.epoch)) return fail(TSLAB_ERR_EPOCH_OUT_OF_RANGE);
   if (!epochs.open(c.epoch)) return fail(TSLAB_ERR_EPOCH_CLOSING);

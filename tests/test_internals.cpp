@@ -81,7 +81,7 @@ TEST(SegmentMap, RecognisesOnlyRegisteredGranulesAndRejectsWildAddresses) {
 // Held slots across thousands of wraps: the rotation never lands on one, never
 // changes its era, and closing one puts it back in the rotation.
 TEST(EpochRing, RotationSkipsHeldSlotsAcrossWraps) {
-  td::EpochRing ring(5);
+  td::EpochRing ring(5, false);
   std::uint64_t ended = 0;
   const std::uint32_t a = ring.open_held(&ended);
   ASSERT_LT(a, 5u);
@@ -114,7 +114,7 @@ TEST(EpochRing, RotationSkipsHeldSlotsAcrossWraps) {
 // Every slot but the current one held: nothing more can be opened, and the
 // rotation re-activates the current slot with a new era each time.
 TEST(EpochRing, AllButCurrentHeldRotatesInPlace) {
-  td::EpochRing ring(3);
+  td::EpochRing ring(3, false);
   std::uint64_t ended = 0, closed = 0;
   ASSERT_LT(ring.open_held(&ended), 3u);
   ASSERT_LT(ring.open_held(&ended), 3u);
@@ -129,9 +129,42 @@ TEST(EpochRing, AllButCurrentHeldRotatesInPlace) {
   EXPECT_GT(ring.close_count(), closes);
 }
 
+// A permanent slot 0 (the process allocator's): held from creation, never closed
+// by the rotation across wraps, its era never changes; advancing while it is
+// current reports no ended era and moves to the next free slot.
+TEST(EpochRing, PermanentSlotZeroIsNeverClosedByTheRotation) {
+  td::EpochRing ring(4, true);
+  EXPECT_TRUE(ring.permanent(0));
+  EXPECT_FALSE(ring.permanent(1));
+  EXPECT_TRUE(ring.held(0));
+  ASSERT_EQ(ring.current(), 0u);
+  const std::uint64_t era0 = ring.era(0);
+  std::uint64_t closed = 123;
+  const std::uint32_t next = ring.advance(&closed);
+  EXPECT_EQ(closed, 0u) << "advancing off the permanent slot ends no activation";
+  EXPECT_NE(next, 0u);
+  EXPECT_EQ(ring.state(0), EPOCH_ACTIVE);
+  for (int i = 0; i < 3000; ++i) {
+    const std::uint32_t n = ring.advance(&closed);
+    ASSERT_NE(n, 0u);
+    ASSERT_NE(closed, era0);
+    ASSERT_EQ(ring.era(0), era0);
+    ASSERT_EQ(ring.state(0), EPOCH_ACTIVE);
+  }
+  std::uint64_t ended = 0;
+  EXPECT_NE(ring.open_held(&ended), 0u) << "a held open never takes the permanent slot";
+
+  td::EpochRing alone(1, true);  // nothing to move to: stays put, still ACTIVE
+  const std::uint64_t era = alone.era(0);
+  EXPECT_EQ(alone.advance(&closed), 0u);
+  EXPECT_EQ(closed, 0u);
+  EXPECT_EQ(alone.era(0), era);
+  EXPECT_EQ(alone.state(0), EPOCH_ACTIVE);
+}
+
 // A closed slot is preferred over one whose activation is still open.
 TEST(EpochRing, OpenPrefersAClosingSlot) {
-  td::EpochRing ring(4);
+  td::EpochRing ring(4, false);
   std::uint64_t closed = 0, ended = 0;
   ring.advance(&closed);  // 0 closes, 1 current; 2 and 3 still open from creation
   const std::uint64_t era3 = ring.era(3);
@@ -141,7 +174,7 @@ TEST(EpochRing, OpenPrefersAClosingSlot) {
 }
 
 TEST(EpochRing, ErasAreMonotonicAcrossThousandsOfWraps) {
-  td::EpochRing ring(4);
+  td::EpochRing ring(4, false);
   std::uint64_t last = 0;
   for (std::uint32_t e = 0; e < 4; ++e) {
     EXPECT_GT(ring.era(e), last);

@@ -226,11 +226,16 @@ TEST(Aligned, BadAlignmentsRejected) {
     EXPECT_EQ(slab_malloc_aligned_epoch(c, 64, al, 0), nullptr) << al;
     EXPECT_EQ(slab_last_error(), TSLAB_ERR_BAD_ALIGNMENT) << al;
   }
-  // Powers of two beyond the largest supported alignment (1 GiB).
-  for (std::size_t al : {std::size_t{1} << 40, std::size_t{1} << 63}) {
+  // Powers of two beyond what any reservation could hold (2^46): too large.
+  for (std::size_t al : {std::size_t{1} << 47, std::size_t{1} << 63}) {
     EXPECT_EQ(a.allocate_aligned(64, al), nullptr) << al;
-    EXPECT_EQ(tslab::last_error(), tslab::Error::bad_alignment) << al;
+    EXPECT_EQ(tslab::last_error(), tslab::Error::size_too_large) << al;
   }
+  // Above a gigabyte, a power of two is an alignment like any other.
+  void* big = a.allocate_aligned(64, std::size_t{1} << 31);
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(big) % (std::size_t{1} << 31), 0u);
+  a.deallocate(big);
   EXPECT_ALLOCATOR_OK(a);
   EXPECT_SLAB_CHECK_OK(c);
   slab_allocator_free(c);
@@ -318,10 +323,12 @@ TEST(SizeZero, MallocStyleReturnsUniqueFreeableBlocks) {
   for (void* p : blocks) EXPECT_EQ(a.deallocate(p), tslab::Error::ok);
   for (void* p : blocks) EXPECT_EQ(a.deallocate(p), tslab::Error::double_free);
 
+  // The C API's aligned allocation keeps the unique block too (slab_malloc_epoch
+  // refuses size 0: SizeZero.CPointerApiRejectsZero).
   SlabAllocator* c = slab_allocator_create();
   ASSERT_NE(c, nullptr);
-  void* p1 = slab_malloc_epoch(c, 0, 0);
-  void* p2 = slab_malloc_epoch(c, 0, 0);
+  void* p1 = slab_malloc_aligned_epoch(c, 0, 16, 0);
+  void* p2 = slab_malloc_aligned_epoch(c, 0, 16, 0);
   ASSERT_NE(p1, nullptr);
   ASSERT_NE(p2, nullptr);
   EXPECT_NE(p1, p2);
@@ -331,6 +338,22 @@ TEST(SizeZero, MallocStyleReturnsUniqueFreeableBlocks) {
   EXPECT_SLAB_CHECK_OK(c);
   slab_allocator_free(c);
   EXPECT_ALLOCATOR_OK(a);
+}
+
+TEST(SizeZero, CPointerApiRejectsZero) {
+  SlabAllocator* c = slab_allocator_create();
+  ASSERT_NE(c, nullptr);
+  for (EpochId e = 0; e < 4; ++e) {
+    EXPECT_EQ(slab_malloc_epoch(c, 0, e), nullptr);
+    EXPECT_EQ(slab_last_error(), TSLAB_ERR_SIZE_ZERO);
+  }
+  EXPECT_EQ(slab_malloc_epoch(nullptr, 0, 0), nullptr);  // no allocator comes first
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_INVALID_ARGUMENT);
+  void* p = slab_malloc_epoch(c, 1, 0);  // the smallest real request still works
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(slab_free_checked(c, p));
+  EXPECT_SLAB_CHECK_OK(c);
+  slab_allocator_free(c);
 }
 
 TEST(SizeZero, HandleApiRejectsZero) {

@@ -15,7 +15,7 @@ typedef enum TslabError {
   TSLAB_ERR_INVALID_ARGUMENT = 1,   /* NULL allocator or output pointer, bad option */
   TSLAB_ERR_SIZE_ZERO = 2,          /* handle API: a size of zero */
   TSLAB_ERR_SIZE_TOO_LARGE = 3,     /* size + alignment does not fit the address space */
-  TSLAB_ERR_BAD_ALIGNMENT = 4,      /* zero or not a power of two, or beyond the largest supported */
+  TSLAB_ERR_BAD_ALIGNMENT = 4,      /* zero or not a power of two (arenas: or beyond 1 GiB) */
   TSLAB_ERR_EPOCH_OUT_OF_RANGE = 5, /* epoch id >= the allocator's epoch count */
   TSLAB_ERR_EPOCH_CLOSING = 6,      /* the epoch takes no new allocations */
   TSLAB_ERR_OUT_OF_MEMORY = 7,      /* the operating system refused memory */
@@ -33,7 +33,8 @@ typedef enum TslabError {
   TSLAB_ERR_ARENA_FULL = 19,        /* the arena has no room and its overflow policy is "error" */
   TSLAB_ERR_REENTRANT = 20, /* called from inside tslab on the same thread (a signal handler, a lazy init) */
   TSLAB_ERR_SYSTEM = 21,    /* the OS refused a socket, thread or similar call */
-  TSLAB_ERR_NO_FREE_EPOCH = 22 /* epoch_open: every epoch slot but the current one is held open */
+  TSLAB_ERR_NO_FREE_EPOCH = 22, /* epoch_open: every epoch slot but the current one is held open */
+  TSLAB_ERR_PERMANENT = 23      /* the process allocator, or its epoch 0: never closed, never destroyed */
 } TslabError;
 
 /* Why the calling thread's last failed call failed. */

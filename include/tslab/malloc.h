@@ -11,7 +11,10 @@
  * Every malloc family function and every form of operator new and delete then
  * goes to one tslab allocator, the process allocator (tslab_malloc_allocator()),
  * with SLAB_MALLOC_EPOCHS epoch slots. Epoch 0 takes every allocation made
- * outside a scope and is never closed. malloc(0) returns a unique pointer;
+ * outside a scope and is permanent: epoch_close, epoch_close_era and
+ * slab_epoch_destroy of it fail with TSLAB_ERR_PERMANENT, and epoch_advance
+ * leaves it open (the ring's current slot moves on to a free slot, if any).
+ * slab_allocator_free of the process allocator fails the same way. malloc(0) returns a unique pointer;
  * failures set errno to ENOMEM (EINVAL for a bad alignment); realloc(p, 0)
  * frees p and returns NULL, as glibc's does.
  *
@@ -63,7 +66,9 @@ EpochId tslab_scope_begin(const char* label);
 
 /* Ends the calling thread's innermost scope and, if it had an epoch of its
  * own, closes that epoch. False (TSLAB_ERR_DOMAIN_MISUSE) if the thread has no
- * scope open. */
+ * scope open, and (TSLAB_ERR_REENTRANT, the scope stays) from a signal handler
+ * that interrupted malloc or free. A scope begun from such a handler shares
+ * its parent's epoch. */
 bool tslab_scope_end(void);
 
 /* Scopes open on the calling thread. */
@@ -80,6 +85,25 @@ typedef struct TslabScopeCounters {
 
 /* Process-wide scope counters. */
 void tslab_scope_counters(TslabScopeCounters* out);
+
+/* Calls made while the calling thread was already inside malloc or free (a
+ * signal handler that interrupted them). Such an allocation comes from a 1 MiB
+ * static reserve, whose blocks are never reused, and fails with ENOMEM once the
+ * reserve is used up; such a free of a tslab block is queued (up to
+ * TSLAB_REENTRANT_FREE_QUEUE per thread) and carried out at the thread's next
+ * allocation slow path; beyond that the block stays allocated. */
+#define TSLAB_REENTRANT_FREE_QUEUE 16u
+typedef struct TslabMallocCounters {
+  uint64_t reentrant_allocations;         /* served from the reserve */
+  uint64_t reentrant_allocations_refused; /* the reserve was used up: NULL, ENOMEM */
+  uint64_t reentrant_frees_deferred;      /* queued */
+  uint64_t reentrant_frees_queued;        /* queued now, not yet carried out */
+  uint64_t reentrant_frees_dropped;       /* the queue was full: the block stays allocated */
+  uint64_t bad_frees;                     /* frees refused and reported (double, interior, foreign) */
+} TslabMallocCounters;
+
+/* Process-wide counters of the malloc override. */
+void tslab_malloc_counters(TslabMallocCounters* out);
 
 #ifdef __cplusplus
 }

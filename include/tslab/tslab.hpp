@@ -52,6 +52,7 @@ enum class Error : int {
   reentrant = TSLAB_ERR_REENTRANT,
   system = TSLAB_ERR_SYSTEM,
   no_free_epoch = TSLAB_ERR_NO_FREE_EPOCH,
+  permanent = TSLAB_ERR_PERMANENT,
 };
 
 // Why the calling thread's last failed call failed.
@@ -94,7 +95,7 @@ class Allocator {
   // a unique minimum-size block.
   void* allocate(std::size_t size) noexcept;
   void* allocate(std::size_t size, EpochId epoch) noexcept;
-  // `alignment`: a non-zero power of two (up to 1 GiB).
+  // `alignment`: a non-zero power of two; Error::size_too_large beyond 2^46.
   void* allocate_aligned(std::size_t size, std::size_t alignment) noexcept;
   void* allocate_aligned(std::size_t size, std::size_t alignment, EpochId epoch) noexcept;
   // nullptr is Error::ok. Never corrupts on a bad pointer.

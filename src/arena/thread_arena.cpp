@@ -23,6 +23,7 @@
 #include "core/thread_cache.h"
 #include "platform/fork_hooks.h"
 #include "platform/mutex.h"
+#include "platform/no_cancel.h"
 
 namespace tslab::detail {
 
@@ -81,9 +82,7 @@ AllocatorCore* process_allocator() noexcept {
 
 // Written with write(2): reporting must not allocate either.
 void report_reentry() noexcept {
-  static constexpr char message[] =
-      "tslab: re-entrant initialisation of the thread-local arena refused (TSLAB_ERR_REENTRANT)\n";
-  [[maybe_unused]] const ssize_t n = ::write(STDERR_FILENO, message, sizeof message - 1);
+  write_stderr("tslab: re-entrant initialisation of the thread-local arena refused (TSLAB_ERR_REENTRANT)\n");
 }
 
 ArenaCore* make_thread_arena() noexcept {

@@ -26,7 +26,7 @@ AllocatorCore::AllocatorCore(const CoreOptions& options, std::uint64_t uid, std:
     : uid_(uid),
       epoch_count_(options.epoch_count),
       record_(record),
-      epochs_(options.epoch_count),
+      epochs_(options.epoch_count, options.permanent),
       platform_(*options.platform),
       meta_(*options.platform) {}
 
@@ -86,6 +86,7 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
 
 TslabError AllocatorCore::destroy(AllocatorCore* core) noexcept {
   if (core == nullptr || !core->alive()) return TSLAB_ERR_INVALID_ARGUMENT;
+  if (core->permanent()) return TSLAB_ERR_PERMANENT;
   // After this no exiting thread can hand a heap back to it.
   unregister_live(core);
   bury(core);

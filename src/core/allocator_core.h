@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "core/counters.h"
+#include "core/large_span_cache.h"
 #include "core/thread_cache.h"
 #include "epoch/epoch_ring.h"
 #include "heap/heap.h"
@@ -26,6 +27,9 @@ namespace tslab::detail {
 struct CoreOptions {
   std::uint32_t epoch_count = SLAB_DEFAULT_EPOCH_COUNT;
   Platform* platform = nullptr;
+  // The process allocator (src/override): never destroyed, and its epoch 0,
+  // where plain malloc goes, never closed (TSLAB_ERR_PERMANENT).
+  bool permanent = false;
 };
 
 // Holds a slab against recycling while a thread that does not own it validates
@@ -109,6 +113,22 @@ class AllocatorCore final : public SlabSource {
   std::uint64_t ptr_to_handle(const void* p) const noexcept;
   std::size_t usable_size(const void* p) const noexcept;
 
+  // --- zeroed allocation and resizing (core/large_span.cpp) ---
+  // A block of `size` bytes that reads as zero. A small block is cleared; of a
+  // large one only the bytes an earlier block of its span may have written, as
+  // pages new from the OS or handed back to it read as zero already.
+  void* alloc_zeroed(std::size_t size, std::uint32_t epoch) noexcept;
+  // The live large block `p` resized to `size` bytes: in place (same address,
+  // handle and epoch) while its reservation has room; otherwise moved into a new
+  // block of `epoch` whose reservation is twice the old one, contents kept and
+  // `p` freed, so a block grown step by step moves O(log size) times. nullptr,
+  // with the reason recorded and `p` untouched, if `p` is not a live large block
+  // of this allocator or no memory is left.
+  void* realloc_large(void* p, std::size_t size, std::uint32_t epoch) noexcept;
+  // Cached spans looked at so far by large allocations: a few per allocation,
+  // however many spans are cached (core/large_span_cache.h).
+  std::uint64_t large_cache_visits() const noexcept;
+
   // --- epochs and memory return (core/reclaim.cpp) ---
   EpochRing& epochs() noexcept { return epochs_; }
   const EpochRing& epochs() const noexcept { return epochs_; }
@@ -158,6 +178,7 @@ class AllocatorCore final : public SlabSource {
   // counts that class only (and no large spans).
   void snapshot(CoreSnapshot& out, std::uint32_t only_class) const noexcept;
   std::uint32_t epoch_count() const noexcept { return epoch_count_; }
+  bool permanent() const noexcept { return epochs_.permanent(0); }
 
   // --- threads (core/threads.cpp) ---
   std::uint64_t uid() const noexcept { return uid_; }
@@ -206,6 +227,8 @@ class AllocatorCore final : public SlabSource {
   void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
   // True for an epoch in range; otherwise records TSLAB_ERR_EPOCH_OUT_OF_RANGE.
   bool in_range_or_error(std::uint32_t epoch) const noexcept;
+  // False, recording TSLAB_ERR_PERMANENT, for the permanent epoch 0.
+  bool closable_or_error(std::uint32_t epoch) const noexcept;
   // The era of an epoch that takes allocations, or 0 with the reason recorded.
   std::uint64_t open_era_or_error(std::uint32_t epoch) const noexcept;
   // keep_warm: a large span may stay committed in the warm cache (large_span.cpp).
@@ -282,7 +305,30 @@ class AllocatorCore final : public SlabSource {
   // Returns the pages of cached large spans kept committed until at most `keep`
   // bytes of them are left. Allocator lock held.
   void release_large_warm_locked(std::uint64_t keep) noexcept;
-  void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era) noexcept;
+  // A large block of at least `size` bytes. `room`: the reservation wanted, if
+  // more than the block needs. *stale_bytes (if not null): bytes from the block's
+  // start that may hold an earlier block's data; the rest reads as zero.
+  void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era,
+                    std::size_t room = 0, std::size_t* stale_bytes = nullptr) noexcept;
+  // The page-rounded bytes of a large block of `size`; false if none can be that large.
+  bool large_need(std::size_t size, std::size_t* need) const noexcept;
+  // A span of at least `reserve` bytes for a block of `need`: a cached one,
+  // committed and its generation moved on, else a new reservation. Null if
+  // neither; *refused if the platform refused to commit a cached span.
+  SegmentHeader* obtain_span(std::size_t reserve, std::size_t need, std::size_t alignment,
+                             bool* refused) noexcept;
+  SegmentHeader* take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment,
+                                  bool* refused) noexcept;
+  SegmentHeader* new_span(std::size_t reserve, std::size_t alignment) noexcept;
+  // Hands the span out as a block of `need` bytes; returns its start.
+  void* publish_span(SegmentHeader* seg, std::size_t need, std::uint32_t epoch, std::uint64_t era) noexcept;
+  // The span of the live large block `p`, else null with the reason recorded.
+  Slab* live_large_span(const void* p, SlabPin& pin) const noexcept;
+  // The caller's live span resized to `need` bytes within its reservation; false
+  // if it has no room or the platform refused the pages.
+  bool resize_span(Slab* s, std::size_t need) noexcept;
+  // A shrunk block's tail [from, to) of the span goes back to the OS.
+  void release_tail(SegmentHeader* seg, std::size_t from, std::size_t to) noexcept;
   TslabError free_large(const BlockRef& ref, bool keep_warm) noexcept;
   // epoch_destroy's work on the slab or span starting at `first`: frees its live
   // blocks if it belongs to `epoch` at an era <= last_era; returns how many.
@@ -305,8 +351,8 @@ class AllocatorCore final : public SlabSource {
   // Where each epoch slot's fresh slabs come from: a phase's slabs share segments,
   // so when the phase ends whole segments empty out (and go dormant together).
   SegmentHeader* current_segment_[SLAB_MAX_EPOCH_COUNT] = {};
-  SegmentHeader* large_cache_ = nullptr;  // free large spans (those with dirty_bytes kept committed)
-  std::uint64_t large_warm_bytes_ = 0;    // dirty_bytes of the cached spans, at most the warm reserve
+  LargeSpanCache large_cache_;          // free large spans (those with dirty_bytes kept committed)
+  std::uint64_t large_warm_bytes_ = 0;  // dirty_bytes of the cached spans, at most the warm reserve
   Heap* heaps_ = nullptr;
   Heap* abandoned_ = nullptr;
   // Every slab in use, per epoch slot (any activation), and the pool of recycled

@@ -167,10 +167,16 @@ std::size_t AllocatorCore::usable_size(const void* p) const noexcept {
 }
 
 void* AllocatorCore::alloc_aligned(std::size_t size, std::size_t alignment, std::uint32_t epoch) noexcept {
-  constexpr std::size_t MAX_ALIGNMENT = std::size_t{1} << 30;
+  // Any power of two is an alignment; beyond this one no reservation could hold
+  // the block (as for a size that large: TSLAB_ERR_SIZE_TOO_LARGE).
+  constexpr std::size_t MAX_ALIGNMENT = std::size_t{1} << 46;
   if (!alive_or_error()) return nullptr;
-  if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > MAX_ALIGNMENT) {
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
     set_error(TSLAB_ERR_BAD_ALIGNMENT);
+    return nullptr;
+  }
+  if (alignment > MAX_ALIGNMENT) {
+    set_error(TSLAB_ERR_SIZE_TOO_LARGE);
     return nullptr;
   }
   if (alignment <= MIN_BLOCK) return alloc(size, epoch);

@@ -445,6 +445,12 @@ bool AllocatorCore::may_wait_or_error() const noexcept {
   return false;
 }
 
+bool AllocatorCore::closable_or_error(std::uint32_t epoch) const noexcept {
+  if (!epochs_.permanent(epoch)) return true;
+  set_error(TSLAB_ERR_PERMANENT);
+  return false;
+}
+
 std::uint32_t AllocatorCore::epoch_advance() noexcept {
   if (!alive_or_error()) return 0;
   if (!may_wait_or_error()) return epochs_.current();  // the ring does not move
@@ -455,7 +461,8 @@ std::uint32_t AllocatorCore::epoch_advance() noexcept {
   const std::uint32_t next = epochs_.advance(&closed_era);
   // The activation that just closed returns its empty slabs' pages like any close
   // (in its own slot even when the rotation came back to it: one slot not held).
-  after_close(old, closed_era, rss_before, started);
+  // None closed if the current slot is permanent.
+  if (closed_era != 0) after_close(old, closed_era, rss_before, started);
   return next;
 }
 
@@ -478,7 +485,8 @@ bool AllocatorCore::epoch_held(std::uint32_t epoch) const noexcept {
 }
 
 bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
-  if (!alive_or_error() || !in_range_or_error(epoch) || !may_wait_or_error()) return false;
+  if (!alive_or_error() || !in_range_or_error(epoch) || !closable_or_error(epoch) || !may_wait_or_error())
+    return false;
   const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = close_rss();
   const std::uint64_t era = epochs_.era(epoch);
@@ -488,7 +496,8 @@ bool AllocatorCore::epoch_close(std::uint32_t epoch) noexcept {
 }
 
 bool AllocatorCore::epoch_close_era(std::uint32_t epoch, std::uint64_t era) noexcept {
-  if (!alive_or_error() || !in_range_or_error(epoch) || !may_wait_or_error()) return false;
+  if (!alive_or_error() || !in_range_or_error(epoch) || !closable_or_error(epoch) || !may_wait_or_error())
+    return false;
   const std::uint64_t started = monotonic_ns();
   const std::uint64_t rss_before = close_rss();
   if (!epochs_.close_if_era(epoch, era)) {

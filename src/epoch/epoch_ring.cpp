@@ -8,7 +8,8 @@
 
 namespace tslab::detail {
 
-EpochRing::EpochRing(std::uint32_t count) noexcept : count_(count), next_era_(count + 1) {
+EpochRing::EpochRing(std::uint32_t count, bool first_permanent) noexcept
+    : count_(count), first_permanent_(first_permanent && count != 0), next_era_(count + 1) {
   const std::uint64_t now = monotonic_ns();
   for (std::uint32_t e = 0; e < SLAB_MAX_EPOCH_COUNT; ++e) {
     const std::uint64_t era = e < count ? e + 1 : 0;
@@ -20,6 +21,8 @@ EpochRing::EpochRing(std::uint32_t count) noexcept : count_(count), next_era_(co
     ended_era_[e].store(0, std::memory_order_relaxed);
     labels_[e][0] = '\0';
   }
+  // Outside the rotation for good: advance() and open_held() skip held slots.
+  if (first_permanent_) held_[0].store(true, std::memory_order_relaxed);
 }
 
 void EpochRing::close_locked(std::uint32_t e) noexcept {
@@ -55,6 +58,15 @@ std::uint32_t EpochRing::advance(std::uint64_t* closed_era) noexcept {
       next = e;
       break;
     }
+  }
+  if (permanent(cur)) {
+    // The permanent slot stays ACTIVE: the rotation moves on to the next free
+    // slot, if there is one, and nothing closes.
+    *closed_era = 0;
+    if (next == cur) return cur;
+    activate_locked(next, now);
+    current_.store(next, std::memory_order_release);
+    return next;
   }
   activate_locked(next, now);
   // The new current epoch is published before the old one closes, so that a

@@ -6,6 +6,8 @@
 // activates a slot *held* outside the rotation (a cache, a session): advance()
 // skips held slots, so it never closes or re-activates one; a held slot leaves
 // the hold when it is closed, and rejoins the rotation as a CLOSING slot.
+// A ring may make slot 0 *permanent*: held from the start and never closed
+// (the process allocator's slot 0 takes every plain malloc outside a scope).
 //
 // The allocation fast path reads one word per slot, open_era(e): the slot's era
 // while it is ACTIVE, 0 while it is CLOSING. A thread's bin remembers the era its
@@ -24,7 +26,7 @@ namespace tslab::detail {
 
 class EpochRing {
  public:
-  explicit EpochRing(std::uint32_t count) noexcept;
+  EpochRing(std::uint32_t count, bool first_permanent) noexcept;
 
   std::uint32_t count() const noexcept { return count_; }
   std::uint32_t current() const noexcept { return current_.load(std::memory_order_acquire); }
@@ -41,7 +43,9 @@ class EpochRing {
 
   // The current slot becomes CLOSING; the next slot that is not held becomes
   // ACTIVE with a new era (the current slot again, if every other one is held).
-  // *closed_era: the era of the activation that ended.
+  // *closed_era: the era of the activation that ended; 0 if none did (the
+  // current slot is permanent: it stays ACTIVE, and stays put if no other slot
+  // is free).
   std::uint32_t advance(std::uint64_t* closed_era) noexcept;
   // Activates a slot outside the rotation, held until it is closed: the slot the
   // rotation would reach last, preferring one that is CLOSING. Returns count()
@@ -49,16 +53,19 @@ class EpochRing {
   // previous activation if that was still open (it ends here), else 0.
   std::uint32_t open_held(std::uint64_t* ended_era) noexcept;
   bool held(std::uint32_t e) const noexcept { return held_[e].load(std::memory_order_acquire); }
+  bool permanent(std::uint32_t e) const noexcept { return e == 0 && first_permanent_; }
   // The newest era of slot e that has ended (closed, or re-activated while
   // open); 0 if none. Published after the change that ended it: once this reads
   // X, no allocation can newly enter any era <= X of the slot.
   std::uint64_t ended_era(std::uint32_t e) const noexcept {
     return ended_era_[e].load(std::memory_order_acquire);
   }
-  // Precondition: e < count(). Marks e CLOSING (idempotent) and ends its hold.
+  // Precondition: e < count() and e is not permanent. Marks e CLOSING
+  // (idempotent) and ends its hold.
   void close(std::uint32_t e) noexcept;
   // Closes e only if its current activation is `era`: a request naming a past
   // activation of a wrapped slot is refused. Returns false if the era is stale.
+  // Precondition: e is not permanent.
   bool close_if_era(std::uint32_t e, std::uint64_t era) noexcept;
 
   // Bumped by every close and advance: owners compare it on their slow path to
@@ -94,6 +101,7 @@ class EpochRing {
   std::uint64_t activate_locked(std::uint32_t e, std::uint64_t now) noexcept;
 
   const std::uint32_t count_;
+  const bool first_permanent_;
   std::atomic<std::uint32_t> current_{0};
   // Written by closes only: a line apart from the fields above, which every
   // allocation reads through the allocator's first line.

@@ -8,9 +8,11 @@
 // set and a first use never interleave and no reader sees a half-written row.
 #include "options/options.h"
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -19,6 +21,22 @@
 
 namespace tslab::detail {
 namespace {
+
+constexpr std::size_t ERROR_SIZE = 256;  // one row's message, escaped value included
+
+// "tslab: <error>" on stderr with write(2), not stdio: this runs inside the first
+// malloc. Not a cancellation point (see platform/no_cancel.h, a layer above).
+void report_bad_value(const char* error) noexcept {
+  char line[sizeof "tslab: " + ERROR_SIZE];  // the prefix, a whole message, the newline
+  std::size_t n = 0;
+  for (const char* c = "tslab: "; *c != '\0';) line[n++] = *c++;
+  for (const char* c = error; *c != '\0' && n + 2 < sizeof line;) line[n++] = *c++;
+  line[n++] = '\n';
+  int previous = 0;
+  ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &previous);
+  [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, line, n);
+  ::pthread_setcancelstate(previous, nullptr);
+}
 
 enum class Kind : std::uint8_t { boolean, uint, size, overflow, bad_free };
 
@@ -70,7 +88,7 @@ struct Row {
   std::uint64_t value;
   bool ok;
   Source source;
-  char error[256];
+  char error[ERROR_SIZE];
 };
 
 enum : std::uint8_t { UNLOADED, BUSY, LOADED };
@@ -198,7 +216,7 @@ void load_once() noexcept {
     row.ok = parse(SPECS[i], text, &row.value, row.error, sizeof row.error);
     if (!row.ok) {
       row.value = SPECS[i].fallback;
-      std::fprintf(stderr, "tslab: %s\n", row.error);
+      report_bad_value(row.error);
     }
   }
   // Publication point of the table: every row above happens-before a LOADED read.

@@ -14,7 +14,11 @@ namespace {
 
 bool power_of_two(std::size_t v) { return v != 0 && (v & (v - 1)) == 0; }
 
+// The largest alignment memalign can round up to.
+constexpr std::size_t MAX_POWER_OF_TWO = (SIZE_MAX >> 1) + 1;
+
 // The smallest power of two >= v (memalign's rounding, as glibc's).
+// Precondition: v <= MAX_POWER_OF_TWO.
 std::size_t round_up_power_of_two(std::size_t v) {
   return v <= 1 ? 1 : std::size_t{1} << (64 - __builtin_clzll(static_cast<unsigned long long>(v - 1)));
 }
@@ -61,6 +65,10 @@ void* aligned_alloc(size_t alignment, size_t size) noexcept {
 }
 
 void* memalign(size_t alignment, size_t size) noexcept {
+  if (alignment > MAX_POWER_OF_TWO) {  // no power of two to round up to: EINVAL, as glibc's
+    errno = EINVAL;
+    return nullptr;
+  }
   return process_aligned(round_up_power_of_two(alignment), size);
 }
 
@@ -98,5 +106,7 @@ uint32_t tslab_scope_depth(void) { return scope_depth(); }
 EpochId tslab_scope_epoch(void) { return tl_malloc_epoch; }
 
 void tslab_scope_counters(TslabScopeCounters* out) { scope_counters(out); }
+
+void tslab_malloc_counters(TslabMallocCounters* out) { malloc_counters(out); }
 
 }  // extern "C"

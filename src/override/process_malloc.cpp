@@ -12,6 +12,7 @@
 
 #include "options/options.h"
 #include "platform/fork_hooks.h"
+#include "platform/no_cancel.h"
 #include "slab_stats.h"
 #include "stats/metrics_server.h"
 #include "tslab/malloc.h"
@@ -21,26 +22,55 @@ namespace tslab::detail {
 
 constinit std::atomic<AllocatorCore*> g_malloc_core{nullptr};
 thread_local constinit std::uint32_t tl_malloc_epoch = 0;
+thread_local constinit MallocThreadState tl_malloc_state = {false, false};
 
 namespace {
+
+// Process-wide counters (tslab_malloc_counters).
+constinit std::atomic<std::uint64_t> g_reentrant_allocations{0}, g_reentrant_refused{0}, g_frees_queued{0},
+    g_queued_frees_done{0}, g_frees_dropped{0}, g_bad_frees{0};
 
 // --- the bootstrap buffer ------------------------------------------------
 // Allocations made on the thread that is creating the process allocator (the
 // OS or libc calling malloc back), or refused as re-entrant (a malloc from a
 // signal handler that interrupted tslab holding a lock), come from here: a bump
 // pointer over static memory, a 16-byte header holding each block's size.
-// Its blocks are never reused; free ignores them, realloc copies them out.
+// Its blocks are never reused; realloc copies them out. Two bitmaps, a bit per
+// 16 bytes, record where blocks start and which were freed, so that a free of
+// anything else in the buffer is reported like any bad free.
 constexpr std::size_t BOOT_BYTES = std::size_t{1} << 20;
 constexpr std::size_t BOOT_HEADER = 16;
+constexpr std::size_t BOOT_WORDS = BOOT_BYTES / 16 / 64;
 alignas(64) constinit char g_boot[BOOT_BYTES];
 constinit std::atomic<std::size_t> g_boot_used{0};
+constinit std::atomic<std::uint64_t> g_boot_starts[BOOT_WORDS];
+constinit std::atomic<std::uint64_t> g_boot_freed[BOOT_WORDS];
 
 bool is_boot(const void* p) noexcept {
   const auto* c = static_cast<const char*>(p);
   return c >= g_boot && c < g_boot + BOOT_BYTES;
 }
 
+// Precondition: is_boot(p). TSLAB_OK for the first free of a block's start.
+TslabError boot_free(const void* p) noexcept {
+  const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - g_boot);
+  const std::uint64_t bit = std::uint64_t{1} << (offset / 16 % 64);
+  const std::size_t word = offset / 16 / 64;
+  if (offset % 16 != 0 || (g_boot_starts[word].load(std::memory_order_acquire) & bit) == 0)
+    return TSLAB_ERR_NOT_ALLOCATED;
+  // Linearization point of a bootstrap block's free: the one that sets the bit.
+  const std::uint64_t before = g_boot_freed[word].fetch_or(bit, std::memory_order_acq_rel);
+  return (before & bit) != 0 ? TSLAB_ERR_DOUBLE_FREE : TSLAB_OK;
+}
+
+// Precondition: is_boot(p). The size of the live block starting at p, else 0.
 std::size_t boot_size(const void* p) noexcept {
+  const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - g_boot);
+  const std::uint64_t bit = std::uint64_t{1} << (offset / 16 % 64);
+  const std::size_t word = offset / 16 / 64;
+  if (offset % 16 != 0 || (g_boot_starts[word].load(std::memory_order_acquire) & bit) == 0 ||
+      (g_boot_freed[word].load(std::memory_order_acquire) & bit) != 0)
+    return 0;
   std::size_t size;
   std::memcpy(&size, static_cast<const char*>(p) - BOOT_HEADER, sizeof size);
   return size;
@@ -56,8 +86,58 @@ void* boot_alloc(std::size_t size, std::size_t alignment = BOOT_HEADER) noexcept
     if (end > BOOT_BYTES) return nullptr;
     if (g_boot_used.compare_exchange_weak(used, end, std::memory_order_relaxed)) {
       std::memcpy(g_boot + start - BOOT_HEADER, &size, sizeof size);
+      g_boot_starts[start / 16 / 64].fetch_or(std::uint64_t{1} << (start / 16 % 64),
+                                              std::memory_order_release);
       return g_boot + start;  // static memory: zero, never handed out before
     }
+  }
+}
+
+// --- re-entrant calls ---------------------------------------------------
+// A call that finds the thread inside malloc (a signal handler's): allocations
+// come from the bootstrap buffer; frees of tslab blocks wait in a per-thread
+// queue of slots, each taken and emptied with one atomic operation, so a
+// handler interrupting the thread while it empties the queue loses nothing.
+[[gnu::tls_model("initial-exec")]] thread_local constinit std::atomic<void*>
+    tl_queued_frees[TSLAB_REENTRANT_FREE_QUEUE];
+
+void* reentrant_alloc(std::size_t size, std::size_t alignment = BOOT_HEADER) noexcept {
+  if (void* p = boot_alloc(size, alignment)) {
+    g_reentrant_allocations.fetch_add(1, std::memory_order_relaxed);
+    return p;
+  }
+  g_reentrant_refused.fetch_add(1, std::memory_order_relaxed);
+  errno = ENOMEM;
+  return nullptr;
+}
+
+void queue_free(void* p) noexcept {
+  for (std::atomic<void*>& slot : tl_queued_frees) {
+    void* empty = nullptr;
+    if (slot.compare_exchange_strong(empty, p, std::memory_order_relaxed)) {
+      g_frees_queued.fetch_add(1, std::memory_order_relaxed);
+      tl_malloc_state.frees_queued = true;  // after the slot is filled
+      return;
+    }
+  }
+  g_frees_dropped.fetch_add(1, std::memory_order_relaxed);  // the block stays allocated
+}
+
+// Precondition: the thread is not inside malloc. Carries out the queued frees.
+void run_queued_frees(AllocatorCore& core) noexcept {
+  // Cleared first: a free queued from here on sets it again.
+  tl_malloc_state.frees_queued = false;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  for (std::atomic<void*>& slot : tl_queued_frees) {
+    void* p = slot.exchange(nullptr, std::memory_order_relaxed);
+    if (p == nullptr) continue;
+    TslabError e;
+    {
+      const InsideMalloc inside;
+      e = core.free(p);
+    }
+    g_queued_frees_done.fetch_add(1, std::memory_order_relaxed);
+    if (e != TSLAB_OK) bad_free(p, e, "free");
   }
 }
 
@@ -77,7 +157,7 @@ AllocatorCore* malloc_init() noexcept {
     core = g_malloc_core.load(std::memory_order_relaxed);
     if (core == nullptr && scopes_init()) {
       TslabError error = TSLAB_OK;
-      core = AllocatorCore::create(CoreOptions{SLAB_MALLOC_EPOCHS, nullptr}, &error);
+      core = AllocatorCore::create(CoreOptions{SLAB_MALLOC_EPOCHS, nullptr, true}, &error);
       // Publication point of the process allocator: created once, under the lock.
       if (core != nullptr) g_malloc_core.store(core, std::memory_order_release);
     }
@@ -92,17 +172,17 @@ AllocatorCore* malloc_init() noexcept {
 bool refused_as_reentrant() noexcept { return tl_last_error == TSLAB_ERR_REENTRANT; }
 
 void* allocation_failed(TslabError error) noexcept {
-  errno = error == TSLAB_ERR_BAD_ALIGNMENT ? EINVAL : ENOMEM;
+  errno = error == TSLAB_ERR_BAD_ALIGNMENT || error == TSLAB_ERR_INVALID_ARGUMENT ? EINVAL : ENOMEM;
   return nullptr;
 }
 
 // An allocation into the thread's scope epoch that the core refused because
 // the epoch no longer takes allocations (closed through the epoch API): the
-// scope's allocations fall back to epoch 0, so malloc never fails for scopes.
-bool epoch_refused(AllocatorCore* core) noexcept {
+// scope's allocations fall back to epoch 0, which never closes, so malloc never
+// fails for scopes.
+bool epoch_refused() noexcept {
   const TslabError e = tl_last_error;
-  return tl_malloc_epoch != 0 && (e == TSLAB_ERR_EPOCH_CLOSING || e == TSLAB_ERR_EPOCH_OUT_OF_RANGE) &&
-         core != nullptr;
+  return tl_malloc_epoch != 0 && (e == TSLAB_ERR_EPOCH_CLOSING || e == TSLAB_ERR_EPOCH_OUT_OF_RANGE);
 }
 
 // Writes "0x" and `v` in hex to `out`; returns the characters written.
@@ -131,6 +211,7 @@ AllocatorCore* process_malloc_core() noexcept {
 }
 
 void* malloc_miss(std::size_t size) noexcept {
+  if (tl_malloc_state.inside) return reentrant_alloc(size);
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
   if (core == nullptr) {
     core = malloc_init();
@@ -138,22 +219,44 @@ void* malloc_miss(std::size_t size) noexcept {
       if (tl_initializing) return boot_alloc(size);
       return allocation_failed(TSLAB_ERR_OUT_OF_MEMORY);
     }
-    if (void* p = core->alloc(size, tl_malloc_epoch)) return p;
   }
-  if (epoch_refused(core)) {
+  if (tl_malloc_state.frees_queued) run_queued_frees(*core);
+  const InsideMalloc inside;
+  if (void* p = core->alloc(size, tl_malloc_epoch)) return p;
+  if (epoch_refused()) {
     if (void* p = core->alloc(size, 0)) return p;
   }
-  if (refused_as_reentrant()) {
-    if (void* p = boot_alloc(size)) return p;
-  }
+  // Inside a tslab lock without being inside malloc (a handler that interrupted
+  // another tslab call): the bootstrap buffer too.
+  if (refused_as_reentrant()) return reentrant_alloc(size);
   return allocation_failed(tl_last_error);
 }
 
+void free_miss(void* p, const char* function) noexcept {
+  if (p == nullptr) return;
+  if (tl_malloc_state.inside) {
+    if (is_boot(p)) return bad_free(p, TSLAB_OK, function);  // checked, never reused
+    return queue_free(p);
+  }
+  AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+  if (core == nullptr) return bad_free(p, TSLAB_ERR_NOT_ALLOCATED, function);
+  if (tl_malloc_state.frees_queued) run_queued_frees(*core);
+  TslabError e;
+  {
+    const InsideMalloc inside;
+    e = core->free(p);
+  }
+  if (e != TSLAB_OK) bad_free(p, e, function);
+}
+
 void bad_free(void* p, TslabError error, const char* function) noexcept {
-  if (is_boot(p)) return;  // bootstrap blocks are never reused
-  // A free from a signal handler that interrupted tslab inside a lock: the block
-  // stays allocated (a leak, never a corruption); there is nothing to report.
-  if (error == TSLAB_ERR_REENTRANT) return;
+  // Bootstrap blocks are never reused; a free of anything else there is bad.
+  if (is_boot(p)) error = boot_free(p);
+  if (error == TSLAB_OK) return;
+  // A free from a signal handler that interrupted another tslab call inside a
+  // lock: carried out later, like a free that interrupted malloc.
+  if (error == TSLAB_ERR_REENTRANT) return queue_free(p);
+  g_bad_frees.fetch_add(1, std::memory_order_relaxed);
   const OptionValue policy = option(OptionId::bad_free);
   // One line, built without allocating: "tslab: free(0x...): double free ...".
   char line[256];
@@ -167,13 +270,26 @@ void bad_free(void* p, TslabError error, const char* function) noexcept {
   n = append(
       line, n, sizeof line,
       abort_now ? "; aborting (TSLAB_BAD_FREE=abort)\n" : "; ignored (TSLAB_BAD_FREE=abort stops here)\n");
-  [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, line, n);
+  write_stderr(line, n);
   if (abort_now) std::abort();
 }
 
 void* process_calloc(std::size_t count, std::size_t size) noexcept {
   std::size_t bytes = 0;
   if (__builtin_mul_overflow(count, size, &bytes)) return allocation_failed(TSLAB_ERR_SIZE_TOO_LARGE);
+  // The core clears only what may hold data: a large block's pages new from the
+  // OS, or handed back to it, read as zero already.
+  AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+  if (core != nullptr && malloc_state_clear()) [[likely]] {
+    void* p;
+    {
+      const InsideMalloc inside;
+      p = core->alloc_zeroed(bytes, tl_malloc_epoch);
+    }
+    if (p != nullptr) [[likely]]
+      return p;
+  }
+  // Whatever else malloc handles (first use, re-entry, a closed scope epoch), cleared whole.
   void* p = process_malloc(bytes);
   if (p != nullptr && !is_boot(p)) std::memset(p, 0, bytes);
   return p;
@@ -201,12 +317,22 @@ void* process_realloc(void* p, std::size_t size, const char* function) noexcept 
     bad_free(p, e, function);
     return allocation_failed(TSLAB_ERR_INVALID_ARGUMENT);
   }
-  // In place when the block already fits and a new one would be of the same
-  // size class (small), or at least half as large (large spans).
-  if (!is_boot(p) && size <= usable) {
-    const bool small = usable <= MAX_SMALL_SIZE;
-    if (small ? size_to_class(size) == size_to_class(usable) : size > MAX_SMALL_SIZE && size >= usable / 2)
-      return p;
+  // A small block stays when the new size is of its class.
+  if (!is_boot(p) && usable <= MAX_SMALL_SIZE && size <= usable &&
+      size_to_class(size) == size_to_class(usable))
+    return p;
+  // A large block staying large: the core resizes it in place while its
+  // reservation has room, else moves it into one with room to grow.
+  if (!is_boot(p) && usable > MAX_SMALL_SIZE && size > MAX_SMALL_SIZE) {
+    AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+    if (core != nullptr && malloc_state_clear()) {
+      void* q;
+      {
+        const InsideMalloc inside;
+        q = core->realloc_large(p, size, tl_malloc_epoch);
+      }
+      if (q != nullptr) return q;
+    }
   }
   void* q = process_malloc(size);
   if (q == nullptr) return nullptr;  // errno set; p is left as it was
@@ -222,40 +348,52 @@ void* process_reallocarray(void* p, std::size_t count, std::size_t size) noexcep
 }
 
 void* process_aligned(std::size_t alignment, std::size_t size) noexcept {
+  if (tl_malloc_state.inside) return reentrant_alloc(size, alignment);
   AllocatorCore* core = process_malloc_core();
   if (core == nullptr) {
     if (tl_initializing) return boot_alloc(size, alignment);
     return allocation_failed(TSLAB_ERR_OUT_OF_MEMORY);
   }
+  if (tl_malloc_state.frees_queued) run_queued_frees(*core);
+  const InsideMalloc inside;
   if (void* p = core->alloc_aligned(size, alignment, tl_malloc_epoch)) return p;
-  if (epoch_refused(core)) {
+  if (epoch_refused()) {
     if (void* p = core->alloc_aligned(size, alignment, 0)) return p;
   }
-  if (refused_as_reentrant()) {
-    if (void* p = boot_alloc(size, alignment)) return p;
-  }
+  if (refused_as_reentrant()) return reentrant_alloc(size, alignment);
   return allocation_failed(tl_last_error);
 }
 
 bool process_trim() noexcept {
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
-  return core != nullptr && core->collect() != 0;
+  if (core == nullptr || tl_malloc_state.inside) return false;
+  const InsideMalloc inside;
+  return core->collect() != 0;
+}
+
+void malloc_counters(TslabMallocCounters* out) noexcept {
+  if (out == nullptr) return;
+  out->reentrant_allocations = g_reentrant_allocations.load(std::memory_order_relaxed);
+  out->reentrant_allocations_refused = g_reentrant_refused.load(std::memory_order_relaxed);
+  out->reentrant_frees_deferred = g_frees_queued.load(std::memory_order_relaxed);
+  const std::uint64_t done = g_queued_frees_done.load(std::memory_order_relaxed);
+  out->reentrant_frees_queued =
+      out->reentrant_frees_deferred > done ? out->reentrant_frees_deferred - done : 0;
+  out->reentrant_frees_dropped = g_frees_dropped.load(std::memory_order_relaxed);
+  out->bad_frees = g_bad_frees.load(std::memory_order_relaxed);
 }
 
 void process_print_stats() noexcept {
   AllocatorCore* core = process_malloc_core();
-  if (core == nullptr) return;
+  if (core == nullptr || tl_malloc_state.inside) return;
+  const InsideMalloc inside;
   // The summary's text comes from OS memory, never from malloc.
   OsPlatform& os = OsPlatform::instance();
   constexpr std::size_t BYTES = std::size_t{1} << 20;
   char* text = static_cast<char*>(os.reserve(BYTES, os.page_size()));
   if (text == nullptr || !os.commit(text, BYTES)) return;
   const std::size_t n = slab_stats_summary(reinterpret_cast<SlabAllocator*>(core), text, BYTES);
-  for (std::size_t done = 0, total = n < BYTES ? n : BYTES - 1; done < total;) {
-    const ssize_t w = ::write(STDERR_FILENO, text + done, total - done);
-    if (w <= 0) break;
-    done += static_cast<std::size_t>(w);
-  }
+  write_stderr(text, n < BYTES ? n : BYTES - 1);
   os.release(text, BYTES);
 }
 

@@ -5,9 +5,16 @@
 //
 // malloc is the core's allocation fast path (core/fast_path.h) into the
 // thread's current epoch: one acquire load of the allocator (a plain load on
-// x86-64) and one thread-local read on top. free is the core's free fast path;
-// what it refuses goes to bad_free() (a block of the bootstrap buffer, or a
-// diagnostic).
+// x86-64), the thread's state word checked and its "inside" byte set and
+// cleared around the core's call, and one thread-local read on top. free is the
+// core's free fast path; what it refuses goes to bad_free() (a block of the
+// bootstrap buffer, or a diagnostic).
+//
+// Re-entry. A signal handler that interrupts malloc or free and calls them
+// finds the thread's "inside" byte set: its allocation comes from the bootstrap
+// buffer and its free is queued, carried out by the thread's next call that
+// finds the state word clear of "inside" (malloc_miss / free_miss). The core's
+// thread-local structures are never entered twice at once.
 #ifndef TSLAB_OVERRIDE_PROCESS_MALLOC_H
 #define TSLAB_OVERRIDE_PROCESS_MALLOC_H
 
@@ -25,29 +32,77 @@ extern constinit std::atomic<AllocatorCore*> g_malloc_core;
 // The epoch the calling thread's plain allocations go to (0 outside scopes).
 [[gnu::tls_model("initial-exec")]] extern thread_local constinit std::uint32_t tl_malloc_epoch;
 
+// The calling thread's state: two bytes, written by the thread and by signal
+// handlers running on it (a byte store each, never a read-modify-write), read
+// together as one 16-bit word by the fast paths.
+struct MallocThreadState {
+  bool inside;        // in the core on behalf of malloc, free or a scope
+  bool frees_queued;  // a handler queued a free (process_malloc.cpp)
+};
+[[gnu::tls_model("initial-exec")]] extern thread_local constinit MallocThreadState tl_malloc_state;
+
+// True if the thread is neither inside malloc nor has queued frees: one 16-bit compare.
+[[gnu::always_inline]] inline bool malloc_state_clear() noexcept {
+  static_assert(sizeof(MallocThreadState) == sizeof(std::uint16_t));
+  std::uint16_t word;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // read now, not hoisted
+  __builtin_memcpy(&word, &tl_malloc_state, sizeof word);
+  return word == 0;
+}
+
+// Marks the calling thread inside malloc while it lives. The compiler keeps the
+// core's accesses between the two byte stores (signal fences): a handler that
+// interrupts anywhere in between finds `inside` set.
+class InsideMalloc {
+ public:
+  [[gnu::always_inline]] InsideMalloc() noexcept {
+    tl_malloc_state.inside = true;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  }
+  [[gnu::always_inline]] ~InsideMalloc() {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    tl_malloc_state.inside = false;
+  }
+  InsideMalloc(const InsideMalloc&) = delete;
+  InsideMalloc& operator=(const InsideMalloc&) = delete;
+};
+
 // The slow paths, not inlined: the first allocation (which creates the process
 // allocator, serving re-entrant calls from a static bootstrap buffer meanwhile),
-// an allocation the core refused (errno ENOMEM), and a refused free.
+// an allocation the core refused (errno ENOMEM), a call made inside malloc (a
+// signal handler's) or with frees queued, and a refused free.
 [[gnu::noinline]] void* malloc_miss(std::size_t size) noexcept;
+[[gnu::noinline]] void free_miss(void* p, const char* function) noexcept;
 [[gnu::noinline, gnu::cold]] void bad_free(void* p, TslabError error, const char* function) noexcept;
 
 [[gnu::always_inline]] inline void* process_malloc(std::size_t size) noexcept {
-  if (AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire)) [[likely]] {
-    // Size 0 takes the smallest class: a unique pointer, as C asks.
-    if (void* p = core->alloc(size, tl_malloc_epoch)) [[likely]]
+  AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+  if (core != nullptr && malloc_state_clear()) [[likely]] {
+    void* p;
+    {
+      const InsideMalloc inside;
+      // Size 0 takes the smallest class: a unique pointer, as C asks.
+      p = core->alloc(size, tl_malloc_epoch);
+    }
+    if (p != nullptr) [[likely]]
       return p;
   }
   return malloc_miss(size);
 }
 
 [[gnu::always_inline]] inline void process_free(void* p, const char* function = "free") noexcept {
-  if (AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire)) [[likely]] {
-    const TslabError e = core->free(p);  // free(NULL) is TSLAB_OK, on its slow path
+  AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+  if (core != nullptr && malloc_state_clear()) [[likely]] {
+    TslabError e;
+    {
+      const InsideMalloc inside;
+      e = core->free(p);  // free(NULL) is TSLAB_OK, on its slow path
+    }
     if (e == TSLAB_OK) [[likely]]
       return;
     return bad_free(p, e, function);
   }
-  if (p != nullptr) bad_free(p, TSLAB_ERR_NOT_ALLOCATED, function);
+  return free_miss(p, function);
 }
 
 // The rest of the malloc family (process_malloc.cpp). Each sets errno as the C
@@ -64,6 +119,8 @@ bool process_trim() noexcept;
 void process_print_stats() noexcept;
 // The process allocator, created if it does not exist yet; nullptr if refused.
 AllocatorCore* process_malloc_core() noexcept;
+// The malloc override's counters (tslab/malloc.h).
+void malloc_counters(TslabMallocCounters* out) noexcept;
 
 // Scopes (scopes.cpp; tslab/malloc.h says what they do).
 // Called once, with the process allocator, under its creation lock.

@@ -50,12 +50,19 @@ bool end_innermost() noexcept {
     set_error(TSLAB_ERR_DOMAIN_MISUSE);
     return false;
   }
+  if (tl_malloc_state.inside && s.frames[s.depth - 1].owned) {
+    set_error(TSLAB_ERR_REENTRANT);  // a signal handler's, inside malloc: the close would enter the core
+    return false;
+  }
   const ScopeFrame frame = s.frames[--s.depth];
   // From here on the thread allocates into the parent's epoch; the closed one
   // takes no allocation from it again.
   tl_malloc_epoch = epoch_in_use();
   if (frame.owned) {
-    if (AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire)) core->epoch_close(frame.epoch);
+    if (AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire)) {
+      const InsideMalloc inside;  // a handler's malloc meanwhile must not enter the core
+      core->epoch_close(frame.epoch);
+    }
     g_closed.fetch_add(1, std::memory_order_relaxed);
   }
   return true;
@@ -75,16 +82,21 @@ EpochId scope_begin(const char* label) noexcept {
   AllocatorCore* core = process_malloc_core();
   // Any non-null value: the destructor runs at this thread's exit.
   if (core != nullptr && s.depth == 0 && s.overflow == 0) ::pthread_setspecific(g_exit_key, &tl_scopes);
-  if (s.depth == TSLAB_SCOPE_MAX_DEPTH || core == nullptr) {
+  // Beyond the depth, without an allocator, or from a signal handler that
+  // interrupted malloc (opening an epoch would enter the core): shared.
+  if (s.depth == TSLAB_SCOPE_MAX_DEPTH || core == nullptr || tl_malloc_state.inside) {
     ++s.overflow;
     g_shared.fetch_add(1, std::memory_order_relaxed);
     return epoch_in_use();
   }
-  const std::uint32_t opened = core->epoch_open();
+  std::uint32_t opened;
+  {
+    const InsideMalloc inside;  // a handler's malloc meanwhile must not enter the core
+    opened = core->epoch_open();
+    if (opened != SLAB_NO_EPOCH && label != nullptr) core->epoch_set_label(opened, label);
+  }
   ScopeFrame frame{opened, opened != SLAB_NO_EPOCH};
-  if (frame.owned) {
-    if (label != nullptr) core->epoch_set_label(opened, label);
-  } else {
+  if (!frame.owned) {
     frame.epoch = epoch_in_use();  // every slot is held: share the parent's epoch
     g_shared.fetch_add(1, std::memory_order_relaxed);
   }

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "platform/no_cancel.h"
 #include "tslab/platform.hpp"
 
 namespace tslab::detail {
@@ -17,6 +18,7 @@ std::uint64_t monotonic_ns() noexcept {
 }
 
 std::uint64_t process_rss_bytes() noexcept {
+  const CancellationDisabled no_cancel;  // open, read and close are cancellation points
   const int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   char buf[128];

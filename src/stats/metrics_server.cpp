@@ -556,7 +556,7 @@ void metrics_autostart_reset_for_testing() noexcept {
 }
 
 void on_allocator_destroying(const AllocatorCore& core) noexcept {
-  if (!core.alive()) return;  // a second destroy: refused by the core
+  if (!core.alive() || core.permanent()) return;  // refused by the core
   const OptionValue show = option(OptionId::show_stats);
   if (show.ok && show.value != 0) print_summary(core, nullptr);
 }

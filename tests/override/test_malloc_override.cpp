@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "slab_alloc.h"
+#include "slab_stats.h"
 #include "tslab/malloc.h"
 
 extern "C" void free_sized(void* p, size_t size) noexcept;
@@ -487,6 +489,143 @@ TEST(MallocScope, ThreadExitEndsItsScopes) {
   }).join();
   tslab_scope_counters(&after);
   EXPECT_EQ(after.closed - before.closed, 2u);
+}
+
+}  // namespace
+
+// --- large blocks: calloc and realloc ---------------------------------------
+
+namespace {
+
+constexpr std::size_t MiB = std::size_t{1} << 20;
+
+// The process's resident bytes (/proc/self/statm).
+std::uint64_t process_rss() {
+  FILE* f = fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long size = 0, resident = 0;
+  const int read = fscanf(f, "%llu %llu", &size, &resident);
+  fclose(f);
+  return read == 2 ? resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+// Index of the first byte of [p, p + size) that is not zero, or size.
+std::size_t first_nonzero(const void* p, std::size_t size) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < size; ++i)
+    if (b[i] != 0) return i;
+  return size;
+}
+
+unsigned char byte_at(std::size_t i) { return static_cast<unsigned char>((i * 131) ^ (i >> 12)); }
+
+TEST(MallocOverride, CallocOfAFreshLargeBlockTouchesNoPage) {
+  constexpr std::size_t SIZE = std::size_t{1} << 30;
+  const std::uint64_t before = process_rss();
+  auto* p = static_cast<unsigned char*>(calloc(1, SIZE));
+  ASSERT_NE(p, nullptr);
+  const std::uint64_t after = process_rss();
+  EXPECT_LT(after, before + 64 * MiB) << "calloc wrote pages the OS hands out zeroed";
+  // Reads as zero (sampled: a page fault apiece).
+  for (std::size_t i = 0; i < SIZE; i += 61 * 4096 + 8) ASSERT_EQ(p[i], 0) << i;
+  EXPECT_EQ(first_nonzero(p, 4096), 4096u);
+  EXPECT_EQ(first_nonzero(p + SIZE - 4096, 4096), 4096u);
+  free(p);
+}
+
+TEST(MallocOverride, CallocOfAReusedLargeBlockClearsWhatItsLastBlockWrote) {
+  // The same size again: the span just freed, kept warm, comes back.
+  for (std::size_t size : {100000ul, 1 * MiB, 3 * MiB}) {
+    void* p = malloc(size);
+    memset(p, 0xff, size);
+    free(p);
+    void* z = calloc(1, size);
+    EXPECT_EQ(z, p) << size;
+    EXPECT_EQ(first_nonzero(z, malloc_usable_size(z)), malloc_usable_size(z)) << size;
+    free(z);
+  }
+  // A smaller block in a span a larger one wrote, then a larger one again: the
+  // span stays dirty beyond the smaller block.
+  void* big = malloc(3 * MiB);
+  memset(big, 0xee, 3 * MiB);
+  free(big);
+  void* small = calloc(1, 1 * MiB);
+  EXPECT_EQ(first_nonzero(small, malloc_usable_size(small)), malloc_usable_size(small));
+  free(small);
+  void* again = calloc(3, MiB);
+  EXPECT_EQ(first_nonzero(again, 3 * MiB), 3 * MiB);
+  free(again);
+  // Beyond the warm reserve: the pages went back to the OS when freed.
+  void* huge = malloc(64 * MiB);
+  memset(huge, 0xdd, 64 * MiB);
+  free(huge);
+  void* fresh = calloc(64, MiB);
+  EXPECT_EQ(first_nonzero(fresh, 64 * MiB), 64 * MiB);
+  free(fresh);
+  EXPECT_TRUE(check_allocator());
+}
+
+TEST(MallocOverride, ReallocGrowingALargeBlockPageByPageRarelyMovesIt) {
+  constexpr std::size_t STEP = 4096, TOTAL = 8 * MiB;
+  unsigned char* p = nullptr;
+  std::size_t n = 0, moves = 0;
+  while (n < TOTAL) {
+    auto* q = static_cast<unsigned char*>(realloc(p, n + STEP));
+    ASSERT_NE(q, nullptr) << n;
+    if (q != p) ++moves;
+    if (n > 0) {
+      ASSERT_EQ(q[n - 1], byte_at(n - 1)) << n;
+    }
+    for (std::size_t i = n; i < n + STEP; ++i) q[i] = byte_at(i);
+    p = q;
+    n += STEP;
+    // A large block's usable size is its size in whole pages.
+    if (n > 16384) {
+      ASSERT_EQ(malloc_usable_size(p), n);
+    }
+  }
+  EXPECT_LT(moves, 40u);
+  for (std::size_t i = 0; i < TOTAL; ++i) ASSERT_EQ(p[i], byte_at(i)) << i;
+  free(p);
+  EXPECT_TRUE(check_allocator());
+}
+
+TEST(MallocOverride, ReallocShrinksALargeBlockInPlaceAndGrowsItBack) {
+  auto* p = static_cast<unsigned char*>(malloc(6 * MiB));
+  ASSERT_NE(p, nullptr);
+  for (std::size_t i = 0; i < 6 * MiB; ++i) p[i] = byte_at(i);
+  auto* q = static_cast<unsigned char*>(realloc(p, 1 * MiB));
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(malloc_usable_size(q), 1 * MiB);
+  auto* r = static_cast<unsigned char*>(realloc(q, 3 * MiB + 5));
+  EXPECT_EQ(r, p);
+  EXPECT_EQ(malloc_usable_size(r), 3 * MiB + 4096);
+  for (std::size_t i = 0; i < 1 * MiB; ++i) ASSERT_EQ(r[i], byte_at(i)) << i;
+  for (std::size_t i = 1 * MiB; i < 3 * MiB + 5; ++i) r[i] = byte_at(i);
+  auto* s = static_cast<unsigned char*>(realloc(r, 40 * MiB));
+  ASSERT_NE(s, nullptr);
+  for (std::size_t i = 0; i < 3 * MiB + 5; ++i) ASSERT_EQ(s[i], byte_at(i)) << i;
+  free(s);
+  EXPECT_TRUE(check_allocator());
+}
+
+TEST(MallocOverride, LargeLiveBytesFollowReallocExactly) {
+  SlabGlobalStats base{}, now{};
+  ASSERT_TRUE(slab_stats_global(process(), &base));
+  void* p = malloc(100000);
+  ASSERT_NE(p, nullptr);
+  for (std::size_t size : {100000ul, 2 * MiB, 300000ul, 5 * MiB + 1, 20000ul, 9 * MiB}) {
+    p = realloc(p, size);
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(slab_stats_global(process(), &now));
+    EXPECT_EQ(now.large_spans_live, base.large_spans_live + 1) << size;
+    EXPECT_EQ(now.large_live_bytes, base.large_live_bytes + malloc_usable_size(p)) << size;
+    EXPECT_EQ(malloc_usable_size(p), (size + 4095) / 4096 * 4096) << size;
+  }
+  free(p);
+  ASSERT_TRUE(slab_stats_global(process(), &now));
+  EXPECT_EQ(now.large_live_bytes, base.large_live_bytes);
+  EXPECT_EQ(now.large_spans_live, base.large_spans_live);
 }
 
 }  // namespace

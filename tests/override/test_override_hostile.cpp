@@ -1,0 +1,285 @@
+// This file contains the malloc override's tests against hostile callers:
+// signal handlers that call malloc and free while they interrupted malloc or
+// free on the same thread, bad frees made by a thread with a cancellation
+// pending, the epoch API turned on the process allocator, the alignments at
+// the edges of what memalign, aligned_alloc and posix_memalign accept, and
+// frees of forged pointers into the bootstrap buffer.
+//
+// Each hostile case runs in a child process: a failure there is a crash, a
+// hang or a corrupted block, and the child's exit status reports it. The parent
+// kills a child still running after WATCHDOG_SECONDS, so a deadlock fails the
+// test instead of stalling the run; nothing here measures time.
+#include <errno.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "slab_alloc.h"
+#include "slab_stats.h"
+#include "tslab/malloc.h"
+
+namespace {
+
+constexpr int WATCHDOG_SECONDS = 300;
+
+// Runs `body` in a child process (stderr to /dev/null unless `keep_stderr`);
+// returns its exit code, or 128 + the signal that ended it, or -1 if the
+// watchdog had to kill it.
+int run_in_child(const std::function<int()>& body, bool keep_stderr = false) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (!keep_stderr) {
+      const int null_fd = ::open("/dev/null", O_WRONLY);
+      dup2(null_fd, STDERR_FILENO);
+    }
+    _exit(body());
+  }
+  int status = 0;
+  for (int waited_ms = 0;; waited_ms += 10) {
+    const pid_t done = waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0) return -2;
+    if (waited_ms >= WATCHDOG_SECONDS * 1000) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return -1;
+    }
+    usleep(10'000);
+  }
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+// --- signal handlers that allocate -----------------------------------------
+
+// The main loop's blocks carry their owner's stamp; a block handed out twice
+// (to the loop and to a handler) shows as a stamp overwritten.
+constexpr std::uint64_t LOOP_STAMP = 0x6c6f6f70'6c6f6f70;
+constexpr std::uint64_t HANDLER_STAMP = 0x68616e64'68616e64;
+
+std::size_t g_handler_size;
+volatile sig_atomic_t g_loop_inside;  // the loop is inside malloc or free
+std::atomic<long> g_reentries{0};     // handler runs that interrupted malloc or free
+std::atomic<void*> g_handed_over{nullptr};
+
+void allocating_handler(int) {
+  if (g_loop_inside) g_reentries.fetch_add(1, std::memory_order_relaxed);
+  void* blocks[4];
+  for (int i = 0; i < 4; ++i) {
+    const std::size_t size = g_handler_size + static_cast<std::size_t>(i) * 24;
+    blocks[i] = malloc(size);
+    if (blocks[i] == nullptr) continue;  // the reserve for re-entrant calls may run out
+    auto* words = static_cast<std::uint64_t*>(blocks[i]);
+    for (std::size_t w = 0; w < size / 8; ++w) words[w] = HANDLER_STAMP;
+  }
+  for (void* b : blocks) free(b);
+  // A block the loop allocated, freed here: possibly while the loop is in free.
+  free(g_handed_over.exchange(nullptr, std::memory_order_acq_rel));
+}
+
+// malloc and free in a loop while a 50 µs timer's handler allocates and frees
+// too; returns 0 if no block was handed out twice and the handler interrupted
+// malloc or free at least `min_reentries` times.
+int allocate_under_signal_storm(std::size_t loop_size, std::size_t handler_size, long min_reentries) {
+  g_handler_size = handler_size;
+  struct sigaction sa = {};
+  sa.sa_handler = allocating_handler;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGALRM, &sa, nullptr);
+  const itimerval every_50us = {{0, 50}, {0, 50}};
+  setitimer(ITIMER_REAL, &every_50us, nullptr);
+  constexpr int SLOTS = 256;
+  std::uint64_t* keep[SLOTS] = {};
+  std::size_t sizes[SLOTS] = {};
+  for (long i = 0; i < 200'000'000 && (i < 200'000 || g_reentries < min_reentries); ++i) {
+    const int k = static_cast<int>(i & (SLOTS - 1));
+    if (keep[k] != nullptr) {
+      for (std::size_t w = 0; w < sizes[k] / 8; ++w)
+        if (keep[k][w] != LOOP_STAMP) return 2;  // handed out twice
+    }
+    g_loop_inside = 1;
+    free(keep[k]);
+    sizes[k] = loop_size + static_cast<std::size_t>(i % 7) * 40;
+    keep[k] = static_cast<std::uint64_t*>(malloc(sizes[k]));
+    g_loop_inside = 0;
+    if (keep[k] == nullptr) return 3;
+    for (std::size_t w = 0; w < sizes[k] / 8; ++w) keep[k][w] = LOOP_STAMP;
+    if ((i & 63) == 0) {
+      g_loop_inside = 1;
+      void* given = malloc(loop_size);
+      g_loop_inside = 0;
+      g_loop_inside = 1;
+      free(g_handed_over.exchange(given, std::memory_order_acq_rel));
+      g_loop_inside = 0;
+    }
+  }
+  const itimerval off = {};
+  setitimer(ITIMER_REAL, &off, nullptr);
+  if (g_reentries < min_reentries) return 4;
+  TslabMallocCounters counters;
+  tslab_malloc_counters(&counters);
+  // The handler's calls that found malloc busy went to the re-entrant paths.
+  if (counters.reentrant_allocations + counters.reentrant_allocations_refused == 0) return 5;
+  char message[256];
+  if (!slab_check(tslab_malloc_allocator(), message, sizeof message)) return 6;
+  return 0;
+}
+
+TEST(MallocSignals, HandlerAllocatingWhileSmallMallocIsInterrupted) {
+  EXPECT_EQ(run_in_child([] { return allocate_under_signal_storm(64, 64, 2000); }), 0);
+}
+
+TEST(MallocSignals, HandlerAllocatingWhileLargeMallocIsInterrupted) {
+  // Above the largest size class: spans, taken under the allocator's lock.
+  EXPECT_EQ(run_in_child([] { return allocate_under_signal_storm(20000, 20000, 200); }), 0);
+}
+
+TEST(MallocSignals, HandlerFreesAreCarriedOutLater) {
+  EXPECT_EQ(run_in_child([] {
+              const int r = allocate_under_signal_storm(64, 1000, 2000);
+              if (r != 0) return r;
+              TslabMallocCounters counters;
+              tslab_malloc_counters(&counters);
+              if (counters.reentrant_frees_deferred == 0) return 7;
+              // Every deferred free was carried out or counted as dropped, and
+              // none is queued once the thread allocated through its slow path.
+              for (int i = 0; i < 100000; ++i) free(malloc(static_cast<std::size_t>(i % 8000) + 1));
+              tslab_malloc_counters(&counters);
+              return counters.reentrant_frees_queued == 0 ? 0 : 8;
+            }),
+            0);
+}
+
+// --- cancellation ---------------------------------------------------------
+
+std::atomic<int> g_step{0};
+
+// A thread with a deferred cancellation pending makes a bad free (its report is
+// a write(2), a cancellation point), prints malloc_stats, then reaches its own
+// cancellation point.
+void* cancelled_thread(void* bad) {
+  pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, nullptr);
+  g_step.store(1);
+  while (g_step.load() != 2) {
+  }
+  free(bad);
+  free(bad);
+  malloc_stats();
+  g_step.store(3);
+  pthread_testcancel();
+  return nullptr;
+}
+
+TEST(MallocCancellation, PendingCancelIsNotActedOnInsideFree) {
+  EXPECT_EQ(run_in_child([] {
+              void* bad = malloc(64);
+              free(bad);  // the thread frees it twice more
+              pthread_t t;
+              pthread_create(&t, nullptr, cancelled_thread, bad);
+              while (g_step.load() != 1) {
+              }
+              pthread_cancel(t);
+              g_step.store(2);
+              void* result = nullptr;
+              pthread_join(t, &result);
+              if (result != PTHREAD_CANCELED) return 2;
+              return g_step.load() == 3 ? 0 : 3;  // cancelled after its frees, not inside one
+            }),
+            0);
+}
+
+// --- the epoch API on the process allocator -------------------------------
+
+TEST(MallocEpochZero, AdvanceCloseAndDestroyLeaveMallocWorking) {
+  EXPECT_EQ(run_in_child([] {
+              SlabAllocator* a = tslab_malloc_allocator();
+              void* before = malloc(100);
+              epoch_advance(a);
+              if (slab_epoch_state(a, 0) != EPOCH_ACTIVE) return 2;
+              if (epoch_close(a, 0)) return 3;
+              if (slab_last_error() != TSLAB_ERR_PERMANENT) return 4;
+              if (slab_epoch_destroy(a, 0, nullptr)) return 5;
+              if (slab_last_error() != TSLAB_ERR_PERMANENT) return 6;
+              slab_allocator_free(a);
+              if (slab_last_error() != TSLAB_ERR_PERMANENT) return 7;
+              errno = 0;
+              void* small = malloc(100);
+              void* large = malloc(100000);
+              char* copy = strdup("still working");
+              if (small == nullptr || large == nullptr || copy == nullptr || errno != 0) return 8;
+              if (slab_usable_size(a, small) == 0 || slab_usable_size(a, before) == 0) return 9;
+              free(small), free(large), free(copy), free(before);
+              // A scope's epoch closed under it: its allocations go on elsewhere.
+              tslab_scope_begin("closed under the scope");
+              if (!epoch_close(a, tslab_scope_epoch())) return 10;
+              void* in_scope = malloc(100);
+              if (in_scope == nullptr) return 11;
+              free(in_scope);
+              tslab_scope_end();
+              return 0;
+            }),
+            0);
+}
+
+// --- alignments at the edges ---------------------------------------------
+
+TEST(MallocAlignment, HugeAlignmentsFailWithEnomemNotEinval) {
+  // Beyond what any reservation could hold: ENOMEM, as for any size that does not fit.
+  errno = 0;
+  EXPECT_EQ(aligned_alloc(std::size_t{1} << 63, 100), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  void* out = nullptr;
+  const int r = posix_memalign(&out, std::size_t{1} << 50, 100);
+  EXPECT_EQ(r, ENOMEM);
+  // Large but possible alignments are served.
+  for (std::size_t alignment : {std::size_t{1} << 31, std::size_t{1} << 33}) {
+    errno = 0;
+    void* p = aligned_alloc(alignment, 100);
+    ASSERT_NE(p, nullptr) << alignment << " errno " << errno;
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % alignment, 0u);
+    memset(p, 1, 100);
+    free(p);
+    ASSERT_EQ(posix_memalign(&out, alignment, 4096), 0) << alignment;
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(out) % alignment, 0u);
+    free(out);
+  }
+}
+
+TEST(MallocAlignment, MemalignRefusesAlignmentsItCannotRound) {
+  // memalign rounds up to a power of two; beyond the largest one it is EINVAL, as glibc's.
+  for (std::size_t alignment : {SIZE_MAX, (std::size_t{1} << 63) + 1}) {
+    errno = 0;
+    EXPECT_EQ(memalign(alignment, 10), nullptr) << alignment;
+    EXPECT_EQ(errno, EINVAL) << alignment;
+  }
+  void* p = memalign(33, 10);  // rounded to 64
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 64, 0u);
+  free(p);
+}
+
+// --- bad pointers --------------------------------------------------------
+
+TEST(MallocBadPointers, ReallocOfAPointerTslabNeverReturnedIsEinval) {
+  EXPECT_EQ(run_in_child([] {
+              alignas(16) static char not_a_block[64];
+              errno = 0;
+              if (realloc(not_a_block, 10) != nullptr) return 2;
+              return errno == EINVAL ? 0 : 3;
+            }),
+            0);
+}
+
+}  // namespace
