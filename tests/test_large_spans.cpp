@@ -23,6 +23,7 @@ namespace {
 
 namespace td = tslab::detail;
 using tslab::Error;
+using tslab_test::first_nonzero;
 constexpr std::size_t MiB = std::size_t{1} << 20;
 constexpr std::size_t PAGE = 4096;
 
@@ -64,13 +65,6 @@ tslab::Options on(CountingPlatform& platform) {
   const tslab::CheckReport report = a.check();
   if (report.ok) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << report.message;
-}
-
-std::size_t first_nonzero(const void* p, std::size_t size) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (std::size_t i = 0; i < size; ++i)
-    if (b[i] != 0) return i;
-  return size;
 }
 
 unsigned char byte_at(std::size_t i) { return static_cast<unsigned char>((i * 131) ^ (i >> 12)); }

@@ -16,17 +16,13 @@
 // Sanitizers reserve terabytes of shadow memory, so under ASan or TSan the
 // capped scenarios are skipped.
 #include <gtest/gtest.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <vector>
 
+#include "capped_child.h"
 #include "slab_alloc.h"
 #include "slab_arena.h"
 #include "test_util.h"
@@ -34,28 +30,10 @@
 #include "tslab/platform.hpp"
 #include "tslab/tslab.hpp"
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TSLAB_TEST_SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TSLAB_TEST_SANITIZED 1
-#endif
-#endif
-
-// In a forked child: if `condition` is false, says where and what on stderr and
-// exits with status 1. Formats into no heap memory (the cap may refuse it).
-#define CHILD_CHECK(condition, ...)                                                \
-  do {                                                                             \
-    if (!(condition)) {                                                            \
-      std::fprintf(stderr, "%s:%d: failed: %s: ", __FILE__, __LINE__, #condition); \
-      std::fprintf(stderr, __VA_ARGS__);                                           \
-      std::fputc('\n', stderr);                                                    \
-      std::fflush(stderr);                                                         \
-      ::_exit(1);                                                                  \
-    }                                                                              \
-  } while (0)
-
 namespace {
+
+using tslab_test::expect_capped_child_passes;
+using tslab_test::lift_address_space_cap;
 
 constexpr std::size_t KiB = 1024, MiB = KiB * KiB;
 // Address space the child may add to what it uses when the cap is set.
@@ -73,58 +51,6 @@ struct LiveBlock {
   std::size_t size;
   std::uint64_t tag;
 };
-
-// Bytes of address space the process uses now (VmSize), or 0.
-std::size_t address_space_in_use() {
-  std::FILE* status = std::fopen("/proc/self/status", "r");
-  if (status == nullptr) return 0;
-  char line[256];
-  unsigned long long kib = 0;
-  while (std::fgets(line, sizeof line, status) != nullptr)
-    if (std::sscanf(line, "VmSize: %llu kB", &kib) == 1) break;
-  std::fclose(status);
-  return static_cast<std::size_t>(kib) * KiB;
-}
-
-// Caps the soft RLIMIT_AS at what is used now plus MARGIN.
-void cap_address_space() {
-  const std::size_t used = address_space_in_use();
-  CHILD_CHECK(used != 0, "no VmSize in /proc/self/status");
-  rlimit limit{};
-  CHILD_CHECK(::getrlimit(RLIMIT_AS, &limit) == 0, "getrlimit: %s", std::strerror(errno));
-  limit.rlim_cur = used + MARGIN;
-  CHILD_CHECK(::setrlimit(RLIMIT_AS, &limit) == 0, "setrlimit: %s", std::strerror(errno));
-}
-
-// Raises the soft RLIMIT_AS back to the hard limit.
-void lift_cap() {
-  rlimit limit{};
-  CHILD_CHECK(::getrlimit(RLIMIT_AS, &limit) == 0, "getrlimit: %s", std::strerror(errno));
-  limit.rlim_cur = limit.rlim_max;
-  CHILD_CHECK(::setrlimit(RLIMIT_AS, &limit) == 0, "setrlimit: %s", std::strerror(errno));
-}
-
-// Runs `scenario` in a forked child and expects it to exit with status 0.
-void expect_child_passes(void (*scenario)()) {
-#ifdef TSLAB_TEST_SANITIZED
-  (void)scenario;
-  GTEST_SKIP() << "the sanitizer's shadow memory does not fit under an address-space cap";
-#else
-  std::fflush(stdout);
-  std::fflush(stderr);
-  const pid_t pid = ::fork();
-  ASSERT_GE(pid, 0) << std::strerror(errno);
-  if (pid == 0) {
-    scenario();
-    ::_exit(0);
-  }
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  ASSERT_FALSE(WIFSIGNALED(status)) << "the child was killed by signal " << WTERMSIG(status);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's stderr above says what failed";
-#endif
-}
 
 void check_allocator(const tslab::Allocator& alloc, const char* when) {
   const tslab::CheckReport report = alloc.check();
@@ -200,7 +126,7 @@ void blocks_under_the_cap() {
   std::vector<LiveBlock> live;
   live.reserve(MAX_BLOCKS);
   const tslab::EpochId epoch = alloc.epoch_current();
-  cap_address_space();
+  tslab_test::cap_address_space(MARGIN);
 
   fill_until_refused(alloc, epoch, live);
   check_allocator(alloc, "after running out");
@@ -209,7 +135,7 @@ void blocks_under_the_cap() {
   check_allocator(alloc, "after freeing and allocating again");
   check_patterns(live, "after freeing and allocating again");
 
-  lift_cap();
+  lift_address_space_cap();
   allocate_every_size(alloc, alloc.epoch_current());
   check_patterns(live, "after the cap was lifted");
   free_all(alloc, live);
@@ -223,7 +149,7 @@ void epochs_under_the_cap() {
   std::vector<LiveBlock> live;
   live.reserve(MAX_BLOCKS);
   const tslab::EpochId first = alloc.epoch_current();
-  cap_address_space();
+  tslab_test::cap_address_space(MARGIN);
 
   fill_until_refused(alloc, first, live);
   const tslab::EpochId next = alloc.epoch_advance();
@@ -257,7 +183,7 @@ void epochs_under_the_cap() {
   }
   check_patterns(live, "in the next epoch");
 
-  lift_cap();
+  lift_address_space_cap();
   allocate_every_size(alloc, alloc.epoch_advance());
   free_all(alloc, live);
   check_allocator(alloc, "at the end");
@@ -326,7 +252,7 @@ void arenas_under_the_cap() {
   CHILD_CHECK(arena != nullptr, "no arena");
   std::vector<LiveBlock> live;
   live.reserve(MAX_BLOCKS);
-  cap_address_space();
+  tslab_test::cap_address_space(MARGIN);
 
   const std::size_t first_fill = fill_arena_until_refused(arena, live, 1);
   CHILD_CHECK(first_fill > ARENA_CHUNK / ARENA_BLOCK, "only %zu blocks before running out", first_fill);
@@ -358,7 +284,7 @@ void arenas_under_the_cap() {
   (void)slab_collect(alloc);
   check_slab_allocator(alloc, "after the epoch arena closed");
 
-  lift_cap();
+  lift_address_space_cap();
   arena = slab_arena_create(alloc, &o);
   CHILD_CHECK(arena != nullptr, "arena with the cap lifted: %s", slab_error_string(slab_last_error()));
   for (std::size_t done = 0; done < 4 * MARGIN; done += ARENA_DEDICATED_BLOCK)
@@ -428,10 +354,12 @@ TEST(OutOfMemory, ArenaRecoversFromARefusalInTheMiddleOfAWorkload) {
     }
 }
 
-TEST(OutOfMemory, BlocksOfEverySizeUnderAnAddressSpaceCap) { expect_child_passes(blocks_under_the_cap); }
-
-TEST(OutOfMemory, EpochsAdvanceCloseAndCollectUnderAnAddressSpaceCap) {
-  expect_child_passes(epochs_under_the_cap);
+TEST(OutOfMemory, BlocksOfEverySizeUnderAnAddressSpaceCap) {
+  expect_capped_child_passes(blocks_under_the_cap);
 }
 
-TEST(OutOfMemory, ArenasUnderAnAddressSpaceCap) { expect_child_passes(arenas_under_the_cap); }
+TEST(OutOfMemory, EpochsAdvanceCloseAndCollectUnderAnAddressSpaceCap) {
+  expect_capped_child_passes(epochs_under_the_cap);
+}
+
+TEST(OutOfMemory, ArenasUnderAnAddressSpaceCap) { expect_capped_child_passes(arenas_under_the_cap); }

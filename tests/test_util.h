@@ -98,6 +98,14 @@ inline bool check_pattern(const void* p, std::size_t size, std::uint64_t tag) {
   return true;
 }
 
+// Index of the first byte of [p, p + size) that is not zero, or size.
+inline std::size_t first_nonzero(const void* p, std::size_t size) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < size; ++i)
+    if (b[i] != 0) return i;
+  return size;
+}
+
 // A tag naming (thread, sequence number).
 inline std::uint64_t make_tag(std::uint64_t thread, std::uint64_t seq) {
   return (thread << 48) ^ seq ^ 0x5A5A000000000000ull;

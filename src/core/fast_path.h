@@ -6,11 +6,12 @@
 // bitmap store and the quiescence marker; no atomic read-modify-write, no lock.
 // A free is a segment-map read, the owner, slot and bitmap checks, the era
 // check and a push. Measured (callgrind, `make bench-instructions`, 128 B churn
-// through the C API, the API shell included): allocation 66 instructions, free
-// (slab_free_checked) 86; tcmalloc takes 32 + 35 on the same churn. Of the 66,
+// through the C API, the API shell included): allocation 67 instructions, free
+// (slab_free_checked) 87; tcmalloc takes 32 + 35 on the same churn. Of the 67,
 // the quiescence marker is 2 plain adds (it was 10 as atomic load/store pairs);
 // the slot's bit (size-class magic, multiply, word and mask) 14; the era check
-// 4; the statistics count 5. Of the 86, the segment-map lookup is 16, the owner
+// 4; the statistics count 5; the C API's size-0 refusal 1. Of the 87, the
+// segment-map lookup (two levels, segment/lazy_table.h) is 17, the owner
 // and slot checks about 20, the bitmap test and clear 12, the era check 6 (read
 // before the free, as the slab may be recycled once its last block is free),
 // the statistics count 4, the API shell with its saved registers 13. What would

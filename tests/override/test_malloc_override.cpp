@@ -23,6 +23,7 @@
 
 #include "slab_alloc.h"
 #include "slab_stats.h"
+#include "test_util.h"
 #include "tslab/malloc.h"
 
 extern "C" void free_sized(void* p, size_t size) noexcept;
@@ -497,6 +498,8 @@ TEST(MallocScope, ThreadExitEndsItsScopes) {
 
 namespace {
 
+using tslab_test::first_nonzero;
+
 constexpr std::size_t MiB = std::size_t{1} << 20;
 
 // The process's resident bytes (/proc/self/statm).
@@ -507,14 +510,6 @@ std::uint64_t process_rss() {
   const int read = fscanf(f, "%llu %llu", &size, &resident);
   fclose(f);
   return read == 2 ? resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
-}
-
-// Index of the first byte of [p, p + size) that is not zero, or size.
-std::size_t first_nonzero(const void* p, std::size_t size) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (std::size_t i = 0; i < size; ++i)
-    if (b[i] != 0) return i;
-  return size;
 }
 
 unsigned char byte_at(std::size_t i) { return static_cast<unsigned char>((i * 131) ^ (i >> 12)); }
