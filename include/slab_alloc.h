@@ -82,6 +82,25 @@ SlabAllocator* slab_allocator_create_with(const SlabAllocatorOptions* options);
  * reused, as a new allocator, only after 64 later destroys). */
 void slab_allocator_free(SlabAllocator* alloc);
 
+/* --- allocator name -------------------------------------------------------- */
+/* Room for a name, its NUL included: names are at most 31 bytes. */
+#define SLAB_ALLOCATOR_NAME_SIZE 32u
+
+/* Names the allocator for people reading its statistics: the JSON rendering
+ * carries it as "name", the Prometheus text as the label name="..." of
+ * tslab_allocator_info. The name is copied. NULL or "" clears it. Refused
+ * (false, TSLAB_ERR_INVALID_ARGUMENT, the old name kept) for a bad allocator, a
+ * name longer than 31 bytes, or one holding a control character (a byte below
+ * 0x20, or 0x7f). Other bytes are kept as given; a rendering replaces bytes
+ * that are not UTF-8. The process allocator of the malloc override is named
+ * "malloc". */
+bool slab_allocator_set_name(SlabAllocator* alloc, const char* name);
+/* Writes the allocator's name, NUL-terminated and truncated to out_size (out
+ * may be NULL when out_size is 0), and returns its length, like snprintf; ""
+ * for an allocator never named. 0, with empty text and TSLAB_ERR_INVALID_ARGUMENT,
+ * for a bad allocator. */
+size_t slab_allocator_name(SlabAllocator* alloc, char* out, size_t out_size);
+
 /* --- handle API ---------------------------------------------------------- */
 /* Allocates `size` bytes (>= 1) in epoch `epoch`; stores a handle in *out (may be
  * NULL). Returns NULL for size 0, an out-of-range or CLOSING epoch, or no memory. */

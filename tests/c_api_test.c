@@ -362,6 +362,59 @@ static int test_null_allocator(void) {
   return 0;
 }
 
+/* The allocator's name: copied, at most 31 bytes, no control characters. */
+static int test_allocator_name(void) {
+  SlabAllocator* a = slab_allocator_create();
+  CHECK(a != NULL);
+  char buf[SLAB_ALLOCATOR_NAME_SIZE];
+  memset(buf, 'x', sizeof buf);
+  CHECK(slab_allocator_name(a, buf, sizeof buf) == 0 && buf[0] == '\0'); /* never named */
+  char name[] = "request cache";
+  CHECK(slab_allocator_set_name(a, name));
+  name[0] = 'R'; /* the allocator keeps its own copy */
+  CHECK(slab_allocator_name(a, buf, sizeof buf) == 13 && strcmp(buf, "request cache") == 0);
+  CHECK(slab_allocator_name(a, NULL, 0) == 13);
+  char small[5];
+  CHECK(slab_allocator_name(a, small, sizeof small) == 13 && strcmp(small, "requ") == 0);
+  /* 31 bytes fit; 32 are refused and the old name stays. */
+  char longest[32];
+  memset(longest, 'n', 31);
+  longest[31] = '\0';
+  CHECK(slab_allocator_set_name(a, longest));
+  CHECK(slab_allocator_name(a, buf, sizeof buf) == 31 && strcmp(buf, longest) == 0);
+  char too_long[33];
+  memset(too_long, 'm', 32);
+  too_long[32] = '\0';
+  CHECK(!slab_allocator_set_name(a, too_long));
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  CHECK(slab_allocator_name(a, buf, sizeof buf) == 31 && strcmp(buf, longest) == 0);
+  /* Control characters are refused, anywhere in the name. */
+  CHECK(!slab_allocator_set_name(a, "line\nbreak"));
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  CHECK(!slab_allocator_set_name(a, "\tab"));
+  CHECK(!slab_allocator_set_name(a, "del\x7f"));
+  CHECK(!slab_allocator_set_name(a, "\x1b[2J"));
+  CHECK(strcmp(buf, longest) == 0 && slab_allocator_name(a, NULL, 0) == 31);
+  /* UTF-8 and quotes are names like any other. */
+  CHECK(slab_allocator_set_name(a, "caf\xC3\xA9 \"q\""));
+  CHECK(slab_allocator_name(a, buf, sizeof buf) == 9 && strcmp(buf, "caf\xC3\xA9 \"q\"") == 0);
+  /* NULL and "" clear it. */
+  CHECK(slab_allocator_set_name(a, NULL));
+  CHECK(slab_allocator_name(a, buf, sizeof buf) == 0 && buf[0] == '\0');
+  CHECK(slab_allocator_set_name(a, "x") && slab_allocator_set_name(a, ""));
+  CHECK(slab_allocator_name(a, NULL, 0) == 0);
+  slab_allocator_free(a);
+  /* A NULL or destroyed allocator. */
+  CHECK(!slab_allocator_set_name(NULL, "x"));
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  memset(buf, 'x', sizeof buf);
+  CHECK(slab_allocator_name(NULL, buf, sizeof buf) == 0 && buf[0] == '\0');
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  CHECK(!slab_allocator_set_name(a, "x"));
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  return 0;
+}
+
 static int test_lifecycle(void) {
   SlabAllocator* a = slab_allocator_create();
   CHECK(a != NULL);
@@ -570,6 +623,7 @@ int main(void) {
       {"errors_and_utilities", test_errors_and_utilities},
       {"cross_thread", test_cross_thread},
       {"null_allocator", test_null_allocator},
+      {"allocator_name", test_allocator_name},
       {"lifecycle", test_lifecycle},
       {"domains", test_domains},
       {"arenas", test_arenas},

@@ -425,6 +425,31 @@ TEST(StatsText, LabelsStayUtf8) {
             std::string::npos);
 }
 
+TEST(StatsText, AllocatorNameInJsonAndPrometheus) {
+  tslab::Allocator a;
+  const std::string fresh = tslab::to_json(a);
+  const std::string uid = std::to_string(std::stoull(fresh.substr(fresh.find("\"allocator\":") + 12)));
+  EXPECT_NE(tslab::to_json(a).find("\"name\":\"\""), std::string::npos);
+  EXPECT_NE(tslab::to_prometheus(a).find("tslab_allocator_info{allocator=\"" + uid + "\",name=\"\"} 1\n"),
+            std::string::npos);
+  ASSERT_EQ(a.set_name("db \"pool\" \\ 1"), tslab::Error::ok);
+  char name[SLAB_ALLOCATOR_NAME_SIZE];
+  EXPECT_EQ(a.name(name, sizeof name), 13u);
+  EXPECT_STREQ(name, "db \"pool\" \\ 1");
+  EXPECT_NE(tslab::to_json(a).find("\"name\":\"db \\\"pool\\\" \\\\ 1\""), std::string::npos)
+      << tslab::to_json(a);
+  const std::string prom = tslab::to_prometheus(a);
+  EXPECT_NE(prom.find("# TYPE tslab_allocator_info gauge\n"), std::string::npos);
+  EXPECT_NE(prom.find("tslab_allocator_info{allocator=\"" + uid + "\",name=\"db \\\"pool\\\" \\\\ 1\"} 1\n"),
+            std::string::npos)
+      << prom;
+  // The other series keep the allocator label alone.
+  EXPECT_NE(prom.find("tslab_live_blocks{allocator=\"" + uid + "\"} "), std::string::npos);
+  EXPECT_EQ(a.set_name("bad\nname"), tslab::Error::invalid_argument);
+  EXPECT_EQ(a.set_name(std::string(32, 'n').c_str()), tslab::Error::invalid_argument);
+  EXPECT_EQ(a.name(nullptr, 0), 13u);
+}
+
 TEST(StatsText, RefusedRenderingsLeaveAnEmptyString) {
   char text[16];
   std::memset(text, 'x', sizeof text);

@@ -91,6 +91,12 @@ class Allocator {
 
   bool valid() const noexcept;
 
+  // The allocator's name in its statistics (slab_allocator_set_name): at most 31
+  // bytes, no control characters, else Error::invalid_argument; nullptr or ""
+  // clears it. name() copies it like slab_allocator_name and returns its length.
+  Error set_name(const char* name) noexcept;
+  std::size_t name(char* out, std::size_t out_size) const noexcept;
+
   // Pointer API. Failure returns nullptr and sets last_error(). Size 0 returns
   // a unique minimum-size block.
   void* allocate(std::size_t size) noexcept;

@@ -39,6 +39,16 @@ void slab_allocator_free(SlabAllocator* alloc) {
   if (const TslabError e = AllocatorCore::destroy(core); e != TSLAB_OK) tslab::detail::set_error(e);
 }
 
+bool slab_allocator_set_name(SlabAllocator* alloc, const char* name) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->set_name(name);
+}
+
+size_t slab_allocator_name(SlabAllocator* alloc, char* out, size_t out_size) {
+  // A null allocator reads as the dead one: empty text, TSLAB_ERR_INVALID_ARGUMENT.
+  return (alloc == nullptr ? AllocatorCore::dead() : core_of(alloc))->name(out, out_size);
+}
+
 void* alloc_obj_epoch(SlabAllocator* alloc, uint32_t size, EpochId epoch, SlabHandle* out) {
   AllocatorCore* core = core_of(alloc);
   return core == nullptr ? nullptr : core->alloc_with_handle(size, epoch, out);

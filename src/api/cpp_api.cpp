@@ -90,6 +90,12 @@ SlabEpochInfo Allocator::epoch_info(EpochId epoch) const noexcept {
   core_->epoch_info(epoch, &info);
   return info;
 }
+Error Allocator::set_name(const char* name) noexcept {
+  return core_->set_name(name) ? Error::ok : last_error();
+}
+std::size_t Allocator::name(char* out, std::size_t out_size) const noexcept {
+  return core_->name(out, out_size);
+}
 Error Allocator::set_epoch_label(EpochId epoch, const char* label) noexcept {
   return core_->epoch_set_label(epoch, label) ? Error::ok : last_error();
 }

@@ -168,6 +168,15 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t epoch_dec_refcount(std::uint32_t epoch) noexcept;
   std::uint32_t epoch_refcount(std::uint32_t epoch) const noexcept;
 
+  // --- the allocator's name (core/allocator_name.cpp) ---
+  // False, recording TSLAB_ERR_INVALID_ARGUMENT, for a dead allocator or a name
+  // longer than SLAB_ALLOCATOR_NAME_SIZE - 1 bytes or holding a control
+  // character; null or "" clears the name.
+  bool set_name(const char* name) noexcept;
+  // Copies the name (snprintf-style: truncated, NUL-terminated when out_size > 0)
+  // and returns its length; 0 for a dead allocator, with the error recorded.
+  std::size_t name(char* out, std::size_t out_size) const noexcept;
+
   // --- invariants and counters (core/check.cpp) ---
   bool check(char* message, std::size_t message_size) const noexcept;
   bool perf_counters(std::uint32_t size_class, PerfCounters* out) const noexcept;
@@ -375,6 +384,8 @@ class AllocatorCore final : public SlabSource {
   std::atomic<std::uint64_t> quiesced_era_[SLAB_MAX_EPOCH_COUNT] = {};
   std::atomic<std::uint64_t> rss_before_close_[SLAB_MAX_EPOCH_COUNT] = {};
   std::atomic<std::uint64_t> rss_after_close_[SLAB_MAX_EPOCH_COUNT] = {};
+  // The allocator's name (slab_allocator_set_name), "" until named. Guarded by mutex_.
+  char name_[SLAB_ALLOCATOR_NAME_SIZE] = {};
 
  public:
   AllocatorCore* next_live = nullptr;  // global live-allocator list (live lock)

@@ -6,6 +6,8 @@
 // while it walks (slow paths that need a slab wait for it).
 #include "core/snapshot.h"
 
+#include <cstring>
+
 #include "core/allocator_core.h"
 
 namespace tslab::detail {
@@ -63,6 +65,8 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
   out.resident_bytes = resident_bytes();
 
   const CountedLock lock(mutex_, counters_);
+  static_assert(sizeof out.name == sizeof name_);
+  std::memcpy(out.name, name_, sizeof name_);
   for (std::uint32_t e = 0; e < epoch_count_; ++e) {
     for (const Slab* s = epoch_slabs_[e]; s != nullptr; s = s->epoch_next) {
       if (only_class < NUM_CLASSES && s->size_class != only_class) continue;

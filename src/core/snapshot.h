@@ -46,6 +46,7 @@ struct EpochSnapshot {
 
 struct CoreSnapshot {
   std::uint64_t uid;
+  char name[SLAB_ALLOCATOR_NAME_SIZE];  // "" when never named
   std::uint32_t epoch_count;
   Occupancy total;  // every slab and large span
   Occupancy per_class[NUM_CLASSES];

@@ -158,6 +158,7 @@ AllocatorCore* malloc_init() noexcept {
     if (core == nullptr && scopes_init()) {
       TslabError error = TSLAB_OK;
       core = AllocatorCore::create(CoreOptions{SLAB_MALLOC_EPOCHS, nullptr, true}, &error);
+      if (core != nullptr) core->set_name("malloc");
       // Publication point of the process allocator: created once, under the lock.
       if (core != nullptr) g_malloc_core.store(core, std::memory_order_release);
     }

@@ -1,5 +1,5 @@
 // This file contains the JSON rendering of a snapshot:
-//   {"version":1,"allocator":N,"global":{...},"classes":[{...}],"epochs":[{...}]}
+//   {"version":1,"allocator":N,"name":"...","global":{...},"classes":[{...}],"epochs":[{...}]}
 // with the field names of slab_stats.h. Classes never used are left out.
 #include "size_class/size_classes.h"
 #include "stats/public_stats.h"
@@ -38,8 +38,10 @@ void epoch_object(const SlabEpochStats& s, TextWriter& w) noexcept {
 }  // namespace
 
 void render_json(const CoreSnapshot& snap, TextWriter& w) noexcept {
-  w.printf("{\"version\":%u,\"allocator\":%llu,\"global\":", SLAB_STATS_VERSION,
+  w.printf("{\"version\":%u,\"allocator\":%llu,\"name\":", SLAB_STATS_VERSION,
            static_cast<unsigned long long>(snap.uid));
+  w.json_string(snap.name);
+  w.puts(",\"global\":");
   SlabGlobalStats g;
   fill_global(snap, g);
   global_object(g, w);

@@ -4,6 +4,7 @@
 // value into seconds); counters' names already end in _total. Labels:
 // allocator="<id>", and class="<block size>" (classes ever used) or epoch="<slot>"
 // (every slot), so cardinality is bounded by 64 classes and the epoch count.
+// The allocator's name is a label of tslab_allocator_info only.
 #include <cstring>
 
 #include "size_class/size_classes.h"
@@ -117,9 +118,23 @@ void epoch_families(const CoreSnapshot* snaps, std::size_t n, TextWriter& w) noe
     }
 }
 
+// The allocator's name as a label of an info metric (value 1), so that the
+// other series keep the allocator label alone.
+void allocator_info(const CoreSnapshot* snaps, std::size_t n, TextWriter& w) noexcept {
+  w.puts("# HELP tslab_allocator_info Allocator name (slab_allocator_set_name)\n");
+  w.puts("# TYPE tslab_allocator_info gauge\n");
+  for (std::size_t i = 0; i < n; ++i) {
+    w.printf("tslab_allocator_info{allocator=\"%llu\",name=\"",
+             static_cast<unsigned long long>(snaps[i].uid));
+    w.label_value(snaps[i].name);
+    w.puts("\"} 1\n");
+  }
+}
+
 }  // namespace
 
 void render_prometheus(const CoreSnapshot* snaps, std::size_t count, TextWriter& w) noexcept {
+  allocator_info(snaps, count, w);
   global_families(snaps, count, w);
   class_families(snaps, count, w);
   epoch_families(snaps, count, w);

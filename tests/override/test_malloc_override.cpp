@@ -312,6 +312,12 @@ TEST(MallocOverride, TrimReturnsPagesAndStatsPrint) {
   EXPECT_NE(err.find("tslab allocator"), std::string::npos) << err;
 }
 
+TEST(MallocOverride, TheProcessAllocatorIsNamedMalloc) {
+  char name[SLAB_ALLOCATOR_NAME_SIZE];
+  EXPECT_EQ(slab_allocator_name(process(), name, sizeof name), 6u);
+  EXPECT_STREQ(name, "malloc");
+}
+
 TEST(MallocOverride, LateFreesAndAllocationsAtThreadExit) {
   static thread_local struct Late {
     void* block = nullptr;
