@@ -37,7 +37,7 @@ TSLAB_BIN := $(BUILD_DIR)/cli/tslab
 DEPS := build-essential g++ cmake pkg-config libgtest-dev libgmock-dev libbenchmark-dev \
         libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev clang-format python3 \
         python3-matplotlib prometheus clang libclang-rt-14-dev valgrind \
-        sqlite3 git perl help2man
+        sqlite3 git perl help2man tmux
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 

@@ -2,6 +2,8 @@
 #include "cli/args.hpp"
 
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
 
 #include "harness/stats.hpp"
 
@@ -57,6 +59,26 @@ std::uint64_t parse_number(const std::string& option, const std::string& text, s
     throw UsageError(option + " is too large (got '" + text + "'; at most " + std::to_string(max) + ")");
   if (v < min)
     throw UsageError(option + " must be at least " + std::to_string(min) + " (got '" + text + "')");
+  return v;
+}
+
+double parse_seconds(const std::string& option, const std::string& text, double min, double max) {
+  if (text.empty()) throw UsageError(option + " needs a number of seconds");
+  std::size_t digits = 0, dots = 0;
+  for (char c : text) {
+    if (std::isdigit(static_cast<unsigned char>(c)))
+      ++digits;
+    else if (c == '.')
+      ++dots;
+    else
+      throw UsageError(option + " expects seconds such as 1 or 0.5 (got '" + text + "')");
+  }
+  if (digits == 0 || dots > 1 || text.size() > 12)
+    throw UsageError(option + " expects seconds such as 1 or 0.5 (got '" + text + "')");
+  const double v = std::strtod(text.c_str(), nullptr);
+  char range[96];
+  std::snprintf(range, sizeof range, "%g to %g seconds", min, max);
+  if (v < min || v > max) throw UsageError(option + " must be " + range + " (got '" + text + "')");
   return v;
 }
 

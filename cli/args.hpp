@@ -39,6 +39,10 @@ class ArgReader {
 std::uint64_t parse_number(const std::string& option, const std::string& text, std::uint64_t min,
                            std::uint64_t max);
 
+// A duration in seconds ("1", "0.5", "2.25") in [min, max]; throws UsageError
+// naming what is wrong.
+double parse_seconds(const std::string& option, const std::string& text, double min, double max);
+
 // A comma-separated list (empty items are an error).
 std::vector<std::string> parse_list(const std::string& option, const std::string& text);
 

@@ -1,5 +1,5 @@
 // This file contains the entry point of the `tslab` command: it dispatches to a
-// subcommand (demo, bench, stats, help, --version), or runs one measurement when
+// subcommand (demo, bench, stats, serve, watch, help, --version), or runs one measurement when
 // re-executed as a child, and turns command line errors into a one-line message
 // and status 2.
 #include <cstdio>
@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   using namespace bench;
   if (argc > 1 && std::strcmp(argv[1], kChildFlag) == 0) return child_main(argc, argv);
   if (argc < 2) {
-    std::fputs("tslab: no command given (commands: demo, bench, stats, help)\n", stderr);
+    std::fputs("tslab: no command given (commands: demo, bench, stats, serve, watch, help)\n", stderr);
     return 2;
   }
   const std::string command = argv[1];
@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
     if (command == "demo") return demo_command(argc, argv);
     if (command == "bench") return bench_command(argc, argv);
     if (command == "stats") return stats_command(argc, argv);
+    if (command == "serve") return serve_command(argc, argv);
+    if (command == "watch") return watch_command(argc, argv);
     if (command == "help" || command == "--help" || command == "-h") {
       print_usage(stdout);
       return 0;
@@ -32,7 +34,7 @@ int main(int argc, char** argv) {
       print_version(stdout);
       return 0;
     }
-    throw UsageError("unknown command '" + command + "' (commands: demo, bench, stats, help)");
+    throw UsageError("unknown command '" + command + "' (commands: demo, bench, stats, serve, watch, help)");
   } catch (const UsageError& e) {
     std::fprintf(stderr, "tslab: %s\n", e.what());
     return 2;

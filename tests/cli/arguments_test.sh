@@ -6,6 +6,7 @@
 set -u
 tslab=$1
 failures=0
+unset TSLAB_METRICS_PORT
 out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
 
@@ -71,6 +72,28 @@ expect 2 "unknown option '--bogus' for demo" -- demo --bogus
 expect 2 "unknown argument 'extra' for demo" -- demo extra
 expect 2 "stats takes one of --json and --prometheus, not both" -- stats --json --prometheus
 expect 2 "unknown option '--bogus' for stats" -- stats --bogus
+expect 2 "--url needs a value" -- stats --url
+expect 2 "--url: 'ftp://127.0.0.1/metrics' is not an http:// URL" -- stats --url ftp://127.0.0.1/metrics
+expect 2 "--url: bad host in 'http://example.com/metrics'" -- stats --url http://example.com/metrics
+expect 2 "--url: bad port in 'http://127.0.0.1:99999/metrics' (1 to 65535)" -- watch --url http://127.0.0.1:99999/metrics
+expect 2 "--url needs a value" -- watch --url=
+expect 2 "--interval expects seconds such as 1 or 0.5 (got 'abc')" -- watch --url http://127.0.0.1:1/ --interval abc
+expect 2 "--interval expects seconds such as 1 or 0.5 (got '-1')" -- watch --url http://127.0.0.1:1/ --interval -1
+expect 2 "--interval must be 0.1 to 3600 seconds (got '0')" -- watch --url http://127.0.0.1:1/ --interval 0
+expect 2 "--interval must be 0.1 to 3600 seconds (got '7200')" -- watch --url http://127.0.0.1:1/ --interval 7200
+expect 2 "--interval needs a value" -- watch --interval
+expect 2 "unknown option '--bogus' for watch" -- watch --bogus
+expect 2 "unknown argument 'extra' for watch" -- watch extra
+expect 2 "watch needs --url http://127.0.0.1:PORT/metrics, or TSLAB_METRICS_PORT set to the port" -- watch
+expect 2 "stats takes one of --json and --prometheus, not both" -- stats --url http://127.0.0.1:1/ --json --prometheus
+TSLAB_METRICS_PORT=abc expect 2 "TSLAB_METRICS_PORT='abc' is not a port (1 to 65535)" -- watch
+# Nothing listens on port 1: a clear error and status 1, before any screen is drawn.
+expect 1 "cannot read http://127.0.0.1:1/metrics: Connection refused" -- watch --url http://127.0.0.1:1/metrics
+expect 1 "cannot read http://127.0.0.1:1/metrics: Connection refused" -- stats --url http://127.0.0.1:1/metrics
+expect 2 "--port is too large (got '70000'; at most 65535)" -- serve --port 70000
+expect 2 "--seconds must be at least 1 (got '0')" -- serve --seconds 0
+expect 2 "unknown option '--bogus' for serve" -- serve --bogus
+expect 0 "tslab watch [--url URL] [--interval SECONDS]" -- help
 expect 0 "request" -- bench --list
 expect 0 "fragmentation-adversary" -- bench --list
 expect 0 "group preload: " -- bench --list
