@@ -64,8 +64,9 @@ bool counter(const std::string& name) {
   return name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
 }
 
+// A slot that never held anything (never labelled, never closed, no memory) is idle.
 bool worth_a_row(const EpochView& e) {
-  return e.state == "active" || field_or(e.fields, "live_blocks", 0) != 0 ||
+  return !e.label.empty() || field_or(e.fields, "live_blocks", 0) != 0 ||
          field_or(e.fields, "committed_bytes", 0) != 0 || field_or(e.fields, "closes_total", 0) != 0;
 }
 

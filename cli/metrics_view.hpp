@@ -13,8 +13,8 @@ namespace bench {
 
 // The table's lines (no newlines). `previous` (may be null) adds rates: live
 // bytes per second, closes per second, pages returned per second, drain counters
-// per second. Epoch slots that are closing, empty and never closed are counted,
-// not listed.
+// per second. Epoch slots that never held anything (no label, no memory, never
+// closed) are counted, not listed.
 std::vector<std::string> render_table(const Scrape& current, const Scrape* previous);
 
 // {"allocators":[{"allocator":"<uid>","name":"...","fields":{...},

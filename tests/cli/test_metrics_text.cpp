@@ -233,6 +233,25 @@ TEST(MetricsView, TableWithRatesAndIdleSlots) {
   EXPECT_EQ(once[0].find("/s"), std::string::npos) << once[0];
 }
 
+TEST(MetricsView, SlotsThatNeverHeldAnythingAreIdle) {
+  // The malloc override's 64 slots are all active, and most never used.
+  const Scrape s = build_scrape(
+      parse_exposition("tslab_allocator_info{allocator=\"1\",name=\"malloc\"} 1\n"
+                       "tslab_epoch_live_blocks{allocator=\"1\",epoch=\"0\"} 12\n"
+                       "tslab_epoch_info{allocator=\"1\",epoch=\"0\",label=\"\",state=\"active\"} 1\n"
+                       "tslab_epoch_live_blocks{allocator=\"1\",epoch=\"1\"} 0\n"
+                       "tslab_epoch_info{allocator=\"1\",epoch=\"1\",label=\"\",state=\"active\"} 1\n"
+                       "tslab_epoch_live_blocks{allocator=\"1\",epoch=\"2\"} 0\n"
+                       "tslab_epoch_info{allocator=\"1\",epoch=\"2\",label=\"scope\",state=\"active\"} 1\n"),
+      0);
+  const std::vector<std::string> lines = render_table(s, nullptr);
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[0].rfind("allocator 1 \"malloc\": live -", 0), 0u) << lines[0];
+  EXPECT_EQ(lines[2].rfind("      0 active", 0), 0u) << lines[2];
+  EXPECT_EQ(lines[3].rfind("      2 active", 0), 0u) << lines[3];
+  EXPECT_EQ(lines[4], "  (1 idle epoch slots not shown)");
+}
+
 TEST(MetricsView, DrainFieldsAppearWhenReported) {
   const std::string text = scrape_text(0, 1, 1, "d") +
                            "tslab_epoch_drained_closes_total{allocator=\"7\",epoch=\"0\"} 4\n"
