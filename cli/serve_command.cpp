@@ -87,7 +87,7 @@ int serve_command(int argc, char** argv) {
   RequestWorkloadOptions options;
   options.requests_per_thread = 0;  // until stopped
   options.batch = 64;
-  options.pause_ms = 50;  // about ten epoch closes a second: watchable, and light on the machine
+  options.pause_ms = 200;  // at most ten epoch closes a second: watchable, and light on the machine
   options.stop = &stop;
   bool ok = true;
   {

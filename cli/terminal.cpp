@@ -98,10 +98,16 @@ void TerminalSession::draw(const std::vector<std::string>& lines) {
     height = ws.ws_row;
   }
   std::string frame = "\x1b[H\x1b[2J";
-  for (std::size_t i = 0; i < lines.size() && i < height; ++i) {
+  const bool cut = lines.size() > height;
+  const std::size_t shown = cut ? height - 1 : lines.size();
+  for (std::size_t i = 0; i < shown; ++i) {
     if (i != 0) frame += "\r\n";
     frame += fit(lines[i], width);
   }
+  if (cut)
+    frame +=
+        (shown != 0 ? "\r\n" : "") +
+        fit("(" + std::to_string(lines.size() - shown) + " more lines: a taller terminal shows them)", width);
   write_all(frame);
 }
 

@@ -26,8 +26,8 @@ class TerminalSession {
   // Waits up to `seconds` for a key. Returns the key, 0 when the time passed,
   // -1 when a signal asked to stop.
   int wait_key(double seconds);
-  // Clears the screen and writes `lines`, each cut to the terminal's width,
-  // as many as fit in its height.
+  // Clears the screen and writes `lines`, each cut to the terminal's width, as
+  // many as fit in its height (the last row then says how many more there are).
   void draw(const std::vector<std::string>& lines);
   // The signal that ended the session (0 if none): the caller restores the
   // terminal (destroys the session) and then re-raises it.
