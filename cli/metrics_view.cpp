@@ -25,8 +25,10 @@ std::string bytes_or_dash(const Fields& f, const std::string& name) {
   return v == nullptr ? "-" : format_bytes(*v);
 }
 
+// A count as a whole number; a fraction (a ratio such as a drain rate) with 3 digits.
 std::string count(double v) {
   if (!std::isfinite(v)) return "-";
+  if (v != std::floor(v)) return printf_string("%.3g", v);
   return printf_string(std::fabs(v) < 1e15 ? "%.0f" : "%.3g", v);
 }
 
@@ -50,18 +52,32 @@ std::string pad(std::string s, std::size_t width, bool right) {
   return right ? std::string(width - s.size(), ' ') + s : s + std::string(width - s.size(), ' ');
 }
 
-// Fields whose name mentions draining, in any epoch of the allocator (histogram
-// buckets left out): shown when the library reports them.
+bool counter(const std::string& name) {
+  return name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
+}
+
+// A field about draining (whether closes found their epoch empty), or the bytes
+// a close found pinned; histogram buckets left out.
+bool drain_field(const std::string& name) {
+  return name.find('{') == std::string::npos &&
+         (name.find("drain") != std::string::npos || name == "last_close_pinned_bytes");
+}
+
+// The drain fields of any epoch of the allocator: columns when the library reports them.
 std::set<std::string> drain_fields(const AllocatorView& a) {
   std::set<std::string> out;
   for (const auto& [slot, e] : a.epochs)
     for (const auto& [name, value] : e.fields)
-      if (name.find("drain") != std::string::npos && name.find('{') == std::string::npos) out.insert(name);
+      if (drain_field(name)) out.insert(name);
   return out;
 }
 
-bool counter(const std::string& name) {
-  return name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
+// A drain column's title: without "last_close_" (the columns follow "last close")
+// and, for a counter shown as a rate, "_total" turned into "/s".
+std::string drain_title(const std::string& field) {
+  std::string t = field.rfind("last_close_", 0) == 0 ? "close " + field.substr(11) : field;
+  if (counter(t)) t = t.substr(0, t.size() - 6) + "/s";
+  return t;
 }
 
 // A slot that never held anything (never labelled, never closed, no memory) is idle.
@@ -86,7 +102,7 @@ std::string allocator_line(const AllocatorView& a, const Scrape& cur, const Scra
   const Change returned = change_of(prev, cur, a.uid, -1, "decommit_bytes_total");
   if (returned.known) line += ", returned " + format_bytes(returned.per_second) + "/s";
   for (const auto& [name, value] : a.fields)
-    if (name.find("drain") != std::string::npos && name.find('{') == std::string::npos) {
+    if (drain_field(name)) {
       line += ", " + name + " " + count(value);
       if (counter(name)) {
         const std::string r = rate(change_of(prev, cur, a.uid, -1, name));
@@ -120,7 +136,7 @@ void epoch_rows(const AllocatorView& a, const Scrape& cur, const Scrape* prev,
                                  {"committed", 10, true}, {"reclaimable", 11, true}, {"closes", 7, true},
                                  {"closes/s", 8, true},   {"last close", 10, true}};
   for (const std::string& d : drains) {
-    std::string title = counter(d) ? d.substr(0, d.size() - 6) + "/s" : d;
+    const std::string title = drain_title(d);
     columns.push_back({title, std::max<std::size_t>(title.size(), 9), true});
   }
   std::vector<std::string> titles;
@@ -150,6 +166,8 @@ void epoch_rows(const AllocatorView& a, const Scrape& cur, const Scrape* prev,
     for (const std::string& d : drains) {
       if (counter(d))
         cells.push_back(rate(change_of(prev, cur, a.uid, static_cast<int>(slot), d)));
+      else if (d.size() > 6 && d.compare(d.size() - 6, 6, "_bytes") == 0)
+        cells.push_back(bytes_or_dash(e.fields, d));
       else
         cells.push_back(find_field(e.fields, d) ? count(*find_field(e.fields, d)) : "-");
     }

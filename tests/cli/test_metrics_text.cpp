@@ -253,16 +253,27 @@ TEST(MetricsView, SlotsThatNeverHeldAnythingAreIdle) {
 }
 
 TEST(MetricsView, DrainFieldsAppearWhenReported) {
-  const std::string text = scrape_text(0, 1, 1, "d") +
-                           "tslab_epoch_drained_closes_total{allocator=\"7\",epoch=\"0\"} 4\n"
-                           "tslab_epoch_live_blocks_at_close{allocator=\"7\",epoch=\"0\"} 12\n";
-  const std::string later =
-      scrape_text(0, 1, 1, "d") + "tslab_epoch_drained_closes_total{allocator=\"7\",epoch=\"0\"} 8\n";
-  const Scrape before = build_scrape(parse_exposition(text), 0);
-  const Scrape after = build_scrape(parse_exposition(later), 1);
+  // The drain report's fields: per allocator a counter and a ratio, per epoch
+  // slot a counter, whether the last close drained and the bytes it found pinned.
+  const auto text = [](int drained, int slot_drained) {
+    return scrape_text(0, 1, 1, "d") + "tslab_closes_drained_total{allocator=\"7\"} " +
+           std::to_string(drained) + "\n" + "tslab_close_drain_rate{allocator=\"7\"} 0.25\n" +
+           "tslab_epoch_closes_drained_total{allocator=\"7\",epoch=\"0\"} " + std::to_string(slot_drained) +
+           "\n" + "tslab_epoch_last_close_drained{allocator=\"7\",epoch=\"0\"} 1\n" +
+           "tslab_epoch_last_close_pinned_bytes{allocator=\"7\",epoch=\"0\"} 131072\n" +
+           "tslab_epoch_last_close_pinned_slabs{allocator=\"7\",epoch=\"0\"} 2\n";
+  };
+  const Scrape before = build_scrape(parse_exposition(text(2, 4)), 0);
+  const Scrape after = build_scrape(parse_exposition(text(6, 8)), 1);
   const std::vector<std::string> lines = render_table(after, &before);
-  EXPECT_NE(lines[1].find("drained_closes/s"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[0].find(", closes_drained_total 6 (4.0/s)"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find(", close_drain_rate 0.25"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("closes_drained/s"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("close drained"), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("close pinned_bytes"), std::string::npos) << lines[1];
+  EXPECT_EQ(lines[1].find("pinned_slabs"), std::string::npos) << lines[1];
   EXPECT_NE(lines[2].find("4.0/s"), std::string::npos) << lines[2];
+  EXPECT_NE(lines[2].find("128.0 KiB"), std::string::npos) << lines[2];
   // Without a drain field, no drain column.
   const Scrape plain = build_scrape(parse_exposition(scrape_text(0, 1, 1, "d")), 0);
   EXPECT_EQ(render_table(plain, nullptr)[1].find("drain"), std::string::npos);
