@@ -1,6 +1,7 @@
 // This file contains the JSON rendering of a snapshot:
 //   {"version":1,"allocator":N,"global":{...},"classes":[{...}],"epochs":[{...}]}
-// with the field names of slab_stats.h. Classes never used are left out.
+// with the field names of slab_stats.h, and in "global" the derived
+// close_drain_rate. Classes never used are left out.
 #include "size_class/size_classes.h"
 #include "stats/public_stats.h"
 #include "stats/render.h"
@@ -15,6 +16,8 @@ namespace {
 void global_object(const SlabGlobalStats& s, TextWriter& w) noexcept {
   w.printf("{\"epoch_count\":%u,\"size_class_count\":%u", s.epoch_count, s.size_class_count);
   SLAB_GLOBAL_STATS_FIELDS(TSLAB_JSON_FIELD_)
+  // Derived from two counters above (slab_stats.h, "Drain report").
+  w.printf(",\"close_drain_rate\":%.6g", close_drain_rate(s));
   w.put('}');
 }
 

@@ -67,6 +67,16 @@ void global_families(const CoreSnapshot* snaps, std::size_t n, TextWriter& w) no
   }
   SLAB_GLOBAL_STATS_FIELDS(TSLAB_FAMILY_)
 #undef TSLAB_FAMILY_
+  // Derived from two counters above (slab_stats.h, "Drain report").
+  w.puts(
+      "# HELP tslab_close_drain_rate Closes that found the epoch drained, over all closes (1 before any "
+      "close)\n# TYPE tslab_close_drain_rate gauge\n");
+  for (std::size_t i = 0; i < n; ++i) {
+    SlabGlobalStats s;
+    fill_global(snaps[i], s);
+    w.printf("tslab_close_drain_rate{allocator=\"%llu\"} %.6g\n",
+             static_cast<unsigned long long>(snaps[i].uid), close_drain_rate(s));
+  }
 }
 
 void class_families(const CoreSnapshot* snaps, std::size_t n, TextWriter& w) noexcept {
