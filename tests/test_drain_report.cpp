@@ -1,7 +1,8 @@
-// This file contains the tests of the drain report (slab_stats.h, "Drain
-// report"): what a close found still live in its epoch, the slabs and bytes
-// those blocks pin, the drained closes and the drain rate, in the structs and in
-// the JSON, Prometheus and summary texts.
+// This file contains the tests of what closes report: the drain report
+// (slab_stats.h, "Drain report": what a close found still live in its epoch,
+// the slabs and bytes those blocks pin, the drained closes and the drain rate)
+// in the structs and in the JSON, Prometheus and summary texts; the
+// close-latency histogram and the build information of the Prometheus text.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include "slab_stats.h"
 #include "tslab/stats.hpp"
 #include "tslab/tslab.hpp"
+#include "tslab/version.h"
 
 namespace {
 
@@ -69,7 +71,7 @@ TEST(DrainReport, FreshAllocatorHasNoCloseAndARateOfOne) {
   const tslab::EpochStats s = tslab::epoch_stats(a, a.epoch_current());
   EXPECT_EQ(s.last_close_drained, 0u);  // no close yet
   EXPECT_EQ(s.last_close_live_blocks, 0u);
-  EXPECT_NE(tslab::to_json(a).find("\"close_drain_rate\":1}"), std::string::npos);
+  EXPECT_NE(tslab::to_json(a).find("\"close_drain_rate\":1,"), std::string::npos);
   EXPECT_NE(tslab::to_prometheus(a).find("tslab_close_drain_rate{allocator=\"" + allocator_id(a) + "\"} 1\n"),
             std::string::npos);
 }
@@ -123,7 +125,7 @@ TEST(DrainReport, LiveBlocksPinTheirSlabsUntilTheNextActivationDrains) {
   EXPECT_EQ(g.closes_drained_total, advances + 1);  // every close but the first
   const std::string json = tslab::to_json(a);
   char rate[64];
-  std::snprintf(rate, sizeof rate, "\"close_drain_rate\":%.6g}",
+  std::snprintf(rate, sizeof rate, "\"close_drain_rate\":%.6g,",
                 static_cast<double>(advances + 1) / static_cast<double>(advances + 2));
   EXPECT_NE(json.find(rate), std::string::npos) << json;
 }
@@ -160,7 +162,7 @@ TEST(DrainReport, TextsCarryTheReport) {
 
   const std::string json = tslab::to_json(a);
   EXPECT_NE(json.find("\"closes_drained_total\":0,"), std::string::npos) << json;
-  EXPECT_NE(json.find("\"close_drain_rate\":0}"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"close_drain_rate\":0,"), std::string::npos) << json;
   EXPECT_NE(json.find("\"last_close_live_blocks\":3,"), std::string::npos) << json;
   EXPECT_NE(json.find("\"last_close_pinned_slabs\":1,"), std::string::npos) << json;
   EXPECT_NE(json.find("\"last_close_pinned_bytes\":" + std::to_string(SLAB_SIZE) + ","), std::string::npos)
@@ -193,6 +195,56 @@ TEST(DrainReport, NewFieldsTakeReservedRoom) {
   EXPECT_EQ(sizeof(SlabGlobalStats), 448u);
   EXPECT_EQ(sizeof(SlabClassStats), 272u);
   EXPECT_EQ(sizeof(SlabEpochStats), 328u);
+}
+
+// The value of the sample whose line starts with `head`, or -1.
+double sample(const std::string& text, const std::string& head) {
+  const std::size_t at = text.find("\n" + head);
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + 1 + head.size()));
+}
+
+TEST(CloseMetrics, TheHistogramCountsEveryCloseInCumulativeBuckets) {
+  tslab::Allocator a;
+  const std::string id = allocator_id(a);
+  std::string prom = tslab::to_prometheus(a);
+  EXPECT_NE(prom.find("# TYPE tslab_epoch_close_seconds histogram\n"), std::string::npos);
+  EXPECT_EQ(sample(prom, "tslab_epoch_close_seconds_count{allocator=\"" + id + "\"} "), 0);
+
+  constexpr int CLOSES = 5;
+  for (int i = 0; i < CLOSES; ++i) {
+    a.deallocate(a.allocate(OBJ, a.epoch_current()));
+    a.epoch_advance();
+  }
+  prom = tslab::to_prometheus(a);
+  const char* bounds[] = {"1e-05", "0.0001", "0.001", "0.01", "0.1", "1", "+Inf"};
+  double previous = 0;
+  for (const char* le : bounds) {
+    const double n =
+        sample(prom, "tslab_epoch_close_seconds_bucket{allocator=\"" + id + "\",le=\"" + le + "\"} ");
+    EXPECT_GE(n, previous) << "le=" << le << " is cumulative";
+    previous = n;
+  }
+  EXPECT_EQ(previous, CLOSES);  // +Inf holds every close
+  EXPECT_EQ(sample(prom, "tslab_epoch_close_seconds_count{allocator=\"" + id + "\"} "), CLOSES);
+  const tslab::GlobalStats g = tslab::stats(a);
+  EXPECT_EQ(g.epoch_close_calls_total, static_cast<std::uint64_t>(CLOSES));
+  const double sum = sample(prom, "tslab_epoch_close_seconds_sum{allocator=\"" + id + "\"} ");
+  EXPECT_GT(sum, 0);
+  EXPECT_NEAR(sum, static_cast<double>(g.close_ns_total) / 1e9, 1e-9);
+
+  const std::string json = tslab::to_json(a);
+  EXPECT_NE(json.find("\"close_seconds\":{\"buckets\":[{\"le\":1e-05,\"count\":"), std::string::npos) << json;
+  EXPECT_NE(json.find("{\"le\":\"+Inf\",\"count\":5}],\"sum\":"), std::string::npos) << json;
+  EXPECT_NE(json.find(",\"count\":5}},\"classes\":"), std::string::npos) << json;
+}
+
+TEST(CloseMetrics, BuildInfoNamesTheVersionOnce) {
+  tslab::Allocator a, b;
+  const std::string prom = tslab::to_prometheus(a);
+  const std::string line = "tslab_build_info{version=\"" TSLAB_VERSION_STRING "\"} 1\n";
+  EXPECT_NE(prom.find("# TYPE tslab_build_info gauge\n" + line), std::string::npos) << prom.substr(0, 300);
+  EXPECT_EQ(prom.find(line), prom.rfind(line));
 }
 
 }  // namespace
