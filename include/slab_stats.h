@@ -17,6 +17,15 @@
  * compiles it out). Snapshots are safe while other threads allocate and free; the
  * figures are then a consistent-enough moment, not an atomic cut.
  *
+ * Drain report: every close (epoch_close, epoch_close_era, an epoch_advance or
+ * epoch_open that ends an activation) counts, in the slabs it scans anyway, the
+ * blocks still live in the slot's closed activations and the slabs (and their
+ * committed bytes) those blocks pin. A close that finds none "drained" the epoch.
+ * The drain rate is closes_drained_total / epoch_close_calls_total; the JSON and
+ * Prometheus texts carry it as close_drain_rate, which is 1 while there was no
+ * close (nothing was left behind), so an alert on a low rate stays quiet on an
+ * idle allocator. Large spans are not counted: each goes back when it is freed.
+ *
  * Versioning: each struct starts with `version` and `size`. Set `size` to
  * sizeof(the struct you compiled against) before the call (0 means "the current
  * size"); the library fills at most that many bytes and writes back the version
@@ -85,7 +94,9 @@ extern "C" {
   X(lock_waits_total, COUNTER, COUNT, "Acquisitions of the allocator lock that had to wait")               \
   X(warm_reserve_bytes, GAUGE, BYTES, "Empty slabs kept committed across closes for reuse (warm reserve)") \
   X(quiescence_waits_total, COUNTER, COUNT,                                                                \
-    "Closes and returns that waited out allocations in flight (a process-wide fence)")
+    "Closes and returns that waited out allocations in flight (a process-wide fence)")                     \
+  X(closes_drained_total, COUNTER, COUNT,                                                                  \
+    "Closes that found no live block left in the slot's closed activations")
 
 #define SLAB_CLASS_STATS_FIELDS(X)                                                           \
   X(block_size_bytes, GAUGE, BYTES, "Block size of the class")                               \
@@ -110,7 +121,16 @@ extern "C" {
   X(rss_before_last_close_bytes, GAUGE, BYTES,                                                      \
     "Process RSS just before the slot's last close (TSLAB_CLOSE_RSS=1, else 0)")                    \
   X(rss_after_last_close_bytes, GAUGE, BYTES,                                                       \
-    "Process RSS just after the slot's last close (TSLAB_CLOSE_RSS=1, else 0)")
+    "Process RSS just after the slot's last close (TSLAB_CLOSE_RSS=1, else 0)")                     \
+  X(closes_drained_total, COUNTER, COUNT, "Closes of the slot that found no live block left")       \
+  X(last_close_live_blocks, GAUGE, COUNT,                                                           \
+    "Blocks still live in the slot's closed activations at its last close (large spans excluded)")  \
+  X(last_close_pinned_slabs, GAUGE, COUNT,                                                          \
+    "Slabs the slot's last close could not hand back because they held live blocks")                \
+  X(last_close_pinned_bytes, GAUGE, BYTES,                                                          \
+    "Committed bytes of the slabs the slot's last close found pinned")                              \
+  X(last_close_drained, GAUGE, COUNT,                                                               \
+    "1 if the slot's last close found no live block left, else 0 (0 before any close)")
 
 #define SLAB_STATS_MEMBER_(name, type, unit, help) uint64_t name;
 
@@ -120,7 +140,7 @@ typedef struct SlabGlobalStats {
   uint32_t epoch_count;
   uint32_t size_class_count;
   SLAB_GLOBAL_STATS_FIELDS(SLAB_STATS_MEMBER_)
-  uint64_t reserved[16];
+  uint64_t reserved[15];
 } SlabGlobalStats;
 
 typedef struct SlabClassStats {
@@ -139,7 +159,7 @@ typedef struct SlabEpochStats {
   uint32_t size_class; /* SLAB_STATS_ALL_CLASSES: the whole epoch, large spans included */
   char label[32];
   SLAB_EPOCH_STATS_FIELDS(SLAB_STATS_MEMBER_)
-  uint64_t reserved[16];
+  uint64_t reserved[11];
 } SlabEpochStats;
 
 /* Snapshots. False, with slab_last_error() set, for a NULL argument, a `size`

@@ -474,7 +474,7 @@ TEST(StatsText, PrometheusFamiliesAreWellFormed) {
   std::vector<void*> blocks;
   for (int i = 0; i < 1000; ++i) blocks.push_back(a.allocate(OBJ, e));
   const std::string text = tslab::to_prometheus(a);
-  std::set<std::string> helped, typed;
+  std::set<std::string> helped, typed, histograms;
   std::size_t start = 0;
   while (start < text.size()) {
     const std::size_t end = text.find('\n', start);
@@ -488,13 +488,21 @@ TEST(StatsText, PrometheusFamiliesAreWellFormed) {
       const std::string name = line.substr(7, line.find(' ', 7) - 7);
       const std::string type = line.substr(line.rfind(' ') + 1);
       EXPECT_TRUE(typed.insert(name).second) << "TYPE twice for " << name;
-      EXPECT_TRUE(type == "counter" || type == "gauge") << line;
+      EXPECT_TRUE(type == "counter" || type == "gauge" || type == "histogram") << line;
       EXPECT_EQ(type == "counter", name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0)
           << line;
       EXPECT_EQ(name.find("_ns"), std::string::npos) << "base units: seconds, not " << name;
+      if (type == "histogram") histograms.insert(name);
     } else {
       ASSERT_EQ(line.rfind("tslab_", 0), 0u) << line;
-      const std::string name = line.substr(0, line.find('{'));
+      std::string name = line.substr(0, line.find('{'));
+      // A histogram's samples are its name with _bucket, _sum or _count.
+      for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+        const std::string s = suffix;
+        if (name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0 &&
+            histograms.count(name.substr(0, name.size() - s.size())))
+          name.resize(name.size() - s.size());
+      }
       EXPECT_TRUE(typed.count(name) == 1) << "sample before its TYPE: " << line;
     }
   }
@@ -503,6 +511,8 @@ TEST(StatsText, PrometheusFamiliesAreWellFormed) {
   EXPECT_TRUE(typed.count("tslab_close_seconds_total"));
   EXPECT_TRUE(typed.count("tslab_class_live_bytes"));
   EXPECT_TRUE(typed.count("tslab_epoch_live_blocks"));
+  EXPECT_TRUE(histograms.count("tslab_epoch_close_seconds"));
+  EXPECT_TRUE(typed.count("tslab_build_info"));
   const std::string uid = text.substr(text.find("tslab_live_blocks{allocator=\"") + 29);
   const std::string allocator = uid.substr(0, uid.find('"'));
   EXPECT_NE(text.find("tslab_live_blocks{allocator=\"" + allocator + "\"} 1000\n"), std::string::npos);

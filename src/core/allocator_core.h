@@ -275,13 +275,24 @@ class AllocatorCore final : public SlabSource {
   void unlink_pooled_locked(Slab* s) noexcept;
   void make_dormant_locked(SegmentHeader* seg) noexcept;
   void wake_dormant_locked() noexcept;
+  // What a scan of closed activations found still live: the drain report of a
+  // close. Slabs are pinned when a live block keeps their pages from going back.
+  struct ClosePins {
+    std::uint64_t live_blocks = 0;
+    std::uint64_t slabs = 0;
+    std::uint64_t bytes = 0;  // committed bytes of the pinned slabs
+  };
   // Empty slabs of closed activations of `epoch`. Those of `closing_era` (the
   // activation a close just ended; 0 for collect) are left to their owners for
   // the warm reserve while it has room (keep_warm). The rest, if their era is
   // quiesced, go back to the OS. Returns the slabs whose pages went back; *over:
-  // empty slabs neither left nor returned (they wait for a quiescence).
-  std::uint32_t reclaim_closed_locked(std::uint32_t epoch, std::uint64_t closing_era,
-                                      std::uint32_t* over) noexcept;
+  // empty slabs neither left nor returned (they wait for a quiescence); *pins:
+  // the slabs that are not empty, counted on the same walk.
+  std::uint32_t reclaim_closed_locked(std::uint32_t epoch, std::uint64_t closing_era, std::uint32_t* over,
+                                      ClosePins* pins = nullptr) noexcept;
+  // Records one close in the allocator's and the slot's counters.
+  void count_close(std::uint32_t epoch, std::uint64_t took_ns, std::uint32_t returned,
+                   const ClosePins& pins) noexcept;
   // Hands back the pages of n slabs in one madvise per contiguous run; a slab
   // whose pages already went back is skipped. Returns the slabs returned.
   std::uint32_t decommit_slabs_locked(Slab** slabs, std::uint32_t n) noexcept;

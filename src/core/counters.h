@@ -9,7 +9,9 @@
 #define TSLAB_CORE_COUNTERS_H
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 
 #include "platform/mutex.h"
 #include "slab_alloc.h"
@@ -40,6 +42,23 @@ struct Level {
   std::uint64_t get() const noexcept { return value.load(std::memory_order_relaxed); }
 };
 
+// Upper bounds of the close-latency histogram's buckets, in nanoseconds: 10 us
+// to 1 s by decades. One more bucket, past the last bound, is +Inf.
+inline constexpr std::uint64_t CLOSE_LATENCY_BOUNDS_NS[] = {10'000,     100'000,     1'000'000,
+                                                            10'000'000, 100'000'000, 1'000'000'000};
+inline constexpr std::size_t CLOSE_LATENCY_BUCKETS = std::size(CLOSE_LATENCY_BOUNDS_NS) + 1;
+
+// Closes by duration, one count per bucket (not cumulative). Written by the
+// close path only.
+struct CloseLatency {
+  EventCounter buckets[CLOSE_LATENCY_BUCKETS];
+  void record(std::uint64_t ns) noexcept {
+    std::size_t b = 0;
+    while (b < std::size(CLOSE_LATENCY_BOUNDS_NS) && ns > CLOSE_LATENCY_BOUNDS_NS[b]) ++b;
+    buckets[b].add();
+  }
+};
+
 struct CoreCounters {
   EventCounter decommit_calls;
   EventCounter decommit_bytes;
@@ -53,8 +72,10 @@ struct CoreCounters {
   EventCounter invalid_frees;
   EventCounter destroyed_blocks;  // live blocks freed by epoch_destroy
   EventCounter thread_adoptions;
-  EventCounter slabs_retired;                  // slabs whose id ran out of generations
-  EventCounter quiescence_waits;               // quiesce_allocations calls that fenced
+  EventCounter slabs_retired;     // slabs whose id ran out of generations
+  EventCounter quiescence_waits;  // quiesce_allocations calls that fenced
+  EventCounter closes_drained;    // closes that found no live block left
+  CloseLatency close_latency;
   alignas(64) EventCounter lock_acquisitions;  // its own line: bumped on every slow path
   EventCounter lock_waits;
 };
@@ -62,8 +83,13 @@ struct CoreCounters {
 struct EpochCounters {
   EventCounter closes;
   EventCounter closing_rejections;
+  EventCounter closes_drained;
   Level last_close_ns;
   Level last_close_slabs_returned;
+  Level last_close_live_blocks;
+  Level last_close_pinned_slabs;
+  Level last_close_pinned_bytes;
+  Level last_close_drained;
 };
 
 // std::lock_guard for the allocator lock that counts acquisitions and waits.

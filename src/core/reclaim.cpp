@@ -282,7 +282,7 @@ void AllocatorCore::mark_quiesced(std::uint32_t epoch, std::uint64_t era) noexce
 }
 
 std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uint64_t closing_era,
-                                                   std::uint32_t* over) noexcept {
+                                                   std::uint32_t* over, ClosePins* pins) noexcept {
   const std::uint64_t open = epochs_.open_era(epoch);
   const std::uint64_t quiesced = quiesced_era_[epoch].load(std::memory_order_acquire);
   constexpr std::uint32_t BATCH = 64;
@@ -293,6 +293,11 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
     if (s->era == open || s->decommitted.load(std::memory_order_relaxed)) continue;
     if (!s->is_empty_in_use()) {
       set_keep_warm_locked(s, false);  // refilled by an allocation that raced the close
+      if (pins != nullptr) {           // the drain report: only slabs that hold blocks pay the count
+        pins->live_blocks += s->live_blocks();
+        ++pins->slabs;
+        pins->bytes += s->committed_bytes();
+      }
       continue;
     }
     // Slabs of the activation closing now may stay for the reserve; those of
@@ -405,17 +410,20 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
                                 std::uint64_t started_ns) noexcept {
   // First without waiting: empty slabs go to the warm reserve while it has room.
   std::uint32_t returned = 0, over = 0;
+  ClosePins pins;
   {
     const CountedLock lock(mutex_, counters_);
     flush_abandoned_locked(false);
-    returned = reclaim_closed_locked(epoch, closed_era, &over);
+    returned = reclaim_closed_locked(epoch, closed_era, &over, &pins);
   }
   // Slabs beyond the reserve go back to the OS once the close has waited out
   // the allocations that may still see the closed era open. Steady rotation
   // within the reserve never gets here: no fence, no wait, no system call.
+  // The drain report is that of the later walk, the closer to the close's end.
   if (over != 0 && quiesce_epoch(epoch, closed_era)) {
     const CountedLock lock(mutex_, counters_);
-    returned += reclaim_closed_locked(epoch, closed_era, nullptr);
+    pins = ClosePins{};
+    returned += reclaim_closed_locked(epoch, closed_era, nullptr, &pins);
   }
   // This thread's own bins of the closed activation can go at once too, inside
   // its marker: a concurrent close waits for the blocks it writes. (Not from a
@@ -427,13 +435,25 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
   }
   rss_before_close_[epoch].store(rss_before, std::memory_order_relaxed);
   rss_after_close_[epoch].store(close_rss(), std::memory_order_relaxed);
-  const std::uint64_t took = monotonic_ns() - started_ns;
+  count_close(epoch, monotonic_ns() - started_ns, returned, pins);
+}
+
+void AllocatorCore::count_close(std::uint32_t epoch, std::uint64_t took_ns, std::uint32_t returned,
+                                const ClosePins& pins) noexcept {
+  const bool drained = pins.live_blocks == 0;
   counters_.epoch_closes.add();
-  counters_.close_ns.add(took);
+  counters_.close_ns.add(took_ns);
+  counters_.close_latency.record(took_ns);
+  if (drained) counters_.closes_drained.add();
   EpochCounters& ec = epoch_counters_[epoch];
   ec.closes.add();
-  ec.last_close_ns.set(took);
+  if (drained) ec.closes_drained.add();
+  ec.last_close_ns.set(took_ns);
   ec.last_close_slabs_returned.set(returned);
+  ec.last_close_live_blocks.set(pins.live_blocks);
+  ec.last_close_pinned_slabs.set(pins.slabs);
+  ec.last_close_pinned_bytes.set(pins.bytes);
+  ec.last_close_drained.set(drained ? 1 : 0);
 }
 
 bool AllocatorCore::may_wait_or_error() const noexcept {

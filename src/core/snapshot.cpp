@@ -51,6 +51,11 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
     es.closing_rejections = ec.closing_rejections.get();
     es.last_close_ns = ec.last_close_ns.get();
     es.last_close_slabs_returned = ec.last_close_slabs_returned.get();
+    es.closes_drained = ec.closes_drained.get();
+    es.last_close_live_blocks = ec.last_close_live_blocks.get();
+    es.last_close_pinned_slabs = ec.last_close_pinned_slabs.get();
+    es.last_close_pinned_bytes = ec.last_close_pinned_bytes.get();
+    es.last_close_drained = ec.last_close_drained.get();
     es.rss_before_last_close = rss_before_close_[e].load(std::memory_order_relaxed);
     es.rss_after_last_close = rss_after_close_[e].load(std::memory_order_relaxed);
     if (es.state == EPOCH_ACTIVE) ++out.epochs_active;
@@ -143,6 +148,9 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
   out.lock_waits = k.lock_waits.get();
   out.warm_reserve_bytes = std::uint64_t{warm_count_} * SLAB_SIZE + large_warm_bytes_;
   out.quiescence_waits = k.quiescence_waits.get();
+  out.closes_drained = k.closes_drained.get();
+  for (std::size_t b = 0; b < CLOSE_LATENCY_BUCKETS; ++b)
+    out.close_latency[b] = k.close_latency.buckets[b].get();
 }
 
 }  // namespace tslab::detail

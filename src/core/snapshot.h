@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "core/counters.h"
 #include "size_class/size_classes.h"
 #include "slab_alloc.h"
 #include "slab_stats.h"
@@ -41,6 +42,11 @@ struct EpochSnapshot {
   std::uint64_t last_close_slabs_returned;
   std::uint64_t rss_before_last_close;
   std::uint64_t rss_after_last_close;
+  std::uint64_t closes_drained;
+  std::uint64_t last_close_live_blocks;
+  std::uint64_t last_close_pinned_slabs;
+  std::uint64_t last_close_pinned_bytes;
+  std::uint64_t last_close_drained;
   char label[32];
 };
 
@@ -76,6 +82,10 @@ struct CoreSnapshot {
   std::uint64_t lock_waits;
   std::uint64_t warm_reserve_bytes;
   std::uint64_t quiescence_waits;
+  std::uint64_t closes_drained;
+  // Closes by duration, bucket b for durations up to CLOSE_LATENCY_BOUNDS_NS[b]
+  // (the last: longer); one count per bucket, not cumulative.
+  std::uint64_t close_latency[CLOSE_LATENCY_BUCKETS];
 };
 
 }  // namespace tslab::detail

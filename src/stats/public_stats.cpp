@@ -65,6 +65,7 @@ void fill_global(const CoreSnapshot& snap, SlabGlobalStats& out) noexcept {
   out.lock_waits_total = snap.lock_waits;
   out.warm_reserve_bytes = snap.warm_reserve_bytes;
   out.quiescence_waits_total = snap.quiescence_waits;
+  out.closes_drained_total = snap.closes_drained;
 }
 
 void fill_class(const CoreSnapshot& snap, std::uint32_t cls, SlabClassStats& out) noexcept {
@@ -104,6 +105,16 @@ void fill_epoch(const CoreSnapshot& snap, std::uint32_t epoch, std::uint32_t cls
   out.last_close_slabs_returned = es.last_close_slabs_returned;
   out.rss_before_last_close_bytes = es.rss_before_last_close;
   out.rss_after_last_close_bytes = es.rss_after_last_close;
+  out.closes_drained_total = es.closes_drained;
+  out.last_close_live_blocks = es.last_close_live_blocks;
+  out.last_close_pinned_slabs = es.last_close_pinned_slabs;
+  out.last_close_pinned_bytes = es.last_close_pinned_bytes;
+  out.last_close_drained = es.last_close_drained;
+}
+
+double close_drain_rate(const SlabGlobalStats& g) noexcept {
+  if (g.epoch_close_calls_total == 0) return 1.0;  // no close left anything behind
+  return static_cast<double>(g.closes_drained_total) / static_cast<double>(g.epoch_close_calls_total);
 }
 
 template <class Stats>

@@ -17,6 +17,9 @@ void fill_epoch(const CoreSnapshot& snap, std::uint32_t epoch, std::uint32_t cls
                 SlabEpochStats& out) noexcept;
 // True if the class ever had a slab: the classes the renderings list.
 bool class_in_use(const CoreSnapshot& snap, std::uint32_t cls) noexcept;
+// The drain rate the renderings show: closes_drained_total / epoch_close_calls_total,
+// in [0, 1]; 1 when there was no close (no close left anything behind).
+double close_drain_rate(const SlabGlobalStats& g) noexcept;
 
 // Copies a filled struct into a caller's, honouring its `size` (0: ours) and
 // writing back the version and size filled. False if the caller's is too small

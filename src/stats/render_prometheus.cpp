@@ -4,12 +4,16 @@
 // value into seconds); counters' names already end in _total. Labels:
 // allocator="<id>", and class="<block size>" (classes ever used) or epoch="<slot>"
 // (every slot), so cardinality is bounded by 64 classes and the epoch count.
-// The allocator's name is a label of tslab_allocator_info only.
+// Besides the field lists: tslab_build_info (the version, once per text), the
+// drain rate, the close-latency histogram tslab_epoch_close_seconds and
+// tslab_epoch_info. The allocator's name is a label of tslab_allocator_info only.
 #include <cstring>
+#include <iterator>
 
 #include "size_class/size_classes.h"
 #include "stats/public_stats.h"
 #include "stats/render.h"
+#include "tslab/version.h"
 
 namespace tslab::detail {
 
@@ -68,6 +72,16 @@ void global_families(const CoreSnapshot* snaps, std::size_t n, TextWriter& w) no
   }
   SLAB_GLOBAL_STATS_FIELDS(TSLAB_FAMILY_)
 #undef TSLAB_FAMILY_
+  // Derived from two counters above (slab_stats.h, "Drain report").
+  w.puts(
+      "# HELP tslab_close_drain_rate Closes that found the epoch drained, over all closes (1 before any "
+      "close)\n# TYPE tslab_close_drain_rate gauge\n");
+  for (std::size_t i = 0; i < n; ++i) {
+    SlabGlobalStats s;
+    fill_global(snaps[i], s);
+    w.printf("tslab_close_drain_rate{allocator=\"%llu\"} %.6g\n",
+             static_cast<unsigned long long>(snaps[i].uid), close_drain_rate(s));
+  }
 }
 
 void class_families(const CoreSnapshot* snaps, std::size_t n, TextWriter& w) noexcept {
@@ -131,11 +145,45 @@ void allocator_info(const CoreSnapshot* snaps, std::size_t n, TextWriter& w) noe
   }
 }
 
+void build_info(TextWriter& w) noexcept {
+  w.puts(
+      "# HELP tslab_build_info The tslab version this library was built as\n# TYPE tslab_build_info gauge\n");
+  w.puts("tslab_build_info{version=\"" TSLAB_VERSION_STRING "\"} 1\n");
+}
+
+// Cumulative bucket counts, as the format wants them; the sum is the time
+// closes took (close_ns_total), the count that of the +Inf bucket.
+void close_histogram(const CoreSnapshot* snaps, std::size_t n, TextWriter& w) noexcept {
+  w.puts(
+      "# HELP tslab_epoch_close_seconds Duration of epoch closes\n"
+      "# TYPE tslab_epoch_close_seconds histogram\n");
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto uid = static_cast<unsigned long long>(snaps[i].uid);
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < CLOSE_LATENCY_BUCKETS; ++b) {
+      cumulative += snaps[i].close_latency[b];
+      w.printf("tslab_epoch_close_seconds_bucket{allocator=\"%llu\",le=\"", uid);
+      if (b < std::size(CLOSE_LATENCY_BOUNDS_NS)) {
+        w.printf("%g", static_cast<double>(CLOSE_LATENCY_BOUNDS_NS[b]) / 1e9);
+      } else {
+        w.puts("+Inf");
+      }
+      w.printf("\"} %llu\n", static_cast<unsigned long long>(cumulative));
+    }
+    w.printf("tslab_epoch_close_seconds_sum{allocator=\"%llu\"} %.9f\n", uid,
+             static_cast<double>(snaps[i].close_ns) / 1e9);
+    w.printf("tslab_epoch_close_seconds_count{allocator=\"%llu\"} %llu\n", uid,
+             static_cast<unsigned long long>(cumulative));
+  }
+}
+
 }  // namespace
 
 void render_prometheus(const CoreSnapshot* snaps, std::size_t count, TextWriter& w) noexcept {
+  build_info(w);
   allocator_info(snaps, count, w);
   global_families(snaps, count, w);
+  close_histogram(snaps, count, w);
   class_families(snaps, count, w);
   epoch_families(snaps, count, w);
 }

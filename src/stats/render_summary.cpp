@@ -27,10 +27,11 @@ void render_summary(const CoreSnapshot& snap, TextWriter& w) noexcept {
       frag);
   w.printf(
       "  returned to the OS: %.2f MiB in %llu calls (%llu refused); %llu closes took %.3f ms and "
-      "returned %llu of %llu slabs scanned; %llu collects\n",
+      "returned %llu of %llu slabs scanned, %llu found the epoch drained (rate %.2f); %llu collects\n",
       mib(g.decommit_bytes_total), u(g.decommit_calls_total), u(g.decommit_failures_total),
       u(g.epoch_close_calls_total), static_cast<double>(g.close_ns_total) / 1e6,
-      u(g.close_slabs_returned_total), u(g.close_slabs_scanned_total), u(g.collect_calls_total));
+      u(g.close_slabs_returned_total), u(g.close_slabs_scanned_total), u(g.closes_drained_total),
+      close_drain_rate(g), u(g.collect_calls_total));
   w.printf(
       "  slow paths: %llu allocations, %llu new slabs, %llu reused, %llu remote frees collected, "
       "%llu closing rejections, %llu refused frees, %llu adoptions, lock %llu taken (%llu waited)\n",
@@ -52,9 +53,13 @@ void render_summary(const CoreSnapshot& snap, TextWriter& w) noexcept {
     if (best == snap.epoch_count) break;
     shown[best] = true;
     const EpochSnapshot& es = snap.epochs[best];
-    w.printf("    epoch %u \"%s\" (%s, era %llu): %.2f MiB live in %llu blocks, %.2f MiB committed\n", best,
+    w.printf("    epoch %u \"%s\" (%s, era %llu): %.2f MiB live in %llu blocks, %.2f MiB committed", best,
              es.label, es.state == EPOCH_ACTIVE ? "active" : "closing", u(es.era),
              mib(es.occupancy.live_bytes), u(es.occupancy.live_blocks), mib(es.occupancy.committed_bytes));
+    if (es.closes != 0)
+      w.printf("; its last close left %llu blocks pinning %llu slabs (%.2f MiB)",
+               u(es.last_close_live_blocks), u(es.last_close_pinned_slabs), mib(es.last_close_pinned_bytes));
+    w.put('\n');
   }
 }
 
