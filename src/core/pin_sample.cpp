@@ -131,7 +131,8 @@ void PinSampler::on_close(std::uint32_t epoch, std::uint64_t closed_era) noexcep
     if (r.block == nullptr || r.epoch != epoch || r.era > closed_era) continue;
     const Slab* s = r.slab;
     // Live iff its slab is still in use for the record's activation and the
-    // slot is allocated and not remotely freed (segment/slab.h).
+    // slot is allocated and not remotely freed (segment/slab.h). A snapshot: a
+    // free racing the walk may or may not be seen, as in the drain report.
     bool live = s != nullptr && s->state.load(std::memory_order_acquire) == SLAB_IN_USE &&
                 s->epoch == r.epoch && s->era == r.era;
     if (live) {
