@@ -180,6 +180,24 @@ TEST(PinSample, TheCppApiReadsTheReport) {
   a.deallocate(p);
 }
 
+// A close's walk over the records never reads the slab metadata of a dormant
+// segment: that would fault its pages back in.
+TEST(PinSample, TheWalkLeavesDormantSegmentsAsleep) {
+  tslab::detail::options_reset_for_testing();
+  ASSERT_TRUE(tslab_option_set("TSLAB_PIN_SAMPLE", "1"));
+  tslab::Allocator a;
+  tslab::detail::options_reset_for_testing();
+  ASSERT_EQ(a.set_warm_reserve(0), tslab::Error::ok);  // warm slabs keep their segment awake
+  const std::size_t n = 4 * 64 * (65536 / 256);        // four segments' worth of 256 B blocks
+  std::vector<void*> blocks(n);
+  for (void*& p : blocks) ASSERT_NE(p = a.allocate(256, 1), nullptr);
+  const std::uint64_t resident_full = a.resident_bytes();
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+  ASSERT_EQ(a.epoch_close(1), tslab::Error::ok);
+  EXPECT_LE(a.resident_bytes(), resident_full / 100) << "data and metadata pages both went back";
+  EXPECT_NE(tslab::drain_report(a, 1).find("0 live sampled blocks"), std::string::npos);
+}
+
 TEST(PinSample, ThreadsSamplingWhileEpochsClose) {
   SlabAllocator* a = create_sampling("7");
   ASSERT_NE(a, nullptr);

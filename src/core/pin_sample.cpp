@@ -16,6 +16,7 @@ namespace tslab::detail {
 struct PinSampler::Record {
   void* block = nullptr;  // nullptr: an empty record
   Slab* slab = nullptr;
+  const SegmentHeader* segment = nullptr;  // its header stays mapped while the allocator lives
   std::uint64_t era = 0;
   std::uint64_t seq = 0;  // order of recording: a block's newest record wins
   std::uint32_t epoch = 0;
@@ -109,10 +110,12 @@ void PinSampler::record(void* block, std::uint32_t epoch, std::uint64_t era, std
   Frames f{frames, 0};
   _Unwind_Backtrace(take_frame, &f);
   Slab* s = small_slab_of(block);
+  const SegmentHeader* seg = segment_map_lookup(block);
   const Locked lock(mutex_);
   Record& r = records_[next_ % PIN_RECORDS];  // the oldest record gives way
   r.block = block;
   r.slab = s;
+  r.segment = seg;
   r.era = era;
   r.seq = next_++;
   r.epoch = epoch;
@@ -130,6 +133,9 @@ void PinSampler::on_close(std::uint32_t epoch, std::uint64_t closed_era) noexcep
     Record& r = records_[i];
     if (r.block == nullptr || r.epoch != epoch || r.era > closed_era) continue;
     const Slab* s = r.slab;
+    // A dormant segment's slab metadata went back to the OS: reading it would
+    // fault its pages in again, and every slab there is in the pool anyway.
+    if (r.segment == nullptr || r.segment->dormant) s = nullptr;
     // Live iff its slab is still in use for the record's activation and the
     // slot is allocated and not remotely freed (segment/slab.h). A snapshot: a
     // free racing the walk may or may not be seen, as in the drain report.

@@ -80,7 +80,8 @@ class PinSampler {
 
   // A close of `epoch` ended activations up to `closed_era`: the slot's report
   // is rebuilt from the records still live. Caller holds the allocator lock, so
-  // slab identities (epoch, era, state) cannot change under the walk.
+  // slab identities (epoch, era, state) and segment dormancy cannot change under
+  // the walk.
   void on_close(std::uint32_t epoch, std::uint64_t closed_era) noexcept;
   // The slot's last report, copied.
   void report(std::uint32_t epoch, PinReport* out) noexcept;
