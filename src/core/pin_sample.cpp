@@ -29,7 +29,7 @@ struct PinSampler::Record {
 struct PinSampler::Candidate {
   void* block;
   std::uint64_t seq;
-  const Record* record;
+  Record* record;
 };
 
 namespace {
@@ -155,13 +155,18 @@ void PinSampler::on_close(std::uint32_t epoch, std::uint64_t closed_era) noexcep
     }
     scratch_[n++] = Candidate{r.block, r.seq, &r};
   }
-  // A block allocated again keeps only its newest record.
+  // A block allocated again keeps only its newest record; the older ones are
+  // stale for good.
   std::sort(scratch_, scratch_ + n, [](const Candidate& a, const Candidate& b) {
     return a.block != b.block ? a.block < b.block : a.seq > b.seq;
   });
   std::uint32_t kept = 0;
-  for (std::uint32_t i = 0; i < n; ++i)
-    if (kept == 0 || scratch_[kept - 1].block != scratch_[i].block) scratch_[kept++] = scratch_[i];
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (kept == 0 || scratch_[kept - 1].block != scratch_[i].block)
+      scratch_[kept++] = scratch_[i];
+    else
+      scratch_[i].record->block = nullptr;
+  }
   // Grouped by call site: the whole captured stack.
   std::sort(scratch_, scratch_ + kept, [](const Candidate& a, const Candidate& b) {
     const Record& x = *a.record;
