@@ -201,22 +201,27 @@ TEST(PinSample, TheWalkLeavesDormantSegmentsAsleep) {
 TEST(PinSample, ThreadsSamplingWhileEpochsClose) {
   SlabAllocator* a = create_sampling("7");
   ASSERT_NE(a, nullptr);
+  constexpr std::uint64_t PER_THREAD = 20000;  // allocations each thread makes at least
   std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> allocations{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
     threads.emplace_back([&, t] {
       std::vector<void*> ring(256, nullptr);
-      std::size_t i = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
+      std::uint64_t i = 0;
+      while (i < PER_THREAD || !stop.load(std::memory_order_relaxed)) {
         void*& slot = ring[i++ % ring.size()];
         if (slot != nullptr) slab_free(a, slot);
         slot = slab_malloc_epoch(a, OBJ + 16 * static_cast<std::size_t>(t), epoch_current(a));
+        allocations.fetch_add(1, std::memory_order_relaxed);
       }
       for (void* p : ring)
         if (p != nullptr) slab_free(a, p);
     });
+  // Closes keep coming while the threads allocate: 200 of them at least, and
+  // until every thread has made its share.
   std::string last;
-  for (int round = 0; round < 200; ++round) {
+  for (int round = 0; round < 200 || allocations.load(std::memory_order_relaxed) < 4 * PER_THREAD; ++round) {
     const EpochId closing = epoch_current(a);
     epoch_advance(a);
     last = drain_report(a, closing);
@@ -224,7 +229,9 @@ TEST(PinSample, ThreadsSamplingWhileEpochsClose) {
   }
   stop.store(true);
   for (std::thread& t : threads) t.join();
-  EXPECT_GT(recorded(a), 0u);
+  // About one in 7 of at least 80,000 allocations.
+  EXPECT_GE(recorded(a), 4 * PER_THREAD / 14);
+  EXPECT_LE(recorded(a), allocations.load() / 3);
   char message[256];
   EXPECT_TRUE(slab_check(a, message, sizeof message)) << message;
   slab_allocator_free(a);
