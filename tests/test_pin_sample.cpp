@@ -155,6 +155,29 @@ TEST(PinSample, AboutOneInNIsRecorded) {
   slab_allocator_free(a);
 }
 
+TEST(PinSample, ShowStatsPrintsTheReportsAfterTheSummary) {
+  tslab::detail::options_reset_for_testing();
+  ASSERT_TRUE(tslab_option_set("TSLAB_SHOW_STATS", "1"));
+  ASSERT_TRUE(tslab_option_set("TSLAB_PIN_SAMPLE", "1"));
+  testing::internal::CaptureStderr();
+  {
+    SlabAllocator* a = slab_allocator_create();
+    const EpochId e = slab_epoch_open(a);
+    std::vector<void*> kept;
+    keep_session_objects_alive(a, e, &kept);
+    epoch_close(a, e);
+    for (void* p : kept) slab_free(a, p);
+    slab_allocator_free(a);
+  }
+  const std::string err = testing::internal::GetCapturedStderr();
+  tslab::detail::options_reset_for_testing();
+  const std::size_t summary = err.find("tslab allocator");
+  const std::size_t pins = err.find("keep_session_objects_alive");
+  EXPECT_NE(summary, std::string::npos) << err;
+  EXPECT_NE(pins, std::string::npos) << err;
+  EXPECT_LT(summary, pins) << err;
+}
+
 TEST(PinSample, NoCloseYetAndOutOfRange) {
   SlabAllocator* a = create_sampling("10");
   ASSERT_NE(a, nullptr);
