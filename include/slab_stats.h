@@ -181,6 +181,15 @@ size_t slab_stats_prometheus(SlabAllocator* alloc, char* out, size_t out_size);
 /* A few lines for people: memory, reclamation, slow paths, busiest epochs. */
 size_t slab_stats_summary(SlabAllocator* alloc, char* out, size_t out_size);
 
+/* The last-close pin report of `epoch` (TSLAB_PIN_SAMPLE=N): at the slot's
+ * last close, the call sites whose sampled allocations were still live in it,
+ * the top 8 by live sampled blocks, each with its counts, the estimate (sampled
+ * × N) and its stack named with dladdr (symbol+offset, object file; frames inside
+ * tslab left out). With sampling off, a line saying so. Returns the length the
+ * whole text needs (without the NUL), like snprintf; 0 with the reason in
+ * slab_last_error() for a null or destroyed allocator or an epoch out of range. */
+size_t slab_drain_report(SlabAllocator* alloc, EpochId epoch, char* out, size_t out_size);
+
 /* The built-in metrics endpoint: an HTTP server on 127.0.0.1 serving the
  * Prometheus text of every live allocator at GET /metrics, on its own thread.
  * Off by default; TSLAB_METRICS_PORT starts it when the first allocator is

@@ -20,6 +20,12 @@
  *   TSLAB_CLOSE_RSS       bool, default 0: read the process RSS (/proc/self/statm)
  *                         before and after every epoch close, for slab_epoch_info's
  *                         rss_before_close / rss_after_close (0 when off)
+ *   TSLAB_PIN_SAMPLE      unsigned, default 0 (off), at most 2^30: about one
+ *                         allocation in N records its call stack, and each epoch
+ *                         close keeps the call sites whose sampled blocks are still
+ *                         live (slab_drain_report). Read when an allocator is
+ *                         created. On, every allocation of that allocator takes the
+ *                         slow path; off costs nothing
  *
  * A variable set to nothing counts as unset.
  * bool: 0/1, true/false, yes/no, on/off. size: digits with an optional k, m or g

@@ -54,6 +54,12 @@ std::string render_text(const Allocator& a, Render render) {
 inline std::string to_json(const Allocator& a) { return detail::render_text(a, slab_stats_json); }
 inline std::string to_prometheus(const Allocator& a) { return detail::render_text(a, slab_stats_prometheus); }
 inline std::string summary(const Allocator& a) { return detail::render_text(a, slab_stats_summary); }
+// The last-close pin report of `epoch` (TSLAB_PIN_SAMPLE; slab_drain_report).
+inline std::string drain_report(const Allocator& a, EpochId epoch) {
+  return detail::render_text(a, [epoch](SlabAllocator* c, char* out, std::size_t size) {
+    return slab_drain_report(c, epoch, out, size);
+  });
+}
 
 // The metrics endpoint on 127.0.0.1 (port 0: any free port). Returns the port,
 // or 0 with last_error() set.

@@ -56,6 +56,15 @@ size_t slab_stats_summary(SlabAllocator* alloc, char* out, size_t out_size) {
   return render(alloc, StatsFormat::summary, out, out_size);
 }
 
+size_t slab_drain_report(SlabAllocator* alloc, EpochId epoch, char* out, size_t out_size) {
+  if (out != nullptr && out_size != 0) out[0] = '\0';
+  if (alloc == nullptr) return report(TSLAB_ERR_INVALID_ARGUMENT), 0;
+  TslabError error = TSLAB_OK;
+  const size_t needed = tslab::detail::drain_report_render(*core_of(alloc), epoch, out, out_size, &error);
+  report(error);
+  return needed;
+}
+
 uint16_t slab_metrics_start(uint16_t port) {
   TslabError error = TSLAB_OK;
   const uint16_t bound = tslab::detail::metrics_start(port, &error);

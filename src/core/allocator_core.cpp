@@ -79,6 +79,9 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
   core->warm_limit_ = warm.ok ? static_cast<std::uint32_t>(warm.value / SLAB_SIZE) : 0;
   const OptionValue rss = option(OptionId::close_rss);
   core->close_rss_ = rss.ok && rss.value != 0;
+  // Off if its memory is refused: sampling is a diagnostic, the allocator works without it.
+  const OptionValue sample = option(OptionId::pin_sample);
+  if (sample.ok) core->sampler_.start(static_cast<std::uint32_t>(sample.value));
   register_live(core);
   *error = TSLAB_OK;
   return core;
@@ -232,6 +235,9 @@ void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch) noexcept 
   const std::uint64_t era = open_era_or_error(epoch);
   void* p = era == 0 ? nullptr : heap->alloc_slow(*this, epoch, size_to_class(size), era);
   heap->end_alloc();
+  // A sampling allocator's allocations all come here (heap.h, BIN_ERA_SAMPLED).
+  if (heap->bin_era_flag != 0 && p != nullptr) [[unlikely]]
+    sampler_.after_alloc(*heap, p, epoch, era, size);
   return p;
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/counters.h"
 #include "core/large_span_cache.h"
+#include "core/pin_sample.h"
 #include "core/thread_cache.h"
 #include "epoch/epoch_ring.h"
 #include "heap/heap.h"
@@ -181,6 +182,12 @@ class AllocatorCore final : public SlabSource {
   bool check(char* message, std::size_t message_size) const noexcept;
   bool perf_counters(std::uint32_t size_class, PerfCounters* out) const noexcept;
 
+  // --- allocation sampling, TSLAB_PIN_SAMPLE (core/pin_sample.h) ---
+  // The slot's last-close pin report (a zeroed one with sample_every 0 if off).
+  bool pin_report(std::uint32_t epoch, PinReport* out) const noexcept;
+  // Allocations sampled so far.
+  std::uint64_t pin_samples_recorded() const noexcept { return sampler_.recorded(); }
+
   // --- statistics (core/snapshot.cpp) ---
   // Fills `out` (zeroed by the caller): occupancy from the slab bitmaps, counters
   // merged from the heaps. With only_class < NUM_CLASSES, the per-epoch occupancy
@@ -205,7 +212,7 @@ class AllocatorCore final : public SlabSource {
   Heap* own_heap() const noexcept;
 
   // --- fork (core/fork.cpp); the caller holds the live lock throughout ---
-  // Takes the allocator's locks (allocator, ring, metadata arena), in that order.
+  // Takes the allocator's locks (allocator, sampler, ring, metadata arena), in that order.
   void fork_prepare() noexcept;
   // Releases them in the parent.
   void fork_parent() noexcept;
@@ -366,6 +373,7 @@ class AllocatorCore final : public SlabSource {
 
   mutable Mutex mutex_;
   mutable CoreCounters counters_;
+  mutable PinSampler sampler_;  // TSLAB_PIN_SAMPLE; its lock is taken after mutex_
   mutable EpochCounters epoch_counters_[SLAB_MAX_EPOCH_COUNT];
   SegmentHeader* reservations_ = nullptr;  // every segment and large span
   // Where each epoch slot's fresh slabs come from: a phase's slabs share segments,

@@ -92,7 +92,7 @@ void check_free_list(const AllocatorCore* owner, const HotBin& bin, std::uint32_
     if (b->slab != s)
       r.fail("bin %u: free block %p records slab %p, lies in slab %u", bin_index, static_cast<const void*>(b),
              static_cast<const void*>(b->slab), s->id);
-    else if (s->bin_index != bin_index || s->era != bin.era)
+    else if (s->bin_index != bin_index || s->era != bin_era(bin))
       r.fail("bin %u: free list holds a block of slab %u of bin %u era %llu (law 3)", bin_index, s->id,
              s->bin_index, static_cast<unsigned long long>(s->era));
     else if (static_cast<std::size_t>(slot) * s->obj_size != offset ||
@@ -114,7 +114,7 @@ void check_reclaim_counts(const Heap& h, const EpochRing& epochs, Reporter& r) {
     const HotBin& bin = h.hot(bin_index / NUM_CLASSES, bin_index % NUM_CLASSES);
     // Counts of a closed activation are not read (its close returns the pages) and
     // are reset when the bin next takes an era.
-    if (era == 0 || bin.era != era || era != epochs.open_era(bin_index / NUM_CLASSES)) continue;
+    if (era == 0 || bin_era(bin) != era || era != epochs.open_era(bin_index / NUM_CLASSES)) continue;
     std::uint64_t slabs = 0, bytes = 0;
     for (const Slab* s = h.lists(bin_index / NUM_CLASSES, bin_index % NUM_CLASSES).slabs.front();
          s != nullptr; s = s->next) {
@@ -183,10 +183,10 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       const std::uint32_t e = bin_index / NUM_CLASSES, cls = bin_index % NUM_CLASSES;
       const HotBin& bin = h->hot(e, cls);
       for (const Slab* s = h->lists(e, cls).slabs.front(); s != nullptr && r.ok(); s = s->next, ++reachable)
-        check_bin_slab(*s, h, bin_index, bin.era, SlabList::bin, r);
+        check_bin_slab(*s, h, bin_index, bin_era(bin), SlabList::bin, r);
       // A bin of a closed activation keeps a dead list: never walked again, its
       // slabs' pages may be back with the OS.
-      if (bin.era == epochs_.open_era(e)) check_free_list(this, bin, bin_index, carved_total, r);
+      if (bin_era(bin) == epochs_.open_era(e)) check_free_list(this, bin, bin_index, carved_total, r);
     }
     for (const Slab* s = h->retired().front(); s != nullptr && r.ok(); s = s->next, ++reachable)
       check_bin_slab(*s, h, 0, 0, SlabList::retired, r);

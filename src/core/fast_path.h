@@ -20,6 +20,8 @@
 //
 //   alloc ──► bin era == open_era? ──► pop HotBin::free ──► Slab::try_mark_allocated
 //     └─ miss ─► alloc_slow ─► errors / large span / Heap::alloc_slow (heap.cpp)
+//     (never equal in a heap of a sampling allocator, TSLAB_PIN_SAMPLE: its bins'
+//     eras carry BIN_ERA_SAMPLED, heap/heap.h, so sampling adds nothing here)
 //
 //   free ──► segment map ──► owner heap == mine? ──► Slab::free_local (link, clear bit) ──► push
 //     └─ miss ─► free_slow ─► validation errors / large span / Slab::free_remote

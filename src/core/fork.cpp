@@ -40,6 +40,7 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
 
 void AllocatorCore::fork_prepare() noexcept {
   mutex_.lock();
+  sampler_.mutex_for_fork().lock();
   epochs_.mutex_for_fork().lock();
   meta_.mutex_for_fork().lock();
 }
@@ -47,6 +48,7 @@ void AllocatorCore::fork_prepare() noexcept {
 void AllocatorCore::fork_parent() noexcept {
   meta_.mutex_for_fork().unlock();
   epochs_.mutex_for_fork().unlock();
+  sampler_.mutex_for_fork().unlock();
   mutex_.unlock();
 }
 

@@ -436,6 +436,17 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
   rss_before_close_[epoch].store(rss_before, std::memory_order_relaxed);
   rss_after_close_[epoch].store(close_rss(), std::memory_order_relaxed);
   count_close(epoch, monotonic_ns() - started_ns, returned, pins);
+  if (sampler_.on()) {
+    // Under the allocator lock: no slab changes activation during the walk.
+    const CountedLock lock(mutex_, counters_);
+    sampler_.on_close(epoch, closed_era);
+  }
+}
+
+bool AllocatorCore::pin_report(std::uint32_t epoch, PinReport* out) const noexcept {
+  if (!alive_or_error() || !in_range_or_error(epoch)) return false;
+  sampler_.report(epoch, out);
+  return true;
 }
 
 void AllocatorCore::count_close(std::uint32_t epoch, std::uint64_t took_ns, std::uint32_t returned,

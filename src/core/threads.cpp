@@ -207,6 +207,7 @@ Heap* AllocatorCore::acquire_heap() noexcept {
   } else {
     heap = Heap::create(meta_, epoch_count_);
     if (heap == nullptr) return nullptr;
+    sampler_.prepare(*heap);
     heap->next_all = heaps_;
     heaps_ = heap;
   }

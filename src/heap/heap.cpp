@@ -234,7 +234,7 @@ Slab* Heap::take_empty_slabs(SlabSource& source, bool active_too) noexcept {
   for (std::uint32_t i = 0; i < epoch_count_ * NUM_CLASSES; ++i) {
     const HotBin& bin = hot_[i];
     if (bin.era == 0) continue;
-    if (bin.era != source.open_era(i / NUM_CLASSES)) {
+    if (bin_era(bin) != source.open_era(i / NUM_CLASSES)) {
       // Quiescence point of a closed bin: its list is dropped unwalked and its
       // slabs retired, so no allocation path of this heap reaches them again.
       retire_bin(i / NUM_CLASSES, i % NUM_CLASSES);
@@ -296,10 +296,10 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
   counters.slow_path_hits.bump();
   HotBin& bin = hot(epoch, cls);
   BinLists& l = lists_[epoch * NUM_CLASSES + cls];
-  if (bin.era != open_era) {
+  if (bin_era(bin) != open_era) {
     // The slot was re-activated: slabs of the previous era take no new objects.
     retire_bin(epoch, cls);
-    bin.era = open_era;
+    bin.era = open_era | bin_era_flag;
     reset_reclaim(epoch * NUM_CLASSES + cls, open_era);
   }
   if (bin.free == nullptr) counters.bin_empty.bump();
@@ -326,7 +326,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     // If this bin's epoch closed since the allocation began, the catch-up retired
     // the bin; the allocation still linearizes before the close, so the bin takes
     // its era back and the next catch-up retires it with the new slab.
-    bin.era = open_era;
+    bin.era = open_era | bin_era_flag;
     Slab* fresh = source.take_slab(*this, epoch, cls, open_era);
     if (fresh == nullptr) return nullptr;
     // A bin that already filled a slab will fill this one too. A bin's first slab

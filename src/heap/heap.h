@@ -63,8 +63,16 @@ struct ReclaimCount {
 
 struct HotBin {
   FreeBlock* free;    // free blocks of this bin's slabs, LIFO
-  std::uint64_t era;  // era of the bin's slabs; 0 = none yet
+  std::uint64_t era;  // era of the bin's slabs (| BIN_ERA_SAMPLED); 0 = none yet
 };
+
+// Set in HotBin::era by a heap whose allocator samples allocations
+// (TSLAB_PIN_SAMPLE, core/pin_sample.h): the fast path's era comparison then
+// always fails and every allocation takes the slow path, where the sampling is,
+// while the fast path itself stays as it is. Eras are counters far below 2^63.
+inline constexpr std::uint64_t BIN_ERA_SAMPLED = std::uint64_t{1} << 63;
+// The era of a bin's slabs, the sampling flag masked.
+inline std::uint64_t bin_era(const HotBin& bin) noexcept { return bin.era & ~BIN_ERA_SAMPLED; }
 
 struct BinLists {
   SlabQueue slabs;          // every slab of the bin's current era
@@ -167,6 +175,13 @@ class Heap {
 
   // Set by a collect() on another thread: hand back empty slabs of open bins too.
   std::atomic<bool> flush_requested{false};
+
+  // Allocation sampling (core/pin_sample.h), set once when the heap is created:
+  // the flag the bins' eras carry (0 or BIN_ERA_SAMPLED), and the owner's
+  // countdown to its next sample with the state of its random spacing.
+  std::uint64_t bin_era_flag = 0;
+  std::uint32_t sample_countdown = 0;
+  std::uint32_t sample_random = 0;
 
   // Owner: put a free block on its bin's list. Precondition: the slab's
   // activation is open (blocks of closed ones are never listed again), and the

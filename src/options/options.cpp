@@ -78,6 +78,11 @@ constexpr OptionSpec SPECS[] = {
      "abort"},
     {"TSLAB_CLOSE_RSS", Kind::boolean, 0, 0, 1,
      "read the process RSS before and after every epoch close, for the per-epoch statistics"},
+    // Read once per allocator, at its creation. On, every allocation of that
+    // allocator takes the slow path (core/pin_sample.h); off costs nothing.
+    {"TSLAB_PIN_SAMPLE", Kind::uint, 0, 0, 1u << 30,
+     "record the call stack of about one allocation in N (0: off); each epoch close then keeps the call "
+     "sites whose sampled blocks are still live (slab_drain_report); costs every allocation the slow path"},
 };
 constexpr std::size_t COUNT = static_cast<std::size_t>(OptionId::count);
 static_assert(sizeof(SPECS) / sizeof(SPECS[0]) == COUNT, "one row per OptionId");

@@ -20,6 +20,7 @@ enum class OptionId : std::uint8_t {
   warm_reserve,
   bad_free,
   close_rss,
+  pin_sample,
   count
 };
 

@@ -37,6 +37,7 @@
 #include "platform/mutex.h"
 #include "stats/http_request.h"
 #include "stats/os_pages.h"
+#include "stats/pin_report.h"
 #include "stats/render.h"
 #include "stats/snapshot_buffer.h"
 #include "tslab/platform.hpp"
@@ -446,6 +447,14 @@ void print_summary(const AllocatorCore& core, void*) {
   TextWriter w(text, sizeof text);
   render_summary(buffer[0], w);
   std::fputs(text, stderr);
+  // With TSLAB_PIN_SAMPLE, the pin report of every slot closed at least once.
+  for (std::uint32_t e = 0; e < core.epoch_count(); ++e) {
+    PinReport report;
+    if (!core.pin_report(e, &report) || report.sample_every == 0 || report.era == 0) continue;
+    TextWriter pins(text, sizeof text);
+    write_pin_report(report, e, pins);
+    std::fputs(text, stderr);
+  }
 }
 
 // TSLAB_SHOW_STATS: allocators still alive when the process exits report too.

@@ -24,6 +24,11 @@ enum class StatsFormat { json, prometheus, summary };
 std::size_t stats_render(const AllocatorCore& core, StatsFormat format, char* out, std::size_t out_size,
                          TslabError* error) noexcept;
 
+// The text of `epoch`'s last-close pin report (stats/pin_report.h); length
+// needed, like snprintf; 0 with the reason in *error if refused.
+std::size_t drain_report_render(const AllocatorCore& core, std::uint32_t epoch, char* out,
+                                std::size_t out_size, TslabError* error) noexcept;
+
 }  // namespace tslab::detail
 
 #endif  // TSLAB_STATS_STATS_API_H
