@@ -79,9 +79,12 @@ std::size_t boot_size(const void* p) noexcept {
 void* boot_alloc(std::size_t size, std::size_t alignment = BOOT_HEADER) noexcept {
   if (alignment < BOOT_HEADER) alignment = BOOT_HEADER;
   if (size > BOOT_BYTES || alignment > BOOT_BYTES / 4) return nullptr;
+  // The block's address is aligned, not its offset: the buffer itself is only
+  // 64-byte aligned.
+  const auto base = reinterpret_cast<std::uintptr_t>(g_boot);
   std::size_t used = g_boot_used.load(std::memory_order_relaxed);
   for (;;) {
-    const std::size_t start = (used + BOOT_HEADER + alignment - 1) & ~(alignment - 1);
+    const std::size_t start = ((base + used + BOOT_HEADER + alignment - 1) & ~(alignment - 1)) - base;
     const std::size_t end = start + ((size + 15) & ~std::size_t{15});
     if (end > BOOT_BYTES) return nullptr;
     if (g_boot_used.compare_exchange_weak(used, end, std::memory_order_relaxed)) {
@@ -117,6 +120,7 @@ void queue_free(void* p) noexcept {
     if (slot.compare_exchange_strong(empty, p, std::memory_order_relaxed)) {
       g_frees_queued.fetch_add(1, std::memory_order_relaxed);
       tl_malloc_state.frees_queued = true;  // after the slot is filled
+      watch_thread_exit();                  // a thread that exits next still frees it
       return;
     }
   }
@@ -140,6 +144,15 @@ void run_queued_frees(AllocatorCore& core) noexcept {
     if (e != TSLAB_OK) bad_free(p, e, "free");
   }
 }
+
+}  // namespace
+
+void thread_exit_frees() noexcept {
+  AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+  if (core != nullptr && tl_malloc_state.frees_queued && !tl_malloc_state.inside) run_queued_frees(*core);
+}
+
+namespace {
 
 // --- first use -----------------------------------------------------------
 Mutex g_init_mutex;

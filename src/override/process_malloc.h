@@ -125,6 +125,11 @@ void malloc_counters(TslabMallocCounters* out) noexcept;
 // Scopes (scopes.cpp; tslab/malloc.h says what they do).
 // Called once, with the process allocator, under its creation lock.
 bool scopes_init() noexcept;
+// Makes the thread's exit call thread_exit_frees() (and end its scopes);
+// callable from a signal handler.
+void watch_thread_exit() noexcept;
+// Carries out the frees a handler queued on the exiting thread.
+void thread_exit_frees() noexcept;
 std::uint32_t scope_begin(const char* label) noexcept;
 bool scope_end() noexcept;
 std::uint32_t scope_depth() noexcept;

@@ -34,6 +34,7 @@ bool end_innermost() noexcept;
 
 void on_thread_exit(void*) noexcept {
   while (tl_scopes.depth != 0 || tl_scopes.overflow != 0) end_innermost();
+  thread_exit_frees();
 }
 
 EpochId epoch_in_use() noexcept {
@@ -74,6 +75,12 @@ bool scopes_init() noexcept {
   if (!g_key_ready)
     g_key_ready = ::pthread_key_create(&g_exit_key, [](void* arg) { on_thread_exit(arg); }) == 0;
   return g_key_ready;
+}
+
+// pthread_setspecific takes no lock; for a key past glibc's first block it may
+// allocate, which inside malloc comes from the re-entrant reserve.
+void watch_thread_exit() noexcept {
+  if (g_key_ready) ::pthread_setspecific(g_exit_key, &tl_scopes);
 }
 
 EpochId scope_begin(const char* label) noexcept {

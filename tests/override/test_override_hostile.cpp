@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,6 +71,8 @@ constexpr std::uint64_t LOOP_STAMP = 0x6c6f6f70'6c6f6f70;
 constexpr std::uint64_t HANDLER_STAMP = 0x68616e64'68616e64;
 
 std::size_t g_handler_size;
+std::size_t g_handler_alignment;      // 0: malloc; else posix_memalign with it
+std::atomic<long> g_misaligned{0};    // handler blocks not at their alignment
 volatile sig_atomic_t g_loop_inside;  // the loop is inside malloc or free
 std::atomic<long> g_reentries{0};     // handler runs that interrupted malloc or free
 std::atomic<void*> g_handed_over{nullptr};
@@ -79,7 +82,13 @@ void allocating_handler(int) {
   void* blocks[4];
   for (int i = 0; i < 4; ++i) {
     const std::size_t size = g_handler_size + static_cast<std::size_t>(i) * 24;
-    blocks[i] = malloc(size);
+    if (g_handler_alignment == 0) {
+      blocks[i] = malloc(size);
+    } else if (posix_memalign(&blocks[i], g_handler_alignment, size) != 0) {
+      blocks[i] = nullptr;
+    } else if (reinterpret_cast<std::uintptr_t>(blocks[i]) % g_handler_alignment != 0) {
+      g_misaligned.fetch_add(1, std::memory_order_relaxed);
+    }
     if (blocks[i] == nullptr) continue;  // the reserve for re-entrant calls may run out
     auto* words = static_cast<std::uint64_t*>(blocks[i]);
     for (std::size_t w = 0; w < size / 8; ++w) words[w] = HANDLER_STAMP;
@@ -134,11 +143,22 @@ int allocate_under_signal_storm(std::size_t loop_size, std::size_t handler_size,
   if (counters.reentrant_allocations + counters.reentrant_allocations_refused == 0) return 5;
   char message[256];
   if (!slab_check(tslab_malloc_allocator(), message, sizeof message)) return 6;
+  if (g_misaligned.load() != 0) return 7;
   return 0;
 }
 
 TEST(MallocSignals, HandlerAllocatingWhileSmallMallocIsInterrupted) {
   EXPECT_EQ(run_in_child([] { return allocate_under_signal_storm(64, 64, 2000); }), 0);
+}
+
+// The blocks a handler gets from the reserve for re-entrant calls keep the
+// alignment it asked for (the reserve's own address is only 64-byte aligned).
+TEST(MallocSignals, HandlerAlignedAllocationsKeepTheirAlignment) {
+  EXPECT_EQ(run_in_child([] {
+              g_handler_alignment = 4096;
+              return allocate_under_signal_storm(64, 48, 2000);
+            }),
+            0);
 }
 
 TEST(MallocSignals, HandlerAllocatingWhileLargeMallocIsInterrupted) {
@@ -158,6 +178,58 @@ TEST(MallocSignals, HandlerFreesAreCarriedOutLater) {
               for (int i = 0; i < 100000; ++i) free(malloc(static_cast<std::size_t>(i % 8000) + 1));
               tslab_malloc_counters(&counters);
               return counters.reentrant_frees_queued == 0 ? 0 : 8;
+            }),
+            0);
+}
+
+// Threads whose handlers queue frees and that exit before calling malloc or
+// free again: their exit carries the queued frees out, none is left queued.
+constexpr int HANDED_BLOCKS = 16;
+void* volatile g_exit_blocks[HANDED_BLOCKS];
+volatile sig_atomic_t g_exit_freed;
+std::atomic<pid_t> g_worker_tid{0};
+
+void freeing_handler(int) {
+  const int i = g_exit_freed;
+  if (i >= HANDED_BLOCKS) return;
+  free(g_exit_blocks[i]);
+  g_exit_freed = i + 1;
+}
+
+// Churns until the handler freed every handed block, then exits at once.
+void* exiting_thread(void*) {
+  for (void* volatile& b : g_exit_blocks) b = malloc(1 << 20);
+  g_exit_freed = 0;
+  g_worker_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+  void* keep[32] = {};
+  for (long i = 0; g_exit_freed < HANDED_BLOCKS; ++i) {
+    const long k = i & 31;
+    free(keep[k]);
+    keep[k] = malloc(48);
+  }
+  return nullptr;  // keep[] stays allocated: no free after the handler's last
+}
+
+TEST(MallocSignals, FreesQueuedOnAnExitingThreadAreCarriedOut) {
+  EXPECT_EQ(run_in_child([] {
+              struct sigaction sa = {};
+              sa.sa_handler = freeing_handler;
+              sigaction(SIGUSR1, &sa, nullptr);
+              for (int round = 0; round < 60; ++round) {
+                g_worker_tid.store(0);
+                pthread_t thread;
+                if (pthread_create(&thread, nullptr, exiting_thread, nullptr) != 0) return 2;
+                while (g_worker_tid.load() == 0) usleep(10);
+                while (g_exit_freed < HANDED_BLOCKS) {
+                  syscall(SYS_tgkill, getpid(), g_worker_tid.load(), SIGUSR1);
+                  usleep(200);
+                }
+                pthread_join(thread, nullptr);
+              }
+              TslabMallocCounters counters;
+              tslab_malloc_counters(&counters);
+              if (counters.reentrant_frees_deferred == 0) return 3;  // no handler interrupted free
+              return counters.reentrant_frees_queued == 0 ? 0 : 4;
             }),
             0);
 }
