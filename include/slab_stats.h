@@ -96,7 +96,8 @@ extern "C" {
   X(quiescence_waits_total, COUNTER, COUNT,                                                                \
     "Closes and returns that waited out allocations in flight (a process-wide fence)")                     \
   X(closes_drained_total, COUNTER, COUNT,                                                                  \
-    "Closes that found no live block left in the slot's closed activations")
+    "Closes that found no live block left in the slot's closed activations")                               \
+  X(spans_unmapped_total, COUNTER, COUNT, "Reservations of free large spans handed back to the OS (munmap)")
 
 #define SLAB_CLASS_STATS_FIELDS(X)                                                           \
   X(block_size_bytes, GAUGE, BYTES, "Block size of the class")                               \
@@ -140,7 +141,7 @@ typedef struct SlabGlobalStats {
   uint32_t epoch_count;
   uint32_t size_class_count;
   SLAB_GLOBAL_STATS_FIELDS(SLAB_STATS_MEMBER_)
-  uint64_t reserved[15];
+  uint64_t reserved[14];
 } SlabGlobalStats;
 
 typedef struct SlabClassStats {

@@ -156,6 +156,30 @@ void out_of_memory_under_the_cap() {
   slab_allocator_free(alloc);
 }
 
+// Blocks of 4, 8, ... 400 MiB, each freed before the next: 20 GiB in all, never
+// more than 400 MiB live. The ranges of freed spans go back to the OS, so each
+// block fits under a cap of VmSize + 512 MiB.
+void growing_blocks_under_the_cap() {
+  tslab_test::cap_address_space(512 * MiB);
+  SlabAllocator* alloc = slab_allocator_create();
+  CHILD_CHECK(alloc != nullptr, "allocator created under a cap: %s", slab_error_string(slab_last_error()));
+  for (std::size_t k = 1; k <= 100; ++k) {
+    const std::size_t size = k * 4 * MiB;
+    auto* p = static_cast<unsigned char*>(slab_malloc_epoch(alloc, size, epoch_current(alloc)));
+    CHILD_CHECK(p != nullptr, "block of %zu MiB under the cap: %s", size / MiB,
+                slab_error_string(slab_last_error()));
+    p[0] = p[size - 1] = 1;
+    CHILD_CHECK(slab_free_checked(alloc, p), "free of %zu MiB: %s", size / MiB,
+                slab_error_string(slab_last_error()));
+  }
+  check_slab_allocator(alloc, "at the end");
+  slab_allocator_free(alloc);
+}
+
+TEST(AddressSpaceCap, FreedSpansGiveTheirAddressSpaceBack) {
+  tslab_test::expect_capped_child_passes(growing_blocks_under_the_cap);
+}
+
 TEST(AddressSpaceCap, AnAllocatorCreatedUnderACapWorks) {
   tslab_test::expect_capped_child_passes(allocator_created_under_the_cap);
 }

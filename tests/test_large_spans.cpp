@@ -14,6 +14,7 @@
 
 #include "core/allocator_core.h"
 #include "core/large_span_cache.h"
+#include "handle/handle.h"
 #include "slab_stats.h"
 #include "test_util.h"
 #include "tslab/platform.hpp"
@@ -33,9 +34,19 @@ class CountingPlatform final : public tslab::Platform {
  public:
   void* reserve(std::size_t size, std::size_t alignment) noexcept override {
     ++reserves;
-    return os().reserve(size, alignment);
+    if (refuse_reserves > 0 && size > td::SEGMENT_SIZE) {
+      --refuse_reserves;
+      return nullptr;
+    }
+    void* p = os().reserve(size, alignment);
+    if (p != nullptr) reserved_bytes += size;
+    return p;
   }
-  void release(void* p, std::size_t size) noexcept override { os().release(p, size); }
+  void release(void* p, std::size_t size) noexcept override {
+    ++releases;
+    reserved_bytes -= size;
+    os().release(p, size);
+  }
   bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
   bool decommit(void* p, std::size_t size) noexcept override {
     ++decommits;
@@ -47,8 +58,10 @@ class CountingPlatform final : public tslab::Platform {
     return os().resident_bytes(p, size);
   }
 
-  std::atomic<std::uint64_t> reserves{0}, decommits{0};
+  std::atomic<std::uint64_t> reserves{0}, releases{0}, decommits{0};
+  std::atomic<std::uint64_t> reserved_bytes{0};  // reserved and not released, as asked
   std::atomic<bool> keep_pages{false};
+  std::atomic<int> refuse_reserves{0};  // the next reserves above one segment to refuse
 
  private:
   static tslab::Platform& os() { return tslab::OsPlatform::instance(); }
@@ -294,7 +307,8 @@ TEST(LargeSpanCache, AllocationsLookAtABoundedNumberOfCachedSpans) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
   td::AllocatorCore& core = *a.core();
-  const std::size_t n = tslab_test::scaled(4000);
+  // As many spans as the cache keeps reserved (each reserves a 4 MiB segment).
+  const std::size_t n = td::AllocatorCore::MAX_CACHED_RESERVATION / td::SEGMENT_SIZE;
   std::vector<void*> blocks(n);
   for (std::size_t i = 0; i < n; ++i) ASSERT_NE(blocks[i] = a.allocate(20000), nullptr);
   for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
@@ -391,6 +405,86 @@ TEST(LargeSpanCache, TheSpanFreedLastComesBackFirst) {
   EXPECT_EQ(cache.take(td::SEGMENT_SIZE + 1, td::SEGMENT_SIZE), newer);
   EXPECT_EQ(cache.take(td::SEGMENT_SIZE + 1, td::SEGMENT_SIZE), older);
   EXPECT_EQ(cache.take(1, td::SEGMENT_SIZE), nullptr);
+}
+
+// --- reservations going back -------------------------------------------------
+
+TEST(LargeSpanRelease, BlocksOfEverGrowingSizesKeepTheReservedAddressSpaceBounded) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  const std::uint64_t before = platform.reserved_bytes.load();
+  // The live block's range and the cache's bound (1 GiB), whatever came before.
+  constexpr std::uint64_t bound = 1024 * MiB + 1200 * MiB;
+
+  // 4, 8, ... 1200 MiB: 176 GiB in all, each block larger than every span freed before.
+  for (std::size_t k = 1; k <= 300; ++k) {
+    auto* p = static_cast<unsigned char*>(a.allocate(k * 4 * MiB));
+    ASSERT_NE(p, nullptr) << k;
+    p[0] = p[k * 4 * MiB - 1] = 1;
+    ASSERT_EQ(a.deallocate(p), Error::ok) << k;
+    ASSERT_LE(platform.reserved_bytes.load() - before, bound) << "after the block of " << k * 4 << " MiB";
+  }
+  const SlabGlobalStats stats = global_stats(a);
+  EXPECT_LE(stats.reserved_bytes, bound);
+  EXPECT_GT(stats.spans_unmapped_total, 200u);
+  EXPECT_TRUE(checked(a));
+  a.collect();
+  EXPECT_EQ(global_stats(a).reserved_bytes, 0u) << "collect gives back every free span's range";
+  EXPECT_TRUE(checked(a));
+}
+
+TEST(LargeSpanRelease, PointersAndHandlesOfAReleasedSpanAreRefusedAndItsHeaderIsReused) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  td::AllocatorCore& core = *a.core();
+  void* p = a.allocate(100000);
+  ASSERT_NE(p, nullptr);
+  const std::uint64_t handle = core.ptr_to_handle(p);
+  ASSERT_NE(handle, 0u);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  const std::uint64_t releases = platform.releases.load();
+  a.collect();
+  EXPECT_EQ(platform.releases.load(), releases + 1) << "the cached span's range went back";
+  // The range is gone: the pointer is not tslab's; the handle names the header,
+  // whose block was freed.
+  EXPECT_EQ(a.deallocate(p), Error::not_allocated);
+  EXPECT_EQ(a.free_handle(handle), Error::double_free);
+  EXPECT_EQ(core.handle_to_ptr(handle), nullptr);
+  EXPECT_TRUE(checked(a));
+  // The next span binds the bare header to a new range: same id, next generation.
+  const std::uint64_t metadata = global_stats(a).metadata_bytes;
+  void* q = a.allocate(300000);
+  ASSERT_NE(q, nullptr);
+  const std::uint64_t q_handle = core.ptr_to_handle(q);
+  EXPECT_EQ(tslab::detail::handle_decode(q_handle).slab_id, tslab::detail::handle_decode(handle).slab_id);
+  EXPECT_EQ(global_stats(a).metadata_bytes, metadata) << "no new header";
+  EXPECT_EQ(a.free_handle(handle), Error::stale_handle);
+  EXPECT_EQ(core.handle_to_ptr(handle), nullptr);
+  EXPECT_EQ(core.handle_to_ptr(q_handle), q);
+  if (q != p) {
+    EXPECT_EQ(a.deallocate(p), Error::not_allocated);
+  }
+  std::memset(q, 0x5a, 300000);
+  EXPECT_TRUE(checked(a));
+  EXPECT_EQ(a.free_handle(q_handle), Error::ok);
+  EXPECT_EQ(a.free_handle(q_handle), Error::double_free);
+  EXPECT_TRUE(checked(a));
+}
+
+TEST(LargeSpanRelease, ARefusedReservationIsRetriedOnceFreeSpansGaveTheirsBack) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; ++i) blocks.push_back(a.allocate(20000));
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  const SlabGlobalStats cached = global_stats(a);
+  EXPECT_GE(cached.reserved_bytes, 8 * td::SEGMENT_SIZE);
+  platform.refuse_reserves = 1;
+  void* p = a.allocate(9 * td::SEGMENT_SIZE);  // larger than every cached span
+  ASSERT_NE(p, nullptr) << "retried after the cached ranges went back";
+  EXPECT_EQ(global_stats(a).spans_unmapped_total, cached.spans_unmapped_total + 8);
+  EXPECT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_TRUE(checked(a));
 }
 
 }  // namespace

@@ -5,6 +5,11 @@
 // a prober held a pin on one of them (ThreadSanitizer: wake_dormant_locked racing
 // SlabPin), which could leave a pin count of 4294967295; check() now verifies
 // that every pin is back to zero on a quiescent allocator.
+//
+// The same probing while large spans give their ranges back and their headers
+// are bound to new ranges (core/span_release.cpp): a validation must never read
+// a header being rebound, and a freed span's handle must never be accepted,
+// however the header was reused.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,6 +19,7 @@
 
 #include "size_class/size_classes.h"
 #include "slab_alloc.h"
+#include "slab_stats.h"
 #include "test_util.h"
 
 namespace {
@@ -70,6 +76,61 @@ TEST(MtPinRace, StaleProbesWhileSegmentsSleepAndWake) {
   t2.join();
   EXPECT_GT(probes.load(), 0u);
   EXPECT_EQ(wrong_accepts.load(), 0u) << "a stale handle was accepted";
+  EXPECT_SLAB_CHECK_OK(a);
+  slab_allocator_free(a);
+}
+
+TEST(MtPinRace, StaleProbesWhileLargeSpansAreReleasedAndRebound) {
+  SlabAllocator* a = slab_allocator_create();
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(slab_set_warm_reserve(a, 0));  // every freed span's pages go back: no pages kept
+  constexpr std::size_t SLOTS = 16;
+  const std::size_t rounds = tslab_test::scaled(3000);
+  std::vector<std::atomic<std::uintptr_t>> pointers(SLOTS);
+  std::vector<std::atomic<SlabHandle>> freed(SLOTS);
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> probes{0}, wrong_accepts{0}, wrong_sizes{0};
+  auto prober = [&](std::uint64_t seed) {
+    tslab_test::Rng rng(seed);
+    while (!done.load(std::memory_order_acquire)) {
+      const std::size_t i = rng.next() % SLOTS;
+      const auto p = reinterpret_cast<void*>(pointers[i].load(std::memory_order_acquire));
+      // Live or not, a span's usable size is 0 or at least its smallest block.
+      const std::size_t usable = slab_usable_size(a, p);
+      if (usable != 0 && usable < td::MAX_SMALL_SIZE) wrong_sizes.fetch_add(1, std::memory_order_relaxed);
+      (void)slab_ptr_to_handle(a, p);
+      const SlabHandle h = freed[i].load(std::memory_order_acquire);
+      if (h != 0) {
+        if (free_obj(a, h)) wrong_accepts.fetch_add(1, std::memory_order_relaxed);
+        if (slab_handle_to_ptr(a, h) != nullptr) wrong_accepts.fetch_add(1, std::memory_order_relaxed);
+      }
+      probes.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  std::thread t1(prober, 3), t2(prober, 4);
+
+  tslab_test::Rng rng(5);
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const std::size_t i = r % SLOTS;
+    SlabHandle h = 0;
+    const std::size_t size = td::MAX_SMALL_SIZE + 1 + rng.next() % (2 << 20);
+    void* p = alloc_obj_epoch(a, size, epoch_current(a), &h);
+    ASSERT_NE(p, nullptr);
+    pointers[i].store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_release);
+    ASSERT_TRUE(free_obj(a, h)) << "round " << r;
+    freed[i].store(h, std::memory_order_release);
+    // Every cached span's range goes back; the next spans bind their headers anew.
+    if (r % 4 == 3) slab_collect(a);
+  }
+  done.store(true, std::memory_order_release);
+  t1.join();
+  t2.join();
+  SlabGlobalStats stats{};
+  ASSERT_TRUE(slab_stats_global(a, &stats));
+  EXPECT_GE(stats.spans_unmapped_total, rounds / 8) << "ranges went back and headers were rebound";
+  EXPECT_GT(probes.load(), 0u);
+  EXPECT_EQ(wrong_accepts.load(), 0u) << "a freed span's handle was accepted";
+  EXPECT_EQ(wrong_sizes.load(), 0u);
   EXPECT_SLAB_CHECK_OK(a);
   slab_allocator_free(a);
 }

@@ -36,9 +36,9 @@ AllocatorCore::~AllocatorCore() {
     SegmentHeader* next = seg->next;
     // The map entry goes first: from here the range is no longer recognised. Then
     // the ids: from here on every handle naming them reads stale.
-    segment_map_clear(seg);
+    if (!seg->released) segment_map_clear(seg);  // a bare header's range went back before
     registry_release(seg);
-    platform_.release(reinterpret_cast<void*>(seg->base), seg->size);
+    if (!seg->released) platform_.release(reinterpret_cast<void*>(seg->base), seg->size);
     seg = next;
   }
 }

@@ -61,6 +61,12 @@ class SlabPin {
 // the slab generation it was issued under (checked again when a large span is freed).
 struct CoreSnapshot;
 
+// An address range whose reservation goes back to the OS once the lock is dropped.
+struct ReleasedRange {
+  void* base = nullptr;
+  std::size_t size = 0;
+};
+
 struct BlockRef {
   Slab* slab = nullptr;
   std::uint32_t slot = 0;
@@ -129,6 +135,8 @@ class AllocatorCore final : public SlabSource {
   // Cached spans looked at so far by large allocations: a few per allocation,
   // however many spans are cached (core/large_span_cache.h).
   std::uint64_t large_cache_visits() const noexcept;
+  // Reservation bytes the cache of free large spans keeps at most (core/span_release.cpp).
+  static constexpr std::uint64_t MAX_CACHED_RESERVATION = std::uint64_t{1} << 30;
 
   // --- epochs and memory return (core/reclaim.cpp) ---
   EpochRing& epochs() noexcept { return epochs_; }
@@ -346,7 +354,10 @@ class AllocatorCore final : public SlabSource {
                              bool* refused) noexcept;
   SegmentHeader* take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment,
                                   bool* refused) noexcept;
+  // A span bound to a new reservation: a bare header if one is free, else new metadata and id.
   SegmentHeader* new_span(std::size_t reserve, std::size_t alignment) noexcept;
+  // A new reservation; if the OS refuses, again once free spans gave theirs back.
+  void* reserve_span(std::size_t reserve, std::size_t alignment) noexcept;
   // Hands the span out as a block of `need` bytes; returns its start.
   void* publish_span(SegmentHeader* seg, std::size_t need, std::uint32_t epoch, std::uint64_t era) noexcept;
   // The span of the live large block `p`, else null with the reason recorded.
@@ -357,6 +368,20 @@ class AllocatorCore final : public SlabSource {
   // A shrunk block's tail [from, to) of the span goes back to the OS.
   void release_tail(SegmentHeader* seg, std::size_t from, std::size_t to) noexcept;
   TslabError free_large(const BlockRef& ref, bool keep_warm) noexcept;
+  // A span out of the cache (or never entering it) gives its range up: the map
+  // forgets it and the header waits, bare, for a new range. Allocator lock held.
+  ReleasedRange unbind_span_locked(SegmentHeader* seg) noexcept;
+  void unmap(const ReleasedRange* ranges, std::size_t n) noexcept;
+  // Releases cached spans, those cached longest first, until the cache holds at
+  // most `keep` bytes of reservation.
+  void trim_span_cache(std::uint64_t keep) noexcept;
+  // A freed span whose id has no generation left: its range goes back for good.
+  void retire_span(SegmentHeader* seg) noexcept;
+  // A bare header no validation still holds; nullptr if none. Allocator lock held.
+  SegmentHeader* take_bare_span_locked() noexcept;
+  // Binds a bare header to the new reservation [base, base + reserve); false
+  // (the header bare again) if the segment map cannot cover the range.
+  bool bind_span(SegmentHeader* seg, void* base, std::size_t reserve) noexcept;
   // epoch_destroy's work on the slab or span starting at `first`: frees its live
   // blocks if it belongs to `epoch` at an era <= last_era; returns how many.
   std::uint64_t destroy_in_slab(const void* first, std::uint32_t epoch, std::uint64_t last_era) noexcept;
@@ -379,8 +404,9 @@ class AllocatorCore final : public SlabSource {
   // Where each epoch slot's fresh slabs come from: a phase's slabs share segments,
   // so when the phase ends whole segments empty out (and go dormant together).
   SegmentHeader* current_segment_[SLAB_MAX_EPOCH_COUNT] = {};
-  LargeSpanCache large_cache_;          // free large spans (those with dirty_bytes kept committed)
-  std::uint64_t large_warm_bytes_ = 0;  // dirty_bytes of the cached spans, at most the warm reserve
+  LargeSpanCache large_cache_;           // free large spans (those with dirty_bytes kept committed)
+  std::uint64_t large_warm_bytes_ = 0;   // dirty_bytes of the cached spans, at most the warm reserve
+  SegmentHeader* bare_spans_ = nullptr;  // released span headers, linked through next_cached
   Heap* heaps_ = nullptr;
   Heap* abandoned_ = nullptr;
   // Every slab in use, per epoch slot (any activation), and the pool of recycled

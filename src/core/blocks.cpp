@@ -39,6 +39,10 @@ BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin) const noexc
   Slab* s = seg->slab_for(p);
   const auto* c = static_cast<const char*>(p);
   if (!owned_by_caller(s)) pin.pin(seg->pins_of(s));
+  // A large span's header may have been released and bound to another range
+  // since the lookup: only a header the map still names for `p` is read.
+  if (seg->kind == SlabKind::large && segment_map_lookup_pinned(p) != seg)
+    return failure(TSLAB_ERR_NOT_ALLOCATED);
   // seq_cst: the other half of the pin protocol. It also acquires the release in
   // take_slab / alloc_large, so the slab's identity fields are visible.
   if (s->state.load(std::memory_order_seq_cst) != SLAB_IN_USE) {

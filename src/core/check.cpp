@@ -164,6 +164,10 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       if (seg->kind == SlabKind::large) {
         const std::uint64_t bit = s.bits[0].allocated.load(std::memory_order_relaxed) & 1;
         if (in_use != (bit == 1)) r.fail("large span %u: state and allocated bit disagree", s.id);
+        // A bare header's range went back: the map must not name it (core/span_release.cpp).
+        if ((segment_map_lookup(reinterpret_cast<const void*>(seg->base)) == seg) == seg->released)
+          r.fail("large span %u: %s", s.id, seg->released ? "released but still mapped" : "not mapped");
+        if (seg->released && in_use) r.fail("large span %u: in use but released", s.id);
         continue;
       }
       if (!in_use || owned_by_orphan(s)) continue;
@@ -176,6 +180,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
         r.fail("slab %u: owner counts %u live blocks, bitmap %u", s.id, s.owner_live, allocated_bits(s));
     }
   }
+  if (r.ok() && !large_cache_.consistent()) r.fail("the cache of free large spans is inconsistent");
   std::size_t reachable = 0;
   for (const Heap* h = heaps_; h != nullptr && r.ok(); h = h->next_all) {
     if (h->orphaned) continue;

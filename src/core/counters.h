@@ -75,6 +75,7 @@ struct CoreCounters {
   EventCounter slabs_retired;     // slabs whose id ran out of generations
   EventCounter quiescence_waits;  // quiesce_allocations calls that fenced
   EventCounter closes_drained;    // closes that found no live block left
+  EventCounter spans_unmapped;    // large-span reservations handed back to the OS
   CloseLatency close_latency;
   alignas(64) EventCounter lock_acquisitions;  // its own line: bumped on every slow path
   EventCounter lock_waits;

@@ -52,11 +52,17 @@ bool AllocatorCore::epoch_destroy(std::uint32_t epoch, std::uint64_t* released) 
   }
   std::uint64_t n = 0;
   for (const SegmentHeader* seg = head; seg != nullptr; seg = seg->next) {
-    const auto* base = reinterpret_cast<const char*>(seg->base);
     if (seg->kind == SlabKind::large) {
-      n += destroy_in_slab(base, epoch, last_era);
+      // A span's header may be bound to another range meanwhile (core/span_release.cpp).
+      const char* start = nullptr;
+      {
+        const CountedLock lock(mutex_, counters_);
+        if (!seg->released) start = reinterpret_cast<const char*>(seg->base);
+      }
+      if (start != nullptr) n += destroy_in_slab(start, epoch, last_era);
       continue;
     }
+    const auto* base = reinterpret_cast<const char*>(seg->base);
     for (std::uint32_t i = 0; i < seg->slab_count; ++i)
       n += destroy_in_slab(base + std::size_t{i} * SLAB_SIZE, epoch, last_era);
   }

@@ -24,7 +24,7 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
   // taken one step of two; nobody in the child holds such a block, so it goes
   // back to the cache, free (or stays out, retired, if its id is spent).
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
-    if (seg->kind != SlabKind::large) continue;
+    if (seg->kind != SlabKind::large || seg->released) continue;  // a bare header holds nothing
     Slab* s = seg->slabs;
     const std::uint64_t word = s->bits[0].allocated.load(std::memory_order_relaxed);
     const bool in_use = s->state.load(std::memory_order_relaxed) == SLAB_IN_USE;

@@ -87,7 +87,34 @@ void LargeSpanCache::push(SegmentHeader* seg) noexcept {
   seg->next_cached = bins_[bin];
   bins_[bin] = seg;
   nonempty_[bin / 64] |= bin_bit(bin);
+  seg->older_cached = newest_;
+  seg->newer_cached = nullptr;
+  (newest_ != nullptr ? newest_->newer_cached : oldest_) = seg;
+  newest_ = seg;
   ++count_;
+  reserved_bytes_ += seg->size;
+}
+
+void LargeSpanCache::unlink(SegmentHeader** link, std::uint32_t bin) noexcept {
+  SegmentHeader* seg = *link;
+  *link = seg->next_cached;
+  seg->next_cached = nullptr;
+  if (bins_[bin] == nullptr) nonempty_[bin / 64] &= ~bin_bit(bin);
+  (seg->older_cached != nullptr ? seg->older_cached->newer_cached : oldest_) = seg->newer_cached;
+  (seg->newer_cached != nullptr ? seg->newer_cached->older_cached : newest_) = seg->older_cached;
+  seg->older_cached = seg->newer_cached = nullptr;
+  --count_;
+  reserved_bytes_ -= seg->size;
+}
+
+SegmentHeader* LargeSpanCache::take_oldest() noexcept {
+  SegmentHeader* seg = oldest_;
+  if (seg == nullptr) return nullptr;
+  const std::uint32_t bin = bin_of(segments_of(seg->size));
+  SegmentHeader** link = &bins_[bin];
+  while (*link != seg) link = &(*link)->next_cached;  // the bin's spans, at most the cache's
+  unlink(link, bin);
+  return seg;
 }
 
 std::uint32_t LargeSpanCache::next_nonempty(std::uint32_t from) const noexcept {
@@ -106,10 +133,7 @@ SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes,
     SegmentHeader* seg = *link;
     ++visited_;
     if (seg->size < bytes || seg->base % alignment != 0) continue;
-    *link = seg->next_cached;
-    seg->next_cached = nullptr;
-    if (bins_[bin] == nullptr) nonempty_[bin / 64] &= ~bin_bit(bin);
-    --count_;
+    unlink(link, bin);
     return seg;
   }
   return nullptr;
@@ -130,13 +154,18 @@ bool LargeSpanCache::contains(const SegmentHeader* seg) const noexcept {
 }
 
 bool LargeSpanCache::consistent() const noexcept {
-  std::uint64_t counted = 0;
+  std::uint64_t counted = 0, bytes = 0;
   for (std::uint32_t b = 0; b < BIN_COUNT; ++b) {
     if (((nonempty_[b / 64] & bin_bit(b)) != 0) != (bins_[b] != nullptr)) return false;
-    for (const SegmentHeader* seg = bins_[b]; seg != nullptr; seg = seg->next_cached, ++counted)
+    for (const SegmentHeader* seg = bins_[b]; seg != nullptr; seg = seg->next_cached, ++counted) {
       if (bin_of(segments_of(seg->size)) != b) return false;
+      bytes += seg->size;
+    }
   }
-  return counted == count_;
+  std::uint64_t aged = 0;
+  for (const SegmentHeader* seg = oldest_; seg != nullptr; seg = seg->newer_cached, ++aged)
+    if ((seg->newer_cached == nullptr ? newest_ : seg->newer_cached->older_cached) != seg) return false;
+  return counted == count_ && aged == count_ && bytes == reserved_bytes_;
 }
 
 // --- allocation -------------------------------------------------------------
@@ -169,8 +198,32 @@ SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t 
   return seg;
 }
 
-SegmentHeader* AllocatorCore::new_span(std::size_t reserve, std::size_t alignment) noexcept {
+void* AllocatorCore::reserve_span(std::size_t reserve, std::size_t alignment) noexcept {
   void* base = platform_.reserve(reserve, alignment);
+  if (base != nullptr) return base;
+  // Refused, perhaps for want of address space (RLIMIT_AS): what free spans
+  // hold goes back first.
+  trim_span_cache(0);
+  return platform_.reserve(reserve, alignment);
+}
+
+SegmentHeader* AllocatorCore::new_span(std::size_t reserve, std::size_t alignment) noexcept {
+  SegmentHeader* bare = nullptr;
+  {
+    const CountedLock lock(mutex_, counters_);
+    bare = take_bare_span_locked();
+  }
+  void* base = reserve_span(reserve, alignment);
+  if (bare != nullptr) {
+    if (base != nullptr && bind_span(bare, base, reserve)) return bare;
+    if (base != nullptr) platform_.release(base, reserve);
+    if (base == nullptr) {
+      const CountedLock lock(mutex_, counters_);
+      bare->next_cached = bare_spans_;
+      bare_spans_ = bare;
+    }
+    return nullptr;
+  }
   void* mem = base == nullptr ? nullptr : meta_.allocate(sizeof(SegmentHeader) + sizeof(Slab));
   if (mem == nullptr) {
     if (base != nullptr) platform_.release(base, reserve);
@@ -361,6 +414,8 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexce
       break;
   }
   SegmentHeader* seg = segment_map_lookup(s->start);
+  bool cached = false, retired = false;
+  std::uint64_t cached_reservation = 0;
   if (keep_warm) {
     // Kept committed if the warm cache has room: the pages keep this block's
     // data, which no one may read (the span is UNUSED until handed out again).
@@ -372,21 +427,27 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexce
       seg->dirty_bytes = dirty;
       large_warm_bytes_ += dirty;
       large_cache_.push(seg);
-      return TSLAB_OK;
+      cached = true;
+      cached_reservation = large_cache_.reserved_bytes();
     }
   }
-  // Pages go back while the span is unreachable by every allocation path: it
-  // enters the cache only below (law 4).
-  clear_span(s);
-  const CountedLock lock(mutex_, counters_);
-  s->state.store(SLAB_UNUSED, std::memory_order_release);
-  if (registry_current_generation(s->id) >= HANDLE_GEN_MASK) {
-    // No generation left for another block: the span is retired, reserved but
-    // never reused, so no handle it issued can be accepted again (law 5).
-    counters_.slabs_retired.add();
-    return TSLAB_OK;
+  if (!cached) {
+    // Pages go back while the span is unreachable by every allocation path: it
+    // enters the cache only below (law 4).
+    clear_span(s);
+    const CountedLock lock(mutex_, counters_);
+    s->state.store(SLAB_UNUSED, std::memory_order_release);
+    // No generation left for another block: the span is retired, never bound
+    // again, so no handle it issued can be accepted again (law 5).
+    retired = registry_current_generation(s->id) >= HANDLE_GEN_MASK;
+    if (!retired) large_cache_.push(seg);
+    cached_reservation = large_cache_.reserved_bytes();
   }
-  large_cache_.push(seg);
+  if (retired) {
+    counters_.slabs_retired.add();
+    retire_span(seg);
+  }
+  if (cached_reservation > MAX_CACHED_RESERVATION) trim_span_cache(MAX_CACHED_RESERVATION);
   return TSLAB_OK;
 }
 

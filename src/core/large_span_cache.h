@@ -10,6 +10,8 @@
 // hold smaller spans too), then takes from the next non-empty bins up, whose
 // spans are all large enough. Within a bin the last span in is the first out:
 // the one freed last is the likeliest to have its pages still committed.
+// Across bins the spans are also kept in order of age, so that the allocator
+// can give the reservation of the one cached longest back to the OS.
 //
 // Not thread-safe: the allocator lock guards it (core/allocator_core.h).
 #ifndef TSLAB_CORE_LARGE_SPAN_CACHE_H
@@ -47,7 +49,11 @@ class LargeSpanCache {
       for (SegmentHeader* seg = bins_[b]; seg != nullptr; seg = seg->next_cached)
         if (!visit(seg)) return;
   }
+  // Removes and returns the span cached longest; nullptr if the cache is empty.
+  SegmentHeader* take_oldest() noexcept;
   std::uint64_t size() const noexcept { return count_; }
+  // Reservation bytes of the cached spans.
+  std::uint64_t reserved_bytes() const noexcept { return reserved_bytes_; }
   // Spans looked at by take() so far: at most PROBES per bin it tried.
   std::uint64_t spans_visited() const noexcept { return visited_; }
   // True if every span sits in the bin of its size, the bitmap marks exactly
@@ -60,10 +66,15 @@ class LargeSpanCache {
   std::uint32_t next_nonempty(std::uint32_t from) const noexcept;
   // Unlinks the first of PROBES spans of `bin` that fits; nullptr if none did.
   SegmentHeader* take_from(std::uint32_t bin, std::size_t bytes, std::size_t alignment) noexcept;
+  // Takes `seg`, found at *link of its bin, out of the cache.
+  void unlink(SegmentHeader** link, std::uint32_t bin) noexcept;
 
   SegmentHeader* bins_[BIN_COUNT] = {};
   std::uint64_t nonempty_[BIN_COUNT / 64] = {};
+  SegmentHeader* oldest_ = nullptr;
+  SegmentHeader* newest_ = nullptr;
   std::uint64_t count_ = 0;
+  std::uint64_t reserved_bytes_ = 0;
   std::uint64_t visited_ = 0;
 };
 

@@ -559,16 +559,19 @@ std::uint64_t AllocatorCore::collect() noexcept {
   }
   if (behind && quiesce_allocations())
     for (std::uint32_t e = 0; e < epoch_count_; ++e) mark_quiesced(e, closed_up_to[e]);
-  const CountedLock lock(mutex_, counters_);
-  retry_deferred_locked();
-  flush_abandoned_locked(true);
-  for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e, 0, nullptr);
-  release_warm_locked(0);
-  release_large_warm_locked(0);
-  // Live threads' caches: they hand back what they hold the next time they need a slab.
-  for (Heap* h = heaps_; h != nullptr; h = h->next_all)
-    if (h->owner_tid.load(std::memory_order_relaxed) != 0)
-      h->flush_requested.store(true, std::memory_order_relaxed);
+  {
+    const CountedLock lock(mutex_, counters_);
+    retry_deferred_locked();
+    flush_abandoned_locked(true);
+    for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e, 0, nullptr);
+    release_warm_locked(0);
+    release_large_warm_locked(0);
+    // Live threads' caches: they hand back what they hold the next time they need a slab.
+    for (Heap* h = heaps_; h != nullptr; h = h->next_all)
+      if (h->owner_tid.load(std::memory_order_relaxed) != 0)
+        h->flush_requested.store(true, std::memory_order_relaxed);
+  }
+  trim_span_cache(0);  // the address space of free spans too
   return decommitted_bytes_.load(std::memory_order_relaxed) - before;
 }
 
@@ -607,7 +610,8 @@ std::uint64_t AllocatorCore::resident_bytes() const noexcept {
   const CountedLock lock(mutex_, counters_);
   std::uint64_t bytes = meta_.resident_bytes() + registry_bytes_locked();
   for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
-    bytes += platform_.resident_bytes(reinterpret_cast<const void*>(seg->base), seg->size);
+    if (!seg->released)
+      bytes += platform_.resident_bytes(reinterpret_cast<const void*>(seg->base), seg->size);
   return bytes;
 }
 

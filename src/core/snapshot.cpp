@@ -83,6 +83,7 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
     }
   }
   for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
+    if (seg->released) continue;  // a bare header: its range went back
     out.reserved_bytes += seg->size;
     if (seg->kind != SlabKind::large) continue;
     const Slab& s = seg->slabs[0];
@@ -149,6 +150,7 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
   out.warm_reserve_bytes = std::uint64_t{warm_count_} * SLAB_SIZE + large_warm_bytes_;
   out.quiescence_waits = k.quiescence_waits.get();
   out.closes_drained = k.closes_drained.get();
+  out.spans_unmapped = k.spans_unmapped.get();
   for (std::size_t b = 0; b < CLOSE_LATENCY_BUCKETS; ++b)
     out.close_latency[b] = k.close_latency.buckets[b].get();
 }

@@ -83,6 +83,7 @@ struct CoreSnapshot {
   std::uint64_t warm_reserve_bytes;
   std::uint64_t quiescence_waits;
   std::uint64_t closes_drained;
+  std::uint64_t spans_unmapped;
   // Closes by duration, bucket b for durations up to CLOSE_LATENCY_BOUNDS_NS[b]
   // (the last: longer); one count per bucket, not cumulative.
   std::uint64_t close_latency[CLOSE_LATENCY_BUCKETS];

@@ -23,6 +23,13 @@ struct alignas(64) SegmentHeader {
   std::uint32_t slabs_taken = 0;         // small: slabs handed out so far (allocator lock)
   SegmentHeader* next = nullptr;         // allocator's list of reservations (allocator lock)
   SegmentHeader* next_cached = nullptr;  // large: the allocator's cache of free spans (allocator lock)
+  // Large: the cache's order of age, oldest first (allocator lock).
+  SegmentHeader* older_cached = nullptr;
+  SegmentHeader* newer_cached = nullptr;
+  // Large: the span's reservation went back to the OS; `base` and `size` still
+  // name the old range until the header is bound to a new one (allocator lock;
+  // core/span_release.cpp).
+  bool released = false;
   // Large: bytes from `base` that may hold data, because the span was last freed
   // into the warm cache without returning its pages; 0 when it reads as zero.
   // Written by the span's owner (its freeing thread) or under the allocator lock

@@ -15,11 +15,11 @@ namespace {
 constinit Mutex g_mutex;  // guards the first initialisation and the creation of leaves
 constinit std::atomic<bool> g_initialised{false};
 
-void store_range(const SegmentHeader* header, std::uintptr_t entry) {
+void store_range(const SegmentHeader* header, std::uintptr_t entry, std::memory_order order) {
   const std::uintptr_t first = header->base >> SEGMENT_SHIFT;
   const std::uintptr_t last = (header->base + header->size - 1) >> SEGMENT_SHIFT;
   for (std::uintptr_t g = first; g <= last; ++g)
-    if (SegmentMapEntry* e = g_segment_map.write(g)) e->store(entry, std::memory_order_release);
+    if (SegmentMapEntry* e = g_segment_map.write(g)) e->store(entry, order);
 }
 
 }  // namespace
@@ -51,9 +51,13 @@ bool segment_map_cover(std::uintptr_t base, std::size_t size) noexcept {
 
 void segment_map_set(const SegmentHeader* header) noexcept {
   store_range(header,
-              reinterpret_cast<std::uintptr_t>(header) | (header->kind == SlabKind::large ? LARGE_TAG : 0));
+              reinterpret_cast<std::uintptr_t>(header) | (header->kind == SlabKind::large ? LARGE_TAG : 0),
+              std::memory_order_release);
 }
 
-void segment_map_clear(const SegmentHeader* header) noexcept { store_range(header, 0); }
+void segment_map_clear(const SegmentHeader* header) noexcept {
+  // seq_cst: the releaser's half of a span header's binding protocol (core/span_release.cpp).
+  store_range(header, 0, std::memory_order_seq_cst);
+}
 
 }  // namespace tslab::detail

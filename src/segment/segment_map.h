@@ -52,6 +52,14 @@ inline SegmentHeader* segment_map_lookup(const void* p) noexcept {
   return reinterpret_cast<SegmentHeader*>(segment_map_entry(p) & ~LARGE_TAG);
 }
 
+// The lookup a validation repeats once it pinned a large span's header: seq_cst,
+// the validator's half of the binding protocol (core/span_release.cpp).
+inline SegmentHeader* segment_map_lookup_pinned(const void* p) noexcept {
+  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(p) >> SEGMENT_SHIFT;
+  return reinterpret_cast<SegmentHeader*>(g_segment_map.read(granule).load(std::memory_order_seq_cst) &
+                                          ~LARGE_TAG);
+}
+
 // The slab metadata for `p` if it lies in a small segment, else nullptr. Reads
 // only the map entry; the segment header itself is not touched.
 inline Slab* small_slab_of(const void* p) noexcept {

@@ -66,6 +66,7 @@ void fill_global(const CoreSnapshot& snap, SlabGlobalStats& out) noexcept {
   out.warm_reserve_bytes = snap.warm_reserve_bytes;
   out.quiescence_waits_total = snap.quiescence_waits;
   out.closes_drained_total = snap.closes_drained;
+  out.spans_unmapped_total = snap.spans_unmapped;
 }
 
 void fill_class(const CoreSnapshot& snap, std::uint32_t cls, SlabClassStats& out) noexcept {
