@@ -156,6 +156,16 @@ EpochId slab_epoch_open(SlabAllocator* alloc);
  * for a bad allocator or more than 1 GiB. */
 bool slab_set_warm_reserve(SlabAllocator* alloc, size_t bytes);
 size_t slab_warm_reserve(SlabAllocator* alloc);
+/* Large-span retention: up to `bytes` of freed blocks above the largest size
+ * class that an allocator keeps committed beyond the warm reserve, so that a
+ * loop over large buffers reuses their pages without a page fault. Pages kept
+ * this way go back to the OS once unused for about a second (checked whenever a
+ * large block is allocated or freed), at every epoch close and at slab_collect.
+ * The default is the option TSLAB_LARGE_RETAIN (64 MiB); 0 returns every freed
+ * span beyond the warm reserve at once. Lowering it returns the excess at once.
+ * False (TSLAB_ERR_INVALID_ARGUMENT) for a bad allocator or more than 1 GiB. */
+bool slab_set_large_retain(SlabAllocator* alloc, size_t bytes);
+size_t slab_large_retain(SlabAllocator* alloc);
 /* True while `epoch` is held by slab_epoch_open (false for a bad allocator or epoch). */
 bool slab_epoch_is_held(SlabAllocator* alloc, EpochId epoch);
 /* Marks `epoch` CLOSING: it takes no new allocations; frees into it succeed.

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -234,6 +236,7 @@ TEST(WarmReserve, FreedLargeSpansStayWarmWithinTheReserve) {
   options.platform = &platform;
   tslab::Allocator a(options);
   ASSERT_EQ(a.set_warm_reserve(4 * MiB), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);  // the reserve alone (retention: below)
   constexpr std::size_t SPAN = 100 * 1024;
   void* first = a.allocate(SPAN);
   ASSERT_NE(first, nullptr);
@@ -293,6 +296,57 @@ TEST(WarmReserve, AnArenaChunkFromAWarmSpanReadsAsZero) {
     for (std::size_t k = 0; k < 4096; ++k) ASSERT_EQ(p[k], 0) << "block " << i << " byte " << k;
   }
   ASSERT_TRUE(slab_arena_destroy(arena));
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+TEST(WarmReserve, FreedLargeSpansBeyondTheReserveAreRetainedUntilACloseOrASecondUnused) {
+  CountingPlatform platform;
+  tslab::Options options;
+  options.platform = &platform;
+  tslab::Allocator a(options);
+  if (std::getenv("TSLAB_LARGE_RETAIN") == nullptr) EXPECT_EQ(a.large_retain(), 64 * MiB) << "the default";
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(64 * MiB), Error::ok);
+  EXPECT_EQ(a.large_retain(), 64 * MiB);
+  EXPECT_EQ(a.set_large_retain(std::size_t{2} << 30), Error::invalid_argument);
+  // A loop over 5-25 MiB buffers: after the first round no buffer is decommitted.
+  constexpr std::size_t SIZES[] = {5 * MiB, 25 * MiB, 12 * MiB, 20 * MiB};
+  std::uint64_t calls = 0;
+  for (int round = 0; round < 3; ++round) {
+    if (round == 1) calls = platform.calls();
+    for (std::size_t size : SIZES) {
+      void* p = a.allocate(size);
+      ASSERT_NE(p, nullptr);
+      std::memset(p, round, size);
+      ASSERT_EQ(a.deallocate(p), Error::ok);
+    }
+  }
+  EXPECT_EQ(platform.calls(), calls) << "retained buffers were reused without a madvise";
+  EXPECT_GE(tslab::stats(a).warm_reserve_bytes, 25 * MiB);
+  EXPECT_LE(tslab::stats(a).warm_reserve_bytes, 64 * MiB);
+  // An epoch close hands them back at once.
+  const std::uint64_t decommits = platform.decommits;
+  a.epoch_advance();
+  EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u);
+  EXPECT_GT(platform.decommits, decommits);
+  // Unused for more than a second, they go back at the next large allocation or free.
+  void* p = a.allocate(20 * MiB);
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 1, 20 * MiB);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_GE(tslab::stats(a).warm_reserve_bytes, 20 * MiB);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // at least a second passes
+  void* q = a.allocate(100 * 1024);
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u) << "the span kept more than a second went back";
+  ASSERT_EQ(a.deallocate(q), Error::ok);
+  // Lowering the bound returns the excess at once.
+  void* r = a.allocate(8 * MiB);
+  std::memset(r, 2, 8 * MiB);
+  ASSERT_EQ(a.deallocate(r), Error::ok);
+  EXPECT_GE(tslab::stats(a).warm_reserve_bytes, 8 * MiB);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u);
   EXPECT_ALLOCATOR_OK(a);
 }
 

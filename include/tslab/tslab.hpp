@@ -127,6 +127,10 @@ class Allocator {
   // closes for reuse. Error::invalid_argument beyond 1 GiB.
   Error set_warm_reserve(std::size_t bytes) noexcept;
   std::size_t warm_reserve() const noexcept;
+  // Large-span retention (slab_set_large_retain): freed large blocks kept
+  // committed beyond the warm reserve for about a second. Error::invalid_argument beyond 1 GiB.
+  Error set_large_retain(std::size_t bytes) noexcept;
+  std::size_t large_retain() const noexcept;
   bool epoch_held(EpochId epoch) const noexcept;
   Error epoch_close(EpochId epoch) noexcept;
   Error epoch_close(EpochId epoch, std::uint64_t era) noexcept;

@@ -122,6 +122,16 @@ size_t slab_warm_reserve(SlabAllocator* alloc) {
   return core == nullptr ? 0 : static_cast<size_t>(core->warm_reserve());
 }
 
+bool slab_set_large_retain(SlabAllocator* alloc, size_t bytes) {
+  AllocatorCore* core = core_of(alloc);
+  return core != nullptr && core->set_large_retain(bytes);
+}
+
+size_t slab_large_retain(SlabAllocator* alloc) {
+  AllocatorCore* core = core_of(alloc);
+  return core == nullptr ? 0 : static_cast<size_t>(core->large_retain());
+}
+
 EpochId slab_epoch_open(SlabAllocator* alloc) {
   AllocatorCore* core = core_of(alloc);
   return core == nullptr ? SLAB_NO_EPOCH : core->epoch_open();

@@ -70,6 +70,14 @@ Error Allocator::set_warm_reserve(std::size_t bytes) noexcept {
 std::size_t Allocator::warm_reserve() const noexcept {
   return static_cast<std::size_t>(core_->warm_reserve());
 }
+
+Error Allocator::set_large_retain(std::size_t bytes) noexcept {
+  return core_->set_large_retain(bytes) ? Error::ok : last_error();
+}
+
+std::size_t Allocator::large_retain() const noexcept {
+  return static_cast<std::size_t>(core_->large_retain());
+}
 bool Allocator::epoch_held(EpochId epoch) const noexcept { return core_->epoch_held(epoch); }
 Error Allocator::epoch_close(EpochId epoch) noexcept {
   return core_->epoch_close(epoch) ? Error::ok : last_error();

@@ -77,6 +77,8 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
   }
   const OptionValue warm = option(OptionId::warm_reserve);
   core->warm_limit_ = warm.ok ? static_cast<std::uint32_t>(warm.value / SLAB_SIZE) : 0;
+  const OptionValue retain = option(OptionId::large_retain);
+  core->large_retain_ = retain.ok ? retain.value : 0;
   const OptionValue rss = option(OptionId::close_rss);
   core->close_rss_ = rss.ok && rss.value != 0;
   // Off if its memory is refused: sampling is a diagnostic, the allocator works without it.

@@ -168,6 +168,10 @@ class AllocatorCore final : public SlabSource {
   bool set_warm_reserve(std::uint64_t bytes) noexcept;
   std::uint64_t warm_reserve() const noexcept;
   static constexpr std::uint64_t MAX_WARM_RESERVE = std::uint64_t{1} << 30;
+  // Bounds the freed large spans kept committed beyond the warm reserve (bytes,
+  // at most MAX_WARM_RESERVE); what is kept above the new bound goes back at once.
+  bool set_large_retain(std::uint64_t bytes) noexcept;
+  std::uint64_t large_retain() const noexcept;
   // Resident bytes of the allocator's own ranges (slabs, spans, metadata).
   std::uint64_t resident_bytes() const noexcept;
   bool epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const noexcept;
@@ -338,8 +342,12 @@ class AllocatorCore final : public SlabSource {
   // a cached span reads as zero.
   void clear_span(Slab* s) noexcept;
   // Returns the pages of cached large spans kept committed until at most `keep`
-  // bytes of them are left. Allocator lock held.
+  // bytes of them are left, those cached longest first. Allocator lock held.
   void release_large_warm_locked(std::uint64_t keep) noexcept;
+  // Freed spans kept committed beyond the warm reserve (TSLAB_LARGE_RETAIN) for
+  // longer than LARGE_RETAIN_NS give their pages back. Allocator lock held.
+  void release_large_decayed_locked() noexcept;
+  static constexpr std::uint64_t LARGE_RETAIN_NS = 1'000'000'000;
   // A large block of at least `size` bytes. `room`: the reservation wanted, if
   // more than the block needs. *stale_bytes (if not null): bytes from the block's
   // start that may hold an earlier block's data; the rest reads as zero.
@@ -417,6 +425,7 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t warm_count_ = 0;      // slabs on warm_slabs_
   std::uint32_t warm_left_ = 0;       // slabs marked keep_warm
   std::uint32_t warm_limit_ = 0;      // TSLAB_WARM_RESERVE in slabs
+  std::uint64_t large_retain_ = 0;    // TSLAB_LARGE_RETAIN
   bool close_rss_ = false;            // TSLAB_CLOSE_RSS
   SegmentHeader* dormant_ = nullptr;  // small segments whose metadata pages went back
   Slab* deferred_ = nullptr;          // unlinked, UNUSED, waiting for pins to drop

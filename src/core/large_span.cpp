@@ -30,6 +30,7 @@
 #include "core/thread_cache.h"
 #include "handle/handle.h"
 #include "handle/registry.h"
+#include "platform/clock_rss.h"
 #include "segment/segment_map.h"
 
 namespace tslab::detail {
@@ -183,6 +184,7 @@ SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t 
     seg = large_cache_.take(reserve, alignment);
     if (seg == nullptr) return nullptr;
     large_warm_bytes_ -= seg->dirty_bytes;  // in use again: its data stays until it is freed
+    release_large_decayed_locked();
   }
   if (!platform_.commit(reinterpret_cast<void*>(seg->base), need)) {
     const CountedLock lock(mutex_, counters_);
@@ -387,8 +389,22 @@ void AllocatorCore::clear_span(Slab* s) noexcept {
   seg->dirty_bytes = 0;
 }
 
+void AllocatorCore::release_large_decayed_locked() noexcept {
+  const std::uint64_t keep = std::uint64_t{warm_limit_} * SLAB_SIZE;
+  if (large_warm_bytes_ <= keep) return;
+  const std::uint64_t now = monotonic_ns();
+  large_cache_.for_each_oldest_first([&](SegmentHeader* seg) {
+    if (large_warm_bytes_ <= keep) return false;
+    if (seg->dirty_bytes == 0) return true;
+    if (now - seg->cached_ns < LARGE_RETAIN_NS) return false;  // every later one is younger
+    large_warm_bytes_ -= seg->dirty_bytes;
+    clear_span(seg->slabs);  // cached: no allocation path reaches it (law 4)
+    return true;
+  });
+}
+
 void AllocatorCore::release_large_warm_locked(std::uint64_t keep) noexcept {
-  large_cache_.for_each([&](SegmentHeader* seg) {
+  large_cache_.for_each_oldest_first([&](SegmentHeader* seg) {
     if (large_warm_bytes_ <= keep) return false;
     if (seg->dirty_bytes != 0) {
       large_warm_bytes_ -= seg->dirty_bytes;
@@ -419,14 +435,17 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexce
   if (keep_warm) {
     // Kept committed if the warm cache has room: the pages keep this block's
     // data, which no one may read (the span is UNUSED until handed out again).
+    const std::uint64_t now = monotonic_ns();
     const CountedLock lock(mutex_, counters_);
     const std::size_t dirty = larger(s->large_usable.load(std::memory_order_relaxed), seg->dirty_bytes);
     if (registry_current_generation(s->id) < HANDLE_GEN_MASK &&
-        large_warm_bytes_ + dirty <= std::uint64_t{warm_limit_} * SLAB_SIZE) {
+        large_warm_bytes_ + dirty <= std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_) {
       s->state.store(SLAB_UNUSED, std::memory_order_release);
       seg->dirty_bytes = dirty;
+      seg->cached_ns = now;
       large_warm_bytes_ += dirty;
       large_cache_.push(seg);
+      release_large_decayed_locked();
       cached = true;
       cached_reservation = large_cache_.reserved_bytes();
     }

@@ -49,6 +49,12 @@ class LargeSpanCache {
       for (SegmentHeader* seg = bins_[b]; seg != nullptr; seg = seg->next_cached)
         if (!visit(seg)) return;
   }
+  // Calls visit(seg) for every cached span, the one cached longest first, while it returns true.
+  template <class Visit>
+  void for_each_oldest_first(Visit&& visit) const noexcept {
+    for (SegmentHeader* seg = oldest_; seg != nullptr; seg = seg->newer_cached)
+      if (!visit(seg)) return;
+  }
   // Removes and returns the span cached longest; nullptr if the cache is empty.
   SegmentHeader* take_oldest() noexcept;
   std::uint64_t size() const noexcept { return count_; }

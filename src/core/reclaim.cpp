@@ -415,6 +415,8 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
     const CountedLock lock(mutex_, counters_);
     flush_abandoned_locked(false);
     returned = reclaim_closed_locked(epoch, closed_era, &over, &pins);
+    // Freed large spans kept beyond the warm reserve go back at a close too.
+    release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE);
   }
   // Slabs beyond the reserve go back to the OS once the close has waited out
   // the allocations that may still see the closed era open. Steady rotation
@@ -591,6 +593,24 @@ bool AllocatorCore::set_warm_reserve(std::uint64_t bytes) noexcept {
     for (Slab* s = epoch_slabs_[e]; s != nullptr && warm_count_ + warm_left_ > warm_limit_; s = s->epoch_next)
       set_keep_warm_locked(s, false);
   return true;
+}
+
+bool AllocatorCore::set_large_retain(std::uint64_t bytes) noexcept {
+  if (!alive_or_error()) return false;
+  if (bytes > MAX_WARM_RESERVE) {
+    set_error(TSLAB_ERR_INVALID_ARGUMENT);
+    return false;
+  }
+  const CountedLock lock(mutex_, counters_);
+  large_retain_ = bytes;
+  release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_);
+  return true;
+}
+
+std::uint64_t AllocatorCore::large_retain() const noexcept {
+  if (!alive_or_error()) return 0;
+  const CountedLock lock(mutex_, counters_);
+  return large_retain_;
 }
 
 std::uint64_t AllocatorCore::warm_reserve() const noexcept {

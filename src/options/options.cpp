@@ -83,6 +83,11 @@ constexpr OptionSpec SPECS[] = {
     {"TSLAB_PIN_SAMPLE", Kind::uint, 0, 0, 1u << 30,
      "record the call stack of about one allocation in N (0: off); each epoch close then keeps the call "
      "sites whose sampled blocks are still live (slab_drain_report); costs every allocation the slow path"},
+    // Per allocator. The default holds the buffers of a loop over 5-25 MiB
+    // buffers (tslab bench large-buffer) without a page fault on reuse.
+    {"TSLAB_LARGE_RETAIN", Kind::size, 64 * MiB, 0, 1 * GiB,
+     "freed large spans an allocator keeps committed beyond the warm reserve, for about a second; an epoch "
+     "close, slab_collect and malloc_trim return them at once"},
 };
 constexpr std::size_t COUNT = static_cast<std::size_t>(OptionId::count);
 static_assert(sizeof(SPECS) / sizeof(SPECS[0]) == COUNT, "one row per OptionId");

@@ -21,6 +21,7 @@ enum class OptionId : std::uint8_t {
   bad_free,
   close_rss,
   pin_sample,
+  large_retain,
   count
 };
 

@@ -35,6 +35,8 @@ struct alignas(64) SegmentHeader {
   // Written by the span's owner (its freeing thread) or under the allocator lock
   // while it is cached.
   std::size_t dirty_bytes = 0;
+  // Large: when the span was cached with dirty bytes (monotonic ns; allocator lock).
+  std::uint64_t cached_ns = 0;
   Slab* slabs = nullptr;  // slab_count entries, right after the header (first_slab)
   // Small segments whose slabs all wait in the pool go dormant: the pages of their
   // slab metadata go back to the OS too (allocator lock for all of these).
