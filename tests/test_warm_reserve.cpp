@@ -304,7 +304,9 @@ TEST(WarmReserve, FreedLargeSpansBeyondTheReserveAreRetainedUntilACloseOrASecond
   tslab::Options options;
   options.platform = &platform;
   tslab::Allocator a(options);
-  if (std::getenv("TSLAB_LARGE_RETAIN") == nullptr) EXPECT_EQ(a.large_retain(), 64 * MiB) << "the default";
+  if (std::getenv("TSLAB_LARGE_RETAIN") == nullptr) {
+    EXPECT_EQ(a.large_retain(), 64 * MiB) << "the default";
+  }
   ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
   ASSERT_EQ(a.set_large_retain(64 * MiB), Error::ok);
   EXPECT_EQ(a.large_retain(), 64 * MiB);
