@@ -15,6 +15,7 @@
 #include "core/allocator_core.h"
 #include "core/large_span_cache.h"
 #include "handle/handle.h"
+#include "segment/segment_map.h"
 #include "slab_stats.h"
 #include "test_util.h"
 #include "tslab/platform.hpp"
@@ -484,6 +485,35 @@ TEST(LargeSpanRelease, ARefusedReservationIsRetriedOnceFreeSpansGaveTheirsBack) 
   ASSERT_NE(p, nullptr) << "retried after the cached ranges went back";
   EXPECT_EQ(global_stats(a).spans_unmapped_total, cached.spans_unmapped_total + 8);
   EXPECT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// A validation in progress (its pin held, as resolve_pointer holds it) may have
+// seen the span's previous block live: the span is not handed out again, nor
+// bound to a new range, until the pin is dropped.
+TEST(LargeSpanRelease, APinnedSpanIsNeitherReusedNorRebound) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  void* p = a.allocate(100000);
+  ASSERT_NE(p, nullptr);
+  td::SegmentHeader* seg = td::segment_map_lookup(p);
+  ASSERT_NE(seg, nullptr);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  seg->pins[0].fetch_add(1);
+  void* q = a.allocate(100000);
+  ASSERT_NE(q, nullptr);
+  EXPECT_NE(td::segment_map_lookup(q), seg) << "a pinned cached span was handed out";
+  ASSERT_EQ(a.deallocate(q), Error::ok);
+  a.collect();  // both ranges go back; the headers are bare
+  void* r = a.allocate(100000);
+  ASSERT_NE(r, nullptr);
+  EXPECT_NE(td::segment_map_lookup(r), seg) << "a pinned bare header was bound";
+  seg->pins[0].fetch_sub(1);
+  void* t = a.allocate(100000);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(td::segment_map_lookup(t), seg) << "unpinned, the header serves again";
+  ASSERT_EQ(a.deallocate(r), Error::ok);
+  ASSERT_EQ(a.deallocate(t), Error::ok);
   EXPECT_TRUE(checked(a));
 }
 

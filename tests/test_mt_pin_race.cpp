@@ -83,7 +83,9 @@ TEST(MtPinRace, StaleProbesWhileSegmentsSleepAndWake) {
 TEST(MtPinRace, StaleProbesWhileLargeSpansAreReleasedAndRebound) {
   SlabAllocator* a = slab_allocator_create();
   ASSERT_NE(a, nullptr);
-  ASSERT_TRUE(slab_set_warm_reserve(a, 0));  // every freed span's pages go back: no pages kept
+  // Every freed span's pages go back: no pages kept.
+  ASSERT_TRUE(slab_set_warm_reserve(a, 0));
+  ASSERT_TRUE(slab_set_large_retain(a, 0));
   constexpr std::size_t SLOTS = 16;
   const std::size_t rounds = tslab_test::scaled(3000);
   std::vector<std::atomic<std::uintptr_t>> pointers(SLOTS);

@@ -23,6 +23,15 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
   // allocated bit, then its state and the cache. A thread that is gone may have
   // taken one step of two; nobody in the child holds such a block, so it goes
   // back to the cache, free (or stays out, retired, if its id is spent).
+  // Bare headers: a vanished thread may have taken one off the list to bind it.
+  // The list is made again from every released header with generations left.
+  bare_spans_ = nullptr;
+  for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
+    if (seg->kind != SlabKind::large || !seg->released) continue;
+    if (registry_current_generation(seg->slabs->id) >= HANDLE_GEN_MASK) continue;
+    seg->next_cached = bare_spans_;
+    bare_spans_ = seg;
+  }
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
     if (seg->kind != SlabKind::large || seg->released) continue;  // a bare header holds nothing
     Slab* s = seg->slabs;

@@ -134,6 +134,10 @@ SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes,
     SegmentHeader* seg = *link;
     ++visited_;
     if (seg->size < bytes || seg->base % alignment != 0) continue;
+    // seq_cst: the taker's half of the pin protocol (core/blocks.cpp). A pin
+    // belongs to a validation that may have seen the previous block live: the
+    // span's identity must not change under it.
+    if (seg->pins[0].load(std::memory_order_seq_cst) != 0) continue;
     unlink(link, bin);
     return seg;
   }
@@ -188,6 +192,7 @@ SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t 
   }
   if (!platform_.commit(reinterpret_cast<void*>(seg->base), need)) {
     const CountedLock lock(mutex_, counters_);
+    seg->cached_ns = monotonic_ns();  // the newest again
     large_cache_.push(seg);
     large_warm_bytes_ += seg->dirty_bytes;
     *refused = true;
@@ -382,7 +387,7 @@ void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoc
 void AllocatorCore::clear_span(Slab* s) noexcept {
   SegmentHeader* seg = segment_map_lookup(s->start);
   const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
-  const std::size_t bytes = larger(usable, seg->dirty_bytes);
+  const std::size_t bytes = smaller(larger(usable, seg->dirty_bytes), seg->size);
   // A span so cleared reads as zero (arenas rely on it: arena_growth.cpp): if the
   // platform keeps the pages, their bytes are cleared instead.
   if (!decommit_counted(s->start, bytes)) std::memset(s->start, 0, bytes);
@@ -435,12 +440,14 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexce
   if (keep_warm) {
     // Kept committed if the warm cache has room: the pages keep this block's
     // data, which no one may read (the span is UNUSED until handed out again).
-    const std::uint64_t now = monotonic_ns();
     const CountedLock lock(mutex_, counters_);
+    const std::uint64_t now = monotonic_ns();  // under the lock: the cache stays in order of age
     const std::size_t dirty = larger(s->large_usable.load(std::memory_order_relaxed), seg->dirty_bytes);
     if (registry_current_generation(s->id) < HANDLE_GEN_MASK &&
         large_warm_bytes_ + dirty <= std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_) {
-      s->state.store(SLAB_UNUSED, std::memory_order_release);
+      // seq_cst: the freer's half of the pin protocol; a validation that saw the
+      // block live holds a pin the next taker sees (LargeSpanCache::take_from).
+      s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
       seg->dirty_bytes = dirty;
       seg->cached_ns = now;
       large_warm_bytes_ += dirty;
@@ -455,7 +462,7 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexce
     // enters the cache only below (law 4).
     clear_span(s);
     const CountedLock lock(mutex_, counters_);
-    s->state.store(SLAB_UNUSED, std::memory_order_release);
+    s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);  // as above
     // No generation left for another block: the span is retired, never bound
     // again, so no handle it issued can be accepted again (law 5).
     retired = registry_current_generation(s->id) >= HANDLE_GEN_MASK;

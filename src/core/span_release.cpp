@@ -110,6 +110,9 @@ bool AllocatorCore::bind_span(SegmentHeader* seg, void* base, std::size_t reserv
   seg->dirty_bytes = 0;
   seg->released = false;
   seg->slabs->start = static_cast<char*>(base);
+  // The old block's extent must not survive into the new range: a fork child's
+  // repair clears a span not yet published up to this (core/fork.cpp).
+  seg->slabs->large_usable.store(0, std::memory_order_relaxed);
   // Quiescence point of the old block's handles: it was freed before the span
   // was cached, so none is valid; from here they read STALE_HANDLE (law 5).
   registry_next_generation(seg->first_id);
