@@ -89,6 +89,9 @@ struct Slab {
   std::uint32_t id = 0;
   std::uint32_t epoch = 0;
   std::uint64_t era = 0;
+  // Small slabs: the word `era` is compared with to tell an open activation, its
+  // epoch slot's open era in the owner allocator's ring (EpochRing::open_era_word).
+  const std::atomic<std::uint64_t>* open_era = nullptr;
   // Published with release when the slab is handed to a heap; read with acquire
   // by validation paths so they see the identity fields above.
   std::atomic<std::uint8_t> state{SLAB_UNUSED};
@@ -159,6 +162,17 @@ struct Slab {
   // slot index of an offset from `start` (small slabs).
   std::uint32_t slot_of_offset(std::size_t offset) const {
     return static_cast<std::uint32_t>((static_cast<std::uint64_t>(offset) * magic) >> 32);
+  }
+  // offset * magic for an offset from `start` (small slabs): with magic =
+  // ceil(2^32 / obj_size), offset < 2^16 and obj_size < 2^16, its high half is the
+  // slot (offset / obj_size, as slot_of_offset), and its low half is below magic
+  // exactly when obj_size divides offset, i.e. a block starts there (Lemire, Kaser
+  // and Kurz, "Faster remainder by direct computation"; checked for every class
+  // in the tests).
+  std::uint64_t slot_product(std::size_t offset) const { return static_cast<std::uint64_t>(offset) * magic; }
+  bool starts_block(std::uint64_t product) const { return static_cast<std::uint32_t>(product) < magic; }
+  static std::uint32_t slot_of_product(std::uint64_t product) {
+    return static_cast<std::uint32_t>(product >> 32);
   }
   char* block_at(std::uint32_t slot) const { return start + static_cast<std::size_t>(slot) * obj_size; }
   std::uint32_t bitmap_words() const { return (capacity + 63) / 64; }
