@@ -6,17 +6,19 @@
 // bitmap store and the quiescence marker; no atomic read-modify-write, no lock.
 // A free is a segment-map read, the owner, block-start and bitmap checks, the
 // era check and a push. Measured (callgrind, `make bench-instructions`, 128 B
-// churn through the C API, the API shell included): allocation 66 instructions,
-// free (slab_free_checked) 74; tcmalloc takes 32 + 35 on the same churn. Of the
-// 66, the quiescence marker is 2 plain adds (it was 10 as atomic load/store
-// pairs) and the C API's size-0 refusal 1; the slot's multiplier is the slab's
-// own (Slab::magic), so no class table is read. The free ends in tail calls
-// only, each in its API's result type (heap/free_result.h), so it needs no stack
-// frame; a small segment's map entry is tagged, so "a small slab" is one bit
-// test; one multiply gives both the slot and whether a block starts there
-// (Slab::starts_block), and a slot past the last block needs no test (its
-// allocated bit is never set); the open era is read through the slab's pointer
-// to its epoch's word (Slab::open_era). What would shorten both further is the
+// churn through the C API, the API shell included): allocation 64 instructions,
+// free (slab_free_checked) 69; tcmalloc takes 32 + 35 on the same churn. Of the
+// 64, the quiescence marker is 2 plain adds (it was 10 as atomic load/store
+// pairs), the statistics count an add and a compare in memory, and the C API's
+// size-0 refusal 1; the slot's multiplier is the slab's own (Slab::magic), so no
+// class table is read. The free ends in tail calls only, each in its API's
+// result type (heap/free_result.h), and its cold endings read the heap again
+// from the slab, so it saves one register only; a small segment's map entry
+// is tagged, so "a small slab" is one bit test; one multiply gives both the slot
+// and whether a block starts there (Slab::starts_block), and a slot past the
+// last block needs no test (its allocated bit is never set); the open era is
+// read through the slab's pointer to its epoch's word (Slab::open_era); the
+// bit clears with one `and` to memory. What would shorten both further is the
 // slab bitmap as the free list (docs/BENCHMARKS.md).
 // Anything else falls to a non-inlined slow path:
 //
@@ -57,7 +59,7 @@ namespace tslab::detail {
         heap->end_alloc();
 #if TSLAB_STATS
         // The owner's live count; its 0 -> 1 step updates the reclaimable count.
-        if (s->owner_live++ == 0) [[unlikely]]
+        if (s->count_live_first()) [[unlikely]]
           return heap->refilled_then(s, b);
 #endif
         return b;
@@ -106,13 +108,16 @@ template <FreeResult Result>
       const std::uint64_t product = s->slot_product(offset);
       if (s->starts_block(product)) [[likely]] {
         HotBin& bin = tc.bins[s->bin_index];
-        Heap* const heap = tc.heap;
         auto* b = static_cast<FreeBlock*>(p);
         // Read while the block being freed keeps the slab in use (free_block).
         const std::uint64_t era = s->era;
         // The block's link is written before its bit clears (Slab::free_local).
         const TslabError e = s->free_local(Slab::slot_of_product(product), [&] {
-          b->next = bin.free;
+          FreeBlock* head = bin.free;
+          // Kept in a register: two plain stores, where the compiler would
+          // otherwise pack the pair into a vector store (four instructions).
+          asm("" : "+r"(head));
+          b->next = head;
           b->slab = s;
         });
         if (e != TSLAB_OK) [[unlikely]]
@@ -120,10 +125,12 @@ template <FreeResult Result>
         const bool open = era == s->open_era->load(std::memory_order_relaxed);
 #if TSLAB_STATS
         // The owner's live count; its 1 -> 0 step updates the reclaimable count.
+        // The cold endings read the heap again from the slab (the caller's own, as
+        // checked above) rather than keep it in a register.
         if (--s->owner_live == 0) [[unlikely]] {
-          if (!open) return free_closed<Result>(heap, s, era, true);
+          if (!open) return free_closed<Result>(s->heap.load(std::memory_order_relaxed), s, era, true);
           bin.free = b;
-          return heap->emptied_then<Result>(s);
+          return s->heap.load(std::memory_order_relaxed)->emptied_then<Result>(s);
         }
 #endif
         if (open) [[likely]] {
@@ -131,7 +138,7 @@ template <FreeResult Result>
           return free_result<Result>(TSLAB_OK);
         }
         // A closed activation: its blocks are never listed again.
-        return free_closed<Result>(heap, s, era, false);
+        return free_closed<Result>(s->heap.load(std::memory_order_relaxed), s, era, false);
       }
     }
   }
