@@ -7,6 +7,7 @@
 #include "epoch/epoch_ring.h"
 #include "handle/handle.h"
 #include "segment/segment_map.h"
+#include "segment/slab.h"
 #include "size_class/size_classes.h"
 #include "tslab/tslab.hpp"
 
@@ -39,6 +40,22 @@ TEST(SizeClasses, SlotReciprocalIsExactForEveryOffsetOfEveryClass) {
     const std::uint32_t size = td::class_block_size(cls);
     for (std::size_t offset = 0; offset < td::SLAB_SIZE; ++offset)
       ASSERT_EQ(td::slot_in_class(offset, cls), offset / size) << "class " << cls << " offset " << offset;
+  }
+}
+
+// The free fast path's test of a block start (Slab::starts_block) against the
+// division it replaces, with the slot it yields, for every offset of every class.
+TEST(SizeClasses, SlotProductTellsBlockStartsExactly) {
+  for (std::uint32_t cls = 0; cls < td::NUM_CLASSES; ++cls) {
+    td::Slab s;
+    s.obj_size = td::class_block_size(cls);
+    s.magic = td::class_magic(cls);
+    for (std::size_t offset = 0; offset < td::SLAB_SIZE; ++offset) {
+      const std::uint64_t product = s.slot_product(offset);
+      ASSERT_EQ(s.starts_block(product), offset % s.obj_size == 0) << "class " << cls << " offset " << offset;
+      ASSERT_EQ(td::Slab::slot_of_product(product), offset / s.obj_size)
+          << "class " << cls << " offset " << offset;
+    }
   }
 }
 

@@ -32,7 +32,7 @@ constexpr std::size_t round_up_8(std::size_t n) noexcept { return (n + 7) & ~std
 // block of a small slab, or a span kept warm, may hold the bytes of a block that
 // was there before.
 bool handed_out_zeroed(const void* block) noexcept {
-  return (segment_map_entry(block) & LARGE_TAG) != 0 && segment_map_lookup(block)->dirty_bytes == 0;
+  return segment_map_is_large(block) && segment_map_lookup(block)->dirty_bytes == 0;
 }
 
 // What the arena promises for `block` when zeroing is on: zero, written only if

@@ -106,7 +106,9 @@ class AllocatorCore final : public SlabSource {
 
   // --- fast paths (core/fast_path.h) ---
   void* alloc(std::size_t size, std::uint32_t epoch) noexcept;
-  TslabError free(void* p) noexcept;
+  // Result: TslabError, or bool for an API that reports only success (FreeResult).
+  template <FreeResult Result = TslabError>
+  Result free(void* p) noexcept;
   // A free whose memory goes back to the OS at once even if it is a large span
   // the warm cache has room for (an arena's chunks: its reset and close return
   // their pages).
@@ -268,6 +270,19 @@ class AllocatorCore final : public SlabSource {
   // return_if_empty. A tail call, so the fast path needs no stack frame.
   [[gnu::noinline, gnu::cold]] TslabError freed_into_closed(Heap* heap, Slab* s, std::uint64_t era,
                                                             bool emptied) noexcept;
+  // The same three endings for a fast free whose API reports only success
+  // (core/free_endings.cpp), and each ending in the fast free's own result type,
+  // so that every one is a tail call.
+  [[gnu::noinline]] bool free_slow_ok(void* p) noexcept;
+  [[gnu::noinline, gnu::cold]] bool reject_free_ok(TslabError e) noexcept;
+  [[gnu::noinline, gnu::cold]] bool freed_into_closed_ok(Heap* heap, Slab* s, std::uint64_t era,
+                                                         bool emptied) noexcept;
+  template <FreeResult Result>
+  Result free_missed(void* p) noexcept;
+  template <FreeResult Result>
+  Result free_rejected(TslabError e) noexcept;
+  template <FreeResult Result>
+  Result free_closed(Heap* heap, Slab* s, std::uint64_t era, bool emptied) noexcept;
   // Hands pages back to the OS, counted. False if the OS refused.
   bool decommit_counted(void* p, std::size_t size) noexcept;
   // Frees a validated block from the calling thread: local or remote.

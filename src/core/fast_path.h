@@ -4,18 +4,22 @@
 // attached to the allocator, is the thread's cache line for the allocator, a
 // size-class lookup, one era comparison, a pop from the bin's free list, one
 // bitmap store and the quiescence marker; no atomic read-modify-write, no lock.
-// A free is a segment-map read, the owner, slot and bitmap checks, the era
-// check and a push. Measured (callgrind, `make bench-instructions`, 128 B churn
-// through the C API, the API shell included): allocation 67 instructions, free
-// (slab_free_checked) 87; tcmalloc takes 32 + 35 on the same churn. Of the 67,
-// the quiescence marker is 2 plain adds (it was 10 as atomic load/store pairs);
-// the slot's bit (size-class magic, multiply, word and mask) 14; the era check
-// 4; the statistics count 5; the C API's size-0 refusal 1. Of the 87, the
-// segment-map lookup (two levels, segment/lazy_table.h) is 17, the owner
-// and slot checks about 20, the bitmap test and clear 12, the era check 6 (read
-// before the free, as the slab may be recycled once its last block is free),
-// the statistics count 4, the API shell with its saved registers 13. What would
-// shorten both further is the slab bitmap as the free list (docs/BENCHMARKS.md).
+// A free is a segment-map read, the owner, block-start and bitmap checks, the
+// era check and a push. Measured (callgrind, `make bench-instructions`, 128 B
+// churn through the C API, the API shell included): allocation 64 instructions,
+// free (slab_free_checked) 69; tcmalloc takes 32 + 35 on the same churn. Of the
+// 64, the quiescence marker is 2 plain adds (it was 10 as atomic load/store
+// pairs), the statistics count an add and a compare in memory, and the C API's
+// size-0 refusal 1; the slot's multiplier is the slab's own (Slab::magic), so no
+// class table is read. The free ends in tail calls only, each in its API's
+// result type (heap/free_result.h), and its cold endings read the heap again
+// from the slab, so it saves one register only; a small segment's map entry
+// is tagged, so "a small slab" is one bit test; one multiply gives both the slot
+// and whether a block starts there (Slab::starts_block), and a slot past the
+// last block needs no test (its allocated bit is never set); the open era is
+// read through the slab's pointer to its epoch's word (Slab::open_era); the
+// bit clears with one `and` to memory. What would shorten both further is the
+// slab bitmap as the free list (docs/BENCHMARKS.md).
 // Anything else falls to a non-inlined slow path:
 //
 //   alloc ──► bin era == open_era? ──► pop HotBin::free ──► Slab::try_mark_allocated
@@ -41,7 +45,8 @@ namespace tslab::detail {
   const ThreadCache& tc = cache_line();
   if (size <= MAX_SMALL_SIZE && epoch < epoch_count_ && tc.uid == uid_) [[likely]] {
     const std::uint32_t cls = size_to_class(size);
-    HotBin& bin = tc.bins[epoch * NUM_CLASSES + cls];
+    const std::size_t epoch_slot = epoch;  // widened once, for the bin's index
+    HotBin& bin = tc.bins[epoch_slot * NUM_CLASSES + cls];
     Heap* const heap = tc.heap;  // held in a register across the marker's compiler barriers
     // Quiescence marker: a close waits for allocations between these two calls.
     heap->begin_alloc();
@@ -49,12 +54,12 @@ namespace tslab::detail {
     if (b != nullptr && bin.era == epochs_.open_era(epoch)) [[likely]] {
       const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(b) & (SLAB_SIZE - 1));
       Slab* s = b->slab;
-      if (s->try_mark_allocated(slot_in_class(offset, cls))) [[likely]] {
+      if (s->try_mark_allocated(s->slot_of_offset(offset))) [[likely]] {
         bin.free = b->next;
         heap->end_alloc();
 #if TSLAB_STATS
         // The owner's live count; its 0 -> 1 step updates the reclaimable count.
-        if (s->owner_live++ == 0) [[unlikely]]
+        if (s->count_live_first()) [[unlikely]]
           return heap->refilled_then(s, b);
 #endif
         return b;
@@ -65,44 +70,79 @@ namespace tslab::detail {
   return alloc_slow(size, epoch);
 }
 
-[[gnu::always_inline]] inline TslabError AllocatorCore::free(void* p) noexcept {
+template <FreeResult Result>
+[[gnu::always_inline]] inline Result AllocatorCore::free_missed(void* p) noexcept {
+  if constexpr (std::is_same_v<Result, bool>)
+    return free_slow_ok(p);
+  else
+    return free_slow(p);
+}
+
+template <FreeResult Result>
+[[gnu::always_inline]] inline Result AllocatorCore::free_rejected(TslabError e) noexcept {
+  if constexpr (std::is_same_v<Result, bool>)
+    return reject_free_ok(e);
+  else
+    return reject_free(e);
+}
+
+template <FreeResult Result>
+[[gnu::always_inline]] inline Result AllocatorCore::free_closed(Heap* heap, Slab* s, std::uint64_t era,
+                                                                bool emptied) noexcept {
+  if constexpr (std::is_same_v<Result, bool>)
+    return freed_into_closed_ok(heap, s, era, emptied);
+  else
+    return freed_into_closed(heap, s, era, emptied);
+}
+
+template <FreeResult Result>
+[[gnu::always_inline]] inline Result AllocatorCore::free(void* p) noexcept {
   if (Slab* s = small_slab_of(p)) [[likely]] {
     const ThreadCache& tc = cache_line();
     // Owned by the caller's heap in this allocator: no other check of origin needed.
     if (s->heap.load(std::memory_order_relaxed) == tc.heap && tc.uid == uid_) [[likely]] {
       const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) & (SLAB_SIZE - 1));
-      const std::uint32_t slot = s->slot_of_offset(offset);
-      if (static_cast<std::size_t>(slot) * s->obj_size == offset && slot < s->capacity) [[likely]] {
+      // A block's start, else an interior pointer. A slot past the last block needs
+      // no test of its own: its allocated bit is never set, so free_local refuses
+      // it as resolve_pointer would (TSLAB_ERR_NOT_ALLOCATED).
+      const std::uint64_t product = s->slot_product(offset);
+      if (s->starts_block(product)) [[likely]] {
         HotBin& bin = tc.bins[s->bin_index];
-        Heap* const heap = tc.heap;
         auto* b = static_cast<FreeBlock*>(p);
         // Read while the block being freed keeps the slab in use (free_block).
         const std::uint64_t era = s->era;
         // The block's link is written before its bit clears (Slab::free_local).
-        const TslabError e = s->free_local(slot, [&] {
-          b->next = bin.free;
+        const TslabError e = s->free_local(Slab::slot_of_product(product), [&] {
+          FreeBlock* head = bin.free;
+          // Kept in a register: two plain stores, where the compiler would
+          // otherwise pack the pair into a vector store (four instructions).
+          asm("" : "+r"(head));
+          b->next = head;
           b->slab = s;
         });
         if (e != TSLAB_OK) [[unlikely]]
-          return reject_free(e);
+          return free_rejected<Result>(e);
+        const bool open = era == s->open_era->load(std::memory_order_relaxed);
 #if TSLAB_STATS
         // The owner's live count; its 1 -> 0 step updates the reclaimable count.
-        const bool emptied = --s->owner_live == 0;
-#else
-        constexpr bool emptied = false;
-#endif
-        if (era == epochs_.open_era(s->epoch)) [[likely]] {
+        // The cold endings read the heap again from the slab (the caller's own, as
+        // checked above) rather than keep it in a register.
+        if (--s->owner_live == 0) [[unlikely]] {
+          if (!open) return free_closed<Result>(s->heap.load(std::memory_order_relaxed), s, era, true);
           bin.free = b;
-          if (emptied) [[unlikely]]
-            return heap->emptied_then(s);
-          return TSLAB_OK;
+          return s->heap.load(std::memory_order_relaxed)->emptied_then<Result>(s);
+        }
+#endif
+        if (open) [[likely]] {
+          bin.free = b;
+          return free_result<Result>(TSLAB_OK);
         }
         // A closed activation: its blocks are never listed again.
-        return freed_into_closed(heap, s, era, emptied);
+        return free_closed<Result>(s->heap.load(std::memory_order_relaxed), s, era, false);
       }
     }
   }
-  return free_slow(p);
+  return free_missed<Result>(p);
 }
 
 inline std::uint64_t AllocatorCore::encode_handle(const Slab* s, std::uint32_t slot) const noexcept {

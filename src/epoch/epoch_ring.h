@@ -36,6 +36,8 @@ class EpochRing {
   std::uint64_t open_era(std::uint32_t e) const noexcept {
     return open_era_[e].load(std::memory_order_relaxed);
   }
+  // The word open_era(e) reads, for a reader that keeps its address (Slab::open_era).
+  const std::atomic<std::uint64_t>* open_era_word(std::uint32_t e) const noexcept { return &open_era_[e]; }
   std::uint64_t era(std::uint32_t e) const noexcept { return era_[e].load(std::memory_order_acquire); }
   EpochLifecycleState state(std::uint32_t e) const noexcept {
     return open_era(e) != 0 ? EPOCH_ACTIVE : EPOCH_CLOSING;

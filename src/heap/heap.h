@@ -17,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "heap/free_result.h"
 #include "heap/slab_list.h"
 #include "platform/sanitizers.h"
 #include "segment/meta_arena.h"
@@ -129,9 +130,10 @@ class Heap {
     uncount(s);
     return block;
   }
-  [[gnu::noinline, gnu::cold]] TslabError emptied_then(Slab* s) noexcept {
+  template <FreeResult Result>
+  [[gnu::noinline, gnu::cold]] Result emptied_then(Slab* s) noexcept {
     slab_emptied(s);
-    return TSLAB_OK;
+    return free_result<Result>(TSLAB_OK);
   }
   // Owner, on the slow paths: keep Slab::owner_live and the reclaimable count.
   void note_allocated(Slab* s) noexcept {

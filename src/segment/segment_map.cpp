@@ -51,7 +51,7 @@ bool segment_map_cover(std::uintptr_t base, std::size_t size) noexcept {
 
 void segment_map_set(const SegmentHeader* header) noexcept {
   store_range(header,
-              reinterpret_cast<std::uintptr_t>(header) | (header->kind == SlabKind::large ? LARGE_TAG : 0),
+              reinterpret_cast<std::uintptr_t>(header) | (header->kind == SlabKind::small ? SMALL_TAG : 0),
               std::memory_order_release);
 }
 

@@ -27,9 +27,10 @@ inline constexpr unsigned SEGMENT_MAP_LEAF_BITS = 14;  // a leaf covers 2^(14 + 
 using SegmentMapEntry = std::atomic<std::uintptr_t>;
 using SegmentMap = LazyTable<SegmentMapEntry, ADDRESS_BITS - SEGMENT_SHIFT, SEGMENT_MAP_LEAF_BITS>;
 
-// An entry is a SegmentHeader*, with bit 0 set for large spans, so that the free
-// fast path reaches a small slab's metadata from the entry alone (small_slab_of).
-inline constexpr std::uintptr_t LARGE_TAG = 1;
+// An entry is a SegmentHeader*, with bit 0 set for small segments, so that the
+// free fast path tells a small slab from everything else (not ours, a large span)
+// with one bit test, and reaches its metadata from the entry alone (small_slab_of).
+inline constexpr std::uintptr_t SMALL_TAG = 1;
 
 // Every granule's entry. Readable from segment_map_init on (before the first
 // allocator exists).
@@ -49,7 +50,13 @@ inline std::uintptr_t segment_map_entry(const void* p) noexcept {
 }
 
 inline SegmentHeader* segment_map_lookup(const void* p) noexcept {
-  return reinterpret_cast<SegmentHeader*>(segment_map_entry(p) & ~LARGE_TAG);
+  return reinterpret_cast<SegmentHeader*>(segment_map_entry(p) & ~SMALL_TAG);
+}
+
+// True if `p` lies in a large span of some allocator.
+inline bool segment_map_is_large(const void* p) noexcept {
+  const std::uintptr_t entry = segment_map_entry(p);
+  return entry != 0 && (entry & SMALL_TAG) == 0;
 }
 
 // The lookup a validation repeats once it pinned a large span's header: seq_cst,
@@ -57,16 +64,16 @@ inline SegmentHeader* segment_map_lookup(const void* p) noexcept {
 inline SegmentHeader* segment_map_lookup_pinned(const void* p) noexcept {
   const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(p) >> SEGMENT_SHIFT;
   return reinterpret_cast<SegmentHeader*>(g_segment_map.read(granule).load(std::memory_order_seq_cst) &
-                                          ~LARGE_TAG);
+                                          ~SMALL_TAG);
 }
 
 // The slab metadata for `p` if it lies in a small segment, else nullptr. Reads
 // only the map entry; the segment header itself is not touched.
 inline Slab* small_slab_of(const void* p) noexcept {
   const std::uintptr_t entry = segment_map_entry(p);
-  if (entry == 0 || (entry & LARGE_TAG) != 0) return nullptr;
+  if ((entry & SMALL_TAG) == 0) return nullptr;  // not ours (0), or a large span
   const auto index = (reinterpret_cast<std::uintptr_t>(p) >> SLAB_SHIFT) & (SLABS_PER_SEGMENT - 1);
-  return SegmentHeader::first_slab(reinterpret_cast<SegmentHeader*>(entry)) + index;
+  return SegmentHeader::first_slab(reinterpret_cast<SegmentHeader*>(entry - SMALL_TAG)) + index;
 }
 
 // Makes sure the leaves covering [base, base + size) exist, reserving the missing

@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "platform/bit_count.h"
+#include "platform/sanitizers.h"
 #include "size_class/size_classes.h"
 #include "tslab/error.h"
 
@@ -66,6 +67,19 @@ struct Slab {
   // the free path reads anyway. Its 0 <-> 1 steps keep the owner heap's count of
   // reclaimable slabs (Heap::slab_emptied / slab_refilled). Not kept with TSLAB_STATS=0.
   std::uint32_t owner_live = 0;
+  // Owner: owner_live + 1; true if it was 0. On x86-64 an `add` and a `cmp` on
+  // the field in memory (3 instructions with the branch, where the compiler's
+  // load, add, store and test of the old value take 5). ThreadSanitizer cannot
+  // see an asm write, so its builds use the portable form.
+  bool count_live_first() {
+#if defined(__x86_64__) && !TSLAB_THREAD_SANITIZER
+    bool first;
+    asm("addl $1, %0\n\tcmpl $1, %0" : "+m"(owner_live), "=@ccz"(first) : : "cc");
+    return first;
+#else
+    return owner_live++ == 0;
+#endif
+  }
 
   // --- owner fields: written only by the thread owning `heap` ---------------
   // Blocks handed to the bin list so far; owner stores, others read (relaxed).
@@ -89,6 +103,9 @@ struct Slab {
   std::uint32_t id = 0;
   std::uint32_t epoch = 0;
   std::uint64_t era = 0;
+  // Small slabs: the word `era` is compared with to tell an open activation, its
+  // epoch slot's open era in the owner allocator's ring (EpochRing::open_era_word).
+  const std::atomic<std::uint64_t>* open_era = nullptr;
   // Published with release when the slab is handed to a heap; read with acquire
   // by validation paths so they see the identity fields above.
   std::atomic<std::uint8_t> state{SLAB_UNUSED};
@@ -160,6 +177,17 @@ struct Slab {
   std::uint32_t slot_of_offset(std::size_t offset) const {
     return static_cast<std::uint32_t>((static_cast<std::uint64_t>(offset) * magic) >> 32);
   }
+  // offset * magic for an offset from `start` (small slabs): with magic =
+  // ceil(2^32 / obj_size), offset < 2^16 and obj_size < 2^16, its high half is the
+  // slot (offset / obj_size, as slot_of_offset), and its low half is below magic
+  // exactly when obj_size divides offset, i.e. a block starts there (Lemire, Kaser
+  // and Kurz, "Faster remainder by direct computation"; checked for every class
+  // in the tests).
+  std::uint64_t slot_product(std::size_t offset) const { return static_cast<std::uint64_t>(offset) * magic; }
+  bool starts_block(std::uint64_t product) const { return static_cast<std::uint32_t>(product) < magic; }
+  static std::uint32_t slot_of_product(std::uint64_t product) {
+    return static_cast<std::uint32_t>(product >> 32);
+  }
   char* block_at(std::uint32_t slot) const { return start + static_cast<std::size_t>(slot) * obj_size; }
   std::uint32_t bitmap_words() const { return (capacity + 63) / 64; }
 
@@ -201,8 +229,22 @@ struct Slab {
     if (pair.remote.load(std::memory_order_relaxed) & mask) [[unlikely]]
       return TSLAB_ERR_DOUBLE_FREE;  // another thread freed it already
     write_block();
-    pair.allocated.store(allocated & ~mask, std::memory_order_release);
+    clear_owned_bit(pair.allocated, allocated, mask);
     return TSLAB_OK;
+  }
+  // Owner: stores `seen & ~mask` (release) into an allocated word `seen` was
+  // loaded from; only the owner writes it. On x86-64 one unlocked `and` to
+  // memory, so the free path need not keep the word in a register: its store is
+  // a single aligned 8-byte write, which a reader sees whole, and x86's store
+  // order makes it a release store. ThreadSanitizer cannot see an asm write, so
+  // its builds use the portable form.
+  static void clear_owned_bit(std::atomic<std::uint64_t>& word, [[maybe_unused]] std::uint64_t seen,
+                              std::uint64_t mask) {
+#if defined(__x86_64__) && !TSLAB_THREAD_SANITIZER
+    asm volatile("andq %1, %0" : "+m"(word) : "r"(~mask) : "memory");
+#else
+    word.store(seen & ~mask, std::memory_order_release);
+#endif
   }
   TslabError free_local(std::uint32_t slot) {
     return free_local(slot, [] {});
