@@ -22,7 +22,6 @@ namespace tslab::detail {
 
 constinit std::atomic<AllocatorCore*> g_malloc_core{nullptr};
 thread_local constinit std::uint32_t tl_malloc_epoch = 0;
-thread_local constinit MallocThreadState tl_malloc_state = {false, false};
 
 namespace {
 
@@ -97,8 +96,9 @@ void* boot_alloc(std::size_t size, std::size_t alignment = BOOT_HEADER) noexcept
 }
 
 // --- re-entrant calls ---------------------------------------------------
-// A call that finds the thread inside malloc (a signal handler's): allocations
-// come from the bootstrap buffer; frees of tslab blocks wait in a per-thread
+// A call that finds the thread inside tslab (a signal handler's: the thread
+// was inside malloc, or held a tslab lock): allocations come from the
+// bootstrap buffer; frees of tslab blocks wait in a per-thread
 // queue of slots, each taken and emptied with one atomic operation, so a
 // handler interrupting the thread while it empties the queue loses nothing.
 [[gnu::tls_model("initial-exec")]] thread_local constinit std::atomic<void*>
@@ -119,7 +119,7 @@ void queue_free(void* p) noexcept {
     void* empty = nullptr;
     if (slot.compare_exchange_strong(empty, p, std::memory_order_relaxed)) {
       g_frees_queued.fetch_add(1, std::memory_order_relaxed);
-      tl_malloc_state.frees_queued = true;  // after the slot is filled
+      tl_entry.malloc_frees_queued = true;  // after the slot is filled
       watch_thread_exit();                  // a thread that exits next still frees it
       return;
     }
@@ -130,7 +130,7 @@ void queue_free(void* p) noexcept {
 // Precondition: the thread is not inside malloc. Carries out the queued frees.
 void run_queued_frees(AllocatorCore& core) noexcept {
   // Cleared first: a free queued from here on sets it again.
-  tl_malloc_state.frees_queued = false;
+  tl_entry.malloc_frees_queued = false;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   for (std::atomic<void*>& slot : tl_queued_frees) {
     void* p = slot.exchange(nullptr, std::memory_order_relaxed);
@@ -149,7 +149,7 @@ void run_queued_frees(AllocatorCore& core) noexcept {
 
 void thread_exit_frees() noexcept {
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
-  if (core != nullptr && tl_malloc_state.frees_queued && !tl_malloc_state.inside) run_queued_frees(*core);
+  if (core != nullptr && tl_entry.malloc_frees_queued && !inside_tslab()) run_queued_frees(*core);
 }
 
 namespace {
@@ -225,7 +225,7 @@ AllocatorCore* process_malloc_core() noexcept {
 }
 
 void* malloc_miss(std::size_t size) noexcept {
-  if (tl_malloc_state.inside) return reentrant_alloc(size);
+  if (inside_tslab()) return reentrant_alloc(size);
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
   if (core == nullptr) {
     core = malloc_init();
@@ -234,7 +234,7 @@ void* malloc_miss(std::size_t size) noexcept {
       return allocation_failed(TSLAB_ERR_OUT_OF_MEMORY);
     }
   }
-  if (tl_malloc_state.frees_queued) run_queued_frees(*core);
+  if (tl_entry.malloc_frees_queued) run_queued_frees(*core);
   const InsideMalloc inside;
   if (void* p = core->alloc(size, tl_malloc_epoch)) return p;
   if (epoch_refused()) {
@@ -248,13 +248,13 @@ void* malloc_miss(std::size_t size) noexcept {
 
 void free_miss(void* p, const char* function) noexcept {
   if (p == nullptr) return;
-  if (tl_malloc_state.inside) {
+  if (inside_tslab()) {
     if (is_boot(p)) return bad_free(p, TSLAB_OK, function);  // checked, never reused
     return queue_free(p);
   }
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
   if (core == nullptr) return bad_free(p, TSLAB_ERR_NOT_ALLOCATED, function);
-  if (tl_malloc_state.frees_queued) run_queued_frees(*core);
+  if (tl_entry.malloc_frees_queued) run_queued_frees(*core);
   TslabError e;
   {
     const InsideMalloc inside;
@@ -362,13 +362,13 @@ void* process_reallocarray(void* p, std::size_t count, std::size_t size) noexcep
 }
 
 void* process_aligned(std::size_t alignment, std::size_t size) noexcept {
-  if (tl_malloc_state.inside) return reentrant_alloc(size, alignment);
+  if (inside_tslab()) return reentrant_alloc(size, alignment);
   AllocatorCore* core = process_malloc_core();
   if (core == nullptr) {
     if (tl_initializing) return boot_alloc(size, alignment);
     return allocation_failed(TSLAB_ERR_OUT_OF_MEMORY);
   }
-  if (tl_malloc_state.frees_queued) run_queued_frees(*core);
+  if (tl_entry.malloc_frees_queued) run_queued_frees(*core);
   const InsideMalloc inside;
   if (void* p = core->alloc_aligned(size, alignment, tl_malloc_epoch)) return p;
   if (epoch_refused()) {
@@ -380,7 +380,7 @@ void* process_aligned(std::size_t alignment, std::size_t size) noexcept {
 
 bool process_trim() noexcept {
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
-  if (core == nullptr || tl_malloc_state.inside) return false;
+  if (core == nullptr || inside_tslab()) return false;
   const InsideMalloc inside;
   return core->collect() != 0;
 }
@@ -399,7 +399,7 @@ void malloc_counters(TslabMallocCounters* out) noexcept {
 
 void process_print_stats() noexcept {
   AllocatorCore* core = process_malloc_core();
-  if (core == nullptr || tl_malloc_state.inside) return;
+  if (core == nullptr || inside_tslab()) return;
   const InsideMalloc inside;
   // The summary's text comes from OS memory, never from malloc.
   OsPlatform& os = OsPlatform::instance();
