@@ -8,13 +8,13 @@
 // x86-64), the thread's entry word checked and its "inside" count raised and
 // lowered around the core's call, and one thread-local read on top. free is the
 // core's free fast path; what it refuses goes to bad_free() (a block of the
-// bootstrap buffer, or a diagnostic).
+// bootstrap reserve, or a diagnostic).
 //
 // Re-entry. A signal handler that interrupts malloc or free, or any tslab call
 // holding a tslab lock (a collect, an epoch close, a scope's end, the thread's
 // exit), and calls malloc or free finds the thread's entry word not clear
-// (platform/thread_entry.h): its allocation comes from the bootstrap
-// buffer and its free is queued, carried out by the thread's next
+// (platform/thread_entry.h): its allocation comes from the bootstrap reserve
+// (boot_reserve.h) and its free is queued, carried out by the thread's next
 // call that finds the word clear (malloc_miss / free_miss). The core's
 // thread-local structures are never entered twice at once, and no lock the
 // thread holds is waited for.
@@ -47,7 +47,7 @@ extern constinit std::atomic<AllocatorCore*> g_malloc_core;
 // True if the thread is inside tslab (a signal handler interrupted malloc, free
 // or a scope, or any tslab call holding a tslab lock): the core must not be
 // entered, its lock may be this thread's own. Allocations then come from the
-// bootstrap buffer and frees are queued.
+// bootstrap reserve and frees are queued.
 [[gnu::always_inline]] inline bool inside_tslab() noexcept { return thread_inside_tslab(); }
 
 // Marks the calling thread inside tslab while it lives (enter_tslab). The
@@ -62,7 +62,7 @@ class InsideMalloc {
 };
 
 // The slow paths, not inlined: the first allocation (which creates the process
-// allocator, serving re-entrant calls from the bootstrap buffer meanwhile),
+// allocator, serving re-entrant calls from the bootstrap reserve meanwhile),
 // an allocation the core refused (errno ENOMEM), a call made inside tslab (a
 // signal handler's) or with frees queued, and a refused free.
 [[gnu::noinline]] void* malloc_miss(std::size_t size) noexcept;

@@ -1,9 +1,11 @@
 // This file contains the malloc override's tests against hostile callers:
 // signal handlers that call malloc and free while they interrupted malloc or
-// free on the same thread, bad frees made by a thread with a cancellation
-// pending, the epoch API turned on the process allocator, the alignments at
-// the edges of what memalign, aligned_alloc and posix_memalign accept, and
-// frees of forged pointers into the bootstrap buffer.
+// free on the same thread, or a tslab call holding a tslab lock (a collect, a
+// close, an advance, a scope's end, a trim); the reserve such handlers are
+// served from (its blocks reused, every free of them checked); bad frees made
+// by a thread with a cancellation pending; the epoch API turned on the process
+// allocator; the alignments at the edges of what memalign, aligned_alloc and
+// posix_memalign accept; and frees of pointers tslab never returned.
 //
 // Each hostile case runs in a child process: a failure there is a crash, a
 // hang or a corrupted block, and the child's exit status reports it. The parent
@@ -391,6 +393,104 @@ TEST(MallocSignalsInsideALock, HandlerMallocDuringTrim) {
                                                   [] { malloc_trim(0); });
                 },
                 false, DEADLOCK_SECONDS),
+            0);
+}
+
+// --- the reserve for re-entrant calls --------------------------------------
+
+constexpr long CHURN_ROUNDS = 40000;  // far more bytes than the reserve holds
+std::atomic<long> g_churn_failures{0};
+std::atomic<long> g_churn_dirty{0};
+std::atomic<bool> g_churned{false};
+
+// Allocates and frees over and over, many times the reserve in all, never
+// holding more than one block: every allocation must succeed. A block calloc
+// returns is clear even when it is one freed before.
+void churning_handler(int) {
+  const int saved = errno;
+  if (g_churned.exchange(true)) return;
+  for (long i = 0; i < CHURN_ROUNDS; ++i) {
+    const std::size_t size = 16 + static_cast<std::size_t>(i % 300) * 8;
+    auto* p = static_cast<unsigned char*>(i % 2 == 0 ? malloc(size) : calloc(1, size));
+    if (p == nullptr) {
+      g_churn_failures.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (i % 2 != 0) {
+      for (std::size_t b = 0; b < size; ++b)
+        if (p[b] != 0) g_churn_dirty.fetch_add(1, std::memory_order_relaxed);
+    }
+    memset(p, 0xa5, size);
+    free(p);
+  }
+  errno = saved;
+}
+
+TEST(MallocReentrantReserve, FreedBlocksAreReusedSoAHandlerNeverRunsOut) {
+  EXPECT_EQ(run_in_child([] {
+              struct sigaction sa = {};
+              sa.sa_handler = churning_handler;
+              sigaction(SIGUSR1, &sa, nullptr);
+              void* huge = malloc(std::size_t{64} << 20);  // too large to cache: its free unmaps it
+              if (huge == nullptr) return 2;
+              TslabMallocCounters before;
+              tslab_malloc_counters(&before);
+              g_raise_in_os_calls.store(true);
+              free(huge);  // the handler runs inside free
+              g_raise_in_os_calls.store(false);
+              if (!g_churned.load()) return 3;
+              TslabMallocCounters after;
+              tslab_malloc_counters(&after);
+              // Every handler allocation came from the reserve, and none failed.
+              if (after.reentrant_allocations - before.reentrant_allocations != CHURN_ROUNDS) return 4;
+              if (g_churn_failures.load() != 0 || after.reentrant_allocations_refused != 0) return 5;
+              return g_churn_dirty.load() == 0 ? 0 : 6;
+            }),
+            0);
+}
+
+std::atomic<long> g_exactness_result{-1};
+
+// Frees a reserve block twice and frees an address inside one: 0 if both are
+// refused as bad frees and the freed block is reused afterwards.
+int free_reserve_blocks_badly() {
+  TslabMallocCounters before;
+  tslab_malloc_counters(&before);
+  auto* block = static_cast<char*>(malloc(100));
+  void* neighbour = malloc(100);
+  if (block == nullptr || neighbour == nullptr) return 2;
+  free(block + 16);  // inside a block: refused
+  free(block);
+  free(block);  // double: refused
+  TslabMallocCounters after;
+  tslab_malloc_counters(&after);
+  if (after.bad_frees - before.bad_frees != 2) return 3;
+  if (after.reentrant_allocations - before.reentrant_allocations != 2) return 4;  // both from the reserve
+  void* again = malloc(100);                                                      // the freed block, reused
+  free(neighbour);
+  free(again);
+  tslab_malloc_counters(&after);
+  if (after.bad_frees - before.bad_frees != 2) return 5;
+  return again == block ? 0 : 6;
+}
+
+void bad_freeing_handler(int) {
+  const int saved = errno;
+  if (g_exactness_result.load() == -1) g_exactness_result.store(free_reserve_blocks_badly());
+  errno = saved;
+}
+
+TEST(MallocReentrantReserve, DoubleAndInteriorFreesOfReserveBlocksAreRefused) {
+  EXPECT_EQ(run_in_child([] {
+              struct sigaction sa = {};
+              sa.sa_handler = bad_freeing_handler;
+              sigaction(SIGUSR1, &sa, nullptr);
+              void* huge = malloc(std::size_t{64} << 20);
+              g_raise_in_os_calls.store(true);
+              free(huge);  // the handler runs inside free
+              g_raise_in_os_calls.store(false);
+              return static_cast<int>(g_exactness_result.load());
+            }),
             0);
 }
 
