@@ -86,16 +86,18 @@ typedef struct TslabScopeCounters {
 /* Process-wide scope counters. */
 void tslab_scope_counters(TslabScopeCounters* out);
 
-/* Calls made while the calling thread was already inside malloc or free (a
- * signal handler that interrupted them). Such an allocation comes from a 1 MiB
- * static reserve, whose blocks are never reused, and fails with ENOMEM once the
- * reserve is used up; such a free of a tslab block is queued (up to
- * TSLAB_REENTRANT_FREE_QUEUE per thread) and carried out at the thread's next
- * allocation slow path; beyond that the block stays allocated. */
+/* Calls made while the calling thread was already inside tslab: inside malloc
+ * or free, or inside any tslab call holding a tslab lock (a signal handler that
+ * interrupted them). Such an allocation comes from a 1 MiB static reserve,
+ * whose blocks are reused once freed (each block's capacity is a power of two),
+ * and fails with ENOMEM only while the blocks in use leave no room; such a free
+ * of a tslab block is queued (up to TSLAB_REENTRANT_FREE_QUEUE per thread) and
+ * carried out at the thread's next allocation slow path; beyond that the block
+ * stays allocated. */
 #define TSLAB_REENTRANT_FREE_QUEUE 16u
 typedef struct TslabMallocCounters {
   uint64_t reentrant_allocations;         /* served from the reserve */
-  uint64_t reentrant_allocations_refused; /* the reserve was used up: NULL, ENOMEM */
+  uint64_t reentrant_allocations_refused; /* the reserve had no room: NULL, ENOMEM */
   uint64_t reentrant_frees_deferred;      /* queued */
   uint64_t reentrant_frees_queued;        /* queued now, not yet carried out */
   uint64_t reentrant_frees_dropped;       /* the queue was full: the block stays allocated */

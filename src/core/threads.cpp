@@ -95,7 +95,12 @@ void prune_dead(ThreadRecord* r) {
 
 void on_thread_exit(void* arg) {
   auto* r = static_cast<ThreadRecord*>(arg);
+  // Held to the end, past the cache's reset: while it is, the thread's count of
+  // tslab locks keeps a signal handler's malloc out of the core (platform/mutex.h),
+  // so no handler allocates from a heap given away below.
   LockGuard lock(g_live_mutex);
+  // The cache forgets the heaps before they are given away, as attach_thread does.
+  for (ThreadCache& line : tl_cache) line = EMPTY_CACHE_LINE;
   for (std::uint32_t i = 0; i < r->count; ++i)
     if (AllocatorCore* core = find_live(r->entries[i].uid)) core->abandon_heap(r->entries[i].heap);
   r->count = 0;

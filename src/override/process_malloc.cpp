@@ -1,7 +1,8 @@
 // This file contains the process malloc's slow paths: creating the process
-// allocator on first use (before constructors run, from any thread), the
-// bootstrap buffer that serves allocations made while that is under way, the
-// malloc family beyond malloc and free, and the report of a refused free.
+// allocator on first use (before constructors run, from any thread), the calls
+// served outside the core (from the bootstrap reserve, boot_reserve.h, while
+// the allocator is being created or when a signal handler interrupted tslab),
+// the malloc family beyond malloc and free, and the report of a refused free.
 #include "override/process_malloc.h"
 
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 
 #include "options/options.h"
+#include "override/boot_reserve.h"
 #include "platform/fork_hooks.h"
 #include "platform/no_cancel.h"
 #include "slab_stats.h"
@@ -22,7 +24,6 @@ namespace tslab::detail {
 
 constinit std::atomic<AllocatorCore*> g_malloc_core{nullptr};
 thread_local constinit std::uint32_t tl_malloc_epoch = 0;
-thread_local constinit MallocThreadState tl_malloc_state = {false, false};
 
 namespace {
 
@@ -30,81 +31,16 @@ namespace {
 constinit std::atomic<std::uint64_t> g_reentrant_allocations{0}, g_reentrant_refused{0}, g_frees_queued{0},
     g_queued_frees_done{0}, g_frees_dropped{0}, g_bad_frees{0};
 
-// --- the bootstrap buffer ------------------------------------------------
-// Allocations made on the thread that is creating the process allocator (the
-// OS or libc calling malloc back), or refused as re-entrant (a malloc from a
-// signal handler that interrupted tslab holding a lock), come from here: a bump
-// pointer over static memory, a 16-byte header holding each block's size.
-// Its blocks are never reused; realloc copies them out. Two bitmaps, a bit per
-// 16 bytes, record where blocks start and which were freed, so that a free of
-// anything else in the buffer is reported like any bad free.
-constexpr std::size_t BOOT_BYTES = std::size_t{1} << 20;
-constexpr std::size_t BOOT_HEADER = 16;
-constexpr std::size_t BOOT_WORDS = BOOT_BYTES / 16 / 64;
-alignas(64) constinit char g_boot[BOOT_BYTES];
-constinit std::atomic<std::size_t> g_boot_used{0};
-constinit std::atomic<std::uint64_t> g_boot_starts[BOOT_WORDS];
-constinit std::atomic<std::uint64_t> g_boot_freed[BOOT_WORDS];
-
-bool is_boot(const void* p) noexcept {
-  const auto* c = static_cast<const char*>(p);
-  return c >= g_boot && c < g_boot + BOOT_BYTES;
-}
-
-// Precondition: is_boot(p). TSLAB_OK for the first free of a block's start.
-TslabError boot_free(const void* p) noexcept {
-  const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - g_boot);
-  const std::uint64_t bit = std::uint64_t{1} << (offset / 16 % 64);
-  const std::size_t word = offset / 16 / 64;
-  if (offset % 16 != 0 || (g_boot_starts[word].load(std::memory_order_acquire) & bit) == 0)
-    return TSLAB_ERR_NOT_ALLOCATED;
-  // Linearization point of a bootstrap block's free: the one that sets the bit.
-  const std::uint64_t before = g_boot_freed[word].fetch_or(bit, std::memory_order_acq_rel);
-  return (before & bit) != 0 ? TSLAB_ERR_DOUBLE_FREE : TSLAB_OK;
-}
-
-// Precondition: is_boot(p). The size of the live block starting at p, else 0.
-std::size_t boot_size(const void* p) noexcept {
-  const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - g_boot);
-  const std::uint64_t bit = std::uint64_t{1} << (offset / 16 % 64);
-  const std::size_t word = offset / 16 / 64;
-  if (offset % 16 != 0 || (g_boot_starts[word].load(std::memory_order_acquire) & bit) == 0 ||
-      (g_boot_freed[word].load(std::memory_order_acquire) & bit) != 0)
-    return 0;
-  std::size_t size;
-  std::memcpy(&size, static_cast<const char*>(p) - BOOT_HEADER, sizeof size);
-  return size;
-}
-
-void* boot_alloc(std::size_t size, std::size_t alignment = BOOT_HEADER) noexcept {
-  if (alignment < BOOT_HEADER) alignment = BOOT_HEADER;
-  if (size > BOOT_BYTES || alignment > BOOT_BYTES / 4) return nullptr;
-  // The block's address is aligned, not its offset: the buffer itself is only
-  // 64-byte aligned.
-  const auto base = reinterpret_cast<std::uintptr_t>(g_boot);
-  std::size_t used = g_boot_used.load(std::memory_order_relaxed);
-  for (;;) {
-    const std::size_t start = ((base + used + BOOT_HEADER + alignment - 1) & ~(alignment - 1)) - base;
-    const std::size_t end = start + ((size + 15) & ~std::size_t{15});
-    if (end > BOOT_BYTES) return nullptr;
-    if (g_boot_used.compare_exchange_weak(used, end, std::memory_order_relaxed)) {
-      std::memcpy(g_boot + start - BOOT_HEADER, &size, sizeof size);
-      g_boot_starts[start / 16 / 64].fetch_or(std::uint64_t{1} << (start / 16 % 64),
-                                              std::memory_order_release);
-      return g_boot + start;  // static memory: zero, never handed out before
-    }
-  }
-}
-
 // --- re-entrant calls ---------------------------------------------------
-// A call that finds the thread inside malloc (a signal handler's): allocations
-// come from the bootstrap buffer; frees of tslab blocks wait in a per-thread
+// A call that finds the thread inside tslab (a signal handler's: the thread
+// was inside malloc, or held a tslab lock): allocations come from the
+// bootstrap reserve; frees of tslab blocks wait in a per-thread
 // queue of slots, each taken and emptied with one atomic operation, so a
 // handler interrupting the thread while it empties the queue loses nothing.
 [[gnu::tls_model("initial-exec")]] thread_local constinit std::atomic<void*>
     tl_queued_frees[TSLAB_REENTRANT_FREE_QUEUE];
 
-void* reentrant_alloc(std::size_t size, std::size_t alignment = BOOT_HEADER) noexcept {
+void* reentrant_alloc(std::size_t size, std::size_t alignment = 16) noexcept {
   if (void* p = boot_alloc(size, alignment)) {
     g_reentrant_allocations.fetch_add(1, std::memory_order_relaxed);
     return p;
@@ -119,7 +55,7 @@ void queue_free(void* p) noexcept {
     void* empty = nullptr;
     if (slot.compare_exchange_strong(empty, p, std::memory_order_relaxed)) {
       g_frees_queued.fetch_add(1, std::memory_order_relaxed);
-      tl_malloc_state.frees_queued = true;  // after the slot is filled
+      tl_entry.malloc_frees_queued = true;  // after the slot is filled
       watch_thread_exit();                  // a thread that exits next still frees it
       return;
     }
@@ -130,7 +66,7 @@ void queue_free(void* p) noexcept {
 // Precondition: the thread is not inside malloc. Carries out the queued frees.
 void run_queued_frees(AllocatorCore& core) noexcept {
   // Cleared first: a free queued from here on sets it again.
-  tl_malloc_state.frees_queued = false;
+  tl_entry.malloc_frees_queued = false;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   for (std::atomic<void*>& slot : tl_queued_frees) {
     void* p = slot.exchange(nullptr, std::memory_order_relaxed);
@@ -149,7 +85,7 @@ void run_queued_frees(AllocatorCore& core) noexcept {
 
 void thread_exit_frees() noexcept {
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
-  if (core != nullptr && tl_malloc_state.frees_queued && !tl_malloc_state.inside) run_queued_frees(*core);
+  if (core != nullptr && tl_entry.malloc_frees_queued && !inside_tslab()) run_queued_frees(*core);
 }
 
 namespace {
@@ -157,7 +93,7 @@ namespace {
 // --- first use -----------------------------------------------------------
 Mutex g_init_mutex;
 // Set while this thread creates the process allocator: its re-entrant
-// allocations go to the bootstrap buffer.
+// allocations go to the bootstrap reserve.
 [[gnu::tls_model("initial-exec")]] thread_local constinit bool tl_initializing = false;
 
 AllocatorCore* malloc_init() noexcept {
@@ -225,7 +161,7 @@ AllocatorCore* process_malloc_core() noexcept {
 }
 
 void* malloc_miss(std::size_t size) noexcept {
-  if (tl_malloc_state.inside) return reentrant_alloc(size);
+  if (inside_tslab()) return reentrant_alloc(size);
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
   if (core == nullptr) {
     core = malloc_init();
@@ -234,27 +170,27 @@ void* malloc_miss(std::size_t size) noexcept {
       return allocation_failed(TSLAB_ERR_OUT_OF_MEMORY);
     }
   }
-  if (tl_malloc_state.frees_queued) run_queued_frees(*core);
+  if (tl_entry.malloc_frees_queued) run_queued_frees(*core);
   const InsideMalloc inside;
   if (void* p = core->alloc(size, tl_malloc_epoch)) return p;
   if (epoch_refused()) {
     if (void* p = core->alloc(size, 0)) return p;
   }
   // Inside a tslab lock without being inside malloc (a handler that interrupted
-  // another tslab call): the bootstrap buffer too.
+  // another tslab call): the bootstrap reserve too.
   if (refused_as_reentrant()) return reentrant_alloc(size);
   return allocation_failed(tl_last_error);
 }
 
 void free_miss(void* p, const char* function) noexcept {
   if (p == nullptr) return;
-  if (tl_malloc_state.inside) {
-    if (is_boot(p)) return bad_free(p, TSLAB_OK, function);  // checked, never reused
+  if (inside_tslab()) {
+    if (is_boot(p)) return bad_free(p, TSLAB_OK, function);  // checked, back to the reserve
     return queue_free(p);
   }
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
   if (core == nullptr) return bad_free(p, TSLAB_ERR_NOT_ALLOCATED, function);
-  if (tl_malloc_state.frees_queued) run_queued_frees(*core);
+  if (tl_entry.malloc_frees_queued) run_queued_frees(*core);
   TslabError e;
   {
     const InsideMalloc inside;
@@ -264,7 +200,7 @@ void free_miss(void* p, const char* function) noexcept {
 }
 
 void bad_free(void* p, TslabError error, const char* function) noexcept {
-  // Bootstrap blocks are never reused; a free of anything else there is bad.
+  // A bootstrap block goes back to the reserve; a free of anything else there is bad.
   if (is_boot(p)) error = boot_free(p);
   if (error == TSLAB_OK) return;
   // A free from a signal handler that interrupted another tslab call inside a
@@ -303,9 +239,10 @@ void* process_calloc(std::size_t count, std::size_t size) noexcept {
     if (p != nullptr) [[likely]]
       return p;
   }
-  // Whatever else malloc handles (first use, re-entry, a closed scope epoch), cleared whole.
+  // Whatever else malloc handles (first use, re-entry, a closed scope epoch),
+  // cleared whole: a bootstrap block may be one freed before.
   void* p = process_malloc(bytes);
-  if (p != nullptr && !is_boot(p)) std::memset(p, 0, bytes);
+  if (p != nullptr) std::memset(p, 0, bytes);
   return p;
 }
 
@@ -362,13 +299,13 @@ void* process_reallocarray(void* p, std::size_t count, std::size_t size) noexcep
 }
 
 void* process_aligned(std::size_t alignment, std::size_t size) noexcept {
-  if (tl_malloc_state.inside) return reentrant_alloc(size, alignment);
+  if (inside_tslab()) return reentrant_alloc(size, alignment);
   AllocatorCore* core = process_malloc_core();
   if (core == nullptr) {
     if (tl_initializing) return boot_alloc(size, alignment);
     return allocation_failed(TSLAB_ERR_OUT_OF_MEMORY);
   }
-  if (tl_malloc_state.frees_queued) run_queued_frees(*core);
+  if (tl_entry.malloc_frees_queued) run_queued_frees(*core);
   const InsideMalloc inside;
   if (void* p = core->alloc_aligned(size, alignment, tl_malloc_epoch)) return p;
   if (epoch_refused()) {
@@ -380,7 +317,7 @@ void* process_aligned(std::size_t alignment, std::size_t size) noexcept {
 
 bool process_trim() noexcept {
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
-  if (core == nullptr || tl_malloc_state.inside) return false;
+  if (core == nullptr || inside_tslab()) return false;
   const InsideMalloc inside;
   return core->collect() != 0;
 }
@@ -399,7 +336,7 @@ void malloc_counters(TslabMallocCounters* out) noexcept {
 
 void process_print_stats() noexcept {
   AllocatorCore* core = process_malloc_core();
-  if (core == nullptr || tl_malloc_state.inside) return;
+  if (core == nullptr || inside_tslab()) return;
   const InsideMalloc inside;
   // The summary's text comes from OS memory, never from malloc.
   OsPlatform& os = OsPlatform::instance();

@@ -5,16 +5,19 @@
 //
 // malloc is the core's allocation fast path (core/fast_path.h) into the
 // thread's current epoch: one acquire load of the allocator (a plain load on
-// x86-64), the thread's state word checked and its "inside" byte set and
-// cleared around the core's call, and one thread-local read on top. free is the
+// x86-64), the thread's entry word checked and its "inside" count raised and
+// lowered around the core's call, and one thread-local read on top. free is the
 // core's free fast path; what it refuses goes to bad_free() (a block of the
-// bootstrap buffer, or a diagnostic).
+// bootstrap reserve, or a diagnostic).
 //
-// Re-entry. A signal handler that interrupts malloc or free and calls them
-// finds the thread's "inside" byte set: its allocation comes from the bootstrap
-// buffer and its free is queued, carried out by the thread's next call that
-// finds the state word clear of "inside" (malloc_miss / free_miss). The core's
-// thread-local structures are never entered twice at once.
+// Re-entry. A signal handler that interrupts malloc or free, or any tslab call
+// holding a tslab lock (a collect, an epoch close, a scope's end, the thread's
+// exit), and calls malloc or free finds the thread's entry word not clear
+// (platform/thread_entry.h): its allocation comes from the bootstrap reserve
+// (boot_reserve.h) and its free is queued, carried out by the thread's next
+// call that finds the word clear (malloc_miss / free_miss). The core's
+// thread-local structures are never entered twice at once, and no lock the
+// thread holds is waited for.
 #ifndef TSLAB_OVERRIDE_PROCESS_MALLOC_H
 #define TSLAB_OVERRIDE_PROCESS_MALLOC_H
 
@@ -23,6 +26,7 @@
 #include <cstdint>
 
 #include "core/fast_path.h"
+#include "platform/thread_entry.h"
 #include "tslab/malloc.h"
 
 namespace tslab::detail {
@@ -32,44 +36,34 @@ extern constinit std::atomic<AllocatorCore*> g_malloc_core;
 // The epoch the calling thread's plain allocations go to (0 outside scopes).
 [[gnu::tls_model("initial-exec")]] extern thread_local constinit std::uint32_t tl_malloc_epoch;
 
-// The calling thread's state: two bytes, written by the thread and by signal
-// handlers running on it (a byte store each, never a read-modify-write), read
-// together as one 16-bit word by the fast paths.
-struct MallocThreadState {
-  bool inside;        // in the core on behalf of malloc, free or a scope
-  bool frees_queued;  // a handler queued a free (process_malloc.cpp)
-};
-[[gnu::tls_model("initial-exec")]] extern thread_local constinit MallocThreadState tl_malloc_state;
+// The calling thread's entry word (platform/thread_entry.h): its count of
+// times inside tslab, raised by InsideMalloc below and by every tslab lock the
+// thread holds, and the flag queue_free sets (process_malloc.cpp).
 
-// True if the thread is neither inside malloc nor has queued frees: one 16-bit compare.
-[[gnu::always_inline]] inline bool malloc_state_clear() noexcept {
-  static_assert(sizeof(MallocThreadState) == sizeof(std::uint16_t));
-  std::uint16_t word;
-  std::atomic_signal_fence(std::memory_order_seq_cst);  // read now, not hoisted
-  __builtin_memcpy(&word, &tl_malloc_state, sizeof word);
-  return word == 0;
-}
+// True if the thread is not inside tslab and has no queued frees: one 16-bit
+// compare. The fast paths enter the core only then.
+[[gnu::always_inline]] inline bool malloc_state_clear() noexcept { return thread_entry_clear(); }
 
-// Marks the calling thread inside malloc while it lives. The compiler keeps the
-// core's accesses between the two byte stores (signal fences): a handler that
-// interrupts anywhere in between finds `inside` set.
+// True if the thread is inside tslab (a signal handler interrupted malloc, free
+// or a scope, or any tslab call holding a tslab lock): the core must not be
+// entered, its lock may be this thread's own. Allocations then come from the
+// bootstrap reserve and frees are queued.
+[[gnu::always_inline]] inline bool inside_tslab() noexcept { return thread_inside_tslab(); }
+
+// Marks the calling thread inside tslab while it lives (enter_tslab). The
+// compiler keeps the core's accesses between the count's two writes (signal
+// fences): a handler that interrupts anywhere in between finds it raised.
 class InsideMalloc {
  public:
-  [[gnu::always_inline]] InsideMalloc() noexcept {
-    tl_malloc_state.inside = true;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-  }
-  [[gnu::always_inline]] ~InsideMalloc() {
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    tl_malloc_state.inside = false;
-  }
+  [[gnu::always_inline]] InsideMalloc() noexcept { enter_tslab(); }
+  [[gnu::always_inline]] ~InsideMalloc() { leave_tslab(); }
   InsideMalloc(const InsideMalloc&) = delete;
   InsideMalloc& operator=(const InsideMalloc&) = delete;
 };
 
 // The slow paths, not inlined: the first allocation (which creates the process
-// allocator, serving re-entrant calls from a static bootstrap buffer meanwhile),
-// an allocation the core refused (errno ENOMEM), a call made inside malloc (a
+// allocator, serving re-entrant calls from the bootstrap reserve meanwhile),
+// an allocation the core refused (errno ENOMEM), a call made inside tslab (a
 // signal handler's) or with frees queued, and a refused free.
 [[gnu::noinline]] void* malloc_miss(std::size_t size) noexcept;
 [[gnu::noinline]] void free_miss(void* p, const char* function) noexcept;

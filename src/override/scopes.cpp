@@ -51,8 +51,8 @@ bool end_innermost() noexcept {
     set_error(TSLAB_ERR_DOMAIN_MISUSE);
     return false;
   }
-  if (tl_malloc_state.inside && s.frames[s.depth - 1].owned) {
-    set_error(TSLAB_ERR_REENTRANT);  // a signal handler's, inside malloc: the close would enter the core
+  if (inside_tslab() && s.frames[s.depth - 1].owned) {
+    set_error(TSLAB_ERR_REENTRANT);  // a signal handler's, inside tslab: the close would enter the core
     return false;
   }
   const ScopeFrame frame = s.frames[--s.depth];
@@ -90,8 +90,8 @@ EpochId scope_begin(const char* label) noexcept {
   // Any non-null value: the destructor runs at this thread's exit.
   if (core != nullptr && s.depth == 0 && s.overflow == 0) ::pthread_setspecific(g_exit_key, &tl_scopes);
   // Beyond the depth, without an allocator, or from a signal handler that
-  // interrupted malloc (opening an epoch would enter the core): shared.
-  if (s.depth == TSLAB_SCOPE_MAX_DEPTH || core == nullptr || tl_malloc_state.inside) {
+  // interrupted tslab (opening an epoch would enter the core): shared.
+  if (s.depth == TSLAB_SCOPE_MAX_DEPTH || core == nullptr || inside_tslab()) {
     ++s.overflow;
     g_shared.fetch_add(1, std::memory_order_relaxed);
     return epoch_in_use();

@@ -2,15 +2,23 @@
 // that also counts, per thread, how many tslab locks the thread holds or is
 // about to take. A call that would wait for its own thread (a close or advance
 // from a signal handler that interrupted tslab on the same thread) reads the
-// count and refuses with TSLAB_ERR_REENTRANT instead of deadlocking.
+// count and refuses with TSLAB_ERR_REENTRANT instead of deadlocking. Each lock
+// also marks the thread inside tslab (platform/thread_entry.h): a malloc or
+// free from such a handler stays out of the core (override/process_malloc.h).
 //
 // The count goes up before the lock is taken and down after it is released, so
 // a signal landing in between errs on the side of refusing.
+//
+// OuterMutex is the same lock uncounted, for the few locks held around calls
+// that allocate through malloc (pthread_create, stdio) and never taken by an
+// allocation or a free: a malloc made under it is served as usual.
 #ifndef TSLAB_PLATFORM_MUTEX_H
 #define TSLAB_PLATFORM_MUTEX_H
 
 #include <atomic>
 #include <mutex>
+
+#include "platform/thread_entry.h"
 
 namespace tslab::detail {
 
@@ -22,34 +30,47 @@ inline bool thread_holds_tslab_lock() noexcept {
   return tl_locks_held != 0;
 }
 
-class Mutex {
+template <bool COUNTED>
+class BasicMutex {
  public:
-  constexpr Mutex() noexcept = default;
-  Mutex(const Mutex&) = delete;
-  Mutex& operator=(const Mutex&) = delete;
+  constexpr BasicMutex() noexcept = default;
+  BasicMutex(const BasicMutex&) = delete;
+  BasicMutex& operator=(const BasicMutex&) = delete;
 
   void lock() noexcept {
-    ++tl_locks_held;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
+    count_up();
     m_.lock();
   }
   bool try_lock() noexcept {
-    ++tl_locks_held;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
+    count_up();
     if (m_.try_lock()) return true;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    --tl_locks_held;
+    count_down();
     return false;
   }
   void unlock() noexcept {
     m_.unlock();
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    --tl_locks_held;
+    count_down();
   }
 
  private:
+  static void count_up() noexcept {
+    if constexpr (COUNTED) {
+      ++tl_locks_held;
+      enter_tslab();
+    }
+  }
+  static void count_down() noexcept {
+    if constexpr (COUNTED) {
+      leave_tslab();
+      --tl_locks_held;
+    }
+  }
+
   std::mutex m_;
 };
+
+using Mutex = BasicMutex<true>;
+using OuterMutex = BasicMutex<false>;
 
 using LockGuard = std::lock_guard<Mutex>;
 

@@ -109,8 +109,9 @@ struct MetricsServer {
 };
 
 // Serialises start, stop and the after-fork reset; guards g_server. A tslab
-// Mutex (not a std::mutex) so that a forked child can re-create it in place.
-Mutex g_server_mutex;
+// lock (not a std::mutex) so that a forked child can re-create it in place;
+// uncounted (an OuterMutex): pthread_create and stdio allocate under it.
+OuterMutex g_server_mutex;
 MetricsServer* g_server = nullptr;
 std::atomic<std::uint16_t> g_port{0};  // non-zero while running
 std::atomic<bool> g_autostart_done{false};
@@ -486,7 +487,7 @@ std::size_t render_all_prometheus(char* out, std::size_t out_size) noexcept {
 std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
   // The child of a fork has no server thread: it reports none running.
   fork_participate(ForkRank::metrics, {nullptr, nullptr, metrics_after_fork_child});
-  LockGuard lock(g_server_mutex);
+  const std::lock_guard<OuterMutex> lock(g_server_mutex);
   if (const std::uint16_t running = g_port.load(std::memory_order_relaxed); running != 0) {
     if (port == 0 || port == running) return running;
     *error = TSLAB_ERR_INVALID_ARGUMENT;  // one endpoint per process
@@ -513,7 +514,7 @@ std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
 }
 
 void metrics_stop() noexcept {
-  LockGuard lock(g_server_mutex);
+  const std::lock_guard<OuterMutex> lock(g_server_mutex);
   if (g_port.load(std::memory_order_relaxed) == 0) return;
   const char wake = 1;
   while (::write(g_server->wake_pipe[1], &wake, 1) < 0 && errno == EINTR) {
@@ -532,7 +533,7 @@ std::uint16_t metrics_port() noexcept { return g_port.load(std::memory_order_acq
 
 void metrics_after_fork_child() noexcept {
   // The lock may have been held by a thread that the child does not have.
-  new (&g_server_mutex) Mutex();
+  new (&g_server_mutex) OuterMutex();
   g_port.store(0, std::memory_order_release);
   MetricsServer* server = g_server;
   g_server = nullptr;

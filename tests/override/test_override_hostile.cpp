@@ -1,9 +1,11 @@
 // This file contains the malloc override's tests against hostile callers:
 // signal handlers that call malloc and free while they interrupted malloc or
-// free on the same thread, bad frees made by a thread with a cancellation
-// pending, the epoch API turned on the process allocator, the alignments at
-// the edges of what memalign, aligned_alloc and posix_memalign accept, and
-// frees of forged pointers into the bootstrap buffer.
+// free on the same thread, or a tslab call holding a tslab lock (a collect, a
+// close, an advance, a scope's end, a trim); the reserve such handlers are
+// served from (its blocks reused, every free of them checked); bad frees made
+// by a thread with a cancellation pending; the epoch API turned on the process
+// allocator; the alignments at the edges of what memalign, aligned_alloc and
+// posix_memalign accept; and frees of pointers tslab never returned.
 //
 // Each hostile case runs in a child process: a failure there is a crash, a
 // hang or a corrupted block, and the child's exit status reports it. The parent
@@ -17,6 +19,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -34,11 +37,47 @@
 namespace {
 
 constexpr int WATCHDOG_SECONDS = 300;
+// For a child that would deadlock if tslab waited for its own thread: it ends
+// in well under a second when it does not.
+constexpr int DEADLOCK_SECONDS = 60;
+
+// --- system calls made inside tslab ----------------------------------------
+// madvise and munmap are defined below in place of the C library's. Armed,
+// each raises SIGUSR1 on the calling thread before it is made (up to
+// MAX_OS_CALL_RAISES times, and not from the handler itself), so a signal
+// handler runs at known points inside tslab: a collect, a close or a trim hands
+// pages back with them while holding the allocator's lock, and a free of a
+// span too large to cache does so inside free.
+constexpr long MAX_OS_CALL_RAISES = 64;
+std::atomic<bool> g_raise_in_os_calls{false};
+std::atomic<long> g_os_call_raises{0};
+volatile sig_atomic_t g_in_handler;
+
+void raise_if_armed() {
+  if (!g_raise_in_os_calls.load(std::memory_order_relaxed) || g_in_handler) return;
+  if (g_os_call_raises.fetch_add(1, std::memory_order_relaxed) >= MAX_OS_CALL_RAISES) return;
+  raise(SIGUSR1);
+}
+
+}  // namespace
+
+extern "C" int madvise(void* p, size_t bytes, int advice) noexcept {
+  raise_if_armed();
+  return static_cast<int>(syscall(SYS_madvise, p, bytes, advice));
+}
+
+extern "C" int munmap(void* p, size_t bytes) noexcept {
+  raise_if_armed();
+  return static_cast<int>(syscall(SYS_munmap, p, bytes));
+}
+
+namespace {
 
 // Runs `body` in a child process (stderr to /dev/null unless `keep_stderr`);
 // returns its exit code, or 128 + the signal that ended it, or -1 if the
-// watchdog had to kill it.
-int run_in_child(const std::function<int()>& body, bool keep_stderr = false) {
+// watchdog had to kill it after `deadline_seconds`.
+int run_in_child(const std::function<int()>& body, bool keep_stderr = false,
+                 int deadline_seconds = WATCHDOG_SECONDS) {
   const pid_t pid = fork();
   if (pid == 0) {
     if (!keep_stderr) {
@@ -52,7 +91,7 @@ int run_in_child(const std::function<int()>& body, bool keep_stderr = false) {
     const pid_t done = waitpid(pid, &status, WNOHANG);
     if (done == pid) break;
     if (done < 0) return -2;
-    if (waited_ms >= WATCHDOG_SECONDS * 1000) {
+    if (waited_ms >= deadline_seconds * 1000) {
       kill(pid, SIGKILL);
       waitpid(pid, &status, 0);
       return -1;
@@ -230,6 +269,227 @@ TEST(MallocSignals, FreesQueuedOnAnExitingThreadAreCarriedOut) {
               tslab_malloc_counters(&counters);
               if (counters.reentrant_frees_deferred == 0) return 3;  // no handler interrupted free
               return counters.reentrant_frees_queued == 0 ? 0 : 4;
+            }),
+            0);
+}
+
+// --- handlers that interrupt tslab holding a lock --------------------------
+
+// A tslab block the handler frees: a large span, whose free takes the
+// allocator's lock.
+std::atomic<void*> g_victim{nullptr};
+std::atomic<long> g_lock_handler_runs{0};
+std::atomic<long> g_lock_handler_failures{0};
+
+// Allocates a large and a small block and frees them, and frees the victim.
+void allocating_in_lock_handler(int) {
+  const int saved = errno;
+  g_in_handler = 1;
+  g_lock_handler_runs.fetch_add(1, std::memory_order_relaxed);
+  void* large = malloc(std::size_t{64} << 10);  // beyond the size classes: a span
+  void* small = malloc(64);
+  if (large == nullptr || small == nullptr) g_lock_handler_failures.fetch_add(1, std::memory_order_relaxed);
+  free(small);
+  free(large);
+  free(g_victim.exchange(nullptr, std::memory_order_acq_rel));
+  g_in_handler = 0;
+  errno = saved;
+}
+
+// After `setup`, runs `operation` (a tslab call on the process allocator that
+// hands pages back while holding a tslab lock) with the handler raised from
+// inside it; returns 0 if it came back, at least one handler run was served
+// outside the core, every handler allocation succeeded, and the handler's
+// queued free was carried out by the thread's next malloc.
+int interrupt_holding_a_lock(const std::function<void()>& setup, const std::function<void()>& operation) {
+  struct sigaction sa = {};
+  sa.sa_handler = allocating_in_lock_handler;
+  sigaction(SIGUSR1, &sa, nullptr);
+  setup();
+  g_victim.store(malloc(std::size_t{256} << 10));
+  TslabMallocCounters before;
+  tslab_malloc_counters(&before);
+  g_raise_in_os_calls.store(true);
+  operation();
+  g_raise_in_os_calls.store(false);
+  if (g_os_call_raises.load() == 0 || g_lock_handler_runs.load() == 0) return 2;  // never interrupted
+  if (g_lock_handler_failures.load() != 0) return 3;
+  TslabMallocCounters after;
+  tslab_malloc_counters(&after);
+  if (after.reentrant_allocations == before.reentrant_allocations) return 4;  // never inside tslab
+  free(malloc(100));  // carries out what the handler queued
+  tslab_malloc_counters(&after);
+  if (after.reentrant_frees_queued != 0 || after.reentrant_frees_dropped != 0) return 5;
+  if (g_victim.load() != nullptr) return 6;
+  char message[256];
+  return slab_check(tslab_malloc_allocator(), message, sizeof message) ? 0 : 7;
+}
+
+TEST(MallocSignalsInsideALock, HandlerMallocDuringCollectOfTheProcessAllocator) {
+  EXPECT_EQ(run_in_child(
+                [] {
+                  return interrupt_holding_a_lock(
+                      [] { free(malloc(std::size_t{1} << 20)); },  // a span for the collect to hand back
+                      [] { slab_collect(tslab_malloc_allocator()); });
+                },
+                false, DEADLOCK_SECONDS),
+            0);
+}
+
+// Fills an epoch of the process allocator with blocks and frees them all, with
+// no warm reserve: closing the epoch hands every slab back.
+void fill_and_empty(EpochId e) {
+  SlabAllocator* a = tslab_malloc_allocator();
+  slab_set_warm_reserve(a, 0);
+  static void* blocks[4000];
+  for (void*& b : blocks) b = slab_malloc_epoch(a, 1000, e);
+  for (void* b : blocks) free(b);
+}
+
+TEST(MallocSignalsInsideALock, HandlerMallocDuringEpochCloseOfTheProcessAllocator) {
+  EXPECT_EQ(run_in_child(
+                [] {
+                  static EpochId e;
+                  return interrupt_holding_a_lock(
+                      [] {
+                        e = slab_epoch_open(tslab_malloc_allocator());
+                        fill_and_empty(e);
+                      },
+                      [] { epoch_close(tslab_malloc_allocator(), e); });
+                },
+                false, DEADLOCK_SECONDS),
+            0);
+}
+
+TEST(MallocSignalsInsideALock, HandlerMallocDuringEpochAdvanceOfTheProcessAllocator) {
+  EXPECT_EQ(run_in_child(
+                [] {
+                  return interrupt_holding_a_lock(
+                      [] { fill_and_empty(epoch_advance(tslab_malloc_allocator())); },
+                      [] { epoch_advance(tslab_malloc_allocator()); });
+                },
+                false, DEADLOCK_SECONDS),
+            0);
+}
+
+TEST(MallocSignalsInsideALock, HandlerMallocDuringScopeEnd) {
+  EXPECT_EQ(run_in_child(
+                [] {
+                  return interrupt_holding_a_lock(
+                      [] {
+                        tslab_scope_begin("interrupted");
+                        fill_and_empty(tslab_scope_epoch());
+                      },
+                      [] { tslab_scope_end(); });
+                },
+                false, DEADLOCK_SECONDS),
+            0);
+}
+
+TEST(MallocSignalsInsideALock, HandlerMallocDuringTrim) {
+  EXPECT_EQ(run_in_child(
+                [] {
+                  return interrupt_holding_a_lock([] { free(malloc(std::size_t{1} << 20)); },
+                                                  [] { malloc_trim(0); });
+                },
+                false, DEADLOCK_SECONDS),
+            0);
+}
+
+// --- the reserve for re-entrant calls --------------------------------------
+
+constexpr long CHURN_ROUNDS = 40000;  // far more bytes than the reserve holds
+std::atomic<long> g_churn_failures{0};
+std::atomic<long> g_churn_dirty{0};
+std::atomic<bool> g_churned{false};
+
+// Allocates and frees over and over, many times the reserve in all, never
+// holding more than one block: every allocation must succeed. A block calloc
+// returns is clear even when it is one freed before.
+void churning_handler(int) {
+  const int saved = errno;
+  if (g_churned.exchange(true)) return;
+  for (long i = 0; i < CHURN_ROUNDS; ++i) {
+    const std::size_t size = 16 + static_cast<std::size_t>(i % 300) * 8;
+    auto* p = static_cast<unsigned char*>(i % 2 == 0 ? malloc(size) : calloc(1, size));
+    if (p == nullptr) {
+      g_churn_failures.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (i % 2 != 0) {
+      for (std::size_t b = 0; b < size; ++b)
+        if (p[b] != 0) g_churn_dirty.fetch_add(1, std::memory_order_relaxed);
+    }
+    memset(p, 0xa5, size);
+    free(p);
+  }
+  errno = saved;
+}
+
+TEST(MallocReentrantReserve, FreedBlocksAreReusedSoAHandlerNeverRunsOut) {
+  EXPECT_EQ(run_in_child([] {
+              struct sigaction sa = {};
+              sa.sa_handler = churning_handler;
+              sigaction(SIGUSR1, &sa, nullptr);
+              void* huge = malloc(std::size_t{64} << 20);  // too large to cache: its free unmaps it
+              if (huge == nullptr) return 2;
+              TslabMallocCounters before;
+              tslab_malloc_counters(&before);
+              g_raise_in_os_calls.store(true);
+              free(huge);  // the handler runs inside free
+              g_raise_in_os_calls.store(false);
+              if (!g_churned.load()) return 3;
+              TslabMallocCounters after;
+              tslab_malloc_counters(&after);
+              // Every handler allocation came from the reserve, and none failed.
+              if (after.reentrant_allocations - before.reentrant_allocations != CHURN_ROUNDS) return 4;
+              if (g_churn_failures.load() != 0 || after.reentrant_allocations_refused != 0) return 5;
+              return g_churn_dirty.load() == 0 ? 0 : 6;
+            }),
+            0);
+}
+
+std::atomic<long> g_exactness_result{-1};
+
+// Frees a reserve block twice and frees an address inside one: 0 if both are
+// refused as bad frees and the freed block is reused afterwards.
+int free_reserve_blocks_badly() {
+  TslabMallocCounters before;
+  tslab_malloc_counters(&before);
+  auto* block = static_cast<char*>(malloc(100));
+  void* neighbour = malloc(100);
+  if (block == nullptr || neighbour == nullptr) return 2;
+  free(block + 16);  // inside a block: refused
+  free(block);
+  free(block);  // double: refused
+  TslabMallocCounters after;
+  tslab_malloc_counters(&after);
+  if (after.bad_frees - before.bad_frees != 2) return 3;
+  if (after.reentrant_allocations - before.reentrant_allocations != 2) return 4;  // both from the reserve
+  void* again = malloc(100);                                                      // the freed block, reused
+  free(neighbour);
+  free(again);
+  tslab_malloc_counters(&after);
+  if (after.bad_frees - before.bad_frees != 2) return 5;
+  return again == block ? 0 : 6;
+}
+
+void bad_freeing_handler(int) {
+  const int saved = errno;
+  if (g_exactness_result.load() == -1) g_exactness_result.store(free_reserve_blocks_badly());
+  errno = saved;
+}
+
+TEST(MallocReentrantReserve, DoubleAndInteriorFreesOfReserveBlocksAreRefused) {
+  EXPECT_EQ(run_in_child([] {
+              struct sigaction sa = {};
+              sa.sa_handler = bad_freeing_handler;
+              sigaction(SIGUSR1, &sa, nullptr);
+              void* huge = malloc(std::size_t{64} << 20);
+              g_raise_in_os_calls.store(true);
+              free(huge);  // the handler runs inside free
+              g_raise_in_os_calls.store(false);
+              return static_cast<int>(g_exactness_result.load());
             }),
             0);
 }

@@ -1,0 +1,181 @@
+// This file contains the bootstrap reserve (override/boot_reserve.h).
+//
+// The reserve is cut into blocks of power-of-two capacities, 16 bytes to
+// 1 MiB (the block's class), each at an address that is a multiple of its
+// capacity: any block of a class serves any alignment up to its capacity. A
+// freed block goes onto its class's free list and is reused as it is; it never
+// merges again. An allocation takes a block from its class's list, else cuts
+// one from the untouched end of the reserve, else splits a larger free block.
+// The bytes skipped to align a block cut from the end, and the rest of a split
+// block, go onto the lists as the largest aligned blocks that fit.
+//
+// The free lists are stacks of 16-byte granule numbers, each head one 64-bit
+// word: the top granule and a count of changes, so that a block popped and
+// pushed back while a pop was reading it makes that pop's exchange fail (no
+// ABA). The links live beside the reserve, never in a block a caller holds.
+// Two bitmaps, a bit per granule, record where a block was ever handed out and
+// which blocks are allocated now, so a free is checked exactly: a double free,
+// and a free of any other address in the reserve, are refused.
+#include "override/boot_reserve.h"
+
+#include <atomic>
+#include <cstdint>
+
+namespace tslab::detail {
+namespace {
+
+constexpr std::size_t BOOT_BYTES = std::size_t{1} << 20;
+constexpr std::size_t GRANULE = 16;
+constexpr std::size_t GRANULES = BOOT_BYTES / GRANULE;
+constexpr std::size_t BITMAP_WORDS = GRANULES / 64;
+constexpr std::uint32_t CLASSES = 17;  // capacity GRANULE << class: 16 B .. 1 MiB
+constexpr std::uint32_t NO_CLASS = CLASSES;
+
+alignas(64) constinit char g_boot[BOOT_BYTES];
+constinit std::atomic<std::size_t> g_cut{0};  // bytes from the start cut into blocks
+// The class of the block starting at a granule (written before the block is
+// pushed or handed out, read after its bits say it is).
+constinit std::atomic<std::uint8_t> g_class[GRANULES];
+constinit std::atomic<std::uint64_t> g_started[BITMAP_WORDS];  // a block was handed out here
+constinit std::atomic<std::uint64_t> g_live[BITMAP_WORDS];     // ...and is allocated now
+// Free lists: a head per class (top granule + 1, change count << 32) and the
+// link of each listed block (next granule + 1, 0 at the bottom).
+constinit std::atomic<std::uint64_t> g_free_heads[CLASSES];
+constinit std::atomic<std::uint32_t> g_links[GRANULES];
+
+std::size_t capacity(std::uint32_t cls) noexcept { return GRANULE << cls; }
+
+// The smallest class whose capacity holds `size` and is a multiple of
+// `alignment`; NO_CLASS if none.
+std::uint32_t class_for(std::size_t size, std::size_t alignment) noexcept {
+  const std::size_t need = size > alignment ? size : alignment;
+  for (std::uint32_t c = 0; c < CLASSES; ++c)
+    if (capacity(c) >= need) return c;
+  return NO_CLASS;
+}
+
+std::uint64_t head_word(std::uint32_t top, std::uint64_t old) noexcept {
+  return (((old >> 32) + 1) << 32) | top;
+}
+
+void push(std::uint32_t cls, std::size_t granule) noexcept {
+  std::atomic<std::uint64_t>& head = g_free_heads[cls];
+  std::uint64_t old = head.load(std::memory_order_relaxed);
+  for (;;) {
+    g_links[granule].store(static_cast<std::uint32_t>(old), std::memory_order_relaxed);
+    // Linearization point of a push: the exchange that makes the block the top.
+    if (head.compare_exchange_weak(old, head_word(static_cast<std::uint32_t>(granule + 1), old),
+                                   std::memory_order_release, std::memory_order_relaxed))
+      return;
+  }
+}
+
+// The granule + 1 of a block popped off the class's list, 0 if it is empty.
+std::uint32_t pop(std::uint32_t cls) noexcept {
+  std::atomic<std::uint64_t>& head = g_free_heads[cls];
+  std::uint64_t old = head.load(std::memory_order_acquire);
+  for (;;) {
+    const auto top = static_cast<std::uint32_t>(old);
+    if (top == 0) return 0;
+    const std::uint32_t next = g_links[top - 1].load(std::memory_order_relaxed);
+    // Linearization point of a pop: the exchange that moves the top; it fails if
+    // the head changed since it was read (the change count moves every time).
+    if (head.compare_exchange_weak(old, head_word(next, old), std::memory_order_acquire,
+                                   std::memory_order_acquire))
+      return top;
+  }
+}
+
+// Puts the bytes [from, to) of the reserve onto the free lists, as the largest
+// blocks that fit at addresses that are multiples of their capacities.
+void free_range(std::size_t from, std::size_t to) noexcept {
+  const auto base = reinterpret_cast<std::uintptr_t>(g_boot);
+  while (from < to) {
+    std::uint32_t cls = 0;
+    while (cls + 1 < CLASSES && (base + from) % capacity(cls + 1) == 0 && from + capacity(cls + 1) <= to)
+      ++cls;
+    g_class[from / GRANULE].store(static_cast<std::uint8_t>(cls), std::memory_order_relaxed);
+    push(cls, from / GRANULE);
+    from += capacity(cls);
+  }
+}
+
+// The granule + 1 of a block of the class cut from the untouched end, 0 if
+// it has no room.
+std::uint32_t cut(std::uint32_t cls) noexcept {
+  const auto base = reinterpret_cast<std::uintptr_t>(g_boot);
+  const std::size_t size = capacity(cls);
+  std::size_t cut_so_far = g_cut.load(std::memory_order_relaxed);
+  for (;;) {
+    const std::size_t start = ((base + cut_so_far + size - 1) & ~(size - 1)) - base;
+    if (start > BOOT_BYTES - size) return 0;
+    // Reservation point of [cut_so_far, start + size): one compare-and-swap.
+    if (g_cut.compare_exchange_weak(cut_so_far, start + size, std::memory_order_relaxed)) {
+      free_range(cut_so_far, start);
+      return static_cast<std::uint32_t>(start / GRANULE + 1);
+    }
+  }
+}
+
+// The granule + 1 of a block of the class split off a larger free block, 0 if
+// there is none.
+std::uint32_t split(std::uint32_t cls) noexcept {
+  for (std::uint32_t larger = cls + 1; larger < CLASSES; ++larger) {
+    if (const std::uint32_t top = pop(larger)) {
+      const std::size_t start = (top - 1) * GRANULE;
+      free_range(start + capacity(cls), start + capacity(larger));
+      return top;
+    }
+  }
+  return 0;
+}
+
+std::uint64_t bit_of(std::size_t granule) noexcept { return std::uint64_t{1} << (granule % 64); }
+
+// The granule number of p, or GRANULES if no block can start at p.
+std::size_t granule_of(const void* p) noexcept {
+  const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - g_boot);
+  return offset % GRANULE == 0 ? offset / GRANULE : GRANULES;
+}
+
+}  // namespace
+
+bool is_boot(const void* p) noexcept {
+  const auto* c = static_cast<const char*>(p);
+  return c >= g_boot && c < g_boot + BOOT_BYTES;
+}
+
+void* boot_alloc(std::size_t size, std::size_t alignment) noexcept {
+  const std::uint32_t cls = class_for(size, alignment);
+  if (cls == NO_CLASS) return nullptr;
+  std::uint32_t top = pop(cls);
+  if (top == 0) top = cut(cls);
+  if (top == 0) top = split(cls);
+  if (top == 0) return nullptr;
+  const std::size_t granule = top - 1;
+  g_class[granule].store(static_cast<std::uint8_t>(cls), std::memory_order_relaxed);
+  g_started[granule / 64].fetch_or(bit_of(granule), std::memory_order_release);
+  // Linearization point of a block's allocation: its live bit set.
+  g_live[granule / 64].fetch_or(bit_of(granule), std::memory_order_release);
+  return g_boot + granule * GRANULE;
+}
+
+TslabError boot_free(const void* p) noexcept {
+  const std::size_t granule = granule_of(p);
+  if (granule == GRANULES || (g_started[granule / 64].load(std::memory_order_acquire) & bit_of(granule)) == 0)
+    return TSLAB_ERR_NOT_ALLOCATED;
+  // Linearization point of a block's free: the one that clears its live bit.
+  const std::uint64_t before = g_live[granule / 64].fetch_and(~bit_of(granule), std::memory_order_acq_rel);
+  if ((before & bit_of(granule)) == 0) return TSLAB_ERR_DOUBLE_FREE;
+  push(g_class[granule].load(std::memory_order_relaxed), granule);
+  return TSLAB_OK;
+}
+
+std::size_t boot_size(const void* p) noexcept {
+  const std::size_t granule = granule_of(p);
+  if (granule == GRANULES || (g_live[granule / 64].load(std::memory_order_acquire) & bit_of(granule)) == 0)
+    return 0;
+  return capacity(g_class[granule].load(std::memory_order_relaxed));
+}
+
+}  // namespace tslab::detail

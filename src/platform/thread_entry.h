@@ -1,0 +1,62 @@
+// This file contains the calling thread's entry word: whether the thread is
+// inside tslab right now, for a signal handler that runs on it to read before
+// it enters tslab's core, and the malloc override's flag for frees such a
+// handler queued. It is one 16-bit object so that the override's fast paths
+// test all of it with one compare (override/process_malloc.h).
+//
+// Both fields are written by their thread and by signal handlers running on
+// it, never by another thread. `inside` is a count that every writer puts back
+// as it found it before the interrupted code resumes, so a plain increment
+// (not atomic) is enough; signal fences keep the compiler from moving the
+// writes across the work they mark.
+#ifndef TSLAB_PLATFORM_THREAD_ENTRY_H
+#define TSLAB_PLATFORM_THREAD_ENTRY_H
+
+#include <atomic>
+#include <cstdint>
+
+namespace tslab::detail {
+
+struct ThreadEntry {
+  // How many times the thread is inside tslab now: one for each tslab lock it
+  // holds or is taking (platform/mutex.h), one while malloc, free or a scope
+  // is in the core on its behalf (override/process_malloc.h).
+  std::uint8_t inside;
+  // A signal handler queued a free for the thread to carry out (override).
+  bool malloc_frees_queued;
+};
+static_assert(sizeof(ThreadEntry) == sizeof(std::uint16_t));
+
+[[gnu::tls_model("initial-exec")]] extern thread_local constinit ThreadEntry tl_entry;
+
+// True while the calling thread is not inside tslab and has no queued frees:
+// one 16-bit compare.
+[[gnu::always_inline]] inline bool thread_entry_clear() noexcept {
+  std::uint16_t word;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // read now, not hoisted
+  __builtin_memcpy(&word, &tl_entry, sizeof word);
+  return word == 0;
+}
+
+// True while the calling thread is inside tslab: a signal handler that finds
+// it so interrupted tslab, whose locks may be this thread's own.
+[[gnu::always_inline]] inline bool thread_inside_tslab() noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  return tl_entry.inside != 0;
+}
+
+// Marks the calling thread inside tslab: the count goes up before the work it
+// marks and down after it, so a signal landing at either edge errs on the side
+// of "inside".
+[[gnu::always_inline]] inline void enter_tslab() noexcept {
+  ++tl_entry.inside;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+[[gnu::always_inline]] inline void leave_tslab() noexcept {
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  --tl_entry.inside;
+}
+
+}  // namespace tslab::detail
+
+#endif  // TSLAB_PLATFORM_THREAD_ENTRY_H
