@@ -431,7 +431,8 @@ TEST(MallocReentrantReserve, FreedBlocksAreReusedSoAHandlerNeverRunsOut) {
               struct sigaction sa = {};
               sa.sa_handler = churning_handler;
               sigaction(SIGUSR1, &sa, nullptr);
-              void* huge = malloc(std::size_t{64} << 20);  // too large to cache: its free unmaps it
+              void* huge =
+                  malloc(std::size_t{256} << 20);  // beyond reserve and retention: its free decommits it
               if (huge == nullptr) return 2;
               TslabMallocCounters before;
               tslab_malloc_counters(&before);
@@ -485,7 +486,7 @@ TEST(MallocReentrantReserve, DoubleAndInteriorFreesOfReserveBlocksAreRefused) {
               struct sigaction sa = {};
               sa.sa_handler = bad_freeing_handler;
               sigaction(SIGUSR1, &sa, nullptr);
-              void* huge = malloc(std::size_t{64} << 20);
+              void* huge = malloc(std::size_t{256} << 20);
               g_raise_in_os_calls.store(true);
               free(huge);  // the handler runs inside free
               g_raise_in_os_calls.store(false);
