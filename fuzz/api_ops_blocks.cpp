@@ -124,7 +124,9 @@ void record_allocation(World& w, const AllocCall& c, const CallResult& result) {
     FUZZ_REQUIRE(handle == result.handle,
                  "alloc_obj_epoch returned handle %#" PRIx64 ", the block's is %#" PRIx64, result.handle,
                  handle);
-  w.add_block(BlockKind::slab, c.target, result.p, usable, size, handle, c.epoch);
+  const int b = w.add_block(BlockKind::slab, c.target, result.p, usable, size, handle, c.epoch);
+  // A small block has its class's usable size; an over-aligned one may not.
+  w.blocks[b].own_span = usable > LARGEST_SMALL || c.api == AllocApi::aligned;
 }
 
 void allocate(World& w, const AllocCall& c) {

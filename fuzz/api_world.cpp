@@ -135,14 +135,27 @@ int World::add_block(BlockKind kind, int owner, void* p, std::size_t span, std::
 
 void World::note_owner(const BlockRecord& block, int allocator) {
   const std::uintptr_t last = (block.address + block.span - 1) >> GRANULE_SHIFT;
-  for (std::uintptr_t g = block.address >> GRANULE_SHIFT; g <= last; ++g) granule_owner_[g] = allocator;
+  for (std::uintptr_t g = block.address >> GRANULE_SHIFT; g <= last; ++g)
+    granule_owner_[g] = {allocator, false};
   if (block.kind == BlockKind::slab)
     slab_id_owner_[static_cast<std::uint32_t>(block.handle >> 12) & 0xFFFFFF] = allocator;
 }
 
-int World::granule_owner(std::uintptr_t address) const {
+// A span's reservation may be unmapped any time after its block is freed (its
+// allocator keeps a bounded cache of them); an arena chunk is such a block of its
+// host, freed when the arena is reset or destroyed.
+void World::note_span_freed(const BlockRecord& block) {
+  if (block.kind == BlockKind::slab && !block.own_span) return;
+  const std::uintptr_t last = (block.address + block.span - 1) >> GRANULE_SHIFT;
+  for (std::uintptr_t g = block.address >> GRANULE_SHIFT; g <= last; ++g) {
+    const auto it = granule_owner_.find(g);
+    if (it != granule_owner_.end()) it->second.released_maybe = true;
+  }
+}
+
+World::GranuleOwner World::granule_owner(std::uintptr_t address) const {
   const auto it = granule_owner_.find(address >> GRANULE_SHIFT);
-  return it != granule_owner_.end() && alive(it->second) ? it->second : NONE;
+  return it != granule_owner_.end() && alive(it->second.allocator) ? it->second : GranuleOwner{};
 }
 
 int World::slab_id_owner(SlabHandle h) const {
@@ -180,6 +193,7 @@ void World::unlink_live(int b) {
   if (!block.live) return;
   block.live = false;
   live_by_address_.erase(block.address);
+  note_span_freed(block);
   if (block.kind != BlockKind::slab) return;
   live_by_handle_.erase(block.handle);
   const int last = live_slab_blocks.back();
@@ -219,8 +233,10 @@ Expectation World::expect_free_pointer(int target, std::uintptr_t address) const
     if (blocks[inside].owner != target) return fail(TSLAB_ERR_FOREIGN);
     return fail(TSLAB_ERR_INTERIOR_POINTER);
   }
-  const int owner = granule_owner(address);
-  return owner != NONE && owner != target ? fail(TSLAB_ERR_FOREIGN) : fail();
+  const GranuleOwner owner = granule_owner(address);
+  if (owner.allocator == NONE || owner.allocator == target) return fail();
+  return owner.released_maybe ? Expectation{false, false, TSLAB_ERR_FOREIGN, TSLAB_ERR_NOT_ALLOCATED}
+                              : fail(TSLAB_ERR_FOREIGN);
 }
 
 Expectation World::expect_free_handle(int target, SlabHandle h) const {

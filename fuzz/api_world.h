@@ -53,6 +53,9 @@ struct BlockRecord {
   std::uint64_t seed = 0;
   bool live = false;
   std::size_t live_slot = 0;  // position in World::live_slab_blocks while live
+  // The block may sit in a span of its own (large or over-aligned), whose
+  // reservation tslab may unmap once the block is freed.
+  bool own_span = false;
 };
 
 struct ArenaRecord {
@@ -170,15 +173,22 @@ class World {
   void link_live(int b);
   void unlink_live(int b);
 
-  // The allocator whose memory (a 4 MiB granule) or slab id a block showed; the
-  // entry is exact while that allocator lives: it returns both only when destroyed.
-  int granule_owner(std::uintptr_t address) const;
+  // The allocator whose memory (a 4 MiB granule) or slab id a block showed. A
+  // slab id stays its allocator's until the allocator is destroyed; so does a
+  // granule of small slabs. A granule of a freed span may have gone back to the
+  // OS (released_maybe), and then no allocator owns it.
+  struct GranuleOwner {
+    int allocator = NONE;
+    bool released_maybe = false;
+  };
+  GranuleOwner granule_owner(std::uintptr_t address) const;
   int slab_id_owner(SlabHandle h) const;
   void note_owner(const BlockRecord& block, int allocator);
+  void note_span_freed(const BlockRecord& block);
 
   std::map<std::uintptr_t, int> live_by_address_;
   std::unordered_map<SlabHandle, int> live_by_handle_;
-  std::unordered_map<std::uintptr_t, int> granule_owner_;
+  std::unordered_map<std::uintptr_t, GranuleOwner> granule_owner_;
   std::unordered_map<std::uint32_t, int> slab_id_owner_;
 };
 
