@@ -17,7 +17,7 @@ namespace {
 constexpr std::size_t MiB = std::size_t{1} << 20;
 constexpr std::size_t GiB = std::size_t{1} << 30;
 constexpr std::size_t LARGEST_REQUEST = std::size_t{1} << 46;
-constexpr std::size_t LARGEST_SMALL = 16384;
+constexpr std::size_t LARGEST_SMALL = 65536;
 constexpr std::size_t BLOCK_ALIGNMENT = 16;
 
 enum class AllocApi : std::uint8_t { handle, pointer, aligned };

@@ -131,8 +131,9 @@ class Fixture {
   }
 
   void populate(int a) {
-    static constexpr std::size_t SIZES[] = {1,    16,   17,   48,    100,   128,    129,
-                                            1000, 4096, 8000, 16384, 16385, 100000, std::size_t{1} << 20};
+    static constexpr std::size_t SIZES[] = {
+        1,    16,   17,    48,    100,   128,   129,    1000,
+        4096, 8000, 16384, 16385, 65536, 65537, 100000, std::size_t{1} << 20};
     static constexpr std::size_t ALIGNMENTS[] = {64, 4096, 8192, std::size_t{1} << 22};
     for (std::size_t i = 0; i < std::size(SIZES); ++i) {
       // Two neighbours, the first freed again: a free slot next to a live one.

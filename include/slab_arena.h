@@ -27,7 +27,7 @@
  * Zeroing. With zero_on_reset (the default), every block the arena hands out
  * reads as zero, and only memory that may hold old bytes is written: reset zeroes
  * the bytes used since the previous reset, a caller buffer is zeroed when the
- * arena is created, and a chunk or fallback block of 16 KiB or less (carved from
+ * arena is created, and a chunk or fallback block of 64 KiB or less (carved from
  * a slab) when the arena takes it. A larger one is a span of its own, whose pages
  * come zero from the OS, so an arena with a large chunk_size is created without
  * touching the pages of its first chunk.

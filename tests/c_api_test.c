@@ -252,23 +252,29 @@ static int test_epochs(void) {
 }
 
 static int test_classes_and_counters(void) {
-  CHECK(slab_size_class_count() == 64);
+  CHECK(slab_size_class_count() == 80);
   CHECK(slab_class_size(0) == 16);
   CHECK(slab_class_size(7) == 128);
   CHECK(slab_class_size(8) == 144);
   CHECK(slab_class_size(63) == 16384);
-  CHECK(slab_class_size(64) == 0);
+  CHECK(slab_class_size(64) == 18432);
+  CHECK(slab_class_size(79) == 65536);
+  CHECK(slab_class_size(80) == 0);
   CHECK(slab_size_class_of(1) == 0);
   CHECK(slab_size_class_of(16) == 0);
   CHECK(slab_size_class_of(17) == 1);
   CHECK(slab_size_class_of(129) == 8);
   CHECK(slab_size_class_of(16384) == 63);
-  CHECK(slab_size_class_of(16385) == slab_size_class_count());
+  CHECK(slab_size_class_of(16385) == 64);
+  CHECK(slab_size_class_of(65536) == 79);
+  CHECK(slab_size_class_of(65537) == slab_size_class_count());
   CHECK(slab_object_count(0) == 0);
   CHECK(slab_object_count(16) == 4096);
   CHECK(slab_object_count(129) == SLAB_PAGE_SIZE / 144);
   CHECK(slab_object_count(16384) == 4);
-  CHECK(slab_object_count(16385) == 0);
+  CHECK(slab_object_count(20000) == 3);
+  CHECK(slab_object_count(65536) == 1);
+  CHECK(slab_object_count(65537) == 0);
 
   SlabAllocator* a = slab_allocator_create();
   CHECK(a != NULL);

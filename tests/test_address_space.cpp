@@ -1,16 +1,30 @@
 // This file contains the test that large spans and segments share memory
 // mappings: a process holding tens of thousands of blocks above the largest
 // size class must stay far below the kernel's limit on mappings
-// (vm.max_map_count, 65,530 by default), which one mapping per span would hit.
+// (vm.max_map_count, 65,530 by default), which one mapping per span would hit;
+// and that blocks up to the largest size class share slabs: a span of its own
+// costs a 4 MiB-aligned reservation and a page-table page per block.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "slab_stats.h"
 #include "tslab/tslab.hpp"
 
 namespace {
+
+// A field of /proc/self/status in KiB (VmSize, VmPTE).
+std::uint64_t status_kib(const char* field) {
+  std::ifstream status("/proc/self/status");
+  const std::string prefix = std::string(field) + ":";
+  for (std::string line; std::getline(status, line);)
+    if (line.compare(0, prefix.size(), prefix) == 0) return std::stoull(line.substr(prefix.size()));
+  return 0;
+}
 
 std::size_t mappings() {
   std::ifstream maps("/proc/self/maps");
@@ -26,7 +40,7 @@ TEST(AddressSpace, ManyLargeSpansShareMappings) {
   std::vector<void*> spans;
   spans.reserve(SPANS);
   for (std::size_t i = 0; i < SPANS; ++i) {
-    void* p = a.allocate(20000 + (i % 16) * 4096);
+    void* p = a.allocate(70000 + (i % 16) * 4096);
     ASSERT_NE(p, nullptr) << i;
     static_cast<char*>(p)[0] = 1;
     spans.push_back(p);
@@ -34,6 +48,34 @@ TEST(AddressSpace, ManyLargeSpansShareMappings) {
   const std::size_t after = mappings();
   EXPECT_LT(after - before, SPANS / 20) << before << " -> " << after << " mappings";
   for (void* p : spans) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+}
+
+TEST(AddressSpace, BlocksUpToTheLargestClassShareSlabs) {
+  tslab::Allocator a;
+  constexpr std::size_t PER_SIZE = 1000;
+  constexpr std::size_t SIZES[] = {16385, 20000, 32768, 40000, 65536};
+  const std::uint64_t vm_before = status_kib("VmSize"), pte_before = status_kib("VmPTE");
+  std::vector<void*> blocks;
+  std::uint64_t bytes = 0;
+  for (std::size_t size : SIZES)
+    for (std::size_t i = 0; i < PER_SIZE; ++i) {
+      void* p = a.allocate(size);
+      ASSERT_NE(p, nullptr) << size;
+      std::memset(p, 1, size);
+      blocks.push_back(p);
+      bytes += size;
+    }
+  SlabGlobalStats g{};
+  ASSERT_TRUE(slab_stats_global(a.c_allocator(), &g));
+  EXPECT_EQ(g.large_spans_live, 0u);
+  // A span each would be 5,000 reservations of 4 MiB (20 GiB) and 5,000
+  // page-table pages (20 MiB); slabs take at most twice the bytes (a 36 KiB
+  // block has a 64 KiB slab), plus segments and metadata.
+  const std::uint64_t vm_growth = (status_kib("VmSize") - vm_before) * 1024;
+  const std::uint64_t pte_growth = (status_kib("VmPTE") - pte_before) * 1024;
+  EXPECT_LT(vm_growth, 2 * bytes + 64 * (std::uint64_t{1} << 20)) << "for " << bytes << " bytes";
+  EXPECT_LT(pte_growth, bytes / 256 + (std::uint64_t{1} << 20)) << "for " << bytes << " bytes";
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
 }
 
 }  // namespace

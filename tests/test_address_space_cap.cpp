@@ -26,7 +26,7 @@ constexpr std::size_t SMALL_SIZES[] = {16, 48, 128, 256, 1000, 4000};
 constexpr std::size_t SMALL_COUNT = sizeof(SMALL_SIZES) / sizeof(SMALL_SIZES[0]);
 constexpr std::size_t BLOCKS = 4000;
 constexpr std::size_t HANDLES = 500;
-constexpr std::size_t LARGE_SIZES[] = {20000, 300000};  // a large span each
+constexpr std::size_t LARGE_SIZES[] = {70000, 300000};  // a large span each
 
 struct LiveBlock {
   void* p;

@@ -38,7 +38,7 @@ std::vector<Block> allocate_baseline(tslab::Allocator& a, std::uint64_t seed) {
   tslab_test::Rng rng(seed);
   for (int i = 0; i < 2000; ++i) {
     std::size_t size = rng.range(1, 4000);
-    if (i % 100 == 0) size = rng.range(20000, 300000);
+    if (i % 100 == 0) size = rng.range(70000, 300000);
     void* p = a.allocate(size, static_cast<tslab::EpochId>(i % 3));
     if (p == nullptr) {
       ADD_FAILURE() << "baseline allocation failed: " << tslab::to_string(tslab::last_error());
@@ -80,7 +80,7 @@ TEST(FaultInjection, RefuseAllThenRecover) {
 
   fip.refuse_all(true);
   // Large blocks always need fresh memory.
-  for (std::size_t s : {std::size_t{16385}, std::size_t{100000}, std::size_t{8} << 20}) {
+  for (std::size_t s : {std::size_t{65537}, std::size_t{100000}, std::size_t{8} << 20}) {
     EXPECT_EQ(a.allocate(s), nullptr) << s;
     EXPECT_EQ(tslab::last_error(), Error::out_of_memory) << s;
     EXPECT_EQ(a.allocate_aligned(s, 4096, 1), nullptr) << s;
@@ -163,7 +163,7 @@ void run_budget(std::int64_t n, bool budget_before_construction) {
   tslab_test::Rng rng(static_cast<std::uint64_t>(n) * 31 + 1);
   for (int i = 0; i < 3000; ++i) {
     std::size_t size = rng.range(1, 16384);
-    if (i % 50 == 0) size = rng.range(16385, 400000);
+    if (i % 50 == 0) size = rng.range(65537, 400000);
     const auto e = static_cast<tslab::EpochId>(rng.range(0, 3));
     if (i % 4 == 0) {
       const tslab::Allocation h = a.allocate_with_handle(size, e);

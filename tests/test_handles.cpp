@@ -224,7 +224,7 @@ TEST(Handles, ForeignHandlesRejected) {
 TEST(Handles, LargeBlocks) {
   tslab::Allocator a;
   std::vector<tslab::Allocation> big;
-  for (std::size_t s : {std::size_t{16385}, std::size_t{20000}, std::size_t{100000}, std::size_t{1} << 20,
+  for (std::size_t s : {std::size_t{65537}, std::size_t{70000}, std::size_t{100000}, std::size_t{1} << 20,
                         std::size_t{10} << 20}) {
     const tslab::Allocation r = a.allocate_with_handle(s, 2);
     ASSERT_NE(r.ptr, nullptr) << s;

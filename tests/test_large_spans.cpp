@@ -241,10 +241,10 @@ TEST(LargeResize, GrowingStepByStepMovesLogarithmicallyOften) {
   tslab::Allocator a(on(platform));
   td::AllocatorCore& core = *a.core();
   constexpr std::size_t STEP = 64 * 1024, TOTAL = 64 * MiB;
-  void* p = a.allocate(STEP);
-  fill(p, 0, STEP);
+  void* p = a.allocate(2 * STEP);  // a large span from the start
+  fill(p, 0, 2 * STEP);
   std::size_t moves = 0;
-  for (std::size_t n = STEP; n < TOTAL; n += STEP) {
+  for (std::size_t n = 2 * STEP; n < TOTAL; n += STEP) {
     void* q = core.realloc_large(p, n + STEP, 0);
     ASSERT_NE(q, nullptr) << n;
     moves += q != p;
@@ -262,8 +262,8 @@ TEST(LargeResize, StatisticsFollowTheBlockExactly) {
   tslab::Allocator a(on(platform));
   td::AllocatorCore& core = *a.core();
   const SlabGlobalStats base = global_stats(a);
-  void* p = a.allocate(20000);
-  for (std::size_t size : {20000ul, 3 * MiB, 50000ul, 9 * MiB + 1, 17000ul, 40 * MiB}) {
+  void* p = a.allocate(70000);
+  for (std::size_t size : {80000ul, 3 * MiB, 150000ul, 9 * MiB + 1, 66000ul, 40 * MiB}) {
     p = core.realloc_large(p, size, 0);
     ASSERT_NE(p, nullptr);
     const std::size_t usable = (size + PAGE - 1) / PAGE * PAGE;
@@ -311,11 +311,11 @@ TEST(LargeSpanCache, AllocationsLookAtABoundedNumberOfCachedSpans) {
   // As many spans as the cache keeps reserved (each reserves a 4 MiB segment).
   const std::size_t n = td::AllocatorCore::MAX_CACHED_RESERVATION / td::SEGMENT_SIZE;
   std::vector<void*> blocks(n);
-  for (std::size_t i = 0; i < n; ++i) ASSERT_NE(blocks[i] = a.allocate(20000), nullptr);
+  for (std::size_t i = 0; i < n; ++i) ASSERT_NE(blocks[i] = a.allocate(70000), nullptr);
   for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
   const std::uint64_t reserves = platform.reserves.load();
   const std::uint64_t visits = core.large_cache_visits();
-  for (std::size_t i = 0; i < n; ++i) ASSERT_NE(blocks[i] = a.allocate(20000 + (i % 3) * 100000), nullptr);
+  for (std::size_t i = 0; i < n; ++i) ASSERT_NE(blocks[i] = a.allocate(70000 + (i % 3) * 100000), nullptr);
   EXPECT_EQ(platform.reserves.load(), reserves) << "every span came from the cache";
   EXPECT_LE(core.large_cache_visits() - visits, 2 * n);
   for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
@@ -476,7 +476,7 @@ TEST(LargeSpanRelease, ARefusedReservationIsRetriedOnceFreeSpansGaveTheirsBack) 
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
   std::vector<void*> blocks;
-  for (int i = 0; i < 8; ++i) blocks.push_back(a.allocate(20000));
+  for (int i = 0; i < 8; ++i) blocks.push_back(a.allocate(70000));
   for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
   const SlabGlobalStats cached = global_stats(a);
   EXPECT_GE(cached.reserved_bytes, 8 * td::SEGMENT_SIZE);

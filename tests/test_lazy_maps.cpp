@@ -92,7 +92,7 @@ TEST(LazyMaps, LeavesComeWithUse) {
   const std::size_t spans = td::Registry::LEAF_ENTRIES + 1000;
   std::vector<tslab::Allocation> blocks(spans);
   for (std::size_t i = 0; i < spans; ++i) {
-    blocks[i] = alloc.allocate_with_handle(20000, alloc.epoch_current());
+    blocks[i] = alloc.allocate_with_handle(70000, alloc.epoch_current());
     ASSERT_NE(blocks[i].ptr, nullptr) << i;
   }
   EXPECT_GE(td::registry_reserved_bytes(), 2 * td::Registry::LEAF_BYTES);

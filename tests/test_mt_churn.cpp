@@ -45,8 +45,9 @@ std::size_t random_size(Rng& rng) {
   const std::uint64_t r = rng.range(0, 99);
   if (r < 70) return rng.range(1, 256);
   if (r < 95) return rng.range(257, 4096);
-  if (r < 99) return rng.range(4097, 16384);
-  return rng.range(16385, 65536);
+  if (r < 98) return rng.range(4097, 16384);
+  if (r < 99) return rng.range(16385, 65536);
+  return rng.range(65537, 262144);
 }
 
 std::size_t pattern_len(std::size_t size) { return size < kPatternBytes ? size : kPatternBytes; }

@@ -52,7 +52,7 @@ TEST(EpochDestroyRace, EveryBlockIsFreedExactlyOnce) {
       owners.emplace_back([&, t] {
         std::vector<void*> mine;
         for (std::size_t i = 0; i < per_owner; ++i) {
-          void* p = slab_malloc_epoch(a, i % 7 == 0 ? 20000 + i : 32 + (i % 40) * 16, e);
+          void* p = slab_malloc_epoch(a, i % 7 == 0 ? 70000 + i : 32 + (i % 40) * 16, e);
           ASSERT_NE(p, nullptr);
           mine.push_back(p);
         }

@@ -75,7 +75,7 @@ class ForkWorld {
     std::vector<Published> mine;
     for (std::uint64_t i = 0; !stop_.load(std::memory_order_acquire); ++i) {
       const auto size =
-          static_cast<std::uint32_t>(rng.range(1, 3) == 1 ? rng.range(17000, 70000) : rng.range(8, 2048));
+          static_cast<std::uint32_t>(rng.range(1, 3) == 1 ? rng.range(17000, 200000) : rng.range(8, 2048));
       void* p = slab_malloc_epoch(alloc_, size, epoch_current(alloc_));
       if (p != nullptr) {
         const std::uint64_t tag = tslab_test::make_tag(t, i);

@@ -69,7 +69,7 @@ TEST(MtLazyMaps, SegmentMapLeavesPublishedWhileLookedUp) {
 // each is refused (free, another allocator's, or never issued), none faults.
 TEST(MtLazyMaps, RegistryLeafPublishedWhileHandlesResolve) {
   tslab::Allocator probe;
-  const tslab::Allocation first = probe.allocate_with_handle(20000, probe.epoch_current());
+  const tslab::Allocation first = probe.allocate_with_handle(70000, probe.epoch_current());
   ASSERT_NE(first.ptr, nullptr);
   const std::uint32_t first_id = td::handle_decode(first.handle).slab_id;
   const std::uint32_t boundary =
@@ -84,7 +84,7 @@ TEST(MtLazyMaps, RegistryLeafPublishedWhileHandlesResolve) {
     std::vector<tslab::Allocation> spans;
     spans.reserve(td::Registry::LEAF_ENTRIES);
     while (!crossed.load(std::memory_order_acquire)) {
-      const tslab::Allocation a = alloc.allocate_with_handle(20000, alloc.epoch_current());
+      const tslab::Allocation a = alloc.allocate_with_handle(70000, alloc.epoch_current());
       if (a.ptr == nullptr) {
         wrong.fetch_add(1);
         break;

@@ -112,7 +112,7 @@ TEST(MtRemote, ProducersConsumersFullPatternVerified) {
         m.producer = p;
         m.seq = i;
         m.size = rng.range(1, 2048);
-        if (rng.range(0, 199) == 0) m.size = rng.range(16385, 40000);
+        if (rng.range(0, 199) == 0) m.size = rng.range(16385, 131072);
         if (rng.coin()) {
           const tslab::Allocation r = a.allocate_with_handle(m.size, 0);
           m.p = r.ptr;

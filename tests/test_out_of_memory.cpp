@@ -42,8 +42,8 @@ constexpr std::size_t MARGIN = 64 * MiB;
 // refuses a new segment (a reaching of this bound fails the scenario).
 constexpr std::size_t MAX_BLOCKS = std::size_t{1} << 20;
 
-// Several small size classes and large spans (above 16 KiB).
-constexpr std::size_t SIZES[] = {16, 48, 256, 1000, 4000, 16384, 20000, 300000, 4 * MiB};
+// Several small size classes and large spans (above 64 KiB).
+constexpr std::size_t SIZES[] = {16, 48, 256, 1000, 4000, 16384, 20000, 65536, 70000, 300000, 4 * MiB};
 constexpr std::size_t SIZE_COUNT = sizeof(SIZES) / sizeof(SIZES[0]);
 
 struct LiveBlock {
@@ -313,7 +313,7 @@ void refusal_in_the_middle_of_an_arena_workload(TslabArenaOverflow overflow, std
   std::vector<LiveBlock> live;
   std::uint64_t tag = 1;
   auto allocate_one = [&]() {
-    const std::size_t size = tag % 10 == 0 ? 40000 : 700;  // 40000: a chunk or block of its own
+    const std::size_t size = tag % 10 == 0 ? 100000 : 700;  // 100000: a chunk or block of its own
     void* p = arena.allocate(size, 16);
     if (p != nullptr) {
       tslab_test::fill_pattern(p, size, tag);

@@ -357,7 +357,7 @@ TEST(StatsText, JsonHasEveryFieldWithItsValue) {
   SLAB_CLASS_STATS_FIELDS(TSLAB_EXPECT_KEY_)
   SLAB_EPOCH_STATS_FIELDS(TSLAB_EXPECT_KEY_)
 #undef TSLAB_EXPECT_KEY_
-  EXPECT_NE(json.find("\"global\":{\"epoch_count\":16,\"size_class_count\":64,\"live_blocks\":1000,"),
+  EXPECT_NE(json.find("\"global\":{\"epoch_count\":16,\"size_class_count\":80,\"live_blocks\":1000,"),
             std::string::npos)
       << json.substr(0, 200);
   EXPECT_NE(json.find("\"label\":\"req \\\"7\\\"\\\\x\""), std::string::npos);

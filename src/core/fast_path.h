@@ -1,6 +1,6 @@
 // This file contains the allocation and free fast paths, inline.
 //
-// An allocation of a size up to 16 KiB, into an open epoch, by a thread already
+// An allocation of a size up to 64 KiB, into an open epoch, by a thread already
 // attached to the allocator, is the thread's cache line for the allocator, a
 // size-class lookup, one era comparison, a pop from the bin's free list, one
 // bitmap store and the quiescence marker; no atomic read-modify-write, no lock.

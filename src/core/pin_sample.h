@@ -18,7 +18,7 @@
 // × N. With N = 1 every allocation is recorded and the counts are exact, as
 // long as the table has not wrapped. A block freed and allocated again by an
 // allocation that was not sampled still counts for its old record's site.
-// Small blocks only: large spans (above 16 KiB) are not sampled.
+// Small blocks only: large spans (above 64 KiB) are not sampled.
 #ifndef TSLAB_CORE_PIN_SAMPLE_H
 #define TSLAB_CORE_PIN_SAMPLE_H
 

@@ -331,7 +331,10 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     if (fresh == nullptr) return nullptr;
     // A bin that already filled a slab will fill this one too. A bin's first slab
     // faults lazily, so rarely used (epoch, class) pairs cost only what they touch.
-    fresh->prefault = !l.slabs.empty() && !fresh->resident;
+    // Blocks of a page or more fault lazily always: a program may touch only a
+    // part of them (a 64 KiB I/O buffer holding a short message), and faulting
+    // in the rest would commit pages it never uses.
+    fresh->prefault = !l.slabs.empty() && !fresh->resident && fresh->obj_size < Slab::PAGE;
     fresh->list = SlabList::bin;
     l.slabs.push_front(fresh);
     l.carving = fresh;

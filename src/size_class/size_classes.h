@@ -1,10 +1,15 @@
 // This file contains the size-class table: request size -> class, class -> block
 // size, blocks per slab and the reciprocal used to turn an offset into a slot.
 //
-// Classes: 16..128 in 16-byte steps, then 8 classes per doubling up to 16 KiB
-// (64 classes). Above 128 bytes a request wastes at most 1/8 of its size. Every
+// Classes: 16..128 in 16-byte steps, then 8 classes per doubling up to 64 KiB
+// (80 classes). Above 128 bytes a request wastes at most 1/8 of its size. Every
 // class size is a multiple of 16, and slabs are 64 KiB aligned, so every block
 // is aligned to alignof(std::max_align_t). Larger requests get a span of their own.
+//
+// Classes above 16 KiB hold 3, 2 or 1 blocks per slab. The rest of such a slab
+// is address space only: carving touches a block's pages, never the slab's tail.
+// They exist because a span of its own costs a 4 MiB-aligned reservation and a
+// page-table page per block, 20% of a 20 KiB block, and the allocator lock.
 #ifndef TSLAB_SIZE_CLASS_SIZE_CLASSES_H
 #define TSLAB_SIZE_CLASS_SIZE_CLASSES_H
 
@@ -20,9 +25,9 @@ inline constexpr std::size_t SLAB_SIZE = std::size_t{1} << SLAB_SHIFT;
 inline constexpr std::size_t SEGMENT_SHIFT = 22;
 inline constexpr std::size_t SEGMENT_SIZE = std::size_t{1} << SEGMENT_SHIFT;
 inline constexpr std::size_t SLABS_PER_SEGMENT = SEGMENT_SIZE / SLAB_SIZE;
-inline constexpr std::uint32_t NUM_CLASSES = 64;
+inline constexpr std::uint32_t NUM_CLASSES = 80;
 inline constexpr std::size_t MIN_BLOCK = 16;
-inline constexpr std::size_t MAX_SMALL_SIZE = 16384;
+inline constexpr std::size_t MAX_SMALL_SIZE = 65536;
 inline constexpr std::size_t MAX_SLOTS = SLAB_SIZE / MIN_BLOCK;  // 4096
 inline constexpr std::size_t BITMAP_WORDS = MAX_SLOTS / 64;      // 64
 // Requests up to this size find their class through a table on the fast path.
@@ -30,7 +35,7 @@ inline constexpr std::size_t TABLE_MAX_SIZE = 1024;
 
 constexpr std::uint32_t class_block_size(std::uint32_t cls) {
   if (cls < 8) return (cls + 1) * 16;
-  const std::uint32_t group = (cls - 8) / 8;  // 0..6: 128<<group .. 256<<group
+  const std::uint32_t group = (cls - 8) / 8;  // 0..8: 128<<group .. 256<<group
   const std::uint32_t step = (cls - 8) % 8;
   const std::uint32_t base = 128u << group;
   return base + (step + 1) * (base / 8);
@@ -98,6 +103,7 @@ static_assert(class_block_size(NUM_CLASSES - 1) == MAX_SMALL_SIZE);
 static_assert(class_of_size(MAX_SMALL_SIZE) == NUM_CLASSES - 1);
 static_assert(class_of_size(129) == 8 && class_block_size(8) == 144);
 static_assert(class_capacity(0) == MAX_SLOTS);
+static_assert(class_capacity(NUM_CLASSES - 1) == 1 && class_block_size(NUM_CLASSES - 1) == SLAB_SIZE);
 
 }  // namespace tslab::detail
 

@@ -3,7 +3,7 @@
 // family tslab_[class_|epoch_]<name>, with "_ns" turned into "_seconds" (and the
 // value into seconds); counters' names already end in _total. Labels:
 // allocator="<id>", and class="<block size>" (classes ever used) or epoch="<slot>"
-// (every slot), so cardinality is bounded by 64 classes and the epoch count.
+// (every slot), so cardinality is bounded by 80 classes and the epoch count.
 // Besides the field lists: tslab_build_info (the version, once per text), the
 // drain rate, the close-latency histogram tslab_epoch_close_seconds and
 // tslab_epoch_info. The allocator's name is a label of tslab_allocator_info only.

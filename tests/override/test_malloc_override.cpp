@@ -581,7 +581,7 @@ TEST(MallocOverride, ReallocGrowingALargeBlockPageByPageRarelyMovesIt) {
     p = q;
     n += STEP;
     // A large block's usable size is its size in whole pages.
-    if (n > 16384) {
+    if (n > 65536) {
       ASSERT_EQ(malloc_usable_size(p), n);
     }
   }
@@ -615,7 +615,7 @@ TEST(MallocOverride, LargeLiveBytesFollowReallocExactly) {
   ASSERT_TRUE(slab_stats_global(process(), &base));
   void* p = malloc(100000);
   ASSERT_NE(p, nullptr);
-  for (std::size_t size : {100000ul, 2 * MiB, 300000ul, 5 * MiB + 1, 20000ul, 9 * MiB}) {
+  for (std::size_t size : {100000ul, 2 * MiB, 300000ul, 5 * MiB + 1, 70000ul, 9 * MiB}) {
     p = realloc(p, size);
     ASSERT_NE(p, nullptr);
     ASSERT_TRUE(slab_stats_global(process(), &now));
