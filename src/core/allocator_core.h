@@ -111,7 +111,8 @@ class AllocatorCore final : public SlabSource {
   Result free(void* p) noexcept;
   // A free whose memory goes back to the OS at once even if it is a large span
   // the warm cache has room for (an arena's chunks: its reset and close return
-  // their pages).
+  // their pages). A block of a size class (64 KiB or less) is freed as any other:
+  // its pages go back with its slab's.
   TslabError free_returning_pages(void* p) noexcept { return free_slow(p, false); }
   void* alloc_with_handle(std::size_t size, std::uint32_t epoch, std::uint64_t* handle) noexcept;
   TslabError free_handle(std::uint64_t handle) noexcept;

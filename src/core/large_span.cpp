@@ -306,7 +306,8 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
 
 void* AllocatorCore::alloc_zeroed(std::size_t size, std::uint32_t epoch) noexcept {
   if (size <= MAX_SMALL_SIZE) {
-    // A small block may hold the bytes of the block that was there before.
+    // A small block may hold the bytes of the block that was there before (a
+    // class block up to 64 KiB is cleared whole, as glibc clears a reused chunk).
     void* p = alloc(size, epoch);
     if (p != nullptr) std::memset(p, 0, size);
     return p;

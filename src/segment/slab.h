@@ -178,7 +178,7 @@ struct Slab {
     return static_cast<std::uint32_t>((static_cast<std::uint64_t>(offset) * magic) >> 32);
   }
   // offset * magic for an offset from `start` (small slabs): with magic =
-  // ceil(2^32 / obj_size), offset < 2^16 and obj_size < 2^16, its high half is the
+  // ceil(2^32 / obj_size), offset < 2^16 and obj_size <= 2^16, its high half is the
   // slot (offset / obj_size, as slot_of_offset), and its low half is below magic
   // exactly when obj_size divides offset, i.e. a block starts there (Lemire, Kaser
   // and Kurz, "Faster remainder by direct computation"; checked for every class
