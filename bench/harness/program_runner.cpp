@@ -1,6 +1,8 @@
 // This file contains the running of external programs for the preload
-// workloads: fork, execve with the child's environment, wait4 for the
-// program's resource usage, and the checks and temporary files around it.
+// workloads: through tslab_launch (bench/programs/launch.c), so that a
+// program's peak RSS does not include the measuring child's, with the child's
+// environment; the program's resource usage; and the checks and temporary files
+// around it.
 #include "harness/program_runner.hpp"
 
 #include <elf.h>
@@ -18,10 +20,19 @@
 #include <fstream>
 #include <sstream>
 
+#include "harness/common.hpp"
 #include "harness/rss_timing.hpp"
 #include "harness/stats.hpp"
 
 extern char** environ;
+
+// tslab_launch of the same build, and where an installed `tslab` finds its own.
+#ifndef TSLAB_BENCH_LAUNCH_PROGRAM
+#define TSLAB_BENCH_LAUNCH_PROGRAM ""
+#endif
+#ifndef TSLAB_BENCH_INSTALLED_LAUNCH_PROGRAM
+#define TSLAB_BENCH_INSTALLED_LAUNCH_PROGRAM ""
+#endif
 
 namespace bench {
 namespace {
@@ -65,6 +76,24 @@ std::vector<std::string> environment_with(const std::vector<std::string>& extra)
   return env;
 }
 
+std::string launcher() {
+  const std::string installed = installed_file(TSLAB_BENCH_INSTALLED_LAUNCH_PROGRAM);
+  if (!installed.empty()) return installed;
+  return ::access(TSLAB_BENCH_LAUNCH_PROGRAM, X_OK) == 0 ? TSLAB_BENCH_LAUNCH_PROGRAM : std::string();
+}
+
+bool read_all(int fd, void* data, std::size_t size) {
+  auto* p = static_cast<char*>(data);
+  while (size > 0) {
+    const ssize_t n = ::read(fd, p, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
 }  // namespace
 
 bool run_external(const ProgramCommand& cmd, const std::string& scratch_dir, ProgramResult& out,
@@ -80,35 +109,55 @@ bool run_external(const ProgramCommand& cmd, const std::string& scratch_dir, Pro
       if (fd >= 0) ::close(fd);
     return error = "could not open the program's input or output files in " + scratch_dir, false;
   }
-  std::vector<std::string> args = cmd.argv, env = environment_with(cmd.extra_env);
-  std::vector<char*> av, ev;
+  const std::string launch = launcher();
+  if (launch.empty()) {
+    for (int fd : {in_fd, out_fd, err_fd}) ::close(fd);
+    return error = "tslab_launch not found (built and installed with tslab)", false;
+  }
+  // The launcher's own environment is empty; the program's follows its FD
+  // argument (3: the pipe's writing end), up to "--".
+  std::vector<std::string> args = {launch, "3"};
+  for (std::string& e : environment_with(cmd.extra_env)) args.push_back(std::move(e));
+  args.emplace_back("--");
+  args.insert(args.end(), cmd.argv.begin(), cmd.argv.end());
+  std::vector<char*> av;
   for (auto& a : args) av.push_back(a.data());
   av.push_back(nullptr);
-  for (auto& e : env) ev.push_back(e.data());
-  ev.push_back(nullptr);
+  char* no_env[] = {nullptr};
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    for (int fd : {in_fd, out_fd, err_fd}) ::close(fd);
+    return error = std::string("pipe: ") + std::strerror(errno), false;
+  }
 
   const std::uint64_t t0 = mono_ns();
   const pid_t pid = fork();
   if (pid < 0) {
-    for (int fd : {in_fd, out_fd, err_fd}) ::close(fd);
+    for (int fd : {in_fd, out_fd, err_fd, report[0], report[1]}) ::close(fd);
     return error = std::string("fork: ") + std::strerror(errno), false;
   }
   if (pid == 0) {
-    // The program dies with the measuring child (a timeout kills both).
+    // The launcher, and the program with it, die with the measuring child (a
+    // timeout kills both).
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(in_fd, 0);
     dup2(out_fd, 1);
     dup2(err_fd, 2);
+    dup2(report[1], 3);  // dup2 clears close-on-exec
     if (!cmd.directory.empty() && chdir(cmd.directory.c_str()) != 0) _exit(126);
-    execve(program.c_str(), av.data(), ev.data());
-    _exit(127);
+    execve(launch.c_str(), av.data(), no_env);
+    _exit(125);
   }
-  for (int fd : {in_fd, out_fd, err_fd}) ::close(fd);
-  int status = 0;
+  for (int fd : {in_fd, out_fd, err_fd, report[1]}) ::close(fd);
+  int status = 0, launcher_status = 0;
   rusage ru{};
-  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+  const bool reported = read_all(report[0], &status, sizeof status) && read_all(report[0], &ru, sizeof ru);
+  ::close(report[0]);
+  while (waitpid(pid, &launcher_status, 0) < 0 && errno == EINTR) {
   }
   const std::uint64_t t1 = mono_ns();
+  if (!reported || !WIFEXITED(launcher_status) || WEXITSTATUS(launcher_status) != 0)
+    return error = program + " could not be started through " + launch, false;
   out.wall_ns = t1 - t0;
   out.user_ns = to_ns(ru.ru_utime);
   out.sys_ns = to_ns(ru.ru_stime);
