@@ -2,7 +2,8 @@
 # This file contains the test of the installed command: `cmake --install` of a
 # build tree into an empty temporary prefix must give bin/tslab, which runs and
 # says its version, the man page tslab(1) that man renders, and what the command
-# uses at run time (the plot script, libtslab-malloc.so, tslab_containers),
+# uses at run time (the plot script, libtslab-malloc.so, tslab_containers,
+# tslab_launch),
 # which the installed command finds next to itself.
 #
 #   cli_install_test.sh <build-dir> <config> <cmake> <project version> <help2man found: 0|1>
@@ -30,6 +31,7 @@ grep -q "^Usage: tslab" <<<"$help" || fail "installed tslab --help prints no usa
 [ -r "$prefix/share/tslab/tslab_plot.py" ] || fail "share/tslab/tslab_plot.py not installed"
 [ -n "$(find "$prefix" -name 'libtslab-malloc.so*' -print -quit)" ] || fail "libtslab-malloc.so not installed"
 [ -x "$prefix/libexec/tslab/tslab_containers" ] || fail "libexec/tslab/tslab_containers not installed"
+[ -x "$prefix/libexec/tslab/tslab_launch" ] || fail "libexec/tslab/tslab_launch not installed"
 # The installed command preloads the installed libtslab-malloc.so: it measures
 # tslab-malloc with it, and once that file is made unloadable it no longer can
 # (the build tree's copy, still in place, is not used instead).
