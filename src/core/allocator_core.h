@@ -403,6 +403,8 @@ class AllocatorCore final : public SlabSource {
   void retire_span(SegmentHeader* seg) noexcept;
   // A bare header no validation still holds; nullptr if none. Allocator lock held.
   SegmentHeader* take_bare_span_locked() noexcept;
+  // Puts a bare header on the list take_bare_span_locked reads. Allocator lock held.
+  void push_bare_span_locked(SegmentHeader* seg) noexcept;
   // Binds a bare header to the new reservation [base, base + reserve); false
   // (the header bare again) if the segment map cannot cover the range.
   bool bind_span(SegmentHeader* seg, void* base, std::size_t reserve) noexcept;

@@ -29,8 +29,7 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
     if (seg->kind != SlabKind::large || !seg->released) continue;
     if (registry_current_generation(seg->slabs->id) >= HANDLE_GEN_MASK) continue;
-    seg->next_cached = bare_spans_;
-    bare_spans_ = seg;
+    push_bare_span_locked(seg);
   }
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
     if (seg->kind != SlabKind::large || seg->released) continue;  // a bare header holds nothing

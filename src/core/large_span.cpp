@@ -222,13 +222,13 @@ SegmentHeader* AllocatorCore::new_span(std::size_t reserve, std::size_t alignmen
   }
   void* base = reserve_span(reserve, alignment);
   if (bare != nullptr) {
-    if (base != nullptr && bind_span(bare, base, reserve)) return bare;
-    if (base != nullptr) platform_.release(base, reserve);
     if (base == nullptr) {
       const CountedLock lock(mutex_, counters_);
-      bare->next_cached = bare_spans_;
-      bare_spans_ = bare;
+      push_bare_span_locked(bare);
+      return nullptr;
     }
+    if (bind_span(bare, base, reserve)) return bare;
+    platform_.release(base, reserve);  // bind_span left the header bare again
     return nullptr;
   }
   void* mem = base == nullptr ? nullptr : meta_.allocate(sizeof(SegmentHeader) + sizeof(Slab));

@@ -50,10 +50,7 @@ ReleasedRange AllocatorCore::unbind_span_locked(SegmentHeader* seg) noexcept {
   }
   counters_.spans_unmapped.add();
   // A header whose id has no generation left is never bound again (law 5).
-  if (registry_current_generation(seg->slabs->id) < HANDLE_GEN_MASK) {
-    seg->next_cached = bare_spans_;
-    bare_spans_ = seg;
-  }
+  if (registry_current_generation(seg->slabs->id) < HANDLE_GEN_MASK) push_bare_span_locked(seg);
   return range;
 }
 
@@ -96,12 +93,16 @@ SegmentHeader* AllocatorCore::take_bare_span_locked() noexcept {
   return nullptr;
 }
 
+void AllocatorCore::push_bare_span_locked(SegmentHeader* seg) noexcept {
+  seg->next_cached = bare_spans_;
+  bare_spans_ = seg;
+}
+
 bool AllocatorCore::bind_span(SegmentHeader* seg, void* base, std::size_t reserve) noexcept {
   const auto start = reinterpret_cast<std::uintptr_t>(base);
   if (!segment_map_cover(start, reserve)) {
     const CountedLock lock(mutex_, counters_);
-    seg->next_cached = bare_spans_;
-    bare_spans_ = seg;
+    push_bare_span_locked(seg);
     return false;
   }
   const CountedLock lock(mutex_, counters_);

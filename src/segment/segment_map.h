@@ -40,13 +40,15 @@ extern SegmentMap g_segment_map;
 // never fails; true. Thread-safe.
 bool segment_map_init() noexcept;
 
-inline std::uintptr_t segment_map_entry(const void* p) noexcept {
+// Acquire (the default) pairs with the release in segment_map_set: a header
+// found here is complete.
+inline std::uintptr_t segment_map_entry(const void* p,
+                                        std::memory_order order = std::memory_order_acquire) noexcept {
   const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(p) >> SEGMENT_SHIFT;
   // Written as the leaf's number, which the read computes too: one shift for both.
   if ((granule >> SEGMENT_MAP_LEAF_BITS) >= SegmentMap::LEAVES) [[unlikely]]
     return 0;
-  // Acquire pairs with the release in segment_map_set: a header found here is complete.
-  return g_segment_map.read(granule).load(std::memory_order_acquire);
+  return g_segment_map.read(granule).load(order);
 }
 
 inline SegmentHeader* segment_map_lookup(const void* p) noexcept {
@@ -62,9 +64,7 @@ inline bool segment_map_is_large(const void* p) noexcept {
 // The lookup a validation repeats once it pinned a large span's header: seq_cst,
 // the validator's half of the binding protocol (core/span_release.cpp).
 inline SegmentHeader* segment_map_lookup_pinned(const void* p) noexcept {
-  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(p) >> SEGMENT_SHIFT;
-  return reinterpret_cast<SegmentHeader*>(g_segment_map.read(granule).load(std::memory_order_seq_cst) &
-                                          ~SMALL_TAG);
+  return reinterpret_cast<SegmentHeader*>(segment_map_entry(p, std::memory_order_seq_cst) & ~SMALL_TAG);
 }
 
 // The slab metadata for `p` if it lies in a small segment, else nullptr. Reads

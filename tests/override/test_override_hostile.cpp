@@ -426,19 +426,26 @@ void churning_handler(int) {
   errno = saved;
 }
 
+// Installs `handler` for SIGUSR1 and frees a block whose free decommits its
+// pages (256 MiB: beyond the warm reserve and the retention bound), with the
+// signal raised from inside that free; false if the block could not be had.
+bool free_with_handler_inside(void (*handler)(int)) {
+  struct sigaction sa = {};
+  sa.sa_handler = handler;
+  sigaction(SIGUSR1, &sa, nullptr);
+  void* huge = malloc(std::size_t{256} << 20);
+  if (huge == nullptr) return false;
+  g_raise_in_os_calls.store(true);
+  free(huge);
+  g_raise_in_os_calls.store(false);
+  return true;
+}
+
 TEST(MallocReentrantReserve, FreedBlocksAreReusedSoAHandlerNeverRunsOut) {
   EXPECT_EQ(run_in_child([] {
-              struct sigaction sa = {};
-              sa.sa_handler = churning_handler;
-              sigaction(SIGUSR1, &sa, nullptr);
-              void* huge =
-                  malloc(std::size_t{256} << 20);  // beyond reserve and retention: its free decommits it
-              if (huge == nullptr) return 2;
               TslabMallocCounters before;
               tslab_malloc_counters(&before);
-              g_raise_in_os_calls.store(true);
-              free(huge);  // the handler runs inside free
-              g_raise_in_os_calls.store(false);
+              if (!free_with_handler_inside(churning_handler)) return 2;
               if (!g_churned.load()) return 3;
               TslabMallocCounters after;
               tslab_malloc_counters(&after);
@@ -483,13 +490,7 @@ void bad_freeing_handler(int) {
 
 TEST(MallocReentrantReserve, DoubleAndInteriorFreesOfReserveBlocksAreRefused) {
   EXPECT_EQ(run_in_child([] {
-              struct sigaction sa = {};
-              sa.sa_handler = bad_freeing_handler;
-              sigaction(SIGUSR1, &sa, nullptr);
-              void* huge = malloc(std::size_t{256} << 20);
-              g_raise_in_os_calls.store(true);
-              free(huge);  // the handler runs inside free
-              g_raise_in_os_calls.store(false);
+              if (!free_with_handler_inside(bad_freeing_handler)) return 2;
               return static_cast<int>(g_exactness_result.load());
             }),
             0);
