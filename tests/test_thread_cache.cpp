@@ -4,6 +4,7 @@
 // statistics (slow-path allocations, remote frees collected).
 #include <gtest/gtest.h>
 
+#include <thread>
 #include <vector>
 
 #include "slab_stats.h"
@@ -98,6 +99,50 @@ TEST(ThreadCache, ThreadUsingMoreAllocatorsThanItsRecordKeepsEveryBlockValid) {
     EXPECT_SLAB_CHECK_OK(allocators[static_cast<std::size_t>(i)]);
     slab_allocator_free(allocators[static_cast<std::size_t>(i)]);
   }
+}
+
+// A thread's heap has a bin for every (epoch, size class) pair: 80 classes of
+// up to 256 epochs. Only the bins a thread uses may cost resident memory; a
+// thread that allocates in one epoch of a 256-epoch allocator commits a few
+// pages of them, not 1.4 MiB (the process malloc has 64 epochs, and every
+// thread that calls it has a heap), and walks of the heaps (statistics, the
+// checker) leave the others untouched.
+TEST(ThreadCache, AHeapCommitsOnlyTheBinsItsThreadUses) {
+  SlabAllocatorOptions options{SLAB_MAX_EPOCH_COUNT};
+  SlabAllocator* a = slab_allocator_create_with(&options);
+  ASSERT_NE(a, nullptr);
+  void* mine = slab_malloc_epoch(a, 64, 0);
+  ASSERT_NE(mine, nullptr);
+  SlabGlobalStats before{};
+  ASSERT_TRUE(slab_stats_global(a, &before));
+  constexpr unsigned THREADS = 8;
+  tslab_test::SpinBarrier all_attached(THREADS + 1), measured(THREADS + 1);
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < THREADS; ++t)
+    threads.emplace_back([&] {
+      void* p = slab_malloc_epoch(a, 64, 0);
+      EXPECT_NE(p, nullptr);
+      all_attached.arrive_and_wait();  // every thread holds its own heap now
+      measured.arrive_and_wait();
+      EXPECT_TRUE(slab_free_checked(a, p));
+    });
+  all_attached.arrive_and_wait();
+  // Twice: the figure must not grow because a snapshot walked the heaps (a read
+  // of a page never written maps it, and it counts as resident then).
+  SlabGlobalStats after{};
+  EXPECT_TRUE(slab_stats_global(a, &after));
+  EXPECT_TRUE(slab_stats_global(a, &after));
+  EXPECT_SLAB_CHECK_OK(a);
+  EXPECT_TRUE(slab_stats_global(a, &after));
+  measured.arrive_and_wait();
+  for (std::thread& t : threads) t.join();
+  const std::uint64_t per_thread = (after.metadata_bytes - before.metadata_bytes) / THREADS;
+  EXPECT_LT(per_thread, 64u << 10) << "resident metadata per thread heap (its bins for "
+                                   << SLAB_MAX_EPOCH_COUNT << " epochs span "
+                                   << SLAB_MAX_EPOCH_COUNT * slab_size_class_count() * 72 << " bytes)";
+  EXPECT_TRUE(slab_free_checked(a, mine));
+  EXPECT_SLAB_CHECK_OK(a);
+  slab_allocator_free(a);
 }
 
 }  // namespace

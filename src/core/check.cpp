@@ -109,6 +109,7 @@ void check_free_list(const AllocatorCore* owner, const HotBin& bin, std::uint32_
 // slabs of the bin's era that still hold pages, counted with their committed bytes.
 void check_reclaim_counts(const Heap& h, const EpochRing& epochs, Reporter& r) {
   for (std::uint32_t bin_index = 0; bin_index < h.epoch_count() * NUM_CLASSES && r.ok(); ++bin_index) {
+    if (!h.uses_epoch(bin_index / NUM_CLASSES)) continue;  // bins never used, pages never touched
     const ReclaimCount& rc = h.reclaim(bin_index);
     const std::uint64_t era = rc.era.load(std::memory_order_relaxed);
     const HotBin& bin = h.hot(bin_index / NUM_CLASSES, bin_index % NUM_CLASSES);
@@ -186,6 +187,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
     if (h->orphaned) continue;
     for (std::uint32_t bin_index = 0; bin_index < h->epoch_count() * NUM_CLASSES && r.ok(); ++bin_index) {
       const std::uint32_t e = bin_index / NUM_CLASSES, cls = bin_index % NUM_CLASSES;
+      if (!h->uses_epoch(e)) continue;  // bins never used, pages never touched
       const HotBin& bin = h->hot(e, cls);
       for (const Slab* s = h->lists(e, cls).slabs.front(); s != nullptr && r.ok(); s = s->next, ++reachable)
         check_bin_slab(*s, h, bin_index, bin_era(bin), SlabList::bin, r);

@@ -108,7 +108,7 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
   for (const Heap* h = heaps_; h != nullptr; h = h->next_all) {
     for (std::uint32_t e = 0; e < epoch_count_; ++e) {
       const std::uint64_t open = epochs_.open_era(e);
-      if (open == 0) continue;
+      if (open == 0 || !h->uses_epoch(e)) continue;
       for (std::uint32_t c = 0; c < NUM_CLASSES; ++c) {
         if (only_class < NUM_CLASSES && c != only_class) continue;
         const ReclaimCount& r = h->reclaim(e * NUM_CLASSES + c);

@@ -24,6 +24,7 @@
 #include "segment/segment_map.h"
 #include "segment/slab.h"
 #include "size_class/size_classes.h"
+#include "slab_alloc.h"
 
 namespace tslab::detail {
 
@@ -117,6 +118,14 @@ class Heap {
     return lists_[epoch * NUM_CLASSES + cls];
   }
   std::uint32_t epoch_count() const noexcept { return epoch_count_; }
+  // Whether a bin of epoch `e` ever took a slab in this heap. Walks of the bins
+  // skip the other epochs: their bins are in their initial, all-zero state, on
+  // pages never touched (Heap::create). Set by the owner, never cleared; read by
+  // the owner, or under the allocator lock (relaxed: a walk that misses an epoch
+  // just entered sees what it would have seen an instant earlier).
+  bool uses_epoch(std::uint32_t e) const noexcept {
+    return (epochs_used_[e / 64].load(std::memory_order_relaxed) >> (e % 64)) & 1u;
+  }
   const SlabQueue& retired() const noexcept { return retired_; }
   const HeapClassCounters& counters(std::uint32_t cls) const noexcept { return counters_[cls]; }
   const ReclaimCount& reclaim(std::uint32_t bin_index) const noexcept { return reclaim_[bin_index]; }
@@ -279,6 +288,7 @@ class Heap {
   bool relist_purged(BinLists& lists, HotBin& bin) noexcept;
 
   std::uint32_t epoch_count_ = 0;
+  std::atomic<std::uint64_t> epochs_used_[SLAB_MAX_EPOCH_COUNT / 64] = {};  // uses_epoch()
   HotBin* hot_ = nullptr;
   BinLists* lists_ = nullptr;
   SlabQueue retired_;  // slabs of superseded eras, still freeable
