@@ -6,7 +6,10 @@
 //   reserve(size, alignment)  size and alignment are multiples of page_size(),
 //                             alignment a power of two. Returns readable and
 //                             writable memory whose pages are zero on first touch,
-//                             or nullptr on refusal. Never throws.
+//                             or nullptr on refusal. Never throws. The zero bytes
+//                             are relied on (metadata is not written until used,
+//                             so untouched pages stay uncommitted): a platform that
+//                             recycles memory must clear it first.
 //   release(p, size)          gives back a whole range returned by reserve().
 //   decommit(p, size)         page-aligned subrange of a reservation: physical pages
 //                             go back to the OS; the range stays reserved and reads

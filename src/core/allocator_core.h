@@ -223,8 +223,15 @@ class AllocatorCore final : public SlabSource {
   // Hands a heap back; the next thread to attach adopts it. Caller holds the live lock.
   void abandon_heap(Heap* heap) noexcept;
 
-  // This thread's heap in this allocator, or null if it has none.
-  Heap* own_heap() const noexcept;
+  // This thread's heap in this allocator, or null if it has none. Inline for the
+  // cache line's hit (the remote free asks twice: validation and the free).
+  Heap* own_heap() const noexcept {
+    if (const ThreadCache& line = cache_line(); line.uid == uid_) [[likely]]
+      return line.heap;
+    return own_heap_uncached();
+  }
+  // own_heap() when the cache line names another allocator: the thread's record.
+  Heap* own_heap_uncached() const noexcept;
 
   // --- fork (core/fork.cpp); the caller holds the live lock throughout ---
   // Takes the allocator's locks (allocator, sampler, ring, metadata arena), in that order.

@@ -117,7 +117,7 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_war
   return e;
 }
 
-TslabError AllocatorCore::free_slow(void* p, bool keep_warm) noexcept {
+[[gnu::flatten]] TslabError AllocatorCore::free_slow(void* p, bool keep_warm) noexcept {
   if (!alive_or_error()) return TSLAB_ERR_INVALID_ARGUMENT;
   if (p == nullptr) return TSLAB_OK;
   SlabPin pin;

@@ -220,8 +220,7 @@ Heap* AllocatorCore::acquire_heap() noexcept {
   return heap;
 }
 
-Heap* AllocatorCore::own_heap() const noexcept {
-  if (const ThreadCache& line = cache_line(); line.uid == uid_) return line.heap;
+Heap* AllocatorCore::own_heap_uncached() const noexcept {
   const ThreadRecord* r = tl_record;
   for (std::uint32_t i = 0; r != nullptr && i < r->count; ++i)
     if (r->entries[i].uid == uid_) return r->entries[i].heap;

@@ -26,8 +26,9 @@ Heap* Heap::create(MetaArena& arena, std::uint32_t epoch_count) noexcept {
   heap->epoch_count_ = epoch_count;
   char* cursor = mem + ((sizeof(Heap) + 63) & ~std::size_t{63});
   // The bins are not constructed: the arena's memory is fresh platform memory,
-  // zero on first touch (Platform contract), and all-zero bytes are each bin's
-  // initial state (no list, no slab, era 0). Writing them would commit every
+  // zero on first touch (Platform contract; the arena never reuses memory), and
+  // all-zero bytes are each bin's initial state (no list, no slab, era 0; its
+  // atomics hold 0), as the compilers and sanitizers we build with treat it. Writing them would commit every
   // page of them: 80 classes x up to 256 epochs x 72 bytes, 1.4 MiB per thread,
   // where a thread that uses one epoch touches about 3 pages of them.
   heap->hot_ = reinterpret_cast<HotBin*>(cursor);
@@ -233,21 +234,20 @@ bool Heap::relist_purged(BinLists& l, HotBin& bin) noexcept {
 Slab* Heap::take_empty_slabs(SlabSource& source, bool active_too) noexcept {
   drain_remote(source);
   Slab* out = nullptr;
-  for (std::uint32_t i = 0; i < epoch_count_ * NUM_CLASSES; ++i) {
-    if (!uses_epoch(i / NUM_CLASSES)) {
-      i += NUM_CLASSES - 1;  // to the next epoch's first bin
-      continue;
-    }
-    const HotBin& bin = hot_[i];
-    if (bin.era == 0) continue;
-    if (bin_era(bin) != source.open_era(i / NUM_CLASSES)) {
-      // Quiescence point of a closed bin: its list is dropped unwalked and its
-      // slabs retired, so no allocation path of this heap reaches them again.
-      retire_bin(i / NUM_CLASSES, i % NUM_CLASSES);
-      hot_[i].era = 0;
-    } else if (active_too) {
-      out = take_empty_of_open_bin(i, out);
-      purge_free_pages(source, i);
+  for (std::uint32_t e = 0; e < epoch_count_; ++e) {
+    if (!uses_epoch(e)) continue;  // its bins were never used (Heap::create)
+    for (std::uint32_t i = e * NUM_CLASSES; i < (e + 1) * NUM_CLASSES; ++i) {
+      const HotBin& bin = hot_[i];
+      if (bin.era == 0) continue;
+      if (bin_era(bin) != source.open_era(e)) {
+        // Quiescence point of a closed bin: its list is dropped unwalked and its
+        // slabs retired, so no allocation path of this heap reaches them again.
+        retire_bin(e, i % NUM_CLASSES);
+        hot_[i].era = 0;
+      } else if (active_too) {
+        out = take_empty_of_open_bin(i, out);
+        purge_free_pages(source, i);
+      }
     }
   }
   for (Slab* s = retired_.front(); s != nullptr;) {

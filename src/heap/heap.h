@@ -118,7 +118,7 @@ class Heap {
     return lists_[epoch * NUM_CLASSES + cls];
   }
   std::uint32_t epoch_count() const noexcept { return epoch_count_; }
-  // Whether a bin of epoch `e` ever took a slab in this heap. Walks of the bins
+  // Whether a bin of epoch `e` ever took an era (and so maybe slabs) in this heap. Walks of the bins
   // skip the other epochs: their bins are in their initial, all-zero state, on
   // pages never touched (Heap::create). Set by the owner, never cleared; read by
   // the owner, or under the allocator lock (relaxed: a walk that misses an epoch
@@ -288,6 +288,7 @@ class Heap {
   bool relist_purged(BinLists& lists, HotBin& bin) noexcept;
 
   std::uint32_t epoch_count_ = 0;
+  static_assert(SLAB_MAX_EPOCH_COUNT % 64 == 0);
   std::atomic<std::uint64_t> epochs_used_[SLAB_MAX_EPOCH_COUNT / 64] = {};  // uses_epoch()
   HotBin* hot_ = nullptr;
   BinLists* lists_ = nullptr;
