@@ -3,8 +3,8 @@
 # (bench/micro/icount.cpp) under `valgrind --tool=callgrind` for tslab's pointer
 # and handle APIs, for tslab-malloc (malloc/free with libtslab-malloc.so
 # LD_PRELOADed: tslab as the process malloc) and for glibc malloc, mimalloc,
-# jemalloc and tcmalloc (each LD_PRELOADed) on three workloads (churn, bulk,
-# request), and reports the allocator's instructions per operation as a
+# jemalloc and tcmalloc (each LD_PRELOADed) on four workloads (churn, bulk,
+# request, handoff), and reports the allocator's instructions per operation as a
 # Markdown table with ratios to the best peer (tslab-malloc is not one),
 # printed and written to a file (plus the raw counts as JSON).
 #
@@ -34,12 +34,12 @@ ALLOCATORS = ["tslab", "tslab-handle", "tslab-malloc", "glibc", "mimalloc", "jem
 PEERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc"]
 # Measured through malloc/free, with a shared object LD_PRELOADed (but glibc).
 PRELOADED = ["tslab-malloc", "mimalloc", "jemalloc", "tcmalloc"]
-WORKLOADS = ["churn", "bulk", "request"]
+WORKLOADS = ["churn", "bulk", "request", "handoff"]
 WRAPPERS = ["icount_alloc", "icount_free", "icount_phase"]
 # The defaults of tslab_icount, repeated for the report's description.
 DEFAULTS = {"ops": 200000, "slots": 10000, "size": 128, "count": 100000, "requests": 20000,
             "cache": 5000, "cache_bp": 100, "batch": 4096, "obj_min": 16, "obj_max": 1024,
-            "req_min": 20, "req_max": 200, "seed": 0x5eedf00d}
+            "req_min": 20, "req_max": 200, "seed": 0x5eedf00d, "handoff_batch": 256}
 
 
 def fail(msg):
@@ -144,6 +144,11 @@ def figures(results):
             f["req_alloc"] = per(r["instr"]["icount_alloc"], r["allocs"])
             f["req_free"] = per(r["instr"]["icount_free"], r["frees"])
             f["req_phase"] = per(r["instr"]["icount_phase"], r["requests"])
+        if "handoff" in by_w:
+            r = by_w["handoff"]
+            f["handoff_alloc"] = per(r["instr"]["icount_alloc"], r["allocs"])
+            f["handoff_free"] = per(r["instr"]["icount_free"], r["frees"])
+            f["handoff_pair"] = per(r["instr"]["icount_alloc"] + r["instr"]["icount_free"], r["allocs"])
         out[alloc] = f
     return out
 
@@ -227,7 +232,8 @@ def main():
     # Which parameters each workload reads.
     used = {"churn": ["ops", "slots", "size", "seed"], "bulk": ["count", "size"],
             "request": ["requests", "cache", "cache_bp", "batch", "obj_min", "obj_max", "req_min", "req_max",
-                        "seed"]}
+                        "seed"],
+            "handoff": ["ops", "handoff_batch", "obj_min", "obj_max", "seed"]}
     results, live, skipped = {}, {}, []
     for alloc in allocs:
         preload = ""
@@ -256,10 +262,11 @@ def main():
 
     main_cols = [("churn_pair", "churn instr/pair"), ("bulk_alloc", "bulk alloc instr/op"),
                  ("bulk_free", "bulk free instr/op"), ("req_object", "request instr/object"),
-                 ("req_request", "request instr/request")]
+                 ("req_request", "request instr/request"), ("handoff_pair", "handoff instr/pair")]
     split_cols = [("churn_alloc", "churn alloc instr/op"), ("churn_free", "churn free instr/op"),
                   ("req_alloc", "request alloc instr/object"), ("req_free", "request free instr/object"),
-                  ("req_phase", "request epoch calls instr/request")]
+                  ("req_phase", "request epoch calls instr/request"),
+                  ("handoff_alloc", "handoff alloc instr/op"), ("handoff_free", "handoff free instr/op")]
     main_cols = [c for c in main_cols if any(c[0] in figs[a] for a in allocs)]
     split_cols = [c for c in split_cols if any(c[0] in figs[a] for a in allocs)]
     pr = params
@@ -276,6 +283,10 @@ def main():
                    "requests closed by epoch_advance, the cache in a long-lived epoch of the same "
                    "allocator held outside the rotation, closed after the drain (instr/object "
                    "counts those calls too).",
+        "handoff": f"handoff: 1 thread allocates {pr['ops'] // pr['handoff_batch'] * pr['handoff_batch']:,} "
+                   f"blocks of {pr['obj_min']}-{pr['obj_max']} B in batches of {pr['handoff_batch']:,}, a "
+                   "second thread frees each batch (every free is of another thread's block); the two "
+                   "take turns.",
     }
     desc = [desc[w] for w in WORKLOADS if w in workloads]
     valgrind = subprocess.run(["valgrind", "--version"], capture_output=True, text=True).stdout.strip()

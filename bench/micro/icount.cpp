@@ -1,5 +1,6 @@
-// This file contains tslab_icount: three fixed single-threaded workloads (churn,
-// bulk, request) whose allocator calls all go through three wrapper functions,
+// This file contains tslab_icount: four fixed workloads (churn, bulk, request on
+// one thread; handoff on two taking turns) whose allocator calls all go through
+// three wrapper functions,
 // icount_alloc, icount_free and icount_phase, so that callgrind, told to count
 // only inside them (--toggle-collect), counts the allocator's instructions and
 // nothing of the loop around it. bench/instructions.py runs it under callgrind
@@ -8,18 +9,21 @@
 //   tslab_icount WORKLOAD ALLOCATOR [NAME=VALUE ...]   one measurement; a JSON line on stdout
 //   tslab_icount --preload ALLOCATOR                   the shared object to LD_PRELOAD for it ("" for glibc)
 //
-// WORKLOAD is churn, bulk or request; ALLOCATOR is tslab, tslab-handle (tslab's
+// WORKLOAD is churn, bulk, request or handoff; ALLOCATOR is tslab, tslab-handle (tslab's
 // pointer and handle APIs), tslab-malloc (malloc/free with libtslab-malloc.so
 // LD_PRELOADed by the caller) or glibc, mimalloc, jemalloc, tcmalloc (malloc/free,
 // the peer LD_PRELOADed by the caller). The program checks which allocator
 // serves malloc before it measures and refuses to run if it is not the one named.
 #include <sys/mman.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "harness/allocators.hpp"
 #include "harness/common.hpp"
@@ -151,13 +155,14 @@ struct Params {
   std::uint64_t count = 100000;                                  // bulk (size as above)
   std::uint64_t requests = 20000, cache = 5000, cache_bp = 100;  // request
   std::uint64_t batch = 4096, obj_min = 16, obj_max = 1024, req_min = 20, req_max = 200;
+  std::uint64_t handoff_batch = 256;   // handoff (ops, obj_min, obj_max as above)
   std::uint64_t seed = 0x5eedf00dull;  // the tslab command's default seed
 
   bool set(const std::string& name, std::uint64_t v) {
     std::uint64_t* fields[] = {&ops,   &slots,   &size,    &count,   &requests, &cache, &cache_bp,
-                               &batch, &obj_min, &obj_max, &req_min, &req_max,  &seed};
+                               &batch, &obj_min, &obj_max, &req_min, &req_max,  &seed,  &handoff_batch};
     const char* names[] = {"ops",   "slots",   "size",    "count",   "requests", "cache", "cache_bp",
-                           "batch", "obj_min", "obj_max", "req_min", "req_max",  "seed"};
+                           "batch", "obj_min", "obj_max", "req_min", "req_max",  "seed",  "handoff_batch"};
     for (std::size_t i = 0; i < sizeof names / sizeof names[0]; ++i)
       if (name == names[i]) return *fields[i] = v, true;
     return false;
@@ -301,6 +306,52 @@ Counts request(Target& req, Target& cached, const Params& pr) {
   return c;
 }
 
+// handoff: one thread allocates `ops` blocks of obj_min-obj_max B in batches of
+// `handoff_batch`, and a second thread frees each batch, so every free is of a
+// block another thread allocated (tslab: a remote free, and the allocating
+// thread collects it on a later allocation). The threads take turns under a
+// lock, so the counts do not depend on scheduling. Both threads' calls count.
+Counts handoff(Target& t, const Params& pr) {
+  const std::uint64_t n = pr.handoff_batch, rounds = pr.ops / n;
+  Slot* batch = map_array<Slot>(n);
+  std::mutex m;
+  std::condition_variable cv;
+  bool full = false, done = false;
+  std::thread consumer([&] {
+    std::unique_lock<std::mutex> lock(m);
+    for (;;) {
+      cv.wait(lock, [&] { return full || done; });
+      if (!full) return;
+      for (std::uint64_t i = 0; i < n; ++i) icount_free(t, batch[i]);
+      full = false;
+      cv.notify_all();
+    }
+  });
+  bench::Rng rng{pr.seed};
+  const auto lo = static_cast<std::uint32_t>(pr.obj_min), hi = static_cast<std::uint32_t>(pr.obj_max);
+  for (std::uint64_t r = 0; r < rounds; ++r) {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return !full; });
+    for (std::uint64_t i = 0; i < n; ++i) {
+      check_alloc(icount_alloc(t, rng.between(lo, hi), batch[i]));
+      static_cast<volatile unsigned char*>(batch[i].p)[0] = static_cast<unsigned char>(i);
+    }
+    full = true;
+    cv.notify_all();
+  }
+  {
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return !full; });
+    done = true;
+    cv.notify_all();
+  }
+  consumer.join();
+  unmap_array(batch, n);
+  Counts c;
+  c.allocs = c.frees = rounds * n;
+  return c;
+}
+
 bool parse_u64(const char* s, std::uint64_t& v) {
   if (*s < '0' || *s > '9') return false;
   char* end = nullptr;
@@ -318,7 +369,7 @@ int main(int argc, char** argv) {
   }
   if (argc < 3) {
     std::fprintf(stderr,
-                 "usage: tslab_icount churn|bulk|request "
+                 "usage: tslab_icount churn|bulk|request|handoff "
                  "tslab|tslab-handle|tslab-malloc|glibc|mimalloc|jemalloc|tcmalloc [NAME=VALUE ...]\n"
                  "       tslab_icount --preload tslab-malloc|mimalloc|jemalloc|tcmalloc\n");
     return 2;
@@ -333,8 +384,10 @@ int main(int argc, char** argv) {
       fail(std::string("bad parameter: ") + argv[i]);
   }
   if (pr.slots == 0 || pr.slots > 0xffffffffull || pr.size == 0) fail("bad slots or size");
-  if (workload != "churn" && workload != "bulk" && workload != "request")
+  if (workload != "churn" && workload != "bulk" && workload != "request" && workload != "handoff")
     fail("unknown workload " + workload);
+  if (pr.handoff_batch == 0 || pr.obj_min == 0 || pr.obj_min > pr.obj_max || pr.obj_max > 0xffffffffull)
+    fail("bad handoff_batch, obj_min or obj_max");
   Api api = Api::malloc_free;
   if (alloc == "tslab")
     api = Api::tslab_pointer;
@@ -364,6 +417,8 @@ int main(int argc, char** argv) {
     c = churn(req, pr);
   else if (workload == "bulk")
     c = bulk(req, pr);
+  else if (workload == "handoff")
+    c = handoff(req, pr);
   else
     c = request(req, cached, pr);
 
