@@ -365,4 +365,52 @@ TEST(MtRemote, RemoteFreesWhileOwnerCollects) {
   EXPECT_ALLOCATOR_OK(a);
 }
 
+// Every remote free reaches the owner, also when it races the owner's draining
+// of its queue: a freer that finds the slab still queued writes nothing
+// (Heap::notify_remote) and relies on the owner's collection seeing its bit.
+// The owner keeps one block of every slab live, so no slab empties and would be
+// taken whole; the checker then finds any slab with remotely freed blocks that
+// is not queued, and the owner must reuse every remotely freed block.
+TEST(MtRemote, EveryRemoteFreeReachesItsOwnerWhileItDrains) {
+  tslab::Allocator a;
+  const std::size_t rounds = tslab_test::scaled(20);
+  constexpr std::size_t kBlocks = 40000, kKeepEvery = 50;
+  for (std::size_t r = 0; r < rounds; ++r) {
+    std::vector<void*> keep, handed;
+    for (std::size_t i = 0; i < kBlocks; ++i) {
+      void* p = a.allocate(64, 0);
+      ASSERT_NE(p, nullptr);
+      (i % kKeepEvery == 0 ? keep : handed).push_back(p);
+    }
+    std::atomic<bool> done{false};
+    std::size_t remote_failures = 0;
+    std::thread freer([&] {
+      for (void* p : handed) remote_failures += a.deallocate(p) != Error::ok;
+      done.store(true, std::memory_order_release);
+    });
+    // The owner drains its queue while the frees land: it holds what it
+    // allocates, so its bin keeps running dry and each refill collects.
+    std::vector<void*> local;
+    while (!done.load(std::memory_order_acquire)) {
+      local.push_back(a.allocate(64, 0));
+      ASSERT_NE(local.back(), nullptr);
+    }
+    freer.join();
+    ASSERT_EQ(remote_failures, 0u);
+    EXPECT_ALLOCATOR_OK(a);
+    for (void* p : local) ASSERT_EQ(a.deallocate(p), Error::ok);
+    // All of it comes back to the owner: as many blocks again need no new slab.
+    const std::uint64_t slabs = tslab_test::total_new_slabs(a);
+    std::vector<void*> again;
+    for (std::size_t i = 0; i < handed.size(); ++i) {
+      again.push_back(a.allocate(64, 0));
+      ASSERT_NE(again.back(), nullptr);
+    }
+    EXPECT_EQ(tslab_test::total_new_slabs(a), slabs) << "round " << r << ": remotely freed blocks were lost";
+    for (void* p : again) ASSERT_EQ(a.deallocate(p), Error::ok);
+    for (void* p : keep) ASSERT_EQ(a.deallocate(p), Error::ok);
+  }
+  EXPECT_ALLOCATOR_OK(a);
+}
+
 }  // namespace

@@ -57,6 +57,12 @@ std::uint32_t allocated_bits(const Slab& s) {
   return n;
 }
 
+bool has_remote_bits(const Slab& s) {
+  for (std::uint32_t w = 0; w < s.bitmap_words(); ++w)
+    if (s.bits[w].remote.load(std::memory_order_relaxed) != 0) return true;
+  return false;
+}
+
 void check_bin_slab(const Slab& s, const Heap* heap, std::uint32_t bin_index, std::uint64_t era,
                     SlabList list, Reporter& r) {
   if (s.state.load(std::memory_order_relaxed) != SLAB_IN_USE)
@@ -179,6 +185,11 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       if (carved > s.capacity) r.fail("slab %u: carved %u of capacity %u", s.id, carved, s.capacity);
       if (STATS_ENABLED && s.owner_live != allocated_bits(s))
         r.fail("slab %u: owner counts %u live blocks, bitmap %u", s.id, s.owner_live, allocated_bits(s));
+      // A remotely freed block reaches its owner: the slab is queued for the
+      // owner's collection (Heap::notify_remote), or it is empty and the owner
+      // takes it whole (Heap::take_empty_slabs).
+      if (has_remote_bits(s) && !s.remote_queued.load(std::memory_order_relaxed) && !s.is_empty_in_use())
+        r.fail("slab %u: remotely freed blocks, but not queued for its owner", s.id);
     }
   }
   if (r.ok() && !large_cache_.consistent()) r.fail("the cache of free large spans is inconsistent");

@@ -118,9 +118,10 @@ void Heap::drain_remote(const SlabSource& source) noexcept {
   while (s != nullptr) {
     Slab* next = s->remote_next;
     // Quiescence point of the queue entry: from here a new remote free re-queues
-    // the slab. The exchange (acquire) also makes every bit set by a thread that
-    // found the slab already queued visible to the collection below.
-    s->remote_queued.exchange(false, std::memory_order_acq_rel);
+    // the slab. Every bit set by a thread that found the slab still queued is
+    // visible to the collection below: that thread's fetch_or and flag load, and
+    // this exchange and the collection's loads, are all seq_cst (notify_remote).
+    s->remote_queued.exchange(false, std::memory_order_seq_cst);
     collect(source, s);
     s = next;
   }

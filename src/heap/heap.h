@@ -215,7 +215,15 @@ class Heap {
 
   // Any thread, after Slab::free_remote succeeded: make sure the owner looks.
   void notify_remote(Slab* s) noexcept {
-    if (s->remote_queued.exchange(true, std::memory_order_acq_rel)) return;  // already queued
+    // Already queued (a batch of frees into one slab): nothing to write, no
+    // locked instruction, the cache line stays shared. seq_cst, as the bit's
+    // fetch_or before it (Slab::free_remote) and the owner's exchange and bit
+    // loads after it (drain_remote, Slab::collect_remote): if this load still
+    // sees the flag set, it precedes the owner's exchange in the single total
+    // order, so the owner's loads that follow see the bit; otherwise the
+    // exchange below queues the slab anew.
+    if (s->remote_queued.load(std::memory_order_seq_cst)) return;
+    if (s->remote_queued.exchange(true, std::memory_order_acq_rel)) return;  // queued meanwhile
     Slab* head = remote_head_.load(std::memory_order_relaxed);
     do {
       s->remote_next = head;

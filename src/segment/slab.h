@@ -265,7 +265,8 @@ struct Slab {
     // Pre-check with no side effect: a slot that is not allocated now.
     if (!(pair.allocated.load(std::memory_order_acquire) & mask)) return dead_slot_error(slot);
     // Linearization point of a remote free: the fetch_or that sets the bit.
-    const std::uint64_t before = pair.remote.fetch_or(mask, std::memory_order_acq_rel);
+    const std::uint64_t before =
+        pair.remote.fetch_or(mask, std::memory_order_seq_cst);  // Heap::notify_remote
     return (before & mask) ? TSLAB_ERR_DOUBLE_FREE : TSLAB_OK;
   }
 
@@ -277,7 +278,9 @@ struct Slab {
     const std::uint32_t words = bitmap_words();
     for (std::uint32_t w = 0; w < words; ++w) {
       BitPair& pair = bits[w];
-      const std::uint64_t pending = pair.remote.load(std::memory_order_acquire);
+      // seq_cst: a freer that found the slab still queued wrote no flag, and its
+      // bit is seen through the single total order (Heap::notify_remote).
+      const std::uint64_t pending = pair.remote.load(std::memory_order_seq_cst);
       if (pending == 0) continue;
       const std::uint64_t allocated = pair.allocated.load(std::memory_order_relaxed);
       std::uint64_t legit = pending & allocated;
