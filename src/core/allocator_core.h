@@ -450,6 +450,10 @@ class AllocatorCore final : public SlabSource {
   SegmentHeader* bare_spans_ = nullptr;  // released span headers, linked through next_cached
   Heap* heaps_ = nullptr;
   Heap* abandoned_ = nullptr;
+  // Set in the child of a fork (fork_child): a thread that vanished there may
+  // have stopped between a remote free's bit and its queueing, so the checker
+  // does not require every slab with remotely freed blocks to be queued.
+  bool forked_child_ = false;
   // Every slab in use, per epoch slot (any activation), and the pool of recycled
   // slabs (pages decommitted, generation moved on), linked through epoch_prev/next.
   Slab* epoch_slabs_[SLAB_MAX_EPOCH_COUNT] = {};

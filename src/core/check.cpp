@@ -187,8 +187,10 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
         r.fail("slab %u: owner counts %u live blocks, bitmap %u", s.id, s.owner_live, allocated_bits(s));
       // A remotely freed block reaches its owner: the slab is queued for the
       // owner's collection (Heap::notify_remote), or it is empty and the owner
-      // takes it whole (Heap::take_empty_slabs).
-      if (has_remote_bits(s) && !s.remote_queued.load(std::memory_order_relaxed) && !s.is_empty_in_use())
+      // takes it whole (Heap::take_empty_slabs). Not in a fork's child, where a
+      // thread may have vanished between the two steps of a remote free.
+      if (!forked_child_ && has_remote_bits(s) && !s.remote_queued.load(std::memory_order_relaxed) &&
+          !s.is_empty_in_use())
         r.fail("slab %u: remotely freed blocks, but not queued for its owner", s.id);
     }
   }

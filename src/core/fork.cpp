@@ -61,6 +61,7 @@ void AllocatorCore::fork_parent() noexcept {
 }
 
 void AllocatorCore::fork_child(Heap* mine, std::uint64_t tid) noexcept {
+  forked_child_ = true;
   for (Heap* h = heaps_; h != nullptr; h = h->next_all) {
     if (h == mine) {
       h->owner_tid.store(tid, std::memory_order_relaxed);

@@ -95,9 +95,12 @@ void Heap::retire_bin(std::uint32_t epoch, std::uint32_t cls) noexcept {
 std::uint32_t Heap::collect(const SlabSource& source, Slab* s) noexcept {
   // A queue entry of a slab this heap no longer owns is left over from a free
   // that raced the slab's recycling. Its bits are the new owner's business: make
-  // sure that owner looks (the stale entry held the queued flag meanwhile).
+  // sure that owner looks (the stale entry held the queued flag meanwhile, so a
+  // free into the slab's new life may have found it set and queued nothing).
+  // Always, even if the slab looks empty now: its owner may allocate from it
+  // again before it takes it whole, and the bits would wait unqueued.
   if (Heap* owner = s->heap.load(std::memory_order_acquire); owner != this) {
-    if (owner != nullptr && !s->is_empty()) owner->notify_remote(s);
+    if (owner != nullptr) owner->notify_remote(s);
     return 0;
   }
   const bool open = s->era == source.open_era(s->epoch);
@@ -119,8 +122,9 @@ void Heap::drain_remote(const SlabSource& source) noexcept {
     Slab* next = s->remote_next;
     // Quiescence point of the queue entry: from here a new remote free re-queues
     // the slab. Every bit set by a thread that found the slab still queued is
-    // visible to the collection below: that thread's fetch_or and flag load, and
-    // this exchange and the collection's loads, are all seq_cst (notify_remote).
+    // visible to the collection below (that thread's fetch_or and flag load, this
+    // exchange and the collection's loads are all seq_cst: notify_remote), or,
+    // for a stale entry, to the new owner it is handed to (collect).
     s->remote_queued.exchange(false, std::memory_order_seq_cst);
     collect(source, s);
     s = next;

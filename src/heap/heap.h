@@ -227,7 +227,8 @@ class Heap {
     Slab* head = remote_head_.load(std::memory_order_relaxed);
     do {
       s->remote_next = head;
-      // Linearization point of the queueing: release publishes remote_next and the bits.
+      // Linearization point of the queueing: release publishes remote_next and
+      // the winner's bit (later frees that find the slab queued: above).
     } while (
         !remote_head_.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed));
   }

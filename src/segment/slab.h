@@ -117,8 +117,9 @@ struct Slab {
 
   // --- remote side ----------------------------------------------------------
   // True while the slab sits on its heap's remote queue (at most once there).
-  // A line of its own: every remote free writes it, and the owner's free path
-  // reads the lines above on every call.
+  // A line of its own: every remote free reads it and the first of a batch
+  // writes it (Heap::notify_remote), and the owner's free path reads the lines
+  // above on every call.
   alignas(64) std::atomic<bool> remote_queued{false};
   // Queue link: written by the single pusher that won remote_queued, read by the
   // owner after it took the queue with acquire.
