@@ -27,10 +27,11 @@ Heap* Heap::create(MetaArena& arena, std::uint32_t epoch_count) noexcept {
   char* cursor = mem + ((sizeof(Heap) + 63) & ~std::size_t{63});
   // The bins are not constructed: the arena's memory is fresh platform memory,
   // zero on first touch (Platform contract; the arena never reuses memory), and
-  // all-zero bytes are each bin's initial state (no list, no slab, era 0; its
-  // atomics hold 0), as the compilers and sanitizers we build with treat it. Writing them would commit every
-  // page of them: 80 classes x up to 256 epochs x 72 bytes, 1.4 MiB per thread,
-  // where a thread that uses one epoch touches about 3 pages of them.
+  // all-zero bytes are each bin's initial state (no list, no slab, era 0, its
+  // atomics 0), as the compilers and sanitizers we build with treat them.
+  // Writing them would commit every page of them: 80 classes x up to 256 epochs
+  // x 72 bytes, 1.4 MiB per thread, where a thread that uses one epoch touches
+  // about 3 pages of them.
   heap->hot_ = reinterpret_cast<HotBin*>(cursor);
   heap->lists_ = reinterpret_cast<BinLists*>(cursor + bins * sizeof(HotBin));
   heap->reclaim_ = reinterpret_cast<ReclaimCount*>(cursor + bins * (sizeof(HotBin) + sizeof(BinLists)));

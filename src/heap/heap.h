@@ -118,9 +118,9 @@ class Heap {
     return lists_[epoch * NUM_CLASSES + cls];
   }
   std::uint32_t epoch_count() const noexcept { return epoch_count_; }
-  // Whether a bin of epoch `e` ever took an era (and so maybe slabs) in this heap. Walks of the bins
-  // skip the other epochs: their bins are in their initial, all-zero state, on
-  // pages never touched (Heap::create). Set by the owner, never cleared; read by
+  // Whether a bin of epoch `e` ever took an era (and so maybe slabs) in this
+  // heap. Walks of the bins skip the other epochs: their bins are in their
+  // initial, all-zero state, on pages never touched (Heap::create). Set by the owner, never cleared; read by
   // the owner, or under the allocator lock (relaxed: a walk that misses an epoch
   // just entered sees what it would have seen an instant earlier).
   bool uses_epoch(std::uint32_t e) const noexcept {
