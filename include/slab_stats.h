@@ -60,44 +60,46 @@ extern "C" {
   X(reclaimable_bytes, GAUGE, BYTES, "Committed bytes of those slabs, returned by a close or collect") \
   X(fragmentation_bytes, GAUGE, BYTES, "Committed slab bytes not holding a live block")
 
-#define SLAB_GLOBAL_STATS_FIELDS(X)                                                                        \
-  SLAB_OCCUPANCY_FIELDS(X)                                                                                 \
-  X(resident_bytes, GAUGE, BYTES, "Resident bytes of the allocator's own ranges (slabs, spans, metadata)") \
-  X(reserved_bytes, GAUGE, BYTES, "Address space reserved for slabs and spans")                            \
-  X(metadata_bytes, GAUGE, BYTES, "Bytes of slab metadata, heaps and the registry in use")                 \
-  X(large_spans_live, GAUGE, COUNT, "Live allocations above the largest size class")                       \
-  X(large_live_bytes, GAUGE, BYTES, "Bytes of live large spans")                                           \
-  X(epochs_active, GAUGE, COUNT, "Epoch slots taking allocations")                                         \
-  X(threads_attached, GAUGE, COUNT, "Thread heaps owned by a live thread")                                 \
-  X(heaps_abandoned, GAUGE, COUNT, "Thread heaps of exited threads, waiting for adoption")                 \
-  X(decommit_calls_total, COUNTER, COUNT, "Calls handing pages back to the OS (madvise)")                  \
-  X(decommit_bytes_total, COUNTER, BYTES, "Bytes handed back to the OS")                                   \
-  X(decommit_failures_total, COUNTER, COUNT, "Calls handing pages back that the OS refused")               \
-  X(epoch_close_calls_total, COUNTER, COUNT,                                                               \
-    "epoch_close, epoch_close_era and epoch_advance calls that closed a slot")                             \
-  X(close_slabs_scanned_total, COUNTER, COUNT, "Slabs examined by closes")                                 \
-  X(close_slabs_returned_total, COUNTER, COUNT, "Slabs whose pages a close handed back")                   \
-  X(close_ns_total, COUNTER, NANOSECONDS, "Time spent closing epochs")                                     \
-  X(collect_calls_total, COUNTER, COUNT, "slab_collect calls")                                             \
-  X(slow_path_total, COUNTER, COUNT, "Small allocations that left the fast path")                          \
-  X(new_slabs_total, COUNTER, COUNT, "Slabs taken from fresh OS memory")                                   \
-  X(slabs_reused_total, COUNTER, COUNT, "Slabs reused from the pool of returned slabs")                    \
-  X(slabs_recycled_total, COUNTER, COUNT, "Empty slabs put back into the pool")                            \
-  X(remote_frees_collected_total, COUNTER, COUNT,                                                          \
-    "Blocks freed by other threads and collected by their owner")                                          \
-  X(closing_rejections_total, COUNTER, COUNT, "Allocations refused because their epoch was closing")       \
-  X(invalid_frees_total, COUNTER, COUNT,                                                                   \
-    "Frees refused: double, stale, foreign, interior or never allocated")                                  \
-  X(destroyed_blocks_total, COUNTER, COUNT, "Live blocks freed by epoch_destroy")                          \
-  X(thread_adoptions_total, COUNTER, COUNT, "Heaps of exited threads adopted by another thread")           \
-  X(lock_acquisitions_total, COUNTER, COUNT, "Acquisitions of the allocator lock (slow paths only)")       \
-  X(lock_waits_total, COUNTER, COUNT, "Acquisitions of the allocator lock that had to wait")               \
-  X(warm_reserve_bytes, GAUGE, BYTES, "Empty slabs kept committed across closes for reuse (warm reserve)") \
-  X(quiescence_waits_total, COUNTER, COUNT,                                                                \
-    "Closes and returns that waited out allocations in flight (a process-wide fence)")                     \
-  X(closes_drained_total, COUNTER, COUNT,                                                                  \
-    "Closes that found no live block left in the slot's closed activations")                               \
-  X(spans_unmapped_total, COUNTER, COUNT, "Reservations of free large spans handed back to the OS (munmap)")
+#define SLAB_GLOBAL_STATS_FIELDS(X)                                                                          \
+  SLAB_OCCUPANCY_FIELDS(X)                                                                                   \
+  X(resident_bytes, GAUGE, BYTES, "Resident bytes of the allocator's own ranges (slabs, spans, metadata)")   \
+  X(reserved_bytes, GAUGE, BYTES, "Address space reserved for slabs and spans")                              \
+  X(metadata_bytes, GAUGE, BYTES, "Bytes of slab metadata, heaps and the registry in use")                   \
+  X(large_spans_live, GAUGE, COUNT, "Live allocations above the largest size class")                         \
+  X(large_live_bytes, GAUGE, BYTES, "Bytes of live large spans")                                             \
+  X(epochs_active, GAUGE, COUNT, "Epoch slots taking allocations")                                           \
+  X(threads_attached, GAUGE, COUNT, "Thread heaps owned by a live thread")                                   \
+  X(heaps_abandoned, GAUGE, COUNT, "Thread heaps of exited threads, waiting for adoption")                   \
+  X(decommit_calls_total, COUNTER, COUNT, "Calls handing pages back to the OS (madvise)")                    \
+  X(decommit_bytes_total, COUNTER, BYTES, "Bytes handed back to the OS")                                     \
+  X(decommit_failures_total, COUNTER, COUNT, "Calls handing pages back that the OS refused")                 \
+  X(epoch_close_calls_total, COUNTER, COUNT,                                                                 \
+    "epoch_close, epoch_close_era and epoch_advance calls that closed a slot")                               \
+  X(close_slabs_scanned_total, COUNTER, COUNT, "Slabs examined by closes")                                   \
+  X(close_slabs_returned_total, COUNTER, COUNT, "Slabs whose pages a close handed back")                     \
+  X(close_ns_total, COUNTER, NANOSECONDS, "Time spent closing epochs")                                       \
+  X(collect_calls_total, COUNTER, COUNT, "slab_collect calls")                                               \
+  X(slow_path_total, COUNTER, COUNT, "Small allocations that left the fast path")                            \
+  X(new_slabs_total, COUNTER, COUNT, "Slabs taken from fresh OS memory")                                     \
+  X(slabs_reused_total, COUNTER, COUNT, "Slabs reused from the pool of returned slabs")                      \
+  X(slabs_recycled_total, COUNTER, COUNT, "Empty slabs put back into the pool")                              \
+  X(remote_frees_collected_total, COUNTER, COUNT,                                                            \
+    "Blocks freed by other threads and collected by their owner")                                            \
+  X(closing_rejections_total, COUNTER, COUNT, "Allocations refused because their epoch was closing")         \
+  X(invalid_frees_total, COUNTER, COUNT,                                                                     \
+    "Frees refused: double, stale, foreign, interior or never allocated")                                    \
+  X(destroyed_blocks_total, COUNTER, COUNT, "Live blocks freed by epoch_destroy")                            \
+  X(thread_adoptions_total, COUNTER, COUNT, "Heaps of exited threads adopted by another thread")             \
+  X(lock_acquisitions_total, COUNTER, COUNT, "Acquisitions of the allocator lock (slow paths only)")         \
+  X(lock_waits_total, COUNTER, COUNT, "Acquisitions of the allocator lock that had to wait")                 \
+  X(warm_reserve_bytes, GAUGE, BYTES, "Empty slabs kept committed across closes for reuse (warm reserve)")   \
+  X(quiescence_waits_total, COUNTER, COUNT,                                                                  \
+    "Closes and returns that waited out allocations in flight (a process-wide fence)")                       \
+  X(closes_drained_total, COUNTER, COUNT,                                                                    \
+    "Closes that found no live block left in the slot's closed activations")                                 \
+  X(spans_unmapped_total, COUNTER, COUNT, "Reservations of free large spans handed back to the OS (munmap)") \
+  X(spans_grown_total, COUNTER, COUNT,                                                                       \
+    "Free large spans grown into a larger block's range, pages and all (mremap)")
 
 #define SLAB_CLASS_STATS_FIELDS(X)                                                           \
   X(block_size_bytes, GAUGE, BYTES, "Block size of the class")                               \
@@ -141,7 +143,7 @@ typedef struct SlabGlobalStats {
   uint32_t epoch_count;
   uint32_t size_class_count;
   SLAB_GLOBAL_STATS_FIELDS(SLAB_STATS_MEMBER_)
-  uint64_t reserved[14];
+  uint64_t reserved[13];
 } SlabGlobalStats;
 
 typedef struct SlabClassStats {

@@ -6,8 +6,11 @@
 // looks at a bounded number of spans. Checked by page residency, contents,
 // counters and the cache's own invariants, never by time.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -58,10 +61,18 @@ class CountingPlatform final : public tslab::Platform {
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
     return os().resident_bytes(p, size);
   }
+  void* grow(void* from, std::size_t size, std::size_t new_size, std::size_t alignment) noexcept override {
+    void* to = allow_grows.load() ? os().grow(from, size, new_size, alignment) : nullptr;
+    if (to == nullptr) return nullptr;
+    ++grows;
+    reserved_bytes += new_size - size;
+    return to;
+  }
 
-  std::atomic<std::uint64_t> reserves{0}, releases{0}, decommits{0};
+  std::atomic<std::uint64_t> reserves{0}, releases{0}, decommits{0}, grows{0};
   std::atomic<std::uint64_t> reserved_bytes{0};  // reserved and not released, as asked
   std::atomic<bool> keep_pages{false};
+  std::atomic<bool> allow_grows{true};
   std::atomic<int> refuse_reserves{0};  // the next reserves above one segment to refuse
 
  private:
@@ -474,6 +485,7 @@ TEST(LargeSpanRelease, PointersAndHandlesOfAReleasedSpanAreRefusedAndItsHeaderIs
 
 TEST(LargeSpanRelease, ARefusedReservationIsRetriedOnceFreeSpansGaveTheirsBack) {
   CountingPlatform platform;
+  platform.allow_grows = false;  // else the larger block grows a cached span and reserves nothing
   tslab::Allocator a(on(platform));
   std::vector<void*> blocks;
   for (int i = 0; i < 8; ++i) blocks.push_back(a.allocate(70000));
@@ -514,6 +526,165 @@ TEST(LargeSpanRelease, APinnedSpanIsNeitherReusedNorRebound) {
   EXPECT_EQ(td::segment_map_lookup(t), seg) << "unpinned, the header serves again";
   ASSERT_EQ(a.deallocate(r), Error::ok);
   ASSERT_EQ(a.deallocate(t), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// --- growing a warm span into a larger reservation --------------------------
+
+std::uint64_t vm_size_bytes() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  std::uint64_t kib = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::sscanf(line, "VmSize: %lu kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib * 1024;
+}
+
+// A request larger than every cached span grows the warmest one into its new
+// reservation: its committed pages are resident before the block is written,
+// the old range is gone, and the old block's pointer and handle are refused.
+TEST(LargeSpanGrow, ALargerBlockTakesTheWarmPagesOfACachedSpan) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  td::AllocatorCore& core = *a.core();
+  ASSERT_EQ(a.set_large_retain(64 * MiB), Error::ok);
+  auto* p = static_cast<unsigned char*>(a.allocate(8 * MiB));
+  ASSERT_NE(p, nullptr);
+  fill(p, 0, 8 * MiB);
+  const std::uint64_t handle = core.ptr_to_handle(p);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  const SlabGlobalStats before = global_stats(a);
+  const std::uint64_t platform_before = platform.reserved_bytes.load();
+
+  auto* q = static_cast<unsigned char*>(a.allocate(20 * MiB));
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(platform.grows.load(), 1u);
+  EXPECT_EQ(platform.resident_bytes(q, 8 * MiB), 8 * MiB) << "the warm pages came along";
+  EXPECT_EQ(platform.resident_bytes(q + 8 * MiB, 12 * MiB), 0u) << "the rest is new";
+  EXPECT_EQ(first_changed(q, 8 * MiB), 8 * MiB) << "pages move with their contents";
+  const SlabGlobalStats after = global_stats(a);
+  EXPECT_EQ(after.spans_grown_total, before.spans_grown_total + 1);
+  EXPECT_EQ(after.spans_unmapped_total, before.spans_unmapped_total + 1) << "the old range went back";
+  EXPECT_EQ(after.reserved_bytes, td::SEGMENT_SIZE * 5) << "one reservation: the new block's";
+  EXPECT_EQ(platform.reserved_bytes.load() - platform_before, td::SEGMENT_SIZE * 3) << "8 MiB grown to 20";
+  // The old block's pointer and handle are refused, never resolved into the new block.
+  EXPECT_EQ(a.deallocate(p), Error::not_allocated);
+  EXPECT_EQ(a.free_handle(handle), Error::stale_handle);
+  EXPECT_EQ(core.handle_to_ptr(handle), nullptr);
+  EXPECT_TRUE(checked(a));
+  ASSERT_EQ(a.deallocate(q), Error::ok);
+
+  // A zeroed block on grown pages is cleared as far as they held data.
+  auto* z = static_cast<unsigned char*>(core.alloc_zeroed(20 * MiB, 0));
+  ASSERT_EQ(z, q) << "the span is reused";
+  EXPECT_EQ(first_nonzero(z, 20 * MiB), 20 * MiB);
+  fill(z, 0, 20 * MiB);
+  ASSERT_EQ(a.deallocate(z), Error::ok);
+  auto* big = static_cast<unsigned char*>(core.alloc_zeroed(48 * MiB, 0));  // larger again: grows once more
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(platform.grows.load(), 2u);
+  EXPECT_EQ(platform.resident_bytes(big, 20 * MiB), 20 * MiB);
+  EXPECT_EQ(first_nonzero(big, 48 * MiB), 48 * MiB);
+  ASSERT_EQ(a.deallocate(big), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// A loop over buffers of random sizes faults in about the largest one's pages,
+// once: every buffer larger than the ones before grows the warm span instead of
+// faulting in a new one beside it, so one span ends up serving every size.
+TEST(LargeSpanGrow, ABufferLoopFaultsInTheLargestBufferOnce) {
+  for (const bool grows : {true, false}) {
+    CountingPlatform platform;
+    platform.allow_grows = grows;
+    tslab::Allocator a(on(platform));
+    ASSERT_EQ(a.set_large_retain(64 * MiB), Error::ok);
+    std::uint64_t seed = 42, faulted = 0, largest = 0;
+    for (int i = 0; i < 40; ++i) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      const std::size_t n = 5 * MiB + (seed >> 33) % (20 * MiB);
+      auto* p = static_cast<unsigned char*>(a.allocate(n));
+      ASSERT_NE(p, nullptr);
+      faulted += n - platform.resident_bytes(p, n);  // pages this buffer finds not resident
+      for (std::size_t off = 0; off < n; off += PAGE) p[off] = 1;
+      largest = std::max<std::uint64_t>(largest, n);
+      ASSERT_EQ(a.deallocate(p), Error::ok);
+    }
+    const SlabGlobalStats stats = global_stats(a);
+    if (grows) {
+      EXPECT_LE(faulted, largest + 2 * PAGE) << "each page faulted in once";
+      EXPECT_LE(stats.reserved_bytes, largest + 2 * td::SEGMENT_SIZE) << "one span left";
+      EXPECT_GT(stats.spans_grown_total, 0u);
+    } else {
+      // A platform that cannot grow a range: the spans the loop outgrew stay
+      // cached and warm beside the new ones, within the retention.
+      EXPECT_GT(faulted, largest + 2 * PAGE);
+      EXPECT_GT(stats.reserved_bytes, largest + 2 * td::SEGMENT_SIZE);
+      EXPECT_EQ(stats.spans_grown_total, 0u);
+    }
+    EXPECT_TRUE(checked(a));
+  }
+}
+
+// A refused grow costs nothing: the span stays cached with its pages, is not
+// asked again, and serves the next request it fits. Refused here by the OS
+// itself: a page of the freed range left read-only (as a program may leave a
+// guard page) splits its mapping, and a mapping cannot grow across a split.
+TEST(LargeSpanGrow, ARefusedGrowKeepsTheSpanWarmAndCached) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_large_retain(64 * MiB), Error::ok);
+  auto* p = static_cast<unsigned char*>(a.allocate(8 * MiB));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 7, 8 * MiB);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  ASSERT_EQ(::mprotect(p + 4 * MiB, PAGE, PROT_READ), 0);
+  const SlabGlobalStats before = global_stats(a);
+  const std::uint64_t vm_before = vm_size_bytes();
+
+  void* q = a.allocate(20 * MiB);
+  ASSERT_NE(q, nullptr);
+  EXPECT_NE(q, static_cast<void*>(p));
+  EXPECT_EQ(global_stats(a).spans_grown_total, before.spans_grown_total) << "the OS refused";
+  // The refused destination went back: the address space grew by the new block's range only.
+  EXPECT_LE(vm_size_bytes() - vm_before, 20 * MiB + 2 * td::SEGMENT_SIZE);
+  void* r = a.allocate(40 * MiB);  // not asked again: no second attempt
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(global_stats(a).spans_grown_total, before.spans_grown_total);
+  ASSERT_EQ(::mprotect(p + 4 * MiB, PAGE, PROT_READ | PROT_WRITE), 0);
+  auto* s = static_cast<unsigned char*>(a.allocate(8 * MiB));
+  EXPECT_EQ(s, p) << "the span is still cached";
+  EXPECT_EQ(tslab::OsPlatform::instance().resident_bytes(s, 8 * MiB), 8 * MiB) << "and warm";
+  EXPECT_EQ(s[0], 7);
+  std::memset(s, 1, 8 * MiB);
+  EXPECT_TRUE(checked(a));
+  ASSERT_EQ(a.deallocate(s), Error::ok);
+  ASSERT_EQ(a.deallocate(q), Error::ok);
+  ASSERT_EQ(a.deallocate(r), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// A validation holding the warmest span's header (a free of a stale pointer in
+// progress) keeps it where it is: the block comes from fresh pages.
+TEST(LargeSpanGrow, APinnedWarmSpanStaysWhereItIs) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  ASSERT_EQ(a.set_large_retain(64 * MiB), Error::ok);
+  void* p = a.allocate(8 * MiB);
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 1, 8 * MiB);
+  td::SegmentHeader* seg = td::segment_map_lookup(p);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  seg->pins[0].fetch_add(1);  // as resolve_pointer holds it
+  void* q = a.allocate(20 * MiB);
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(platform.grows.load(), 0u) << "a pinned span was grown";
+  EXPECT_NE(td::segment_map_lookup(q), seg);
+  EXPECT_EQ(platform.resident_bytes(q, 20 * MiB), 0u);
+  seg->pins[0].fetch_sub(1);
+  EXPECT_EQ(a.allocate(8 * MiB), p) << "unpinned, it serves again";
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  ASSERT_EQ(a.deallocate(q), Error::ok);
   EXPECT_TRUE(checked(a));
 }
 

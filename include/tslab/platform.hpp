@@ -21,6 +21,13 @@
 //                             Returns false if not done (the range stays usable).
 //   page_size()               the OS page size, a power of two.
 //   resident_bytes(p, size)   bytes of the range that are resident now.
+//   grow(from, size, new_size, alignment)
+//                             optional: a new reservation of new_size (> size)
+//                             bytes at `alignment` whose first `size` bytes are the
+//                             reservation [from, from + size) moved there, contents
+//                             and committed pages included, without copying; `from`
+//                             is given back. Returns nullptr if not done, `from`
+//                             then unchanged. The default never does it.
 //
 // Usable from C++17; the compile-time check of the contract (PlatformImpl) is
 // there only from C++20 on.
@@ -45,6 +52,10 @@ class Platform {
   virtual bool prefault(void* p, std::size_t size) noexcept = 0;
   virtual std::size_t page_size() const noexcept = 0;
   virtual std::size_t resident_bytes(const void* p, std::size_t size) const noexcept = 0;
+  virtual void* grow(void* from, std::size_t size, std::size_t new_size, std::size_t alignment) noexcept {
+    (void)from, (void)size, (void)new_size, (void)alignment;
+    return nullptr;
+  }
 
  protected:
   ~Platform() = default;
@@ -70,7 +81,7 @@ concept PlatformImpl = std::derived_from<P, Platform> &&
 };
 #endif
 
-// The operating system: mmap, madvise(MADV_DONTNEED), munmap, mincore.
+// The operating system: mmap, madvise(MADV_DONTNEED), mremap, munmap, mincore.
 class OsPlatform final : public Platform {
  public:
   void* reserve(std::size_t size, std::size_t alignment) noexcept override;
@@ -80,6 +91,8 @@ class OsPlatform final : public Platform {
   bool prefault(void* p, std::size_t size) noexcept override;
   std::size_t page_size() const noexcept override;
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override;
+  // mremap: the pages move with their page tables, without a copy or a fault.
+  void* grow(void* from, std::size_t size, std::size_t new_size, std::size_t alignment) noexcept override;
 
   // The process-wide instance used when an allocator is given no platform.
   static OsPlatform& instance() noexcept;
@@ -91,9 +104,9 @@ class FaultInjectingPlatform final : public Platform {
  public:
   explicit FaultInjectingPlatform(Platform& inner) noexcept : inner_(inner) {}
 
-  // Refuse every reserve/commit from now on (true) or stop refusing (false).
+  // Refuse every reserve/commit/grow from now on (true) or stop refusing (false).
   void refuse_all(bool on) noexcept { refuse_all_.store(on, std::memory_order_relaxed); }
-  // Let `n` more reserve/commit calls succeed, then refuse all of them.
+  // Let `n` more reserve/commit/grow calls succeed, then refuse all of them.
   void refuse_after(std::int64_t n) noexcept { budget_.store(n, std::memory_order_relaxed); }
   // Stop refusing and forget any budget.
   void reset() noexcept;
@@ -110,6 +123,8 @@ class FaultInjectingPlatform final : public Platform {
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
     return inner_.resident_bytes(p, size);
   }
+  // Refused as a reservation is.
+  void* grow(void* from, std::size_t size, std::size_t new_size, std::size_t alignment) noexcept override;
 
  private:
   bool should_refuse() noexcept;

@@ -391,6 +391,13 @@ class AllocatorCore final : public SlabSource {
                              bool* refused) noexcept;
   SegmentHeader* take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment,
                                   bool* refused) noexcept;
+  // For a request no cached span fits: the warmest smaller cached span grown
+  // into a new reservation of `reserve` bytes, its committed pages moved along
+  // (Platform::grow). Null if none has committed pages or the platform refused.
+  SegmentHeader* grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept;
+  // A span taken out of the cache, its map entries cleared, goes back unchanged.
+  // Allocator lock held.
+  void recache_span_locked(SegmentHeader* seg) noexcept;
   // A span bound to a new reservation: a bare header if one is free, else new metadata and id.
   SegmentHeader* new_span(std::size_t reserve, std::size_t alignment) noexcept;
   // A new reservation; if the OS refuses, again once free spans gave theirs back.
@@ -418,9 +425,10 @@ class AllocatorCore final : public SlabSource {
   SegmentHeader* take_bare_span_locked() noexcept;
   // Puts a bare header on the list take_bare_span_locked reads. Allocator lock held.
   void push_bare_span_locked(SegmentHeader* seg) noexcept;
-  // Binds a bare header to the new reservation [base, base + reserve); false
-  // (the header bare again) if the segment map cannot cover the range.
-  bool bind_span(SegmentHeader* seg, void* base, std::size_t reserve) noexcept;
+  // Binds a bare header to the new reservation [base, base + reserve), whose
+  // first `dirty` bytes may hold data; false (the header bare again) if the
+  // segment map cannot cover the range.
+  bool bind_span(SegmentHeader* seg, void* base, std::size_t reserve, std::size_t dirty) noexcept;
   // epoch_destroy's work on the slab or span starting at `first`: frees its live
   // blocks if it belongs to `epoch` at an era <= last_era; returns how many.
   std::uint64_t destroy_in_slab(const void* first, std::uint32_t epoch, std::uint64_t last_era) noexcept;

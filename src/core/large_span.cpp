@@ -118,6 +118,24 @@ SegmentHeader* LargeSpanCache::take_oldest() noexcept {
   return seg;
 }
 
+SegmentHeader* LargeSpanCache::take_warmest(std::size_t bytes) noexcept {
+  SegmentHeader* best = nullptr;
+  std::uint32_t probe = 0;
+  for (SegmentHeader* seg = newest_; seg != nullptr && probe < PROBES; seg = seg->older_cached, ++probe) {
+    // seq_cst: the taker's half of the pin protocol, as in take_from.
+    if (seg->size < bytes && !seg->ungrowable &&
+        seg->dirty_bytes > (best != nullptr ? best->dirty_bytes : 0) &&
+        seg->pins[0].load(std::memory_order_seq_cst) == 0)
+      best = seg;
+  }
+  if (best == nullptr) return nullptr;
+  const std::uint32_t bin = bin_of(segments_of(best->size));
+  SegmentHeader** link = &bins_[bin];
+  while (*link != best) link = &(*link)->next_cached;  // the bin's spans, at most the cache's
+  unlink(link, bin);
+  return best;
+}
+
 std::uint32_t LargeSpanCache::next_nonempty(std::uint32_t from) const noexcept {
   for (std::uint32_t word = from / 64; word < BIN_COUNT / 64; ++word) {
     std::uint64_t bits = nonempty_[word];
@@ -227,7 +245,7 @@ SegmentHeader* AllocatorCore::new_span(std::size_t reserve, std::size_t alignmen
       push_bare_span_locked(bare);
       return nullptr;
     }
-    if (bind_span(bare, base, reserve)) return bare;
+    if (bind_span(bare, base, reserve, 0)) return bare;
     platform_.release(base, reserve);  // bind_span left the header bare again
     return nullptr;
   }
@@ -259,10 +277,61 @@ SegmentHeader* AllocatorCore::new_span(std::size_t reserve, std::size_t alignmen
   return seg;
 }
 
+void AllocatorCore::recache_span_locked(SegmentHeader* seg) noexcept {
+  segment_map_set(seg);  // the same header and range as before the clear
+  seg->released = false;
+  seg->cached_ns = monotonic_ns();  // the newest: the cache stays in order of age
+  large_cache_.push(seg);
+}
+
+SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept {
+  SegmentHeader* seg = nullptr;
+  std::size_t dirty = 0;
+  {
+    const CountedLock lock(mutex_, counters_);
+    seg = large_cache_.take_warmest(reserve);
+    if (seg == nullptr) return nullptr;
+    // Linearization point of the old range's release, as in unbind_span_locked:
+    // from here no validation finds the span there (seq_cst).
+    segment_map_clear(seg);
+    seg->released = true;
+    // seq_cst: the binder's half of the binding protocol (core/span_release.cpp).
+    // A validation that found the header before the clear holds its pin.
+    if (seg->pins[0].load(std::memory_order_seq_cst) != 0) {
+      recache_span_locked(seg);
+      return nullptr;
+    }
+    dirty = seg->dirty_bytes;
+    large_warm_bytes_ -= dirty;
+    seg->dirty_bytes = 0;
+  }
+  void* base = platform_.grow(reinterpret_cast<void*>(seg->base), seg->size, reserve, alignment);
+  if (base == nullptr) {
+    // The range is as it was: back into the cache, warm, not asked again.
+    const CountedLock lock(mutex_, counters_);
+    seg->dirty_bytes = dirty;
+    large_warm_bytes_ += dirty;
+    seg->ungrowable = true;
+    recache_span_locked(seg);
+    return nullptr;
+  }
+  counters_.spans_unmapped.add();  // the old range went back, its pages moved out first
+  counters_.spans_grown.add();
+  if (bind_span(seg, base, reserve, dirty)) return seg;
+  decommitted_bytes_.fetch_add(dirty, std::memory_order_relaxed);
+  platform_.release(base, reserve);  // bind_span left the header bare again
+  return nullptr;
+}
+
 SegmentHeader* AllocatorCore::obtain_span(std::size_t reserve, std::size_t need, std::size_t alignment,
                                           bool* refused) noexcept {
   SegmentHeader* seg = take_cached_span(reserve, need, alignment, refused);
-  return seg != nullptr || *refused ? seg : new_span(reserve, alignment);
+  if (seg != nullptr || *refused) return seg;
+  // No cached span fits: the warmest smaller one grows into the new reservation,
+  // its committed pages with it, rather than sit unused beside a new span that
+  // faults all of its pages in (a buffer that grows from one use to the next).
+  seg = grow_warm_span(reserve, alignment);
+  return seg != nullptr ? seg : new_span(reserve, alignment);
 }
 
 void* AllocatorCore::publish_span(SegmentHeader* seg, std::size_t need, std::uint32_t epoch,

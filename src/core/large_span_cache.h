@@ -57,6 +57,10 @@ class LargeSpanCache {
   }
   // Removes and returns the span cached longest; nullptr if the cache is empty.
   SegmentHeader* take_oldest() noexcept;
+  // Of the PROBES spans cached last, removes and returns the one with the most
+  // bytes kept committed (dirty_bytes) among those smaller than `bytes`, not
+  // ungrowable and pinned by no validation; nullptr if none has any.
+  SegmentHeader* take_warmest(std::size_t bytes) noexcept;
   std::uint64_t size() const noexcept { return count_; }
   // Reservation bytes of the cached spans.
   std::uint64_t reserved_bytes() const noexcept { return reserved_bytes_; }

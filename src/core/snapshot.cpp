@@ -151,6 +151,7 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
   out.quiescence_waits = k.quiescence_waits.get();
   out.closes_drained = k.closes_drained.get();
   out.spans_unmapped = k.spans_unmapped.get();
+  out.spans_grown = k.spans_grown.get();
   for (std::size_t b = 0; b < CLOSE_LATENCY_BUCKETS; ++b)
     out.close_latency[b] = k.close_latency.buckets[b].get();
 }

@@ -84,6 +84,7 @@ struct CoreSnapshot {
   std::uint64_t quiescence_waits;
   std::uint64_t closes_drained;
   std::uint64_t spans_unmapped;
+  std::uint64_t spans_grown;
   // Closes by duration, bucket b for durations up to CLOSE_LATENCY_BOUNDS_NS[b]
   // (the last: longer); one count per bucket, not cumulative.
   std::uint64_t close_latency[CLOSE_LATENCY_BUCKETS];

@@ -98,7 +98,8 @@ void AllocatorCore::push_bare_span_locked(SegmentHeader* seg) noexcept {
   bare_spans_ = seg;
 }
 
-bool AllocatorCore::bind_span(SegmentHeader* seg, void* base, std::size_t reserve) noexcept {
+bool AllocatorCore::bind_span(SegmentHeader* seg, void* base, std::size_t reserve,
+                              std::size_t dirty) noexcept {
   const auto start = reinterpret_cast<std::uintptr_t>(base);
   if (!segment_map_cover(start, reserve)) {
     const CountedLock lock(mutex_, counters_);
@@ -108,8 +109,9 @@ bool AllocatorCore::bind_span(SegmentHeader* seg, void* base, std::size_t reserv
   const CountedLock lock(mutex_, counters_);
   seg->base = start;
   seg->size = reserve;
-  seg->dirty_bytes = 0;
+  seg->dirty_bytes = dirty;
   seg->released = false;
+  seg->ungrowable = false;
   seg->slabs->start = static_cast<char*>(base);
   // The old block's extent must not survive into the new range: a fork child's
   // repair clears a span not yet published up to this (core/fork.cpp).

@@ -32,6 +32,13 @@ void* FaultInjectingPlatform::reserve(std::size_t size, std::size_t alignment) n
   return inner_.reserve(size, alignment);
 }
 
+void* FaultInjectingPlatform::grow(void* from, std::size_t size, std::size_t new_size,
+                                   std::size_t alignment) noexcept {
+  reserves_.fetch_add(1, std::memory_order_relaxed);
+  if (should_refuse()) return nullptr;
+  return inner_.grow(from, size, new_size, alignment);
+}
+
 void FaultInjectingPlatform::release(void* p, std::size_t size) noexcept { inner_.release(p, size); }
 
 bool FaultInjectingPlatform::commit(void* p, std::size_t size) noexcept {

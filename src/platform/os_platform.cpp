@@ -1,5 +1,5 @@
 // This file contains OsPlatform: tslab's only contact with the operating
-// system's memory interfaces (mmap, madvise, munmap, mincore).
+// system's memory interfaces (mmap, mremap, madvise, munmap, mincore).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -26,6 +26,18 @@ void* map_anonymous(std::size_t size, void* hint = nullptr) noexcept {
 // instead of one each (vm.max_map_count is 65,530 by default). Only a hint:
 // any thread may move it, and a placement elsewhere is as correct.
 std::atomic<std::uintptr_t> g_next_below{0};
+
+// True if every page of [p, p + size) is mapped (mincore refuses a range with a
+// hole, ENOMEM); reads nothing and changes nothing.
+bool whole_range_mapped(void* p, std::size_t size) noexcept {
+  unsigned char vec[MINCORE_CHUNK_PAGES];
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  for (std::size_t off = 0; off < size; off += MINCORE_CHUNK_PAGES * page) {
+    const std::size_t n = size - off < MINCORE_CHUNK_PAGES * page ? size - off : MINCORE_CHUNK_PAGES * page;
+    if (::mincore(static_cast<char*>(p) + off, n, vec) != 0) return false;
+  }
+  return true;
+}
 
 // A reservation of `size` at `alignment` right below the last one, or nullptr.
 void* map_below_last(std::size_t size, std::size_t alignment) noexcept {
@@ -89,6 +101,32 @@ bool OsPlatform::prefault(void* p, std::size_t size) noexcept {
   (void)size;
   return false;
 #endif
+}
+
+void* OsPlatform::grow(void* from, std::size_t size, std::size_t new_size, std::size_t alignment) noexcept {
+  if (size == 0 || new_size <= size) return nullptr;
+  void* to = reserve(new_size, alignment);
+  if (to == nullptr) return nullptr;
+  // The whole of `from` moves into `to` and grows to fill it: one mapping, so a
+  // later grow of this range again moves a range within a single mapping.
+  // MREMAP_FIXED replaces the mapping at `to`, which is ours.
+  if (::mremap(from, size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED) return to;
+  // Not moved. The kernel checks the source before it moves a page (and moves a
+  // failed move back), so `from` is as it was. Kernels before 6.16 unmap the
+  // destination before that check; another thread's mmap may then land in the
+  // hole, so `to` is given back only in the two states that leave no doubt.
+  void* again = ::mmap(to, new_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (again != MAP_FAILED && again != to) {
+    ::munmap(again, new_size);  // a kernel without MAP_FIXED_NOREPLACE placed it elsewhere
+    again = MAP_FAILED;
+  }
+  // Unmapped and nothing took it meanwhile (now mapped again), or never unmapped
+  // (still whole; another mapping of exactly this range and place made in the
+  // instant between is the one case this cannot tell apart). Else part of it is
+  // another mapping now: the rest stays reserved, address space only.
+  if (again == to || whole_range_mapped(to, new_size)) ::munmap(to, new_size);
+  return nullptr;
 }
 
 std::size_t OsPlatform::page_size() const noexcept {

@@ -67,6 +67,7 @@ void fill_global(const CoreSnapshot& snap, SlabGlobalStats& out) noexcept {
   out.quiescence_waits_total = snap.quiescence_waits;
   out.closes_drained_total = snap.closes_drained;
   out.spans_unmapped_total = snap.spans_unmapped;
+  out.spans_grown_total = snap.spans_grown;
 }
 
 void fill_class(const CoreSnapshot& snap, std::uint32_t cls, SlabClassStats& out) noexcept {
