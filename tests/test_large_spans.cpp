@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "core/allocator_core.h"
@@ -61,18 +62,27 @@ class CountingPlatform final : public tslab::Platform {
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
     return os().resident_bytes(p, size);
   }
-  void* grow(void* from, std::size_t size, std::size_t new_size, std::size_t alignment) noexcept override {
-    void* to = allow_grows.load() ? os().grow(from, size, new_size, alignment) : nullptr;
-    if (to == nullptr) return nullptr;
+  bool can_grow() const noexcept override { return allow_grows.load(); }
+  bool grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept override {
+    if (std::atomic<std::uint32_t>* pin = pin_during_grow.exchange(nullptr)) {
+      pin->fetch_add(1);  // a validation finds the header now, before the map forgets it
+      grow_pinned = true;
+    }
+    if (!os().grow_into(from, size, to, to_size)) {
+      reserved_bytes -= to_size;
+      return false;
+    }
     ++grows;
-    reserved_bytes += new_size - size;
-    return to;
+    reserved_bytes -= size;
+    return true;
   }
 
   std::atomic<std::uint64_t> reserves{0}, releases{0}, decommits{0}, grows{0};
   std::atomic<std::uint64_t> reserved_bytes{0};  // reserved and not released, as asked
   std::atomic<bool> keep_pages{false};
   std::atomic<bool> allow_grows{true};
+  std::atomic<std::atomic<std::uint32_t>*> pin_during_grow{nullptr};  // pinned in the next grow
+  std::atomic<bool> grow_pinned{false};
   std::atomic<int> refuse_reserves{0};  // the next reserves above one segment to refuse
 
  private:
@@ -485,8 +495,10 @@ TEST(LargeSpanRelease, PointersAndHandlesOfAReleasedSpanAreRefusedAndItsHeaderIs
 
 TEST(LargeSpanRelease, ARefusedReservationIsRetriedOnceFreeSpansGaveTheirsBack) {
   CountingPlatform platform;
-  platform.allow_grows = false;  // else the larger block grows a cached span and reserves nothing
   tslab::Allocator a(on(platform));
+  // Spans cached cold: none is warm enough to be grown into the larger block.
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
   std::vector<void*> blocks;
   for (int i = 0; i < 8; ++i) blocks.push_back(a.allocate(70000));
   for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
@@ -664,9 +676,11 @@ TEST(LargeSpanGrow, ARefusedGrowKeepsTheSpanWarmAndCached) {
   EXPECT_TRUE(checked(a));
 }
 
-// A validation holding the warmest span's header (a free of a stale pointer in
-// progress) keeps it where it is: the block comes from fresh pages.
-TEST(LargeSpanGrow, APinnedWarmSpanStaysWhereItIs) {
+// A validation holding the warmest span's header when it is looked at (a free
+// of a stale pointer in progress) keeps it where it is: the block comes from
+// fresh pages. One that finds the header while the span grows is waited for:
+// the header is bound to the new range only once it lets go.
+TEST(LargeSpanGrow, APinnedWarmSpanIsNotGrownAndARebindWaitsForThePin) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
   ASSERT_EQ(a.set_large_retain(64 * MiB), Error::ok);
@@ -682,9 +696,126 @@ TEST(LargeSpanGrow, APinnedWarmSpanStaysWhereItIs) {
   EXPECT_NE(td::segment_map_lookup(q), seg);
   EXPECT_EQ(platform.resident_bytes(q, 20 * MiB), 0u);
   seg->pins[0].fetch_sub(1);
-  EXPECT_EQ(a.allocate(8 * MiB), p) << "unpinned, it serves again";
-  ASSERT_EQ(a.deallocate(p), Error::ok);
   ASSERT_EQ(a.deallocate(q), Error::ok);
+  a.collect();
+
+  void* r = a.allocate(8 * MiB);
+  ASSERT_NE(r, nullptr);
+  std::memset(r, 2, 8 * MiB);
+  seg = td::segment_map_lookup(r);
+  ASSERT_EQ(a.deallocate(r), Error::ok);
+  const std::uintptr_t old_base = seg->base;
+  const std::size_t old_size = seg->size;
+  int changed_under_pin = 0;
+  platform.pin_during_grow = &seg->pins[0];
+  std::thread validator([&] {
+    while (!platform.grow_pinned.load()) std::this_thread::yield();
+    // The grower is past the move: clearing the map, or waiting for this pin.
+    // What a validation reads of the header does not change under it.
+    for (int i = 0; i < 1000; ++i, std::this_thread::yield())
+      if (seg->base != old_base || seg->size != old_size) ++changed_under_pin;
+    seg->pins[0].fetch_sub(1);
+  });
+  auto* t = static_cast<unsigned char*>(a.allocate(20 * MiB));
+  validator.join();
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(changed_under_pin, 0) << "the header was rebound under a validation's pin";
+  EXPECT_EQ(platform.grows.load(), 1u);
+  EXPECT_EQ(td::segment_map_lookup(t), seg) << "the header, rebound once unpinned";
+  EXPECT_EQ(t[8 * MiB - 1], 2);
+  EXPECT_EQ(a.deallocate(r), Error::not_allocated);
+  ASSERT_EQ(a.deallocate(t), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// A realloc beyond the block's reservation grows the block's own span: the
+// contents move with their pages (resident, never copied, never both copies at
+// once), the old pointer and handle are refused, and the new block is exact.
+TEST(LargeSpanGrow, AReallocBeyondTheReservationMovesTheBlockWithoutACopy) {
+  for (const bool grows : {true, false}) {
+    CountingPlatform platform;
+    platform.allow_grows = grows;
+    tslab::Allocator a(on(platform));
+    td::AllocatorCore& core = *a.core();
+    auto* p = static_cast<unsigned char*>(a.allocate(8 * MiB));
+    ASSERT_NE(p, nullptr);
+    fill(p, 0, 8 * MiB);
+    const std::uint64_t handle = core.ptr_to_handle(p);
+    const std::uint64_t platform_before = platform.reserved_bytes.load();
+
+    auto* q = static_cast<unsigned char*>(core.realloc_large(p, 12 * MiB, 0));
+    ASSERT_NE(q, nullptr) << grows;
+    EXPECT_NE(q, p);
+    EXPECT_EQ(first_changed(q, 8 * MiB), 8 * MiB) << grows;
+    EXPECT_EQ(core.usable_size(q), 12 * MiB);
+    EXPECT_EQ(platform.grows.load(), grows ? 1u : 0u);
+    if (grows) {
+      EXPECT_EQ(platform.reserved_bytes.load() - platform_before, 8 * MiB) << "8 MiB grown to twice its size";
+      EXPECT_EQ(global_stats(a).spans_grown_total, 1u);
+    }
+    EXPECT_EQ(a.deallocate(p), grows ? Error::not_allocated : Error::double_free);
+    EXPECT_EQ(a.free_handle(handle), grows ? Error::stale_handle : Error::double_free);
+    const std::uint64_t q_handle = core.ptr_to_handle(q);
+    EXPECT_EQ(core.handle_to_ptr(q_handle), q);
+    fill(q, 0, 12 * MiB);
+    EXPECT_TRUE(checked(a));
+    EXPECT_EQ(a.free_handle(q_handle), Error::ok);
+    EXPECT_EQ(a.deallocate(q), Error::double_free);
+    EXPECT_TRUE(checked(a));
+  }
+}
+
+// A realloc of a block whose span a validation holds while it grows waits for
+// it before binding the header anew; one whose range the OS will not grow is
+// copied as before; a realloc of a block already freed is refused without
+// touching anything.
+TEST(LargeSpanGrow, AReallocThatCannotGrowCopiesAndAFreedBlockIsRefused) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  td::AllocatorCore& core = *a.core();
+  auto* p = static_cast<unsigned char*>(a.allocate(8 * MiB));
+  ASSERT_NE(p, nullptr);
+  fill(p, 0, 8 * MiB);
+  td::SegmentHeader* seg = td::segment_map_lookup(p);
+  platform.pin_during_grow = &seg->pins[0];
+  std::thread validator([&] {
+    while (!platform.grow_pinned.load()) std::this_thread::yield();
+    seg->pins[0].fetch_sub(1);
+  });
+  auto* q = static_cast<unsigned char*>(core.realloc_large(p, 12 * MiB, 0));
+  validator.join();
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(platform.grows.load(), 1u);
+  EXPECT_EQ(td::segment_map_lookup(q), seg) << "the header, rebound once unpinned";
+  EXPECT_EQ(first_changed(q, 8 * MiB), 8 * MiB);
+  EXPECT_EQ(a.deallocate(p), Error::not_allocated);
+  EXPECT_TRUE(checked(a));
+
+  // The OS refuses: a read-only page left in the block splits its mapping.
+  ASSERT_EQ(::mprotect(q + 4 * MiB, PAGE, PROT_READ), 0);
+  tslab::Allocator b;
+  auto* r = static_cast<unsigned char*>(b.allocate(8 * MiB));
+  ASSERT_NE(r, nullptr);
+  fill(r, 0, 8 * MiB);
+  ASSERT_EQ(::mprotect(r + 4 * MiB, PAGE, PROT_READ), 0);
+  const std::uint64_t vm_before = vm_size_bytes();
+  auto* t = static_cast<unsigned char*>(b.core()->realloc_large(r, 12 * MiB, 0));
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(global_stats(b).spans_grown_total, 0u) << "the OS refused";
+  EXPECT_EQ(first_changed(t, 8 * MiB), 8 * MiB) << "copied";
+  EXPECT_LE(vm_size_bytes() - vm_before, 16 * MiB + 2 * td::SEGMENT_SIZE)
+      << "the refused destination went back";
+  ASSERT_EQ(::mprotect(r + 4 * MiB, PAGE, PROT_READ | PROT_WRITE), 0);
+  ASSERT_EQ(::mprotect(q + 4 * MiB, PAGE, PROT_READ | PROT_WRITE), 0);
+  EXPECT_TRUE(checked(b));
+  ASSERT_EQ(b.deallocate(t), Error::ok);
+  ASSERT_EQ(a.deallocate(q), Error::ok);
+
+  // Freed: refused, nothing reserved for it.
+  const std::uint64_t reserves = platform.reserves.load();
+  EXPECT_EQ(core.realloc_large(q, 40 * MiB, 0), nullptr);
+  EXPECT_EQ(tslab::last_error(), Error::double_free);
+  EXPECT_EQ(platform.reserves.load(), reserves) << "nothing reserved for it";
   EXPECT_TRUE(checked(a));
 }
 

@@ -7,9 +7,11 @@
 // that every pin is back to zero on a quiescent allocator.
 //
 // The same probing while large spans give their ranges back and their headers
-// are bound to new ranges (core/span_release.cpp): a validation must never read
-// a header being rebound, and a freed span's handle must never be accepted,
-// however the header was reused.
+// are bound to new ranges (core/span_release.cpp), and while spans grow into
+// larger ranges, cached ones for a larger block and live ones for a realloc
+// (core/span_grow.cpp): a validation must never read a header being rebound,
+// and a freed span's handle must never be accepted, however the header was
+// reused.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -17,10 +19,12 @@
 #include <thread>
 #include <vector>
 
+#include "core/allocator_core.h"
 #include "size_class/size_classes.h"
 #include "slab_alloc.h"
 #include "slab_stats.h"
 #include "test_util.h"
+#include "tslab/tslab.hpp"
 
 namespace {
 
@@ -135,6 +139,82 @@ TEST(MtPinRace, StaleProbesWhileLargeSpansAreReleasedAndRebound) {
   EXPECT_EQ(wrong_sizes.load(), 0u);
   EXPECT_SLAB_CHECK_OK(a);
   slab_allocator_free(a);
+}
+
+TEST(MtPinRace, StaleProbesWhileLargeSpansGrow) {
+  tslab::Allocator allocator;
+  SlabAllocator* a = allocator.c_allocator();
+  td::AllocatorCore& core = *allocator.core();
+  constexpr std::size_t SLOTS = 16;
+  const std::size_t rounds = tslab_test::scaled(1500);
+  std::vector<std::atomic<std::uintptr_t>> pointers(SLOTS);
+  std::vector<std::atomic<SlabHandle>> freed(SLOTS);
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> probes{0}, wrong_accepts{0}, wrong_sizes{0};
+  auto prober = [&](std::uint64_t seed) {
+    tslab_test::Rng rng(seed);
+    while (!done.load(std::memory_order_acquire)) {
+      const std::size_t i = rng.next() % SLOTS;
+      const auto p = reinterpret_cast<void*>(pointers[i].load(std::memory_order_acquire));
+      const std::size_t usable = slab_usable_size(a, p);
+      if (usable != 0 && usable < td::MAX_SMALL_SIZE) wrong_sizes.fetch_add(1, std::memory_order_relaxed);
+      (void)slab_ptr_to_handle(a, p);
+      const SlabHandle h = freed[i].load(std::memory_order_acquire);
+      if (h != 0) {
+        if (free_obj(a, h)) wrong_accepts.fetch_add(1, std::memory_order_relaxed);
+        if (slab_handle_to_ptr(a, h) != nullptr) wrong_accepts.fetch_add(1, std::memory_order_relaxed);
+      }
+      probes.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  std::thread t1(prober, 13), t2(prober, 14);
+
+  tslab_test::Rng rng(15);
+  // Publishes a block for the probers; once it is freed or moved, its handle too.
+  const auto publish = [&](std::size_t i, void* p) {
+    pointers[i].store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_release);
+  };
+  const auto retire = [&](std::size_t i, SlabHandle h) { freed[i].store(h, std::memory_order_release); };
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const std::size_t i = r % SLOTS;
+    // A block of one segment's reservation, then a realloc beyond it: its span
+    // grows, live (copied instead while a prober pins it).
+    const std::size_t size = td::MAX_SMALL_SIZE + 1 + rng.next() % (3 << 20);
+    auto* p = static_cast<unsigned char*>(allocator.allocate(size));
+    ASSERT_NE(p, nullptr);
+    p[0] = p[size - 1] = 1;
+    publish(i, p);
+    const SlabHandle before = slab_ptr_to_handle(a, p);
+    auto* q = static_cast<unsigned char*>(core.realloc_large(p, 5 << 20, 0));
+    ASSERT_NE(q, nullptr) << "round " << r;
+    ASSERT_NE(q, p) << "beyond the reservation";
+    ASSERT_EQ(q[0], 1);
+    ASSERT_EQ(q[size - 1], 1);
+    retire(i, before);
+    publish(i, q);
+    SlabHandle h = slab_ptr_to_handle(a, q);
+    ASSERT_TRUE(free_obj(a, h)) << "round " << r;
+    retire(i, h);
+    // A block larger than the span just cached, warm: that span grows.
+    auto* big = static_cast<unsigned char*>(allocator.allocate((9 << 20) + rng.next() % (3 << 20)));
+    ASSERT_NE(big, nullptr);
+    big[0] = 1;
+    publish((i + 1) % SLOTS, big);
+    h = slab_ptr_to_handle(a, big);
+    ASSERT_TRUE(free_obj(a, h)) << "round " << r;
+    retire((i + 1) % SLOTS, h);
+    slab_collect(a);  // the cache empties: the next round starts from new spans
+  }
+  done.store(true, std::memory_order_release);
+  t1.join();
+  t2.join();
+  SlabGlobalStats stats{};
+  ASSERT_TRUE(slab_stats_global(a, &stats));
+  EXPECT_GT(stats.spans_grown_total, rounds) << "spans grew, cached and live";
+  EXPECT_GT(probes.load(), 0u);
+  EXPECT_EQ(wrong_accepts.load(), 0u) << "a freed or moved block's handle was accepted";
+  EXPECT_EQ(wrong_sizes.load(), 0u);
+  EXPECT_SLAB_CHECK_OK(a);
 }
 
 }  // namespace

@@ -21,13 +21,15 @@
 //                             Returns false if not done (the range stays usable).
 //   page_size()               the OS page size, a power of two.
 //   resident_bytes(p, size)   bytes of the range that are resident now.
-//   grow(from, size, new_size, alignment)
-//                             optional: a new reservation of new_size (> size)
-//                             bytes at `alignment` whose first `size` bytes are the
-//                             reservation [from, from + size) moved there, contents
-//                             and committed pages included, without copying; `from`
-//                             is given back. Returns nullptr if not done, `from`
-//                             then unchanged. The default never does it.
+//   grow_into(from, size, to, to_size)
+//                             optional: the reservation [from, from + size) moves,
+//                             contents and committed pages included, without a
+//                             copy, to the start of the reservation [to, to +
+//                             to_size) (to_size > size), grown to fill it; `from` is
+//                             given back. Returns false if not done: `from` is then
+//                             as it was, and `to` given back. Called only when
+//                             can_grow(); the default only gives `to` back.
+//   can_grow()                true if grow_into can ever succeed (default false).
 //
 // Usable from C++17; the compile-time check of the contract (PlatformImpl) is
 // there only from C++20 on.
@@ -52,10 +54,12 @@ class Platform {
   virtual bool prefault(void* p, std::size_t size) noexcept = 0;
   virtual std::size_t page_size() const noexcept = 0;
   virtual std::size_t resident_bytes(const void* p, std::size_t size) const noexcept = 0;
-  virtual void* grow(void* from, std::size_t size, std::size_t new_size, std::size_t alignment) noexcept {
-    (void)from, (void)size, (void)new_size, (void)alignment;
-    return nullptr;
+  virtual bool grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept {
+    (void)from, (void)size;
+    release(to, to_size);
+    return false;
   }
+  virtual bool can_grow() const noexcept { return false; }
 
  protected:
   ~Platform() = default;
@@ -92,7 +96,8 @@ class OsPlatform final : public Platform {
   std::size_t page_size() const noexcept override;
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override;
   // mremap: the pages move with their page tables, without a copy or a fault.
-  void* grow(void* from, std::size_t size, std::size_t new_size, std::size_t alignment) noexcept override;
+  bool grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept override;
+  bool can_grow() const noexcept override { return true; }
 
   // The process-wide instance used when an allocator is given no platform.
   static OsPlatform& instance() noexcept;
@@ -124,7 +129,8 @@ class FaultInjectingPlatform final : public Platform {
     return inner_.resident_bytes(p, size);
   }
   // Refused as a reservation is.
-  void* grow(void* from, std::size_t size, std::size_t new_size, std::size_t alignment) noexcept override;
+  bool grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept override;
+  bool can_grow() const noexcept override { return inner_.can_grow(); }
 
  private:
   bool should_refuse() noexcept;

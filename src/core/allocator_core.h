@@ -393,11 +393,20 @@ class AllocatorCore final : public SlabSource {
                                   bool* refused) noexcept;
   // For a request no cached span fits: the warmest smaller cached span grown
   // into a new reservation of `reserve` bytes, its committed pages moved along
-  // (Platform::grow). Null if none has committed pages or the platform refused.
+  // (Platform::grow_into; core/span_grow.cpp). Null if none has committed pages
+  // or the platform refused.
   SegmentHeader* grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept;
-  // A span taken out of the cache, its map entries cleared, goes back unchanged.
-  // Allocator lock held.
-  void recache_span_locked(SegmentHeader* seg) noexcept;
+  // realloc of the live large block `p` beyond its reservation: the block, pages
+  // and all, grown into a reservation of at least `need` (`room` if larger) and
+  // published as a block of `need` bytes in `epoch`. Null if not done, `p` then
+  // still live, unless *gone: `p` was not a live block (error recorded).
+  void* grow_live_span(void* p, std::size_t need, std::size_t room, std::uint32_t epoch, std::uint64_t era,
+                       bool* gone) noexcept;
+  // A new reservation of `size` bytes the segment map covers; null if none.
+  void* reserve_covered_span(std::size_t size) noexcept;
+  // After a grow of `seg`'s range into `to`: the old range unmapped from the
+  // segment map, the header bound to `to` once no validation pins it.
+  void rebind_grown_span(SegmentHeader* seg, void* to, std::size_t size, std::size_t dirty) noexcept;
   // A span bound to a new reservation: a bare header if one is free, else new metadata and id.
   SegmentHeader* new_span(std::size_t reserve, std::size_t alignment) noexcept;
   // A new reservation; if the OS refuses, again once free spans gave theirs back.

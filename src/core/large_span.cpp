@@ -277,52 +277,6 @@ SegmentHeader* AllocatorCore::new_span(std::size_t reserve, std::size_t alignmen
   return seg;
 }
 
-void AllocatorCore::recache_span_locked(SegmentHeader* seg) noexcept {
-  segment_map_set(seg);  // the same header and range as before the clear
-  seg->released = false;
-  seg->cached_ns = monotonic_ns();  // the newest: the cache stays in order of age
-  large_cache_.push(seg);
-}
-
-SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept {
-  SegmentHeader* seg = nullptr;
-  std::size_t dirty = 0;
-  {
-    const CountedLock lock(mutex_, counters_);
-    seg = large_cache_.take_warmest(reserve);
-    if (seg == nullptr) return nullptr;
-    // Linearization point of the old range's release, as in unbind_span_locked:
-    // from here no validation finds the span there (seq_cst).
-    segment_map_clear(seg);
-    seg->released = true;
-    // seq_cst: the binder's half of the binding protocol (core/span_release.cpp).
-    // A validation that found the header before the clear holds its pin.
-    if (seg->pins[0].load(std::memory_order_seq_cst) != 0) {
-      recache_span_locked(seg);
-      return nullptr;
-    }
-    dirty = seg->dirty_bytes;
-    large_warm_bytes_ -= dirty;
-    seg->dirty_bytes = 0;
-  }
-  void* base = platform_.grow(reinterpret_cast<void*>(seg->base), seg->size, reserve, alignment);
-  if (base == nullptr) {
-    // The range is as it was: back into the cache, warm, not asked again.
-    const CountedLock lock(mutex_, counters_);
-    seg->dirty_bytes = dirty;
-    large_warm_bytes_ += dirty;
-    seg->ungrowable = true;
-    recache_span_locked(seg);
-    return nullptr;
-  }
-  counters_.spans_unmapped.add();  // the old range went back, its pages moved out first
-  counters_.spans_grown.add();
-  if (bind_span(seg, base, reserve, dirty)) return seg;
-  decommitted_bytes_.fetch_add(dirty, std::memory_order_relaxed);
-  platform_.release(base, reserve);  // bind_span left the header bare again
-  return nullptr;
-}
-
 SegmentHeader* AllocatorCore::obtain_span(std::size_t reserve, std::size_t need, std::size_t alignment,
                                           bool* refused) noexcept {
   SegmentHeader* seg = take_cached_span(reserve, need, alignment, refused);
@@ -445,6 +399,10 @@ void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoc
   }
   const std::uint64_t era = open_era_or_error(epoch);
   if (era == 0) return nullptr;
+  // Moved without a copy when the platform can grow the range; else copied.
+  bool gone = false;
+  if (void* q = grow_live_span(p, need, growth_room(reserved), epoch, era, &gone)) return q;
+  if (gone) return nullptr;
   void* q = alloc_large(size, 0, epoch, era, growth_room(reserved));
   if (q == nullptr) return nullptr;
   std::memcpy(q, p, smaller(usable, need));

@@ -32,11 +32,10 @@ void* FaultInjectingPlatform::reserve(std::size_t size, std::size_t alignment) n
   return inner_.reserve(size, alignment);
 }
 
-void* FaultInjectingPlatform::grow(void* from, std::size_t size, std::size_t new_size,
-                                   std::size_t alignment) noexcept {
-  reserves_.fetch_add(1, std::memory_order_relaxed);
-  if (should_refuse()) return nullptr;
-  return inner_.grow(from, size, new_size, alignment);
+bool FaultInjectingPlatform::grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept {
+  if (!should_refuse()) return inner_.grow_into(from, size, to, to_size);
+  inner_.release(to, to_size);
+  return false;
 }
 
 void FaultInjectingPlatform::release(void* p, std::size_t size) noexcept { inner_.release(p, size); }

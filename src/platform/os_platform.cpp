@@ -1,9 +1,11 @@
 // This file contains OsPlatform: tslab's only contact with the operating
 // system's memory interfaces (mmap, mremap, madvise, munmap, mincore).
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 
 #include "tslab/platform.hpp"
@@ -27,16 +29,17 @@ void* map_anonymous(std::size_t size, void* hint = nullptr) noexcept {
 // any thread may move it, and a placement elsewhere is as correct.
 std::atomic<std::uintptr_t> g_next_below{0};
 
-// True if every page of [p, p + size) is mapped (mincore refuses a range with a
-// hole, ENOMEM); reads nothing and changes nothing.
-bool whole_range_mapped(void* p, std::size_t size) noexcept {
-  unsigned char vec[MINCORE_CHUNK_PAGES];
-  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  for (std::size_t off = 0; off < size; off += MINCORE_CHUNK_PAGES * page) {
-    const std::size_t n = size - off < MINCORE_CHUNK_PAGES * page ? size - off : MINCORE_CHUNK_PAGES * page;
-    if (::mincore(static_cast<char*>(p) + off, n, vec) != 0) return false;
+// True if the running kernel is at least major.minor (uname's "6.1.0-…").
+bool kernel_at_least(int major, int minor) noexcept {
+  utsname u{};
+  if (::uname(&u) != 0) return false;
+  int part[2] = {0, 0};
+  const char* c = u.release;
+  for (int i = 0; i < 2; ++i, ++c) {
+    for (; *c >= '0' && *c <= '9'; ++c) part[i] = part[i] * 10 + (*c - '0');
+    if (*c != '.' && i == 0) return false;
   }
-  return true;
+  return part[0] > major || (part[0] == major && part[1] >= minor);
 }
 
 // A reservation of `size` at `alignment` right below the last one, or nullptr.
@@ -103,30 +106,29 @@ bool OsPlatform::prefault(void* p, std::size_t size) noexcept {
 #endif
 }
 
-void* OsPlatform::grow(void* from, std::size_t size, std::size_t new_size, std::size_t alignment) noexcept {
-  if (size == 0 || new_size <= size) return nullptr;
-  void* to = reserve(new_size, alignment);
-  if (to == nullptr) return nullptr;
-  // The whole of `from` moves into `to` and grows to fill it: one mapping, so a
-  // later grow of this range again moves a range within a single mapping.
-  // MREMAP_FIXED replaces the mapping at `to`, which is ours.
-  if (::mremap(from, size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED) return to;
-  // Not moved. The kernel checks the source before it moves a page (and moves a
-  // failed move back), so `from` is as it was. Kernels before 6.16 unmap the
-  // destination before that check; another thread's mmap may then land in the
-  // hole, so `to` is given back only in the two states that leave no doubt.
-  void* again = ::mmap(to, new_size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-  if (again != MAP_FAILED && again != to) {
-    ::munmap(again, new_size);  // a kernel without MAP_FIXED_NOREPLACE placed it elsewhere
-    again = MAP_FAILED;
+bool OsPlatform::grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept {
+  // The whole of `from` moves and grows into one mapping, so a later grow of the
+  // range moves a range within a single mapping again. MREMAP_FIXED replaces
+  // the mapping at `to`, which is ours.
+  if (size != 0 && to_size > size &&
+      ::mremap(from, size, to_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
+    return true;
+  // Not moved. The kernel checks the source before it moves a page, and moves a
+  // failed move back, so `from` is as it was. From 6.16 on, a refused source
+  // (EFAULT, EINVAL) leaves `to` untouched too. Otherwise the kernel may have
+  // unmapped `to` first, and another thread's mmap may have landed there since,
+  // possibly over all of it: `to` is then unmapped only where it is certainly
+  // ours again, covered anew while nothing else is there; else it stays,
+  // address space only (the caller asks this range to grow no more).
+  const int error = errno;
+  if ((error == EFAULT || error == EINVAL) && kernel_at_least(6, 16)) {
+    ::munmap(to, to_size);
+    return false;
   }
-  // Unmapped and nothing took it meanwhile (now mapped again), or never unmapped
-  // (still whole; another mapping of exactly this range and place made in the
-  // instant between is the one case this cannot tell apart). Else part of it is
-  // another mapping now: the rest stays reserved, address space only.
-  if (again == to || whole_range_mapped(to, new_size)) ::munmap(to, new_size);
-  return nullptr;
+  void* again = ::mmap(to, to_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+  if (again != MAP_FAILED) ::munmap(again, to_size);  // `to`, or elsewhere on a kernel without NOREPLACE
+  return false;
 }
 
 std::size_t OsPlatform::page_size() const noexcept {

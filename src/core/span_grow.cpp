@@ -1,0 +1,150 @@
+// This file contains the growth of a large span into a larger reservation, its
+// committed pages moved along without a copy or a page fault
+// (Platform::grow_into; mremap on Linux):
+//   - a request no cached span fits grows the warmest smaller cached span
+//     (grow_warm_span), whose pages would otherwise sit unused beside a new
+//     span that faults all of its own in;
+//   - a realloc beyond a live block's reservation grows the block's own span
+//     (grow_live_span), where the block was copied into a new span, both
+//     resident while the copy ran.
+//
+// Protocol. The destination is reserved and covered by the segment map first,
+// so that binding the header to it cannot fail once the pages have moved. The
+// span is the grower's alone meanwhile: a cached one out of the cache, a live
+// one's block ended as a free ends it (the compare-exchange of its allocated
+// bit, so that a racing free of its pointer or handle reads DOUBLE_FREE), UNUSED
+// in both cases. Validations still find its header in the map and refuse it
+// without reading its range. A refused grow leaves the range as it was: the
+// span goes back to the cache (or its block is live again) and the range is not
+// asked to grow again. After a grow, the old range's map entries are cleared
+// under the allocator lock, and the header is rebound only once no validation
+// pins it (seq_cst, after the clear; the binding protocol of
+// core/span_release.cpp): one that found the header before the clear lets go
+// at its second lookup, and none can find it after.
+#include <sched.h>
+
+#include "core/allocator_core.h"
+#include "handle/handle.h"
+#include "handle/registry.h"
+#include "platform/clock_rss.h"
+#include "segment/segment_map.h"
+
+namespace tslab::detail {
+
+namespace {
+
+constexpr std::size_t whole_segments(std::size_t bytes) {
+  return (bytes + SEGMENT_SIZE - 1) & ~(SEGMENT_SIZE - 1);
+}
+
+}  // namespace
+
+void* AllocatorCore::reserve_covered_span(std::size_t size) noexcept {
+  void* base = reserve_span(size, SEGMENT_SIZE);
+  if (base != nullptr && !segment_map_cover(reinterpret_cast<std::uintptr_t>(base), size)) {
+    platform_.release(base, size);
+    return nullptr;
+  }
+  return base;
+}
+
+void AllocatorCore::rebind_grown_span(SegmentHeader* seg, void* to, std::size_t size,
+                                      std::size_t dirty) noexcept {
+  {
+    const CountedLock lock(mutex_, counters_);
+    // Linearization point of the old range's release: from here no validation
+    // finds the span there (seq_cst, the releaser's half of the protocol).
+    segment_map_clear(seg);
+    seg->released = true;
+  }
+  counters_.spans_unmapped.add();  // the old range went back, its pages moved out first
+  counters_.spans_grown.add();
+  // seq_cst: the binder's half. A pin taken before the clear is let go once its
+  // validation's second lookup misses, without waiting for anything of ours.
+  while (seg->pins[0].load(std::memory_order_seq_cst) != 0) sched_yield();
+  bind_span(seg, to, size, dirty);  // the map covers `to`: it binds
+}
+
+SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept {
+  if (alignment > SEGMENT_SIZE || !platform_.can_grow()) return nullptr;  // `to` is aligned to a segment
+  SegmentHeader* seg = nullptr;
+  std::size_t dirty = 0;
+  {
+    const CountedLock lock(mutex_, counters_);
+    seg = large_cache_.take_warmest(reserve);
+    if (seg == nullptr) return nullptr;
+    dirty = seg->dirty_bytes;
+    large_warm_bytes_ -= dirty;
+    seg->dirty_bytes = 0;
+  }
+  void* to = reserve_covered_span(reserve);
+  if (to == nullptr || !platform_.grow_into(reinterpret_cast<void*>(seg->base), seg->size, to, reserve)) {
+    // The range is as it was: back into the cache, warm, the newest.
+    const CountedLock lock(mutex_, counters_);
+    seg->ungrowable = to != nullptr;
+    seg->dirty_bytes = dirty;
+    large_warm_bytes_ += dirty;
+    seg->cached_ns = monotonic_ns();  // under the lock: the cache stays in order of age
+    large_cache_.push(seg);
+    release_large_decayed_locked();
+    return nullptr;
+  }
+  rebind_grown_span(seg, to, reserve, dirty);
+  return seg;
+}
+
+void* AllocatorCore::grow_live_span(void* p, std::size_t need, std::size_t room, std::uint32_t epoch,
+                                    std::uint64_t era, bool* gone) noexcept {
+  if (!platform_.can_grow()) return nullptr;
+  const std::size_t size = whole_segments(need > room ? need : room);
+  void* to = reserve_covered_span(size);
+  if (to == nullptr) return nullptr;
+  Slab* s = nullptr;
+  std::uint64_t word = 0;
+  {
+    SlabPin pin;
+    s = live_large_span(p, pin);
+    if (s != nullptr) {
+      word = s->bits[0].allocated.load(std::memory_order_acquire);
+      // Linearization point of the old block's end, as a free's (free_large):
+      // of racing frees of `p` or its handle, none succeeds from here.
+      if (!(word & 1) || !s->bits[0].allocated.compare_exchange_strong(word, word & ~std::uint64_t{1},
+                                                                       std::memory_order_acq_rel)) {
+        set_error(TSLAB_ERR_DOUBLE_FREE);
+        s = nullptr;
+      }
+    }
+  }
+  if (s == nullptr) {
+    platform_.release(to, size);
+    *gone = true;
+    return nullptr;
+  }
+  // The block is the caller's, ended by it: no other thread takes its span.
+  SegmentHeader* seg = segment_map_lookup(p);
+  std::size_t dirty = 0;
+  bool growable = false;
+  {
+    const CountedLock lock(mutex_, counters_);
+    // seq_cst: as a free's state store; validations read UNUSED from here.
+    s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
+    const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
+    dirty = usable > seg->dirty_bytes ? usable : seg->dirty_bytes;
+    // A span with no generation left is not bound again (law 5): it is copied,
+    // and retired when freed.
+    growable = !seg->ungrowable && seg->size < size && registry_current_generation(s->id) < HANDLE_GEN_MASK;
+  }
+  if (!growable) platform_.release(to, size);
+  if (!growable || !platform_.grow_into(reinterpret_cast<void*>(seg->base), seg->size, to, size)) {
+    // `p` is live again, as it was; the caller copies it.
+    const CountedLock lock(mutex_, counters_);
+    if (growable) seg->ungrowable = true;  // the platform refused
+    s->bits[0].allocated.store(word, std::memory_order_relaxed);
+    s->state.store(SLAB_IN_USE, std::memory_order_release);
+    return nullptr;
+  }
+  rebind_grown_span(seg, to, size, dirty);  // old handles read STALE_HANDLE from here
+  return publish_span(seg, need, epoch, era);
+}
+
+}  // namespace tslab::detail
