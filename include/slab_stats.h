@@ -99,7 +99,8 @@ extern "C" {
     "Closes that found no live block left in the slot's closed activations")                                 \
   X(spans_unmapped_total, COUNTER, COUNT, "Reservations of free large spans handed back to the OS (munmap)") \
   X(spans_grown_total, COUNTER, COUNT,                                                                       \
-    "Free large spans grown into a larger block's range, pages and all (mremap)")
+    "Large spans grown into a larger range with their pages (mremap): free ones for a larger block, live "   \
+    "ones by realloc")
 
 #define SLAB_CLASS_STATS_FIELDS(X)                                                           \
   X(block_size_bytes, GAUGE, BYTES, "Block size of the class")                               \

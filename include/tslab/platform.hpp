@@ -27,8 +27,10 @@
 //                             copy, to the start of the reservation [to, to +
 //                             to_size) (to_size > size), grown to fill it; `from` is
 //                             given back. Returns false if not done: `from` is then
-//                             as it was, and `to` given back. Called only when
-//                             can_grow(); the default only gives `to` back.
+//                             as it was, and `to` given back or, where it cannot
+//                             be told from another mapping any more, left alone.
+//                             Called only when can_grow(); the default only gives
+//                             `to` back.
 //   can_grow()                true if grow_into can ever succeed (default false).
 //
 // Usable from C++17; the compile-time check of the contract (PlatformImpl) is
@@ -97,7 +99,8 @@ class OsPlatform final : public Platform {
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override;
   // mremap: the pages move with their page tables, without a copy or a fault.
   bool grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept override;
-  bool can_grow() const noexcept override { return true; }
+  // Not under an address-space cap (RLIMIT_AS), nor once a grow ran short of memory.
+  bool can_grow() const noexcept override;
 
   // The process-wide instance used when an allocator is given no platform.
   static OsPlatform& instance() noexcept;

@@ -404,9 +404,10 @@ class AllocatorCore final : public SlabSource {
                        bool* gone) noexcept;
   // A new reservation of `size` bytes the segment map covers; null if none.
   void* reserve_covered_span(std::size_t size) noexcept;
-  // After a grow of `seg`'s range into `to`: the old range unmapped from the
-  // segment map, the header bound to `to` once no validation pins it.
-  void rebind_grown_span(SegmentHeader* seg, void* to, std::size_t size, std::size_t dirty) noexcept;
+  // After a grow of `seg`'s range: the old range forgotten by the segment map.
+  // True if a validation still pins the header; then, unless `keep_held`, the
+  // header is bare (and no longer the grower's).
+  bool release_grown_range(SegmentHeader* seg, bool keep_held) noexcept;
   // A span bound to a new reservation: a bare header if one is free, else new metadata and id.
   SegmentHeader* new_span(std::size_t reserve, std::size_t alignment) noexcept;
   // A new reservation; if the OS refuses, again once free spans gave theirs back.

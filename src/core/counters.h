@@ -76,7 +76,7 @@ struct CoreCounters {
   EventCounter quiescence_waits;  // quiesce_allocations calls that fenced
   EventCounter closes_drained;    // closes that found no live block left
   EventCounter spans_unmapped;    // large-span reservations handed back to the OS
-  EventCounter spans_grown;       // cached spans grown into a larger reservation, pages and all
+  EventCounter spans_grown;       // large spans grown into a larger reservation, pages and all
   CloseLatency close_latency;
   alignas(64) EventCounter lock_acquisitions;  // its own line: bumped on every slow path
   EventCounter lock_waits;

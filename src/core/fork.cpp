@@ -25,8 +25,21 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
   // back to the cache, free (or stays out, retired, if its id is spent).
   // Bare headers: a vanished thread may have taken one off the list to bind it.
   // The list is made again from every released header with generations left.
+  // A header a vanished thread was growing (core/span_grow.cpp) is given up the
+  // same way: its old range may be gone, its new one half made; both stay
+  // unused in the child, and no block of it is live (a realloc's caller is gone).
   bare_spans_ = nullptr;
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
+    if (seg->kind == SlabKind::large && seg->growing) {
+      if (!seg->released) segment_map_clear(seg);
+      seg->released = true;
+      seg->growing = false;
+      seg->dirty_bytes = 0;
+      seg->slabs->bits[0].allocated.store(
+          seg->slabs->bits[0].allocated.load(std::memory_order_relaxed) & ~std::uint64_t{1},
+          std::memory_order_relaxed);
+      seg->slabs->state.store(SLAB_UNUSED, std::memory_order_relaxed);
+    }
     if (seg->kind != SlabKind::large || !seg->released) continue;
     if (registry_current_generation(seg->slabs->id) >= HANDLE_GEN_MASK) continue;
     push_bare_span_locked(seg);

@@ -9,18 +9,21 @@
 //     resident while the copy ran.
 //
 // Protocol. The destination is reserved and covered by the segment map first,
-// so that binding the header to it cannot fail once the pages have moved. The
-// span is the grower's alone meanwhile: a cached one out of the cache, a live
-// one's block ended as a free ends it (the compare-exchange of its allocated
-// bit, so that a racing free of its pointer or handle reads DOUBLE_FREE), UNUSED
-// in both cases. Validations still find its header in the map and refuse it
-// without reading its range. A refused grow leaves the range as it was: the
-// span goes back to the cache (or its block is live again) and the range is not
-// asked to grow again. After a grow, the old range's map entries are cleared
-// under the allocator lock, and the header is rebound only once no validation
-// pins it (seq_cst, after the clear; the binding protocol of
-// core/span_release.cpp): one that found the header before the clear lets go
-// at its second lookup, and none can find it after.
+// so that binding a header to it cannot fail once the pages have moved. The
+// span is the grower's alone meanwhile (`growing`; a fork's child gives such a
+// header up): a cached one out of the cache, a live one's block ended as a free
+// ends it (the compare-exchange of its allocated bit, so that a racing free of
+// its pointer or handle reads DOUBLE_FREE), UNUSED in both cases. Validations
+// still find the header in the map and refuse it without reading its range. A
+// refused grow leaves the range as it was: the span goes back to the cache (or
+// its block is live again), and the range is not asked to grow again. After a
+// grow the old range's map entries are cleared under the allocator lock, and
+// the header is bound to the new range only while no validation pins it
+// (seq_cst, after the clear: the binding protocol of core/span_release.cpp).
+// A cached span's header still pinned then goes bare, and its pages back to the
+// OS. A live block's is waited for: no validation held it when the grow began
+// (checked after the compare-exchange), and one that found it since sees it
+// UNUSED and lets go without waiting for anything.
 #include <sched.h>
 
 #include "core/allocator_core.h"
@@ -48,21 +51,24 @@ void* AllocatorCore::reserve_covered_span(std::size_t size) noexcept {
   return base;
 }
 
-void AllocatorCore::rebind_grown_span(SegmentHeader* seg, void* to, std::size_t size,
-                                      std::size_t dirty) noexcept {
+bool AllocatorCore::release_grown_range(SegmentHeader* seg, bool keep_held) noexcept {
+  bool held = false;
   {
     const CountedLock lock(mutex_, counters_);
     // Linearization point of the old range's release: from here no validation
     // finds the span there (seq_cst, the releaser's half of the protocol).
     segment_map_clear(seg);
     seg->released = true;
+    // seq_cst: the binder's half.
+    held = seg->pins[0].load(std::memory_order_seq_cst) != 0;
+    if (held && !keep_held) {
+      seg->growing = false;
+      push_bare_span_locked(seg);  // bound again once unpinned (take_bare_span_locked)
+    }
   }
   counters_.spans_unmapped.add();  // the old range went back, its pages moved out first
   counters_.spans_grown.add();
-  // seq_cst: the binder's half. A pin taken before the clear is let go once its
-  // validation's second lookup misses, without waiting for anything of ours.
-  while (seg->pins[0].load(std::memory_order_seq_cst) != 0) sched_yield();
-  bind_span(seg, to, size, dirty);  // the map covers `to`: it binds
+  return held;
 }
 
 SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept {
@@ -73,6 +79,7 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
     const CountedLock lock(mutex_, counters_);
     seg = large_cache_.take_warmest(reserve);
     if (seg == nullptr) return nullptr;
+    seg->growing = true;
     dirty = seg->dirty_bytes;
     large_warm_bytes_ -= dirty;
     seg->dirty_bytes = 0;
@@ -81,6 +88,7 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
   if (to == nullptr || !platform_.grow_into(reinterpret_cast<void*>(seg->base), seg->size, to, reserve)) {
     // The range is as it was: back into the cache, warm, the newest.
     const CountedLock lock(mutex_, counters_);
+    seg->growing = false;
     seg->ungrowable = to != nullptr;
     seg->dirty_bytes = dirty;
     large_warm_bytes_ += dirty;
@@ -89,7 +97,13 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
     release_large_decayed_locked();
     return nullptr;
   }
-  rebind_grown_span(seg, to, reserve, dirty);
+  if (release_grown_range(seg, false)) {
+    // A validation holds the old header: the pages go back, the caller takes a new span.
+    platform_.release(to, reserve);
+    decommitted_bytes_.fetch_add(dirty, std::memory_order_relaxed);
+    return nullptr;
+  }
+  bind_span(seg, to, reserve, dirty);  // the map covers `to`: it binds
   return seg;
 }
 
@@ -130,20 +144,29 @@ void* AllocatorCore::grow_live_span(void* p, std::size_t need, std::size_t room,
     s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
     const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
     dirty = usable > seg->dirty_bytes ? usable : seg->dirty_bytes;
-    // A span with no generation left is not bound again (law 5): it is copied,
-    // and retired when freed.
-    growable = !seg->ungrowable && seg->size < size && registry_current_generation(s->id) < HANDLE_GEN_MASK;
+    // Not while a validation holds the header (a signal handler's caller may be
+    // one, on this very thread). A span with no generation left is not bound
+    // again (law 5): it is copied, and retired when freed.
+    growable = !seg->ungrowable && seg->size < size && registry_current_generation(s->id) < HANDLE_GEN_MASK &&
+               seg->pins[0].load(std::memory_order_seq_cst) == 0;
+    seg->growing = growable;
   }
   if (!growable) platform_.release(to, size);
   if (!growable || !platform_.grow_into(reinterpret_cast<void*>(seg->base), seg->size, to, size)) {
     // `p` is live again, as it was; the caller copies it.
     const CountedLock lock(mutex_, counters_);
     if (growable) seg->ungrowable = true;  // the platform refused
+    seg->growing = false;
     s->bits[0].allocated.store(word, std::memory_order_relaxed);
     s->state.store(SLAB_IN_USE, std::memory_order_release);
     return nullptr;
   }
-  rebind_grown_span(seg, to, size, dirty);  // old handles read STALE_HANDLE from here
+  // Pins taken since the check above belong to validations that find the span
+  // UNUSED and let go at once, waiting for nothing: wait for them rather than
+  // lose the block.
+  if (release_grown_range(seg, true))
+    while (seg->pins[0].load(std::memory_order_seq_cst) != 0) sched_yield();
+  bind_span(seg, to, size, dirty);  // the map covers `to`: it binds; old handles read STALE_HANDLE
   return publish_span(seg, need, epoch, era);
 }
 

@@ -1,6 +1,7 @@
 // This file contains OsPlatform: tslab's only contact with the operating
 // system's memory interfaces (mmap, mremap, madvise, munmap, mincore).
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@ void* map_anonymous(std::size_t size, void* hint = nullptr) noexcept {
 // instead of one each (vm.max_map_count is 65,530 by default). Only a hint:
 // any thread may move it, and a placement elsewhere is as correct.
 std::atomic<std::uintptr_t> g_next_below{0};
+
+// Set once a grow failed for want of memory or mappings (vm.max_map_count).
+std::atomic<bool> g_grows_refused{false};
 
 // True if the running kernel is at least major.minor (uname's "6.1.0-…").
 bool kernel_at_least(int major, int minor) noexcept {
@@ -114,21 +118,31 @@ bool OsPlatform::grow_into(void* from, std::size_t size, void* to, std::size_t t
       ::mremap(from, size, to_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
     return true;
   // Not moved. The kernel checks the source before it moves a page, and moves a
-  // failed move back, so `from` is as it was. From 6.16 on, a refused source
+  // failed move back, so `from` is as it was. From 6.17 on, a refused source
   // (EFAULT, EINVAL) leaves `to` untouched too. Otherwise the kernel may have
   // unmapped `to` first, and another thread's mmap may have landed there since,
   // possibly over all of it: `to` is then unmapped only where it is certainly
   // ours again, covered anew while nothing else is there; else it stays,
   // address space only (the caller asks this range to grow no more).
   const int error = errno;
-  if ((error == EFAULT || error == EINVAL) && kernel_at_least(6, 16)) {
+  if ((error == EFAULT || error == EINVAL) && kernel_at_least(6, 17)) {
     ::munmap(to, to_size);
     return false;
   }
+  // Short of memory or of mappings: no range grows again in this process.
+  if (error == ENOMEM) g_grows_refused.store(true, std::memory_order_relaxed);
   void* again = ::mmap(to, to_size, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
   if (again != MAP_FAILED) ::munmap(again, to_size);  // `to`, or elsewhere on a kernel without NOREPLACE
   return false;
+}
+
+bool OsPlatform::can_grow() const noexcept {
+  // Under an address-space cap a grow holds both ranges for a moment, and a
+  // refused one may keep its destination: not tried there (RLIMIT_AS).
+  rlimit limit{};
+  return !g_grows_refused.load(std::memory_order_relaxed) && ::getrlimit(RLIMIT_AS, &limit) == 0 &&
+         limit.rlim_cur == RLIM_INFINITY;
 }
 
 std::size_t OsPlatform::page_size() const noexcept {
