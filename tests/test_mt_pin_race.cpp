@@ -84,59 +84,92 @@ TEST(MtPinRace, StaleProbesWhileSegmentsSleepAndWake) {
   slab_allocator_free(a);
 }
 
+// Two threads probing the large blocks a test publishes: the usable size of a
+// pointer (live or not, 0 or at least the smallest span), its handle, and a free
+// and a lookup of each retired handle, which must be refused.
+class SpanProbers {
+ public:
+  static constexpr std::size_t SLOTS = 16;
+
+  SpanProbers(SlabAllocator* a, std::uint64_t seed)
+      : a_(a), pointers_(SLOTS), freed_(SLOTS), t1_([this, seed] { probe(seed); }), t2_([this, seed] {
+          probe(seed + 1);
+        }) {}
+
+  // The block now in slot i; a handle that is to be refused from now on.
+  void publish(std::size_t i, void* p) {
+    pointers_[i].store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_release);
+  }
+  void retire(std::size_t i, SlabHandle h) { freed_[i].store(h, std::memory_order_release); }
+
+  ~SpanProbers() {
+    if (t1_.joinable()) stop();  // a failed assertion left the test early
+  }
+
+  void stop() {
+    done_.store(true, std::memory_order_release);
+    t1_.join();
+    t2_.join();
+  }
+  std::uint64_t probes() const { return probes_.load(); }
+  std::uint64_t wrong_accepts() const { return wrong_accepts_.load(); }
+  std::uint64_t wrong_sizes() const { return wrong_sizes_.load(); }
+
+ private:
+  void probe(std::uint64_t seed) {
+    tslab_test::Rng rng(seed);
+    while (!done_.load(std::memory_order_acquire)) {
+      const std::size_t i = rng.next() % SLOTS;
+      const auto p = reinterpret_cast<void*>(pointers_[i].load(std::memory_order_acquire));
+      // Live or not, a span's usable size is 0 or at least its smallest block.
+      const std::size_t usable = slab_usable_size(a_, p);
+      if (usable != 0 && usable < td::MAX_SMALL_SIZE) wrong_sizes_.fetch_add(1, std::memory_order_relaxed);
+      (void)slab_ptr_to_handle(a_, p);
+      const SlabHandle h = freed_[i].load(std::memory_order_acquire);
+      if (h != 0) {
+        if (free_obj(a_, h)) wrong_accepts_.fetch_add(1, std::memory_order_relaxed);
+        if (slab_handle_to_ptr(a_, h) != nullptr) wrong_accepts_.fetch_add(1, std::memory_order_relaxed);
+      }
+      probes_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
+  SlabAllocator* a_;
+  std::vector<std::atomic<std::uintptr_t>> pointers_;
+  std::vector<std::atomic<SlabHandle>> freed_;
+  std::atomic<bool> done_{false};
+  std::atomic<std::uint64_t> probes_{0}, wrong_accepts_{0}, wrong_sizes_{0};
+  std::thread t1_, t2_;
+};
+
 TEST(MtPinRace, StaleProbesWhileLargeSpansAreReleasedAndRebound) {
   SlabAllocator* a = slab_allocator_create();
   ASSERT_NE(a, nullptr);
   // Every freed span's pages go back: no pages kept.
   ASSERT_TRUE(slab_set_warm_reserve(a, 0));
   ASSERT_TRUE(slab_set_large_retain(a, 0));
-  constexpr std::size_t SLOTS = 16;
   const std::size_t rounds = tslab_test::scaled(3000);
-  std::vector<std::atomic<std::uintptr_t>> pointers(SLOTS);
-  std::vector<std::atomic<SlabHandle>> freed(SLOTS);
-  std::atomic<bool> done{false};
-  std::atomic<std::uint64_t> probes{0}, wrong_accepts{0}, wrong_sizes{0};
-  auto prober = [&](std::uint64_t seed) {
-    tslab_test::Rng rng(seed);
-    while (!done.load(std::memory_order_acquire)) {
-      const std::size_t i = rng.next() % SLOTS;
-      const auto p = reinterpret_cast<void*>(pointers[i].load(std::memory_order_acquire));
-      // Live or not, a span's usable size is 0 or at least its smallest block.
-      const std::size_t usable = slab_usable_size(a, p);
-      if (usable != 0 && usable < td::MAX_SMALL_SIZE) wrong_sizes.fetch_add(1, std::memory_order_relaxed);
-      (void)slab_ptr_to_handle(a, p);
-      const SlabHandle h = freed[i].load(std::memory_order_acquire);
-      if (h != 0) {
-        if (free_obj(a, h)) wrong_accepts.fetch_add(1, std::memory_order_relaxed);
-        if (slab_handle_to_ptr(a, h) != nullptr) wrong_accepts.fetch_add(1, std::memory_order_relaxed);
-      }
-      probes.fetch_add(1, std::memory_order_relaxed);
-    }
-  };
-  std::thread t1(prober, 3), t2(prober, 4);
-
+  SpanProbers probers(a, 3);
   tslab_test::Rng rng(5);
   for (std::size_t r = 0; r < rounds; ++r) {
-    const std::size_t i = r % SLOTS;
+    const std::size_t i = r % SpanProbers::SLOTS;
     SlabHandle h = 0;
     const std::size_t size = td::MAX_SMALL_SIZE + 1 + rng.next() % (2 << 20);
     void* p = alloc_obj_epoch(a, size, epoch_current(a), &h);
     ASSERT_NE(p, nullptr);
-    pointers[i].store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_release);
+    probers.publish(i, p);
     ASSERT_TRUE(free_obj(a, h)) << "round " << r;
-    freed[i].store(h, std::memory_order_release);
+    probers.retire(i, h);
     // Every cached span's range goes back; the next spans bind their headers anew.
     if (r % 4 == 3) slab_collect(a);
   }
-  done.store(true, std::memory_order_release);
-  t1.join();
-  t2.join();
+  probers.stop();
   SlabGlobalStats stats{};
   ASSERT_TRUE(slab_stats_global(a, &stats));
   EXPECT_GE(stats.spans_unmapped_total, rounds / 8) << "ranges went back and headers were rebound";
-  EXPECT_GT(probes.load(), 0u);
-  EXPECT_EQ(wrong_accepts.load(), 0u) << "a freed span's handle was accepted";
-  EXPECT_EQ(wrong_sizes.load(), 0u);
+  EXPECT_GT(probers.probes(), 0u);
+  EXPECT_EQ(probers.wrong_accepts(), 0u) << "a freed span's handle was accepted";
+  EXPECT_EQ(probers.wrong_sizes(), 0u);
   EXPECT_SLAB_CHECK_OK(a);
   slab_allocator_free(a);
 }
@@ -145,75 +178,47 @@ TEST(MtPinRace, StaleProbesWhileLargeSpansGrow) {
   tslab::Allocator allocator;
   SlabAllocator* a = allocator.c_allocator();
   td::AllocatorCore& core = *allocator.core();
-  constexpr std::size_t SLOTS = 16;
   const std::size_t rounds = tslab_test::scaled(1500);
-  std::vector<std::atomic<std::uintptr_t>> pointers(SLOTS);
-  std::vector<std::atomic<SlabHandle>> freed(SLOTS);
-  std::atomic<bool> done{false};
-  std::atomic<std::uint64_t> probes{0}, wrong_accepts{0}, wrong_sizes{0};
-  auto prober = [&](std::uint64_t seed) {
-    tslab_test::Rng rng(seed);
-    while (!done.load(std::memory_order_acquire)) {
-      const std::size_t i = rng.next() % SLOTS;
-      const auto p = reinterpret_cast<void*>(pointers[i].load(std::memory_order_acquire));
-      const std::size_t usable = slab_usable_size(a, p);
-      if (usable != 0 && usable < td::MAX_SMALL_SIZE) wrong_sizes.fetch_add(1, std::memory_order_relaxed);
-      (void)slab_ptr_to_handle(a, p);
-      const SlabHandle h = freed[i].load(std::memory_order_acquire);
-      if (h != 0) {
-        if (free_obj(a, h)) wrong_accepts.fetch_add(1, std::memory_order_relaxed);
-        if (slab_handle_to_ptr(a, h) != nullptr) wrong_accepts.fetch_add(1, std::memory_order_relaxed);
-      }
-      probes.fetch_add(1, std::memory_order_relaxed);
-    }
-  };
-  std::thread t1(prober, 13), t2(prober, 14);
-
+  SpanProbers probers(a, 13);
   tslab_test::Rng rng(15);
-  // Publishes a block for the probers; once it is freed or moved, its handle too.
-  const auto publish = [&](std::size_t i, void* p) {
-    pointers[i].store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_release);
-  };
-  const auto retire = [&](std::size_t i, SlabHandle h) { freed[i].store(h, std::memory_order_release); };
   for (std::size_t r = 0; r < rounds; ++r) {
-    const std::size_t i = r % SLOTS;
+    const std::size_t i = r % SpanProbers::SLOTS;
     // A block of one segment's reservation, then a realloc beyond it: its span
     // grows, live (copied instead while a prober pins it).
     const std::size_t size = td::MAX_SMALL_SIZE + 1 + rng.next() % (3 << 20);
     auto* p = static_cast<unsigned char*>(allocator.allocate(size));
     ASSERT_NE(p, nullptr);
     p[0] = p[size - 1] = 1;
-    publish(i, p);
+    probers.publish(i, p);
     const SlabHandle before = slab_ptr_to_handle(a, p);
     auto* q = static_cast<unsigned char*>(core.realloc_large(p, 5 << 20, 0));
     ASSERT_NE(q, nullptr) << "round " << r;
     ASSERT_NE(q, p) << "beyond the reservation";
     ASSERT_EQ(q[0], 1);
     ASSERT_EQ(q[size - 1], 1);
-    retire(i, before);
-    publish(i, q);
+    probers.retire(i, before);
+    probers.publish(i, q);
     SlabHandle h = slab_ptr_to_handle(a, q);
     ASSERT_TRUE(free_obj(a, h)) << "round " << r;
-    retire(i, h);
+    probers.retire(i, h);
     // A block larger than the span just cached, warm: that span grows.
+    const std::size_t j = (i + 1) % SpanProbers::SLOTS;
     auto* big = static_cast<unsigned char*>(allocator.allocate((9 << 20) + rng.next() % (3 << 20)));
     ASSERT_NE(big, nullptr);
     big[0] = 1;
-    publish((i + 1) % SLOTS, big);
+    probers.publish(j, big);
     h = slab_ptr_to_handle(a, big);
     ASSERT_TRUE(free_obj(a, h)) << "round " << r;
-    retire((i + 1) % SLOTS, h);
+    probers.retire(j, h);
     slab_collect(a);  // the cache empties: the next round starts from new spans
   }
-  done.store(true, std::memory_order_release);
-  t1.join();
-  t2.join();
+  probers.stop();
   SlabGlobalStats stats{};
   ASSERT_TRUE(slab_stats_global(a, &stats));
   EXPECT_GT(stats.spans_grown_total, rounds) << "spans grew, cached and live";
-  EXPECT_GT(probes.load(), 0u);
-  EXPECT_EQ(wrong_accepts.load(), 0u) << "a freed or moved block's handle was accepted";
-  EXPECT_EQ(wrong_sizes.load(), 0u);
+  EXPECT_GT(probers.probes(), 0u);
+  EXPECT_EQ(probers.wrong_accepts(), 0u) << "a freed or moved block's handle was accepted";
+  EXPECT_EQ(probers.wrong_sizes(), 0u);
   EXPECT_SLAB_CHECK_OK(a);
 }
 

@@ -108,13 +108,16 @@ void LargeSpanCache::unlink(SegmentHeader** link, std::uint32_t bin) noexcept {
   reserved_bytes_ -= seg->size;
 }
 
-SegmentHeader* LargeSpanCache::take_oldest() noexcept {
-  SegmentHeader* seg = oldest_;
-  if (seg == nullptr) return nullptr;
+void LargeSpanCache::take_out(SegmentHeader* seg) noexcept {
   const std::uint32_t bin = bin_of(segments_of(seg->size));
   SegmentHeader** link = &bins_[bin];
   while (*link != seg) link = &(*link)->next_cached;  // the bin's spans, at most the cache's
   unlink(link, bin);
+}
+
+SegmentHeader* LargeSpanCache::take_oldest() noexcept {
+  SegmentHeader* seg = oldest_;
+  if (seg != nullptr) take_out(seg);
   return seg;
 }
 
@@ -128,11 +131,7 @@ SegmentHeader* LargeSpanCache::take_warmest(std::size_t bytes) noexcept {
         seg->pins[0].load(std::memory_order_seq_cst) == 0)
       best = seg;
   }
-  if (best == nullptr) return nullptr;
-  const std::uint32_t bin = bin_of(segments_of(best->size));
-  SegmentHeader** link = &bins_[bin];
-  while (*link != best) link = &(*link)->next_cached;  // the bin's spans, at most the cache's
-  unlink(link, bin);
+  if (best != nullptr) take_out(best);
   return best;
 }
 

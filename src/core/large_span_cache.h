@@ -78,6 +78,8 @@ class LargeSpanCache {
   SegmentHeader* take_from(std::uint32_t bin, std::size_t bytes, std::size_t alignment) noexcept;
   // Takes `seg`, found at *link of its bin, out of the cache.
   void unlink(SegmentHeader** link, std::uint32_t bin) noexcept;
+  // Takes the cached `seg` out of the cache, wherever it is in its bin.
+  void take_out(SegmentHeader* seg) noexcept;
 
   SegmentHeader* bins_[BIN_COUNT] = {};
   std::uint64_t nonempty_[BIN_COUNT / 64] = {};
