@@ -16,11 +16,17 @@
 #include <vector>
 
 #include "epoch_domain.h"
+#include "segment/segment_map.h"
+#include "size_class/size_classes.h"
 #include "slab_alloc.h"
 #include "slab_arena.h"
+#include "slab_stats.h"
 #include "test_util.h"
+#include "tslab/tslab.hpp"
 
 namespace {
+
+namespace td = tslab::detail;
 
 using tslab_test::Rng;
 
@@ -224,6 +230,46 @@ TEST(MtFork, ChildrenOfABusyProcessAllocateFreeAdvanceAndCloseHundredTimes) {
     EXPECT_TRUE(slab_free_checked(world.alloc(), b.p));
   }
   EXPECT_SLAB_CHECK_OK(world.alloc());
+}
+
+// A remote free is three steps (the block's bit, the slab's queued flag, the
+// push on the owner's queue), and a thread can vanish in a fork between two of
+// them. Simulated here: a slab whose flag is set but which is on no queue, as a
+// thread leaves it that stopped after the flag. In the child, remote frees into
+// that slab must reach the owner all the same; they used to find the flag set
+// and queue nothing, for the child's life.
+TEST(MtFork, AChildCollectsRemoteFreesIntoASlabAVanishedThreadLeftFlagged) {
+  tslab::Allocator a;
+  constexpr std::size_t N = 64, SIZE = 256;
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < N; ++i) blocks.push_back(a.allocate(SIZE));
+  td::Slab* s = td::segment_map_lookup(blocks[0])->slab_for(blocks[0]);
+  for (void* p : blocks) ASSERT_EQ(td::segment_map_lookup(p)->slab_for(p), s) << "one slab";
+  s->remote_queued.store(true);  // the flag set, the push never made
+
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::thread other([&] {
+      for (std::size_t i = 0; i < N / 2; ++i) (void)a.deallocate(blocks[i]);  // remote frees
+    });
+    other.join();
+    // The owner collects them at its next slow path: allocate until it takes one.
+    std::vector<void*> more;
+    for (std::size_t i = 0; i < 8 * N; ++i) more.push_back(a.allocate(SIZE));
+    SlabClassStats cs{};
+    if (!slab_stats_class(a.c_allocator(), td::size_to_class(SIZE), &cs)) ::_exit(1);
+    if (cs.remote_frees_collected_total < N / 2) ::_exit(2);
+    ::_exit(a.check().ok ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "1: no statistics, 2: the remote frees were never collected, 3: check failed";
+  s->remote_queued.store(false);  // the parent's slab as it was
+  for (void* p : blocks) EXPECT_EQ(a.deallocate(p), tslab::Error::ok);
+  EXPECT_TRUE(a.check().ok);
 }
 
 }  // namespace

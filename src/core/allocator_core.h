@@ -367,6 +367,8 @@ class AllocatorCore final : public SlabSource {
   // In the child of a fork: large spans a vanished thread left between the two
   // steps of an allocation or a free go back to the cache (core/fork.cpp).
   void repair_large_spans_after_fork() noexcept;
+  // In a fork's child: every heap's queue of remotely freed slabs made again.
+  void requeue_remote_frees_after_fork() noexcept;
   // A freed span's pages go back (or, if the platform keeps them, are zeroed):
   // a cached span reads as zero.
   void clear_span(Slab* s) noexcept;
@@ -468,10 +470,6 @@ class AllocatorCore final : public SlabSource {
   SegmentHeader* bare_spans_ = nullptr;  // released span headers, linked through next_cached
   Heap* heaps_ = nullptr;
   Heap* abandoned_ = nullptr;
-  // Set in the child of a fork (fork_child): a thread that vanished there may
-  // have stopped between a remote free's bit and its queueing, so the checker
-  // does not require every slab with remotely freed blocks to be queued.
-  bool forked_child_ = false;
   // Every slab in use, per epoch slot (any activation), and the pool of recycled
   // slabs (pages decommitted, generation moved on), linked through epoch_prev/next.
   Slab* epoch_slabs_[SLAB_MAX_EPOCH_COUNT] = {};

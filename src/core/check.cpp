@@ -57,12 +57,6 @@ std::uint32_t allocated_bits(const Slab& s) {
   return n;
 }
 
-bool has_remote_bits(const Slab& s) {
-  for (std::uint32_t w = 0; w < s.bitmap_words(); ++w)
-    if (s.bits[w].remote.load(std::memory_order_relaxed) != 0) return true;
-  return false;
-}
-
 void check_bin_slab(const Slab& s, const Heap* heap, std::uint32_t bin_index, std::uint64_t era,
                     SlabList list, Reporter& r) {
   if (s.state.load(std::memory_order_relaxed) != SLAB_IN_USE)
@@ -187,10 +181,9 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
         r.fail("slab %u: owner counts %u live blocks, bitmap %u", s.id, s.owner_live, allocated_bits(s));
       // A remotely freed block reaches its owner: the slab is queued for the
       // owner's collection (Heap::notify_remote), or it is empty and the owner
-      // takes it whole (Heap::take_empty_slabs). Not in a fork's child, where a
-      // thread may have vanished between the two steps of a remote free.
-      if (!forked_child_ && has_remote_bits(s) && !s.remote_queued.load(std::memory_order_relaxed) &&
-          !s.is_empty_in_use())
+      // takes it whole (Heap::take_empty_slabs). In a fork's child too: the
+      // queues are made again there (requeue_remote_frees_after_fork).
+      if (s.has_remote_bits() && !s.remote_queued.load(std::memory_order_relaxed) && !s.is_empty_in_use())
         r.fail("slab %u: remotely freed blocks, but not queued for its owner", s.id);
     }
   }

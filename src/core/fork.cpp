@@ -9,7 +9,9 @@
 // a torn one. The child therefore never adopts, walks or waits for such a heap:
 // the slabs it owned stay reserved for the child's life, their blocks can still
 // be freed (the remote path, which never touches the owner's lists), and a close
-// still returns their empty slabs' pages. Abandoned heaps were handed back under
+// still returns their empty slabs' pages. The remote queues are made again from
+// the slabs' bits, since a vanished thread may have been halfway through a
+// remote free. Abandoned heaps were handed back under
 // the allocator lock, which the fork held, so they stay adoptable. A vanished
 // thread may also have held a slab's pin (core/blocks.cpp) mid-validation; the
 // child has no validation under way, so every pin count starts again at zero.
@@ -59,6 +61,27 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
   }
 }
 
+void AllocatorCore::requeue_remote_frees_after_fork() noexcept {
+  // A remote free is three steps: the block's bit, the slab's queued flag, the
+  // push on its owner's queue. A vanished thread may have stopped between two of
+  // them, and an orphan's queue (never drained again) may hold a stale entry of
+  // a slab another heap owns now, whose flag it holds set: either way remote
+  // frees into the slab would find it queued and queue nothing, for the child's
+  // life. The queues are made again from the slabs' bits: every slab with
+  // remotely freed blocks is queued for its owner, unless that is an orphan.
+  for (Heap* h = heaps_; h != nullptr; h = h->next_all) h->forget_remote_queue();
+  for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
+    if (seg->kind != SlabKind::small || seg->dormant) continue;  // a dormant segment's slabs are all pooled
+    for (std::uint32_t i = 0; i < seg->slabs_taken; ++i) {
+      Slab* s = &seg->slabs[i];
+      s->remote_queued.store(false, std::memory_order_relaxed);
+      if (s->state.load(std::memory_order_relaxed) != SLAB_IN_USE || !s->has_remote_bits()) continue;
+      Heap* owner = s->heap.load(std::memory_order_relaxed);
+      if (owner != nullptr && !owner->orphaned) owner->notify_remote(s);
+    }
+  }
+}
+
 void AllocatorCore::fork_prepare() noexcept {
   mutex_.lock();
   sampler_.mutex_for_fork().lock();
@@ -74,7 +97,6 @@ void AllocatorCore::fork_parent() noexcept {
 }
 
 void AllocatorCore::fork_child(Heap* mine, std::uint64_t tid) noexcept {
-  forked_child_ = true;
   for (Heap* h = heaps_; h != nullptr; h = h->next_all) {
     if (h == mine) {
       h->owner_tid.store(tid, std::memory_order_relaxed);
@@ -89,6 +111,7 @@ void AllocatorCore::fork_child(Heap* mine, std::uint64_t tid) noexcept {
     if ((seq & 1) != 0) h->alloc_seq.store(seq + 1, std::memory_order_relaxed);
   }
   repair_large_spans_after_fork();
+  requeue_remote_frees_after_fork();
   // Quiescence point of every pin: the only thread left is in fork().
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
     for (std::atomic<std::uint32_t>& pins : seg->pins) pins.store(0, std::memory_order_relaxed);

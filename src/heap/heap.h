@@ -213,6 +213,10 @@ class Heap {
   }
   void publish_free_block(Slab* s, void* p) noexcept { hot_[s->bin_index].free = static_cast<FreeBlock*>(p); }
 
+  // In a fork's child, before the slabs are queued again from their bits
+  // (AllocatorCore::requeue_remote_frees_after_fork): the queue as if empty.
+  void forget_remote_queue() noexcept { remote_head_.store(nullptr, std::memory_order_relaxed); }
+
   // Any thread, after Slab::free_remote succeeded: make sure the owner looks.
   void notify_remote(Slab* s) noexcept {
     // Already queued (a batch of frees into one slab): nothing to write, no

@@ -191,6 +191,12 @@ struct Slab {
   }
   char* block_at(std::uint32_t slot) const { return start + static_cast<std::size_t>(slot) * obj_size; }
   std::uint32_t bitmap_words() const { return (capacity + 63) / 64; }
+  // True if a block carries a remote bit (freed by another thread, not collected yet).
+  bool has_remote_bits() const {
+    for (std::uint32_t w = 0; w < bitmap_words(); ++w)
+      if (bits[w].remote.load(std::memory_order_relaxed) != 0) return true;
+    return false;
+  }
 
   // Owner: mark a free slot allocated. False if the slot carries a remote bit
   // (a rejected free left it; the caller collects, which drops it).
