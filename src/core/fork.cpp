@@ -11,7 +11,9 @@
 // be freed (the remote path, which never touches the owner's lists), and a close
 // still returns their empty slabs' pages. The remote queues are made again from
 // the slabs' bits, since a vanished thread may have been halfway through a
-// remote free. Abandoned heaps were handed back under
+// remote free. (A fork from a signal handler that interrupted a remote free or a
+// drain on the forking thread itself is not covered: the API is not
+// async-signal-safe.) Abandoned heaps were handed back under
 // the allocator lock, which the fork held, so they stay adoptable. A vanished
 // thread may also have held a slab's pin (core/blocks.cpp) mid-validation; the
 // child has no validation under way, so every pin count starts again at zero.
@@ -74,7 +76,9 @@ void AllocatorCore::requeue_remote_frees_after_fork() noexcept {
     if (seg->kind != SlabKind::small || seg->dormant) continue;  // a dormant segment's slabs are all pooled
     for (std::uint32_t i = 0; i < seg->slabs_taken; ++i) {
       Slab* s = &seg->slabs[i];
-      s->remote_queued.store(false, std::memory_order_relaxed);
+      // Written only where set: a store to every slab would copy every metadata page.
+      if (s->remote_queued.load(std::memory_order_relaxed))
+        s->remote_queued.store(false, std::memory_order_relaxed);
       if (s->state.load(std::memory_order_relaxed) != SLAB_IN_USE || !s->has_remote_bits()) continue;
       Heap* owner = s->heap.load(std::memory_order_relaxed);
       if (owner != nullptr && !owner->orphaned) owner->notify_remote(s);
