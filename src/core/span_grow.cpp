@@ -66,8 +66,8 @@ bool AllocatorCore::release_grown_range(SegmentHeader* seg, bool keep_held) noex
       push_bare_span_locked(seg);  // bound again once unpinned (take_bare_span_locked)
     }
   }
-  counters_.spans_unmapped.add();  // the old range went back, its pages moved out first
-  counters_.spans_grown.add();
+  counters_.spans_unmapped.add();                       // the old range went back, its pages moved out first
+  if (!held || keep_held) counters_.spans_grown.add();  // else the pages go back too
   return held;
 }
 
