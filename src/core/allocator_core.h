@@ -320,6 +320,7 @@ class AllocatorCore final : public SlabSource {
   std::uint64_t registry_bytes_locked() const noexcept;
   void finish_recycle_locked(Slab* s) noexcept;
   void retry_deferred_locked() noexcept;
+  static bool still_reached(const Slab* s) noexcept;
   void unlink_pooled_locked(Slab* s) noexcept;
   void make_dormant_locked(SegmentHeader* seg) noexcept;
   void wake_dormant_locked() noexcept;
@@ -481,7 +482,7 @@ class AllocatorCore final : public SlabSource {
   std::uint64_t large_retain_ = 0;    // TSLAB_LARGE_RETAIN
   bool close_rss_ = false;            // TSLAB_CLOSE_RSS
   SegmentHeader* dormant_ = nullptr;  // small segments whose metadata pages went back
-  Slab* deferred_ = nullptr;          // unlinked, UNUSED, waiting for pins to drop
+  Slab* deferred_ = nullptr;          // unlinked, UNUSED, waiting for pins and queues (still_reached)
   std::atomic<std::uint64_t> new_slabs_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_recycled_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_reused_[NUM_CLASSES] = {};

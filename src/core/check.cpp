@@ -139,6 +139,53 @@ void check_reclaim_counts(const Heap& h, const EpochRing& epochs, Reporter& r) {
   }
 }
 
+// The remote-free queues (Heap::notify_remote): every slab whose queued flag is
+// set is on exactly one heap's queue, and every entry names a slab that is set,
+// awake and not in the pool (a slab leaves its life only once its owner drained
+// it: AllocatorCore::recycle_slab_locked). Recycling waits for a queued slab
+// (`deferred`, linked by epoch_next), so such a slab may be UNUSED.
+void check_remote_queues(const SegmentHeader* reservations, const Heap* heaps, const Slab* deferred,
+                         Reporter& r) {
+  std::size_t flagged = 0, slabs = 0;
+  for (const SegmentHeader* seg = reservations; seg != nullptr; seg = seg->next) {
+    if (seg->kind != SlabKind::small) continue;
+    slabs += seg->slab_count;
+    if (seg->dormant) continue;  // metadata back with the OS: an entry there is caught below
+    for (std::uint32_t i = 0; i < seg->slab_count; ++i)
+      flagged += seg->slabs[i].remote_queued.load(std::memory_order_relaxed);
+  }
+  const auto segment_of = [reservations](const Slab* s) -> const SegmentHeader* {
+    for (const SegmentHeader* seg = reservations; seg != nullptr; seg = seg->next)
+      if (seg->kind == SlabKind::small && s >= seg->slabs && s < seg->slabs + seg->slab_count) return seg;
+    return nullptr;
+  };
+  const auto is_deferred = [deferred](const Slab* s) {
+    for (const Slab* d = deferred; d != nullptr; d = d->epoch_next)
+      if (d == s) return true;
+    return false;
+  };
+  std::size_t entries = 0;
+  for (const Heap* h = heaps; h != nullptr && r.ok(); h = h->next_all) {
+    for (const Slab* s = h->remote_queue_front(); s != nullptr && r.ok(); s = s->remote_next) {
+      const SegmentHeader* seg = segment_of(s);
+      if (++entries > slabs)
+        r.fail("a remote-free queue is longer than the slabs there are (a cycle)");
+      else if (seg == nullptr)
+        r.fail("a remote-free queue holds %p, not a slab of a segment", static_cast<const void*>(s));
+      else if (seg->dormant)
+        r.fail("a remote-free queue holds slab %u of a dormant segment",
+               seg->first_id + static_cast<std::uint32_t>(s - seg->slabs));
+      else if (!s->remote_queued.load(std::memory_order_relaxed))
+        r.fail("slab %u: on a remote-free queue without its queued flag", s->id);
+      else if (s->state.load(std::memory_order_relaxed) != SLAB_IN_USE && !is_deferred(s))
+        r.fail("slab %u: on a remote-free queue but in the pool", s->id);
+    }
+  }
+  if (r.ok() && entries != flagged)
+    r.fail("%zu slabs flagged as queued for remote frees, %zu queue entries: an entry is lost or doubled",
+           flagged, entries);
+}
+
 }  // namespace
 
 bool AllocatorCore::check(char* message, std::size_t message_size) const noexcept {
@@ -205,6 +252,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       check_bin_slab(*s, h, 0, 0, SlabList::retired, r);
     if (STATS_ENABLED) check_reclaim_counts(*h, epochs_, r);
   }
+  if (r.ok()) check_remote_queues(reservations_, heaps_, deferred_, r);
   if (r.ok() && reachable != live_slabs)
     r.fail("%zu live slabs but %zu reachable from heaps: a slab is lost or listed twice", live_slabs,
            reachable);

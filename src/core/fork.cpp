@@ -66,11 +66,12 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
 void AllocatorCore::requeue_remote_frees_after_fork() noexcept {
   // A remote free is three steps: the block's bit, the slab's queued flag, the
   // push on its owner's queue. A vanished thread may have stopped between two of
-  // them, and an orphan's queue (never drained again) may hold a stale entry of
-  // a slab another heap owns now, whose flag it holds set: either way remote
-  // frees into the slab would find it queued and queue nothing, for the child's
-  // life. The queues are made again from the slabs' bits: every slab with
-  // remotely freed blocks is queued for its owner, unless that is an orphan.
+  // them, or inside a drain that took its queue but had not cleared every flag:
+  // either way remote frees into the slab would find it queued and queue
+  // nothing, for the child's life. The queues are made again from the slabs'
+  // bits: every slab with remotely freed blocks is queued for its owner, unless
+  // that is an orphan. A queued slab is never pooled (still_reached), so no
+  // dormant segment holds a flag.
   for (Heap* h = heaps_; h != nullptr; h = h->next_all) h->forget_remote_queue();
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
     if (seg->kind != SlabKind::small || seg->dormant) continue;  // a dormant segment's slabs are all pooled

@@ -73,19 +73,32 @@ void AllocatorCore::recycle_slab_locked(Slab* s) noexcept {
   // seq_cst: the recycler's half of the pin protocol (core/blocks.cpp). From here
   // a validation that starts refuses the slab; one already under way holds a pin.
   s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
-  if (segment_map_lookup(s->start)->pins_of(s).load(std::memory_order_seq_cst) != 0) {
-    s->epoch_next = deferred_;  // finished once the pins are gone
+  if (still_reached(s)) {
+    s->epoch_next = deferred_;  // finished once nothing reaches it
     deferred_ = s;
     return;
   }
   finish_recycle_locked(s);
 }
 
+bool AllocatorCore::still_reached(const Slab* s) noexcept {
+  // A slab enters the pool only when nothing outside the lock reaches it: no
+  // validation holds a pin, and no heap's remote-free queue holds an entry whose
+  // link would be read from it (a pooled slab's metadata pages may go back with
+  // its segment: make_dormant_locked). The free that queues a slab holds its pin
+  // until after the flag is set, so a pin count read as zero (acquire, from the
+  // unpin's release sequence) shows that flag; a free that pins later sees the
+  // slab UNUSED and queues nothing. The owner's drain clears the flag
+  // (Heap::drain_remote) and its next recycling or collect() retries.
+  return segment_map_lookup(s->start)->pins_of(s).load(std::memory_order_seq_cst) != 0 ||
+         s->remote_queued.load(std::memory_order_seq_cst);
+}
+
 void AllocatorCore::retry_deferred_locked() noexcept {
   Slab** link = &deferred_;
   while (*link != nullptr) {
     Slab* s = *link;
-    if (segment_map_lookup(s->start)->pins_of(s).load(std::memory_order_seq_cst) == 0) {
+    if (!still_reached(s)) {
       *link = s->epoch_next;
       s->epoch_next = nullptr;
       finish_recycle_locked(s);

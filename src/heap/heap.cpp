@@ -94,16 +94,13 @@ void Heap::retire_bin(std::uint32_t epoch, std::uint32_t cls) noexcept {
 }
 
 std::uint32_t Heap::collect(const SlabSource& source, Slab* s) noexcept {
-  // A queue entry of a slab this heap no longer owns is left over from a free
-  // that raced the slab's recycling. Its bits are the new owner's business: make
-  // sure that owner looks (the stale entry held the queued flag meanwhile, so a
-  // free into the slab's new life may have found it set and queued nothing).
-  // Always, even if the slab looks empty now: its owner may allocate from it
-  // again before it takes it whole, and the bits would wait unqueued.
-  if (Heap* owner = s->heap.load(std::memory_order_acquire); owner != this) {
-    if (owner != nullptr) owner->notify_remote(s);
+  // Only a slab in use by this heap. One this heap is recycling holds no live
+  // block (the free that emptied it as the owner took it still queued it), and
+  // its blocks listed here would be handed out again in the slab's next life.
+  // Acquire: a slab another heap took into a new life names that heap below.
+  if (s->state.load(std::memory_order_acquire) != SLAB_IN_USE ||
+      s->heap.load(std::memory_order_relaxed) != this)
     return 0;
-  }
   const bool open = s->era == source.open_era(s->epoch);
   const std::uint32_t n = s->collect_remote([this, s, open](FreeBlock* b) {
     if (open) list_free_block(s, b);
@@ -124,8 +121,9 @@ void Heap::drain_remote(const SlabSource& source) noexcept {
     // Quiescence point of the queue entry: from here a new remote free re-queues
     // the slab. Every bit set by a thread that found the slab still queued is
     // visible to the collection below (that thread's fetch_or and flag load, this
-    // exchange and the collection's loads are all seq_cst: notify_remote), or,
-    // for a stale entry, to the new owner it is handed to (collect).
+    // exchange and the collection's loads are all seq_cst: notify_remote). A slab
+    // being recycled waits for this exchange before it enters the pool
+    // (AllocatorCore::still_reached): `next` was read while it could not.
     s->remote_queued.exchange(false, std::memory_order_seq_cst);
     collect(source, s);
     s = next;

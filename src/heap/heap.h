@@ -213,6 +213,9 @@ class Heap {
   }
   void publish_free_block(Slab* s, void* p) noexcept { hot_[s->bin_index].free = static_cast<FreeBlock*>(p); }
 
+  // The invariant checker, on a quiescent allocator: the first queued slab.
+  const Slab* remote_queue_front() const noexcept { return remote_head_.load(std::memory_order_acquire); }
+
   // In a fork's child, before the slabs are queued again from their bits
   // (AllocatorCore::requeue_remote_frees_after_fork): the queue as if empty.
   void forget_remote_queue() noexcept { remote_head_.store(nullptr, std::memory_order_relaxed); }

@@ -1,0 +1,160 @@
+// This file contains step-by-step tests of the queues that carry remote frees
+// to a slab's owner (Heap::notify_remote, Heap::drain_remote). A remote free is
+// three steps (the block's bit, the slab's queued flag, the push); the tests
+// stop a free between them, through the same internal calls the free makes, so
+// an interleaving that a stress test would meet once in millions of runs is
+// taken every time.
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "core/allocator_core.h"
+#include "heap/heap.h"
+#include "segment/segment_map.h"
+#include "size_class/size_classes.h"
+#include "slab_stats.h"
+#include "test_util.h"
+#include "tslab/stats.hpp"
+#include "tslab/tslab.hpp"
+
+namespace {
+
+namespace td = tslab::detail;
+using tslab::Error;
+
+std::uint64_t collected_remote_frees(const tslab::Allocator& a, std::size_t size) {
+  return tslab::class_stats(a, td::class_of_size(size)).remote_frees_collected_total;
+}
+
+// Runs `fn` on a thread of its own, to its end.
+template <class Fn>
+void on_another_thread(Fn fn) {
+  std::thread t(fn);
+  t.join();
+}
+
+// A remote free that has set its block's bit but not yet queued the slab is
+// overtaken by the owner, which finds the slab empty and not queued and
+// recycles it (deferred while the free's pin is held). The free then queues
+// the slab on the owner's queue in front of another slab's entry, and lets go;
+// the recycling finishes, and the slab was the last one its segment held, so
+// the segment goes dormant and its metadata pages go back to the OS. The
+// owner's next drain must still reach the entry behind it, and the slab the
+// entry names must keep taking remote frees.
+TEST(RemoteQueue, AnEntryBehindASlabRecycledWhileQueuedIsStillDrained) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);  // warm slabs keep their segment awake
+  void* t1 = a.allocate(64, 0);                 // slab T, epoch 0 stays open
+  void* t2 = a.allocate(64, 0);
+  ASSERT_NE(t1, nullptr);
+  ASSERT_NE(t2, nullptr);
+  // Four segments of 256 B blocks in epoch 1; one block in the middle survives.
+  const std::size_t n = 4 * 64 * (td::SLAB_SIZE / 256);
+  std::vector<void*> blocks(n);
+  for (auto& p : blocks) {
+    p = a.allocate(256, 1);
+    ASSERT_NE(p, nullptr);
+  }
+  // x: in the middle slab of a segment that handed out all its slabs, all to
+  // epoch 1, so that its metadata lies on pages of their own.
+  void* x = nullptr;
+  for (void* p : blocks) {
+    const td::SegmentHeader* seg = td::segment_map_lookup(p);
+    const std::uintptr_t index = (reinterpret_cast<std::uintptr_t>(p) - seg->base) >> td::SLAB_SHIFT;
+    if (index == td::SLABS_PER_SEGMENT / 2 && seg->slabs_taken == seg->slab_count &&
+        td::segment_map_lookup(t1) != seg) {
+      x = p;
+      break;
+    }
+  }
+  ASSERT_NE(x, nullptr);
+  td::SegmentHeader* const seg = td::segment_map_lookup(x);
+  for (void* p : blocks)
+    if (p != x) {
+      ASSERT_EQ(a.deallocate(p), Error::ok);
+    }
+  ASSERT_EQ(a.epoch_close(1), Error::ok);
+  a.collect();  // the owner retires the closed bin and recycles the empty slabs
+  td::Slab* const s = seg->slab_for(x);
+  ASSERT_EQ(s->state.load(), td::SLAB_IN_USE);
+  td::Heap* const owner = s->heap.load();
+  ASSERT_NE(owner, nullptr);
+
+  {
+    // A remote free of x, first step: the pin, then the bit.
+    td::SlabPin pin;
+    pin.pin(seg->pins_of(s));
+    const auto slot = static_cast<std::uint32_t>((static_cast<char*>(x) - s->start) / s->obj_size);
+    ASSERT_EQ(s->free_remote(slot), TSLAB_OK);
+    // The owner looks now: x's slab is empty and not queued.
+    a.collect();
+    // Another thread frees into T: T is queued on the owner's queue.
+    on_another_thread([&] { ASSERT_EQ(a.deallocate(t1), Error::ok); });
+    // The free of x goes on: its slab is queued in front of T.
+    owner->notify_remote(s);
+  }  // and lets go of its pin
+  // Some thread finishes the recycling that waited for the pin.
+  on_another_thread([&] { a.collect(); });
+  EXPECT_ALLOCATOR_OK(a);  // no queue names a slab whose metadata went back
+
+  // The owner drains: T's free is collected.
+  a.collect();
+  EXPECT_EQ(collected_remote_frees(a, 64), 1u);
+  EXPECT_ALLOCATOR_OK(a);
+  // T still takes remote frees: the next one is collected too.
+  on_another_thread([&] { ASSERT_EQ(a.deallocate(t2), Error::ok); });
+  a.collect();
+  EXPECT_EQ(collected_remote_frees(a, 64), 2u);
+  // Nothing is held back: x's segment ends up dormant, and the checker agrees.
+  a.collect();
+  EXPECT_TRUE(seg->dormant);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// The same race in an open epoch: the owner takes the slab it finds empty off
+// its bin (Heap::take_empty_of_open_bin) while the free that emptied it has not
+// queued it yet. When the owner later drains the entry, the block must not go
+// on its free list: the slab is being recycled, and whoever takes it next
+// hands the block out again.
+TEST(RemoteQueue, ABlockOfASlabRecycledWhileQueuedIsNotHandedOutTwice) {
+  tslab::Allocator a;
+  const std::size_t per_slab = td::SLAB_SIZE / 256;
+  std::vector<void*> blocks(3 * per_slab);
+  for (auto& p : blocks) {
+    p = a.allocate(256, 0);
+    ASSERT_NE(p, nullptr);
+  }
+  void* const x = blocks[per_slab + per_slab / 2];
+  td::SegmentHeader* const seg = td::segment_map_lookup(x);
+  td::Slab* const s = seg->slab_for(x);
+  td::Heap* const owner = s->heap.load();
+  for (void* p : blocks) {
+    if (p != x) {
+      ASSERT_EQ(a.deallocate(p), Error::ok);
+    }
+  }
+  {
+    td::SlabPin pin;  // a remote free of x: the pin, then the bit
+    pin.pin(seg->pins_of(s));
+    const auto slot = static_cast<std::uint32_t>((static_cast<char*>(x) - s->start) / s->obj_size);
+    ASSERT_EQ(s->free_remote(slot), TSLAB_OK);
+    a.collect();  // the owner takes the empty slab off its bin
+    ASSERT_NE(s->state.load(), td::SLAB_IN_USE);
+    owner->notify_remote(s);  // the free goes on
+  }
+  a.collect();  // the owner drains the entry; the recycling finishes
+  EXPECT_ALLOCATOR_OK(a);
+  std::set<void*> handed_out;
+  for (std::size_t i = 0; i < 4 * per_slab; ++i) {
+    void* p = a.allocate(256, 0);
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(handed_out.insert(p).second) << "block " << p << " handed out twice";
+  }
+  EXPECT_ALLOCATOR_OK(a);
+  for (void* p : handed_out) EXPECT_EQ(a.deallocate(p), Error::ok);
+}
+
+}  // namespace
