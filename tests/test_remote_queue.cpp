@@ -96,11 +96,14 @@ TEST(RemoteQueue, AnEntryBehindASlabRecycledWhileQueuedIsStillDrained) {
     // The free of x goes on: its slab is queued in front of T.
     owner->notify_remote(s);
   }  // and lets go of its pin
-  // Some thread finishes the recycling that waited for the pin.
+  // Another thread's collect() retries the recycling that waited for the pin:
+  // the slab is still queued, so it still waits, and its segment stays awake.
   on_another_thread([&] { a.collect(); });
-  EXPECT_ALLOCATOR_OK(a);  // no queue names a slab whose metadata went back
+  EXPECT_NE(s->state.load(), td::SLAB_IN_USE);
+  EXPECT_FALSE(seg->dormant) << "a queued slab's metadata went back to the OS";
+  EXPECT_ALLOCATOR_OK(a);
 
-  // The owner drains: T's free is collected.
+  // The owner drains (T's free is collected), and the recycling finishes.
   a.collect();
   EXPECT_EQ(collected_remote_frees(a, 64), 1u);
   EXPECT_ALLOCATOR_OK(a);

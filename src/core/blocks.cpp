@@ -38,7 +38,8 @@ BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin) const noexc
   if (seg->owner != this) return failure(TSLAB_ERR_FOREIGN);
   Slab* s = seg->slab_for(p);
   const auto* c = static_cast<const char*>(p);
-  if (!owned_by_caller(s)) pin.pin(seg->pins_of(s));
+  const bool owner = owned_by_caller(s);
+  if (!owner) pin.pin(seg->pins_of(s));
   // A large span's header may have been released and bound to another range
   // since the lookup: only a header the map still names for `p` is read.
   if (seg->kind == SlabKind::large && segment_map_lookup_pinned(p) != seg)
@@ -49,6 +50,14 @@ BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin) const noexc
     // A cached large span was allocated and freed at least once.
     const bool freed_span = seg->kind == SlabKind::large && c == reinterpret_cast<const char*>(seg->base);
     return failure(freed_span ? TSLAB_ERR_DOUBLE_FREE : TSLAB_ERR_NOT_ALLOCATED);
+  }
+  // The owner reads unpinned: only the owner recycles its slabs. But one it
+  // deferred (recycle_slab_locked) is finished by whichever thread retries it,
+  // and may be another heap's by now (take_slab publishes the heap before the
+  // state, which the load above acquired): then validate as any other thread.
+  if (owner && !owned_by_caller(s)) {
+    pin.pin(seg->pins_of(s));
+    if (s->state.load(std::memory_order_seq_cst) != SLAB_IN_USE) return failure(TSLAB_ERR_NOT_ALLOCATED);
   }
   if (s->kind == SlabKind::large) {
     if (c == s->start) return BlockRef{s, 0, TSLAB_OK};

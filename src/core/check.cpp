@@ -141,9 +141,11 @@ void check_reclaim_counts(const Heap& h, const EpochRing& epochs, Reporter& r) {
 
 // The remote-free queues (Heap::notify_remote): every slab whose queued flag is
 // set is on exactly one heap's queue, and every entry names a slab that is set,
-// awake and not in the pool (a slab leaves its life only once its owner drained
-// it: AllocatorCore::recycle_slab_locked). Recycling waits for a queued slab
-// (`deferred`, linked by epoch_next), so such a slab may be UNUSED.
+// awake, owned by that heap and not in the pool (a slab leaves its life only
+// once its owner drained it: AllocatorCore::recycle_slab_locked). Recycling
+// waits for a queued slab (`deferred`, linked by epoch_next), so such a slab may
+// be UNUSED. Exact with totals: an entry is on its owner's queue only, and a
+// slab twice on one queue makes it a cycle, caught by the length bound.
 void check_remote_queues(const SegmentHeader* reservations, const Heap* heaps, const Slab* deferred,
                          Reporter& r) {
   std::size_t flagged = 0, slabs = 0;
@@ -177,6 +179,8 @@ void check_remote_queues(const SegmentHeader* reservations, const Heap* heaps, c
                seg->first_id + static_cast<std::uint32_t>(s - seg->slabs));
       else if (!s->remote_queued.load(std::memory_order_relaxed))
         r.fail("slab %u: on a remote-free queue without its queued flag", s->id);
+      else if (s->heap.load(std::memory_order_relaxed) != h)
+        r.fail("slab %u: on the remote-free queue of a heap that does not own it", s->id);
       else if (s->state.load(std::memory_order_relaxed) != SLAB_IN_USE && !is_deferred(s))
         r.fail("slab %u: on a remote-free queue but in the pool", s->id);
     }

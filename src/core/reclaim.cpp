@@ -576,8 +576,8 @@ std::uint64_t AllocatorCore::collect() noexcept {
     for (std::uint32_t e = 0; e < epoch_count_; ++e) mark_quiesced(e, closed_up_to[e]);
   {
     const CountedLock lock(mutex_, counters_);
-    retry_deferred_locked();
     flush_abandoned_locked(true);
+    retry_deferred_locked();  // after the flush: it drained the queues deferred slabs wait for
     for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e, 0, nullptr);
     release_warm_locked(0);
     release_large_warm_locked(0);
