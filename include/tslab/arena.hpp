@@ -27,6 +27,7 @@
 #include <utility>
 
 #include "slab_arena.h"
+#include "tslab/exceptions.hpp"
 #include "tslab/tslab.hpp"
 
 namespace tslab {
@@ -216,13 +217,17 @@ class ArenaResource final : public std::pmr::memory_resource {
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override {
     void* p = arena_->allocate(bytes, alignment);
-    if (p == nullptr) throw std::bad_alloc();
+    if (p == nullptr) failure::bad_alloc();
     return p;
   }
   void do_deallocate(void*, std::size_t, std::size_t) override {}
   bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+#if TSLAB_HAS_RTTI
     const auto* o = dynamic_cast<const ArenaResource*>(&other);
     return o != nullptr && o->arena_ == arena_;
+#else
+    return this == &other;  // code built without RTTI cannot tell another resource's type
+#endif
   }
 
   BasicArena* arena_;

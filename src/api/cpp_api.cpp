@@ -1,5 +1,4 @@
 // This file contains the C++ API (tslab/tslab.hpp): forwards into the core.
-#include <stdexcept>
 #include <utility>
 
 #include "core/fast_path.h"
@@ -10,13 +9,19 @@ namespace tslab {
 
 using detail::AllocatorCore;
 
-Allocator::Allocator(const Options& options) {
-  if (options.epoch_count == 0 || options.epoch_count > SLAB_MAX_EPOCH_COUNT)
-    throw std::invalid_argument("tslab::Options::epoch_count must be in 1..SLAB_MAX_EPOCH_COUNT");
-  TslabError error = TSLAB_OK;
-  core_ = AllocatorCore::create(detail::CoreOptions{options.epoch_count, options.platform}, &error);
-  if (core_ == nullptr) throw std::bad_alloc();
+AllocatorCore* Allocator::create(const Options& options, Error* error) noexcept {
+  if (options.epoch_count == 0 || options.epoch_count > SLAB_MAX_EPOCH_COUNT) {
+    *error = Error::invalid_argument;
+    return nullptr;
+  }
+  TslabError e = TSLAB_OK;
+  AllocatorCore* core = AllocatorCore::create(detail::CoreOptions{options.epoch_count, options.platform}, &e);
+  if (core == nullptr) {
+    *error = Error::out_of_memory;  // the OS refused the allocator's own memory
+    return nullptr;
+  }
   detail::on_allocator_created();
+  return core;
 }
 
 Allocator::~Allocator() { release(); }
@@ -120,19 +125,6 @@ PerfCounters Allocator::perf_counters(std::uint32_t size_class) const noexcept {
   PerfCounters pc{};
   core_->perf_counters(size_class, &pc);
   return pc;
-}
-
-void* PmrResource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  void* p = allocator_->allocate_aligned(bytes, alignment, epoch_);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-
-void PmrResource::do_deallocate(void* p, std::size_t, std::size_t) { allocator_->deallocate(p); }
-
-bool PmrResource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
-  const auto* o = dynamic_cast<const PmrResource*>(&other);
-  return o != nullptr && o->allocator_ == allocator_;
 }
 
 }  // namespace tslab

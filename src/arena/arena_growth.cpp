@@ -67,8 +67,7 @@ void* ArenaCore::grow(std::size_t size, std::size_t alignment, ArenaChunk* tried
   // Cannot wrap: size <= SLAB_ARENA_MAX_REQUEST, alignment <= SLAB_ARENA_MAX_ALIGNMENT.
   const std::size_t worst = size + (alignment - 1);
   if (worst > standard_block_limit(chunk_capacity_)) return allocate_dedicated(size, alignment);
-  std::unique_lock<Mutex> lock(grow_mutex_, std::defer_lock);
-  if (shared_) lock.lock();
+  const LockIf lock(grow_mutex_, shared_);
   for (ArenaChunk* now = current_.load(std::memory_order_acquire); now != tried;
        now = current_.load(std::memory_order_acquire)) {
     if (void* p = bump(now, size, alignment)) return p;  // another thread grew the arena: use its chunk
@@ -94,8 +93,7 @@ void* ArenaCore::allocate_dedicated(std::size_t size, std::size_t alignment) noe
   bump_fit(reinterpret_cast<std::uintptr_t>(chunk->base), 0, chunk->capacity, size, alignment, &fit);
   chunk->offset.store(fit.end, std::memory_order_relaxed);
   if (fit.start != 0) add_padding(fit.start);
-  std::unique_lock<Mutex> lock(grow_mutex_, std::defer_lock);
-  if (shared_) lock.lock();
+  const LockIf lock(grow_mutex_, shared_);
   link_chunk(chunk);
   return chunk->base + fit.start;
 }

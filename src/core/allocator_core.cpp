@@ -2,6 +2,8 @@
 // supply (segments cut into slabs) and the allocation slow path.
 #include "core/allocator_core.h"
 
+#include <pthread.h>
+
 #include <new>
 
 #include "core/allocator_records.h"
@@ -114,9 +116,11 @@ void AllocatorCore::bury(AllocatorCore* core) noexcept {
 }
 
 AllocatorCore* AllocatorCore::dead() noexcept {
+  // Made once, never destroyed (pthread_once: no C++ runtime guard).
   alignas(AllocatorCore) static unsigned char storage[sizeof(AllocatorCore)];
-  static AllocatorCore* const the_dead = construct_dead(storage);  // never destroyed
-  return the_dead;
+  static pthread_once_t made = PTHREAD_ONCE_INIT;
+  ::pthread_once(&made, [] { construct_dead(storage); });
+  return std::launder(reinterpret_cast<AllocatorCore*>(storage));
 }
 
 bool AllocatorCore::alive_or_error() const noexcept {

@@ -54,7 +54,7 @@ std::uintptr_t thread_token() noexcept { return reinterpret_cast<std::uintptr_t>
 // its stripe, and a close refuses to run on a thread that holds a counted lock
 // (it could be waiting for itself). A close never takes a stripe, so holding one
 // cannot make it wait for its own thread.
-using StripeMutex = std::mutex;
+using StripeMutex = tslab::detail::OuterMutex;
 using StripeGuard = std::lock_guard<StripeMutex>;
 constinit StripeMutex g_stripes[STRIPES];
 

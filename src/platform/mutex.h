@@ -12,8 +12,13 @@
 // OuterMutex is the same lock uncounted, for the few locks held around calls
 // that allocate through malloc (pthread_create, stdio) and never taken by an
 // allocation or a free: a malloc made under it is served as usual.
+//
+// A pthread mutex, not std::mutex: std::mutex reports errors by throwing, which
+// would tie the library to the C++ runtime (libtslab-malloc.so loads none).
 #ifndef TSLAB_PLATFORM_MUTEX_H
 #define TSLAB_PLATFORM_MUTEX_H
+
+#include <pthread.h>
 
 #include <atomic>
 #include <mutex>
@@ -37,18 +42,20 @@ class BasicMutex {
   BasicMutex(const BasicMutex&) = delete;
   BasicMutex& operator=(const BasicMutex&) = delete;
 
+  // A default mutex fails only when misused (EINVAL, EAGAIN for a recursive
+  // count, neither possible here): the results are not looked at.
   void lock() noexcept {
     count_up();
-    m_.lock();
+    ::pthread_mutex_lock(&m_);
   }
   bool try_lock() noexcept {
     count_up();
-    if (m_.try_lock()) return true;
+    if (::pthread_mutex_trylock(&m_) == 0) return true;
     count_down();
     return false;
   }
   void unlock() noexcept {
-    m_.unlock();
+    ::pthread_mutex_unlock(&m_);
     count_down();
   }
 
@@ -66,13 +73,30 @@ class BasicMutex {
     }
   }
 
-  std::mutex m_;
+  pthread_mutex_t m_ = PTHREAD_MUTEX_INITIALIZER;
 };
 
 using Mutex = BasicMutex<true>;
 using OuterMutex = BasicMutex<false>;
 
 using LockGuard = std::lock_guard<Mutex>;
+
+// Holds `mutex` for its scope when `take` is true (std::unique_lock's deferred
+// form, without its exceptions).
+class LockIf {
+ public:
+  LockIf(Mutex& mutex, bool take) noexcept : mutex_(take ? &mutex : nullptr) {
+    if (mutex_ != nullptr) mutex_->lock();
+  }
+  ~LockIf() {
+    if (mutex_ != nullptr) mutex_->unlock();
+  }
+  LockIf(const LockIf&) = delete;
+  LockIf& operator=(const LockIf&) = delete;
+
+ private:
+  Mutex* mutex_;
+};
 
 }  // namespace tslab::detail
 

@@ -146,8 +146,14 @@ bool OsPlatform::can_grow() const noexcept {
 }
 
 std::size_t OsPlatform::page_size() const noexcept {
-  static const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return page;
+  // Read once; threads that race to read it first store the same value.
+  constinit static std::atomic<std::size_t> page{0};
+  std::size_t p = page.load(std::memory_order_relaxed);
+  if (p == 0) [[unlikely]] {
+    p = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    page.store(p, std::memory_order_relaxed);
+  }
+  return p;
 }
 
 std::size_t OsPlatform::resident_bytes(const void* p, std::size_t size) const noexcept {

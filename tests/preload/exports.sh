@@ -49,6 +49,15 @@ done
 for s in slab_allocator_create slab_malloc_epoch epoch_domain_create tslab_version; do
   if ! symbols "$1" | grep -qx -- "$s"; then echo "FAIL $(basename "$1") does not export $s"; status=1; fi
 done
+# Neither library needs a C++ runtime: a C program that preloads one loads
+# only the C library beside it (no libstdc++, libm or libgcc_s).
+for lib in "$1" "$2"; do
+  needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+  extra=$(tr ' ' '\n' <<<"$needed" | grep -vE '^(libc\.so\.6|ld-linux[-a-z0-9_.]*\.so\.[0-9]+)?$' || true)
+  if [ -n "$extra" ]; then echo "FAIL $(basename "$lib") needs $extra"; status=1; else echo "ok   $(basename "$lib") needs: $needed"; fi
+done
+loaded=$(LD_PRELOAD="$2" cat /proc/self/maps | grep -oE 'lib(stdc\+\+|m|gcc_s)\.so[.0-9]*' | sort -u | tr '\n' ' ')
+if [ -n "$loaded" ]; then echo "FAIL cat under the preload maps $loaded"; status=1; else echo "ok   a preloaded C program maps no C++ runtime"; fi
 # libtslab.so never replaces malloc.
 if symbols "$1" | grep -qxE 'malloc|free|_Znwm'; then echo "FAIL $(basename "$1") exports malloc"; status=1; fi
 exit $status
