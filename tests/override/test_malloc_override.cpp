@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <new>
 #include <string>
 #include <thread>
@@ -25,6 +26,7 @@
 #include "slab_stats.h"
 #include "test_util.h"
 #include "tslab/malloc.h"
+#include "tslab/malloc.hpp"
 
 extern "C" void free_sized(void* p, size_t size) noexcept;
 extern "C" void free_aligned_sized(void* p, size_t alignment, size_t size) noexcept;
@@ -449,6 +451,51 @@ TEST(MallocScope, DeeperThanTheLimitShares) {
   EXPECT_EQ(tslab_scope_epoch(), 0u);
   EXPECT_NE(tslab_scope_begin(nullptr), 0u);  // every slot came back
   EXPECT_TRUE(tslab_scope_end());
+}
+
+TEST(MallocScope, TheRaiiScopeBeginsAtConstructionAndClosesItsEpochAtDestruction) {
+  ASSERT_EQ(tslab_scope_depth(), 0u);
+  std::string* survivor = nullptr;
+  EpochId outer_epoch = 0, inner_epoch = 0;
+  std::uint64_t inner_era = 0;
+  {
+    const tslab::MallocScope outer("outer");
+    outer_epoch = outer.epoch();
+    EXPECT_NE(outer_epoch, 0u);
+    EXPECT_FALSE(outer.shares_epoch());
+    EXPECT_EQ(tslab_scope_epoch(), outer_epoch);
+    {
+      const tslab::MallocScope inner;
+      inner_epoch = inner.epoch();
+      EXPECT_NE(inner_epoch, outer_epoch);
+      EXPECT_EQ(tslab_scope_depth(), 2u);
+      survivor = opaque(new std::string(300, 'i'));
+      SlabEpochInfo info{};
+      ASSERT_TRUE(slab_epoch_info(process(), inner_epoch, &info));
+      EXPECT_GE(info.live_count, 2u) << "the string and its buffer went into the inner scope's epoch";
+      inner_era = info.era;
+    }
+    SlabEpochInfo info{};
+    ASSERT_TRUE(slab_epoch_info(process(), inner_epoch, &info));
+    EXPECT_TRUE(info.state == EPOCH_CLOSING || info.era != inner_era) << "the inner scope's end closed it";
+    EXPECT_EQ(tslab_scope_epoch(), outer_epoch);
+  }
+  EXPECT_EQ(tslab_scope_depth(), 0u);
+  EXPECT_EQ(tslab_scope_epoch(), 0u);
+  EXPECT_EQ(*survivor, std::string(300, 'i'));
+  delete survivor;
+  // Beyond the depth limit a scope shares its parent's epoch, and says so.
+  std::vector<std::unique_ptr<tslab::MallocScope>> scopes;
+  for (std::uint32_t i = 0; i < TSLAB_SCOPE_MAX_DEPTH; ++i)
+    scopes.push_back(std::make_unique<tslab::MallocScope>());
+  {
+    const tslab::MallocScope deepest("deepest");
+    EXPECT_TRUE(deepest.shares_epoch());
+    EXPECT_EQ(deepest.epoch(), scopes.back()->epoch());
+  }
+  while (!scopes.empty()) scopes.pop_back();  // innermost first
+  EXPECT_EQ(tslab_scope_depth(), 0u);
+  EXPECT_TRUE(check_allocator());
 }
 
 TEST(MallocScope, SixtyFourThreadsInNestedScopes) {

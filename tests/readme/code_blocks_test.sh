@@ -2,7 +2,7 @@
 # This file contains the README test: every ```c and ```cpp block of README.md is
 # a complete program; each is compiled (C as GNU C17, the compilers' default;
 # C++ as C++20; -Wall -Wextra -Werror) against the public headers, linked with libtslab (or, if it includes
-# <tslab/malloc.h>, with libtslab-malloc) and run, and must exit 0.
+# <tslab/malloc.h> or <tslab/malloc.hpp>, with libtslab-malloc) and run, and must exit 0.
 #
 #   code_blocks_test.sh <README.md> <cc> <c++> <source include dir> <generated include dir>
 #                       <libtslab.so> <libtslab-malloc.so>
@@ -26,7 +26,7 @@ failed=0
 for src in "${blocks[@]}"; do
   bin=${src%.*}
   link=$lib
-  grep -q '<tslab/malloc.h>' "$src" && link=$malloc_lib
+  grep -qE '<tslab/malloc\.h(pp)?>' "$src" && link=$malloc_lib
   case $src in
     *.c) compile=("$cc" -std=gnu17) ;;
     *) compile=("$cxx" -std=c++20) ;;
