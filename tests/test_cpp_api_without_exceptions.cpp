@@ -1,9 +1,12 @@
 // This file contains the C++ API used from code built without exceptions and
 // without RTTI (-fno-exceptions -fno-rtti, set for this file in
 // tests/CMakeLists.txt), as games and embedded code often are: the headers
-// compile there, the memory resources and the STL allocator work, a failure the
-// standard says is thrown ends the program instead, and two resources compare
-// equal only when they are the same object (nothing can tell their types).
+// compile there, the memory resources and the STL allocator work and compare
+// as in any other code (the type checks run in the library), and a failure the
+// standard says is thrown is thrown all the same (by the library, with the
+// program's runtime), passing this code's frames without running their
+// destructors, as from the standard library's own containers built so: the
+// statement never returns (here GoogleTest's own frames catch it).
 #include <gtest/gtest.h>
 
 #include <memory_resource>
@@ -39,9 +42,12 @@ TEST(CppApiWithoutExceptions, ContainersAllocateThroughTheResourcesAndTheStlAllo
   EXPECT_EQ(arena_ints[999], 999);
 
   tslab::PmrResource same_allocator(a, e);
-  EXPECT_TRUE(resource.is_equal(resource));
-  EXPECT_FALSE(resource.is_equal(same_allocator)) << "without RTTI only the same resource is equal";
+  tslab::Allocator other;
+  tslab::PmrResource other_allocator(other, other.epoch_current());
+  EXPECT_TRUE(resource.is_equal(same_allocator)) << "one allocator: either frees the other's memory";
+  EXPECT_FALSE(resource.is_equal(other_allocator));
   EXPECT_FALSE(arena_resource.is_equal(resource));
+  EXPECT_FALSE(resource.is_equal(arena_resource));
 }
 
 TEST(CppApiWithoutExceptionsDeathTest, WhatWouldBeThrownEndsTheProgram) {
@@ -49,6 +55,8 @@ TEST(CppApiWithoutExceptionsDeathTest, WhatWouldBeThrownEndsTheProgram) {
   tslab::Allocator a;
   tslab::PmrResource resource(a, a.epoch_current());
   EXPECT_DEATH((void)resource.allocate(std::size_t{1} << 50, 16), "");
+  std::vector<int, tslab::StlAllocator<int>> v(tslab::StlAllocator<int>(a, a.epoch_current()));
+  EXPECT_DEATH(v.reserve(std::size_t{1} << 60), "");
 }
 
 }  // namespace

@@ -221,14 +221,7 @@ class ArenaResource final : public std::pmr::memory_resource {
     return p;
   }
   void do_deallocate(void*, std::size_t, std::size_t) override {}
-  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
-#if TSLAB_HAS_RTTI
-    const auto* o = dynamic_cast<const ArenaResource*>(&other);
-    return o != nullptr && o->arena_ == arena_;
-#else
-    return this == &other;  // code built without RTTI cannot tell another resource's type
-#endif
-  }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;  // same arena
 
   BasicArena* arena_;
 };

@@ -1,55 +1,19 @@
-// This file contains how the inline parts of tslab's C++ API report a failure
-// the standard says is thrown (std::bad_alloc from a memory resource, an
-// Allocator's bad options): by throwing in code built with exceptions, by
-// std::abort() in code built without (-fno-exceptions). tslab's libraries are
-// built without exceptions and without RTTI, so that they need no C++ runtime:
-// everything here that throws or asks a type at run time is compiled in the
-// program's own code, with the program's own settings.
+// This file contains how tslab's C++ API reports a failure the standard says is
+// thrown (std::bad_alloc from a memory resource or an STL allocator, an
+// Allocator's bad options): through these functions, defined in the library.
+// The library is built without exceptions and links no C++ runtime (a C
+// program that preloads libtslab-malloc.so loads none); they throw with the
+// program's own runtime, the same in every translation unit, whatever it was
+// compiled with. Code built with -fno-exceptions gets std::terminate there, as
+// from the standard library's own containers.
 #ifndef TSLAB_EXCEPTIONS_HPP
 #define TSLAB_EXCEPTIONS_HPP
 
-#include <cstdlib>
-#include <new>
-#include <stdexcept>
-
-#if defined(__cpp_exceptions) || defined(__EXCEPTIONS)
-#define TSLAB_HAS_EXCEPTIONS 1
-#else
-#define TSLAB_HAS_EXCEPTIONS 0
-#endif
-
-#if defined(__cpp_rtti) || defined(__GXX_RTTI)
-#define TSLAB_HAS_RTTI 1
-#else
-#define TSLAB_HAS_RTTI 0
-#endif
-
 namespace tslab::failure {
 
-[[noreturn]] inline void bad_alloc() {
-#if TSLAB_HAS_EXCEPTIONS
-  throw std::bad_alloc();
-#else
-  std::abort();
-#endif
-}
-
-[[noreturn]] inline void bad_array_new_length() {
-#if TSLAB_HAS_EXCEPTIONS
-  throw std::bad_array_new_length();
-#else
-  std::abort();
-#endif
-}
-
-[[noreturn]] inline void invalid_argument(const char* what) {
-#if TSLAB_HAS_EXCEPTIONS
-  throw std::invalid_argument(what);
-#else
-  (void)what;
-  std::abort();
-#endif
-}
+[[noreturn]] void bad_alloc();                         // throws std::bad_alloc
+[[noreturn]] void bad_array_new_length();              // throws std::bad_array_new_length
+[[noreturn]] void invalid_argument(const char* what);  // throws std::invalid_argument(what)
 
 }  // namespace tslab::failure
 

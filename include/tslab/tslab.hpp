@@ -83,7 +83,7 @@ class Allocator {
  public:
   // Throws std::bad_alloc if the OS refuses the allocator's own memory, and
   // std::invalid_argument for an epoch_count outside 1..SLAB_MAX_EPOCH_COUNT.
-  explicit Allocator(const Options& options = {}) : core_(open(options)) {}
+  explicit Allocator(const Options& options = {});
   ~Allocator();
   Allocator(Allocator&& other) noexcept;
   Allocator& operator=(Allocator&& other) noexcept;
@@ -162,18 +162,6 @@ class Allocator {
   SlabAllocator* c_allocator() const noexcept { return reinterpret_cast<SlabAllocator*>(core_); }
 
  private:
-  // The allocator the options describe, or nullptr with the reason in *error.
-  static detail::AllocatorCore* create(const Options& options, Error* error) noexcept;
-  static detail::AllocatorCore* open(const Options& options) {
-    Error error = Error::ok;
-    detail::AllocatorCore* core = create(options, &error);
-    if (core == nullptr) {
-      if (error == Error::invalid_argument)
-        failure::invalid_argument("tslab::Options::epoch_count must be in 1..SLAB_MAX_EPOCH_COUNT");
-      failure::bad_alloc();
-    }
-    return core;
-  }
   void release() noexcept;
   detail::AllocatorCore* core_;  // never null: an empty Allocator refers to a dead one
 };
@@ -188,20 +176,9 @@ class PmrResource final : public std::pmr::memory_resource {
   EpochId epoch() const noexcept { return epoch_; }
 
  private:
-  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
-    void* p = allocator_->allocate_aligned(bytes, alignment, epoch_);
-    if (p == nullptr) failure::bad_alloc();
-    return p;
-  }
-  void do_deallocate(void* p, std::size_t, std::size_t) override { allocator_->deallocate(p); }
-  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
-#if TSLAB_HAS_RTTI
-    const auto* o = dynamic_cast<const PmrResource*>(&other);
-    return o != nullptr && o->allocator_ == allocator_;
-#else
-    return this == &other;  // code built without RTTI cannot tell another resource's type
-#endif
-  }
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override;
+  void do_deallocate(void* p, std::size_t bytes, std::size_t alignment) override;
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
 
   Allocator* allocator_;
   EpochId epoch_;

@@ -1,27 +1,24 @@
-// This file contains the C++ API (tslab/tslab.hpp): forwards into the core.
+// This file contains the C++ API (tslab/tslab.hpp, the memory resource of
+// tslab/arena.hpp): forwards into the core.
 #include <utility>
 
 #include "core/fast_path.h"
+#include "platform/cxx_runtime.h"
 #include "stats/metrics_server.h"
+#include "tslab/arena.hpp"
 #include "tslab/tslab.hpp"
 
 namespace tslab {
 
 using detail::AllocatorCore;
 
-AllocatorCore* Allocator::create(const Options& options, Error* error) noexcept {
-  if (options.epoch_count == 0 || options.epoch_count > SLAB_MAX_EPOCH_COUNT) {
-    *error = Error::invalid_argument;
-    return nullptr;
-  }
-  TslabError e = TSLAB_OK;
-  AllocatorCore* core = AllocatorCore::create(detail::CoreOptions{options.epoch_count, options.platform}, &e);
-  if (core == nullptr) {
-    *error = Error::out_of_memory;  // the OS refused the allocator's own memory
-    return nullptr;
-  }
+Allocator::Allocator(const Options& options) {
+  if (options.epoch_count == 0 || options.epoch_count > SLAB_MAX_EPOCH_COUNT)
+    failure::invalid_argument("tslab::Options::epoch_count must be in 1..SLAB_MAX_EPOCH_COUNT");
+  TslabError error = TSLAB_OK;
+  core_ = AllocatorCore::create(detail::CoreOptions{options.epoch_count, options.platform}, &error);
+  if (core_ == nullptr) failure::bad_alloc();
   detail::on_allocator_created();
-  return core;
 }
 
 Allocator::~Allocator() { release(); }
@@ -126,5 +123,28 @@ PerfCounters Allocator::perf_counters(std::uint32_t size_class) const noexcept {
   core_->perf_counters(size_class, &pc);
   return pc;
 }
+
+void* PmrResource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  void* p = allocator_->allocate_aligned(bytes, alignment, epoch_);
+  if (p == nullptr) failure::bad_alloc();
+  return p;
+}
+
+void PmrResource::do_deallocate(void* p, std::size_t, std::size_t) { allocator_->deallocate(p); }
+
+bool PmrResource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
+  const auto* o = dynamic_cast<const PmrResource*>(&other);
+  return o != nullptr && o->allocator_ == allocator_;
+}
+
+bool ArenaResource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
+  const auto* o = dynamic_cast<const ArenaResource*>(&other);
+  return o != nullptr && o->arena_ == arena_;
+}
+
+// What the API throws, thrown by the program's C++ runtime (tslab/exceptions.hpp).
+void failure::bad_alloc() { detail::throw_bad_alloc(); }
+void failure::bad_array_new_length() { detail::throw_bad_array_new_length(); }
+void failure::invalid_argument(const char* what) { detail::throw_invalid_argument(what); }
 
 }  // namespace tslab

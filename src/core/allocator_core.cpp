@@ -11,6 +11,7 @@
 #include "core/threads.h"
 #include "handle/registry.h"
 #include "options/options.h"
+#include "platform/cxx_runtime.h"
 #include "platform/process_fence.h"
 #include "segment/segment_map.h"
 

@@ -1,5 +1,6 @@
 // This file contains FaultInjectingPlatform, a platform for tests that refuses
 // memory on demand so that out-of-memory paths can be exercised.
+#include "platform/cxx_runtime.h"
 #include "tslab/platform.hpp"
 
 namespace tslab {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 
+#include "platform/cxx_runtime.h"
 #include "tslab/platform.hpp"
 
 namespace tslab {

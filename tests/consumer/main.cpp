@@ -2,7 +2,9 @@
 #include <cstdio>
 #include <cstring>
 #include <memory_resource>
+#include <stdexcept>
 #include <tslab/tslab.hpp>
+#include <typeinfo>
 #include <vector>
 
 namespace {
@@ -61,6 +63,24 @@ int main() {
   CHECK(alloc.epoch_state(epoch) == tslab::EpochState::closing);
   CHECK(alloc.allocate(16, epoch) == nullptr);
   CHECK(tslab::last_error() == tslab::Error::epoch_closing);
+
+  // Failures the standard says are thrown are thrown here, in this program
+  // (the library itself has no C++ runtime), and the library's polymorphic
+  // objects carry their types: RTTI reaches them through this program's runtime.
+  bool threw = false;
+  try {
+    tslab::Allocator bad(tslab::Options{0, nullptr});
+  } catch (const std::invalid_argument&) {
+    threw = true;
+  }
+  CHECK(threw);
+  tslab::Platform& os = tslab::OsPlatform::instance();
+  CHECK(dynamic_cast<tslab::OsPlatform*>(&os) == &tslab::OsPlatform::instance());
+  CHECK(typeid(os) == typeid(tslab::OsPlatform));
+  {
+    tslab::PmrResource a1(alloc, alloc.epoch_current()), a2(alloc, alloc.epoch_current());
+    CHECK(a1.is_equal(a2));  // one allocator: either frees the other's memory
+  }
 
   const tslab::CheckReport report = alloc.check();
   CHECK(report.ok);

@@ -28,6 +28,11 @@ void* opaque(void* p) {
 }
 
 constexpr std::size_t HUGE_SIZE = SIZE_MAX / 2;
+
+std::size_t opaque_size(std::size_t n) {
+  asm volatile("" : "+r"(n));
+  return n;
+}
 int handler_calls = 0;
 
 }  // namespace
@@ -75,6 +80,25 @@ int main() {
   });
   expect(::operator new(HUGE_SIZE, std::nothrow) == nullptr&& handler_calls == 2,
          "the nothrow form runs the new-handler too, then returns nullptr");
+
+  // A new-handler may throw std::bad_alloc ([new.handler]); a nothrow form
+  // then returns nullptr, from every kind of caller.
+  handler_calls = 0;
+  std::set_new_handler([] {
+    ++handler_calls;
+    throw std::bad_alloc();
+  });
+  expect(::operator new(HUGE_SIZE, std::nothrow) == nullptr&& handler_calls == 1,
+         "a nothrow new whose new-handler throws returns nullptr");
+  expect(::operator new[](HUGE_SIZE, std::align_val_t{64}, std::nothrow) == nullptr&& handler_calls == 2,
+         "an aligned nothrow new[] whose new-handler throws returns nullptr");
+  {
+    const std::string guard(100, 'g');  // a frame with a destructor around the call
+    expect(new (std::nothrow) char[opaque_size(HUGE_SIZE)] == nullptr&& guard.size() == 100 &&
+               handler_calls == 3,
+           "a nothrow new[] expression whose new-handler throws returns nullptr");
+  }
+  std::set_new_handler(nullptr);
 
   // Ordinary C++ allocation goes on working.
   std::vector<std::string> strings;
