@@ -154,7 +154,9 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t epoch_advance() noexcept;
   // Activates a slot held outside the rotation (epoch/epoch_ring.h) and returns
   // it; SLAB_NO_EPOCH with TSLAB_ERR_NO_FREE_EPOCH if every other slot is held.
-  std::uint32_t epoch_open() noexcept;
+  // A held slot's new activation; its era in *opened_era when given (what a
+  // later epoch_close_era closes, and nothing after it).
+  std::uint32_t epoch_open(std::uint64_t* opened_era = nullptr) noexcept;
   bool epoch_held(std::uint32_t epoch) const noexcept;
   // Marks `epoch` CLOSING and returns the pages of its empty slabs before returning.
   bool epoch_close(std::uint32_t epoch) noexcept;

@@ -512,17 +512,18 @@ std::uint32_t AllocatorCore::epoch_advance() noexcept {
   return next;
 }
 
-std::uint32_t AllocatorCore::epoch_open() noexcept {
+std::uint32_t AllocatorCore::epoch_open(std::uint64_t* opened_era) noexcept {
   if (!alive_or_error() || !may_wait_or_error()) return SLAB_NO_EPOCH;
   const std::uint64_t started = monotonic_ns();
-  std::uint64_t ended_era = 0;
-  const std::uint32_t e = epochs_.open_held(&ended_era);
+  std::uint64_t ended_era = 0, era = 0;
+  const std::uint32_t e = epochs_.open_held(&ended_era, &era);
   if (e == epoch_count_) {
     set_error(TSLAB_ERR_NO_FREE_EPOCH);
     return SLAB_NO_EPOCH;
   }
   // A slot whose previous activation was still open: that activation just ended.
   if (ended_era != 0) after_close(e, ended_era, close_rss(), started);
+  if (opened_era != nullptr) *opened_era = era;
   return e;
 }
 

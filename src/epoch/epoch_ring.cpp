@@ -79,7 +79,7 @@ std::uint32_t EpochRing::advance(std::uint64_t* closed_era) noexcept {
   return next;
 }
 
-std::uint32_t EpochRing::open_held(std::uint64_t* ended_era) noexcept {
+std::uint32_t EpochRing::open_held(std::uint64_t* ended_era, std::uint64_t* opened_era) noexcept {
   const std::uint64_t now = monotonic_ns();
   LockGuard lock(mutex_);
   const std::uint32_t cur = current_.load(std::memory_order_relaxed);
@@ -96,7 +96,8 @@ std::uint32_t EpochRing::open_held(std::uint64_t* ended_era) noexcept {
   }
   if (pick == count_) return count_;
   *ended_era = open_era_[pick].load(std::memory_order_relaxed);
-  activate_locked(pick, now);
+  const std::uint64_t era = activate_locked(pick, now);
+  if (opened_era != nullptr) *opened_era = era;
   held_[pick].store(true, std::memory_order_release);
   // Bins of the activation that ended (if it was open) see a new era: their
   // owners retire them at their next catch-up.

@@ -52,8 +52,9 @@ class EpochRing {
   // Activates a slot outside the rotation, held until it is closed: the slot the
   // rotation would reach last, preferring one that is CLOSING. Returns count()
   // if every slot but the current one is held. *ended_era: the era of the slot's
-  // previous activation if that was still open (it ends here), else 0.
-  std::uint32_t open_held(std::uint64_t* ended_era) noexcept;
+  // previous activation if that was still open (it ends here), else 0;
+  // *opened_era (when given): the era of the activation opened here.
+  std::uint32_t open_held(std::uint64_t* ended_era, std::uint64_t* opened_era = nullptr) noexcept;
   bool held(std::uint32_t e) const noexcept { return held_[e].load(std::memory_order_acquire); }
   bool permanent(std::uint32_t e) const noexcept { return e == 0 && first_permanent_; }
   // The newest era of slot e that has ended (closed, or re-activated while

@@ -13,6 +13,10 @@ namespace {
 struct ScopeFrame {
   std::uint32_t epoch;
   bool owned;  // opened for this scope, closed at its end; else shared with the parent
+  // The activation the scope opened: its end closes that one only. The slot may
+  // have been closed through the epoch API meanwhile and opened again for
+  // another thread's scope, which must stay open.
+  std::uint64_t era;
 };
 
 struct ScopeStack {
@@ -62,7 +66,7 @@ bool end_innermost() noexcept {
   if (frame.owned) {
     if (AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire)) {
       const InsideMalloc inside;  // a handler's malloc meanwhile must not enter the core
-      core->epoch_close(frame.epoch);
+      core->epoch_close_era(frame.epoch, frame.era);
     }
     g_closed.fetch_add(1, std::memory_order_relaxed);
   }
@@ -97,12 +101,13 @@ EpochId scope_begin(const char* label) noexcept {
     return epoch_in_use();
   }
   std::uint32_t opened;
+  std::uint64_t era = 0;
   {
     const InsideMalloc inside;  // a handler's malloc meanwhile must not enter the core
-    opened = core->epoch_open();
+    opened = core->epoch_open(&era);
     if (opened != SLAB_NO_EPOCH && label != nullptr) core->epoch_set_label(opened, label);
   }
-  ScopeFrame frame{opened, opened != SLAB_NO_EPOCH};
+  ScopeFrame frame{opened, opened != SLAB_NO_EPOCH, era};
   if (!frame.owned) {
     frame.epoch = epoch_in_use();  // every slot is held: share the parent's epoch
     g_shared.fetch_add(1, std::memory_order_relaxed);

@@ -498,6 +498,41 @@ TEST(MallocScope, TheRaiiScopeBeginsAtConstructionAndClosesItsEpochAtDestruction
   EXPECT_TRUE(check_allocator());
 }
 
+// A scope's epoch may be closed through the epoch API before the scope ends
+// (malloc.h allows it); the slot may then open again for another thread's
+// scope. The first scope's end must close its own activation, not that one.
+TEST(MallocScope, TheEndOfAScopeWhoseEpochWasClosedElsewhereLeavesTheSlotsNextScopeOpen) {
+  const EpochId a = tslab_scope_begin("A");
+  ASSERT_NE(a, 0u);
+  ASSERT_TRUE(epoch_close(process(), a));
+  std::atomic<int> step{0};
+  EpochId b = 0;
+  std::uint64_t live_added = 0;
+  EpochLifecycleState b_state_after = EPOCH_CLOSING;
+  std::thread thread_b([&] {
+    b = tslab_scope_begin("B");
+    step.store(1);
+    while (step.load() != 2) std::this_thread::yield();
+    b_state_after = slab_epoch_state(process(), b);
+    SlabEpochInfo before{}, after{};
+    slab_epoch_info(process(), b, &before);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 100; ++i) blocks.push_back(opaque(malloc(100)));
+    slab_epoch_info(process(), b, &after);
+    live_added = after.live_count - before.live_count;
+    for (void* p : blocks) free(p);
+    EXPECT_TRUE(tslab_scope_end());
+  });
+  while (step.load() != 1) std::this_thread::yield();
+  ASSERT_EQ(b, a) << "the ring reopens the closed slot first (the case under test)";
+  EXPECT_TRUE(tslab_scope_end());  // A's end: its activation is already closed
+  step.store(2);
+  thread_b.join();
+  EXPECT_EQ(b_state_after, EPOCH_ACTIVE) << "A's end closed B's scope";
+  EXPECT_GE(live_added, 100u) << "B's mallocs left its scope's epoch";
+  EXPECT_TRUE(check_allocator());
+}
+
 TEST(MallocScope, SixtyFourThreadsInNestedScopes) {
   TslabScopeCounters before{}, after{};
   tslab_scope_counters(&before);
