@@ -3,6 +3,7 @@
 // workloads, versioning, errors, and the JSON, Prometheus and summary texts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -533,6 +534,20 @@ TEST(StatsText, SummaryNamesTheBusiestEpoch) {
   EXPECT_NE(text.find("live in 1 blocks"), std::string::npos) << text;
   EXPECT_NE(text.find("\"batch\""), std::string::npos) << text;
   a.deallocate(p);
+}
+
+// A label is the application's text: the summary (on stderr through
+// malloc_stats and TSLAB_SHOW_STATS) escapes it, so no terminal escape sequence
+// or forged line reaches the reader.
+TEST(StatsText, SummaryEscapesControlCharactersInLabels) {
+  tslab::Allocator a;
+  const tslab::EpochId e = a.epoch_current();
+  ASSERT_EQ(a.set_epoch_label(e, "\x1b[31mred\x1b[0m\nforged line \"q\" \\"), tslab::Error::ok);
+  ASSERT_NE(a.allocate(64, e), nullptr);
+  const std::string text = tslab::summary(a);
+  EXPECT_EQ(text.find('\x1b'), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("\x1b[31mred\x1b[0m\x0aforged line \"q\" \\")"), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 6) << "one line per part, none forged:\n" << text;
 }
 
 TEST(StatsText, ShowStatsPrintsASummaryWhenTheAllocatorIsFreed) {

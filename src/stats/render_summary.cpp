@@ -53,9 +53,11 @@ void render_summary(const CoreSnapshot& snap, TextWriter& w) noexcept {
     if (best == snap.epoch_count) break;
     shown[best] = true;
     const EpochSnapshot& es = snap.epochs[best];
-    w.printf("    epoch %u \"%s\" (%s, era %llu): %.2f MiB live in %llu blocks, %.2f MiB committed", best,
-             es.label, es.state == EPOCH_ACTIVE ? "active" : "closing", u(es.era),
-             mib(es.occupancy.live_bytes), u(es.occupancy.live_blocks), mib(es.occupancy.committed_bytes));
+    w.printf("    epoch %u ", best);
+    w.quoted_text(es.label);  // the application's text: escaped
+    w.printf(" (%s, era %llu): %.2f MiB live in %llu blocks, %.2f MiB committed",
+             es.state == EPOCH_ACTIVE ? "active" : "closing", u(es.era), mib(es.occupancy.live_bytes),
+             u(es.occupancy.live_blocks), mib(es.occupancy.committed_bytes));
     if (es.closes != 0)
       w.printf("; its last close left %llu blocks pinning %llu slabs (%.2f MiB)",
                u(es.last_close_live_blocks), u(es.last_close_pinned_slabs), mib(es.last_close_pinned_bytes));

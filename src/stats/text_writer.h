@@ -55,6 +55,25 @@ class TextWriter {
     }
     put('"');
   }
+  // A string for a terminal, quotes included: quote and backslash escaped, a
+  // control character as \xNN (no escape sequence or line of its own reaches
+  // the reader), bytes that are not UTF-8 as U+FFFD.
+  void quoted_text(const char* s) noexcept {
+    put('"');
+    while (*s != '\0') {
+      const auto c = static_cast<unsigned char>(*s);
+      if (c == '"' || c == '\\') {
+        put('\\');
+        put(*s++);
+      } else if (c < 0x20 || c == 0x7f) {
+        printf("\\x%02x", c);
+        ++s;
+      } else {
+        s = put_utf8(s);
+      }
+    }
+    put('"');
+  }
   // A Prometheus label value (between quotes): backslash, quote and newline
   // escaped; bytes that are not UTF-8 replaced (a scrape with one is refused whole).
   void label_value(const char* s) noexcept {
