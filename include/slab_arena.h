@@ -119,12 +119,15 @@ const char* slab_arena_config_error(void);
  * error policy. Fails with TSLAB_ERR_INVALID_ARGUMENT (inconsistent options, a
  * chunk_size outside SLAB_ARENA_MIN_CHUNK..SLAB_ARENA_MAX_CHUNK, a buffer that
  * wraps the address space), TSLAB_ERR_EPOCH_OUT_OF_RANGE, TSLAB_ERR_EPOCH_CLOSING
- * or TSLAB_ERR_OUT_OF_MEMORY (the first chunk is taken here). */
+ * or TSLAB_ERR_OUT_OF_MEMORY (the first chunk is taken here). An arena lives no
+ * longer than its allocator: slab_allocator_free ends it with the memory of its
+ * chunks, and every later call on it is refused (TSLAB_ERR_INVALID_ARGUMENT). */
 SlabArena* slab_arena_create(SlabAllocator* alloc, const SlabArenaOptions* options);
 /* Frees every chunk and fallback block; an epoch arena then closes its epoch.
  * False with TSLAB_ERR_STALE_EPOCH if that epoch was re-activated meanwhile (the
- * arena is destroyed all the same), with TSLAB_ERR_INVALID_ARGUMENT for NULL or
- * a thread-local arena (use slab_thread_arena_destroy). */
+ * arena is destroyed all the same), with TSLAB_ERR_INVALID_ARGUMENT for NULL, a
+ * destroyed arena, one whose allocator was freed (it ended then), or a
+ * thread-local arena (use slab_thread_arena_destroy). */
 bool slab_arena_destroy(SlabArena* arena);
 
 /* `size` bytes aligned to `alignment`, or NULL: TSLAB_ERR_BAD_ALIGNMENT,

@@ -207,4 +207,54 @@ TEST(DestroyedObjects, DomainOverAFreedAllocatorIsRefused) {
   EXPECT_TRUE(epoch_domain_destroy(d));  // the domain itself is still live: destroy frees it
 }
 
+// An allocator's end ends the arenas built on it: their chunks were its memory.
+// Every later call on such an arena, its destroy included, is refused; the
+// allocator's other arenas destroyed before it are unaffected.
+TEST(DestroyedObjects, ArenasOverAFreedAllocatorAreRefused) {
+  SlabAllocator* a = slab_allocator_create();
+  ASSERT_NE(a, nullptr);
+  SlabArenaOptions o;
+  ASSERT_TRUE(slab_arena_options_init(&o));
+  o.chunk_size = 64 * 1024;
+  SlabArena* early = slab_arena_create(a, &o);
+  SlabArena* plain = slab_arena_create(a, &o);
+  o.shared = true;
+  SlabArena* shared = slab_arena_create(a, &o);
+  ASSERT_NE(early, nullptr);
+  ASSERT_NE(plain, nullptr);
+  ASSERT_NE(shared, nullptr);
+  for (SlabArena* arena : {plain, shared}) {
+    ASSERT_NE(slab_arena_alloc(arena, 100, 8), nullptr);
+    ASSERT_NE(slab_arena_alloc(arena, 1 << 20, 64), nullptr);  // a chunk of its own
+  }
+  EXPECT_TRUE(slab_arena_destroy(early));
+  slab_allocator_free(a);
+  for (SlabArena* arena : {plain, shared}) {
+    EXPECT_EQ(slab_arena_alloc(arena, 100, 8), nullptr);
+    expect_refused();
+    EXPECT_EQ(slab_arena_alloc(arena, 1 << 20, 64), nullptr);
+    expect_refused();
+    EXPECT_FALSE(slab_arena_reset(arena));
+    expect_refused();
+    SlabArenaStats st;
+    EXPECT_FALSE(slab_arena_stats(arena, &st));
+    expect_refused();
+    EXPECT_FALSE(slab_arena_destroy(arena));
+    expect_refused();
+  }
+  // Later arenas on a later allocator work, and never get a dead one's record twice.
+  SlabAllocator* b = slab_allocator_create();
+  ASSERT_NE(b, nullptr);
+  std::set<SlabArena*> seen;
+  for (int i = 0; i < 8; ++i) {
+    SlabArena* arena = slab_arena_create(b, nullptr);
+    ASSERT_NE(arena, nullptr);
+    EXPECT_TRUE(seen.insert(arena).second);
+    ASSERT_NE(slab_arena_alloc(arena, 100, 8), nullptr);
+  }
+  for (SlabArena* arena : seen) EXPECT_TRUE(slab_arena_destroy(arena));
+  EXPECT_SLAB_CHECK_OK(b);
+  slab_allocator_free(b);
+}
+
 }  // namespace

@@ -100,6 +100,11 @@ ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* optio
   }
   arena->first_ = first;
   arena->chunks_.store(first, std::memory_order_relaxed);
+  if (alloc != nullptr) {
+    arena->bound_.end = [](void* owner) noexcept { static_cast<ArenaCore*>(owner)->end_with_allocator(); };
+    arena->bound_.owner = arena;
+    alloc->add_dependent(&arena->bound_);
+  }
   // Publication point of the arena: the caller hands the pointer to other threads.
   arena->current_.store(first, std::memory_order_release);
   return arena;
@@ -118,6 +123,7 @@ TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
     set_error(TSLAB_ERR_INVALID_ARGUMENT);
     return TSLAB_ERR_INVALID_ARGUMENT;
   }
+  if (arena->alloc_ != nullptr) arena->alloc_->remove_dependent(&arena->bound_);
   arena->free_fallback_blocks();
   for (ArenaChunk* c = arena->chunks_.load(std::memory_order_acquire); c != nullptr;) {
     ArenaChunk* next = c->next;
@@ -136,6 +142,16 @@ TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
   arena->current_.store(&g_dead_chunk, std::memory_order_release);
   arena_record_release(arena);
   return result;
+}
+
+void ArenaCore::end_with_allocator() noexcept {
+  bool live = true;
+  if (!live_.compare_exchange_strong(live, false, std::memory_order_acq_rel)) return;
+  fallback_.store(nullptr, std::memory_order_relaxed);
+  chunks_.store(nullptr, std::memory_order_relaxed);
+  first_ = nullptr;
+  current_.store(&g_dead_chunk, std::memory_order_release);
+  arena_record_release(this);
 }
 
 TslabError ArenaCore::reset() noexcept {

@@ -20,6 +20,7 @@
 
 #include "arena/arena_chunk.h"
 #include "arena/bump.h"
+#include "core/allocator_dependent.h"
 #include "core/thread_cache.h"
 #include "platform/mutex.h"
 #include "slab_arena.h"
@@ -71,6 +72,11 @@ class ArenaCore {
     for (const ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr; c = c->next)
       visit(static_cast<const char*>(c->base), c->offset.load(std::memory_order_relaxed));
   }
+  // The end of the arena's allocator (AllocatorDependent): the arena dies as
+  // destroy would kill it, but its chunks and fallback blocks are left to go
+  // with the allocator's memory. Every later call is refused, destroy included.
+  void end_with_allocator() noexcept;
+
   // A thread-local arena is destroyed only through thread_arena.h.
   bool thread_owned() const noexcept { return thread_owned_; }
   void set_thread_owned() noexcept { thread_owned_ = true; }
@@ -167,7 +173,8 @@ class ArenaCore {
   ArenaChunk* first_ = nullptr;               // kept by reset
   Mutex grow_mutex_;                          // shared: taken to install or link a chunk
   ArenaChunk buffer_chunk_;                   // the caller buffer's header, if any
-  std::atomic<bool> live_{true};              // cleared, once, by destroy
+  std::atomic<bool> live_{true};              // cleared, once, by destroy or the allocator's end
+  AllocatorDependent bound_;                  // on alloc_'s list while the arena lives
 };
 
 }  // namespace tslab::detail

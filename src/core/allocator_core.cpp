@@ -97,8 +97,36 @@ TslabError AllocatorCore::destroy(AllocatorCore* core) noexcept {
   if (core->permanent()) return TSLAB_ERR_PERMANENT;
   // After this no exiting thread can hand a heap back to it.
   unregister_live(core);
+  {
+    // What was built on it ends first: its memory is about to go.
+    const CountedLock lock(core->mutex_, core->counters_);
+    for (AllocatorDependent* d = core->dependents_; d != nullptr;) {
+      AllocatorDependent* next = d->next;
+      d->end(d->owner);
+      d = next;
+    }
+    core->dependents_ = nullptr;
+  }
   bury(core);
   return TSLAB_OK;
+}
+
+void AllocatorCore::add_dependent(AllocatorDependent* d) noexcept {
+  const CountedLock lock(mutex_, counters_);
+  d->prev = nullptr;
+  d->next = dependents_;
+  if (dependents_ != nullptr) dependents_->prev = d;
+  dependents_ = d;
+}
+
+void AllocatorCore::remove_dependent(AllocatorDependent* d) noexcept {
+  const CountedLock lock(mutex_, counters_);
+  if (d->prev != nullptr)
+    d->prev->next = d->next;
+  else
+    dependents_ = d->next;
+  if (d->next != nullptr) d->next->prev = d->prev;
+  d->prev = d->next = nullptr;
 }
 
 AllocatorCore* AllocatorCore::construct_dead(void* where) noexcept {

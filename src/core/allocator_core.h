@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/allocator_dependent.h"
 #include "core/counters.h"
 #include "core/large_span_cache.h"
 #include "core/pin_sample.h"
@@ -88,6 +89,10 @@ class AllocatorCore final : public SlabSource {
   // Returns everything the allocator holds; its record then holds a dead
   // allocator (core/allocator_records.h). A dead or null core: TSLAB_ERR_INVALID_ARGUMENT.
   static TslabError destroy(AllocatorCore* core) noexcept;
+  // Dependents (AllocatorDependent): added once, removed by their own end
+  // before the allocator's, never both.
+  void add_dependent(AllocatorDependent* d) noexcept;
+  void remove_dependent(AllocatorDependent* d) noexcept;
   // The allocator every empty tslab::Allocator refers to: never live.
   static AllocatorCore* dead() noexcept;
 
@@ -477,14 +482,15 @@ class AllocatorCore final : public SlabSource {
   // slabs (pages decommitted, generation moved on), linked through epoch_prev/next.
   Slab* epoch_slabs_[SLAB_MAX_EPOCH_COUNT] = {};
   Slab* free_slabs_ = nullptr;
-  Slab* warm_slabs_ = nullptr;        // pooled with pages committed (the warm reserve)
-  std::uint32_t warm_count_ = 0;      // slabs on warm_slabs_
-  std::uint32_t warm_left_ = 0;       // slabs marked keep_warm
-  std::uint32_t warm_limit_ = 0;      // TSLAB_WARM_RESERVE in slabs
-  std::uint64_t large_retain_ = 0;    // TSLAB_LARGE_RETAIN
-  bool close_rss_ = false;            // TSLAB_CLOSE_RSS
-  SegmentHeader* dormant_ = nullptr;  // small segments whose metadata pages went back
-  Slab* deferred_ = nullptr;          // unlinked, UNUSED, waiting for pins and queues (still_reached)
+  Slab* warm_slabs_ = nullptr;                // pooled with pages committed (the warm reserve)
+  std::uint32_t warm_count_ = 0;              // slabs on warm_slabs_
+  std::uint32_t warm_left_ = 0;               // slabs marked keep_warm
+  std::uint32_t warm_limit_ = 0;              // TSLAB_WARM_RESERVE in slabs
+  std::uint64_t large_retain_ = 0;            // TSLAB_LARGE_RETAIN
+  bool close_rss_ = false;                    // TSLAB_CLOSE_RSS
+  SegmentHeader* dormant_ = nullptr;          // small segments whose metadata pages went back
+  Slab* deferred_ = nullptr;                  // unlinked, UNUSED, waiting for pins and queues (still_reached)
+  AllocatorDependent* dependents_ = nullptr;  // ended by destroy (allocator lock)
   std::atomic<std::uint64_t> new_slabs_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_recycled_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_reused_[NUM_CLASSES] = {};
