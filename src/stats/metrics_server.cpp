@@ -35,6 +35,7 @@
 #include "platform/clock_rss.h"
 #include "platform/fork_hooks.h"
 #include "platform/mutex.h"
+#include "platform/no_cancel.h"
 #include "stats/http_request.h"
 #include "stats/os_pages.h"
 #include "stats/pin_report.h"
@@ -487,6 +488,9 @@ std::size_t render_all_prometheus(char* out, std::size_t out_size) noexcept {
 std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
   // The child of a fork has no server thread: it reports none running.
   fork_participate(ForkRank::metrics, {nullptr, nullptr, metrics_after_fork_child});
+  // Not cancelled while holding the lock (stdio and pthread_create below are
+  // cancellation points): the library has no unwinding to release it.
+  const CancellationDisabled no_cancel;
   const std::lock_guard<OuterMutex> lock(g_server_mutex);
   if (const std::uint16_t running = g_port.load(std::memory_order_relaxed); running != 0) {
     if (port == 0 || port == running) return running;
@@ -514,6 +518,7 @@ std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
 }
 
 void metrics_stop() noexcept {
+  const CancellationDisabled no_cancel;  // write and pthread_join are cancellation points
   const std::lock_guard<OuterMutex> lock(g_server_mutex);
   if (g_port.load(std::memory_order_relaxed) == 0) return;
   const char wake = 1;
