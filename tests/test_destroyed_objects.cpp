@@ -21,6 +21,21 @@ namespace {
 
 void expect_refused() { EXPECT_EQ(slab_last_error(), TSLAB_ERR_INVALID_ARGUMENT); }
 
+// Every call on a dead arena is refused, its destroy included.
+void expect_arena_refused(SlabArena* arena) {
+  EXPECT_FALSE(slab_arena_destroy(arena));
+  expect_refused();
+  EXPECT_EQ(slab_arena_alloc(arena, 100, 8), nullptr);
+  expect_refused();
+  EXPECT_EQ(slab_arena_alloc(arena, 1 << 20, 64), nullptr);
+  expect_refused();
+  EXPECT_FALSE(slab_arena_reset(arena));
+  expect_refused();
+  SlabArenaStats st;
+  EXPECT_FALSE(slab_arena_stats(arena, &st));
+  expect_refused();
+}
+
 TEST(DestroyedObjects, DomainDestroyedTwiceIsRefusedAndNeverHandedOutTwice) {
   SlabAllocator* a = slab_allocator_create();
   ASSERT_NE(a, nullptr);
@@ -60,15 +75,7 @@ TEST(DestroyedObjects, ArenaDestroyedTwiceIsRefusedAndLaterArenasShareNoMemory) 
   ASSERT_NE(gone, nullptr);
   ASSERT_NE(slab_arena_alloc(gone, 100, 8), nullptr);
   EXPECT_TRUE(slab_arena_destroy(gone));
-  EXPECT_FALSE(slab_arena_destroy(gone));
-  expect_refused();
-  EXPECT_EQ(slab_arena_alloc(gone, 100, 8), nullptr);
-  expect_refused();
-  EXPECT_FALSE(slab_arena_reset(gone));
-  expect_refused();
-  SlabArenaStats st;
-  EXPECT_FALSE(slab_arena_stats(gone, &st));
-  expect_refused();
+  expect_arena_refused(gone);
   // Two later arenas: each fills its block with its own byte; neither sees the other's.
   SlabArena* x = slab_arena_create(a, &o);
   SlabArena* y = slab_arena_create(a, &o);
@@ -229,19 +236,7 @@ TEST(DestroyedObjects, ArenasOverAFreedAllocatorAreRefused) {
   }
   EXPECT_TRUE(slab_arena_destroy(early));
   slab_allocator_free(a);
-  for (SlabArena* arena : {plain, shared}) {
-    EXPECT_EQ(slab_arena_alloc(arena, 100, 8), nullptr);
-    expect_refused();
-    EXPECT_EQ(slab_arena_alloc(arena, 1 << 20, 64), nullptr);
-    expect_refused();
-    EXPECT_FALSE(slab_arena_reset(arena));
-    expect_refused();
-    SlabArenaStats st;
-    EXPECT_FALSE(slab_arena_stats(arena, &st));
-    expect_refused();
-    EXPECT_FALSE(slab_arena_destroy(arena));
-    expect_refused();
-  }
+  for (SlabArena* arena : {plain, shared}) expect_arena_refused(arena);
   // Later arenas on a later allocator work, and never get a dead one's record twice.
   SlabAllocator* b = slab_allocator_create();
   ASSERT_NE(b, nullptr);

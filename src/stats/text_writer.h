@@ -39,41 +39,10 @@ class TextWriter {
   }
   // A JSON string literal, quotes included. Text that is not UTF-8 comes out
   // with U+FFFD in place of each bad byte, so the document stays valid.
-  void json_string(const char* s) noexcept {
-    put('"');
-    while (*s != '\0') {
-      const auto c = static_cast<unsigned char>(*s);
-      if (c == '"' || c == '\\') {
-        put('\\');
-        put(*s++);
-      } else if (c < 0x20) {
-        printf("\\u%04x", c);
-        ++s;
-      } else {
-        s = put_utf8(s);
-      }
-    }
-    put('"');
-  }
-  // A string for a terminal, quotes included: quote and backslash escaped, a
-  // control character as \xNN (no escape sequence or line of its own reaches
-  // the reader), bytes that are not UTF-8 as U+FFFD.
-  void quoted_text(const char* s) noexcept {
-    put('"');
-    while (*s != '\0') {
-      const auto c = static_cast<unsigned char>(*s);
-      if (c == '"' || c == '\\') {
-        put('\\');
-        put(*s++);
-      } else if (c < 0x20 || c == 0x7f) {
-        printf("\\x%02x", c);
-        ++s;
-      } else {
-        s = put_utf8(s);
-      }
-    }
-    put('"');
-  }
+  void json_string(const char* s) noexcept { quoted(s, false); }
+  // A string for a terminal, quotes included: a control character as \xNN (no
+  // escape sequence or line of its own reaches the reader), else as JSON's.
+  void quoted_text(const char* s) noexcept { quoted(s, true); }
   // A Prometheus label value (between quotes): backslash, quote and newline
   // escaped; bytes that are not UTF-8 replaced (a scrape with one is refused whole).
   void label_value(const char* s) noexcept {
@@ -91,6 +60,27 @@ class TextWriter {
   }
 
  private:
+  // Quote and backslash escaped, control characters as \u00NN (JSON) or, for
+  // a terminal, \xNN with DEL too; bytes that are not UTF-8 as U+FFFD.
+  void quoted(const char* s, bool terminal) noexcept {
+    put('"');
+    while (*s != '\0') {
+      const auto c = static_cast<unsigned char>(*s);
+      if (c == '"' || c == '\\') {
+        put('\\');
+        put(*s++);
+      } else if (c < 0x20 || (terminal && c == 0x7f)) {
+        if (terminal)
+          printf("\\x%02x", c);
+        else
+          printf("\\u%04x", c);
+        ++s;
+      } else {
+        s = put_utf8(s);
+      }
+    }
+    put('"');
+  }
   // Copies one character from s (an ASCII byte or a well-formed UTF-8 sequence),
   // or writes U+FFFD for a byte that starts none. Returns where the next starts.
   const char* put_utf8(const char* s) noexcept {
