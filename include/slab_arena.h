@@ -121,13 +121,14 @@ const char* slab_arena_config_error(void);
  * wraps the address space), TSLAB_ERR_EPOCH_OUT_OF_RANGE, TSLAB_ERR_EPOCH_CLOSING
  * or TSLAB_ERR_OUT_OF_MEMORY (the first chunk is taken here). An arena lives no
  * longer than its allocator: slab_allocator_free ends it with the memory of its
- * chunks, and every later call on it is refused (TSLAB_ERR_INVALID_ARGUMENT). */
+ * chunks, and every later call on it is refused (TSLAB_ERR_INVALID_ARGUMENT)
+ * but slab_arena_destroy, which frees what is left. */
 SlabArena* slab_arena_create(SlabAllocator* alloc, const SlabArenaOptions* options);
 /* Frees every chunk and fallback block; an epoch arena then closes its epoch.
  * False with TSLAB_ERR_STALE_EPOCH if that epoch was re-activated meanwhile (the
  * arena is destroyed all the same), with TSLAB_ERR_INVALID_ARGUMENT for NULL, a
- * destroyed arena, one whose allocator was freed (it ended then), or a
- * thread-local arena (use slab_thread_arena_destroy). */
+ * destroyed arena or a thread-local arena (use slab_thread_arena_destroy). An
+ * arena whose allocator was freed is destroyed too: only its record is left. */
 bool slab_arena_destroy(SlabArena* arena);
 
 /* `size` bytes aligned to `alignment`, or NULL: TSLAB_ERR_BAD_ALIGNMENT,

@@ -123,6 +123,12 @@ TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
     set_error(TSLAB_ERR_INVALID_ARGUMENT);
     return TSLAB_ERR_INVALID_ARGUMENT;
   }
+  // Ended with its allocator: its chunks went with the allocator's memory, only
+  // the record is left to free (once, as any arena's).
+  if (arena->ended_.load(std::memory_order_acquire)) {
+    arena_record_release(arena);
+    return TSLAB_OK;
+  }
   if (arena->alloc_ != nullptr) arena->alloc_->remove_dependent(&arena->bound_);
   arena->free_fallback_blocks();
   for (ArenaChunk* c = arena->chunks_.load(std::memory_order_acquire); c != nullptr;) {
@@ -145,17 +151,18 @@ TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
 }
 
 void ArenaCore::end_with_allocator() noexcept {
-  bool live = true;
-  if (!live_.compare_exchange_strong(live, false, std::memory_order_acq_rel)) return;
+  // The record stays the caller's until its destroy (which then frees only the
+  // record): released here, many arenas ending at once would outrun the
+  // record pool's quarantine, and a stale pointer could name a new arena.
   fallback_.store(nullptr, std::memory_order_relaxed);
   chunks_.store(nullptr, std::memory_order_relaxed);
   first_ = nullptr;
   current_.store(&g_dead_chunk, std::memory_order_release);
-  arena_record_release(this);
+  ended_.store(true, std::memory_order_release);
 }
 
 TslabError ArenaCore::reset() noexcept {
-  if (!alive()) return TSLAB_ERR_INVALID_ARGUMENT;
+  if (!usable()) return TSLAB_ERR_INVALID_ARGUMENT;
   const std::uint64_t reached = consumed();
   if (reached > high_water_.load(std::memory_order_relaxed))
     high_water_.store(reached, std::memory_order_relaxed);
@@ -186,7 +193,7 @@ std::uint64_t ArenaCore::consumed() const noexcept {
 }
 
 TslabError ArenaCore::stats(SlabArenaStats* out) const noexcept {
-  if (!alive()) return TSLAB_ERR_INVALID_ARGUMENT;
+  if (!usable()) return TSLAB_ERR_INVALID_ARGUMENT;
   *out = SlabArenaStats{};
   for (const ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr; c = c->next) {
     out->capacity += c->capacity;

@@ -64,6 +64,8 @@ class ArenaCore {
   // False once destroyed. Allocation needs no test of it: a dead arena's current
   // chunk has no room, so every allocation reaches allocate_slow, which asks.
   bool alive() const noexcept { return live_.load(std::memory_order_acquire); }
+  // Alive and its allocator not ended (end_with_allocator): calls are served.
+  bool usable() const noexcept { return alive() && !ended_.load(std::memory_order_acquire); }
 
   // Test hook: calls visit(base, used bytes) for every chunk held, newest first.
   // Needs the arena to itself.
@@ -72,9 +74,9 @@ class ArenaCore {
     for (const ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr; c = c->next)
       visit(static_cast<const char*>(c->base), c->offset.load(std::memory_order_relaxed));
   }
-  // The end of the arena's allocator (AllocatorDependent): the arena dies as
-  // destroy would kill it, but its chunks and fallback blocks are left to go
-  // with the allocator's memory. Every later call is refused, destroy included.
+  // The end of the arena's allocator (AllocatorDependent): its chunks and
+  // fallback blocks go with the allocator's memory, and every later call is
+  // refused but destroy, which frees what is left: the record.
   void end_with_allocator() noexcept;
 
   // A thread-local arena is destroyed only through thread_arena.h.
@@ -175,6 +177,7 @@ class ArenaCore {
   ArenaChunk buffer_chunk_;                   // the caller buffer's header, if any
   std::atomic<bool> live_{true};              // cleared, once, by destroy or the allocator's end
   AllocatorDependent bound_;                  // on alloc_'s list while the arena lives
+  std::atomic<bool> ended_{false};            // set, once, by the allocator's end
 };
 
 }  // namespace tslab::detail

@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include <new>
+#include <utility>
 
 #include "core/allocator_records.h"
 #include "core/fast_path.h"
@@ -97,15 +98,18 @@ TslabError AllocatorCore::destroy(AllocatorCore* core) noexcept {
   if (core->permanent()) return TSLAB_ERR_PERMANENT;
   // After this no exiting thread can hand a heap back to it.
   unregister_live(core);
+  // What was built on it ends first, outside its lock (an end may take other
+  // locks): its memory is about to go.
+  AllocatorDependent* dependents = nullptr;
   {
-    // What was built on it ends first: its memory is about to go.
     const CountedLock lock(core->mutex_, core->counters_);
-    for (AllocatorDependent* d = core->dependents_; d != nullptr;) {
-      AllocatorDependent* next = d->next;
-      d->end(d->owner);
-      d = next;
-    }
-    core->dependents_ = nullptr;
+    dependents = std::exchange(core->dependents_, nullptr);
+  }
+  while (dependents != nullptr) {
+    AllocatorDependent* next = dependents->next;
+    dependents->prev = dependents->next = nullptr;
+    dependents->end(dependents->owner);
+    dependents = next;
   }
   bury(core);
   return TSLAB_OK;

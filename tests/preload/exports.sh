@@ -49,9 +49,10 @@ done
 for s in slab_allocator_create slab_malloc_epoch epoch_domain_create tslab_version get_perf_counters now_ns read_rss_bytes_linux; do
   if ! symbols "$1" | grep -qx -- "$s"; then echo "FAIL $(basename "$1") does not export $s"; status=1; fi
 done
-# Neither library needs a C++ runtime: a C program that preloads one loads
-# only the C library beside it (no libstdc++, libm or libgcc_s).
-for lib in "$1" "$2"; do
+# libtslab-malloc.so needs no C++ runtime: a C program that preloads it loads
+# only the C library beside it (no libstdc++, libm or libgcc_s). (libtslab.so,
+# the C++ API's library, names libstdc++.)
+for lib in "$2"; do
   needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
   extra=$(tr ' ' '\n' <<<"$needed" | grep -vE '^(libc\.so\.6|ld-linux[-a-z0-9_.]*\.so\.[0-9]+)?$' || true)
   if [ -n "$extra" ]; then echo "FAIL $(basename "$lib") needs $extra"; status=1; else echo "ok   $(basename "$lib") needs: $needed"; fi
