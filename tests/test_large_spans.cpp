@@ -724,6 +724,7 @@ TEST(LargeSpanGrow, AWarmSpanPinnedBeforeOrDuringAGrowIsNotRebound) {
   const std::uintptr_t old_base = seg->base;
   const std::size_t old_size = seg->size;
   int changed_under_pin = 0;
+  std::atomic<bool> allocated{false};
   platform.pin_during_grow = &seg->pins[0];
   std::thread validator([&] {
     while (!platform.grow_pinned.load()) std::this_thread::yield();
@@ -731,9 +732,13 @@ TEST(LargeSpanGrow, AWarmSpanPinnedBeforeOrDuringAGrowIsNotRebound) {
     // not change under it.
     for (int i = 0; i < 1000; ++i, std::this_thread::yield())
       if (seg->base != old_base || seg->size != old_size) ++changed_under_pin;
+    // Held until the allocation is over (a warm span's grower never waits for
+    // it), so that the grower certainly finds the pin however it is scheduled.
+    while (!allocated.load()) std::this_thread::yield();
     seg->pins[0].fetch_sub(1);
   });
   auto* t = static_cast<unsigned char*>(a.allocate(20 * MiB));
+  allocated.store(true);
   validator.join();
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(changed_under_pin, 0) << "the header was rebound under a validation's pin";
