@@ -30,6 +30,9 @@ namespace {
 
 namespace td = tslab::detail;
 
+// Probes the probing threads must have made before a test's loop may end.
+constexpr std::uint64_t MIN_PROBES = 1000;
+
 TEST(MtPinRace, StaleProbesWhileSegmentsSleepAndWake) {
   SlabAllocator* a = slab_allocator_create();
   ASSERT_NE(a, nullptr);
@@ -62,7 +65,9 @@ TEST(MtPinRace, StaleProbesWhileSegmentsSleepAndWake) {
 
   std::vector<void*> blocks(per_cycle);
   std::vector<SlabHandle> issued(per_cycle);
-  for (std::size_t c = 0; c < cycles; ++c) {
+  // The cycles go on until the probers have run too: on a loaded machine they
+  // may get no processor before the planned cycles are over.
+  for (std::size_t c = 0; c < cycles || probes.load(std::memory_order_relaxed) < MIN_PROBES; ++c) {
     const EpochId e = epoch_current(a);
     for (std::size_t i = 0; i < per_cycle; ++i) {
       blocks[i] = alloc_obj_epoch(a, SIZE, e, &issued[i]);
@@ -151,7 +156,7 @@ TEST(MtPinRace, StaleProbesWhileLargeSpansAreReleasedAndRebound) {
   const std::size_t rounds = tslab_test::scaled(3000);
   SpanProbers probers(a, 3);
   tslab_test::Rng rng(5);
-  for (std::size_t r = 0; r < rounds; ++r) {
+  for (std::size_t r = 0; r < rounds || probers.probes() < MIN_PROBES; ++r) {  // as above
     const std::size_t i = r % SpanProbers::SLOTS;
     SlabHandle h = 0;
     const std::size_t size = td::MAX_SMALL_SIZE + 1 + rng.next() % (2 << 20);
@@ -181,7 +186,7 @@ TEST(MtPinRace, StaleProbesWhileLargeSpansGrow) {
   const std::size_t rounds = tslab_test::scaled(1500);
   SpanProbers probers(a, 13);
   tslab_test::Rng rng(15);
-  for (std::size_t r = 0; r < rounds; ++r) {
+  for (std::size_t r = 0; r < rounds || probers.probes() < MIN_PROBES; ++r) {  // as above
     const std::size_t i = r % SpanProbers::SLOTS;
     // A block of one segment's reservation, then a realloc beyond it: its span
     // grows, live (copied instead while a prober pins it).
