@@ -221,11 +221,11 @@ TEST(MtChurn, ChurnWhileEpochsAdvance) {
   }
   std::thread advancer([&] {
     Rng rng(77);
-    while (!done.load(std::memory_order_acquire)) {
+    do {  // at least once, however late the thread gets a processor
       a.epoch_advance();
       advances.fetch_add(1, std::memory_order_relaxed);
       for (std::uint64_t k = rng.range(0, 2000); k > 0; --k) std::this_thread::yield();
-    }
+    } while (!done.load(std::memory_order_acquire));
   });
   for (auto& th : threads) th.join();
   done.store(true, std::memory_order_release);
