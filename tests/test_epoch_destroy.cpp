@@ -52,8 +52,10 @@ TEST(EpochDestroy, FreesEveryLiveBlockAndRefusesTheirPointersAndHandles) {
   EXPECT_EQ(a.epoch_state(doomed), tslab::EpochState::closing);
   EXPECT_EQ(a.epoch_info(doomed).live_count, 0u);
   // Refused: as a double free, or as never allocated once the slab went back.
-  for (void* p : blocks) {
-    const Error e = a.deallocate(p);
+  // (Not the blocks freed before: their emptied slabs may serve other blocks since,
+  // as `survivor`.)
+  for (std::size_t i = 1000; i < blocks.size(); ++i) {
+    const Error e = a.deallocate(blocks[i]);
     EXPECT_TRUE(e == Error::double_free || e == Error::not_allocated) << static_cast<int>(e);
   }
   for (tslab::Handle h : handles) EXPECT_NE(a.free_handle(h), Error::ok);

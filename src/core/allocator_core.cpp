@@ -214,6 +214,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
     s->decommitted.store(false, std::memory_order_relaxed);
     s->resident = false;
     slabs_reused_[cls].fetch_add(1, std::memory_order_relaxed);
+    trim_large_warm_locked(SLAB_SIZE);  // its pages fault in: cached spans make way
   } else {
     SegmentHeader* seg = current_segment_[epoch];
     if (seg == nullptr || seg->slabs_taken == seg->slab_count) {
@@ -227,6 +228,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
     s = &seg->slabs[seg->slabs_taken++];
     s->resident = false;
     new_slabs_[cls].fetch_add(1, std::memory_order_relaxed);
+    trim_large_warm_locked(SLAB_SIZE);
   }
   s->obj_size = class_block_size(cls);
   s->magic = class_magic(cls);

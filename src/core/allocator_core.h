@@ -383,6 +383,14 @@ class AllocatorCore final : public SlabSource {
   // Returns the pages of cached large spans kept committed until at most `keep`
   // bytes of them are left, those cached longest first. Allocator lock held.
   void release_large_warm_locked(std::uint64_t keep) noexcept;
+  // One kind of warm memory makes way for fresh pages of the other, so that what
+  // is kept committed for reuse never adds to the footprint of a program whose
+  // mix moves between small blocks and large ones. Allocator lock held.
+  //   - about `bytes` of cached large spans' pages go back, from the tails of the
+  //     spans cached longest (a slab is about to fault its pages in);
+  //   - warm slabs for about `bytes` go back (a large block is about to).
+  void trim_large_warm_locked(std::uint64_t bytes) noexcept;
+  void trim_warm_slabs_locked(std::uint64_t bytes) noexcept;
   // Freed spans kept committed beyond the warm reserve (TSLAB_LARGE_RETAIN) for
   // longer than LARGE_RETAIN_NS give their pages back. Allocator lock held.
   void release_large_decayed_locked() noexcept;

@@ -105,6 +105,21 @@ void check_free_list(const AllocatorCore* owner, const HotBin& bin, std::uint32_
   }
 }
 
+// The heap's count of slabs counted reclaimable, which decides when it hands
+// spare empty slabs back (Heap::hand_back_spare_slabs), is what its slabs say.
+void check_counted_empty(const Heap& h, Reporter& r) {
+  std::uint32_t counted = 0;
+  for (std::uint32_t bin_index = 0; bin_index < h.epoch_count() * NUM_CLASSES; ++bin_index) {
+    if (!h.uses_epoch(bin_index / NUM_CLASSES)) continue;
+    for (const Slab* s = h.lists(bin_index / NUM_CLASSES, bin_index % NUM_CLASSES).slabs.front();
+         s != nullptr; s = s->next)
+      counted += s->reclaim_bytes != 0;
+  }
+  for (const Slab* s = h.retired().front(); s != nullptr; s = s->next) counted += s->reclaim_bytes != 0;
+  if (counted != h.counted_empty())
+    r.fail("heap counts %u reclaimable slabs, its slabs say %u", h.counted_empty(), counted);
+}
+
 // The heap's reclaimable counts of open bins equal what its slabs say: the empty
 // slabs of the bin's era that still hold pages, counted with their committed bytes.
 void check_reclaim_counts(const Heap& h, const EpochRing& epochs, Reporter& r) {
@@ -255,6 +270,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
     for (const Slab* s = h->retired().front(); s != nullptr && r.ok(); s = s->next, ++reachable)
       check_bin_slab(*s, h, 0, 0, SlabList::retired, r);
     if (STATS_ENABLED) check_reclaim_counts(*h, epochs_, r);
+    if (STATS_ENABLED && r.ok()) check_counted_empty(*h, r);
   }
   if (r.ok()) check_remote_queues(reservations_, heaps_, deferred_, r);
   if (r.ok() && reachable != live_slabs)

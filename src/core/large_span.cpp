@@ -323,6 +323,10 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
     return nullptr;
   }
   if (stale_bytes != nullptr) *stale_bytes = smaller(seg->dirty_bytes, need);
+  if (need > seg->dirty_bytes) {  // pages to fault in: warm slabs make way
+    const CountedLock lock(mutex_, counters_);
+    trim_warm_slabs_locked(need - seg->dirty_bytes);
+  }
   return publish_span(seg, need, epoch, era);
 }
 
@@ -444,6 +448,27 @@ void AllocatorCore::release_large_warm_locked(std::uint64_t keep) noexcept {
     }
     return true;
   });
+}
+
+void AllocatorCore::trim_large_warm_locked(std::uint64_t bytes) noexcept {
+  large_cache_.for_each_oldest_first([&](SegmentHeader* seg) {
+    if (bytes == 0) return false;
+    const std::size_t take = smaller(seg->dirty_bytes, bytes);
+    if (take == 0) return true;
+    // The tail of the span's dirty range: cached, no allocation path reaches it
+    // (law 4); beyond dirty_bytes it reads as zero again.
+    if (!decommit_counted(reinterpret_cast<char*>(seg->base) + (seg->dirty_bytes - take), take)) return false;
+    seg->dirty_bytes -= take;
+    large_warm_bytes_ -= take;
+    bytes -= take;
+    return true;
+  });
+}
+
+void AllocatorCore::trim_warm_slabs_locked(std::uint64_t bytes) noexcept {
+  const std::uint64_t slabs = (bytes + SLAB_SIZE - 1) / SLAB_SIZE;
+  if (warm_count_ != 0)
+    release_warm_locked(slabs < warm_count_ ? warm_count_ - static_cast<std::uint32_t>(slabs) : 0);
 }
 
 std::uint64_t AllocatorCore::large_cache_visits() const noexcept {

@@ -129,6 +129,8 @@ class Heap {
   const SlabQueue& retired() const noexcept { return retired_; }
   const HeapClassCounters& counters(std::uint32_t cls) const noexcept { return counters_[cls]; }
   const ReclaimCount& reclaim(std::uint32_t bin_index) const noexcept { return reclaim_[bin_index]; }
+  // The invariant checker: how many slabs this heap counts as reclaimable.
+  std::uint32_t counted_empty() const noexcept { return counted_empty_; }
 
   // Owner: a slab of this heap reached 0 live blocks (it starts counting as
   // reclaimable) / left 0 (uncount). Cold: called only at those steps.
@@ -300,6 +302,7 @@ class Heap {
   bool carve(SlabSource& source, BinLists& lists, HotBin& bin) noexcept;
   std::uint32_t collect(const SlabSource& source, Slab* s) noexcept;
   Slab* take_empty_of_open_bin(std::uint32_t bin_index, Slab* out) noexcept;
+  void hand_back_spare_slabs(SlabSource& source) noexcept;
   void purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcept;
   bool relist_purged(BinLists& lists, HotBin& bin) noexcept;
 
@@ -313,6 +316,13 @@ class Heap {
   std::uint64_t closes_seen_ = 0;  // SlabSource::close_count() at the last catch-up
   HeapClassCounters counters_[NUM_CLASSES];
   ReclaimCount* reclaim_ = nullptr;  // one per bin
+  // Owner: slabs of this heap counted as reclaimable (Slab::reclaim_bytes != 0),
+  // and that count after the last hand-back of empty slabs (or lower, as slabs
+  // left the count since): alloc_slow, about to take a slab from the pool, hands
+  // back the empty slabs of open bins once SPARE_SLACK more emptied since.
+  std::uint32_t counted_empty_ = 0;
+  std::uint32_t spare_floor_ = 0;
+  static constexpr std::uint32_t SPARE_SLACK = 2;
 
   void reset_reclaim(std::uint32_t bin_index, std::uint64_t era) noexcept;
   // Owner: re-reads an empty slab's committed bytes (pages purged or relisted).

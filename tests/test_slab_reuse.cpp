@@ -1,0 +1,147 @@
+// This file contains the tests of memory reuse across kinds of block, within one
+// open epoch: empty slabs of one size class serve the next class a program
+// needs (Heap::hand_back_spare_slabs), warm slabs make way for a large block's
+// fresh pages, and cached large spans for a fresh slab's. Checked by the
+// allocator's counters, never by time or RSS.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "slab_stats.h"
+#include "test_util.h"
+#include "tslab/stats.hpp"
+
+namespace {
+
+using tslab::Error;
+constexpr std::size_t SLAB = SLAB_PAGE_SIZE;
+constexpr std::size_t MiB = std::size_t{1} << 20;
+
+std::vector<void*> fill(tslab::Allocator& a, std::size_t size, std::size_t count) {
+  std::vector<void*> blocks(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    blocks[i] = a.allocate(size);
+    EXPECT_NE(blocks[i], nullptr);
+    if (blocks[i] != nullptr) std::memset(blocks[i], static_cast<int>(i), size);
+  }
+  return blocks;
+}
+
+void free_all(tslab::Allocator& a, const std::vector<void*>& blocks) {
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+}
+
+// A program whose size mix moves: ten slabs of 64-byte blocks die, then as many
+// bytes of 48-byte blocks are needed. They take the emptied slabs (warm: the
+// reserve has room), not new ones; the first class takes its slabs back after.
+TEST(SlabReuse, EmptySlabsOfOneClassServeTheNextClassNeeded) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(4 * MiB), Error::ok);
+  const std::vector<void*> first = fill(a, 64, 10 * (SLAB / 64));
+  free_all(a, first);
+  const tslab::GlobalStats before = tslab::stats(a);
+  const std::vector<void*> second = fill(a, 48, 9 * (SLAB / 48));
+  const tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_EQ(after.new_slabs_total, before.new_slabs_total) << "no slab beyond the ten the program had";
+  EXPECT_GE(after.slabs_reused_total - before.slabs_reused_total, 9u);
+  EXPECT_GE(after.slabs_recycled_total - before.slabs_recycled_total, 9u);
+  EXPECT_EQ(after.decommit_calls_total, before.decommit_calls_total) << "warm: no page went back";
+  EXPECT_ALLOCATOR_OK(a);
+  free_all(a, second);
+  const std::vector<void*> third = fill(a, 64, 8 * (SLAB / 64));
+  EXPECT_EQ(tslab::stats(a).new_slabs_total, before.new_slabs_total);
+  free_all(a, third);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// Without a reserve the emptied slabs go back to the OS on their way through the
+// pool, and are reused all the same.
+TEST(SlabReuse, WithoutAReserveEmptySlabsAreReturnedAndReused) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  const std::vector<void*> first = fill(a, 256, 10 * (SLAB / 256));
+  free_all(a, first);
+  const tslab::GlobalStats before = tslab::stats(a);
+  const std::vector<void*> second = fill(a, 1024, 9 * (SLAB / 1024));
+  const tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_EQ(after.new_slabs_total, before.new_slabs_total);
+  EXPECT_GT(after.decommit_bytes_total - before.decommit_bytes_total, 8 * SLAB);
+  free_all(a, second);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A bin that empties one slab at a time (one block allocated and freed in a
+// loop) keeps it while another class grows: the hand-back waits until two more
+// slabs emptied since its last look, so the loop takes no slab from the pool.
+TEST(SlabReuse, ABinEmptyingOneSlabAtATimeKeepsIt) {
+  tslab::Allocator a;
+  std::vector<void*> growing;
+  void* one = a.allocate(128);
+  ASSERT_EQ(a.deallocate(one), Error::ok);
+  const tslab::GlobalStats before = tslab::stats(a);
+  for (std::size_t i = 0; i < 20 * (SLAB / 512); ++i) {
+    growing.push_back(a.allocate(512));
+    void* p = a.allocate(128);
+    ASSERT_NE(p, nullptr);
+    ASSERT_EQ(a.deallocate(p), Error::ok);
+  }
+  const tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_EQ(after.slabs_recycled_total, before.slabs_recycled_total) << "the 128-byte slab stayed";
+  free_all(a, growing);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// Warm slabs make way for a large block that faults fresh pages in: what is kept
+// for reuse does not add to the footprint when the program moves to large blocks.
+TEST(SlabReuse, WarmSlabsMakeWayForALargeBlocksFreshPages) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(4 * MiB), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  const tslab::EpochId e = a.epoch_current();
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < 48 * (SLAB / 64); ++i) blocks.push_back(a.allocate(64, e));
+  free_all(a, blocks);
+  a.epoch_advance();  // the emptied slabs stay committed, in the reserve
+  const tslab::GlobalStats warm = tslab::stats(a);
+  ASSERT_GE(warm.warm_reserve_bytes, 3 * MiB);
+  void* big = a.allocate(MiB);
+  ASSERT_NE(big, nullptr);
+  std::memset(big, 1, MiB);
+  const tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_LE(after.warm_reserve_bytes + MiB, warm.warm_reserve_bytes) << "a MiB of warm slabs went back";
+  EXPECT_GT(after.decommit_calls_total, warm.decommit_calls_total);
+  ASSERT_EQ(a.deallocate(big), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A cached large span makes way for a slab that faults fresh pages in, from its
+// tail: the span stays cached, its head keeps the freed block's bytes, and the
+// pages that went back read as zero when it is handed out again.
+TEST(SlabReuse, ACachedLargeSpanMakesWayForAFreshSlab) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(4 * MiB), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  auto* big = static_cast<unsigned char*>(a.allocate(MiB));
+  ASSERT_NE(big, nullptr);
+  std::memset(big, 7, MiB);
+  ASSERT_EQ(a.deallocate(big), Error::ok);
+  const tslab::GlobalStats cached = tslab::stats(a);
+  ASSERT_EQ(cached.warm_reserve_bytes, MiB);
+  void* small = a.allocate(64);  // the allocator's first slab: fresh pages
+  ASSERT_NE(small, nullptr);
+  const tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_EQ(after.warm_reserve_bytes, MiB - SLAB) << "a slab's worth of the span went back";
+  EXPECT_EQ(after.decommit_bytes_total - cached.decommit_bytes_total, SLAB);
+  auto* again = static_cast<unsigned char*>(a.allocate(MiB));
+  ASSERT_EQ(again, big) << "the span is still cached";
+  EXPECT_EQ(again[0], 7);
+  EXPECT_EQ(again[MiB - SLAB - 1], 7);
+  EXPECT_EQ(again[MiB - SLAB], 0) << "the tail that went back reads as zero";
+  EXPECT_EQ(again[MiB - 1], 0);
+  ASSERT_EQ(a.deallocate(again), Error::ok);
+  ASSERT_EQ(a.deallocate(small), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+}  // namespace
