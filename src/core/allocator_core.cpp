@@ -193,10 +193,11 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
   return seg;
 }
 
-Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cls,
-                               std::uint64_t era) noexcept {
+Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cls, std::uint64_t era,
+                               bool warm_only) noexcept {
   const CountedLock lock(mutex_, counters_);
   const bool cold = warm_slabs_ == nullptr;
+  if (cold && warm_only) return nullptr;
   if (cold && free_slabs_ == nullptr && deferred_ != nullptr) retry_deferred_locked();
   if (cold && free_slabs_ == nullptr && warm_slabs_ == nullptr && dormant_ != nullptr) wake_dormant_locked();
   Slab* s = warm_slabs_;

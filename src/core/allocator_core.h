@@ -256,8 +256,8 @@ class AllocatorCore final : public SlabSource {
   // and is orphaned; then the locks are released.
   void fork_child(Heap* mine, std::uint64_t tid) noexcept;
 
-  Slab* take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t size_class,
-                  std::uint64_t era) noexcept override;
+  Slab* take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t size_class, std::uint64_t era,
+                  bool warm_only) noexcept override;
   std::uint64_t open_era(std::uint32_t epoch) const noexcept override { return epochs_.open_era(epoch); }
   std::uint64_t close_count() const noexcept override { return epochs_.close_count(); }
   void recycle_slabs(Slab* list) noexcept override;

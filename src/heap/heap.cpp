@@ -64,6 +64,7 @@ void Heap::slab_emptied(Slab* s) noexcept {
   const std::uint64_t bytes = s->committed_bytes();
   if (bytes == 0) return;
   s->reclaim_bytes = static_cast<std::uint32_t>(bytes);
+  s->spare_seen = false;
   ++counted_empty_;
   add_owned(r.slabs, 1);
   add_owned(r.bytes, bytes);
@@ -77,6 +78,7 @@ void Heap::uncount(Slab* s) noexcept {
     sub_owned(r.bytes, s->reclaim_bytes);
   }
   s->reclaim_bytes = 0;
+  s->spare_seen = false;
   if (--counted_empty_ < spare_floor_) spare_floor_ = counted_empty_;
 }
 
@@ -132,11 +134,18 @@ void Heap::drain_remote(const SlabSource& source) noexcept {
   }
 }
 
-Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out) noexcept {
+Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out, std::uint32_t* seen) noexcept {
   BinLists& l = lists_[bin_index];
   bool any = false;
   for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
     s->reclaim_mark = s->is_empty() && !s->remote_queued.load(std::memory_order_acquire);
+    if (seen != nullptr && s->reclaim_mark) {
+      // Only a slab still empty since the last look: one that empties and fills
+      // again (a request's blocks) is not spare.
+      s->reclaim_mark = s->spare_seen;
+      s->spare_seen = !s->spare_seen && s->reclaim_bytes != 0;
+      *seen += s->spare_seen;
+    }
     any = any || s->reclaim_mark;
   }
   if (!any) return out;
@@ -166,13 +175,13 @@ Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out) noexcept 
 }
 
 void Heap::hand_back_spare_slabs(SlabSource& source) noexcept {
-  // The empty slabs of open bins go back to the pool, where take_slab finds them
-  // first (warm, while the reserve has room): a program whose size mix moves (a
-  // phase of map nodes, then one of strings) reuses them instead of growing by a
-  // slab per class. Measured on the cpp-containers program (docs/BENCHMARKS.md):
-  // keeping one empty slab per bin held 3.5 MiB more at the peak. A bin that
-  // gave its slab away takes one from the pool again, warm: no page fault.
+  // Called when the heap would grow: the empty slabs of open bins that stayed
+  // empty since the last look go back to the pool, where take_slab finds them
+  // first, so that a program whose size mix moves (a phase of map nodes, then one
+  // of strings) reuses them rather than grow by a slab per class. Measured on the
+  // cpp-containers program (docs/BENCHMARKS.md): peak RSS 15.6 -> 9.6 MiB.
   Slab* out = nullptr;
+  std::uint32_t seen = 0;
   for (std::uint32_t e = 0; e < epoch_count_; ++e) {
     if (!uses_epoch(e)) continue;
     const std::uint64_t open = source.open_era(e);
@@ -182,11 +191,13 @@ void Heap::hand_back_spare_slabs(SlabSource& source) noexcept {
       if (r.slabs.load(std::memory_order_relaxed) == 0 || bin_era(hot_[i]) != open ||
           r.era.load(std::memory_order_relaxed) != open)
         continue;
-      out = take_empty_of_open_bin(i, out);
+      out = take_empty_of_open_bin(i, out, &seen);
     }
   }
   for (Slab* s = out; s != nullptr; s = s->next) uncount(s);
-  spare_floor_ = counted_empty_;
+  // The next look comes once SPARE_SLACK more slabs emptied, or at once (at the
+  // next growth) for the slabs seen empty now.
+  spare_floor_ = counted_empty_ - seen;
   if (out != nullptr) source.recycle_slabs(out);
 }
 
@@ -276,7 +287,7 @@ Slab* Heap::take_empty_slabs(SlabSource& source, bool active_too) noexcept {
         retire_bin(e, i % NUM_CLASSES);
         hot_[i].era = 0;
       } else if (active_too) {
-        out = take_empty_of_open_bin(i, out);
+        out = take_empty_of_open_bin(i, out, nullptr);
         purge_free_pages(source, i);
       }
     }
@@ -369,11 +380,15 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     // the bin; the allocation still linearizes before the close, so the bin takes
     // its era back and the next catch-up retires it with the new slab.
     bin.era = open_era | bin_era_flag;
-#if TSLAB_STATS
-    // Empty slabs of other bins first, where enough emptied since the last look.
-    if (counted_empty_ >= spare_floor_ + SPARE_SLACK) hand_back_spare_slabs(source);
-#endif
-    Slab* fresh = source.take_slab(*this, epoch, cls, open_era);
+    // A warm slab first. Without one the heap would grow (fault pages in): first
+    // its own empty slabs go back to the pool, where enough emptied since the
+    // last look (TSLAB_STATS builds: the reclaimable counts say so).
+    const bool spare = TSLAB_STATS != 0 && counted_empty_ >= spare_floor_ + SPARE_SLACK;
+    Slab* fresh = spare ? source.take_slab(*this, epoch, cls, open_era, true) : nullptr;
+    if (fresh == nullptr) {
+      if (spare) hand_back_spare_slabs(source);
+      fresh = source.take_slab(*this, epoch, cls, open_era, false);
+    }
     if (fresh == nullptr) return nullptr;
     // A bin that already filled a slab will fill this one too. A bin's first slab
     // faults lazily, so rarely used (epoch, class) pairs cost only what they touch.

@@ -86,9 +86,11 @@ struct BinLists {
 class SlabSource {
  public:
   // A slab initialised for (epoch, class, era) and owned by `heap`, or nullptr
-  // (out of memory; the reason is recorded by the source).
-  virtual Slab* take_slab(class Heap& heap, std::uint32_t epoch, std::uint32_t size_class,
-                          std::uint64_t era) noexcept = 0;
+  // (out of memory; the reason is recorded by the source). With `warm_only`,
+  // only one from the warm reserve, whose pages are resident: nullptr (and no
+  // error) if there is none.
+  virtual Slab* take_slab(class Heap& heap, std::uint32_t epoch, std::uint32_t size_class, std::uint64_t era,
+                          bool warm_only) noexcept = 0;
   // Back [p, p + size) with pages now, in one call, because it is about to be written.
   virtual void prefault(void* p, std::size_t size) noexcept = 0;
   // The era of an epoch slot's current activation, 0 while it is CLOSING.
@@ -301,7 +303,9 @@ class Heap {
   void retire_bin(std::uint32_t epoch, std::uint32_t cls) noexcept;
   bool carve(SlabSource& source, BinLists& lists, HotBin& bin) noexcept;
   std::uint32_t collect(const SlabSource& source, Slab* s) noexcept;
-  Slab* take_empty_of_open_bin(std::uint32_t bin_index, Slab* out) noexcept;
+  // `seen` (the hand-back's look): only slabs seen empty at the previous look go;
+  // those newly seen are counted in *seen.
+  Slab* take_empty_of_open_bin(std::uint32_t bin_index, Slab* out, std::uint32_t* seen) noexcept;
   void hand_back_spare_slabs(SlabSource& source) noexcept;
   void purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcept;
   bool relist_purged(BinLists& lists, HotBin& bin) noexcept;

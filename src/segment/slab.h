@@ -128,6 +128,9 @@ struct Slab {
   std::atomic<std::size_t> large_usable{0};
   std::uint32_t check_mark = 0;  // scratch for the invariant checker (allocator lock)
   bool reclaim_mark = false;     // scratch for Heap::take_empty_slabs (owner)
+  // Owner: counted reclaimable when the last hand-back looked, and not used
+  // since (Heap::hand_back_spare_slabs).
+  bool spare_seen = false;
   // Pages (4 KiB, 16 per slab) whose free blocks are off the bin list and whose
   // memory went back to the OS; the blocks are listed again when the bin runs dry.
   // Owner stores (relaxed); statistics read it from any thread.
