@@ -10,6 +10,7 @@
 
 #include "slab_stats.h"
 #include "test_util.h"
+#include "tslab/platform.hpp"
 #include "tslab/stats.hpp"
 
 namespace {
@@ -17,6 +18,12 @@ namespace {
 using tslab::Error;
 constexpr std::size_t SLAB = SLAB_PAGE_SIZE;
 constexpr std::size_t MiB = std::size_t{1} << 20;
+constexpr std::size_t PAGE = 4096;
+
+std::size_t resident_of_slab(const void* p) {
+  const auto start = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{SLAB - 1};
+  return tslab::OsPlatform::instance().resident_bytes(reinterpret_cast<const void*>(start), SLAB);
+}
 
 std::vector<void*> fill(tslab::Allocator& a, std::size_t size, std::size_t count) {
   std::vector<void*> blocks(count);
@@ -165,6 +172,85 @@ TEST(SlabReuse, ACachedLargeSpanMakesWayForAFreshSlab) {
   EXPECT_EQ(again[MiB - 1], 0);
   ASSERT_EQ(a.deallocate(again), Error::ok);
   ASSERT_EQ(a.deallocate(small), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// An object that outlives its epoch (a cache entry made inside a request's
+// scope) keeps only the page it is on. Not at the close itself: a slab that
+// held a request in flight then drains soon after and is reused whole, warm.
+// At the next close, of any epoch, its free pages go back.
+TEST(PinnedSlabs, AnObjectOutlivingItsEpochKeepsOnlyItsPage) {
+  tslab::Allocator a;
+  const tslab::EpochId scope = a.epoch_open(), other = a.epoch_open();
+  ASSERT_NE(scope, SLAB_NO_EPOCH);
+  ASSERT_NE(other, SLAB_NO_EPOCH);
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < SLAB / 64; ++i) {
+    blocks.push_back(a.allocate(64, scope));
+    ASSERT_NE(blocks.back(), nullptr);
+    std::memset(blocks.back(), 3, 64);
+  }
+  void* survivor = blocks[SLAB / 64 / 2];  // mid-slab: free pages on both sides
+  std::memset(survivor, 9, 64);
+  for (void* p : blocks)
+    if (p != survivor) ASSERT_EQ(a.deallocate(p), Error::ok);
+  ASSERT_EQ(resident_of_slab(survivor), SLAB);
+  ASSERT_EQ(a.epoch_close(scope), Error::ok);
+  EXPECT_EQ(resident_of_slab(survivor), SLAB) << "first look: kept whole";
+  const tslab::GlobalStats before = tslab::stats(a);
+  ASSERT_EQ(a.epoch_close(other), Error::ok);
+  const tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_EQ(resident_of_slab(survivor), PAGE) << "second look: only the survivor's page";
+  EXPECT_EQ(after.decommit_calls_total - before.decommit_calls_total, 2u) << "one madvise per run of pages";
+  for (std::size_t i = 0; i < 64; ++i) ASSERT_EQ(static_cast<unsigned char*>(survivor)[i], 9);
+  EXPECT_ALLOCATOR_OK(a);
+  ASSERT_EQ(a.deallocate(survivor), Error::ok);
+  EXPECT_EQ(a.deallocate(survivor), Error::double_free);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A slab from the warm reserve has its pages from an earlier life: those its
+// new life never touched go back too when an object pins it.
+TEST(PinnedSlabs, PagesOfAnEarlierLifeGoBackToo) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(4 * MiB), Error::ok);
+  const tslab::EpochId first = a.epoch_open();
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < SLAB / 64; ++i) blocks.push_back(a.allocate(64, first));
+  for (void* p : blocks) std::memset(p, 1, 64);
+  free_all(a, blocks);
+  ASSERT_EQ(a.epoch_close(first), Error::ok);  // the slab goes to the reserve, committed
+  ASSERT_GE(tslab::stats(a).warm_reserve_bytes, SLAB);
+  const tslab::EpochId scope = a.epoch_open(), other = a.epoch_open();
+  void* survivor = a.allocate(64, scope);
+  ASSERT_NE(survivor, nullptr);
+  ASSERT_EQ(resident_of_slab(survivor), SLAB) << "taken from the reserve";
+  ASSERT_EQ(a.epoch_close(scope), Error::ok);
+  ASSERT_EQ(a.epoch_close(other), Error::ok);
+  EXPECT_EQ(resident_of_slab(survivor), PAGE);
+  ASSERT_EQ(a.deallocate(survivor), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A slab that drains between the close and the next one (a request in flight)
+// is recycled whole and kept warm: no page of it went back.
+TEST(PinnedSlabs, ASlabThatDrainsBeforeTheSecondLookStaysWhole) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(4 * MiB), Error::ok);
+  const tslab::EpochId scope = a.epoch_open(), other = a.epoch_open();
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < SLAB / 64; ++i) blocks.push_back(a.allocate(64, scope));
+  for (void* p : blocks) std::memset(p, 1, 64);
+  void* in_flight = blocks.back();
+  blocks.pop_back();
+  free_all(a, blocks);
+  ASSERT_EQ(a.epoch_close(scope), Error::ok);
+  const tslab::GlobalStats before = tslab::stats(a);
+  ASSERT_EQ(a.deallocate(in_flight), Error::ok);
+  ASSERT_EQ(a.epoch_close(other), Error::ok);
+  const tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_EQ(after.decommit_calls_total, before.decommit_calls_total);
+  EXPECT_GE(after.warm_reserve_bytes, SLAB);
   EXPECT_ALLOCATOR_OK(a);
 }
 

@@ -343,7 +343,27 @@ class AllocatorCore final : public SlabSource {
   // the warm reserve while it has room (keep_warm). The rest, if their era is
   // quiesced, go back to the OS. Returns the slabs whose pages went back; *over:
   // empty slabs neither left nor returned (they wait for a quiescence); *pins:
-  // the slabs that are not empty, counted on the same walk.
+  // the slabs that are not empty, counted on the same walk. A slab of
+  // `closing_era` that is not empty becomes a pinned candidate (below); one of
+  // an older activation, still not empty, has its free pages returned (or counts
+  // in *over until its era is waited out).
+  // Returns the pages of `mask` of a slab of a closed, waited-out activation that
+  // still holds live blocks (none on those pages), one madvise per run.
+  void purge_closed_pages_locked(Slab* s, std::uint16_t mask) noexcept;
+  // Pinned candidates: slabs a close found holding live blocks beside free
+  // pages. They get a second look at the next close, of any slot: by then a
+  // slab that held a request in flight has drained and is recycled whole (warm,
+  // no page fault), while one that objects outlived (a cache entry made inside a
+  // lifetime scope) keeps only the pages those objects are on. Returns how many
+  // still wait for their era's quiescence. Allocator lock held.
+  std::uint32_t purge_pinned_candidates_locked() noexcept;
+  void mark_candidates_quiesced_locked(std::uint64_t fenced_close) noexcept;
+  struct PinnedCandidate {
+    Slab* slab;
+    std::uint64_t era;
+    std::uint64_t close;  // closes_seen_ when it was found
+  };
+  static constexpr std::uint32_t PINNED_CANDIDATES = 128;
   std::uint32_t reclaim_closed_locked(std::uint32_t epoch, std::uint64_t closing_era, std::uint32_t* over,
                                       ClosePins* pins = nullptr) noexcept;
   // Records one close in the allocator's and the slot's counters.
@@ -506,6 +526,11 @@ class AllocatorCore final : public SlabSource {
   // Per slot, the latest closed era whose allocations have all finished: slabs of
   // that era or older may give their pages back.
   std::atomic<std::uint64_t> quiesced_era_[SLAB_MAX_EPOCH_COUNT] = {};
+  // Allocator lock: pinned candidates (purge_pinned_candidates_locked), and the
+  // closes counted by after_close so far.
+  PinnedCandidate pinned_[PINNED_CANDIDATES] = {};
+  std::uint32_t pinned_count_ = 0;
+  std::uint64_t closes_seen_ = 0;
   std::atomic<std::uint64_t> rss_before_close_[SLAB_MAX_EPOCH_COUNT] = {};
   std::atomic<std::uint64_t> rss_after_close_[SLAB_MAX_EPOCH_COUNT] = {};
   // The allocator's name (slab_allocator_set_name), "" until named. Guarded by mutex_.

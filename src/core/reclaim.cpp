@@ -157,7 +157,10 @@ void AllocatorCore::finish_recycle_locked(Slab* s) noexcept {
   s->rewritten = false;
   set_keep_warm_locked(s, false);
   const bool committed = !s->decommitted.load(std::memory_order_relaxed);
-  const bool warm = committed && !retire && warm_room_locked() > 0;
+  // Only a whole slab is kept warm: one with pages already returned (its free
+  // pages purged while objects outlived their activation) goes back whole.
+  const bool warm =
+      committed && s->purged_pages.load(std::memory_order_relaxed) == 0 && !retire && warm_room_locked() > 0;
   // Pages next, while the slab is reachable from nowhere (seed 000, bug 1); only
   // if they are still here: nothing wrote the slab since they went back.
   if (!warm && committed) decommit_slab_locked(s);
@@ -294,6 +297,58 @@ void AllocatorCore::mark_quiesced(std::uint32_t epoch, std::uint64_t era) noexce
   }
 }
 
+namespace {
+
+// Pages of a slab of a closed activation that hold no live block and may hold
+// memory: touched in this life (carved), or in an earlier one (a slab from the
+// warm reserve), and not returned since. A remotely freed block is dead here:
+// blocks of a closed activation are never listed again, so nothing writes into
+// it (Heap::collect).
+std::uint16_t free_pages_of_closed(const Slab* s) {
+  const std::uint32_t carved = s->carved.load(std::memory_order_relaxed);
+  const std::uint16_t purged = s->purged_pages.load(std::memory_order_relaxed);
+  std::uint16_t mask = 0;
+  for (std::uint32_t page = 0; page < 16; ++page) {
+    if (purged & (1u << page)) continue;
+    const std::uint32_t first = s->first_slot_of_page(page);
+    if (first >= carved) {
+      if (s->resident) mask = static_cast<std::uint16_t>(mask | (1u << page));
+      continue;
+    }
+    const std::uint32_t last = std::min(s->last_slot_of_page(page), carved - 1);
+    bool free = true;
+    for (std::uint32_t slot = first; slot <= last && free; ++slot) {
+      const BitPair& pair = s->bits[slot >> 6];
+      free =
+          ((pair.allocated.load(std::memory_order_acquire) & ~pair.remote.load(std::memory_order_acquire)) &
+           (std::uint64_t{1} << (slot & 63))) == 0;
+    }
+    if (free) mask = static_cast<std::uint16_t>(mask | (1u << page));
+  }
+  return mask;
+}
+
+}  // namespace
+
+void AllocatorCore::purge_closed_pages_locked(Slab* s, std::uint16_t mask) noexcept {
+  std::uint16_t done = 0;
+  for (std::uint32_t page = 0; page < 16;) {  // one madvise per run of pages
+    if (!(mask & (1u << page))) {
+      ++page;
+      continue;
+    }
+    std::uint32_t end = page + 1;
+    while (end < 16 && (mask & (1u << end))) ++end;
+    if (decommit_counted(s->start + page * Slab::PAGE, (end - page) * Slab::PAGE))
+      for (std::uint32_t i = page; i < end; ++i) done = static_cast<std::uint16_t>(done | (1u << i));
+    page = end;
+  }
+  decommitted_bytes_.fetch_add(std::uint64_t{static_cast<unsigned>(__builtin_popcount(done))} * Slab::PAGE,
+                               std::memory_order_relaxed);
+  s->purged_pages.store(static_cast<std::uint16_t>(s->purged_pages.load(std::memory_order_relaxed) | done),
+                        std::memory_order_relaxed);
+}
+
 std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uint64_t closing_era,
                                                    std::uint32_t* over, ClosePins* pins) noexcept {
   const std::uint64_t open = epochs_.open_era(epoch);
@@ -306,7 +361,20 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
     if (s->era == open || s->decommitted.load(std::memory_order_relaxed)) continue;
     if (!s->is_empty_in_use()) {
       set_keep_warm_locked(s, false);  // refilled by an allocation that raced the close
-      if (pins != nullptr) {           // the drain report: only slabs that hold blocks pay the count
+      // A slab that objects outlive their activation in keeps only the pages
+      // they are on: the others go back as an empty slab's would, once waited
+      // out; at the second look (a request in flight at the close drains first).
+      if (const std::uint16_t free = free_pages_of_closed(s); free != 0) {
+        if (closing_era != 0 && s->era >= closing_era) {
+          if (over != nullptr && pinned_count_ < PINNED_CANDIDATES)
+            pinned_[pinned_count_++] = PinnedCandidate{s, s->era, closes_seen_};
+        } else if (s->era > quiesced) {
+          ++waiting;
+        } else {
+          purge_closed_pages_locked(s, free);
+        }
+      }
+      if (pins != nullptr) {  // the drain report: only slabs that hold blocks pay the count
         pins->live_blocks += s->live_blocks();
         ++pins->slabs;
         pins->bytes += s->committed_bytes();
@@ -340,6 +408,38 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
   counters_.close_slabs_returned.add(returned);
   if (over != nullptr) *over = waiting;
   return returned;
+}
+
+std::uint32_t AllocatorCore::purge_pinned_candidates_locked() noexcept {
+  std::uint32_t kept = 0, waiting = 0;
+  for (std::uint32_t i = 0; i < pinned_count_; ++i) {
+    const PinnedCandidate c = pinned_[i];
+    Slab* s = c.slab;
+    // Still the life it was found in (its metadata stays readable: a dormant
+    // segment's reads as zero, UNUSED), closed, holding blocks and free pages.
+    const bool same = s->state.load(std::memory_order_acquire) == SLAB_IN_USE && s->era == c.era &&
+                      c.era != open_era(s->epoch) && !s->decommitted.load(std::memory_order_relaxed) &&
+                      !s->is_empty_in_use();
+    const std::uint16_t free = same ? free_pages_of_closed(s) : 0;
+    if (free == 0) continue;
+    if (c.close == closes_seen_) {  // found by this close: its first look
+      pinned_[kept++] = c;
+    } else if (c.era > quiesced_era_[s->epoch].load(std::memory_order_acquire)) {
+      pinned_[kept++] = c;
+      ++waiting;
+    } else {
+      purge_closed_pages_locked(s, free);
+    }
+  }
+  pinned_count_ = kept;
+  return waiting;
+}
+
+void AllocatorCore::mark_candidates_quiesced_locked(std::uint64_t fenced_close) noexcept {
+  // After a process-wide wait that began after close `fenced_close` had counted
+  // itself: the candidates found by it or earlier closes had their era closed by then.
+  for (std::uint32_t i = 0; i < pinned_count_; ++i)
+    if (pinned_[i].close <= fenced_close) mark_quiesced(pinned_[i].slab->epoch, pinned_[i].era);
 }
 
 void AllocatorCore::release_warm_locked(std::uint32_t keep) noexcept {
@@ -423,11 +523,14 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
                                 std::uint64_t started_ns) noexcept {
   // First without waiting: empty slabs go to the warm reserve while it has room.
   std::uint32_t returned = 0, over = 0;
+  std::uint64_t this_close = 0;
   ClosePins pins;
   {
     const CountedLock lock(mutex_, counters_);
+    this_close = ++closes_seen_;
     flush_abandoned_locked(false);
     returned = reclaim_closed_locked(epoch, closed_era, &over, &pins);
+    over += purge_pinned_candidates_locked();
     // Freed large spans kept beyond the warm reserve go back at a close too.
     release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE);
   }
@@ -439,6 +542,8 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
     const CountedLock lock(mutex_, counters_);
     pins = ClosePins{};
     returned += reclaim_closed_locked(epoch, closed_era, nullptr, &pins);
+    mark_candidates_quiesced_locked(this_close);
+    purge_pinned_candidates_locked();
   }
   // This thread's own bins of the closed activation can go at once too, inside
   // its marker: a concurrent close waits for the blocks it writes. (Not from a
