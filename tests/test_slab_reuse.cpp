@@ -192,8 +192,10 @@ TEST(PinnedSlabs, AnObjectOutlivingItsEpochKeepsOnlyItsPage) {
   }
   void* survivor = blocks[SLAB / 64 / 2];  // mid-slab: free pages on both sides
   std::memset(survivor, 9, 64);
-  for (void* p : blocks)
-    if (p != survivor) ASSERT_EQ(a.deallocate(p), Error::ok);
+  for (void* p : blocks) {
+    if (p == survivor) continue;
+    ASSERT_EQ(a.deallocate(p), Error::ok);
+  }
   ASSERT_EQ(resident_of_slab(survivor), SLAB);
   ASSERT_EQ(a.epoch_close(scope), Error::ok);
   EXPECT_EQ(resident_of_slab(survivor), SLAB) << "first look: kept whole";

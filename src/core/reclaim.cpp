@@ -23,7 +23,9 @@
 // a freed block before the block's bit clears (Slab::free_local), and every
 // other owner write into free blocks (carving, collecting remote frees, catch-up,
 // purge) runs inside the allocation marker, which a close waits out. So a slab's
-// pages go back once, at its close or at its recycling, never twice.
+// pages go back once, at its close or at its recycling, never twice; only the free
+// pages of a slab that live blocks pin past its close go back before (a close's
+// second look: purge_pinned_candidates_locked), and again with the whole slab.
 //
 // The warm reserve (TSLAB_WARM_RESERVE) keeps up to that many bytes of empty
 // slabs committed across closes. A close leaves as many of its empty slabs as

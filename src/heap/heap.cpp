@@ -8,6 +8,7 @@
 //         ├─ Heap::collect          a head slot held back by a rejected free
 //         ├─ Heap::drain_remote     slabs other threads freed into
 //         ├─ Heap::carve            never-used blocks of the bin's newest slab
+//         ├─ Heap::hand_back_spare_slabs  no warm slab: empty slabs of other bins go first
 //         └─ SlabSource::take_slab  a fresh slab from the allocator
 #include "heap/heap.h"
 
