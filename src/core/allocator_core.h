@@ -350,16 +350,20 @@ class AllocatorCore final : public SlabSource {
   // Returns the pages of `mask` of a slab of a closed, waited-out activation that
   // still holds live blocks (none on those pages), one madvise per run.
   void purge_closed_pages_locked(Slab* s, std::uint16_t mask) noexcept;
+  static std::uint64_t unpurged_bytes(const Slab* s) noexcept;
   // Pinned candidates: slabs a close found holding live blocks beside free
   // pages. They get a second look at the next close, of any slot: by then a
   // slab that held a request in flight has drained and is recycled whole (warm,
   // no page fault), while one that objects outlived (a cache entry made inside a
   // lifetime scope) keeps only the pages those objects are on. Returns how many
   // still wait for their era's quiescence. Allocator lock held.
-  std::uint32_t purge_pinned_candidates_locked() noexcept;
+  // `this_close`: the caller's close; candidates it or a later close found wait.
+  std::uint32_t purge_pinned_candidates_locked(std::uint64_t this_close) noexcept;
+  void add_pinned_candidate_locked(Slab* s) noexcept;
   void mark_candidates_quiesced_locked(std::uint64_t fenced_close) noexcept;
   struct PinnedCandidate {
     Slab* slab;
+    std::uint32_t epoch;  // the slot and era of the life it was found in
     std::uint64_t era;
     std::uint64_t close;  // closes_seen_ when it was found
   };

@@ -288,10 +288,15 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
         if (s.check_mark != 0) r.fail("retired slab %u still has %u listed blocks", s.id, s.check_mark);
         continue;
       }
-      // Free blocks on purged pages are off the list until the bin runs dry.
+      // Free blocks on purged pages are off the list until the bin runs dry. (A
+      // closed slab's purged page may hold a remotely freed block not collected
+      // yet: its allocated bit still counts it.)
       std::uint32_t purged_free = 0;
       if (s.purged_pages.load(std::memory_order_relaxed) != 0)
-        for (std::uint32_t slot = 0; slot < carved; ++slot) purged_free += s.slot_in_purged_page(slot);
+        for (std::uint32_t slot = 0; slot < carved; ++slot)
+          purged_free +=
+              s.slot_in_purged_page(slot) && !(s.bits[slot >> 6].allocated.load(std::memory_order_relaxed) &
+                                               (std::uint64_t{1} << (slot & 63)));
       const std::uint32_t free_count = s.check_mark + purged_free + (s.capacity - carved);
       // Blocks of a closed activation freed after the close are not listed.
       const bool closed = s.era != epochs_.open_era(s.epoch);

@@ -60,10 +60,16 @@ bool AllocatorCore::decommit_counted(void* p, std::size_t size) noexcept {
   return true;
 }
 
+// The bytes a whole slab's return gives back: its pages not purged before.
+std::uint64_t AllocatorCore::unpurged_bytes(const Slab* s) noexcept {
+  const auto purged = static_cast<unsigned>(s->purged_pages.load(std::memory_order_relaxed));
+  return SLAB_SIZE - std::uint64_t{static_cast<unsigned>(__builtin_popcount(purged))} * Slab::PAGE;
+}
+
 bool AllocatorCore::decommit_slab_locked(Slab* s) noexcept {
   if (s->decommitted.exchange(true, std::memory_order_acq_rel)) return false;
   if (decommit_counted(s->start, SLAB_SIZE)) {
-    decommitted_bytes_.fetch_add(SLAB_SIZE, std::memory_order_relaxed);
+    decommitted_bytes_.fetch_add(unpurged_bytes(s), std::memory_order_relaxed);
     return true;
   }
   s->decommitted.store(false, std::memory_order_relaxed);  // refused: the pages stay
@@ -135,7 +141,8 @@ std::uint32_t AllocatorCore::decommit_slabs_locked(Slab** slabs, std::uint32_t n
     while (end < k && slabs[end]->start == slabs[end - 1]->start + SLAB_SIZE) ++end;
     const std::size_t bytes = std::size_t{end - first} * SLAB_SIZE;
     if (decommit_counted(slabs[first]->start, bytes)) {
-      decommitted_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+      for (std::uint32_t i = first; i < end; ++i)
+        decommitted_bytes_.fetch_add(unpurged_bytes(slabs[i]), std::memory_order_relaxed);
       returned += end - first;
     } else {
       for (std::uint32_t i = first; i < end; ++i)  // refused: the pages stay
@@ -270,7 +277,9 @@ void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
   {
     const CountedLock lock(mutex_, counters_);
     if (!still_empty() || s->keep_warm) return;
-    if (warm_room_locked() > 0) {  // left to its owner for the reserve instead
+    // Left to its owner for the reserve instead (a whole slab only: one whose
+    // free pages went back while it was pinned does not stay warm).
+    if (warm_room_locked() > 0 && s->purged_pages.load(std::memory_order_relaxed) == 0) {
       set_keep_warm_locked(s, true);
       return;
     }
@@ -368,8 +377,7 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
       // out; at the second look (a request in flight at the close drains first).
       if (const std::uint16_t free = free_pages_of_closed(s); free != 0) {
         if (closing_era != 0 && s->era >= closing_era) {
-          if (over != nullptr && pinned_count_ < PINNED_CANDIDATES)
-            pinned_[pinned_count_++] = PinnedCandidate{s, s->era, closes_seen_};
+          if (over != nullptr) add_pinned_candidate_locked(s);
         } else if (s->era > quiesced) {
           ++waiting;
         } else {
@@ -389,7 +397,7 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
       if (s->keep_warm) {
         if (warm_count_ + warm_left_ <= warm_limit_) continue;
         set_keep_warm_locked(s, false);  // the bound was lowered since: it goes back
-      } else if (warm_room_locked() > 0) {
+      } else if (warm_room_locked() > 0 && s->purged_pages.load(std::memory_order_relaxed) == 0) {
         set_keep_warm_locked(s, true);  // left to its owner, who pools it warm
         continue;
       }
@@ -412,7 +420,15 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
   return returned;
 }
 
-std::uint32_t AllocatorCore::purge_pinned_candidates_locked() noexcept {
+void AllocatorCore::add_pinned_candidate_locked(Slab* s) noexcept {
+  // Two closes of one slot, racing, may both find the slab: listed once.
+  for (std::uint32_t i = 0; i < pinned_count_; ++i)
+    if (pinned_[i].slab == s && pinned_[i].era == s->era) return;
+  if (pinned_count_ < PINNED_CANDIDATES)
+    pinned_[pinned_count_++] = PinnedCandidate{s, s->epoch, s->era, closes_seen_};
+}
+
+std::uint32_t AllocatorCore::purge_pinned_candidates_locked(std::uint64_t this_close) noexcept {
   std::uint32_t kept = 0, waiting = 0;
   for (std::uint32_t i = 0; i < pinned_count_; ++i) {
     const PinnedCandidate c = pinned_[i];
@@ -420,13 +436,13 @@ std::uint32_t AllocatorCore::purge_pinned_candidates_locked() noexcept {
     // Still the life it was found in (its metadata stays readable: a dormant
     // segment's reads as zero, UNUSED), closed, holding blocks and free pages.
     const bool same = s->state.load(std::memory_order_acquire) == SLAB_IN_USE && s->era == c.era &&
-                      c.era != open_era(s->epoch) && !s->decommitted.load(std::memory_order_relaxed) &&
-                      !s->is_empty_in_use();
+                      s->epoch == c.epoch && c.era != open_era(c.epoch) &&
+                      !s->decommitted.load(std::memory_order_relaxed) && !s->is_empty_in_use();
     const std::uint16_t free = same ? free_pages_of_closed(s) : 0;
     if (free == 0) continue;
-    if (c.close == closes_seen_) {  // found by this close: its first look
+    if (c.close >= this_close) {  // found by this close (or a later one): its first look
       pinned_[kept++] = c;
-    } else if (c.era > quiesced_era_[s->epoch].load(std::memory_order_acquire)) {
+    } else if (c.era > quiesced_era_[c.epoch].load(std::memory_order_acquire)) {
       pinned_[kept++] = c;
       ++waiting;
     } else {
@@ -441,7 +457,7 @@ void AllocatorCore::mark_candidates_quiesced_locked(std::uint64_t fenced_close) 
   // After a process-wide wait that began after close `fenced_close` had counted
   // itself: the candidates found by it or earlier closes had their era closed by then.
   for (std::uint32_t i = 0; i < pinned_count_; ++i)
-    if (pinned_[i].close <= fenced_close) mark_quiesced(pinned_[i].slab->epoch, pinned_[i].era);
+    if (pinned_[i].close <= fenced_close) mark_quiesced(pinned_[i].epoch, pinned_[i].era);
 }
 
 void AllocatorCore::release_warm_locked(std::uint32_t keep) noexcept {
@@ -532,7 +548,7 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
     this_close = ++closes_seen_;
     flush_abandoned_locked(false);
     returned = reclaim_closed_locked(epoch, closed_era, &over, &pins);
-    over += purge_pinned_candidates_locked();
+    over += purge_pinned_candidates_locked(this_close);
     // Freed large spans kept beyond the warm reserve go back at a close too.
     release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE);
   }
@@ -545,7 +561,7 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
     pins = ClosePins{};
     returned += reclaim_closed_locked(epoch, closed_era, nullptr, &pins);
     mark_candidates_quiesced_locked(this_close);
-    purge_pinned_candidates_locked();
+    purge_pinned_candidates_locked(this_close);
   }
   // This thread's own bins of the closed activation can go at once too, inside
   // its marker: a concurrent close waits for the blocks it writes. (Not from a
