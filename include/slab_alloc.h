@@ -106,7 +106,8 @@ size_t slab_allocator_name(SlabAllocator* alloc, char* out, size_t out_size);
  * NULL). Returns NULL for size 0, an out-of-range or CLOSING epoch, or no memory. */
 void* alloc_obj_epoch(SlabAllocator* alloc, uint32_t size, EpochId epoch, SlabHandle* out);
 /* Frees by handle. Returns false, and never crashes or corrupts, for a zero,
- * malformed, stale, already-freed or another allocator's handle. */
+ * malformed, stale, already-freed or another allocator's handle (but for the
+ * one race slab_free describes). */
 bool free_obj(SlabAllocator* alloc, SlabHandle handle);
 /* The block a live handle names, or NULL. */
 void* slab_handle_to_ptr(SlabAllocator* alloc, SlabHandle handle);
@@ -123,7 +124,11 @@ void* slab_malloc_epoch(SlabAllocator* alloc, size_t size, EpochId epoch);
  * minimum-size block. */
 void* slab_malloc_aligned_epoch(SlabAllocator* alloc, size_t size, size_t alignment, EpochId epoch);
 /* NULL is a no-op. Reports (via slab_last_error) a pointer never returned, an
- * interior pointer or a double free; never corrupts. */
+ * interior pointer or a double free; never corrupts. One race is not reported:
+ * two frees of one block from different threads (by pointer or handle), the
+ * second racing the owner thread's collection of the first, may both succeed;
+ * the block is still never handed out twice. Frees from one thread, or far
+ * enough apart, always report the second. */
 void slab_free(SlabAllocator* alloc, void* ptr);
 /* Like slab_free, but says whether the pointer was freed. NULL returns true. */
 bool slab_free_checked(SlabAllocator* alloc, void* ptr);
