@@ -350,7 +350,6 @@ class AllocatorCore final : public SlabSource {
   // Returns the pages of `mask` of a slab of a closed, waited-out activation that
   // still holds live blocks (none on those pages), one madvise per run.
   void purge_closed_pages_locked(Slab* s, std::uint16_t mask) noexcept;
-  static std::uint64_t unpurged_bytes(const Slab* s) noexcept;
   // Pinned candidates: slabs a close found holding live blocks beside free
   // pages. They get a second look at the next close, of any slot: by then a
   // slab that held a request in flight has drained and is recycled whole (warm,

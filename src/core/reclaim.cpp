@@ -60,16 +60,10 @@ bool AllocatorCore::decommit_counted(void* p, std::size_t size) noexcept {
   return true;
 }
 
-// The bytes a whole slab's return gives back: its pages not purged before.
-std::uint64_t AllocatorCore::unpurged_bytes(const Slab* s) noexcept {
-  const auto purged = static_cast<unsigned>(s->purged_pages.load(std::memory_order_relaxed));
-  return SLAB_SIZE - std::uint64_t{static_cast<unsigned>(__builtin_popcount(purged))} * Slab::PAGE;
-}
-
 bool AllocatorCore::decommit_slab_locked(Slab* s) noexcept {
   if (s->decommitted.exchange(true, std::memory_order_acq_rel)) return false;
   if (decommit_counted(s->start, SLAB_SIZE)) {
-    decommitted_bytes_.fetch_add(unpurged_bytes(s), std::memory_order_relaxed);
+    decommitted_bytes_.fetch_add(s->unpurged_bytes(), std::memory_order_relaxed);
     return true;
   }
   s->decommitted.store(false, std::memory_order_relaxed);  // refused: the pages stay
@@ -142,7 +136,7 @@ std::uint32_t AllocatorCore::decommit_slabs_locked(Slab** slabs, std::uint32_t n
     const std::size_t bytes = std::size_t{end - first} * SLAB_SIZE;
     if (decommit_counted(slabs[first]->start, bytes)) {
       for (std::uint32_t i = first; i < end; ++i)
-        decommitted_bytes_.fetch_add(unpurged_bytes(slabs[i]), std::memory_order_relaxed);
+        decommitted_bytes_.fetch_add(slabs[i]->unpurged_bytes(), std::memory_order_relaxed);
       returned += end - first;
     } else {
       for (std::uint32_t i = first; i < end; ++i)  // refused: the pages stay
@@ -312,29 +306,15 @@ namespace {
 
 // Pages of a slab of a closed activation that hold no live block and may hold
 // memory: touched in this life (carved), or in an earlier one (a slab from the
-// warm reserve), and not returned since. A remotely freed block is dead here:
-// blocks of a closed activation are never listed again, so nothing writes into
-// it (Heap::collect).
+// warm reserve), and not returned since.
 std::uint16_t free_pages_of_closed(const Slab* s) {
-  const std::uint32_t carved = s->carved.load(std::memory_order_relaxed);
-  const std::uint16_t purged = s->purged_pages.load(std::memory_order_relaxed);
-  std::uint16_t mask = 0;
-  for (std::uint32_t page = 0; page < 16; ++page) {
-    if (purged & (1u << page)) continue;
-    const std::uint32_t first = s->first_slot_of_page(page);
-    if (first >= carved) {
-      if (s->resident) mask = static_cast<std::uint16_t>(mask | (1u << page));
-      continue;
-    }
-    const std::uint32_t last = std::min(s->last_slot_of_page(page), carved - 1);
-    bool free = true;
-    for (std::uint32_t slot = first; slot <= last && free; ++slot) {
-      const BitPair& pair = s->bits[slot >> 6];
-      free =
-          ((pair.allocated.load(std::memory_order_acquire) & ~pair.remote.load(std::memory_order_acquire)) &
-           (std::uint64_t{1} << (slot & 63))) == 0;
-    }
-    if (free) mask = static_cast<std::uint16_t>(mask | (1u << page));
+  std::uint16_t mask = s->free_pages(true);
+  if (s->resident) {
+    const std::uint32_t carved = s->carved.load(std::memory_order_relaxed);
+    const std::uint16_t purged = s->purged_pages.load(std::memory_order_relaxed);
+    for (std::uint32_t page = 0; page < 16; ++page)
+      if (s->first_slot_of_page(page) >= carved && !(purged & (1u << page)))
+        mask = static_cast<std::uint16_t>(mask | (1u << page));
   }
   return mask;
 }
@@ -354,8 +334,7 @@ void AllocatorCore::purge_closed_pages_locked(Slab* s, std::uint16_t mask) noexc
       for (std::uint32_t i = page; i < end; ++i) done = static_cast<std::uint16_t>(done | (1u << i));
     page = end;
   }
-  decommitted_bytes_.fetch_add(std::uint64_t{static_cast<unsigned>(__builtin_popcount(done))} * Slab::PAGE,
-                               std::memory_order_relaxed);
+  decommitted_bytes_.fetch_add(std::uint64_t{bit_count(done)} * Slab::PAGE, std::memory_order_relaxed);
   s->purged_pages.store(static_cast<std::uint16_t>(s->purged_pages.load(std::memory_order_relaxed) | done),
                         std::memory_order_relaxed);
 }

@@ -206,23 +206,7 @@ void Heap::purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcep
   BinLists& l = lists_[bin_index];
   bool any = false;
   for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
-    const std::uint32_t carved = s->carved.load(std::memory_order_relaxed);
-    std::uint16_t mask = 0;
-    for (std::uint32_t page = 0; page < 16; ++page) {
-      const std::uint32_t first = s->first_slot_of_page(page);
-      if (first >= carved || (s->purged_pages.load(std::memory_order_relaxed) & (1u << page)))
-        continue;  // never touched, or done
-      const std::uint32_t last = std::min(s->last_slot_of_page(page), carved - 1);
-      bool free = true;
-      for (std::uint32_t slot = first; slot <= last && free; ++slot) {
-        const BitPair& pair = s->bits[slot >> 6];
-        const std::uint64_t bit = std::uint64_t{1} << (slot & 63);
-        free =
-            ((pair.allocated.load(std::memory_order_relaxed) | pair.remote.load(std::memory_order_acquire)) &
-             bit) == 0;
-      }
-      if (free) mask = static_cast<std::uint16_t>(mask | (1u << page));
-    }
+    const std::uint16_t mask = s->free_pages(false);
     s->purge_now = mask;
     any = any || mask != 0;
   }

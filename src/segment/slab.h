@@ -170,9 +170,36 @@ struct Slab {
 
   // Pages not handed back to the OS, in bytes (touched or not).
   std::uint64_t committed_bytes() const {
-    if (decommitted.load(std::memory_order_acquire)) return 0;
-    const auto purged = static_cast<unsigned>(purged_pages.load(std::memory_order_relaxed));
-    return SLAB_SIZE - static_cast<std::uint64_t>(bit_count(purged)) * PAGE;
+    return decommitted.load(std::memory_order_acquire) ? 0 : unpurged_bytes();
+  }
+  // The slab's pages not purged, in bytes: what a return of the whole slab gives back.
+  std::uint64_t unpurged_bytes() const {
+    return SLAB_SIZE - std::uint64_t{bit_count(purged_pages.load(std::memory_order_relaxed))} * PAGE;
+  }
+  // Pages touched (carved) and not purged on which no block is live. A block
+  // freed by another thread and not collected yet counts as live unless
+  // `remote_freed_dead` (a closed activation's: never listed again, nothing
+  // writes into it); in an open one the owner's collection lists it again.
+  std::uint16_t free_pages(bool remote_freed_dead) const {
+    const std::uint32_t done = carved.load(std::memory_order_relaxed);
+    const std::uint16_t purged = purged_pages.load(std::memory_order_relaxed);
+    std::uint16_t mask = 0;
+    for (std::uint32_t page = 0; page < 16; ++page) {
+      const std::uint32_t first = first_slot_of_page(page);
+      if (first >= done || (purged & (1u << page))) continue;
+      const std::uint32_t last = last_slot_of_page(page) < done - 1 ? last_slot_of_page(page) : done - 1;
+      bool free = true;
+      for (std::uint32_t slot = first; slot <= last && free; ++slot) {
+        const BitPair& pair = bits[slot >> 6];
+        // Acquire: a free's release of the bit orders its link write before a return.
+        const std::uint64_t allocated = pair.allocated.load(std::memory_order_acquire);
+        const std::uint64_t remote = pair.remote.load(std::memory_order_acquire);
+        free = ((remote_freed_dead ? allocated & ~remote : allocated | remote) &
+                (std::uint64_t{1} << (slot & 63))) == 0;
+      }
+      if (free) mask = static_cast<std::uint16_t>(mask | (1u << page));
+    }
+    return mask;
   }
 
   alignas(64) BitPair bits[BITMAP_WORDS];
