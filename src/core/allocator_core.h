@@ -306,10 +306,18 @@ class AllocatorCore final : public SlabSource {
   Result free_closed(Heap* heap, Slab* s, std::uint64_t era, bool emptied) noexcept;
   // Hands pages back to the OS, counted. False if the OS refused.
   bool decommit_counted(void* p, std::size_t size) noexcept;
-  // Frees a validated block from the calling thread: local or remote.
-  TslabError free_block(const BlockRef& ref, void* p, bool keep_warm = true) noexcept;
-  // Validation; pins the slab first unless the caller owns it.
-  BlockRef resolve_pointer(const void* p, SlabPin& pin) const noexcept;
+  // Frees a validated block from the calling thread (whose heap here is `mine`,
+  // or null): local or remote.
+  TslabError free_block(const BlockRef& ref, void* p, bool keep_warm, Heap* mine) noexcept;
+  TslabError free_block(const BlockRef& ref, void* p, bool keep_warm = true) noexcept {
+    return free_block(ref, p, keep_warm, own_heap());
+  }
+  // Validation; pins the slab first unless the caller, whose heap here is
+  // `mine` (or null), owns it.
+  BlockRef resolve_pointer(const void* p, SlabPin& pin, const Heap* mine) const noexcept;
+  BlockRef resolve_pointer(const void* p, SlabPin& pin) const noexcept {
+    return resolve_pointer(p, pin, own_heap());
+  }
   BlockRef resolve_handle(std::uint64_t handle, SlabPin& pin) const noexcept;
   bool owned_by_caller(const Slab* s) const noexcept;
   std::uint64_t encode_handle(const Slab* s, std::uint32_t slot) const noexcept;

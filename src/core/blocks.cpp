@@ -32,14 +32,18 @@ bool AllocatorCore::owned_by_caller(const Slab* s) const noexcept {
   return mine != nullptr && s->heap.load(std::memory_order_relaxed) == mine;
 }
 
-BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin) const noexcept {
+BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin, const Heap* mine) const noexcept {
   SegmentHeader* seg = segment_map_lookup(p);
   if (seg == nullptr) return failure(TSLAB_ERR_NOT_ALLOCATED);
   if (seg->owner != this) return failure(TSLAB_ERR_FOREIGN);
-  Slab* s = seg->slab_for(p);
+  const std::size_t index = seg->slab_index(p);
+  Slab* s = &seg->slabs[index];
   const auto* c = static_cast<const char*>(p);
-  const bool owner = owned_by_caller(s);
-  if (!owner) pin.pin(seg->pins_of(s));
+  const auto owns = [mine](const Slab* slab) {
+    return mine != nullptr && slab->heap.load(std::memory_order_relaxed) == mine;
+  };
+  const bool owner = owns(s);
+  if (!owner) pin.pin(seg->pins[index]);
   // A large span's header may have been released and bound to another range
   // since the lookup: only a header the map still names for `p` is read.
   if (seg->kind == SlabKind::large && segment_map_lookup_pinned(p) != seg)
@@ -55,8 +59,8 @@ BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin) const noexc
   // deferred (recycle_slab_locked) is finished by whichever thread retries it,
   // and may be another heap's by now (take_slab publishes the heap before the
   // state, which the load above acquired): then validate as any other thread.
-  if (owner && !owned_by_caller(s)) {
-    pin.pin(seg->pins_of(s));
+  if (owner && !owns(s)) {
+    pin.pin(seg->pins[index]);
     if (s->state.load(std::memory_order_seq_cst) != SLAB_IN_USE) return failure(TSLAB_ERR_NOT_ALLOCATED);
   }
   if (s->kind == SlabKind::large) {
@@ -64,10 +68,11 @@ BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin) const noexc
     const bool inside = c > s->start && c < s->start + s->large_usable.load(std::memory_order_relaxed);
     return failure(inside ? TSLAB_ERR_INTERIOR_POINTER : TSLAB_ERR_NOT_ALLOCATED);
   }
-  const auto offset = static_cast<std::size_t>(c - s->start);
-  const std::uint32_t slot = s->slot_of_offset(offset);
+  // One multiply gives the slot and whether a block starts there (Slab::slot_product).
+  const std::uint64_t product = s->slot_product(static_cast<std::size_t>(c - s->start));
+  const std::uint32_t slot = Slab::slot_of_product(product);
   if (slot >= s->capacity) return failure(TSLAB_ERR_NOT_ALLOCATED);  // tail of the slab, past the last block
-  if (static_cast<std::size_t>(slot) * s->obj_size != offset) return failure(TSLAB_ERR_INTERIOR_POINTER);
+  if (!s->starts_block(product)) return failure(TSLAB_ERR_INTERIOR_POINTER);
   return BlockRef{s, slot, TSLAB_OK};
 }
 
@@ -102,10 +107,9 @@ BlockRef AllocatorCore::resolve_handle(std::uint64_t handle, SlabPin& pin) const
   return BlockRef{s, parts.slot, TSLAB_OK, true, parts.generation};
 }
 
-TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_warm) noexcept {
+TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_warm, Heap* mine) noexcept {
   Slab* s = ref.slab;
   if (s->kind == SlabKind::large) return free_large(ref, keep_warm);
-  Heap* const mine = own_heap();
   Heap* owner = s->heap.load(std::memory_order_acquire);
   // Read while the block being freed keeps the slab in use: once the free lands,
   // another thread may recycle the slab and take it into use again.
@@ -129,9 +133,10 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_war
 [[gnu::flatten]] TslabError AllocatorCore::free_slow(void* p, bool keep_warm) noexcept {
   if (!alive_or_error()) return TSLAB_ERR_INVALID_ARGUMENT;
   if (p == nullptr) return TSLAB_OK;
+  Heap* const mine = own_heap();  // once: a thread with no heap here looks in its record
   SlabPin pin;
-  const BlockRef ref = resolve_pointer(p, pin);
-  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, p, keep_warm);
+  const BlockRef ref = resolve_pointer(p, pin, mine);
+  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, p, keep_warm, mine);
   if (e != TSLAB_OK) reject_free(e);
   return e;
 }

@@ -58,10 +58,12 @@ struct alignas(64) SegmentHeader {
   std::atomic<std::uint32_t> pins[SLABS_PER_SEGMENT] = {};
 
   std::atomic<std::uint32_t>& pins_of(const Slab* s) noexcept { return pins[s - slabs]; }
-  Slab* slab_for(const void* p) const {
-    if (kind == SlabKind::large) return slabs;
-    return &slabs[(reinterpret_cast<std::uintptr_t>(p) - base) >> SLAB_SHIFT];
+  // The index of the slab holding `p`, an address inside the reservation.
+  std::size_t slab_index(const void* p) const {
+    if (kind == SlabKind::large) return 0;
+    return (reinterpret_cast<std::uintptr_t>(p) - base) >> SLAB_SHIFT;
   }
+  Slab* slab_for(const void* p) const { return &slabs[slab_index(p)]; }
   // Where the slab array of a header starts: directly behind it.
   static Slab* first_slab(SegmentHeader* header) { return reinterpret_cast<Slab*>(header + 1); }
 };
