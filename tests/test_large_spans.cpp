@@ -41,7 +41,7 @@ class CountingPlatform final : public tslab::Platform {
  public:
   void* reserve(std::size_t size, std::size_t alignment) noexcept override {
     ++reserves;
-    if (refuse_reserves > 0 && size > td::SEGMENT_SIZE) {
+    if (refuse_reserves > 0 && (size > td::SEGMENT_SIZE || refuse_any_size)) {
       --refuse_reserves;
       return nullptr;
     }
@@ -94,6 +94,7 @@ class CountingPlatform final : public tslab::Platform {
   std::atomic<std::uint64_t> reserves{0}, releases{0}, decommits{0}, grows{0};
   std::atomic<std::uint64_t> reserved_bytes{0};  // reserved and not released, as asked
   std::atomic<bool> keep_pages{false};
+  std::atomic<bool> refuse_any_size{false};  // refuse_reserves counts reserves of any size
   std::atomic<bool> allow_grows{true};
   std::atomic<std::atomic<std::uint32_t>*> pin_during_grow{nullptr};  // pinned in the next grow
   std::atomic<bool> grow_pinned{false};
@@ -525,6 +526,47 @@ TEST(LargeSpanRelease, ARefusedReservationIsRetriedOnceFreeSpansGaveTheirsBack) 
   ASSERT_NE(p, nullptr) << "retried after the cached ranges went back";
   EXPECT_EQ(global_stats(a).spans_unmapped_total, cached.spans_unmapped_total + 8);
   EXPECT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// A small segment refused for want of address space (RLIMIT_AS) is retried once
+// the free spans' ranges went back, as a large span is: frees of large blocks
+// make room for small ones too.
+TEST(LargeSpanRelease, ARefusedSmallSegmentIsRetriedOnceFreeSpansGaveTheirsBack) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; ++i) blocks.push_back(a.allocate(70000));
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  const SlabGlobalStats cached = global_stats(a);
+  EXPECT_GE(cached.reserved_bytes, 8 * td::SEGMENT_SIZE);
+  platform.refuse_any_size = true;
+  platform.refuse_reserves = 1;
+  void* p = a.allocate(48);  // the allocator's first small block: a new segment
+  ASSERT_NE(p, nullptr) << "retried after the cached ranges went back";
+  EXPECT_EQ(platform.refuse_reserves.load(), 0) << "the first reservation was refused";
+  EXPECT_EQ(global_stats(a).spans_unmapped_total, cached.spans_unmapped_total + 8);
+  EXPECT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// collect() reports what it handed back, the pages of free large spans kept
+// committed included.
+TEST(LargeSpanRelease, CollectCountsTheWarmPagesOfFreeSpansItHandsBack) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; ++i) {
+    void* p = a.allocate(MiB);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 0x5a, MiB);
+    blocks.push_back(p);
+  }
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  const std::uint64_t decommits = platform.decommits.load();
+  EXPECT_GE(a.collect(), 8 * MiB) << "the 8 spans' pages went back";
+  EXPECT_GT(platform.decommits.load(), decommits);
   EXPECT_TRUE(checked(a));
 }
 

@@ -306,6 +306,9 @@ class AllocatorCore final : public SlabSource {
   Result free_closed(Heap* heap, Slab* s, std::uint64_t era, bool emptied) noexcept;
   // Hands pages back to the OS, counted. False if the OS refused.
   bool decommit_counted(void* p, std::size_t size) noexcept;
+  // The same, for pages of blocks (slabs' or spans'): also counted as returned,
+  // which collect() reports.
+  bool decommit_returned(void* p, std::size_t size) noexcept;
   // Frees a validated block from the calling thread (whose heap here is `mine`,
   // or null): local or remote.
   TslabError free_block(const BlockRef& ref, void* p, bool keep_warm, Heap* mine) noexcept;
@@ -478,6 +481,9 @@ class AllocatorCore final : public SlabSource {
   // Releases cached spans, those cached longest first, until the cache holds at
   // most `keep` bytes of reservation.
   void trim_span_cache(std::uint64_t keep) noexcept;
+  // Releases every cached span under the lock it holds: the OS refused address
+  // space for a small segment (new_small_segment).
+  void release_span_cache_locked() noexcept;
   // A freed span whose id has no generation left: its range goes back for good.
   void retire_span(SegmentHeader* seg) noexcept;
   // A bare header no validation still holds; nullptr if none. Allocator lock held.

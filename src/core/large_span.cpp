@@ -363,7 +363,7 @@ Slab* AllocatorCore::live_large_span(const void* p, SlabPin& pin) const noexcept
 }
 
 void AllocatorCore::release_tail(SegmentHeader* seg, std::size_t from, std::size_t to) noexcept {
-  if (decommit_counted(reinterpret_cast<char*>(seg->base) + from, to - from)) {
+  if (decommit_returned(reinterpret_cast<char*>(seg->base) + from, to - from)) {
     // [from, to) reads as zero again: nothing beyond the block may hold data
     // unless an earlier block's bytes reach past `to`.
     if (seg->dirty_bytes <= to) seg->dirty_bytes = smaller(seg->dirty_bytes, from);
@@ -421,7 +421,7 @@ void AllocatorCore::clear_span(Slab* s) noexcept {
   const std::size_t bytes = smaller(larger(usable, seg->dirty_bytes), seg->size);
   // A span so cleared reads as zero (arenas rely on it: arena_growth.cpp): if the
   // platform keeps the pages, their bytes are cleared instead.
-  if (!decommit_counted(s->start, bytes)) std::memset(s->start, 0, bytes);
+  if (!decommit_returned(s->start, bytes)) std::memset(s->start, 0, bytes);
   seg->dirty_bytes = 0;
 }
 
@@ -457,7 +457,8 @@ void AllocatorCore::trim_large_warm_locked(std::uint64_t bytes) noexcept {
     if (take == 0) return true;
     // The tail of the span's dirty range: cached, no allocation path reaches it
     // (law 4); beyond dirty_bytes it reads as zero again.
-    if (!decommit_counted(reinterpret_cast<char*>(seg->base) + (seg->dirty_bytes - take), take)) return false;
+    if (!decommit_returned(reinterpret_cast<char*>(seg->base) + (seg->dirty_bytes - take), take))
+      return false;
     seg->dirty_bytes -= take;
     large_warm_bytes_ -= take;
     bytes -= take;

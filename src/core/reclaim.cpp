@@ -242,9 +242,13 @@ void AllocatorCore::wake_dormant_locked() noexcept {
   }
 }
 
-void AllocatorCore::release_pages(void* p, std::size_t size) noexcept {
-  if (decommit_counted(p, size)) decommitted_bytes_.fetch_add(size, std::memory_order_relaxed);
+bool AllocatorCore::decommit_returned(void* p, std::size_t size) noexcept {
+  if (!decommit_counted(p, size)) return false;
+  decommitted_bytes_.fetch_add(size, std::memory_order_relaxed);
+  return true;
 }
+
+void AllocatorCore::release_pages(void* p, std::size_t size) noexcept { decommit_returned(p, size); }
 
 void AllocatorCore::recycle_slabs(Slab* list) noexcept {
   const CountedLock lock(mutex_, counters_);

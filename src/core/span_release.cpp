@@ -58,6 +58,14 @@ void AllocatorCore::unmap(const ReleasedRange* ranges, std::size_t n) noexcept {
   for (std::size_t i = 0; i < n; ++i) platform_.release(ranges[i].base, ranges[i].size);
 }
 
+void AllocatorCore::release_span_cache_locked() noexcept {
+  // A rare path (out of address space): the ranges go back under the lock.
+  while (large_cache_.reserved_bytes() > 0) {
+    const ReleasedRange range = unbind_span_locked(large_cache_.take_oldest());
+    unmap(&range, 1);
+  }
+}
+
 void AllocatorCore::trim_span_cache(std::uint64_t keep) noexcept {
   ReleasedRange ranges[RELEASE_BATCH];
   for (std::size_t n = RELEASE_BATCH; n == RELEASE_BATCH;) {
