@@ -1,8 +1,8 @@
 // This file contains the calling thread's entry word: whether the thread is
 // inside tslab right now, for a signal handler that runs on it to read before
 // it enters tslab's core, and the malloc override's flag for frees such a
-// handler queued. It is one 16-bit object so that the override's fast paths
-// test all of it with one compare (override/process_malloc.h).
+// handler queued. The override's fast paths test both before they enter the
+// core (override/process_malloc.h).
 //
 // Both fields are written by their thread and by signal handlers running on
 // it, never by another thread. `inside` is a count that every writer puts back
@@ -29,13 +29,18 @@ static_assert(sizeof(ThreadEntry) == sizeof(std::uint16_t));
 
 [[gnu::tls_model("initial-exec")]] extern thread_local constinit ThreadEntry tl_entry;
 
-// True while the calling thread is not inside tslab and has no queued frees:
-// one 16-bit compare.
+// True while the calling thread is not inside tslab and has no queued frees.
+// Two byte loads, not one 16-bit load of both: the previous malloc or free
+// stored `inside` a byte wide (leave_tslab) a few instructions earlier, and a
+// load wider than that store cannot take its value from the store buffer; it
+// waits for the store to reach the cache. Measured (a loop of malloc(16) and
+// free, 1 thread): 0.31 s with the 16-bit load, 0.20 s with two byte loads.
 [[gnu::always_inline]] inline bool thread_entry_clear() noexcept {
-  std::uint16_t word;
   std::atomic_signal_fence(std::memory_order_seq_cst);  // read now, not hoisted
-  __builtin_memcpy(&word, &tl_entry, sizeof word);
-  return word == 0;
+  const std::uint8_t inside = tl_entry.inside;
+  // Also keeps the compiler from merging the two loads into one.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  return (inside | static_cast<std::uint8_t>(tl_entry.malloc_frees_queued)) == 0;
 }
 
 // True while the calling thread is inside tslab: a signal handler that finds
