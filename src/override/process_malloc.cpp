@@ -230,17 +230,22 @@ void* process_calloc(std::size_t count, std::size_t size) noexcept {
   // The core clears only what may hold data: a large block's pages new from the
   // OS, or handed back to it, read as zero already.
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+  // The process's first allocation may be a calloc of a large array: the
+  // allocator is made here, so that its pages come zeroed from the OS rather
+  // than be cleared (and so touched) below.
+  if (core == nullptr && malloc_state_clear()) core = malloc_init();
   if (core != nullptr && malloc_state_clear()) [[likely]] {
     void* p;
     {
       const InsideMalloc inside;
       p = core->alloc_zeroed(bytes, tl_malloc_epoch);
+      if (p == nullptr && epoch_refused()) p = core->alloc_zeroed(bytes, 0);  // a scope's epoch closed
     }
     if (p != nullptr) [[likely]]
       return p;
   }
-  // Whatever else malloc handles (first use, re-entry, a closed scope epoch),
-  // cleared whole: a bootstrap block may be one freed before.
+  // Whatever else malloc handles (re-entry, the allocator's own making, out of
+  // memory), cleared whole: a bootstrap block may be one freed before.
   void* p = process_malloc(bytes);
   if (p != nullptr) std::memset(p, 0, bytes);
   return p;
