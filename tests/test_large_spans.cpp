@@ -134,11 +134,7 @@ std::size_t first_changed(const void* p, std::size_t size) {
   return size;
 }
 
-SlabGlobalStats global_stats(tslab::Allocator& a) {
-  SlabGlobalStats s{};
-  EXPECT_TRUE(slab_stats_global(a.c_allocator(), &s));
-  return s;
-}
+using tslab_test::global_stats;
 
 // --- zeroed allocation ------------------------------------------------------
 

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "slab_alloc.h"
+#include "slab_stats.h"
 #include "tslab/tslab.hpp"
 
 namespace tslab_test {
@@ -118,6 +119,13 @@ inline std::uint64_t total_new_slabs(SlabAllocator* a) {
   for (std::uint32_t c = 0; c < slab_size_class_count(); ++c)
     if (get_perf_counters(a, c, &pc)) total += pc.new_slab_count;
   return total;
+}
+
+// The allocator's global statistics (a failed read fails the test).
+inline SlabGlobalStats global_stats(tslab::Allocator& a) {
+  SlabGlobalStats s{};
+  EXPECT_TRUE(slab_stats_global(a.c_allocator(), &s));
+  return s;
 }
 
 inline std::uint64_t total_new_slabs(const tslab::Allocator& a) {

@@ -264,6 +264,20 @@ void* process_realloc(void* p, std::size_t size, const char* function) noexcept 
     process_free(p, function);
     return nullptr;
   }
+  // A large block staying large: the core resizes it in place while its
+  // reservation has room, else moves it into one with room to grow. Tried first,
+  // so that the block is validated once (a string grown a byte at a time).
+  AllocatorCore* const large_core = size > MAX_SMALL_SIZE && !is_boot(p) && malloc_state_clear()
+                                        ? g_malloc_core.load(std::memory_order_acquire)
+                                        : nullptr;
+  if (large_core != nullptr) {
+    void* q;
+    {
+      const InsideMalloc inside;
+      q = large_core->realloc_large(p, size, tl_malloc_epoch);
+    }
+    if (q != nullptr) return q;  // else not a live large block, or no memory: as any other realloc
+  }
   const std::size_t usable = process_usable_size(p);
   if (usable == 0) {  // not a live block of tslab's: refused as free refuses it
     AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
@@ -277,19 +291,6 @@ void* process_realloc(void* p, std::size_t size, const char* function) noexcept 
   if (!is_boot(p) && usable <= MAX_SMALL_SIZE && size <= usable &&
       size_to_class(size) == size_to_class(usable))
     return p;
-  // A large block staying large: the core resizes it in place while its
-  // reservation has room, else moves it into one with room to grow.
-  if (!is_boot(p) && usable > MAX_SMALL_SIZE && size > MAX_SMALL_SIZE) {
-    AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
-    if (core != nullptr && malloc_state_clear()) {
-      void* q;
-      {
-        const InsideMalloc inside;
-        q = core->realloc_large(p, size, tl_malloc_epoch);
-      }
-      if (q != nullptr) return q;
-    }
-  }
   void* q = process_malloc(size);
   if (q == nullptr) return nullptr;  // errno set; p is left as it was
   std::memcpy(q, p, size < usable ? size : usable);
