@@ -64,6 +64,9 @@ class CountingPlatform final : public tslab::Platform {
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
     return os().resident_bytes(p, size);
   }
+  bool resident_pages(const void* p, std::size_t size, unsigned char* pages) const noexcept override {
+    return os().resident_pages(p, size, pages);
+  }
   bool can_grow() const noexcept override { return allow_grows.load(); }
   bool grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept override {
     if (std::atomic<std::uint32_t>* pin = pin_during_grow.exchange(nullptr)) {
@@ -167,6 +170,35 @@ TEST(LargeZeroed, AWarmSpanIsClearedOnlyAsFarAsItsLastBlockWrote) {
   EXPECT_EQ(platform.resident_bytes(r + 2 * MiB, 1 * MiB), 0u) << "pages never written were cleared";
   EXPECT_EQ(first_nonzero(r, 3 * MiB), 3 * MiB);
   ASSERT_EQ(a.deallocate(r), Error::ok);
+}
+
+// A warm span whose last block was large but barely written: a zeroed block
+// there leaves the pages untouched (handed back, they read as zero) rather than
+// clear, and so fault in, all of them.
+TEST(LargeZeroed, AWarmSpansUntouchedPagesStayUntouchedUnderAZeroedBlock) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  ASSERT_EQ(a.set_warm_reserve(64 * MiB), Error::ok);
+  constexpr std::size_t SIZE = 16 * MiB;
+  auto* p = static_cast<unsigned char*>(a.allocate(SIZE));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0xee, 8 * PAGE);
+  p[SIZE - 1] = 0xee;
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  auto* z = static_cast<unsigned char*>(a.core()->alloc_zeroed(SIZE, 0));
+  ASSERT_EQ(z, p) << "the warm span is reused";
+  EXPECT_LE(platform.resident_bytes(z, SIZE), 1 * MiB) << "the zeroed block's pages were written";
+  EXPECT_EQ(first_nonzero(z, SIZE), SIZE);
+  ASSERT_EQ(a.deallocate(z), Error::ok);
+  // A platform that keeps the pages it is asked to hand back: the block is cleared.
+  platform.keep_pages = true;
+  auto* y = static_cast<unsigned char*>(a.allocate(SIZE));
+  std::memset(y, 0xee, SIZE);
+  ASSERT_EQ(a.deallocate(y), Error::ok);
+  auto* x = static_cast<unsigned char*>(a.core()->alloc_zeroed(SIZE, 0));
+  ASSERT_EQ(x, y);
+  EXPECT_EQ(first_nonzero(x, SIZE), SIZE);
+  ASSERT_EQ(a.deallocate(x), Error::ok);
 }
 
 TEST(LargeZeroed, SpansWhosePagesWentBackOrWereKeptReadAsZero) {

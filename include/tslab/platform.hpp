@@ -32,6 +32,11 @@
 //                             Called only when can_grow(); the default only gives
 //                             `to` back.
 //   can_grow()                true if grow_into can ever succeed (default false).
+//   resident_pages(p, size, pages)
+//                             optional: for each page of the page-aligned range,
+//                             one byte of `pages`, bit 0 set if the page is
+//                             resident now. Returns false if not known (the
+//                             default), and the caller assumes every page is.
 //
 // Usable from C++17; the compile-time check of the contract (PlatformImpl) is
 // there only from C++20 on.
@@ -62,6 +67,10 @@ class Platform {
     return false;
   }
   virtual bool can_grow() const noexcept { return false; }
+  virtual bool resident_pages(const void* p, std::size_t size, unsigned char* pages) const noexcept {
+    (void)p, (void)size, (void)pages;
+    return false;
+  }
 
  protected:
   ~Platform() = default;
@@ -97,6 +106,7 @@ class OsPlatform final : public Platform {
   bool prefault(void* p, std::size_t size) noexcept override;
   std::size_t page_size() const noexcept override;
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override;
+  bool resident_pages(const void* p, std::size_t size, unsigned char* pages) const noexcept override;
   // mremap: the pages move with their page tables, without a copy or a fault.
   bool grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept override;
   // Not under an address-space cap (RLIMIT_AS), nor once a grow ran short of memory.
@@ -134,6 +144,9 @@ class FaultInjectingPlatform final : public Platform {
   // Refused as a reservation is.
   bool grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept override;
   bool can_grow() const noexcept override { return inner_.can_grow(); }
+  bool resident_pages(const void* p, std::size_t size, unsigned char* pages) const noexcept override {
+    return inner_.resident_pages(p, size, pages);
+  }
 
  private:
   bool should_refuse() noexcept;

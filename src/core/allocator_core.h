@@ -131,8 +131,13 @@ class AllocatorCore final : public SlabSource {
   // --- zeroed allocation and resizing (core/large_span.cpp) ---
   // A block of `size` bytes that reads as zero. A small block is cleared; of a
   // large one only the bytes an earlier block of its span may have written, as
-  // pages new from the OS or handed back to it read as zero already.
+  // pages new from the OS or handed back to it read as zero already; from
+  // ZEROED_BY_OS_FROM bytes of them on, those of pages not resident are handed
+  // back rather than cleared, so that pages the program never touched stay
+  // untouched (Platform::resident_pages, in windows of ZEROED_WINDOW_PAGES).
   void* alloc_zeroed(std::size_t size, std::uint32_t epoch) noexcept;
+  static constexpr std::size_t ZEROED_BY_OS_FROM = std::size_t{1} << 20;
+  static constexpr std::size_t ZEROED_WINDOW_PAGES = 1024;
   // The live large block `p` resized to `size` bytes: in place (same address,
   // handle and epoch) while its reservation has room; otherwise moved into a new
   // block of `epoch` whose reservation is twice the old one, contents kept and

@@ -353,7 +353,35 @@ void* AllocatorCore::alloc_zeroed(std::size_t size, std::uint32_t epoch) noexcep
   std::size_t stale = 0;
   void* p = alloc_large(size, 0, epoch, era, 0, &stale);
   // Beyond `stale` the span's pages are new from the OS or went back to it.
-  if (p != nullptr && stale != 0) std::memset(p, 0, stale);
+  if (p == nullptr || stale == 0) return p;
+  // The first `stale` bytes may hold data. Clearing them all would touch every
+  // page of them, even pages the previous block never wrote (a span's dirty
+  // extent is its last block's size), and a large zeroed array is often used
+  // sparsely. So from ZEROED_BY_OS_FROM bytes on, only the resident pages are
+  // cleared, and each run of pages that are not (never written, or swapped out)
+  // goes back to the OS and reads as zero. (The span starts on a page.)
+  const std::size_t page = platform_.page_size();
+  const std::size_t whole_pages = stale & ~(page - 1);
+  auto* c = static_cast<char*>(p);
+  std::size_t done = 0;
+  if (whole_pages >= ZEROED_BY_OS_FROM) {
+    unsigned char resident[ZEROED_WINDOW_PAGES];
+    while (done < whole_pages) {
+      const std::size_t pages = smaller(ZEROED_WINDOW_PAGES, (whole_pages - done) / page);
+      if (!platform_.resident_pages(c + done, pages * page, resident)) break;  // cleared below
+      for (std::size_t i = 0; i < pages;) {
+        const bool in = (resident[i] & 1) != 0;
+        std::size_t j = i + 1;
+        while (j < pages && ((resident[j] & 1) != 0) == in) ++j;
+        char* run = c + done + i * page;
+        const std::size_t bytes = (j - i) * page;
+        if (in || !decommit_counted(run, bytes)) std::memset(run, 0, bytes);
+        i = j;
+      }
+      done += pages * page;
+    }
+  }
+  std::memset(c + done, 0, stale - done);
   return p;
 }
 

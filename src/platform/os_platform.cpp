@@ -157,6 +157,10 @@ std::size_t OsPlatform::page_size() const noexcept {
   return p;
 }
 
+bool OsPlatform::resident_pages(const void* p, std::size_t size, unsigned char* pages) const noexcept {
+  return ::mincore(const_cast<void*>(p), size, pages) == 0;
+}
+
 std::size_t OsPlatform::resident_bytes(const void* p, std::size_t size) const noexcept {
   const std::size_t page = page_size();
   const auto start = reinterpret_cast<std::uintptr_t>(p) & ~(std::uintptr_t{page} - 1);
