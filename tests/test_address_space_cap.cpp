@@ -176,42 +176,6 @@ void growing_blocks_under_the_cap() {
   slab_allocator_free(alloc);
 }
 
-// Small blocks fill the address space, all go; then large blocks, and small
-// ones again, of what the large ones freed: each kind gives its ranges back to
-// the other when the OS refuses a reservation, without a collect.
-void each_kind_makes_room_for_the_other() {
-  std::vector<LiveBlock> live;
-  live.reserve(std::size_t{1} << 20);
-  tslab_test::cap_address_space(MARGIN);
-
-  SlabAllocator* alloc = slab_allocator_create();
-  CHILD_CHECK(alloc != nullptr, "allocator created under a cap: %s", slab_error_string(slab_last_error()));
-  fill_until_refused(alloc, 1000, live);
-  CHILD_CHECK(live.size() * 1000 >= 16 * MiB, "only %zu small blocks under the cap", live.size());
-  free_blocks(alloc, live);
-  const EpochId epoch = epoch_current(alloc);
-  void* big = slab_malloc_epoch(alloc, 24 * MiB, epoch);
-  CHILD_CHECK(big != nullptr, "24 MiB after every small block was freed: %s",
-              slab_error_string(slab_last_error()));
-  tslab_test::fill_pattern(big, 24 * MiB, 7);
-  CHILD_CHECK(slab_free_checked(alloc, big), "free of 24 MiB");
-  check_slab_allocator(alloc, "after the large block");
-
-  fill_until_refused(alloc, 100000, live);
-  CHILD_CHECK(live.size() >= 4, "only %zu blocks of 100000 bytes under the cap", live.size());
-  free_blocks(alloc, live);
-  fill_until_refused(alloc, 4000, live);
-  CHILD_CHECK(live.size() * 4000 >= 16 * MiB, "only %zu blocks of 4000 bytes after the large ones went",
-              live.size());
-  free_blocks(alloc, live);
-  check_slab_allocator(alloc, "at the end");
-  slab_allocator_free(alloc);
-}
-
-TEST(AddressSpaceCap, SmallAndLargeBlocksGiveTheirAddressSpaceToEachOther) {
-  tslab_test::expect_capped_child_passes(each_kind_makes_room_for_the_other);
-}
-
 TEST(AddressSpaceCap, FreedSpansGiveTheirAddressSpaceBack) {
   tslab_test::expect_capped_child_passes(growing_blocks_under_the_cap);
 }

@@ -164,9 +164,12 @@ bool AllocatorCore::alive_or_error() const noexcept {
 
 SegmentHeader* AllocatorCore::new_small_segment() noexcept {
   void* base = platform_.reserve(SEGMENT_SIZE, SEGMENT_SIZE);
-  // Refused, perhaps for want of address space (RLIMIT_AS): what free spans and
-  // dormant segments hold goes back first, as for a large span (reserve_span).
-  if (base == nullptr && release_address_space_locked()) base = platform_.reserve(SEGMENT_SIZE, SEGMENT_SIZE);
+  if (base == nullptr && large_cache_.reserved_bytes() != 0) {
+    // Refused, perhaps for want of address space (RLIMIT_AS): what free spans
+    // hold goes back first, as for a large span (reserve_span).
+    release_span_cache_locked();
+    base = platform_.reserve(SEGMENT_SIZE, SEGMENT_SIZE);
+  }
   if (base == nullptr) return nullptr;
   void* mem = meta_.allocate(sizeof(SegmentHeader) + SLABS_PER_SEGMENT * sizeof(Slab));
   if (mem == nullptr) {

@@ -347,11 +347,6 @@ class AllocatorCore final : public SlabSource {
   void unlink_pooled_locked(Slab* s) noexcept;
   void make_dormant_locked(SegmentHeader* seg) noexcept;
   void wake_dormant_locked() noexcept;
-  // Address space is short (the OS refused a reservation): the ranges of dormant
-  // segments go back to the OS, for good. True if any did.
-  bool release_dormant_segments_locked() noexcept;
-  // The same, and first the free spans' ranges; under the lock it holds.
-  bool release_address_space_locked() noexcept;
   // What a scan of closed activations found still live: the drain report of a
   // close. Slabs are pinned when a live block keeps their pages from going back.
   struct ClosePins {

@@ -226,18 +226,8 @@ void* AllocatorCore::reserve_span(std::size_t reserve, std::size_t alignment) no
   void* base = platform_.reserve(reserve, alignment);
   if (base != nullptr) return base;
   // Refused, perhaps for want of address space (RLIMIT_AS): what free spans
-  // hold goes back first; then this thread's empty slabs go to the pool, and the
-  // segments whose slabs all wait there give their ranges back.
+  // hold goes back first.
   trim_span_cache(0);
-  if (Heap* mine = own_heap()) {
-    const Heap::Marked marked(*mine);  // it writes free blocks: a close waits for it
-    if (Slab* list = mine->take_empty_slabs(*this, true)) recycle_slabs(list);
-  }
-  {
-    const CountedLock lock(mutex_, counters_);
-    flush_abandoned_locked(true);
-    release_address_space_locked();
-  }
   return platform_.reserve(reserve, alignment);
 }
 

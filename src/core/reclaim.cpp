@@ -221,32 +221,6 @@ void AllocatorCore::make_dormant_locked(SegmentHeader* seg) noexcept {
   dormant_ = seg;
 }
 
-bool AllocatorCore::release_dormant_segments_locked() noexcept {
-  // The header stays, bare for good: released, dormant and on no list, so it is
-  // never woken or bound again, and `base` never changes. A validation that
-  // found it in the map before the entries went computes a slab index inside it
-  // and reads that slab UNUSED (its metadata is zero), as for any dormant
-  // segment; one that looks after finds no entry, or the entry of whatever
-  // reservation the OS puts there next. The slabs' ids are never issued again:
-  // their handles read STALE_HANDLE.
-  bool any = false;
-  while (SegmentHeader* seg = dormant_) {
-    dormant_ = seg->next_dormant;
-    seg->next_dormant = nullptr;
-    segment_map_clear(seg);
-    seg->released = true;
-    platform_.release(reinterpret_cast<void*>(seg->base), seg->size);
-    any = true;
-  }
-  return any;
-}
-
-bool AllocatorCore::release_address_space_locked() noexcept {
-  const bool spans = large_cache_.reserved_bytes() != 0;
-  if (spans) release_span_cache_locked();
-  return release_dormant_segments_locked() || spans;
-}
-
 void AllocatorCore::wake_dormant_locked() noexcept {
   SegmentHeader* seg = dormant_;
   dormant_ = seg->next_dormant;
