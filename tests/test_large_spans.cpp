@@ -54,7 +54,10 @@ class CountingPlatform final : public tslab::Platform {
     reserved_bytes -= size;
     os().release(p, size);
   }
-  bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
+  bool commit(void* p, std::size_t size) noexcept override {
+    ++commits;
+    return !refuse_commits.load() && os().commit(p, size);
+  }
   bool decommit(void* p, std::size_t size) noexcept override {
     ++decommits;
     return !keep_pages.load() && os().decommit(p, size);
@@ -98,6 +101,8 @@ class CountingPlatform final : public tslab::Platform {
   std::atomic<std::uint64_t> reserved_bytes{0};  // reserved and not released, as asked
   std::atomic<bool> keep_pages{false};
   std::atomic<bool> refuse_any_size{false};  // refuse_reserves counts reserves of any size
+  std::atomic<bool> refuse_commits{false};
+  std::atomic<std::uint64_t> commits{0};
   std::atomic<bool> allow_grows{true};
   std::atomic<std::atomic<std::uint32_t>*> pin_during_grow{nullptr};  // pinned in the next grow
   std::atomic<bool> grow_pinned{false};
@@ -189,7 +194,16 @@ TEST(LargeZeroed, AWarmSpansUntouchedPagesStayUntouchedUnderAZeroedBlock) {
   ASSERT_EQ(z, p) << "the warm span is reused";
   EXPECT_LE(platform.resident_bytes(z, SIZE), 1 * MiB) << "the zeroed block's pages were written";
   EXPECT_EQ(first_nonzero(z, SIZE), SIZE);
+  EXPECT_GT(platform.commits.load(), 0u) << "pages handed back are made usable again (the platform contract)";
   ASSERT_EQ(a.deallocate(z), Error::ok);
+  // A platform that refuses to make them usable again: the allocation fails, and
+  // nothing stays allocated.
+  platform.refuse_commits = true;
+  EXPECT_EQ(a.core()->alloc_zeroed(SIZE, 0), nullptr);
+  EXPECT_EQ(tslab::last_error(), Error::out_of_memory);
+  platform.refuse_commits = false;
+  EXPECT_EQ(global_stats(a).large_spans_live, 0u);
+  EXPECT_TRUE(checked(a));
   // A platform that keeps the pages it is asked to hand back: the block is cleared.
   platform.keep_pages = true;
   auto* y = static_cast<unsigned char*>(a.allocate(SIZE));

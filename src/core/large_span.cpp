@@ -365,7 +365,13 @@ void* AllocatorCore::alloc_zeroed(std::size_t size, std::uint32_t epoch) noexcep
         while (j < pages && ((resident[j] & 1) != 0) == in) ++j;
         char* run = c + done + i * page;
         const std::size_t bytes = (j - i) * page;
-        if (in || !decommit_counted(run, bytes)) std::memset(run, 0, bytes);
+        if (in || !decommit_counted(run, bytes)) {
+          std::memset(run, 0, bytes);
+        } else if (!platform_.commit(run, bytes)) {  // usable again, as the platform contract asks
+          free_slow(p);
+          set_error(TSLAB_ERR_OUT_OF_MEMORY);
+          return nullptr;
+        }
         i = j;
       }
       done += pages * page;
