@@ -552,23 +552,37 @@ TEST(LargeSpanRelease, PointersAndHandlesOfAReleasedSpanAreRefusedAndItsHeaderIs
   EXPECT_TRUE(checked(a));
 }
 
+// Eight blocks of 70,000 bytes allocated and freed: eight spans in the cache,
+// each holding its reservation. The statistics then.
+SlabGlobalStats cache_eight_spans(tslab::Allocator& a) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 8; ++i) blocks.push_back(a.allocate(70000));
+  for (void* p : blocks) EXPECT_EQ(a.deallocate(p), Error::ok);
+  const SlabGlobalStats cached = global_stats(a);
+  EXPECT_GE(cached.reserved_bytes, 8 * td::SEGMENT_SIZE);
+  return cached;
+}
+
+// With the next reservation refused, `size` bytes are allocated all the same,
+// once the eight cached spans' ranges went back.
+void expect_retried_once_the_cache_went(tslab::Allocator& a, const SlabGlobalStats& cached,
+                                        std::size_t size) {
+  void* p = a.allocate(size);
+  ASSERT_NE(p, nullptr) << "retried after the cached ranges went back";
+  EXPECT_EQ(global_stats(a).spans_unmapped_total, cached.spans_unmapped_total + 8);
+  EXPECT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
 TEST(LargeSpanRelease, ARefusedReservationIsRetriedOnceFreeSpansGaveTheirsBack) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
   // Spans cached cold: none is warm enough to be grown into the larger block.
   ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
   ASSERT_EQ(a.set_large_retain(0), Error::ok);
-  std::vector<void*> blocks;
-  for (int i = 0; i < 8; ++i) blocks.push_back(a.allocate(70000));
-  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
-  const SlabGlobalStats cached = global_stats(a);
-  EXPECT_GE(cached.reserved_bytes, 8 * td::SEGMENT_SIZE);
+  const SlabGlobalStats cached = cache_eight_spans(a);
   platform.refuse_reserves = 1;
-  void* p = a.allocate(9 * td::SEGMENT_SIZE);  // larger than every cached span
-  ASSERT_NE(p, nullptr) << "retried after the cached ranges went back";
-  EXPECT_EQ(global_stats(a).spans_unmapped_total, cached.spans_unmapped_total + 8);
-  EXPECT_EQ(a.deallocate(p), Error::ok);
-  EXPECT_TRUE(checked(a));
+  expect_retried_once_the_cache_went(a, cached, 9 * td::SEGMENT_SIZE);  // larger than every cached span
 }
 
 // A small segment refused for want of address space (RLIMIT_AS) is retried once
@@ -577,19 +591,11 @@ TEST(LargeSpanRelease, ARefusedReservationIsRetriedOnceFreeSpansGaveTheirsBack) 
 TEST(LargeSpanRelease, ARefusedSmallSegmentIsRetriedOnceFreeSpansGaveTheirsBack) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
-  std::vector<void*> blocks;
-  for (int i = 0; i < 8; ++i) blocks.push_back(a.allocate(70000));
-  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
-  const SlabGlobalStats cached = global_stats(a);
-  EXPECT_GE(cached.reserved_bytes, 8 * td::SEGMENT_SIZE);
+  const SlabGlobalStats cached = cache_eight_spans(a);
   platform.refuse_any_size = true;
   platform.refuse_reserves = 1;
-  void* p = a.allocate(48);  // the allocator's first small block: a new segment
-  ASSERT_NE(p, nullptr) << "retried after the cached ranges went back";
+  expect_retried_once_the_cache_went(a, cached, 48);  // the allocator's first small block: a new segment
   EXPECT_EQ(platform.refuse_reserves.load(), 0) << "the first reservation was refused";
-  EXPECT_EQ(global_stats(a).spans_unmapped_total, cached.spans_unmapped_total + 8);
-  EXPECT_EQ(a.deallocate(p), Error::ok);
-  EXPECT_TRUE(checked(a));
 }
 
 // collect() reports what it handed back, the pages of free large spans kept
