@@ -107,9 +107,17 @@ std::uint32_t Heap::collect(const SlabSource& source, Slab* s) noexcept {
       s->heap.load(std::memory_order_relaxed) != this)
     return 0;
   const bool open = s->era == source.open_era(s->epoch);
-  const std::uint32_t n = s->collect_remote([this, s, open](FreeBlock* b) {
-    if (open) list_free_block(s, b);
+  // The blocks go to the front of the bin's list, linked in a register: one
+  // store of the head for the whole slab.
+  HotBin& bin = hot_[s->bin_index];
+  FreeBlock* head = bin.free;
+  const std::uint32_t n = s->collect_remote([s, open, &head](FreeBlock* b) {
+    if (!open) return;
+    b->next = head;
+    b->slab = s;
+    head = b;
   });
+  bin.free = head;
   if (n != 0) {
     counters_[s->size_class].remote_collections.bump();
     counters_[s->size_class].remote_blocks.bump(n);
