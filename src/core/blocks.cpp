@@ -25,12 +25,14 @@ bool slot_is_live(const Slab* s, std::uint32_t slot) {
 
 BlockRef failure(TslabError e) { return BlockRef{nullptr, 0, e}; }
 
-}  // namespace
-
-bool AllocatorCore::owned_by_caller(const Slab* s) const noexcept {
-  const Heap* mine = own_heap();
+// Whether `s` is a slab of `mine`, the calling thread's heap here (or null).
+bool owned_by(const Slab* s, const Heap* mine) {
   return mine != nullptr && s->heap.load(std::memory_order_relaxed) == mine;
 }
+
+}  // namespace
+
+bool AllocatorCore::owned_by_caller(const Slab* s) const noexcept { return owned_by(s, own_heap()); }
 
 BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin, const Heap* mine) const noexcept {
   SegmentHeader* seg = segment_map_lookup(p);
@@ -39,10 +41,7 @@ BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin, const Heap*
   const std::size_t index = seg->slab_index(p);
   Slab* s = &seg->slabs[index];
   const auto* c = static_cast<const char*>(p);
-  const auto owns = [mine](const Slab* slab) {
-    return mine != nullptr && slab->heap.load(std::memory_order_relaxed) == mine;
-  };
-  const bool owner = owns(s);
+  const bool owner = owned_by(s, mine);
   if (!owner) pin.pin(seg->pins[index]);
   // A large span's header may have been released and bound to another range
   // since the lookup: only a header the map still names for `p` is read.
@@ -59,7 +58,7 @@ BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin, const Heap*
   // deferred (recycle_slab_locked) is finished by whichever thread retries it,
   // and may be another heap's by now (take_slab publishes the heap before the
   // state, which the load above acquired): then validate as any other thread.
-  if (owner && !owns(s)) {
+  if (owner && !owned_by(s, mine)) {
     pin.pin(seg->pins[index]);
     if (s->state.load(std::memory_order_seq_cst) != SLAB_IN_USE) return failure(TSLAB_ERR_NOT_ALLOCATED);
   }
