@@ -56,12 +56,15 @@ namespace tslab::detail {
       Slab* s = b->slab;
       if (s->try_mark_allocated(s->slot_of_offset(offset))) [[likely]] {
         bin.free = b->next;
-        heap->end_alloc();
 #if TSLAB_STATS
         // The owner's live count; its 0 -> 1 step updates the reclaimable count.
+        // Inside the marker, as every write to the heap is: a close from a signal
+        // handler on this thread is refused until the marker ends, rather than
+        // update the same counts half-way through (refilled_then ends it).
         if (s->count_live_first()) [[unlikely]]
           return heap->refilled_then(s, b);
 #endif
+        heap->end_alloc();
         return b;
       }
     }

@@ -138,9 +138,11 @@ class Heap {
   // reclaimable) / left 0 (uncount). Cold: called only at those steps.
   [[gnu::noinline, gnu::cold]] void slab_emptied(Slab* s) noexcept;
   // The same, shaped for a tail call at the end of a fast path (no stack frame
-  // on the common path): they return what the fast path returns.
+  // on the common path): they return what the fast path returns. refilled_then
+  // is called inside the allocation's marker, and ends it.
   [[gnu::noinline, gnu::cold]] void* refilled_then(Slab* s, void* block) noexcept {
     uncount(s);
+    end_alloc();
     return block;
   }
   template <FreeResult Result>
