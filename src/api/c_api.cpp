@@ -94,7 +94,7 @@ void slab_free(SlabAllocator* alloc, void* ptr) {
 
 bool slab_free_checked(SlabAllocator* alloc, void* ptr) {
   AllocatorCore* core = core_of(alloc);
-  return core != nullptr && core->free<bool>(ptr);
+  return core != nullptr && core->free<tslab::detail::SuccessEndings>(ptr);
 }
 
 size_t slab_usable_size(SlabAllocator* alloc, const void* ptr) {

@@ -26,6 +26,9 @@
 
 namespace tslab::detail {
 
+// The fast paths' ending policies (core/fast_endings.h).
+struct ErrorEndings;
+
 struct CoreOptions {
   std::uint32_t epoch_count = SLAB_DEFAULT_EPOCH_COUNT;
   Platform* platform = nullptr;
@@ -110,15 +113,35 @@ class AllocatorCore final : public SlabSource {
   bool may_wait_or_error() const noexcept;
 
   // --- fast paths (core/fast_path.h) ---
+  // Endings: how each outcome reaches the calling API (core/fast_endings.h);
+  // ErrorEndings returns the block or nullptr, and the free's TslabError.
+  template <class Endings = ErrorEndings>
   void* alloc(std::size_t size, std::uint32_t epoch) noexcept;
-  // Result: TslabError, or bool for an API that reports only success (FreeResult).
-  template <FreeResult Result = TslabError>
-  Result free(void* p) noexcept;
+  template <class Endings = ErrorEndings>
+  typename Endings::Result free(void* p) noexcept;
   // A free whose memory goes back to the OS at once even if it is a large span
   // the warm cache has room for (an arena's chunks: its reset and close return
   // their pages). A block of a size class (64 KiB or less) is freed as any other:
   // its pages go back with its slab's.
   TslabError free_returning_pages(void* p) noexcept { return free_slow(p, false); }
+  // The slow paths the fast paths end in, called by the ending policies
+  // (core/fast_endings.h and the malloc override's).
+  void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
+  // keep_warm: a large span may stay committed in the warm cache (large_span.cpp).
+  TslabError free_slow(void* p, bool keep_warm = true) noexcept;
+  // Records a refused free: the thread's last error and the allocator's count.
+  [[gnu::noinline, gnu::cold]] TslabError reject_free(TslabError e) noexcept;
+  // The fast free's ending for a block of a closed activation `era` (read before
+  // the free): the reclaimable count if the owner's count reached 0, then
+  // return_if_empty.
+  [[gnu::noinline, gnu::cold]] TslabError freed_into_closed(Heap* heap, Slab* s, std::uint64_t era,
+                                                            bool emptied) noexcept;
+  // The same three endings for a fast free whose API reports only success
+  // (core/free_endings.cpp), each already a bool, so that each is a tail call.
+  [[gnu::noinline]] bool free_slow_ok(void* p) noexcept;
+  [[gnu::noinline, gnu::cold]] bool reject_free_ok(TslabError e) noexcept;
+  [[gnu::noinline, gnu::cold]] bool freed_into_closed_ok(Heap* heap, Slab* s, std::uint64_t era,
+                                                         bool emptied) noexcept;
   void* alloc_with_handle(std::size_t size, std::uint32_t epoch, std::uint64_t* handle) noexcept;
   TslabError free_handle(std::uint64_t handle) noexcept;
 
@@ -280,35 +303,12 @@ class AllocatorCore final : public SlabSource {
   // Destroys `core`, puts a dead allocator in its record and queues the record.
   static void bury(AllocatorCore* core) noexcept;
 
-  void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
   // True for an epoch in range; otherwise records TSLAB_ERR_EPOCH_OUT_OF_RANGE.
   bool in_range_or_error(std::uint32_t epoch) const noexcept;
   // False, recording TSLAB_ERR_PERMANENT, for the permanent epoch 0.
   bool closable_or_error(std::uint32_t epoch) const noexcept;
   // The era of an epoch that takes allocations, or 0 with the reason recorded.
   std::uint64_t open_era_or_error(std::uint32_t epoch) const noexcept;
-  // keep_warm: a large span may stay committed in the warm cache (large_span.cpp).
-  TslabError free_slow(void* p, bool keep_warm = true) noexcept;
-  // Records a refused free: the thread's last error and the allocator's count.
-  [[gnu::noinline, gnu::cold]] TslabError reject_free(TslabError e) noexcept;
-  // The fast free's ending for a block of a closed activation `era` (read before
-  // the free): the reclaimable count if the owner's count reached 0, then
-  // return_if_empty. A tail call, so the fast path needs no stack frame.
-  [[gnu::noinline, gnu::cold]] TslabError freed_into_closed(Heap* heap, Slab* s, std::uint64_t era,
-                                                            bool emptied) noexcept;
-  // The same three endings for a fast free whose API reports only success
-  // (core/free_endings.cpp), and each ending in the fast free's own result type,
-  // so that every one is a tail call.
-  [[gnu::noinline]] bool free_slow_ok(void* p) noexcept;
-  [[gnu::noinline, gnu::cold]] bool reject_free_ok(TslabError e) noexcept;
-  [[gnu::noinline, gnu::cold]] bool freed_into_closed_ok(Heap* heap, Slab* s, std::uint64_t era,
-                                                         bool emptied) noexcept;
-  template <FreeResult Result>
-  Result free_missed(void* p) noexcept;
-  template <FreeResult Result>
-  Result free_rejected(TslabError e) noexcept;
-  template <FreeResult Result>
-  Result free_closed(Heap* heap, Slab* s, std::uint64_t era, bool emptied) noexcept;
   // Hands pages back to the OS, counted. False if the OS refused.
   bool decommit_counted(void* p, std::size_t size) noexcept;
   // The same, for pages of blocks (slabs' or spans'): also counted as returned,

@@ -6,19 +6,22 @@
 // bitmap store and the quiescence marker; no atomic read-modify-write, no lock.
 // A free is a segment-map read, the owner, block-start and bitmap checks, the
 // era check and a push. Measured (callgrind, `make bench-instructions`, 128 B
-// churn through the C API, the API shell included): allocation 60 instructions,
-// free (slab_free_checked) 67; tcmalloc takes 32 + 35 on the same churn. Of the
-// 60, the quiescence marker is 2 plain adds (it was 10 as atomic load/store
+// churn through the C API, the API shell included): allocation 54 instructions,
+// free (slab_free_checked) 66; tcmalloc takes 32 + 35 on the same churn. Of the
+// 54, the quiescence marker is 2 plain adds (it was 10 as atomic load/store
 // pairs), the statistics count an add and a compare in memory, and the C API's
 // size-0 refusal 1; the slot's multiplier is the slab's own (Slab::magic), so no
-// class table is read. The free ends in tail calls only, each in its API's
-// result type (heap/free_result.h), and its cold endings read the heap again
-// from the slab, so it saves one register only; a small segment's map entry
-// is tagged, so "a small slab" is one bit test; one multiply gives both the slot
-// and whether a block starts there (Slab::starts_block), and a slot past the
-// last block needs no test (its allocated bit is never set); the open era is
-// read through the slab's pointer to its epoch's word (Slab::open_era); the
-// bit clears with one `and` to memory. What would shorten both further is the
+// class table is read; the bitmap words are tested and written in memory
+// (Slab::bit_set, set_owned_bit, clear_owned_bit: one `test`, `or` or `and`
+// each, where the compiler's atomic loads and stores took a register and 2-3
+// instructions more). Both paths end in tail calls only, each ending in its
+// API's own terms (its ending policy, core/fast_endings.h), and the free's
+// cold endings read the heap again from the slab, so it saves one register
+// only; a small segment's map entry is tagged, so "a small slab" is one bit
+// test; one multiply gives both the slot and whether a block starts there
+// (Slab::starts_block), and a slot past the last block needs no test (its
+// allocated bit is never set); the open era is read through the slab's pointer
+// to its epoch's word (Slab::open_era). What would shorten both further is the
 // slab bitmap as the free list (docs/BENCHMARKS.md).
 // Anything else falls to a non-inlined slow path:
 //
@@ -33,6 +36,7 @@
 #define TSLAB_CORE_FAST_PATH_H
 
 #include "core/allocator_core.h"
+#include "core/fast_endings.h"
 #include "core/thread_cache.h"
 #include "handle/handle.h"
 #include "handle/registry.h"
@@ -41,6 +45,7 @@
 
 namespace tslab::detail {
 
+template <class Endings>
 [[gnu::always_inline]] inline void* AllocatorCore::alloc(std::size_t size, std::uint32_t epoch) noexcept {
   const ThreadCache& tc = cache_line();
   if (size <= MAX_SMALL_SIZE && epoch < epoch_count_ && tc.uid == uid_) [[likely]] {
@@ -62,44 +67,19 @@ namespace tslab::detail {
         // handler on this thread is refused until the marker ends, rather than
         // update the same counts half-way through (refilled_then ends it).
         if (s->count_live_first()) [[unlikely]]
-          return heap->refilled_then(s, b);
+          return Endings::refilled(heap, s, b);
 #endif
         heap->end_alloc();
-        return b;
+        return Endings::allocated(b);
       }
     }
     heap->end_alloc();
   }
-  return alloc_slow(size, epoch);
+  return Endings::alloc_missed(*this, size, epoch);
 }
 
-template <FreeResult Result>
-[[gnu::always_inline]] inline Result AllocatorCore::free_missed(void* p) noexcept {
-  if constexpr (std::is_same_v<Result, bool>)
-    return free_slow_ok(p);
-  else
-    return free_slow(p);
-}
-
-template <FreeResult Result>
-[[gnu::always_inline]] inline Result AllocatorCore::free_rejected(TslabError e) noexcept {
-  if constexpr (std::is_same_v<Result, bool>)
-    return reject_free_ok(e);
-  else
-    return reject_free(e);
-}
-
-template <FreeResult Result>
-[[gnu::always_inline]] inline Result AllocatorCore::free_closed(Heap* heap, Slab* s, std::uint64_t era,
-                                                                bool emptied) noexcept {
-  if constexpr (std::is_same_v<Result, bool>)
-    return freed_into_closed_ok(heap, s, era, emptied);
-  else
-    return freed_into_closed(heap, s, era, emptied);
-}
-
-template <FreeResult Result>
-[[gnu::always_inline]] inline Result AllocatorCore::free(void* p) noexcept {
+template <class Endings>
+[[gnu::always_inline]] inline typename Endings::Result AllocatorCore::free(void* p) noexcept {
   if (Slab* s = small_slab_of(p)) [[likely]] {
     const ThreadCache& tc = cache_line();
     // Owned by the caller's heap in this allocator: no other check of origin needed.
@@ -124,28 +104,29 @@ template <FreeResult Result>
           b->slab = s;
         });
         if (e != TSLAB_OK) [[unlikely]]
-          return free_rejected<Result>(e);
+          return Endings::free_rejected(*this, p, e);
         const bool open = era == s->open_era->load(std::memory_order_relaxed);
 #if TSLAB_STATS
         // The owner's live count; its 1 -> 0 step updates the reclaimable count.
         // The cold endings read the heap again from the slab (the caller's own, as
         // checked above) rather than keep it in a register.
         if (--s->owner_live == 0) [[unlikely]] {
-          if (!open) return free_closed<Result>(s->heap.load(std::memory_order_relaxed), s, era, true);
+          if (!open)
+            return Endings::free_closed(*this, p, s->heap.load(std::memory_order_relaxed), s, era, true);
           bin.free = b;
-          return s->heap.load(std::memory_order_relaxed)->emptied_then<Result>(s);
+          return Endings::free_emptied(s->heap.load(std::memory_order_relaxed), s);
         }
 #endif
         if (open) [[likely]] {
           bin.free = b;
-          return free_result<Result>(TSLAB_OK);
+          return Endings::freed();
         }
         // A closed activation: its blocks are never listed again.
-        return free_closed<Result>(s->heap.load(std::memory_order_relaxed), s, era, false);
+        return Endings::free_closed(*this, p, s->heap.load(std::memory_order_relaxed), s, era, false);
       }
     }
   }
-  return free_missed<Result>(p);
+  return Endings::free_missed(*this, p);
 }
 
 inline std::uint64_t AllocatorCore::encode_handle(const Slab* s, std::uint32_t slot) const noexcept {

@@ -85,9 +85,9 @@ void* pvalloc(size_t size) noexcept {
 
 size_t malloc_usable_size(void* p) noexcept { return process_usable_size(p); }
 
-void free_sized(void* p, size_t) noexcept { process_free(p, "free_sized"); }
+void free_sized(void* p, size_t) noexcept { process_free<FreeCall::free_sized>(p); }
 
-void free_aligned_sized(void* p, size_t, size_t) noexcept { process_free(p, "free_aligned_sized"); }
+void free_aligned_sized(void* p, size_t, size_t) noexcept { process_free<FreeCall::free_aligned_sized>(p); }
 
 int malloc_trim(size_t) noexcept { return process_trim() ? 1 : 0; }
 

@@ -96,21 +96,27 @@ void* operator new[](std::size_t size, std::align_val_t a, const std::nothrow_t&
   return new_aligned_nothrow(size, a, true);
 }
 
-void operator delete(void* p) noexcept { process_free(p, "operator delete"); }
-void operator delete[](void* p) noexcept { process_free(p, "operator delete[]"); }
-void operator delete(void* p, std::size_t) noexcept { process_free(p, "operator delete"); }
-void operator delete[](void* p, std::size_t) noexcept { process_free(p, "operator delete[]"); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { process_free(p, "operator delete"); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { process_free(p, "operator delete[]"); }
-void operator delete(void* p, std::align_val_t) noexcept { process_free(p, "operator delete"); }
-void operator delete[](void* p, std::align_val_t) noexcept { process_free(p, "operator delete[]"); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { process_free(p, "operator delete"); }
+void operator delete(void* p) noexcept { process_free<FreeCall::operator_delete>(p); }
+void operator delete[](void* p) noexcept { process_free<FreeCall::operator_delete_array>(p); }
+void operator delete(void* p, std::size_t) noexcept { process_free<FreeCall::operator_delete>(p); }
+void operator delete[](void* p, std::size_t) noexcept { process_free<FreeCall::operator_delete_array>(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { process_free<FreeCall::operator_delete>(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  process_free<FreeCall::operator_delete_array>(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept { process_free<FreeCall::operator_delete>(p); }
+void operator delete[](void* p, std::align_val_t) noexcept {
+  process_free<FreeCall::operator_delete_array>(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  process_free<FreeCall::operator_delete>(p);
+}
 void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
-  process_free(p, "operator delete[]");
+  process_free<FreeCall::operator_delete_array>(p);
 }
 void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  process_free(p, "operator delete");
+  process_free<FreeCall::operator_delete>(p);
 }
 void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  process_free(p, "operator delete[]");
+  process_free<FreeCall::operator_delete_array>(p);
 }

@@ -199,6 +199,38 @@ void free_miss(void* p, const char* function) noexcept {
   if (e != TSLAB_OK) bad_free(p, e, function);
 }
 
+// The fast paths' endings (process_malloc.h). The process allocator exists:
+// the fast path that ends here found it.
+void* malloc_missed(std::size_t size) noexcept {
+  void* p = g_malloc_core.load(std::memory_order_relaxed)->alloc_slow(size, tl_malloc_epoch);
+  leave_tslab();
+  return p != nullptr ? p : malloc_miss(size);
+}
+
+void* malloc_refilled(Heap* heap, Slab* s, void* p) noexcept {
+  heap->refilled_then(s, p);
+  leave_tslab();
+  return p;
+}
+
+void free_refused(void* p, TslabError e, FreeCall call) noexcept {
+  g_malloc_core.load(std::memory_order_relaxed)->reject_free(e);
+  leave_tslab();
+  bad_free(p, e, free_call_name(call));
+}
+
+void free_closed(void* p, Heap* heap, Slab* s, std::uint64_t era, bool emptied, FreeCall call) noexcept {
+  const TslabError e =
+      g_malloc_core.load(std::memory_order_relaxed)->freed_into_closed(heap, s, era, emptied);
+  leave_tslab();
+  if (e != TSLAB_OK) bad_free(p, e, free_call_name(call));
+}
+
+void free_emptied(Heap* heap, Slab* s) noexcept {
+  heap->slab_emptied(s);
+  leave_tslab();
+}
+
 void bad_free(void* p, TslabError error, const char* function) noexcept {
   // A bootstrap block goes back to the reserve; a free of anything else there is bad.
   if (is_boot(p)) error = boot_free(p);
@@ -258,10 +290,20 @@ std::size_t process_usable_size(const void* p) noexcept {
   return core == nullptr ? 0 : core->usable_size(p);
 }
 
-void* process_realloc(void* p, std::size_t size, const char* function) noexcept {
+namespace {
+
+// realloc's free, its report naming the function called.
+void free_for(void* p, FreeCall call) noexcept {
+  if (call == FreeCall::reallocarray) return process_free<FreeCall::reallocarray>(p);
+  return process_free<FreeCall::realloc>(p);
+}
+
+}  // namespace
+
+void* process_realloc(void* p, std::size_t size, FreeCall call) noexcept {
   if (p == nullptr) return process_malloc(size);
   if (size == 0) {  // as glibc: the block is freed and NULL returned
-    process_free(p, function);
+    free_for(p, call);
     return nullptr;
   }
   // A large block staying large: the core resizes it in place while its
@@ -284,7 +326,7 @@ void* process_realloc(void* p, std::size_t size, const char* function) noexcept 
     const TslabError e = core == nullptr ? TSLAB_ERR_NOT_ALLOCATED : core->free(p);
     if (e == TSLAB_OK) [[unlikely]]
       return process_malloc(size);  // freed in between by another thread's race: treat as new
-    bad_free(p, e, function);
+    bad_free(p, e, free_call_name(call));
     return allocation_failed(TSLAB_ERR_INVALID_ARGUMENT);
   }
   // A small block stays when the new size is of its class.
@@ -294,14 +336,14 @@ void* process_realloc(void* p, std::size_t size, const char* function) noexcept 
   void* q = process_malloc(size);
   if (q == nullptr) return nullptr;  // errno set; p is left as it was
   std::memcpy(q, p, size < usable ? size : usable);
-  process_free(p, function);
+  free_for(p, call);
   return q;
 }
 
 void* process_reallocarray(void* p, std::size_t count, std::size_t size) noexcept {
   std::size_t bytes = 0;
   if (__builtin_mul_overflow(count, size, &bytes)) return allocation_failed(TSLAB_ERR_SIZE_TOO_LARGE);
-  return process_realloc(p, bytes, "reallocarray");
+  return process_realloc(p, bytes, FreeCall::reallocarray);
 }
 
 void* process_aligned(std::size_t alignment, std::size_t size) noexcept {

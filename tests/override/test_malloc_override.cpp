@@ -282,6 +282,27 @@ TEST(MallocOverride, BadFreesAreReportedOnceAndIgnored) {
   }
   const std::string err = capture_stderr([&] { EXPECT_EQ(realloc(opaque(&on_stack), 100), nullptr); });
   EXPECT_EQ(err.rfind("tslab: realloc(", 0), 0u) << err;
+  // Each releasing function names itself, for a block its thread's fast path
+  // refuses (a double free) and for one it leaves to the slow path (interior).
+  struct Release {
+    const char* name;
+    void (*release)(void*);
+  };
+  const Release releases[] = {
+      {"free_sized", [](void* q) { free_sized(q, 64); }},
+      {"free_aligned_sized", [](void* q) { free_aligned_sized(q, 16, 64); }},
+      {"reallocarray", [](void* q) { EXPECT_EQ(reallocarray(q, 2, 0), nullptr); }},
+      {"operator delete", [](void* q) { ::operator delete(q); }},
+      {"operator delete[]", [](void* q) { ::operator delete[](q); }},
+  };
+  for (const Release& r : releases) {
+    for (const Case& c : {Case{p, "double free"}, Case{live + 8, "interior pointer"}}) {
+      const std::string report = capture_stderr([&] { r.release(opaque(c.ptr)); });
+      EXPECT_EQ(lines(report), 1u) << report;
+      EXPECT_EQ(report.rfind(std::string("tslab: ") + r.name + "(", 0), 0u) << report;
+      EXPECT_NE(report.find(c.expect), std::string::npos) << report;
+    }
+  }
   EXPECT_STREQ(live, "still here");
   EXPECT_EQ(malloc_usable_size(&on_stack), 0u);
   free(live);
