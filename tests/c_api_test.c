@@ -307,6 +307,9 @@ static int test_errors_and_utilities(void) {
     CHECK(s[0] != '\0');
   }
   CHECK(strcmp(slab_error_string(TSLAB_OK), slab_error_string(TSLAB_ERR_DOUBLE_FREE)) != 0);
+  /* Any int is a value of the type in C, and the library, in C++, must take it. */
+  volatile int unknown = 99;
+  CHECK(slab_error_string((TslabError)unknown) != NULL);
   CHECK(read_rss_bytes_linux() > 0);
   uint64_t t0 = now_ns();
   for (int i = 0; i < 1000; ++i) {
@@ -551,6 +554,16 @@ static int test_arenas(void) {
   CHECK(slab_arena_destroy(arena));
   CHECK(!slab_arena_destroy(NULL));
   CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  /* A policy no enumerator names: refused (any int is a value of the type in
+   * C, and the library, in C++, must read it as one). */
+  volatile int policy = 7;
+  o.overflow = (TslabArenaOverflow)policy;
+  CHECK(slab_arena_create(a, &o) == NULL);
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  o.overflow = (TslabArenaOverflow)-1;
+  CHECK(slab_arena_create(a, &o) == NULL);
+  CHECK_ERR(TSLAB_ERR_INVALID_ARGUMENT);
+  o.overflow = TSLAB_ARENA_OVERFLOW_GROW;
 
   /* Over a caller buffer, error policy, no allocator. */
   static unsigned char buffer[1024];

@@ -10,7 +10,17 @@
 extern "C" {
 #endif
 
-typedef enum TslabError {
+/* The enums a caller passes in (error codes, arena overflow policies) have int
+ * as their type in C++ too: C lets a caller store any int in one, and with
+ * this every such value is one the library can read and refuse. (In C++
+ * without a fixed type, only the values of the enumerators' bit width are.) */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define TSLAB_ENUM_INT : int
+#else
+#define TSLAB_ENUM_INT
+#endif
+
+typedef enum TslabError TSLAB_ENUM_INT {
   TSLAB_OK = 0,
   TSLAB_ERR_INVALID_ARGUMENT = 1,   /* NULL allocator or output pointer, bad option */
   TSLAB_ERR_SIZE_ZERO = 2,          /* handle API: a size of zero */

@@ -65,11 +65,28 @@ SlabAllocator* tslab_malloc_allocator(void);
 EpochId tslab_scope_begin(const char* label);
 
 /* Ends the calling thread's innermost scope and, if it had an epoch of its
- * own, closes that epoch. False (TSLAB_ERR_DOMAIN_MISUSE) if the thread has no
+ * own, closes that epoch (then ends each enclosing scope whose end came early,
+ * tslab_scope_end_checked). False (TSLAB_ERR_DOMAIN_MISUSE) if the thread has no
  * scope open, and (TSLAB_ERR_REENTRANT, the scope stays) from a signal handler
  * that interrupted malloc or free. A scope begun from such a handler shares
  * its parent's epoch. */
 bool tslab_scope_end(void);
+
+/* The calling thread's innermost scope: a number no other scope of the process
+ * has had, or 0 if the thread has no scope open or its innermost one was begun
+ * beyond TSLAB_SCOPE_MAX_DEPTH or from a signal handler (a shared scope that
+ * keeps no record of its own). */
+uint64_t tslab_scope_innermost(void);
+
+/* Ends scope `scope` (tslab_scope_innermost() right after its begin) if it is
+ * the calling thread's innermost one, as tslab_scope_end does, then each
+ * enclosing scope whose end came early (below). Otherwise ends nothing and
+ * returns false with TSLAB_ERR_DOMAIN_MISUSE: a scope of this thread with
+ * scopes nested in it still open ends when the last of them does (until then
+ * its epoch stays open and the thread allocates into the innermost one); a
+ * scope of another thread, or one that ended, is left alone. tslab::MallocScope
+ * ends its scope this way. */
+bool tslab_scope_end_checked(uint64_t scope);
 
 /* Scopes open on the calling thread. */
 uint32_t tslab_scope_depth(void);

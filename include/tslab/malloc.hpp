@@ -14,7 +14,11 @@
 // Scopes nest, last in first out, per thread: a MallocScope is neither copied
 // nor moved, and is destroyed on the thread that made it. When no epoch slot
 // is free, a scope shares the enclosing scope's epoch (shares_epoch()) and its
-// end closes nothing; malloc never fails because of scopes.
+// end closes nothing; malloc never fails because of scopes. A scope destroyed
+// before a scope nested in it, or on another thread, is a misuse: the thread's
+// last error reads TSLAB_ERR_DOMAIN_MISUSE and no other scope ends; the first
+// ends with the last scope nested in it, the second with its thread
+// (tslab_scope_end_checked).
 #ifndef TSLAB_MALLOC_HPP
 #define TSLAB_MALLOC_HPP
 
@@ -26,8 +30,8 @@ class MallocScope {
  public:
   // `label` (may be nullptr) names the scope's epoch in statistics.
   explicit MallocScope(const char* label = nullptr) noexcept
-      : enclosing_(tslab_scope_epoch()), epoch_(tslab_scope_begin(label)) {}
-  ~MallocScope() { tslab_scope_end(); }
+      : enclosing_(tslab_scope_epoch()), epoch_(tslab_scope_begin(label)), scope_(tslab_scope_innermost()) {}
+  ~MallocScope() { tslab_scope_end_checked(scope_); }
   MallocScope(const MallocScope&) = delete;
   MallocScope& operator=(const MallocScope&) = delete;
 
@@ -39,6 +43,7 @@ class MallocScope {
  private:
   EpochId enclosing_;
   EpochId epoch_;
+  uint64_t scope_;  // tslab_scope_innermost() of this scope
 };
 
 }  // namespace tslab

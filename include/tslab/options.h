@@ -60,7 +60,7 @@ enum {
 };
 
 /* Arena overflow policies (TSLAB_ARENA_OVERFLOW). */
-typedef enum TslabArenaOverflow {
+typedef enum TslabArenaOverflow TSLAB_ENUM_INT {
   TSLAB_ARENA_OVERFLOW_ERROR = 0,   /* the allocation fails with TSLAB_ERR_ARENA_FULL */
   TSLAB_ARENA_OVERFLOW_GROW = 1,    /* a new chunk is added */
   TSLAB_ARENA_OVERFLOW_FALLBACK = 2 /* the block comes from the slab allocator */

@@ -202,9 +202,16 @@ class StlAllocator {
   }
   void deallocate(T* p, std::size_t) noexcept { allocator_->deallocate(p); }
 
+  // Equal when either can free what the other allocated: the same allocator,
+  // whatever the epochs.
   template <class U>
   bool operator==(const StlAllocator<U>& other) const noexcept {
     return allocator_ == other.allocator_;
+  }
+  // C++17 does not derive != from == (containers use both).
+  template <class U>
+  bool operator!=(const StlAllocator<U>& other) const noexcept {
+    return allocator_ != other.allocator_;
   }
 
  private:

@@ -101,6 +101,10 @@ EpochId tslab_scope_begin(const char* label) { return scope_begin(label); }
 
 bool tslab_scope_end(void) { return scope_end(); }
 
+uint64_t tslab_scope_innermost(void) { return scope_innermost(); }
+
+bool tslab_scope_end_checked(uint64_t scope) { return scope_end_checked(scope); }
+
 uint32_t tslab_scope_depth(void) { return scope_depth(); }
 
 EpochId tslab_scope_epoch(void) { return tl_malloc_epoch; }

@@ -206,6 +206,8 @@ void watch_thread_exit() noexcept;
 void thread_exit_frees() noexcept;
 std::uint32_t scope_begin(const char* label) noexcept;
 bool scope_end() noexcept;
+std::uint64_t scope_innermost() noexcept;
+bool scope_end_checked(std::uint64_t id) noexcept;
 std::uint32_t scope_depth() noexcept;
 bool scope_counters(TslabScopeCounters* out) noexcept;
 

@@ -13,6 +13,10 @@ namespace {
 struct ScopeFrame {
   std::uint32_t epoch;
   bool owned;  // opened for this scope, closed at its end; else shared with the parent
+  // Its end was asked for while scopes nested in it were open (a misuse,
+  // tslab_scope_end_checked): it ends as soon as it is innermost.
+  bool end_pending;
+  std::uint64_t id;  // tslab_scope_innermost(): unique in the process, never 0
   // The activation the scope opened: its end closes that one only. The slot may
   // have been closed through the epoch API meanwhile and opened again for
   // another thread's scope, which must stay open.
@@ -28,6 +32,7 @@ struct ScopeStack {
 [[gnu::tls_model("initial-exec")]] thread_local constinit ScopeStack tl_scopes = {};
 
 std::atomic<std::uint64_t> g_begun{0}, g_shared{0}, g_closed{0};
+std::atomic<std::uint64_t> g_next_id{1};
 
 // Thread exit inside scopes ends them, so their epoch slots come back. The key
 // is created with the process allocator (scopes_init), under its lock.
@@ -107,7 +112,8 @@ EpochId scope_begin(const char* label) noexcept {
     opened = core->epoch_open(&era);
     if (opened != SLAB_NO_EPOCH && label != nullptr) core->epoch_set_label(opened, label);
   }
-  ScopeFrame frame{opened, opened != SLAB_NO_EPOCH, era};
+  ScopeFrame frame{opened, opened != SLAB_NO_EPOCH, false, g_next_id.fetch_add(1, std::memory_order_relaxed),
+                   era};
   if (!frame.owned) {
     frame.epoch = epoch_in_use();  // every slot is held: share the parent's epoch
     g_shared.fetch_add(1, std::memory_order_relaxed);
@@ -117,7 +123,36 @@ EpochId scope_begin(const char* label) noexcept {
   return frame.epoch;
 }
 
-bool scope_end() noexcept { return end_innermost(); }
+namespace {
+
+// Ends the innermost scope, then the scopes around it whose end came early.
+bool end_innermost_and_pending() noexcept {
+  ScopeStack& s = tl_scopes;
+  if (!end_innermost()) return false;
+  while (s.overflow == 0 && s.depth != 0 && s.frames[s.depth - 1].end_pending)
+    if (!end_innermost()) break;
+  return true;
+}
+
+}  // namespace
+
+bool scope_end() noexcept { return end_innermost_and_pending(); }
+
+std::uint64_t scope_innermost() noexcept {
+  const ScopeStack& s = tl_scopes;
+  return s.overflow != 0 || s.depth == 0 ? 0 : s.frames[s.depth - 1].id;
+}
+
+bool scope_end_checked(std::uint64_t id) noexcept {
+  ScopeStack& s = tl_scopes;
+  if (id == scope_innermost() && (id != 0 || s.overflow != 0)) return end_innermost_and_pending();
+  // Not the innermost scope: ended out of order, its end waits for the scopes
+  // nested in it; or not a scope of this thread (or of any), which ends nothing.
+  for (std::uint32_t i = 0; id != 0 && i < s.depth; ++i)
+    if (s.frames[i].id == id) s.frames[i].end_pending = true;
+  set_error(TSLAB_ERR_DOMAIN_MISUSE);
+  return false;
+}
 
 std::uint32_t scope_depth() noexcept { return tl_scopes.depth + tl_scopes.overflow; }
 

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <list>
 #include <memory_resource>
 #include <string>
 #include <tslab/arena.hpp>
@@ -53,6 +54,20 @@ int main() {
     std::vector<int, tslab::StlAllocator<int>> v(tslab::StlAllocator<int>(alloc, epoch));
     for (int i = 0; i < 1000; ++i) v.push_back(i);
     CHECK(v[999] == 999);
+    // What containers ask of an allocator beyond allocate: == and != (C++17
+    // derives neither from the other), in splice and move assignment.
+    const tslab::StlAllocator<int> same(alloc, 0);
+    CHECK(same == v.get_allocator() && !(same != v.get_allocator()));
+    tslab::Allocator other_alloc;
+    CHECK(tslab::StlAllocator<long>(other_alloc, 0) != v.get_allocator());
+    std::list<int, tslab::StlAllocator<int>> from(same), to(same);
+    from.push_back(1);
+    to.splice(to.end(), from);
+    CHECK(from.empty() && to.size() == 1);
+    using String = std::basic_string<char, std::char_traits<char>, tslab::StlAllocator<char>>;
+    String s1("a string too long for the small-string buffer", same), s2(same);
+    s2 = std::move(s1);
+    CHECK(s2.size() == 45);
     tslab::PmrResource resource(alloc, epoch);
     std::pmr::vector<long> pv(&resource);
     for (long i = 0; i < 100; ++i) pv.push_back(i);

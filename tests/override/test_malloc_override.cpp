@@ -15,8 +15,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <thread>
@@ -515,6 +517,77 @@ TEST(MallocScope, TheRaiiScopeBeginsAtConstructionAndClosesItsEpochAtDestruction
     EXPECT_EQ(deepest.epoch(), scopes.back()->epoch());
   }
   while (!scopes.empty()) scopes.pop_back();  // innermost first
+  EXPECT_EQ(tslab_scope_depth(), 0u);
+  EXPECT_TRUE(check_allocator());
+}
+
+// Destroying a scope out of order, or on another thread, is refused and ends no
+// other scope: the early one ends with the last scope nested in it.
+TEST(MallocScope, AScopeDestroyedOutOfOrderOrElsewhereEndsNoOtherScope) {
+  ASSERT_EQ(tslab_scope_depth(), 0u);
+  // Leaves another error as the thread's last, so that the misuse is seen to set its own.
+  const auto other_error = [] {
+    SlabEpochInfo none{};
+    EXPECT_FALSE(slab_epoch_info(nullptr, 0, &none));
+    EXPECT_EQ(slab_last_error(), TSLAB_ERR_INVALID_ARGUMENT);
+  };
+  auto outer = std::make_unique<tslab::MallocScope>("outer");
+  auto inner = std::make_unique<tslab::MallocScope>("inner");
+  const EpochId outer_epoch = outer->epoch(), inner_epoch = inner->epoch();
+  ASSERT_NE(outer_epoch, inner_epoch);
+  SlabEpochInfo info{};
+  ASSERT_TRUE(slab_epoch_info(process(), inner_epoch, &info));
+  const std::uint64_t inner_era = info.era;
+  ASSERT_TRUE(slab_epoch_info(process(), outer_epoch, &info));
+  const std::uint64_t outer_era = info.era;
+  other_error();
+  outer.reset();  // misuse: inner is still open
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_DOMAIN_MISUSE);
+  EXPECT_EQ(tslab_scope_depth(), 2u);
+  EXPECT_EQ(tslab_scope_epoch(), inner_epoch) << "the inner scope still routes the thread's malloc";
+  ASSERT_TRUE(slab_epoch_info(process(), inner_epoch, &info));
+  EXPECT_TRUE(info.state == EPOCH_ACTIVE && info.era == inner_era);
+  inner.reset();  // ends inner, then outer, whose end was asked for
+  EXPECT_EQ(tslab_scope_depth(), 0u);
+  EXPECT_EQ(tslab_scope_epoch(), 0u);
+  ASSERT_TRUE(slab_epoch_info(process(), outer_epoch, &info));
+  EXPECT_TRUE(info.state == EPOCH_CLOSING || info.era != outer_era) << "the outer scope ended with the inner";
+
+  // On another thread: that thread's scopes stay; this one's ends with its thread.
+  std::unique_ptr<tslab::MallocScope> stray;
+  EpochId stray_epoch = 0;
+  std::uint64_t stray_era = 0;
+  std::mutex m;
+  std::condition_variable cv;
+  bool destroyed = false;
+  std::thread owner([&] {
+    auto made = std::make_unique<tslab::MallocScope>("stray");
+    SlabEpochInfo own{};
+    ASSERT_TRUE(slab_epoch_info(process(), made->epoch(), &own));
+    std::unique_lock<std::mutex> lock(m);
+    stray_epoch = made->epoch();
+    stray_era = own.era;
+    stray = std::move(made);
+    cv.notify_all();
+    cv.wait(lock, [&] { return destroyed; });
+    EXPECT_EQ(tslab_scope_depth(), 1u);
+    EXPECT_EQ(tslab_scope_epoch(), stray_epoch);
+  });
+  {
+    const tslab::MallocScope mine("mine");
+    std::unique_lock<std::mutex> lock(m);
+    cv.wait(lock, [&] { return stray != nullptr && stray_era != 0; });
+    other_error();
+    stray.reset();  // on the wrong thread
+    EXPECT_EQ(slab_last_error(), TSLAB_ERR_DOMAIN_MISUSE);
+    EXPECT_EQ(tslab_scope_depth(), 1u) << "this thread's own scope stays";
+    EXPECT_EQ(tslab_scope_epoch(), mine.epoch());
+    destroyed = true;
+    cv.notify_all();
+  }
+  owner.join();  // its exit ends its scope
+  ASSERT_TRUE(slab_epoch_info(process(), stray_epoch, &info));
+  EXPECT_TRUE(info.state == EPOCH_CLOSING || info.era != stray_era);
   EXPECT_EQ(tslab_scope_depth(), 0u);
   EXPECT_TRUE(check_allocator());
 }
