@@ -161,11 +161,14 @@ EpochId slab_epoch_open(SlabAllocator* alloc);
  * for a bad allocator or more than 1 GiB. */
 bool slab_set_warm_reserve(SlabAllocator* alloc, size_t bytes);
 size_t slab_warm_reserve(SlabAllocator* alloc);
-/* Large-span retention: up to `bytes` of freed blocks above the largest size
- * class that an allocator keeps committed beyond the warm reserve, so that a
- * loop over large buffers reuses their pages without a page fault. Pages kept
- * this way go back to the OS once unused for about a second (checked whenever a
- * large block is allocated or freed), at every epoch close and at slab_collect.
+/* Retention: up to `bytes` of freed blocks above the largest size class, and
+ * of empty slabs a thread hands back outside any close (when it exits, or when
+ * its size mix moved and it would grow), that an allocator keeps committed
+ * beyond the warm reserve, so that a loop over large buffers, or the next
+ * thread, reuses their pages without a page fault. Pages kept this way go back
+ * to the OS once unused for about a second (checked whenever a large block is
+ * allocated or freed and whenever slabs are handed back), at every epoch close
+ * and at slab_collect.
  * The default is the option TSLAB_LARGE_RETAIN (64 MiB); 0 returns every freed
  * span beyond the warm reserve at once. Lowering it returns the excess at once.
  * False (TSLAB_ERR_INVALID_ARGUMENT) for a bad allocator or more than 1 GiB. */

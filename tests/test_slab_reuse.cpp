@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "platform/process_fence.h"
@@ -65,11 +66,12 @@ TEST(SlabReuse, EmptySlabsOfOneClassServeTheNextClassNeeded) {
   EXPECT_ALLOCATOR_OK(a);
 }
 
-// Without a reserve the emptied slabs go back to the OS on their way through the
-// pool, and are reused all the same.
+// Without a reserve and without retention the emptied slabs go back to the OS
+// on their way through the pool, and are reused all the same.
 TEST(SlabReuse, WithoutAReserveEmptySlabsAreReturnedAndReused) {
   tslab::Allocator a;
   ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
   const std::vector<void*> first = fill(a, 256, 10 * (SLAB / 256));
   free_all(a, first);
   const tslab::GlobalStats before = tslab::stats(a);
@@ -78,6 +80,89 @@ TEST(SlabReuse, WithoutAReserveEmptySlabsAreReturnedAndReused) {
   EXPECT_EQ(after.new_slabs_total, before.new_slabs_total + 1);
   EXPECT_GE(after.decommit_bytes_total - before.decommit_bytes_total, 8 * SLAB);
   free_all(a, second);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// Beyond the reserve, slabs a heap hands back outside a close stay committed
+// within the retention (TSLAB_LARGE_RETAIN): the next class takes them without a
+// fault or a system call. A close gives what is so kept back, so does collect().
+TEST(SlabReuse, BeyondTheReserveHandedBackSlabsStayWithinTheRetentionUntilAClose) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(4 * SLAB), Error::ok);
+  const std::vector<void*> first = fill(a, 256, 10 * (SLAB / 256));
+  free_all(a, first);
+  tslab::GlobalStats before = tslab::stats(a);
+  const std::vector<void*> second = fill(a, 1024, 9 * (SLAB / 1024));
+  tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_EQ(after.new_slabs_total, before.new_slabs_total + 1);
+  // Ten slabs handed back, four kept: the other six went back, in runs.
+  EXPECT_EQ(after.decommit_bytes_total - before.decommit_bytes_total, 6 * SLAB);
+  EXPECT_LT(after.decommit_calls_total - before.decommit_calls_total, 6u);
+  EXPECT_ALLOCATOR_OK(a);
+  free_all(a, second);
+
+  // Kept again: the 256-byte class grows while the 1024-byte slabs are spare.
+  before = tslab::stats(a);
+  const std::vector<void*> third = fill(a, 256, 11 * (SLAB / 256));
+  free_all(a, third);
+  const std::vector<void*> fourth = fill(a, 1024, 10 * (SLAB / 1024));
+  free_all(a, fourth);
+  after = tslab::stats(a);
+  EXPECT_LE(after.warm_reserve_bytes, 4 * SLAB) << "never beyond the retention";
+  // A close of another epoch returns what the retention holds.
+  const EpochId e = slab_epoch_open(a.c_allocator());
+  ASSERT_NE(e, SLAB_NO_EPOCH);
+  ASSERT_TRUE(epoch_close(a.c_allocator(), e));
+  EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u);
+  a.collect();
+  EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A thread that exits holding many empty slabs hands them back: the next
+// thread's new size class takes them (no new slab), where before they waited in
+// the exited thread's heap for an adoption; with neither reserve nor retention
+// their pages go back at the exit. A heap with a few empty slabs keeps them for
+// the thread that adopts it, which then takes no slab at all.
+TEST(SlabReuse, AThreadThatExitsWithManyEmptySlabsHandsThemBack) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  constexpr std::size_t MANY = 80;  // beyond what a heap keeps for its next owner (64)
+  void* kept = nullptr;
+  std::thread first([&] {
+    free_all(a, fill(a, 256, MANY * (SLAB / 256)));
+    kept = a.allocate(64);  // a live block: the heap stays with it
+  });
+  first.join();
+  const tslab::GlobalStats after_exit = tslab::stats(a);
+  EXPECT_EQ(after_exit.committed_bytes, SLAB) << "the 64-byte slab only";
+  EXPECT_GE(after_exit.decommit_bytes_total, MANY * SLAB);
+  // The next thread adopts the heap (its empty slabs are not in it any more)
+  // and its new class takes the pooled slabs, not new ones.
+  std::thread second([&] {
+    const std::vector<void*> blocks = fill(a, 1024, MANY * (SLAB / 1024));
+    EXPECT_EQ(tslab::stats(a).new_slabs_total, after_exit.new_slabs_total);
+    free_all(a, blocks);
+  });
+  second.join();
+  ASSERT_EQ(a.deallocate(kept), Error::ok);
+
+  // A few empty slabs stay with the heap: the adopting thread's allocations of
+  // the same class take neither a slab from the pool nor a new one.
+  a.collect();
+  std::thread few([&] { free_all(a, fill(a, 512, 4 * (SLAB / 512))); });
+  few.join();
+  const tslab::GlobalStats after_few = tslab::stats(a);
+  std::thread again([&] {
+    const std::vector<void*> blocks = fill(a, 512, 4 * (SLAB / 512));
+    const tslab::GlobalStats s = tslab::stats(a);
+    EXPECT_EQ(s.new_slabs_total, after_few.new_slabs_total);
+    EXPECT_EQ(s.slabs_reused_total, after_few.slabs_reused_total);
+    free_all(a, blocks);
+  });
+  again.join();
   EXPECT_ALLOCATOR_OK(a);
 }
 

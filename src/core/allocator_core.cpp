@@ -12,6 +12,7 @@
 #include "core/threads.h"
 #include "handle/registry.h"
 #include "options/options.h"
+#include "platform/clock_rss.h"
 #include "platform/cxx_runtime.h"
 #include "platform/process_fence.h"
 #include "segment/segment_map.h"
@@ -211,7 +212,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
     // The warm reserve first: no page to fault in. Its generation moved on when
     // it left its last epoch (law 5); no allocation path reached it since.
     SlabChain::remove(warm_slabs_, s);
-    --warm_count_;
+    if (warm_count_-- > warm_limit_) warm_excess_used_ns_ = monotonic_ns();  // the retention serves
     s->resident = true;
     slabs_reused_[cls].fetch_add(1, std::memory_order_relaxed);
   } else if ((s = free_slabs_) != nullptr) {

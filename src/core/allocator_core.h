@@ -288,7 +288,7 @@ class AllocatorCore final : public SlabSource {
                   bool warm_only) noexcept override;
   std::uint64_t open_era(std::uint32_t epoch) const noexcept override { return epochs_.open_era(epoch); }
   std::uint64_t close_count() const noexcept override { return epochs_.close_count(); }
-  void recycle_slabs(Slab* list) noexcept override;
+  void recycle_slabs(Slab* list, bool retain = false) noexcept override;
   void release_pages(void* p, std::size_t size) noexcept override;
   // A free into a closed activation `era` (read before the free, while the block
   // kept the slab in use): if that emptied the slab, return its pages.
@@ -336,12 +336,22 @@ class AllocatorCore final : public SlabSource {
   SegmentHeader* new_small_segment() noexcept;  // caller holds mutex_
   // Caller holds mutex_. Pages of a slab no allocation path reaches go back.
   bool decommit_slab_locked(Slab* s) noexcept;
-  void recycle_slab_locked(Slab* s) noexcept;
+  void recycle_slab_locked(Slab* s, bool retain = false) noexcept;
   // True once the slab's id has no generation left (handle/registry.h).
   static bool retired(const Slab* s) noexcept;
   // The registry entries of the allocator's ids, in bytes. Caller holds mutex_.
   std::uint64_t registry_bytes_locked() const noexcept;
-  void finish_recycle_locked(Slab* s) noexcept;
+  void finish_recycle_locked(Slab* s, bool retain = false) noexcept;
+  // Warm slabs beyond the warm reserve: kept from recycling with `retain`, within
+  // TSLAB_LARGE_RETAIN together with the cached spans beyond the reserve.
+  std::uint32_t warm_excess_locked() const noexcept {
+    return warm_count_ > warm_limit_ ? warm_count_ - warm_limit_ : 0;
+  }
+  // Returns the warm slabs beyond the reserve and what the retention leaves
+  // beside the cached spans beyond the reserve (TSLAB_LARGE_RETAIN).
+  void trim_retained_locked() noexcept;
+  // The excess goes back once it went unused for LARGE_RETAIN_NS. Lock held.
+  void release_warm_decayed_locked() noexcept;
   void retry_deferred_locked() noexcept;
   static bool still_reached(const Slab* s) noexcept;
   void unlink_pooled_locked(Slab* s) noexcept;
@@ -403,6 +413,11 @@ class AllocatorCore final : public SlabSource {
   // Records that every allocation of `epoch`'s activations up to `era` is over.
   void mark_quiesced(std::uint32_t epoch, std::uint64_t era) noexcept;
   void flush_abandoned_locked(bool active_too) noexcept;
+  // Recycles (retain: recycle_slabs) the empty slabs of `heap`, abandoned (or being abandoned) and so
+  // owned by whoever holds the lock (Heap::take_empty_slabs).
+  void recycle_empty_slabs_locked(Heap* heap, bool active_too, bool retain = false) noexcept;
+  // Empty slabs (4 MiB) an exiting thread's heap may keep for its next owner.
+  static constexpr std::uint32_t ABANDON_KEEP_EMPTY = 64;
   void after_close(std::uint32_t epoch, std::uint64_t closed_era, std::uint64_t rss_before,
                    std::uint64_t started_ns) noexcept;
   // The process RSS for the per-epoch close statistics, if TSLAB_CLOSE_RSS is on; else 0.
@@ -536,6 +551,7 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t warm_count_ = 0;              // slabs on warm_slabs_
   std::uint32_t warm_left_ = 0;               // slabs marked keep_warm
   std::uint32_t warm_limit_ = 0;              // TSLAB_WARM_RESERVE in slabs
+  std::uint64_t warm_excess_used_ns_ = 0;     // when the excess last grew or served a slab
   std::uint64_t large_retain_ = 0;            // TSLAB_LARGE_RETAIN
   bool close_rss_ = false;                    // TSLAB_CLOSE_RSS
   SegmentHeader* dormant_ = nullptr;          // small segments whose metadata pages went back

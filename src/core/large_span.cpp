@@ -460,6 +460,7 @@ void AllocatorCore::clear_span(Slab* s) noexcept {
 }
 
 void AllocatorCore::release_large_decayed_locked() noexcept {
+  release_warm_decayed_locked();
   const std::uint64_t keep = std::uint64_t{warm_limit_} * SLAB_SIZE;
   if (large_warm_bytes_ <= keep) return;
   const std::uint64_t now = monotonic_ns();
@@ -531,7 +532,8 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexce
     const std::uint64_t now = monotonic_ns();  // under the lock: the cache stays in order of age
     const std::size_t dirty = larger(s->large_usable.load(std::memory_order_relaxed), seg->dirty_bytes);
     if (registry_current_generation(s->id) < HANDLE_GEN_MASK &&
-        large_warm_bytes_ + dirty <= std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_) {
+        large_warm_bytes_ + dirty + std::uint64_t{warm_excess_locked()} * SLAB_SIZE <=
+            std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_) {
       // seq_cst: the freer's half of the pin protocol; a validation that saw the
       // block live holds a pin the next taker sees (LargeSpanCache::take_from).
       s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);

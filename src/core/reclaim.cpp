@@ -70,7 +70,7 @@ bool AllocatorCore::decommit_slab_locked(Slab* s) noexcept {
   return false;
 }
 
-void AllocatorCore::recycle_slab_locked(Slab* s) noexcept {
+void AllocatorCore::recycle_slab_locked(Slab* s, bool retain) noexcept {
   SlabChain::remove(epoch_slabs_[s->epoch], s);
   // seq_cst: the recycler's half of the pin protocol (core/blocks.cpp). From here
   // a validation that starts refuses the slab; one already under way holds a pin.
@@ -80,7 +80,7 @@ void AllocatorCore::recycle_slab_locked(Slab* s) noexcept {
     deferred_ = s;
     return;
   }
-  finish_recycle_locked(s);
+  finish_recycle_locked(s, retain);
 }
 
 bool AllocatorCore::still_reached(const Slab* s) noexcept {
@@ -147,7 +147,23 @@ std::uint32_t AllocatorCore::decommit_slabs_locked(Slab** slabs, std::uint32_t n
   return returned;
 }
 
-void AllocatorCore::finish_recycle_locked(Slab* s) noexcept {
+void AllocatorCore::trim_retained_locked() noexcept {
+  const std::uint64_t reserve = std::uint64_t{warm_limit_} * SLAB_SIZE;
+  const std::uint64_t spans = large_warm_bytes_ > reserve ? large_warm_bytes_ - reserve : 0;
+  const std::uint64_t room = large_retain_ > spans ? (large_retain_ - spans) / SLAB_SIZE : 0;
+  // One madvise per contiguous run of the slabs beyond it (release_warm_locked).
+  release_warm_locked(warm_limit_ + static_cast<std::uint32_t>(room < MAX_WARM_RESERVE / SLAB_SIZE
+                                                                   ? room
+                                                                   : MAX_WARM_RESERVE / SLAB_SIZE));
+  if (warm_excess_locked() != 0) warm_excess_used_ns_ = monotonic_ns();
+}
+
+void AllocatorCore::release_warm_decayed_locked() noexcept {
+  if (warm_excess_locked() != 0 && monotonic_ns() - warm_excess_used_ns_ >= LARGE_RETAIN_NS)
+    release_warm_locked(warm_limit_);
+}
+
+void AllocatorCore::finish_recycle_locked(Slab* s, bool retain) noexcept {
   SegmentHeader* seg = segment_map_lookup(s->start);
   // Quiescence point of the slab: it is empty, unreachable and unpinned, so no
   // valid handle names it; old handles read STALE from here (seed 000, bug 2).
@@ -162,8 +178,11 @@ void AllocatorCore::finish_recycle_locked(Slab* s) noexcept {
   const bool committed = !s->decommitted.load(std::memory_order_relaxed);
   // Only a whole slab is kept warm: one with pages already returned (its free
   // pages purged while objects outlived their activation) goes back whole.
-  const bool warm =
-      committed && s->purged_pages.load(std::memory_order_relaxed) == 0 && !retire && warm_room_locked() > 0;
+  // Handed back outside a close (retain), it goes warm whatever the room: the
+  // caller then trims the warm slabs to the reserve and the retention
+  // (trim_retained_locked), returning what is beyond in runs.
+  const bool warm = committed && s->purged_pages.load(std::memory_order_relaxed) == 0 && !retire &&
+                    (retain || warm_room_locked() > 0);
   // Pages next, while the slab is reachable from nowhere (seed 000, bug 1); only
   // if they are still here: nothing wrote the slab since they went back.
   if (!warm && committed) decommit_slab_locked(s);
@@ -250,14 +269,16 @@ bool AllocatorCore::decommit_returned(void* p, std::size_t size) noexcept {
 
 void AllocatorCore::release_pages(void* p, std::size_t size) noexcept { decommit_returned(p, size); }
 
-void AllocatorCore::recycle_slabs(Slab* list) noexcept {
+void AllocatorCore::recycle_slabs(Slab* list, bool retain) noexcept {
   const CountedLock lock(mutex_, counters_);
   retry_deferred_locked();
+  release_warm_decayed_locked();
   while (list != nullptr) {
     Slab* next = list->next;
-    recycle_slab_locked(list);
+    recycle_slab_locked(list, retain);
     list = next;
   }
+  if (retain) trim_retained_locked();
 }
 
 void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
@@ -508,14 +529,19 @@ bool AllocatorCore::quiesce_allocations() noexcept {
 void AllocatorCore::flush_abandoned_locked(bool active_too) noexcept {
   // An abandoned heap is touched only under the allocator lock: while we hold it,
   // we are its owner.
-  for (Heap* h = abandoned_; h != nullptr; h = h->next_abandoned) {
-    Slab* list = h->take_empty_slabs(*this, active_too);
-    while (list != nullptr) {
-      Slab* next = list->next;
-      recycle_slab_locked(list);
-      list = next;
-    }
+  for (Heap* h = abandoned_; h != nullptr; h = h->next_abandoned) recycle_empty_slabs_locked(h, active_too);
+}
+
+void AllocatorCore::recycle_empty_slabs_locked(Heap* heap, bool active_too, bool retain) noexcept {
+  // A heap handing back outside any close (retain) keeps the free pages of the
+  // slabs its live blocks hold: only a close or collect() purges pages.
+  Slab* list = heap->take_empty_slabs(*this, active_too, !retain);
+  while (list != nullptr) {
+    Slab* next = list->next;
+    recycle_slab_locked(list, retain);
+    list = next;
   }
+  if (retain) trim_retained_locked();
 }
 
 std::uint64_t AllocatorCore::close_rss() const noexcept { return close_rss_ ? process_rss_bytes() : 0; }
@@ -529,10 +555,13 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
   {
     const CountedLock lock(mutex_, counters_);
     this_close = ++closes_seen_;
+    // What the retention kept beyond the warm reserve goes back at a close: warm
+    // slabs first (the reserve is then as full as it would be without them)...
+    release_warm_locked(warm_limit_);
     flush_abandoned_locked(false);
     returned = reclaim_closed_locked(epoch, closed_era, &over, &pins);
     over += purge_pinned_candidates_locked(this_close);
-    // Freed large spans kept beyond the warm reserve go back at a close too.
+    // ...and freed large spans.
     release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE);
   }
   // Slabs beyond the reserve go back to the OS once the close has waited out
@@ -723,6 +752,7 @@ bool AllocatorCore::set_large_retain(std::uint64_t bytes) noexcept {
   }
   const CountedLock lock(mutex_, counters_);
   large_retain_ = bytes;
+  release_warm_locked(warm_limit_);  // slabs kept beyond the reserve: the next recycling keeps what fits
   release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_);
   return true;
 }

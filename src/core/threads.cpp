@@ -200,6 +200,14 @@ void AllocatorCore::abandon_heap(Heap* heap) noexcept {
   heap->owner_tid.store(0, std::memory_order_release);
   heap->next_abandoned = abandoned_;
   abandoned_ = heap;
+  // A heap holding many empty slabs hands them back to the pool now, kept
+  // committed within the warm reserve and the retention (recycle_slabs): left in
+  // its bins they would wait for the heap's adoption, which may never come, while
+  // other threads grow. A few stay, for the thread that adopts the heap: with
+  // them a short-lived thread's first allocations take no slab (2,000 threads of
+  // 200 blocks each, thread-churn: 0.7x the best peer's rate when every exit
+  // handed its slabs back, 1.15x with them kept). Blocks still live stay.
+  if (heap->counted_empty() > ABANDON_KEEP_EMPTY) recycle_empty_slabs_locked(heap, true, true);
 }
 
 Heap* AllocatorCore::acquire_heap() noexcept {

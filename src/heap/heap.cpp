@@ -207,7 +207,7 @@ void Heap::hand_back_spare_slabs(SlabSource& source) noexcept {
   // The next look comes once SPARE_SLACK more slabs emptied, or at once (at the
   // next growth) for the slabs seen empty now.
   spare_floor_ = counted_empty_ - seen;
-  if (out != nullptr) source.recycle_slabs(out);
+  if (out != nullptr) source.recycle_slabs(out, true);
 }
 
 void Heap::purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcept {
@@ -233,8 +233,16 @@ void Heap::purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcep
   // ...then the pages go back.
   for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
     if (s->purge_now == 0) continue;
-    for (std::uint32_t page = 0; page < 16; ++page)
-      if (s->purge_now & (1u << page)) source.release_pages(s->start + page * Slab::PAGE, Slab::PAGE);
+    for (std::uint32_t page = 0; page < 16;) {  // one call per run of free pages
+      if (!(s->purge_now & (1u << page))) {
+        ++page;
+        continue;
+      }
+      std::uint32_t end = page + 1;
+      while (end < 16 && (s->purge_now & (1u << end))) ++end;
+      source.release_pages(s->start + page * Slab::PAGE, (end - page) * Slab::PAGE);
+      page = end;
+    }
     s->purged_pages.store(
         static_cast<std::uint16_t>(s->purged_pages.load(std::memory_order_relaxed) | s->purge_now),
         std::memory_order_relaxed);
@@ -266,7 +274,7 @@ bool Heap::relist_purged(BinLists& l, HotBin& bin) noexcept {
   return any;
 }
 
-Slab* Heap::take_empty_slabs(SlabSource& source, bool active_too) noexcept {
+Slab* Heap::take_empty_slabs(SlabSource& source, bool active_too, bool purge) noexcept {
   drain_remote(source);
   Slab* out = nullptr;
   for (std::uint32_t e = 0; e < epoch_count_; ++e) {
@@ -281,7 +289,7 @@ Slab* Heap::take_empty_slabs(SlabSource& source, bool active_too) noexcept {
         hot_[i].era = 0;
       } else if (active_too) {
         out = take_empty_of_open_bin(i, out, nullptr);
-        purge_free_pages(source, i);
+        if (purge) purge_free_pages(source, i);
       }
     }
   }

@@ -98,7 +98,10 @@ class SlabSource {
   // Bumped whenever some activation closes.
   virtual std::uint64_t close_count() const noexcept = 0;
   // Takes back empty slabs the heap unlinked (a list through Slab::next).
-  virtual void recycle_slabs(Slab* list) noexcept = 0;
+  // `retain`: slabs a heap hands back outside any close (its size mix moved, its
+  // thread exited), which the pool may keep committed for a while beyond the
+  // warm reserve (TSLAB_LARGE_RETAIN): they are likely taken again soon.
+  virtual void recycle_slabs(Slab* list, bool retain = false) noexcept = 0;
   // Returns the pages of a range of an owned slab that no allocation can reach.
   virtual void release_pages(void* p, std::size_t size) noexcept = 0;
 
@@ -177,9 +180,10 @@ class Heap {
   // Owner (or the allocator, for an abandoned heap, under its lock): retire the
   // bins of closed activations and unlink every empty slab no allocation path can
   // reach any more. With `active_too`, also empty slabs of open bins, whose
-  // blocks are first taken off the bin's free list. Returns the unlinked slabs
-  // as a list through Slab::next, for SlabSource::recycle_slabs.
-  Slab* take_empty_slabs(SlabSource& source, bool active_too) noexcept;
+  // blocks are first taken off the bin's free list, and (`purge`) the free pages
+  // of their slabs that hold live blocks go back. Returns the unlinked slabs as a
+  // list through Slab::next, for SlabSource::recycle_slabs.
+  Slab* take_empty_slabs(SlabSource& source, bool active_too, bool purge = true) noexcept;
   // Owner: on a slow path, act on closes that happened since the last look.
   void catch_up_with_closes(SlabSource& source) noexcept {
     const std::uint64_t n = source.close_count();
