@@ -36,6 +36,12 @@
 // waiting out. Slabs beyond the reserve need the quiescence wait and a madvise,
 // one per contiguous run; so do slabs left to an owner that has not recycled
 // them by the slot's next close. collect() returns the reserve too.
+//
+// Beyond the reserve, empty slabs a heap hands back outside any close (its size
+// mix moved, its thread exited) stay committed within TSLAB_LARGE_RETAIN, shared
+// with the cached large spans, until the excess went unused for about a second
+// (release_warm_decayed_locked, checked at each hand-back and large allocation or
+// free); a close and collect() return it at once.
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -151,11 +157,11 @@ void AllocatorCore::trim_retained_locked() noexcept {
   const std::uint64_t reserve = std::uint64_t{warm_limit_} * SLAB_SIZE;
   const std::uint64_t spans = large_warm_bytes_ > reserve ? large_warm_bytes_ - reserve : 0;
   const std::uint64_t room = large_retain_ > spans ? (large_retain_ - spans) / SLAB_SIZE : 0;
+  const std::uint64_t max_room = MAX_WARM_RESERVE / SLAB_SIZE;
+  // The reserve's room is what slabs left to their owners (warm_left_) do not hold.
+  const std::uint32_t reserve_room = warm_limit_ > warm_left_ ? warm_limit_ - warm_left_ : 0;
   // One madvise per contiguous run of the slabs beyond it (release_warm_locked).
-  release_warm_locked(warm_limit_ + static_cast<std::uint32_t>(room < MAX_WARM_RESERVE / SLAB_SIZE
-                                                                   ? room
-                                                                   : MAX_WARM_RESERVE / SLAB_SIZE));
-  if (warm_excess_locked() != 0) warm_excess_used_ns_ = monotonic_ns();
+  release_warm_locked(reserve_room + static_cast<std::uint32_t>(room < max_room ? room : max_room));
 }
 
 void AllocatorCore::release_warm_decayed_locked() noexcept {
@@ -186,6 +192,7 @@ void AllocatorCore::finish_recycle_locked(Slab* s, bool retain) noexcept {
   // Pages next, while the slab is reachable from nowhere (seed 000, bug 1); only
   // if they are still here: nothing wrote the slab since they went back.
   if (!warm && committed) decommit_slab_locked(s);
+  if (warm && warm_count_ >= warm_limit_) warm_excess_used_ns_ = monotonic_ns();  // the excess grows
   for (std::uint32_t w = 0; w < BITMAP_WORDS; ++w) {
     s->bits[w].allocated.store(0, std::memory_order_relaxed);
     s->bits[w].remote.store(0, std::memory_order_relaxed);
@@ -533,6 +540,7 @@ void AllocatorCore::flush_abandoned_locked(bool active_too) noexcept {
 }
 
 void AllocatorCore::recycle_empty_slabs_locked(Heap* heap, bool active_too, bool retain) noexcept {
+  if (retain) release_warm_decayed_locked();
   // A heap handing back outside any close (retain) keeps the free pages of the
   // slabs its live blocks hold: only a close or collect() purges pages.
   Slab* list = heap->take_empty_slabs(*this, active_too, !retain);

@@ -206,7 +206,9 @@ void AllocatorCore::abandon_heap(Heap* heap) noexcept {
   // other threads grow. A few stay, for the thread that adopts the heap: with
   // them a short-lived thread's first allocations take no slab (2,000 threads of
   // 200 blocks each, thread-churn: 0.7x the best peer's rate when every exit
-  // handed its slabs back, 1.15x with them kept). Blocks still live stay.
+  // handed its slabs back, 1.15x with them kept). Blocks still live stay. (The
+  // count is kept in statistics builds, the default: without them a heap's empty
+  // slabs wait for its adoption, collect() or malloc_trim, as hand-backs do.)
   if (heap->counted_empty() > ABANDON_KEEP_EMPTY) recycle_empty_slabs_locked(heap, true, true);
 }
 
