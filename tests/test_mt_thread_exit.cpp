@@ -4,7 +4,11 @@
 // reused by later threads instead of fresh slabs being carved.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -269,6 +273,95 @@ TEST(MtThreadExit, ConcurrentFreesOfAbandonedBlocks) {
       EXPECT_EQ(a.handle_to_ptr(b.h), nullptr);
     }
   }
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// Threads that exit holding many empty slabs hand them back (more than a heap
+// keeps for its next owner) while another thread closes epochs, another
+// collects, another allocates and frees large blocks, and the exiting threads
+// free one another's blocks: no block's bytes change while it is live, every
+// free is accepted exactly once, and the allocator checks out.
+TEST(MtThreadExit, ExitsHandingSlabsBackRaceClosesCollectsAndRemoteFrees) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(4 * SLAB_PAGE_SIZE), Error::ok);
+  ASSERT_EQ(a.set_large_retain(16 * SLAB_PAGE_SIZE), Error::ok);
+  SlabAllocator* c = a.c_allocator();
+  struct Live {
+    void* p;
+    std::size_t size;
+    std::uint64_t tag;
+  };
+  std::mutex m;
+  std::vector<Live> handed;  // blocks freed by a thread of a later wave
+  std::atomic<bool> stop{false};
+  std::atomic<std::size_t> corrupt{0}, refused{0}, failed{0};
+  const auto release = [&](const Live& b) {
+    if (!tslab_test::check_pattern(b.p, b.size, b.tag)) corrupt.fetch_add(1);
+    if (!slab_free_checked(c, b.p)) refused.fetch_add(1);
+  };
+  std::thread closer([&] {
+    while (!stop.load()) {
+      epoch_advance(c);
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+    }
+  });
+  std::thread collector([&] {
+    while (!stop.load()) {
+      slab_collect(c);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::thread large([&] {
+    for (std::uint64_t i = 0; !stop.load(); ++i) {
+      void* p = slab_malloc_epoch(c, 300000, epoch_current(c));
+      if (p == nullptr) continue;  // the epoch was closing: refused, not failed
+      tslab_test::fill_pattern(p, 300000, i);
+      if (!tslab_test::check_pattern(p, 300000, i)) corrupt.fetch_add(1);
+      if (!slab_free_checked(c, p)) refused.fetch_add(1);
+    }
+  });
+  constexpr std::size_t kWaveSizes[] = {48, 256, 1024, 3072};
+  const std::size_t waves =
+      std::max<std::size_t>(3, tslab_test::scaled(12));  // remote frees need a later wave
+  for (std::size_t w = 0; w < waves; ++w) {
+    std::vector<std::thread> workers;
+    for (std::uint64_t t = 0; t < 4; ++t) {
+      workers.emplace_back([&, w, t] {
+        const std::size_t size = kWaveSizes[(w + t) % std::size(kWaveSizes)];
+        const std::size_t n = 80 * SLAB_PAGE_SIZE / size;  // about 80 slabs: beyond what a heap keeps
+        std::vector<Live> mine;
+        mine.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+          const std::uint64_t tag = tslab_test::make_tag(w * 4 + t, i);
+          void* p = slab_malloc_epoch(c, size, epoch_current(c));
+          if (p == nullptr) {
+            if (slab_last_error() != TSLAB_ERR_EPOCH_CLOSING) failed.fetch_add(1);
+            continue;
+          }
+          tslab_test::fill_pattern(p, size, tag);
+          mine.push_back({p, size, tag});
+        }
+        std::vector<Live> theirs;
+        {
+          const std::lock_guard<std::mutex> lock(m);
+          theirs.swap(handed);
+          for (std::size_t i = 0; i < mine.size(); i += 50) handed.push_back(mine[i]);
+        }
+        for (const Live& b : theirs) release(b);  // remote frees of an earlier wave's blocks
+        for (std::size_t i = 0; i < mine.size(); ++i)
+          if (i % 50 != 0) release(mine[i]);
+      });
+    }
+    for (std::thread& t : workers) t.join();
+  }
+  stop.store(true);
+  closer.join();
+  collector.join();
+  large.join();
+  for (const Live& b : handed) release(b);
+  EXPECT_EQ(corrupt.load(), 0u);
+  EXPECT_EQ(refused.load(), 0u);
+  EXPECT_EQ(failed.load(), 0u);
   EXPECT_ALLOCATOR_OK(a);
 }
 
