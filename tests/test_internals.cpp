@@ -2,6 +2,7 @@
 // reciprocal, the handle layout, the segment map and the epoch ring.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "epoch/epoch_ring.h"
@@ -56,6 +57,59 @@ TEST(SizeClasses, SlotProductTellsBlockStartsExactly) {
       ASSERT_EQ(s.starts_block(product), offset % s.obj_size == 0) << "class " << cls << " offset " << offset;
       ASSERT_EQ(td::Slab::slot_of_product(product), offset / s.obj_size)
           << "class " << cls << " offset " << offset;
+    }
+  }
+}
+
+// Slab::free_pages reads the bitmap a word at a time: the same pages as a test
+// of every slot (the definition), for every class, with random live, remote and
+// purged bits and every kind of carved extent.
+TEST(SizeClasses, FreePagesAgreeWithASlotBySlotTest) {
+  std::uint64_t rng = 0x9e3779b97f4a7c15ull;
+  const auto next = [&rng] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  for (std::uint32_t cls = 0; cls < td::NUM_CLASSES; ++cls) {
+    td::Slab s;
+    s.obj_size = td::class_block_size(cls);
+    s.magic = td::class_magic(cls);
+    s.capacity = td::class_capacity(cls);
+    for (int round = 0; round < 64; ++round) {
+      const std::uint32_t carved =
+          round == 0 ? s.capacity : static_cast<std::uint32_t>(next() % (s.capacity + 1));
+      s.carved.store(carved, std::memory_order_relaxed);
+      s.purged_pages.store(static_cast<std::uint16_t>(round % 3 == 0 ? next() : 0),
+                           std::memory_order_relaxed);
+      // Sparse bits: most pages of small classes then hold no live block.
+      const int density = round % 4;
+      for (std::uint32_t w = 0; w < td::BITMAP_WORDS; ++w) {
+        std::uint64_t a = next(), r = next();
+        for (int k = 0; k < density; ++k) a &= next(), r &= next();
+        const std::uint64_t in_slab = w * 64 >= carved        ? 0
+                                      : carved - w * 64 >= 64 ? ~0ull
+                                                              : (1ull << (carved - w * 64)) - 1;
+        s.bits[w].allocated.store(a & in_slab, std::memory_order_relaxed);
+        s.bits[w].remote.store(r & a & in_slab, std::memory_order_relaxed);
+      }
+      for (const bool remote_freed_dead : {false, true}) {
+        std::uint16_t expected = 0;
+        for (std::uint32_t page = 0; page < 16; ++page) {
+          const std::uint32_t first = s.first_slot_of_page(page);
+          if (first >= carved || (s.purged_pages.load() & (1u << page))) continue;
+          const std::uint32_t last = std::min(s.last_slot_of_page(page), carved - 1);
+          bool free = true;
+          for (std::uint32_t slot = first; slot <= last; ++slot) {
+            const std::uint64_t a = s.bits[slot >> 6].allocated.load(), r = s.bits[slot >> 6].remote.load();
+            if (((remote_freed_dead ? a & ~r : a | r) >> (slot & 63)) & 1) free = false;
+          }
+          if (free) expected = static_cast<std::uint16_t>(expected | (1u << page));
+        }
+        ASSERT_EQ(s.free_pages(remote_freed_dead), expected)
+            << "class " << cls << " round " << round << " remote_freed_dead " << remote_freed_dead;
+      }
     }
   }
 }
