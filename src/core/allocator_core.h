@@ -337,6 +337,8 @@ class AllocatorCore final : public SlabSource {
   // Caller holds mutex_. Pages of a slab no allocation path reaches go back.
   bool decommit_slab_locked(Slab* s) noexcept;
   void recycle_slab_locked(Slab* s, bool retain = false) noexcept;
+  // Recycles a list of slabs (recycle_slabs) under the lock already held.
+  void recycle_list_locked(Slab* list, bool retain) noexcept;
   // True once the slab's id has no generation left (handle/registry.h).
   static bool retired(const Slab* s) noexcept;
   // The registry entries of the allocator's ids, in bytes. Caller holds mutex_.

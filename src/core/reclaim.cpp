@@ -156,12 +156,13 @@ std::uint32_t AllocatorCore::decommit_slabs_locked(Slab** slabs, std::uint32_t n
 void AllocatorCore::trim_retained_locked() noexcept {
   const std::uint64_t reserve = std::uint64_t{warm_limit_} * SLAB_SIZE;
   const std::uint64_t spans = large_warm_bytes_ > reserve ? large_warm_bytes_ - reserve : 0;
-  const std::uint64_t room = large_retain_ > spans ? (large_retain_ - spans) / SLAB_SIZE : 0;
-  const std::uint64_t max_room = MAX_WARM_RESERVE / SLAB_SIZE;
+  // At most 1 GiB of slabs (set_large_retain's bound): fits the count.
+  const auto room =
+      static_cast<std::uint32_t>(large_retain_ > spans ? (large_retain_ - spans) / SLAB_SIZE : 0);
   // The reserve's room is what slabs left to their owners (warm_left_) do not hold.
   const std::uint32_t reserve_room = warm_limit_ > warm_left_ ? warm_limit_ - warm_left_ : 0;
   // One madvise per contiguous run of the slabs beyond it (release_warm_locked).
-  release_warm_locked(reserve_room + static_cast<std::uint32_t>(room < max_room ? room : max_room));
+  release_warm_locked(reserve_room + room);
 }
 
 void AllocatorCore::release_warm_decayed_locked() noexcept {
@@ -279,6 +280,10 @@ void AllocatorCore::release_pages(void* p, std::size_t size) noexcept { decommit
 void AllocatorCore::recycle_slabs(Slab* list, bool retain) noexcept {
   const CountedLock lock(mutex_, counters_);
   retry_deferred_locked();
+  recycle_list_locked(list, retain);
+}
+
+void AllocatorCore::recycle_list_locked(Slab* list, bool retain) noexcept {
   release_warm_decayed_locked();
   while (list != nullptr) {
     Slab* next = list->next;
@@ -355,17 +360,10 @@ std::uint16_t free_pages_of_closed(const Slab* s) {
 
 void AllocatorCore::purge_closed_pages_locked(Slab* s, std::uint16_t mask) noexcept {
   std::uint16_t done = 0;
-  for (std::uint32_t page = 0; page < 16;) {  // one madvise per run of pages
-    if (!(mask & (1u << page))) {
-      ++page;
-      continue;
-    }
-    std::uint32_t end = page + 1;
-    while (end < 16 && (mask & (1u << end))) ++end;
-    if (decommit_counted(s->start + page * Slab::PAGE, (end - page) * Slab::PAGE))
-      for (std::uint32_t i = page; i < end; ++i) done = static_cast<std::uint16_t>(done | (1u << i));
-    page = end;
-  }
+  Slab::for_each_page_run(mask, [&](std::uint32_t first, std::uint32_t count) {
+    if (decommit_counted(s->start + first * Slab::PAGE, count * Slab::PAGE))
+      done = static_cast<std::uint16_t>(done | (((1u << count) - 1) << first));
+  });
   decommitted_bytes_.fetch_add(std::uint64_t{bit_count(done)} * Slab::PAGE, std::memory_order_relaxed);
   s->purged_pages.store(static_cast<std::uint16_t>(s->purged_pages.load(std::memory_order_relaxed) | done),
                         std::memory_order_relaxed);
@@ -540,16 +538,9 @@ void AllocatorCore::flush_abandoned_locked(bool active_too) noexcept {
 }
 
 void AllocatorCore::recycle_empty_slabs_locked(Heap* heap, bool active_too, bool retain) noexcept {
-  if (retain) release_warm_decayed_locked();
   // A heap handing back outside any close (retain) keeps the free pages of the
   // slabs its live blocks hold: only a close or collect() purges pages.
-  Slab* list = heap->take_empty_slabs(*this, active_too, !retain);
-  while (list != nullptr) {
-    Slab* next = list->next;
-    recycle_slab_locked(list, retain);
-    list = next;
-  }
-  if (retain) trim_retained_locked();
+  recycle_list_locked(heap->take_empty_slabs(*this, active_too, !retain), retain);
 }
 
 std::uint64_t AllocatorCore::close_rss() const noexcept { return close_rss_ ? process_rss_bytes() : 0; }

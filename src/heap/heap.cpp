@@ -233,16 +233,9 @@ void Heap::purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcep
   // ...then the pages go back.
   for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
     if (s->purge_now == 0) continue;
-    for (std::uint32_t page = 0; page < 16;) {  // one call per run of free pages
-      if (!(s->purge_now & (1u << page))) {
-        ++page;
-        continue;
-      }
-      std::uint32_t end = page + 1;
-      while (end < 16 && (s->purge_now & (1u << end))) ++end;
-      source.release_pages(s->start + page * Slab::PAGE, (end - page) * Slab::PAGE);
-      page = end;
-    }
+    Slab::for_each_page_run(s->purge_now, [&](std::uint32_t first, std::uint32_t count) {
+      source.release_pages(s->start + first * Slab::PAGE, count * Slab::PAGE);
+    });
     s->purged_pages.store(
         static_cast<std::uint16_t>(s->purged_pages.load(std::memory_order_relaxed) | s->purge_now),
         std::memory_order_relaxed);

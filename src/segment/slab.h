@@ -176,6 +176,21 @@ struct Slab {
   std::uint64_t unpurged_bytes() const {
     return SLAB_SIZE - std::uint64_t{bit_count(purged_pages.load(std::memory_order_relaxed))} * PAGE;
   }
+  // Calls fn(first, count) for each run of consecutive pages set in `mask`, so
+  // that pages go back one system call per run.
+  template <class Fn>
+  static void for_each_page_run(std::uint16_t mask, Fn fn) {
+    for (std::uint32_t page = 0; page < 16;) {
+      if (!(mask & (1u << page))) {
+        ++page;
+        continue;
+      }
+      std::uint32_t end = page + 1;
+      while (end < 16 && (mask & (1u << end))) ++end;
+      fn(page, end - page);
+      page = end;
+    }
+  }
   // Whether any of the bits first..last of `live` is set.
   static bool any_live(const std::uint64_t* live, std::uint32_t first, std::uint32_t last) {
     for (std::uint32_t w = first >> 6; w <= last >> 6; ++w) {
