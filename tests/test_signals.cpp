@@ -120,8 +120,12 @@ TEST(Signals, TimerSignalsCallingAdvanceNeverHang) {
     setitimer(ITIMER_PROF, &every, nullptr);
     tslab_test::Rng rng(5);
     std::vector<void*> live;
+    // ITIMER_PROF fires on the scheduler's tick of CPU time (4 ms at HZ=250),
+    // so a short run may see no signal at all: run until a few have arrived.
+    // The watchdog ends a run that never sees one.
     const std::size_t rounds = tslab_test::scaled(4000);
-    for (std::size_t round = 0; round < rounds; ++round) {
+    constexpr int MIN_CALLS = 8;
+    for (std::size_t round = 0; round < rounds || g_calls < MIN_CALLS; ++round) {
       // Into whatever epoch is current: the handler may close it at any time.
       for (int i = 0; i < 256; ++i)
         if (void* p = a.allocate(rng.range(1, 4096), a.epoch_current())) live.push_back(p);
@@ -134,7 +138,6 @@ TEST(Signals, TimerSignalsCallingAdvanceNeverHang) {
     itimerval off{};
     setitimer(ITIMER_PROF, &off, nullptr);
     signal(SIGPROF, SIG_IGN);
-    if (g_calls == 0) return report(3, "no timer signal arrived");
     if (g_other_errors != 0) return report(5, "a close was not refused with REENTRANT");
     if (!a.check().ok) return report(6, a.check().message);
     std::fprintf(stderr, "signal child: %d handler calls, %d refused\n", g_calls.load(), g_refused.load());
