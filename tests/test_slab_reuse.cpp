@@ -344,4 +344,84 @@ TEST(PinnedSlabs, ASlabThatDrainsBeforeTheSecondLookStaysWhole) {
   EXPECT_ALLOCATOR_OK(a);
 }
 
+// Slabs that objects outlive their scope in settle once their free pages went
+// back: the slot's later closes no longer walk them (a scope per request used to
+// walk every slab its survivors pinned at every close), yet count them in the
+// drain report; a free into one brings it back to the walk, which returns the
+// page the freed block was on, and the free of its last block returns it whole.
+TEST(PinnedSlabs, ASettledSlabIsWalkedAgainOnlyOnceABlockInItIsFreed) {
+  if (!tslab::detail::process_fence_init()) GTEST_SKIP() << "no process-wide fence: closed pages stay";
+  tslab::Allocator a;
+  const tslab::EpochId scope = a.epoch_open(), other = a.epoch_open();
+  ASSERT_NE(scope, SLAB_NO_EPOCH);
+  ASSERT_NE(other, SLAB_NO_EPOCH);
+  constexpr std::size_t SLABS = 6, PER_SLAB = SLAB / 64;
+  std::vector<void*> blocks, survivors;
+  for (std::size_t i = 0; i < SLABS * PER_SLAB; ++i) {
+    blocks.push_back(a.allocate(64, scope));
+    ASSERT_NE(blocks.back(), nullptr);
+    std::memset(blocks.back(), 1, 64);
+  }
+  // Two survivors per slab, on pages 1 and 14.
+  for (void* p : blocks) {
+    const std::size_t slot = (reinterpret_cast<std::uintptr_t>(p) & (SLAB - 1)) / 64;
+    if (slot == 100 || slot == 900) {
+      survivors.push_back(p);
+      std::memset(p, 9, 64);
+    } else {
+      ASSERT_EQ(a.deallocate(p), Error::ok);
+    }
+  }
+  ASSERT_EQ(survivors.size(), 2 * SLABS);
+  ASSERT_EQ(a.epoch_close(scope), Error::ok);  // first look
+  ASSERT_EQ(a.epoch_close(other), Error::ok);  // second look: the free pages go back
+  for (void* p : survivors) ASSERT_EQ(resident_of_slab(p), 2 * PAGE);
+  // The slot's next activation closes: its walk finds them with nothing to
+  // return and settles them; the one after does not walk them.
+  const auto close_again = [&] {
+    const tslab::EpochId again = a.epoch_open();
+    EXPECT_EQ(again, scope) << "the slot is reused";
+    const std::uint64_t scanned = tslab::stats(a).close_slabs_scanned_total;
+    EXPECT_EQ(a.epoch_close(again), Error::ok);
+    return tslab::stats(a).close_slabs_scanned_total - scanned;
+  };
+  EXPECT_EQ(close_again(), SLABS) << "the walk that settles them";
+  EXPECT_EQ(close_again(), 0u) << "settled slabs are not walked";
+  tslab::EpochStats es = tslab::epoch_stats(a, scope);
+  EXPECT_EQ(es.last_close_pinned_slabs, SLABS);
+  EXPECT_EQ(es.last_close_live_blocks, 2 * SLABS);
+  EXPECT_EQ(es.last_close_pinned_bytes, SLABS * 2 * PAGE);
+  EXPECT_ALLOCATOR_OK(a);
+
+  // A free into one of them: the next close walks that slab alone and returns the page.
+  ASSERT_EQ(a.deallocate(survivors[0]), Error::ok);
+  void* const neighbour = survivors[1];
+  ASSERT_EQ(resident_of_slab(neighbour) / PAGE * PAGE, resident_of_slab(survivors[0]));
+  EXPECT_EQ(close_again(), 1u);
+  EXPECT_EQ(resident_of_slab(neighbour), PAGE);
+  es = tslab::epoch_stats(a, scope);
+  EXPECT_EQ(es.last_close_pinned_slabs, SLABS);
+  EXPECT_EQ(es.last_close_live_blocks, 2 * SLABS - 1);
+  EXPECT_EQ(es.last_close_pinned_bytes, (SLABS * 2 - 1) * PAGE);
+  EXPECT_EQ(close_again(), 0u) << "settled again";
+  for (std::size_t i = 0; i < 64; ++i) ASSERT_EQ(static_cast<unsigned char*>(neighbour)[i], 9);
+  EXPECT_ALLOCATOR_OK(a);
+
+  // The free of its last block returns the slab whole, at once.
+  ASSERT_EQ(a.deallocate(neighbour), Error::ok);
+  EXPECT_EQ(resident_of_slab(neighbour), 0u);
+  EXPECT_LE(close_again(), 1u);
+  es = tslab::epoch_stats(a, scope);
+  EXPECT_EQ(es.last_close_pinned_slabs, SLABS - 1);
+  EXPECT_EQ(es.last_close_live_blocks, 2 * SLABS - 2);
+  EXPECT_NE(a.deallocate(neighbour), Error::ok) << "a double free";
+  EXPECT_ALLOCATOR_OK(a);
+  for (std::size_t i = 2; i < survivors.size(); ++i) ASSERT_EQ(a.deallocate(survivors[i]), Error::ok);
+  close_again();
+  es = tslab::epoch_stats(a, scope);
+  EXPECT_EQ(es.last_close_pinned_slabs, 0u);
+  EXPECT_EQ(es.last_close_drained, 1u);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
 }  // namespace

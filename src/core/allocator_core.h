@@ -395,6 +395,30 @@ class AllocatorCore final : public SlabSource {
     std::uint64_t close;  // closes_seen_ when it was found
   };
   static constexpr std::uint32_t PINNED_CANDIDATES = 128;
+  // Settled slabs (core/settled_slabs.cpp): a slab of a closed, waited-out
+  // activation whose free pages all went back stays unchanged until a block in
+  // it is freed, so it waits on its slot's settled list, where closes do not walk.
+  // Allocator lock held, but for note_closed_free.
+  //   try_settle_begin: marks `s` before its bitmap is read (then call
+  //     try_settle_end with the same slab, once its free pages went back).
+  void try_settle_begin(Slab* s) noexcept;
+  void try_settle_end(Slab* s) noexcept;
+  // A free into a closed activation's slab (any thread, no lock): it is settled
+  // no more, and its slot's next close takes it back to the walked list.
+  void note_closed_free(Slab* s) noexcept;
+  // Takes the slabs freed into since they settled back to the slot's walked list.
+  void sweep_settled_locked(std::uint32_t epoch) noexcept;
+  // In a fork's child: a thread that vanished in the middle of a free may have
+  // changed a settled slab without unsettling it, so every one is looked at again.
+  void unsettle_all_after_fork() noexcept;
+  // Removes a slab from whichever list of its slot it is on.
+  void unlink_epoch_slab_locked(Slab* s) noexcept;
+  // Calls fn(const Slab&) for every slab of `epoch` in use, walked and settled.
+  template <class Fn>
+  void for_each_epoch_slab_locked(std::uint32_t epoch, Fn fn) const noexcept {
+    for (const Slab* s = epoch_slabs_[epoch]; s != nullptr; s = s->epoch_next) fn(*s);
+    for (const Slab* s = settled_slabs_[epoch]; s != nullptr; s = s->epoch_next) fn(*s);
+  }
   std::uint32_t reclaim_closed_locked(std::uint32_t epoch, std::uint64_t closing_era, std::uint32_t* over,
                                       ClosePins* pins = nullptr) noexcept;
   // Records one close in the allocator's and the slot's counters.
@@ -548,6 +572,11 @@ class AllocatorCore final : public SlabSource {
   // Every slab in use, per epoch slot (any activation), and the pool of recycled
   // slabs (pages decommitted, generation moved on), linked through epoch_prev/next.
   Slab* epoch_slabs_[SLAB_MAX_EPOCH_COUNT] = {};
+  // Per slot, the settled slabs (taken off epoch_slabs_), the drain report's
+  // share of them, and how many left the settled state since the last sweep.
+  Slab* settled_slabs_[SLAB_MAX_EPOCH_COUNT] = {};
+  ClosePins settled_pins_[SLAB_MAX_EPOCH_COUNT] = {};
+  std::atomic<std::uint32_t> settled_dirty_[SLAB_MAX_EPOCH_COUNT] = {};
   Slab* free_slabs_ = nullptr;
   Slab* warm_slabs_ = nullptr;                // pooled with pages committed (the warm reserve)
   std::uint32_t warm_count_ = 0;              // slabs on warm_slabs_

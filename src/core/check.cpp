@@ -251,7 +251,32 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       // queues are made again there (requeue_remote_frees_after_fork).
       if (s.has_remote_bits() && !s.remote_queued.load(std::memory_order_relaxed) && !s.is_empty_in_use())
         r.fail("slab %u: remotely freed blocks, but not queued for its owner", s.id);
+      if (s.settled.load(std::memory_order_relaxed) && !s.settled_listed)
+        r.fail("slab %u: settled but not on its slot's settled list", s.id);
     }
+  }
+  // Settled slabs (core/settled_slabs.cpp): in use in a closed activation of
+  // their slot, counted as listed. One still flagged had no free since it
+  // settled, so it holds what it was counted with and has no page left to
+  // return (a free that missed the flag would show here).
+  for (std::uint32_t e = 0; e < epoch_count_ && r.ok(); ++e) {
+    ClosePins sum;
+    for (const Slab* s = settled_slabs_[e]; s != nullptr && r.ok(); s = s->epoch_next) {
+      if (!s->settled_listed || s->epoch != e || s->state.load(std::memory_order_relaxed) != SLAB_IN_USE ||
+          s->era == epochs_.open_era(e))
+        r.fail("slab %u on epoch %u's settled list: not a slab of a closed activation of it", s->id, e);
+      if (s->settled.load(std::memory_order_relaxed) &&
+          (s->live_blocks() != s->settled_live || s->free_pages_of_closed() != 0))
+        r.fail("settled slab %u: %u live blocks (%u when it settled), free pages %#x", s->id,
+               s->live_blocks(), s->settled_live, static_cast<unsigned>(s->free_pages_of_closed()));
+      sum.live_blocks += s->settled_live;
+      ++sum.slabs;
+      sum.bytes += s->settled_bytes;
+    }
+    const ClosePins& kept = settled_pins_[e];
+    if (r.ok() && (sum.live_blocks != kept.live_blocks || sum.slabs != kept.slabs || sum.bytes != kept.bytes))
+      r.fail("epoch %u: settled slabs counted as %llu, listed %llu", e,
+             static_cast<unsigned long long>(kept.slabs), static_cast<unsigned long long>(sum.slabs));
   }
   if (r.ok() && !large_cache_.consistent()) r.fail("the cache of free large spans is inconsistent");
   std::size_t reachable = 0;

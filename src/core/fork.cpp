@@ -117,6 +117,7 @@ void AllocatorCore::fork_child(Heap* mine, std::uint64_t tid) noexcept {
   }
   repair_large_spans_after_fork();
   requeue_remote_frees_after_fork();
+  unsettle_all_after_fork();
   // Quiescence point of every pin: the only thread left is in fork().
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
     for (std::atomic<std::uint32_t>& pins : seg->pins) pins.store(0, std::memory_order_relaxed);

@@ -77,7 +77,7 @@ bool AllocatorCore::decommit_slab_locked(Slab* s) noexcept {
 }
 
 void AllocatorCore::recycle_slab_locked(Slab* s, bool retain) noexcept {
-  SlabChain::remove(epoch_slabs_[s->epoch], s);
+  unlink_epoch_slab_locked(s);
   // seq_cst: the recycler's half of the pin protocol (core/blocks.cpp). From here
   // a validation that starts refuses the slab; one already under way holds a pin.
   s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
@@ -294,6 +294,7 @@ void AllocatorCore::recycle_list_locked(Slab* list, bool retain) noexcept {
 }
 
 void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
+  note_closed_free(s);
   // Not from a signal handler that interrupted this thread inside tslab: the
   // lock below may be its own. The slab then waits for its owner's recycling.
   if (thread_holds_tslab_lock()) return;
@@ -339,25 +340,6 @@ void AllocatorCore::mark_quiesced(std::uint32_t epoch, std::uint64_t era) noexce
   }
 }
 
-namespace {
-
-// Pages of a slab of a closed activation that hold no live block and may hold
-// memory: touched in this life (carved), or in an earlier one (a slab from the
-// warm reserve), and not returned since.
-std::uint16_t free_pages_of_closed(const Slab* s) {
-  std::uint16_t mask = s->free_pages(true);
-  if (s->resident) {
-    const std::uint32_t carved = s->carved.load(std::memory_order_relaxed);
-    const std::uint16_t purged = s->purged_pages.load(std::memory_order_relaxed);
-    for (std::uint32_t page = 0; page < 16; ++page)
-      if (s->first_slot_of_page(page) >= carved && !(purged & (1u << page)))
-        mask = static_cast<std::uint16_t>(mask | (1u << page));
-  }
-  return mask;
-}
-
-}  // namespace
-
 void AllocatorCore::purge_closed_pages_locked(Slab* s, std::uint16_t mask) noexcept {
   std::uint16_t done = 0;
   Slab::for_each_page_run(mask, [&](std::uint32_t first, std::uint32_t count) {
@@ -376,15 +358,21 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
   constexpr std::uint32_t BATCH = 64;
   Slab* batch[BATCH];
   std::uint32_t n = 0, scanned = 0, returned = 0, waiting = 0;
-  for (Slab* s = epoch_slabs_[epoch]; s != nullptr; s = s->epoch_next) {
+  sweep_settled_locked(epoch);
+  const ClosePins settled = settled_pins_[epoch];  // those that settle in this walk count in it
+  for (Slab *s = epoch_slabs_[epoch], *next = nullptr; s != nullptr; s = next) {
+    next = s->epoch_next;
     ++scanned;
     if (s->era == open || s->decommitted.load(std::memory_order_relaxed)) continue;
+    // A slab of a waited-out activation may settle: marked before its bitmap is read.
+    const bool settling = s->era <= quiesced;
+    if (settling) try_settle_begin(s);
     if (!s->is_empty_in_use()) {
       set_keep_warm_locked(s, false);  // refilled by an allocation that raced the close
       // A slab that objects outlive their activation in keeps only the pages
       // they are on: the others go back as an empty slab's would, once waited
       // out; at the second look (a request in flight at the close drains first).
-      if (const std::uint16_t free = free_pages_of_closed(s); free != 0) {
+      if (const std::uint16_t free = s->free_pages_of_closed(); free != 0) {
         if (closing_era != 0 && s->era >= closing_era) {
           if (over != nullptr) add_pinned_candidate_locked(s);
         } else if (s->era > quiesced) {
@@ -398,8 +386,10 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
         ++pins->slabs;
         pins->bytes += s->committed_bytes();
       }
+      if (settling) try_settle_end(s);
       continue;
     }
+    if (settling) s->settled.store(false, std::memory_order_relaxed);
     // Slabs of the activation closing now may stay for the reserve; those of
     // older ones had their chance (their owner did not recycle them since).
     if (closing_era != 0 && s->era >= closing_era) {
@@ -423,6 +413,11 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
     }
   }
   returned += decommit_slabs_locked(batch, n);
+  if (pins != nullptr) {  // the settled slabs, as they were when they settled
+    pins->live_blocks += settled.live_blocks;
+    pins->slabs += settled.slabs;
+    pins->bytes += settled.bytes;
+  }
   counters_.close_slabs_scanned.add(scanned);
   counters_.close_slabs_returned.add(returned);
   if (over != nullptr) *over = waiting;
@@ -447,7 +442,7 @@ std::uint32_t AllocatorCore::purge_pinned_candidates_locked(std::uint64_t this_c
     const bool same = s->state.load(std::memory_order_acquire) == SLAB_IN_USE && s->era == c.era &&
                       s->epoch == c.epoch && c.era != open_era(c.epoch) &&
                       !s->decommitted.load(std::memory_order_relaxed) && !s->is_empty_in_use();
-    const std::uint16_t free = same ? free_pages_of_closed(s) : 0;
+    const std::uint16_t free = same ? s->free_pages_of_closed() : 0;
     if (free == 0) continue;
     if (c.close >= this_close) {  // found by this close (or a later one): its first look
       pinned_[kept++] = c;
@@ -738,8 +733,9 @@ bool AllocatorCore::set_warm_reserve(std::uint64_t bytes) noexcept {
   // Slabs a close left to their owners for the reserve no longer fit either:
   // their owners' recycling, or the next close or collect, returns them.
   for (std::uint32_t e = 0; e < epoch_count_ && warm_count_ + warm_left_ > warm_limit_; ++e)
-    for (Slab* s = epoch_slabs_[e]; s != nullptr && warm_count_ + warm_left_ > warm_limit_; s = s->epoch_next)
-      set_keep_warm_locked(s, false);
+    for (Slab* list : {epoch_slabs_[e], settled_slabs_[e]})
+      for (Slab* s = list; s != nullptr && warm_count_ + warm_left_ > warm_limit_; s = s->epoch_next)
+        set_keep_warm_locked(s, false);
   return true;
 }
 
@@ -799,8 +795,7 @@ bool AllocatorCore::epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const no
   info.rss_after_close = rss_after_close_[epoch].load(std::memory_order_relaxed);
   epochs_.label(epoch, info.label, sizeof(info.label));
   const CountedLock lock(mutex_, counters_);
-  for (const Slab* s = epoch_slabs_[epoch]; s != nullptr; s = s->epoch_next)
-    info.live_count += s->live_blocks();
+  for_each_epoch_slab_locked(epoch, [&](const Slab& s) { info.live_count += s.live_blocks(); });
   for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
     if (seg->kind == SlabKind::large && seg->slabs[0].epoch == epoch &&
         seg->slabs[0].state.load(std::memory_order_acquire) == SLAB_IN_USE)

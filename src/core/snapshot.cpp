@@ -73,14 +73,14 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
   static_assert(sizeof out.name == sizeof name_);
   std::memcpy(out.name, name_, sizeof name_);
   for (std::uint32_t e = 0; e < epoch_count_; ++e) {
-    for (const Slab* s = epoch_slabs_[e]; s != nullptr; s = s->epoch_next) {
-      if (only_class < NUM_CLASSES && s->size_class != only_class) continue;
+    for_each_epoch_slab_locked(e, [&](const Slab& s) {
+      if (only_class < NUM_CLASSES && s.size_class != only_class) return;
       Occupancy one{};
-      account_slab(*s, one);
-      out.per_class[s->size_class].add(one);
+      account_slab(s, one);
+      out.per_class[s.size_class].add(one);
       out.epochs[e].occupancy.add(one);
       out.total.add(one);
-    }
+    });
   }
   for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
     if (seg->released) continue;  // a bare header: its range went back

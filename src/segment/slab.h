@@ -167,6 +167,15 @@ struct Slab {
   // Taken from the warm reserve: its touched pages are resident, so the owner
   // carves it without faulting pages in ahead. Set before the slab is published.
   bool resident = false;
+  // Settled: a slab of a closed, waited-out activation that still holds blocks
+  // and has no free page left to return (core/settled_slabs.cpp). Set by a close
+  // under the allocator lock; cleared by the next free into the slab, from any
+  // thread, after which the slot's next close looks at it again.
+  std::atomic<bool> settled{false};
+  // Allocator lock: on its slot's settled list, counted there with these.
+  bool settled_listed = false;
+  std::uint32_t settled_live = 0;
+  std::uint32_t settled_bytes = 0;
 
   // Pages not handed back to the OS, in bytes (touched or not).
   std::uint64_t committed_bytes() const {
@@ -226,6 +235,21 @@ struct Slab {
       if (first >= done || (purged & (1u << page))) continue;
       const std::uint32_t last = last_slot_of_page(page) < done - 1 ? last_slot_of_page(page) : done - 1;
       if (!any_live(live, first, last)) mask = static_cast<std::uint16_t>(mask | (1u << page));
+    }
+    return mask;
+  }
+
+  // Pages of a slab of a closed activation that hold no live block and may hold
+  // memory: touched in this life (carved), or in an earlier one (a slab from the
+  // warm reserve), and not returned since.
+  std::uint16_t free_pages_of_closed() const {
+    std::uint16_t mask = free_pages(true);
+    if (resident) {
+      const std::uint32_t done = carved.load(std::memory_order_relaxed);
+      const std::uint16_t purged = purged_pages.load(std::memory_order_relaxed);
+      for (std::uint32_t page = 0; page < 16; ++page)
+        if (first_slot_of_page(page) >= done && !(purged & (1u << page)))
+          mask = static_cast<std::uint16_t>(mask | (1u << page));
     }
     return mask;
   }
