@@ -148,7 +148,7 @@ class ForkWorld {
 // The child's whole life. Returns its exit status: 0, or the number of the
 // step that failed (printed to stderr).
 int child_main(ForkWorld& world, const std::vector<Published>& parents_blocks) {
-  alarm(20);  // a hang is a failure (SIGALRM), never a stuck test
+  alarm(120);  // a hang is a failure (SIGALRM), never a stuck test
   SlabAllocator* a = world.alloc();
   auto fail = [](int step, const char* what) {
     std::fprintf(stderr, "fork child: step %d failed: %s (%s)\n", step, what,

@@ -56,7 +56,7 @@ void first_use_worker(int mode) {
 // The forked child: every layer the workers were starting must work. Exit
 // status 0, or the step that failed; a lock left held hangs it (SIGALRM).
 int child_uses_every_layer() {
-  alarm(10);
+  alarm(120);  // generous: a loaded machine may run the child slowly
   SlabAllocator* fresh = slab_allocator_create();
   if (fresh == nullptr) return 1;
   SlabArena* arena = slab_arena_create(fresh, nullptr);

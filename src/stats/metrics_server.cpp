@@ -51,10 +51,11 @@ namespace {
 // sends is read and dropped for this long: closing a socket with unread bytes
 // sends a reset, which can destroy the response before the client reads it.
 constexpr int DRAIN_DEADLINE_MS = 1000;
-// The head and drain deadlines in force: the constants, unless a test that must
-// hold connections open longer than a loaded machine guarantees set them.
+// The head, drain and write deadlines in force: the constants, unless a test
+// that must hold connections open longer than a loaded machine guarantees set them.
 std::atomic<int> g_head_deadline_ms{METRICS_HEAD_DEADLINE_MS};
 std::atomic<int> g_drain_deadline_ms{DRAIN_DEADLINE_MS};
+std::atomic<int> g_write_deadline_ms{METRICS_WRITE_DEADLINE_MS};
 // How long accepting pauses when the process is out of descriptors or memory
 // (the connection stays queued, so polling the listener again at once would spin).
 constexpr int ACCEPT_BACKOFF_MS = 100;
@@ -217,7 +218,7 @@ void respond(Connection& c, const char* status, const char* type, const char* bo
   c.body_size = length;
   c.sent = 0;
   c.phase = Phase::writing_response;
-  c.deadline_ms = now + METRICS_WRITE_DEADLINE_MS;
+  c.deadline_ms = now + static_cast<std::uint64_t>(g_write_deadline_ms.load(std::memory_order_relaxed));
   write_some(c, now);
 }
 
@@ -529,9 +530,10 @@ void metrics_stop() noexcept {
   g_port.store(0, std::memory_order_release);
 }
 
-void metrics_set_deadlines_for_testing(int head_ms, int drain_ms) noexcept {
+void metrics_set_deadlines_for_testing(int head_ms, int drain_ms, int write_ms) noexcept {
   g_head_deadline_ms.store(head_ms, std::memory_order_relaxed);
   g_drain_deadline_ms.store(drain_ms, std::memory_order_relaxed);
+  g_write_deadline_ms.store(write_ms, std::memory_order_relaxed);
 }
 
 std::uint16_t metrics_port() noexcept { return g_port.load(std::memory_order_acquire); }

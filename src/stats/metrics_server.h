@@ -27,9 +27,10 @@ inline constexpr int METRICS_MAX_CONNECTIONS = 128;
 std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept;
 void metrics_stop() noexcept;
 std::uint16_t metrics_port() noexcept;
-// Test hook: the head and drain deadlines for connections accepted from now on
-// (the defaults are METRICS_HEAD_DEADLINE_MS and 1000 ms).
-void metrics_set_deadlines_for_testing(int head_ms, int drain_ms) noexcept;
+// Test hook: the head, drain and write deadlines for connections accepted from
+// now on (the defaults are METRICS_HEAD_DEADLINE_MS, 1000 ms and
+// METRICS_WRITE_DEADLINE_MS).
+void metrics_set_deadlines_for_testing(int head_ms, int drain_ms, int write_ms) noexcept;
 
 // For the child of a fork, where the server thread does not exist: closes the
 // child's copies of the listening socket, the wake pipe and every connection,
