@@ -398,14 +398,11 @@ class AllocatorCore final : public SlabSource {
   // Settled slabs (core/settled_slabs.cpp): a slab of a closed, waited-out
   // activation whose free pages all went back stays unchanged until a block in
   // it is freed, so it waits on its slot's settled list, where closes do not walk.
-  // Allocator lock held, but for note_closed_free.
+  // Allocator lock held; a change to a settled slab clears its flag (Slab::unsettle).
   //   try_settle_begin: marks `s` before its bitmap is read (then call
   //     try_settle_end with the same slab, once its free pages went back).
   void try_settle_begin(Slab* s) noexcept;
   void try_settle_end(Slab* s) noexcept;
-  // A free into a closed activation's slab (any thread, no lock): it is settled
-  // no more, and its slot's next close takes it back to the walked list.
-  void note_closed_free(Slab* s) noexcept;
   // Takes the slabs freed into since they settled back to the slot's walked list.
   void sweep_settled_locked(std::uint32_t epoch) noexcept;
   // In a fork's child: a thread that vanished in the middle of a free may have

@@ -113,19 +113,26 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_war
   // Read while the block being freed keeps the slab in use: once the free lands,
   // another thread may recycle the slab and take it into use again.
   const std::uint64_t era = s->era;
-  const bool open = era == epochs_.open_era(s->epoch);
+  const std::uint32_t epoch = s->epoch;
+  // Whether the era is open is read after the bit changed, as on the fast path:
+  // a free that reads it open then changed its bit before the close's
+  // process-wide fence, which orders the bit before every later walk of the
+  // slab; one that reads it closed reports the change (return_if_empty).
   if (mine != nullptr && owner == mine) {
     // The link is written while the block is live (Slab::free_local).
     const TslabError e = s->free_local(ref.slot, [&] { mine->link_free_block(s, p); });
-    if (e == TSLAB_OK) mine->note_freed(s);
-    if (e == TSLAB_OK && open) mine->publish_free_block(s, p);
-    if (e == TSLAB_OK && !open) return_if_empty(s, era);
+    if (e != TSLAB_OK) return e;
+    mine->note_freed(s);
+    if (era == epochs_.open_era(epoch))
+      mine->publish_free_block(s, p);
+    else
+      return_if_empty(s, era);
     return e;
   }
   const TslabError e = s->free_remote(ref.slot);
   if (e != TSLAB_OK) return e;
   owner->notify_remote(s);
-  if (!open) return_if_empty(s, era);
+  if (era != epochs_.open_era(epoch)) return_if_empty(s, era);
   return e;
 }
 

@@ -194,7 +194,9 @@ void AllocatorCore::finish_recycle_locked(Slab* s, bool retain) noexcept {
   // if they are still here: nothing wrote the slab since they went back.
   if (!warm && committed) decommit_slab_locked(s);
   if (warm && warm_count_ >= warm_limit_) warm_excess_used_ns_ = monotonic_ns();  // the excess grows
-  for (std::uint32_t w = 0; w < BITMAP_WORDS; ++w) {
+  // Words past its capacity are zero already: no bit beyond the last block is
+  // ever set (a free of such a slot is refused before any write).
+  for (std::uint32_t w = 0; w < s->bitmap_words(); ++w) {
     s->bits[w].allocated.store(0, std::memory_order_relaxed);
     s->bits[w].remote.store(0, std::memory_order_relaxed);
   }
@@ -294,7 +296,7 @@ void AllocatorCore::recycle_list_locked(Slab* list, bool retain) noexcept {
 }
 
 void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
-  note_closed_free(s);
+  s->unsettle();
   // Not from a signal handler that interrupted this thread inside tslab: the
   // lock below may be its own. The slab then waits for its owner's recycling.
   if (thread_holds_tslab_lock()) return;
@@ -389,7 +391,7 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
       if (settling) try_settle_end(s);
       continue;
     }
-    if (settling) s->settled.store(false, std::memory_order_relaxed);
+    if (settling) s->settled.exchange(false, std::memory_order_acq_rel);  // an RMW: Slab::unsettle
     // Slabs of the activation closing now may stay for the reserve; those of
     // older ones had their chance (their owner did not recycle them since).
     if (closing_era != 0 && s->era >= closing_era) {

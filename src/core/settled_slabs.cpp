@@ -8,25 +8,32 @@
 // walked every slab survivors pinned in it, bitmaps and all: about 600 of them
 // in a plain-new request loop with a scope per request.)
 //
-// Every free into a closed activation calls note_closed_free (through
-// return_if_empty). The first one into a settled slab clears its flag and counts
-// it in its slot's settled_dirty_; the slot's next walk first takes such slabs
-// back to the walked list (sweep_settled_locked), where they settle again once
-// the pages their freed blocks were on went back.
+// Every change to the bitmap of a closed activation's slab clears its flag
+// (Slab::unsettle): each free into it (AllocatorCore::return_if_empty, which
+// every free path calls once its bit changed and it read the era closed) and
+// its owner's collection of remote frees (Heap::collect). The first one after a
+// slab settled counts it in its slot's settled_dirty_; the slot's next walk
+// first takes such slabs back to the walked list (sweep_settled_locked), where
+// they settle again once the pages their freed blocks were on went back.
 //
-// A free racing the settling close is never missed. Both sides write the flag
-// with a read-modify-write, after the free changed its bit and before the close
-// reads the bitmap, so the flag's modification order puts one before the other:
-// the free after, it reads the close's mark and unsettles the slab; the close
-// after, it reads the free's write, which makes the free's bit visible to the
-// close's bitmap reads (release to acquire), and the block counts as freed.
+// A change racing the settling close is never missed. Both sides write the flag
+// with a read-modify-write (every clear of it is one), the change before its
+// write and the close before its bitmap reads, so the flag's modification order
+// puts one before the other: the change after, it reads the close's mark and
+// unsettles the slab; the close after, it reads the change's write or a later
+// one in its release sequence, which makes the changed bits visible to the
+// close's reads (release to acquire), and the block counts as freed. A free
+// that read its slab's era open does not unsettle it; it changed its bit before
+// that read, and a slab settles only once its era was waited out by a
+// process-wide fence after the close (quiesced_era_), which orders such a bit
+// before the settling close's reads.
 #include "core/allocator_core.h"
 #include "heap/slab_list.h"
 
 namespace tslab::detail {
 
 void AllocatorCore::try_settle_begin(Slab* s) noexcept {
-  // Linearization point of settling, against note_closed_free's exchange.
+  // Linearization point of settling, against Slab::unsettle's exchange.
   s->settled.exchange(true, std::memory_order_acq_rel);
 }
 
@@ -35,7 +42,7 @@ void AllocatorCore::try_settle_end(Slab* s) noexcept {
   // (a slab that drained meanwhile is the walk's to return).
   const std::uint32_t live = s->live_blocks();
   if (live == 0 || s->decommitted.load(std::memory_order_relaxed) || s->free_pages_of_closed() != 0) {
-    s->settled.store(false, std::memory_order_relaxed);
+    s->settled.exchange(false, std::memory_order_acq_rel);  // an RMW: Slab::unsettle
     return;
   }
   SlabChain::remove(epoch_slabs_[s->epoch], s);
@@ -47,15 +54,6 @@ void AllocatorCore::try_settle_end(Slab* s) noexcept {
   pins.live_blocks += s->settled_live;
   ++pins.slabs;
   pins.bytes += s->settled_bytes;
-}
-
-void AllocatorCore::note_closed_free(Slab* s) noexcept {
-  const std::uint32_t epoch = s->epoch;
-  // The free's half (above): its bit changed before. Once per settling, the
-  // winner counts it, with release, so that the sweep that reads the count
-  // finds the flag clear.
-  if (s->settled.exchange(false, std::memory_order_acq_rel) && epoch < SLAB_MAX_EPOCH_COUNT)
-    settled_dirty_[epoch].fetch_add(1, std::memory_order_release);
 }
 
 void AllocatorCore::sweep_settled_locked(std::uint32_t epoch) noexcept {
@@ -73,8 +71,8 @@ void AllocatorCore::sweep_settled_locked(std::uint32_t epoch) noexcept {
 void AllocatorCore::unsettle_all_after_fork() noexcept {
   for (std::uint32_t e = 0; e < epoch_count_; ++e) {
     if (settled_slabs_[e] == nullptr) continue;
-    for (Slab* s = settled_slabs_[e]; s != nullptr; s = s->epoch_next)
-      s->settled.store(false, std::memory_order_relaxed);
+    for (Slab* s = settled_slabs_[e]; s != nullptr; s = s->epoch_next)  // written only where set
+      if (s->settled.load(std::memory_order_relaxed)) s->settled.store(false, std::memory_order_relaxed);
     settled_dirty_[e].store(1, std::memory_order_relaxed);
   }
 }
@@ -90,7 +88,7 @@ void AllocatorCore::unlink_epoch_slab_locked(Slab* s) noexcept {
   --pins.slabs;
   pins.bytes -= s->settled_bytes;
   s->settled_listed = false;
-  s->settled.store(false, std::memory_order_relaxed);
+  s->settled.exchange(false, std::memory_order_acq_rel);  // an RMW: Slab::unsettle
 }
 
 }  // namespace tslab::detail

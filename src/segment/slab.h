@@ -169,9 +169,20 @@ struct Slab {
   bool resident = false;
   // Settled: a slab of a closed, waited-out activation that still holds blocks
   // and has no free page left to return (core/settled_slabs.cpp). Set by a close
-  // under the allocator lock; cleared by the next free into the slab, from any
-  // thread, after which the slot's next close looks at it again.
+  // under the allocator lock; cleared by the next change to its bitmap (a free,
+  // its owner's collection of remote frees), from any thread, after which the
+  // slot's next close looks at it again: settled_dirty counts it, the slot's
+  // count in the allocator (set with `epoch`).
   std::atomic<bool> settled{false};
+  std::atomic<std::uint32_t>* settled_dirty = nullptr;
+  // After a change to the bitmap of a closed activation's slab: settled no more.
+  // Every clear of the flag is a read-modify-write, so that the close that
+  // settles the slab next reads the last one and sees the change (release to
+  // acquire through the flag's release sequence).
+  void unsettle() {
+    if (settled.exchange(false, std::memory_order_acq_rel) && settled_dirty != nullptr)
+      settled_dirty->fetch_add(1, std::memory_order_release);
+  }
   // Allocator lock: on its slot's settled list, counted there with these.
   bool settled_listed = false;
   std::uint32_t settled_live = 0;
@@ -419,8 +430,8 @@ struct Slab {
     return true;
   }
 
-  // Under the allocator lock, for a slab in use (its capacity cannot change): the
-  // same as is_empty(), reading only the words its capacity uses.
+  // Under the allocator lock, or by its owner, for a slab in use (its capacity
+  // cannot change): the same as is_empty(), reading only the words its capacity uses.
   bool is_empty_in_use() const {
     for (std::uint32_t w = 0; w < bitmap_words(); ++w)
       if (bits[w].allocated.load(std::memory_order_acquire) & ~bits[w].remote.load(std::memory_order_acquire))
