@@ -82,6 +82,10 @@ TEST(RemoteQueue, AnEntryBehindASlabRecycledWhileQueuedIsStillDrained) {
   ASSERT_EQ(s->state.load(), td::SLAB_IN_USE);
   td::Heap* const owner = s->heap.load();
   ASSERT_NE(owner, nullptr);
+  // The close settled the slab (core/settled_slabs.cpp); its owner looks at a
+  // settled slab only after a free unsettled it. Here an earlier free did so,
+  // and no close walked it since.
+  s->unsettle();
 
   {
     // A remote free of x, first step: the pin, then the bit.

@@ -109,6 +109,13 @@ struct Slab {
   // Published with release when the slab is handed to a heap; read with acquire
   // by validation paths so they see the identity fields above.
   std::atomic<std::uint8_t> state{SLAB_UNUSED};
+  // Settled: a slab of a closed, waited-out activation that still holds blocks
+  // and has no free page left to return (core/settled_slabs.cpp). Set by a close
+  // under the allocator lock; cleared by the next change to its bitmap (a free,
+  // its owner's collection of remote frees), from any thread, after which the
+  // slot's next close looks at it again. On the line the owner's walk of its
+  // retired slabs reads anyway (Heap::take_empty_slabs).
+  std::atomic<bool> settled{false};
   // The owning heap. Written (release) when the slab is taken into use; read
   // relaxed on the free fast path, where equality with the caller's own heap is
   // the only question (the owner wrote it itself, or adopted the heap under the
@@ -167,13 +174,8 @@ struct Slab {
   // Taken from the warm reserve: its touched pages are resident, so the owner
   // carves it without faulting pages in ahead. Set before the slab is published.
   bool resident = false;
-  // Settled: a slab of a closed, waited-out activation that still holds blocks
-  // and has no free page left to return (core/settled_slabs.cpp). Set by a close
-  // under the allocator lock; cleared by the next change to its bitmap (a free,
-  // its owner's collection of remote frees), from any thread, after which the
-  // slot's next close looks at it again: settled_dirty counts it, the slot's
-  // count in the allocator (set with `epoch`).
-  std::atomic<bool> settled{false};
+  // The settled slabs of its slot that left that state since the slot's last
+  // sweep: a count in the allocator, set with `epoch` (core/settled_slabs.cpp).
   std::atomic<std::uint32_t>* settled_dirty = nullptr;
   // After a change to the bitmap of a closed activation's slab: settled no more.
   // Every clear of the flag is a read-modify-write, so that the close that
