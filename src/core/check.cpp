@@ -280,12 +280,15 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
                s->live_blocks(), s->settled_live, static_cast<unsigned>(s->free_pages_of_closed()));
       sum.live_blocks += s->settled_live;
       ++sum.slabs;
-      sum.bytes += s->settled_bytes;
+      sum.bytes += std::uint64_t{s->settled_pages} * Slab::PAGE;
     }
     const ClosePins& kept = settled_pins_[e];
     if (r.ok() && (sum.live_blocks != kept.live_blocks || sum.slabs != kept.slabs || sum.bytes != kept.bytes))
-      r.fail("epoch %u: settled slabs counted as %llu, listed %llu", e,
-             static_cast<unsigned long long>(kept.slabs), static_cast<unsigned long long>(sum.slabs));
+      r.fail(
+          "epoch %u: settled slabs counted as %llu slabs, %llu blocks, %llu bytes; listed %llu, %llu, %llu",
+          e, static_cast<unsigned long long>(kept.slabs), static_cast<unsigned long long>(kept.live_blocks),
+          static_cast<unsigned long long>(kept.bytes), static_cast<unsigned long long>(sum.slabs),
+          static_cast<unsigned long long>(sum.live_blocks), static_cast<unsigned long long>(sum.bytes));
   }
   if (r.ok() && !large_cache_.consistent()) r.fail("the cache of free large spans is inconsistent");
   std::size_t reachable = 0;

@@ -48,12 +48,12 @@ void AllocatorCore::try_settle_end(Slab* s) noexcept {
   SlabChain::remove(epoch_slabs_[s->epoch], s);
   SlabChain::push(settled_slabs_[s->epoch], s);
   s->settled_listed = true;
-  s->settled_live = live;
-  s->settled_bytes = static_cast<std::uint32_t>(s->committed_bytes());
+  s->settled_live = static_cast<std::uint16_t>(live);
+  s->settled_pages = static_cast<std::uint8_t>(s->committed_bytes() / Slab::PAGE);
   ClosePins& pins = settled_pins_[s->epoch];
   pins.live_blocks += s->settled_live;
   ++pins.slabs;
-  pins.bytes += s->settled_bytes;
+  pins.bytes += std::uint64_t{s->settled_pages} * Slab::PAGE;
 }
 
 void AllocatorCore::sweep_settled_locked(std::uint32_t epoch) noexcept {
@@ -86,7 +86,7 @@ void AllocatorCore::unlink_epoch_slab_locked(Slab* s) noexcept {
   ClosePins& pins = settled_pins_[s->epoch];
   pins.live_blocks -= s->settled_live;
   --pins.slabs;
-  pins.bytes -= s->settled_bytes;
+  pins.bytes -= std::uint64_t{s->settled_pages} * Slab::PAGE;
   s->settled_listed = false;
   s->settled.exchange(false, std::memory_order_acq_rel);  // an RMW: Slab::unsettle
 }

@@ -174,8 +174,14 @@ struct Slab {
   // Taken from the warm reserve: its touched pages are resident, so the owner
   // carves it without faulting pages in ahead. Set before the slab is published.
   bool resident = false;
+  // Allocator lock: on its slot's settled list, counted there with its live
+  // blocks and committed pages (core/settled_slabs.cpp). Sized to keep the
+  // header within three lines (static_assert below).
+  bool settled_listed = false;
+  std::uint16_t settled_live = 0;
+  std::uint8_t settled_pages = 0;
   // The settled slabs of its slot that left that state since the slot's last
-  // sweep: a count in the allocator, set with `epoch` (core/settled_slabs.cpp).
+  // sweep: a count in the allocator, set with `epoch`.
   std::atomic<std::uint32_t>* settled_dirty = nullptr;
   // After a change to the bitmap of a closed activation's slab: settled no more.
   // Every clear of the flag is a read-modify-write, so that the close that
@@ -185,10 +191,6 @@ struct Slab {
     if (settled.exchange(false, std::memory_order_acq_rel) && settled_dirty != nullptr)
       settled_dirty->fetch_add(1, std::memory_order_release);
   }
-  // Allocator lock: on its slot's settled list, counted there with these.
-  bool settled_listed = false;
-  std::uint32_t settled_live = 0;
-  std::uint32_t settled_bytes = 0;
 
   // Pages not handed back to the OS, in bytes (touched or not).
   std::uint64_t committed_bytes() const {
@@ -450,6 +452,11 @@ struct Slab {
     return n;
   }
 };
+
+// The header (everything before the bitmaps) in three cache lines: a segment
+// header holds 64 slabs, so a line more per slab is 4 KiB more metadata per segment.
+static_assert(offsetof(Slab, bits) == 192, "Slab's header outgrew three cache lines");
+static_assert(MAX_SLOTS <= UINT16_MAX && SLAB_SIZE / Slab::PAGE <= UINT8_MAX, "settled_live / settled_pages");
 
 }  // namespace tslab::detail
 
