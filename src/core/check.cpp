@@ -260,8 +260,10 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
         if (s.bits[w].allocated.load(std::memory_order_relaxed) != 0 ||
             s.bits[w].remote.load(std::memory_order_relaxed) != 0)
           r.fail("slab %u: bitmap word %u past its capacity %u is not zero", s.id, w, s.capacity);
-      if (s.settled.load(std::memory_order_relaxed) && !s.settled_listed)
-        r.fail("slab %u: settled but not on its slot's settled list", s.id);
+      // Settled (or marked by a close in progress) only on its slot's settled list.
+      if (!s.settled_listed && s.settled.load(std::memory_order_relaxed) != SETTLE_NONE)
+        r.fail("slab %u: settle state %u but not on its slot's settled list", s.id,
+               static_cast<unsigned>(s.settled.load(std::memory_order_relaxed)));
     }
   }
   // Settled slabs (core/settled_slabs.cpp): in use in a closed activation of
@@ -274,8 +276,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       if (!s->settled_listed || s->epoch != e || s->state.load(std::memory_order_relaxed) != SLAB_IN_USE ||
           s->era == epochs_.open_era(e))
         r.fail("slab %u on epoch %u's settled list: not a slab of a closed activation of it", s->id, e);
-      if (s->settled.load(std::memory_order_relaxed) &&
-          (s->live_blocks() != s->settled_live || s->free_pages_of_closed() != 0))
+      if (s->is_settled() && (s->live_blocks() != s->settled_live || s->free_pages_of_closed() != 0))
         r.fail("settled slab %u: %u live blocks (%u when it settled), free pages %#x", s->id,
                s->live_blocks(), s->settled_live, static_cast<unsigned>(s->free_pages_of_closed()));
       sum.live_blocks += s->settled_live;

@@ -391,7 +391,7 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
       if (settling) try_settle_end(s);
       continue;
     }
-    if (settling) s->settled.exchange(false, std::memory_order_acq_rel);  // an RMW: Slab::unsettle
+    if (settling) s->settled.exchange(SETTLE_NONE, std::memory_order_acq_rel);  // an RMW: Slab::unsettle
     // Slabs of the activation closing now may stay for the reserve; those of
     // older ones had their chance (their owner did not recycle them since).
     if (closing_era != 0 && s->era >= closing_era) {

@@ -16,15 +16,17 @@
 // first takes such slabs back to the walked list (sweep_settled_locked), where
 // they settle again once the pages their freed blocks were on went back.
 //
-// A change racing the settling close is never missed. Both sides write the flag
-// with a read-modify-write (every clear of it is one), the change before its
-// write and the close before its bitmap reads, so the flag's modification order
-// puts one before the other: the change after, it reads the close's mark and
-// unsettles the slab; the close after, it reads the change's write or a later
-// one in its release sequence, which makes the changed bits visible to the
-// close's reads (release to acquire), and the block counts as freed. A free
-// that read its slab's era open does not unsettle it; it changed its bit before
-// that read, and a slab settles only once its era was waited out by a
+// A change racing the settling close is never missed. The close marks the flag
+// TRYING before it reads the bitmap and turns it DONE with a compare-and-swap
+// after; a change writes NONE after it changed its bits. Every write of the flag
+// is a read-modify-write, so its modification order puts them in one line:
+// a change before the mark is read by the mark (release to acquire through the
+// flag's release sequence), so the close's reads see its bits; a change between
+// the mark and the swap makes the swap fail, and the slab stays walked; a change
+// after the swap reads DONE and counts the slab dirty. (Only DONE counts, and
+// only DONE lets a thread's catch-up skip the slab: a TRYING mark may yet fail.)
+// A free that read its slab's era open does not unsettle it; it changed its bit
+// before that read, and a slab settles only once its era was waited out by a
 // process-wide fence after the close (quiesced_era_), which orders such a bit
 // before the settling close's reads.
 #include "core/allocator_core.h"
@@ -34,7 +36,7 @@ namespace tslab::detail {
 
 void AllocatorCore::try_settle_begin(Slab* s) noexcept {
   // Linearization point of settling, against Slab::unsettle's exchange.
-  s->settled.exchange(true, std::memory_order_acq_rel);
+  s->settled.exchange(SETTLE_TRYING, std::memory_order_acq_rel);
 }
 
 void AllocatorCore::try_settle_end(Slab* s) noexcept {
@@ -42,9 +44,12 @@ void AllocatorCore::try_settle_end(Slab* s) noexcept {
   // (a slab that drained meanwhile is the walk's to return).
   const std::uint32_t live = s->live_blocks();
   if (live == 0 || s->decommitted.load(std::memory_order_relaxed) || s->free_pages_of_closed() != 0) {
-    s->settled.exchange(false, std::memory_order_acq_rel);  // an RMW: Slab::unsettle
+    s->settled.exchange(SETTLE_NONE, std::memory_order_acq_rel);  // an RMW: Slab::unsettle
     return;
   }
+  // A change since the mark made it NONE: the slab stays on the walked list.
+  std::uint8_t trying = SETTLE_TRYING;
+  if (!s->settled.compare_exchange_strong(trying, SETTLE_DONE, std::memory_order_acq_rel)) return;
   SlabChain::remove(epoch_slabs_[s->epoch], s);
   SlabChain::push(settled_slabs_[s->epoch], s);
   s->settled_listed = true;
@@ -62,7 +67,7 @@ void AllocatorCore::sweep_settled_locked(std::uint32_t epoch) noexcept {
     return;
   for (Slab *s = settled_slabs_[epoch], *next = nullptr; s != nullptr; s = next) {
     next = s->epoch_next;
-    if (s->settled.load(std::memory_order_acquire)) continue;
+    if (s->settled.load(std::memory_order_acquire) == SETTLE_DONE) continue;
     unlink_epoch_slab_locked(s);
     SlabChain::push(epoch_slabs_[epoch], s);
   }
@@ -72,7 +77,8 @@ void AllocatorCore::unsettle_all_after_fork() noexcept {
   for (std::uint32_t e = 0; e < epoch_count_; ++e) {
     if (settled_slabs_[e] == nullptr) continue;
     for (Slab* s = settled_slabs_[e]; s != nullptr; s = s->epoch_next)  // written only where set
-      if (s->settled.load(std::memory_order_relaxed)) s->settled.store(false, std::memory_order_relaxed);
+      if (s->settled.load(std::memory_order_relaxed) != SETTLE_NONE)
+        s->settled.store(SETTLE_NONE, std::memory_order_relaxed);
     settled_dirty_[e].store(1, std::memory_order_relaxed);
   }
 }
@@ -88,7 +94,7 @@ void AllocatorCore::unlink_epoch_slab_locked(Slab* s) noexcept {
   --pins.slabs;
   pins.bytes -= std::uint64_t{s->settled_pages} * Slab::PAGE;
   s->settled_listed = false;
-  s->settled.exchange(false, std::memory_order_acq_rel);  // an RMW: Slab::unsettle
+  s->settled.exchange(SETTLE_NONE, std::memory_order_acq_rel);  // an RMW: Slab::unsettle
 }
 
 }  // namespace tslab::detail

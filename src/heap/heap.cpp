@@ -291,11 +291,12 @@ Slab* Heap::take_empty_slabs(SlabSource& source, bool active_too, bool purge) no
   }
   for (Slab* s = retired_.front(); s != nullptr;) {
     Slab* next = s->next;
-    // A settled slab had no change since a close found it holding blocks: not
+    // A settled slab had no change since a close settled it holding blocks: not
     // empty, and its bitmap need not be read (a scope per request keeps
     // hundreds of them, which every catch-up walked). The free that empties one
-    // unsettles it right after its bit changed; the next look takes it.
-    if (s->settled.load(std::memory_order_relaxed)) {
+    // unsettles it (or this heap's collection of that free does); the next look
+    // takes it.
+    if (s->is_settled()) {
       s = next;
       continue;
     }

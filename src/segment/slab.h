@@ -52,6 +52,7 @@ struct BitPair {
 enum class SlabKind : std::uint8_t { small, large };
 enum class SlabList : std::uint8_t { none, bin, retired };
 enum SlabState : std::uint8_t { SLAB_UNUSED = 0, SLAB_IN_USE = 1 };
+enum SettleState : std::uint8_t { SETTLE_NONE = 0, SETTLE_TRYING = 1, SETTLE_DONE = 2 };
 
 struct Slab {
   // --- fixed while the slab is in use -------------------------------------
@@ -110,12 +111,13 @@ struct Slab {
   // by validation paths so they see the identity fields above.
   std::atomic<std::uint8_t> state{SLAB_UNUSED};
   // Settled: a slab of a closed, waited-out activation that still holds blocks
-  // and has no free page left to return (core/settled_slabs.cpp). Set by a close
-  // under the allocator lock; cleared by the next change to its bitmap (a free,
-  // its owner's collection of remote frees), from any thread, after which the
-  // slot's next close looks at it again. On the line the owner's walk of its
-  // retired slabs reads anyway (Heap::take_empty_slabs).
-  std::atomic<bool> settled{false};
+  // and has no free page left to return (core/settled_slabs.cpp). A close under
+  // the allocator lock marks it TRYING before it reads the bitmap and DONE if it
+  // settles; the next change to its bitmap (a free, its owner's collection of
+  // remote frees), from any thread, makes it NONE, after which the slot's next
+  // close looks at it again. On the line the owner's walk of its retired slabs
+  // reads anyway (Heap::take_empty_slabs).
+  std::atomic<std::uint8_t> settled{SETTLE_NONE};
   // The owning heap. Written (release) when the slab is taken into use; read
   // relaxed on the free fast path, where equality with the caller's own heap is
   // the only question (the owner wrote it itself, or adopted the heap under the
@@ -183,14 +185,16 @@ struct Slab {
   // The settled slabs of its slot that left that state since the slot's last
   // sweep: a count in the allocator, set with `epoch`.
   std::atomic<std::uint32_t>* settled_dirty = nullptr;
-  // After a change to the bitmap of a closed activation's slab: settled no more.
-  // Every clear of the flag is a read-modify-write, so that the close that
-  // settles the slab next reads the last one and sees the change (release to
-  // acquire through the flag's release sequence).
+  // After a change to the bitmap of a closed activation's slab, by a thread that
+  // keeps it from being recycled meanwhile (its owner, or a freer holding its
+  // pin): settled no more. Every write of the flag is a read-modify-write, so
+  // that the close that settles the slab next reads the last one and sees the
+  // change (release to acquire through the flag's release sequence).
   void unsettle() {
-    if (settled.exchange(false, std::memory_order_acq_rel) && settled_dirty != nullptr)
+    if (settled.exchange(SETTLE_NONE, std::memory_order_acq_rel) == SETTLE_DONE && settled_dirty != nullptr)
       settled_dirty->fetch_add(1, std::memory_order_release);
   }
+  bool is_settled() const { return settled.load(std::memory_order_relaxed) == SETTLE_DONE; }
 
   // Pages not handed back to the OS, in bytes (touched or not).
   std::uint64_t committed_bytes() const {
@@ -367,6 +371,9 @@ struct Slab {
     asm volatile("andq %1, %0" : "+m"(word) : "r"(~mask) : "memory");
 #else
     word.store(word.load(std::memory_order_relaxed) & ~mask, std::memory_order_release);
+    // The callers read the slab's open era next: kept after the clear, as the
+    // asm's "memory" clobber keeps it (core/fast_path.h, the close's fence).
+    std::atomic_signal_fence(std::memory_order_seq_cst);
 #endif
   }
   TslabError free_local(std::uint32_t slot) {
