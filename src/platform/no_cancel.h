@@ -26,8 +26,10 @@ class CancellationDisabled {
   int previous_;
 };
 
-// Writes all of text[0, size) to stderr with write(2): no allocation, no stdio
-// lock, not a cancellation point. Gives up quietly if stderr refuses.
+// Writes all of text[0, size) to `fd` with write(2): no allocation, no stdio
+// lock, not a cancellation point. Gives up quietly if the descriptor refuses.
+void write_fd(int fd, const char* text, std::size_t size) noexcept;
+// The same to stderr.
 void write_stderr(const char* text, std::size_t size) noexcept;
 // The same for a NUL-terminated text.
 void write_stderr(const char* text) noexcept;

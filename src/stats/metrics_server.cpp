@@ -41,6 +41,7 @@
 #include "stats/pin_report.h"
 #include "stats/render.h"
 #include "stats/snapshot_buffer.h"
+#include "stats/stats_output.h"
 #include "tslab/platform.hpp"
 
 namespace tslab::detail {
@@ -449,14 +450,14 @@ void print_summary(const AllocatorCore& core, void*) {
   char text[4096];
   TextWriter w(text, sizeof text);
   render_summary(buffer[0], w);
-  std::fputs(text, stderr);
+  write_stats_output(text);
   // With TSLAB_PIN_SAMPLE, the pin report of every slot closed at least once.
   for (std::uint32_t e = 0; e < core.epoch_count(); ++e) {
     PinReport report;
     if (!core.pin_report(e, &report) || report.sample_every == 0 || report.era == 0) continue;
     TextWriter pins(text, sizeof text);
     write_pin_report(report, e, pins);
-    std::fputs(text, stderr);
+    write_stats_output(text);
   }
 }
 
@@ -559,7 +560,10 @@ void on_allocator_created() noexcept {
     return;
   if (g_autostart_done.exchange(true, std::memory_order_acq_rel)) return;
   const OptionValue show = option(OptionId::show_stats);
-  if (show.ok && show.value != 0 && !g_exit_hook_registered.exchange(true)) std::atexit(print_live_at_exit);
+  if (show.ok && show.value != 0 && !g_exit_hook_registered.exchange(true)) {
+    keep_stats_output();
+    std::atexit(print_live_at_exit);
+  }
   const OptionValue port = option(OptionId::metrics_port);
   if (!port.ok || port.value == 0) return;
   TslabError error = TSLAB_OK;
