@@ -27,10 +27,13 @@ std::size_t resident_of_slab(const void* p) {
   return tslab::OsPlatform::instance().resident_bytes(reinterpret_cast<const void*>(start), SLAB);
 }
 
-std::vector<void*> fill(tslab::Allocator& a, std::size_t size, std::size_t count) {
+// `count` blocks of `size` bytes in `epoch` (the current one if SLAB_NO_EPOCH),
+// each written.
+std::vector<void*> fill(tslab::Allocator& a, std::size_t size, std::size_t count,
+                        tslab::EpochId epoch = SLAB_NO_EPOCH) {
   std::vector<void*> blocks(count);
   for (std::size_t i = 0; i < count; ++i) {
-    blocks[i] = a.allocate(size);
+    blocks[i] = epoch == SLAB_NO_EPOCH ? a.allocate(size) : a.allocate(size, epoch);
     EXPECT_NE(blocks[i], nullptr);
     if (blocks[i] != nullptr) std::memset(blocks[i], static_cast<int>(i), size);
   }
@@ -271,12 +274,7 @@ TEST(PinnedSlabs, AnObjectOutlivingItsEpochKeepsOnlyItsPage) {
   const tslab::EpochId scope = a.epoch_open(), other = a.epoch_open();
   ASSERT_NE(scope, SLAB_NO_EPOCH);
   ASSERT_NE(other, SLAB_NO_EPOCH);
-  std::vector<void*> blocks;
-  for (std::size_t i = 0; i < SLAB / 64; ++i) {
-    blocks.push_back(a.allocate(64, scope));
-    ASSERT_NE(blocks.back(), nullptr);
-    std::memset(blocks.back(), 3, 64);
-  }
+  const std::vector<void*> blocks = fill(a, 64, SLAB / 64, scope);
   void* survivor = blocks[SLAB / 64 / 2];  // mid-slab: free pages on both sides
   std::memset(survivor, 9, 64);
   for (void* p : blocks) {
@@ -305,10 +303,7 @@ TEST(PinnedSlabs, PagesOfAnEarlierLifeGoBackToo) {
   tslab::Allocator a;
   ASSERT_EQ(a.set_warm_reserve(4 * MiB), Error::ok);
   const tslab::EpochId first = a.epoch_open();
-  std::vector<void*> blocks;
-  for (std::size_t i = 0; i < SLAB / 64; ++i) blocks.push_back(a.allocate(64, first));
-  for (void* p : blocks) std::memset(p, 1, 64);
-  free_all(a, blocks);
+  free_all(a, fill(a, 64, SLAB / 64, first));
   ASSERT_EQ(a.epoch_close(first), Error::ok);  // the slab goes to the reserve, committed
   ASSERT_GE(tslab::stats(a).warm_reserve_bytes, SLAB);
   const tslab::EpochId scope = a.epoch_open(), other = a.epoch_open();
@@ -328,9 +323,7 @@ TEST(PinnedSlabs, ASlabThatDrainsBeforeTheSecondLookStaysWhole) {
   tslab::Allocator a;
   ASSERT_EQ(a.set_warm_reserve(4 * MiB), Error::ok);
   const tslab::EpochId scope = a.epoch_open(), other = a.epoch_open();
-  std::vector<void*> blocks;
-  for (std::size_t i = 0; i < SLAB / 64; ++i) blocks.push_back(a.allocate(64, scope));
-  for (void* p : blocks) std::memset(p, 1, 64);
+  std::vector<void*> blocks = fill(a, 64, SLAB / 64, scope);
   void* in_flight = blocks.back();
   blocks.pop_back();
   free_all(a, blocks);
@@ -356,12 +349,8 @@ TEST(PinnedSlabs, ASettledSlabIsWalkedAgainOnlyOnceABlockInItIsFreed) {
   ASSERT_NE(scope, SLAB_NO_EPOCH);
   ASSERT_NE(other, SLAB_NO_EPOCH);
   constexpr std::size_t SLABS = 6, PER_SLAB = SLAB / 64;
-  std::vector<void*> blocks, survivors;
-  for (std::size_t i = 0; i < SLABS * PER_SLAB; ++i) {
-    blocks.push_back(a.allocate(64, scope));
-    ASSERT_NE(blocks.back(), nullptr);
-    std::memset(blocks.back(), 1, 64);
-  }
+  std::vector<void*> survivors;
+  const std::vector<void*> blocks = fill(a, 64, SLABS * PER_SLAB, scope);
   // Two survivors per slab, on pages 1 and 14.
   for (void* p : blocks) {
     const std::size_t slot = (reinterpret_cast<std::uintptr_t>(p) & (SLAB - 1)) / 64;

@@ -400,9 +400,10 @@ class AllocatorCore final : public SlabSource {
   // it is freed, so it waits on its slot's settled list, where closes do not walk.
   // Allocator lock held; a change to a settled slab clears its flag (Slab::unsettle).
   //   try_settle_begin: marks `s` before its bitmap is read (then call
-  //     try_settle_end with the same slab, once its free pages went back).
+  //     try_settle_end with the same slab and the live blocks read after the
+  //     mark, once its free pages went back).
   void try_settle_begin(Slab* s) noexcept;
-  void try_settle_end(Slab* s) noexcept;
+  void try_settle_end(Slab* s, std::uint32_t live) noexcept;
   // Takes the slabs freed into since they settled back to the slot's walked list.
   void sweep_settled_locked(std::uint32_t epoch) noexcept;
   // In a fork's child: a thread that vanished in the middle of a free may have

@@ -252,14 +252,15 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       if (s.has_remote_bits() && !s.remote_queued.load(std::memory_order_relaxed) && !s.is_empty_in_use())
         r.fail("slab %u: remotely freed blocks, but not queued for its owner", s.id);
       // No bit past the last block: recycling clears only the words its capacity uses.
-      for (std::uint32_t slot = s.capacity; slot < s.bitmap_words() * 64; ++slot)
-        if (s.bits[slot >> 6].allocated.load(std::memory_order_relaxed) & (std::uint64_t{1} << (slot & 63)) ||
-            s.bits[slot >> 6].remote.load(std::memory_order_relaxed) & (std::uint64_t{1} << (slot & 63)))
-          r.fail("slab %u: a bit set for slot %u past its capacity %u", s.id, slot, s.capacity);
-      for (std::uint32_t w = s.bitmap_words(); w < BITMAP_WORDS; ++w)
-        if (s.bits[w].allocated.load(std::memory_order_relaxed) != 0 ||
-            s.bits[w].remote.load(std::memory_order_relaxed) != 0)
-          r.fail("slab %u: bitmap word %u past its capacity %u is not zero", s.id, w, s.capacity);
+      for (std::uint32_t w = s.capacity / 64; w < BITMAP_WORDS; ++w) {
+        const std::uint32_t first =
+            w * 64 < s.capacity ? s.capacity % 64 : 0;  // of this word's slots, past it
+        const std::uint64_t past = ~std::uint64_t{0} << first;
+        if ((s.bits[w].allocated.load(std::memory_order_relaxed) |
+             s.bits[w].remote.load(std::memory_order_relaxed)) &
+            past)
+          r.fail("slab %u: a bit set in bitmap word %u past its capacity %u", s.id, w, s.capacity);
+      }
       // Settled (or marked by a close in progress) only on its slot's settled list.
       if (!s.settled_listed && s.settled.load(std::memory_order_relaxed) != SETTLE_NONE)
         r.fail("slab %u: settle state %u but not on its slot's settled list", s.id,

@@ -383,12 +383,13 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
           purge_closed_pages_locked(s, free);
         }
       }
+      const std::uint32_t live = pins != nullptr || settling ? s->live_blocks() : 0;
       if (pins != nullptr) {  // the drain report: only slabs that hold blocks pay the count
-        pins->live_blocks += s->live_blocks();
+        pins->live_blocks += live;
         ++pins->slabs;
         pins->bytes += s->committed_bytes();
       }
-      if (settling) try_settle_end(s);
+      if (settling) try_settle_end(s, live);
       continue;
     }
     if (settling) s->settled.exchange(SETTLE_NONE, std::memory_order_acq_rel);  // an RMW: Slab::unsettle

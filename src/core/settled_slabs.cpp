@@ -39,10 +39,9 @@ void AllocatorCore::try_settle_begin(Slab* s) noexcept {
   s->settled.exchange(SETTLE_TRYING, std::memory_order_acq_rel);
 }
 
-void AllocatorCore::try_settle_end(Slab* s) noexcept {
-  // Still holding blocks, nothing left to return, its pages not handed back whole
-  // (a slab that drained meanwhile is the walk's to return).
-  const std::uint32_t live = s->live_blocks();
+void AllocatorCore::try_settle_end(Slab* s, std::uint32_t live) noexcept {
+  // Still holding blocks, nothing left to return (its purge may have been
+  // refused), its pages not handed back whole.
   if (live == 0 || s->decommitted.load(std::memory_order_relaxed) || s->free_pages_of_closed() != 0) {
     s->settled.exchange(SETTLE_NONE, std::memory_order_acq_rel);  // an RMW: Slab::unsettle
     return;
