@@ -70,7 +70,10 @@ class CountingPlatform final : public tslab::Platform {
   bool resident_pages(const void* p, std::size_t size, unsigned char* pages) const noexcept override {
     return os().resident_pages(p, size, pages);
   }
-  bool can_grow() const noexcept override { return allow_grows.load(); }
+  bool can_grow() const noexcept override {
+    ++grow_asks;
+    return allow_grows.load();
+  }
   bool grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept override {
     if (std::atomic<std::uint32_t>* pin = pin_during_grow.exchange(nullptr)) {
       pin->fetch_add(1);  // a validation finds the header now, before the map forgets it
@@ -104,6 +107,7 @@ class CountingPlatform final : public tslab::Platform {
   std::atomic<bool> refuse_commits{false};
   std::atomic<std::uint64_t> commits{0};
   std::atomic<bool> allow_grows{true};
+  mutable std::atomic<std::uint64_t> grow_asks{0};  // can_grow() calls (a system call on Linux)
   std::atomic<std::atomic<std::uint32_t>*> pin_during_grow{nullptr};  // pinned in the next grow
   std::atomic<bool> grow_pinned{false};
   std::atomic<int (*)()> in_child_after_grow{nullptr};
@@ -706,6 +710,23 @@ TEST(LargeSpanGrow, ALargerBlockTakesTheWarmPagesOfACachedSpan) {
   EXPECT_EQ(platform.resident_bytes(big, 20 * MiB), 20 * MiB);
   EXPECT_EQ(first_nonzero(big, 48 * MiB), 48 * MiB);
   ASSERT_EQ(a.deallocate(big), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// Whether a range may grow costs the OS platform a system call (the address
+// space limit): it is asked only when a cached span could grow.
+TEST(LargeSpanGrow, AnEmptyCacheAsksNothingOfThePlatform) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 64; ++i) {
+    blocks.push_back(a.allocate(80 * 1024));
+    ASSERT_NE(blocks.back(), nullptr);
+  }
+  EXPECT_EQ(platform.grow_asks.load(), 0u) << "no span was cached";
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
   EXPECT_TRUE(checked(a));
 }
 

@@ -92,7 +92,7 @@ void LargeSpanCache::push(SegmentHeader* seg) noexcept {
   seg->newer_cached = nullptr;
   (newest_ != nullptr ? newest_->newer_cached : oldest_) = seg;
   newest_ = seg;
-  ++count_;
+  count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   reserved_bytes_ += seg->size;
 }
 
@@ -104,7 +104,7 @@ void LargeSpanCache::unlink(SegmentHeader** link, std::uint32_t bin) noexcept {
   (seg->older_cached != nullptr ? seg->older_cached->newer_cached : oldest_) = seg->newer_cached;
   (seg->newer_cached != nullptr ? seg->newer_cached->older_cached : newest_) = seg->older_cached;
   seg->older_cached = seg->newer_cached = nullptr;
-  --count_;
+  count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   reserved_bytes_ -= seg->size;
 }
 
@@ -187,7 +187,7 @@ bool LargeSpanCache::consistent() const noexcept {
   std::uint64_t aged = 0;
   for (const SegmentHeader* seg = oldest_; seg != nullptr; seg = seg->newer_cached, ++aged)
     if ((seg->newer_cached == nullptr ? newest_ : seg->newer_cached->older_cached) != seg) return false;
-  return counted == count_ && aged == count_ && bytes == reserved_bytes_;
+  return counted == size() && aged == size() && bytes == reserved_bytes_;
 }
 
 // --- allocation -------------------------------------------------------------

@@ -17,6 +17,7 @@
 #ifndef TSLAB_CORE_LARGE_SPAN_CACHE_H
 #define TSLAB_CORE_LARGE_SPAN_CACHE_H
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -61,7 +62,10 @@ class LargeSpanCache {
   // bytes kept committed (dirty_bytes) among those smaller than `bytes`, not
   // ungrowable and pinned by no validation; nullptr if none has any.
   SegmentHeader* take_warmest(std::size_t bytes) noexcept;
-  std::uint64_t size() const noexcept { return count_; }
+  std::uint64_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
+  // Without the lock: whether a span was cached when last looked at, a hint
+  // that spares a caller work (a system call) when the cache is empty.
+  bool maybe_empty() const noexcept { return size() == 0; }
   // Reservation bytes of the cached spans.
   std::uint64_t reserved_bytes() const noexcept { return reserved_bytes_; }
   // Spans looked at by take() so far: at most PROBES per bin it tried.
@@ -85,7 +89,8 @@ class LargeSpanCache {
   std::uint64_t nonempty_[BIN_COUNT / 64] = {};
   SegmentHeader* oldest_ = nullptr;
   SegmentHeader* newest_ = nullptr;
-  std::uint64_t count_ = 0;
+  // Written under the allocator lock only; atomic for maybe_empty().
+  std::atomic<std::uint64_t> count_{0};
   std::uint64_t reserved_bytes_ = 0;
   std::uint64_t visited_ = 0;
 };

@@ -72,7 +72,9 @@ bool AllocatorCore::release_grown_range(SegmentHeader* seg, bool keep_held) noex
 }
 
 SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept {
-  if (alignment > SEGMENT_SIZE || !platform_.can_grow()) return nullptr;  // `to` is aligned to a segment
+  // `to` is aligned to a segment. An empty cache asks nothing of the OS (can_grow
+  // reads the address-space limit); take_warmest checks again under the lock.
+  if (alignment > SEGMENT_SIZE || large_cache_.maybe_empty() || !platform_.can_grow()) return nullptr;
   SegmentHeader* seg = nullptr;
   std::size_t dirty = 0;
   {
