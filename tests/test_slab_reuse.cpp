@@ -9,13 +9,17 @@
 #include <thread>
 #include <vector>
 
+#include "heap/heap.h"
 #include "platform/process_fence.h"
+#include "segment/segment_map.h"
 #include "slab_stats.h"
 #include "test_util.h"
 #include "tslab/platform.hpp"
 #include "tslab/stats.hpp"
 
 namespace {
+
+namespace td = tslab::detail;
 
 using tslab::Error;
 constexpr std::size_t SLAB = SLAB_PAGE_SIZE;
@@ -187,6 +191,32 @@ TEST(SlabReuse, ABinEmptyingOneSlabAtATimeKeepsIt) {
   const tslab::GlobalStats after = tslab::stats(a);
   EXPECT_EQ(after.slabs_recycled_total, before.slabs_recycled_total) << "the 128-byte slab stayed";
   free_all(a, growing);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A bin whose slabs hold long-lived (or leaked) blocks is not walked by a
+// hand-back for the few slabs that emptied: those are found at the front of the
+// list, and the walk ends once it met as many as the bin counts. Slabs that
+// emptied behind forty full ones still go back and serve the growing class.
+TEST(SlabReuse, AHandBackReadsOnlyTheSlabsItCountsEmpty) {
+  constexpr std::size_t FULL = 40;
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  const std::vector<void*> emptied = fill(a, 256, 2 * (SLAB / 256));  // the bin's oldest slabs
+  const std::vector<void*> kept = fill(a, 256, FULL * (SLAB / 256));
+  free_all(a, emptied);
+  const td::Heap* heap = td::small_slab_of(kept.front())->heap.load();
+  ASSERT_NE(heap, nullptr);
+  const std::uint64_t examined = heap->spare_slabs_examined();
+  const tslab::GlobalStats before = tslab::stats(a);
+  const std::vector<void*> growing = fill(a, 1024, 8 * (SLAB / 1024));
+  const tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_EQ(after.slabs_recycled_total - before.slabs_recycled_total, 2u) << "both emptied slabs went back";
+  EXPECT_EQ(after.new_slabs_total - before.new_slabs_total, 6u) << "and served the 1024-byte class";
+  EXPECT_GT(heap->spare_slabs_examined(), examined);
+  EXPECT_LE(heap->spare_slabs_examined() - examined, 8u) << "the full slabs were not read";
+  free_all(a, growing);
+  free_all(a, kept);
   EXPECT_ALLOCATOR_OK(a);
 }
 

@@ -69,6 +69,19 @@ void Heap::slab_emptied(Slab* s) noexcept {
   ++counted_empty_;
   add_owned(r.slabs, 1);
   add_owned(r.bytes, bytes);
+  // To the front of its bin's list, where a hand-back looks for counted slabs and
+  // stops once it found them all (take_empty_of_open_bin): a bin full of slabs
+  // that hold leaked or long-lived blocks is not walked for the few that emptied.
+  // A short list is walked whole at little cost, and its slabs empty and fill
+  // often (a request's blocks): left in place (measured: moving them cost the
+  // request workload 1.7 instructions per object).
+  if (s->prev != nullptr && s->list == SlabList::bin) {
+    SlabQueue& slabs = lists_[s->bin_index].slabs;
+    if (slabs.size() > SHORT_BIN_LIST) {
+      slabs.remove(s);
+      slabs.push_front(s);
+    }
+  }
 }
 
 void Heap::uncount(Slab* s) noexcept {
@@ -148,19 +161,33 @@ void Heap::drain_remote(const SlabSource& source) noexcept {
 
 Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out, std::uint32_t* seen) noexcept {
   BinLists& l = lists_[bin_index];
-  bool any = false;
-  for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
-    s->reclaim_mark = s->is_empty_in_use() && !s->remote_queued.load(std::memory_order_acquire);
-    if (seen != nullptr && s->reclaim_mark) {
+  // reclaim_mark is false on every slab outside this function: only the slabs
+  // looked at below are marked, and every marked one leaves the list.
+  std::uint32_t marked = 0;
+  if (seen != nullptr) {
+    // A hand-back takes only slabs counted empty (reclaim_bytes), which
+    // slab_emptied moved to the front of the list: the walk ends once it met
+    // as many as the bin counts, however many full slabs follow.
+    auto counted = static_cast<std::uint32_t>(reclaim_[bin_index].slabs.load(std::memory_order_relaxed));
+    for (Slab* s = l.slabs.front(); s != nullptr && counted != 0; s = s->next) {
+      if (s->reclaim_bytes == 0) continue;
+      --counted;
+      ++spare_examined_;
       // Only a slab still empty since the last look: one that empties and fills
       // again (a request's blocks) is not spare.
+      if (!s->is_empty_in_use() || s->remote_queued.load(std::memory_order_acquire)) continue;
       s->reclaim_mark = s->spare_seen;
-      s->spare_seen = !s->spare_seen && s->reclaim_bytes != 0;
+      s->spare_seen = !s->spare_seen;
       *seen += s->spare_seen;
+      marked += s->reclaim_mark;
     }
-    any = any || s->reclaim_mark;
+  } else {
+    for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
+      s->reclaim_mark = s->is_empty_in_use() && !s->remote_queued.load(std::memory_order_acquire);
+      marked += s->reclaim_mark;
+    }
   }
-  if (!any) return out;
+  if (marked == 0) return out;
   // Take the empty slabs' blocks off the free list, keeping the others in order.
   HotBin& bin = hot_[bin_index];
   FreeBlock** link = &bin.free;
@@ -171,9 +198,10 @@ Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out, std::uint
     else
       link = &(*link)->next;
   }
-  for (Slab* s = l.slabs.front(); s != nullptr;) {
+  for (Slab* s = l.slabs.front(); s != nullptr && marked != 0;) {
     Slab* next = s->next;
     if (s->reclaim_mark) {
+      --marked;
       l.slabs.remove(s);
       if (l.carving == s) l.carving = nullptr;
       s->reclaim_mark = false;

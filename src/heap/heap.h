@@ -136,6 +136,9 @@ class Heap {
   const ReclaimCount& reclaim(std::uint32_t bin_index) const noexcept { return reclaim_[bin_index]; }
   // The invariant checker: how many slabs this heap counts as reclaimable.
   std::uint32_t counted_empty() const noexcept { return counted_empty_; }
+  // Slabs whose bitmap a hand-back of spare slabs read, since the heap was made
+  // (owner; a test reads it from the owning thread).
+  std::uint64_t spare_slabs_examined() const noexcept { return spare_examined_; }
 
   // Owner: a slab of this heap reached 0 live blocks (it starts counting as
   // reclaimable) / left 0 (uncount). Cold: called only at those steps.
@@ -332,7 +335,10 @@ class Heap {
   // back the empty slabs of open bins once SPARE_SLACK more emptied since.
   std::uint32_t counted_empty_ = 0;
   std::uint32_t spare_floor_ = 0;
+  std::uint64_t spare_examined_ = 0;
   static constexpr std::uint32_t SPARE_SLACK = 2;
+  // A bin list this long or shorter keeps its order when a slab empties (slab_emptied).
+  static constexpr std::size_t SHORT_BIN_LIST = 8;
 
   void reset_reclaim(std::uint32_t bin_index, std::uint64_t era) noexcept;
   // Owner: re-reads an empty slab's committed bytes (pages purged or relisted).
