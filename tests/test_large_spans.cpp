@@ -494,6 +494,32 @@ TEST(LargeSpanCache, TheSpanFreedLastComesBackFirst) {
 
 // --- reservations going back -------------------------------------------------
 
+// A request no machine could back is refused by the OS's overcommit policy, as
+// glibc's mmap of it is, and costs nothing: before, the reservation succeeded
+// and covering its range took 2 MiB of segment map per TiB, for the process's life.
+TEST(LargeSpanRelease, ARequestNoMachineCouldBackIsRefusedAndCostsTheMapNothing) {
+  std::FILE* f = std::fopen("/proc/sys/vm/overcommit_memory", "r");
+  int mode = -1;
+  if (f != nullptr) {
+    if (std::fscanf(f, "%d", &mode) != 1) mode = -1;
+    std::fclose(f);
+  }
+  if (mode != 0 && mode != 2)
+    GTEST_SKIP() << "the kernel always overcommits (vm.overcommit_memory " << mode << ")";
+  tslab::Allocator a;
+  const std::size_t map_before = td::segment_map_reserved_bytes();
+  for (std::size_t size : {std::size_t{1} << 45, std::size_t{1} << 46}) {
+    EXPECT_EQ(a.allocate(size), nullptr) << size;
+    EXPECT_EQ(tslab::last_error(), Error::out_of_memory) << size;
+  }
+  EXPECT_EQ(td::segment_map_reserved_bytes(), map_before);
+  void* p = a.allocate(8 * MiB);  // a large block the machine can back still works
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 1, 8 * MiB);
+  EXPECT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
 TEST(LargeSpanRelease, BlocksOfEverGrowingSizesKeepTheReservedAddressSpaceBounded) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));

@@ -18,8 +18,13 @@ namespace {
 
 constexpr std::size_t MINCORE_CHUNK_PAGES = 4096;
 
+// Without MAP_NORESERVE: the kernel's overcommit policy judges a reservation as it
+// judges glibc's mmap of a large block, so a request no machine could back (64
+// TiB: vm.overcommit_memory 0 refuses more than RAM and swap) fails with ENOMEM
+// rather than succeed and cover its range in the segment map (8 bytes per 4
+// MiB, 128 MiB for 64 TiB, kept for the process's life).
 void* map_anonymous(std::size_t size, void* hint = nullptr) noexcept {
-  void* p = ::mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p = ::mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
 
