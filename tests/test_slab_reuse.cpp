@@ -5,6 +5,7 @@
 // allocator's counters, never by time or RSS.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -215,6 +216,81 @@ TEST(SlabReuse, AHandBackReadsOnlyTheSlabsItCountsEmpty) {
   EXPECT_EQ(after.new_slabs_total - before.new_slabs_total, 6u) << "and served the 1024-byte class";
   EXPECT_GT(heap->spare_slabs_examined(), examined);
   EXPECT_LE(heap->spare_slabs_examined() - examined, 8u) << "the full slabs were not read";
+  free_all(a, growing);
+  free_all(a, kept);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// Spare slabs whose blocks lie deep in a long free list of other slabs' blocks
+// stay where they are: the hand-back gives up past a budget in proportion to
+// what it would take, puts the blocks it took off back, and the bin still
+// serves every free block it holds.
+TEST(SlabReuse, AHandBackGivesUpOnSpareSlabsDeepInALongFreeList) {
+  constexpr std::size_t SLABS = 40, PER = SLAB / 256;
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  const std::vector<void*> spare = fill(a, 256, 2 * PER);
+  std::vector<void*> half = fill(a, 256, SLABS * PER);
+  free_all(a, spare);  // freed first: at the end of the bin's free list
+  std::vector<void*> kept;
+  for (std::size_t i = 0; i < half.size(); ++i) {
+    if (i % 2 == 0)
+      ASSERT_EQ(a.deallocate(half[i]), Error::ok);
+    else
+      kept.push_back(half[i]);
+  }
+  const td::Heap* heap = td::small_slab_of(kept.front())->heap.load();
+  const std::uint64_t given_up = heap->spare_walks_given_up();
+  const tslab::GlobalStats before = tslab::stats(a);
+  const std::vector<void*> growing = fill(a, 1024, 8 * (SLAB / 1024));
+  EXPECT_GT(heap->spare_walks_given_up(), given_up);
+  EXPECT_EQ(tslab::stats(a).slabs_recycled_total, before.slabs_recycled_total) << "the spare slabs stayed";
+  EXPECT_ALLOCATOR_OK(a);
+  // The bin's free list is whole: its free blocks are handed out without a new slab.
+  const tslab::GlobalStats refilled = tslab::stats(a);
+  const std::vector<void*> again = fill(a, 256, (SLABS / 2 + 2) * PER);
+  EXPECT_EQ(tslab::stats(a).new_slabs_total, refilled.new_slabs_total);
+  free_all(a, again);
+  free_all(a, growing);
+  free_all(a, kept);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// When most of a bin's slabs are spare, its free list is rebuilt from the
+// bitmaps of the slabs that stay rather than walked: the spare slabs go back,
+// and the free blocks of the others are all listed again, lowest address first.
+TEST(SlabReuse, AHandBackOfMostOfABinRebuildsItsFreeList) {
+  constexpr std::size_t PER = SLAB / 256;
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  std::vector<void*> stay = fill(a, 256, 2 * PER);
+  const std::vector<void*> spare = fill(a, 256, 6 * PER);
+  std::vector<void*> kept;
+  for (std::size_t i = 0; i < stay.size(); ++i) {
+    if (i % 3 == 0)
+      ASSERT_EQ(a.deallocate(stay[i]), Error::ok);
+    else
+      kept.push_back(stay[i]);
+  }
+  free_all(a, spare);
+  const tslab::GlobalStats before = tslab::stats(a);
+  const std::vector<void*> growing = fill(a, 1024, 8 * (SLAB / 1024));
+  const tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_EQ(after.slabs_recycled_total - before.slabs_recycled_total, 6u) << "the spare slabs went back";
+  EXPECT_ALLOCATOR_OK(a);
+  // Every freed block of the two slabs that stayed is listed again, and nothing else.
+  const std::size_t freed = stay.size() - kept.size();
+  std::vector<void*> again;
+  for (std::size_t i = 0; i < freed; ++i) again.push_back(a.allocate(256));
+  EXPECT_EQ(tslab::stats(a).new_slabs_total, after.new_slabs_total) << "served from the rebuilt list";
+  std::vector<void*> expected;
+  for (std::size_t i = 0; i < stay.size(); i += 3) expected.push_back(stay[i]);
+  std::vector<void*> sorted_again = again;
+  std::sort(sorted_again.begin(), sorted_again.end());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(sorted_again, expected);
+  EXPECT_LT(again.front(), again.back()) << "lowest address first";
+  free_all(a, again);
   free_all(a, growing);
   free_all(a, kept);
   EXPECT_ALLOCATOR_OK(a);

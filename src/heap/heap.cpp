@@ -162,8 +162,13 @@ void Heap::drain_remote(const SlabSource& source) noexcept {
 Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out, std::uint32_t* seen) noexcept {
   BinLists& l = lists_[bin_index];
   // reclaim_mark is false on every slab outside this function: only the slabs
-  // looked at below are marked, and every marked one leaves the list.
+  // looked at below are marked, and every marked one leaves the list or is
+  // unmarked again.
   std::uint32_t marked = 0;
+  // Blocks of the marked slabs on the free list, if known: every carved block
+  // of an empty slab with no purged page, its remote frees collected.
+  std::size_t listed = 0;
+  bool exact = true;
   if (seen != nullptr) {
     // A hand-back takes only slabs counted empty (reclaim_bytes), which
     // slab_emptied moved to the front of the list: the walk ends once it met
@@ -179,25 +184,72 @@ Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out, std::uint
       s->reclaim_mark = s->spare_seen;
       s->spare_seen = !s->spare_seen;
       *seen += s->spare_seen;
-      marked += s->reclaim_mark;
+      if (!s->reclaim_mark) continue;
+      ++marked;
+      listed += s->carved.load(std::memory_order_relaxed);
+      exact = exact && s->purged_pages.load(std::memory_order_relaxed) == 0;
     }
   } else {
     for (Slab* s = l.slabs.front(); s != nullptr; s = s->next) {
       s->reclaim_mark = s->is_empty_in_use() && !s->remote_queued.load(std::memory_order_acquire);
       marked += s->reclaim_mark;
     }
+    exact = false;  // collect() and a thread's exit take every empty slab, whatever the walk costs
   }
   if (marked == 0) return out;
-  // Take the empty slabs' blocks off the free list, keeping the others in order.
   HotBin& bin = hot_[bin_index];
-  FreeBlock** link = &bin.free;
-  while (*link != nullptr) {
-    const Slab* owner = small_slab_of(*link);
-    if (owner == nullptr || owner->reclaim_mark)
-      *link = (*link)->next;
-    else
-      link = &(*link)->next;
+  if (std::size_t{marked} * 2 >= l.slabs.size()) {
+    // Most of the bin goes: its free list is rebuilt from the bitmaps of the
+    // slabs that stay rather than walked, block by block, for those that go
+    // (a flushed cache leaves millions of blocks, every one a cache miss).
+    bin.free = nullptr;
+    for (Slab* s = l.slabs.front(); s != nullptr; s = s->next)
+      if (!s->reclaim_mark) list_free_slots(s, bin);
+    return unlist_marked(l, marked, out);
   }
+  // Take the empty slabs' blocks off the free list, keeping the others in order.
+  // A hand-back's walk ends once it found them all, and gives up past a budget
+  // in proportion to them: a bin whose free list holds millions of blocks of
+  // other slabs (a cache that was flushed and is filling again) is not walked
+  // whole for one spare slab at every hand-back. Given up, the blocks taken off
+  // go back on the list and the slabs stay.
+  const std::size_t budget = exact ? 4 * listed + 1024 : SIZE_MAX;
+  FreeBlock** link = &bin.free;
+  FreeBlock* taken = nullptr;
+  std::size_t found = 0, walked = 0;
+  while (*link != nullptr && !(exact && found == listed)) {
+    if (++walked > budget) break;
+    FreeBlock* b = *link;
+    const Slab* owner = small_slab_of(b);
+    if (owner == nullptr || owner->reclaim_mark) {
+      *link = b->next;
+      if (owner != nullptr) {
+        b->next = taken;
+        taken = b;
+        ++found;
+      }
+    } else {
+      link = &b->next;
+    }
+  }
+  if (walked > budget) {
+    while (taken != nullptr) {
+      FreeBlock* next = taken->next;
+      taken->next = bin.free;
+      bin.free = taken;
+      taken = next;
+    }
+    for (Slab* s = l.slabs.front(); s != nullptr && marked != 0; s = s->next) {
+      marked -= s->reclaim_mark;
+      s->reclaim_mark = false;
+    }
+    ++spare_walks_given_up_;
+    return out;
+  }
+  return unlist_marked(l, marked, out);
+}
+
+Slab* Heap::unlist_marked(BinLists& l, std::uint32_t marked, Slab* out) noexcept {
   for (Slab* s = l.slabs.front(); s != nullptr && marked != 0;) {
     Slab* next = s->next;
     if (s->reclaim_mark) {
@@ -212,6 +264,27 @@ Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out, std::uint
     s = next;
   }
   return out;
+}
+
+void Heap::list_free_slots(Slab* s, HotBin& bin) noexcept {
+  // The free list of an open bin holds every carved slot of its slabs that is
+  // not allocated, but those on purged pages (relisted when the bin runs dry).
+  // Highest slot first, so that the list hands them out lowest address first.
+  const std::uint32_t carved = s->carved.load(std::memory_order_relaxed);
+  const bool purged = s->purged_pages.load(std::memory_order_relaxed) != 0;
+  for (std::uint32_t w = (carved + 63) / 64; w-- > 0;) {
+    std::uint64_t free = ~s->bits[w].allocated.load(std::memory_order_relaxed);
+    if (w * 64 + 64 > carved) free &= (std::uint64_t{1} << (carved - w * 64)) - 1;
+    while (free != 0) {
+      const auto slot = w * 64 + 63 - static_cast<std::uint32_t>(std::countl_zero(free));
+      free &= ~(std::uint64_t{1} << (slot & 63));
+      if (purged && s->slot_in_purged_page(slot)) continue;
+      auto* b = reinterpret_cast<FreeBlock*>(s->block_at(slot));
+      b->next = bin.free;
+      b->slab = s;
+      bin.free = b;
+    }
+  }
 }
 
 void Heap::hand_back_spare_slabs(SlabSource& source) noexcept {

@@ -139,6 +139,9 @@ class Heap {
   // Slabs whose bitmap a hand-back of spare slabs read, since the heap was made
   // (owner; a test reads it from the owning thread).
   std::uint64_t spare_slabs_examined() const noexcept { return spare_examined_; }
+  // Hand-backs that left a bin's spare slabs in place rather than walk its whole
+  // free list (take_empty_of_open_bin; owner, as above).
+  std::uint64_t spare_walks_given_up() const noexcept { return spare_walks_given_up_; }
 
   // Owner: a slab of this heap reached 0 live blocks (it starts counting as
   // reclaimable) / left 0 (uncount). Cold: called only at those steps.
@@ -315,6 +318,10 @@ class Heap {
   // `seen` (the hand-back's look): only slabs seen empty at the previous look go;
   // those newly seen are counted in *seen.
   Slab* take_empty_of_open_bin(std::uint32_t bin_index, Slab* out, std::uint32_t* seen) noexcept;
+  // Takes the `marked` slabs whose reclaim_mark is set off the bin's list, onto `out`.
+  static Slab* unlist_marked(BinLists& l, std::uint32_t marked, Slab* out) noexcept;
+  // Pushes every free slot of `s` onto the bin's free list.
+  static void list_free_slots(Slab* s, HotBin& bin) noexcept;
   void hand_back_spare_slabs(SlabSource& source) noexcept;
   void purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcept;
   bool relist_purged(BinLists& lists, HotBin& bin) noexcept;
@@ -336,6 +343,7 @@ class Heap {
   std::uint32_t counted_empty_ = 0;
   std::uint32_t spare_floor_ = 0;
   std::uint64_t spare_examined_ = 0;
+  std::uint64_t spare_walks_given_up_ = 0;
   static constexpr std::uint32_t SPARE_SLACK = 2;
   // A bin list this long or shorter keeps its order when a slab empties (slab_emptied).
   static constexpr std::size_t SHORT_BIN_LIST = 8;
