@@ -6,13 +6,13 @@
 // bitmap store and the quiescence marker; no atomic read-modify-write, no lock.
 // A free is a segment-map read, the owner, block-start and bitmap checks, the
 // era check and a push. Measured (callgrind, `make bench-instructions`, 128 B
-// churn through the C API, the API shell included): allocation 54 instructions,
+// churn through the C API, the API shell included): allocation 55 instructions,
 // free (slab_free_checked) 66; tcmalloc takes 32 + 35 on the same churn. Of the
-// 54, the quiescence marker is 2 plain adds (it was 10 as atomic load/store
-// pairs), the statistics count an add and a compare in memory, and the C API's
-// size-0 refusal 1; the slot's multiplier is the slab's own (Slab::magic), so no
-// class table is read; the bitmap words are tested and written in memory
-// (Slab::bit_set, set_owned_bit, clear_owned_bit: one `test`, `or` or `and`
+// 55, one prefetches the next allocation's block (redis refilling a flushed
+// keyspace: 9.7 -> 8.8 s of CPU, medians of 3), the quiescence marker is 2 plain adds (it was 10 as atomic
+// load/store pairs), the statistics count an add and a compare in memory, and the C API's size-0 refusal 1;
+// the slot's multiplier is the slab's own (Slab::magic), so no class table is read; the bitmap words are
+// tested and written in memory (Slab::bit_set, set_owned_bit, clear_owned_bit: one `test`, `or` or `and`
 // each, where the compiler's atomic loads and stores took a register and 2-3
 // instructions more). Both paths end in tail calls only, each ending in its
 // API's own terms (its ending policy, core/fast_endings.h), and the free's
@@ -60,7 +60,12 @@ template <class Endings>
       const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(b) & (SLAB_SIZE - 1));
       Slab* s = b->slab;
       if (s->try_mark_allocated(s->slot_of_offset(offset))) [[likely]] {
-        bin.free = b->next;
+        FreeBlock* const next = b->next;
+        bin.free = next;
+        // The next allocation's block, whose line it reads first (its link): in a
+        // list left by freeing a large structure in its own order, a cache miss
+        // per allocation that the time until then can hide. Never faults.
+        __builtin_prefetch(next);
 #if TSLAB_STATS
         // The owner's live count; its 0 -> 1 step updates the reclaimable count.
         // Inside the marker, as every write to the heap is: a close from a signal
