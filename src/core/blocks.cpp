@@ -183,13 +183,17 @@ std::uint64_t AllocatorCore::ptr_to_handle(const void* p) const noexcept {
 
 std::size_t AllocatorCore::usable_size(const void* p) const noexcept {
   if (!alive_or_error()) return 0;
-  // A block of the caller's own slab, as the free fast path finds it: no pin,
-  // since only its owner recycles a slab (resolve_pointer's owner case), and
-  // only reads. Programs that account their memory ask this at every malloc and
-  // free (redis's zmalloc_size): the pin's two locked instructions doubled its cost.
+  // A block of the caller's own slab in use, as the free fast path finds it: no
+  // pin, and only reads. The state first (acquire), then the heap: a slab whose
+  // recycling another thread finishes (a deferred one, resolve_pointer) reads
+  // UNUSED, and once taken into use again names its new heap (take_slab
+  // publishes the heap before the state); both go the validated way below.
+  // Programs that account their memory ask this at every malloc and free
+  // (redis's zmalloc_size): the pin's two locked instructions doubled its cost.
   if (const Slab* s = small_slab_of(p)) {
     const ThreadCache& tc = cache_line();
-    if (tc.uid == uid_ && tc.heap != nullptr && s->heap.load(std::memory_order_relaxed) == tc.heap) {
+    if (tc.uid == uid_ && tc.heap != nullptr && s->state.load(std::memory_order_acquire) == SLAB_IN_USE &&
+        s->heap.load(std::memory_order_relaxed) == tc.heap) {
       const std::uint64_t product =
           s->slot_product(static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(p) & (SLAB_SIZE - 1)));
       const std::uint32_t slot = Slab::slot_of_product(product);

@@ -75,7 +75,9 @@ void Heap::slab_emptied(Slab* s) noexcept {
   // A short list is walked whole at little cost, and its slabs empty and fill
   // often (a request's blocks): left in place (measured: moving them cost the
   // request workload 1.7 instructions per object).
-  if (s->prev != nullptr && s->list == SlabList::bin) {
+  // (Only where the counts are kept: without TSLAB_STATS no slab counts as live,
+  // every recount lands here, and nothing hands spare slabs back.)
+  if (TSLAB_STATS != 0 && s->prev != nullptr && s->list == SlabList::bin) {
     SlabQueue& slabs = lists_[s->bin_index].slabs;
     if (slabs.size() > SHORT_BIN_LIST) {
       slabs.remove(s);
