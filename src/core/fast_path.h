@@ -9,18 +9,17 @@
 // churn through the C API, the API shell included): allocation 55 instructions,
 // free (slab_free_checked) 66; tcmalloc takes 32 + 35 on the same churn. Of the
 // 55, one prefetches the next allocation's block (redis refilling a flushed
-// keyspace: 9.7 -> 8.8 s of CPU, medians of 3), the quiescence marker is 2 plain adds (it was 10 as atomic
-// load/store pairs), the statistics count an add and a compare in memory, and the C API's size-0 refusal 1;
-// the slot's multiplier is the slab's own (Slab::magic), so no class table is read; the bitmap words are
-// tested and written in memory (Slab::bit_set, set_owned_bit, clear_owned_bit: one `test`, `or` or `and`
-// each, where the compiler's atomic loads and stores took a register and 2-3
-// instructions more). Both paths end in tail calls only, each ending in its
-// API's own terms (its ending policy, core/fast_endings.h), and the free's
-// cold endings read the heap again from the slab, so it saves one register
-// only; a small segment's map entry is tagged, so "a small slab" is one bit
-// test; one multiply gives both the slot and whether a block starts there
-// (Slab::starts_block), and a slot past the last block needs no test (its
-// allocated bit is never set); the open era is read through the slab's pointer
+// keyspace: 9.7 -> 8.8 s of CPU, medians of 3), the quiescence marker is 2
+// plain adds (it was 10 as atomic load/store pairs), the statistics count an add
+// and a compare in memory, and the C API's size-0 refusal 1; the slot's
+// multiplier is the slab's own (Slab::magic), so no class table is read; the
+// bitmap words are tested and written in memory (Slab::bit_set, set_owned_bit,
+// clear_owned_bit: one `test`, `or` or `and` each, where the compiler's atomic loads and stores took a
+// register and 2-3 instructions more). Both paths end in tail calls only, each ending in its API's own terms
+// (its ending policy, core/fast_endings.h), and the free's cold endings read the heap again from the slab, so
+// it saves one register only; a small segment's map entry is tagged, so "a small slab" is one bit test; one
+// multiply gives both the slot and whether a block starts there (Slab::starts_block), and a slot past the
+// last block needs no test (its allocated bit is never set); the open era is read through the slab's pointer
 // to its epoch's word (Slab::open_era). What would shorten both further is the
 // slab bitmap as the free list (docs/BENCHMARKS.md).
 // Anything else falls to a non-inlined slow path:

@@ -206,7 +206,7 @@ Slab* Heap::take_empty_of_open_bin(std::uint32_t bin_index, Slab* out, std::uint
     // (a flushed cache leaves millions of blocks, every one a cache miss).
     bin.free = nullptr;
     for (Slab* s = l.slabs.front(); s != nullptr; s = s->next)
-      if (!s->reclaim_mark) list_free_slots(s, bin);
+      if (!s->reclaim_mark) list_free_slots(s);
     return unlist_marked(l, marked, out);
   }
   // Take the empty slabs' blocks off the free list, keeping the others in order.
@@ -268,7 +268,7 @@ Slab* Heap::unlist_marked(BinLists& l, std::uint32_t marked, Slab* out) noexcept
   return out;
 }
 
-void Heap::list_free_slots(Slab* s, HotBin& bin) noexcept {
+void Heap::list_free_slots(Slab* s) noexcept {
   // The free list of an open bin holds every carved slot of its slabs that is
   // not allocated, but those on purged pages (relisted when the bin runs dry).
   // Highest slot first, so that the list hands them out lowest address first.
@@ -280,11 +280,7 @@ void Heap::list_free_slots(Slab* s, HotBin& bin) noexcept {
     while (free != 0) {
       const auto slot = w * 64 + 63 - static_cast<std::uint32_t>(std::countl_zero(free));
       free &= ~(std::uint64_t{1} << (slot & 63));
-      if (purged && s->slot_in_purged_page(slot)) continue;
-      auto* b = reinterpret_cast<FreeBlock*>(s->block_at(slot));
-      b->next = bin.free;
-      b->slab = s;
-      bin.free = b;
+      if (!purged || !s->slot_in_purged_page(slot)) list_free_block(s, s->block_at(slot));
     }
   }
 }

@@ -320,8 +320,8 @@ class Heap {
   Slab* take_empty_of_open_bin(std::uint32_t bin_index, Slab* out, std::uint32_t* seen) noexcept;
   // Takes the `marked` slabs whose reclaim_mark is set off the bin's list, onto `out`.
   static Slab* unlist_marked(BinLists& l, std::uint32_t marked, Slab* out) noexcept;
-  // Pushes every free slot of `s` onto the bin's free list.
-  static void list_free_slots(Slab* s, HotBin& bin) noexcept;
+  // Pushes every free slot of `s` onto its bin's free list.
+  void list_free_slots(Slab* s) noexcept;
   void hand_back_spare_slabs(SlabSource& source) noexcept;
   void purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcept;
   bool relist_purged(BinLists& lists, HotBin& bin) noexcept;
