@@ -107,7 +107,9 @@ size_t slab_allocator_name(SlabAllocator* alloc, char* out, size_t out_size);
 void* alloc_obj_epoch(SlabAllocator* alloc, uint32_t size, EpochId epoch, SlabHandle* out);
 /* Frees by handle. Returns false, and never crashes or corrupts, for a zero,
  * malformed, stale, already-freed or another allocator's handle (but for the
- * one race slab_free describes). */
+ * one race slab_free describes). An already-freed handle whose slot was handed
+ * out again in the same life of its slab is the new block's handle: the
+ * generation is the slab's, so it frees the new block, as a pointer would. */
 bool free_obj(SlabAllocator* alloc, SlabHandle handle);
 /* The block a live handle names, or NULL. */
 void* slab_handle_to_ptr(SlabAllocator* alloc, SlabHandle handle);

@@ -178,9 +178,10 @@ TEST(DestroyedObjects, DomainOverAFreedAllocatorIsRefused) {
   EpochDomain* d = epoch_domain_create(a);
   ASSERT_NE(d, nullptr);
   slab_allocator_free(a);
+  // Each call's own reason, not a stale epoch: the allocator is gone.
   EXPECT_FALSE(epoch_domain_enter(d));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_INVALID_ARGUMENT);
   EXPECT_FALSE(epoch_domain_force_close(d));
-  // The close's own reason, not a stale epoch: the allocator is gone.
   EXPECT_EQ(slab_last_error(), TSLAB_ERR_INVALID_ARGUMENT);
   EXPECT_TRUE(epoch_domain_destroy(d));  // the domain itself is still live: destroy frees it
 }

@@ -102,4 +102,38 @@ TEST(StatsConcurrent, SnapshotsWhileThreadsAllocateFreeAndClose) {
   EXPECT_TRUE(a.check().ok) << a.check().message;
 }
 
+// A large block's epoch is written when its span is handed out, without the
+// allocator lock; epoch_info counts live spans under the lock. It reads a span's
+// epoch only once the span reads in use, so it never reads the epoch a span's
+// next block is being given (ThreadSanitizer reports that read otherwise), and a
+// span counts in the epoch of the block it holds.
+TEST(StatsConcurrent, EpochInfoWhileLargeSpansChangeEpochs) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_large_retain(64 * 1024 * 1024), tslab::Error::ok);  // the spans are reused
+  constexpr std::uint32_t EPOCHS = 4;
+  std::vector<tslab::EpochId> epochs;
+  for (std::uint32_t i = 0; i < EPOCHS; ++i) epochs.push_back(a.epoch_open());
+  for (const tslab::EpochId e : epochs) ASSERT_NE(e, SLAB_NO_EPOCH);
+  const std::uint64_t rounds = tslab_test::scaled(20000);
+  std::atomic<bool> done{false};
+  std::thread worker([&] {
+    for (std::uint64_t i = 0; i < rounds; ++i) {
+      void* p = a.allocate(100000 + (i % 7) * 1000, epochs[i % EPOCHS]);
+      ASSERT_NE(p, nullptr);
+      ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+    }
+    done.store(true, std::memory_order_release);
+  });
+  std::uint64_t reads = 0;
+  while (!done.load(std::memory_order_acquire)) {
+    const SlabEpochInfo info = a.epoch_info(epochs[reads % EPOCHS]);
+    ASSERT_LE(info.live_count, 1u) << "one block is live at a time";
+    ++reads;
+  }
+  worker.join();
+  for (const tslab::EpochId e : epochs) EXPECT_EQ(a.epoch_info(e).live_count, 0u);
+  EXPECT_GT(reads, 0u);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
 }  // namespace

@@ -209,6 +209,23 @@ TEST_F(Options, SetBeforeFirstUseWinsOverTheEnvironment) {
   EXPECT_NE(std::string(table).find("program"), std::string::npos) << table;
 }
 
+// A set to nothing is a variable set to nothing: the default, and it wins over
+// the environment as any set does.
+TEST_F(Options, SetToNothingIsTheDefault) {
+  ::setenv("TSLAB_ARENA_SIZE", "8m", 1);
+  ::setenv("TSLAB_ARENA_ZERO", "0", 1);
+  tslab::detail::options_reset_for_testing();
+  EXPECT_TRUE(tslab_option_set("TSLAB_ARENA_SIZE", "2m"));
+  EXPECT_TRUE(tslab_option_set("TSLAB_ARENA_SIZE", ""));  // the last set counts
+  EXPECT_TRUE(tslab_option_set("TSLAB_ARENA_ZERO", ""));
+  EXPECT_EQ(get("TSLAB_ARENA_SIZE"), MiB);
+  EXPECT_EQ(get("TSLAB_ARENA_ZERO"), 1u);
+  EXPECT_EQ(tslab_option_error("TSLAB_ARENA_SIZE"), nullptr);
+  ::unsetenv("TSLAB_ARENA_SIZE");
+  ::unsetenv("TSLAB_ARENA_ZERO");
+  tslab::detail::options_reset_for_testing();
+}
+
 TEST_F(Options, SetAfterFirstUseIsRefusedAsFrozen) {
   EXPECT_EQ(get("TSLAB_VERBOSE"), 0u);  // first use
   EXPECT_FALSE(tslab_option_set("TSLAB_VERBOSE", "1"));

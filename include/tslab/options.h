@@ -66,8 +66,9 @@ typedef enum TslabArenaOverflow TSLAB_ENUM_INT {
   TSLAB_ARENA_OVERFLOW_FALLBACK = 2 /* the block comes from the slab allocator */
 } TslabArenaOverflow;
 
-/* Sets option `name` ("TSLAB_ARENA_SIZE") from text, as if it were the environment.
- * Only before the table is first read: afterwards TSLAB_ERR_OPTIONS_FROZEN. An
+/* Sets option `name` ("TSLAB_ARENA_SIZE") from text, as if it were the environment:
+ * "" is the default, whatever the environment says. Only before the table is
+ * first read: afterwards TSLAB_ERR_OPTIONS_FROZEN. An
  * unknown name is TSLAB_ERR_UNKNOWN_OPTION and a bad value TSLAB_ERR_BAD_OPTION_VALUE
  * (nothing is changed then). */
 bool tslab_option_set(const char* name, const char* value);

@@ -799,9 +799,12 @@ bool AllocatorCore::epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const no
   epochs_.label(epoch, info.label, sizeof(info.label));
   const CountedLock lock(mutex_, counters_);
   for_each_epoch_slab_locked(epoch, [&](const Slab& s) { info.live_count += s.live_blocks(); });
+  // A span's state before its epoch: publish_span writes the epoch without the
+  // lock, before its release of the state; a span seen in use stays in that life
+  // while the lock is held (its free and its next taker both need the lock).
   for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
-    if (seg->kind == SlabKind::large && seg->slabs[0].epoch == epoch &&
-        seg->slabs[0].state.load(std::memory_order_acquire) == SLAB_IN_USE)
+    if (seg->kind == SlabKind::large && seg->slabs[0].state.load(std::memory_order_acquire) == SLAB_IN_USE &&
+        seg->slabs[0].epoch == epoch)
       ++info.live_count;
   *out = info;
   return true;

@@ -123,7 +123,10 @@ EpochDomain* make_domain(SlabAllocator* alloc, EpochId epoch, std::uint64_t era,
 
 // Takes one hold of d's epoch at d's era. Caller holds d's stripe.
 bool hold_locked(EpochDomain* d) noexcept {
-  if (slab_epoch_era(d->alloc, d->epoch_id) != d->era) return misuse(TSLAB_ERR_STALE_EPOCH);
+  const std::uint64_t era = slab_epoch_era(d->alloc, d->epoch_id);
+  // 0: the allocator refused (a destroyed one), and recorded why; no era is 0.
+  if (era == 0) return false;
+  if (era != d->era) return misuse(TSLAB_ERR_STALE_EPOCH);
   slab_epoch_inc_refcount(d->alloc, d->epoch_id);
   if (slab_epoch_era(d->alloc, d->epoch_id) != d->era) {
     // The slot was re-activated around the increment: undo it (see the top).

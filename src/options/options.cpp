@@ -332,11 +332,13 @@ TslabError option_set(OptionId id, const char* text) noexcept {
   if (id >= OptionId::count) return TSLAB_ERR_UNKNOWN_OPTION;
   if (text == nullptr) return TSLAB_ERR_BAD_OPTION_VALUE;
   const auto i = static_cast<std::size_t>(id);
-  std::uint64_t v = 0;
+  // Nothing, as a variable set to nothing: the default, whatever the environment says.
+  const bool nothing = *text == '\0';
+  std::uint64_t v = SPECS[i].fallback;
   char error[sizeof rows_[0].error];
-  if (!parse(SPECS[i], text, &v, error, sizeof error)) return TSLAB_ERR_BAD_OPTION_VALUE;
+  if (!nothing && !parse(SPECS[i], text, &v, error, sizeof error)) return TSLAB_ERR_BAD_OPTION_VALUE;
   if (!acquire_unloaded()) return TSLAB_ERR_OPTIONS_FROZEN;
-  rows_[i] = Row{v, true, Source::program, {}};
+  rows_[i] = Row{v, true, nothing ? Source::fallback : Source::program, {}};
   overridden_[i] = true;
   state_.store(UNLOADED, std::memory_order_release);
   return TSLAB_OK;
