@@ -517,7 +517,23 @@ class AllocatorCore final : public SlabSource {
   bool resize_span(Slab* s, std::size_t need) noexcept;
   // A shrunk block's tail [from, to) of the span goes back to the OS.
   void release_tail(SegmentHeader* seg, std::size_t from, std::size_t to) noexcept;
-  TslabError free_large(const BlockRef& ref, bool keep_warm) noexcept;
+  // `mine`: the caller's heap here, or null; its stash may keep the span.
+  TslabError free_large(const BlockRef& ref, bool keep_warm, Heap* mine) noexcept;
+  // --- the span stash (core/span_stash.cpp) ---
+  // A freed span of at most STASH_SPAN_BYTES kept in the caller's heap, if it has
+  // a free slot and the stashes' bytes stay within the warm reserve. True if kept.
+  bool stash_span(Heap* mine, SegmentHeader* seg, Slab* s) noexcept;
+  // A span of the caller's stash for a block of `need` bytes (reservation at
+  // least `reserve`), committed and its generation moved on; null if none fits.
+  SegmentHeader* take_stashed_span(std::size_t reserve, std::size_t need, std::size_t alignment) noexcept;
+  // The heap's stashed spans go to the cache. Allocator lock held.
+  void unstash_locked(Heap* heap) noexcept;
+  // Every heap's: collect, a lower warm reserve. Allocator lock held.
+  void unstash_all_locked() noexcept;
+  // In a fork's child: the stashes are emptied; the spans they held are free and
+  // in no list, so the repair of large spans caches them.
+  void forget_stashes_after_fork() noexcept;
+  static constexpr std::size_t STASH_SPAN_BYTES = std::size_t{1} << 20;
   // A span out of the cache (or never entering it) gives its range up: the map
   // forgets it and the header waits, bare, for a new range. Allocator lock held.
   ReleasedRange unbind_span_locked(SegmentHeader* seg) noexcept;
@@ -562,8 +578,10 @@ class AllocatorCore final : public SlabSource {
   // Where each epoch slot's fresh slabs come from: a phase's slabs share segments,
   // so when the phase ends whole segments empty out (and go dormant together).
   SegmentHeader* current_segment_[SLAB_MAX_EPOCH_COUNT] = {};
-  LargeSpanCache large_cache_;           // free large spans (those with dirty_bytes kept committed)
-  std::uint64_t large_warm_bytes_ = 0;   // dirty_bytes of the cached spans, at most the warm reserve
+  LargeSpanCache large_cache_;  // free large spans (those with dirty_bytes kept committed)
+  // dirty_bytes of the cached spans, at most the warm reserve and the retention.
+  // Written under the lock; the stashes read it without (core/span_stash.cpp).
+  std::atomic<std::uint64_t> large_warm_bytes_{0};
   SegmentHeader* bare_spans_ = nullptr;  // released span headers, linked through next_cached
   Heap* heaps_ = nullptr;
   Heap* abandoned_ = nullptr;
@@ -576,12 +594,17 @@ class AllocatorCore final : public SlabSource {
   ClosePins settled_pins_[SLAB_MAX_EPOCH_COUNT] = {};
   std::atomic<std::uint32_t> settled_dirty_[SLAB_MAX_EPOCH_COUNT] = {};
   Slab* free_slabs_ = nullptr;
-  Slab* warm_slabs_ = nullptr;                // pooled with pages committed (the warm reserve)
-  std::uint32_t warm_count_ = 0;              // slabs on warm_slabs_
-  std::uint32_t warm_left_ = 0;               // slabs marked keep_warm
-  std::uint32_t warm_limit_ = 0;              // TSLAB_WARM_RESERVE in slabs
-  std::uint64_t warm_excess_used_ns_ = 0;     // when the excess last grew or served a slab
-  std::uint64_t large_retain_ = 0;            // TSLAB_LARGE_RETAIN
+  Slab* warm_slabs_ = nullptr;             // pooled with pages committed (the warm reserve)
+  std::uint32_t warm_count_ = 0;           // slabs on warm_slabs_
+  std::uint32_t warm_left_ = 0;            // slabs marked keep_warm
+  std::uint32_t warm_limit_ = 0;           // TSLAB_WARM_RESERVE in slabs
+  std::uint64_t warm_excess_used_ns_ = 0;  // when the excess last grew or served a slab
+  std::uint64_t large_retain_ = 0;         // TSLAB_LARGE_RETAIN
+  // The dirty bytes of the spans in every heap's stash, and their bound (the
+  // warm reserve and the retention, which they share with the cached spans'
+  // dirty bytes); read and written without the lock (core/span_stash.cpp).
+  std::atomic<std::uint64_t> stashed_bytes_{0};
+  std::atomic<std::uint64_t> stash_limit_{0};
   bool close_rss_ = false;                    // TSLAB_CLOSE_RSS
   SegmentHeader* dormant_ = nullptr;          // small segments whose metadata pages went back
   Slab* deferred_ = nullptr;                  // unlinked, UNUSED, waiting for pins and queues (still_reached)

@@ -108,7 +108,7 @@ BlockRef AllocatorCore::resolve_handle(std::uint64_t handle, SlabPin& pin) const
 
 TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_warm, Heap* mine) noexcept {
   Slab* s = ref.slab;
-  if (s->kind == SlabKind::large) return free_large(ref, keep_warm);
+  if (s->kind == SlabKind::large) return free_large(ref, keep_warm, mine);
   Heap* owner = s->heap.load(std::memory_order_acquire);
   // Read while the block being freed keeps the slab in use: once the free lands,
   // another thread may recycle the slab and take it into use again.

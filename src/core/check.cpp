@@ -293,6 +293,21 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
           static_cast<unsigned long long>(sum.live_blocks), static_cast<unsigned long long>(sum.bytes));
   }
   if (r.ok() && !large_cache_.consistent()) r.fail("the cache of free large spans is inconsistent");
+  // Stashed spans (core/span_stash.cpp): free, bound, in no other list, and
+  // counted in the stashes' bytes.
+  std::uint64_t stashed = 0;
+  for (const Heap* h = heaps_; h != nullptr && r.ok(); h = h->next_all)
+    for (const std::atomic<SegmentHeader*>& slot : h->span_stash) {
+      const SegmentHeader* seg = slot.load(std::memory_order_acquire);
+      if (seg == nullptr) continue;
+      stashed += seg->dirty_bytes;
+      if (seg->kind != SlabKind::large || seg->released || large_cache_.contains(seg) ||
+          seg->slabs[0].state.load(std::memory_order_relaxed) != SLAB_UNUSED)
+        r.fail("large span %u: stashed, but in use, released or cached", seg->first_id);
+    }
+  if (r.ok() && stashed != stashed_bytes_.load(std::memory_order_relaxed))
+    r.fail("the stashes hold %llu dirty bytes, counted %llu", static_cast<unsigned long long>(stashed),
+           static_cast<unsigned long long>(stashed_bytes_.load(std::memory_order_relaxed)));
   std::size_t reachable = 0;
   for (const Heap* h = heaps_; h != nullptr && r.ok(); h = h->next_all) {
     if (h->orphaned) continue;

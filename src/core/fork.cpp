@@ -33,6 +33,7 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
   // same way: its old range may be gone, its new one half made; both stay
   // unused in the child, and no block of it is live (a realloc's caller is gone).
   bare_spans_ = nullptr;
+  forget_stashes_after_fork();  // their spans are free and in no list: cached below
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
     if (seg->kind == SlabKind::large && seg->growing) {
       if (!seg->released) segment_map_clear(seg);

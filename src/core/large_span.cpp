@@ -315,7 +315,8 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   }
   if (room <= reserve || !round_up_checked(room, SEGMENT_SIZE, &roomy)) roomy = reserve;
   bool refused = false;  // the platform refused to commit a cached span
-  SegmentHeader* seg = obtain_span(roomy, need, alignment, &refused);
+  SegmentHeader* seg = take_stashed_span(roomy, need, alignment);
+  if (seg == nullptr) seg = obtain_span(roomy, need, alignment, &refused);
   // No address space for the room asked: a span for the block alone.
   if (seg == nullptr && !refused && roomy > reserve) seg = obtain_span(reserve, need, alignment, &refused);
   if (seg == nullptr) {
@@ -512,7 +513,7 @@ std::uint64_t AllocatorCore::large_cache_visits() const noexcept {
   return large_cache_.spans_visited();
 }
 
-TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexcept {
+TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm, Heap* mine) noexcept {
   Slab* s = ref.slab;
   std::uint64_t word = s->bits[0].allocated.load(std::memory_order_acquire);
   for (;;) {
@@ -523,6 +524,8 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexce
       break;
   }
   SegmentHeader* seg = segment_map_lookup(s->start);
+  // The caller's stash first: no lock (core/span_stash.cpp).
+  if (keep_warm && mine != nullptr && stash_span(mine, seg, s)) return TSLAB_OK;
   bool cached = false, retired = false;
   std::uint64_t cached_reservation = 0;
   if (keep_warm) {
@@ -532,7 +535,8 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm) noexce
     const std::uint64_t now = monotonic_ns();  // under the lock: the cache stays in order of age
     const std::size_t dirty = larger(s->large_usable.load(std::memory_order_relaxed), seg->dirty_bytes);
     if (registry_current_generation(s->id) < HANDLE_GEN_MASK &&
-        large_warm_bytes_ + dirty + std::uint64_t{warm_excess_locked()} * SLAB_SIZE <=
+        large_warm_bytes_ + stashed_bytes_.load(std::memory_order_relaxed) + dirty +
+                std::uint64_t{warm_excess_locked()} * SLAB_SIZE <=
             std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_) {
       // seq_cst: the freer's half of the pin protocol; a validation that saw the
       // block live holds a pin the next taker sees (LargeSpanCache::take_from).

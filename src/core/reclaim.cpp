@@ -710,6 +710,7 @@ std::uint64_t AllocatorCore::collect() noexcept {
   {
     const CountedLock lock(mutex_, counters_);
     flush_abandoned_locked(true);
+    unstash_all_locked();     // the stashes' spans go back with the cache's, below
     retry_deferred_locked();  // after the flush: it drained the queues deferred slabs wait for
     for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e, 0, nullptr);
     release_warm_locked(0);
@@ -731,6 +732,8 @@ bool AllocatorCore::set_warm_reserve(std::uint64_t bytes) noexcept {
   }
   const CountedLock lock(mutex_, counters_);
   warm_limit_ = static_cast<std::uint32_t>(bytes / SLAB_SIZE);
+  stash_limit_.store(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_, std::memory_order_relaxed);
+  unstash_all_locked();              // stashed spans are held to the new bound with the cache's
   release_warm_locked(warm_limit_);  // what the new bound leaves out goes back
   release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE);
   // Slabs a close left to their owners for the reserve no longer fit either:
@@ -750,6 +753,8 @@ bool AllocatorCore::set_large_retain(std::uint64_t bytes) noexcept {
   }
   const CountedLock lock(mutex_, counters_);
   large_retain_ = bytes;
+  stash_limit_.store(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_, std::memory_order_relaxed);
+  unstash_all_locked();              // stashed spans are held to the new bound with the cache's
   release_warm_locked(warm_limit_);  // slabs kept beyond the reserve: the next recycling keeps what fits
   release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_);
   return true;

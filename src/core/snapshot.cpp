@@ -147,7 +147,8 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
   out.thread_adoptions = k.thread_adoptions.get();
   out.lock_acquisitions = k.lock_acquisitions.get();
   out.lock_waits = k.lock_waits.get();
-  out.warm_reserve_bytes = std::uint64_t{warm_count_} * SLAB_SIZE + large_warm_bytes_;
+  out.warm_reserve_bytes = std::uint64_t{warm_count_} * SLAB_SIZE + large_warm_bytes_ +
+                           stashed_bytes_.load(std::memory_order_relaxed);
   out.quiescence_waits = k.quiescence_waits.get();
   out.closes_drained = k.closes_drained.get();
   out.spans_unmapped = k.spans_unmapped.get();

@@ -200,6 +200,7 @@ void AllocatorCore::abandon_heap(Heap* heap) noexcept {
   heap->owner_tid.store(0, std::memory_order_release);
   heap->next_abandoned = abandoned_;
   abandoned_ = heap;
+  unstash_locked(heap);  // its spans serve every thread again
   // A heap holding many empty slabs hands them back to the pool now, kept
   // committed within the warm reserve and the retention (recycle_slabs): left in
   // its bins they would wait for the heap's adoption, which may never come, while

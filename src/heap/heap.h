@@ -28,6 +28,8 @@
 
 namespace tslab::detail {
 
+struct SegmentHeader;
+
 #ifndef TSLAB_STATS
 #define TSLAB_STATS 1  // 0 compiles every statistics counter out
 #endif
@@ -303,6 +305,12 @@ class Heap {
   // under the allocator lock on adopt/abandon; read relaxed by statistics only —
   // the lock, not this field, orders the previous owner's writes before the next's.
   std::atomic<std::uint64_t> owner_tid{0};
+  // Freed large spans kept for this heap's thread's next large blocks, taken
+  // without the allocator lock (core/span_stash.cpp). Only the owner fills a
+  // slot; the owner, a collect, an abandon or a change of the warm reserve
+  // empties one, each by exchange, so exactly one of them gets the span.
+  static constexpr std::uint32_t SPAN_STASH_SLOTS = 2;
+  std::atomic<SegmentHeader*> span_stash[SPAN_STASH_SLOTS] = {};
   Heap* next_all = nullptr;        // allocator's list of heaps (allocator lock)
   Heap* next_abandoned = nullptr;  // allocator's abandoned list (allocator lock)
   // Set in the child of a fork for the heap of a thread that does not exist there

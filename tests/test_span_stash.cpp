@@ -1,0 +1,206 @@
+// This file contains the tests of the span stash (core/span_stash.cpp): a thread
+// that frees a large block of up to 1 MiB keeps its span for its own next large
+// block, without the allocator lock; the stashes count in the warm reserve and
+// go back with it; stale pointers and handles of a stashed span stay refused.
+// Counted by the allocator's lock acquisitions and statistics, never by time.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "core/allocator_core.h"
+#include "test_util.h"
+#include "tslab/stats.hpp"
+#include "tslab/tslab.hpp"
+
+namespace {
+
+using tslab::Error;
+constexpr std::size_t KiB = 1024;
+constexpr std::size_t BUFFER = 128 * KiB;  // a large block: above the largest class
+
+// The stash is the thread's heap's: a thread has one once it allocated a small
+// block in the allocator (every thread of a real program has).
+void attach(tslab::Allocator& a) {
+  void* small = a.allocate(64);
+  ASSERT_NE(small, nullptr);
+  ASSERT_EQ(a.deallocate(small), Error::ok);
+}
+
+// Lock acquisitions between two snapshots, not counting the snapshots' own.
+struct LockCount {
+  explicit LockCount(tslab::Allocator& a) : a_(a) {
+    const std::uint64_t first = tslab::stats(a_).lock_acquisitions_total;
+    start_ = tslab::stats(a_).lock_acquisitions_total;
+    per_snapshot_ = start_ - first;
+  }
+  std::uint64_t since() const { return tslab::stats(a_).lock_acquisitions_total - start_ - per_snapshot_; }
+
+ private:
+  tslab::Allocator& a_;
+  std::uint64_t start_ = 0, per_snapshot_ = 0;
+};
+
+// A server's buffer loop: the thread's freed buffer is its next one, and neither
+// the free nor the allocation takes the allocator lock.
+TEST(SpanStash, AThreadsFreedBufferIsItsNextWithoutTheLock) {
+  tslab::Allocator a;
+  attach(a);
+  void* first = a.allocate(BUFFER);
+  ASSERT_NE(first, nullptr);
+  std::memset(first, 1, BUFFER);
+  const LockCount locks(a);
+  void* p = first;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(a.deallocate(p), Error::ok);
+    p = a.allocate(BUFFER - static_cast<std::size_t>(i) * 64);  // any size the span serves
+    ASSERT_EQ(p, first) << "the stashed span, round " << i;
+  }
+  EXPECT_EQ(locks.since(), 0u) << "200 calls, no lock";
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_GE(tslab::stats(a).warm_reserve_bytes, BUFFER) << "stashed: counted in the reserve";
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A stashed span is free like a cached one: its pointer is a double free, its
+// old handle is refused once the span holds a new block.
+TEST(SpanStash, AStashedSpansPointerAndHandlesStayRefused) {
+  tslab::Allocator a;
+  attach(a);
+  const tslab::Allocation first = a.allocate_with_handle(BUFFER, a.epoch_current());
+  ASSERT_NE(first.ptr, nullptr);
+  ASSERT_EQ(a.free_handle(first.handle), Error::ok);
+  EXPECT_EQ(a.deallocate(first.ptr), Error::double_free);
+  EXPECT_EQ(a.free_handle(first.handle), Error::double_free);
+  const tslab::Allocation second = a.allocate_with_handle(BUFFER, a.epoch_current());
+  ASSERT_EQ(second.ptr, first.ptr) << "from the stash";
+  EXPECT_NE(second.handle, first.handle) << "a new generation";
+  EXPECT_EQ(a.free_handle(first.handle), Error::stale_handle);
+  EXPECT_EQ(a.handle_to_ptr(first.handle), nullptr);
+  ASSERT_EQ(a.free_handle(second.handle), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// With no warm reserve nothing is stashed: each free and allocation takes the
+// lock, and the pages of a freed span go back.
+TEST(SpanStash, NoWarmReserveNoStash) {
+  tslab::Allocator a;
+  attach(a);
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  void* p = a.allocate(BUFFER);
+  ASSERT_NE(p, nullptr);
+  const LockCount locks(a);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_GE(locks.since(), 1u);
+  EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// The stashes of all heaps stay within the warm reserve, two spans per heap, and
+// a lower reserve or a collect empties them into the cache, which gives back
+// what the bound leaves out.
+TEST(SpanStash, StashesStayWithinTheWarmReserveAndGoBackWithIt) {
+  tslab::Allocator a;
+  attach(a);
+  ASSERT_EQ(a.set_warm_reserve(4 * BUFFER), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 4; ++i) blocks.push_back(a.allocate(BUFFER));
+  for (void* p : blocks) ASSERT_NE(p, nullptr);
+  LockCount locks(a);
+  ASSERT_EQ(a.deallocate(blocks[0]), Error::ok);
+  ASSERT_EQ(a.deallocate(blocks[1]), Error::ok);
+  EXPECT_EQ(locks.since(), 0u) << "two slots";
+  ASSERT_EQ(a.deallocate(blocks[2]), Error::ok);
+  EXPECT_GE(locks.since(), 1u) << "the third goes to the cache";
+  EXPECT_LE(tslab::stats(a).warm_reserve_bytes, 4 * BUFFER) << "stashed and cached share the reserve";
+  EXPECT_ALLOCATOR_OK(a);
+  ASSERT_EQ(a.set_warm_reserve(BUFFER), Error::ok);  // the stash is held to the new bound
+  EXPECT_LE(tslab::stats(a).warm_reserve_bytes, BUFFER);
+  EXPECT_ALLOCATOR_OK(a);
+  ASSERT_EQ(a.set_warm_reserve(4 * BUFFER), Error::ok);
+  ASSERT_EQ(a.deallocate(blocks[3]), Error::ok);  // stashed again
+  EXPECT_GE(tslab::stats(a).warm_reserve_bytes, BUFFER);
+  a.collect();
+  EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u) << "collect empties the stashes too";
+  EXPECT_ALLOCATOR_OK(a);
+  void* again = a.allocate(BUFFER);  // from the cache now, its pages given back
+  ASSERT_NE(again, nullptr);
+  for (std::size_t i = 0; i < BUFFER; i += 4096) ASSERT_EQ(static_cast<unsigned char*>(again)[i], 0u);
+  ASSERT_EQ(a.deallocate(again), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A span freed by another thread goes to that thread's stash; the thread's exit
+// hands it to the cache, where any thread finds it.
+TEST(SpanStash, AnExitingThreadsStashGoesToTheCache) {
+  tslab::Allocator a;
+  attach(a);
+  void* p = a.allocate(BUFFER);
+  ASSERT_NE(p, nullptr);
+  std::thread([&] {
+    attach(a);
+    EXPECT_EQ(a.deallocate(p), Error::ok);
+  }).join();
+  EXPECT_ALLOCATOR_OK(a);
+  void* q = a.allocate(BUFFER);
+  EXPECT_EQ(q, p) << "the exited thread's stashed span, from the cache";
+  ASSERT_EQ(a.deallocate(q), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A zeroed block from a stashed span reads as zero, however the span was used.
+TEST(SpanStash, AZeroedBlockFromTheStashReadsZero) {
+  tslab::Allocator a;
+  attach(a);
+  auto* p = static_cast<unsigned char*>(a.allocate(BUFFER));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0xab, BUFFER);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  auto* z = static_cast<unsigned char*>(a.core()->alloc_zeroed(BUFFER, a.epoch_current()));
+  ASSERT_EQ(z, p) << "from the stash";
+  for (std::size_t i = 0; i < BUFFER; ++i) ASSERT_EQ(z[i], 0u) << i;
+  ASSERT_EQ(a.deallocate(z), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// In a fork's child the stashes of the parent's threads are forgotten and their
+// spans cached: the child finds a consistent allocator and can use them.
+TEST(SpanStash, AForksChildCachesTheStashedSpans) {
+  tslab::Allocator a;
+  attach(a);
+  void* p = a.allocate(BUFFER);
+  ASSERT_NE(p, nullptr);
+  std::thread([&] {
+    attach(a);
+    ASSERT_EQ(a.deallocate(p), Error::ok);
+  }).join();  // its heap, abandoned, keeps nothing stashed
+  void* mine = a.allocate(BUFFER);
+  ASSERT_NE(mine, nullptr);
+  ASSERT_EQ(a.deallocate(mine), Error::ok);  // in this thread's stash
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    bool ok = a.check().ok;
+    std::vector<void*> blocks;
+    for (int i = 0; i < 4 && ok; ++i) {
+      void* b = a.allocate(BUFFER);
+      ok = b != nullptr;
+      if (ok) std::memset(b, i, BUFFER);
+      blocks.push_back(b);
+    }
+    for (void* b : blocks) ok = ok && a.deallocate(b) == Error::ok;
+    ok = ok && a.check().ok;
+    std::_Exit(ok ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+}  // namespace
