@@ -179,6 +179,19 @@ Section large_buffer(const Store& st, const Case& c) {
   return s;
 }
 
+Section server_buffers(const Store& st, const Case& c) {
+  Section s = base_section(c);
+  Cols r{st, c.id, "tput"};
+  s.title = strf(
+      "server-buffers: %u threads each hold %llu buffers of 16, 32, 64 or 128 KiB and replace random ones "
+      "(%llu replacements per thread), writing the first and last page of each",
+      c.threads, param(c, "buffers"), param(c, "ops"));
+  s.cols = {r.num("k replacements/s", "kops_per_s", 0, true, true), r.mib("peak RSS MiB", "rss_peak", 1),
+            r.mib("after MiB", "rss_after", 1), r.mib("after purge MiB", "rss_after_purge", 1),
+            r.mib("base MiB", "rss_base", 1, false)};
+  return s;
+}
+
 // The figure that sums up each preload workload in the summary.
 struct SummaryFigure {
   const char* workload;
@@ -200,6 +213,7 @@ const SummaryFigure kSummary[] = {
     {"cache-scratch", "tput", "wall_ms", "ms", 1, 1, false},
     {"thread-churn", "tput", "threads_per_s", "threads/s", 1, 0, true},
     {"large-buffer", "rss", "ms_per_buffer", "ms/buffer", 1, 2, false},
+    {"server-buffers", "tput", "kops_per_s", "k replacements/s", 1, 0, true},
 };
 
 }  // namespace
@@ -217,6 +231,7 @@ std::vector<Section> preload_sections(const Store& st, const Workload& w,
     if (name == "cache-scratch") out.push_back(cache_scratch(st, *c));
     if (name == "thread-churn") out.push_back(thread_churn(st, *c));
     if (name == "large-buffer") out.push_back(large_buffer(st, *c));
+    if (name == "server-buffers") out.push_back(server_buffers(st, *c));
   }
   return out;
 }

@@ -317,6 +317,20 @@ std::vector<Workload> make_workloads() {
        "",
        "preload",
        nullptr},
+      {"server-buffers",
+       "threads each hold connection buffers of 16-128 KiB and replace random ones, writing their first and "
+       "last pages",
+       {{"buffers", 2000, 200, "buffers held per thread"},
+        {"ops", 400000, 20000, "replacements per thread"},
+        kSeedParam},
+       {"tput"},
+       Threading::fixed,
+       2,
+       malloc_api_only,
+       run_server_buffers,
+       "",
+       "preload",
+       nullptr},
   };
 }
 
@@ -343,7 +357,8 @@ const std::vector<WorkloadGroup>& workload_groups() {
   static const std::vector<WorkloadGroup> groups = {
       {"preload",
        "unmodified programs (python3, sqlite3, git, a C++ program) and stress shapes (larson, xmalloc, "
-       "cache-scratch, thread-churn, large-buffer) through malloc, each allocator LD_PRELOADed"}};
+       "cache-scratch, thread-churn, large-buffer, server-buffers) through malloc, each allocator "
+       "LD_PRELOADed"}};
   return groups;
 }
 

@@ -93,6 +93,7 @@ bool run_xmalloc(const ChildSpec&, Figures&, std::string&);
 bool run_cache_scratch(const ChildSpec&, Figures&, std::string&);
 bool run_thread_churn(const ChildSpec&, Figures&, std::string&);
 bool run_large_buffer(const ChildSpec&, Figures&, std::string&);
+bool run_server_buffers(const ChildSpec&, Figures&, std::string&);
 
 }  // namespace bench
 

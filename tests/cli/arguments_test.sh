@@ -98,6 +98,7 @@ expect 0 "request" -- bench --list
 expect 0 "fragmentation-adversary" -- bench --list
 expect 0 "group preload: " -- bench --list
 expect 0 "large-buffer  (group preload)" -- bench --list
+expect 0 "server-buffers  (group preload)" -- bench --list
 expect 0 "tslab-malloc" -- help
 expect 2 "unknown allocator 'tslab-mallocx'" -- bench churn --allocators tslab-mallocx
 

@@ -16,7 +16,7 @@ def fail(msg):
 
 # Workloads written against malloc: the tslab C API variants do not run them.
 PRELOAD = {"python-json", "sqlite", "git-commit", "cpp-containers", "cpp-requests", "larson", "xmalloc",
-           "cache-scratch", "thread-churn", "large-buffer"}
+           "cache-scratch", "thread-churn", "large-buffer", "server-buffers"}
 PROGRAMS = {"python-json", "sqlite", "git-commit", "cpp-containers"}
 C_API = {"tslab", "tslab-handle", "tslab-epochs"}
 MIB = 1024 * 1024
@@ -152,4 +152,9 @@ for e in entries_of("large-buffer"):
     # Every page of a buffer of at least min_mib was written: the peak holds one.
     if e["median"]["rss_peak"] < e["params"]["min_mib"] * MIB:
         fail(f"large-buffer {e['allocator']}: peak RSS {e['median']['rss_peak']} below one buffer")
+require("server-buffers", ("kops_per_s", "replacements", "rss_peak", "rss_after", "rss_after_purge"),
+        ("kops_per_s",))
+for e in entries_of("server-buffers"):
+    if e["median"]["replacements"] != e["params"]["ops"] * e["threads"]:
+        fail(f"server-buffers {e['allocator']}: {e['median']['replacements']} replacements")
 print(f"ok: {path}: {len(doc['results'])} entries, workloads {', '.join(names)}, allocators {', '.join(doc['allocators'])}")

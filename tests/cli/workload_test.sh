@@ -18,7 +18,7 @@ case $workload in
   epoch-reclamation) allocators=tslab ;;
   # The preload group runs through malloc: tslab takes part as tslab-malloc.
   python-json | sqlite | git-commit | cpp-containers | cpp-requests | larson | xmalloc | cache-scratch | \
-    thread-churn | large-buffer) allocators="tslab-malloc,glibc,mimalloc,jemalloc,tcmalloc" ;;
+    thread-churn | large-buffer | server-buffers) allocators="tslab-malloc,glibc,mimalloc,jemalloc,tcmalloc" ;;
   *) allocators=tslab,tslab-malloc,glibc,mimalloc,jemalloc,tcmalloc ;;
 esac
 extra=()
