@@ -203,4 +203,71 @@ TEST(SpanStash, AForksChildCachesTheStashedSpans) {
   EXPECT_ALLOCATOR_OK(a);
 }
 
+// Stashed spans share the retention with the slabs an exiting thread leaves:
+// whichever comes first, the two together stay within it.
+TEST(SpanStash, StashedSpansAndRetainedSlabsShareTheRetention) {
+  constexpr std::size_t RETAIN = 2 * 1024 * KiB, BLOCK = 1000 * KiB;
+  auto leave_empty_slabs = [](tslab::Allocator& a) {
+    std::thread([&] {
+      std::vector<void*> blocks;
+      for (int i = 0; i < 100; ++i) blocks.push_back(a.allocate(64 * KiB));  // a slab each
+      for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+    }).join();  // its heap's empty slabs go back, within the retention
+  };
+  for (const bool stash_first : {true, false}) {
+    tslab::Allocator a;
+    ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+    ASSERT_EQ(a.set_large_retain(RETAIN), Error::ok);
+    attach(a);
+    void* x = a.allocate(BLOCK);
+    void* y = a.allocate(BLOCK);
+    ASSERT_NE(x, nullptr);
+    ASSERT_NE(y, nullptr);
+    std::memset(x, 1, BLOCK);
+    std::memset(y, 1, BLOCK);
+    if (!stash_first) leave_empty_slabs(a);
+    ASSERT_EQ(a.deallocate(x), Error::ok);
+    ASSERT_EQ(a.deallocate(y), Error::ok);
+    if (stash_first) leave_empty_slabs(a);
+    EXPECT_LE(tslab::stats(a).warm_reserve_bytes, RETAIN) << (stash_first ? "stashed first" : "slabs first");
+    EXPECT_ALLOCATOR_OK(a);
+  }
+}
+
+// A close gives back what the retention keeps beyond the warm reserve, the
+// stashes of every thread included.
+TEST(SpanStash, ACloseGivesTheStashesBack) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  attach(a);
+  void* p = a.allocate(BUFFER);
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 1, BUFFER);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  ASSERT_EQ(tslab::stats(a).warm_reserve_bytes, BUFFER) << "stashed, within the retention";
+  a.epoch_advance();
+  EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A small block served from a large cached range is not stashed with it: the
+// range stays where an address-space cap or the cache's bound can reach it.
+TEST(SpanStash, ARangeLargerThanASegmentIsNeverStashed) {
+  tslab::Allocator a;
+  attach(a);
+  void* big = a.allocate(64 * 1024 * KiB);
+  ASSERT_NE(big, nullptr);
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  ASSERT_EQ(a.deallocate(big), Error::ok);  // cached with its 64 MiB range, its pages gone back
+  ASSERT_EQ(a.set_warm_reserve(6 * 1024 * KiB), Error::ok);
+  ASSERT_EQ(a.set_large_retain(64 * 1024 * KiB), Error::ok);
+  void* p = a.allocate(BUFFER);
+  ASSERT_EQ(p, big) << "the cached range serves it";
+  const LockCount locks(a);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_GE(locks.since(), 1u) << "to the cache, not the stash";
+  EXPECT_ALLOCATOR_OK(a);
+}
+
 }  // namespace

@@ -86,6 +86,7 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
   core->large_retain_ = retain.ok ? retain.value : 0;
   core->stash_limit_.store(std::uint64_t{core->warm_limit_} * SLAB_SIZE + core->large_retain_,
                            std::memory_order_relaxed);
+  core->note_warm_locked();
   const OptionValue rss = option(OptionId::close_rss);
   core->close_rss_ = rss.ok && rss.value != 0;
   // Off if its memory is refused: sampling is a diagnostic, the allocator works without it.
@@ -167,9 +168,11 @@ bool AllocatorCore::alive_or_error() const noexcept {
 
 SegmentHeader* AllocatorCore::new_small_segment() noexcept {
   void* base = platform_.reserve(SEGMENT_SIZE, SEGMENT_SIZE);
-  if (base == nullptr && large_cache_.reserved_bytes() != 0) {
+  if (base == nullptr &&
+      (large_cache_.reserved_bytes() != 0 || stashed_bytes_.load(std::memory_order_relaxed) != 0)) {
     // Refused, perhaps for want of address space (RLIMIT_AS): what free spans
     // hold goes back first, as for a large span (reserve_span).
+    unstash_all_locked();
     release_span_cache_locked();
     base = platform_.reserve(SEGMENT_SIZE, SEGMENT_SIZE);
   }
@@ -215,6 +218,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
     // it left its last epoch (law 5); no allocation path reached it since.
     SlabChain::remove(warm_slabs_, s);
     if (warm_count_-- > warm_limit_) warm_excess_used_ns_ = monotonic_ns();  // the retention serves
+    note_warm_locked();
     s->resident = true;
     slabs_reused_[cls].fetch_add(1, std::memory_order_relaxed);
   } else if ((s = free_slabs_) != nullptr) {

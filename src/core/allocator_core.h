@@ -605,6 +605,13 @@ class AllocatorCore final : public SlabSource {
   // dirty bytes); read and written without the lock (core/span_stash.cpp).
   std::atomic<std::uint64_t> stashed_bytes_{0};
   std::atomic<std::uint64_t> stash_limit_{0};
+  // Warm slabs beyond the reserve (the retention's), in bytes: set under the lock
+  // whenever their count or the reserve changes (note_warm_locked), read by the
+  // stashes' bound.
+  std::atomic<std::uint64_t> retained_slab_bytes_{0};
+  void note_warm_locked() noexcept {
+    retained_slab_bytes_.store(std::uint64_t{warm_excess_locked()} * SLAB_SIZE, std::memory_order_relaxed);
+  }
   bool close_rss_ = false;                    // TSLAB_CLOSE_RSS
   SegmentHeader* dormant_ = nullptr;          // small segments whose metadata pages went back
   Slab* deferred_ = nullptr;                  // unlinked, UNUSED, waiting for pins and queues (still_reached)

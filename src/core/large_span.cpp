@@ -226,7 +226,11 @@ void* AllocatorCore::reserve_span(std::size_t reserve, std::size_t alignment) no
   void* base = platform_.reserve(reserve, alignment);
   if (base != nullptr) return base;
   // Refused, perhaps for want of address space (RLIMIT_AS): what free spans
-  // hold goes back first.
+  // hold goes back first, the stashes' included.
+  {
+    const CountedLock lock(mutex_, counters_);
+    unstash_all_locked();
+  }
   trim_span_cache(0);
   return platform_.reserve(reserve, alignment);
 }

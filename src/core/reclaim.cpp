@@ -155,7 +155,9 @@ std::uint32_t AllocatorCore::decommit_slabs_locked(Slab** slabs, std::uint32_t n
 
 void AllocatorCore::trim_retained_locked() noexcept {
   const std::uint64_t reserve = std::uint64_t{warm_limit_} * SLAB_SIZE;
-  const std::uint64_t spans = large_warm_bytes_ > reserve ? large_warm_bytes_ - reserve : 0;
+  // Freed spans, cached or stashed, are kept within the same bounds.
+  const std::uint64_t freed = large_warm_bytes_ + stashed_bytes_.load(std::memory_order_relaxed);
+  const std::uint64_t spans = freed > reserve ? freed - reserve : 0;
   // At most 1 GiB of slabs (set_large_retain's bound): fits the count.
   const auto room =
       static_cast<std::uint32_t>(large_retain_ > spans ? (large_retain_ - spans) / SLAB_SIZE : 0);
@@ -211,6 +213,7 @@ void AllocatorCore::finish_recycle_locked(Slab* s, bool retain) noexcept {
     // A warm slab does not count as pooled: its segment stays awake.
     SlabChain::push(warm_slabs_, s);
     ++warm_count_;
+    note_warm_locked();
     return;
   }
   if (!retire) {
@@ -485,6 +488,7 @@ void AllocatorCore::release_warm_locked(std::uint32_t keep) noexcept {
       ++moved;
       SlabChain::remove(warm_slabs_, s);
       --warm_count_;
+      note_warm_locked();
       SlabChain::push(free_slabs_, s);
       SegmentHeader* seg = segment_map_lookup(s->start);
       if (++seg->pooled == seg->slab_count && seg->slabs_taken == seg->slab_count) make_dormant_locked(seg);
@@ -558,7 +562,8 @@ void AllocatorCore::after_close(std::uint32_t epoch, std::uint64_t closed_era, s
     flush_abandoned_locked(false);
     returned = reclaim_closed_locked(epoch, closed_era, &over, &pins);
     over += purge_pinned_candidates_locked(this_close);
-    // ...and freed large spans.
+    // ...and freed large spans, those threads keep in their stashes included.
+    unstash_all_locked();
     release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE);
   }
   // Slabs beyond the reserve go back to the OS once the close has waited out
@@ -732,6 +737,7 @@ bool AllocatorCore::set_warm_reserve(std::uint64_t bytes) noexcept {
   }
   const CountedLock lock(mutex_, counters_);
   warm_limit_ = static_cast<std::uint32_t>(bytes / SLAB_SIZE);
+  note_warm_locked();
   stash_limit_.store(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_, std::memory_order_relaxed);
   unstash_all_locked();              // stashed spans are held to the new bound with the cache's
   release_warm_locked(warm_limit_);  // what the new bound leaves out goes back
@@ -804,13 +810,17 @@ bool AllocatorCore::epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const no
   epochs_.label(epoch, info.label, sizeof(info.label));
   const CountedLock lock(mutex_, counters_);
   for_each_epoch_slab_locked(epoch, [&](const Slab& s) { info.live_count += s.live_blocks(); });
-  // A span's state before its epoch: publish_span writes the epoch without the
-  // lock, before its release of the state; a span seen in use stays in that life
-  // while the lock is held (its free and its next taker both need the lock).
-  for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
-    if (seg->kind == SlabKind::large && seg->slabs[0].state.load(std::memory_order_acquire) == SLAB_IN_USE &&
-        seg->slabs[0].epoch == epoch)
+  // A span's epoch is written without the lock (publish_span) by the thread
+  // that takes it, from the cache or its stash, and published by the state's
+  // release. Pinned, and seen in use, a span stays in that life while its epoch
+  // is read: neither the cache nor a stash hands out a pinned span.
+  for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
+    if (seg->kind != SlabKind::large) continue;
+    SlabPin pin;
+    pin.pin(seg->pins[0]);
+    if (seg->slabs[0].state.load(std::memory_order_seq_cst) == SLAB_IN_USE && seg->slabs[0].epoch == epoch)
       ++info.live_count;
+  }
   *out = info;
   return true;
 }

@@ -82,12 +82,16 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
       out.total.add(one);
     });
   }
-  for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
+  for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
     if (seg->released) continue;  // a bare header: its range went back
     out.reserved_bytes += seg->size;
     if (seg->kind != SlabKind::large) continue;
+    // Pinned: a span seen in use stays in that life while its extent and epoch
+    // are read (its next taker, from the cache or a stash, skips a pinned span).
+    SlabPin pin;
+    pin.pin(seg->pins[0]);
     const Slab& s = seg->slabs[0];
-    if (s.state.load(std::memory_order_acquire) != SLAB_IN_USE ||
+    if (s.state.load(std::memory_order_seq_cst) != SLAB_IN_USE ||
         (s.bits[0].allocated.load(std::memory_order_acquire) & 1) == 0)
       continue;  // cached: its pages went back when it was freed
     const std::uint64_t bytes = s.large_usable.load(std::memory_order_relaxed);

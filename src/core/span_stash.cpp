@@ -35,14 +35,19 @@ namespace tslab::detail {
 bool AllocatorCore::stash_span(Heap* mine, SegmentHeader* seg, Slab* s) noexcept {
   const std::size_t dirty = std::max(s->large_usable.load(std::memory_order_relaxed), seg->dirty_bytes);
   // A span with no generation left is retired by the cache path (law 5).
-  if (dirty > STASH_SPAN_BYTES || registry_current_generation(s->id) >= HANDLE_GEN_MASK) return false;
+  // One segment's reservation at most: a stashed range is out of the reach of
+  // the cache's trims (an address-space cap, the 1 GiB of cached reservations).
+  if (dirty > STASH_SPAN_BYTES || seg->size > SEGMENT_SIZE ||
+      registry_current_generation(s->id) >= HANDLE_GEN_MASK)
+    return false;
   for (std::atomic<SegmentHeader*>& slot : mine->span_stash) {
     if (slot.load(std::memory_order_relaxed) != nullptr) continue;
     // The bytes are counted before the span can be seen in the stash. With the
     // cached spans' they stay within the warm reserve and the retention, so the
     // stashes add nothing to what those keep committed.
     if (stashed_bytes_.fetch_add(dirty, std::memory_order_relaxed) + dirty +
-            large_warm_bytes_.load(std::memory_order_relaxed) >
+            large_warm_bytes_.load(std::memory_order_relaxed) +
+            retained_slab_bytes_.load(std::memory_order_relaxed) >
         stash_limit_.load(std::memory_order_relaxed)) {
       stashed_bytes_.fetch_sub(dirty, std::memory_order_relaxed);
       return false;
@@ -76,7 +81,16 @@ SegmentHeader* AllocatorCore::take_stashed_span(std::size_t reserve, std::size_t
     if (seg->size < reserve || seg->base % alignment != 0 ||
         seg->pins[0].load(std::memory_order_seq_cst) != 0 ||
         !platform_.commit(reinterpret_cast<void*>(seg->base), need)) {
-      slot.store(seg, std::memory_order_release);  // back, still counted
+      // Back, still counted; to the cache if the slot was filled meanwhile (a
+      // signal handler's free on this thread).
+      SegmentHeader* empty = nullptr;
+      if (!slot.compare_exchange_strong(empty, seg, std::memory_order_release, std::memory_order_relaxed)) {
+        const CountedLock lock(mutex_, counters_);
+        stashed_bytes_.fetch_sub(seg->dirty_bytes, std::memory_order_relaxed);
+        seg->cached_ns = monotonic_ns();
+        large_warm_bytes_ += seg->dirty_bytes;
+        large_cache_.push(seg);
+      }
       continue;
     }
     stashed_bytes_.fetch_sub(seg->dirty_bytes, std::memory_order_relaxed);
