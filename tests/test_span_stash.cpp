@@ -30,6 +30,18 @@ void attach(tslab::Allocator& a) {
   ASSERT_EQ(a.deallocate(small), Error::ok);
 }
 
+// A large block allocated here and freed by another thread, which then exits:
+// the span goes to that thread's stash, then with its heap's abandon to the cache.
+void* free_on_an_exiting_thread(tslab::Allocator& a) {
+  void* p = a.allocate(BUFFER);
+  EXPECT_NE(p, nullptr);
+  std::thread([&] {
+    attach(a);
+    EXPECT_EQ(a.deallocate(p), Error::ok);
+  }).join();
+  return p;
+}
+
 // Lock acquisitions between two snapshots, not counting the snapshots' own.
 struct LockCount {
   explicit LockCount(tslab::Allocator& a) : a_(a) {
@@ -140,12 +152,7 @@ TEST(SpanStash, StashesStayWithinTheWarmReserveAndGoBackWithIt) {
 TEST(SpanStash, AnExitingThreadsStashGoesToTheCache) {
   tslab::Allocator a;
   attach(a);
-  void* p = a.allocate(BUFFER);
-  ASSERT_NE(p, nullptr);
-  std::thread([&] {
-    attach(a);
-    EXPECT_EQ(a.deallocate(p), Error::ok);
-  }).join();
+  void* p = free_on_an_exiting_thread(a);
   EXPECT_ALLOCATOR_OK(a);
   void* q = a.allocate(BUFFER);
   EXPECT_EQ(q, p) << "the exited thread's stashed span, from the cache";
@@ -173,12 +180,7 @@ TEST(SpanStash, AZeroedBlockFromTheStashReadsZero) {
 TEST(SpanStash, AForksChildCachesTheStashedSpans) {
   tslab::Allocator a;
   attach(a);
-  void* p = a.allocate(BUFFER);
-  ASSERT_NE(p, nullptr);
-  std::thread([&] {
-    attach(a);
-    ASSERT_EQ(a.deallocate(p), Error::ok);
-  }).join();  // its heap, abandoned, keeps nothing stashed
+  free_on_an_exiting_thread(a);  // its heap, abandoned, keeps nothing stashed
   void* mine = a.allocate(BUFFER);
   ASSERT_NE(mine, nullptr);
   ASSERT_EQ(a.deallocate(mine), Error::ok);  // in this thread's stash
