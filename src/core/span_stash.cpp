@@ -11,17 +11,20 @@
 // all heaps and the cached spans together keep at most TSLAB_WARM_RESERVE +
 // TSLAB_LARGE_RETAIN bytes committed (with both 0 nothing is stashed). Unlike
 // a cached span beyond the reserve, a stashed one does not go back after a
-// second unused: its thread's exit, a collect (malloc_trim) or a change of
-// either bound moves it to the cache.
+// second unused: its thread's exit, an epoch close, a collect (malloc_trim), a
+// refused reservation or a change of either bound moves it to the cache.
 //
 // Protocol. A span enters a stash after its free's compare-exchange cleared its
 // allocated bit (free_large): its state becomes UNUSED (seq_cst, the freer's
 // half of the pin protocol) and only then is it stored in a slot. Only the
 // heap's owner fills slots. Whoever empties a slot does so by exchange: the
-// owner taking a span for an allocation, or, under the allocator lock, a collect,
-// the heap's abandon at thread exit or a lower warm reserve moving it to the
-// cache. The owner checks the span's pin before it hands it out again
-// (seq_cst, as LargeSpanCache::take_from does) and moves its generation on.
+// owner taking a span for an allocation, or, under the allocator lock, one of
+// the moves to the cache above. The owner checks the span's pin before it hands
+// it out again (seq_cst, as LargeSpanCache::take_from does) and moves its
+// generation on; a span that does not fit goes back to its slot, so a move that
+// ran in between leaves it stashed until the thread's next take or its exit.
+// The bound is checked without the lock against the cache's bytes, and the
+// cache's against the stashes': two racing frees may pass it by one span.
 #include <algorithm>
 
 #include "core/allocator_core.h"
@@ -70,7 +73,9 @@ bool AllocatorCore::stash_span(Heap* mine, SegmentHeader* seg, Slab* s) noexcept
 
 SegmentHeader* AllocatorCore::take_stashed_span(std::size_t reserve, std::size_t need,
                                                 std::size_t alignment) noexcept {
-  Heap* mine = own_heap();
+  // No stashed range is larger than a segment: a larger request leaves the
+  // slots alone (and never hides a span from a collect that empties them).
+  Heap* mine = reserve <= SEGMENT_SIZE ? own_heap() : nullptr;
   if (mine == nullptr) return nullptr;
   for (std::atomic<SegmentHeader*>& slot : mine->span_stash) {
     if (slot.load(std::memory_order_relaxed) == nullptr) continue;
