@@ -44,7 +44,9 @@ TEST(SpanStashConcurrent, StashesTakenWhileCollectedAndFreedAcrossThreads) {
   std::mutex exchange_mutex;
   std::vector<Block> exchange;  // blocks handed to the other worker to free
 
+  std::atomic<bool> go{false};
   auto worker = [&](int id) {
+    while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
     std::mt19937_64 rng(static_cast<std::uint64_t>(id) * 104729 + 7);
     void* small = a.allocate(64);  // a heap, and so a stash
     std::vector<Block> mine;
@@ -94,12 +96,13 @@ TEST(SpanStashConcurrent, StashesTakenWhileCollectedAndFreedAcrossThreads) {
   // reserve moving between none, one span's worth and the default.
   std::uint64_t collects = 0;
   const std::size_t reserves[] = {6 * 1024 * KiB, 0, 512 * KiB};
-  while (running.load() > 0) {
+  do {  // the workers start once the first collect is under way
+    go.store(true, std::memory_order_release);
     a.collect();
     EXPECT_EQ(a.set_warm_reserve(reserves[collects % 3]), Error::ok);
     ++collects;
     std::this_thread::yield();
-  }
+  } while (running.load() > 0);
   for (std::thread& t : threads) t.join();
   for (const Block& b : exchange)
     if (!intact(b) || a.deallocate(b.p) != Error::ok) failures.fetch_add(1);
@@ -119,8 +122,9 @@ TEST(SpanStashConcurrent, StatisticsWhileAThreadCyclesItsStash) {
   const tslab::EpochId e = a.epoch_open();
   ASSERT_NE(e, SLAB_NO_EPOCH);
   const std::uint64_t rounds = tslab_test::scaled(50000);
-  std::atomic<bool> done{false};
+  std::atomic<bool> done{false}, reading{false};
   std::thread worker([&] {
+    while (!reading.load(std::memory_order_acquire)) std::this_thread::yield();
     void* small = a.allocate(64);
     for (std::uint64_t i = 0; i < rounds; ++i) {
       void* p = a.allocate(200 * KiB, i % 2 == 0 ? e : a.epoch_current());
@@ -131,11 +135,12 @@ TEST(SpanStashConcurrent, StatisticsWhileAThreadCyclesItsStash) {
     done.store(true, std::memory_order_release);
   });
   std::uint64_t reads = 0;
-  while (!done.load(std::memory_order_acquire)) {
+  do {  // the worker starts once the first read is under way
+    reading.store(true, std::memory_order_release);
     EXPECT_LE(a.epoch_info(e).live_count, 1u);
     EXPECT_LE(tslab::stats(a).large_spans_live, 1u);
     ++reads;
-  }
+  } while (!done.load(std::memory_order_acquire));
   worker.join();
   EXPECT_EQ(a.epoch_info(e).live_count, 0u);
   EXPECT_GT(reads, 0u);

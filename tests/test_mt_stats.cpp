@@ -115,8 +115,9 @@ TEST(StatsConcurrent, EpochInfoWhileLargeSpansChangeEpochs) {
   for (std::uint32_t i = 0; i < EPOCHS; ++i) epochs.push_back(a.epoch_open());
   for (const tslab::EpochId e : epochs) ASSERT_NE(e, SLAB_NO_EPOCH);
   const std::uint64_t rounds = tslab_test::scaled(20000);
-  std::atomic<bool> done{false};
+  std::atomic<bool> done{false}, reading{false};
   std::thread worker([&] {
+    while (!reading.load(std::memory_order_acquire)) std::this_thread::yield();
     for (std::uint64_t i = 0; i < rounds; ++i) {
       void* p = a.allocate(100000 + (i % 7) * 1000, epochs[i % EPOCHS]);
       ASSERT_NE(p, nullptr);
@@ -125,11 +126,12 @@ TEST(StatsConcurrent, EpochInfoWhileLargeSpansChangeEpochs) {
     done.store(true, std::memory_order_release);
   });
   std::uint64_t reads = 0;
-  while (!done.load(std::memory_order_acquire)) {
+  do {  // the worker starts once the first read is under way
+    reading.store(true, std::memory_order_release);
     const SlabEpochInfo info = a.epoch_info(epochs[reads % EPOCHS]);
     ASSERT_LE(info.live_count, 1u) << "one block is live at a time";
     ++reads;
-  }
+  } while (!done.load(std::memory_order_acquire));
   worker.join();
   for (const tslab::EpochId e : epochs) EXPECT_EQ(a.epoch_info(e).live_count, 0u);
   EXPECT_GT(reads, 0u);
