@@ -58,6 +58,8 @@ std::uint64_t current_era(const World& w, const DomainRecord& d) {
 Expectation expect_enter(const World& w, const DomainRecord& d) {
   if (!d.live) return fail(TSLAB_ERR_INVALID_ARGUMENT);
   if (w.entered.size() == EPOCH_DOMAIN_MAX_DEPTH) return fail(TSLAB_ERR_DOMAIN_MISUSE);
+  // A destroyed allocator refuses as itself (law 9), not as a stale era.
+  if (!w.alive(d.allocator)) return fail(TSLAB_ERR_INVALID_ARGUMENT);
   if (current_era(w, d) != d.era) return fail(TSLAB_ERR_STALE_EPOCH);
   return succeed();
 }

@@ -232,7 +232,10 @@ void set_option(TableModel& model, int o, const std::string& text) {
   const bool ok = tslab_option_set(name, text.c_str());
   const TslabError error = slab_last_error();
   count_operation();
-  const auto value = unknown ? std::nullopt : reference_value(o, text);
+  // Nothing is the default, as a variable set to nothing is.
+  const auto value = unknown        ? std::nullopt
+                     : text.empty() ? std::optional<std::uint64_t>(SPECS[o].fallback)
+                                    : reference_value(o, text);
   TslabError want = TSLAB_OK;
   if (unknown)
     want = TSLAB_ERR_UNKNOWN_OPTION;
