@@ -84,8 +84,6 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
   core->warm_limit_ = warm.ok ? static_cast<std::uint32_t>(warm.value / SLAB_SIZE) : 0;
   const OptionValue retain = option(OptionId::large_retain);
   core->large_retain_ = retain.ok ? retain.value : 0;
-  core->stash_limit_.store(std::uint64_t{core->warm_limit_} * SLAB_SIZE + core->large_retain_,
-                           std::memory_order_relaxed);
   core->note_warm_locked();
   const OptionValue rss = option(OptionId::close_rss);
   core->close_rss_ = rss.ok && rss.value != 0;

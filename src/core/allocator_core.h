@@ -609,8 +609,10 @@ class AllocatorCore final : public SlabSource {
   // whenever their count or the reserve changes (note_warm_locked), read by the
   // stashes' bound.
   std::atomic<std::uint64_t> retained_slab_bytes_{0};
+  // Also the stashes' bound, from the reserve and the retention.
   void note_warm_locked() noexcept {
     retained_slab_bytes_.store(std::uint64_t{warm_excess_locked()} * SLAB_SIZE, std::memory_order_relaxed);
+    stash_limit_.store(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_, std::memory_order_relaxed);
   }
   bool close_rss_ = false;                    // TSLAB_CLOSE_RSS
   SegmentHeader* dormant_ = nullptr;          // small segments whose metadata pages went back

@@ -738,7 +738,6 @@ bool AllocatorCore::set_warm_reserve(std::uint64_t bytes) noexcept {
   const CountedLock lock(mutex_, counters_);
   warm_limit_ = static_cast<std::uint32_t>(bytes / SLAB_SIZE);
   note_warm_locked();
-  stash_limit_.store(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_, std::memory_order_relaxed);
   unstash_all_locked();              // stashed spans are held to the new bound with the cache's
   release_warm_locked(warm_limit_);  // what the new bound leaves out goes back
   release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE);
@@ -759,7 +758,7 @@ bool AllocatorCore::set_large_retain(std::uint64_t bytes) noexcept {
   }
   const CountedLock lock(mutex_, counters_);
   large_retain_ = bytes;
-  stash_limit_.store(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_, std::memory_order_relaxed);
+  note_warm_locked();
   unstash_all_locked();              // stashed spans are held to the new bound with the cache's
   release_warm_locked(warm_limit_);  // slabs kept beyond the reserve: the next recycling keeps what fits
   release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_);
