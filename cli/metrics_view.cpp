@@ -142,16 +142,20 @@ void epoch_rows(const AllocatorView& a, const Scrape& cur, const Scrape* prev,
   std::vector<std::string> titles;
   for (const Column& c : columns) titles.push_back(c.title);
   out.push_back(row(columns, titles));
+  // The current epoch (what epoch_current() returns) always has a row, marked
+  // with *: just after an advance it may hold nothing and have no label yet.
+  const double* current = find_field(a.fields, "current_epoch");
   unsigned idle = 0;
   for (const auto& [slot, e] : a.epochs) {
-    if (!worth_a_row(e)) {
+    const bool is_current = current != nullptr && *current == slot;
+    if (!is_current && !worth_a_row(e)) {
       ++idle;
       continue;
     }
     std::string label = e.label;
     if (label.size() > 20) label = label.substr(0, 19) + "~";
     std::vector<std::string> cells = {
-        std::to_string(slot),
+        (is_current ? "*" : "") + std::to_string(slot),
         e.state.empty() ? "-" : e.state,
         find_field(e.fields, "era") ? count(*find_field(e.fields, "era")) : "-",
         label,
@@ -173,7 +177,10 @@ void epoch_rows(const AllocatorView& a, const Scrape& cur, const Scrape* prev,
     }
     out.push_back(row(columns, cells));
   }
-  if (idle != 0) out.push_back("  (" + std::to_string(idle) + " idle epoch slots not shown)");
+  std::string notes;
+  if (current != nullptr) notes = "* current epoch";
+  if (idle != 0) notes += (notes.empty() ? "" : "; ") + std::to_string(idle) + " idle epoch slots not shown";
+  if (!notes.empty()) out.push_back("  (" + notes + ")");
 }
 
 void json_string(const std::string& s, std::string& out) {

@@ -7,7 +7,8 @@
  *   type  GAUGE (a level) or COUNTER (only grows; its metric name ends in _total,
  *         and so does its field name)
  *   unit  BYTES, COUNT, NANOSECONDS (exposed to Prometheus in seconds: the metric
- *         name has _seconds where the field has _ns), or STATE / ERA / TIMESTAMP_NS
+ *         name has _seconds where the field has _ns), or STATE / ERA / EPOCH (a slot
+ *         number) / TIMESTAMP_NS
  *
  * Cost: a snapshot walks the allocator's slab lists under its lock, reading the
  * block bitmaps (about 2 ms per GiB of slabs) for the live and committed
@@ -100,7 +101,8 @@ extern "C" {
   X(spans_unmapped_total, COUNTER, COUNT, "Reservations of free large spans handed back to the OS (munmap)") \
   X(spans_grown_total, COUNTER, COUNT,                                                                       \
     "Large spans grown into a larger range with their pages (mremap): free ones for a larger block, live "   \
-    "ones by realloc")
+    "ones by realloc")                                                                                       \
+  X(current_epoch, GAUGE, EPOCH, "The epoch slot epoch_current() returns")
 
 #define SLAB_CLASS_STATS_FIELDS(X)                                                           \
   X(block_size_bytes, GAUGE, BYTES, "Block size of the class")                               \
@@ -144,7 +146,7 @@ typedef struct SlabGlobalStats {
   uint32_t epoch_count;
   uint32_t size_class_count;
   SLAB_GLOBAL_STATS_FIELDS(SLAB_STATS_MEMBER_)
-  uint64_t reserved[13];
+  uint64_t reserved[12];
 } SlabGlobalStats;
 
 typedef struct SlabClassStats {

@@ -59,6 +59,22 @@ TEST(Stats, FreshAllocatorIsEmptyAndVersioned) {
   EXPECT_EQ(g.new_slabs_total, 0u);
 }
 
+TEST(Stats, TheCurrentEpochFollowsAdvances) {
+  tslab::Allocator a;
+  EXPECT_EQ(tslab::stats(a).current_epoch, a.epoch_current());
+  for (int i = 0; i < 3; ++i) {
+    const tslab::EpochId next = a.epoch_advance();
+    const tslab::GlobalStats g = tslab::stats(a);
+    EXPECT_EQ(g.current_epoch, next);
+    EXPECT_EQ(g.current_epoch, a.epoch_current());
+  }
+  const std::string fresh = tslab::to_json(a);
+  const std::string uid = std::to_string(std::stoull(fresh.substr(fresh.find("\"allocator\":") + 12)));
+  EXPECT_NE(tslab::to_prometheus(a).find("tslab_current_epoch{allocator=\"" + uid + "\"} " +
+                                         std::to_string(a.epoch_current()) + "\n"),
+            std::string::npos);
+}
+
 TEST(Stats, LiveCountsAreExactInEveryScope) {
   tslab::Allocator a;
   const tslab::EpochId e = a.epoch_current();

@@ -39,6 +39,7 @@ void account_slab(const Slab& s, Occupancy& occ) noexcept {
 void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const noexcept {
   out.uid = uid_;
   out.epoch_count = epoch_count_;
+  out.current_epoch = epochs_.current();
   for (std::uint32_t e = 0; e < epoch_count_; ++e) {
     EpochSnapshot& es = out.epochs[e];
     es.state = epochs_.state(e);

@@ -64,6 +64,7 @@ struct CoreSnapshot {
   std::uint64_t large_spans_live;
   std::uint64_t large_live_bytes;
   std::uint64_t epochs_active;
+  std::uint64_t current_epoch;
   std::uint64_t threads_attached;
   std::uint64_t heaps_abandoned;
   std::uint64_t decommit_calls;

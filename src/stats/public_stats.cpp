@@ -39,6 +39,7 @@ void fill_global(const CoreSnapshot& snap, SlabGlobalStats& out) noexcept {
   out.large_spans_live = snap.large_spans_live;
   out.large_live_bytes = snap.large_live_bytes;
   out.epochs_active = snap.epochs_active;
+  out.current_epoch = snap.current_epoch;
   out.threads_attached = snap.threads_attached;
   out.heaps_abandoned = snap.heaps_abandoned;
   out.decommit_calls_total = snap.decommit_calls;

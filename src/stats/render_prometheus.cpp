@@ -21,7 +21,7 @@ namespace {
 
 // The tokens of the field lists' type and unit columns.
 enum Type { GAUGE, COUNTER };
-enum Unit { BYTES, COUNT, NANOSECONDS, STATE, ERA, TIMESTAMP_NS };
+enum Unit { BYTES, COUNT, NANOSECONDS, STATE, ERA, EPOCH, TIMESTAMP_NS };
 
 struct Family {
   const char* scope;  // "", "class_" or "epoch_"

@@ -252,6 +252,27 @@ TEST(MetricsView, SlotsThatNeverHeldAnythingAreIdle) {
   EXPECT_EQ(lines[4], "  (1 idle epoch slots not shown)");
 }
 
+TEST(MetricsView, TheCurrentEpochAlwaysHasAMarkedRow) {
+  // Just after an advance the current slot holds nothing and has no label yet:
+  // it is still shown, marked, while another slot that never held anything is idle.
+  const Scrape s = build_scrape(
+      parse_exposition("tslab_current_epoch{allocator=\"1\"} 1\n"
+                       "tslab_epoch_live_blocks{allocator=\"1\",epoch=\"0\"} 12\n"
+                       "tslab_epoch_info{allocator=\"1\",epoch=\"0\",label=\"batch\",state=\"closing\"} 1\n"
+                       "tslab_epoch_live_blocks{allocator=\"1\",epoch=\"1\"} 0\n"
+                       "tslab_epoch_info{allocator=\"1\",epoch=\"1\",label=\"\",state=\"active\"} 1\n"
+                       "tslab_epoch_live_blocks{allocator=\"1\",epoch=\"2\"} 0\n"
+                       "tslab_epoch_info{allocator=\"1\",epoch=\"2\",label=\"\",state=\"active\"} 1\n"),
+      0);
+  const std::vector<std::string> lines = render_table(s, nullptr);
+  std::string all;
+  for (const std::string& l : lines) all += l + "\n";
+  ASSERT_EQ(lines.size(), 5u) << all;
+  EXPECT_EQ(lines[2].rfind("      0 closing", 0), 0u) << all;
+  EXPECT_EQ(lines[3].rfind("     *1 active", 0), 0u) << all;
+  EXPECT_EQ(lines[4], "  (* current epoch; 1 idle epoch slots not shown)") << all;
+}
+
 TEST(MetricsView, DrainFieldsAppearWhenReported) {
   // The drain report's fields: per allocator a counter and a ratio, per epoch
   // slot a counter, whether the last close drained and the bytes it found pinned.

@@ -56,7 +56,8 @@ if wait_for_pane '^allocator [0-9]+ "requests"' 15; then
   grep -qF "tslab watch  $url  every 0.5 s" "$dir/pane" || fail "no header"
   grep -Eq '^ +epoch +state +era +label +live +live/s +committed +reclaimable +closes +closes/s +last close' \
     "$dir/pane" || fail "no epoch header"
-  grep -Eq '^ +[0-9]+ +active +[0-9]+ +batch \(thread' "$dir/pane" || fail "no active epoch row"
+  grep -Eq '^ +\*[0-9]+ +active ' "$dir/pane" || fail "no current epoch row, active and marked *"
+  grep -Eq '^ +\*?[0-9]+ +(active|closing) +[0-9]+ +batch \(' "$dir/pane" || fail "no epoch row labelled batch"
   # After a refresh or two, the rates since the previous one.
   wait_for_pane '^allocator [0-9]+ "requests": live .*closes [0-9]+ \([0-9.]+/s\)' 10 ||
     fail "no closes/s after a refresh: $(head -n 3 "$dir/pane")"
