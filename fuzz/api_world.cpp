@@ -13,7 +13,7 @@ namespace fuzz {
 namespace {
 
 constexpr std::size_t HEAD_PAINT = 8192;
-constexpr unsigned GRANULE_SHIFT = 22;  // tslab's segment map: 4 MiB granules, each one reservation's
+constexpr unsigned GRANULE_SHIFT = 16;  // tslab's segment map: 64 KiB granules, each one reservation's
 constexpr std::size_t TAIL_PAINT = 4096;
 
 // The painted part of a block: its head and its tail (all of a small block).

@@ -173,7 +173,7 @@ class World {
   void link_live(int b);
   void unlink_live(int b);
 
-  // The allocator whose memory (a 4 MiB granule) or slab id a block showed. A
+  // The allocator whose memory (a 64 KiB granule) or slab id a block showed. A
   // slab id stays its allocator's until the allocator is destroyed; so does a
   // granule of small slabs. A granule of a freed span may have gone back to the
   // OS (released_maybe), and then no allocator owns it.

@@ -148,6 +148,10 @@ void epochs_under_the_cap() {
   tslab::Allocator alloc;
   std::vector<LiveBlock> live;
   live.reserve(MAX_BLOCKS);
+  // Reserved before the cap: once tslab filled the address space, no other
+  // allocator in the process has any left.
+  std::vector<LiveBlock> kept;
+  kept.reserve(MAX_BLOCKS);
   const tslab::EpochId first = alloc.epoch_current();
   tslab_test::cap_address_space(MARGIN);
 
@@ -161,8 +165,6 @@ void epochs_under_the_cap() {
   check_patterns(live, "after advance and close");
 
   // Half the blocks go; what the closed epoch's slabs and spans held serves the next one.
-  std::vector<LiveBlock> kept;
-  kept.reserve(live.size());
   for (std::size_t i = 0; i < live.size(); ++i) {
     if (i % 2 == 0) kept.push_back(live[i]);
     if (i % 2 == 1) CHILD_CHECK(alloc.deallocate(live[i].p) == tslab::Error::ok, "free of %zu", live[i].size);

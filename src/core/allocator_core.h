@@ -544,8 +544,6 @@ class AllocatorCore final : public SlabSource {
   // Releases every cached span under the lock it holds: the OS refused address
   // space for a small segment (new_small_segment).
   void release_span_cache_locked() noexcept;
-  // A freed span whose id has no generation left: its range goes back for good.
-  void retire_span(SegmentHeader* seg) noexcept;
   // A bare header no validation still holds; nullptr if none. Allocator lock held.
   SegmentHeader* take_bare_span_locked() noexcept;
   // Puts a bare header on the list take_bare_span_locked reads. Allocator lock held.

@@ -1,6 +1,8 @@
 // This file contains large spans: a request above the largest size class gets a
-// reservation of its own, a whole number of segments, described by a one-slab
-// segment header.
+// reservation of its own, described by a one-slab segment header: whole 64 KiB
+// granules of the segment map below 4 MiB, so that buffers of 64 KiB to 4 MiB lie
+// side by side (a few spans to a page table, address space in proportion to
+// them), and whole segments from there on (span_unit, size_class/size_classes.h).
 //
 // A freed span waits in a cache (core/large_span_cache.h) for the next large
 // request that fits; its header and registry id stay with it, so stale pointers
@@ -60,13 +62,13 @@ constexpr std::uint64_t bin_bit(std::uint32_t bin) { return std::uint64_t{1} << 
 // --- the cache of free spans ------------------------------------------------
 
 static_assert(LargeSpanCache::EXACT_BINS == 8 && LargeSpanCache::BINS_PER_DOUBLING == 4,
-              "bin_of and bin_floor split each power of two from 8 segments up into quarters");
+              "bin_of and bin_floor split each power of two from 8 granules up into quarters");
 static_assert(LargeSpanCache::BIN_COUNT % 64 == 0);
 
-std::uint32_t LargeSpanCache::bin_of(std::size_t segments) noexcept {
-  if (segments <= EXACT_BINS) return segments == 0 ? 0 : static_cast<std::uint32_t>(segments - 1);
-  const auto top = static_cast<std::uint32_t>(63 - __builtin_clzll(segments));  // at least 3
-  const auto quarter = static_cast<std::uint32_t>(segments >> (top - 2)) & (BINS_PER_DOUBLING - 1);
+std::uint32_t LargeSpanCache::bin_of(std::size_t granules) noexcept {
+  if (granules <= EXACT_BINS) return granules == 0 ? 0 : static_cast<std::uint32_t>(granules - 1);
+  const auto top = static_cast<std::uint32_t>(63 - __builtin_clzll(granules));  // at least 3
+  const auto quarter = static_cast<std::uint32_t>(granules >> (top - 2)) & (BINS_PER_DOUBLING - 1);
   const std::uint32_t bin = EXACT_BINS + (top - 3) * BINS_PER_DOUBLING + quarter;
   return bin < BIN_COUNT ? bin : BIN_COUNT - 1;
 }
@@ -79,13 +81,15 @@ std::size_t LargeSpanCache::bin_floor(std::uint32_t bin) noexcept {
   return larger(std::size_t{BINS_PER_DOUBLING + quarter} << (top - 2), EXACT_BINS + 1);
 }
 
-std::size_t LargeSpanCache::segments_of(std::size_t bytes) noexcept {
-  return bytes / SEGMENT_SIZE + (bytes % SEGMENT_SIZE != 0 ? 1 : 0);
+std::size_t LargeSpanCache::granules_of(std::size_t bytes) noexcept {
+  return bytes / MAP_GRANULE + (bytes % MAP_GRANULE != 0 ? 1 : 0);
 }
 
 void LargeSpanCache::push(SegmentHeader* seg) noexcept {
-  const std::uint32_t bin = bin_of(segments_of(seg->size));
+  const std::uint32_t bin = bin_of(granules_of(seg->size));
   seg->next_cached = bins_[bin];
+  seg->prev_cached = nullptr;
+  if (bins_[bin] != nullptr) bins_[bin]->prev_cached = seg;
   bins_[bin] = seg;
   nonempty_[bin / 64] |= bin_bit(bin);
   seg->older_cached = newest_;
@@ -93,26 +97,20 @@ void LargeSpanCache::push(SegmentHeader* seg) noexcept {
   (newest_ != nullptr ? newest_->newer_cached : oldest_) = seg;
   newest_ = seg;
   count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  reserved_bytes_ += seg->size;
+  reserved_bytes_.store(reserved_bytes() + seg->size, std::memory_order_relaxed);
 }
 
-void LargeSpanCache::unlink(SegmentHeader** link, std::uint32_t bin) noexcept {
-  SegmentHeader* seg = *link;
-  *link = seg->next_cached;
-  seg->next_cached = nullptr;
+void LargeSpanCache::take_out(SegmentHeader* seg) noexcept {
+  const std::uint32_t bin = bin_of(granules_of(seg->size));
+  (seg->prev_cached != nullptr ? seg->prev_cached->next_cached : bins_[bin]) = seg->next_cached;
+  if (seg->next_cached != nullptr) seg->next_cached->prev_cached = seg->prev_cached;
+  seg->next_cached = seg->prev_cached = nullptr;
   if (bins_[bin] == nullptr) nonempty_[bin / 64] &= ~bin_bit(bin);
   (seg->older_cached != nullptr ? seg->older_cached->newer_cached : oldest_) = seg->newer_cached;
   (seg->newer_cached != nullptr ? seg->newer_cached->older_cached : newest_) = seg->older_cached;
   seg->older_cached = seg->newer_cached = nullptr;
   count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-  reserved_bytes_ -= seg->size;
-}
-
-void LargeSpanCache::take_out(SegmentHeader* seg) noexcept {
-  const std::uint32_t bin = bin_of(segments_of(seg->size));
-  SegmentHeader** link = &bins_[bin];
-  while (*link != seg) link = &(*link)->next_cached;  // the bin's spans, at most the cache's
-  unlink(link, bin);
+  reserved_bytes_.store(reserved_bytes() - seg->size, std::memory_order_relaxed);
 }
 
 SegmentHeader* LargeSpanCache::take_oldest() noexcept {
@@ -146,16 +144,15 @@ std::uint32_t LargeSpanCache::next_nonempty(std::uint32_t from) const noexcept {
 
 SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes,
                                          std::size_t alignment) noexcept {
-  SegmentHeader** link = &bins_[bin];
-  for (std::uint32_t probe = 0; *link != nullptr && probe < PROBES; ++probe, link = &(*link)->next_cached) {
-    SegmentHeader* seg = *link;
+  std::uint32_t probe = 0;
+  for (SegmentHeader* seg = bins_[bin]; seg != nullptr && probe < PROBES; seg = seg->next_cached, ++probe) {
     ++visited_;
     if (seg->size < bytes || seg->base % alignment != 0) continue;
     // seq_cst: the taker's half of the pin protocol (core/blocks.cpp). A pin
     // belongs to a validation that may have seen the previous block live: the
     // span's identity must not change under it.
     if (seg->pins[0].load(std::memory_order_seq_cst) != 0) continue;
-    unlink(link, bin);
+    take_out(seg);
     return seg;
   }
   return nullptr;
@@ -164,13 +161,13 @@ SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes,
 SegmentHeader* LargeSpanCache::take(std::size_t bytes, std::size_t alignment) noexcept {
   // The bin `bytes` falls in may hold smaller spans; every bin above holds only
   // larger ones, so one of them serves any request its spans are aligned for.
-  for (std::uint32_t b = next_nonempty(bin_of(segments_of(bytes))); b < BIN_COUNT; b = next_nonempty(b + 1))
+  for (std::uint32_t b = next_nonempty(bin_of(granules_of(bytes))); b < BIN_COUNT; b = next_nonempty(b + 1))
     if (SegmentHeader* seg = take_from(b, bytes, alignment)) return seg;
   return nullptr;
 }
 
 bool LargeSpanCache::contains(const SegmentHeader* seg) const noexcept {
-  for (const SegmentHeader* c = bins_[bin_of(segments_of(seg->size))]; c != nullptr; c = c->next_cached)
+  for (const SegmentHeader* c = bins_[bin_of(granules_of(seg->size))]; c != nullptr; c = c->next_cached)
     if (c == seg) return true;
   return false;
 }
@@ -180,14 +177,15 @@ bool LargeSpanCache::consistent() const noexcept {
   for (std::uint32_t b = 0; b < BIN_COUNT; ++b) {
     if (((nonempty_[b / 64] & bin_bit(b)) != 0) != (bins_[b] != nullptr)) return false;
     for (const SegmentHeader* seg = bins_[b]; seg != nullptr; seg = seg->next_cached, ++counted) {
-      if (bin_of(segments_of(seg->size)) != b) return false;
+      if (bin_of(granules_of(seg->size)) != b) return false;
+      if ((seg->prev_cached == nullptr ? bins_[b] : seg->prev_cached->next_cached) != seg) return false;
       bytes += seg->size;
     }
   }
   std::uint64_t aged = 0;
   for (const SegmentHeader* seg = oldest_; seg != nullptr; seg = seg->newer_cached, ++aged)
     if ((seg->newer_cached == nullptr ? newest_ : seg->newer_cached->older_cached) != seg) return false;
-  return counted == size() && aged == size() && bytes == reserved_bytes_;
+  return counted == size() && aged == size() && bytes == reserved_bytes();
 }
 
 // --- allocation -------------------------------------------------------------
@@ -312,12 +310,13 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
     set_error(TSLAB_ERR_SIZE_TOO_LARGE);
     return nullptr;
   }
-  if (alignment < SEGMENT_SIZE) alignment = SEGMENT_SIZE;
-  if (!round_up_checked(need, SEGMENT_SIZE, &reserve)) {
+  const std::size_t unit = span_unit(need);
+  if (alignment < unit) alignment = unit;
+  if (!round_up_checked(need, unit, &reserve)) {
     set_error(TSLAB_ERR_OUT_OF_MEMORY);
     return nullptr;
   }
-  if (room <= reserve || !round_up_checked(room, SEGMENT_SIZE, &roomy)) roomy = reserve;
+  if (room <= reserve || !round_up_checked(room, span_unit(room), &roomy)) roomy = reserve;
   bool refused = false;  // the platform refused to commit a cached span
   SegmentHeader* seg = take_stashed_span(roomy, need, alignment);
   if (seg == nullptr) seg = obtain_span(roomy, need, alignment, &refused);
@@ -530,7 +529,7 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm, Heap* 
   SegmentHeader* seg = segment_map_lookup(s->start);
   // The caller's stash first: no lock (core/span_stash.cpp).
   if (keep_warm && mine != nullptr && stash_span(mine, seg, s)) return TSLAB_OK;
-  bool cached = false, retired = false;
+  bool cached = false;
   std::uint64_t cached_reservation = 0;
   if (keep_warm) {
     // Kept committed if the warm cache has room: the pages keep this block's
@@ -555,20 +554,34 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm, Heap* 
     }
   }
   if (!cached) {
+    // A cache whose reservations reached their bound keeps no more: the range goes
+    // back whole, its pages with it (one munmap, where a decommit now and the
+    // unmap of the oldest cached span next would be two system calls). Read
+    // without the lock: a hint; the trim below keeps the bound either way.
+    const bool keep_range = large_cache_.reserved_bytes() + seg->size <= MAX_CACHED_RESERVATION;
     // Pages go back while the span is unreachable by every allocation path: it
     // enters the cache only below (law 4).
-    clear_span(s);
-    const CountedLock lock(mutex_, counters_);
-    s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);  // as above
-    // No generation left for another block: the span is retired, never bound
-    // again, so no handle it issued can be accepted again (law 5).
-    retired = registry_current_generation(s->id) >= HANDLE_GEN_MASK;
-    if (!retired) large_cache_.push(seg);
-    cached_reservation = large_cache_.reserved_bytes();
-  }
-  if (retired) {
-    counters_.slabs_retired.add();
-    retire_span(seg);
+    if (keep_range) clear_span(s);
+    ReleasedRange range{};
+    {
+      const CountedLock lock(mutex_, counters_);
+      s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);  // as above
+      // No generation left for another block: the span is retired, never bound
+      // again, so no handle it issued can be accepted again (law 5).
+      const bool retired = registry_current_generation(s->id) >= HANDLE_GEN_MASK;
+      if (retired) counters_.slabs_retired.add();
+      if (!keep_range) {
+        // Not in the cache: its dirty extent is no part of the cache's warm bytes.
+        const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
+        const std::size_t bytes = smaller(larger(usable, seg->dirty_bytes), seg->size);
+        seg->dirty_bytes = 0;
+        decommitted_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+      }
+      if (!retired && keep_range) large_cache_.push(seg);
+      if (retired || !keep_range) range = unbind_span_locked(seg);  // a bare header, unless retired
+      cached_reservation = large_cache_.reserved_bytes();
+    }
+    unmap(&range, range.base != nullptr ? 1 : 0);
   }
   if (cached_reservation > MAX_CACHED_RESERVATION) trim_span_cache(MAX_CACHED_RESERVATION);
   return TSLAB_OK;

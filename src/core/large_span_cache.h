@@ -2,8 +2,9 @@
 // bins by reservation size, so that a lookup looks at a bounded number of spans
 // however many are cached.
 //
-// A span's reservation is a whole number of segments (core/large_span.cpp).
-// Reservations of 1 to EXACT_BINS segments have a bin each; above that every
+// A span's reservation is a whole number of 64 KiB granules (MAP_GRANULE;
+// core/large_span.cpp). Reservations of 1 to EXACT_BINS granules have a bin
+// each; above that every
 // power of two is split into BINS_PER_DOUBLING bins, so the spans of one bin
 // differ by less than a quarter. A bitmap marks the non-empty bins. A lookup
 // first looks at up to PROBES spans of the bin its size falls in (that bin may
@@ -11,7 +12,8 @@
 // spans are all large enough. Within a bin the last span in is the first out:
 // the one freed last is the likeliest to have its pages still committed.
 // Across bins the spans are also kept in order of age, so that the allocator
-// can give the reservation of the one cached longest back to the OS.
+// can give the reservation of the one cached longest back to the OS. A bin is
+// linked both ways: taking any span out costs the same however many are cached.
 //
 // Not thread-safe: the allocator lock guards it (core/allocator_core.h).
 #ifndef TSLAB_CORE_LARGE_SPAN_CACHE_H
@@ -33,9 +35,9 @@ class LargeSpanCache {
   // Spans of one bin looked at by a lookup, at most.
   static constexpr std::uint32_t PROBES = 8;
 
-  // The bin of a reservation of `segments` segments (at least 1).
-  static std::uint32_t bin_of(std::size_t segments) noexcept;
-  // The fewest segments a reservation in `bin` can have.
+  // The bin of a reservation of `granules` granules (at least 1).
+  static std::uint32_t bin_of(std::size_t granules) noexcept;
+  // The fewest granules a reservation in `bin` can have.
   static std::size_t bin_floor(std::uint32_t bin) noexcept;
 
   void push(SegmentHeader* seg) noexcept;
@@ -66,8 +68,8 @@ class LargeSpanCache {
   // Without the lock: whether a span was cached when last looked at, a hint
   // that spares a caller work (a system call) when the cache is empty.
   bool maybe_empty() const noexcept { return size() == 0; }
-  // Reservation bytes of the cached spans.
-  std::uint64_t reserved_bytes() const noexcept { return reserved_bytes_; }
+  // Reservation bytes of the cached spans. Without the lock: a hint, as maybe_empty.
+  std::uint64_t reserved_bytes() const noexcept { return reserved_bytes_.load(std::memory_order_relaxed); }
   // Spans looked at by take() so far: at most PROBES per bin it tried.
   std::uint64_t spans_visited() const noexcept { return visited_; }
   // True if every span sits in the bin of its size, the bitmap marks exactly
@@ -75,13 +77,11 @@ class LargeSpanCache {
   bool consistent() const noexcept;
 
  private:
-  static std::size_t segments_of(std::size_t bytes) noexcept;
+  static std::size_t granules_of(std::size_t bytes) noexcept;
   // The first non-empty bin at or above `from`; BIN_COUNT if none.
   std::uint32_t next_nonempty(std::uint32_t from) const noexcept;
   // Unlinks the first of PROBES spans of `bin` that fits; nullptr if none did.
   SegmentHeader* take_from(std::uint32_t bin, std::size_t bytes, std::size_t alignment) noexcept;
-  // Takes `seg`, found at *link of its bin, out of the cache.
-  void unlink(SegmentHeader** link, std::uint32_t bin) noexcept;
   // Takes the cached `seg` out of the cache, wherever it is in its bin.
   void take_out(SegmentHeader* seg) noexcept;
 
@@ -91,7 +91,8 @@ class LargeSpanCache {
   SegmentHeader* newest_ = nullptr;
   // Written under the allocator lock only; atomic for maybe_empty().
   std::atomic<std::uint64_t> count_{0};
-  std::uint64_t reserved_bytes_ = 0;
+  // Written under the allocator lock only; atomic for the hint.
+  std::atomic<std::uint64_t> reserved_bytes_{0};
   std::uint64_t visited_ = 0;
 };
 

@@ -36,14 +36,15 @@ namespace tslab::detail {
 
 namespace {
 
-constexpr std::size_t whole_segments(std::size_t bytes) {
-  return (bytes + SEGMENT_SIZE - 1) & ~(SEGMENT_SIZE - 1);
+// A reservation's size: whole units of span_unit.
+constexpr std::size_t whole_units(std::size_t bytes) {
+  return (bytes + span_unit(bytes) - 1) & ~(span_unit(bytes) - 1);
 }
 
 }  // namespace
 
 void* AllocatorCore::reserve_covered_span(std::size_t size) noexcept {
-  void* base = reserve_span(size, SEGMENT_SIZE);
+  void* base = reserve_span(size, span_unit(size));
   if (base != nullptr && !segment_map_cover(reinterpret_cast<std::uintptr_t>(base), size)) {
     platform_.release(base, size);
     return nullptr;
@@ -72,9 +73,9 @@ bool AllocatorCore::release_grown_range(SegmentHeader* seg, bool keep_held) noex
 }
 
 SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept {
-  // `to` is aligned to a segment. An empty cache asks nothing of the OS (can_grow
-  // reads the address-space limit); take_warmest checks again under the lock.
-  if (alignment > SEGMENT_SIZE || large_cache_.maybe_empty() || !platform_.can_grow()) return nullptr;
+  // `to` is aligned to its unit (span_unit). An empty cache asks nothing of the OS
+  // (can_grow reads the address-space limit); take_warmest checks again under the lock.
+  if (alignment > span_unit(reserve) || large_cache_.maybe_empty() || !platform_.can_grow()) return nullptr;
   SegmentHeader* seg = nullptr;
   std::size_t dirty = 0;
   {
@@ -112,7 +113,7 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
 void* AllocatorCore::grow_live_span(void* p, std::size_t need, std::size_t room, std::uint32_t epoch,
                                     std::uint64_t era, bool* gone) noexcept {
   if (!platform_.can_grow()) return nullptr;
-  const std::size_t size = whole_segments(need > room ? need : room);
+  const std::size_t size = whole_units(need > room ? need : room);
   void* to = reserve_covered_span(size);
   if (to == nullptr) return nullptr;
   Slab* s = nullptr;

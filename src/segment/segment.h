@@ -1,5 +1,6 @@
 // This file contains SegmentHeader, the metadata of one OS reservation: either a
-// 4 MiB segment cut into 64 slabs, or a large span holding one block.
+// 4 MiB segment cut into 64 slabs, or a large span holding one block (whole
+// 64 KiB granules below a segment, whole segments from there on: span_unit).
 // Headers live in the metadata arena, never inside the reservation they describe.
 #ifndef TSLAB_SEGMENT_SEGMENT_H
 #define TSLAB_SEGMENT_SEGMENT_H
@@ -23,6 +24,7 @@ struct alignas(64) SegmentHeader {
   std::uint32_t slabs_taken = 0;         // small: slabs handed out so far (allocator lock)
   SegmentHeader* next = nullptr;         // allocator's list of reservations (allocator lock)
   SegmentHeader* next_cached = nullptr;  // large: the allocator's cache of free spans (allocator lock)
+  SegmentHeader* prev_cached = nullptr;  // large: the span before it in its cache bin (allocator lock)
   // Large: the cache's order of age, oldest first (allocator lock).
   SegmentHeader* older_cached = nullptr;
   SegmentHeader* newer_cached = nullptr;

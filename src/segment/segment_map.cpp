@@ -16,8 +16,8 @@ constinit Mutex g_mutex;  // guards the first initialisation and the creation of
 constinit std::atomic<bool> g_initialised{false};
 
 void store_range(const SegmentHeader* header, std::uintptr_t entry, std::memory_order order) {
-  const std::uintptr_t first = header->base >> SEGMENT_SHIFT;
-  const std::uintptr_t last = (header->base + header->size - 1) >> SEGMENT_SHIFT;
+  const std::uintptr_t first = header->base >> MAP_GRANULE_SHIFT;
+  const std::uintptr_t last = (header->base + header->size - 1) >> MAP_GRANULE_SHIFT;
   for (std::uintptr_t g = first; g <= last; ++g)
     if (SegmentMapEntry* e = g_segment_map.write(g)) e->store(entry, order);
 }
@@ -39,8 +39,8 @@ bool segment_map_init() noexcept {
 bool segment_map_cover(std::uintptr_t base, std::size_t size) noexcept {
   if (!g_initialised.load(std::memory_order_acquire)) return false;  // segment_map_init comes first
   if (size == 0 || base >= ADDRESS_LIMIT || size > ADDRESS_LIMIT - base) return false;
-  const std::size_t first = base >> (SEGMENT_SHIFT + SEGMENT_MAP_LEAF_BITS);
-  const std::size_t last = (base + size - 1) >> (SEGMENT_SHIFT + SEGMENT_MAP_LEAF_BITS);
+  const std::size_t first = base >> (MAP_GRANULE_SHIFT + SEGMENT_MAP_LEAF_BITS);
+  const std::size_t last = (base + size - 1) >> (MAP_GRANULE_SHIFT + SEGMENT_MAP_LEAF_BITS);
   for (std::size_t leaf = first; leaf <= last; ++leaf) {
     if (g_segment_map.has_leaf(leaf)) continue;
     const LockGuard lock(g_mutex);

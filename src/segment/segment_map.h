@@ -1,10 +1,12 @@
-// This file contains the process-wide segment map: for every 4 MiB granule of the
-// address space, the header of the tslab reservation covering it, or nullptr.
+// This file contains the process-wide segment map: for every 64 KiB granule of
+// the address space (MAP_GRANULE), the header of the tslab reservation covering
+// it, or nullptr. A small segment fills 64 entries; a large span as many as it
+// has granules, so spans need not be a segment apart.
 // It is how a pointer of unknown origin is recognised (or rejected) without ever
 // being dereferenced: pointer -> granule -> header -> owner and slab.
 //
 // A LazyTable (segment/lazy_table.h) of one entry per granule below 2^47: leaves
-// of 16,384 entries (128 KiB), each covering a 64 GiB region of the address
+// of 262,144 entries (2 MiB), each covering a 16 GiB region of the address
 // space, reserved the first time a reservation lands in the region
 // (segment_map_cover). A lookup in a region tslab never used reads the shared
 // zero leaf: not ours, and never a fault.
@@ -22,10 +24,10 @@ namespace tslab::detail {
 
 inline constexpr unsigned ADDRESS_BITS = 47;
 inline constexpr std::uintptr_t ADDRESS_LIMIT = std::uintptr_t{1} << ADDRESS_BITS;
-inline constexpr unsigned SEGMENT_MAP_LEAF_BITS = 14;  // a leaf covers 2^(14 + 22) bytes: 64 GiB
+inline constexpr unsigned SEGMENT_MAP_LEAF_BITS = 18;  // a leaf covers 2^(18 + 16) bytes: 16 GiB
 
 using SegmentMapEntry = std::atomic<std::uintptr_t>;
-using SegmentMap = LazyTable<SegmentMapEntry, ADDRESS_BITS - SEGMENT_SHIFT, SEGMENT_MAP_LEAF_BITS>;
+using SegmentMap = LazyTable<SegmentMapEntry, ADDRESS_BITS - MAP_GRANULE_SHIFT, SEGMENT_MAP_LEAF_BITS>;
 
 // An entry is a SegmentHeader*, with bit 0 set for small segments, so that the
 // free fast path tells a small slab from everything else (not ours, a large span)
@@ -44,7 +46,7 @@ bool segment_map_init() noexcept;
 // found here is complete.
 inline std::uintptr_t segment_map_entry(const void* p,
                                         std::memory_order order = std::memory_order_acquire) noexcept {
-  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(p) >> SEGMENT_SHIFT;
+  const std::uintptr_t granule = reinterpret_cast<std::uintptr_t>(p) >> MAP_GRANULE_SHIFT;
   // Written as the leaf's number, which the read computes too: one shift for both.
   if ((granule >> SEGMENT_MAP_LEAF_BITS) >= SegmentMap::LEAVES) [[unlikely]]
     return 0;

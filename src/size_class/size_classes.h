@@ -26,6 +26,15 @@ inline constexpr std::size_t SLAB_SIZE = std::size_t{1} << SLAB_SHIFT;
 inline constexpr std::size_t SEGMENT_SHIFT = 22;
 inline constexpr std::size_t SEGMENT_SIZE = std::size_t{1} << SEGMENT_SHIFT;
 inline constexpr std::size_t SLABS_PER_SEGMENT = SEGMENT_SIZE / SLAB_SIZE;
+// The segment map's granule (segment/segment_map.h): the unit in which a large
+// span below a segment reserves its range, so that spans of 64 KiB to 4 MiB lie
+// side by side rather than one to a segment (their page tables and address
+// space shared). A span of a segment or more reserves whole segments.
+inline constexpr std::size_t MAP_GRANULE_SHIFT = SLAB_SHIFT;
+inline constexpr std::size_t MAP_GRANULE = std::size_t{1} << MAP_GRANULE_SHIFT;
+constexpr std::size_t span_unit(std::size_t bytes) {
+  return bytes < SEGMENT_SIZE ? MAP_GRANULE : SEGMENT_SIZE;
+}
 inline constexpr std::uint32_t NUM_CLASSES = 80;
 inline constexpr std::size_t MIN_BLOCK = 16;
 inline constexpr std::size_t MAX_SMALL_SIZE = 65536;
