@@ -23,11 +23,11 @@ namespace {
 
 constexpr std::size_t MiB = std::size_t{1} << 20;
 
-// A pointer in each 64 GiB region of the address space, and beyond it.
+// A pointer in each 16 GiB region of the address space (a leaf's), and beyond it.
 std::vector<std::uintptr_t> one_address_per_region() {
   std::vector<std::uintptr_t> out;
   for (std::uintptr_t region = 0; region < td::SegmentMap::LEAVES; ++region)
-    out.push_back((region << (td::SEGMENT_SHIFT + td::SEGMENT_MAP_LEAF_BITS)) + 12345 * 16);
+    out.push_back((region << (td::MAP_GRANULE_SHIFT + td::SEGMENT_MAP_LEAF_BITS)) + 12345 * 16);
   out.push_back(td::ADDRESS_LIMIT - 16);
   for (std::uintptr_t a : {td::ADDRESS_LIMIT, td::ADDRESS_LIMIT << 1, ~std::uintptr_t{0} - 15})
     out.push_back(a);
@@ -97,12 +97,57 @@ TEST(LazyMaps, LeavesComeWithUse) {
   }
   EXPECT_GE(td::registry_reserved_bytes(), 2 * td::Registry::LEAF_BYTES);
   EXPECT_LE(td::registry_reserved_bytes(), 3 * td::Registry::LEAF_BYTES) << "ids are handed out densely";
-  // The spans' reservations (4 MiB each) lie in a few 64 GiB regions.
+  // The spans' reservations (two granules, 128 KiB, each) lie in a few 16 GiB regions.
   EXPECT_LE(td::segment_map_reserved_bytes(), 4 * td::SegmentMap::LEAF_BYTES);
   for (std::size_t i = 0; i < spans; ++i) {
     ASSERT_EQ(alloc.handle_to_ptr(blocks[i].handle), blocks[i].ptr) << i;
     ASSERT_EQ(alloc.free_handle(blocks[i].handle), tslab::Error::ok) << i;
   }
+}
+
+// A span of whole segments writes one map entry per segment, tagged to stand for
+// the whole segment: a 64 MiB block 16 entries, not 1,024 (a 1 TiB one 2 MiB of
+// map, not 128). Every address in it still resolves to its header, and none
+// once its range went back. A span below a segment writes one entry per granule.
+TEST(LazyMaps, SpansOfWholeSegmentsTakeOneEntryPerSegment) {
+  tslab::Allocator alloc;
+  constexpr std::size_t BIG = 64 * MiB, SMALLER = 3 * MiB;
+  auto* big = static_cast<char*>(alloc.allocate(BIG));
+  auto* smaller = static_cast<char*>(alloc.allocate(SMALLER));
+  ASSERT_NE(big, nullptr);
+  ASSERT_NE(smaller, nullptr);
+  const td::SegmentHeader* big_header = td::segment_map_lookup(big);
+  const td::SegmentHeader* smaller_header = td::segment_map_lookup(smaller);
+  ASSERT_NE(big_header, nullptr);
+  ASSERT_NE(smaller_header, nullptr);
+  ASSERT_EQ(reinterpret_cast<std::uintptr_t>(big) % td::SEGMENT_SIZE, 0u);
+  std::size_t entries = 0;
+  for (std::size_t off = 0; off < BIG; off += td::MAP_GRANULE) {
+    entries += td::segment_map_entry(big + off) != 0;
+    ASSERT_EQ(td::segment_map_lookup(big + off + 4096), big_header) << off;
+    ASSERT_EQ(td::segment_map_lookup_pinned(big + off), big_header) << off;
+    ASSERT_TRUE(td::segment_map_is_large(big + off)) << off;
+  }
+  EXPECT_EQ(entries, BIG / td::SEGMENT_SIZE);
+  entries = 0;
+  for (std::size_t off = 0; off < SMALLER; off += td::MAP_GRANULE) {
+    entries += td::segment_map_entry(smaller + off) != 0;
+    ASSERT_EQ(td::segment_map_lookup(smaller + off), smaller_header) << off;
+  }
+  EXPECT_EQ(entries, SMALLER / td::MAP_GRANULE);
+  EXPECT_EQ(alloc.deallocate(big + td::SEGMENT_SIZE + 64), tslab::Error::interior_pointer);
+  ASSERT_EQ(alloc.deallocate(big), tslab::Error::ok);
+  ASSERT_EQ(alloc.deallocate(smaller), tslab::Error::ok);
+  alloc.collect();  // the free spans' ranges go back
+  for (std::size_t off = 0; off < BIG; off += td::MAP_GRANULE) {
+    const td::SegmentHeader* now = td::segment_map_lookup(big + off);
+    // Another reservation may have taken the addresses since; never the old span.
+    ASSERT_TRUE(now == nullptr || now != big_header || !now->released) << off;
+    if (now == nullptr) {
+      EXPECT_EQ(alloc.deallocate(big + off), tslab::Error::not_allocated) << off;
+    }
+  }
+  EXPECT_TRUE(alloc.check().ok);
 }
 
 // Counts what a metadata arena reserves.

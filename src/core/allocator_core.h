@@ -173,6 +173,12 @@ class AllocatorCore final : public SlabSource {
   std::uint64_t large_cache_visits() const noexcept;
   // Reservation bytes the cache of free large spans keeps at most (core/span_release.cpp).
   static constexpr std::uint64_t MAX_CACHED_RESERVATION = std::uint64_t{1} << 30;
+  // Free spans the cache keeps at most, whatever their size: as many as 1 GiB held
+  // at a segment each. Their ranges cost no memory, but warm ones count in the
+  // retention: a thread's exit that leaves hundreds of buffers cached warm would
+  // otherwise hold the retention with spans behind newer, cold ones in the cache's
+  // last-in-first-out order, and every free after it would return its pages.
+  static constexpr std::uint64_t MAX_CACHED_SPANS = 256;
 
   // --- epochs and memory return (core/reclaim.cpp) ---
   EpochRing& epochs() noexcept { return epochs_; }
@@ -500,9 +506,13 @@ class AllocatorCore final : public SlabSource {
                        bool* gone) noexcept;
   // A new reservation of `size` bytes the segment map covers; null if none.
   void* reserve_covered_span(std::size_t size) noexcept;
-  // After a grow of `seg`'s range: the old range forgotten by the segment map.
-  // True if a validation still pins the header; then, unless `keep_held`, the
-  // header is bare (and no longer the grower's).
+  // A span about to grow: its old range leaves the map (forget_range_locked), and
+  // comes back if the grow is refused (keep_range_locked). Allocator lock held.
+  void forget_range_locked(SegmentHeader* seg) noexcept;
+  void keep_range_locked(SegmentHeader* seg) noexcept;
+  // After a grow of `seg`'s range (forgotten before it): true if a validation
+  // still pins the header; then, unless `keep_held`, the header is bare (and no
+  // longer the grower's).
   bool release_grown_range(SegmentHeader* seg, bool keep_held) noexcept;
   // A span bound to a new reservation: a bare header if one is free, else new metadata and id.
   SegmentHeader* new_span(std::size_t reserve, std::size_t alignment) noexcept;
@@ -541,9 +551,14 @@ class AllocatorCore final : public SlabSource {
   // Releases cached spans, those cached longest first, until the cache holds at
   // most `keep` bytes of reservation.
   void trim_span_cache(std::uint64_t keep) noexcept;
+  bool cache_over_bound_locked() const noexcept {
+    return large_cache_.reserved_bytes() > MAX_CACHED_RESERVATION || large_cache_.size() > MAX_CACHED_SPANS;
+  }
   // Releases every cached span under the lock it holds: the OS refused address
   // space for a small segment (new_small_segment).
   void release_span_cache_locked() noexcept;
+  // A freed span whose id has no generation left: its range goes back for good.
+  void retire_span(SegmentHeader* seg) noexcept;
   // A bare header no validation still holds; nullptr if none. Allocator lock held.
   SegmentHeader* take_bare_span_locked() noexcept;
   // Puts a bare header on the list take_bare_span_locked reads. Allocator lock held.

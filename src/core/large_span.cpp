@@ -529,8 +529,8 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm, Heap* 
   SegmentHeader* seg = segment_map_lookup(s->start);
   // The caller's stash first: no lock (core/span_stash.cpp).
   if (keep_warm && mine != nullptr && stash_span(mine, seg, s)) return TSLAB_OK;
-  bool cached = false;
-  std::uint64_t cached_reservation = 0;
+  bool cached = false, retired = false;
+  bool over_bound = false;  // the cache's reservations or spans beyond their bounds
   if (keep_warm) {
     // Kept committed if the warm cache has room: the pages keep this block's
     // data, which no one may read (the span is UNUSED until handed out again).
@@ -550,40 +550,26 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm, Heap* 
       large_cache_.push(seg);
       release_large_decayed_locked();
       cached = true;
-      cached_reservation = large_cache_.reserved_bytes();
+      over_bound = cache_over_bound_locked();
     }
   }
   if (!cached) {
-    // A cache whose reservations reached their bound keeps no more: the range goes
-    // back whole, its pages with it (one munmap, where a decommit now and the
-    // unmap of the oldest cached span next would be two system calls). Read
-    // without the lock: a hint; the trim below keeps the bound either way.
-    const bool keep_range = large_cache_.reserved_bytes() + seg->size <= MAX_CACHED_RESERVATION;
     // Pages go back while the span is unreachable by every allocation path: it
     // enters the cache only below (law 4).
-    if (keep_range) clear_span(s);
-    ReleasedRange range{};
-    {
-      const CountedLock lock(mutex_, counters_);
-      s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);  // as above
-      // No generation left for another block: the span is retired, never bound
-      // again, so no handle it issued can be accepted again (law 5).
-      const bool retired = registry_current_generation(s->id) >= HANDLE_GEN_MASK;
-      if (retired) counters_.slabs_retired.add();
-      if (!keep_range) {
-        // Not in the cache: its dirty extent is no part of the cache's warm bytes.
-        const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
-        const std::size_t bytes = smaller(larger(usable, seg->dirty_bytes), seg->size);
-        seg->dirty_bytes = 0;
-        decommitted_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-      }
-      if (!retired && keep_range) large_cache_.push(seg);
-      if (retired || !keep_range) range = unbind_span_locked(seg);  // a bare header, unless retired
-      cached_reservation = large_cache_.reserved_bytes();
-    }
-    unmap(&range, range.base != nullptr ? 1 : 0);
+    clear_span(s);
+    const CountedLock lock(mutex_, counters_);
+    s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);  // as above
+    // No generation left for another block: the span is retired, never bound
+    // again, so no handle it issued can be accepted again (law 5).
+    retired = registry_current_generation(s->id) >= HANDLE_GEN_MASK;
+    if (!retired) large_cache_.push(seg);
+    over_bound = cache_over_bound_locked();
   }
-  if (cached_reservation > MAX_CACHED_RESERVATION) trim_span_cache(MAX_CACHED_RESERVATION);
+  if (retired) {
+    counters_.slabs_retired.add();
+    retire_span(seg);
+  }
+  if (over_bound) trim_span_cache(MAX_CACHED_RESERVATION);
   return TSLAB_OK;
 }
 

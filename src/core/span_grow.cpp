@@ -16,10 +16,12 @@
 // its pointer or handle reads DOUBLE_FREE), UNUSED in both cases. Validations
 // still find the header in the map and refuse it without reading its range. A
 // refused grow leaves the range as it was: the span goes back to the cache (or
-// its block is live again), and the range is not asked to grow again. After a
-// grow the old range's map entries are cleared under the allocator lock, and
-// the header is bound to the new range only while no validation pins it
-// (seq_cst, after the clear: the binding protocol of core/span_release.cpp).
+// its block is live again), its map entries set again, and the range is not
+// asked to grow again. The old range's map entries are cleared under the
+// allocator lock before the grow (once the range moved, the OS may give its
+// addresses to another reservation), and the header is bound to the new range
+// only while no validation pins it (seq_cst, after the clear: the binding
+// protocol of core/span_release.cpp).
 // A cached span's header still pinned then goes bare, and its pages back to the
 // OS. A live block's is waited for: no validation held it when the grow began
 // (checked after the compare-exchange), and one that found it since sees it
@@ -52,15 +54,28 @@ void* AllocatorCore::reserve_covered_span(std::size_t size) noexcept {
   return base;
 }
 
+void AllocatorCore::forget_range_locked(SegmentHeader* seg) noexcept {
+  // Linearization point of the old range's release: from here no validation
+  // finds the span there (seq_cst, the releaser's half of the protocol). Before
+  // the grow: once the range moved, the OS may hand its addresses to another
+  // reservation, whose map entries a later clear would wipe out.
+  segment_map_clear(seg);
+  seg->released = true;
+}
+
+void AllocatorCore::keep_range_locked(SegmentHeader* seg) noexcept {
+  // The grow was refused and the range is as it was, still this span's: no other
+  // reservation can have been given its addresses. Validations that read the map
+  // meanwhile found nothing there, as they would find the span UNUSED now.
+  seg->released = false;
+  segment_map_set(seg);
+}
+
 bool AllocatorCore::release_grown_range(SegmentHeader* seg, bool keep_held) noexcept {
   bool held = false;
   {
     const CountedLock lock(mutex_, counters_);
-    // Linearization point of the old range's release: from here no validation
-    // finds the span there (seq_cst, the releaser's half of the protocol).
-    segment_map_clear(seg);
-    seg->released = true;
-    // seq_cst: the binder's half.
+    // seq_cst: the binder's half, after the clear (forget_range_locked).
     held = seg->pins[0].load(std::memory_order_seq_cst) != 0;
     if (held && !keep_held) {
       seg->growing = false;
@@ -88,9 +103,14 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
     seg->dirty_bytes = 0;
   }
   void* to = reserve_covered_span(reserve);
+  if (to != nullptr) {
+    const CountedLock lock(mutex_, counters_);
+    forget_range_locked(seg);
+  }
   if (to == nullptr || !platform_.grow_into(reinterpret_cast<void*>(seg->base), seg->size, to, reserve)) {
     // The range is as it was: back into the cache, warm, the newest.
     const CountedLock lock(mutex_, counters_);
+    if (to != nullptr) keep_range_locked(seg);
     seg->growing = false;
     seg->ungrowable = to != nullptr;
     seg->dirty_bytes = dirty;
@@ -153,12 +173,16 @@ void* AllocatorCore::grow_live_span(void* p, std::size_t need, std::size_t room,
     growable = !seg->ungrowable && seg->size < size && registry_current_generation(s->id) < HANDLE_GEN_MASK &&
                seg->pins[0].load(std::memory_order_seq_cst) == 0;
     seg->growing = growable;
+    if (growable) forget_range_locked(seg);
   }
   if (!growable) platform_.release(to, size);
   if (!growable || !platform_.grow_into(reinterpret_cast<void*>(seg->base), seg->size, to, size)) {
     // `p` is live again, as it was; the caller copies it.
     const CountedLock lock(mutex_, counters_);
-    if (growable) seg->ungrowable = true;  // the platform refused
+    if (growable) {
+      keep_range_locked(seg);
+      seg->ungrowable = true;  // the platform refused
+    }
     seg->growing = false;
     s->bits[0].allocated.store(word, std::memory_order_relaxed);
     s->state.store(SLAB_IN_USE, std::memory_order_release);

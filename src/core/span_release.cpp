@@ -2,8 +2,8 @@
 //
 // A freed span waits in the cache (core/large_span_cache.h) with its address
 // range still reserved. The cache holds at most MAX_CACHED_RESERVATION bytes of
-// reservation: a span freed cold while it is full is released at once, pages and
-// all (free_large); beyond the bound the span cached longest is released (munmap), and
+// reservation and MAX_CACHED_SPANS spans: beyond either the span cached longest
+// is released (munmap), and
 // so is every cached span when the OS refuses a new reservation (an address
 // space limit, RLIMIT_AS) or when collect() asks for everything back. A span
 // whose id has no generation left is released at once.
@@ -73,11 +73,21 @@ void AllocatorCore::trim_span_cache(std::uint64_t keep) noexcept {
     n = 0;
     {
       const CountedLock lock(mutex_, counters_);
-      while (n < RELEASE_BATCH && large_cache_.reserved_bytes() > keep)
+      while (n < RELEASE_BATCH &&
+             (large_cache_.reserved_bytes() > keep || (keep != 0 && large_cache_.size() > MAX_CACHED_SPANS)))
         ranges[n++] = unbind_span_locked(large_cache_.take_oldest());
     }
     unmap(ranges, n);
   }
+}
+
+void AllocatorCore::retire_span(SegmentHeader* seg) noexcept {
+  ReleasedRange range{};
+  {
+    const CountedLock lock(mutex_, counters_);
+    range = unbind_span_locked(seg);
+  }
+  unmap(&range, 1);
 }
 
 SegmentHeader* AllocatorCore::take_bare_span_locked() noexcept {

@@ -15,10 +15,20 @@ namespace {
 constinit Mutex g_mutex;  // guards the first initialisation and the creation of leaves
 constinit std::atomic<bool> g_initialised{false};
 
+// A span of whole segments has one entry per segment (WHOLE_TAG); decided from
+// its range alone, the same when the range is set and when it is cleared.
+bool whole_segments(const SegmentHeader* header) {
+  return header->kind == SlabKind::large && header->base % SEGMENT_SIZE == 0 &&
+         header->size % SEGMENT_SIZE == 0;
+}
+
 void store_range(const SegmentHeader* header, std::uintptr_t entry, std::memory_order order) {
   const std::uintptr_t first = header->base >> MAP_GRANULE_SHIFT;
   const std::uintptr_t last = (header->base + header->size - 1) >> MAP_GRANULE_SHIFT;
-  for (std::uintptr_t g = first; g <= last; ++g)
+  const bool whole = whole_segments(header);
+  const std::uintptr_t step = whole ? SLABS_PER_SEGMENT : 1;
+  if (whole && entry != 0) entry |= WHOLE_TAG;
+  for (std::uintptr_t g = first; g <= last; g += step)
     if (SegmentMapEntry* e = g_segment_map.write(g)) e->store(entry, order);
 }
 

@@ -1,7 +1,12 @@
 // This file contains the process-wide segment map: for every 64 KiB granule of
 // the address space (MAP_GRANULE), the header of the tslab reservation covering
-// it, or nullptr. A small segment fills 64 entries; a large span as many as it
-// has granules, so spans need not be a segment apart.
+// it, or nullptr. A small segment fills 64 entries; a large span below a segment
+// as many as it has granules, so such spans need not be a segment apart. A span
+// of whole segments (4 MiB-aligned, a multiple of 4 MiB: every span of 4 MiB or
+// more) fills one entry per segment, its first granule's, tagged WHOLE_TAG: a
+// lookup that reads an empty entry reads its segment's first one too. So the
+// map costs 8 bytes per 64 KiB of spans below 4 MiB and per 4 MiB above, not
+// 128 MiB for a 1 TiB reservation.
 // It is how a pointer of unknown origin is recognised (or rejected) without ever
 // being dereferenced: pointer -> granule -> header -> owner and slab.
 //
@@ -33,6 +38,9 @@ using SegmentMap = LazyTable<SegmentMapEntry, ADDRESS_BITS - MAP_GRANULE_SHIFT, 
 // free fast path tells a small slab from everything else (not ours, a large span)
 // with one bit test, and reaches its metadata from the entry alone (small_slab_of).
 inline constexpr std::uintptr_t SMALL_TAG = 1;
+// The entry of a segment's first granule that stands for the whole segment.
+inline constexpr std::uintptr_t WHOLE_TAG = 2;
+static_assert(alignof(SegmentHeader) > (SMALL_TAG | WHOLE_TAG), "the tags are a header pointer's low bits");
 
 // Every granule's entry. Readable from segment_map_init on (before the first
 // allocator exists).
@@ -53,20 +61,33 @@ inline std::uintptr_t segment_map_entry(const void* p,
   return g_segment_map.read(granule).load(order);
 }
 
+// The entry covering `p`: its granule's, or its segment's first granule's when
+// that stands for the whole segment (tags kept).
+inline std::uintptr_t segment_map_covering(const void* p,
+                                           std::memory_order order = std::memory_order_acquire) noexcept {
+  const std::uintptr_t entry = segment_map_entry(p, order);
+  if (entry != 0) return entry;
+  const auto segment =
+      reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) & ~(SEGMENT_SIZE - 1));
+  const std::uintptr_t whole = segment_map_entry(segment, order);
+  return (whole & WHOLE_TAG) != 0 ? whole : 0;
+}
+
 inline SegmentHeader* segment_map_lookup(const void* p) noexcept {
-  return reinterpret_cast<SegmentHeader*>(segment_map_entry(p) & ~SMALL_TAG);
+  return reinterpret_cast<SegmentHeader*>(segment_map_covering(p) & ~(SMALL_TAG | WHOLE_TAG));
 }
 
 // True if `p` lies in a large span of some allocator.
 inline bool segment_map_is_large(const void* p) noexcept {
-  const std::uintptr_t entry = segment_map_entry(p);
+  const std::uintptr_t entry = segment_map_covering(p);
   return entry != 0 && (entry & SMALL_TAG) == 0;
 }
 
 // The lookup a validation repeats once it pinned a large span's header: seq_cst,
 // the validator's half of the binding protocol (core/span_release.cpp).
 inline SegmentHeader* segment_map_lookup_pinned(const void* p) noexcept {
-  return reinterpret_cast<SegmentHeader*>(segment_map_entry(p, std::memory_order_seq_cst) & ~SMALL_TAG);
+  return reinterpret_cast<SegmentHeader*>(segment_map_covering(p, std::memory_order_seq_cst) &
+                                          ~(SMALL_TAG | WHOLE_TAG));
 }
 
 // The slab metadata for `p` if it lies in a small segment, else nullptr. Reads
