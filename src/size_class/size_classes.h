@@ -9,8 +9,9 @@
 // Classes above 16 KiB hold 3, 2 or 1 blocks per slab. The rest of such a slab
 // is address space only: carving writes a block's first 16 bytes, never the
 // slab's tail, and blocks of a page or more are never faulted in ahead.
-// They exist because a span of its own costs a 4 MiB-aligned reservation and a
-// page-table page per block, 20% of a 20 KiB block, and the allocator lock.
+// They exist because a span of its own costs a reservation (a system call), at
+// least a 64 KiB granule of address space, about 1.6 KiB of metadata and the
+// allocator lock per block.
 #ifndef TSLAB_SIZE_CLASS_SIZE_CLASSES_H
 #define TSLAB_SIZE_CLASS_SIZE_CLASSES_H
 
