@@ -112,30 +112,31 @@ TEST(SpanStash, NoWarmReserveNoStash) {
   EXPECT_ALLOCATOR_OK(a);
 }
 
-// The stashes of all heaps stay within the warm reserve, two spans per heap, and
-// a lower reserve or a collect empties them into the cache, which gives back
-// what the bound leaves out.
+// The stashes of all heaps stay within the warm reserve, SPAN_STASH_SLOTS spans
+// per heap, and a lower reserve or a collect empties them into the cache, which
+// gives back what the bound leaves out.
 TEST(SpanStash, StashesStayWithinTheWarmReserveAndGoBackWithIt) {
+  constexpr std::size_t SLOTS = tslab::detail::Heap::SPAN_STASH_SLOTS;
   tslab::Allocator a;
   attach(a);
-  ASSERT_EQ(a.set_warm_reserve(4 * BUFFER), Error::ok);
+  ASSERT_EQ(a.set_warm_reserve((SLOTS + 2) * BUFFER), Error::ok);
   ASSERT_EQ(a.set_large_retain(0), Error::ok);
   std::vector<void*> blocks;
-  for (int i = 0; i < 4; ++i) blocks.push_back(a.allocate(BUFFER));
+  for (std::size_t i = 0; i < SLOTS + 2; ++i) blocks.push_back(a.allocate(BUFFER));
   for (void* p : blocks) ASSERT_NE(p, nullptr);
   LockCount locks(a);
-  ASSERT_EQ(a.deallocate(blocks[0]), Error::ok);
-  ASSERT_EQ(a.deallocate(blocks[1]), Error::ok);
-  EXPECT_EQ(locks.since(), 0u) << "two slots";
-  ASSERT_EQ(a.deallocate(blocks[2]), Error::ok);
-  EXPECT_GE(locks.since(), 1u) << "the third goes to the cache";
-  EXPECT_LE(tslab::stats(a).warm_reserve_bytes, 4 * BUFFER) << "stashed and cached share the reserve";
+  for (std::size_t i = 0; i < SLOTS; ++i) ASSERT_EQ(a.deallocate(blocks[i]), Error::ok);
+  EXPECT_EQ(locks.since(), 0u) << SLOTS << " slots";
+  ASSERT_EQ(a.deallocate(blocks[SLOTS]), Error::ok);
+  EXPECT_GE(locks.since(), 1u) << "the next one goes to the cache";
+  EXPECT_LE(tslab::stats(a).warm_reserve_bytes, (SLOTS + 2) * BUFFER)
+      << "stashed and cached share the reserve";
   EXPECT_ALLOCATOR_OK(a);
   ASSERT_EQ(a.set_warm_reserve(BUFFER), Error::ok);  // the stash is held to the new bound
   EXPECT_LE(tslab::stats(a).warm_reserve_bytes, BUFFER);
   EXPECT_ALLOCATOR_OK(a);
-  ASSERT_EQ(a.set_warm_reserve(4 * BUFFER), Error::ok);
-  ASSERT_EQ(a.deallocate(blocks[3]), Error::ok);  // stashed again
+  ASSERT_EQ(a.set_warm_reserve((SLOTS + 2) * BUFFER), Error::ok);
+  ASSERT_EQ(a.deallocate(blocks[SLOTS + 1]), Error::ok);  // stashed again
   EXPECT_GE(tslab::stats(a).warm_reserve_bytes, BUFFER);
   a.collect();
   EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 0u) << "collect empties the stashes too";

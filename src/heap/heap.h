@@ -309,7 +309,7 @@ class Heap {
   // without the allocator lock (core/span_stash.cpp). Only the owner fills a
   // slot; the owner, a collect, an abandon or a change of the warm reserve
   // empties one, each by exchange, so exactly one of them gets the span.
-  static constexpr std::uint32_t SPAN_STASH_SLOTS = 2;
+  static constexpr std::uint32_t SPAN_STASH_SLOTS = 8;
   std::atomic<SegmentHeader*> span_stash[SPAN_STASH_SLOTS] = {};
   Heap* next_all = nullptr;        // allocator's list of heaps (allocator lock)
   Heap* next_abandoned = nullptr;  // allocator's abandoned list (allocator lock)
