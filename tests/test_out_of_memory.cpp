@@ -16,10 +16,14 @@
 // Sanitizers reserve terabytes of shadow memory, so under ASan or TSan the
 // capped scenarios are skipped.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
 #include "capped_child.h"
@@ -365,3 +369,45 @@ TEST(OutOfMemory, EpochsAdvanceCloseAndCollectUnderAnAddressSpaceCap) {
 }
 
 TEST(OutOfMemory, ArenasUnderAnAddressSpaceCap) { expect_capped_child_passes(arenas_under_the_cap); }
+
+// Out of mappings (vm.max_map_count), unmapping part of a mapping fails: it would
+// split the mapping in two. Spans lie side by side in merged mappings, so the
+// cache's release of one in the middle does just that; its pages must still go
+// back to the OS (the range stays reserved), the neighbours' bytes untouched.
+TEST(OutOfMemory, ARangeThatCannotBeUnmappedStillGivesItsPagesBack) {
+#ifdef TSLAB_CAPPED_CHILD_SANITIZED
+  GTEST_SKIP() << "the sanitizer's own mappings need room the test takes away";
+#endif
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    tslab::OsPlatform& os = tslab::OsPlatform::instance();
+    const std::size_t page = os.page_size();
+    auto* three = static_cast<unsigned char*>(
+        ::mmap(nullptr, 3 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (three == MAP_FAILED) ::_exit(2);
+    std::memset(three, 0x5a, 3 * page);
+    // Single pages of alternating protection: they never merge, one mapping each.
+    std::size_t taken = 0;
+    for (; taken < 4'000'000; ++taken) {
+      const int protection = taken % 2 == 0 ? PROT_READ : PROT_NONE;
+      if (::mmap(nullptr, page, protection, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED) break;
+    }
+    if (taken == 4'000'000) ::_exit(77);                 // a limit too high to reach here
+    if (::munmap(three + page, page) == 0) ::_exit(77);  // the kernel split it anyway
+    os.release(three + page, page);
+    unsigned char resident = 1;
+    if (::mincore(three + page, page, &resident) != 0) ::_exit(3);
+    if ((resident & 1) != 0) ::_exit(4);  // the page was not given back
+    if (three[0] != 0x5a || three[3 * page - 1] != 0x5a) ::_exit(5);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "the mapping limit could not be reached";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "3: mincore failed, 4: the page stayed resident, 5: neighbours changed";
+}

@@ -92,7 +92,12 @@ void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
 }
 
 void OsPlatform::release(void* p, std::size_t size) noexcept {
-  if (p != nullptr && size != 0) ::munmap(p, size);
+  if (p == nullptr || size == 0 || ::munmap(p, size) == 0) return;
+  // Refused: a range inside a larger mapping splits it, which needs one more
+  // mapping, and a process at vm.max_map_count has none (ENOMEM). Spans lie side
+  // by side in merged mappings, so it happens. The range stays reserved, but its
+  // pages still go back.
+  ::madvise(p, size, MADV_DONTNEED);
 }
 
 bool OsPlatform::commit(void*, std::size_t) noexcept {
