@@ -79,13 +79,7 @@ int main(int argc, char** argv) {
   ITERS = argl(argc, argv, 2, 20000);
   LEN = argl(argc, argv, 3, 500);
   WIN = argl(argc, argv, 4, 16);
-  pthread_t th[64];
-  for (long t = 0; t < T; t++) pthread_create(&th[t], NULL, worker, (void*)t);
-  uint64_t h = 0;
-  for (long t = 0; t < T; t++) {
-    pthread_join(th[t], NULL);
-    h = mix(h, sums[t]);
-  }
+  const uint64_t h = run_workers(T, worker, sums);
   printf("alloc-test checksum %016llx\n", (unsigned long long)h);
   return 0;
 }

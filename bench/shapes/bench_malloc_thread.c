@@ -59,13 +59,7 @@ int main(int argc, char** argv) {
     double u = (rng_next(&r) >> 11) * (1.0 / 9007199254740992.0);
     sizes[i] = (size_t)exp(lo + u * (hi - lo));
   }
-  pthread_t th[64];
-  for (long t = 0; t < T; t++) pthread_create(&th[t], NULL, worker, (void*)t);
-  uint64_t h = 0;
-  for (long t = 0; t < T; t++) {
-    pthread_join(th[t], NULL);
-    h = mix(h, sums[t]);
-  }
+  const uint64_t h = run_workers(T, worker, sums);
   printf("bench-malloc-thread checksum %016llx\n", (unsigned long long)h);
   return 0;
 }

@@ -40,13 +40,7 @@ int main(int argc, char** argv) {
   ITERS = argl(argc, argv, 2, 1000);
   OBJ = argl(argc, argv, 3, 8);
   REPS = argl(argc, argv, 4, 100000);
-  pthread_t th[64];
-  for (long t = 0; t < T; t++) pthread_create(&th[t], NULL, worker, (void*)t);
-  uint64_t h = 0;
-  for (long t = 0; t < T; t++) {
-    pthread_join(th[t], NULL);
-    h = mix(h, sums[t]);
-  }
+  const uint64_t h = run_workers(T, worker, sums);
   printf("cache-thrash checksum %016llx\n", (unsigned long long)h);
   return 0;
 }

@@ -50,13 +50,7 @@ int main(int argc, char** argv) {
   long T = argl(argc, argv, 1, 2);
   ITERS = argl(argc, argv, 2, 400000);
   NBUF = argl(argc, argv, 3, 2000);
-  pthread_t th[64];
-  for (long t = 0; t < T; t++) pthread_create(&th[t], NULL, worker, (void*)t);
-  uint64_t h = 0;
-  for (long t = 0; t < T; t++) {
-    pthread_join(th[t], NULL);
-    h = mix(h, sums[t]);
-  }
+  const uint64_t h = run_workers(T, worker, sums);
   printf("server-bufs checksum %016llx\n", (unsigned long long)h);
   return 0;
 }

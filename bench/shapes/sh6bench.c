@@ -23,15 +23,7 @@ static void* worker(void* arg) {
     for (int order = 0; order < 3; order++) {
       char** mp = xmalloc(NB * sizeof(char*));
       size_t* ms = xmalloc(NB * sizeof(size_t));
-      for (long i = 0; i < NB; i++) {
-        size_t s = sz;
-        sz = sz % MAXSZ + 1 + (it & 7);
-        if (sz > (uint64_t)MAXSZ) sz = 1;
-        mp[i] = xmalloc(s);
-        ms[i] = s;
-        mp[i][0] = (char)i;
-        mp[i][s - 1] = (char)s;
-      }
+      sz = fill_blocks(mp, ms, NB, sz, MAXSZ, it);
       if (order == 0) {
         for (long i = 0; i < NB; i++) {
           h = mix(h, mp[i][0] ^ mp[i][ms[i] - 1]);
@@ -65,13 +57,7 @@ int main(int argc, char** argv) {
   ITERS = argl(argc, argv, 2, 400);
   NB = argl(argc, argv, 3, 5000);
   MAXSZ = argl(argc, argv, 4, 1000);
-  pthread_t th[64];
-  for (long t = 0; t < T; t++) pthread_create(&th[t], NULL, worker, (void*)t);
-  uint64_t h = 0;
-  for (long t = 0; t < T; t++) {
-    pthread_join(th[t], NULL);
-    h = mix(h, sums[t]);
-  }
+  const uint64_t h = run_workers(T, worker, sums);
   printf("sh6bench checksum %016llx\n", (unsigned long long)h);
   return 0;
 }

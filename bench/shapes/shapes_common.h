@@ -59,3 +59,32 @@ static inline void* xrealloc(void* q, size_t n) {
 
 /* argv[i] as a number, or def when the command line is shorter. */
 static inline long argl(int argc, char** argv, int i, long def) { return argc > i ? atol(argv[i]) : def; }
+
+/* Runs worker(0) .. worker(threads - 1) on threads of their own (at most 64) and
+ * returns the mix of sums[0] .. sums[threads - 1], which they filled, in order. */
+static inline uint64_t run_workers(long threads, void* (*worker)(void*), const uint64_t* sums) {
+  pthread_t th[64];
+  for (long t = 0; t < threads; t++) pthread_create(&th[t], NULL, worker, (void*)t);
+  uint64_t h = 0;
+  for (long t = 0; t < threads; t++) {
+    pthread_join(th[t], NULL);
+    h = mix(h, sums[t]);
+  }
+  return h;
+}
+
+/* sh6bench's and sh8bench's fill: nb blocks of the sizes that follow sz (each the
+ * last plus 1 to 8 modulo maxsz, from iteration it), their first and last bytes
+ * written; the sizes in ms. Returns the size the next fill starts from. */
+static inline uint64_t fill_blocks(char** mp, size_t* ms, long nb, uint64_t sz, long maxsz, long it) {
+  for (long i = 0; i < nb; i++) {
+    size_t s = sz;
+    sz = sz % maxsz + 1 + (it & 7);
+    if (sz > (uint64_t)maxsz) sz = 1;
+    mp[i] = xmalloc(s);
+    ms[i] = s;
+    mp[i][0] = (char)i;
+    mp[i][s - 1] = (char)s;
+  }
+  return sz;
+}
