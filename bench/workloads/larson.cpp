@@ -13,6 +13,7 @@
 #include "harness/rss_timing.hpp"
 #include "workloads/object_ops.hpp"
 #include "workloads/registry.hpp"
+#include "workloads/run_memory.hpp"
 
 namespace bench {
 namespace {
@@ -28,8 +29,7 @@ bool larson(A& a, const ChildSpec& sp, Figures& f) {
   SpinBarrier bar(T);
   std::uint64_t t_start = 0, t_end = 0;
 
-  const std::uint64_t base = rss_bytes();
-  const bool reset = reset_peak_rss();
+  RunMemory memory;  // RSS before the run, and the peak reset
   auto body = [&](unsigned t) {
     Rng rng{sp.num("seed") + 0x9e3779b97f4a7c15ull * (t + 1)};
     std::uint64_t my_bad = 0;
@@ -61,15 +61,8 @@ bool larson(A& a, const ChildSpec& sp, Figures& f) {
     for (std::uint64_t i = 0; i < per; ++i) my_bad += !a.release(last[i]);
     bad.fetch_add(my_bad, std::memory_order_relaxed);
   };
-  std::vector<std::thread> workers;
-  workers.reserve(T);
-  for (unsigned t = 1; t < T; ++t) workers.emplace_back(body, t);
-  body(0);
-  for (auto& w : workers) w.join();
-  const std::uint64_t peak = peak_rss_bytes();
-  const std::uint64_t after = rss_bytes();
-  const bool purged = a.purge();
-  const std::uint64_t after_purge = rss_bytes();
+  run_on_threads(T, body);
+  const bool purged = memory.finish(a);
   unmap_buffer(slots, T * per * sizeof(void*));
   if (bad.load() != 0 || !purged) return false;
 
@@ -79,11 +72,7 @@ bool larson(A& a, const ChildSpec& sp, Figures& f) {
   f.add("replacements", total);
   f.add("mops_per_s", total / seconds / 1e6);
   f.add("ns_per_op", seconds * 1e9 * T / total);
-  f.add("rss_base", static_cast<double>(base));
-  f.add("rss_peak", static_cast<double>(peak));
-  f.add("rss_after", static_cast<double>(after));
-  f.add("rss_after_purge", static_cast<double>(after_purge));
-  f.add("peak_reset", reset ? 1 : 0);
+  memory.add_to(f);
   return true;
 }
 

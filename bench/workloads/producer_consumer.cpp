@@ -13,6 +13,7 @@
 #include "harness/rss_timing.hpp"
 #include "workloads/object_ops.hpp"
 #include "workloads/registry.hpp"
+#include "workloads/run_memory.hpp"
 
 namespace bench {
 namespace {
@@ -49,8 +50,7 @@ bool producer_consumer(A& a, const ChildSpec& sp, Figures& f) {
   SpinBarrier bar(2 * pairs);
   std::uint64_t t_start = 0, t_end = 0;
 
-  const std::uint64_t base = rss_bytes();
-  const bool reset = reset_peak_rss();
+  RunMemory memory;  // RSS before the run, and the peak reset
   auto producer = [&](unsigned i) {
     SpscRing& r = rings[i];
     Rng rng{sp.num("seed") + 0x9e3779b97f4a7c15ull * (i + 1)};
@@ -90,10 +90,7 @@ bool producer_consumer(A& a, const ChildSpec& sp, Figures& f) {
   producer(0);
   for (auto& t : threads) t.join();
   t_end = mono_ns();
-  const std::uint64_t after = rss_bytes();
-  const std::uint64_t peak = peak_rss_bytes();
-  const bool purged = a.purge();
-  const std::uint64_t after_purge = rss_bytes();
+  const bool purged = memory.finish(a);
   unmap_buffer(ring_slots, pairs * ring * sizeof(void*));
   unmap_buffer(rings, pairs * sizeof(SpscRing));
   if (bad.load() != 0 || !purged) return false;
@@ -103,11 +100,7 @@ bool producer_consumer(A& a, const ChildSpec& sp, Figures& f) {
   f.add("items", static_cast<double>(items * pairs));
   f.add("mitems_per_s", static_cast<double>(items * pairs) / seconds / 1e6);
   f.add("ns_per_item", seconds * 1e9 / static_cast<double>(items));
-  f.add("rss_base", static_cast<double>(base));
-  f.add("rss_peak", static_cast<double>(peak));
-  f.add("rss_after", static_cast<double>(after));
-  f.add("rss_after_purge", static_cast<double>(after_purge));
-  f.add("peak_reset", reset ? 1 : 0);
+  memory.add_to(f);
   return true;
 }
 

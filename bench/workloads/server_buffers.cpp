@@ -15,6 +15,7 @@
 #include "harness/rss_timing.hpp"
 #include "workloads/object_ops.hpp"
 #include "workloads/registry.hpp"
+#include "workloads/run_memory.hpp"
 
 namespace bench {
 namespace {
@@ -40,8 +41,7 @@ bool server_buffers(A& a, const ChildSpec& sp, Figures& f) {
   SpinBarrier bar(T);
   std::uint64_t t_start = 0, t_end = 0;
 
-  const std::uint64_t base = rss_bytes();
-  const bool reset = reset_peak_rss();
+  RunMemory memory;  // RSS before the run, and the peak reset
   auto body = [&](unsigned t) {
     Rng rng{sp.num("seed") + 0x9e3779b97f4a7c15ull * (t + 1)};
     std::uint64_t my_bad = 0;
@@ -68,15 +68,8 @@ bool server_buffers(A& a, const ChildSpec& sp, Figures& f) {
     for (const Buffer& b : mine) my_bad += !a.release(b.p);
     bad.fetch_add(my_bad, std::memory_order_relaxed);
   };
-  std::vector<std::thread> workers;
-  workers.reserve(T);
-  for (unsigned t = 1; t < T; ++t) workers.emplace_back(body, t);
-  body(0);
-  for (auto& w : workers) w.join();
-  const std::uint64_t peak = peak_rss_bytes();
-  const std::uint64_t after = rss_bytes();
-  const bool purged = a.purge();
-  const std::uint64_t after_purge = rss_bytes();
+  run_on_threads(T, body);
+  const bool purged = memory.finish(a);
   if (bad.load() != 0 || !purged) return false;
 
   const double seconds = static_cast<double>(t_end - t_start) / 1e9;
@@ -84,11 +77,7 @@ bool server_buffers(A& a, const ChildSpec& sp, Figures& f) {
   f.add("threads", T);
   f.add("replacements", total);
   f.add("kops_per_s", total / seconds / 1e3);
-  f.add("rss_base", static_cast<double>(base));
-  f.add("rss_peak", static_cast<double>(peak));
-  f.add("rss_after", static_cast<double>(after));
-  f.add("rss_after_purge", static_cast<double>(after_purge));
-  f.add("peak_reset", reset ? 1 : 0);
+  memory.add_to(f);
   return true;
 }
 

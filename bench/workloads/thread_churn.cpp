@@ -13,6 +13,7 @@
 #include "harness/rss_timing.hpp"
 #include "workloads/object_ops.hpp"
 #include "workloads/registry.hpp"
+#include "workloads/run_memory.hpp"
 
 namespace bench {
 namespace {
@@ -42,8 +43,7 @@ bool thread_churn(A& a, const ChildSpec& sp, Figures& f) {
     for (std::uint64_t i = 0; i < blocks; ++i) my_bad += !a.release(mine[i]);
     bad.fetch_add(my_bad, std::memory_order_relaxed);
   };
-  const std::uint64_t base = rss_bytes();
-  const bool reset = reset_peak_rss();
+  RunMemory memory;  // RSS before the run, and the peak reset
   const std::uint64_t t0 = mono_ns();
   std::vector<std::thread> wave;
   wave.reserve(T);
@@ -53,10 +53,7 @@ bool thread_churn(A& a, const ChildSpec& sp, Figures& f) {
     wave.clear();
   }
   const std::uint64_t t1 = mono_ns();
-  const std::uint64_t after = rss_bytes();
-  const std::uint64_t peak = peak_rss_bytes();
-  const bool purged = a.purge();
-  const std::uint64_t after_purge = rss_bytes();
+  const bool purged = memory.finish(a);
   unmap_buffer(slots, T * blocks * sizeof(void*));
   if (bad.load() != 0 || !purged) return false;
 
@@ -65,11 +62,7 @@ bool thread_churn(A& a, const ChildSpec& sp, Figures& f) {
   f.add("spawned", static_cast<double>(spawned));
   f.add("threads_per_s", static_cast<double>(spawned) / seconds);
   f.add("us_per_thread", seconds * 1e6 / static_cast<double>(spawned));
-  f.add("rss_base", static_cast<double>(base));
-  f.add("rss_peak", static_cast<double>(peak));
-  f.add("rss_after", static_cast<double>(after));
-  f.add("rss_after_purge", static_cast<double>(after_purge));
-  f.add("peak_reset", reset ? 1 : 0);
+  memory.add_to(f);
   return true;
 }
 

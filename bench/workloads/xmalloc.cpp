@@ -18,6 +18,7 @@
 #include "harness/stats.hpp"
 #include "workloads/object_ops.hpp"
 #include "workloads/registry.hpp"
+#include "workloads/run_memory.hpp"
 
 namespace bench {
 namespace {
@@ -80,8 +81,7 @@ bool xmalloc(A& a, const ChildSpec& sp, Figures& f) {
   SpinBarrier bar(producers + consumers);
   std::uint64_t t_start = 0;
 
-  const std::uint64_t base = rss_bytes();
-  const bool reset = reset_peak_rss();
+  RunMemory memory;  // RSS before the run, and the peak reset
   auto producer = [&](unsigned i) {
     Rng rng{sp.num("seed") + 0x9e3779b97f4a7c15ull * (i + 1)};
     bar.wait();
@@ -123,10 +123,7 @@ bool xmalloc(A& a, const ChildSpec& sp, Figures& f) {
   producer(0);
   for (auto& t : threads) t.join();
   const std::uint64_t t_end = mono_ns();
-  const std::uint64_t after = rss_bytes();
-  const std::uint64_t peak = peak_rss_bytes();
-  const bool purged = a.purge();
-  const std::uint64_t after_purge = rss_bytes();
+  const bool purged = memory.finish(a);
   unmap_buffer(rings, 2 * n_batches * sizeof(std::uint32_t));
   unmap_buffer(counts, n_batches * sizeof(std::uint64_t));
   unmap_buffer(items, n_batches * batch * sizeof(void*));
@@ -138,11 +135,7 @@ bool xmalloc(A& a, const ChildSpec& sp, Figures& f) {
   f.add("consumers", consumers);
   f.add("blocks", total);
   f.add("mblocks_per_s", total / seconds / 1e6);
-  f.add("rss_base", static_cast<double>(base));
-  f.add("rss_peak", static_cast<double>(peak));
-  f.add("rss_after", static_cast<double>(after));
-  f.add("rss_after_purge", static_cast<double>(after_purge));
-  f.add("peak_reset", reset ? 1 : 0);
+  memory.add_to(f);
   return true;
 }
 
