@@ -413,4 +413,125 @@ TEST(MtRemote, EveryRemoteFreeReachesItsOwnerWhileItDrains) {
   EXPECT_ALLOCATOR_OK(a);
 }
 
+// A free of another thread's block is validated from the slab the free path
+// found (AllocatorCore::free_other): every misuse of such a block gets, from a
+// thread that does not own it, the error its owner would get, through the
+// checked and the error-returning API, and leaves the blocks as they were.
+TEST(MtRemote, AnotherThreadsBadFreesGetTheOwnersErrors) {
+  tslab::Allocator a, b;
+  // A class whose slab ends in a tail shorter than a block.
+  std::size_t size = 0;
+  for (std::size_t s = 48; s <= 1024 && size == 0; s += 16)
+    if (std::size_t{slab_object_count(static_cast<std::uint32_t>(s))} *
+            slab_class_size(slab_size_class_of(s)) <
+        65536)
+      size = s;
+  ASSERT_NE(size, 0u);
+  const std::size_t block = slab_class_size(slab_size_class_of(size));
+  char* x = static_cast<char*>(a.allocate(size, 0));
+  char* y = static_cast<char*>(a.allocate(size, 0));
+  void* z = b.allocate(size, 0);
+  ASSERT_NE(x, nullptr);
+  ASSERT_NE(y, nullptr);
+  ASSERT_NE(z, nullptr);
+  tslab_test::fill_pattern(x, size, 1);
+  const auto base = reinterpret_cast<std::uintptr_t>(x) & ~std::uintptr_t{65535};
+  char* tail = reinterpret_cast<char*>(base + slab_object_count(static_cast<std::uint32_t>(size)) * block);
+  char* last =
+      reinterpret_cast<char*>(base) + (slab_object_count(static_cast<std::uint32_t>(size)) - 1) * block;
+  ASSERT_NE(last, x);
+  ASSERT_NE(last, y);
+
+  struct Probe {
+    void* p;
+    Error owner;
+    Error other = Error::ok, other_last = Error::ok;
+    bool other_checked = true;
+  };
+  std::vector<Probe> probes = {{x + 8, a.deallocate(x + 8)},
+                               {x + block - 1, a.deallocate(x + block - 1)},
+                               {tail, a.deallocate(tail)},
+                               {last, a.deallocate(last)}};
+  EXPECT_EQ(probes[0].owner, Error::interior_pointer);
+  EXPECT_EQ(probes[1].owner, Error::interior_pointer);
+  EXPECT_EQ(probes[2].owner, Error::not_allocated);
+  EXPECT_NE(probes[3].owner, Error::ok);
+  Error foreign = Error::ok, first = Error::invalid_argument, second = Error::ok;
+  std::thread other([&] {
+    // The thread allocates here too, so that it has a heap of its own.
+    void* mine = a.allocate(size, 0);
+    for (Probe& probe : probes) {
+      probe.other = a.deallocate(probe.p);
+      probe.other_last = tslab::last_error();
+      probe.other_checked = slab_free_checked(a.c_allocator(), probe.p);
+    }
+    foreign = a.deallocate(z);
+    first = a.deallocate(y);
+    second = a.deallocate(y);
+    a.deallocate(mine);
+  });
+  other.join();
+  for (const Probe& probe : probes) {
+    const auto offset = static_cast<char*>(probe.p) - x;
+    EXPECT_EQ(probe.other, probe.owner) << "at offset " << offset;
+    EXPECT_EQ(probe.other_last, probe.owner) << "at offset " << offset;
+    EXPECT_FALSE(probe.other_checked) << "at offset " << offset;
+  }
+  EXPECT_EQ(foreign, Error::foreign);
+  EXPECT_EQ(first, Error::ok);
+  EXPECT_EQ(second, Error::double_free);
+  EXPECT_EQ(a.deallocate(y), Error::double_free);  // the owner, before it collects
+  EXPECT_TRUE(tslab_test::check_pattern(x, size, 1));
+  EXPECT_ALLOCATOR_OK(a);
+  EXPECT_EQ(a.deallocate(x), Error::ok);
+  EXPECT_EQ(b.deallocate(z), Error::ok);
+  // A slab recycled since: its old pointers are refused from any thread.
+  const tslab::EpochId e = slab_epoch_open(a.c_allocator());
+  ASSERT_NE(e, SLAB_NO_EPOCH);
+  void* old = a.allocate(size, e);
+  ASSERT_NE(old, nullptr);
+  ASSERT_EQ(a.deallocate(old), Error::ok);
+  ASSERT_TRUE(epoch_close(a.c_allocator(), e));
+  slab_collect(a.c_allocator());
+  Error stale = Error::ok;
+  std::thread([&] { stale = a.deallocate(old); }).join();
+  EXPECT_EQ(stale, a.deallocate(old));
+  EXPECT_NE(stale, Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+  EXPECT_ALLOCATOR_OK(b);
+}
+
+// A thread using more allocators than its cache has lines: a free whose line
+// names another allocator reaches the same validation, and its own blocks are
+// freed as the owner's, remote ones as remote.
+TEST(MtRemote, FreesThroughACacheLineOfAnotherAllocator) {
+  constexpr int ALLOCATORS = 40;
+  std::vector<tslab::Allocator> all(ALLOCATORS);
+  std::vector<void*> blocks;
+  for (int round = 0; round < 4; ++round)
+    for (tslab::Allocator& a : all) {
+      blocks.push_back(a.allocate(64, 0));
+      ASSERT_NE(blocks.back(), nullptr);
+      tslab_test::fill_pattern(blocks.back(), 64, blocks.size());
+    }
+  // Half freed here, out of order (each allocator's block after the other
+  // allocators' lines took its way), half by another thread.
+  std::size_t failures = 0, corrupted = 0;
+  for (std::size_t i = 0; i < blocks.size(); i += 2) {
+    corrupted += !tslab_test::check_pattern(blocks[i], 64, i + 1);
+    failures += all[i % ALLOCATORS].deallocate(blocks[i]) != Error::ok;
+  }
+  std::thread([&] {
+    for (std::size_t i = 1; i < blocks.size(); i += 2) {
+      corrupted += !tslab_test::check_pattern(blocks[i], 64, i + 1);
+      failures += all[i % ALLOCATORS].deallocate(blocks[i]) != Error::ok;
+    }
+  }).join();
+  EXPECT_EQ(failures, 0u);
+  EXPECT_EQ(corrupted, 0u);
+  for (std::size_t i = 0; i < blocks.size(); ++i)
+    EXPECT_NE(all[i % ALLOCATORS].deallocate(blocks[i]), Error::ok) << "block " << i << " freed twice";
+  for (tslab::Allocator& a : all) EXPECT_ALLOCATOR_OK(a);
+}
+
 }  // namespace

@@ -129,6 +129,9 @@ class AllocatorCore final : public SlabSource {
   void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
   // keep_warm: a large span may stay committed in the warm cache (large_span.cpp).
   TslabError free_slow(void* p, bool keep_warm = true) noexcept;
+  // The free fast path's ending for a block of a small slab `s` that the
+  // caller's heap does not own (core/blocks.cpp): a remote free, or a refusal.
+  [[gnu::noinline]] TslabError free_other(void* p, Slab* s) noexcept;
   // Records a refused free: the thread's last error and the allocator's count.
   [[gnu::noinline, gnu::cold]] TslabError reject_free(TslabError e) noexcept;
   // The fast free's ending for a block of a closed activation `era` (read before
@@ -139,6 +142,7 @@ class AllocatorCore final : public SlabSource {
   // The same three endings for a fast free whose API reports only success
   // (core/free_endings.cpp), each already a bool, so that each is a tail call.
   [[gnu::noinline]] bool free_slow_ok(void* p) noexcept;
+  [[gnu::noinline]] bool free_other_ok(void* p, Slab* s) noexcept;
   [[gnu::noinline, gnu::cold]] bool reject_free_ok(TslabError e) noexcept;
   [[gnu::noinline, gnu::cold]] bool freed_into_closed_ok(Heap* heap, Slab* s, std::uint64_t era,
                                                          bool emptied) noexcept;
@@ -323,6 +327,9 @@ class AllocatorCore final : public SlabSource {
   // Frees a validated block from the calling thread (whose heap here is `mine`,
   // or null): local or remote.
   TslabError free_block(const BlockRef& ref, void* p, bool keep_warm, Heap* mine) noexcept;
+  // free_other's common case, a free of another heap's live block: false if
+  // the free is anything else (free_slow then decides), else true with *e set.
+  [[gnu::always_inline]] bool try_free_remote(void* p, Slab* s, Heap* mine, TslabError* e) noexcept;
   TslabError free_block(const BlockRef& ref, void* p, bool keep_warm = true) noexcept {
     return free_block(ref, p, keep_warm, own_heap());
   }

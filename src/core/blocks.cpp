@@ -147,6 +147,54 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_war
   return e;
 }
 
+// resolve_pointer and free_block for the one case a multi-threaded program
+// meets all the time, in one frame: a live block of another heap's small slab,
+// whose slab the free path found already. The same reads and atomic operations in
+// the same order (the pin, the state, the slot, the remote bit, the queue, the
+// open era); anything else is left to free_slow. Measured (callgrind, `make
+// bench-instructions`, handoff): a remote free takes 117 instructions through
+// the C API and 131 through the malloc override, where the general path took
+// 165 and 178 (its second map lookup, the large-span and owner branches, the
+// BlockRef and a frame of its own).
+inline bool AllocatorCore::try_free_remote(void* p, Slab* s, Heap* mine, TslabError* e) noexcept {
+  const std::size_t index = small_slab_index(p);
+  SegmentHeader* const seg = SegmentHeader::of_slab(s, index);
+  // A dead allocator, another allocator's segment, or the caller's own slab
+  // (its cache line named another allocator): free_slow's errors and paths.
+  if (!alive() || seg->owner != this || owned_by(s, mine)) [[unlikely]]
+    return false;
+  SlabPin pin;
+  pin.pin(seg->pins[index]);
+  // seq_cst: the pin protocol's other half (resolve_pointer).
+  if (s->state.load(std::memory_order_seq_cst) != SLAB_IN_USE) [[unlikely]]
+    return false;
+  const std::uint64_t product = s->slot_product(static_cast<std::size_t>(static_cast<char*>(p) - s->start));
+  const std::uint32_t slot = Slab::slot_of_product(product);
+  if (slot >= s->capacity || !s->starts_block(product)) [[unlikely]]
+    return false;
+  Heap* const owner = s->heap.load(std::memory_order_acquire);
+  // Recycled and taken by the caller's own heap since the free path looked.
+  if (owner == mine) [[unlikely]]
+    return false;
+  // Read while the block being freed keeps the slab in use (free_block).
+  const std::uint64_t era = s->era;
+  const std::uint32_t epoch = s->epoch;
+  *e = s->free_remote(slot);
+  if (*e != TSLAB_OK) return true;
+  owner->notify_remote(s);
+  if (era != epochs_.open_era(epoch)) return_if_empty(s, era);
+  return true;
+}
+
+TslabError AllocatorCore::free_other(void* p, Slab* s) noexcept {
+  TslabError e = TSLAB_OK;
+  if (!try_free_remote(p, s, own_heap(), &e)) [[unlikely]]
+    return free_slow(p);
+  if (e != TSLAB_OK) [[unlikely]]
+    return reject_free(e);
+  return TSLAB_OK;
+}
+
 TslabError AllocatorCore::freed_into_closed(Heap* heap, Slab* s, std::uint64_t era, bool emptied) noexcept {
   if (emptied) heap->slab_emptied(s);  // in free_block's order: the count, then the pages
   return_if_empty(s, era);

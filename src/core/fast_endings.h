@@ -10,6 +10,8 @@
 //   allocated(p)     the block          Result              what free returns
 //   alloc_missed(core, size, epoch)     freed()             the block went back
 //                    the slow path      free_missed(core, p)          the slow path
+//                                       free_other(core, p, slab)     another heap's
+//                                                           small slab (a remote free)
 //   refilled(heap, slab, p)             free_rejected(core, p, error) a refused free
 //                    the slab's first   free_closed(core, p, heap, slab, era, emptied)
 //                    live block                             into a closed activation
@@ -46,6 +48,9 @@ struct ErrorEndings : CoreAllocEndings {
   [[gnu::always_inline]] static Result free_missed(AllocatorCore& core, void* p) noexcept {
     return core.free_slow(p);
   }
+  [[gnu::always_inline]] static Result free_other(AllocatorCore& core, void* p, Slab* s) noexcept {
+    return core.free_other(p, s);
+  }
   [[gnu::always_inline]] static Result free_rejected(AllocatorCore& core, void*, TslabError e) noexcept {
     return core.reject_free(e);
   }
@@ -63,6 +68,9 @@ struct SuccessEndings : CoreAllocEndings {
   [[gnu::always_inline]] static Result freed() noexcept { return true; }
   [[gnu::always_inline]] static Result free_missed(AllocatorCore& core, void* p) noexcept {
     return core.free_slow_ok(p);
+  }
+  [[gnu::always_inline]] static Result free_other(AllocatorCore& core, void* p, Slab* s) noexcept {
+    return core.free_other_ok(p, s);
   }
   [[gnu::always_inline]] static Result free_rejected(AllocatorCore& core, void*, TslabError e) noexcept {
     return core.reject_free_ok(e);

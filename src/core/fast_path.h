@@ -30,7 +30,8 @@
 //     eras carry BIN_ERA_SAMPLED, heap/heap.h, so sampling adds nothing here)
 //
 //   free ──► segment map ──► owner heap == mine? ──► Slab::free_local (link, clear bit) ──► push
-//     └─ miss ─► free_slow ─► validation errors / large span / Slab::free_remote
+//     ├─ another heap's small slab ─► free_other ─► Slab::free_remote (or free_slow's errors)
+//     └─ not a small slab ─► free_slow ─► large span / validation errors
 #ifndef TSLAB_CORE_FAST_PATH_H
 #define TSLAB_CORE_FAST_PATH_H
 
@@ -129,6 +130,9 @@ template <class Endings>
         return Endings::free_closed(*this, p, s->heap.load(std::memory_order_relaxed), s, era, false);
       }
     }
+    // Another heap's slab (a remote free), this thread's cache line naming
+    // another allocator, or not a block's start: validated from the slab found.
+    return Endings::free_other(*this, p, s);
   }
   return Endings::free_missed(*this, p);
 }

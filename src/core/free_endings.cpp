@@ -8,6 +8,8 @@ namespace tslab::detail {
 
 bool AllocatorCore::free_slow_ok(void* p) noexcept { return free_slow(p) == TSLAB_OK; }
 
+bool AllocatorCore::free_other_ok(void* p, Slab* s) noexcept { return free_other(p, s) == TSLAB_OK; }
+
 bool AllocatorCore::reject_free_ok(TslabError e) noexcept {
   reject_free(e);
   return false;

@@ -134,6 +134,14 @@ template <FreeCall Call>
   if (e != TSLAB_OK) [[unlikely]]
     bad_free(p, e, free_call_name(Call));
 }
+// A block of a small slab another heap owns: a remote free (or a refused one).
+template <FreeCall Call>
+[[gnu::noinline]] void free_other(void* p, Slab* s) noexcept {
+  const TslabError e = g_malloc_core.load(std::memory_order_relaxed)->free_other(p, s);
+  leave_tslab();
+  if (e != TSLAB_OK) [[unlikely]]
+    bad_free(p, e, free_call_name(Call));
+}
 [[gnu::noinline, gnu::cold]] void free_refused(void* p, TslabError e, FreeCall call) noexcept;
 [[gnu::noinline, gnu::cold]] void free_closed(void* p, Heap* heap, Slab* s, std::uint64_t era, bool emptied,
                                               FreeCall call) noexcept;
@@ -145,6 +153,9 @@ struct FreeEndings {
   [[gnu::always_inline]] static void freed() noexcept { leave_tslab(); }
   [[gnu::always_inline]] static void free_missed(AllocatorCore&, void* p) noexcept {
     return detail::free_missed<Call>(p);
+  }
+  [[gnu::always_inline]] static void free_other(AllocatorCore&, void* p, Slab* s) noexcept {
+    return detail::free_other<Call>(p, s);
   }
   [[gnu::always_inline]] static void free_rejected(AllocatorCore&, void* p, TslabError e) noexcept {
     return free_refused(p, e, Call);

@@ -68,6 +68,10 @@ struct alignas(64) SegmentHeader {
   Slab* slab_for(const void* p) const { return &slabs[slab_index(p)]; }
   // Where the slab array of a header starts: directly behind it.
   static Slab* first_slab(SegmentHeader* header) { return reinterpret_cast<Slab*>(header + 1); }
+  // The header of a small segment from its slab `s`, the segment's slab `index`.
+  static SegmentHeader* of_slab(Slab* s, std::size_t index) {
+    return reinterpret_cast<SegmentHeader*>(s - index) - 1;
+  }
 };
 
 static_assert(sizeof(SegmentHeader) % alignof(Slab) == 0);

@@ -92,11 +92,13 @@ inline SegmentHeader* segment_map_lookup_pinned(const void* p) noexcept {
 
 // The slab metadata for `p` if it lies in a small segment, else nullptr. Reads
 // only the map entry; the segment header itself is not touched.
+inline std::size_t small_slab_index(const void* p) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(p) >> SLAB_SHIFT) & (SLABS_PER_SEGMENT - 1);
+}
 inline Slab* small_slab_of(const void* p) noexcept {
   const std::uintptr_t entry = segment_map_entry(p);
   if ((entry & SMALL_TAG) == 0) return nullptr;  // not ours (0), or a large span
-  const auto index = (reinterpret_cast<std::uintptr_t>(p) >> SLAB_SHIFT) & (SLABS_PER_SEGMENT - 1);
-  return SegmentHeader::first_slab(reinterpret_cast<SegmentHeader*>(entry - SMALL_TAG)) + index;
+  return SegmentHeader::first_slab(reinterpret_cast<SegmentHeader*>(entry - SMALL_TAG)) + small_slab_index(p);
 }
 
 // Makes sure the leaves covering [base, base + size) exist, reserving the missing
