@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "epoch/epoch_ring.h"
 #include "handle/handle.h"
@@ -130,6 +131,37 @@ TEST(Handles, EncodeDecodeRoundTripsAtTheFieldLimits) {
       }
   // Every slot of the smallest class fits the slot field.
   EXPECT_EQ(td::MAX_SLOTS, std::size_t{1} << td::HANDLE_SLOT_BITS);
+}
+
+// A small segment's map entries are its slabs' metadata: from any address in a
+// slab, small_slab_of and the header's own slab agree, for every slab of the
+// segment, at the slab's first and last byte.
+TEST(SegmentMap, ASmallSegmentsEntriesNameItsSlabs) {
+  tslab::Allocator alloc;
+  // One block in each of many slabs: 64 KiB blocks of a size class fill one slab each.
+  std::vector<void*> blocks;
+  for (int i = 0; i < 80; ++i) {
+    blocks.push_back(alloc.allocate(40000));
+    ASSERT_NE(blocks.back(), nullptr);
+  }
+  std::size_t slabs_seen = 0;
+  for (void* p : blocks) {
+    td::SegmentHeader* seg = td::segment_map_lookup(p);
+    ASSERT_NE(seg, nullptr);
+    ASSERT_EQ(seg->kind, td::SlabKind::small);
+    td::Slab* s = td::small_slab_of(p);
+    ASSERT_EQ(s, seg->slab_for(p));
+    ASSERT_EQ(s, &seg->slabs[td::small_slab_index(p)]);
+    const auto first = reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & ~(td::SLAB_SIZE - 1));
+    EXPECT_EQ(s->start, first);
+    EXPECT_EQ(td::small_slab_of(first), s);
+    EXPECT_EQ(td::small_slab_of(first + td::SLAB_SIZE - 1), s);
+    EXPECT_EQ(td::segment_map_lookup(first + td::SLAB_SIZE - 1), seg);
+    EXPECT_EQ(td::segment_map_lookup_pinned(first), seg);
+    ++slabs_seen;
+  }
+  EXPECT_EQ(slabs_seen, blocks.size());
+  for (void* p : blocks) EXPECT_EQ(alloc.deallocate(p), tslab::Error::ok);
 }
 
 TEST(SegmentMap, RecognisesOnlyRegisteredGranulesAndRejectsWildAddresses) {

@@ -7,7 +7,7 @@
 // A free is a segment-map read, the owner, block-start and bitmap checks, the
 // era check and a push. Measured (callgrind, `make bench-instructions`, 128 B
 // churn through the C API, the API shell included): allocation 55 instructions,
-// free (slab_free_checked) 66; tcmalloc takes 32 + 35 on the same churn. Of the
+// free (slab_free_checked) 62; tcmalloc takes 32 + 35 on the same churn. Of the
 // 55, one prefetches the next allocation's block (redis refilling a flushed
 // keyspace: 9.7 -> 8.8 s of CPU, medians of 3), the quiescence marker is 2
 // plain adds (it was 10 as atomic load/store pairs), the statistics count an add
@@ -17,7 +17,8 @@
 // clear_owned_bit: one `test`, `or` or `and` each, where the compiler's atomic loads and stores took a
 // register and 2-3 instructions more). Both paths end in tail calls only, each ending in its API's own terms
 // (its ending policy, core/fast_endings.h), and the free's cold endings read the heap again from the slab, so
-// it saves one register only; a small segment's map entry is tagged, so "a small slab" is one bit test; one
+// it saves one register only; a small segment's map entry is its slab's metadata, tagged, so "a small slab"
+// is one bit test and the slab is the entry (66 -> 62 with the remote frees' own ending, free_other); one
 // multiply gives both the slot and whether a block starts there (Slab::starts_block), and a slot past the
 // last block needs no test (its allocated bit is never set); the open era is read through the slab's pointer
 // to its epoch's word (Slab::open_era). What would shorten both further is the

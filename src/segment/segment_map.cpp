@@ -22,14 +22,24 @@ bool whole_segments(const SegmentHeader* header) {
          header->size % SEGMENT_SIZE == 0;
 }
 
-void store_range(const SegmentHeader* header, std::uintptr_t entry, std::memory_order order) {
+// Sets (or, with `clear`, empties) the entries of a header's range.
+void store_range(const SegmentHeader* header, bool clear, std::memory_order order) {
   const std::uintptr_t first = header->base >> MAP_GRANULE_SHIFT;
   const std::uintptr_t last = (header->base + header->size - 1) >> MAP_GRANULE_SHIFT;
+  const bool small = header->kind == SlabKind::small;
   const bool whole = whole_segments(header);
   const std::uintptr_t step = whole ? SLABS_PER_SEGMENT : 1;
-  if (whole && entry != 0) entry |= WHOLE_TAG;
-  for (std::uintptr_t g = first; g <= last; g += step)
-    if (SegmentMapEntry* e = g_segment_map.write(g)) e->store(entry, order);
+  const std::uintptr_t entry = reinterpret_cast<std::uintptr_t>(header) | (whole ? WHOLE_TAG : 0);
+  for (std::uintptr_t g = first; g <= last; g += step) {
+    SegmentMapEntry* e = g_segment_map.write(g);
+    if (e == nullptr) continue;
+    if (clear)
+      e->store(0, order);
+    else if (small)  // each granule is a slab: its metadata, tagged
+      e->store(reinterpret_cast<std::uintptr_t>(&header->slabs[g - first]) | SMALL_TAG, order);
+    else
+      e->store(entry, order);
+  }
 }
 
 }  // namespace
@@ -60,14 +70,12 @@ bool segment_map_cover(std::uintptr_t base, std::size_t size) noexcept {
 }
 
 void segment_map_set(const SegmentHeader* header) noexcept {
-  store_range(header,
-              reinterpret_cast<std::uintptr_t>(header) | (header->kind == SlabKind::small ? SMALL_TAG : 0),
-              std::memory_order_release);
+  store_range(header, false, std::memory_order_release);
 }
 
 void segment_map_clear(const SegmentHeader* header) noexcept {
   // seq_cst: the releaser's half of a span header's binding protocol (core/span_release.cpp).
-  store_range(header, 0, std::memory_order_seq_cst);
+  store_range(header, true, std::memory_order_seq_cst);
 }
 
 }  // namespace tslab::detail

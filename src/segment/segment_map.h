@@ -1,6 +1,6 @@
 // This file contains the process-wide segment map: for every 64 KiB granule of
 // the address space (MAP_GRANULE), the header of the tslab reservation covering
-// it, or nullptr. A small segment fills 64 entries; a large span below a segment
+// it (a small segment's slab), or nullptr. A small segment fills 64 entries; a large span below a segment
 // as many as it has granules, so such spans need not be a segment apart. A span
 // of whole segments (4 MiB-aligned, a multiple of 4 MiB: every span of 4 MiB or
 // more) fills one entry per segment, its first granule's, tagged WHOLE_TAG: a
@@ -34,13 +34,18 @@ inline constexpr unsigned SEGMENT_MAP_LEAF_BITS = 18;  // a leaf covers 2^(18 + 
 using SegmentMapEntry = std::atomic<std::uintptr_t>;
 using SegmentMap = LazyTable<SegmentMapEntry, ADDRESS_BITS - MAP_GRANULE_SHIFT, SEGMENT_MAP_LEAF_BITS>;
 
-// An entry is a SegmentHeader*, with bit 0 set for small segments, so that the
-// free fast path tells a small slab from everything else (not ours, a large span)
-// with one bit test, and reaches its metadata from the entry alone (small_slab_of).
+// A large span's entry is its SegmentHeader*. A small segment's granules are its
+// slabs (MAP_GRANULE == SLAB_SIZE), and each one's entry is that slab's metadata,
+// a Slab*, with bit 0 set: the free fast path tells a small slab from everything
+// else (not ours, a large span) with one bit test and has the slab's metadata
+// in the entry itself (small_slab_of; the slab's address in its segment header
+// took 5 instructions more).
 inline constexpr std::uintptr_t SMALL_TAG = 1;
 // The entry of a segment's first granule that stands for the whole segment.
 inline constexpr std::uintptr_t WHOLE_TAG = 2;
 static_assert(alignof(SegmentHeader) > (SMALL_TAG | WHOLE_TAG), "the tags are a header pointer's low bits");
+static_assert(alignof(Slab) > SMALL_TAG, "SMALL_TAG is a slab pointer's low bit");
+static_assert(MAP_GRANULE_SHIFT == SLAB_SHIFT, "a small segment's entries are its slabs'");
 
 // Every granule's entry. Readable from segment_map_init on (before the first
 // allocator exists).
@@ -73,8 +78,19 @@ inline std::uintptr_t segment_map_covering(const void* p,
   return (whole & WHOLE_TAG) != 0 ? whole : 0;
 }
 
+inline std::size_t small_slab_index(const void* p) noexcept {
+  return (reinterpret_cast<std::uintptr_t>(p) >> SLAB_SHIFT) & (SLABS_PER_SEGMENT - 1);
+}
+
+// The header an entry covering `p` names: a large span's, or the segment of a small slab's.
+inline SegmentHeader* segment_of_entry(std::uintptr_t entry, const void* p) noexcept {
+  if ((entry & SMALL_TAG) != 0)
+    return SegmentHeader::of_slab(reinterpret_cast<Slab*>(entry - SMALL_TAG), small_slab_index(p));
+  return reinterpret_cast<SegmentHeader*>(entry & ~WHOLE_TAG);
+}
+
 inline SegmentHeader* segment_map_lookup(const void* p) noexcept {
-  return reinterpret_cast<SegmentHeader*>(segment_map_covering(p) & ~(SMALL_TAG | WHOLE_TAG));
+  return segment_of_entry(segment_map_covering(p), p);
 }
 
 // True if `p` lies in a large span of some allocator.
@@ -86,19 +102,17 @@ inline bool segment_map_is_large(const void* p) noexcept {
 // The lookup a validation repeats once it pinned a large span's header: seq_cst,
 // the validator's half of the binding protocol (core/span_release.cpp).
 inline SegmentHeader* segment_map_lookup_pinned(const void* p) noexcept {
-  return reinterpret_cast<SegmentHeader*>(segment_map_covering(p, std::memory_order_seq_cst) &
-                                          ~(SMALL_TAG | WHOLE_TAG));
+  return segment_of_entry(segment_map_covering(p, std::memory_order_seq_cst), p);
 }
 
 // The slab metadata for `p` if it lies in a small segment, else nullptr. Reads
 // only the map entry; the segment header itself is not touched.
-inline std::size_t small_slab_index(const void* p) noexcept {
-  return (reinterpret_cast<std::uintptr_t>(p) >> SLAB_SHIFT) & (SLABS_PER_SEGMENT - 1);
-}
 inline Slab* small_slab_of(const void* p) noexcept {
   const std::uintptr_t entry = segment_map_entry(p);
   if ((entry & SMALL_TAG) == 0) return nullptr;  // not ours (0), or a large span
-  return SegmentHeader::first_slab(reinterpret_cast<SegmentHeader*>(entry - SMALL_TAG)) + small_slab_index(p);
+  Slab* const s = reinterpret_cast<Slab*>(entry - SMALL_TAG);
+  if (s == nullptr) __builtin_unreachable();  // a tagged entry is a slab: no second test
+  return s;
 }
 
 // Makes sure the leaves covering [base, base + size) exist, reserving the missing
