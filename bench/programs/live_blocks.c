@@ -8,6 +8,7 @@
  *   live_blocks fill SIZE    allocates blocks of SIZE bytes until malloc fails (run
  *                            it under `ulimit -v`) and prints how many fit
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   const size_t count = strtoul(argv[1], NULL, 10);
+  if (count == 0 || count > SIZE_MAX / sizeof(char*)) return 2;  // no product that wraps
   char** blocks = malloc(count * sizeof *blocks);
   if (blocks == NULL) return 1;
   for (size_t i = 0; i < count; ++i) {
