@@ -4,6 +4,7 @@
 // allocated before a refusal stay intact and freeable; allocation recovers.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory_resource>
 #include <new>
@@ -267,6 +268,54 @@ TEST(FaultInjection, FreesNeverNeedMemory) {
   void* p = a.allocate(64, 9);
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(a.deallocate(p), Error::ok);
+}
+
+// A platform that breaks its contract: every reservation it returns is one page
+// past the alignment asked for. The allocator gives each such range back and
+// reports out of memory; nothing is corrupted, and freeing what it never handed
+// out is refused.
+class MisalignedPlatform final : public tslab::Platform {
+ public:
+  void* reserve(std::size_t size, std::size_t alignment) noexcept override {
+    reserves.fetch_add(1);
+    const std::size_t page = os().page_size();
+    auto* base = static_cast<char*>(os().reserve(size + alignment, alignment));
+    if (base == nullptr) return nullptr;
+    os().release(base + page + size, alignment - page);
+    return base + page;
+  }
+  void release(void* p, std::size_t size) noexcept override {
+    releases.fetch_add(1);
+    os().release(static_cast<char*>(p) - os().page_size(), size + os().page_size());
+  }
+  bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
+  bool decommit(void* p, std::size_t size) noexcept override { return os().decommit(p, size); }
+  bool prefault(void* p, std::size_t size) noexcept override { return os().prefault(p, size); }
+  std::size_t page_size() const noexcept override { return os().page_size(); }
+  std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
+    return os().resident_bytes(p, size);
+  }
+  std::atomic<int> reserves{0}, releases{0};
+
+ private:
+  static tslab::OsPlatform& os() noexcept { return tslab::OsPlatform::instance(); }
+};
+
+TEST(FaultInjection, AMisalignedReservationIsRefusedNotUsed) {
+  MisalignedPlatform platform;
+  tslab::Options o;
+  o.platform = &platform;
+  tslab::Allocator a(o);  // its metadata arena asks for page alignment only: that holds
+  ASSERT_TRUE(a.valid());
+  const int releases_before = platform.releases.load();
+  for (std::size_t size : {std::size_t{64}, std::size_t{4096}, std::size_t{100000}, std::size_t{5} << 20}) {
+    EXPECT_EQ(a.allocate(size), nullptr) << size;
+    EXPECT_EQ(tslab::last_error(), Error::out_of_memory) << size;
+  }
+  EXPECT_GE(platform.releases.load() - releases_before, 4) << "a misaligned range was kept";
+  int local = 0;
+  EXPECT_NE(a.deallocate(&local), Error::ok);
+  EXPECT_TRUE(a.check().ok);
 }
 
 }  // namespace

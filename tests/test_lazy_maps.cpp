@@ -4,9 +4,13 @@
 // a pointer or handle whose leaf was never reserved reads as "not ours" and
 // never faults, and the metadata arena's chunks start small and grow.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <new>
 #include <vector>
 
 #include "handle/handle.h"
@@ -212,6 +216,63 @@ TEST(LazyMaps, ALargeMetadataBlockLeavesTheCurrentChunksRoom) {
   EXPECT_GE(platform.reserved[1], 300 * 1024u);
   ASSERT_NE(arena.allocate(80 * 1024), nullptr);
   EXPECT_EQ(platform.reserved.size(), 2u) << "the first chunk had room for it";
+}
+
+// A small segment's slab metadata is left zero until a slab is taken
+// (new_small_segment), which is a slab not taken: every field its default.
+TEST(LazyMaps, AZeroSlabIsADefaultSlab) {
+  alignas(td::Slab) unsigned char zero[sizeof(td::Slab)] = {};
+  alignas(td::Slab) unsigned char made[sizeof(td::Slab)] = {};
+  new (made) td::Slab();
+  EXPECT_EQ(std::memcmp(zero, made, sizeof zero), 0) << "a field of Slab has a non-zero default";
+  EXPECT_EQ(reinterpret_cast<td::Slab*>(made)->state.load(), td::SLAB_UNUSED);
+}
+
+// A new segment's slab metadata (64 x sizeof(Slab)) is touched slab by slab as
+// the slabs are taken, not all at once: an allocator that took one slab has
+// none of the later slabs' metadata pages resident; taking them faults them in,
+// and a block of a slab not taken yet is refused as not allocated.
+TEST(LazyMaps, ASegmentsSlabMetadataIsTouchedAsItsSlabsAreTaken) {
+  tslab::Allocator a;
+  void* p = a.allocate(64);
+  ASSERT_NE(p, nullptr);
+  td::SegmentHeader* seg = td::segment_map_lookup(p);
+  ASSERT_NE(seg, nullptr);
+  ASSERT_EQ(seg->slabs_taken, 1u);
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto first = (reinterpret_cast<std::uintptr_t>(&seg->slabs[8]) + page - 1) & ~(page - 1);
+  const auto last = reinterpret_cast<std::uintptr_t>(&seg->slabs[td::SLABS_PER_SEGMENT]) & ~(page - 1);
+  ASSERT_GT(last, first);
+  std::vector<unsigned char> resident((last - first) / page);
+  const auto count = [&] {
+    if (::mincore(reinterpret_cast<void*>(first), last - first, resident.data()) != 0)
+      return std::size_t{999};
+    std::size_t n = 0;
+    for (unsigned char r : resident) n += r & 1;
+    return n;
+  };
+  EXPECT_EQ(count(), 0u) << "the metadata of slabs never taken is resident";
+  // A pointer into a slab not taken yet is refused. (Its validation reads the
+  // slab's metadata: the OS's shared zero page, which mincore reports resident,
+  // so residency is not checked after it.)
+  char* untaken = reinterpret_cast<char*>(seg->base) + 40 * td::SLAB_SIZE;
+  EXPECT_EQ(a.deallocate(untaken), tslab::Error::not_allocated);
+  EXPECT_EQ(a.deallocate(untaken + 16), tslab::Error::not_allocated);
+  // Blocks of 16 KiB, four to a slab: 200 of them take the segment's other slabs.
+  std::vector<void*> blocks;
+  while (seg->slabs_taken < td::SLABS_PER_SEGMENT) {
+    blocks.push_back(a.allocate(16384));
+    ASSERT_NE(blocks.back(), nullptr);
+    ASSERT_LT(blocks.size(), 1000u);
+  }
+  EXPECT_EQ(count(), resident.size()) << "every slab taken, every metadata page touched";
+  for (std::uint32_t i = 0; i < td::SLABS_PER_SEGMENT; ++i) {
+    EXPECT_EQ(seg->slabs[i].start, reinterpret_cast<char*>(seg->base) + i * td::SLAB_SIZE);
+    EXPECT_EQ(seg->slabs[i].id, seg->first_id + i);
+  }
+  for (void* b : blocks) EXPECT_EQ(a.deallocate(b), tslab::Error::ok);
+  EXPECT_EQ(a.deallocate(p), tslab::Error::ok);
+  EXPECT_TRUE(a.check().ok);
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 // Contract, for every implementation:
 //   reserve(size, alignment)  size and alignment are multiples of page_size(),
 //                             alignment a power of two. Returns readable and
-//                             writable memory whose pages are zero on first touch,
-//                             or nullptr on refusal. Never throws. The zero bytes
+//                             writable memory aligned to `alignment` whose pages
+//                             are zero on first touch, or nullptr on refusal (a
+//                             range not so aligned is given back and counts as a
+//                             refusal). Never throws. The zero bytes
 //                             are relied on (metadata is not written until used,
 //                             so untouched pages stay uncommitted): a platform that
 //                             recycles memory must clear it first.

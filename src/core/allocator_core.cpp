@@ -164,15 +164,27 @@ bool AllocatorCore::alive_or_error() const noexcept {
   return false;
 }
 
+void* AllocatorCore::reserve_aligned(std::size_t size, std::size_t alignment) noexcept {
+  void* base = platform_.reserve(size, alignment);
+  // The segment map and the slab arithmetic rely on the alignment (a small
+  // segment's slabs are its 64 KiB granules): a range from a platform that
+  // broke its contract is given back and the reservation refused.
+  if (base != nullptr && reinterpret_cast<std::uintptr_t>(base) % alignment != 0) [[unlikely]] {
+    platform_.release(base, size);
+    return nullptr;
+  }
+  return base;
+}
+
 SegmentHeader* AllocatorCore::new_small_segment() noexcept {
-  void* base = platform_.reserve(SEGMENT_SIZE, SEGMENT_SIZE);
+  void* base = reserve_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
   if (base == nullptr &&
       (large_cache_.reserved_bytes() != 0 || stashed_bytes_.load(std::memory_order_relaxed) != 0)) {
     // Refused, perhaps for want of address space (RLIMIT_AS): what free spans
     // hold goes back first, as for a large span (reserve_span).
     unstash_all_locked();
     release_span_cache_locked();
-    base = platform_.reserve(SEGMENT_SIZE, SEGMENT_SIZE);
+    base = reserve_aligned(SEGMENT_SIZE, SEGMENT_SIZE);
   }
   if (base == nullptr) return nullptr;
   void* mem = meta_.allocate(sizeof(SegmentHeader) + SLABS_PER_SEGMENT * sizeof(Slab));
@@ -186,17 +198,18 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
   seg->base = reinterpret_cast<std::uintptr_t>(base);
   seg->size = SEGMENT_SIZE;
   seg->slab_count = SLABS_PER_SEGMENT;
+  // The slabs' metadata (64 x 1,216 bytes) stays as the arena gave it, zero,
+  // which is a slab not taken yet: SLAB_UNUSED, so validation refuses its
+  // addresses as for a pooled slab, and every other field its default (test:
+  // Slab.AZeroSlabIsADefaultSlab). take_slab writes each slab's address and
+  // id when it hands the slab out: a program that uses a few slabs faults in
+  // their metadata pages only, not 19 pages per segment at once.
   seg->slabs = SegmentHeader::first_slab(seg);
-  for (std::size_t i = 0; i < SLABS_PER_SEGMENT; ++i) {
-    Slab* s = new (&seg->slabs[i]) Slab();
-    s->start = static_cast<char*>(base) + i * SLAB_SIZE;
-  }
   // The ids go last: from here handles naming them resolve to this segment.
   if (!registry_acquire_block(record_, seg, &seg->first_id)) {
     platform_.release(base, SEGMENT_SIZE);
     return nullptr;
   }
-  for (std::uint32_t i = 0; i < SLABS_PER_SEGMENT; ++i) seg->slabs[i].id = seg->first_id + i;
   seg->next = reservations_;
   reservations_ = seg;
   segment_map_set(seg);
@@ -237,7 +250,11 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
       }
       current_segment_[epoch] = seg;
     }
-    s = &seg->slabs[seg->slabs_taken++];
+    const std::uint32_t index = seg->slabs_taken++;
+    s = &seg->slabs[index];
+    // The slab's first use: its metadata was left zero (new_small_segment).
+    s->start = reinterpret_cast<char*>(seg->base) + std::size_t{index} * SLAB_SIZE;
+    s->id = seg->first_id + index;
     s->resident = false;
     new_slabs_[cls].fetch_add(1, std::memory_order_relaxed);
     trim_large_warm_locked(SLAB_SIZE);

@@ -343,6 +343,9 @@ class AllocatorCore final : public SlabSource {
   bool owned_by_caller(const Slab* s) const noexcept;
   std::uint64_t encode_handle(const Slab* s, std::uint32_t slot) const noexcept;
 
+  // platform_.reserve, checked: nullptr (the range given back) if the platform
+  // returned a range not aligned to `alignment` (a power of two).
+  void* reserve_aligned(std::size_t size, std::size_t alignment) noexcept;
   Heap* attach_thread() noexcept;  // threads.cpp
   Heap* acquire_heap() noexcept;   // threads.cpp
 

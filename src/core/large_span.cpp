@@ -221,7 +221,7 @@ SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t 
 }
 
 void* AllocatorCore::reserve_span(std::size_t reserve, std::size_t alignment) noexcept {
-  void* base = platform_.reserve(reserve, alignment);
+  void* base = reserve_aligned(reserve, alignment);
   if (base != nullptr) return base;
   // Refused, perhaps for want of address space (RLIMIT_AS): what free spans
   // hold goes back first, the stashes' included.
@@ -230,7 +230,7 @@ void* AllocatorCore::reserve_span(std::size_t reserve, std::size_t alignment) no
     unstash_all_locked();
   }
   trim_span_cache(0);
-  return platform_.reserve(reserve, alignment);
+  return reserve_aligned(reserve, alignment);
 }
 
 SegmentHeader* AllocatorCore::new_span(std::size_t reserve, std::size_t alignment) noexcept {

@@ -8,7 +8,7 @@
 // map costs 8 bytes per 64 KiB of spans below 4 MiB and per 4 MiB above, not
 // 128 MiB for a 1 TiB reservation.
 // It is how a pointer of unknown origin is recognised (or rejected) without ever
-// being dereferenced: pointer -> granule -> header -> owner and slab.
+// being dereferenced: pointer -> granule -> slab (small) or header (large) -> owner.
 //
 // A LazyTable (segment/lazy_table.h) of one entry per granule below 2^47: leaves
 // of 262,144 entries (2 MiB), each covering a 16 GiB region of the address
@@ -44,7 +44,7 @@ inline constexpr std::uintptr_t SMALL_TAG = 1;
 // The entry of a segment's first granule that stands for the whole segment.
 inline constexpr std::uintptr_t WHOLE_TAG = 2;
 static_assert(alignof(SegmentHeader) > (SMALL_TAG | WHOLE_TAG), "the tags are a header pointer's low bits");
-static_assert(alignof(Slab) > SMALL_TAG, "SMALL_TAG is a slab pointer's low bit");
+static_assert(alignof(Slab) > (SMALL_TAG | WHOLE_TAG), "a slab pointer's low bits are free for both tags");
 static_assert(MAP_GRANULE_SHIFT == SLAB_SHIFT, "a small segment's entries are its slabs'");
 
 // Every granule's entry. Readable from segment_map_init on (before the first
