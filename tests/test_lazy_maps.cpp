@@ -258,6 +258,15 @@ TEST(LazyMaps, ASegmentsSlabMetadataIsTouchedAsItsSlabsAreTaken) {
   char* untaken = reinterpret_cast<char*>(seg->base) + 40 * td::SLAB_SIZE;
   EXPECT_EQ(a.deallocate(untaken), tslab::Error::not_allocated);
   EXPECT_EQ(a.deallocate(untaken + 16), tslab::Error::not_allocated);
+  EXPECT_EQ(a.usable_size(untaken), 0u);
+  EXPECT_EQ(a.ptr_to_handle(untaken), 0u);
+  // Handles naming a slab not taken yet (its id is the segment's): refused.
+  for (std::uint32_t generation = 0; generation < 4; ++generation)
+    for (std::uint32_t slot : {0u, 1u, 4095u}) {
+      const std::uint64_t h = td::handle_encode(generation, seg->first_id + 40, slot);
+      EXPECT_EQ(a.handle_to_ptr(h), nullptr) << generation << " " << slot;
+      EXPECT_NE(a.free_handle(h), tslab::Error::ok) << generation << " " << slot;
+    }
   // Blocks of 16 KiB, four to a slab: 200 of them take the segment's other slabs.
   std::vector<void*> blocks;
   while (seg->slabs_taken < td::SLABS_PER_SEGMENT) {
