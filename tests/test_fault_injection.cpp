@@ -270,23 +270,21 @@ TEST(FaultInjection, FreesNeverNeedMemory) {
   EXPECT_EQ(a.deallocate(p), Error::ok);
 }
 
-// A platform that breaks its contract: every reservation it returns is one page
-// past the alignment asked for. The allocator gives each such range back and
-// reports out of memory; nothing is corrupted, and freeing what it never handed
-// out is refused.
+// A platform that breaks its contract: every reservation it returns lies
+// `offset` bytes past the alignment asked for. The allocator gives each such
+// range back and refuses it: out of memory for a block (a page off: segments
+// and spans), no allocator at all (8 bytes off: its metadata arena too).
+// Nothing is corrupted, and freeing what it never handed out is refused.
 class MisalignedPlatform final : public tslab::Platform {
  public:
+  explicit MisalignedPlatform(std::size_t offset) : offset_(offset) {}
   void* reserve(std::size_t size, std::size_t alignment) noexcept override {
-    reserves.fetch_add(1);
-    const std::size_t page = os().page_size();
-    auto* base = static_cast<char*>(os().reserve(size + alignment, alignment));
-    if (base == nullptr) return nullptr;
-    os().release(base + page + size, alignment - page);
-    return base + page;
+    auto* base = static_cast<char*>(os().reserve(size + EXTRA, alignment));
+    return base == nullptr ? nullptr : base + offset_;
   }
   void release(void* p, std::size_t size) noexcept override {
     releases.fetch_add(1);
-    os().release(static_cast<char*>(p) - os().page_size(), size + os().page_size());
+    os().release(static_cast<char*>(p) - offset_, size + EXTRA);
   }
   bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
   bool decommit(void* p, std::size_t size) noexcept override { return os().decommit(p, size); }
@@ -295,14 +293,16 @@ class MisalignedPlatform final : public tslab::Platform {
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
     return os().resident_bytes(p, size);
   }
-  std::atomic<int> reserves{0}, releases{0};
+  std::atomic<int> releases{0};
 
  private:
+  static constexpr std::size_t EXTRA = std::size_t{4} << 20;  // room for the offset at any alignment
   static tslab::OsPlatform& os() noexcept { return tslab::OsPlatform::instance(); }
+  std::size_t offset_;
 };
 
 TEST(FaultInjection, AMisalignedReservationIsRefusedNotUsed) {
-  MisalignedPlatform platform;
+  MisalignedPlatform platform(tslab::OsPlatform::instance().page_size());
   tslab::Options o;
   o.platform = &platform;
   tslab::Allocator a(o);  // its metadata arena asks for page alignment only: that holds
@@ -316,6 +316,11 @@ TEST(FaultInjection, AMisalignedReservationIsRefusedNotUsed) {
   int local = 0;
   EXPECT_NE(a.deallocate(&local), Error::ok);
   EXPECT_TRUE(a.check().ok);
+
+  MisalignedPlatform bytes_off(8);
+  o.platform = &bytes_off;
+  EXPECT_THROW({ tslab::Allocator b(o); }, std::bad_alloc);
+  EXPECT_GE(bytes_off.releases.load(), 1) << "the misaligned metadata chunk was kept";
 }
 
 }  // namespace

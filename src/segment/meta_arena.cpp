@@ -24,6 +24,13 @@ char* MetaArena::add_chunk_locked(std::size_t bytes) noexcept {
   const std::size_t chunk_size = round_up(bytes, platform_.page_size());
   auto* chunk = static_cast<Chunk*>(platform_.reserve(chunk_size, platform_.page_size()));
   if (chunk == nullptr) return nullptr;
+  // Headers and slab records are laid out from the chunk's alignment (the map's
+  // tags are a slab pointer's low bits): a platform that broke its contract
+  // gets the range back, refused.
+  if (reinterpret_cast<std::uintptr_t>(chunk) % platform_.page_size() != 0) [[unlikely]] {
+    platform_.release(chunk, chunk_size);
+    return nullptr;
+  }
   chunk->next = chunks_;
   chunk->size = chunk_size;
   chunks_ = chunk;
