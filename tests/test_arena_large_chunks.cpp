@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "forwarding_platform.h"
 #include "slab_arena.h"
 #include "test_util.h"
 #include "tslab/arena.hpp"
@@ -48,24 +49,11 @@ void* dirty_freed_span(tslab::Allocator& alloc, std::size_t size) {
 
 // The OS, except that decommit is refused while `refusing` is set: a freed
 // span then keeps its bytes.
-class DecommitRefusingPlatform final : public tslab::Platform {
+class DecommitRefusingPlatform final : public tslab_test::ForwardingPlatform {
  public:
   bool refusing = false;
 
-  void* reserve(std::size_t size, std::size_t alignment) noexcept override {
-    return os().reserve(size, alignment);
-  }
-  void release(void* p, std::size_t size) noexcept override { os().release(p, size); }
-  bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
   bool decommit(void* p, std::size_t size) noexcept override { return !refusing && os().decommit(p, size); }
-  bool prefault(void* p, std::size_t size) noexcept override { return os().prefault(p, size); }
-  std::size_t page_size() const noexcept override { return os().page_size(); }
-  std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
-    return os().resident_bytes(p, size);
-  }
-
- private:
-  static tslab::OsPlatform& os() noexcept { return tslab::OsPlatform::instance(); }
 };
 
 }  // namespace

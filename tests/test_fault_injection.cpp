@@ -11,6 +11,7 @@
 #include <set>
 #include <vector>
 
+#include "forwarding_platform.h"
 #include "slab_alloc.h"
 #include "test_util.h"
 #include "tslab/platform.hpp"
@@ -275,7 +276,7 @@ TEST(FaultInjection, FreesNeverNeedMemory) {
 // range back and refuses it: out of memory for a block (a page off: segments
 // and spans), no allocator at all (8 bytes off: its metadata arena too).
 // Nothing is corrupted, and freeing what it never handed out is refused.
-class MisalignedPlatform final : public tslab::Platform {
+class MisalignedPlatform final : public tslab_test::ForwardingPlatform {
  public:
   explicit MisalignedPlatform(std::size_t offset) : offset_(offset) {}
   void* reserve(std::size_t size, std::size_t alignment) noexcept override {
@@ -286,18 +287,10 @@ class MisalignedPlatform final : public tslab::Platform {
     releases.fetch_add(1);
     os().release(static_cast<char*>(p) - offset_, size + EXTRA);
   }
-  bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
-  bool decommit(void* p, std::size_t size) noexcept override { return os().decommit(p, size); }
-  bool prefault(void* p, std::size_t size) noexcept override { return os().prefault(p, size); }
-  std::size_t page_size() const noexcept override { return os().page_size(); }
-  std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
-    return os().resident_bytes(p, size);
-  }
   std::atomic<int> releases{0};
 
  private:
   static constexpr std::size_t EXTRA = std::size_t{4} << 20;  // room for the offset at any alignment
-  static tslab::OsPlatform& os() noexcept { return tslab::OsPlatform::instance(); }
   std::size_t offset_;
 };
 

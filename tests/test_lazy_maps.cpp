@@ -13,6 +13,7 @@
 #include <new>
 #include <vector>
 
+#include "forwarding_platform.h"
 #include "handle/handle.h"
 #include "handle/registry.h"
 #include "segment/meta_arena.h"
@@ -155,7 +156,7 @@ TEST(LazyMaps, SpansOfWholeSegmentsTakeOneEntryPerSegment) {
 }
 
 // Counts what a metadata arena reserves.
-class CountingPlatform final : public tslab::Platform {
+class CountingPlatform final : public tslab_test::ForwardingPlatform {
  public:
   std::vector<std::size_t> reserved;
 
@@ -163,17 +164,6 @@ class CountingPlatform final : public tslab::Platform {
     reserved.push_back(size);
     return os().reserve(size, alignment);
   }
-  void release(void* p, std::size_t size) noexcept override { os().release(p, size); }
-  bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
-  bool decommit(void* p, std::size_t size) noexcept override { return os().decommit(p, size); }
-  bool prefault(void* p, std::size_t size) noexcept override { return os().prefault(p, size); }
-  std::size_t page_size() const noexcept override { return os().page_size(); }
-  std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
-    return os().resident_bytes(p, size);
-  }
-
- private:
-  static tslab::OsPlatform& os() noexcept { return tslab::OsPlatform::instance(); }
 };
 
 TEST(LazyMaps, MetadataArenaChunksStartSmallAndGrow) {

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "forwarding_platform.h"
 #include "test_util.h"
 #include "tslab/tslab.hpp"
 
@@ -25,18 +26,8 @@ namespace {
 // under the allocator lock, an owner purging its own free pages outside it), so
 // each decommit takes a slot of its own: one shared range would be torn by two
 // decommits and name memory neither of them returns.
-class SlowDecommitPlatform final : public tslab::Platform {
+class SlowDecommitPlatform final : public tslab_test::ForwardingPlatform {
  public:
-  void* reserve(std::size_t size, std::size_t alignment) noexcept override {
-    return os().reserve(size, alignment);
-  }
-  void release(void* p, std::size_t size) noexcept override { os().release(p, size); }
-  bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
-  bool prefault(void* p, std::size_t size) noexcept override { return os().prefault(p, size); }
-  std::size_t page_size() const noexcept override { return os().page_size(); }
-  std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
-    return os().resident_bytes(p, size);
-  }
   bool decommit(void* p, std::size_t size) noexcept override {
     const auto begin = reinterpret_cast<std::uintptr_t>(p);
     std::size_t slot = 0;
@@ -65,7 +56,6 @@ class SlowDecommitPlatform final : public tslab::Platform {
   std::uint64_t decommits() const noexcept { return decommits_.load(std::memory_order_relaxed); }
 
  private:
-  static tslab::OsPlatform& os() { return tslab::OsPlatform::instance(); }
   struct Range {
     std::uintptr_t begin = 0, end = 0;
   };

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "forwarding_platform.h"
 #include "slab_arena.h"
 #include "slab_stats.h"
 #include "test_util.h"
@@ -26,14 +27,12 @@ constexpr std::size_t SLAB = SLAB_PAGE_SIZE;
 constexpr std::size_t MiB = std::size_t{1} << 20;
 
 // Forwards to the OS and counts the calls that reach it.
-class CountingPlatform final : public tslab::Platform {
+class CountingPlatform final : public tslab_test::ForwardingPlatform {
  public:
   void* reserve(std::size_t size, std::size_t alignment) noexcept override {
     ++reserves;
     return os().reserve(size, alignment);
   }
-  void release(void* p, std::size_t size) noexcept override { os().release(p, size); }
-  bool commit(void* p, std::size_t size) noexcept override { return os().commit(p, size); }
   bool decommit(void* p, std::size_t size) noexcept override {
     ++decommits;
     return !refuse_decommit.load() && os().decommit(p, size);
@@ -42,17 +41,10 @@ class CountingPlatform final : public tslab::Platform {
     ++prefaults;
     return os().prefault(p, size);
   }
-  std::size_t page_size() const noexcept override { return os().page_size(); }
-  std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
-    return os().resident_bytes(p, size);
-  }
   std::uint64_t calls() const { return reserves + decommits + prefaults; }
 
   std::atomic<std::uint64_t> reserves{0}, decommits{0}, prefaults{0};
   std::atomic<bool> refuse_decommit{false};
-
- private:
-  static tslab::Platform& os() { return tslab::OsPlatform::instance(); }
 };
 
 // A batch: `objects` blocks of mixed sizes in the current epoch, written, freed.
