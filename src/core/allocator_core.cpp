@@ -169,7 +169,8 @@ void* AllocatorCore::reserve_aligned(std::size_t size, std::size_t alignment) no
   // The segment map and the slab arithmetic rely on the alignment (a small
   // segment's slabs are its 64 KiB granules): a range from a platform that
   // broke its contract is given back and the reservation refused.
-  if (base != nullptr && reinterpret_cast<std::uintptr_t>(base) % alignment != 0) [[unlikely]] {
+  if (base != nullptr && alignment != 0 && reinterpret_cast<std::uintptr_t>(base) % alignment != 0)
+      [[unlikely]] {
     platform_.release(base, size);
     return nullptr;
   }
@@ -201,7 +202,7 @@ SegmentHeader* AllocatorCore::new_small_segment() noexcept {
   // The slabs' metadata (64 x 1,216 bytes) stays as the arena gave it, zero,
   // which is a slab not taken yet: SLAB_UNUSED, so validation refuses its
   // addresses as for a pooled slab, and every other field its default (test:
-  // Slab.AZeroSlabIsADefaultSlab). take_slab writes each slab's address and
+  // LazyMaps.AZeroSlabIsADefaultSlab). take_slab writes each slab's address and
   // id when it hands the slab out: a program that uses a few slabs faults in
   // their metadata pages only, not 19 pages per segment at once.
   seg->slabs = SegmentHeader::first_slab(seg);

@@ -153,7 +153,7 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_war
 // the same order (the pin, the state, the slot, the remote bit, the queue, the
 // open era); anything else is left to free_slow. Measured (callgrind, `make
 // bench-instructions`, handoff): a remote free takes 117 instructions through
-// the C API and 131 through the malloc override, where the general path took
+// the C API and 127 through the malloc override, where the general path took
 // 165 and 178 (its second map lookup, the large-span and owner branches, the
 // BlockRef and a frame of its own).
 inline bool AllocatorCore::try_free_remote(void* p, Slab* s, Heap* mine, TslabError* e) noexcept {
