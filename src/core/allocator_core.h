@@ -330,6 +330,9 @@ class AllocatorCore final : public SlabSource {
   // free_other's common case, a free of another heap's live block: false if
   // the free is anything else (free_slow then decides), else true with *e set.
   [[gnu::always_inline]] bool try_free_remote(void* p, Slab* s, Heap* mine, TslabError* e) noexcept;
+  // What free_block and try_free_remote do once a remote free is validated.
+  [[gnu::always_inline]] TslabError free_remote_slot(Slab* s, Heap* owner, std::uint32_t slot,
+                                                     std::uint64_t era, std::uint32_t epoch) noexcept;
   TslabError free_block(const BlockRef& ref, void* p, bool keep_warm = true) noexcept {
     return free_block(ref, p, keep_warm, own_heap());
   }

@@ -106,6 +106,18 @@ BlockRef AllocatorCore::resolve_handle(std::uint64_t handle, SlabPin& pin) const
   return BlockRef{s, parts.slot, TSLAB_OK, true, parts.generation};
 }
 
+// The remote free of slot `slot` of `owner`'s small slab `s`, validated, the
+// slab pinned by the caller, `era` and `epoch` read from it before: the bit,
+// the owner's queue, and the close's hand-back if the activation has ended.
+inline TslabError AllocatorCore::free_remote_slot(Slab* s, Heap* owner, std::uint32_t slot, std::uint64_t era,
+                                                  std::uint32_t epoch) noexcept {
+  const TslabError e = s->free_remote(slot);
+  if (e != TSLAB_OK) return e;
+  owner->notify_remote(s);
+  if (era != epochs_.open_era(epoch)) return_if_empty(s, era);
+  return TSLAB_OK;
+}
+
 TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_warm, Heap* mine) noexcept {
   Slab* s = ref.slab;
   if (s->kind == SlabKind::large) return free_large(ref, keep_warm, mine);
@@ -129,11 +141,7 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_war
       return_if_empty(s, era);
     return e;
   }
-  const TslabError e = s->free_remote(ref.slot);
-  if (e != TSLAB_OK) return e;
-  owner->notify_remote(s);
-  if (era != epochs_.open_era(epoch)) return_if_empty(s, era);
-  return e;
+  return free_remote_slot(s, owner, ref.slot, era, epoch);
 }
 
 [[gnu::flatten]] TslabError AllocatorCore::free_slow(void* p, bool keep_warm) noexcept {
@@ -179,10 +187,7 @@ inline bool AllocatorCore::try_free_remote(void* p, Slab* s, Heap* mine, TslabEr
   // Read while the block being freed keeps the slab in use (free_block).
   const std::uint64_t era = s->era;
   const std::uint32_t epoch = s->epoch;
-  *e = s->free_remote(slot);
-  if (*e != TSLAB_OK) return true;
-  owner->notify_remote(s);
-  if (era != epochs_.open_era(epoch)) return_if_empty(s, era);
+  *e = free_remote_slot(s, owner, slot, era, epoch);
   return true;
 }
 
