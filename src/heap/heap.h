@@ -151,11 +151,7 @@ class Heap {
   // The same, shaped for a tail call at the end of a fast path (no stack frame
   // on the common path): they return what the fast path returns. refilled_then
   // is called inside the allocation's marker, and ends it.
-  [[gnu::noinline, gnu::cold]] void* refilled_then(Slab* s, void* block) noexcept {
-    uncount(s);
-    end_alloc();
-    return block;
-  }
+  [[gnu::noinline, gnu::cold]] void* refilled_then(Slab* s, void* block) noexcept;
   template <FreeResult Result>
   [[gnu::noinline, gnu::cold]] Result emptied_then(Slab* s) noexcept {
     slab_emptied(s);
