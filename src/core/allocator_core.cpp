@@ -266,7 +266,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
   s->bin_index = epoch * NUM_CLASSES + cls;
   s->carved.store(0, std::memory_order_relaxed);
   s->purged_pages.store(0, std::memory_order_relaxed);
-  s->owner_live = 0;
+  s->owner_live_negated = 0;
   s->reclaim_bytes = 0;
   s->size_class = static_cast<std::uint8_t>(cls);
   s->list = SlabList::none;

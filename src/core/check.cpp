@@ -136,10 +136,10 @@ void check_reclaim_counts(const Heap& h, const EpochRing& epochs, Reporter& r) {
          s != nullptr; s = s->next) {
       if (s->era != era) continue;
       const bool counted = s->reclaim_bytes != 0;
-      if (counted != (s->owner_live == 0 && s->committed_bytes() != 0) ||
+      if (counted != (s->owner_live() == 0 && s->committed_bytes() != 0) ||
           (counted && s->reclaim_bytes != s->committed_bytes())) {
         r.fail("slab %u: reclaimable %u bytes, but %u live and %llu committed", s->id, s->reclaim_bytes,
-               s->owner_live, static_cast<unsigned long long>(s->committed_bytes()));
+               s->owner_live(), static_cast<unsigned long long>(s->committed_bytes()));
         return;
       }
       slabs += counted;
@@ -243,8 +243,8 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       carved_total += carved;
       if (s.epoch >= epoch_count_) r.fail("slab %u names epoch %u of %u", s.id, s.epoch, epoch_count_);
       if (carved > s.capacity) r.fail("slab %u: carved %u of capacity %u", s.id, carved, s.capacity);
-      if (STATS_ENABLED && s.owner_live != allocated_bits(s))
-        r.fail("slab %u: owner counts %u live blocks, bitmap %u", s.id, s.owner_live, allocated_bits(s));
+      if (STATS_ENABLED && s.owner_live() != allocated_bits(s))
+        r.fail("slab %u: owner counts %u live blocks, bitmap %u", s.id, s.owner_live(), allocated_bits(s));
       // A remotely freed block reaches its owner: the slab is queued for the
       // owner's collection (Heap::notify_remote), or it is empty and the owner
       // takes it whole (Heap::take_empty_slabs). In a fork's child too: the

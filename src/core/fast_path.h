@@ -6,19 +6,21 @@
 // bitmap store and the quiescence marker; no atomic read-modify-write, no lock.
 // A free is a segment-map read, the owner, block-start and bitmap checks, the
 // era check and a push. Measured (callgrind, `make bench-instructions`, 128 B
-// churn through the C API, the API shell included): allocation 55 instructions,
-// free (slab_free_checked) 62; tcmalloc takes 32 + 35 on the same churn. Of the
-// 55, one prefetches the next allocation's block (redis refilling a flushed
+// churn through the C API, the API shell included): allocation 54 instructions,
+// free (slab_free_checked) 58; tcmalloc takes 32 + 35 on the same churn. Of the
+// 54, one prefetches the next allocation's block (redis refilling a flushed
 // keyspace: 9.7 -> 8.8 s of CPU, medians of 3), the quiescence marker is 2
-// plain adds (it was 10 as atomic load/store pairs), the statistics count an add
-// and a compare in memory, and the C API's size-0 refusal 1; the slot's
+// plain adds (it was 10 as atomic load/store pairs), the statistics count one
+// `sub` in memory (Slab::count_live_first), and the C API's size-0 refusal 1; the slot's
 // multiplier is the slab's own (Slab::magic), so no class table is read; the
 // bitmap words are tested and written in memory (Slab::bit_set, set_owned_bit,
-// clear_owned_bit: one `test`, `or` or `and` each, where the compiler's atomic loads and stores took a
+// clear_owned_bit: one `test`, `or` or `xor` each, where the compiler's atomic loads and stores took a
 // register and 2-3 instructions more). Both paths end in tail calls only, each ending in its API's own terms
 // (its ending policy, core/fast_endings.h), and the free's cold endings read the heap again from the slab, so
 // it saves one register only; a small segment's map entry is its slab's metadata, tagged, so "a small slab"
-// is one bit test and the slab is the entry (66 -> 62 with the remote frees' own ending, free_other); one
+// is one bit test and the slab is the entry (66 -> 62 with the remote frees' own ending, free_other; 62 -> 58
+// with the bitmap word addressed by byte offset, Slab::pair_of, the bit cleared by `xor`, and no register
+// kept for slab_free_checked's result, SuccessEndings::freed); one
 // multiply gives both the slot and whether a block starts there (Slab::starts_block), and a slot past the
 // last block needs no test (its allocated bit is never set); the open era is read through the slab's pointer
 // to its epoch's word (Slab::open_era). What would shorten both further is the
@@ -116,7 +118,7 @@ template <class Endings>
         // The owner's live count; its 1 -> 0 step updates the reclaimable count.
         // The cold endings read the heap again from the slab (the caller's own, as
         // checked above) rather than keep it in a register.
-        if (--s->owner_live == 0) [[unlikely]] {
+        if (s->count_freed()) [[unlikely]] {
           if (!open)
             return Endings::free_closed(*this, p, s->heap.load(std::memory_order_relaxed), s, era, true);
           bin.free = b;

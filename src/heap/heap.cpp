@@ -108,7 +108,7 @@ void Heap::uncount(Slab* s) noexcept {
 
 void Heap::recount(Slab* s) noexcept {
   uncount(s);
-  if (s->owner_live == 0) slab_emptied(s);
+  if (s->owner_live() == 0) slab_emptied(s);
 }
 
 void Heap::retire_bin(std::uint32_t epoch, std::uint32_t cls) noexcept {

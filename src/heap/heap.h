@@ -160,7 +160,7 @@ class Heap {
   // Owner, on the slow paths: keep Slab::owner_live and the reclaimable count.
   void note_allocated(Slab* s) noexcept {
 #if TSLAB_STATS
-    if (s->owner_live++ == 0) [[unlikely]]
+    if (s->count_live_first()) [[unlikely]]
       uncount(s);
 #else
     (void)s;
@@ -168,8 +168,7 @@ class Heap {
   }
   void note_freed(Slab* s, std::uint32_t n = 1) noexcept {
 #if TSLAB_STATS
-    s->owner_live -= n;
-    if (s->owner_live == 0 && n != 0) [[unlikely]]
+    if (s->count_freed(n) && n != 0) [[unlikely]]
       slab_emptied(s);
 #else
     (void)s, (void)n;

@@ -70,20 +70,29 @@ struct Slab {
   // Owner: blocks allocated and not freed as the owner knows them (remote frees
   // count once collected), always popcount(allocated). Its 0 <-> 1 steps keep
   // the owner heap's count of reclaimable slabs (Heap::slab_emptied /
-  // slab_refilled). Not kept with TSLAB_STATS=0.
-  std::uint32_t owner_live = 0;
-  // Owner: owner_live + 1; true if it was 0. On x86-64 an `add` and a `cmp` on
-  // the field in memory (3 instructions with the branch, where the compiler's
-  // load, add, store and test of the old value take 5). ThreadSanitizer cannot
-  // see an asm write, so its builds use the portable form.
+  // slab_refilled). Not kept with TSLAB_STATS=0. Held negated (0 - count, mod
+  // 2^32), so that both steps are the flags of one instruction: an allocation's
+  // `sub 1` borrows exactly when the count was 0, a free's `add 1` gives zero
+  // exactly when it reaches 0.
+  std::uint32_t owner_live_negated = 0;
+  std::uint32_t owner_live() const { return 0u - owner_live_negated; }
+  // Owner: the count + 1; true if it was 0. On x86-64 one `sub` on the field in
+  // memory (2 instructions with the branch; an `add` and a `cmp` of a positive
+  // count took 3, the compiler's load, add, store and test of the old value 5).
+  // ThreadSanitizer cannot see an asm write, so its builds use the portable form.
   bool count_live_first() {
 #if defined(__x86_64__) && !TSLAB_THREAD_SANITIZER
     bool first;
-    asm("addl $1, %0\n\tcmpl $1, %0" : "+m"(owner_live), "=@ccz"(first) : : "cc");
+    asm("subl $1, %0" : "+m"(owner_live_negated), "=@ccc"(first) : : "cc");
     return first;
 #else
-    return owner_live++ == 0;
+    return owner_live_negated-- == 0;
 #endif
+  }
+  // Owner: the count - n; true if it is now 0.
+  bool count_freed(std::uint32_t n = 1) {
+    owner_live_negated += n;
+    return owner_live_negated == 0;
   }
   // --- identity: set before the slab is published to its heap -------------
   std::uint32_t epoch = 0;
@@ -307,10 +316,18 @@ struct Slab {
     return false;
   }
 
+  // The bitmap words of `slot`, addressed by byte offset, which the compiler folds
+  // into the address's displacement: the free (free_local) takes one instruction
+  // fewer than with bits[slot >> 6], where the bitmap's offset was added to the
+  // index first. The allocation keeps the indexed form: this one cost it 3 more.
+  BitPair& pair_of(std::uint32_t slot) {
+    static_assert(sizeof(BitPair) == 16);
+    return *reinterpret_cast<BitPair*>(reinterpret_cast<char*>(bits) + ((slot >> 2) & ~std::uint32_t{15}));
+  }
   // Owner: mark a free slot allocated. False if the slot carries a remote bit
   // (a rejected free left it; the caller collects, which drops it).
   bool try_mark_allocated(std::uint32_t slot) {
-    BitPair& pair = bits[slot >> 6];
+    BitPair& pair = bits[slot >> 6];  // indexed: see pair_of
     const std::uint64_t mask = std::uint64_t{1} << (slot & 63);
     if (bit_set(pair.remote, mask)) [[unlikely]]
       return false;
@@ -359,7 +376,7 @@ struct Slab {
   // block after its slab may have gone back to the OS.
   template <class WriteBlock>
   TslabError free_local(std::uint32_t slot, WriteBlock&& write_block) {
-    BitPair& pair = bits[slot >> 6];
+    BitPair& pair = pair_of(slot);
     const std::uint64_t mask = std::uint64_t{1} << (slot & 63);
     if (!bit_set(pair.allocated, mask)) [[unlikely]]
       return dead_slot_error(slot);
@@ -369,14 +386,16 @@ struct Slab {
     clear_owned_bit(pair.allocated, mask);
     return TSLAB_OK;
   }
-  // Owner: clears `mask` in an allocated word (a release store); only the owner
-  // writes it. On x86-64 one unlocked `and` to memory, so the free path need not
-  // keep the word in a register: its store is a single aligned 8-byte write,
-  // which a reader sees whole, and x86's store order makes it a release store.
-  // ThreadSanitizer cannot see an asm write, so its builds use the portable form.
+  // Owner: clears `mask`, a bit known to be set, in an allocated word (a release
+  // store); only the owner writes it. On x86-64 one unlocked `xor` to memory (the
+  // bit is set, so flipping it clears it, with no `not` of the mask), so the free
+  // path need not keep the word in a register: its store is a single aligned
+  // 8-byte write, which a reader sees whole, and x86's store order makes it a
+  // release store. ThreadSanitizer cannot see an asm write, so its builds use the
+  // portable form.
   static void clear_owned_bit(std::atomic<std::uint64_t>& word, std::uint64_t mask) {
 #if defined(__x86_64__) && !TSLAB_THREAD_SANITIZER
-    asm volatile("andq %1, %0" : "+m"(word) : "r"(~mask) : "memory");
+    asm volatile("xorq %1, %0" : "+m"(word) : "r"(mask) : "memory");
 #else
     word.store(word.load(std::memory_order_relaxed) & ~mask, std::memory_order_release);
     // The callers read the slab's open era next: kept after the clear, as the
