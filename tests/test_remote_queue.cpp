@@ -164,4 +164,56 @@ TEST(RemoteQueue, ABlockOfASlabRecycledWhileQueuedIsNotHandedOutTwice) {
   for (void* p : handed_out) EXPECT_EQ(a.deallocate(p), Error::ok);
 }
 
+// A slab its owner recycles while a validation holds its pin waits, deferred,
+// until the pin goes; another thread finishes the recycling then, and a third
+// may take the slab into use. From the recycling on, the slab must no longer
+// name its old heap: the owner's free fast path trusts a slab that names the
+// caller's heap without pinning it (core/fast_path.h), so a stale pointer freed
+// by the old owner in that window would clear the bit of a block the new owner
+// just handed out. Here the window is held open: the owner's stale free must be
+// refused by the slab's own bits, through the validated path.
+TEST(RemoteQueue, ASlabRecycledWhileAValidationHoldsItNamesNoHeap) {
+  tslab::Allocator a;
+  const std::size_t per_slab = td::SLAB_SIZE / 256;
+  std::vector<void*> blocks(2 * per_slab);
+  for (auto& p : blocks) {
+    p = a.allocate(256, 0);
+    ASSERT_NE(p, nullptr);
+  }
+  void* const x = blocks[per_slab + per_slab / 2];
+  td::SegmentHeader* const seg = td::segment_map_lookup(x);
+  td::Slab* const s = seg->slab_for(x);
+  ASSERT_NE(s->heap.load(), nullptr);
+  for (std::size_t i = per_slab; i < blocks.size(); ++i) {
+    if (seg->slab_for(blocks[i]) == s) {
+      ASSERT_EQ(a.deallocate(blocks[i]), Error::ok);
+    }
+  }
+  {
+    td::SlabPin pin;  // a validation of a pointer into x's slab, under way
+    pin.pin(seg->pins_of(s));
+    a.collect();  // the owner recycles the empty slab: deferred, the pin is held
+    ASSERT_NE(s->state.load(), td::SLAB_IN_USE);
+    EXPECT_EQ(s->heap.load(), nullptr) << "a recycled slab still names the heap that gave it up";
+    // The old owner frees a pointer into it again: refused through the validated
+    // path, as a pointer into a slab not in use, and nothing changed.
+    EXPECT_EQ(a.deallocate(x), Error::not_allocated);
+  }
+  a.collect();  // the recycling finishes
+  EXPECT_ALLOCATOR_OK(a);
+  std::set<void*> handed_out;
+  for (std::size_t i = 0; i < 2 * per_slab; ++i) {
+    void* p = a.allocate(256, 0);
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(handed_out.insert(p).second) << "block " << p << " handed out twice";
+  }
+  EXPECT_ALLOCATOR_OK(a);
+  for (void* p : handed_out) EXPECT_EQ(a.deallocate(p), Error::ok);
+  for (std::size_t i = 0; i < per_slab; ++i) {
+    if (seg->slab_for(blocks[i]) != s) {
+      EXPECT_EQ(a.deallocate(blocks[i]), Error::ok);
+    }
+  }
+}
+
 }  // namespace

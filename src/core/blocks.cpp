@@ -111,6 +111,10 @@ BlockRef AllocatorCore::resolve_handle(std::uint64_t handle, SlabPin& pin) const
 // the owner's queue, and the close's hand-back if the activation has ended.
 inline TslabError AllocatorCore::free_remote_slot(Slab* s, Heap* owner, std::uint32_t slot, std::uint64_t era,
                                                   std::uint32_t epoch) noexcept {
+  // Recycled since the caller looked (the heap goes first, recycle_slab_locked):
+  // the slab is empty, so no block of it is live.
+  if (owner == nullptr) [[unlikely]]
+    return s->dead_slot_error(slot);
   const TslabError e = s->free_remote(slot);
   if (e != TSLAB_OK) return e;
   owner->notify_remote(s);

@@ -194,10 +194,12 @@ void check_remote_queues(const SegmentHeader* reservations, const Heap* heaps, c
                seg->first_id + static_cast<std::uint32_t>(s - seg->slabs));
       else if (!s->remote_queued.load(std::memory_order_relaxed))
         r.fail("slab %u: on a remote-free queue without its queued flag", s->id);
-      else if (s->heap.load(std::memory_order_relaxed) != h)
-        r.fail("slab %u: on the remote-free queue of a heap that does not own it", s->id);
       else if (s->state.load(std::memory_order_relaxed) != SLAB_IN_USE && !is_deferred(s))
         r.fail("slab %u: on a remote-free queue but in the pool", s->id);
+      // A deferred slab has left its heap already (recycle_slab_locked).
+      else if (s->state.load(std::memory_order_relaxed) == SLAB_IN_USE &&
+               s->heap.load(std::memory_order_relaxed) != h)
+        r.fail("slab %u: on the remote-free queue of a heap that does not own it", s->id);
     }
   }
   if (r.ok() && entries != flagged)

@@ -78,6 +78,14 @@ bool AllocatorCore::decommit_slab_locked(Slab* s) noexcept {
 
 void AllocatorCore::recycle_slab_locked(Slab* s, bool retain) noexcept {
   unlink_epoch_slab_locked(s);
+  // The slab leaves its heap here, not when the recycling finishes: a deferred
+  // slab's recycling is finished by whichever thread retries it, and the slab
+  // may then be taken by another heap at once, while the old owner's free fast
+  // path, which trusts a slab naming the caller's heap, may be freeing a stale
+  // pointer into it. The owner (or, for an abandoned heap, the lock holder)
+  // recycles, so its own later frees see null. A validation under way that
+  // reads null finds the slab empty: its free is refused (free_remote_slot).
+  s->heap.store(nullptr, std::memory_order_relaxed);
   // seq_cst: the recycler's half of the pin protocol (core/blocks.cpp). From here
   // a validation that starts refuses the slab; one already under way holds a pin.
   s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
