@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <set>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -219,6 +220,97 @@ TEST(Handles, ForeignHandlesRejected) {
   for (const auto& r : in_b) EXPECT_EQ(b.free_handle(r.handle), Error::ok);
   EXPECT_ALLOCATOR_OK(a);
   EXPECT_ALLOCATOR_OK(b);
+}
+
+// A handle freed by the thread whose heap owns its slab takes the fast path,
+// unpinned (core/fast_path.h); its slab may since have gone back to the pool and
+// into another thread's heap. The old handle must then read stale, and the
+// other thread's block must stay live.
+TEST(Handles, OwnersHandleOfASlabAnotherThreadTookSinceIsStale) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  std::vector<tslab::Allocation> mine;
+  const std::size_t per_slab = (64 * 1024) / 256;  // a slab's blocks of 256 B
+  for (std::size_t i = 0; i < per_slab; ++i) mine.push_back(a.allocate_with_handle(256, 0));
+  for (auto& b : mine) ASSERT_EQ(a.free_handle(b.handle), Error::ok);
+  a.collect();  // this thread's heap gives its empty slab back
+  std::vector<tslab::Allocation> theirs;
+  std::thread([&] {
+    for (std::size_t i = 0; i < per_slab; ++i) theirs.push_back(a.allocate_with_handle(256, 0));
+  }).join();
+  std::set<void*> their_blocks;
+  for (auto& b : theirs) their_blocks.insert(b.ptr);
+  std::size_t reused = 0;
+  for (auto& b : mine) {
+    if (their_blocks.count(b.ptr) != 0) ++reused;
+    EXPECT_EQ(a.free_handle(b.handle), Error::stale_handle);
+  }
+  EXPECT_GT(reused, 0u) << "the other thread took no block of the recycled slab";
+  for (auto& b : theirs) EXPECT_EQ(a.handle_to_ptr(b.handle), b.ptr);
+  EXPECT_ALLOCATOR_OK(a);
+  std::thread([&] {
+    for (auto& b : theirs) EXPECT_EQ(a.free_handle(b.handle), Error::ok);
+  }).join();
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// The same with the slab taken back by the same heap: the fast path's own
+// generation check is all that tells the old handles from the new ones.
+TEST(Handles, OwnersHandleOfASlabItsOwnHeapTookAgainIsStale) {
+  tslab::Allocator a;
+  std::vector<tslab::Allocation> old_blocks;
+  const std::size_t per_slab = (64 * 1024) / 256;
+  for (std::size_t i = 0; i < per_slab; ++i) old_blocks.push_back(a.allocate_with_handle(256, 0));
+  for (auto& b : old_blocks) ASSERT_EQ(a.free_handle(b.handle), Error::ok);
+  a.collect();
+  std::vector<tslab::Allocation> new_blocks;
+  for (std::size_t i = 0; i < per_slab; ++i) new_blocks.push_back(a.allocate_with_handle(256, 0));
+  std::set<void*> now;
+  for (auto& b : new_blocks) now.insert(b.ptr);
+  std::size_t reused = 0;
+  for (auto& b : old_blocks) {
+    reused += now.count(b.ptr);
+    EXPECT_EQ(a.free_handle(b.handle), Error::stale_handle);
+  }
+  EXPECT_GT(reused, 0u) << "the slab was not taken again";
+  for (auto& b : new_blocks)
+    ASSERT_EQ(a.handle_to_ptr(b.handle), b.ptr) << "a stale handle freed a new block";
+  for (auto& b : new_blocks) EXPECT_EQ(a.free_handle(b.handle), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A thread with a heap of its own frees handles of another thread's blocks: a
+// remote free from the slab the handle names (free_handle_other). Each block is
+// freed once; a second free, a stale handle and a slot past the slab's last
+// block are refused with the owner's errors; nothing is handed out twice.
+TEST(Handles, HandlesOfAnotherThreadsBlocksFreedFromAThreadWithAHeap) {
+  tslab::Allocator a;
+  std::vector<tslab::Allocation> blocks;
+  for (int i = 0; i < 3000; ++i) blocks.push_back(a.allocate_with_handle(16 + 48 * (i % 7), i % 2));
+  std::thread([&] {
+    void* own = a.allocate(64, 0);  // this thread's heap
+    ASSERT_NE(own, nullptr);
+    for (auto& b : blocks) ASSERT_EQ(a.free_handle(b.handle), Error::ok);
+    for (auto& b : blocks) {
+      ASSERT_EQ(a.free_handle(b.handle), Error::double_free);
+      ASSERT_EQ(tslab::last_error(), Error::double_free);
+    }
+    // A 64 B block's handle with its slot field at its largest value: past the
+    // last of its slab's 1,024 blocks.
+    const std::uint64_t past_end = blocks[1].handle | 0xFFFu;
+    EXPECT_EQ(a.free_handle(past_end), Error::invalid_handle);
+    EXPECT_EQ(a.deallocate(own), Error::ok);
+  }).join();
+  a.collect();  // the owner collects the remote frees
+  EXPECT_ALLOCATOR_OK(a);
+  std::set<void*> fresh;
+  for (int i = 0; i < 6000; ++i) {
+    void* p = a.allocate(16 + 48 * (i % 7), i % 2);
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(fresh.insert(p).second) << "block handed out twice";
+  }
+  EXPECT_ALLOCATOR_OK(a);
+  for (void* p : fresh) ASSERT_EQ(a.deallocate(p), Error::ok);
 }
 
 TEST(Handles, LargeBlocks) {

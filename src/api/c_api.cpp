@@ -56,7 +56,7 @@ void* alloc_obj_epoch(SlabAllocator* alloc, uint32_t size, EpochId epoch, SlabHa
 
 bool free_obj(SlabAllocator* alloc, SlabHandle handle) {
   AllocatorCore* core = core_of(alloc);
-  return core != nullptr && core->free_handle(handle) == TSLAB_OK;
+  return core != nullptr && core->free_handle<tslab::detail::SuccessEndings>(handle);
 }
 
 void* slab_handle_to_ptr(SlabAllocator* alloc, SlabHandle handle) {

@@ -147,7 +147,16 @@ class AllocatorCore final : public SlabSource {
   [[gnu::noinline, gnu::cold]] bool freed_into_closed_ok(Heap* heap, Slab* s, std::uint64_t era,
                                                          bool emptied) noexcept;
   void* alloc_with_handle(std::size_t size, std::uint32_t epoch, std::uint64_t* handle) noexcept;
-  TslabError free_handle(std::uint64_t handle) noexcept;
+  // The free of a handle: the caller's own small slab on the fast path, else
+  // free_handle_slow (the pinned, validated path), through Endings as free().
+  template <class Endings = ErrorEndings>
+  typename Endings::Result free_handle(std::uint64_t handle) noexcept;
+  [[gnu::noinline]] TslabError free_handle_slow(std::uint64_t handle) noexcept;
+  [[gnu::noinline]] bool free_handle_slow_ok(std::uint64_t handle) noexcept;
+  // The handle's fast path found its id this allocator's and its slab `s` not
+  // the caller's: a remote free, validated from the slab (core/blocks.cpp).
+  [[gnu::noinline]] TslabError free_handle_other(std::uint64_t handle, Slab* s) noexcept;
+  [[gnu::noinline]] bool free_handle_other_ok(std::uint64_t handle, Slab* s) noexcept;
 
   // --- the rest of the block API (core/blocks.cpp) ---
   void* alloc_aligned(std::size_t size, std::size_t alignment, std::uint32_t epoch) noexcept;
@@ -330,6 +339,17 @@ class AllocatorCore final : public SlabSource {
   // free_other's common case, a free of another heap's live block: false if
   // the free is anything else (free_slow then decides), else true with *e set.
   [[gnu::always_inline]] bool try_free_remote(void* p, Slab* s, Heap* mine, TslabError* e) noexcept;
+  // free_handle_slow's body, in each result type (core/free_endings.cpp).
+  template <FreeResult Result>
+  [[gnu::always_inline]] Result free_handle_validated(std::uint64_t handle) noexcept;
+  // Their common end, the slab pinned and seen in use and `slot` a block of it:
+  // false if the slab is now the caller's own (`mine`), else the free, *e set.
+  [[gnu::always_inline]] bool free_remote_pinned(Slab* s, std::uint32_t slot, Heap* mine,
+                                                 TslabError* e) noexcept;
+  // The free fast path's common end, for slot `slot` (block `p`) of small slab
+  // `s`, which the caller's heap (tc.heap) owns (core/fast_path.h).
+  template <class Endings>
+  typename Endings::Result free_owned(const ThreadCache& tc, Slab* s, std::uint32_t slot, void* p) noexcept;
   // What free_block and try_free_remote do once a remote free is validated.
   [[gnu::always_inline]] TslabError free_remote_slot(Slab* s, Heap* owner, std::uint32_t slot,
                                                      std::uint64_t era, std::uint32_t epoch) noexcept;

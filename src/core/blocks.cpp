@@ -184,6 +184,11 @@ inline bool AllocatorCore::try_free_remote(void* p, Slab* s, Heap* mine, TslabEr
   const std::uint32_t slot = Slab::slot_of_product(product);
   if (slot >= s->capacity || !s->starts_block(product)) [[unlikely]]
     return false;
+  return free_remote_pinned(s, slot, mine, e);
+}
+
+inline bool AllocatorCore::free_remote_pinned(Slab* s, std::uint32_t slot, Heap* mine,
+                                              TslabError* e) noexcept {
   Heap* const owner = s->heap.load(std::memory_order_acquire);
   // Recycled and taken by the caller's own heap since the free path looked.
   if (owner == mine) [[unlikely]]
@@ -193,6 +198,28 @@ inline bool AllocatorCore::try_free_remote(void* p, Slab* s, Heap* mine, TslabEr
   const std::uint32_t epoch = s->epoch;
   *e = free_remote_slot(s, owner, slot, era, epoch);
   return true;
+}
+
+TslabError AllocatorCore::free_handle_other(std::uint64_t handle, Slab* s) noexcept {
+  // The fast path found the id this allocator's, with the handle's generation,
+  // and its slab not the caller's: validated as resolve_handle does, from the
+  // slab found, then freed remotely. Anything else goes the whole way.
+  const HandleParts parts = handle_decode(handle);
+  SegmentHeader* const seg = registry_segment(parts.slab_id);
+  if (s->kind == SlabKind::small) {
+    SlabPin pin;
+    pin.pin(seg->pins[parts.slab_id - seg->first_id]);
+    TslabError e = TSLAB_OK;
+    // State before generation, seq_cst, as resolve_handle reads them.
+    if (s->state.load(std::memory_order_seq_cst) == SLAB_IN_USE &&
+        registry_generation(registry_word(parts.slab_id)) == parts.generation && parts.slot < s->capacity &&
+        free_remote_pinned(s, parts.slot, own_heap(), &e)) {
+      if (e != TSLAB_OK) [[unlikely]]
+        return reject_free(e);
+      return TSLAB_OK;
+    }
+  }
+  return free_handle_slow(handle);
 }
 
 TslabError AllocatorCore::free_other(void* p, Slab* s) noexcept {

@@ -16,6 +16,10 @@
 //                    the slab's first   free_closed(core, p, heap, slab, era, emptied)
 //                    live block                             into a closed activation
 //                                       free_emptied(heap, slab)      the slab's last
+//                                       free_handle_missed(core, handle)  a handle's free
+//                                                           the fast path does not take
+//                                       free_handle_other(core, handle, slab)  a handle of
+//                                                           another heap's slab
 //
 // ErrorEndings (the block or nullptr, and the free's TslabError) and
 // SuccessEndings (the free's success as a bool, for slab_free_checked) are the
@@ -51,6 +55,14 @@ struct ErrorEndings : CoreAllocEndings {
   [[gnu::always_inline]] static Result free_other(AllocatorCore& core, void* p, Slab* s) noexcept {
     return core.free_other(p, s);
   }
+  [[gnu::always_inline]] static Result free_handle_missed(AllocatorCore& core,
+                                                          std::uint64_t handle) noexcept {
+    return core.free_handle_slow(handle);
+  }
+  [[gnu::always_inline]] static Result free_handle_other(AllocatorCore& core, std::uint64_t handle,
+                                                         Slab* s) noexcept {
+    return core.free_handle_other(handle, s);
+  }
   [[gnu::always_inline]] static Result free_rejected(AllocatorCore& core, void*, TslabError e) noexcept {
     return core.reject_free(e);
   }
@@ -77,6 +89,14 @@ struct SuccessEndings : CoreAllocEndings {
   }
   [[gnu::always_inline]] static Result free_other(AllocatorCore& core, void* p, Slab* s) noexcept {
     return core.free_other_ok(p, s);
+  }
+  [[gnu::always_inline]] static Result free_handle_missed(AllocatorCore& core,
+                                                          std::uint64_t handle) noexcept {
+    return core.free_handle_slow_ok(handle);
+  }
+  [[gnu::always_inline]] static Result free_handle_other(AllocatorCore& core, std::uint64_t handle,
+                                                         Slab* s) noexcept {
+    return core.free_handle_other_ok(handle, s);
   }
   [[gnu::always_inline]] static Result free_rejected(AllocatorCore& core, void*, TslabError e) noexcept {
     return core.reject_free_ok(e);
