@@ -29,6 +29,12 @@ namespace tslab::detail {
 // The fast paths' ending policies (core/fast_endings.h).
 struct ErrorEndings;
 
+// The allocation fast path's default `on_block`: nothing to do with the slab and
+// slot of the block handed out (AllocatorCore::alloc).
+struct IgnoreBlock {
+  void operator()(const Slab*, std::uint32_t) const noexcept {}
+};
+
 struct CoreOptions {
   std::uint32_t epoch_count = SLAB_DEFAULT_EPOCH_COUNT;
   Platform* platform = nullptr;
@@ -115,8 +121,11 @@ class AllocatorCore final : public SlabSource {
   // --- fast paths (core/fast_path.h) ---
   // Endings: how each outcome reaches the calling API (core/fast_endings.h);
   // ErrorEndings returns the block or nullptr, and the free's TslabError.
-  template <class Endings = ErrorEndings>
-  void* alloc(std::size_t size, std::uint32_t epoch) noexcept;
+  // `on_block(slab, slot)` is called for a block the fast path handed out, where
+  // both are at hand (alloc_with_handle encodes the handle there); the default
+  // does nothing and compiles away.
+  template <class Endings = ErrorEndings, class OnBlock = IgnoreBlock>
+  void* alloc(std::size_t size, std::uint32_t epoch, OnBlock on_block = {}) noexcept;
   template <class Endings = ErrorEndings>
   typename Endings::Result free(void* p) noexcept;
   // A free whose memory goes back to the OS at once even if it is a large span

@@ -53,8 +53,9 @@
 
 namespace tslab::detail {
 
-template <class Endings>
-[[gnu::always_inline]] inline void* AllocatorCore::alloc(std::size_t size, std::uint32_t epoch) noexcept {
+template <class Endings, class OnBlock>
+[[gnu::always_inline]] inline void* AllocatorCore::alloc(std::size_t size, std::uint32_t epoch,
+                                                         OnBlock on_block) noexcept {
   const ThreadCache& tc = cache_line();
   if (size <= MAX_SMALL_SIZE && epoch < epoch_count_ && tc.uid == uid_) [[likely]] {
     const std::uint32_t cls = size_to_class(size);
@@ -67,7 +68,9 @@ template <class Endings>
     if (b != nullptr && bin.era == epochs_.open_era(epoch)) [[likely]] {
       const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(b) & (SLAB_SIZE - 1));
       Slab* s = b->slab;
-      if (s->try_mark_allocated(s->slot_of_offset(offset))) [[likely]] {
+      const std::uint32_t slot = s->slot_of_offset(offset);
+      if (s->try_mark_allocated(slot)) [[likely]] {
+        on_block(s, slot);
         FreeBlock* const next = b->next;
         bin.free = next;
         // The next allocation's block, whose line it reads first (its link): in a
@@ -189,9 +192,15 @@ inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t ep
     set_error(TSLAB_ERR_SIZE_ZERO);
     return nullptr;
   }
-  void* p = alloc(size, epoch);
+  // The fast path encodes the handle where it has the slab and the slot at hand
+  // (free of the segment map's lookup again); a block from the slow path is
+  // looked up.
+  std::uint64_t fast = 0;
+  void* p = alloc(size, epoch, [&](const Slab* s, std::uint32_t slot) { fast = encode_handle(s, slot); });
   if (p != nullptr && handle != nullptr) {
-    if (const Slab* s = small_slab_of(p)) [[likely]] {
+    if (fast != 0) [[likely]] {
+      *handle = fast;
+    } else if (const Slab* s = small_slab_of(p)) {
       *handle = encode_handle(s, s->slot_of_offset(reinterpret_cast<std::uintptr_t>(p) & (SLAB_SIZE - 1)));
     } else {
       SlabPin pin;
