@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "handle/handle.h"
@@ -199,6 +200,49 @@ TEST(HandleExactness, GarbageHandlesAreRefused) {
   }
   EXPECT_EQ(a.handle_to_ptr(live.handle), live.ptr);
   EXPECT_EQ(a.free_handle(live.handle), tslab::Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// Forged handles with the current generation of every id of a segment whose
+// slabs all went back (dormant, its slab metadata returned to the OS), from the
+// owner and from another thread with a heap: each is refused, none touches
+// memory it must not.
+TEST(HandleExactness, ForgedHandlesIntoADormantSegmentAreRefused) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), tslab::Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), tslab::Error::ok);
+  const std::size_t per_slab = td::SLAB_SIZE / 256;
+  std::vector<tslab::Allocation> blocks(td::SLABS_PER_SEGMENT * per_slab);
+  for (auto& b : blocks) {
+    b = a.allocate_with_handle(256, 0);
+    ASSERT_NE(b.ptr, nullptr);
+  }
+  const td::SegmentHeader* const seg = td::segment_map_lookup(blocks[0].ptr);
+  for (const auto& b : blocks) ASSERT_EQ(a.free_handle(b.handle), tslab::Error::ok);
+  a.collect();
+  ASSERT_TRUE(seg->dormant);
+  const std::uint32_t first_id = seg->first_id;
+  const std::uint32_t slab_count = seg->slab_count;
+  // `live`: the one handle of the segment that names a live block, if any.
+  auto forge_all = [&](std::uint64_t live) {
+    for (std::uint32_t i = 0; i < slab_count; ++i) {
+      const std::uint32_t generation = td::registry_current_generation(first_id + i);
+      for (std::uint32_t slot : {0u, 1u, 255u}) {
+        const std::uint64_t h = td::handle_encode(generation, first_id + i, slot);
+        if (h == live) continue;
+        EXPECT_NE(a.free_handle(h), tslab::Error::ok) << "id " << first_id + i << " slot " << slot;
+      }
+    }
+  };
+  forge_all(0);
+  std::thread([&] {
+    // A heap of its own; its block may wake the segment and take a slab of it.
+    const tslab::Allocation own = a.allocate_with_handle(64, 1);
+    ASSERT_NE(own.ptr, nullptr);
+    forge_all(own.handle);
+    EXPECT_EQ(a.free_handle(own.handle), tslab::Error::ok);
+  }).join();
+  for (const auto& b : blocks) EXPECT_NE(a.free_handle(b.handle), tslab::Error::ok);
   EXPECT_ALLOCATOR_OK(a);
 }
 

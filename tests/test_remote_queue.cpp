@@ -216,4 +216,47 @@ TEST(RemoteQueue, ASlabRecycledWhileAValidationHoldsItNamesNoHeap) {
   }
 }
 
+// The same window for a handle: the slab's generation moves on only when its
+// recycling finishes, so while it waits only the slab's cleared heap keeps the
+// owner's handle free off its unpinned fast path (core/fast_path.h). The owner's
+// free and that of another thread with a heap of its own are refused as stale.
+TEST(RemoteQueue, AHandleIntoASlabRecycledWhileAValidationHoldsItIsStale) {
+  tslab::Allocator a;
+  const std::size_t per_slab = td::SLAB_SIZE / 256;
+  std::vector<tslab::Allocation> blocks(2 * per_slab);
+  for (auto& b : blocks) {
+    b = a.allocate_with_handle(256, 0);
+    ASSERT_NE(b.ptr, nullptr);
+  }
+  const tslab::Allocation x = blocks[per_slab + per_slab / 2];
+  td::SegmentHeader* const seg = td::segment_map_lookup(x.ptr);
+  td::Slab* const s = seg->slab_for(x.ptr);
+  for (const auto& b : blocks) {
+    if (seg->slab_for(b.ptr) == s) {
+      ASSERT_EQ(a.free_handle(b.handle), Error::ok);
+    }
+  }
+  {
+    td::SlabPin pin;  // a validation under way
+    pin.pin(seg->pins_of(s));
+    a.collect();  // recycled, deferred: the generation has not moved yet
+    ASSERT_NE(s->state.load(), td::SLAB_IN_USE);
+    EXPECT_EQ(a.free_handle(x.handle), Error::stale_handle);
+    on_another_thread([&] {
+      void* own = a.allocate(256, 0);  // a heap of its own
+      ASSERT_NE(own, nullptr);
+      EXPECT_EQ(a.free_handle(x.handle), Error::stale_handle);
+      EXPECT_EQ(a.deallocate(own), Error::ok);
+    });
+  }
+  a.collect();
+  EXPECT_ALLOCATOR_OK(a);
+  for (const auto& b : blocks) {
+    if (seg->slab_for(b.ptr) != s) {
+      EXPECT_EQ(a.free_handle(b.handle), Error::ok);
+    }
+  }
+  EXPECT_ALLOCATOR_OK(a);
+}
+
 }  // namespace

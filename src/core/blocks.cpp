@@ -54,10 +54,12 @@ BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin, const Heap*
     const bool freed_span = seg->kind == SlabKind::large && c == reinterpret_cast<const char*>(seg->base);
     return failure(freed_span ? TSLAB_ERR_DOUBLE_FREE : TSLAB_ERR_NOT_ALLOCATED);
   }
-  // The owner reads unpinned: only the owner recycles its slabs. But one it
-  // deferred (recycle_slab_locked) is finished by whichever thread retries it,
-  // and may be another heap's by now (take_slab publishes the heap before the
-  // state, which the load above acquired): then validate as any other thread.
+  // The owner reads unpinned: only the owner recycles its slabs, and a slab it
+  // recycled names no heap from then on (recycle_slab_locked), also while its
+  // recycling waits (deferred) for another thread to finish it. The check below
+  // stays as a defence: a slab that does not name the caller's heap (take_slab
+  // publishes the heap before the state, which the load above acquired) is
+  // validated as any other thread validates it.
   if (owner && !owned_by(s, mine)) {
     pin.pin(seg->pins[index]);
     if (s->state.load(std::memory_order_seq_cst) != SLAB_IN_USE) return failure(TSLAB_ERR_NOT_ALLOCATED);
@@ -190,8 +192,10 @@ inline bool AllocatorCore::try_free_remote(void* p, Slab* s, Heap* mine, TslabEr
 inline bool AllocatorCore::free_remote_pinned(Slab* s, std::uint32_t slot, Heap* mine,
                                               TslabError* e) noexcept {
   Heap* const owner = s->heap.load(std::memory_order_acquire);
-  // Recycled and taken by the caller's own heap since the free path looked.
-  if (owner == mine) [[unlikely]]
+  // Recycled and taken by the caller's own heap since the free path looked. (A
+  // slab recycled since names no heap: free_remote_slot refuses it, whether or
+  // not the caller has a heap.)
+  if (owner != nullptr && owner == mine) [[unlikely]]
     return false;
   // Read while the block being freed keeps the slab in use (free_block).
   const std::uint64_t era = s->era;
@@ -268,10 +272,10 @@ std::uint64_t AllocatorCore::ptr_to_handle(const void* p) const noexcept {
 std::size_t AllocatorCore::usable_size(const void* p) const noexcept {
   if (!alive_or_error()) return 0;
   // A block of the caller's own slab in use, as the free fast path finds it: no
-  // pin, and only reads. The state first (acquire), then the heap: a slab whose
-  // recycling another thread finishes (a deferred one, resolve_pointer) reads
-  // UNUSED, and once taken into use again names its new heap (take_slab
-  // publishes the heap before the state); both go the validated way below.
+  // pin, and only reads. The state first (acquire), then the heap: a slab its
+  // owner recycled reads UNUSED and names no heap (recycle_slab_locked), and once
+  // taken into use again names its new heap (take_slab publishes the heap before
+  // the state); both go the validated way below.
   // Programs that account their memory ask this at every malloc and free
   // (redis's zmalloc_size): the pin's two locked instructions doubled its cost.
   if (const Slab* s = small_slab_of(p)) {

@@ -159,7 +159,7 @@ void check_reclaim_counts(const Heap& h, const EpochRing& epochs, Reporter& r) {
 // awake, owned by that heap and not in the pool (a slab leaves its life only
 // once its owner drained it: AllocatorCore::recycle_slab_locked). Recycling
 // waits for a queued slab (`deferred`, linked by epoch_next), so such a slab may
-// be UNUSED. Exact with totals: an entry is on its owner's queue only, and a
+// be UNUSED, and then names no heap. Exact with totals: an entry is on its owner's queue only, and a
 // slab twice on one queue makes it a cycle, caught by the length bound.
 void check_remote_queues(const SegmentHeader* reservations, const Heap* heaps, const Slab* deferred,
                          Reporter& r) {
@@ -197,6 +197,9 @@ void check_remote_queues(const SegmentHeader* reservations, const Heap* heaps, c
       else if (s->state.load(std::memory_order_relaxed) != SLAB_IN_USE && !is_deferred(s))
         r.fail("slab %u: on a remote-free queue but in the pool", s->id);
       // A deferred slab has left its heap already (recycle_slab_locked).
+      else if (s->state.load(std::memory_order_relaxed) != SLAB_IN_USE &&
+               s->heap.load(std::memory_order_relaxed) != nullptr)
+        r.fail("slab %u: recycled, on a remote-free queue, still names a heap", s->id);
       else if (s->state.load(std::memory_order_relaxed) == SLAB_IN_USE &&
                s->heap.load(std::memory_order_relaxed) != h)
         r.fail("slab %u: on the remote-free queue of a heap that does not own it", s->id);

@@ -212,8 +212,7 @@ void AllocatorCore::finish_recycle_locked(Slab* s, bool retain) noexcept {
   }
   s->carved.store(0, std::memory_order_relaxed);
   s->purged_pages.store(0, std::memory_order_relaxed);
-  s->heap.store(nullptr, std::memory_order_relaxed);
-  s->list = SlabList::none;
+  s->list = SlabList::none;  // (its heap went at recycle_slab_locked)
   s->prev = s->next = nullptr;
   slabs_recycled_[s->size_class].fetch_add(1, std::memory_order_relaxed);
   if (warm) {

@@ -103,8 +103,9 @@ struct Slab {
   // Small slabs: the word `era` is compared with to tell an open activation, its
   // epoch slot's open era in the owner allocator's ring (EpochRing::open_era_word).
   const std::atomic<std::uint64_t>* open_era = nullptr;
-  // The owning heap. Written (release) when the slab is taken into use; read
-  // relaxed on the free fast path, where equality with the caller's own heap is
+  // The owning heap. Written (release) when the slab is taken into use, and
+  // cleared by its owner when it recycles the slab (recycle_slab_locked); read
+  // relaxed on the free fast paths, where equality with the caller's own heap is
   // the only question (the owner wrote it itself, or adopted the heap under the
   // allocator lock), and with acquire on the remote path before pushing to it.
   std::atomic<Heap*> heap{nullptr};
