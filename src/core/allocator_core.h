@@ -34,6 +34,14 @@ struct ErrorEndings;
 struct IgnoreBlock {
   void operator()(const Slab*, std::uint32_t) const noexcept {}
 };
+class AllocatorCore;
+// alloc_with_handle's: the handle written where the fast path has the slab and
+// slot, and a miss ended in alloc_with_handle_slow, which writes it too.
+struct HandleOut {
+  std::uint64_t* out;
+  void operator()(const Slab* s, std::uint32_t slot) const noexcept;  // core/fast_path.h
+  void* alloc_missed(AllocatorCore& core, std::size_t size, std::uint32_t epoch) const noexcept;
+};
 
 struct CoreOptions {
   std::uint32_t epoch_count = SLAB_DEFAULT_EPOCH_COUNT;
@@ -156,6 +164,9 @@ class AllocatorCore final : public SlabSource {
   [[gnu::noinline, gnu::cold]] bool freed_into_closed_ok(Heap* heap, Slab* s, std::uint64_t era,
                                                          bool emptied) noexcept;
   void* alloc_with_handle(std::size_t size, std::uint32_t epoch, std::uint64_t* handle) noexcept;
+  // Its slow path: the block from alloc_slow, its handle looked up (core/blocks.cpp).
+  [[gnu::noinline]] void* alloc_with_handle_slow(std::size_t size, std::uint32_t epoch,
+                                                 std::uint64_t* handle) noexcept;
   // The free of a handle: the caller's own small slab on the fast path, else
   // free_handle_slow (the pinned, validated path), through Endings as free().
   template <class Endings = ErrorEndings>

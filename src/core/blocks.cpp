@@ -192,10 +192,12 @@ inline bool AllocatorCore::try_free_remote(void* p, Slab* s, Heap* mine, TslabEr
 inline bool AllocatorCore::free_remote_pinned(Slab* s, std::uint32_t slot, Heap* mine,
                                               TslabError* e) noexcept {
   Heap* const owner = s->heap.load(std::memory_order_acquire);
-  // Recycled and taken by the caller's own heap since the free path looked. (A
-  // slab recycled since names no heap: free_remote_slot refuses it, whether or
-  // not the caller has a heap.)
-  if (owner != nullptr && owner == mine) [[unlikely]]
+  // Recycled and taken by the caller's own heap since the free path looked. A
+  // slab recycled since names no heap: free_remote_slot refuses it, or, for a
+  // caller with no heap (mine null too), free_slow does (the slab reads UNUSED).
+  // Either is a refusal; telling the two apart here cost the remote free 2
+  // instructions.
+  if (owner == mine) [[unlikely]]
     return false;
   // Read while the block being freed keeps the slab in use (free_block).
   const std::uint64_t era = s->era;
@@ -245,6 +247,20 @@ TslabError AllocatorCore::reject_free(TslabError e) noexcept {
   set_error(e);
   counters_.invalid_frees.add();
   return e;
+}
+
+void* AllocatorCore::alloc_with_handle_slow(std::size_t size, std::uint32_t epoch,
+                                            std::uint64_t* handle) noexcept {
+  void* p = alloc_slow(size, epoch);
+  if (p == nullptr) return nullptr;
+  if (const Slab* s = small_slab_of(p)) {
+    *handle = encode_handle(s, s->slot_of_offset(reinterpret_cast<std::uintptr_t>(p) & (SLAB_SIZE - 1)));
+  } else {
+    SlabPin pin;
+    const BlockRef ref = resolve_pointer(p, pin);
+    *handle = encode_handle(ref.slab, ref.slot);
+  }
+  return p;
 }
 
 void* AllocatorCore::handle_to_ptr(std::uint64_t handle) const noexcept {

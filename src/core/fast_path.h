@@ -91,7 +91,11 @@ template <class Endings, class OnBlock>
     }
     heap->end_alloc();
   }
-  return Endings::alloc_missed(*this, size, epoch);
+  // An on_block that has its own slow path (HandleOut) ends there.
+  if constexpr (requires { on_block.alloc_missed(*this, size, epoch); })
+    return on_block.alloc_missed(*this, size, epoch);
+  else
+    return Endings::alloc_missed(*this, size, epoch);
 }
 
 template <class Endings>
@@ -186,29 +190,25 @@ inline std::uint64_t AllocatorCore::encode_handle(const Slab* s, std::uint32_t s
   return handle_encode(registry_current_generation(s->id), s->id, slot);
 }
 
+[[gnu::always_inline]] inline void HandleOut::operator()(const Slab* s, std::uint32_t slot) const noexcept {
+  *out = s->handle_base | slot;  // = encode_handle(s, slot) while s is in use
+}
+
+[[gnu::always_inline]] inline void* HandleOut::alloc_missed(AllocatorCore& core, std::size_t size,
+                                                            std::uint32_t epoch) const noexcept {
+  return core.alloc_with_handle_slow(size, epoch, out);
+}
+
 inline void* AllocatorCore::alloc_with_handle(std::size_t size, std::uint32_t epoch,
                                               std::uint64_t* handle) noexcept {
   if (size == 0) [[unlikely]] {
     set_error(TSLAB_ERR_SIZE_ZERO);
     return nullptr;
   }
-  // The fast path encodes the handle where it has the slab and the slot at hand
-  // (free of the segment map's lookup again); a block from the slow path is
-  // looked up.
-  std::uint64_t fast = 0;
-  void* p = alloc(size, epoch, [&](const Slab* s, std::uint32_t slot) { fast = encode_handle(s, slot); });
-  if (p != nullptr && handle != nullptr) {
-    if (fast != 0) [[likely]] {
-      *handle = fast;
-    } else if (const Slab* s = small_slab_of(p)) {
-      *handle = encode_handle(s, s->slot_of_offset(reinterpret_cast<std::uintptr_t>(p) & (SLAB_SIZE - 1)));
-    } else {
-      SlabPin pin;
-      const BlockRef ref = resolve_pointer(p, pin);
-      *handle = encode_handle(ref.slab, ref.slot);
-    }
-  }
-  return p;
+  if (handle == nullptr) return alloc(size, epoch);
+  // The fast path encodes the handle where it has the slab and the slot at hand,
+  // and its miss ends in alloc_with_handle_slow: both tail calls, no stack frame.
+  return alloc(size, epoch, HandleOut{handle});
 }
 
 }  // namespace tslab::detail

@@ -87,7 +87,9 @@ std::uint32_t registry_next_generation(std::uint32_t id) noexcept;
 std::uint64_t registry_ids_in_use() noexcept;
 // Bytes reserved for leaves so far (tests).
 inline std::size_t registry_reserved_bytes() noexcept { return g_registry.reserved_bytes(); }
-// Test hook: sets the generation of an id the caller's allocator owns.
+// Test hook: sets the generation of an id the caller's allocator owns. (Outside
+// tests a slab's generation never moves while it is in use, and its allocations
+// encode handles with the one it was taken with: Slab::handle_base.)
 void registry_set_generation_for_testing(std::uint32_t id, std::uint32_t generation) noexcept;
 
 }  // namespace tslab::detail

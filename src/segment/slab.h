@@ -120,6 +120,11 @@ struct Slab {
   // close looks at it again. On the line the owner's walk of its retired slabs
   // reads anyway (Heap::take_empty_slabs).
   std::atomic<std::uint8_t> settled{SETTLE_NONE};
+  // Small slabs: the handle of slot 0 in the slab's current life (its id with the
+  // generation it has while in use: only a recycling moves it on), so that the
+  // allocation fast path encodes a handle with one `or` (HandleOut). Written
+  // when the slab is taken into use.
+  std::uint64_t handle_base = 0;
 
   // --- owner fields: written only by the thread owning `heap` ---------------
   bool prefault = false;  // its bin proved demand: fault pages in ahead of carving
