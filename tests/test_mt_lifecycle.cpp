@@ -241,10 +241,14 @@ TEST(MtLifecycle, ClosesRaceFreesAndAllocationsInOtherEpochs) {
   EXPECT_ALLOCATOR_OK(a);
 }
 
-// The pin protocol: a thread keeps freeing stale handles while their slabs are
-// recycled and reused by the owner for another size class. No stale free may
-// succeed, and every free of the new blocks must (TSan: no race on the slab's
-// identity fields while they are rewritten).
+// The pin protocol: threads keep freeing stale handles while their slabs are
+// recycled and reused by the owner for another size class, or taken into use by
+// another thread's heap. One attacker has no heap in the allocator (its frees
+// take the validated path), the other has one (they take the handle's fast path
+// and its remote ending, AllocatorCore::free_handle_other). No stale free may
+// succeed, every free of the new blocks must, and the other thread's blocks keep
+// what it wrote (TSan: no race on the slab's identity fields while they are
+// rewritten).
 TEST(MtLifecycle, StaleHandlesNeverReachARecycledSlabsNextLife) {
   tslab::Allocator a;
   const int rounds = static_cast<int>(tslab_test::scaled(200));
@@ -252,13 +256,36 @@ TEST(MtLifecycle, StaleHandlesNeverReachARecycledSlabsNextLife) {
   std::vector<std::atomic<tslab::Handle>> stale(kBlocks);
   for (auto& h : stale) h.store(0);
   std::atomic<bool> done{false};
-  std::atomic<long> stale_successes{0};
-  std::thread attacker([&] {
+  std::atomic<long> stale_successes{0}, live_broken{0};
+  auto attack = [&] {
     while (!done.load(std::memory_order_relaxed))
       for (auto& h : stale) {
         const tslab::Handle x = h.load(std::memory_order_relaxed);
         if (x != 0 && a.free_handle(x) == Error::ok) ++stale_successes;
       }
+  };
+  std::thread attacker(attack);
+  std::thread attacker_with_heap([&] {
+    void* own = a.allocate(64, 0);
+    ASSERT_NE(own, nullptr);
+    attack();
+    EXPECT_EQ(a.deallocate(own), Error::ok);
+  });
+  // Takes recycled slabs into its own heap; each of its blocks holds its handle.
+  std::thread taker([&] {
+    while (!done.load(std::memory_order_relaxed)) {
+      std::vector<tslab::Allocation> mine(kBlocks);
+      for (auto& m : mine) {
+        m = a.allocate_with_handle(64, 0);
+        if (m.ptr != nullptr) *static_cast<std::uint64_t*>(m.ptr) = m.handle;
+      }
+      for (const auto& m : mine) {
+        if (m.ptr == nullptr) continue;
+        if (*static_cast<std::uint64_t*>(m.ptr) != m.handle) ++live_broken;
+        if (a.free_handle(m.handle) != Error::ok) ++live_broken;
+      }
+      a.collect();
+    }
   });
   long owner_failures = 0;
   for (int r = 0; r < rounds; ++r) {
@@ -277,6 +304,9 @@ TEST(MtLifecycle, StaleHandlesNeverReachARecycledSlabsNextLife) {
   }
   done = true;
   attacker.join();
+  attacker_with_heap.join();
+  taker.join();
+  EXPECT_EQ(live_broken.load(), 0) << "a block of a later life was freed or overwritten";
   EXPECT_EQ(stale_successes.load(), 0) << "a stale handle freed a block";
   EXPECT_EQ(owner_failures, 0);
   EXPECT_ALLOCATOR_OK(a);

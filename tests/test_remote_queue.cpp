@@ -36,6 +36,28 @@ void on_another_thread(Fn fn) {
   t.join();
 }
 
+// `slabs` slabs' worth of 256 B blocks in epoch 0, and x, a block in the middle
+// of the second, with its segment and slab.
+struct SlabUnderTest {
+  std::vector<void*> blocks;
+  void* x = nullptr;
+  td::SegmentHeader* seg = nullptr;
+  td::Slab* s = nullptr;
+};
+SlabUnderTest blocks_of_256(tslab::Allocator& a, std::size_t slabs) {
+  const std::size_t per_slab = td::SLAB_SIZE / 256;
+  SlabUnderTest t;
+  t.blocks.resize(slabs * per_slab);
+  for (auto& p : t.blocks) {
+    p = a.allocate(256, 0);
+    if (p == nullptr) ADD_FAILURE() << "out of memory";
+  }
+  t.x = t.blocks[per_slab + per_slab / 2];
+  t.seg = td::segment_map_lookup(t.x);
+  t.s = t.seg->slab_for(t.x);
+  return t;
+}
+
 // A remote free that has set its block's bit but not yet queued the slab is
 // overtaken by the owner, which finds the slab empty and not queued and
 // recycles it (deferred while the free's pin is held). The free then queues
@@ -129,14 +151,11 @@ TEST(RemoteQueue, AnEntryBehindASlabRecycledWhileQueuedIsStillDrained) {
 TEST(RemoteQueue, ABlockOfASlabRecycledWhileQueuedIsNotHandedOutTwice) {
   tslab::Allocator a;
   const std::size_t per_slab = td::SLAB_SIZE / 256;
-  std::vector<void*> blocks(3 * per_slab);
-  for (auto& p : blocks) {
-    p = a.allocate(256, 0);
-    ASSERT_NE(p, nullptr);
-  }
-  void* const x = blocks[per_slab + per_slab / 2];
-  td::SegmentHeader* const seg = td::segment_map_lookup(x);
-  td::Slab* const s = seg->slab_for(x);
+  const SlabUnderTest t = blocks_of_256(a, 3);
+  const std::vector<void*>& blocks = t.blocks;
+  void* const x = t.x;
+  td::SegmentHeader* const seg = t.seg;
+  td::Slab* const s = t.s;
   td::Heap* const owner = s->heap.load();
   for (void* p : blocks) {
     if (p != x) {
@@ -175,14 +194,11 @@ TEST(RemoteQueue, ABlockOfASlabRecycledWhileQueuedIsNotHandedOutTwice) {
 TEST(RemoteQueue, ASlabRecycledWhileAValidationHoldsItNamesNoHeap) {
   tslab::Allocator a;
   const std::size_t per_slab = td::SLAB_SIZE / 256;
-  std::vector<void*> blocks(2 * per_slab);
-  for (auto& p : blocks) {
-    p = a.allocate(256, 0);
-    ASSERT_NE(p, nullptr);
-  }
-  void* const x = blocks[per_slab + per_slab / 2];
-  td::SegmentHeader* const seg = td::segment_map_lookup(x);
-  td::Slab* const s = seg->slab_for(x);
+  const SlabUnderTest t = blocks_of_256(a, 2);
+  const std::vector<void*>& blocks = t.blocks;
+  void* const x = t.x;
+  td::SegmentHeader* const seg = t.seg;
+  td::Slab* const s = t.s;
   ASSERT_NE(s->heap.load(), nullptr);
   for (std::size_t i = per_slab; i < blocks.size(); ++i) {
     if (seg->slab_for(blocks[i]) == s) {
