@@ -313,6 +313,35 @@ TEST(Handles, HandlesOfAnotherThreadsBlocksFreedFromAThreadWithAHeap) {
   for (void* p : fresh) ASSERT_EQ(a.deallocate(p), Error::ok);
 }
 
+// The handle is written after the block left its free list (core/fast_path.h):
+// an output pointer into the very block being handed out (a dangling pointer
+// the caller kept to a block it freed, which the LIFO list gives back first)
+// receives the handle and leaves the list intact.
+TEST(Handles, AHandleWrittenIntoTheBlockHandedOutLeavesTheListIntact) {
+  CAlloc c;
+  SlabAllocator* a = c.get();
+  ASSERT_NE(a, nullptr);
+  std::vector<void*> keep;
+  for (int i = 0; i < 8; ++i) keep.push_back(slab_malloc_epoch(a, 64, 0));
+  void* x = keep.back();
+  keep.pop_back();
+  slab_free(a, x);
+  SlabHandle* out = static_cast<SlabHandle*>(x);  // dangling: x is free
+  void* p = alloc_obj_epoch(a, 64, 0, out);
+  ASSERT_EQ(p, x) << "expected the block freed last";
+  EXPECT_EQ(slab_ptr_to_handle(a, p), *out);
+  std::set<void*> fresh{p};
+  for (int i = 0; i < 2000; ++i) {
+    void* q = slab_malloc_epoch(a, 64, 0);
+    ASSERT_NE(q, nullptr);
+    ASSERT_TRUE(fresh.insert(q).second) << "block handed out twice";
+  }
+  EXPECT_SLAB_CHECK_OK(a);
+  for (void* q : fresh) EXPECT_TRUE(slab_free_checked(a, q));
+  for (void* q : keep) EXPECT_TRUE(slab_free_checked(a, q));
+  EXPECT_SLAB_CHECK_OK(a);
+}
+
 TEST(Handles, LargeBlocks) {
   tslab::Allocator a;
   std::vector<tslab::Allocation> big;

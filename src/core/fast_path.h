@@ -71,9 +71,11 @@ template <class Endings, class OnBlock>
       Slab* s = b->slab;
       const std::uint32_t slot = s->slot_of_offset(offset);
       if (s->try_mark_allocated(slot)) [[likely]] {
-        on_block(s, slot);
         FreeBlock* const next = b->next;
         bin.free = next;
+        // After the pop: what on_block writes (the caller's handle) cannot reach
+        // the list it was popped from, even through a dangling pointer.
+        on_block(s, slot);
         // The next allocation's block, whose line it reads first (its link): in a
         // list left by freeing a large structure in its own order, a cache miss
         // per allocation that the time until then can hide. Never faults.
