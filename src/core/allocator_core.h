@@ -164,7 +164,7 @@ class AllocatorCore final : public SlabSource {
   [[gnu::noinline, gnu::cold]] bool freed_into_closed_ok(Heap* heap, Slab* s, std::uint64_t era,
                                                          bool emptied) noexcept;
   void* alloc_with_handle(std::size_t size, std::uint32_t epoch, std::uint64_t* handle) noexcept;
-  // Its slow path: the block from alloc_slow, its handle looked up (core/blocks.cpp).
+  // Its slow path: the block from alloc_slow, its handle that of ptr_to_handle.
   [[gnu::noinline]] void* alloc_with_handle_slow(std::size_t size, std::uint32_t epoch,
                                                  std::uint64_t* handle) noexcept;
   // The free of a handle: the caller's own small slab on the fast path, else
