@@ -108,6 +108,7 @@ TEST(SpanStashConcurrent, StashesTakenWhileCollectedAndFreedAcrossThreads) {
     if (!intact(b) || a.deallocate(b.p) != Error::ok) failures.fetch_add(1);
   EXPECT_EQ(failures.load(), 0u);
   EXPECT_GT(collects, 0u);
+  EXPECT_GT(tslab::stats(a).spans_grown_total, 0u) << "stashed spans grew into larger blocks meanwhile";
   EXPECT_ALLOCATOR_OK(a);
   a.collect();
   EXPECT_ALLOCATOR_OK(a);

@@ -4,6 +4,7 @@
 // go back with it; stale pointers and handles of a stashed span stay refused.
 // Counted by the allocator's lock acquisitions and statistics, never by time.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,7 +13,9 @@
 #include <vector>
 
 #include "core/allocator_core.h"
+#include "segment/segment_map.h"
 #include "test_util.h"
+#include "tslab/platform.hpp"
 #include "tslab/stats.hpp"
 #include "tslab/tslab.hpp"
 
@@ -271,6 +274,79 @@ TEST(SpanStash, ARangeLargerThanASegmentIsNeverStashed) {
   ASSERT_EQ(a.deallocate(p), Error::ok);
   EXPECT_GE(locks.since(), 1u) << "to the cache, not the stash";
   EXPECT_ALLOCATOR_OK(a);
+}
+
+// A buffer that outgrew its thread's stashed spans (a vector or a string that
+// doubles, each step freeing the one before) grows the warmest of them into its
+// new reservation: the stashed pages come along rather than stay committed
+// beside a new span that faults in all of its own.
+TEST(SpanStash, ALargerBufferTakesTheWarmPagesOfAStashedSpan) {
+  tslab::Allocator a;
+  attach(a);
+  auto* p = static_cast<unsigned char*>(a.allocate(2 * BUFFER));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 7, 2 * BUFFER);
+  void* small = a.allocate(BUFFER);  // smaller, stashed too: not the warmest
+  ASSERT_NE(small, nullptr);
+  std::memset(small, 1, BUFFER / 2);
+  ASSERT_EQ(a.deallocate(small), Error::ok);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  const tslab::GlobalStats before = tslab::stats(a);
+  ASSERT_EQ(before.warm_reserve_bytes, 3 * BUFFER) << "both stashed, each counted whole";
+
+  auto* q = static_cast<unsigned char*>(a.allocate(4 * BUFFER));
+  ASSERT_NE(q, nullptr);
+  const tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_EQ(after.spans_grown_total, before.spans_grown_total + 1);
+  EXPECT_EQ(after.warm_reserve_bytes, BUFFER) << "the grown span left the stash, the other stays";
+  EXPECT_EQ(tslab::OsPlatform::instance().resident_bytes(q, 2 * BUFFER), 2 * BUFFER)
+      << "the warm pages came along";
+  for (std::size_t i = 0; i < 2 * BUFFER; i += 4096) ASSERT_EQ(q[i], 7u) << "pages move with their contents";
+  EXPECT_EQ(tslab::OsPlatform::instance().resident_bytes(q + 2 * BUFFER, 2 * BUFFER), 0u)
+      << "the rest is new";
+  EXPECT_EQ(a.deallocate(p), Error::not_allocated) << "the old range is no block";
+  EXPECT_EQ(a.allocate(BUFFER), small) << "the smaller span still serves its size";
+  EXPECT_ALLOCATOR_OK(a);
+  ASSERT_EQ(a.deallocate(small), Error::ok);
+  ASSERT_EQ(a.deallocate(q), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// A stashed span a validation holds (a free of a stale pointer in progress)
+// stays stashed as it is, and one whose growth the OS refuses goes to the cache
+// with its pages: neither is lost, and each serves the next request it fits.
+TEST(SpanStash, AStashedSpanThatCannotGrowStaysWarm) {
+  for (const bool pinned : {true, false}) {
+    tslab::Allocator a;
+    attach(a);
+    auto* p = static_cast<unsigned char*>(a.allocate(2 * BUFFER));
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 7, 2 * BUFFER);
+    tslab::detail::SegmentHeader* seg = tslab::detail::segment_map_lookup(p);
+    ASSERT_EQ(a.deallocate(p), Error::ok);
+    if (pinned)
+      seg->pins[0].fetch_add(1);  // as resolve_pointer holds it
+    else  // a page left read-only (a guard page) splits the mapping, which cannot grow across it
+      ASSERT_EQ(::mprotect(p + BUFFER, 4096, PROT_READ), 0);
+    const tslab::GlobalStats before = tslab::stats(a);
+    void* q = a.allocate(4 * BUFFER);
+    ASSERT_NE(q, nullptr);
+    EXPECT_NE(q, static_cast<void*>(p));
+    EXPECT_EQ(tslab::stats(a).spans_grown_total, before.spans_grown_total) << (pinned ? "pinned" : "refused");
+    EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 2 * BUFFER) << "still counted, still committed";
+    if (pinned)
+      seg->pins[0].fetch_sub(1);
+    else
+      ASSERT_EQ(::mprotect(p + BUFFER, 4096, PROT_READ | PROT_WRITE), 0);
+    auto* r = static_cast<unsigned char*>(a.allocate(2 * BUFFER));
+    EXPECT_EQ(r, p) << "the span serves the next request it fits";
+    EXPECT_EQ(tslab::OsPlatform::instance().resident_bytes(r, 2 * BUFFER), 2 * BUFFER) << "warm";
+    EXPECT_EQ(r[0], 7u);
+    EXPECT_ALLOCATOR_OK(a);
+    ASSERT_EQ(a.deallocate(r), Error::ok);
+    ASSERT_EQ(a.deallocate(q), Error::ok);
+    EXPECT_ALLOCATOR_OK(a);
+  }
 }
 
 }  // namespace

@@ -546,10 +546,10 @@ class AllocatorCore final : public SlabSource {
                              bool* refused) noexcept;
   SegmentHeader* take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment,
                                   bool* refused) noexcept;
-  // For a request no cached span fits: the warmest smaller cached span grown
-  // into a new reservation of `reserve` bytes, its committed pages moved along
-  // (Platform::grow_into; core/span_grow.cpp). Null if none has committed pages
-  // or the platform refused.
+  // For a request no stashed or cached span fits: the warmest smaller span of
+  // the caller's stash, else of the cache, grown into a new reservation of
+  // `reserve` bytes, its committed pages moved along (Platform::grow_into;
+  // core/span_grow.cpp). Null if none has committed pages or the platform refused.
   SegmentHeader* grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept;
   // realloc of the live large block `p` beyond its reservation: the block, pages
   // and all, grown into a reservation of at least `need` (`room` if larger) and
@@ -589,6 +589,15 @@ class AllocatorCore final : public SlabSource {
   // A span of the caller's stash for a block of `need` bytes (reservation at
   // least `reserve`), committed and its generation moved on; null if none fits.
   SegmentHeader* take_stashed_span(std::size_t reserve, std::size_t need, std::size_t alignment) noexcept;
+  // A span taken out of `slot` goes back into it, or to the cache if the slot was
+  // filled meanwhile.
+  void restash(std::atomic<SegmentHeader*>& slot, SegmentHeader* seg) noexcept;
+  // Whether the heap's stash held a span when looked at (a hint).
+  static bool stash_holds_any(const Heap* mine) noexcept;
+  // Out of the heap's stash: the span smaller than `reserve` bytes with the most
+  // bytes committed, not ungrowable and pinned by no validation, no longer
+  // counted as stashed (grow_warm_span); null if none has any.
+  SegmentHeader* take_warmest_stashed(Heap* mine, std::size_t reserve) noexcept;
   // The heap's stashed spans go to the cache. Allocator lock held.
   void unstash_locked(Heap* heap) noexcept;
   // Every heap's: collect, a lower warm reserve. Allocator lock held.

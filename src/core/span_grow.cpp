@@ -1,9 +1,9 @@
 // This file contains the growth of a large span into a larger reservation, its
 // committed pages moved along without a copy or a page fault
 // (Platform::grow_into; mremap on Linux):
-//   - a request no cached span fits grows the warmest smaller cached span
-//     (grow_warm_span), whose pages would otherwise sit unused beside a new
-//     span that faults all of its own in;
+//   - a request no stashed or cached span fits grows the warmest smaller one,
+//     the caller's stashed spans first (grow_warm_span), whose pages would
+//     otherwise sit unused beside a new span that faults all of its own in;
 //   - a realloc beyond a live block's reservation grows the block's own span
 //     (grow_live_span), where the block was copied into a new span, both
 //     resident while the copy ran.
@@ -31,6 +31,7 @@
 #include "core/allocator_core.h"
 #include "handle/handle.h"
 #include "handle/registry.h"
+#include "heap/heap.h"
 #include "platform/clock_rss.h"
 #include "segment/segment_map.h"
 
@@ -88,18 +89,27 @@ bool AllocatorCore::release_grown_range(SegmentHeader* seg, bool keep_held) noex
 }
 
 SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept {
-  // `to` is aligned to its unit (span_unit). An empty cache asks nothing of the OS
-  // (can_grow reads the address-space limit); take_warmest checks again under the lock.
-  if (alignment > span_unit(reserve) || large_cache_.maybe_empty() || !platform_.can_grow()) return nullptr;
-  SegmentHeader* seg = nullptr;
+  // `to` is aligned to its unit (span_unit). With no span stashed or cached
+  // nothing is asked of the OS (can_grow reads the address-space limit);
+  // take_warmest checks again under the lock.
+  if (alignment > span_unit(reserve)) return nullptr;
+  Heap* const mine = own_heap();
+  const bool stashed = mine != nullptr && stash_holds_any(mine);
+  if ((!stashed && large_cache_.maybe_empty()) || !platform_.can_grow()) return nullptr;
+  // The caller's stash first: its spans are its own latest buffers, which a
+  // buffer that grows from one use to the next has outgrown (a vector or string
+  // doubling through 64 KiB .. 1 MiB frees each step's span on the next step).
+  SegmentHeader* seg = stashed ? take_warmest_stashed(mine, reserve) : nullptr;
   std::size_t dirty = 0;
   {
     const CountedLock lock(mutex_, counters_);
-    seg = large_cache_.take_warmest(reserve);
-    if (seg == nullptr) return nullptr;
+    if (seg == nullptr) {
+      seg = large_cache_.take_warmest(reserve);
+      if (seg == nullptr) return nullptr;
+      large_warm_bytes_ -= seg->dirty_bytes;
+    }
     seg->growing = true;
     dirty = seg->dirty_bytes;
-    large_warm_bytes_ -= dirty;
     seg->dirty_bytes = 0;
   }
   void* to = reserve_covered_span(reserve);

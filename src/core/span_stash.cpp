@@ -89,16 +89,7 @@ SegmentHeader* AllocatorCore::take_stashed_span(std::size_t reserve, std::size_t
     if (seg->size < reserve || seg->base % alignment != 0 ||
         seg->pins[0].load(std::memory_order_seq_cst) != 0 ||
         !platform_.commit(reinterpret_cast<void*>(seg->base), need)) {
-      // Back, still counted; to the cache if the slot was filled meanwhile (a
-      // signal handler's free on this thread).
-      SegmentHeader* empty = nullptr;
-      if (!slot.compare_exchange_strong(empty, seg, std::memory_order_release, std::memory_order_relaxed)) {
-        const CountedLock lock(mutex_, counters_);
-        stashed_bytes_.fetch_sub(seg->dirty_bytes, std::memory_order_relaxed);
-        seg->cached_ns = monotonic_ns();
-        large_warm_bytes_ += seg->dirty_bytes;
-        large_cache_.push(seg);
-      }
+      restash(slot, seg);
       continue;
     }
     stashed_bytes_.fetch_sub(seg->dirty_bytes, std::memory_order_relaxed);
@@ -108,6 +99,51 @@ SegmentHeader* AllocatorCore::take_stashed_span(std::size_t reserve, std::size_t
     return seg;
   }
   return nullptr;
+}
+
+void AllocatorCore::restash(std::atomic<SegmentHeader*>& slot, SegmentHeader* seg) noexcept {
+  // Back, still counted; to the cache if the slot was filled meanwhile (a signal
+  // handler's free on this thread).
+  SegmentHeader* empty = nullptr;
+  if (slot.compare_exchange_strong(empty, seg, std::memory_order_release, std::memory_order_relaxed)) return;
+  const CountedLock lock(mutex_, counters_);
+  stashed_bytes_.fetch_sub(seg->dirty_bytes, std::memory_order_relaxed);
+  seg->cached_ns = monotonic_ns();
+  large_warm_bytes_ += seg->dirty_bytes;
+  large_cache_.push(seg);
+}
+
+bool AllocatorCore::stash_holds_any(const Heap* mine) noexcept {
+  for (const std::atomic<SegmentHeader*>& slot : mine->span_stash)
+    if (slot.load(std::memory_order_relaxed) != nullptr) return true;
+  return false;
+}
+
+SegmentHeader* AllocatorCore::take_warmest_stashed(Heap* mine, std::size_t reserve) noexcept {
+  // Each span is looked at out of its slot (the slot's exchange makes it the
+  // caller's), the best so far kept out and the others put back.
+  SegmentHeader* best = nullptr;
+  std::atomic<SegmentHeader*>* best_slot = nullptr;
+  for (std::atomic<SegmentHeader*>& slot : mine->span_stash) {
+    if (slot.load(std::memory_order_relaxed) == nullptr) continue;
+    SegmentHeader* seg = slot.exchange(nullptr, std::memory_order_acq_rel);
+    if (seg == nullptr) continue;  // a collect took it to the cache
+    if (seg->size < reserve && !seg->ungrowable &&
+        seg->dirty_bytes > (best != nullptr ? best->dirty_bytes : 0)) {
+      if (best != nullptr) restash(*best_slot, best);
+      best = seg;
+      best_slot = &slot;
+    } else {
+      restash(slot, seg);
+    }
+  }
+  // seq_cst: the taker's half of the pin protocol, as in take_stashed_span.
+  if (best != nullptr && best->pins[0].load(std::memory_order_seq_cst) != 0) {
+    restash(*best_slot, best);
+    return nullptr;
+  }
+  if (best != nullptr) stashed_bytes_.fetch_sub(best->dirty_bytes, std::memory_order_relaxed);
+  return best;
 }
 
 void AllocatorCore::unstash_locked(Heap* heap) noexcept {
