@@ -281,6 +281,7 @@ TEST(SpanStash, ARangeLargerThanASegmentIsNeverStashed) {
 // new reservation: the stashed pages come along rather than stay committed
 // beside a new span that faults in all of its own.
 TEST(SpanStash, ALargerBufferTakesTheWarmPagesOfAStashedSpan) {
+  if (!tslab::OsPlatform::instance().can_grow()) GTEST_SKIP() << "ranges cannot grow here (RLIMIT_AS)";
   tslab::Allocator a;
   attach(a);
   auto* p = static_cast<unsigned char*>(a.allocate(2 * BUFFER));
@@ -313,38 +314,58 @@ TEST(SpanStash, ALargerBufferTakesTheWarmPagesOfAStashedSpan) {
 }
 
 // A stashed span a validation holds (a free of a stale pointer in progress)
-// stays stashed as it is, and one whose growth the OS refuses goes to the cache
-// with its pages: neither is lost, and each serves the next request it fits.
+// stays stashed as it is, and the next warmest grows instead; one whose growth
+// the OS refuses goes to the cache with its pages. Neither is lost, and each
+// serves the next request it fits.
 TEST(SpanStash, AStashedSpanThatCannotGrowStaysWarm) {
+  if (!tslab::OsPlatform::instance().can_grow()) GTEST_SKIP() << "ranges cannot grow here (RLIMIT_AS)";
   for (const bool pinned : {true, false}) {
+    SCOPED_TRACE(pinned ? "pinned" : "refused");
     tslab::Allocator a;
     attach(a);
     auto* p = static_cast<unsigned char*>(a.allocate(2 * BUFFER));
+    void* small = a.allocate(BUFFER);
     ASSERT_NE(p, nullptr);
+    ASSERT_NE(small, nullptr);
     std::memset(p, 7, 2 * BUFFER);
+    std::memset(small, 1, BUFFER);
     tslab::detail::SegmentHeader* seg = tslab::detail::segment_map_lookup(p);
     ASSERT_EQ(a.deallocate(p), Error::ok);
-    if (pinned)
-      seg->pins[0].fetch_add(1);  // as resolve_pointer holds it
-    else  // a page left read-only (a guard page) splits the mapping, which cannot grow across it
+    if (pinned) {
+      ASSERT_EQ(a.deallocate(small), Error::ok);  // the next warmest, stashed too
+      seg->pins[0].fetch_add(1);                  // as resolve_pointer holds it
+    } else {
+      // A page left read-only (a guard page) splits the mapping, which cannot grow across it.
       ASSERT_EQ(::mprotect(p + BUFFER, 4096, PROT_READ), 0);
+    }
     const tslab::GlobalStats before = tslab::stats(a);
     void* q = a.allocate(4 * BUFFER);
     ASSERT_NE(q, nullptr);
     EXPECT_NE(q, static_cast<void*>(p));
-    EXPECT_EQ(tslab::stats(a).spans_grown_total, before.spans_grown_total) << (pinned ? "pinned" : "refused");
-    EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 2 * BUFFER) << "still counted, still committed";
-    if (pinned)
+    if (pinned) {
+      EXPECT_EQ(tslab::stats(a).spans_grown_total, before.spans_grown_total + 1) << "the smaller one grew";
+      EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 2 * BUFFER) << "the pinned one is still stashed";
       seg->pins[0].fetch_sub(1);
-    else
+    } else {
+      EXPECT_EQ(tslab::stats(a).spans_grown_total, before.spans_grown_total);
+      EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 2 * BUFFER) << "still counted, still committed";
       ASSERT_EQ(::mprotect(p + BUFFER, 4096, PROT_READ | PROT_WRITE), 0);
+    }
+    const LockCount locks(a);
     auto* r = static_cast<unsigned char*>(a.allocate(2 * BUFFER));
     EXPECT_EQ(r, p) << "the span serves the next request it fits";
+    if (pinned)
+      EXPECT_EQ(locks.since(), 0u) << "from the stash";
+    else
+      EXPECT_GE(locks.since(), 1u) << "from the cache: the grow was tried, and the span left the stash";
     EXPECT_EQ(tslab::OsPlatform::instance().resident_bytes(r, 2 * BUFFER), 2 * BUFFER) << "warm";
     EXPECT_EQ(r[0], 7u);
     EXPECT_ALLOCATOR_OK(a);
     ASSERT_EQ(a.deallocate(r), Error::ok);
     ASSERT_EQ(a.deallocate(q), Error::ok);
+    if (!pinned) {
+      ASSERT_EQ(a.deallocate(small), Error::ok);
+    }
     EXPECT_ALLOCATOR_OK(a);
   }
 }

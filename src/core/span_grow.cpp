@@ -11,13 +11,14 @@
 // Protocol. The destination is reserved and covered by the segment map first,
 // so that binding a header to it cannot fail once the pages have moved. The
 // span is the grower's alone meanwhile (`growing`; a fork's child gives such a
-// header up): a cached one out of the cache, a live one's block ended as a free
-// ends it (the compare-exchange of its allocated bit, so that a racing free of
-// its pointer or handle reads DOUBLE_FREE), UNUSED in both cases. Validations
-// still find the header in the map and refuse it without reading its range. A
-// refused grow leaves the range as it was: the span goes back to the cache (or
-// its block is live again), its map entries set again, and the range is not
-// asked to grow again. The old range's map entries are cleared under the
+// header up): a free one out of the cache or out of its stash slot (by the
+// slot's exchange), a live one's block ended as a free ends it (the
+// compare-exchange of its allocated bit, so that a racing free of its pointer
+// or handle reads DOUBLE_FREE), UNUSED in every case. Validations still find
+// the header in the map and refuse it without reading its range. A refused
+// grow leaves the range as it was: a free span goes to the cache (whichever it
+// came from), a live one's block is live again, its map entries set again, and
+// the range is not asked to grow again. The old range's map entries are cleared under the
 // allocator lock before the grow (once the range moved, the OS may give its
 // addresses to another reservation), and the header is bound to the new range
 // only while no validation pins it (seq_cst, after the clear: the binding
@@ -93,7 +94,8 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
   // nothing is asked of the OS (can_grow reads the address-space limit);
   // take_warmest checks again under the lock.
   if (alignment > span_unit(reserve)) return nullptr;
-  Heap* const mine = own_heap();
+  // The stash only for a reservation it could have served (take_stashed_span).
+  Heap* const mine = reserve <= SEGMENT_SIZE ? own_heap() : nullptr;
   const bool stashed = mine != nullptr && stash_holds_any(mine);
   if ((!stashed && large_cache_.maybe_empty()) || !platform_.can_grow()) return nullptr;
   // The caller's stash first: its spans are its own latest buffers, which a
@@ -118,16 +120,22 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
     forget_range_locked(seg);
   }
   if (to == nullptr || !platform_.grow_into(reinterpret_cast<void*>(seg->base), seg->size, to, reserve)) {
-    // The range is as it was: back into the cache, warm, the newest.
-    const CountedLock lock(mutex_, counters_);
-    if (to != nullptr) keep_range_locked(seg);
-    seg->growing = false;
-    seg->ungrowable = to != nullptr;
-    seg->dirty_bytes = dirty;
-    large_warm_bytes_ += dirty;
-    seg->cached_ns = monotonic_ns();  // under the lock: the cache stays in order of age
-    large_cache_.push(seg);
-    release_large_decayed_locked();
+    // The range is as it was: into the cache, warm, the newest.
+    bool over_bound = false;
+    {
+      const CountedLock lock(mutex_, counters_);
+      if (to != nullptr) keep_range_locked(seg);
+      seg->growing = false;
+      seg->ungrowable = to != nullptr;
+      seg->dirty_bytes = dirty;
+      large_warm_bytes_ += dirty;
+      seg->cached_ns = monotonic_ns();  // under the lock: the cache stays in order of age
+      large_cache_.push(seg);
+      release_large_decayed_locked();
+      // A span from the stash is one more in the cache than before.
+      over_bound = cache_over_bound_locked();
+    }
+    if (over_bound) trim_span_cache(MAX_CACHED_RESERVATION);
     return nullptr;
   }
   if (release_grown_range(seg, false)) {

@@ -21,11 +21,12 @@
 // allocated bit (free_large): its state becomes UNUSED (seq_cst, the freer's
 // half of the pin protocol) and only then is it stored in a slot. Only the
 // heap's owner fills slots. Whoever empties a slot does so by exchange: the
-// owner taking a span for an allocation, or, under the allocator lock, one of
-// the moves to the cache above. The owner checks the span's pin before it hands
-// it out again (seq_cst, as LargeSpanCache::take_from does) and moves its
-// generation on; a span that does not fit goes back to its slot, so a move that
-// ran in between leaves it stashed until the thread's next take or its exit.
+// owner taking a span for an allocation or to grow it into a larger one
+// (grow_warm_span), or, under the allocator lock, one of the moves to the cache
+// above. The owner checks the span's pin before it hands it out again or grows
+// it (seq_cst, as LargeSpanCache::take_from does) and moves its generation on;
+// a span that does not fit goes back to its slot, so a move that ran in between
+// leaves it stashed until the thread's next take or its exit.
 // The bound is checked without the lock against the cache's bytes, and the
 // cache's against the stashes': two racing frees may pass it by one span.
 #include <algorithm>
@@ -77,7 +78,8 @@ bool AllocatorCore::stash_span(Heap* mine, SegmentHeader* seg, Slab* s) noexcept
 SegmentHeader* AllocatorCore::take_stashed_span(std::size_t reserve, std::size_t need,
                                                 std::size_t alignment) noexcept {
   // No stashed range is larger than a segment: a larger request leaves the
-  // slots alone (and never hides a span from a collect that empties them).
+  // slots alone (and never hides a span from a collect that empties them), and
+  // so does its growth (grow_warm_span).
   Heap* mine = reserve <= SEGMENT_SIZE ? own_heap() : nullptr;
   if (mine == nullptr) return nullptr;
   for (std::atomic<SegmentHeader*>& slot : mine->span_stash) {
@@ -121,7 +123,9 @@ bool AllocatorCore::stash_holds_any(const Heap* mine) noexcept {
 
 SegmentHeader* AllocatorCore::take_warmest_stashed(Heap* mine, std::size_t reserve) noexcept {
   // Each span is looked at out of its slot (the slot's exchange makes it the
-  // caller's), the best so far kept out and the others put back.
+  // caller's), the best so far kept out and the others put back. seq_cst: the
+  // taker's half of the pin protocol, as in take_stashed_span; a pinned span
+  // stays as it is and the next warmest is taken.
   SegmentHeader* best = nullptr;
   std::atomic<SegmentHeader*>* best_slot = nullptr;
   for (std::atomic<SegmentHeader*>& slot : mine->span_stash) {
@@ -129,18 +133,14 @@ SegmentHeader* AllocatorCore::take_warmest_stashed(Heap* mine, std::size_t reser
     SegmentHeader* seg = slot.exchange(nullptr, std::memory_order_acq_rel);
     if (seg == nullptr) continue;  // a collect took it to the cache
     if (seg->size < reserve && !seg->ungrowable &&
-        seg->dirty_bytes > (best != nullptr ? best->dirty_bytes : 0)) {
+        seg->dirty_bytes > (best != nullptr ? best->dirty_bytes : 0) &&
+        seg->pins[0].load(std::memory_order_seq_cst) == 0) {
       if (best != nullptr) restash(*best_slot, best);
       best = seg;
       best_slot = &slot;
     } else {
       restash(slot, seg);
     }
-  }
-  // seq_cst: the taker's half of the pin protocol, as in take_stashed_span.
-  if (best != nullptr && best->pins[0].load(std::memory_order_seq_cst) != 0) {
-    restash(*best_slot, best);
-    return nullptr;
   }
   if (best != nullptr) stashed_bytes_.fetch_sub(best->dirty_bytes, std::memory_order_relaxed);
   return best;
