@@ -120,6 +120,17 @@ struct Slab {
   // close looks at it again. On the line the owner's walk of its retired slabs
   // reads anyway (Heap::take_empty_slabs).
   std::atomic<std::uint8_t> settled{SETTLE_NONE};
+  // The owner's fields of a slab's 1 <-> 0 live steps (Heap::slab_emptied,
+  // Heap::uncount), on the line of the bin links they also touch, so that the
+  // steps read no line beyond these two (a request's slabs take them once per
+  // class and request); not on the remote side's line below.
+  // Owner: counted reclaimable when the last hand-back looked, and not used
+  // since (Heap::hand_back_spare_slabs).
+  bool spare_seen = false;
+  // Pages (4 KiB, 16 per slab) whose free blocks are off the bin list and whose
+  // memory went back to the OS; the blocks are listed again when the bin runs dry.
+  // Owner stores (relaxed); statistics read it from any thread.
+  std::atomic<std::uint16_t> purged_pages{0};
   // Small slabs: the handle of slot 0 in the slab's current life (its id with the
   // generation it has while in use: only a recycling moves it on), so that the
   // allocation fast path encodes a handle with one `or` (HandleOut). Written
@@ -139,6 +150,9 @@ struct Slab {
   Slab* epoch_prev = nullptr;
   Slab* epoch_next = nullptr;
   SlabList list = SlabList::none;
+  // Bytes this slab adds to its owner bin's reclaimable count while it is empty;
+  // 0 when not counted (owner).
+  std::uint32_t reclaim_bytes = 0;
   Slab* prev = nullptr;  // links in the owning heap's bin or retired list
   Slab* next = nullptr;
 
@@ -155,13 +169,6 @@ struct Slab {
   std::atomic<std::size_t> large_usable{0};
   std::uint32_t check_mark = 0;  // scratch for the invariant checker (allocator lock)
   bool reclaim_mark = false;     // scratch for Heap::take_empty_slabs (owner)
-  // Owner: counted reclaimable when the last hand-back looked, and not used
-  // since (Heap::hand_back_spare_slabs).
-  bool spare_seen = false;
-  // Pages (4 KiB, 16 per slab) whose free blocks are off the bin list and whose
-  // memory went back to the OS; the blocks are listed again when the bin runs dry.
-  // Owner stores (relaxed); statistics read it from any thread.
-  std::atomic<std::uint16_t> purged_pages{0};
 
   // Blocks overlapping the pages of `mask`, as [first, last] slot ranges per page.
   static constexpr std::size_t PAGE = 4096;
@@ -181,9 +188,6 @@ struct Slab {
     return slot_in_pages(slot, purged_pages.load(std::memory_order_relaxed));
   }
   std::uint16_t purge_now = 0;  // scratch for Heap::purge_free_pages (owner)
-  // Bytes this slab adds to its owner bin's reclaimable count while it is empty;
-  // 0 when not counted (owner).
-  std::uint32_t reclaim_bytes = 0;
   // Allocator lock: an empty slab of a closed activation that a close left to
   // its owner for the warm reserve, rather than hand its pages back (core/reclaim.cpp).
   bool keep_warm = false;
@@ -496,6 +500,10 @@ struct Slab {
 // The header (everything before the bitmaps) in three cache lines: a segment
 // header holds 64 slabs, so a line more per slab is 4 KiB more metadata per segment.
 static_assert(offsetof(Slab, bits) == 192, "Slab's header outgrew three cache lines");
+static_assert(offsetof(Slab, spare_seen) / 64 == 1 && offsetof(Slab, purged_pages) / 64 == 1 &&
+                  offsetof(Slab, reclaim_bytes) / 64 == 1 && offsetof(Slab, list) / 64 == 1 &&
+                  offsetof(Slab, prev) / 64 == 1 && offsetof(Slab, decommitted) / 64 == 1,
+              "a slab's 1 <-> 0 live steps read its first two lines only");
 static_assert(offsetof(Slab, heap) + sizeof(Slab::heap) <= 64, "the free fast path reads one line of a slab");
 static_assert(MAX_SLOTS <= UINT16_MAX && SLAB_SIZE / Slab::PAGE <= UINT8_MAX, "settled_live / settled_pages");
 
