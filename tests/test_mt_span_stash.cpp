@@ -35,18 +35,43 @@ bool intact(const Block& b) {
   return b.p[0] == b.tag && b.p[b.size / 2] == b.tag && b.p[b.size - 1] == b.tag;
 }
 
+// Runs worker(id) on two threads while the stashes are emptied from outside,
+// over and over, until both are done: collects, and a warm reserve moving
+// between the default, none and `some`. The workers start once the first
+// collect is under way. Returns the number of rounds.
+template <class Worker>
+std::uint64_t run_while_stashes_emptied(tslab::Allocator& a, std::size_t some, Worker worker) {
+  constexpr int WORKERS = 2;
+  std::atomic<int> running{WORKERS};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int id = 0; id < WORKERS; ++id)
+    threads.emplace_back([&, id] {
+      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
+      worker(id);
+      running.fetch_sub(1);
+    });
+  const std::size_t reserves[] = {6 * 1024 * KiB, 0, some};
+  std::uint64_t collects = 0;
+  do {
+    go.store(true, std::memory_order_release);
+    a.collect();
+    EXPECT_EQ(a.set_warm_reserve(reserves[collects % 3]), Error::ok);
+    ++collects;
+    std::this_thread::yield();
+  } while (running.load() > 0);
+  for (std::thread& t : threads) t.join();
+  return collects;
+}
+
 TEST(SpanStashConcurrent, StashesTakenWhileCollectedAndFreedAcrossThreads) {
   tslab::Allocator a;
-  constexpr int WORKERS = 2;
   const std::uint64_t rounds = tslab_test::scaled(100000);
-  std::atomic<int> running{WORKERS};
   std::atomic<std::uint64_t> failures{0};
   std::mutex exchange_mutex;
   std::vector<Block> exchange;  // blocks handed to the other worker to free
 
-  std::atomic<bool> go{false};
   auto worker = [&](int id) {
-    while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
     std::mt19937_64 rng(static_cast<std::uint64_t>(id) * 104729 + 7);
     void* small = a.allocate(64);  // a heap, and so a stash
     std::vector<Block> mine;
@@ -87,23 +112,8 @@ TEST(SpanStashConcurrent, StashesTakenWhileCollectedAndFreedAcrossThreads) {
     for (const Block& b : mine)
       if (!intact(b) || a.deallocate(b.p) != Error::ok) failures.fetch_add(1);
     if (a.deallocate(small) != Error::ok) failures.fetch_add(1);
-    running.fetch_sub(1);
   };
-
-  std::vector<std::thread> threads;
-  for (int i = 0; i < WORKERS; ++i) threads.emplace_back(worker, i);
-  // The stashes emptied from outside, over and over: collects, and a warm
-  // reserve moving between none, one span's worth and the default.
-  std::uint64_t collects = 0;
-  const std::size_t reserves[] = {6 * 1024 * KiB, 0, 512 * KiB};
-  do {  // the workers start once the first collect is under way
-    go.store(true, std::memory_order_release);
-    a.collect();
-    EXPECT_EQ(a.set_warm_reserve(reserves[collects % 3]), Error::ok);
-    ++collects;
-    std::this_thread::yield();
-  } while (running.load() > 0);
-  for (std::thread& t : threads) t.join();
+  const std::uint64_t collects = run_while_stashes_emptied(a, 512 * KiB, worker);
   for (const Block& b : exchange)
     if (!intact(b) || a.deallocate(b.p) != Error::ok) failures.fetch_add(1);
   EXPECT_EQ(failures.load(), 0u);
@@ -120,13 +130,9 @@ TEST(SpanStashConcurrent, StashesTakenWhileCollectedAndFreedAcrossThreads) {
 // Every buffer keeps its bytes, and the allocator stays consistent.
 TEST(SpanStashConcurrent, DoublingBuffersGrowStashedSpansWhileCollected) {
   tslab::Allocator a;
-  constexpr int WORKERS = 2;
   const std::uint64_t rounds = tslab_test::scaled(10000);
-  std::atomic<int> running{WORKERS};
   std::atomic<std::uint64_t> failures{0};
-  std::atomic<bool> go{false};
   auto worker = [&](int id) {
-    while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
     void* small = a.allocate(64);  // a heap, and so a stash
     for (std::uint64_t r = 0; r < rounds; ++r) {
       const auto tag = static_cast<unsigned char>(id * 64 + (r % 64) + 1);
@@ -148,20 +154,8 @@ TEST(SpanStashConcurrent, DoublingBuffersGrowStashedSpansWhileCollected) {
       if (old.p != nullptr && (!intact(old) || a.deallocate(old.p) != Error::ok)) failures.fetch_add(1);
     }
     if (a.deallocate(small) != Error::ok) failures.fetch_add(1);
-    running.fetch_sub(1);
   };
-  std::vector<std::thread> threads;
-  for (int i = 0; i < WORKERS; ++i) threads.emplace_back(worker, i);
-  const std::size_t reserves[] = {6 * 1024 * KiB, 0, 1024 * KiB};
-  std::uint64_t collects = 0;
-  do {
-    go.store(true, std::memory_order_release);
-    a.collect();
-    EXPECT_EQ(a.set_warm_reserve(reserves[collects % 3]), Error::ok);
-    ++collects;
-    std::this_thread::yield();
-  } while (running.load() > 0);
-  for (std::thread& t : threads) t.join();
+  const std::uint64_t collects = run_while_stashes_emptied(a, 1024 * KiB, worker);
   EXPECT_EQ(failures.load(), 0u);
   EXPECT_GT(collects, 0u);
   EXPECT_ALLOCATOR_OK(a);
