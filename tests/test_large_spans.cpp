@@ -964,6 +964,38 @@ TEST(LargeSpanGrow, ARefusedGrowKeepsTheSpanWarmAndCached) {
   EXPECT_TRUE(checked(a));
 }
 
+// Allocates `grown` bytes, which grows the warm span of the freed block `r`,
+// while a validation pins the span's header from inside the grow, right after
+// the move (as resolve_pointer would, for a stale pointer into the span).
+// *changed_under_pin counts what the validation saw of the header change
+// under its pin. Returns the block allocated.
+void* grow_while_a_validation_pins(tslab::Allocator& a, CountingPlatform& platform, void* r,
+                                   std::size_t grown, int* changed_under_pin) {
+  td::SegmentHeader* seg = td::segment_map_lookup(r);
+  const std::uintptr_t old_base = seg->base;
+  const std::size_t old_size = seg->size;
+  std::atomic<bool> allocated{false};
+  platform.pin_during_grow = &seg->pins[0];
+  std::thread validator([&] {
+    // (An allocation that grows nothing never pins: the caller's checks fail.)
+    while (!platform.grow_pinned.load() && !allocated.load()) std::this_thread::yield();
+    if (!platform.grow_pinned.load()) return;
+    // The grower is past the move. What a validation reads of the header does
+    // not change under it.
+    for (int i = 0; i < 1000; ++i, std::this_thread::yield())
+      if (seg->base != old_base || seg->size != old_size) ++*changed_under_pin;
+    // Held until the allocation is over (a warm span's grower never waits for
+    // it), so that the grower certainly finds the pin however it is scheduled.
+    while (!allocated.load()) std::this_thread::yield();
+    seg->pins[0].fetch_sub(1);
+  });
+  void* t = a.allocate(grown);
+  allocated.store(true);
+  validator.join();
+  platform.pin_during_grow = nullptr;
+  return t;
+}
+
 // A validation holding the warmest span's header when it is looked at (a free
 // of a stale pointer in progress) keeps it where it is: the block comes from
 // fresh pages. One that finds the header while the span grows keeps it from
@@ -991,33 +1023,42 @@ TEST(LargeSpanGrow, AWarmSpanPinnedBeforeOrDuringAGrowIsNotRebound) {
   void* r = a.allocate(8 * MiB);
   ASSERT_NE(r, nullptr);
   std::memset(r, 2, 8 * MiB);
-  seg = td::segment_map_lookup(r);
   ASSERT_EQ(a.deallocate(r), Error::ok);
-  const std::uintptr_t old_base = seg->base;
-  const std::size_t old_size = seg->size;
   int changed_under_pin = 0;
-  std::atomic<bool> allocated{false};
-  platform.pin_during_grow = &seg->pins[0];
-  std::thread validator([&] {
-    while (!platform.grow_pinned.load()) std::this_thread::yield();
-    // The grower is past the move. What a validation reads of the header does
-    // not change under it.
-    for (int i = 0; i < 1000; ++i, std::this_thread::yield())
-      if (seg->base != old_base || seg->size != old_size) ++changed_under_pin;
-    // Held until the allocation is over (a warm span's grower never waits for
-    // it), so that the grower certainly finds the pin however it is scheduled.
-    while (!allocated.load()) std::this_thread::yield();
-    seg->pins[0].fetch_sub(1);
-  });
-  auto* t = static_cast<unsigned char*>(a.allocate(20 * MiB));
-  allocated.store(true);
-  validator.join();
+  auto* t =
+      static_cast<unsigned char*>(grow_while_a_validation_pins(a, platform, r, 20 * MiB, &changed_under_pin));
   ASSERT_NE(t, nullptr);
   EXPECT_EQ(changed_under_pin, 0) << "the header was rebound under a validation's pin";
   EXPECT_EQ(platform.grows.load(), 1u);
   EXPECT_EQ(platform.resident_bytes(t, 20 * MiB), 0u) << "the grown pages went back; the block is new";
   EXPECT_EQ(a.deallocate(r), Error::not_allocated);
   ASSERT_EQ(a.deallocate(t), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// The same for a span the thread stashed: taken out of the stash to grow, and
+// found by a validation while it grows, its header goes bare and its pages back.
+TEST(LargeSpanGrow, AStashedSpanPinnedDuringAGrowIsNotRebound) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  void* small = a.allocate(64);  // a heap, and so a stash
+  ASSERT_NE(small, nullptr);
+  void* r = a.allocate(512 * KiB);
+  ASSERT_NE(r, nullptr);
+  std::memset(r, 2, 512 * KiB);
+  ASSERT_EQ(a.deallocate(r), Error::ok);
+  ASSERT_EQ(global_stats(a).warm_reserve_bytes, 512 * KiB) << "stashed";
+  int changed_under_pin = 0;
+  auto* t =
+      static_cast<unsigned char*>(grow_while_a_validation_pins(a, platform, r, 1 * MiB, &changed_under_pin));
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(changed_under_pin, 0) << "the header was rebound under a validation's pin";
+  EXPECT_EQ(platform.grows.load(), 1u) << "the stashed span grew";
+  EXPECT_EQ(platform.resident_bytes(t, 1 * MiB), 0u) << "the grown pages went back; the block is new";
+  EXPECT_EQ(global_stats(a).warm_reserve_bytes, 0u) << "neither stashed nor counted warm any more";
+  EXPECT_EQ(a.deallocate(r), Error::not_allocated);
+  ASSERT_EQ(a.deallocate(t), Error::ok);
+  ASSERT_EQ(a.deallocate(small), Error::ok);
   EXPECT_TRUE(checked(a));
 }
 
