@@ -58,7 +58,7 @@ void Heap::reset_reclaim(std::uint32_t bin_index, std::uint64_t era) noexcept {
   r.era.store(era, std::memory_order_relaxed);
 }
 
-void Heap::slab_emptied(Slab* s) noexcept {
+[[gnu::always_inline]] inline void Heap::count_emptied(Slab* s) noexcept {
   ReclaimCount& r = reclaim_[s->bin_index];
   // Only slabs of the bin's current era count (those of a past one are retired).
   if (s->reclaim_bytes != 0 || s->era != r.era.load(std::memory_order_relaxed)) return;
@@ -84,6 +84,23 @@ void Heap::slab_emptied(Slab* s) noexcept {
       slabs.push_front(s);
     }
   }
+}
+
+void Heap::slab_emptied(Slab* s) noexcept { count_emptied(s); }
+
+// The fast paths' endings, with the count inline: no call within the call (a
+// request's slabs take this step once per class and request, 26.6 times per
+// request in `make bench-instructions`: 128.4 -> 127.7 instructions per object).
+// Not cold: as cold functions the compiler called committed_bytes and the
+// count's adds out of line (71.1 per object).
+bool Heap::emptied_then_ok(Slab* s) noexcept {
+  count_emptied(s);
+  return free_result<bool>(TSLAB_OK);
+}
+
+TslabError Heap::emptied_then_error(Slab* s) noexcept {
+  count_emptied(s);
+  return free_result<TslabError>(TSLAB_OK);
 }
 
 void Heap::uncount(Slab* s) noexcept {

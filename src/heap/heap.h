@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <type_traits>
 
 #include "heap/free_result.h"
 #include "heap/slab_list.h"
@@ -153,10 +154,14 @@ class Heap {
   // is called inside the allocation's marker, and ends it.
   [[gnu::noinline, gnu::cold]] void* refilled_then(Slab* s, void* block) noexcept;
   template <FreeResult Result>
-  [[gnu::noinline, gnu::cold]] Result emptied_then(Slab* s) noexcept {
-    slab_emptied(s);
-    return free_result<Result>(TSLAB_OK);
+  [[gnu::always_inline]] Result emptied_then(Slab* s) noexcept {
+    if constexpr (std::is_same_v<Result, bool>)
+      return emptied_then_ok(s);
+    else
+      return emptied_then_error(s);
   }
+  [[gnu::noinline]] bool emptied_then_ok(Slab* s) noexcept;
+  [[gnu::noinline]] TslabError emptied_then_error(Slab* s) noexcept;
   // Owner, on the slow paths: keep Slab::owner_live and the reclaimable count.
   void note_allocated(Slab* s) noexcept {
 #if TSLAB_STATS
@@ -352,6 +357,8 @@ class Heap {
   static constexpr std::size_t SHORT_BIN_LIST = 8;
 
   void reset_reclaim(std::uint32_t bin_index, std::uint64_t era) noexcept;
+  // slab_emptied's body, inline in the fast paths' endings (emptied_then).
+  void count_emptied(Slab* s) noexcept;
   // Owner: re-reads an empty slab's committed bytes (pages purged or relisted).
   void recount(Slab* s) noexcept;
   // Owner: a slab leaves the heap; it stops counting.
