@@ -109,12 +109,8 @@ TEST(Handles, DoubleFreeNeverFreesTwice) {
     ASSERT_EQ(tslab::last_error(), Error::double_free);
   }
   // Had a double free pushed a block twice, these would hand it out twice.
-  std::set<void*> fresh;
-  for (int i = 0; i < 4000; ++i) {
-    void* p = a.allocate(64, 0);
-    ASSERT_NE(p, nullptr);
-    ASSERT_TRUE(fresh.insert(p).second) << "block handed out twice after rejected double frees";
-  }
+  const std::set<void*> fresh =
+      tslab_test::distinct_blocks(4000, [&](std::size_t) { return a.allocate(64, 0); });
   EXPECT_ALLOCATOR_OK(a);
   for (void* p : fresh) ASSERT_EQ(a.deallocate(p), Error::ok);
 }
@@ -303,12 +299,8 @@ TEST(Handles, HandlesOfAnotherThreadsBlocksFreedFromAThreadWithAHeap) {
   }).join();
   a.collect();  // the owner collects the remote frees
   EXPECT_ALLOCATOR_OK(a);
-  std::set<void*> fresh;
-  for (int i = 0; i < 6000; ++i) {
-    void* p = a.allocate(16 + 48 * (i % 7), i % 2);
-    ASSERT_NE(p, nullptr);
-    ASSERT_TRUE(fresh.insert(p).second) << "block handed out twice";
-  }
+  const std::set<void*> fresh = tslab_test::distinct_blocks(
+      6000, [&](std::size_t i) { return a.allocate(16 + 48 * (i % 7), static_cast<tslab::EpochId>(i % 2)); });
   EXPECT_ALLOCATOR_OK(a);
   for (void* p : fresh) ASSERT_EQ(a.deallocate(p), Error::ok);
 }
@@ -330,12 +322,8 @@ TEST(Handles, AHandleWrittenIntoTheBlockHandedOutLeavesTheListIntact) {
   void* p = alloc_obj_epoch(a, 64, 0, out);
   ASSERT_EQ(p, x) << "expected the block freed last";
   EXPECT_EQ(slab_ptr_to_handle(a, p), *out);
-  std::set<void*> fresh{p};
-  for (int i = 0; i < 2000; ++i) {
-    void* q = slab_malloc_epoch(a, 64, 0);
-    ASSERT_NE(q, nullptr);
-    ASSERT_TRUE(fresh.insert(q).second) << "block handed out twice";
-  }
+  const std::set<void*> fresh =
+      tslab_test::distinct_blocks(2000, [&](std::size_t) { return slab_malloc_epoch(a, 64, 0); }, {p});
   EXPECT_SLAB_CHECK_OK(a);
   for (void* q : fresh) EXPECT_TRUE(slab_free_checked(a, q));
   for (void* q : keep) EXPECT_TRUE(slab_free_checked(a, q));

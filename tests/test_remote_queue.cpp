@@ -173,12 +173,8 @@ TEST(RemoteQueue, ABlockOfASlabRecycledWhileQueuedIsNotHandedOutTwice) {
   }
   a.collect();  // the owner drains the entry; the recycling finishes
   EXPECT_ALLOCATOR_OK(a);
-  std::set<void*> handed_out;
-  for (std::size_t i = 0; i < 4 * per_slab; ++i) {
-    void* p = a.allocate(256, 0);
-    ASSERT_NE(p, nullptr);
-    ASSERT_TRUE(handed_out.insert(p).second) << "block " << p << " handed out twice";
-  }
+  const std::set<void*> handed_out =
+      tslab_test::distinct_blocks(4 * per_slab, [&](std::size_t) { return a.allocate(256, 0); });
   EXPECT_ALLOCATOR_OK(a);
   for (void* p : handed_out) EXPECT_EQ(a.deallocate(p), Error::ok);
 }
@@ -217,12 +213,8 @@ TEST(RemoteQueue, ASlabRecycledWhileAValidationHoldsItNamesNoHeap) {
   }
   a.collect();  // the recycling finishes
   EXPECT_ALLOCATOR_OK(a);
-  std::set<void*> handed_out;
-  for (std::size_t i = 0; i < 2 * per_slab; ++i) {
-    void* p = a.allocate(256, 0);
-    ASSERT_NE(p, nullptr);
-    ASSERT_TRUE(handed_out.insert(p).second) << "block " << p << " handed out twice";
-  }
+  const std::set<void*> handed_out =
+      tslab_test::distinct_blocks(2 * per_slab, [&](std::size_t) { return a.allocate(256, 0); });
   EXPECT_ALLOCATOR_OK(a);
   for (void* p : handed_out) EXPECT_EQ(a.deallocate(p), Error::ok);
   for (std::size_t i = 0; i < per_slab; ++i) {

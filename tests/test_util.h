@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -113,6 +114,25 @@ inline std::uint64_t make_tag(std::uint64_t thread, std::uint64_t seq) {
 }
 
 // Sum of new_slab_count over every size class.
+// Allocates n blocks with alloc(i) and checks that none is null and none is
+// handed out twice (a block left on a free list twice would be) nor is one of
+// `seen`. Returns them with `seen`, for the caller to free.
+template <class Alloc>
+std::set<void*> distinct_blocks(std::size_t n, Alloc alloc, std::set<void*> seen = {}) {
+  for (std::size_t i = 0; i < n; ++i) {
+    void* p = alloc(i);
+    if (p == nullptr) {
+      ADD_FAILURE() << "allocation " << i << " failed";
+      break;
+    }
+    if (!seen.insert(p).second) {
+      ADD_FAILURE() << "block " << p << " handed out twice";
+      break;
+    }
+  }
+  return seen;
+}
+
 inline std::uint64_t total_new_slabs(SlabAllocator* a) {
   std::uint64_t total = 0;
   PerfCounters pc{};
