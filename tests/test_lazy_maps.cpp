@@ -28,7 +28,7 @@ namespace {
 
 constexpr std::size_t MiB = std::size_t{1} << 20;
 
-// A pointer in each 16 GiB region of the address space (a leaf's), and beyond it.
+// A pointer in each 64 GiB region of the address space (a leaf's), and beyond it.
 std::vector<std::uintptr_t> one_address_per_region() {
   std::vector<std::uintptr_t> out;
   for (std::uintptr_t region = 0; region < td::SegmentMap::LEAVES; ++region)
@@ -102,7 +102,7 @@ TEST(LazyMaps, LeavesComeWithUse) {
   }
   EXPECT_GE(td::registry_reserved_bytes(), 2 * td::Registry::LEAF_BYTES);
   EXPECT_LE(td::registry_reserved_bytes(), 3 * td::Registry::LEAF_BYTES) << "ids are handed out densely";
-  // The spans' reservations (two granules, 128 KiB, each) lie in a few 16 GiB regions.
+  // The spans' reservations (two granules, 128 KiB, each) lie in a few 64 GiB regions.
   EXPECT_LE(td::segment_map_reserved_bytes(), 4 * td::SegmentMap::LEAF_BYTES);
   for (std::size_t i = 0; i < spans; ++i) {
     ASSERT_EQ(alloc.handle_to_ptr(blocks[i].handle), blocks[i].ptr) << i;

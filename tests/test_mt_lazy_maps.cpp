@@ -22,8 +22,8 @@ namespace {
 
 namespace td = tslab::detail;
 
-constexpr unsigned REGION_SHIFT = td::MAP_GRANULE_SHIFT + td::SEGMENT_MAP_LEAF_BITS;  // 16 GiB, a leaf's
-// Regions between 256 GiB and 512 GiB: far below where the OS places mappings, so
+constexpr unsigned REGION_SHIFT = td::MAP_GRANULE_SHIFT + td::SEGMENT_MAP_LEAF_BITS;  // 64 GiB, a leaf's
+// Regions between 1 TiB and 2 TiB: far below where the OS places mappings, so
 // no reservation ever lies there; this test alone gives them leaves.
 constexpr std::uintptr_t FIRST_REGION = 16;
 constexpr std::uintptr_t REGIONS = 16;

@@ -11,7 +11,7 @@
 // being dereferenced: pointer -> granule -> slab (small) or header (large) -> owner.
 //
 // A LazyTable (segment/lazy_table.h) of one entry per granule below 2^47: leaves
-// of 262,144 entries (2 MiB), each covering a 16 GiB region of the address
+// of 1,048,576 entries (8 MiB), each covering a 64 GiB region of the address
 // space, reserved the first time a reservation lands in the region
 // (segment_map_cover). A lookup in a region tslab never used reads the shared
 // zero leaf: not ours, and never a fault.
@@ -29,10 +29,15 @@ namespace tslab::detail {
 
 inline constexpr unsigned ADDRESS_BITS = 47;
 inline constexpr std::uintptr_t ADDRESS_LIMIT = std::uintptr_t{1} << ADDRESS_BITS;
-inline constexpr unsigned SEGMENT_MAP_LEAF_BITS = 18;  // a leaf covers 2^(18 + 16) bytes: 16 GiB
+// A leaf covers 2^(20 + 16) bytes: 64 GiB. The top level, one origin per leaf,
+// is written whole at init: 2,048 origins, 16 KiB of every process's memory
+// (leaves of 16 GiB made it 64 KiB, written before the first allocation).
+inline constexpr unsigned SEGMENT_MAP_LEAF_BITS = 20;
 
 using SegmentMapEntry = std::atomic<std::uintptr_t>;
 using SegmentMap = LazyTable<SegmentMapEntry, ADDRESS_BITS - MAP_GRANULE_SHIFT, SEGMENT_MAP_LEAF_BITS>;
+static_assert(SegmentMap::LEAVES * sizeof(std::uintptr_t) <= 16 * 1024,
+              "the top level, written at init, stays 4 pages");
 
 // A large span's entry is its SegmentHeader*. A small segment's granules are its
 // slabs (MAP_GRANULE == SLAB_SIZE), and each one's entry is that slab's metadata,
