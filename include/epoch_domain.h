@@ -97,7 +97,10 @@ EpochDomain* epoch_domain_current(void);
 SlabAllocator* epoch_domain_allocator(void);
 
 /* Frees `d`; refused while it is entered on any thread. An auto-close domain
- * closes its epoch here if the era still matches and no domain holds it. */
+ * closes its epoch here if the era still matches and no domain holds it. A
+ * destroy and an enter racing on two threads: exactly one of them succeeds
+ * (the enter refused with TSLAB_ERR_INVALID_ARGUMENT, or the destroy with
+ * TSLAB_ERR_DOMAIN_MISUSE). */
 bool epoch_domain_destroy(EpochDomain* d);
 /* Closes the bound epoch now, entered or not, if the era still matches. */
 bool epoch_domain_force_close(EpochDomain* d);

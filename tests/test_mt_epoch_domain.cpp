@@ -217,3 +217,64 @@ TEST(MtEpochDomain, ExactlyOneAutoCloseAmongConcurrentHolders) {
   EXPECT_SLAB_CHECK_OK(a);
   slab_allocator_free(a);
 }
+
+// A destroy racing an enter on another thread: one of the two wins. Either the
+// enter is refused, or the destroy is (domain still entered) and the entered
+// thread exits normally; never both succeeding, which would leave that thread
+// inside a destroyed domain it cannot exit and the epoch held for good.
+TEST(MtEpochDomain, ADestroyRacingAnEnterOnAnotherThreadLeavesOneWinner) {
+  SlabAllocator* a = slab_allocator_create();
+  ASSERT_NE(a, nullptr);
+  const std::uint64_t rounds = tslab_test::scaled(400);
+  std::uint64_t failed_exits = 0, stranded = 0, held_after = 0, wrong_errors = 0;
+  std::uint64_t enters_won = 0;
+  for (std::uint64_t r = 0; r < rounds; ++r) {
+    const EpochId e = epoch_advance(a);
+    EpochDomain* d = epoch_domain_wrap(a, e, false);
+    ASSERT_NE(d, nullptr);
+    std::atomic<bool> destroyed{false};
+    std::atomic<bool> go{false}, entered_once{false};
+    std::uint64_t my_failed_exits = 0, my_stranded = 0, my_wrong = 0, my_enters = 0;
+    std::thread user([&] {
+      while (!go.load(std::memory_order_acquire)) {
+      }
+      // A bounded number of tries: a destroy can win only between an exit and
+      // the next enter, so a thread that never stops entering could starve it.
+      for (int tries = 0; tries < 2000 && !destroyed.load(std::memory_order_acquire); ++tries) {
+        if (epoch_domain_enter(d)) {
+          ++my_enters;
+          if (!epoch_domain_exit(d)) ++my_failed_exits;
+          entered_once.store(true, std::memory_order_release);
+        } else if (slab_last_error() != TSLAB_ERR_INVALID_ARGUMENT) {
+          ++my_wrong;  // a destroyed (or being destroyed) domain is not ours to enter
+        }
+      }
+      if (epoch_domain_current() != nullptr) ++my_stranded;
+    });
+    go.store(true, std::memory_order_release);
+    // The destroys start once the user's enters and exits are under way.
+    while (!entered_once.load(std::memory_order_acquire)) {
+    }
+    while (!epoch_domain_destroy(d)) {
+      if (slab_last_error() != TSLAB_ERR_DOMAIN_MISUSE) {
+        ++wrong_errors;
+        break;
+      }
+    }
+    destroyed.store(true, std::memory_order_release);
+    user.join();
+    failed_exits += my_failed_exits;
+    stranded += my_stranded;
+    wrong_errors += my_wrong;
+    enters_won += my_enters;
+    if (slab_epoch_get_refcount(a, e) != 0) ++held_after;
+  }
+  EXPECT_EQ(failed_exits, 0u) << "an enter won after the destroy did";
+  EXPECT_EQ(stranded, 0u) << "a thread left inside a destroyed domain";
+  EXPECT_EQ(held_after, 0u) << "a destroyed domain still holds its epoch";
+  EXPECT_EQ(wrong_errors, 0u);
+  std::printf("rounds %llu, enters that won %llu\n", static_cast<unsigned long long>(rounds),
+              static_cast<unsigned long long>(enters_won));
+  EXPECT_SLAB_CHECK_OK(a);
+  slab_allocator_free(a);
+}

@@ -49,6 +49,10 @@ thread_local constinit std::uint32_t tl_depth = 0;
 
 // Non-zero and distinct for every live thread.
 std::uintptr_t thread_token() noexcept { return reinterpret_cast<std::uintptr_t>(&tl_depth); }
+// The owner word of a domain a destroy has claimed: no thread's token (those are
+// addresses of a 4-byte thread-local), so no enter can take the domain after it.
+constexpr std::uintptr_t DESTROYING = 1;
+static_assert(alignof(decltype(tl_depth)) > DESTROYING, "a thread token is never DESTROYING");
 
 // Not a counted tslab::detail::Mutex: a domain closes its epoch while it holds
 // its stripe, and a close refuses to run on a thread that holds a counted lock
@@ -218,6 +222,10 @@ bool epoch_domain_enter(EpochDomain* d) {
   if (first) {
     std::uintptr_t expected = 0;
     if (!owner_of(d).compare_exchange_strong(expected, me, std::memory_order_acq_rel)) {
+      if (expected == DESTROYING) {
+        TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: domain being destroyed");
+        return misuse(TSLAB_ERR_INVALID_ARGUMENT);
+      }
       TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: domain entered on another thread");
       return misuse(TSLAB_ERR_DOMAIN_MISUSE);
     }
@@ -275,7 +283,13 @@ bool epoch_domain_destroy(EpochDomain* d) {
     TSLAB_DOMAIN_ASSERT(false, "epoch_domain_destroy: NULL or destroyed domain");
     return misuse(TSLAB_ERR_INVALID_ARGUMENT);
   }
-  if (owner_of(d).load(std::memory_order_acquire) != 0) {
+  // Linearization point of a destroy: the owner word goes from 0 (entered on no
+  // thread) to DESTROYING in one step, so an enter either took the domain before
+  // (and this destroy is refused) or finds it claimed (and is refused). Of
+  // destroys that race, one claims it; every later call finds it dead.
+  std::uintptr_t owner = 0;
+  if (!owner_of(d).compare_exchange_strong(owner, DESTROYING, std::memory_order_acq_rel)) {
+    if (owner == DESTROYING) return misuse(TSLAB_ERR_INVALID_ARGUMENT);
     TSLAB_DOMAIN_ASSERT(false, "epoch_domain_destroy: domain still entered");
     return misuse(TSLAB_ERR_DOMAIN_MISUSE);
   }
@@ -285,11 +299,7 @@ bool epoch_domain_destroy(EpochDomain* d) {
         slab_epoch_get_refcount(d->alloc, d->epoch_id) == 0)
       auto_close_locked(d);
   }
-  // Linearization point of a destroy: of destroys that race, one clears the
-  // identity and gives the record back; every later call finds it dead.
-  std::uint64_t live = identity_for(d);
-  if (!identity_of(d).compare_exchange_strong(live, 0, std::memory_order_acq_rel))
-    return misuse(TSLAB_ERR_INVALID_ARGUMENT);
+  identity_of(d).store(0, std::memory_order_release);
   tslab::detail::domain_pool_release(d);
   return true;
 }
