@@ -127,10 +127,11 @@ void* slab_malloc_epoch(SlabAllocator* alloc, size_t size, EpochId epoch);
 void* slab_malloc_aligned_epoch(SlabAllocator* alloc, size_t size, size_t alignment, EpochId epoch);
 /* NULL is a no-op. Reports (via slab_last_error) a pointer never returned, an
  * interior pointer or a double free; never corrupts. One race is not reported:
- * two frees of one block from different threads (by pointer or handle), the
- * second racing the owner thread's collection of the first, may both succeed;
- * the block is still never handed out twice. Frees from one thread, or far
- * enough apart, always report the second. */
+ * two frees of one block from different threads (by pointer or handle) that
+ * race each other may both succeed when one of them is the owner thread's (the
+ * thread whose allocation made the block), or when the owner collects the
+ * first between the two; the block is still never handed out twice. Frees from
+ * one thread, or far enough apart, always report the second. */
 void slab_free(SlabAllocator* alloc, void* ptr);
 /* Like slab_free, but says whether the pointer was freed. NULL returns true. */
 bool slab_free_checked(SlabAllocator* alloc, void* ptr);

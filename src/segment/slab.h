@@ -420,10 +420,11 @@ struct Slab {
   // Any non-owner thread: mark a block freed. On TSLAB_OK the caller must make
   // sure the owner will collect (Heap::notify_remote).
   //
-  // Guarantees: a free of a live block always succeeds (law 5). Of frees of one
-  // block that race each other, at least one succeeds; a second one also returns
-  // TSLAB_OK only if it raced the owner's collection of the first, and then the
-  // bit it set is bogus: the owner drops it and never hands the block out twice.
+  // Guarantees: a free of a live block always succeeds (law 5). Of remote frees
+  // of one block that race each other, at least one succeeds; a second one also
+  // returns TSLAB_OK only if it raced the owner's collection of the first, or
+  // (free_local) the owner's own free of the block, and then the bit it set is
+  // bogus: the owner drops it and never hands the block out twice.
   // Telling exactly one winner would need a record of who set the bit, which a
   // fast path without read-modify-writes cannot keep.
   TslabError free_remote(std::uint32_t slot) {
