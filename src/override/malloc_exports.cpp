@@ -93,6 +93,19 @@ int malloc_trim(size_t) noexcept { return process_trim() ? 1 : 0; }
 
 void malloc_stats(void) noexcept { process_print_stats(); }
 
+struct mallinfo2 mallinfo2(void) noexcept {
+  return process_mallinfo();
+}
+
+// glibc's older form: each field cut to an int, as glibc's own does.
+struct mallinfo mallinfo(void) noexcept {
+  const struct mallinfo2 m = process_mallinfo();
+  return {static_cast<int>(m.arena),   static_cast<int>(m.ordblks),  static_cast<int>(m.smblks),
+          static_cast<int>(m.hblks),   static_cast<int>(m.hblkhd),   static_cast<int>(m.usmblks),
+          static_cast<int>(m.fsmblks), static_cast<int>(m.uordblks), static_cast<int>(m.fordblks),
+          static_cast<int>(m.keepcost)};
+}
+
 SlabAllocator* tslab_malloc_allocator(void) {
   return reinterpret_cast<SlabAllocator*>(process_malloc_core());
 }

@@ -17,6 +17,7 @@
 #include "platform/no_cancel.h"
 #include "slab_stats.h"
 #include "stats/metrics_server.h"
+#include "stats/stats_api.h"
 #include "tslab/malloc.h"
 #include "tslab/options.h"
 
@@ -368,6 +369,29 @@ bool process_trim() noexcept {
   if (core == nullptr || inside_tslab()) return false;
   const InsideMalloc inside;
   return core->collect() != 0;
+}
+
+struct mallinfo2 process_mallinfo() noexcept {
+  struct mallinfo2 info = {};
+  AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+  if (core == nullptr || inside_tslab()) return info;
+  SlabGlobalStats stats{};
+  {
+    const InsideMalloc inside;
+    if (stats_global(*core, &stats) != TSLAB_OK) return info;
+  }
+  // Small blocks are glibc's heap chunks, large spans its mmapped chunks.
+  const std::uint64_t small_live = stats.live_bytes - stats.large_live_bytes;
+  const std::uint64_t small_committed =
+      stats.committed_bytes > stats.large_live_bytes ? stats.committed_bytes - stats.large_live_bytes : 0;
+  info.arena = small_committed;
+  info.ordblks = stats.slabs_partial + stats.slabs_empty;
+  info.hblks = stats.large_spans_live;
+  info.hblkhd = stats.large_live_bytes;
+  info.uordblks = small_live;
+  info.fordblks = small_committed > small_live ? small_committed - small_live : 0;
+  info.keepcost = stats.reclaimable_bytes;
+  return info;
 }
 
 void malloc_counters(TslabMallocCounters* out) noexcept {

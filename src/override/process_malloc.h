@@ -23,6 +23,8 @@
 #ifndef TSLAB_OVERRIDE_PROCESS_MALLOC_H
 #define TSLAB_OVERRIDE_PROCESS_MALLOC_H
 
+#include <malloc.h>
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -202,6 +204,10 @@ std::size_t process_usable_size(const void* p) noexcept;
 bool process_trim() noexcept;
 // malloc_stats: the process allocator's summary on stderr.
 void process_print_stats() noexcept;
+// mallinfo2: the process allocator's statistics in glibc's fields (README,
+// "Drop-in malloc"); all zero before the first allocation or when called from
+// inside tslab (a signal handler).
+struct mallinfo2 process_mallinfo() noexcept;
 // The process allocator, created if it does not exist yet; nullptr if refused.
 AllocatorCore* process_malloc_core() noexcept;
 // The malloc override's counters (tslab/malloc.h).

@@ -337,6 +337,33 @@ TEST(MallocOverride, TrimReturnsPagesAndStatsPrint) {
   EXPECT_NE(err.find("tslab allocator"), std::string::npos) << err;
 }
 
+// mallinfo2 and mallinfo read tslab's statistics, not glibc's idle heap: small
+// blocks in glibc's heap fields, large ones in its mmapped-chunk fields.
+TEST(MallocOverride, MallinfoReportsTheProcessAllocator) {
+  const struct mallinfo2 before = mallinfo2();
+  std::vector<void*> blocks;
+  for (int i = 0; i < 1000; ++i) blocks.push_back(malloc(1000));
+  void* large = malloc(3u << 20);
+  ASSERT_NE(large, nullptr);
+  const struct mallinfo2 during = mallinfo2();
+  EXPECT_GE(during.uordblks, before.uordblks + 1000 * 1000);
+  EXPECT_GE(during.arena, during.uordblks);
+  EXPECT_EQ(during.fordblks, during.arena - during.uordblks);
+  EXPECT_GE(during.hblks, before.hblks + 1);
+  EXPECT_GE(during.hblkhd, before.hblkhd + (3u << 20));
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  const struct mallinfo old = mallinfo();  // glibc's int fields, deprecated there
+#pragma GCC diagnostic pop
+  EXPECT_EQ(static_cast<std::size_t>(old.uordblks), during.uordblks);
+  EXPECT_EQ(static_cast<std::size_t>(old.hblkhd), during.hblkhd);
+  for (void* p : blocks) free(p);
+  free(large);
+  const struct mallinfo2 after = mallinfo2();
+  EXPECT_LE(after.uordblks + 1000 * 1000, during.uordblks);
+  EXPECT_LE(after.hblkhd + (3u << 20), during.hblkhd);
+}
+
 TEST(MallocOverride, TheProcessAllocatorIsNamedMalloc) {
   char name[SLAB_ALLOCATOR_NAME_SIZE];
   EXPECT_EQ(slab_allocator_name(process(), name, sizeof name), 6u);
