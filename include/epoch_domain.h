@@ -70,7 +70,7 @@ typedef struct EpochDomain {
   bool closed;          /* read-only: a close by this domain succeeded */
   /* Private: managed by the library, never written by users. */
   uint32_t priv_depth;           /* times entered on the owning thread */
-  uintptr_t priv_owner;          /* token of the thread it is entered on, 0 if none */
+  uintptr_t priv_owner;          /* token of the thread it is entered on, 0 if none, 1 once destroyed */
   struct EpochDomain* priv_next; /* reserved */
   uint64_t priv_identity;        /* set by create, cleared by destroy */
 } EpochDomain;
@@ -100,7 +100,9 @@ SlabAllocator* epoch_domain_allocator(void);
  * closes its epoch here if the era still matches and no domain holds it. A
  * destroy and an enter racing on two threads: exactly one of them succeeds
  * (the enter refused with TSLAB_ERR_INVALID_ARGUMENT, or the destroy with
- * TSLAB_ERR_DOMAIN_MISUSE). */
+ * TSLAB_ERR_DOMAIN_MISUSE), unless the enter is refused for a reason of its
+ * own: an enter that the ring's advance makes stale while it runs may make
+ * the destroy read the domain as entered, and both are refused. */
 bool epoch_domain_destroy(EpochDomain* d);
 /* Closes the bound epoch now, entered or not, if the era still matches. */
 bool epoch_domain_force_close(EpochDomain* d);

@@ -219,6 +219,14 @@ bool epoch_domain_enter(EpochDomain* d) {
   }
   const std::uintptr_t me = thread_token();
   const bool first = owner_of(d).load(std::memory_order_acquire) != me;
+  // A past era (or a destroyed allocator) stays so: refused before the owner word
+  // is taken, so such an enter cannot make a racing destroy read "entered". Only
+  // an enter the ring's advance overtakes after this check still can.
+  if (first) {
+    const std::uint64_t era = slab_epoch_era(d->alloc, d->epoch_id);
+    if (era == 0) return false;  // a destroyed allocator (recorded)
+    if (era != d->era) return misuse(TSLAB_ERR_STALE_EPOCH);
+  }
   if (first) {
     std::uintptr_t expected = 0;
     if (!owner_of(d).compare_exchange_strong(expected, me, std::memory_order_acq_rel)) {
@@ -289,7 +297,10 @@ bool epoch_domain_destroy(EpochDomain* d) {
   // destroys that race, one claims it; every later call finds it dead.
   std::uintptr_t owner = 0;
   if (!owner_of(d).compare_exchange_strong(owner, DESTROYING, std::memory_order_acq_rel)) {
-    if (owner == DESTROYING) return misuse(TSLAB_ERR_INVALID_ARGUMENT);
+    if (owner == DESTROYING) {
+      TSLAB_DOMAIN_ASSERT(false, "epoch_domain_destroy: domain already being destroyed");
+      return misuse(TSLAB_ERR_INVALID_ARGUMENT);
+    }
     TSLAB_DOMAIN_ASSERT(false, "epoch_domain_destroy: domain still entered");
     return misuse(TSLAB_ERR_DOMAIN_MISUSE);
   }
