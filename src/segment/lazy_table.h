@@ -85,8 +85,12 @@ class LazyTable {
 
   std::atomic<std::uintptr_t> origins_[LEAVES] = {};
   std::atomic<std::size_t> leaf_bytes_{0};
-  // Read for every index whose leaf does not exist; never written.
-  Entry zero_leaf_[LEAF_ENTRIES] = {};
+  // Read for every index whose leaf does not exist, as entries reached through
+  // its origins; never written. Plain words rather than Entry objects: a
+  // constant initializer of 2^20 atomics (the segment map's leaf) exceeds
+  // clang's limit of constant-evaluation steps, one step per object.
+  static_assert(LEAF_BYTES % sizeof(std::uintptr_t) == 0);
+  alignas(Entry) std::uintptr_t zero_leaf_[LEAF_BYTES / sizeof(std::uintptr_t)] = {};
 };
 
 }  // namespace tslab::detail
