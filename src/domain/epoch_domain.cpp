@@ -125,12 +125,17 @@ EpochDomain* make_domain(SlabAllocator* alloc, EpochId epoch, std::uint64_t era,
   return d;
 }
 
-// Takes one hold of d's epoch at d's era. Caller holds d's stripe.
-bool hold_locked(EpochDomain* d) noexcept {
+// True if d's slot is still at d's era; else false with the reason recorded.
+bool era_current(EpochDomain* d) noexcept {
   const std::uint64_t era = slab_epoch_era(d->alloc, d->epoch_id);
   // 0: the allocator refused (a destroyed one), and recorded why; no era is 0.
   if (era == 0) return false;
-  if (era != d->era) return misuse(TSLAB_ERR_STALE_EPOCH);
+  return era == d->era || misuse(TSLAB_ERR_STALE_EPOCH);
+}
+
+// Takes one hold of d's epoch at d's era. Caller holds d's stripe.
+bool hold_locked(EpochDomain* d) noexcept {
+  if (!era_current(d)) return false;
   slab_epoch_inc_refcount(d->alloc, d->epoch_id);
   if (slab_epoch_era(d->alloc, d->epoch_id) != d->era) {
     // The slot was re-activated around the increment: undo it (see the top).
@@ -223,11 +228,7 @@ bool epoch_domain_enter(EpochDomain* d) {
   // is taken, so such an enter cannot make a racing destroy read "entered". Only
   // an enter the ring's advance overtakes after this check still can.
   if (first) {
-    const std::uint64_t era = slab_epoch_era(d->alloc, d->epoch_id);
-    if (era == 0) return false;  // a destroyed allocator (recorded)
-    if (era != d->era) return misuse(TSLAB_ERR_STALE_EPOCH);
-  }
-  if (first) {
+    if (!era_current(d)) return false;
     std::uintptr_t expected = 0;
     if (!owner_of(d).compare_exchange_strong(expected, me, std::memory_order_acq_rel)) {
       if (expected == DESTROYING) {
