@@ -16,7 +16,6 @@
 
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
-#include "options/options.h"
 #include "platform/fork_hooks.h"
 #include "platform/mutex.h"
 #include "tslab/platform.hpp"
@@ -145,9 +144,7 @@ void fork_child() noexcept {
 
 bool threads_init() noexcept {
   // Registered before the live lock is first taken: a fork that starts in
-  // between takes it too (platform/fork_hooks.h). The options table is loaded
-  // before any fork: a child never finds it half-loaded.
-  fork_participate(ForkRank::options, {[]() noexcept { (void)option(OptionId::verbose); }, nullptr, nullptr});
+  // between takes it too (platform/fork_hooks.h).
   fork_participate(ForkRank::allocators, {fork_prepare, fork_parent, fork_child});
   LockGuard lock(g_live_mutex);
   if (!g_key_created) g_key_created = ::pthread_key_create(&g_exit_key, on_thread_exit) == 0;

@@ -6,6 +6,13 @@
 // release store of LOADED; a thread that finds BUSY waits for the next state. A
 // programmatic set takes the same BUSY state while the table is UNLOADED, so a
 // set and a first use never interleave and no reader sees a half-written row.
+//
+// Fork. BUSY is a lock: a fork while another thread holds it would leave the
+// child's table BUSY for good (every first use there would wait forever). So
+// the fork's prepare step takes BUSY itself, waiting out a load or set under
+// way (its holder takes no lock and finishes), and the parent and child steps
+// give it back; a LOADED table needs neither. The handlers are installed when
+// the library loads, before any thread can be inside a load.
 #include "options/options.h"
 
 #include <pthread.h>
@@ -103,6 +110,9 @@ struct Row {
 
 enum : std::uint8_t { UNLOADED, BUSY, LOADED };
 std::atomic<std::uint8_t> state_{UNLOADED};
+// The calling thread holds BUSY (a fork from a signal handler that interrupted
+// it must not wait for itself).
+[[gnu::tls_model("initial-exec")]] thread_local constinit bool tl_holds_busy = false;
 Row rows_[COUNT];         // written only by the BUSY holder, read after LOADED
 bool overridden_[COUNT];  // written only by the BUSY holder
 
@@ -204,9 +214,35 @@ bool acquire_unloaded() noexcept {
   for (;;) {
     std::uint8_t s = state_.load(std::memory_order_acquire);
     if (s == LOADED) return false;
-    if (s == UNLOADED && state_.compare_exchange_weak(s, BUSY, std::memory_order_acquire)) return true;
+    if (s == UNLOADED && state_.compare_exchange_weak(s, BUSY, std::memory_order_acquire)) {
+      tl_holds_busy = true;
+      return true;
+    }
     std::this_thread::yield();  // another thread holds BUSY for a few microseconds
   }
+}
+
+// Gives BUSY back, as `next` (UNLOADED or LOADED).
+void release_busy(std::uint8_t next) noexcept {
+  tl_holds_busy = false;
+  state_.store(next, std::memory_order_release);
+}
+
+bool g_fork_holds_busy = false;  // written by the forking thread only
+
+void fork_prepare() noexcept {
+  // Interrupting its own load or set (fork from a signal handler): the thread
+  // finishes it after the handler returns, in the parent and in the child alike.
+  if (tl_holds_busy) return;
+  g_fork_holds_busy = acquire_unloaded();
+}
+void fork_release() noexcept {
+  if (!g_fork_holds_busy) return;
+  g_fork_holds_busy = false;
+  release_busy(UNLOADED);
+}
+[[gnu::constructor]] void install_fork_handlers() {
+  ::pthread_atfork(fork_prepare, fork_release, fork_release);
 }
 
 void load_once() noexcept {
@@ -230,7 +266,7 @@ void load_once() noexcept {
     }
   }
   // Publication point of the table: every row above happens-before a LOADED read.
-  state_.store(LOADED, std::memory_order_release);
+  release_busy(LOADED);
 }
 
 }  // namespace
@@ -340,7 +376,7 @@ TslabError option_set(OptionId id, const char* text) noexcept {
   if (!acquire_unloaded()) return TSLAB_ERR_OPTIONS_FROZEN;
   rows_[i] = Row{v, true, nothing ? Source::fallback : Source::program, {}};
   overridden_[i] = true;
-  state_.store(UNLOADED, std::memory_order_release);
+  release_busy(UNLOADED);
   return TSLAB_OK;
 }
 

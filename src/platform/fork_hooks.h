@@ -21,7 +21,6 @@
 namespace tslab::detail {
 
 enum class ForkRank : std::uint8_t {
-  options,            // the options table: loaded before the fork, never half-loaded
   metrics,            // the metrics endpoint: reported as not running in the child
   process_malloc,     // the malloc override's process allocator (its creation)
   thread_arena,       // the process allocator of thread-local arenas
