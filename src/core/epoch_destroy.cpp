@@ -6,6 +6,7 @@
 // free holds: a later free of such a pointer, or of its handle, is refused.
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
+#include "platform/thread_entry.h"
 #include "segment/segment_map.h"
 
 namespace tslab::detail {
@@ -51,6 +52,8 @@ bool AllocatorCore::epoch_destroy(std::uint32_t epoch, std::uint64_t* released) 
     head = reservations_;  // only ever pushed at the front: the rest is fixed
   }
   std::uint64_t n = 0;
+  // Frees of the caller's own blocks rewrite its heap's lists and counts.
+  const InsideTslab inside;
   for (const SegmentHeader* seg = head; seg != nullptr; seg = seg->next) {
     if (seg->kind == SlabKind::large) {
       // A span's header may be bound to another range meanwhile (core/span_release.cpp).

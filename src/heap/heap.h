@@ -21,6 +21,7 @@
 #include "heap/free_result.h"
 #include "heap/slab_list.h"
 #include "platform/sanitizers.h"
+#include "platform/thread_entry.h"
 #include "segment/meta_arena.h"
 #include "segment/segment_map.h"
 #include "segment/slab.h"
@@ -278,6 +279,8 @@ class Heap {
   }
   // The marker around owner work outside an allocation that reads an epoch's era
   // and then writes free blocks (catch-ups, collect): a close waits for it too.
+  // The thread is marked inside tslab as well: a signal handler's malloc must
+  // not take blocks from the lists this work rewrites.
   class Marked {
    public:
     explicit Marked(Heap& heap) noexcept : heap_(heap) { heap_.begin_alloc(); }
@@ -286,6 +289,7 @@ class Heap {
     Marked& operator=(const Marked&) = delete;
 
    private:
+    InsideTslab inside_;  // constructed before the marker's begin, destroyed after its end
     Heap& heap_;
   };
   std::atomic<std::uint64_t> alloc_seq{0};

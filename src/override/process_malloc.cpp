@@ -324,7 +324,11 @@ void* process_realloc(void* p, std::size_t size, FreeCall call) noexcept {
   const std::size_t usable = process_usable_size(p);
   if (usable == 0) {  // not a live block of tslab's: refused as free refuses it
     AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
-    const TslabError e = core == nullptr ? TSLAB_ERR_NOT_ALLOCATED : core->free(p);
+    TslabError e = TSLAB_ERR_NOT_ALLOCATED;
+    if (core != nullptr) {
+      const InsideMalloc inside;
+      e = core->free(p);
+    }
     if (e == TSLAB_OK) [[unlikely]]
       return process_malloc(size);  // freed in between by another thread's race: treat as new
     bad_free(p, e, free_call_name(call));

@@ -54,16 +54,8 @@ extern constinit std::atomic<AllocatorCore*> g_malloc_core;
 // bootstrap reserve and frees are queued.
 [[gnu::always_inline]] inline bool inside_tslab() noexcept { return thread_inside_tslab(); }
 
-// Marks the calling thread inside tslab while it lives (enter_tslab). The
-// compiler keeps the core's accesses between the count's two writes (signal
-// fences): a handler that interrupts anywhere in between finds it raised.
-class InsideMalloc {
- public:
-  [[gnu::always_inline]] InsideMalloc() noexcept { enter_tslab(); }
-  [[gnu::always_inline]] ~InsideMalloc() { leave_tslab(); }
-  InsideMalloc(const InsideMalloc&) = delete;
-  InsideMalloc& operator=(const InsideMalloc&) = delete;
-};
+// Marks the calling thread inside tslab while it lives (platform/thread_entry.h).
+using InsideMalloc = InsideTslab;
 
 // The slow paths, not inlined: the first allocation (which creates the process
 // allocator, serving re-entrant calls from the bootstrap reserve meanwhile),

@@ -63,6 +63,20 @@ static_assert(sizeof(ThreadEntry) == sizeof(std::uint16_t));
   --tl_entry.inside;
 }
 
+// Marks the calling thread inside tslab while it lives (enter_tslab). The
+// compiler keeps the marked work between the count's two writes (signal
+// fences): a handler that interrupts anywhere in between finds it raised.
+// Around every piece of work on the thread's own heap outside an allocation's
+// or a free's fast path, so that the malloc override serves a handler that
+// interrupts it from its reserve, never from that half-updated heap.
+class InsideTslab {
+ public:
+  [[gnu::always_inline]] InsideTslab() noexcept { enter_tslab(); }
+  [[gnu::always_inline]] ~InsideTslab() { leave_tslab(); }
+  InsideTslab(const InsideTslab&) = delete;
+  InsideTslab& operator=(const InsideTslab&) = delete;
+};
+
 }  // namespace tslab::detail
 
 #endif  // TSLAB_PLATFORM_THREAD_ENTRY_H

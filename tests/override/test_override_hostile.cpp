@@ -396,6 +396,112 @@ TEST(MallocSignalsInsideALock, HandlerMallocDuringTrim) {
             0);
 }
 
+// --- handlers that interrupt tslab's work on the thread's own heap ----------
+// A collect, or the catch-up after a close, rewrites the calling thread's bins
+// (their free lists and slabs) holding no lock. A handler that runs in the
+// middle must not use that heap: its blocks come from the reserve, as for a
+// handler that interrupted malloc. Signals come from another thread, every
+// few microseconds, so they land anywhere in the work; each round leaves the
+// thread's bins full of free blocks and partly used slabs for the work to take.
+
+constexpr int HEAP_WORK_BLOCKS = 20000;
+constexpr int HANDLER_BLOCKS = 64;
+std::uint64_t* g_handler_blocks[HANDLER_BLOCKS];
+volatile sig_atomic_t g_handler_next;
+std::atomic<long> g_heap_work_handler_runs{0};
+std::atomic<long> g_heap_work_corruptions{0};
+std::atomic<bool> g_stop_signals{false};
+std::atomic<pid_t> g_signalled_tid{0};
+
+void mark(std::uint64_t* q) {
+  q[0] = reinterpret_cast<std::uintptr_t>(q);
+  q[1] = ~reinterpret_cast<std::uintptr_t>(q);
+}
+bool marked(const std::uint64_t* q) {
+  return q[0] == reinterpret_cast<std::uintptr_t>(q) && q[1] == ~reinterpret_cast<std::uintptr_t>(q);
+}
+
+// Checks every block it holds, frees the oldest and takes a new one of the
+// sizes the interrupted thread uses.
+void heap_work_handler(int) {
+  const int saved = errno;
+  g_heap_work_handler_runs.fetch_add(1, std::memory_order_relaxed);
+  for (std::uint64_t* q : g_handler_blocks)
+    if (q != nullptr && !marked(q)) g_heap_work_corruptions.fetch_add(1, std::memory_order_relaxed);
+  const int i = g_handler_next % HANDLER_BLOCKS;
+  g_handler_next = g_handler_next + 1;
+  free(g_handler_blocks[i]);
+  auto* q = static_cast<std::uint64_t*>(malloc(16 + static_cast<std::size_t>(i % 4) * 16));
+  if (q != nullptr) mark(q);
+  g_handler_blocks[i] = q;
+  errno = saved;
+}
+
+// Runs `rounds` rounds of: fill, free all but every 50th block, `work` on the
+// process allocator, free the rest, with SIGUSR1 sent to this thread all the
+// while. 0 if no block was corrupted, no free was refused and the allocator
+// checks out.
+int heap_work_under_signals(int rounds, const std::function<void()>& work) {
+  struct sigaction sa = {};
+  sa.sa_handler = heap_work_handler;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, nullptr);
+  g_signalled_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+  TslabMallocCounters before;
+  tslab_malloc_counters(&before);
+  pthread_t sender;
+  pthread_create(
+      &sender, nullptr,
+      [](void*) -> void* {
+        while (!g_stop_signals.load(std::memory_order_relaxed)) {
+          syscall(SYS_tgkill, getpid(), g_signalled_tid.load(), SIGUSR1);
+          const timespec pause = {0, 20000};
+          nanosleep(&pause, nullptr);
+        }
+        return nullptr;
+      },
+      nullptr);
+  static std::uint64_t* blocks[HEAP_WORK_BLOCKS];
+  unsigned seed = 1;
+  long corrupted = 0;
+  for (int r = 0; r < rounds; ++r) {
+    for (std::uint64_t*& q : blocks) {
+      q = static_cast<std::uint64_t*>(malloc(16 + static_cast<std::size_t>(rand_r(&seed) % 4) * 16));
+      if (q != nullptr) mark(q);
+    }
+    for (int i = 0; i < HEAP_WORK_BLOCKS; ++i) {
+      if (blocks[i] != nullptr && !marked(blocks[i])) ++corrupted;
+      if (i % 50 != 0) free(blocks[i]), blocks[i] = nullptr;
+    }
+    work();
+    for (std::uint64_t*& q : blocks) free(q), q = nullptr;
+  }
+  g_stop_signals.store(true);
+  pthread_join(sender, nullptr);
+  signal(SIGUSR1, SIG_IGN);
+  if (g_heap_work_handler_runs.load() == 0) return 2;
+  if (corrupted != 0 || g_heap_work_corruptions.load() != 0) return 3;
+  TslabMallocCounters after;
+  tslab_malloc_counters(&after);
+  if (after.bad_frees != before.bad_frees) return 4;  // a live block's free refused
+  char message[256];
+  return slab_check(tslab_malloc_allocator(), message, sizeof message) ? 0 : 5;
+}
+
+TEST(MallocSignalsInOwnHeapWork, HandlerMallocDuringCollectOfTheProcessAllocator) {
+  EXPECT_EQ(run_in_child(
+                [] { return heap_work_under_signals(3000, [] { slab_collect(tslab_malloc_allocator()); }); },
+                false, WATCHDOG_SECONDS),
+            0);
+}
+
+TEST(MallocSignalsInOwnHeapWork, HandlerMallocDuringTheCatchUpAfterAnAdvance) {
+  EXPECT_EQ(run_in_child(
+                [] { return heap_work_under_signals(1000, [] { epoch_advance(tslab_malloc_allocator()); }); },
+                false, WATCHDOG_SECONDS),
+            0);
+}
+
 // --- the reserve for re-entrant calls --------------------------------------
 
 constexpr long CHURN_ROUNDS = 40000;  // far more bytes than the reserve holds
