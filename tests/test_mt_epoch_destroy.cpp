@@ -7,6 +7,7 @@
 // count by those races, never the other way; the bitmaps stay exact (check()).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <barrier>
 #include <thread>
@@ -76,6 +77,48 @@ TEST(EpochDestroyRace, EveryBlockIsFreedExactlyOnce) {
   }
   stop = true;
   churner.join();
+  EXPECT_SLAB_CHECK_OK(a);
+  slab_allocator_free(a);
+}
+
+TEST(EpochDestroyRace, NoLargeAllocationRacingTheDestroyOutlivesIt) {
+  constexpr std::size_t CAP = 2048;  // blocks per round, should the destroy lag
+  const int rounds = static_cast<int>(std::max<std::size_t>(scaled(150), 20));
+  SlabAllocator* a = slab_allocator_create();
+  ASSERT_NE(a, nullptr);
+  int survivors = 0, rounds_with_survivors = 0;
+  for (int r = 0; r < rounds; ++r) {
+    const EpochId e = slab_epoch_open(a);
+    ASSERT_NE(e, SLAB_NO_EPOCH);
+    std::vector<void*> blocks;
+    blocks.reserve(CAP);
+    std::atomic<std::size_t> made{0};
+    std::thread allocating([&] {
+      // Until the destroy refuses it: spans taken fresh, from the cache, aligned.
+      for (std::size_t i = 0; i < CAP; ++i) {
+        void* p = i % 3 == 2 ? slab_malloc_aligned_epoch(a, 70000 + i * 64, 4096, e)
+                             : slab_malloc_epoch(a, 70000 + (i % 5) * 40000, e);
+        if (p == nullptr) break;
+        blocks.push_back(p);
+        made.store(blocks.size(), std::memory_order_release);
+      }
+    });
+    // A few blocks first, so that the destroy meets allocations in flight.
+    while (made.load(std::memory_order_acquire) < 4 + static_cast<std::size_t>(r % 8)) {
+    }
+    std::uint64_t released = 0;
+    ASSERT_TRUE(slab_epoch_destroy(a, e, &released));
+    allocating.join();
+    int live = 0;
+    for (void* p : blocks) live += slab_usable_size(a, p) != 0 ? 1 : 0;
+    survivors += live;
+    rounds_with_survivors += live != 0 ? 1 : 0;
+    EXPECT_EQ(released, blocks.size()) << "round " << r;
+    SlabEpochInfo info{};
+    ASSERT_TRUE(slab_epoch_info(a, e, &info));
+    EXPECT_EQ(info.live_count, 0u) << "round " << r;
+  }
+  EXPECT_EQ(survivors, 0) << "in " << rounds_with_survivors << " of " << rounds << " rounds";
   EXPECT_SLAB_CHECK_OK(a);
   slab_allocator_free(a);
 }

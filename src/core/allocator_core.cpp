@@ -297,10 +297,8 @@ std::uint64_t AllocatorCore::open_era_or_error(std::uint32_t epoch) const noexce
 }
 
 void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch) noexcept {
-  if (size > MAX_SMALL_SIZE || !in_range_or_error(epoch)) {
-    const std::uint64_t era = open_era_or_error(epoch);
-    return era == 0 ? nullptr : alloc_large(size, 0, epoch, era);
-  }
+  if (size > MAX_SMALL_SIZE || !in_range_or_error(epoch))
+    return in_open_era(epoch, [&](std::uint64_t era) { return alloc_large(size, 0, epoch, era); });
   Heap* heap = cache_line().uid == uid_ ? cache_line().heap : attach_thread();
   if (heap == nullptr) return nullptr;
   // The era is read inside the quiescence marker: a close either is seen here,

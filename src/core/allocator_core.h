@@ -348,6 +348,13 @@ class AllocatorCore final : public SlabSource {
   bool closable_or_error(std::uint32_t epoch) const noexcept;
   // The era of an epoch that takes allocations, or 0 with the reason recorded.
   std::uint64_t open_era_or_error(std::uint32_t epoch) const noexcept;
+  // allocate(era) for a block of `epoch` made off the fast path (a large one),
+  // with the era read inside the calling thread's quiescence marker, as a small
+  // block's slow path reads it: a close either is seen (null,
+  // TSLAB_ERR_EPOCH_CLOSING) or waits until the block is published before any
+  // walk of its activation's blocks (epoch_destroy's, the drain report's).
+  template <class Allocate>
+  void* in_open_era(std::uint32_t epoch, Allocate&& allocate) noexcept;
   // Hands pages back to the OS, counted. False if the OS refused.
   bool decommit_counted(void* p, std::size_t size) noexcept;
   // The same, for pages of blocks (slabs' or spans'): also counted as returned,
@@ -713,6 +720,16 @@ class AllocatorCore final : public SlabSource {
  public:
   AllocatorCore* next_live = nullptr;  // global live-allocator list (live lock)
 };
+
+template <class Allocate>
+void* AllocatorCore::in_open_era(std::uint32_t epoch, Allocate&& allocate) noexcept {
+  if (!in_range_or_error(epoch)) return nullptr;
+  Heap* heap = cache_line().uid == uid_ ? cache_line().heap : attach_thread();
+  if (heap == nullptr) return nullptr;
+  const Heap::Marked marked(*heap);
+  const std::uint64_t era = open_era_or_error(epoch);
+  return era == 0 ? nullptr : allocate(era);
+}
 
 }  // namespace tslab::detail
 

@@ -325,8 +325,7 @@ void* AllocatorCore::alloc_aligned(std::size_t size, std::size_t alignment, std:
     for (std::uint32_t cls = class_of_size(size); cls < NUM_CLASSES; ++cls)
       if (class_block_size(cls) % alignment == 0) return alloc(class_block_size(cls), epoch);
   }
-  const std::uint64_t era = open_era_or_error(epoch);
-  return era == 0 ? nullptr : alloc_large(size, alignment, epoch, era);
+  return in_open_era(epoch, [&](std::uint64_t era) { return alloc_large(size, alignment, epoch, era); });
 }
 
 }  // namespace tslab::detail

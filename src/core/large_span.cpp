@@ -342,10 +342,9 @@ void* AllocatorCore::alloc_zeroed(std::size_t size, std::uint32_t epoch) noexcep
     if (p != nullptr) std::memset(p, 0, size);
     return p;
   }
-  const std::uint64_t era = open_era_or_error(epoch);
-  if (era == 0) return nullptr;
   std::size_t stale = 0;
-  void* p = alloc_large(size, 0, epoch, era, 0, &stale);
+  void* p =
+      in_open_era(epoch, [&](std::uint64_t era) { return alloc_large(size, 0, epoch, era, 0, &stale); });
   // Beyond `stale` the span's pages are new from the OS or went back to it.
   if (p == nullptr || stale == 0) return p;
   // The first `stale` bytes may hold data. Clearing them all would touch every
@@ -438,14 +437,16 @@ void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoc
     usable = s->large_usable.load(std::memory_order_relaxed);
     reserved = segment_map_lookup(p)->size;
   }
-  const std::uint64_t era = open_era_or_error(epoch);
-  if (era == 0) return nullptr;
   // Moved without a copy when the platform can grow the range; else copied.
-  bool gone = false;
-  if (void* q = grow_live_span(p, need, growth_room(reserved), epoch, era, &gone)) return q;
-  if (gone) return nullptr;
-  void* q = alloc_large(size, 0, epoch, era, growth_room(reserved));
-  if (q == nullptr) return nullptr;
+  bool gone = false, moved = false;
+  void* q = in_open_era(epoch, [&](std::uint64_t era) -> void* {
+    if (void* grown = grow_live_span(p, need, growth_room(reserved), epoch, era, &gone)) {
+      moved = true;
+      return grown;
+    }
+    return gone ? nullptr : alloc_large(size, 0, epoch, era, growth_room(reserved));
+  });
+  if (q == nullptr || moved) return q;
   std::memcpy(q, p, smaller(usable, need));
   free_slow(p);
   return q;
