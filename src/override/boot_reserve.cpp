@@ -3,11 +3,14 @@
 // The reserve is cut into blocks of power-of-two capacities, 16 bytes to
 // 1 MiB (the block's class), each at an address that is a multiple of its
 // capacity: any block of a class serves any alignment up to its capacity. A
-// freed block goes onto its class's free list and is reused as it is; it never
-// merges again. An allocation takes a block from its class's list, else cuts
-// one from the untouched end of the reserve, else splits a larger free block.
-// The bytes skipped to align a block cut from the end, and the rest of a split
-// block, go onto the lists as the largest aligned blocks that fit.
+// freed block goes onto its class's free list and is reused as it is. An
+// allocation takes a block from its class's list, else cuts one from the
+// untouched end of the reserve, else splits a larger free block, else merges:
+// it takes every listed block off the lists and lists their bytes again as the
+// largest aligned blocks that fit, so that blocks split for small requests are
+// whole again for a large one (one merge at a time; an allocation that finds
+// another under way fails). The bytes skipped to align a block cut from the
+// end, and the rest of a split block, go onto the lists the same way.
 //
 // The free lists are stacks of 16-byte granule numbers, each head one 64-bit
 // word: the top granule and a count of changes, so that a block popped and
@@ -132,6 +135,41 @@ std::uint32_t split(std::uint32_t cls) noexcept {
 
 std::uint64_t bit_of(std::size_t granule) noexcept { return std::uint64_t{1} << (granule % 64); }
 
+constinit std::atomic<bool> g_merging{false};
+constinit std::uint64_t g_merge_free[BITMAP_WORDS];  // the merge's blocks, a bit per granule
+
+// Takes every block off the lists and lists their bytes again, merged; false if
+// another merge is under way (perhaps on this thread, interrupted by a signal:
+// never waited for). A block freed or taken meanwhile by another thread is
+// simply not part of this merge: the blocks this one popped are its own until
+// it lists them again.
+bool merge_free_blocks() noexcept {
+  if (g_merging.exchange(true, std::memory_order_acquire)) return false;
+  for (std::uint64_t& w : g_merge_free) w = 0;
+  for (std::uint32_t cls = 0; cls < CLASSES; ++cls) {
+    while (const std::uint32_t top = pop(cls)) {
+      const std::size_t first = top - 1, count = capacity(cls) / GRANULE;
+      for (std::size_t g = first; g < first + count; ++g) g_merge_free[g / 64] |= bit_of(g);
+    }
+  }
+  for (std::size_t g = 0; g < GRANULES;) {
+    if (g_merge_free[g / 64] == 0) {  // a word with no free granule
+      g = (g / 64 + 1) * 64;
+      continue;
+    }
+    if ((g_merge_free[g / 64] & bit_of(g)) == 0) {
+      ++g;
+      continue;
+    }
+    std::size_t end = g + 1;
+    while (end < GRANULES && (g_merge_free[end / 64] & bit_of(end)) != 0) ++end;
+    free_range(g * GRANULE, end * GRANULE);
+    g = end;
+  }
+  g_merging.store(false, std::memory_order_release);
+  return true;
+}
+
 // The granule number of p, or GRANULES if no block can start at p.
 std::size_t granule_of(const void* p) noexcept {
   const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - g_boot);
@@ -151,6 +189,10 @@ void* boot_alloc(std::size_t size, std::size_t alignment) noexcept {
   std::uint32_t top = pop(cls);
   if (top == 0) top = cut(cls);
   if (top == 0) top = split(cls);
+  if (top == 0 && merge_free_blocks()) {
+    top = pop(cls);
+    if (top == 0) top = split(cls);
+  }
   if (top == 0) return nullptr;
   const std::size_t granule = top - 1;
   g_class[granule].store(static_cast<std::uint8_t>(cls), std::memory_order_relaxed);

@@ -563,6 +563,33 @@ TEST(MallocReentrantReserve, FreedBlocksAreReusedSoAHandlerNeverRunsOut) {
             0);
 }
 
+constexpr std::size_t MAX_SMALL_RESERVE_BLOCKS = 70000;  // more than 1 MiB of 16-byte blocks
+void* g_small_reserve_blocks[MAX_SMALL_RESERVE_BLOCKS];
+std::atomic<long> g_large_after_small{-1};
+
+// Cuts the whole reserve into 16-byte blocks (allocating until one is
+// refused), frees them all, then asks for 256 KiB: the freed blocks must be
+// whole again for it.
+void fragmenting_handler(int) {
+  const int saved = errno;
+  if (g_large_after_small.load() != -1) return;
+  std::size_t n = 0;
+  while (n < MAX_SMALL_RESERVE_BLOCKS && (g_small_reserve_blocks[n] = malloc(16)) != nullptr) ++n;
+  for (std::size_t i = 0; i < n; ++i) free(g_small_reserve_blocks[i]);
+  void* large = malloc(std::size_t{256} << 10);
+  g_large_after_small.store(n == MAX_SMALL_RESERVE_BLOCKS ? 2 : large != nullptr ? 0 : 1);
+  free(large);
+  errno = saved;
+}
+
+TEST(MallocReentrantReserve, BlocksSplitForSmallRequestsServeALargeOneOnceFreed) {
+  EXPECT_EQ(run_in_child([] {
+              if (!free_with_handler_inside(fragmenting_handler)) return 3;
+              return static_cast<int>(g_large_after_small.load());  // -1: the handler never ran
+            }),
+            0);
+}
+
 std::atomic<long> g_exactness_result{-1};
 
 // Frees a reserve block twice and frees an address inside one: 0 if both are
