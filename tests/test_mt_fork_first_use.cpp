@@ -26,6 +26,24 @@ namespace {
 
 std::atomic<bool> g_go{false}, g_stop{false};
 
+// A child's exit status, or 100 + the signal that ended it.
+int exit_code(int status) { return WIFSIGNALED(status) ? 100 + WTERMSIG(status) : WEXITSTATUS(status); }
+
+// Runs body(i) in `iterations` fresh processes (forked from this one, which
+// never touches tslab); the number that did not exit 0, the last status in *last.
+template <class Body>
+int failures_in_fresh_processes(int iterations, int* last, Body body) {
+  int failures = 0;
+  for (int i = 0; i < iterations; ++i) {
+    const pid_t sub = fork();  // nothing of tslab is set up in it yet
+    if (sub == 0) _exit(body(i));
+    int status = 0;
+    const int rc = sub > 0 && waitpid(sub, &status, 0) == sub ? exit_code(status) : 52;
+    if (rc != 0) ++failures, *last = rc;
+  }
+  return failures;
+}
+
 // Each worker's first call is the creation of its own allocator: the first
 // ones in the process, racing the fork.
 void first_use_worker(int mode) {
@@ -88,23 +106,14 @@ int race_once(unsigned spins) {
   domains.join();
   arenas.join();
   allocators.join();
-  if (!waited) return 51;
-  if (WIFSIGNALED(status)) return 100 + WTERMSIG(status);
-  return WEXITSTATUS(status);
+  return waited ? exit_code(status) : 51;
 }
 
 TEST(MtForkFirstUse, ForkRacingTheFirstRegistrationsLeavesNoLockHeld) {
-  const int iterations = static_cast<int>(tslab_test::scaled(120));
-  int failures = 0, last = 0;
-  for (int i = 0; i < iterations; ++i) {
-    const pid_t sub = fork();  // nothing of tslab is set up in it yet
-    ASSERT_GE(sub, 0);
-    if (sub == 0) _exit(race_once(static_cast<unsigned>((i * 2654435761u) % 400000u)));
-    int status = 0;
-    ASSERT_EQ(waitpid(sub, &status, 0), sub);
-    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
-    if (rc != 0) ++failures, last = rc;
-  }
+  int last = 0;
+  const int failures = failures_in_fresh_processes(
+      static_cast<int>(tslab_test::scaled(120)), &last,
+      [](int i) { return race_once(static_cast<unsigned>((i * 2654435761u) % 400000u)); });
   EXPECT_EQ(failures, 0) << "last failure: " << last
                          << " (100 + 14 = 114: a child hung on a lock held at fork)";
 }
@@ -152,23 +161,13 @@ int fork_during_first_options_read() {
   int status = 0;
   const bool waited = pid > 0 && waitpid(pid, &status, 0) == pid;
   reader.join();
-  if (!waited) return 51;
-  if (WIFSIGNALED(status)) return 100 + WTERMSIG(status);
-  return WEXITSTATUS(status);
+  return waited ? exit_code(status) : 51;
 }
 
 TEST(MtForkFirstUse, ForkDuringTheFirstOptionsReadLeavesTheTableUsable) {
-  const int iterations = static_cast<int>(tslab_test::scaled(8));
-  int failures = 0, last = 0;
-  for (int i = 0; i < iterations; ++i) {
-    const pid_t sub = fork();  // nothing of tslab is set up in it yet
-    ASSERT_GE(sub, 0);
-    if (sub == 0) _exit(fork_during_first_options_read());
-    int status = 0;
-    ASSERT_EQ(waitpid(sub, &status, 0), sub);
-    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
-    if (rc != 0) ++failures, last = rc;
-  }
+  int last = 0;
+  const int failures = failures_in_fresh_processes(static_cast<int>(tslab_test::scaled(8)), &last,
+                                                   [](int) { return fork_during_first_options_read(); });
   EXPECT_EQ(failures, 0) << "last failure: " << last
                          << " (100 + 14 = 114: a child hung on a half-loaded options table)";
 }
