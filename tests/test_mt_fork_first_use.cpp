@@ -8,10 +8,14 @@
 // The test process itself never touches tslab (this binary has no other test):
 // every iteration forks a fresh process in which nothing is registered yet.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <string>
 #include <thread>
 #include <vector>
@@ -170,6 +174,53 @@ TEST(MtForkFirstUse, ForkDuringTheFirstOptionsReadLeavesTheTableUsable) {
                                                    [](int) { return fork_during_first_options_read(); });
   EXPECT_EQ(failures, 0) << "last failure: " << last
                          << " (100 + 14 = 114: a child hung on a half-loaded options table)";
+}
+
+// A fork from a signal handler that interrupted its own thread's options set
+// (which holds the table's BUSY state for a moment) must not wait for that
+// thread: the handler's thread finishes the set once the handler returns.
+std::atomic<long> g_handler_forks{0};
+std::atomic<pid_t> g_setter_tid{0};
+std::atomic<bool> g_setting{true};
+
+void forking_handler(int) {
+  const int saved = errno;
+  const pid_t c = fork();
+  if (c == 0) _exit(0);
+  if (c > 0) waitpid(c, nullptr, 0);
+  g_handler_forks.fetch_add(1, std::memory_order_relaxed);
+  errno = saved;
+}
+
+int fork_from_handlers_during_options_sets() {
+  alarm(60);  // healthy: well under a second; a handler waiting for itself hangs
+  struct sigaction sa = {};
+  sa.sa_handler = forking_handler;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, nullptr);
+  std::thread setter([] {
+    g_setter_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+    while (g_setting.load(std::memory_order_relaxed)) (void)tslab_option_set("TSLAB_VERBOSE", "0");
+  });
+  while (g_setter_tid.load() == 0) {
+  }
+  for (int i = 0; i < 300; ++i) {
+    const long before = g_handler_forks.load();
+    syscall(SYS_tgkill, getpid(), g_setter_tid.load(), SIGUSR1);
+    while (g_handler_forks.load() == before) {  // the handler's fork came back
+    }
+  }
+  g_setting.store(false);
+  setter.join();
+  return 0;
+}
+
+TEST(MtForkFirstUse, AForkFromAHandlerThatInterruptedAnOptionsSetDoesNotWaitForItself) {
+  int last = 0;
+  const int failures =
+      failures_in_fresh_processes(static_cast<int>(std::max<std::size_t>(tslab_test::scaled(4), 2)), &last,
+                                  [](int) { return fork_from_handlers_during_options_sets(); });
+  EXPECT_EQ(failures, 0) << "last failure: " << last << " (100 + 14 = 114: a fork waited for its own thread)";
 }
 
 }  // namespace

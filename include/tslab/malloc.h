@@ -108,8 +108,8 @@ void tslab_scope_counters(TslabScopeCounters* out);
  * interrupted them). Such an allocation comes from a 1 MiB static reserve,
  * whose blocks are reused once freed (each block's capacity is a power of two;
  * free neighbours merge again when a larger block is wanted), and fails with
- * ENOMEM only while the blocks in use leave no room, or while another thread's
- * allocation is merging the free blocks; such a free
+ * ENOMEM only while the blocks in use leave no room, or while a merge of the
+ * free blocks is under way (on any thread) or a fork is; such a free
  * of a tslab block is queued (up to TSLAB_REENTRANT_FREE_QUEUE per thread) and
  * carried out at the thread's next allocation slow path; beyond that the block
  * stays allocated. */

@@ -1,9 +1,10 @@
 // This file contains the options table, its one-time load and the messages for
 // invalid values (which show a value only escaped and cut, never raw).
 //
-// Load protocol. `state_` is UNLOADED, BUSY or LOADED. The thread that moves it
-// UNLOADED -> BUSY (one CAS) reads every variable and publishes the table with a
-// release store of LOADED; a thread that finds BUSY waits for the next state. A
+// Load protocol. `state_` is UNLOADED, BUSY or LOADED, where BUSY is the holding
+// thread's token. The thread that moves it UNLOADED -> BUSY (one CAS) reads every
+// variable and publishes the table with a release store of LOADED; a thread that
+// finds BUSY waits for the next state. A
 // programmatic set takes the same BUSY state while the table is UNLOADED, so a
 // set and a first use never interleave and no reader sees a half-written row.
 //
@@ -11,7 +12,10 @@
 // child's table BUSY for good (every first use there would wait forever). So
 // the fork's prepare step takes BUSY itself, waiting out a load or set under
 // way (its holder takes no lock and finishes), and the parent and child steps
-// give it back; a LOADED table needs neither. The handlers are installed when
+// give it back; a LOADED table needs neither. A fork from a signal handler that
+// interrupted its own thread's hold (the word names that thread) does not wait:
+// the thread finishes the hold after the handler returns, in the parent and in
+// the child alike. The handlers are installed when
 // the library loads, before any thread can be inside a load.
 #include "options/options.h"
 
@@ -108,11 +112,11 @@ struct Row {
   char error[ERROR_SIZE];
 };
 
-enum : std::uint8_t { UNLOADED, BUSY, LOADED };
-std::atomic<std::uint8_t> state_{UNLOADED};
-// The calling thread holds BUSY (a fork from a signal handler that interrupted
-// it must not wait for itself).
-[[gnu::tls_model("initial-exec")]] thread_local constinit bool tl_holds_busy = false;
+// UNLOADED, LOADED, or BUSY: the address of the holder's `tl_token`, never 0 or 1.
+enum : std::uintptr_t { UNLOADED = 0, LOADED = 1 };
+std::atomic<std::uintptr_t> state_{UNLOADED};
+[[gnu::tls_model("initial-exec")]] thread_local constinit char tl_token = 0;
+std::uintptr_t my_token() noexcept { return reinterpret_cast<std::uintptr_t>(&tl_token); }
 Row rows_[COUNT];         // written only by the BUSY holder, read after LOADED
 bool overridden_[COUNT];  // written only by the BUSY holder
 
@@ -212,28 +216,21 @@ bool parse(const OptionSpec& spec, const char* text, std::uint64_t* out, char* e
 // Takes the BUSY state from UNLOADED. False if the table is (or becomes) LOADED.
 bool acquire_unloaded() noexcept {
   for (;;) {
-    std::uint8_t s = state_.load(std::memory_order_acquire);
+    std::uintptr_t s = state_.load(std::memory_order_acquire);
     if (s == LOADED) return false;
-    if (s == UNLOADED && state_.compare_exchange_weak(s, BUSY, std::memory_order_acquire)) {
-      tl_holds_busy = true;
-      return true;
-    }
+    if (s == UNLOADED && state_.compare_exchange_weak(s, my_token(), std::memory_order_acquire)) return true;
     std::this_thread::yield();  // another thread holds BUSY for a few microseconds
   }
 }
 
 // Gives BUSY back, as `next` (UNLOADED or LOADED).
-void release_busy(std::uint8_t next) noexcept {
-  tl_holds_busy = false;
-  state_.store(next, std::memory_order_release);
-}
+void release_busy(std::uintptr_t next) noexcept { state_.store(next, std::memory_order_release); }
 
 bool g_fork_holds_busy = false;  // written by the forking thread only
 
 void fork_prepare() noexcept {
-  // Interrupting its own load or set (fork from a signal handler): the thread
-  // finishes it after the handler returns, in the parent and in the child alike.
-  if (tl_holds_busy) return;
+  // Interrupting its own thread's load or set (fork from a signal handler).
+  if (state_.load(std::memory_order_acquire) == my_token()) return;
   g_fork_holds_busy = acquire_unloaded();
 }
 void fork_release() noexcept {

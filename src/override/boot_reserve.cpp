@@ -8,9 +8,13 @@
 // untouched end of the reserve, else splits a larger free block, else merges:
 // it takes every listed block off the lists and lists their bytes again as the
 // largest aligned blocks that fit, so that blocks split for small requests are
-// whole again for a large one (one merge at a time; an allocation that finds
-// another under way fails). The bytes skipped to align a block cut from the
-// end, and the rest of a split block, go onto the lists the same way.
+// whole again for a large one; a run of them that ends at the untouched end
+// joins it instead. One merge at a time: an allocation that finds another under
+// way fails rather than wait. A fork waits for a merge under way (which never
+// waits for anything) and holds off new ones until it is done, so that no
+// child starts with the blocks a merge had taken off the lists. The bytes
+// skipped to align a block cut from the end, and the rest of a split block, go
+// onto the lists the same way.
 //
 // The free lists are stacks of 16-byte granule numbers, each head one 64-bit
 // word: the top granule and a count of changes, so that a block popped and
@@ -20,6 +24,9 @@
 // which blocks are allocated now, so a free is checked exactly: a double free,
 // and a free of any other address in the reserve, are refused.
 #include "override/boot_reserve.h"
+
+#include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
 #include <cstdint>
@@ -135,8 +142,19 @@ std::uint32_t split(std::uint32_t cls) noexcept {
 
 std::uint64_t bit_of(std::size_t granule) noexcept { return std::uint64_t{1} << (granule % 64); }
 
-constinit std::atomic<bool> g_merging{false};
+// 0, or the token of the thread merging (or forking: fork_prepare).
+constinit std::atomic<std::uintptr_t> g_merging{0};
+[[gnu::tls_model("initial-exec")]] thread_local constinit char tl_token = 0;
+std::uintptr_t my_token() noexcept { return reinterpret_cast<std::uintptr_t>(&tl_token); }
 constinit std::uint64_t g_merge_free[BITMAP_WORDS];  // the merge's blocks, a bit per granule
+
+// Lists the free granules [first, end) again, merged; a run that ends where the
+// untouched end starts becomes part of it (unless a cut moved it meanwhile).
+void relist_run(std::size_t first, std::size_t end) noexcept {
+  std::size_t cut_at = end * GRANULE;
+  if (g_cut.compare_exchange_strong(cut_at, first * GRANULE, std::memory_order_relaxed)) return;
+  free_range(first * GRANULE, end * GRANULE);
+}
 
 // Takes every block off the lists and lists their bytes again, merged; false if
 // another merge is under way (perhaps on this thread, interrupted by a signal:
@@ -144,7 +162,8 @@ constinit std::uint64_t g_merge_free[BITMAP_WORDS];  // the merge's blocks, a bi
 // simply not part of this merge: the blocks this one popped are its own until
 // it lists them again.
 bool merge_free_blocks() noexcept {
-  if (g_merging.exchange(true, std::memory_order_acquire)) return false;
+  std::uintptr_t idle = 0;
+  if (!g_merging.compare_exchange_strong(idle, my_token(), std::memory_order_acquire)) return false;
   for (std::uint64_t& w : g_merge_free) w = 0;
   for (std::uint32_t cls = 0; cls < CLASSES; ++cls) {
     while (const std::uint32_t top = pop(cls)) {
@@ -163,11 +182,33 @@ bool merge_free_blocks() noexcept {
     }
     std::size_t end = g + 1;
     while (end < GRANULES && (g_merge_free[end / 64] & bit_of(end)) != 0) ++end;
-    free_range(g * GRANULE, end * GRANULE);
+    relist_run(g, end);
     g = end;
   }
-  g_merging.store(false, std::memory_order_release);
+  g_merging.store(0, std::memory_order_release);
   return true;
+}
+
+bool g_fork_holds_merge = false;  // written by the forking thread only
+
+void fork_prepare() noexcept {
+  // This thread's own merge, interrupted (fork from a signal handler): the
+  // thread finishes it after the handler returns, in the parent and the child.
+  if (g_merging.load(std::memory_order_acquire) == my_token()) return;
+  std::uintptr_t idle = 0;
+  while (!g_merging.compare_exchange_weak(idle, my_token(), std::memory_order_acquire)) {
+    idle = 0;
+    sched_yield();  // a merge takes no lock and ends
+  }
+  g_fork_holds_merge = true;
+}
+void fork_release() noexcept {
+  if (!g_fork_holds_merge) return;
+  g_fork_holds_merge = false;
+  g_merging.store(0, std::memory_order_release);
+}
+[[gnu::constructor]] void install_fork_handlers() {
+  ::pthread_atfork(fork_prepare, fork_release, fork_release);
 }
 
 // The granule number of p, or GRANULES if no block can start at p.
@@ -191,6 +232,7 @@ void* boot_alloc(std::size_t size, std::size_t alignment) noexcept {
   if (top == 0) top = split(cls);
   if (top == 0 && merge_free_blocks()) {
     top = pop(cls);
+    if (top == 0) top = cut(cls);
     if (top == 0) top = split(cls);
   }
   if (top == 0) return nullptr;

@@ -30,6 +30,7 @@
 #include <functional>
 #include <string>
 
+#include "override/boot_reserve.h"
 #include "slab_alloc.h"
 #include "slab_stats.h"
 #include "tslab/malloc.h"
@@ -586,6 +587,34 @@ TEST(MallocReentrantReserve, BlocksSplitForSmallRequestsServeALargeOneOnceFreed)
   EXPECT_EQ(run_in_child([] {
               if (!free_with_handler_inside(fragmenting_handler)) return 3;
               return static_cast<int>(g_large_after_small.load());  // -1: the handler never ran
+            }),
+            0);
+}
+
+// Free blocks that reach the reserve's untouched end join it, so a request
+// that needs that end's room is served once they are freed. Cuts 16-byte
+// blocks until the untouched end lies inside the reserve's one 512 KiB-aligned
+// range, frees them all, and asks for 512 KiB. Direct calls, in a child: the
+// reserve is the process's.
+TEST(MallocReentrantReserve, FreeBlocksAtTheUntouchedEndJoinIt) {
+  EXPECT_EQ(run_in_child([] {
+              constexpr std::uintptr_t HALF = std::uintptr_t{512} << 10;
+              static void* held[70000];
+              std::size_t n = 0;
+              held[n++] = tslab::detail::boot_alloc(16);
+              if (held[0] == nullptr) return 2;
+              const std::uintptr_t aligned =
+                  (reinterpret_cast<std::uintptr_t>(held[0]) + HALF - 1) & ~(HALF - 1);
+              for (;;) {
+                void* p = tslab::detail::boot_alloc(16);
+                if (p == nullptr || n == std::size(held)) return 3;
+                held[n++] = p;
+                if (reinterpret_cast<std::uintptr_t>(p) >= aligned) break;
+              }
+              for (std::size_t i = 0; i < n; ++i)
+                if (tslab::detail::boot_free(held[i]) != TSLAB_OK) return 4;
+              void* big = tslab::detail::boot_alloc(HALF);
+              return big != nullptr && tslab::detail::boot_free(big) == TSLAB_OK ? 0 : 1;
             }),
             0);
 }
