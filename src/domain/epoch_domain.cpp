@@ -223,11 +223,22 @@ bool epoch_domain_enter(EpochDomain* d) {
     return misuse(TSLAB_ERR_DOMAIN_MISUSE);
   }
   const std::uintptr_t me = thread_token();
-  const bool first = owner_of(d).load(std::memory_order_acquire) != me;
-  // A past era (or a destroyed allocator) stays so: refused before the owner word
-  // is taken, so such an enter cannot make a racing destroy read "entered". Only
-  // an enter the ring's advance overtakes after this check still can.
+  const std::uintptr_t owner = owner_of(d).load(std::memory_order_acquire);
+  const bool first = owner != me;
   if (first) {
+    // Entered on another thread, or being destroyed: that misuse is reported
+    // whatever the domain's era (the compare-and-swap below settles races).
+    if (owner == DESTROYING) {
+      TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: domain being destroyed");
+      return misuse(TSLAB_ERR_INVALID_ARGUMENT);
+    }
+    if (owner != 0) {
+      TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: domain entered on another thread");
+      return misuse(TSLAB_ERR_DOMAIN_MISUSE);
+    }
+    // A past era (or a destroyed allocator) stays so: refused before the owner
+    // word is taken, so such an enter cannot make a racing destroy read
+    // "entered". Only an enter the ring's advance overtakes after this check can.
     if (!era_current(d)) return false;
     std::uintptr_t expected = 0;
     if (!owner_of(d).compare_exchange_strong(expected, me, std::memory_order_acq_rel)) {
