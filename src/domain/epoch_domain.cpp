@@ -133,6 +133,17 @@ bool era_current(EpochDomain* d) noexcept {
   return era == d->era || misuse(TSLAB_ERR_STALE_EPOCH);
 }
 
+// An enter of a domain whose owner word is `owner`, not 0 and not the caller's:
+// it is being destroyed, or entered on another thread.
+bool refuse_owned(std::uintptr_t owner) noexcept {
+  if (owner == DESTROYING) {
+    TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: domain being destroyed");
+    return misuse(TSLAB_ERR_INVALID_ARGUMENT);
+  }
+  TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: domain entered on another thread");
+  return misuse(TSLAB_ERR_DOMAIN_MISUSE);
+}
+
 // Takes one hold of d's epoch at d's era. Caller holds d's stripe.
 bool hold_locked(EpochDomain* d) noexcept {
   if (!era_current(d)) return false;
@@ -228,27 +239,14 @@ bool epoch_domain_enter(EpochDomain* d) {
   if (first) {
     // Entered on another thread, or being destroyed: that misuse is reported
     // whatever the domain's era (the compare-and-swap below settles races).
-    if (owner == DESTROYING) {
-      TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: domain being destroyed");
-      return misuse(TSLAB_ERR_INVALID_ARGUMENT);
-    }
-    if (owner != 0) {
-      TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: domain entered on another thread");
-      return misuse(TSLAB_ERR_DOMAIN_MISUSE);
-    }
+    if (owner != 0) return refuse_owned(owner);
     // A past era (or a destroyed allocator) stays so: refused before the owner
     // word is taken, so such an enter cannot make a racing destroy read
     // "entered". Only an enter the ring's advance overtakes after this check can.
     if (!era_current(d)) return false;
     std::uintptr_t expected = 0;
-    if (!owner_of(d).compare_exchange_strong(expected, me, std::memory_order_acq_rel)) {
-      if (expected == DESTROYING) {
-        TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: domain being destroyed");
-        return misuse(TSLAB_ERR_INVALID_ARGUMENT);
-      }
-      TSLAB_DOMAIN_ASSERT(false, "epoch_domain_enter: domain entered on another thread");
-      return misuse(TSLAB_ERR_DOMAIN_MISUSE);
-    }
+    if (!owner_of(d).compare_exchange_strong(expected, me, std::memory_order_acq_rel))
+      return refuse_owned(expected);
   }
   bool held;
   {

@@ -15,8 +15,8 @@
 // give it back; a LOADED table needs neither. A fork from a signal handler that
 // interrupted its own thread's hold (the word names that thread) does not wait:
 // the thread finishes the hold after the handler returns, in the parent and in
-// the child alike. The handlers are installed when
-// the library loads, before any thread can be inside a load.
+// the child alike. The handlers are installed when the library loads, before
+// any thread can be inside a load.
 #include "options/options.h"
 
 #include <pthread.h>

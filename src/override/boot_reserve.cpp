@@ -211,6 +211,15 @@ void fork_release() noexcept {
   ::pthread_atfork(fork_prepare, fork_release, fork_release);
 }
 
+// The granule + 1 of a block of the class: listed, else cut from the untouched
+// end, else split off a larger one; 0 if none.
+std::uint32_t take(std::uint32_t cls) noexcept {
+  std::uint32_t top = pop(cls);
+  if (top == 0) top = cut(cls);
+  if (top == 0) top = split(cls);
+  return top;
+}
+
 // The granule number of p, or GRANULES if no block can start at p.
 std::size_t granule_of(const void* p) noexcept {
   const auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - g_boot);
@@ -227,14 +236,8 @@ bool is_boot(const void* p) noexcept {
 void* boot_alloc(std::size_t size, std::size_t alignment) noexcept {
   const std::uint32_t cls = class_for(size, alignment);
   if (cls == NO_CLASS) return nullptr;
-  std::uint32_t top = pop(cls);
-  if (top == 0) top = cut(cls);
-  if (top == 0) top = split(cls);
-  if (top == 0 && merge_free_blocks()) {
-    top = pop(cls);
-    if (top == 0) top = cut(cls);
-    if (top == 0) top = split(cls);
-  }
+  std::uint32_t top = take(cls);
+  if (top == 0 && merge_free_blocks()) top = take(cls);
   if (top == 0) return nullptr;
   const std::size_t granule = top - 1;
   g_class[granule].store(static_cast<std::uint8_t>(cls), std::memory_order_relaxed);

@@ -91,7 +91,7 @@ struct Slab {
   // the owner took that line from the freeing core. Measured with the count on
   // the first line and here (tslab bench larson through the override, two
   // threads, almost every free remote, medians of 3 alternating runs of 100
-  // rounds): 33.2 -> 38.2 million replacements per second; xmalloc 9.0 -> 9.8
+  // rounds): 33.2 -> 38.2 million replacements per second; xmalloc 9.0 -> 9.9
   // million blocks per second; churn and request within their spread. The
   // single-threaded cost is one more line per operation: cachegrind's L1 model
   // (32 KiB) counts 12.5% more data misses on bench_malloc_thread 1 1000000
