@@ -174,6 +174,38 @@ TEST(SlabReuse, AThreadThatExitsWithManyEmptySlabsHandsThemBack) {
   EXPECT_ALLOCATOR_OK(a);
 }
 
+// A thread that exits holding its blocks, which another thread then frees, left
+// its heap full of slabs that are empty but not yet collected. The thread that
+// adopts the heap collects those frees and hands the empty slabs back as an
+// exit does, where before they stayed with the heap (their pages committed) for
+// whatever its new owner would allocate of those classes.
+TEST(SlabReuse, AHeapAdoptedAfterItsBlocksWereFreedElsewhereHandsItsEmptySlabsBack) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  constexpr std::size_t MANY = 80;  // beyond what a heap keeps for its next owner (64)
+  std::vector<void*> left;
+  std::thread first([&] { left = fill(a, 256, MANY * (SLAB / 256)); });
+  first.join();
+  // Remote frees into the abandoned heap: queued, not collected.
+  free_all(a, left);
+  const tslab::GlobalStats before = tslab::stats(a);
+  ASSERT_GE(before.slabs_empty, MANY);
+  ASSERT_GE(before.committed_bytes, MANY * SLAB);
+  std::thread second([&] {
+    void* p = a.allocate(64);  // adopts the heap
+    ASSERT_NE(p, nullptr);
+    const tslab::GlobalStats adopted = tslab::stats(a);
+    EXPECT_LE(adopted.slabs_empty, 1u) << "the 256-byte slabs left the heap";
+    EXPECT_GE(adopted.slabs_recycled_total, before.slabs_recycled_total + MANY);
+    EXPECT_GE(adopted.decommit_bytes_total, before.decommit_bytes_total + MANY * SLAB);
+    EXPECT_LE(adopted.committed_bytes, SLAB) << "the 64-byte slab only";
+    ASSERT_EQ(a.deallocate(p), Error::ok);
+  });
+  second.join();
+  EXPECT_ALLOCATOR_OK(a);
+}
+
 // A bin that empties one slab at a time (one block allocated and freed in a
 // loop) keeps it while another class grows: the hand-back waits until two more
 // slabs emptied since its last look, so the loop takes no slab from the pool.
