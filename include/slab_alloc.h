@@ -204,7 +204,9 @@ bool epoch_close_era(SlabAllocator* alloc, EpochId epoch, uint64_t era);
  * override's scopes never destroy (survivors may still be referenced). */
 bool slab_epoch_destroy(SlabAllocator* alloc, EpochId epoch, uint64_t* released);
 EpochLifecycleState slab_epoch_state(SlabAllocator* alloc, EpochId epoch);
-/* The era of the slot's current activation (monotonic per allocator), 0 if out of range. */
+/* The era of the slot's current activation, 0 if out of range. Eras grow with
+ * each activation and are unique in the process: an era of a destroyed allocator
+ * is stale to every allocator made since, also one at the same address. */
 uint64_t slab_epoch_era(SlabAllocator* alloc, EpochId epoch);
 uint32_t slab_epoch_count(SlabAllocator* alloc);
 
@@ -224,7 +226,8 @@ typedef struct SlabEpochInfo {
 
 /* Labels the slot's current activation (truncated to 31 characters; NULL clears). */
 bool slab_epoch_set_label(SlabAllocator* alloc, EpochId epoch, const char* label);
-/* Domain reference counts (reset when the slot is re-activated). dec never goes below 0. */
+/* Domain reference counts (reset when the slot is re-activated). dec never goes
+ * below 0; inc never wraps: at UINT32_MAX it returns 0, with TSLAB_ERR_INVALID_ARGUMENT. */
 uint32_t slab_epoch_inc_refcount(SlabAllocator* alloc, EpochId epoch);
 uint32_t slab_epoch_dec_refcount(SlabAllocator* alloc, EpochId epoch);
 uint32_t slab_epoch_get_refcount(SlabAllocator* alloc, EpochId epoch);

@@ -186,6 +186,52 @@ TEST(DestroyedObjects, DomainOverAFreedAllocatorIsRefused) {
   EXPECT_TRUE(epoch_domain_destroy(d));  // the domain itself is still live: destroy frees it
 }
 
+// Once a freed allocator's record goes to a new allocator (same address), what
+// was kept from the old one (an era, a domain never entered, a domain entered
+// and exited) names nothing of the new one: its eras are its own. Before, the
+// new allocator's eras started at 1 as the old one's had, so the stale domain's
+// destroy closed the new allocator's current epoch, and its enter held it.
+TEST(DestroyedObjects, WhatWasKeptOfAFreedAllocatorLeavesTheOneAtItsAddressAlone) {
+  SlabAllocator* a = slab_allocator_create();
+  ASSERT_NE(a, nullptr);
+  EpochDomain* never_entered = epoch_domain_create(a);
+  ASSERT_NE(never_entered, nullptr);
+  EpochDomain* entered = epoch_domain_wrap(a, 0, true);
+  ASSERT_NE(entered, nullptr);
+  ASSERT_TRUE(epoch_domain_enter(entered));
+  ASSERT_TRUE(epoch_domain_exit(entered));
+  const EpochId epoch = never_entered->epoch_id;
+  const std::uint64_t era = never_entered->era;
+  slab_allocator_free(a);
+  SlabAllocator* b = nullptr;
+  for (int i = 0; i < 1000 && b == nullptr; ++i) {
+    SlabAllocator* c = slab_allocator_create();
+    ASSERT_NE(c, nullptr);
+    if (c == a)
+      b = c;
+    else
+      slab_allocator_free(c);
+  }
+  ASSERT_EQ(b, a) << "the freed allocator's record was never reused";
+  const std::uint64_t b_era = slab_epoch_era(b, epoch);
+  EXPECT_NE(b_era, era);
+  EXPECT_FALSE(epoch_close_era(b, epoch, era));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_STALE_EPOCH);
+  EXPECT_FALSE(epoch_domain_enter(entered));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_STALE_EPOCH);
+  EXPECT_EQ(slab_epoch_get_refcount(b, 0), 0u);
+  EXPECT_TRUE(epoch_domain_destroy(never_entered));
+  EXPECT_TRUE(epoch_domain_destroy(entered));
+  EXPECT_EQ(slab_epoch_state(b, epoch), EPOCH_ACTIVE);
+  EXPECT_EQ(slab_epoch_state(b, 0), EPOCH_ACTIVE);
+  EXPECT_EQ(slab_epoch_era(b, epoch), b_era);
+  void* p = slab_malloc_epoch(b, 64, epoch);
+  EXPECT_NE(p, nullptr);
+  EXPECT_TRUE(slab_free_checked(b, p));
+  EXPECT_SLAB_CHECK_OK(b);
+  slab_allocator_free(b);
+}
+
 SlabArena* new_arena(SlabAllocator* a, bool shared) {
   SlabArenaOptions o;
   if (!slab_arena_options_init(&o)) return nullptr;

@@ -209,6 +209,33 @@ TEST(EpochDomain, UseFromAnotherThreadIsRefused) {
   EXPECT_TRUE(epoch_domain_destroy(d));
 }
 
+// A thread that ends with a domain entered leaves it entered (epoch_domain.h):
+// no later thread enters or exits it, also one that got the ended thread's
+// thread-local memory (joined threads' stacks are reused), whose address was
+// taken for the same thread before.
+TEST(EpochDomain, ADomainLeftEnteredByAnEndedThreadStaysRefusedToLaterOnes) {
+  Alloc A;
+  EpochDomain* d = epoch_domain_wrap(A.a, 1, true);
+  std::thread([&] { ASSERT_TRUE(epoch_domain_enter(d)); }).join();
+  for (int i = 0; i < 8; ++i) {
+    bool entered = true, exited = true;
+    TslabError enter_err = TSLAB_OK, exit_err = TSLAB_OK;
+    std::thread([&] {
+      entered = epoch_domain_enter(d);
+      enter_err = slab_last_error();
+      exited = epoch_domain_exit(d);
+      exit_err = slab_last_error();
+    }).join();
+    EXPECT_FALSE(entered) << i;
+    EXPECT_EQ(enter_err, TSLAB_ERR_DOMAIN_MISUSE) << i;
+    EXPECT_FALSE(exited) << i;
+    EXPECT_EQ(exit_err, TSLAB_ERR_DOMAIN_MISUSE) << i;
+  }
+  EXPECT_EQ(slab_epoch_get_refcount(A.a, 1), 1u);
+  EXPECT_EQ(slab_epoch_state(A.a, 1), EPOCH_ACTIVE);
+  EXPECT_FALSE(epoch_domain_destroy(d)) << "still entered";
+}
+
 TEST(EpochDomain, DomainMovesToAnotherThreadOnceFullyExited) {
   Alloc A;
   EpochDomain* d = epoch_domain_wrap(A.a, 1, false);

@@ -8,9 +8,13 @@
 
 #include "epoch/epoch_ring.h"
 #include "handle/handle.h"
+#include "platform/sanitizers.h"
+#include "segment/meta_arena.h"
 #include "segment/segment_map.h"
 #include "segment/slab.h"
 #include "size_class/size_classes.h"
+#include "slab_alloc.h"
+#include "tslab/platform.hpp"
 #include "tslab/tslab.hpp"
 
 namespace td = tslab::detail;
@@ -215,6 +219,27 @@ TEST(EpochRing, RotationSkipsHeldSlotsAcrossWraps) {
   EXPECT_TRUE(reached) << "a closed held slot rejoins the rotation";
 }
 
+// A domain count at its maximum refuses the next hold instead of wrapping to 0
+// (which would read as "nobody holds the slot" and let a close through).
+TEST(EpochRing, ARefcountAtItsMaximumRefusesAnotherHold) {
+  td::EpochRing ring(2, false);
+  ring.set_refcount_for_test(1, UINT32_MAX - 1);
+  EXPECT_EQ(ring.inc_refcount(1), UINT32_MAX);
+  EXPECT_EQ(ring.inc_refcount(1), 0u) << "refused";
+  EXPECT_EQ(ring.refcount(1), UINT32_MAX);
+  EXPECT_EQ(ring.dec_refcount(1), UINT32_MAX - 1);
+}
+
+// Eras are unique in the process: two rings (two allocators) never share one.
+TEST(EpochRing, TwoRingsNeverShareAnEra) {
+  td::EpochRing first(4, false);
+  td::EpochRing second(4, false);
+  std::uint64_t closed = 0;
+  for (int i = 0; i < 10; ++i) second.advance(&closed);
+  for (std::uint32_t e = 0; e < 4; ++e)
+    for (std::uint32_t f = 0; f < 4; ++f) EXPECT_NE(first.era(e), second.era(f)) << e << " " << f;
+}
+
 // Every slot but the current one held: nothing more can be opened, and the
 // rotation re-activates the current slot with a new era each time.
 TEST(EpochRing, AllButCurrentHeldRotatesInPlace) {
@@ -298,4 +323,53 @@ TEST(EpochRing, ErasAreMonotonicAcrossThousandsOfWraps) {
     EXPECT_EQ(ring.open_era(next), ring.era(next));
     EXPECT_EQ(ring.open_era(before), 0u);
   }
+}
+
+// An ended allocator's metadata chunks stay readable (zero), and only an arena of
+// an allocator made after the end takes one: an older allocator, whose calls may
+// still hold an entry of the ended one, never finds its own metadata there.
+TEST(MetaArena, AChunkBuriedAtAnAllocatorsEndIsTakenOnlyByAllocatorsMadeAfter) {
+  if (TSLAB_THREAD_SANITIZER) GTEST_SKIP() << "ThreadSanitizer builds never take a buried chunk";
+  tslab::Platform& os = tslab::OsPlatform::instance();
+  constexpr std::uint64_t LATER = std::uint64_t{1} << 62;  // above every real allocator's id
+  const std::size_t buried_at_start = td::MetaArena::buried_chunks();
+  volatile char* kept = nullptr;
+  {
+    td::MetaArena ended(os, 0);  // takes no buried chunk: its own is fresh
+    auto* p = static_cast<char*>(ended.allocate(100));
+    ASSERT_NE(p, nullptr);
+    p[0] = 1;
+    ended.bury(LATER);
+    kept = p;
+  }
+  EXPECT_EQ(td::MetaArena::buried_chunks(), buried_at_start + 1);
+  EXPECT_EQ(kept[0], 0) << "readable after the end, and zero";
+  {
+    // Id 0: made before every burial, so it takes none, this one included.
+    td::MetaArena older(os, 0);
+    ASSERT_NE(older.allocate(100), nullptr);
+    EXPECT_EQ(td::MetaArena::buried_chunks(), buried_at_start + 1);
+  }
+  {
+    td::MetaArena newer(os, LATER);
+    auto* p = static_cast<char*>(newer.allocate(100));
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(p[0], 0) << "a buried chunk reads as fresh memory";
+    EXPECT_EQ(td::MetaArena::buried_chunks(), buried_at_start) << "it took one";
+  }
+}
+
+// Allocators made and ended in a loop take the chunks the earlier ones left:
+// what stays buried does not grow with the loop.
+TEST(MetaArena, AllocatorsMadeAndEndedInALoopReuseTheBuriedChunks) {
+  if (TSLAB_THREAD_SANITIZER) GTEST_SKIP() << "ThreadSanitizer builds never take a buried chunk";
+  for (int i = 0; i < 64; ++i) slab_allocator_free(slab_allocator_create());
+  const std::size_t settled = td::MetaArena::buried_chunks();
+  for (int i = 0; i < 500; ++i) {
+    SlabAllocator* a = slab_allocator_create();
+    ASSERT_NE(a, nullptr);
+    ASSERT_NE(slab_malloc_epoch(a, 64, 0), nullptr);
+    slab_allocator_free(a);
+  }
+  EXPECT_LE(td::MetaArena::buried_chunks(), settled + 2);
 }

@@ -170,7 +170,7 @@ TEST(LazyMaps, MetadataArenaChunksStartSmallAndGrow) {
   CountingPlatform platform;
   platform.reserved.reserve(1000);
   {
-    td::MetaArena arena(platform);
+    td::MetaArena arena(platform, 1);
     ASSERT_TRUE(arena.reserve_first_chunk());
     ASSERT_EQ(platform.reserved.size(), 1u);
     EXPECT_LE(platform.reserved[0], td::MetaArena::FIRST_CHUNK_SIZE) << "the first chunk";
@@ -199,7 +199,7 @@ TEST(LazyMaps, MetadataArenaChunksStartSmallAndGrow) {
 TEST(LazyMaps, ALargeMetadataBlockLeavesTheCurrentChunksRoom) {
   CountingPlatform platform;
   platform.reserved.reserve(10);
-  td::MetaArena arena(platform);
+  td::MetaArena arena(platform, 1);
   ASSERT_TRUE(arena.reserve_first_chunk());
   ASSERT_NE(arena.allocate(300 * 1024), nullptr);
   ASSERT_EQ(platform.reserved.size(), 2u);

@@ -33,7 +33,7 @@ AllocatorCore::AllocatorCore(const CoreOptions& options, std::uint64_t uid, std:
       record_(record),
       epochs_(options.epoch_count, options.permanent),
       platform_(*options.platform),
-      meta_(*options.platform) {}
+      meta_(*options.platform, uid) {}
 
 AllocatorCore::~AllocatorCore() {
   SegmentHeader* seg = reservations_;
@@ -46,6 +46,10 @@ AllocatorCore::~AllocatorCore() {
     if (!seg->released) platform_.release(reinterpret_cast<void*>(seg->base), seg->size);
     seg = next;
   }
+  // Quiescence point of the metadata: the map names none of it any more. A thread
+  // that read an entry before it was cleared may still read the headers and
+  // slabs, so they stay readable (buried, segment/meta_arena.h) rather than go.
+  meta_.bury(allocator_uid_watermark());
 }
 
 bool AllocatorCore::process_init() noexcept {

@@ -860,7 +860,10 @@ bool AllocatorCore::epoch_set_label(std::uint32_t epoch, const char* label) noex
 }
 
 std::uint32_t AllocatorCore::epoch_inc_refcount(std::uint32_t epoch) noexcept {
-  return in_range_or_error(epoch) ? epochs_.inc_refcount(epoch) : 0;
+  if (!in_range_or_error(epoch)) return 0;
+  const std::uint32_t n = epochs_.inc_refcount(epoch);
+  if (n == 0) set_error(TSLAB_ERR_INVALID_ARGUMENT);  // at its maximum: refused, not wrapped
+  return n;
 }
 
 std::uint32_t AllocatorCore::epoch_dec_refcount(std::uint32_t epoch) noexcept {

@@ -156,6 +156,11 @@ std::uint64_t next_allocator_uid() noexcept {
   return g_next_uid++;
 }
 
+std::uint64_t allocator_uid_watermark() noexcept {
+  LockGuard lock(g_live_mutex);
+  return g_next_uid;
+}
+
 void register_live(AllocatorCore* core) noexcept {
   LockGuard lock(g_live_mutex);
   std::uint32_t way = 0;

@@ -14,6 +14,8 @@ class AllocatorCore;
 // Creates the thread-exit key once; false if the system refused. Thread-safe.
 bool threads_init() noexcept;
 std::uint64_t next_allocator_uid() noexcept;
+// The id the next allocator made will get: every allocator made so far has a lower one.
+std::uint64_t allocator_uid_watermark() noexcept;
 void register_live(AllocatorCore* core) noexcept;
 void unregister_live(AllocatorCore* core) noexcept;
 // Calls fn(core, context) for each live allocator under the live lock, so none

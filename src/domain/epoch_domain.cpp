@@ -47,12 +47,25 @@ constexpr std::size_t STRIPES = 16;
 thread_local constinit EpochDomain* tl_stack[MAX_DEPTH] = {};
 thread_local constinit std::uint32_t tl_depth = 0;
 
-// Non-zero and distinct for every live thread.
-std::uintptr_t thread_token() noexcept { return reinterpret_cast<std::uintptr_t>(&tl_depth); }
-// The owner word of a domain a destroy has claimed: no thread's token (those are
-// addresses of a 4-byte thread-local), so no enter can take the domain after it.
+// The owner word of a domain a destroy has claimed: no thread's token, so no
+// enter can take the domain after it.
 constexpr std::uintptr_t DESTROYING = 1;
-static_assert(alignof(decltype(tl_depth)) > DESTROYING, "a thread token is never DESTROYING");
+// Distinct for every thread the process ever ran, never 0 or DESTROYING: a domain
+// left entered by a thread that ended stays refused to every other thread, also
+// to one that got the ended thread's thread-local memory (whose address served
+// as the token before). Taken at the thread's first enter; lock-free, so a
+// signal handler's enter may take it too.
+thread_local constinit std::uintptr_t tl_token = 0;
+std::atomic<std::uintptr_t> g_next_token{DESTROYING + 1};
+std::uintptr_t thread_token() noexcept {
+  if (const std::uintptr_t t = tl_token; t != 0) return t;
+  const std::uintptr_t fresh = g_next_token.fetch_add(1, std::memory_order_relaxed);
+  // A handler that interrupted this thread since the load may have taken one: it stays.
+  std::uintptr_t expected = 0;
+  std::atomic_ref<std::uintptr_t>(tl_token).compare_exchange_strong(expected, fresh,
+                                                                    std::memory_order_relaxed);
+  return expected == 0 ? fresh : expected;
+}
 
 // Not a counted tslab::detail::Mutex: a domain closes its epoch while it holds
 // its stripe, and a close refuses to run on a thread that holds a counted lock
@@ -147,7 +160,8 @@ bool refuse_owned(std::uintptr_t owner) noexcept {
 // Takes one hold of d's epoch at d's era. Caller holds d's stripe.
 bool hold_locked(EpochDomain* d) noexcept {
   if (!era_current(d)) return false;
-  slab_epoch_inc_refcount(d->alloc, d->epoch_id);
+  // 0: the count is at its maximum (refused, the reason recorded).
+  if (slab_epoch_inc_refcount(d->alloc, d->epoch_id) == 0) return false;
   if (slab_epoch_era(d->alloc, d->epoch_id) != d->era) {
     // The slot was re-activated around the increment: undo it (see the top).
     slab_epoch_dec_refcount(d->alloc, d->epoch_id);

@@ -8,11 +8,25 @@
 
 namespace tslab::detail {
 
+namespace {
+// Eras are drawn from one counter for the whole process, so an era names one
+// activation of one allocator for good: an era, or an epoch domain, kept from an
+// allocator since destroyed is stale to every allocator made later, also one
+// that got the destroyed allocator's record and so its address.
+std::atomic<std::uint64_t> g_eras_taken{0};
+}  // namespace
+
+// The first of `n` new eras (never 0).
+std::uint64_t EpochRing::take_eras(std::uint32_t n) noexcept {
+  return g_eras_taken.fetch_add(n, std::memory_order_relaxed) + 1;
+}
+
 EpochRing::EpochRing(std::uint32_t count, bool first_permanent) noexcept
-    : count_(count), first_permanent_(first_permanent && count != 0), next_era_(count + 1) {
+    : count_(count), first_permanent_(first_permanent && count != 0) {
   const std::uint64_t now = monotonic_ns();
+  const std::uint64_t first = take_eras(count);
   for (std::uint32_t e = 0; e < SLAB_MAX_EPOCH_COUNT; ++e) {
-    const std::uint64_t era = e < count ? e + 1 : 0;
+    const std::uint64_t era = e < count ? first + e : 0;
     era_[e].store(era, std::memory_order_relaxed);
     open_era_[e].store(era, std::memory_order_relaxed);
     refcount_[e].store(0, std::memory_order_relaxed);
@@ -35,7 +49,7 @@ void EpochRing::close_locked(std::uint32_t e) noexcept {
 
 std::uint64_t EpochRing::activate_locked(std::uint32_t e, std::uint64_t now) noexcept {
   const std::uint64_t previous = open_era_[e].load(std::memory_order_relaxed);
-  const std::uint64_t era = next_era_++;
+  const std::uint64_t era = take_eras(1);
   labels_[e][0] = '\0';
   refcount_[e].store(0, std::memory_order_relaxed);
   open_since_[e].store(now, std::memory_order_relaxed);
@@ -115,6 +129,13 @@ bool EpochRing::close_if_era(std::uint32_t e, std::uint64_t era) noexcept {
   if (era_[e].load(std::memory_order_relaxed) != era) return false;
   close_locked(e);
   return true;
+}
+
+std::uint32_t EpochRing::inc_refcount(std::uint32_t e) noexcept {
+  std::uint32_t n = refcount_[e].load(std::memory_order_acquire);
+  while (n != UINT32_MAX && !refcount_[e].compare_exchange_weak(n, n + 1, std::memory_order_acq_rel)) {
+  }
+  return n == UINT32_MAX ? 0 : n + 1;
 }
 
 std::uint32_t EpochRing::dec_refcount(std::uint32_t e) noexcept {

@@ -1,5 +1,6 @@
 // This file contains EpochRing: the allocator's ring of epoch slots, each ACTIVE
-// or CLOSING, each activation numbered by a monotonic era.
+// or CLOSING, each activation numbered by an era: monotonic, and unique in the
+// process (no two allocators share one).
 //
 // Two kinds of activation share the ring. advance() rotates: it closes the
 // current slot and activates the next one (batches, requests, frames). open()
@@ -81,13 +82,16 @@ class EpochRing {
   static constexpr std::size_t LABEL_SIZE = 32;
   void set_label(std::uint32_t e, const char* label) noexcept;
   void label(std::uint32_t e, char* out, std::size_t out_size) const noexcept;
-  // Domain reference count of the slot (reset on re-activation); never below 0.
-  std::uint32_t inc_refcount(std::uint32_t e) noexcept {
-    return refcount_[e].fetch_add(1, std::memory_order_acq_rel) + 1;
-  }
+  // Domain reference count of the slot (reset on re-activation); never below 0,
+  // never wrapped: an increment at UINT32_MAX is refused and returns 0.
+  std::uint32_t inc_refcount(std::uint32_t e) noexcept;
   std::uint32_t dec_refcount(std::uint32_t e) noexcept;
   std::uint32_t refcount(std::uint32_t e) const noexcept {
     return refcount_[e].load(std::memory_order_acquire);
+  }
+  // Tests only: a count near its maximum without 2^32 increments.
+  void set_refcount_for_test(std::uint32_t e, std::uint32_t n) noexcept {
+    refcount_[e].store(n, std::memory_order_release);
   }
   // Monotonic time (ns) at which the slot's current activation opened.
   std::uint64_t open_since_ns(std::uint32_t e) const noexcept {
@@ -98,6 +102,7 @@ class EpochRing {
   Mutex& mutex_for_fork() const noexcept { return mutex_; }
 
  private:
+  static std::uint64_t take_eras(std::uint32_t n) noexcept;
   void close_locked(std::uint32_t e) noexcept;
   // A new activation of slot e; returns its era. An activation still open there
   // ends (ended_era).
@@ -109,7 +114,6 @@ class EpochRing {
   // Written by closes only: a line apart from the fields above, which every
   // allocation reads through the allocator's first line.
   alignas(64) mutable Mutex mutex_;  // serialises advance and close, guards labels
-  std::uint64_t next_era_;           // guarded by mutex_
   std::atomic<std::uint64_t> close_count_{0};
   alignas(64) std::atomic<std::uint64_t> open_era_[SLAB_MAX_EPOCH_COUNT];  // read by every allocation
   std::atomic<std::uint64_t> era_[SLAB_MAX_EPOCH_COUNT];

@@ -2,14 +2,82 @@
 #include "segment/meta_arena.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+
+#include "platform/sanitizers.h"
 
 namespace tslab::detail {
 
 namespace {
 constexpr std::size_t ALIGN = 64;  // also the room of a chunk's header
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 1); }
+
+// Buried chunks (meta_arena.h). Slots taken and emptied by compare-and-swap, so
+// neither a fork nor a signal finds a lock held. A chunk found full-handed goes
+// back to the OS: only a program that ended more than this many chunks' worth of
+// allocators and made none since meets that.
+constexpr std::size_t BURIED_SLOTS = 1024;
+std::atomic<void*> g_buried[BURIED_SLOTS];
+
+bool is_os(const Platform& platform) noexcept { return &platform == &OsPlatform::instance(); }
 }  // namespace
+
+void MetaArena::bury(std::uint64_t next_uid) noexcept {
+  if (!is_os(platform_)) return;  // ~MetaArena gives them back to their platform
+  const LockGuard lock(mutex_);
+  while (Chunk* c = chunks_) {
+    chunks_ = c->next;
+    const std::size_t size = c->size;
+    // Zero from here (the header's page again once written below).
+    platform_.decommit(c, size);
+    c->next = nullptr;
+    c->size = size;
+    c->buried_before = next_uid;
+    bool kept = false;
+    for (std::size_t i = 0; i < BURIED_SLOTS && !kept; ++i) {
+      void* empty = nullptr;
+      // Release: the header above is visible to whoever takes the chunk.
+      kept =
+          g_buried[i].compare_exchange_strong(empty, c, std::memory_order_release, std::memory_order_relaxed);
+    }
+    if (!kept) platform_.release(c, size);
+  }
+  cursor_ = limit_ = nullptr;
+}
+
+std::size_t MetaArena::buried_chunks() noexcept {
+  std::size_t n = 0;
+  for (const std::atomic<void*>& slot : g_buried) n += slot.load(std::memory_order_relaxed) != nullptr;
+  return n;
+}
+
+MetaArena::Chunk* MetaArena::take_buried(std::size_t bytes) const noexcept {
+  // A thread still reading an ended allocator's metadata may read a chunk while
+  // its new arena writes it: by design (what it reads names nothing of its own
+  // allocator), but a data race in the language's terms, which ThreadSanitizer
+  // reports. Its builds leave buried chunks buried (address space only).
+  if (!is_os(platform_) || TSLAB_THREAD_SANITIZER) return nullptr;
+  for (std::atomic<void*>& slot : g_buried) {
+    void* seen = slot.load(std::memory_order_acquire);
+    if (seen == nullptr) continue;
+    // The header is read again once the chunk is this arena's alone: the slot may
+    // have been emptied and filled with the same chunk, buried again, meanwhile.
+    auto* c = static_cast<Chunk*>(seen);
+    if (c->size < bytes || c->buried_before > owner_uid_) continue;
+    if (!slot.compare_exchange_strong(seen, nullptr, std::memory_order_acquire, std::memory_order_relaxed))
+      continue;
+    if (c->size >= bytes && c->buried_before <= owner_uid_) return c;
+    // Buried again after this arena's allocator was made: back it goes.
+    for (std::atomic<void*>& again : g_buried) {
+      void* empty = nullptr;
+      if (again.compare_exchange_strong(empty, c, std::memory_order_release, std::memory_order_relaxed))
+        break;
+    }
+    // (No slot: a chunk lost to address space only, never unmapped under a reader.)
+  }
+  return nullptr;
+}
 
 MetaArena::~MetaArena() {
   Chunk* c = chunks_;
@@ -21,7 +89,15 @@ MetaArena::~MetaArena() {
 }
 
 char* MetaArena::add_chunk_locked(std::size_t bytes) noexcept {
-  const std::size_t chunk_size = round_up(bytes, platform_.page_size());
+  std::size_t chunk_size = round_up(bytes, platform_.page_size());
+  if (Chunk* buried = take_buried(chunk_size)) {
+    // Zero but for its header: decommitted when buried (OsPlatform: MADV_DONTNEED).
+    chunk_size = buried->size;
+    buried->next = chunks_;
+    buried->buried_before = 0;
+    chunks_ = buried;
+    return reinterpret_cast<char*>(buried) + ALIGN;
+  }
   auto* chunk = static_cast<Chunk*>(platform_.reserve(chunk_size, platform_.page_size()));
   if (chunk == nullptr) return nullptr;
   // Headers and slab records are laid out from the chunk's alignment (the map's

@@ -6,10 +6,21 @@
 // last, up to MAX_CHUNK_SIZE. A block larger than the next chunk would be gets a
 // chunk of its own, and the chunk being cut keeps its room for later blocks. So
 // an allocator's address space for metadata stays in proportion to its use.
+//
+// An arena over the OS platform outlives its allocator's end in one respect: its
+// chunks are not unmapped but *buried*, their pages given back (they read as
+// zero) and the chunks kept for arenas of allocators made later. A thread that
+// read a segment-map entry of the ending allocator just before its destroy
+// cleared it (a foreign pointer handed to another allocator) still reads
+// metadata, which names none of its own allocator's heaps or segments, where an
+// unmapped chunk would fault. Only an allocator made after the burial takes a
+// buried chunk: none of its own calls can hold an entry of the ended allocator,
+// and an older allocator never finds its own metadata where the ended one's was.
 #ifndef TSLAB_SEGMENT_META_ARENA_H
 #define TSLAB_SEGMENT_META_ARENA_H
 
 #include <cstddef>
+#include <cstdint>
 
 #include "platform/mutex.h"
 #include "tslab/platform.hpp"
@@ -18,10 +29,20 @@ namespace tslab::detail {
 
 class MetaArena {
  public:
-  explicit MetaArena(Platform& platform) noexcept : platform_(platform) {}
+  // `owner_uid`: the allocator's id (allocator ids grow with each allocator made).
+  MetaArena(Platform& platform, std::uint64_t owner_uid) noexcept
+      : platform_(platform), owner_uid_(owner_uid) {}
   MetaArena(const MetaArena&) = delete;
   MetaArena& operator=(const MetaArena&) = delete;
   ~MetaArena();
+
+  // At the allocator's end, once nothing of it is reachable through the segment
+  // map: every chunk is buried (OS platform), to be taken only by arenas of
+  // allocators whose id is `next_uid` or more (made after this call). Chunks of
+  // another platform go back to it (~MetaArena).
+  void bury(std::uint64_t next_uid) noexcept;
+  // Buried chunks waiting for a new arena (tests).
+  static std::size_t buried_chunks() noexcept;
 
   // Zeroed memory aligned to 64 bytes, or nullptr if the platform refused.
   void* allocate(std::size_t size) noexcept;
@@ -39,9 +60,14 @@ class MetaArena {
   struct Chunk {
     Chunk* next;
     std::size_t size;
+    std::uint64_t buried_before;  // while buried: arenas of ids below this may not take it
   };
 
+  // A buried chunk of at least `bytes` this arena may take, or nullptr.
+  Chunk* take_buried(std::size_t bytes) const noexcept;
+
   Platform& platform_;
+  std::uint64_t owner_uid_ = 0;
   mutable Mutex mutex_;
   // Caller holds mutex_: a new chunk of at least `bytes` (its header included),
   // listed; its first usable byte, or nullptr if refused.
