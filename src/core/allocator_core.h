@@ -302,8 +302,8 @@ class AllocatorCore final : public SlabSource {
   }
   // Hands a heap back; the next thread to attach adopts it. Caller holds the live lock.
   void abandon_heap(Heap* heap) noexcept;
-  // A heap changing owners (abandoned or adopted): its remote frees collected, and
-  // its empty slabs handed back if more than ABANDON_KEEP_EMPTY. Lock held.
+  // A heap being adopted: its remote frees collected, and its empty slabs handed
+  // back if more than ABANDON_KEEP_EMPTY. Lock held.
   void hand_back_idle_slabs_locked(Heap* heap) noexcept;
 
   // This thread's heap in this allocator, or null if it has none. Inline for the

@@ -203,23 +203,24 @@ void AllocatorCore::abandon_heap(Heap* heap) noexcept {
   heap->next_abandoned = abandoned_;
   abandoned_ = heap;
   unstash_locked(heap);  // its spans serve every thread again
-  hand_back_idle_slabs_locked(heap);
+  // A heap holding many empty slabs hands them back to the pool now, kept
+  // committed within the warm reserve and the retention (recycle_slabs): left in
+  // its bins they would wait for the heap's adoption, which may never come, while
+  // other threads grow. A few stay, for the thread that adopts the heap: with
+  // them a short-lived thread's first allocations take no slab (2,000 threads of
+  // 200 blocks each, thread-churn: 0.7x the best peer's rate when every exit
+  // handed its slabs back, 1.15x with them kept). Blocks still live stay. (The
+  // count is kept in statistics builds, the default: without them a heap's empty
+  // slabs wait for its adoption, collect() or malloc_trim, as hand-backs do.)
+  // What other threads free into it meanwhile is collected at the adoption.
+  if (heap->counted_empty() > ABANDON_KEEP_EMPTY) recycle_empty_slabs_locked(heap, true, true);
 }
 
 void AllocatorCore::hand_back_idle_slabs_locked(Heap* heap) noexcept {
-  // A heap changing owners holding many empty slabs hands them back to the pool,
-  // kept committed within the warm reserve and the retention (recycle_slabs):
-  // left in its bins they would wait for the heap's adoption, which may never
-  // come, while other threads grow; and a heap adopted after other threads freed
-  // the blocks its last owner left would keep the slabs of every owner's peak,
-  // each size class's own, where the next owner may need other classes. A few
-  // stay, for the thread that adopts the heap: with them a short-lived thread's
-  // first allocations take no slab (2,000 threads of 200 blocks each,
-  // thread-churn: 0.7x the best peer's rate when every exit handed its slabs
-  // back, 1.15x with them kept). Blocks still live stay. (The count is kept in
-  // statistics builds, the default: without them a heap's empty slabs wait for
-  // its adoption, collect() or malloc_trim, as hand-backs do.)
-  // First what other threads freed into the heap, so that the slabs it emptied count.
+  // A heap adopted after other threads freed the blocks its last owner left would
+  // keep the slabs those blocks emptied, of every earlier owner's size classes,
+  // where its new owner may need others: they are collected now, and go back to
+  // the pool as at an exit (abandon_heap) if more than ABANDON_KEEP_EMPTY emptied.
   heap->drain_remote(*this);
   if (heap->counted_empty() > ABANDON_KEEP_EMPTY) recycle_empty_slabs_locked(heap, true, true);
 }

@@ -446,16 +446,7 @@ struct Slab {
     // Linearization point of a remote free: the fetch_or that sets the bit.
     const std::uint64_t before =
         pair.remote.fetch_or(mask, std::memory_order_seq_cst);  // Heap::notify_remote
-    if (before & mask) return TSLAB_ERR_DOUBLE_FREE;
-    // A second look: a collection of an earlier free of the slot (or the owner's
-    // own free, or a destroy) cleared its allocated bit since the pre-check, so
-    // this frees a free slot. Its bit stays, bogus: the slot is held back from
-    // allocation until a collection drops the bit (collect_remote). A collection
-    // clears the allocated bits before the remote ones, so a fetch_or that found
-    // the remote bit already cleared finds the allocated bit cleared here.
-    if (!(pair.allocated.load(std::memory_order_seq_cst) & mask)) [[unlikely]]
-      return dead_slot_error(slot);
-    return TSLAB_OK;
+    return (before & mask) ? TSLAB_ERR_DOUBLE_FREE : TSLAB_OK;
   }
 
   // Owner: turn remotely freed slots into free slots, drop bogus bits, and call
@@ -473,13 +464,12 @@ struct Slab {
       const std::uint64_t allocated = pair.allocated.load(std::memory_order_relaxed);
       std::uint64_t legit = pending & allocated;
       if (pending != legit) rewritten = true;  // a bogus bit: a double free raced a free
-      // Allocated bits are cleared before the remote bits, so a collected slot never
-      // reads live with no remote bit: a double free racing this collection finds
-      // the remote bit still set (its fetch_or), or, once the bit is gone, the
-      // allocated bit already cleared (free_remote's second look; the release of
-      // the fetch_and below orders the store before it). Either way it is refused.
-      pair.allocated.store(allocated & ~legit, std::memory_order_release);
+      // Remote bits are cleared before the allocated bits. In between, a collected
+      // slot reads live with no remote bit, so a double free racing this collection
+      // can set a bit and return OK; that bit is bogus once the store below lands,
+      // and is dropped by the next collection.
       pair.remote.fetch_and(~pending, std::memory_order_acq_rel);
+      pair.allocated.store(allocated & ~legit, std::memory_order_release);
       collected += static_cast<std::uint32_t>(bit_count(legit));
       while (legit != 0) {
         const auto bit = static_cast<std::uint32_t>(std::countr_zero(legit));
