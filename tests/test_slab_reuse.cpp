@@ -140,8 +140,8 @@ TEST(SlabReuse, AThreadThatExitsWithManyEmptySlabsHandsThemBack) {
   constexpr std::size_t MANY = 80;  // beyond what a heap keeps for its next owner (64)
   void* kept = nullptr;
   std::thread first([&] {
-    free_all(a, fill(a, 256, MANY * (SLAB / 256)));
     kept = a.allocate(64);  // a live block: the heap stays with it
+    free_all(a, fill(a, 256, MANY * (SLAB / 256)));
   });
   first.join();
   const tslab::GlobalStats after_exit = tslab::stats(a);
@@ -203,6 +203,34 @@ TEST(SlabReuse, AHeapAdoptedAfterItsBlocksWereFreedElsewhereHandsItsEmptySlabsBa
     ASSERT_EQ(a.deallocate(p), Error::ok);
   });
   second.join();
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// Many slabs that emptied go back to the pool at the next slow paths, also when
+// the heap does not grow again: here the thread's size mix moved to a class whose
+// slab still has room (its carving takes slow paths, no slab). Before, they went
+// back only when the heap was about to take a slab, and stayed with it for good.
+TEST(SlabReuse, ManySlabsThatEmptiedGoBackWithoutTheHeapGrowing) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  constexpr std::size_t MANY = 100;  // beyond the 64 that make a slow path look
+  void* first = a.allocate(64);      // the 64-byte class's slab, carved as it goes
+  ASSERT_NE(first, nullptr);
+  free_all(a, fill(a, 1024, MANY * (SLAB / 1024)));
+  const tslab::GlobalStats before = tslab::stats(a);
+  ASSERT_GE(before.reclaimable_slabs, MANY);
+  std::vector<void*> small;
+  for (std::size_t i = 0; i + 1 < SLAB / 64; ++i) {
+    small.push_back(a.allocate(64));
+    ASSERT_NE(small.back(), nullptr);
+  }
+  const tslab::GlobalStats after = tslab::stats(a);
+  EXPECT_EQ(after.new_slabs_total, before.new_slabs_total) << "the heap did not grow";
+  EXPECT_GE(after.slabs_recycled_total, before.slabs_recycled_total + MANY);
+  EXPECT_LE(after.committed_bytes, 2 * SLAB);
+  free_all(a, small);
+  ASSERT_EQ(a.deallocate(first), Error::ok);
   EXPECT_ALLOCATOR_OK(a);
 }
 

@@ -27,9 +27,10 @@ Heap* Heap::create(MetaArena& arena, std::uint32_t epoch_count) noexcept {
   heap->epoch_count_ = epoch_count;
   char* cursor = mem + ((sizeof(Heap) + 63) & ~std::size_t{63});
   // The bins are not constructed: the arena's memory is fresh platform memory,
-  // zero on first touch (Platform contract; the arena never reuses memory), and
-  // all-zero bytes are each bin's initial state (no list, no slab, era 0, its
-  // atomics 0), as the compilers and sanitizers we build with treat them.
+  // zero on first touch (Platform contract; a chunk the arena of an ended
+  // allocator left was zeroed when buried, segment/meta_arena.h), and all-zero
+  // bytes are each bin's initial state (no list, no slab, era 0, its atomics 0),
+  // as the compilers and sanitizers we build with treat them.
   // Writing them would commit every page of them: 80 classes x up to 256 epochs
   // x 72 bytes, 1.4 MiB per thread, where a thread that uses one epoch touches
   // about 3 pages of them.
@@ -505,6 +506,12 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
       continue;
     }
     drain_remote(source);
+    // Many slabs emptied since the last look (frees, or the remote frees just
+    // collected): those that stay empty go back to the pool at the next look,
+    // not only when the heap next grows, which a heap whose size mix moved back
+    // to classes it still has room in may never do again.
+    if (counted_empty_ >= spare_floor_ + SPARE_HAND_BACK) [[unlikely]]
+      hand_back_spare_slabs(source);
     if (bin.free != nullptr || relist_purged(l, bin) || carve(source, l, bin)) continue;
     // About to need a slab: first hand back the empty slabs of activations closed
     // since the last look, so that the pool can serve this request. (Their pages

@@ -357,6 +357,9 @@ class Heap {
   std::uint64_t spare_examined_ = 0;
   std::uint64_t spare_walks_given_up_ = 0;
   static constexpr std::uint32_t SPARE_SLACK = 2;
+  // Slabs (4 MiB) emptied since the last look that make a slow path look again,
+  // whether or not it is about to grow the heap.
+  static constexpr std::uint32_t SPARE_HAND_BACK = 64;
   // A bin list this long or shorter keeps its order when a slab empties (slab_emptied).
   static constexpr std::size_t SHORT_BIN_LIST = 8;
 
