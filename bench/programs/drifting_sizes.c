@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "process_rss.h"
+
 enum { RING = 4096, WINDOW = 8192 };
 
 struct ring {
@@ -28,15 +30,6 @@ static struct ring rings[2];
 static long blocks = 10000000;
 static int cycles = 2;
 static _Atomic long checkpoints[2];
-
-static long rss_kib(void) {
-  long pages = 0, resident = 0;
-  FILE* f = fopen("/proc/self/statm", "r");
-  if (f == NULL) return 0;
-  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-  fclose(f);
-  return resident * 4;
-}
 
 static void* work(void* arg) {
   const int me = (int)(long)arg;
@@ -95,7 +88,7 @@ int main(int argc, char** argv) {
     if (pthread_create(&t[i], NULL, work, (void*)i) != 0) abort();
   long peak = 0, seen = 0;
   for (;;) {
-    const long rss = rss_kib();
+    const long rss = process_rss_kib();
     if (rss > peak) peak = rss;
     const long done = atomic_load(&checkpoints[0]);
     if (done > seen) {

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "process_rss.h"
+
 enum { BLOCKS = 20000, THREADS = 16, PARKED = 2000 };
 
 static void* parked[THREADS][PARKED];
@@ -44,15 +46,6 @@ static void* work(void* arg) {
   return NULL;
 }
 
-static long rss_kib(void) {
-  long pages = 0, resident = 0;
-  FILE* f = fopen("/proc/self/statm", "r");
-  if (f == NULL) return 0;
-  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-  fclose(f);
-  return resident * 4;
-}
-
 int main(int argc, char** argv) {
   const int waves = argc > 1 ? atoi(argv[1]) : 300;
   if (waves < 10) {
@@ -66,7 +59,7 @@ int main(int argc, char** argv) {
     for (long i = 0; i < n; ++i)
       if (pthread_create(&t[i], NULL, work, (void*)((i + w) % THREADS)) != 0) abort();
     for (int i = 0; i < n; ++i) pthread_join(t[i], NULL);
-    const long rss = rss_kib();
+    const long rss = process_rss_kib();
     if (rss > peak) peak = rss;
     if (w % (waves / 10) == 0 || w == waves - 1) printf("wave %d: RSS %ld KiB\n", w, rss);
   }
