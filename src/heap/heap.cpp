@@ -491,6 +491,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     reset_reclaim(epoch * NUM_CLASSES + cls, open_era);
   }
   if (bin.free == nullptr) counters.bin_empty.bump();
+  bool looked = false;  // a look at spare slabs ran in this call
   for (;;) {
     if (FreeBlock* b = bin.free) {
       Slab* s = b->slab;
@@ -510,8 +511,10 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     // collected): those that stay empty go back to the pool at the next look,
     // not only when the heap next grows, which a heap whose size mix moved back
     // to classes it still has room in may never do again.
-    if (counted_empty_ >= spare_floor_ + SPARE_HAND_BACK) [[unlikely]]
+    if (TSLAB_STATS != 0 && counted_empty_ >= spare_floor_ + SPARE_HAND_BACK) [[unlikely]] {
       hand_back_spare_slabs(source);
+      looked = true;
+    }
     if (bin.free != nullptr || relist_purged(l, bin) || carve(source, l, bin)) continue;
     // About to need a slab: first hand back the empty slabs of activations closed
     // since the last look, so that the pool can serve this request. (Their pages
@@ -524,7 +527,8 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     // A warm slab first. Without one the heap would grow (fault pages in): first
     // its own empty slabs go back to the pool, where enough emptied since the
     // last look (TSLAB_STATS builds: the reclaimable counts say so).
-    const bool spare = TSLAB_STATS != 0 && counted_empty_ >= spare_floor_ + SPARE_SLACK;
+    // (Not twice in one call: the slabs the look above saw stay until a later one.)
+    const bool spare = TSLAB_STATS != 0 && !looked && counted_empty_ >= spare_floor_ + SPARE_SLACK;
     Slab* fresh = spare ? source.take_slab(*this, epoch, cls, open_era, true) : nullptr;
     if (fresh == nullptr) {
       if (spare) hand_back_spare_slabs(source);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 
 #include "platform/sanitizers.h"
 
@@ -14,9 +15,8 @@ constexpr std::size_t ALIGN = 64;  // also the room of a chunk's header
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 1); }
 
 // Buried chunks (meta_arena.h). Slots taken and emptied by compare-and-swap, so
-// neither a fork nor a signal finds a lock held. A chunk found full-handed goes
-// back to the OS: only a program that ended more than this many chunks' worth of
-// allocators and made none since meets that.
+// neither a fork nor a signal finds a lock held. A buried chunk is never
+// unmapped: one that finds every slot full stays mapped, forgotten.
 constexpr std::size_t BURIED_SLOTS = 1024;
 std::atomic<void*> g_buried[BURIED_SLOTS];
 
@@ -29,8 +29,10 @@ void MetaArena::bury(std::uint64_t next_uid) noexcept {
   while (Chunk* c = chunks_) {
     chunks_ = c->next;
     const std::size_t size = c->size;
-    // Zero from here (the header's page again once written below).
-    platform_.decommit(c, size);
+    // Zero from here (the header's page again once written below): the next
+    // arena takes it as fresh memory. Memory the OS will not decommit (mlockall)
+    // is cleared by hand.
+    if (!platform_.decommit(c, size)) std::memset(static_cast<void*>(c), 0, size);
     c->next = nullptr;
     c->size = size;
     c->buried_before = next_uid;
@@ -41,7 +43,10 @@ void MetaArena::bury(std::uint64_t next_uid) noexcept {
       kept =
           g_buried[i].compare_exchange_strong(empty, c, std::memory_order_release, std::memory_order_relaxed);
     }
-    if (!kept) platform_.release(c, size);
+    // No slot: kept mapped all the same (address space only), never unmapped
+    // under a reader; only a program that ended that many allocators' chunks
+    // and made no allocator since (or a ThreadSanitizer build) gets here.
+    (void)kept;
   }
   cursor_ = limit_ = nullptr;
 }
