@@ -1,6 +1,6 @@
 // This file contains MetaArena, the allocator's own memory for metadata (segment
 // headers, heaps): a bump allocator over chunks reserved from the platform. Nothing
-// is freed one by one; the whole arena goes back when the allocator is destroyed.
+// is freed one by one; the whole arena ends with the allocator (buried, below).
 //
 // Chunks grow with use: the first is FIRST_CHUNK_SIZE, each next one twice the
 // last, up to MAX_CHUNK_SIZE. A block larger than the next chunk would be gets a
