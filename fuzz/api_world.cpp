@@ -76,7 +76,8 @@ int World::add_allocator(SlabAllocator* api, std::uint32_t epoch_count, bool hos
   for (const AllocatorRecord& old : allocators)
     FUZZ_REQUIRE(old.api != api, "a new allocator reuses the record of one destroyed in this input (%p)",
                  static_cast<void*>(api));
-  allocators.push_back(AllocatorRecord{api, true, hosts_arenas, EpochModel(epoch_count)});
+  allocators.push_back(
+      AllocatorRecord{api, true, hosts_arenas, EpochModel(epoch_count, slab_epoch_era(api, 0))});
   ++allocators_created;
   return static_cast<int>(allocators.size()) - 1;
 }

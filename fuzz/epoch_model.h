@@ -13,13 +13,24 @@
 
 namespace fuzz {
 
+// Eras come from one counter for the whole process (slab_alloc.h), which every
+// model shares: an allocator's first era, read when its model is made, sets it,
+// and each activation after takes the next (the input's operations run one at a
+// time, so no other activation comes between).
+inline std::uint64_t& model_next_era() {
+  static std::uint64_t next = 1;
+  return next;
+}
+
 class EpochModel {
  public:
-  explicit EpochModel(std::uint32_t count) : count_(count), next_era_(count + 1) {
+  // `first_era`: the real allocator's era of slot 0 (its slots took consecutive ones).
+  EpochModel(std::uint32_t count, std::uint64_t first_era) : count_(count) {
     for (std::uint32_t e = 0; e < count; ++e) {
-      era_[e] = e + 1;
+      era_[e] = first_era + e;
       open_[e] = true;
     }
+    model_next_era() = first_era + count;
   }
 
   std::uint32_t count() const { return count_; }
@@ -101,10 +112,9 @@ class EpochModel {
  private:
   std::uint32_t count_;
   std::uint32_t current_ = 0;
-  std::uint64_t next_era_;
   std::array<std::uint64_t, SLAB_MAX_EPOCH_COUNT> era_{};
   void activate(std::uint32_t e) {
-    era_[e] = next_era_++;
+    era_[e] = model_next_era()++;
     open_[e] = true;
     refcount_[e] = 0;
     label_[e].clear();
