@@ -21,6 +21,19 @@ constexpr std::size_t BURIED_SLOTS = 1024;
 std::atomic<void*> g_buried[BURIED_SLOTS];
 
 bool is_os(const Platform& platform) noexcept { return &platform == &OsPlatform::instance(); }
+
+// Puts a buried chunk in the first empty slot. With every slot full it stays
+// mapped all the same (address space only), never unmapped under a reader; only
+// a program that ended that many allocators' chunks and made no allocator since
+// (or a ThreadSanitizer build) gets there.
+void put_buried(void* chunk) noexcept {
+  for (std::atomic<void*>& slot : g_buried) {
+    void* empty = nullptr;
+    // Release: the chunk's header is visible to whoever takes it.
+    if (slot.compare_exchange_strong(empty, chunk, std::memory_order_release, std::memory_order_relaxed))
+      return;
+  }
+}
 }  // namespace
 
 void MetaArena::bury(std::uint64_t next_uid) noexcept {
@@ -36,17 +49,7 @@ void MetaArena::bury(std::uint64_t next_uid) noexcept {
     c->next = nullptr;
     c->size = size;
     c->buried_before = next_uid;
-    bool kept = false;
-    for (std::size_t i = 0; i < BURIED_SLOTS && !kept; ++i) {
-      void* empty = nullptr;
-      // Release: the header above is visible to whoever takes the chunk.
-      kept =
-          g_buried[i].compare_exchange_strong(empty, c, std::memory_order_release, std::memory_order_relaxed);
-    }
-    // No slot: kept mapped all the same (address space only), never unmapped
-    // under a reader; only a program that ended that many allocators' chunks
-    // and made no allocator since (or a ThreadSanitizer build) gets here.
-    (void)kept;
+    put_buried(c);
   }
   cursor_ = limit_ = nullptr;
 }
@@ -74,12 +77,7 @@ MetaArena::Chunk* MetaArena::take_buried(std::size_t bytes) const noexcept {
       continue;
     if (c->size >= bytes && c->buried_before <= owner_uid_) return c;
     // Buried again after this arena's allocator was made: back it goes.
-    for (std::atomic<void*>& again : g_buried) {
-      void* empty = nullptr;
-      if (again.compare_exchange_strong(empty, c, std::memory_order_release, std::memory_order_relaxed))
-        break;
-    }
-    // (No slot: a chunk lost to address space only, never unmapped under a reader.)
+    put_buried(c);
   }
   return nullptr;
 }
@@ -94,10 +92,10 @@ MetaArena::~MetaArena() {
 }
 
 char* MetaArena::add_chunk_locked(std::size_t bytes) noexcept {
-  std::size_t chunk_size = round_up(bytes, platform_.page_size());
+  const std::size_t chunk_size = round_up(bytes, platform_.page_size());
   if (Chunk* buried = take_buried(chunk_size)) {
     // Zero but for its header: decommitted when buried (OsPlatform: MADV_DONTNEED).
-    chunk_size = buried->size;
+    // Its size stays its own, which may be more than asked for.
     buried->next = chunks_;
     buried->buried_before = 0;
     chunks_ = buried;
