@@ -1110,6 +1110,44 @@ TEST(LargeSpanGrow, AReallocBeyondTheReservationMovesTheBlockWithoutACopy) {
   }
 }
 
+// A block that outgrows its reservation moves into a free span whose pages are
+// already committed for its new size (a copy), rather than grow its own range
+// and fault the new part in: buffers that grow one after another then take
+// each other's pages, not fresh ones each (bench/programs/realloc_buffers.c).
+// With no such span it grows its own range, as above.
+TEST(LargeSpanGrow, ABlockThatOutgrowsItsReservationTakesAFreeSpansResidentPages) {
+  CountingPlatform platform;
+  platform.allow_grows = true;
+  tslab::Allocator a(on(platform));
+  td::AllocatorCore& core = *a.core();
+  auto* small = static_cast<unsigned char*>(a.allocate(100 * KiB));  // a 128 KiB reservation
+  ASSERT_NE(small, nullptr);
+  fill(small, 0, 100 * KiB);
+  void* warm = a.allocate(1 * MiB);
+  ASSERT_NE(warm, nullptr);
+  fill(warm, 0, 1 * MiB);
+  ASSERT_EQ(a.deallocate(warm), Error::ok);  // cached, its pages kept (warm reserve)
+  ASSERT_EQ(platform.resident_bytes(warm, 1 * MiB), 1 * MiB);
+
+  auto* moved = static_cast<unsigned char*>(core.realloc_large(small, 600 * KiB, 0));
+  ASSERT_NE(moved, nullptr);
+  EXPECT_EQ(static_cast<void*>(moved), warm) << "the resident span";
+  EXPECT_EQ(platform.grows.load(), 0u);
+  EXPECT_EQ(first_changed(moved, 100 * KiB), 100 * KiB) << "its bytes copied";
+  EXPECT_EQ(platform.resident_bytes(moved, 600 * KiB), 600 * KiB);
+  EXPECT_EQ(a.deallocate(small), Error::double_free);
+  fill(moved, 0, 600 * KiB);
+  EXPECT_TRUE(checked(a));
+
+  // No free span holds 2 MiB: the block grows its own range.
+  auto* grown = static_cast<unsigned char*>(core.realloc_large(moved, 2 * MiB, 0));
+  ASSERT_NE(grown, nullptr);
+  EXPECT_EQ(platform.grows.load(), 1u);
+  EXPECT_EQ(first_changed(grown, 600 * KiB), 600 * KiB);
+  EXPECT_EQ(a.deallocate(grown), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
 // A realloc of a block whose span a validation holds while it grows waits for
 // it before binding the header anew; one whose range the OS will not grow is
 // copied as before; a realloc of a block already freed is refused without

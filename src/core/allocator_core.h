@@ -554,8 +554,9 @@ class AllocatorCore final : public SlabSource {
   // neither; *refused if the platform refused to commit a cached span.
   SegmentHeader* obtain_span(std::size_t reserve, std::size_t need, std::size_t alignment,
                              bool* refused) noexcept;
-  SegmentHeader* take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment,
-                                  bool* refused) noexcept;
+  // `resident`: only a span whose pages the block finds committed (dirty_bytes >= need).
+  SegmentHeader* take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment, bool* refused,
+                                  bool resident = false) noexcept;
   // For a request no stashed or cached span fits: the warmest smaller span of
   // the caller's stash, else of the cache, grown into a new reservation of
   // `reserve` bytes, its committed pages moved along (Platform::grow_into;
@@ -598,7 +599,13 @@ class AllocatorCore final : public SlabSource {
   bool stash_span(Heap* mine, SegmentHeader* seg, Slab* s) noexcept;
   // A span of the caller's stash for a block of `need` bytes (reservation at
   // least `reserve`), committed and its generation moved on; null if none fits.
-  SegmentHeader* take_stashed_span(std::size_t reserve, std::size_t need, std::size_t alignment) noexcept;
+  SegmentHeader* take_stashed_span(std::size_t reserve, std::size_t need, std::size_t alignment,
+                                   bool resident = false) noexcept;
+  // For a block that outgrew its reservation: a free span, stashed or cached,
+  // with room for `room` bytes whose first `need` bytes are committed, published
+  // as a block of `size`; null (and no error) if none.
+  void* alloc_resident_span(std::size_t size, std::size_t room, std::uint32_t epoch,
+                            std::uint64_t era) noexcept;
   // A span taken out of `slot` goes back into it, or to the cache if the slot was
   // filled meanwhile.
   void restash(std::atomic<SegmentHeader*>& slot, SegmentHeader* seg) noexcept;

@@ -142,12 +142,12 @@ std::uint32_t LargeSpanCache::next_nonempty(std::uint32_t from) const noexcept {
   return BIN_COUNT;
 }
 
-SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes,
-                                         std::size_t alignment) noexcept {
+SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes, std::size_t alignment,
+                                         std::size_t min_dirty) noexcept {
   std::uint32_t probe = 0;
   for (SegmentHeader* seg = bins_[bin]; seg != nullptr && probe < PROBES; seg = seg->next_cached, ++probe) {
     ++visited_;
-    if (seg->size < bytes || seg->base % alignment != 0) continue;
+    if (seg->size < bytes || seg->base % alignment != 0 || seg->dirty_bytes < min_dirty) continue;
     // seq_cst: the taker's half of the pin protocol (core/blocks.cpp). A pin
     // belongs to a validation that may have seen the previous block live: the
     // span's identity must not change under it.
@@ -158,11 +158,12 @@ SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes,
   return nullptr;
 }
 
-SegmentHeader* LargeSpanCache::take(std::size_t bytes, std::size_t alignment) noexcept {
+SegmentHeader* LargeSpanCache::take(std::size_t bytes, std::size_t alignment,
+                                    std::size_t min_dirty) noexcept {
   // The bin `bytes` falls in may hold smaller spans; every bin above holds only
   // larger ones, so one of them serves any request its spans are aligned for.
   for (std::uint32_t b = next_nonempty(bin_of(granules_of(bytes))); b < BIN_COUNT; b = next_nonempty(b + 1))
-    if (SegmentHeader* seg = take_from(b, bytes, alignment)) return seg;
+    if (SegmentHeader* seg = take_from(b, bytes, alignment, min_dirty)) return seg;
   return nullptr;
 }
 
@@ -196,11 +197,11 @@ bool AllocatorCore::large_need(std::size_t size, std::size_t* need) const noexce
 }
 
 SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment,
-                                               bool* refused) noexcept {
+                                               bool* refused, bool resident) noexcept {
   SegmentHeader* seg = nullptr;
   {
     const CountedLock lock(mutex_, counters_);
-    seg = large_cache_.take(reserve, alignment);
+    seg = large_cache_.take(reserve, alignment, resident ? need : 0);
     if (seg == nullptr) return nullptr;
     large_warm_bytes_ -= seg->dirty_bytes;  // in use again: its data stays until it is freed
     release_large_decayed_locked();
@@ -334,6 +335,20 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   return publish_span(seg, need, epoch, era);
 }
 
+void* AllocatorCore::alloc_resident_span(std::size_t size, std::size_t room, std::uint32_t epoch,
+                                         std::uint64_t era) noexcept {
+  std::size_t need = 0, roomy = 0;
+  if (!large_need(size, &need)) return nullptr;
+  if (room < need) room = need;
+  if (!round_up_checked(room, span_unit(room), &roomy)) return nullptr;
+  const std::size_t alignment = span_unit(need);
+  bool refused = false;
+  SegmentHeader* seg = take_stashed_span(roomy, need, alignment, true);
+  if (seg == nullptr) seg = take_cached_span(roomy, need, alignment, &refused, true);
+  if (seg == nullptr) return nullptr;
+  return publish_span(seg, need, epoch, era);
+}
+
 void* AllocatorCore::alloc_zeroed(std::size_t size, std::uint32_t epoch) noexcept {
   if (size <= MAX_SMALL_SIZE) {
     // A small block may hold the bytes of the block that was there before (a
@@ -440,6 +455,12 @@ void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoc
   // Moved without a copy when the platform can grow the range; else copied.
   bool gone = false, moved = false;
   void* q = in_open_era(epoch, [&](std::uint64_t era) -> void* {
+    // Up to a segment, a copy into pages some other block left committed costs
+    // about what faulting the new part in would, and keeps those pages in use
+    // rather than leave them to the retention (docs/BENCHMARKS.md, "Buffers
+    // grown by realloc"); larger blocks move their own range, without a copy.
+    if (usable <= SEGMENT_SIZE)
+      if (void* warm = alloc_resident_span(size, growth_room(reserved), epoch, era)) return warm;
     if (void* grown = grow_live_span(p, need, growth_room(reserved), epoch, era, &gone)) {
       moved = true;
       return grown;
