@@ -93,7 +93,8 @@ extern "C" {
   X(thread_adoptions_total, COUNTER, COUNT, "Heaps of exited threads adopted by another thread")             \
   X(lock_acquisitions_total, COUNTER, COUNT, "Acquisitions of the allocator lock (slow paths only)")         \
   X(lock_waits_total, COUNTER, COUNT, "Acquisitions of the allocator lock that had to wait")                 \
-  X(warm_reserve_bytes, GAUGE, BYTES, "Empty slabs kept committed across closes for reuse (warm reserve)")   \
+  X(warm_reserve_bytes, GAUGE, BYTES,                                                                        \
+    "Bytes kept committed for reuse: empty slabs (warm reserve, retention) and free large spans' pages")     \
   X(quiescence_waits_total, COUNTER, COUNT,                                                                  \
     "Closes and returns that waited out allocations in flight (a process-wide fence)")                       \
   X(closes_drained_total, COUNTER, COUNT,                                                                    \
