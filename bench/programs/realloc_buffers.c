@@ -69,7 +69,8 @@ static void* work(void* arg) {
     unsigned char* q = realloc(it->p, size);
     if (q == NULL) abort();
     if (it->p != NULL && q[it->size - 1] != (unsigned char)it->size) abort(); /* contents kept */
-    memset(q + (it->p == NULL ? 0 : it->size), (int)(unsigned char)size, size - (it->p == NULL ? 0 : it->size));
+    memset(q + (it->p == NULL ? 0 : it->size), (int)(unsigned char)size,
+           size - (it->p == NULL ? 0 : it->size));
     q[size - 1] = (unsigned char)size;
     it->p = q;
     it->size = size;
