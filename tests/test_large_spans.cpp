@@ -69,6 +69,7 @@ class CountingPlatform final : public tslab::Platform {
   }
   bool commit(void* p, std::size_t size) noexcept override {
     ++commits;
+    if (void (*hook)() = on_next_commit.exchange(nullptr)) hook();
     return !refuse_commits.load() && os().commit(p, size);
   }
   bool decommit(void* p, std::size_t size) noexcept override {
@@ -129,6 +130,7 @@ class CountingPlatform final : public tslab::Platform {
   std::atomic<int> refuse_reserves{0};             // the next reserves above one segment to refuse
   std::atomic<void*> place_next_reserve{nullptr};  // where the next reserve maps, exactly
   std::atomic<void (*)(void* from, std::size_t size)> after_move{nullptr};  // run once after the next move
+  std::atomic<void (*)()> on_next_commit{nullptr};                          // run once in the next commit
 
  private:
   static tslab::Platform& os() { return tslab::OsPlatform::instance(); }
@@ -1145,6 +1147,76 @@ TEST(LargeSpanGrow, ABlockThatOutgrowsItsReservationTakesAFreeSpansResidentPages
   EXPECT_EQ(platform.grows.load(), 1u);
   EXPECT_EQ(first_changed(grown, 600 * KiB), 600 * KiB);
   EXPECT_EQ(a.deallocate(grown), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// The resident span a grown block moves into is at most twice the reservation it
+// asks for: a larger one would keep its earlier block's pages beyond the block,
+// unused, until the block is freed (a 4 MiB scratch buffer used between the
+// steps of small buffers' growth took 4 MiB per buffer). Such a span stays free
+// and warm; the block grows its own range.
+TEST(LargeSpanGrow, AGrownBlockLeavesAMuchLargerFreeSpanAlone) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  td::AllocatorCore& core = *a.core();
+  constexpr int BUFFERS = 4;
+  unsigned char* buffers[BUFFERS];
+  for (auto*& b : buffers) {
+    b = static_cast<unsigned char*>(a.allocate(100 * KiB));  // 128 KiB reservations
+    ASSERT_NE(b, nullptr);
+    fill(b, 0, 100 * KiB);
+  }
+  for (auto*& b : buffers) {
+    void* scratch = a.allocate(4 * MiB);
+    ASSERT_NE(scratch, nullptr);
+    fill(scratch, 0, 4 * MiB);
+    ASSERT_EQ(a.deallocate(scratch), Error::ok);  // cached, warm
+    auto* grown = static_cast<unsigned char*>(core.realloc_large(b, 200 * KiB, 0));
+    ASSERT_NE(grown, nullptr);
+    EXPECT_NE(static_cast<void*>(grown), scratch);
+    EXPECT_EQ(platform.resident_bytes(scratch, 4 * MiB), 4 * MiB) << "the scratch span stays free and warm";
+    EXPECT_EQ(first_changed(grown, 100 * KiB), 100 * KiB);
+    fill(grown, 0, 200 * KiB);
+    b = grown;
+  }
+  EXPECT_EQ(platform.grows.load(), std::uint64_t{BUFFERS});
+  EXPECT_TRUE(checked(a));
+  for (void* b : buffers) EXPECT_EQ(a.deallocate(b), Error::ok);
+}
+
+// A free of a block racing a realloc of it that moves the block (misuse, but
+// no input may break the allocator): the realloc fails as a second free would,
+// and hands out no block copied from freed memory. Here the free runs on
+// another thread while the realloc commits the resident span it moves into.
+namespace racing_free {
+tslab::Allocator* alloc = nullptr;
+void* block = nullptr;
+Error freed = Error::invalid_argument;
+void free_on_another_thread() {
+  std::thread([] { freed = alloc->deallocate(block); }).join();
+}
+}  // namespace racing_free
+
+TEST(LargeSpanGrow, AReallocRacingAFreeOfItsBlockFailsAndHandsNothingOut) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  auto* p = static_cast<unsigned char*>(a.allocate(100 * KiB));
+  ASSERT_NE(p, nullptr);
+  fill(p, 0, 100 * KiB);
+  void* warm = a.allocate(1 * MiB);
+  ASSERT_NE(warm, nullptr);
+  fill(warm, 0, 1 * MiB);
+  ASSERT_EQ(a.deallocate(warm), Error::ok);
+  const std::uint64_t live_before = global_stats(a).large_spans_live;
+
+  racing_free::alloc = &a;
+  racing_free::block = p;
+  platform.on_next_commit = racing_free::free_on_another_thread;
+  void* q = a.core()->realloc_large(p, 600 * KiB, 0);
+  EXPECT_EQ(racing_free::freed, Error::ok) << "the racing free won";
+  EXPECT_EQ(q, nullptr);
+  EXPECT_EQ(tslab::last_error(), Error::double_free);
+  EXPECT_EQ(global_stats(a).large_spans_live, live_before - 1) << "no block left behind";
   EXPECT_TRUE(checked(a));
 }
 

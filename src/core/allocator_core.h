@@ -554,7 +554,8 @@ class AllocatorCore final : public SlabSource {
   // neither; *refused if the platform refused to commit a cached span.
   SegmentHeader* obtain_span(std::size_t reserve, std::size_t need, std::size_t alignment,
                              bool* refused) noexcept;
-  // `resident`: only a span whose pages the block finds committed (dirty_bytes >= need).
+  // `resident`: only a span whose pages the block finds committed (dirty_bytes >=
+  // need), of at most twice `reserve`.
   SegmentHeader* take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment, bool* refused,
                                   bool resident = false) noexcept;
   // For a request no stashed or cached span fits: the warmest smaller span of
@@ -606,6 +607,9 @@ class AllocatorCore final : public SlabSource {
   // as a block of `size`; null (and no error) if none.
   void* alloc_resident_span(std::size_t size, std::size_t room, std::uint32_t epoch,
                             std::uint64_t era) noexcept;
+  // The end of a realloc that copied `p` into `q`: `p` freed, `q` returned; if
+  // `p` was no longer live, `q` freed too, the error recorded, null.
+  void* end_moved_block(void* p, void* q) noexcept;
   // A span taken out of `slot` goes back into it, or to the cache if the slot was
   // filled meanwhile.
   void restash(std::atomic<SegmentHeader*>& slot, SegmentHeader* seg) noexcept;

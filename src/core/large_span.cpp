@@ -143,11 +143,13 @@ std::uint32_t LargeSpanCache::next_nonempty(std::uint32_t from) const noexcept {
 }
 
 SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes, std::size_t alignment,
-                                         std::size_t min_dirty) noexcept {
+                                         std::size_t min_dirty, std::size_t max_bytes) noexcept {
   std::uint32_t probe = 0;
   for (SegmentHeader* seg = bins_[bin]; seg != nullptr && probe < PROBES; seg = seg->next_cached, ++probe) {
     ++visited_;
-    if (seg->size < bytes || seg->base % alignment != 0 || seg->dirty_bytes < min_dirty) continue;
+    if (seg->size < bytes || seg->size > max_bytes || seg->base % alignment != 0 ||
+        seg->dirty_bytes < min_dirty)
+      continue;
     // seq_cst: the taker's half of the pin protocol (core/blocks.cpp). A pin
     // belongs to a validation that may have seen the previous block live: the
     // span's identity must not change under it.
@@ -158,12 +160,15 @@ SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes, s
   return nullptr;
 }
 
-SegmentHeader* LargeSpanCache::take(std::size_t bytes, std::size_t alignment,
-                                    std::size_t min_dirty) noexcept {
+SegmentHeader* LargeSpanCache::take(std::size_t bytes, std::size_t alignment, std::size_t min_dirty,
+                                    std::size_t max_bytes) noexcept {
   // The bin `bytes` falls in may hold smaller spans; every bin above holds only
-  // larger ones, so one of them serves any request its spans are aligned for.
-  for (std::uint32_t b = next_nonempty(bin_of(granules_of(bytes))); b < BIN_COUNT; b = next_nonempty(b + 1))
-    if (SegmentHeader* seg = take_from(b, bytes, alignment, min_dirty)) return seg;
+  // larger ones, so one of them serves any request its spans are aligned for,
+  // up to the first bin whose spans are all larger than `max_bytes`.
+  const std::size_t max_granules = max_bytes / MAP_GRANULE;
+  for (std::uint32_t b = next_nonempty(bin_of(granules_of(bytes)));
+       b < BIN_COUNT && bin_floor(b) <= max_granules; b = next_nonempty(b + 1))
+    if (SegmentHeader* seg = take_from(b, bytes, alignment, min_dirty, max_bytes)) return seg;
   return nullptr;
 }
 
@@ -201,7 +206,10 @@ SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t 
   SegmentHeader* seg = nullptr;
   {
     const CountedLock lock(mutex_, counters_);
-    seg = large_cache_.take(reserve, alignment, resident ? need : 0);
+    // A resident span no more than twice the reservation asked for: a larger one
+    // would keep its earlier block's pages beyond this one as a tail.
+    seg = resident ? large_cache_.take(reserve, alignment, need, 2 * reserve)
+                   : large_cache_.take(reserve, alignment);
     if (seg == nullptr) return nullptr;
     large_warm_bytes_ -= seg->dirty_bytes;  // in use again: its data stays until it is freed
     release_large_decayed_locked();
@@ -444,6 +452,7 @@ void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoc
     return nullptr;
   }
   std::size_t usable = 0, reserved = 0;
+  void* copy = nullptr;  // a new block with `p`'s bytes
   {
     SlabPin pin;
     Slab* s = live_large_span(p, pin);
@@ -451,16 +460,23 @@ void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoc
     if (resize_span(s, need)) return p;
     usable = s->large_usable.load(std::memory_order_relaxed);
     reserved = segment_map_lookup(p)->size;
-  }
-  // Moved without a copy when the platform can grow the range; else copied.
-  bool gone = false, moved = false;
-  void* q = in_open_era(epoch, [&](std::uint64_t era) -> void* {
     // Up to a segment, a copy into pages some other block left committed costs
     // about what faulting the new part in would, and keeps those pages in use
     // rather than leave them to the retention (docs/BENCHMARKS.md, "Buffers
     // grown by realloc"); larger blocks move their own range, without a copy.
-    if (usable <= SEGMENT_SIZE)
-      if (void* warm = alloc_resident_span(size, growth_room(reserved), epoch, era)) return warm;
+    // Copied under the pin: a free of `p` racing this call leaves its range
+    // where it is (no taker moves a pinned span) until the copy is done.
+    if (usable <= SEGMENT_SIZE) {
+      copy = in_open_era(epoch, [&](std::uint64_t era) {
+        return alloc_resident_span(size, growth_room(reserved), epoch, era);
+      });
+      if (copy != nullptr) std::memcpy(copy, p, smaller(usable, need));
+    }
+  }
+  if (copy != nullptr) return end_moved_block(p, copy);
+  // Moved without a copy when the platform can grow the range; else copied.
+  bool gone = false, moved = false;
+  void* q = in_open_era(epoch, [&](std::uint64_t era) -> void* {
     if (void* grown = grow_live_span(p, need, growth_room(reserved), epoch, era, &gone)) {
       moved = true;
       return grown;
@@ -468,9 +484,25 @@ void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoc
     return gone ? nullptr : alloc_large(size, 0, epoch, era, growth_room(reserved));
   });
   if (q == nullptr || moved) return q;
-  std::memcpy(q, p, smaller(usable, need));
-  free_slow(p);
-  return q;
+  {
+    SlabPin pin;
+    if (live_large_span(p, pin) == nullptr) {  // freed meanwhile (the reason recorded)
+      free_slow(q);
+      return nullptr;
+    }
+    std::memcpy(q, p, smaller(usable, need));
+  }
+  return end_moved_block(p, q);
+}
+
+void* AllocatorCore::end_moved_block(void* p, void* q) noexcept {
+  const TslabError e = free_slow(p);
+  if (e == TSLAB_OK) return q;
+  // `p` was freed by a call racing this one: the realloc fails as that free's
+  // second one would, and the copy goes.
+  free_slow(q);
+  set_error(e);
+  return nullptr;
 }
 
 // --- freeing ----------------------------------------------------------------

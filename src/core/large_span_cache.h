@@ -43,8 +43,10 @@ class LargeSpanCache {
   void push(SegmentHeader* seg) noexcept;
   // Removes and returns a span of at least `bytes` whose base is a multiple of
   // `alignment`, from the lowest bin that has one; nullptr if none was found.
-  // With `min_dirty`, only a span that keeps at least that many bytes committed.
-  SegmentHeader* take(std::size_t bytes, std::size_t alignment, std::size_t min_dirty = 0) noexcept;
+  // With `min_dirty`, only a span that keeps at least that many bytes committed;
+  // with `max_bytes`, only one of at most that many.
+  SegmentHeader* take(std::size_t bytes, std::size_t alignment, std::size_t min_dirty = 0,
+                      std::size_t max_bytes = SIZE_MAX) noexcept;
   bool contains(const SegmentHeader* seg) const noexcept;
   // Calls visit(seg) for every cached span while it returns true.
   template <class Visit>
@@ -82,8 +84,8 @@ class LargeSpanCache {
   // The first non-empty bin at or above `from`; BIN_COUNT if none.
   std::uint32_t next_nonempty(std::uint32_t from) const noexcept;
   // Unlinks the first of PROBES spans of `bin` that fits; nullptr if none did.
-  SegmentHeader* take_from(std::uint32_t bin, std::size_t bytes, std::size_t alignment,
-                           std::size_t min_dirty) noexcept;
+  SegmentHeader* take_from(std::uint32_t bin, std::size_t bytes, std::size_t alignment, std::size_t min_dirty,
+                           std::size_t max_bytes) noexcept;
   // Takes the cached `seg` out of the cache, wherever it is in its bin.
   void take_out(SegmentHeader* seg) noexcept;
 
