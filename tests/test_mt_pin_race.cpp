@@ -201,12 +201,17 @@ TEST(MtPinRace, StaleProbesWhileLargeSpansGrow) {
     p[0] = p[size - 1] = 1;
     probers.publish(i, p);
     const SlabHandle before = slab_ptr_to_handle(a, p);
+    const std::size_t reserved = td::segment_map_lookup(p)->size;
     auto* q = static_cast<unsigned char*>(core.realloc_large(p, 5 << 20, 0));
     ASSERT_NE(q, nullptr) << "round " << r;
-    ASSERT_NE(q, p) << "beyond the reservation";
+    // A larger span a probe pinned through the last collect may still be cached
+    // and taken: then the block grows in place, its handle kept.
+    if (reserved < (std::size_t{5} << 20)) {
+      ASSERT_NE(q, p) << "beyond the reservation";
+    }
     ASSERT_EQ(q[0], 1);
     ASSERT_EQ(q[size - 1], 1);
-    probers.retire(i, before);
+    if (q != p) probers.retire(i, before);
     probers.publish(i, q);
     SlabHandle h = slab_ptr_to_handle(a, q);
     ASSERT_TRUE(free_obj(a, h)) << "round " << r;
@@ -220,7 +225,7 @@ TEST(MtPinRace, StaleProbesWhileLargeSpansGrow) {
     h = slab_ptr_to_handle(a, big);
     ASSERT_TRUE(free_obj(a, h)) << "round " << r;
     probers.retire(j, h);
-    slab_collect(a);  // the cache empties: the next round starts from new spans
+    slab_collect(a);  // the cache empties but for spans a probe pins: new spans next
     SlabGlobalStats stats{};
     ASSERT_TRUE(slab_stats_global(a, &stats));
     grown = stats.spans_grown_total;

@@ -114,9 +114,13 @@ void LargeSpanCache::take_out(SegmentHeader* seg) noexcept {
 }
 
 SegmentHeader* LargeSpanCache::take_oldest() noexcept {
-  SegmentHeader* seg = oldest_;
-  if (seg != nullptr) take_out(seg);
-  return seg;
+  for (SegmentHeader* seg = oldest_; seg != nullptr; seg = seg->newer_cached) {
+    // seq_cst: the taker's half of the pin protocol, as in take_from.
+    if (seg->pins[0].load(std::memory_order_seq_cst) != 0) continue;
+    take_out(seg);
+    return seg;
+  }
+  return nullptr;
 }
 
 SegmentHeader* LargeSpanCache::take_warmest(std::size_t bytes) noexcept {
@@ -465,7 +469,8 @@ void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoc
     // rather than leave them to the retention (docs/BENCHMARKS.md, "Buffers
     // grown by realloc"); larger blocks move their own range, without a copy.
     // Copied under the pin: a free of `p` racing this call leaves its range
-    // where it is (no taker moves a pinned span) until the copy is done.
+    // where it is (no taker moves or rebinds a pinned span, no trim unmaps it)
+    // until the copy is done.
     if (usable <= SEGMENT_SIZE) {
       copy = in_open_era(epoch, [&](std::uint64_t era) {
         return alloc_resident_span(size, growth_room(reserved), epoch, era);

@@ -61,7 +61,10 @@ class LargeSpanCache {
     for (SegmentHeader* seg = oldest_; seg != nullptr; seg = seg->newer_cached)
       if (!visit(seg)) return;
   }
-  // Removes and returns the span cached longest; nullptr if the cache is empty.
+  // Removes and returns the span cached longest that no one pins; nullptr if
+  // there is none. A pin may be a realloc copying out of the span's range,
+  // whose block a racing free put here (AllocatorCore::realloc_large): its
+  // range stays mapped until the pin goes.
   SegmentHeader* take_oldest() noexcept;
   // Of the PROBES spans cached last, removes and returns the one with the most
   // bytes kept committed (dirty_bytes) among those smaller than `bytes`, not

@@ -61,8 +61,8 @@ void AllocatorCore::unmap(const ReleasedRange* ranges, std::size_t n) noexcept {
 
 void AllocatorCore::release_span_cache_locked() noexcept {
   // A rare path (out of address space): the ranges go back under the lock.
-  while (large_cache_.reserved_bytes() > 0) {
-    const ReleasedRange range = unbind_span_locked(large_cache_.take_oldest());
+  while (SegmentHeader* seg = large_cache_.take_oldest()) {
+    const ReleasedRange range = unbind_span_locked(seg);
     unmap(&range, 1);
   }
 }
@@ -73,9 +73,12 @@ void AllocatorCore::trim_span_cache(std::uint64_t keep) noexcept {
     n = 0;
     {
       const CountedLock lock(mutex_, counters_);
-      while (n < RELEASE_BATCH &&
-             (large_cache_.reserved_bytes() > keep || (keep != 0 && large_cache_.size() > MAX_CACHED_SPANS)))
-        ranges[n++] = unbind_span_locked(large_cache_.take_oldest());
+      while (n < RELEASE_BATCH && (large_cache_.reserved_bytes() > keep ||
+                                   (keep != 0 && large_cache_.size() > MAX_CACHED_SPANS))) {
+        SegmentHeader* seg = large_cache_.take_oldest();
+        if (seg == nullptr) break;  // every one left is pinned
+        ranges[n++] = unbind_span_locked(seg);
+      }
     }
     unmap(ranges, n);
   }
