@@ -356,7 +356,9 @@ void* AllocatorCore::alloc_resident_span(std::size_t size, std::size_t room, std
   const std::size_t alignment = span_unit(need);
   bool refused = false;
   SegmentHeader* seg = take_stashed_span(roomy, need, alignment, true);
-  if (seg == nullptr) seg = take_cached_span(roomy, need, alignment, &refused, true);
+  // No lock when the cache looks empty (a hint, as in grow_warm_span).
+  if (seg == nullptr && !large_cache_.maybe_empty())
+    seg = take_cached_span(roomy, need, alignment, &refused, true);
   if (seg == nullptr) return nullptr;
   return publish_span(seg, need, epoch, era);
 }
