@@ -32,6 +32,15 @@ extern "C" {
 // Not declared by every C library yet (C23).
 void free_sized(void* p, size_t size) noexcept;
 void free_aligned_sized(void* p, size_t alignment, size_t size) noexcept;
+// The C library exports these without declaring them.
+void* __libc_malloc(size_t size) noexcept;
+void __libc_free(void* p) noexcept;
+void* __libc_calloc(size_t count, size_t size) noexcept;
+void* __libc_realloc(void* p, size_t size) noexcept;
+void* __libc_memalign(size_t alignment, size_t size) noexcept;
+void* __libc_valloc(size_t size) noexcept;
+void* __libc_pvalloc(size_t size) noexcept;
+void cfree(void* p) noexcept;
 
 void* malloc(size_t size) noexcept { return process_malloc(size); }
 
@@ -105,6 +114,25 @@ struct mallinfo mallinfo(void) noexcept {
           static_cast<int>(m.fsmblks), static_cast<int>(m.uordblks), static_cast<int>(m.fordblks),
           static_cast<int>(m.keepcost)};
 }
+
+// The C library's second names of the malloc family (exported by glibc, called
+// directly by some programs and libraries), and its old cfree: the same calls,
+// so that a block from one name may be freed through any other.
+void* __libc_malloc(size_t size) noexcept { return malloc(size); }
+
+void __libc_free(void* p) noexcept { free(p); }
+
+void* __libc_calloc(size_t count, size_t size) noexcept { return calloc(count, size); }
+
+void* __libc_realloc(void* p, size_t size) noexcept { return realloc(p, size); }
+
+void* __libc_memalign(size_t alignment, size_t size) noexcept { return memalign(alignment, size); }
+
+void* __libc_valloc(size_t size) noexcept { return valloc(size); }
+
+void* __libc_pvalloc(size_t size) noexcept { return pvalloc(size); }
+
+void cfree(void* p) noexcept { free(p); }
 
 SlabAllocator* tslab_malloc_allocator(void) {
   return reinterpret_cast<SlabAllocator*>(process_malloc_core());

@@ -30,7 +30,8 @@ check() {
 }
 
 malloc_family="malloc free calloc realloc reallocarray posix_memalign aligned_alloc memalign valloc pvalloc
-malloc_usable_size free_sized free_aligned_sized malloc_trim malloc_stats mallinfo mallinfo2"
+malloc_usable_size free_sized free_aligned_sized malloc_trim malloc_stats mallinfo mallinfo2
+__libc_malloc __libc_free __libc_calloc __libc_realloc __libc_memalign __libc_valloc __libc_pvalloc cfree"
 operators=$(symbols "$2" | grep -E '^_Z(nw|na|dl|da)' || true)
 check "$1" ""
 check "$2" "$(tr ' ' '\n' <<<"$malloc_family")
