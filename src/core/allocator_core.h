@@ -555,7 +555,7 @@ class AllocatorCore final : public SlabSource {
   SegmentHeader* obtain_span(std::size_t reserve, std::size_t need, std::size_t alignment,
                              bool* refused) noexcept;
   // `resident`: only a span whose pages the block finds committed (dirty_bytes >=
-  // need), of at most twice `reserve`.
+  // need), of at most MAX_RESIDENT_SPAN_GROWTH times `reserve`.
   SegmentHeader* take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment, bool* refused,
                                   bool resident = false) noexcept;
   // For a request no stashed or cached span fits: the warmest smaller span of
@@ -602,6 +602,11 @@ class AllocatorCore final : public SlabSource {
   // least `reserve`), committed and its generation moved on; null if none fits.
   SegmentHeader* take_stashed_span(std::size_t reserve, std::size_t need, std::size_t alignment,
                                    bool resident = false) noexcept;
+  // A span a grown block moves into (alloc_resident_span) is at most this many
+  // times the reservation it asks for: a larger one would keep its earlier
+  // block's pages beyond this one as a tail (32 small buffers grown between
+  // uses of a 4 MiB one each took a 4 MiB span, +125 MiB resident, without it).
+  static constexpr std::size_t MAX_RESIDENT_SPAN_GROWTH = 2;
   // For a block that outgrew its reservation: a free span, stashed or cached,
   // with room for `room` bytes whose first `need` bytes are committed, published
   // as a block of `size`; null (and no error) if none.

@@ -210,9 +210,7 @@ SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t 
   SegmentHeader* seg = nullptr;
   {
     const CountedLock lock(mutex_, counters_);
-    // A resident span no more than twice the reservation asked for: a larger one
-    // would keep its earlier block's pages beyond this one as a tail.
-    seg = resident ? large_cache_.take(reserve, alignment, need, 2 * reserve)
+    seg = resident ? large_cache_.take(reserve, alignment, need, MAX_RESIDENT_SPAN_GROWTH * reserve)
                    : large_cache_.take(reserve, alignment);
     if (seg == nullptr) return nullptr;
     large_warm_bytes_ -= seg->dirty_bytes;  // in use again: its data stays until it is freed

@@ -89,7 +89,7 @@ SegmentHeader* AllocatorCore::take_stashed_span(std::size_t reserve, std::size_t
     // seq_cst: the taker's half of the pin protocol. A pin belongs to a validation
     // that may have seen the previous block live: the span stays as it is.
     if (seg->size < reserve || seg->base % alignment != 0 ||
-        (resident && (seg->dirty_bytes < need || seg->size > 2 * reserve)) ||
+        (resident && (seg->dirty_bytes < need || seg->size > MAX_RESIDENT_SPAN_GROWTH * reserve)) ||
         seg->pins[0].load(std::memory_order_seq_cst) != 0 ||
         !platform_.commit(reinterpret_cast<void*>(seg->base), need)) {
       restash(slot, seg);
