@@ -201,6 +201,13 @@ class AllocatorCore final : public SlabSource {
   // with the reason recorded and `p` untouched, if `p` is not a live large block
   // of this allocator or no memory is left.
   void* realloc_large(void* p, std::size_t size, std::uint32_t epoch) noexcept;
+  // realloc's move of `p` into the new block `q`, of `size` bytes: as many of
+  // `p`'s bytes as both hold copied, then `p` freed, and `q` returned. If `p` is
+  // not a live block when the copy begins, or is freed by a racing call before
+  // realloc's own free of it, `q` is freed too, the error recorded, and null
+  // returned: of a realloc that moves a block and a racing free of it, exactly
+  // one succeeds, and the copy never reads a freed block's memory.
+  void* move_block(void* p, void* q, std::size_t size) noexcept;
   // Cached spans looked at so far by large allocations: a few per allocation,
   // however many spans are cached (core/large_span_cache.h).
   std::uint64_t large_cache_visits() const noexcept;

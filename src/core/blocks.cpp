@@ -10,6 +10,8 @@
 // validator sees UNUSED and refuses, or the recycler sees the pin and waits: the
 // fields a validator reads cannot change under it, and a stale handle can never
 // reach a block of the slab's next life.
+#include <cstring>
+
 #include "core/fast_path.h"
 
 namespace tslab::detail {
@@ -235,6 +237,42 @@ TslabError AllocatorCore::free_other(void* p, Slab* s) noexcept {
   if (e != TSLAB_OK) [[unlikely]]
     return reject_free(e);
   return TSLAB_OK;
+}
+
+void* AllocatorCore::move_block(void* p, void* q, std::size_t size) noexcept {
+  TslabError e = TSLAB_OK;
+  {
+    // Copied under the pin: a free of `p` racing this call leaves its slab or
+    // span where it is (no taker moves or rebinds a pinned span, no trim unmaps
+    // it, no recycling takes the slab) until the copy is done.
+    SlabPin pin;
+    const BlockRef ref = resolve_pointer(p, pin);
+    e = ref.error;
+    // `q` at `p`'s address: `p` was freed and handed out again as `q`.
+    if (e == TSLAB_OK && (q == p || !slot_is_live(ref.slab, ref.slot))) e = TSLAB_ERR_DOUBLE_FREE;
+    if (e == TSLAB_OK) {
+      const std::size_t held = ref.slab->kind == SlabKind::large
+                                   ? ref.slab->large_usable.load(std::memory_order_relaxed)
+                                   : ref.slab->obj_size;
+      std::memcpy(q, p, held < size ? held : size);
+    }
+  }
+  if (e != TSLAB_OK) {
+    free_slow(q);
+    set_error(e);
+    return nullptr;
+  }
+  return end_moved_block(p, q);
+}
+
+void* AllocatorCore::end_moved_block(void* p, void* q) noexcept {
+  const TslabError e = free_slow(p);
+  if (e == TSLAB_OK) return q;
+  // `p` was freed by a call racing this one: the realloc fails as that free's
+  // second one would, and the copy goes.
+  free_slow(q);
+  set_error(e);
+  return nullptr;
 }
 
 TslabError AllocatorCore::freed_into_closed(Heap* heap, Slab* s, std::uint64_t era, bool emptied) noexcept {

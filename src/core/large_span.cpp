@@ -489,25 +489,7 @@ void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoc
     return gone ? nullptr : alloc_large(size, 0, epoch, era, growth_room(reserved));
   });
   if (q == nullptr || moved) return q;
-  {
-    SlabPin pin;
-    if (live_large_span(p, pin) == nullptr) {  // freed meanwhile (the reason recorded)
-      free_slow(q);
-      return nullptr;
-    }
-    std::memcpy(q, p, smaller(usable, need));
-  }
-  return end_moved_block(p, q);
-}
-
-void* AllocatorCore::end_moved_block(void* p, void* q) noexcept {
-  const TslabError e = free_slow(p);
-  if (e == TSLAB_OK) return q;
-  // `p` was freed by a call racing this one: the realloc fails as that free's
-  // second one would, and the copy goes.
-  free_slow(q);
-  set_error(e);
-  return nullptr;
+  return move_block(p, q, need);
 }
 
 // --- freeing ----------------------------------------------------------------

@@ -340,9 +340,20 @@ void* process_realloc(void* p, std::size_t size, FreeCall call) noexcept {
     return p;
   void* q = process_malloc(size);
   if (q == nullptr) return nullptr;  // errno set; p is left as it was
-  std::memcpy(q, p, size < usable ? size : usable);
-  free_for(p, call);
-  return q;
+  if (is_boot(p)) {
+    std::memcpy(q, p, size < usable ? size : usable);
+    free_for(p, call);
+    return q;
+  }
+  // The copy under a pin, and realloc's own free of `p` checked: a free of `p`
+  // racing this call fails, or this one does (its copy freed).
+  AllocatorCore* const core = g_malloc_core.load(std::memory_order_acquire);
+  {
+    const InsideMalloc inside;
+    if (void* moved = core->move_block(p, q, size)) return moved;
+  }
+  bad_free(p, tl_last_error, free_call_name(call));
+  return allocation_failed(TSLAB_ERR_INVALID_ARGUMENT);
 }
 
 void* process_reallocarray(void* p, std::size_t count, std::size_t size) noexcept {

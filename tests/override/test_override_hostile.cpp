@@ -778,4 +778,92 @@ TEST(MallocBadPointers, ReallocOfAPointerTslabNeverReturnedIsEinval) {
             0);
 }
 
+// --- realloc racing a free of its block ------------------------------------
+
+// One block, realloc'ed by one thread and freed (slab_free_checked, which says
+// whether it freed) by another, which then trims, round after round. A program
+// bug, which must still end in one sequential order: if realloc moved the block,
+// its own free of the old one came first, so the racing free failed and the
+// copy holds the old bytes; a free that succeeded came first, so realloc found
+// no block (or resized it in place). And nothing may crash: a trim may unmap a
+// freed span's range under a copy that does not hold it. `from` is the block's
+// size, `to` the realloc's; a move that is not a large block's resize copies.
+int realloc_racing_free(std::size_t from, std::size_t to, long rounds) {
+  SlabAllocator* const process = tslab_malloc_allocator();
+  pthread_barrier_t start, done;
+  pthread_barrier_init(&start, nullptr, 3);
+  pthread_barrier_init(&done, nullptr, 3);
+  struct Shared {
+    void* p = nullptr;
+    void* q = nullptr;
+    bool freed = false;
+    unsigned spin = 0;
+    bool stop = false;
+  } shared;
+  struct Args {
+    Shared* shared;
+    pthread_barrier_t *start, *done;
+    SlabAllocator* process;
+    std::size_t to;
+  } args{&shared, &start, &done, process, to};
+  auto reallocer = [](void* a) -> void* {
+    auto* x = static_cast<Args*>(a);
+    for (;;) {
+      pthread_barrier_wait(x->start);
+      if (x->shared->stop) return nullptr;
+      x->shared->q = realloc(x->shared->p, x->to);
+      pthread_barrier_wait(x->done);
+    }
+  };
+  auto freer = [](void* a) -> void* {
+    auto* x = static_cast<Args*>(a);
+    for (;;) {
+      pthread_barrier_wait(x->start);
+      if (x->shared->stop) return nullptr;
+      for (unsigned i = x->shared->spin; i > 0; --i) asm volatile("");
+      x->shared->freed = slab_free_checked(x->process, x->shared->p);
+      malloc_trim(0);
+      pthread_barrier_wait(x->done);
+    }
+  };
+  pthread_t t1, t2;
+  pthread_create(&t1, nullptr, reallocer, &args);
+  pthread_create(&t2, nullptr, freer, &args);
+  int result = 0;
+  std::uint64_t seed = 0x9e3779b97f4a7c15u;
+  for (long r = 0; r < rounds && result == 0; ++r) {
+    seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+    shared.p = malloc(from);
+    if (shared.p == nullptr) return 10;
+    memset(shared.p, 0x5a, from);
+    shared.spin = static_cast<unsigned>(seed % 4000);
+    pthread_barrier_wait(&start);
+    pthread_barrier_wait(&done);
+    auto* q = static_cast<unsigned char*>(shared.q);
+    if (q != nullptr && q != shared.p) {
+      if (shared.freed) result = 2;  // both the move and the free succeeded
+      for (std::size_t i = 0; i < (from < to ? from : to) && result == 0; i += 512)
+        if (q[i] != 0x5a) result = 3;  // the copy was taken from a freed block
+    }
+    if (q != nullptr) free(q);
+  }
+  shared.stop = true;
+  pthread_barrier_wait(&start);
+  pthread_join(t1, nullptr);
+  pthread_join(t2, nullptr);
+  return result;
+}
+
+TEST(MallocReallocRace, ALargeBlockShrunkToASmallOneWhileAnotherThreadFreesIt) {
+  EXPECT_EQ(run_in_child([] { return realloc_racing_free(std::size_t{1} << 20, 65536, 20000); }), 0);
+}
+
+TEST(MallocReallocRace, ASmallBlockGrownToALargeOneWhileAnotherThreadFreesIt) {
+  EXPECT_EQ(run_in_child([] { return realloc_racing_free(1000, 100000, 20000); }), 0);
+}
+
+TEST(MallocReallocRace, ASmallBlockMovedToAnotherClassWhileAnotherThreadFreesIt) {
+  EXPECT_EQ(run_in_child([] { return realloc_racing_free(100, 3000, 20000); }), 0);
+}
+
 }  // namespace
