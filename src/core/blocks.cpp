@@ -259,7 +259,7 @@ void* AllocatorCore::move_block(void* p, void* q, std::size_t size) noexcept {
   }
   if (e != TSLAB_OK) {
     free_slow(q);
-    set_error(e);
+    reject_free(e);  // as the free of `p` would have been
     return nullptr;
   }
   return end_moved_block(p, q);

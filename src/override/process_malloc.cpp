@@ -340,7 +340,9 @@ void* process_realloc(void* p, std::size_t size, FreeCall call) noexcept {
     return p;
   void* q = process_malloc(size);
   if (q == nullptr) return nullptr;  // errno set; p is left as it was
-  if (is_boot(p)) {
+  // Inside tslab (a signal handler's realloc) the free of `p` is queued, as its
+  // free is (free_for), never made inside the call it interrupted.
+  if (is_boot(p) || is_boot(q) || !malloc_state_clear()) {
     std::memcpy(q, p, size < usable ? size : usable);
     free_for(p, call);
     return q;

@@ -854,6 +854,55 @@ int realloc_racing_free(std::size_t from, std::size_t to, long rounds) {
   return result;
 }
 
+// A handler that moves a block of the interrupted thread's own heap with
+// realloc: its free of the old block must be queued, as a handler's free is,
+// not made inside the malloc or free it interrupted.
+constexpr int HANDLER_POOL = 60000;
+void* g_handler_pool[HANDLER_POOL];
+std::atomic<int> g_handler_pool_next{0};
+
+void reallocating_handler(int) {
+  const int saved = errno;
+  const int i = g_handler_pool_next.fetch_add(1, std::memory_order_relaxed);
+  if (i < HANDLER_POOL && g_handler_pool[i] != nullptr) {
+    void* q = realloc(g_handler_pool[i], 200);  // another class: a move by copy
+    g_handler_pool[i] = nullptr;
+    free(q);
+  }
+  errno = saved;
+}
+
+TEST(MallocReallocRace, AHandlerMovingAnOwnBlockWhileMallocIsInterrupted) {
+  EXPECT_EQ(run_in_child([] {
+              for (void*& b : g_handler_pool) b = malloc(64);
+              struct sigaction sa = {};
+              sa.sa_handler = reallocating_handler;
+              sa.sa_flags = SA_RESTART;
+              sigaction(SIGALRM, &sa, nullptr);
+              const itimerval every_50us = {{0, 50}, {0, 50}};
+              setitimer(ITIMER_REAL, &every_50us, nullptr);
+              constexpr int KEPT = 512;
+              std::uint64_t* kept[KEPT] = {};
+              for (long i = 0; i < 20'000'000 && g_handler_pool_next.load() < HANDLER_POOL; ++i) {
+                std::uint64_t*& k = kept[i & (KEPT - 1)];
+                const auto stamp = reinterpret_cast<std::uintptr_t>(k);
+                if (k != nullptr && (k[0] != stamp || k[7] != ~stamp)) return 2;  // handed out twice
+                free(k);
+                k = static_cast<std::uint64_t*>(malloc(64));
+                k[0] = reinterpret_cast<std::uintptr_t>(k);
+                k[7] = ~k[0];
+              }
+              const itimerval off = {};
+              setitimer(ITIMER_REAL, &off, nullptr);
+              char message[256];
+              if (!slab_check(tslab_malloc_allocator(), message, sizeof message)) return 3;
+              TslabMallocCounters counters;
+              tslab_malloc_counters(&counters);
+              return counters.bad_frees != 0 ? 4 : 0;
+            }),
+            0);
+}
+
 TEST(MallocReallocRace, ALargeBlockShrunkToASmallOneWhileAnotherThreadFreesIt) {
   EXPECT_EQ(run_in_child([] { return realloc_racing_free(std::size_t{1} << 20, 65536, 20000); }), 0);
 }
