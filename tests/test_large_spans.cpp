@@ -74,6 +74,7 @@ class CountingPlatform final : public tslab::Platform {
   }
   bool decommit(void* p, std::size_t size) noexcept override {
     ++decommits;
+    if (void (*hook)() = on_next_decommit.exchange(nullptr)) hook();
     return !keep_pages.load() && os().decommit(p, size);
   }
   bool prefault(void* p, std::size_t size) noexcept override { return os().prefault(p, size); }
@@ -131,6 +132,7 @@ class CountingPlatform final : public tslab::Platform {
   std::atomic<void*> place_next_reserve{nullptr};  // where the next reserve maps, exactly
   std::atomic<void (*)(void* from, std::size_t size)> after_move{nullptr};  // run once after the next move
   std::atomic<void (*)()> on_next_commit{nullptr};                          // run once in the next commit
+  std::atomic<void (*)()> on_next_decommit{nullptr};                        // run once in the next decommit
 
  private:
   static tslab::Platform& os() { return tslab::OsPlatform::instance(); }
@@ -1232,6 +1234,117 @@ TEST(LargeSpanGrow, AReallocRacingAFreeOfItsBlockFailsAndHandsNothingOut) {
   EXPECT_EQ(q, nullptr);
   EXPECT_EQ(tslab::last_error(), Error::double_free);
   EXPECT_EQ(global_stats(a).large_spans_live, live_before - 1) << "no block left behind";
+  EXPECT_TRUE(checked(a));
+}
+
+// A free of a block racing a realloc that resizes it in place (misuse, but no
+// input may break the allocator): the resize comes first, the free second, and
+// the free is ended by the resize once its pages are settled, so the warm
+// bytes the free counts are the resized block's. Before, the free counted the
+// span's pages while the resize was still handing its tail back, and the
+// checker found the counts and the span's extent apart. Here the free runs on
+// another thread while the resize commits or hands back pages.
+namespace racing_resize {
+tslab::Allocator* alloc = nullptr;
+void* block = nullptr;
+std::size_t resize_to = 0;
+Error freed = Error::invalid_argument;
+void* moved = nullptr;
+void free_on_another_thread() {
+  std::thread([] { freed = alloc->deallocate(block); }).join();
+}
+void free_by_handle_on_another_thread() {
+  std::thread([] { freed = alloc->free_handle(alloc->ptr_to_handle(block)); }).join();
+}
+void free_returning_pages_on_another_thread() {
+  std::thread([] { freed = static_cast<Error>(alloc->core()->free_returning_pages(block)); }).join();
+}
+void realloc_on_another_thread() {
+  std::thread([] { moved = alloc->core()->realloc_large(block, resize_to, 0); }).join();
+}
+}  // namespace racing_resize
+
+struct RacingResize {
+  std::size_t from, to;
+  void (*racer)();
+  const char* what;
+  bool pages_back = false;  // the free asks for the block's pages back
+};
+
+class LargeSpanResizeRace : public ::testing::TestWithParam<RacingResize> {};
+
+TEST_P(LargeSpanResizeRace, AFreeRacingAnInPlaceResizeIsEndedByTheResize) {
+  const RacingResize c = GetParam();
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  // A span an earlier block left its bytes in: the resize changes their extent.
+  void* earlier = a.allocate(c.from);
+  ASSERT_NE(earlier, nullptr);
+  fill(earlier, 0, c.from);
+  ASSERT_EQ(a.deallocate(earlier), Error::ok);
+  auto* p = static_cast<unsigned char*>(a.allocate(c.from));
+  ASSERT_EQ(p, earlier) << c.what << ": the warm span";
+  fill(p, 0, c.from);
+  const std::uint64_t live_before = global_stats(a).large_spans_live;
+
+  racing_resize::alloc = &a;
+  racing_resize::block = p;
+  racing_resize::freed = Error::invalid_argument;
+  (c.to < c.from ? platform.on_next_decommit : platform.on_next_commit) = c.racer;
+  void* q = a.core()->realloc_large(p, c.to, 0);
+  EXPECT_EQ(q, p) << c.what << ": resized in place, first";
+  EXPECT_EQ(racing_resize::freed, Error::ok) << c.what << ": the free, second, succeeds";
+  EXPECT_EQ(global_stats(a).large_spans_live, live_before - 1) << c.what << ": the block is gone";
+  EXPECT_TRUE(checked(a)) << c.what;
+  if (c.pages_back) {
+    EXPECT_EQ(platform.resident_bytes(p, c.from), 0u) << c.what;
+  }
+  EXPECT_EQ(a.deallocate(p), Error::double_free) << c.what;
+  // The span serves the next block of its size, whole and cleared where asked.
+  void* r = a.core()->alloc_zeroed(c.to, 0);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(first_nonzero(r, c.to), c.to) << c.what;
+  EXPECT_EQ(a.deallocate(r), Error::ok);
+  EXPECT_TRUE(checked(a)) << c.what;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    FreeByPointerOrHandle, LargeSpanResizeRace,
+    ::testing::Values(RacingResize{1 * MiB, 256 * KiB, racing_resize::free_on_another_thread, "shrink, free"},
+                      RacingResize{100 * KiB, 120 * KiB, racing_resize::free_on_another_thread, "grow, free"},
+                      RacingResize{1 * MiB, 256 * KiB, racing_resize::free_by_handle_on_another_thread,
+                                   "shrink, free_handle"},
+                      RacingResize{5 * MiB, 7 * MiB, racing_resize::free_by_handle_on_another_thread,
+                                   "grow, free_handle"},
+                      RacingResize{1 * MiB, 256 * KiB, racing_resize::free_returning_pages_on_another_thread,
+                                   "shrink, free returning pages", true}));
+
+// Two reallocs of one block at once (misuse again): the one that resizes in
+// place comes first, the other moves the block by copy and frees it, a free
+// the first one ends. Both succeed, as they would one after the other.
+TEST(LargeSpanResizeRace, AReallocRacingAnInPlaceResizeMovesTheBlock) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  auto* p = static_cast<unsigned char*>(a.allocate(1 * MiB));
+  ASSERT_NE(p, nullptr);
+  fill(p, 0, 1 * MiB);
+  const std::uint64_t live_before = global_stats(a).large_spans_live;
+
+  racing_resize::alloc = &a;
+  racing_resize::block = p;
+  racing_resize::resize_to = 512 * KiB;
+  racing_resize::moved = nullptr;
+  platform.on_next_decommit = racing_resize::realloc_on_another_thread;
+  void* q = a.core()->realloc_large(p, 256 * KiB, 0);
+  EXPECT_EQ(q, p) << "resized in place, first";
+  auto* moved = static_cast<unsigned char*>(racing_resize::moved);
+  ASSERT_NE(moved, nullptr) << "moved by copy, second";
+  EXPECT_NE(moved, p);
+  EXPECT_EQ(first_changed(moved, 256 * KiB), 256 * KiB) << "the bytes the first left";
+  EXPECT_EQ(global_stats(a).large_spans_live, live_before) << "one block: the moved one";
+  EXPECT_EQ(a.deallocate(p), Error::double_free) << "the move freed it";
+  EXPECT_TRUE(checked(a));
+  EXPECT_EQ(a.deallocate(moved), Error::ok);
   EXPECT_TRUE(checked(a));
 }
 

@@ -597,10 +597,18 @@ class AllocatorCore final : public SlabSource {
   // The caller's live span resized to `need` bytes within its reservation; false
   // if it has no room or the platform refused the pages.
   bool resize_span(Slab* s, std::size_t need) noexcept;
+  // Marks the live span `s` as resized by the caller: true if it was live and
+  // no other resize had marked it.
+  static bool begin_resize(Slab* s) noexcept;
+  // Ends the caller's resize of `s`, and a free that landed during it.
+  void end_resize(Slab* s) noexcept;
   // A shrunk block's tail [from, to) of the span goes back to the OS.
   void release_tail(SegmentHeader* seg, std::size_t from, std::size_t to) noexcept;
   // `mine`: the caller's heap here, or null; its stash may keep the span.
   TslabError free_large(const BlockRef& ref, bool keep_warm, Heap* mine) noexcept;
+  // A large free after its compare-exchange: the span to a stash, the cache or
+  // the OS.
+  void end_large_free(Slab* s, bool keep_warm, Heap* mine) noexcept;
   // --- the span stash (core/span_stash.cpp) ---
   // A freed span of at most STASH_SPAN_BYTES kept in the caller's heap, if it has
   // a free slot and the stashes' bytes stay within the warm reserve. True if kept.

@@ -234,8 +234,11 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       s.check_mark = 0;
       const bool in_use = s.state.load(std::memory_order_relaxed) == SLAB_IN_USE;
       if (seg->kind == SlabKind::large) {
-        const std::uint64_t bit = s.bits[0].allocated.load(std::memory_order_relaxed) & 1;
+        const std::uint64_t word = s.bits[0].allocated.load(std::memory_order_relaxed);
+        const std::uint64_t bit = word & Slab::LARGE_LIVE;
         if (in_use != (bit == 1)) r.fail("large span %u: state and allocated bit disagree", s.id);
+        if ((word & (Slab::LARGE_RESIZING | Slab::LARGE_FREE_COLD)) != 0)
+          r.fail("large span %u: marked as resized on a quiescent allocator", s.id);
         // A bare header's range went back: the map must not name it (core/span_release.cpp).
         if ((segment_map_lookup(reinterpret_cast<const void*>(seg->base)) == seg) == seg->released)
           r.fail("large span %u: %s", s.id, seg->released ? "released but still mapped" : "not mapped");
@@ -298,6 +301,16 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
           static_cast<unsigned long long>(sum.live_blocks), static_cast<unsigned long long>(sum.bytes));
   }
   if (r.ok() && !large_cache_.consistent()) r.fail("the cache of free large spans is inconsistent");
+  // Cached spans: the bytes they keep committed are the warm bytes counted.
+  std::uint64_t cached_dirty = 0;
+  large_cache_.for_each([&](const SegmentHeader* seg) {
+    cached_dirty += seg->dirty_bytes;
+    return true;
+  });
+  if (r.ok() && cached_dirty != large_warm_bytes_.load(std::memory_order_relaxed))
+    r.fail("the cached spans hold %llu dirty bytes, counted %llu",
+           static_cast<unsigned long long>(cached_dirty),
+           static_cast<unsigned long long>(large_warm_bytes_.load(std::memory_order_relaxed)));
   // Stashed spans (core/span_stash.cpp): free, bound, in no other list, and
   // counted in the stashes' bytes.
   std::uint64_t stashed = 0;

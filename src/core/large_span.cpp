@@ -26,6 +26,15 @@
 // A span's allocated word holds (generation << 1) | live, so that a free by handle
 // is one compare-exchange against the generation the handle names: a stale
 // handle can never free the span's next block, however the calls interleave.
+//
+// A resize in place and a free of the same block (a program's race, which must
+// not break the allocator) are ordered by that word too. The resize marks it
+// (Slab::LARGE_RESIZING) before it changes the block's extent; a free that
+// finds the mark still clears the live bit, its linearization point, and
+// leaves the span to the resize, which ends the free once the extent is
+// settled. So the resize comes first, the free second, and the free counts the
+// bytes the resized block may hold. A second resize that finds the mark moves
+// the block by copy instead, as if it came second; nothing waits.
 #include <cstring>
 
 #include "core/fast_path.h"
@@ -436,6 +445,23 @@ void AllocatorCore::release_tail(SegmentHeader* seg, std::size_t from, std::size
   }
 }
 
+bool AllocatorCore::begin_resize(Slab* s) noexcept {
+  std::uint64_t word = s->bits[0].allocated.load(std::memory_order_acquire);
+  while ((word & Slab::LARGE_LIVE) != 0 && (word & Slab::LARGE_RESIZING) == 0)
+    // Linearization point of an in-place resize: a free from here comes after it.
+    if (s->bits[0].allocated.compare_exchange_weak(word, word | Slab::LARGE_RESIZING,
+                                                   std::memory_order_acq_rel))
+      return true;
+  return false;
+}
+
+void AllocatorCore::end_resize(Slab* s) noexcept {
+  // release: a free that reads the word unmarked sees the resized extent.
+  const std::uint64_t word = s->bits[0].allocated.fetch_and(~(Slab::LARGE_RESIZING | Slab::LARGE_FREE_COLD),
+                                                            std::memory_order_acq_rel);
+  if ((word & Slab::LARGE_LIVE) == 0) end_large_free(s, (word & Slab::LARGE_FREE_COLD) == 0, own_heap());
+}
+
 bool AllocatorCore::resize_span(Slab* s, std::size_t need) noexcept {
   SegmentHeader* seg = segment_map_lookup(s->start);
   const std::size_t usable = s->large_usable.load(std::memory_order_relaxed);
@@ -461,7 +487,15 @@ void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoc
     SlabPin pin;
     Slab* s = live_large_span(p, pin);
     if (s == nullptr) return nullptr;
-    if (resize_span(s, need)) return p;
+    if (begin_resize(s)) {
+      const bool resized = resize_span(s, need);
+      end_resize(s);
+      if (resized) return p;
+    } else if ((s->bits[0].allocated.load(std::memory_order_acquire) & Slab::LARGE_LIVE) == 0) {
+      set_error(TSLAB_ERR_DOUBLE_FREE);  // freed since the validation
+      return nullptr;
+    }
+    // Beyond the reservation, or another resize under way: moved.
     usable = s->large_usable.load(std::memory_order_relaxed);
     reserved = segment_map_lookup(p)->size;
     // Up to a segment, a copy into pages some other block left committed costs
@@ -561,15 +595,23 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm, Heap* 
   Slab* s = ref.slab;
   std::uint64_t word = s->bits[0].allocated.load(std::memory_order_acquire);
   for (;;) {
-    if (!(word & 1)) return TSLAB_ERR_DOUBLE_FREE;
+    if (!(word & Slab::LARGE_LIVE)) return TSLAB_ERR_DOUBLE_FREE;
     if (ref.by_handle && ((word >> 1) & HANDLE_GEN_MASK) != ref.generation) return TSLAB_ERR_STALE_HANDLE;
+    std::uint64_t freed = word & ~Slab::LARGE_LIVE;
+    if ((word & Slab::LARGE_RESIZING) != 0 && !keep_warm) freed |= Slab::LARGE_FREE_COLD;
     // Linearization point of a large free: of racing frees exactly one clears the bit.
-    if (s->bits[0].allocated.compare_exchange_weak(word, word & ~std::uint64_t{1}, std::memory_order_acq_rel))
-      break;
+    if (s->bits[0].allocated.compare_exchange_weak(word, freed, std::memory_order_acq_rel)) break;
   }
+  // A resize under way ends the free once the block's extent is settled (end_resize).
+  if ((word & Slab::LARGE_RESIZING) != 0) return TSLAB_OK;
+  end_large_free(s, keep_warm, mine);
+  return TSLAB_OK;
+}
+
+void AllocatorCore::end_large_free(Slab* s, bool keep_warm, Heap* mine) noexcept {
   SegmentHeader* seg = segment_map_lookup(s->start);
   // The caller's stash first: no lock (core/span_stash.cpp).
-  if (keep_warm && mine != nullptr && stash_span(mine, seg, s)) return TSLAB_OK;
+  if (keep_warm && mine != nullptr && stash_span(mine, seg, s)) return;
   bool cached = false, retired = false;
   bool over_bound = false;  // the cache's reservations or spans beyond their bounds
   if (keep_warm) {
@@ -611,7 +653,6 @@ TslabError AllocatorCore::free_large(const BlockRef& ref, bool keep_warm, Heap* 
     retire_span(seg);
   }
   if (over_bound) trim_span_cache(MAX_CACHED_RESERVATION);
-  return TSLAB_OK;
 }
 
 }  // namespace tslab::detail

@@ -163,10 +163,17 @@ void* AllocatorCore::grow_live_span(void* p, std::size_t need, std::size_t room,
       word = s->bits[0].allocated.load(std::memory_order_acquire);
       // Linearization point of the old block's end, as a free's (free_large):
       // of racing frees of `p` or its handle, none succeeds from here.
-      if (!(word & 1) || !s->bits[0].allocated.compare_exchange_strong(word, word & ~std::uint64_t{1},
-                                                                       std::memory_order_acq_rel)) {
+      while ((word & Slab::LARGE_LIVE) != 0 && (word & Slab::LARGE_RESIZING) == 0 &&
+             !s->bits[0].allocated.compare_exchange_weak(word, word & ~Slab::LARGE_LIVE,
+                                                         std::memory_order_acq_rel)) {
+      }
+      if ((word & Slab::LARGE_LIVE) == 0) {
         set_error(TSLAB_ERR_DOUBLE_FREE);
         s = nullptr;
+      } else if ((word & Slab::LARGE_RESIZING) != 0) {
+        // Another realloc resizes it in place: it comes first, this one copies.
+        platform_.release(to, size);
+        return nullptr;
       }
     }
   }

@@ -178,6 +178,13 @@ struct Slab {
   Slab* remote_next = nullptr;
   // Large spans: bytes usable at `start` for the current allocation.
   std::atomic<std::size_t> large_usable{0};
+  // Large spans: bits[0].allocated holds (generation << 1) | LARGE_LIVE, and
+  // LARGE_RESIZING while a realloc resizes the block in place; a free that
+  // lands meanwhile clears LARGE_LIVE, adds LARGE_FREE_COLD if it asked for the
+  // pages back, and leaves the rest of its work to the resize (core/large_span.cpp).
+  static constexpr std::uint64_t LARGE_LIVE = 1;
+  static constexpr std::uint64_t LARGE_FREE_COLD = std::uint64_t{1} << 62;
+  static constexpr std::uint64_t LARGE_RESIZING = std::uint64_t{1} << 63;
   std::uint32_t check_mark = 0;  // scratch for the invariant checker (allocator lock)
   bool reclaim_mark = false;     // scratch for Heap::take_empty_slabs (owner)
 
