@@ -22,6 +22,7 @@
 #include "core/allocator_core.h"
 #include "core/large_span_cache.h"
 #include "handle/handle.h"
+#include "handle/registry.h"
 #include "segment/segment_map.h"
 #include "slab_stats.h"
 #include "test_util.h"
@@ -64,6 +65,7 @@ class CountingPlatform final : public tslab::Platform {
   }
   void release(void* p, std::size_t size) noexcept override {
     ++releases;
+    if (void (*hook)() = on_next_release.exchange(nullptr)) hook();
     reserved_bytes -= size;
     os().release(p, size);
   }
@@ -133,6 +135,7 @@ class CountingPlatform final : public tslab::Platform {
   std::atomic<void (*)(void* from, std::size_t size)> after_move{nullptr};  // run once after the next move
   std::atomic<void (*)()> on_next_commit{nullptr};                          // run once in the next commit
   std::atomic<void (*)()> on_next_decommit{nullptr};                        // run once in the next decommit
+  std::atomic<void (*)()> on_next_release{nullptr};                         // run once in the next release
 
  private:
   static tslab::Platform& os() { return tslab::OsPlatform::instance(); }
@@ -1346,6 +1349,158 @@ TEST(LargeSpanResizeRace, AReallocRacingAnInPlaceResizeMovesTheBlock) {
   EXPECT_TRUE(checked(a));
   EXPECT_EQ(a.deallocate(moved), Error::ok);
   EXPECT_TRUE(checked(a));
+}
+
+// A realloc that must grow a block beyond its reservation while another
+// resizes it in place: the grow does not end the block (which would let the
+// resize end it as a free and the grow then bring it back to life); it copies
+// it, and its free of the old block is ended by the resize. Here the grower
+// stops where it gives its new range back, and the resize ends meanwhile.
+namespace grow_during_resize {
+CountingPlatform* platform = nullptr;
+std::thread grower;
+std::atomic<bool> parked{false}, resized{false};
+void park_grower() {  // on the grower's thread, in its release of the range it reserved
+  parked.store(true);
+  while (!resized.load()) std::this_thread::yield();
+}
+void start_grower() {  // on the resizer's thread, inside its decommit of the tail
+  platform->on_next_release = park_grower;
+  grower = std::thread(racing_resize::realloc_on_another_thread);
+  while (!parked.load()) std::this_thread::yield();
+}
+}  // namespace grow_during_resize
+
+TEST(LargeSpanResizeRace, AGrowRacingAnInPlaceResizeCopiesTheBlock) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  auto* p = static_cast<unsigned char*>(a.allocate(8 * MiB));
+  ASSERT_NE(p, nullptr);
+  fill(p, 0, 8 * MiB);
+  racing_resize::alloc = &a;
+  racing_resize::block = p;
+  racing_resize::resize_to = 20 * MiB;
+  racing_resize::moved = nullptr;
+  grow_during_resize::platform = &platform;
+  platform.on_next_decommit = grow_during_resize::start_grower;
+  void* q = a.core()->realloc_large(p, 6 * MiB, 0);
+  grow_during_resize::resized.store(true);
+  grow_during_resize::grower.join();
+  EXPECT_EQ(q, p) << "resized in place, first";
+  auto* moved = static_cast<unsigned char*>(racing_resize::moved);
+  ASSERT_NE(moved, nullptr) << "grown by copy, second";
+  EXPECT_NE(moved, p);
+  EXPECT_EQ(platform.grows.load(), 0u) << "a span under resize is not moved";
+  EXPECT_EQ(first_changed(moved, 6 * MiB), 6 * MiB);
+  EXPECT_EQ(a.deallocate(p), Error::double_free) << "the grow freed it";
+  EXPECT_TRUE(checked(a));
+  EXPECT_EQ(a.deallocate(moved), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// A resize the platform refuses, of a block freed meanwhile whose id has no
+// generation left: the free retires the span (its range goes back for good),
+// and the realloc fails as a second free, reading nothing of it again.
+TEST(LargeSpanResizeRace, ARefusedResizeOfABlockRetiredMeanwhileFails) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  void* p = a.allocate(100 * KiB);
+  ASSERT_NE(p, nullptr);
+  td::registry_set_generation_for_testing(td::handle_decode(a.ptr_to_handle(p)).slab_id, td::HANDLE_GEN_MASK);
+  racing_resize::alloc = &a;
+  racing_resize::block = p;
+  racing_resize::freed = Error::invalid_argument;
+  platform.refuse_commits = true;
+  platform.on_next_commit = racing_resize::free_on_another_thread;
+  EXPECT_EQ(a.core()->realloc_large(p, 120 * KiB, 0), nullptr);
+  EXPECT_EQ(tslab::last_error(), Error::double_free);
+  EXPECT_EQ(racing_resize::freed, Error::ok);
+  platform.refuse_commits = false;
+  EXPECT_EQ(global_stats(a).large_spans_live, 0u);
+  EXPECT_TRUE(checked(a));
+}
+
+// A retired span's range stays mapped while a validation holds its header (a
+// copy out of it, for a realloc racing the free), and goes back once let go.
+TEST(LargeSpanRelease, ARetiredSpanHeldByAValidationIsUnmappedOnceLetGo) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  auto* p = static_cast<unsigned char*>(a.allocate(100 * KiB));
+  ASSERT_NE(p, nullptr);
+  fill(p, 0, 100 * KiB);
+  td::registry_set_generation_for_testing(td::handle_decode(a.ptr_to_handle(p)).slab_id, td::HANDLE_GEN_MASK);
+  td::SegmentHeader* seg = td::segment_map_lookup(p);
+  seg->pins[0].fetch_add(1);  // as a validation's pin (resolve_pointer)
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  unsigned char page = 0;
+  EXPECT_EQ(::mincore(p, PAGE, &page), 0) << "still mapped while held";
+  EXPECT_EQ(first_nonzero(p, 100 * KiB), 100 * KiB) << "readable, cleared";
+  seg->pins[0].fetch_sub(1);
+  a.collect();
+  EXPECT_EQ(::mincore(p, PAGE, &page), -1) << "unmapped once let go";
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_TRUE(checked(a));
+
+  // Not held: unmapped at once.
+  void* r = a.allocate(100 * KiB);
+  ASSERT_NE(r, nullptr);
+  td::registry_set_generation_for_testing(td::handle_decode(a.ptr_to_handle(r)).slab_id, td::HANDLE_GEN_MASK);
+  const std::uint64_t releases = platform.releases.load();
+  ASSERT_EQ(a.deallocate(r), Error::ok);
+
+  EXPECT_EQ(platform.releases.load(), releases + 1);
+  EXPECT_EQ(::mincore(r, PAGE, &page), -1);
+}
+
+// A fork while another thread resizes a block in place, stopped between the
+// block's new extent and the return of its old tail: the child counts the
+// whole span as holding data, so a zeroed block there reads zero, whether the
+// block was freed in the child or freed during the resize.
+namespace fork_during_resize {
+std::atomic<int> phase{0};
+bool free_first = false;
+void park_resizer() {  // on the resizer's thread, before the tail goes back
+  if (free_first) racing_resize::free_on_another_thread();
+  phase.store(1);
+  while (phase.load() != 2) std::this_thread::yield();
+}
+}  // namespace fork_during_resize
+
+TEST(LargeSpanResizeRace, AForkDuringAnInPlaceShrinkLeavesZeroedBlocksZero) {
+  for (const bool free_first : {false, true}) {
+    CountingPlatform platform;
+    tslab::Allocator a(on(platform));
+    auto* p = static_cast<unsigned char*>(a.allocate(1 * MiB));
+    ASSERT_NE(p, nullptr);
+    fill(p, 0, 1 * MiB);
+    racing_resize::alloc = &a;
+    racing_resize::block = p;
+    fork_during_resize::free_first = free_first;
+    fork_during_resize::phase.store(0);
+    platform.on_next_decommit = fork_during_resize::park_resizer;
+    std::thread resizer([&] { EXPECT_EQ(a.core()->realloc_large(p, 256 * KiB, 0), p); });
+    while (fork_during_resize::phase.load() != 1) std::this_thread::yield();
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      int rc = 0;
+      if (!free_first && a.deallocate(p) != Error::ok) rc |= 1;
+      void* r = a.core()->alloc_zeroed(1 * MiB, 0);
+      if (r == nullptr) rc |= 2;
+      if (r != nullptr && first_nonzero(r, 1 * MiB) != 1 * MiB) rc |= 4;
+      if (!a.check().ok) rc |= 8;
+      ::_exit(rc);
+    }
+    int status = -1;
+    ::waitpid(pid, &status, 0);
+    fork_during_resize::phase.store(2);
+    resizer.join();
+    ASSERT_TRUE(WIFEXITED(status)) << free_first;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << free_first << ": 1 free refused, 2 no block, 4 not zero, 8 check";
+    if (!free_first) {
+      EXPECT_EQ(a.deallocate(p), Error::ok);
+    }
+    EXPECT_TRUE(checked(a));
+  }
 }
 
 // A realloc of a block whose span a validation holds while it grows waits for

@@ -36,6 +36,8 @@ AllocatorCore::AllocatorCore(const CoreOptions& options, std::uint64_t uid, std:
       meta_(*options.platform, uid) {}
 
 AllocatorCore::~AllocatorCore() {
+  for (SegmentHeader* held = retired_held_; held != nullptr; held = held->next_cached)
+    platform_.release(reinterpret_cast<void*>(held->base), held->size);
   SegmentHeader* seg = reservations_;
   while (seg != nullptr) {
     SegmentHeader* next = seg->next;

@@ -600,8 +600,9 @@ class AllocatorCore final : public SlabSource {
   // Marks the live span `s` as resized by the caller: true if it was live and
   // no other resize had marked it.
   static bool begin_resize(Slab* s) noexcept;
-  // Ends the caller's resize of `s`, and a free that landed during it.
-  void end_resize(Slab* s) noexcept;
+  // Ends the caller's resize of `s`, and a free that landed during it: false
+  // if one did (the span may then be gone).
+  bool end_resize(Slab* s) noexcept;
   // A shrunk block's tail [from, to) of the span goes back to the OS.
   void release_tail(SegmentHeader* seg, std::size_t from, std::size_t to) noexcept;
   // `mine`: the caller's heap here, or null; its stash may keep the span.
@@ -660,8 +661,11 @@ class AllocatorCore final : public SlabSource {
   // Releases every cached span under the lock it holds: the OS refused address
   // space for a small segment (new_small_segment).
   void release_span_cache_locked() noexcept;
-  // A freed span whose id has no generation left: its range goes back for good.
+  // A freed span whose id has no generation left: its range goes back for good,
+  // once no validation holds its header but the caller's (it holds one pin).
   void retire_span(SegmentHeader* seg) noexcept;
+  // Unmaps the ranges of retired spans whose headers validations let go since.
+  void unmap_retired_let_go() noexcept;
   // A bare header no validation still holds; nullptr if none. Allocator lock held.
   SegmentHeader* take_bare_span_locked() noexcept;
   // Puts a bare header on the list take_bare_span_locked reads. Allocator lock held.
@@ -699,6 +703,9 @@ class AllocatorCore final : public SlabSource {
   // Written under the lock; the stashes read it without (core/span_stash.cpp).
   std::atomic<std::uint64_t> large_warm_bytes_{0};
   SegmentHeader* bare_spans_ = nullptr;  // released span headers, linked through next_cached
+  // Retired spans whose ranges a validation held at their release, still
+  // mapped; linked through next_cached (allocator lock).
+  SegmentHeader* retired_held_ = nullptr;
   Heap* heaps_ = nullptr;
   Heap* abandoned_ = nullptr;
   // Every slab in use, per epoch slot (any activation), and the pool of recycled

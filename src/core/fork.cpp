@@ -29,7 +29,9 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
   // back to the cache, free (or stays out, retired, if its id is spent).
   // A resize in place the gone thread had under way ends with it: its block
   // keeps the extent it had reached, and a free it was to end is ended below
-  // (the span reads IN_USE with its live bit clear).
+  // (the span reads IN_USE with its live bit clear). It may have stopped
+  // between the new extent and the return of the old tail's pages, so the
+  // whole span counts as holding data.
   // Bare headers: a vanished thread may have taken one off the list to bind it.
   // The list is made again from every released header with generations left.
   // A header a vanished thread was growing (core/span_grow.cpp) is given up the
@@ -55,9 +57,12 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
     if (seg->kind != SlabKind::large || seg->released) continue;  // a bare header holds nothing
     Slab* s = seg->slabs;
-    const std::uint64_t word = s->bits[0].allocated.load(std::memory_order_relaxed) &
-                               ~(Slab::LARGE_RESIZING | Slab::LARGE_FREE_COLD);
-    s->bits[0].allocated.store(word, std::memory_order_relaxed);
+    std::uint64_t word = s->bits[0].allocated.load(std::memory_order_relaxed);
+    if ((word & Slab::LARGE_RESIZING) != 0) {
+      word &= ~(Slab::LARGE_RESIZING | Slab::LARGE_FREE_COLD);
+      s->bits[0].allocated.store(word, std::memory_order_relaxed);
+      seg->dirty_bytes = seg->size;
+    }
     const bool in_use = s->state.load(std::memory_order_relaxed) == SLAB_IN_USE;
     const bool retired = registry_current_generation(s->id) >= HANDLE_GEN_MASK;
     if (in_use == ((word & 1) != 0) && (in_use || retired || large_cache_.contains(seg))) continue;

@@ -455,11 +455,13 @@ bool AllocatorCore::begin_resize(Slab* s) noexcept {
   return false;
 }
 
-void AllocatorCore::end_resize(Slab* s) noexcept {
+bool AllocatorCore::end_resize(Slab* s) noexcept {
   // release: a free that reads the word unmarked sees the resized extent.
   const std::uint64_t word = s->bits[0].allocated.fetch_and(~(Slab::LARGE_RESIZING | Slab::LARGE_FREE_COLD),
                                                             std::memory_order_acq_rel);
-  if ((word & Slab::LARGE_LIVE) == 0) end_large_free(s, (word & Slab::LARGE_FREE_COLD) == 0, own_heap());
+  if ((word & Slab::LARGE_LIVE) != 0) return true;
+  end_large_free(s, (word & Slab::LARGE_FREE_COLD) == 0, own_heap());
+  return false;
 }
 
 bool AllocatorCore::resize_span(Slab* s, std::size_t need) noexcept {
@@ -489,8 +491,13 @@ void* AllocatorCore::realloc_large(void* p, std::size_t size, std::uint32_t epoc
     if (s == nullptr) return nullptr;
     if (begin_resize(s)) {
       const bool resized = resize_span(s, need);
-      end_resize(s);
-      if (resized) return p;
+      if (!end_resize(s) && !resized) {
+        // Freed meanwhile, and not resized: the free came first. The span may
+        // be gone already (retired), so nothing of it is read again.
+        set_error(TSLAB_ERR_DOUBLE_FREE);
+        return nullptr;
+      }
+      if (resized) return p;  // a free that came meanwhile came second
     } else if ((s->bits[0].allocated.load(std::memory_order_acquire) & Slab::LARGE_LIVE) == 0) {
       set_error(TSLAB_ERR_DOUBLE_FREE);  // freed since the validation
       return nullptr;

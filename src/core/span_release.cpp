@@ -6,7 +6,10 @@
 // is released (munmap), and
 // so is every cached span when the OS refuses a new reservation (an address
 // space limit, RLIMIT_AS) or when collect() asks for everything back. A span
-// whose id has no generation left is released at once.
+// whose id has no generation left is released at once, unless a validation
+// still holds its header (a copy out of its range, for a realloc racing the
+// free): then its range stays mapped until the next release finds the header
+// let go (retired_held_).
 //
 // The header outlives the range. Headers live in the metadata arena and keep
 // their kind, their place in the list of reservations and their registry id, so
@@ -68,6 +71,7 @@ void AllocatorCore::release_span_cache_locked() noexcept {
 }
 
 void AllocatorCore::trim_span_cache(std::uint64_t keep) noexcept {
+  unmap_retired_let_go();
   ReleasedRange ranges[RELEASE_BATCH];
   for (std::size_t n = RELEASE_BATCH; n == RELEASE_BATCH;) {
     n = 0;
@@ -89,8 +93,36 @@ void AllocatorCore::retire_span(SegmentHeader* seg) noexcept {
   {
     const CountedLock lock(mutex_, counters_);
     range = unbind_span_locked(seg);
+    // seq_cst, after the map's clear: the binding protocol's releaser half. A
+    // validation that pinned the header before may be reading the range. One
+    // pin is the caller's own: the free's validation.
+    if (seg->pins[0].load(std::memory_order_seq_cst) > 1) {
+      seg->next_cached = retired_held_;
+      retired_held_ = seg;
+      return;
+    }
   }
   unmap(&range, 1);
+  unmap_retired_let_go();
+}
+
+void AllocatorCore::unmap_retired_let_go() noexcept {
+  ReleasedRange ranges[RELEASE_BATCH];
+  std::size_t n = 0;
+  {
+    const CountedLock lock(mutex_, counters_);
+    for (SegmentHeader** link = &retired_held_; *link != nullptr && n < RELEASE_BATCH;) {
+      SegmentHeader* seg = *link;
+      if (seg->pins[0].load(std::memory_order_seq_cst) != 0) {
+        link = &seg->next_cached;
+        continue;
+      }
+      *link = seg->next_cached;
+      seg->next_cached = nullptr;
+      ranges[n++] = ReleasedRange{reinterpret_cast<void*>(seg->base), seg->size};
+    }
+  }
+  unmap(ranges, n);
 }
 
 SegmentHeader* AllocatorCore::take_bare_span_locked() noexcept {
