@@ -161,6 +161,13 @@ void fill(void* p, std::size_t from, std::size_t to) {
   for (std::size_t i = from; i < to; ++i) b[i] = byte_at(i);
 }
 
+// A new block of `size` bytes of `a`, filled (fill); null if refused.
+unsigned char* filled_block(tslab::Allocator& a, std::size_t size) {
+  auto* p = static_cast<unsigned char*>(a.allocate(size));
+  if (p != nullptr) fill(p, 0, size);
+  return p;
+}
+
 // Index of the first byte of [0, size) that is not byte_at(i), or size.
 std::size_t first_changed(const void* p, std::size_t size) {
   const auto* b = static_cast<const unsigned char*>(p);
@@ -1208,45 +1215,7 @@ TEST(LargeSpanGrow, AGrownBlockLeavesAMuchLargerFreeSpanAlone) {
 // no input may break the allocator): the realloc fails as a second free would,
 // and hands out no block copied from freed memory. Here the free runs on
 // another thread while the realloc commits the resident span it moves into.
-namespace racing_free {
-tslab::Allocator* alloc = nullptr;
-void* block = nullptr;
-Error freed = Error::invalid_argument;
-void free_on_another_thread() {
-  std::thread([] { freed = alloc->deallocate(block); }).join();
-}
-}  // namespace racing_free
-
-TEST(LargeSpanGrow, AReallocRacingAFreeOfItsBlockFailsAndHandsNothingOut) {
-  CountingPlatform platform;
-  tslab::Allocator a(on(platform));
-  auto* p = static_cast<unsigned char*>(a.allocate(100 * KiB));
-  ASSERT_NE(p, nullptr);
-  fill(p, 0, 100 * KiB);
-  void* warm = a.allocate(1 * MiB);
-  ASSERT_NE(warm, nullptr);
-  fill(warm, 0, 1 * MiB);
-  ASSERT_EQ(a.deallocate(warm), Error::ok);
-  const std::uint64_t live_before = global_stats(a).large_spans_live;
-
-  racing_free::alloc = &a;
-  racing_free::block = p;
-  platform.on_next_commit = racing_free::free_on_another_thread;
-  void* q = a.core()->realloc_large(p, 600 * KiB, 0);
-  EXPECT_EQ(racing_free::freed, Error::ok) << "the racing free won";
-  EXPECT_EQ(q, nullptr);
-  EXPECT_EQ(tslab::last_error(), Error::double_free);
-  EXPECT_EQ(global_stats(a).large_spans_live, live_before - 1) << "no block left behind";
-  EXPECT_TRUE(checked(a));
-}
-
-// A free of a block racing a realloc that resizes it in place (misuse, but no
-// input may break the allocator): the resize comes first, the free second, and
-// the free is ended by the resize once its pages are settled, so the warm
-// bytes the free counts are the resized block's. Before, the free counted the
-// span's pages while the resize was still handing its tail back, and the
-// checker found the counts and the span's extent apart. Here the free runs on
-// another thread while the resize commits or hands back pages.
+// (The racers, here and below, run on a thread of their own, joined.)
 namespace racing_resize {
 tslab::Allocator* alloc = nullptr;
 void* block = nullptr;
@@ -1266,6 +1235,37 @@ void realloc_on_another_thread() {
   std::thread([] { moved = alloc->core()->realloc_large(block, resize_to, 0); }).join();
 }
 }  // namespace racing_resize
+
+TEST(LargeSpanGrow, AReallocRacingAFreeOfItsBlockFailsAndHandsNothingOut) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  auto* p = filled_block(a, 100 * KiB);
+  ASSERT_NE(p, nullptr);
+  void* warm = a.allocate(1 * MiB);
+  ASSERT_NE(warm, nullptr);
+  fill(warm, 0, 1 * MiB);
+  ASSERT_EQ(a.deallocate(warm), Error::ok);
+  const std::uint64_t live_before = global_stats(a).large_spans_live;
+
+  racing_resize::alloc = &a;
+  racing_resize::block = p;
+  racing_resize::freed = Error::invalid_argument;
+  platform.on_next_commit = racing_resize::free_on_another_thread;
+  void* q = a.core()->realloc_large(p, 600 * KiB, 0);
+  EXPECT_EQ(racing_resize::freed, Error::ok) << "the racing free won";
+  EXPECT_EQ(q, nullptr);
+  EXPECT_EQ(tslab::last_error(), Error::double_free);
+  EXPECT_EQ(global_stats(a).large_spans_live, live_before - 1) << "no block left behind";
+  EXPECT_TRUE(checked(a));
+}
+
+// A free of a block racing a realloc that resizes it in place (misuse, but no
+// input may break the allocator): the resize comes first, the free second, and
+// the free is ended by the resize once its pages are settled, so the warm
+// bytes the free counts are the resized block's. Before, the free counted the
+// span's pages while the resize was still handing its tail back, and the
+// checker found the counts and the span's extent apart. Here the free runs on
+// another thread while the resize commits or hands back pages.
 
 struct RacingResize {
   std::size_t from, to;
@@ -1328,9 +1328,8 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(LargeSpanResizeRace, AReallocRacingAnInPlaceResizeMovesTheBlock) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
-  auto* p = static_cast<unsigned char*>(a.allocate(1 * MiB));
+  auto* p = filled_block(a, 1 * MiB);
   ASSERT_NE(p, nullptr);
-  fill(p, 0, 1 * MiB);
   const std::uint64_t live_before = global_stats(a).large_spans_live;
 
   racing_resize::alloc = &a;
@@ -1374,9 +1373,8 @@ void start_grower() {  // on the resizer's thread, inside its decommit of the ta
 TEST(LargeSpanResizeRace, AGrowRacingAnInPlaceResizeCopiesTheBlock) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
-  auto* p = static_cast<unsigned char*>(a.allocate(8 * MiB));
+  auto* p = filled_block(a, 8 * MiB);
   ASSERT_NE(p, nullptr);
-  fill(p, 0, 8 * MiB);
   racing_resize::alloc = &a;
   racing_resize::block = p;
   racing_resize::resize_to = 20 * MiB;
@@ -1425,9 +1423,8 @@ TEST(LargeSpanResizeRace, ARefusedResizeOfABlockRetiredMeanwhileFails) {
 TEST(LargeSpanRelease, ARetiredSpanHeldByAValidationIsUnmappedOnceLetGo) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
-  auto* p = static_cast<unsigned char*>(a.allocate(100 * KiB));
+  auto* p = filled_block(a, 100 * KiB);
   ASSERT_NE(p, nullptr);
-  fill(p, 0, 100 * KiB);
   td::registry_set_generation_for_testing(td::handle_decode(a.ptr_to_handle(p)).slab_id, td::HANDLE_GEN_MASK);
   td::SegmentHeader* seg = td::segment_map_lookup(p);
   seg->pins[0].fetch_add(1);  // as a validation's pin (resolve_pointer)
@@ -1470,9 +1467,8 @@ TEST(LargeSpanResizeRace, AForkDuringAnInPlaceShrinkLeavesZeroedBlocksZero) {
   for (const bool free_first : {false, true}) {
     CountingPlatform platform;
     tslab::Allocator a(on(platform));
-    auto* p = static_cast<unsigned char*>(a.allocate(1 * MiB));
+    auto* p = filled_block(a, 1 * MiB);
     ASSERT_NE(p, nullptr);
-    fill(p, 0, 1 * MiB);
     racing_resize::alloc = &a;
     racing_resize::block = p;
     fork_during_resize::free_first = free_first;
@@ -1511,9 +1507,8 @@ TEST(LargeSpanGrow, AReallocThatCannotGrowCopiesAndAFreedBlockIsRefused) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
   td::AllocatorCore& core = *a.core();
-  auto* p = static_cast<unsigned char*>(a.allocate(8 * MiB));
+  auto* p = filled_block(a, 8 * MiB);
   ASSERT_NE(p, nullptr);
-  fill(p, 0, 8 * MiB);
   td::SegmentHeader* seg = td::segment_map_lookup(p);
   platform.pin_during_grow = &seg->pins[0];
   std::thread validator([&] {
