@@ -1225,6 +1225,11 @@ void* moved = nullptr;
 void free_on_another_thread() {
   std::thread([] { freed = alloc->deallocate(block); }).join();
 }
+std::uint64_t live_in_epoch = 0;  // the epoch's live count read right after the free
+void free_and_count_on_another_thread() {
+  free_on_another_thread();
+  live_in_epoch = alloc->epoch_info(0).live_count;
+}
 void free_by_handle_on_another_thread() {
   std::thread([] { freed = alloc->free_handle(alloc->ptr_to_handle(block)); }).join();
 }
@@ -1292,11 +1297,15 @@ TEST_P(LargeSpanResizeRace, AFreeRacingAnInPlaceResizeIsEndedByTheResize) {
 
   racing_resize::alloc = &a;
   racing_resize::block = p;
+  racing_resize::live_in_epoch = ~std::uint64_t{0};
   racing_resize::freed = Error::invalid_argument;
   (c.to < c.from ? platform.on_next_decommit : platform.on_next_commit) = c.racer;
   void* q = a.core()->realloc_large(p, c.to, 0);
   EXPECT_EQ(q, p) << c.what << ": resized in place, first";
   EXPECT_EQ(racing_resize::freed, Error::ok) << c.what << ": the free, second, succeeds";
+  if (c.racer == racing_resize::free_and_count_on_another_thread) {
+    EXPECT_EQ(racing_resize::live_in_epoch, 0u) << c.what << ": not live from the free on";
+  }
   EXPECT_EQ(global_stats(a).large_spans_live, live_before - 1) << c.what << ": the block is gone";
   EXPECT_TRUE(checked(a)) << c.what;
   if (c.pages_back) {
@@ -1320,7 +1329,9 @@ INSTANTIATE_TEST_SUITE_P(
                       RacingResize{5 * MiB, 7 * MiB, racing_resize::free_by_handle_on_another_thread,
                                    "grow, free_handle"},
                       RacingResize{1 * MiB, 256 * KiB, racing_resize::free_returning_pages_on_another_thread,
-                                   "shrink, free returning pages", true}));
+                                   "shrink, free returning pages", true},
+                      RacingResize{1 * MiB, 256 * KiB, racing_resize::free_and_count_on_another_thread,
+                                   "shrink, free, then the epoch's live count"}));
 
 // Two reallocs of one block at once (misuse again): the one that resizes in
 // place comes first, the other moves the block by copy and frees it, a free

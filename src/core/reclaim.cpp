@@ -824,7 +824,9 @@ bool AllocatorCore::epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const no
     if (seg->kind != SlabKind::large) continue;
     SlabPin pin;
     pin.pin(seg->pins[0]);
-    if (seg->slabs[0].state.load(std::memory_order_seq_cst) == SLAB_IN_USE && seg->slabs[0].epoch == epoch)
+    // Its block ended once its live bit cleared (a free a resize is to end, core/large_span.cpp).
+    if (seg->slabs[0].state.load(std::memory_order_seq_cst) == SLAB_IN_USE && seg->slabs[0].epoch == epoch &&
+        (seg->slabs[0].bits[0].allocated.load(std::memory_order_acquire) & Slab::LARGE_LIVE) != 0)
       ++info.live_count;
   }
   *out = info;
