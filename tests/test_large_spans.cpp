@@ -1278,6 +1278,7 @@ struct RacingResize {
   const char* what;
   bool pages_back = false;  // the free asks for the block's pages back
 };
+void PrintTo(const RacingResize& c, std::ostream* os) { *os << c.what; }
 
 class LargeSpanResizeRace : public ::testing::TestWithParam<RacingResize> {};
 
