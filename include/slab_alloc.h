@@ -199,7 +199,9 @@ bool epoch_close_era(SlabAllocator* alloc, EpochId epoch, uint64_t era);
  * block may also report success (a free by another thread cannot tell which of
  * two racing frees was first), and nothing is corrupted. The pages go back as a
  * close returns them (beyond the warm reserve). Never use it while some code may still use such
- * a block: that is a use after free. *released (may be NULL): the blocks freed.
+ * a block: that is a use after free. An arena whose chunks are blocks of such
+ * an activation ends with them (slab_arena.h). *released (may be NULL): the
+ * blocks freed, the arenas' chunks and fallback blocks included.
  * False for a bad allocator or epoch, and with TSLAB_ERR_REENTRANT. The malloc
  * override's scopes never destroy (survivors may still be referenced). */
 bool slab_epoch_destroy(SlabAllocator* alloc, EpochId epoch, uint64_t* released);

@@ -122,7 +122,10 @@ const char* slab_arena_config_error(void);
  * or TSLAB_ERR_OUT_OF_MEMORY (the first chunk is taken here). An arena lives no
  * longer than its allocator: slab_allocator_free ends it with the memory of its
  * chunks, and every later call on it is refused (TSLAB_ERR_INVALID_ARGUMENT)
- * but slab_arena_destroy, which frees what is left. */
+ * but slab_arena_destroy, which frees what is left. Nor longer than the blocks
+ * of its epoch activation: slab_epoch_destroy of that epoch frees its chunks
+ * and fallback blocks with the epoch's other blocks and ends it the same way,
+ * later calls then refused with TSLAB_ERR_STALE_EPOCH. */
 SlabArena* slab_arena_create(SlabAllocator* alloc, const SlabArenaOptions* options);
 /* Frees every chunk and fallback block; an epoch arena then closes its epoch.
  * False with TSLAB_ERR_STALE_EPOCH if that epoch was re-activated meanwhile (the

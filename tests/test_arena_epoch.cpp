@@ -9,7 +9,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
+#include "slab_alloc.h"
 #include "slab_arena.h"
 #include "test_util.h"
 #include "tslab/arena.hpp"
@@ -163,4 +165,110 @@ TEST(EpochArena, DestructorClosesTheEpoch) {
     ASSERT_TRUE(arena.ok());
   }
   EXPECT_EQ(alloc.epoch_state(8), tslab::EpochState::active);
+}
+
+// epoch_destroy of the epoch an arena takes its chunks from: the chunks and
+// fallback blocks are blocks of that epoch, released with the rest, so the arena
+// ends with them. Every later call is refused (stale_epoch) but destroy, which
+// frees only the record, and nothing reaches the released memory: the blocks
+// allocated after it, written whole, are never the arena's to hand out again.
+TEST(EpochArena, AnEpochDestroyedUnderTheArenaEndsIt) {
+  for (const TslabArenaOverflow overflow : {TSLAB_ARENA_OVERFLOW_GROW, TSLAB_ARENA_OVERFLOW_FALLBACK}) {
+    for (const bool close_epoch : {false, true}) {
+      tslab::Allocator alloc;
+      const tslab::EpochId e = alloc.epoch_current();
+      tslab::ArenaOptions o = epoch_options(8 * 1024);
+      o.overflow = overflow;
+      o.close_epoch = close_epoch;
+      tslab::Arena arena(alloc, o);
+      ASSERT_TRUE(arena.ok());
+      fill(arena, 64 * 1024, 1000);
+      void* big = arena.allocate(64 * 1024, 64);  // a dedicated chunk, or a fallback block
+      ASSERT_NE(big, nullptr);
+      const std::uint64_t held = alloc.epoch_info(e).live_count;
+      ASSERT_GT(held, 1u);
+
+      std::uint64_t released = 0;
+      ASSERT_EQ(alloc.epoch_destroy(e, &released), tslab::Error::ok);
+      EXPECT_EQ(released, held) << "the arena's chunks and fallback blocks are the epoch's blocks";
+      EXPECT_ALLOCATOR_OK(alloc);
+      alloc.collect();  // the released slabs' pages go back
+
+      EXPECT_EQ(arena.allocate(64, 8), nullptr);
+      EXPECT_EQ(tslab::last_error(), tslab::Error::stale_epoch);
+      EXPECT_EQ(arena.allocate(100000, 8), nullptr);
+      EXPECT_EQ(tslab::last_error(), tslab::Error::stale_epoch);
+      EXPECT_EQ(arena.reset(), tslab::Error::stale_epoch);
+      EXPECT_EQ(tslab::last_error(), tslab::Error::stale_epoch);
+
+      // The released memory serves other blocks; the arena touches none of it.
+      alloc.epoch_advance();
+      std::vector<void*> blocks;
+      for (int i = 0; i < 2000; ++i) {
+        void* p = alloc.allocate(1000);
+        ASSERT_NE(p, nullptr);
+        std::memset(p, 0x5a, 1000);
+        blocks.push_back(p);
+      }
+      EXPECT_EQ(arena.allocate(64, 8), nullptr);
+      EXPECT_EQ(arena.close(), tslab::Error::ok) << "the record goes";
+      EXPECT_FALSE(arena.ok());
+      for (void* p : blocks) {
+        EXPECT_EQ(static_cast<unsigned char*>(p)[999], 0x5a);
+        EXPECT_EQ(alloc.deallocate(p), tslab::Error::ok);
+      }
+      EXPECT_ALLOCATOR_OK(alloc);
+    }
+  }
+}
+
+// The same through the C API, and for an epoch arena whose scope ends after
+// the destroy; an arena of another epoch goes on as before.
+TEST(EpochArena, AnEpochDestroyedUnderTheArenaEndsOnlyItsArenas) {
+  tslab::Allocator alloc;
+  const tslab::EpochId e = 3, other = 4;
+  {
+    tslab::EpochArena frame(alloc, e, epoch_options(4096));
+    ASSERT_TRUE(frame.ok());
+    tslab::ArenaOptions o = epoch_options(4096);
+    o.epoch = other;
+    tslab::Arena kept(alloc, o);
+    ASSERT_TRUE(kept.ok());
+    fill(frame, 32 * 1024, 100);
+    fill(kept, 32 * 1024, 100);
+    const std::uint64_t kept_chunks = kept.stats().chunks;
+    ASSERT_EQ(alloc.epoch_destroy(e), tslab::Error::ok);
+    EXPECT_EQ(frame.stats().chunks, 0u);
+    EXPECT_EQ(tslab::last_error(), tslab::Error::stale_epoch);
+    EXPECT_NE(kept.allocate(5000, 8), nullptr) << "another epoch's arena grows as before";
+    EXPECT_EQ(kept.stats().chunks, kept_chunks + 1);
+  }  // frame's destructor: only the record is left to free
+  EXPECT_EQ(alloc.epoch_info(e).live_count, 0u);
+  EXPECT_EQ(alloc.epoch_info(other).live_count, 0u) << "kept's chunks freed by its destructor";
+  EXPECT_ALLOCATOR_OK(alloc);
+
+  SlabAllocator* c = slab_allocator_create();
+  ASSERT_NE(c, nullptr);
+  SlabArenaOptions co;
+  ASSERT_TRUE(slab_arena_options_init(&co));
+  co.epoch = 2;
+  co.chunk_size = 4096;
+  co.overflow = TSLAB_ARENA_OVERFLOW_GROW;
+  SlabArena* a = slab_arena_create(c, &co);
+  ASSERT_NE(a, nullptr);
+  for (int i = 0; i < 100; ++i) ASSERT_NE(slab_arena_alloc(a, 200, 8), nullptr);
+  uint64_t released = 0;
+  ASSERT_TRUE(slab_epoch_destroy(c, 2, &released));
+  EXPECT_GE(released, 5u);
+  EXPECT_EQ(slab_arena_alloc(a, 8, 8), nullptr);
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_STALE_EPOCH);
+  SlabArenaStats s;
+  EXPECT_FALSE(slab_arena_stats(a, &s));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_STALE_EPOCH);
+  EXPECT_TRUE(slab_arena_destroy(a));
+  EXPECT_FALSE(slab_arena_destroy(a));
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_INVALID_ARGUMENT);
+  char message[256];
+  EXPECT_TRUE(slab_check(c, message, sizeof message)) << message;
+  slab_allocator_free(c);
 }

@@ -101,8 +101,12 @@ ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* optio
   arena->first_ = first;
   arena->chunks_.store(first, std::memory_order_relaxed);
   if (alloc != nullptr) {
-    arena->bound_.end = [](void* owner) noexcept { static_cast<ArenaCore*>(owner)->end_with_allocator(); };
+    arena->bound_.end = [](void* owner, TslabError why) noexcept {
+      static_cast<ArenaCore*>(owner)->end(why);
+    };
     arena->bound_.owner = arena;
+    arena->bound_.epoch = epoch;
+    arena->bound_.era = era;
     alloc->add_dependent(&arena->bound_);
   }
   // Publication point of the arena: the caller hands the pointer to other threads.
@@ -150,10 +154,11 @@ TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
   return result;
 }
 
-void ArenaCore::end_with_allocator() noexcept {
+void ArenaCore::end(TslabError why) noexcept {
   // The record stays the caller's until its destroy (which then frees only the
   // record): released here, many arenas ending at once would outrun the
   // record pool's quarantine, and a stale pointer could name a new arena.
+  refusal_.store(why, std::memory_order_relaxed);
   fallback_.store(nullptr, std::memory_order_relaxed);
   chunks_.store(nullptr, std::memory_order_relaxed);
   first_ = nullptr;
@@ -162,7 +167,7 @@ void ArenaCore::end_with_allocator() noexcept {
 }
 
 TslabError ArenaCore::reset() noexcept {
-  if (!usable()) return TSLAB_ERR_INVALID_ARGUMENT;
+  if (!usable()) return refusal();
   const std::uint64_t reached = consumed();
   if (reached > high_water_.load(std::memory_order_relaxed))
     high_water_.store(reached, std::memory_order_relaxed);
@@ -193,7 +198,7 @@ std::uint64_t ArenaCore::consumed() const noexcept {
 }
 
 TslabError ArenaCore::stats(SlabArenaStats* out) const noexcept {
-  if (!usable()) return TSLAB_ERR_INVALID_ARGUMENT;
+  if (!usable()) return refusal();
   *out = SlabArenaStats{};
   for (const ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr; c = c->next) {
     out->capacity += c->capacity;

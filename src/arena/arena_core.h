@@ -64,8 +64,13 @@ class ArenaCore {
   // False once destroyed. Allocation needs no test of it: a dead arena's current
   // chunk has no room, so every allocation reaches allocate_slow, which asks.
   bool alive() const noexcept { return live_.load(std::memory_order_acquire); }
-  // Alive and its allocator not ended (end_with_allocator): calls are served.
+  // Alive and not ended with its allocator or its epoch (end): calls are served.
   bool usable() const noexcept { return alive() && !ended_.load(std::memory_order_acquire); }
+  // Why a call on an arena that is not usable is refused.
+  TslabError refusal() const noexcept {
+    return alive() && ended_.load(std::memory_order_acquire) ? refusal_.load(std::memory_order_relaxed)
+                                                             : TSLAB_ERR_INVALID_ARGUMENT;
+  }
 
   // Test hook: calls visit(base, used bytes) for every chunk held, newest first.
   // Needs the arena to itself.
@@ -74,10 +79,11 @@ class ArenaCore {
     for (const ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr; c = c->next)
       visit(static_cast<const char*>(c->base), c->offset.load(std::memory_order_relaxed));
   }
-  // The end of the arena's allocator (AllocatorDependent): its chunks and
-  // fallback blocks go with the allocator's memory, and every later call is
-  // refused but destroy, which frees what is left: the record.
-  void end_with_allocator() noexcept;
+  // The end of the arena's allocator, or of its epoch activation's blocks by
+  // epoch_destroy (AllocatorDependent): its chunks and fallback blocks go with
+  // them, and every later call is refused with `why` but destroy, which frees
+  // what is left: the record.
+  void end(TslabError why) noexcept;
 
   // A thread-local arena is destroyed only through thread_arena.h.
   bool thread_owned() const noexcept { return thread_owned_; }
@@ -177,7 +183,8 @@ class ArenaCore {
   ArenaChunk buffer_chunk_;                   // the caller buffer's header, if any
   std::atomic<bool> live_{true};              // cleared, once, by destroy or the allocator's end
   AllocatorDependent bound_;                  // on alloc_'s list while the arena lives
-  std::atomic<bool> ended_{false};            // set, once, by the allocator's end
+  std::atomic<bool> ended_{false};            // set, once, by the allocator's or the epoch's end
+  std::atomic<TslabError> refusal_{TSLAB_ERR_INVALID_ARGUMENT};  // why, once ended
 };
 
 }  // namespace tslab::detail

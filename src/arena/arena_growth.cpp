@@ -44,7 +44,7 @@ void zero_unless_known_zero(const void* block, char* bytes, std::size_t size) no
 }  // namespace
 
 void* ArenaCore::allocate_slow(std::size_t size, std::size_t alignment, ArenaChunk* tried) noexcept {
-  if (!usable()) return refuse(TSLAB_ERR_INVALID_ARGUMENT);
+  if (!usable()) return refuse(refusal());
   // Another thread may have installed a chunk since `tried` was read.
   for (ArenaChunk* now = current_.load(std::memory_order_acquire); now != tried;
        now = current_.load(std::memory_order_acquire)) {

@@ -116,7 +116,8 @@ TslabError AllocatorCore::destroy(AllocatorCore* core) noexcept {
   while (dependents != nullptr) {
     AllocatorDependent* next = dependents->next;
     dependents->prev = dependents->next = nullptr;
-    dependents->end(dependents->owner);
+    dependents->linked = false;
+    dependents->end(dependents->owner, TSLAB_ERR_INVALID_ARGUMENT);
     dependents = next;
   }
   bury(core);
@@ -129,10 +130,17 @@ void AllocatorCore::add_dependent(AllocatorDependent* d) noexcept {
   d->next = dependents_;
   if (dependents_ != nullptr) dependents_->prev = d;
   dependents_ = d;
+  d->linked = true;
 }
 
 void AllocatorCore::remove_dependent(AllocatorDependent* d) noexcept {
   const CountedLock lock(mutex_, counters_);
+  unlink_dependent_locked(d);
+}
+
+void AllocatorCore::unlink_dependent_locked(AllocatorDependent* d) noexcept {
+  if (!d->linked) return;  // ended by an epoch_destroy meanwhile
+  d->linked = false;
   if (d->prev != nullptr)
     d->prev->next = d->next;
   else

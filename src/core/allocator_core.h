@@ -110,6 +110,10 @@ class AllocatorCore final : public SlabSource {
   // before the allocator's, never both.
   void add_dependent(AllocatorDependent* d) noexcept;
   void remove_dependent(AllocatorDependent* d) noexcept;
+  void unlink_dependent_locked(AllocatorDependent* d) noexcept;
+  // Ends the dependents bound to an activation of `epoch` up to `last_era`
+  // (epoch_destroy, before it releases their blocks).
+  void end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t last_era) noexcept;
   // The allocator every empty tslab::Allocator refers to: never live.
   static AllocatorCore* dead() noexcept;
 

@@ -36,6 +36,18 @@ std::uint64_t AllocatorCore::destroy_in_slab(const void* first, std::uint32_t ep
   return released;
 }
 
+void AllocatorCore::end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t last_era) noexcept {
+  const CountedLock lock(mutex_, counters_);
+  for (AllocatorDependent* d = dependents_; d != nullptr;) {
+    AllocatorDependent* const next = d->next;
+    if (d->era != 0 && d->epoch == epoch && d->era <= last_era) {
+      unlink_dependent_locked(d);
+      d->end(d->owner, TSLAB_ERR_STALE_EPOCH);
+    }
+    d = next;
+  }
+}
+
 bool AllocatorCore::epoch_destroy(std::uint32_t epoch, std::uint64_t* released) noexcept {
   if (!alive_or_error() || !in_range_or_error(epoch) || !may_wait_or_error()) return false;
   if (epochs_.state(epoch) == EPOCH_ACTIVE && !epoch_close(epoch)) return false;
@@ -46,6 +58,7 @@ bool AllocatorCore::epoch_destroy(std::uint32_t epoch, std::uint64_t* released) 
   // every block they handed out is in a bitmap the walk below reads.
   if (last_era > quiesced_era_[epoch].load(std::memory_order_acquire) && !quiesce_epoch(epoch, last_era))
     return false;
+  end_dependents_of_epoch(epoch, last_era);  // arenas over the blocks released below
   SegmentHeader* head = nullptr;
   {
     const CountedLock lock(mutex_, counters_);
