@@ -125,7 +125,9 @@ const char* slab_arena_config_error(void);
  * but slab_arena_destroy, which frees what is left. Nor longer than the blocks
  * of its epoch activation: slab_epoch_destroy of that epoch frees its chunks
  * and fallback blocks with the epoch's other blocks and ends it the same way,
- * later calls then refused with TSLAB_ERR_STALE_EPOCH. */
+ * later calls then refused with TSLAB_ERR_STALE_EPOCH (an arena over a caller
+ * buffer with the error policy holds no such block and goes on), and an arena
+ * whose creation raced that destroy is not created (TSLAB_ERR_STALE_EPOCH). */
 SlabArena* slab_arena_create(SlabAllocator* alloc, const SlabArenaOptions* options);
 /* Frees every chunk and fallback block; an epoch arena then closes its epoch.
  * False with TSLAB_ERR_STALE_EPOCH if that epoch was re-activated meanwhile (the

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/allocator_core.h"
 #include "slab_alloc.h"
 #include "slab_arena.h"
 #include "test_util.h"
@@ -271,4 +272,51 @@ TEST(EpochArena, AnEpochDestroyedUnderTheArenaEndsOnlyItsArenas) {
   char message[256];
   EXPECT_TRUE(slab_check(c, message, sizeof message)) << message;
   slab_allocator_free(c);
+}
+
+// An arena over a caller buffer with the error policy holds no block of its
+// epoch: a destroy of the epoch leaves it working.
+TEST(EpochArena, ABufferArenaOutlivesItsEpochsDestroy) {
+  tslab::Allocator alloc;
+  alignas(64) static unsigned char buffer[4096];
+  tslab::ArenaOptions o = epoch_options(4096);
+  o.buffer = buffer;
+  o.buffer_size = sizeof buffer;
+  o.overflow = TSLAB_ARENA_OVERFLOW_ERROR;
+  tslab::Arena arena(alloc, o);
+  ASSERT_TRUE(arena.ok());
+  ASSERT_NE(arena.allocate(100, 8), nullptr);
+  ASSERT_EQ(alloc.epoch_destroy(alloc.epoch_current()), tslab::Error::ok);
+  void* p = arena.allocate(100, 8);
+  EXPECT_NE(p, nullptr);
+  EXPECT_GE(static_cast<unsigned char*>(p), buffer);
+  EXPECT_LT(static_cast<unsigned char*>(p), buffer + sizeof buffer);
+  EXPECT_EQ(arena.reset(), tslab::Error::ok);
+}
+
+// Once an epoch_destroy ended the dependents of an activation, one of that
+// activation added later (an arena whose creation raced the destroy, its first
+// chunk released with the epoch's blocks) is refused, and the arena's creation
+// fails; one of a later activation is added.
+TEST(EpochArena, AnArenaCreatedAsItsEpochIsDestroyedFails) {
+  tslab::Allocator alloc;
+  tslab::detail::AllocatorCore& core = *alloc.core();
+  const tslab::EpochId e = alloc.epoch_current();
+  const std::uint64_t era = core.epochs().open_era(e);
+  ASSERT_NE(era, 0u);
+  ASSERT_EQ(alloc.epoch_destroy(e), tslab::Error::ok);
+  tslab::detail::AllocatorDependent late;
+  late.end = [](void*, TslabError) noexcept {};
+  late.epoch = e;
+  late.era = era;
+  EXPECT_FALSE(core.add_dependent(&late));
+  EXPECT_FALSE(late.linked);
+  alloc.epoch_advance();
+  alloc.epoch_advance();  // any later activation of e
+  while (alloc.epoch_current() != e) alloc.epoch_advance();
+  late.era = core.epochs().open_era(e);
+  ASSERT_GT(late.era, era);
+  EXPECT_TRUE(core.add_dependent(&late));
+  core.remove_dependent(&late);
+  EXPECT_ALLOCATOR_OK(alloc);
 }

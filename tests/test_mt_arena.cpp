@@ -332,4 +332,42 @@ TEST(ArenaEpochRace, ArenaDestroyRacingItsEpochsDestroy) {
   EXPECT_ALLOCATOR_OK(alloc);
 }
 
+// Arenas created while another thread destroys their epoch: each creation
+// fails (the epoch closing, or its activation destroyed) or makes an arena that
+// the destroy ends, so that none is left allocating from released chunks.
+TEST(ArenaEpochRace, ArenasCreatedRacingTheirEpochsDestroyAreEnded) {
+  tslab::Allocator alloc;
+  const std::size_t rounds = scaled(300);
+  SpinBarrier start(2);
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const tslab::EpochId e = alloc.epoch_current();
+    std::vector<SlabArena*> made;
+    std::thread creator([&] {
+      start.arrive_and_wait();
+      for (int i = 0; i < 8; ++i) {
+        SlabArenaOptions o;
+        ASSERT_TRUE(slab_arena_options_init(&o));
+        o.epoch = e;
+        o.chunk_size = SLAB_ARENA_MIN_CHUNK;
+        o.overflow = TSLAB_ARENA_OVERFLOW_GROW;
+        if (SlabArena* a = slab_arena_create(alloc.c_allocator(), &o)) {
+          made.push_back(a);
+        } else {
+          const TslabError why = slab_last_error();
+          EXPECT_TRUE(why == TSLAB_ERR_EPOCH_CLOSING || why == TSLAB_ERR_STALE_EPOCH) << why;
+        }
+      }
+    });
+    start.arrive_and_wait();
+    EXPECT_EQ(alloc.epoch_destroy(e), tslab::Error::ok);
+    creator.join();
+    for (SlabArena* a : made) {
+      EXPECT_EQ(slab_arena_alloc(a, 16, 8), nullptr) << "round " << r;
+      EXPECT_EQ(slab_last_error(), TSLAB_ERR_STALE_EPOCH);
+      EXPECT_TRUE(slab_arena_destroy(a));
+    }
+    alloc.epoch_advance();
+  }
+  EXPECT_ALLOCATOR_OK(alloc);
+}
 }  // namespace

@@ -68,6 +68,11 @@ ArenaCore::ArenaCore(AllocatorCore* alloc, const SlabArenaOptions& options, std:
       zero_(options.zero_on_reset),
       close_epoch_(options.close_epoch) {}
 
+namespace {
+// The current chunk of every dead arena: no room, never written.
+constinit ArenaChunk g_dead_chunk{};
+}  // namespace
+
 ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* options) noexcept {
   SlabArenaOptions from_table;
   if (options == nullptr) {
@@ -100,24 +105,31 @@ ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* optio
   }
   arena->first_ = first;
   arena->chunks_.store(first, std::memory_order_relaxed);
+  // Publication point of the arena: the caller hands the pointer to other threads.
+  arena->current_.store(first, std::memory_order_release);
   if (alloc != nullptr) {
     arena->bound_.end = [](void* owner, TslabError why) noexcept {
       static_cast<ArenaCore*>(owner)->end(why);
     };
     arena->bound_.owner = arena;
     arena->bound_.epoch = epoch;
-    arena->bound_.era = era;
-    alloc->add_dependent(&arena->bound_);
+    // Its blocks are of the activation, unless a caller buffer with the error
+    // policy is all it will ever use.
+    arena->bound_.era =
+        options->buffer != nullptr && arena->overflow_ == TSLAB_ARENA_OVERFLOW_ERROR ? 0 : era;
+    // After the stores above: an epoch_destroy from here ends the arena (end
+    // overwrites them). One that already ended the dependents of this era
+    // releases the first chunk with the epoch's blocks: the arena fails.
+    if (!alloc->add_dependent(&arena->bound_)) {
+      arena->live_.store(false, std::memory_order_relaxed);
+      arena->current_.store(&g_dead_chunk, std::memory_order_relaxed);
+      arena->~ArenaCore();
+      arena_record_release(record);
+      return static_cast<ArenaCore*>(refuse(TSLAB_ERR_STALE_EPOCH));
+    }
   }
-  // Publication point of the arena: the caller hands the pointer to other threads.
-  arena->current_.store(first, std::memory_order_release);
   return arena;
 }
-
-namespace {
-// The current chunk of every dead arena: no room, never written.
-constinit ArenaChunk g_dead_chunk{};
-}  // namespace
 
 TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
   // Linearization point of a destroy: of destroys that race, one clears the flag;

@@ -124,13 +124,16 @@ TslabError AllocatorCore::destroy(AllocatorCore* core) noexcept {
   return TSLAB_OK;
 }
 
-void AllocatorCore::add_dependent(AllocatorDependent* d) noexcept {
+bool AllocatorCore::add_dependent(AllocatorDependent* d) noexcept {
   const CountedLock lock(mutex_, counters_);
+  // An epoch_destroy ended this activation's dependents already (and releases its blocks).
+  if (d->era != 0 && d->era <= destroyed_era_[d->epoch]) return false;
   d->prev = nullptr;
   d->next = dependents_;
   if (dependents_ != nullptr) dependents_->prev = d;
   dependents_ = d;
   d->linked = true;
+  return true;
 }
 
 void AllocatorCore::remove_dependent(AllocatorDependent* d) noexcept {

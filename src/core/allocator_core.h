@@ -108,7 +108,9 @@ class AllocatorCore final : public SlabSource {
   static TslabError destroy(AllocatorCore* core) noexcept;
   // Dependents (AllocatorDependent): added once, removed by their own end
   // before the allocator's, never both.
-  void add_dependent(AllocatorDependent* d) noexcept;
+  // False, and `d` not added, if an epoch_destroy ended the dependents of its
+  // activation already.
+  bool add_dependent(AllocatorDependent* d) noexcept;
   void remove_dependent(AllocatorDependent* d) noexcept;
   void unlink_dependent_locked(AllocatorDependent* d) noexcept;
   // Ends the dependents bound to an activation of `epoch` up to `last_era`
@@ -745,6 +747,8 @@ class AllocatorCore final : public SlabSource {
   SegmentHeader* dormant_ = nullptr;          // small segments whose metadata pages went back
   Slab* deferred_ = nullptr;                  // unlinked, UNUSED, waiting for pins and queues (still_reached)
   AllocatorDependent* dependents_ = nullptr;  // ended by destroy (allocator lock)
+  // Per slot: the last era whose dependents an epoch_destroy ended (allocator lock).
+  std::uint64_t destroyed_era_[SLAB_MAX_EPOCH_COUNT] = {};
   std::atomic<std::uint64_t> new_slabs_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_recycled_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_reused_[NUM_CLASSES] = {};

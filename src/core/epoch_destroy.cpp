@@ -38,6 +38,8 @@ std::uint64_t AllocatorCore::destroy_in_slab(const void* first, std::uint32_t ep
 
 void AllocatorCore::end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t last_era) noexcept {
   const CountedLock lock(mutex_, counters_);
+  // Linearization point of the dependents' end: one added later finds it (add_dependent).
+  if (last_era > destroyed_era_[epoch]) destroyed_era_[epoch] = last_era;
   for (AllocatorDependent* d = dependents_; d != nullptr;) {
     AllocatorDependent* const next = d->next;
     if (d->era != 0 && d->epoch == epoch && d->era <= last_era) {
