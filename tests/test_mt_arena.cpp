@@ -300,6 +300,38 @@ TEST(SharedArenaProperty, RacingGrowthInstallsOneChunkAtATime) {
 
 namespace {
 
+// Runs `rounds` rounds on the allocator's current epoch e: before(e, r), then
+// racer(e) on a thread of its own started together with epoch_destroy(e), then
+// after(e, r) once both are done; the next round takes the next slot.
+template <class Before, class Racer, class After>
+void race_epoch_destroys(tslab::Allocator& alloc, std::size_t rounds, Before before, Racer racer,
+                         After after) {
+  SpinBarrier start(2);
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const tslab::EpochId e = alloc.epoch_current();
+    before(e, r);
+    std::thread t([&] {
+      start.arrive_and_wait();
+      racer(e);
+    });
+    start.arrive_and_wait();
+    EXPECT_EQ(alloc.epoch_destroy(e), tslab::Error::ok);
+    t.join();
+    after(e, r);
+    alloc.epoch_advance();  // the next slot, open
+  }
+  EXPECT_ALLOCATOR_OK(alloc);
+}
+
+SlabArenaOptions racing_arena_options(tslab::EpochId e, TslabArenaOverflow overflow) {
+  SlabArenaOptions o;
+  EXPECT_TRUE(slab_arena_options_init(&o));
+  o.epoch = e;
+  o.chunk_size = SLAB_ARENA_MIN_CHUNK;
+  o.overflow = overflow;
+  return o;
+}
+
 // An arena destroyed while another thread destroys its epoch: both free the
 // arena's chunks, and of two frees of a chunk one is refused. Misuse (the
 // destroy reads the chunks' headers, blocks the epoch's destroy releases), but
@@ -307,29 +339,18 @@ namespace {
 // `make test`.
 TEST(ArenaEpochRace, ArenaDestroyRacingItsEpochsDestroy) {
   tslab::Allocator alloc;
-  const std::size_t rounds = scaled(400);
-  SpinBarrier start(2);
-  for (std::size_t r = 0; r < rounds; ++r) {
-    const tslab::EpochId e = alloc.epoch_current();
-    SlabArenaOptions o;
-    ASSERT_TRUE(slab_arena_options_init(&o));
-    o.epoch = e;
-    o.chunk_size = SLAB_ARENA_MIN_CHUNK;
-    o.overflow = (r & 1) != 0 ? TSLAB_ARENA_OVERFLOW_GROW : TSLAB_ARENA_OVERFLOW_FALLBACK;
-    SlabArena* arena = slab_arena_create(alloc.c_allocator(), &o);
-    ASSERT_NE(arena, nullptr) << r;
-    for (int i = 0; i < 40; ++i) ASSERT_NE(slab_arena_alloc(arena, 300, 8), nullptr);
-    std::thread destroyer([&] {
-      start.arrive_and_wait();
-      EXPECT_TRUE(slab_arena_destroy(arena));
-    });
-    start.arrive_and_wait();
-    EXPECT_EQ(alloc.epoch_destroy(e), tslab::Error::ok);
-    destroyer.join();
-    EXPECT_EQ(alloc.epoch_info(e).live_count, 0u) << r;
-    alloc.epoch_advance();  // the next slot, open
-  }
-  EXPECT_ALLOCATOR_OK(alloc);
+  SlabArena* arena = nullptr;
+  race_epoch_destroys(
+      alloc, scaled(400),
+      [&](tslab::EpochId e, std::size_t r) {
+        const SlabArenaOptions o =
+            racing_arena_options(e, (r & 1) != 0 ? TSLAB_ARENA_OVERFLOW_GROW : TSLAB_ARENA_OVERFLOW_FALLBACK);
+        arena = slab_arena_create(alloc.c_allocator(), &o);
+        ASSERT_NE(arena, nullptr) << r;
+        for (int i = 0; i < 40; ++i) ASSERT_NE(slab_arena_alloc(arena, 300, 8), nullptr);
+      },
+      [&](tslab::EpochId) { EXPECT_TRUE(slab_arena_destroy(arena)); },
+      [&](tslab::EpochId e, std::size_t r) { EXPECT_EQ(alloc.epoch_info(e).live_count, 0u) << r; });
 }
 
 // Arenas created while another thread destroys their epoch: each creation
@@ -337,37 +358,27 @@ TEST(ArenaEpochRace, ArenaDestroyRacingItsEpochsDestroy) {
 // the destroy ends, so that none is left allocating from released chunks.
 TEST(ArenaEpochRace, ArenasCreatedRacingTheirEpochsDestroyAreEnded) {
   tslab::Allocator alloc;
-  const std::size_t rounds = scaled(300);
-  SpinBarrier start(2);
-  for (std::size_t r = 0; r < rounds; ++r) {
-    const tslab::EpochId e = alloc.epoch_current();
-    std::vector<SlabArena*> made;
-    std::thread creator([&] {
-      start.arrive_and_wait();
-      for (int i = 0; i < 8; ++i) {
-        SlabArenaOptions o;
-        ASSERT_TRUE(slab_arena_options_init(&o));
-        o.epoch = e;
-        o.chunk_size = SLAB_ARENA_MIN_CHUNK;
-        o.overflow = TSLAB_ARENA_OVERFLOW_GROW;
-        if (SlabArena* a = slab_arena_create(alloc.c_allocator(), &o)) {
-          made.push_back(a);
-        } else {
-          const TslabError why = slab_last_error();
-          EXPECT_TRUE(why == TSLAB_ERR_EPOCH_CLOSING || why == TSLAB_ERR_STALE_EPOCH) << why;
+  std::vector<SlabArena*> made;
+  race_epoch_destroys(
+      alloc, scaled(300), [&](tslab::EpochId, std::size_t) { made.clear(); },
+      [&](tslab::EpochId e) {
+        for (int i = 0; i < 8; ++i) {
+          const SlabArenaOptions o = racing_arena_options(e, TSLAB_ARENA_OVERFLOW_GROW);
+          if (SlabArena* a = slab_arena_create(alloc.c_allocator(), &o)) {
+            made.push_back(a);
+          } else {
+            const TslabError why = slab_last_error();
+            EXPECT_TRUE(why == TSLAB_ERR_EPOCH_CLOSING || why == TSLAB_ERR_STALE_EPOCH) << why;
+          }
         }
-      }
-    });
-    start.arrive_and_wait();
-    EXPECT_EQ(alloc.epoch_destroy(e), tslab::Error::ok);
-    creator.join();
-    for (SlabArena* a : made) {
-      EXPECT_EQ(slab_arena_alloc(a, 16, 8), nullptr) << "round " << r;
-      EXPECT_EQ(slab_last_error(), TSLAB_ERR_STALE_EPOCH);
-      EXPECT_TRUE(slab_arena_destroy(a));
-    }
-    alloc.epoch_advance();
-  }
-  EXPECT_ALLOCATOR_OK(alloc);
+      },
+      [&](tslab::EpochId, std::size_t r) {
+        for (SlabArena* a : made) {
+          EXPECT_EQ(slab_arena_alloc(a, 16, 8), nullptr) << "round " << r;
+          EXPECT_EQ(slab_last_error(), TSLAB_ERR_STALE_EPOCH);
+          EXPECT_TRUE(slab_arena_destroy(a));
+        }
+      });
 }
+
 }  // namespace
