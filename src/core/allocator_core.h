@@ -670,8 +670,9 @@ class AllocatorCore final : public SlabSource {
   // A freed span whose id has no generation left: its range goes back for good,
   // once no validation holds its header but the caller's (it holds one pin).
   void retire_span(SegmentHeader* seg) noexcept;
-  // Unmaps the ranges of retired spans whose headers validations let go since.
-  void unmap_retired_let_go() noexcept;
+  // Appends to ranges[n..] (up to the release batch) the ranges of retired spans
+  // whose headers validations let go since, off the held list; the new count.
+  std::size_t take_retired_let_go_locked(ReleasedRange* ranges, std::size_t n) noexcept;
   // A bare header no validation still holds; nullptr if none. Allocator lock held.
   SegmentHeader* take_bare_span_locked() noexcept;
   // Puts a bare header on the list take_bare_span_locked reads. Allocator lock held.

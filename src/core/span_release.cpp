@@ -71,12 +71,12 @@ void AllocatorCore::release_span_cache_locked() noexcept {
 }
 
 void AllocatorCore::trim_span_cache(std::uint64_t keep) noexcept {
-  unmap_retired_let_go();
   ReleasedRange ranges[RELEASE_BATCH];
   for (std::size_t n = RELEASE_BATCH; n == RELEASE_BATCH;) {
     n = 0;
     {
       const CountedLock lock(mutex_, counters_);
+      n = take_retired_let_go_locked(ranges, n);
       while (n < RELEASE_BATCH && (large_cache_.reserved_bytes() > keep ||
                                    (keep != 0 && large_cache_.size() > MAX_CACHED_SPANS))) {
         SegmentHeader* seg = large_cache_.take_oldest();
@@ -89,40 +89,37 @@ void AllocatorCore::trim_span_cache(std::uint64_t keep) noexcept {
 }
 
 void AllocatorCore::retire_span(SegmentHeader* seg) noexcept {
-  ReleasedRange range{};
+  ReleasedRange ranges[RELEASE_BATCH];
+  std::size_t n = 0;
   {
     const CountedLock lock(mutex_, counters_);
-    range = unbind_span_locked(seg);
+    const ReleasedRange range = unbind_span_locked(seg);
     // seq_cst, after the map's clear: the binding protocol's releaser half. A
     // validation that pinned the header before may be reading the range. One
     // pin is the caller's own: the free's validation.
     if (seg->pins[0].load(std::memory_order_seq_cst) > 1) {
       seg->next_cached = retired_held_;
       retired_held_ = seg;
-      return;
+    } else {
+      ranges[n++] = range;
     }
-  }
-  unmap(&range, 1);
-  unmap_retired_let_go();
-}
-
-void AllocatorCore::unmap_retired_let_go() noexcept {
-  ReleasedRange ranges[RELEASE_BATCH];
-  std::size_t n = 0;
-  {
-    const CountedLock lock(mutex_, counters_);
-    for (SegmentHeader** link = &retired_held_; *link != nullptr && n < RELEASE_BATCH;) {
-      SegmentHeader* seg = *link;
-      if (seg->pins[0].load(std::memory_order_seq_cst) != 0) {
-        link = &seg->next_cached;
-        continue;
-      }
-      *link = seg->next_cached;
-      seg->next_cached = nullptr;
-      ranges[n++] = ReleasedRange{reinterpret_cast<void*>(seg->base), seg->size};
-    }
+    n = take_retired_let_go_locked(ranges, n);
   }
   unmap(ranges, n);
+}
+
+std::size_t AllocatorCore::take_retired_let_go_locked(ReleasedRange* ranges, std::size_t n) noexcept {
+  for (SegmentHeader** link = &retired_held_; *link != nullptr && n < RELEASE_BATCH;) {
+    SegmentHeader* seg = *link;
+    if (seg->pins[0].load(std::memory_order_seq_cst) != 0) {
+      link = &seg->next_cached;
+      continue;
+    }
+    *link = seg->next_cached;
+    seg->next_cached = nullptr;
+    ranges[n++] = ReleasedRange{reinterpret_cast<void*>(seg->base), seg->size};
+  }
+  return n;
 }
 
 SegmentHeader* AllocatorCore::take_bare_span_locked() noexcept {
