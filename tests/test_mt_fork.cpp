@@ -7,15 +7,18 @@
 // most children hung in a lock a vanished thread held; the watchdog alarm turns
 // such a hang into a failure instead of a stuck test.
 #include <gtest/gtest.h>
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "epoch_domain.h"
+#include "forwarding_platform.h"
 #include "segment/segment_map.h"
 #include "size_class/size_classes.h"
 #include "slab_alloc.h"
@@ -270,6 +273,88 @@ TEST(MtFork, AChildCollectsRemoteFreesIntoASlabAVanishedThreadLeftFlagged) {
   s->remote_queued.store(false);  // the parent's slab as it was
   for (void* p : blocks) EXPECT_EQ(a.deallocate(p), tslab::Error::ok);
   EXPECT_TRUE(a.check().ok);
+}
+
+// A platform that parks one chosen thread inside its next reserve or commit
+// (the first step of taking a new span) until the test lets it go.
+class ParkingPlatform final : public tslab_test::ForwardingPlatform {
+ public:
+  static thread_local bool parks_here;  // set by the thread to be parked
+  std::atomic<bool> armed{false}, parked{false}, released{false};
+
+  void* reserve(std::size_t size, std::size_t alignment) noexcept override {
+    park();
+    return ForwardingPlatform::reserve(size, alignment);
+  }
+  bool commit(void* p, std::size_t size) noexcept override {
+    park();
+    return ForwardingPlatform::commit(p, size);
+  }
+
+ private:
+  void park() {
+    if (!parks_here || !armed.exchange(false)) return;
+    parked.store(true);
+    while (!released.load()) std::this_thread::yield();
+  }
+};
+thread_local bool ParkingPlatform::parks_here = false;
+
+ParkingPlatform* g_release_at_fork = nullptr;
+void release_parked_at_fork() {
+  if (ParkingPlatform* p = g_release_at_fork) p->released.store(true);
+}
+
+// A shared arena's growth takes its grow lock, then a chunk from the allocator.
+// A thread parked there at the fork held the lock in the parent; the child,
+// where that thread does not exist, must still be able to grow the arena.
+// The parked thread is let go only once fork() has begun (by a fork handler
+// registered after tslab's, so run before them): a fork that waits for the
+// arena's lock lets it finish first, one that does not leaves the lock held.
+TEST(MtFork, AChildGrowsASharedArenaAnotherThreadWasGrowingAtTheFork) {
+  constexpr std::size_t MiB = std::size_t{1} << 20;
+  ParkingPlatform platform;
+  tslab::Options options;
+  options.platform = &platform;
+  tslab::Allocator alloc(options);
+  SlabArenaOptions o;
+  ASSERT_TRUE(slab_arena_options_init(&o));
+  o.chunk_size = MiB;  // a span of its own: a new chunk reserves or commits
+  o.overflow = TSLAB_ARENA_OVERFLOW_GROW;
+  o.shared = true;
+  SlabArena* arena = slab_arena_create(alloc.c_allocator(), &o);
+  ASSERT_NE(arena, nullptr);
+  static std::once_flag once;
+  std::call_once(once, [] { ASSERT_EQ(pthread_atfork(release_parked_at_fork, nullptr, nullptr), 0); });
+  g_release_at_fork = &platform;
+
+  // The grower fills the first chunk, then parks inside taking the second.
+  platform.armed.store(true);
+  std::thread grower([&] {
+    ParkingPlatform::parks_here = true;
+    for (int i = 0; i < 40; ++i) ASSERT_NE(slab_arena_alloc(arena, 32 * 1024, 16), nullptr);
+  });
+  while (!platform.parked.load()) std::this_thread::yield();
+
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(60);  // a hang is a failure (SIGALRM), never a stuck test
+    // Two chunks' worth: at least one growth of the arena in the child.
+    for (int i = 0; i < 64; ++i)
+      if (slab_arena_alloc(arena, 32 * 1024, 16) == nullptr) ::_exit(1);
+    if (!slab_arena_destroy(arena)) ::_exit(2);
+    ::_exit(alloc.check().ok ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  grower.join();
+  g_release_at_fork = nullptr;  // the handler stays installed for later forks
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died of signal " << WTERMSIG(status)
+                                 << (WTERMSIG(status) == SIGALRM ? " (hung in the arena's growth)" : "");
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: allocation failed, 2: destroy failed, 3: check failed";
+  EXPECT_TRUE(slab_arena_destroy(arena));
+  EXPECT_TRUE(alloc.check().ok);
 }
 
 }  // namespace

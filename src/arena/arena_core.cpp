@@ -128,6 +128,10 @@ ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* optio
       return static_cast<ArenaCore*>(refuse(TSLAB_ERR_STALE_EPOCH));
     }
   }
+  if (arena->shared_) {
+    arena->shared_entry_.grow_lock = &arena->grow_mutex_;
+    shared_arena_track(&arena->shared_entry_);
+  }
   return arena;
 }
 
@@ -139,6 +143,7 @@ TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
     set_error(TSLAB_ERR_INVALID_ARGUMENT);
     return TSLAB_ERR_INVALID_ARGUMENT;
   }
+  if (arena->shared_) shared_arena_untrack(&arena->shared_entry_);
   // Ended with its allocator: its chunks went with the allocator's memory, only
   // the record is left to free (once, as any arena's).
   if (arena->ended_.load(std::memory_order_acquire)) {

@@ -20,6 +20,7 @@
 
 #include "arena/arena_chunk.h"
 #include "arena/bump.h"
+#include "arena/shared_arenas.h"
 #include "core/allocator_dependent.h"
 #include "core/thread_cache.h"
 #include "platform/mutex.h"
@@ -180,6 +181,7 @@ class ArenaCore {
   std::atomic<ArenaChunk*> chunks_{nullptr};  // every chunk held, newest first
   ArenaChunk* first_ = nullptr;               // kept by reset
   Mutex grow_mutex_;                          // shared: taken to install or link a chunk
+  SharedArenaEntry shared_entry_;             // shared: held across fork() (arena/shared_arenas.h)
   ArenaChunk buffer_chunk_;                   // the caller buffer's header, if any
   std::atomic<bool> live_{true};              // cleared, once, by destroy or the allocator's end
   AllocatorDependent bound_;                  // on alloc_'s list while the arena lives

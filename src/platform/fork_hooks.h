@@ -26,6 +26,7 @@ enum class ForkRank : std::uint8_t {
   thread_arena,       // the process allocator of thread-local arenas
   domains,            // epoch domains' stripe locks and record pool
   arena_records,      // arenas' record pool
+  shared_arenas,      // the live shared arenas' list, then each one's grow lock
   allocator_records,  // allocator records
   allocators,         // the live-allocator list, then every live allocator's locks
   registry,           // the slab-id registry
