@@ -68,8 +68,10 @@ EpochId tslab_scope_begin(const char* label);
  * own, closes that epoch (then ends each enclosing scope whose end came early,
  * tslab_scope_end_checked). False (TSLAB_ERR_DOMAIN_MISUSE) if the thread has no
  * scope open, and (TSLAB_ERR_REENTRANT, the scope stays) from a signal handler
- * that interrupted malloc or free. A scope begun from such a handler shares
- * its parent's epoch. */
+ * that interrupted malloc or free. A scope begun from such a handler, or from
+ * one that interrupted a scope's begin or end, shares the epoch the thread
+ * allocates into; a handler's scopes otherwise nest inside the thread's, and
+ * the thread's scopes are as they were once the handler has ended its own. */
 bool tslab_scope_end(void);
 
 /* The calling thread's innermost scope: a number no other scope of the process

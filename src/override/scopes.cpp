@@ -50,6 +50,13 @@ EpochId epoch_in_use() noexcept {
   return tl_scopes.depth == 0 ? 0 : tl_scopes.frames[tl_scopes.depth - 1].epoch;
 }
 
+// A signal handler may begin and end scopes of its own at any point (tslab/malloc.h).
+// Every change to the thread's frames is made inside tslab (InsideMalloc), so a
+// handler that interrupts one finds the thread inside tslab and begins a shared
+// scope, which touches no frame: it could otherwise take the very frame being
+// pushed or popped. A shared scope is a count, and a handler ends every scope it
+// begins, so the count it raised is back where it was when it returns.
+
 bool end_innermost() noexcept {
   ScopeStack& s = tl_scopes;
   if (s.overflow != 0) {
@@ -64,15 +71,14 @@ bool end_innermost() noexcept {
     set_error(TSLAB_ERR_REENTRANT);  // a signal handler's, inside tslab: the close would enter the core
     return false;
   }
+  const InsideMalloc inside;  // a handler meanwhile touches no frame, and its malloc not the core
   const ScopeFrame frame = s.frames[--s.depth];
   // From here on the thread allocates into the parent's epoch; the closed one
   // takes no allocation from it again.
   tl_malloc_epoch = epoch_in_use();
   if (frame.owned) {
-    if (AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire)) {
-      const InsideMalloc inside;  // a handler's malloc meanwhile must not enter the core
+    if (AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire))
       core->epoch_close_era(frame.epoch, frame.era);
-    }
     g_closed.fetch_add(1, std::memory_order_relaxed);
   }
   return true;
@@ -99,19 +105,17 @@ EpochId scope_begin(const char* label) noexcept {
   // Any non-null value: the destructor runs at this thread's exit.
   if (core != nullptr && s.depth == 0 && s.overflow == 0) ::pthread_setspecific(g_exit_key, &tl_scopes);
   // Beyond the depth, without an allocator, or from a signal handler that
-  // interrupted tslab (opening an epoch would enter the core): shared.
+  // interrupted tslab (opening an epoch would enter the core) or a scope's
+  // begin or end: shared, with the epoch the thread allocates into.
   if (s.depth == TSLAB_SCOPE_MAX_DEPTH || core == nullptr || inside_tslab()) {
     ++s.overflow;
     g_shared.fetch_add(1, std::memory_order_relaxed);
-    return epoch_in_use();
+    return tl_malloc_epoch;
   }
-  std::uint32_t opened;
+  const InsideMalloc inside;  // a handler meanwhile touches no frame, and its malloc not the core
   std::uint64_t era = 0;
-  {
-    const InsideMalloc inside;  // a handler's malloc meanwhile must not enter the core
-    opened = core->epoch_open(&era);
-    if (opened != SLAB_NO_EPOCH && label != nullptr) core->epoch_set_label(opened, label);
-  }
+  const std::uint32_t opened = core->epoch_open(&era);
+  if (opened != SLAB_NO_EPOCH && label != nullptr) core->epoch_set_label(opened, label);
   ScopeFrame frame{opened, opened != SLAB_NO_EPOCH, false, g_next_id.fetch_add(1, std::memory_order_relaxed),
                    era};
   if (!frame.owned) {

@@ -411,8 +411,6 @@ std::uint64_t* g_handler_blocks[HANDLER_BLOCKS];
 volatile sig_atomic_t g_handler_next;
 std::atomic<long> g_heap_work_handler_runs{0};
 std::atomic<long> g_heap_work_corruptions{0};
-std::atomic<bool> g_stop_signals{false};
-std::atomic<pid_t> g_signalled_tid{0};
 
 void mark(std::uint64_t* q) {
   q[0] = reinterpret_cast<std::uintptr_t>(q);
@@ -438,18 +436,14 @@ void heap_work_handler(int) {
   errno = saved;
 }
 
-// Runs `rounds` rounds of: fill, free all but every 50th block, `work` on the
-// process allocator, free the rest, with SIGUSR1 sent to this thread all the
-// while. 0 if no block was corrupted, no free was refused and the allocator
-// checks out.
-int heap_work_under_signals(int rounds, const std::function<void()>& work) {
-  struct sigaction sa = {};
-  sa.sa_handler = heap_work_handler;
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGUSR1, &sa, nullptr);
+// Sends SIGUSR1 to the calling thread every 20 µs, from a thread of its own,
+// until stop_signal_sender.
+std::atomic<bool> g_stop_signals{false};
+std::atomic<pid_t> g_signalled_tid{0};
+
+pthread_t start_signal_sender() {
   g_signalled_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
-  TslabMallocCounters before;
-  tslab_malloc_counters(&before);
+  g_stop_signals.store(false);
   pthread_t sender;
   pthread_create(
       &sender, nullptr,
@@ -462,6 +456,27 @@ int heap_work_under_signals(int rounds, const std::function<void()>& work) {
         return nullptr;
       },
       nullptr);
+  return sender;
+}
+
+void stop_signal_sender(pthread_t sender) {
+  g_stop_signals.store(true);
+  pthread_join(sender, nullptr);
+  signal(SIGUSR1, SIG_IGN);
+}
+
+// Runs `rounds` rounds of: fill, free all but every 50th block, `work` on the
+// process allocator, free the rest, with SIGUSR1 sent to this thread all the
+// while. 0 if no block was corrupted, no free was refused and the allocator
+// checks out.
+int heap_work_under_signals(int rounds, const std::function<void()>& work) {
+  struct sigaction sa = {};
+  sa.sa_handler = heap_work_handler;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, nullptr);
+  TslabMallocCounters before;
+  tslab_malloc_counters(&before);
+  const pthread_t sender = start_signal_sender();
   static std::uint64_t* blocks[HEAP_WORK_BLOCKS];
   unsigned seed = 1;
   long corrupted = 0;
@@ -477,9 +492,7 @@ int heap_work_under_signals(int rounds, const std::function<void()>& work) {
     work();
     for (std::uint64_t*& q : blocks) free(q), q = nullptr;
   }
-  g_stop_signals.store(true);
-  pthread_join(sender, nullptr);
-  signal(SIGUSR1, SIG_IGN);
+  stop_signal_sender(sender);
   if (g_heap_work_handler_runs.load() == 0) return 2;
   if (corrupted != 0 || g_heap_work_corruptions.load() != 0) return 3;
   TslabMallocCounters after;
@@ -501,6 +514,75 @@ TEST(MallocSignalsInOwnHeapWork, HandlerMallocDuringTheCatchUpAfterAnAdvance) {
                 [] { return heap_work_under_signals(1000, [] { epoch_advance(tslab_malloc_allocator()); }); },
                 false, WATCHDOG_SECONDS),
             0);
+}
+
+// --- signal handlers that begin and end scopes ------------------------------
+
+// A handler's scope nests inside whatever the interrupted thread was doing with
+// its own scopes, even halfway through a begin or an end: the handler's scope
+// takes its own epoch (or shares one) and ends it, and the thread's scopes are
+// as they were when the handler returns.
+std::atomic<long> g_scope_handler_runs{0};
+std::atomic<long> g_scope_handler_failures{0};
+
+void scope_handler(int) {
+  const int saved = errno;
+  g_scope_handler_runs.fetch_add(1, std::memory_order_relaxed);
+  const EpochId outside = tslab_scope_epoch();
+  const std::uint32_t depth = tslab_scope_depth();
+  const EpochId mine = tslab_scope_begin("handler");
+  void* p = malloc(48);
+  free(p);
+  if (tslab_scope_epoch() != mine || !tslab_scope_end() || tslab_scope_epoch() != outside ||
+      tslab_scope_depth() != depth)
+    g_scope_handler_failures.fetch_add(1, std::memory_order_relaxed);
+  errno = saved;
+}
+
+// The process allocator's epoch slots held now (by a scope, or left held).
+int held_epoch_slots() {
+  SlabAllocator* a = tslab_malloc_allocator();
+  int held = 0;
+  for (EpochId e = 1; e < slab_epoch_count(a); ++e) held += slab_epoch_is_held(a, e) ? 1 : 0;
+  return held;
+}
+
+// Begins and ends scopes inside an outer one while SIGUSR1's handler does the
+// same; 0 if every scope ended where it should have and no epoch slot stays held.
+int scopes_under_signals(long min_handler_runs) {
+  struct sigaction sa = {};
+  sa.sa_handler = scope_handler;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, nullptr);
+  const int held_before = held_epoch_slots();
+  const EpochId outer = tslab_scope_begin("outer");
+  const pthread_t sender = start_signal_sender();
+  int result = 0;
+  for (long i = 0; result == 0 && i < 100'000'000 && (i < 100'000 || g_scope_handler_runs < min_handler_runs);
+       ++i) {
+    const EpochId inner = tslab_scope_begin("inner");
+    void* p = malloc(64);
+    free(p);
+    if (tslab_scope_epoch() != inner) result = 2;  // the thread allocates into another scope's epoch
+    if (!tslab_scope_end()) result = 3;
+    if (tslab_scope_epoch() != outer || tslab_scope_depth() != 1) result = 4;  // not back in the outer scope
+  }
+  stop_signal_sender(sender);
+  if (result != 0) return result;
+  if (g_scope_handler_runs.load() < min_handler_runs) return 5;
+  if (g_scope_handler_failures.load() != 0) return 6;
+  if (!tslab_scope_end() || tslab_scope_depth() != 0) return 7;
+  // Every scope closed the epoch it opened: none is left held for good.
+  if (held_epoch_slots() != held_before) return 8;
+  char message[256];
+  return slab_check(tslab_malloc_allocator(), message, sizeof message) ? 0 : 9;
+}
+
+TEST(MallocSignals, HandlerScopesNestInsideTheInterruptedThreadsScopes) {
+  EXPECT_EQ(run_in_child([] { return scopes_under_signals(50'000); }, false, WATCHDOG_SECONDS), 0)
+      << "2: the thread's scope lost its epoch, 3: its end failed, 4: its end did not restore the outer "
+         "scope, 5: too few signals, 6: a handler's scope went wrong, 7: the outer scope, 8: epoch slots "
+         "left held, 9: check";
 }
 
 // --- the reserve for re-entrant calls --------------------------------------
