@@ -14,6 +14,7 @@
 #include "epoch_domain.h"
 #include "malloc_counter.h"
 #include "slab_alloc.h"
+#include "slab_arena.h"
 #include "test_util.h"
 #include "tslab/epoch_scope.hpp"
 #include "tslab/tslab.hpp"
@@ -58,6 +59,36 @@ TEST(EpochDomain, CreateBindsCurrentEpochAndEra) {
   // Never entered, auto-close: destroy closes the epoch (temporal-slab's behaviour).
   EXPECT_EQ(slab_epoch_state(A.a, cur), EPOCH_ACTIVE);
   EXPECT_TRUE(epoch_domain_destroy(d));
+  EXPECT_EQ(slab_epoch_state(A.a, cur), EPOCH_CLOSING);
+}
+
+// Closing the current epoch leaves it current (README, "Epochs"). A domain or an
+// EpochScope bound to it is still created and entered, as temporal-slab's
+// epoch_domain_create is (domains of one epoch come and go while auto-close
+// domains close it); what it refuses is allocation, with
+// TSLAB_ERR_EPOCH_CLOSING, as an arena on it is refused.
+TEST(EpochDomain, ADomainOnAClosedCurrentEpochTakesNoAllocation) {
+  Alloc A;
+  ASSERT_NE(A.a, nullptr);
+  const EpochId cur = epoch_current(A.a);
+  ASSERT_TRUE(epoch_close(A.a, cur));
+  ASSERT_EQ(epoch_current(A.a), cur);
+  EpochDomain* d = epoch_domain_create(A.a);
+  ASSERT_NE(d, nullptr);
+  EXPECT_EQ(d->epoch_id, cur);
+  ASSERT_TRUE(epoch_domain_enter(d));
+  EXPECT_EQ(slab_malloc_epoch(A.a, 64, d->epoch_id), nullptr);
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_EPOCH_CLOSING);
+  EXPECT_TRUE(epoch_domain_exit(d));
+  EXPECT_TRUE(epoch_domain_destroy(d));
+  {
+    tslab::EpochScope scope(A.a);
+    EXPECT_TRUE(scope.ok());
+    EXPECT_EQ(scope.allocate(64), nullptr);
+    EXPECT_EQ(tslab::last_error(), tslab::Error::epoch_closing);
+  }
+  EXPECT_EQ(slab_arena_create(A.a, nullptr), nullptr);
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_EPOCH_CLOSING);
   EXPECT_EQ(slab_epoch_state(A.a, cur), EPOCH_CLOSING);
 }
 
