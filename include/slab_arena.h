@@ -75,8 +75,9 @@ extern "C" {
 #define SLAB_ARENA_CURRENT_EPOCH UINT32_MAX
 /* Largest alignment an arena block can ask for (1 GiB). */
 #define SLAB_ARENA_MAX_ALIGNMENT ((size_t)1 << 30)
-/* Largest size an arena block can ask for (64 TiB). */
-#define SLAB_ARENA_MAX_REQUEST ((size_t)1 << 46)
+/* Largest size an arena block can ask for (64 TiB less 2 GiB: with its chunk's
+ * header and the largest alignment it is within what the allocator takes, 2^46). */
+#define SLAB_ARENA_MAX_REQUEST (((size_t)1 << 46) - ((size_t)1 << 31))
 /* Smallest and largest chunk_size of an arena with an allocator. */
 #define SLAB_ARENA_MIN_CHUNK ((size_t)1024)
 #define SLAB_ARENA_MAX_CHUNK ((size_t)1 << 36)

@@ -225,6 +225,17 @@ TEST(Arena, SizeMaxAndOversizedRequestsFailClearly) {
       EXPECT_EQ(arena.allocate(SLAB_ARENA_MAX_REQUEST + 1, alignment), nullptr);
       EXPECT_EQ(tslab::last_error(), tslab::Error::size_too_large);
     }
+    // The largest request is one the allocator can be asked for, with the
+    // chunk's header and the largest alignment: it fails only as memory runs
+    // out (no machine backs 64 TiB), or with a full arena under the error policy.
+    for (std::size_t alignment : {std::size_t{16}, std::size_t{SLAB_ARENA_MAX_ALIGNMENT}}) {
+      void* p = arena.allocate(SLAB_ARENA_MAX_REQUEST, alignment);
+      if (p == nullptr) {
+        EXPECT_EQ(tslab::last_error(), policy == TSLAB_ARENA_OVERFLOW_ERROR ? tslab::Error::arena_full
+                                                                            : tslab::Error::out_of_memory)
+            << "alignment " << alignment;
+      }
+    }
     const SlabArenaStats s = arena.stats();
     EXPECT_EQ(s.bytes_used, 0u);
     EXPECT_EQ(s.chunks, 1u);

@@ -15,6 +15,7 @@
 #include "core/fast_path.h"
 #include "platform/mutex.h"
 #include "segment/segment_map.h"
+#include "size_class/size_classes.h"
 
 namespace tslab::detail {
 
@@ -25,6 +26,13 @@ namespace {
 constexpr std::size_t standard_block_limit(std::size_t chunk_capacity) noexcept { return chunk_capacity / 4; }
 
 constexpr std::size_t round_up_8(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
+
+// The largest request, at the largest alignment, with a chunk's header or a
+// fallback block's node, is a block the allocator takes: such a request fails
+// only as memory runs out.
+static_assert(SLAB_ARENA_MAX_REQUEST + (SLAB_ARENA_MAX_ALIGNMENT - 1) + sizeof(ArenaChunk) <= MAX_LARGE_SIZE);
+static_assert(round_up_8(SLAB_ARENA_MAX_REQUEST) + sizeof(FallbackNode) + SLAB_ARENA_MAX_ALIGNMENT <=
+              MAX_LARGE_SIZE);
 
 // True if the allocator handed `block` out reading as zero: a large span whose
 // pages are new from the OS or went back to it when the span was last freed

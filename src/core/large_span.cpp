@@ -48,8 +48,6 @@ namespace tslab::detail {
 
 namespace {
 
-constexpr std::size_t MAX_LARGE_SIZE = std::size_t{1} << 46;
-
 bool round_up_checked(std::size_t n, std::size_t a, std::size_t* out) {
   if (n > SIZE_MAX - (a - 1)) return false;
   *out = (n + a - 1) & ~(a - 1);

@@ -39,6 +39,8 @@ constexpr std::size_t span_unit(std::size_t bytes) {
 inline constexpr std::uint32_t NUM_CLASSES = 80;
 inline constexpr std::size_t MIN_BLOCK = 16;
 inline constexpr std::size_t MAX_SMALL_SIZE = 65536;
+// The largest block of any kind (a large span): beyond it, TSLAB_ERR_SIZE_TOO_LARGE.
+inline constexpr std::size_t MAX_LARGE_SIZE = std::size_t{1} << 46;
 inline constexpr std::size_t MAX_SLOTS = SLAB_SIZE / MIN_BLOCK;  // 4096
 inline constexpr std::size_t BITMAP_WORDS = MAX_SLOTS / 64;      // 64
 // Requests up to this size find their class through a table on the fast path.
