@@ -42,7 +42,10 @@ bool g_key_ready = false;
 bool end_innermost() noexcept;
 
 void on_thread_exit(void*) noexcept {
-  while (tl_scopes.depth != 0 || tl_scopes.overflow != 0) end_innermost();
+  // Stops if a scope cannot end (a thread that exits inside tslab): its slot
+  // stays held rather than the exit looping for ever.
+  while ((tl_scopes.depth != 0 || tl_scopes.overflow != 0) && end_innermost()) {
+  }
   thread_exit_frees();
 }
 
@@ -56,6 +59,19 @@ EpochId epoch_in_use() noexcept {
 // scope, which touches no frame: it could otherwise take the very frame being
 // pushed or popped. A shared scope is a count, and a handler ends every scope it
 // begins, so the count it raised is back where it was when it returns.
+
+// Pops the innermost frame and closes the epoch it opened. Inside tslab.
+void pop_frame(ScopeStack& s) noexcept {
+  const ScopeFrame frame = s.frames[--s.depth];
+  // From here on the thread allocates into the parent's epoch; the closed one
+  // takes no allocation from it again.
+  tl_malloc_epoch = epoch_in_use();
+  if (frame.owned) {
+    if (AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire))
+      core->epoch_close_era(frame.epoch, frame.era);
+    g_closed.fetch_add(1, std::memory_order_relaxed);
+  }
+}
 
 bool end_innermost() noexcept {
   ScopeStack& s = tl_scopes;
@@ -72,15 +88,21 @@ bool end_innermost() noexcept {
     return false;
   }
   const InsideMalloc inside;  // a handler meanwhile touches no frame, and its malloc not the core
-  const ScopeFrame frame = s.frames[--s.depth];
-  // From here on the thread allocates into the parent's epoch; the closed one
-  // takes no allocation from it again.
-  tl_malloc_epoch = epoch_in_use();
-  if (frame.owned) {
-    if (AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire))
-      core->epoch_close_era(frame.epoch, frame.era);
-    g_closed.fetch_add(1, std::memory_order_relaxed);
-  }
+  pop_frame(s);
+  return true;
+}
+
+// Ends the innermost frame if its end came early (scope_end_checked); false if
+// it did not. Looked at inside tslab: a handler that ran since the caller's
+// last look may have ended that frame itself, and the frame under it is not
+// one to end. A handler that interrupted the thread inside tslab leaves the
+// look to the thread.
+bool end_pending_frame() noexcept {
+  ScopeStack& s = tl_scopes;
+  if (inside_tslab()) return false;
+  const InsideMalloc inside;
+  if (s.overflow != 0 || s.depth == 0 || !s.frames[s.depth - 1].end_pending) return false;
+  pop_frame(s);
   return true;
 }
 
@@ -131,10 +153,9 @@ namespace {
 
 // Ends the innermost scope, then the scopes around it whose end came early.
 bool end_innermost_and_pending() noexcept {
-  ScopeStack& s = tl_scopes;
   if (!end_innermost()) return false;
-  while (s.overflow == 0 && s.depth != 0 && s.frames[s.depth - 1].end_pending)
-    if (!end_innermost()) break;
+  while (end_pending_frame()) {
+  }
   return true;
 }
 
