@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <vector>
 
 #include "epoch/epoch_ring.h"
 #include "handle/handle.h"
+#include "platform/mutex.h"
 #include "platform/sanitizers.h"
+#include "platform/thread_entry.h"
 #include "segment/meta_arena.h"
 #include "segment/segment_map.h"
 #include "segment/slab.h"
@@ -18,6 +21,29 @@
 #include "tslab/tslab.hpp"
 
 namespace td = tslab::detail;
+
+// A fork holds every tslab lock at once: one per live shared arena and four
+// per live allocator, so hundreds in a large program. The thread stays marked
+// inside tslab while it holds any (a signal handler's malloc then keeps out of
+// the core, whose locks are its own), however many: the mark is a count that
+// must not wrap back to "outside".
+TEST(ThreadEntry, AThreadHoldingHundredsOfLocksStaysInsideTslab) {
+  namespace td = tslab::detail;
+  static std::array<td::Mutex, 600> locks;
+  ASSERT_FALSE(td::thread_inside_tslab());
+  std::size_t outside_while_held = 0;
+  for (td::Mutex& m : locks) {
+    m.lock();
+    outside_while_held += td::thread_inside_tslab() ? 0 : 1;
+  }
+  for (std::size_t i = locks.size(); i-- > 0;) {
+    outside_while_held += td::thread_inside_tslab() ? 0 : 1;
+    locks[i].unlock();
+  }
+  EXPECT_EQ(outside_while_held, 0u);
+  EXPECT_FALSE(td::thread_inside_tslab());
+  EXPECT_FALSE(td::thread_holds_tslab_lock());
+}
 
 TEST(SizeClasses, EverySizeMapsToTheSmallestFittingClass) {
   for (std::size_t size = 1; size <= td::MAX_SMALL_SIZE; ++size) {
