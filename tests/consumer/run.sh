@@ -83,6 +83,15 @@ export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   $(pkg-config --cflags --libs tslab)
 "$work/pc_consumer_cpp17" || fail "pkg-config consumer (C++17)"
 
+step "pkg-config tslab-malloc: a C program whose malloc is tslab's"
+pkg-config --exists --print-errors tslab-malloc
+# shellcheck disable=SC2046
+"$cc" -std=c11 -Wall -Wextra -Werror -o "$work/pc_consumer_malloc" "$here/main_malloc.c" \
+  $(pkg-config --cflags --libs tslab-malloc)
+"$work/pc_consumer_malloc" || fail "pkg-config tslab-malloc consumer"
+[ "$(pkg-config --modversion tslab-malloc)" = "$(pkg-config --modversion tslab)" ] ||
+  fail "tslab-malloc.pc and tslab.pc state different versions"
+
 step "every public header on its own: C99 and C++17 for C headers, C++17 for C++ headers, both styles"
 headers=$(cd "$includedir/tslab" && find . -type f \( -name '*.h' -o -name '*.hpp' \) | sed 's|^\./||' | sort)
 [ "$(wc -l <<<"$headers")" -ge 13 ] || fail "too few headers installed: $headers"
