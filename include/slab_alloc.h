@@ -127,11 +127,14 @@ void* slab_malloc_epoch(SlabAllocator* alloc, size_t size, EpochId epoch);
 void* slab_malloc_aligned_epoch(SlabAllocator* alloc, size_t size, size_t alignment, EpochId epoch);
 /* NULL is a no-op. Reports (via slab_last_error) a pointer never returned, an
  * interior pointer or a double free; never corrupts. One race is not reported:
- * two frees of one block from different threads (by pointer or handle) that
- * race each other may both succeed when one of them is the owner thread's (the
- * thread whose allocation made the block), or when the owner collects the
- * first between the two; the block is still never handed out twice. Frees from
- * one thread, or far enough apart, always report the second. */
+ * two frees of one block (by pointer or handle) may both succeed when they race
+ * each other from different threads and one of them is the owner thread's (the
+ * thread whose allocation made the block), or when the owner thread collects
+ * the first one while the second runs (from any thread but the owner, the
+ * first's own included: a collection lands between the second's check and its
+ * mark); the block is still never handed out twice. The owner thread's frees,
+ * one after the other, always report the second, and so does any free once the
+ * owner's next collection after the first has ended. */
 void slab_free(SlabAllocator* alloc, void* ptr);
 /* Like slab_free, but says whether the pointer was freed. NULL returns true. */
 bool slab_free_checked(SlabAllocator* alloc, void* ptr);
