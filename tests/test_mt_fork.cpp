@@ -328,11 +328,15 @@ TEST(MtFork, AChildGrowsASharedArenaAnotherThreadWasGrowingAtTheFork) {
   std::call_once(once, [] { ASSERT_EQ(pthread_atfork(release_parked_at_fork, nullptr, nullptr), 0); });
   g_release_at_fork = &platform;
 
-  // The grower fills the first chunk, then parks inside taking the second.
+  // The grower fills the first chunk, then parks inside taking the second. It
+  // lives until the fork has returned: a thread that ended unjoined before the
+  // fork is one the child would report as leaked under ThreadSanitizer.
   platform.armed.store(true);
+  std::atomic<bool> forked{false};
   std::thread grower([&] {
     ParkingPlatform::parks_here = true;
     for (int i = 0; i < 40; ++i) ASSERT_NE(slab_arena_alloc(arena, 32 * 1024, 16), nullptr);
+    while (!forked.load()) std::this_thread::yield();
   });
   while (!platform.parked.load()) std::this_thread::yield();
 
@@ -346,6 +350,7 @@ TEST(MtFork, AChildGrowsASharedArenaAnotherThreadWasGrowingAtTheFork) {
     if (!slab_arena_destroy(arena)) ::_exit(2);
     ::_exit(alloc.check().ok ? 0 : 3);
   }
+  forked.store(true);
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   grower.join();
