@@ -71,7 +71,9 @@ EpochId tslab_scope_begin(const char* label);
  * that interrupted malloc or free. A scope begun from such a handler, or from
  * one that interrupted a scope's begin or end, shares the epoch the thread
  * allocates into; a handler's scopes otherwise nest inside the thread's, and
- * the thread's scopes are as they were once the handler has ended its own. */
+ * the thread's scopes are as they were once the handler has ended its own (but
+ * for a scope of the thread whose end came early and which the handler's end
+ * left innermost: that end ends it, as any end does). */
 bool tslab_scope_end(void);
 
 /* The calling thread's innermost scope: a number no other scope of the process
