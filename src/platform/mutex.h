@@ -2,12 +2,17 @@
 // that also counts, per thread, how many tslab locks the thread holds or is
 // about to take. A call that would wait for its own thread (a close or advance
 // from a signal handler that interrupted tslab on the same thread) reads the
-// count and refuses with TSLAB_ERR_REENTRANT instead of deadlocking. Each lock
-// also marks the thread inside tslab (platform/thread_entry.h): a malloc or
-// free from such a handler stays out of the core (override/process_malloc.h).
+// count and refuses with TSLAB_ERR_REENTRANT instead of deadlocking. A thread
+// holding any lock is also marked inside tslab, once however many it holds
+// (platform/thread_entry.h; a fork holds hundreds at once, more than that
+// byte-wide mark counts): a malloc or free from such a handler stays out of
+// the core (override/process_malloc.h).
 //
 // The count goes up before the lock is taken and down after it is released, so
-// a signal landing in between errs on the side of refusing.
+// a signal landing in between errs on the side of refusing. The mark is raised
+// before the count leaves 0 and lowered after it is back at 0: a handler that
+// lands in between finds the mark raised while it takes and lets go of locks
+// of its own, which put the count back as they found it.
 //
 // OuterMutex is the same lock uncounted, for the few locks held around calls
 // that allocate through malloc (pthread_create, stdio) and never taken by an
@@ -62,14 +67,16 @@ class BasicMutex {
  private:
   static void count_up() noexcept {
     if constexpr (COUNTED) {
+      if (tl_locks_held == 0) enter_tslab();
+      std::atomic_signal_fence(std::memory_order_seq_cst);
       ++tl_locks_held;
-      enter_tslab();
     }
   }
   static void count_down() noexcept {
     if constexpr (COUNTED) {
-      leave_tslab();
       --tl_locks_held;
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      if (tl_locks_held == 0) leave_tslab();
     }
   }
 

@@ -18,32 +18,30 @@
 namespace tslab::detail {
 
 struct ThreadEntry {
-  // How many times the thread is inside tslab now: one for each tslab lock it
-  // holds or is taking (platform/mutex.h), one while malloc, free or a scope
-  // is in the core on its behalf (override/process_malloc.h). 16 bits: a fork
-  // holds every lock at once (four per live allocator, one per shared arena),
-  // and a byte would wrap to "outside" at 256 of them.
-  std::uint16_t inside;
+  // How many times the thread is inside tslab now: one while it holds or is
+  // taking any tslab lock, however many (platform/mutex.h), one while malloc,
+  // free or a scope is in the core on its behalf (override/process_malloc.h).
+  std::uint8_t inside;
   // A signal handler queued a free for the thread to carry out (override).
   bool malloc_frees_queued;
 };
-static_assert(sizeof(ThreadEntry) == sizeof(std::uint32_t));
+static_assert(sizeof(ThreadEntry) == sizeof(std::uint16_t));
 
 [[gnu::tls_model("initial-exec")]] extern thread_local constinit ThreadEntry tl_entry;
 
 // True while the calling thread is not inside tslab and has no queued frees.
-// Two loads, each as wide as its field, not one load of both: the previous
-// malloc or free stored `inside` (leave_tslab) a few instructions earlier, and
-// a load wider than that store cannot take its value from the store buffer; it
+// Two byte loads, not one 16-bit load of both: the previous malloc or free
+// stored `inside` a byte wide (leave_tslab) a few instructions earlier, and a
+// load wider than that store cannot take its value from the store buffer; it
 // waits for the store to reach the cache. Measured on a loop of malloc(16) and
-// free (1 thread, medians of 6 runs, with `inside` a byte): 22.4 ns per pair
-// with one 16-bit load of both fields, 19.3 with two byte loads.
+// free (1 thread, medians of 6 runs): 22.4 ns per pair with the 16-bit load,
+// 19.3 with two byte loads.
 [[gnu::always_inline]] inline bool thread_entry_clear() noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);  // read now, not hoisted
-  const std::uint16_t inside = tl_entry.inside;
+  const std::uint8_t inside = tl_entry.inside;
   // Also keeps the compiler from merging the two loads into one.
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  return (inside | static_cast<std::uint16_t>(tl_entry.malloc_frees_queued)) == 0;
+  return (inside | static_cast<std::uint8_t>(tl_entry.malloc_frees_queued)) == 0;
 }
 
 // True while the calling thread is inside tslab: a signal handler that finds
