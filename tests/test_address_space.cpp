@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,41 @@ TEST(AddressSpace, BlocksUpToTheLargestClassShareSlabs) {
   EXPECT_LT(vm_growth, 2 * bytes + 64 * (std::uint64_t{1} << 20)) << "for " << bytes << " bytes";
   EXPECT_LT(pte_growth, bytes / 256 + (std::uint64_t{1} << 20)) << "for " << bytes << " bytes";
   for (void* p : blocks) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+}
+
+// A reservation given back makes room for the next one at its own addresses:
+// addresses do not drift down for the process's life, each new stretch of them
+// costing the segment map a leaf of its own, committed as it is used and kept.
+// Allocators made and freed over and over land where the last one was.
+TEST(AddressSpace, AllocatorsMadeAndFreedOverAndOverReuseTheirAddresses) {
+  std::set<std::uintptr_t> segments;
+  for (int i = 0; i < 500; ++i) {
+    tslab::Allocator a;
+    void* p = a.allocate(64);
+    ASSERT_NE(p, nullptr) << i;
+    segments.insert(reinterpret_cast<std::uintptr_t>(p) >> 22);
+    ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+  }
+  EXPECT_LE(segments.size(), 8u) << "a segment per allocator, at " << segments.size() << " addresses";
+}
+
+// The same for large buffers whose ranges go back (collect returns the cache).
+TEST(AddressSpace, LargeBuffersFreedAndCollectedOverAndOverReuseTheirAddresses) {
+  tslab::Allocator a;
+  std::set<std::uintptr_t> segments;
+  std::vector<void*> buffers(20);
+  for (int round = 0; round < 300; ++round) {
+    for (void*& p : buffers) {
+      p = a.allocate(3000000 + (round % 7) * 65536);
+      ASSERT_NE(p, nullptr) << round;
+      static_cast<char*>(p)[0] = 1;
+      segments.insert(reinterpret_cast<std::uintptr_t>(p) >> 22);
+    }
+    for (void* p : buffers) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+    a.collect();
+  }
+  // Twenty buffers of at most 3.3 MB: one segment each, and room for their sizes' mix.
+  EXPECT_LE(segments.size(), 80u) << "buffers at " << segments.size() << " addresses";
 }
 
 }  // namespace

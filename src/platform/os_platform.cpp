@@ -32,9 +32,22 @@ void* map_anonymous(std::size_t size, void* hint = nullptr) noexcept {
 // one (the kernel hands out addresses top down). A reservation placed there
 // touches the previous one, so the kernel merges the two into one mapping; a
 // process then holds thousands of segments and large spans in a few mappings
-// instead of one each (vm.max_map_count is 65,530 by default). Only a hint:
-// any thread may move it, and a placement elsewhere is as correct.
+// instead of one each (vm.max_map_count is 65,530 by default). A range given
+// back above it moves it up to the range's top, so that the next reservations
+// take the freed addresses: otherwise addresses would drift down for the process's life,
+// and every new stretch of them costs the segment map a leaf of its own, whose
+// pages stay committed. Only a hint: any thread may move it, and a placement
+// elsewhere is as correct.
 std::atomic<std::uintptr_t> g_next_below{0};
+
+// Moves the hint up to `top`, the end of a range given back, if it is below it:
+// of ranges given back in a row (a collect's), the next reservations fill the
+// highest first, and the ones below as they go down.
+void raise_next_below(std::uintptr_t top) noexcept {
+  std::uintptr_t last = g_next_below.load(std::memory_order_relaxed);
+  while (last < top && !g_next_below.compare_exchange_weak(last, top, std::memory_order_relaxed)) {
+  }
+}
 
 // Set once a grow failed for want of memory or mappings (vm.max_map_count).
 std::atomic<bool> g_grows_refused{false};
@@ -92,7 +105,11 @@ void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
 }
 
 void OsPlatform::release(void* p, std::size_t size) noexcept {
-  if (p == nullptr || size == 0 || ::munmap(p, size) == 0) return;
+  if (p == nullptr || size == 0) return;
+  if (::munmap(p, size) == 0) {
+    raise_next_below(reinterpret_cast<std::uintptr_t>(p) + size);
+    return;
+  }
   // Refused: a range inside a larger mapping splits it, which needs one more
   // mapping, and a process at vm.max_map_count has none (ENOMEM). Spans lie side
   // by side in merged mappings, so it happens. The range stays reserved, but its
