@@ -70,9 +70,9 @@ constexpr std::size_t FIRST_RESPONSE_BYTES = 64 * 1024;
 
 enum class Phase : std::uint8_t {
   unused,
-  reading_head,      // accepted, waiting for "\r\n\r\n": the only phase evicted at the cap
+  reading_head,      // accepted, waiting for "\r\n\r\n": evicted at the cap
   writing_response,  // sending status, headers and body as the client takes them
-  draining,          // response sent and write side shut: dropping the client's leftovers
+  draining,  // response sent and write side shut: dropping the client's leftovers; evicted first at the cap
 };
 
 struct Connection {
@@ -299,25 +299,44 @@ Connection* unused_connection(MetricsServer& s) noexcept {
   return nullptr;
 }
 
-// The connection that has waited longest without sending its whole head, or
-// null if every connection is past its head.
-Connection* oldest_idle_connection(MetricsServer& s) noexcept {
-  Connection* oldest = nullptr;
-  for (Connection& c : s.connections)
-    if (c.phase == Phase::reading_head && (oldest == nullptr || c.accept_order < oldest->accept_order))
-      oldest = &c;
-  return oldest;
+// The connection a new one may take the place of at the cap, or null if there
+// is none: the one answered first of those whose client holds the socket open
+// after the whole response was sent, else the one that has waited longest
+// without sending its whole head. A response still being written is never cut
+// short.
+Connection* evictable_connection(MetricsServer& s) noexcept {
+  Connection* answered = nullptr;  // the one answered first (its drain deadline is the earliest)
+  Connection* idle = nullptr;      // the one accepted first
+  for (Connection& c : s.connections) {
+    if (c.phase == Phase::draining && (answered == nullptr || c.deadline_ms < answered->deadline_ms))
+      answered = &c;
+    if (c.phase == Phase::reading_head && (idle == nullptr || c.accept_order < idle->accept_order)) idle = &c;
+  }
+  return answered != nullptr ? answered : idle;
 }
 
-// Gives a new connection a slot. At the cap, idle connections make room for
-// it, oldest first: a scrape always gets in past clients that send nothing.
-// Connections already being answered are never cut short; if all are, the
-// new one is refused.
+// Gives a new connection a slot. At the cap, connections already answered and
+// idle ones make room for it (evictable_connection): a scrape always gets in
+// past clients that send nothing, and past clients that sent a request and then
+// hold the socket. If every connection is being answered, the new one is
+// refused.
 void admit(MetricsServer& s, int fd, std::uint64_t now) noexcept {
   Connection* slot = unused_connection(s);
-  if (slot == nullptr) {
-    slot = oldest_idle_connection(s);
-    if (slot != nullptr) release_connection(*slot);
+  // A connection still reading its head is read once more before it goes: a
+  // scrape whose request came in since the last poll round is answered rather
+  // than evicted by a burst of connections accepted in the same round. Each
+  // pass either frees the slot or moves a connection past its head, so the
+  // loop ends.
+  while (slot == nullptr) {
+    Connection* victim = evictable_connection(s);
+    if (victim == nullptr) break;
+    if (victim->phase == Phase::reading_head) {
+      read_head(*victim, now);
+      if (victim->phase == Phase::unused) slot = victim;  // the client was gone
+      if (victim->phase != Phase::reading_head) continue;
+    }
+    release_connection(*victim);
+    slot = victim;
   }
   if (slot == nullptr) {
     ::close(fd);

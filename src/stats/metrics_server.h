@@ -20,7 +20,8 @@ inline constexpr int METRICS_HEAD_DEADLINE_MS = 1000;
 // slow reader only holds its own connection, never the others.
 inline constexpr int METRICS_WRITE_DEADLINE_MS = 5000;
 // Connections served at once. At the cap a new connection evicts the oldest one
-// still waiting for its head, or is refused if every connection is past its head.
+// already answered, else the oldest one still waiting for its head, or is
+// refused if every connection is being answered.
 inline constexpr int METRICS_MAX_CONNECTIONS = 128;
 
 // The port listened on, or 0 with the reason in *error.
