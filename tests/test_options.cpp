@@ -16,6 +16,7 @@
 #include "slab_arena.h"
 #include "tslab/error.h"
 #include "tslab/options.h"
+#include "tslab/tslab.hpp"
 
 namespace {
 
@@ -177,6 +178,27 @@ TEST_F(Options, InvalidValuesAreNamedNeverDefaulted) {
   expect_invalid("TSLAB_METRICS_PORT", "http", "not valid");
   expect_invalid("TSLAB_VERBOSE", "maybe", "not valid");
   expect_invalid("TSLAB_ARENA_OVERFLOW", "spill", "not valid");
+}
+
+// An allocator's own options, when invalid, are reported (above) and their
+// defaults used: an allocator is still made, with the documented figures.
+TEST_F(Options, AnInvalidAllocatorOptionGivesItsDefault) {
+  ::setenv("TSLAB_WARM_RESERVE", "lots", 1);
+  ::setenv("TSLAB_LARGE_RETAIN", "2g", 1);  // above its 1g bound
+  tslab::detail::options_reset_for_testing();
+  ::testing::internal::CaptureStderr();
+  {
+    tslab::Allocator a;
+    ASSERT_NE(a.c_allocator(), nullptr);
+    EXPECT_EQ(a.warm_reserve(), std::size_t{6} << 20);
+    EXPECT_EQ(a.large_retain(), std::size_t{64} << 20);
+  }
+  const std::string printed = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(printed.find("TSLAB_WARM_RESERVE"), std::string::npos) << printed;
+  EXPECT_NE(printed.find("TSLAB_LARGE_RETAIN"), std::string::npos) << printed;
+  ::unsetenv("TSLAB_WARM_RESERVE");
+  ::unsetenv("TSLAB_LARGE_RETAIN");
+  tslab::detail::options_reset_for_testing();
 }
 
 TEST_F(Options, AVariableSetToNothingIsUnset) {

@@ -86,16 +86,14 @@ AllocatorCore* AllocatorCore::create(const CoreOptions& in, TslabError* error) n
     *error = TSLAB_ERR_OUT_OF_MEMORY;
     return nullptr;
   }
-  const OptionValue warm = option(OptionId::warm_reserve);
-  core->warm_limit_ = warm.ok ? static_cast<std::uint32_t>(warm.value / SLAB_SIZE) : 0;
-  const OptionValue retain = option(OptionId::large_retain);
-  core->large_retain_ = retain.ok ? retain.value : 0;
+  // An invalid value was reported when the options were read and reads as the
+  // option's default: the allocator works with the documented figures.
+  core->warm_limit_ = static_cast<std::uint32_t>(option(OptionId::warm_reserve).value / SLAB_SIZE);
+  core->large_retain_ = option(OptionId::large_retain).value;
   core->note_warm_locked();
-  const OptionValue rss = option(OptionId::close_rss);
-  core->close_rss_ = rss.ok && rss.value != 0;
+  core->close_rss_ = option(OptionId::close_rss).value != 0;
   // Off if its memory is refused: sampling is a diagnostic, the allocator works without it.
-  const OptionValue sample = option(OptionId::pin_sample);
-  if (sample.ok) core->sampler_.start(static_cast<std::uint32_t>(sample.value));
+  core->sampler_.start(static_cast<std::uint32_t>(option(OptionId::pin_sample).value));
   register_live(core);
   *error = TSLAB_OK;
   return core;

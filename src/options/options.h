@@ -27,7 +27,7 @@ enum class OptionId : std::uint8_t {
 
 struct OptionValue {
   std::uint64_t value = 0;
-  bool ok = false;  // false: the variable is set to something that does not parse
+  bool ok = false;  // false: the variable is set to something that does not parse; value is then the default
 };
 
 // The option's value, loading the table on first use (thread-safe, once).
