@@ -141,6 +141,10 @@ TEST_F(MetricsEndpoint, OtherPathsAndMethodsAreRefused) {
   EXPECT_EQ(http_get(port, "/").rfind("HTTP/1.1 404", 0), 0u);
   EXPECT_EQ(http_get(port, "/metricsx").rfind("HTTP/1.1 404", 0), 0u);
   EXPECT_EQ(http_get(port, "/metrics", "POST").rfind("HTTP/1.1 405", 0), 0u);
+  // A reply to HEAD carries no content (RFC 9110): the head ends the response.
+  const std::string head = http_get(port, "/metrics", "HEAD");
+  EXPECT_EQ(head.rfind("HTTP/1.1 405", 0), 0u) << head;
+  EXPECT_EQ(head.size(), head.find("\r\n\r\n") + 4) << head;
   EXPECT_EQ(http_get(port, "/metrics").rfind("HTTP/1.1 200", 0), 0u);  // still serving
 }
 

@@ -14,9 +14,13 @@
  * outside a scope and is permanent: epoch_close, epoch_close_era and
  * slab_epoch_destroy of it fail with TSLAB_ERR_PERMANENT, and epoch_advance
  * leaves it open (the ring's current slot moves on to a free slot, if any).
- * slab_allocator_free of the process allocator fails the same way. malloc(0) returns a unique pointer;
+ * slab_allocator_free of the process allocator fails the same way, and so does
+ * slab_epoch_destroy of any of its epochs: a scope's blocks may belong to code
+ * that knows nothing of the scope (libc's own buffers). malloc(0) returns a unique pointer;
  * failures set errno to ENOMEM (EINVAL for a bad alignment); realloc(p, 0)
- * frees p and returns NULL, as glibc's does.
+ * frees p and returns NULL, as glibc's does. A realloc of a pointer that free
+ * would refuse (below) is reported as free reports it and returns NULL with
+ * errno EINVAL, p untouched.
  *
  * A free tslab refuses (a double free, a pointer into a block, a pointer
  * tslab never returned) prints one line on stderr and is ignored; with

@@ -54,7 +54,8 @@ extern "C" const char* slab_error_string(TslabError error) {
     case TSLAB_ERR_NO_FREE_EPOCH:
       return "no free epoch slot: every slot but the current one is held open";
     case TSLAB_ERR_PERMANENT:
-      return "the process allocator and its epoch 0 serve malloc: they are never closed or destroyed";
+      return "the process allocator serves malloc: it is never freed, its epoch 0 never closed, and none of "
+             "its epochs destroyed";
   }
   return "unknown error";
 }

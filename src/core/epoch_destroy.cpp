@@ -52,6 +52,12 @@ void AllocatorCore::end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t l
 
 bool AllocatorCore::epoch_destroy(std::uint32_t epoch, std::uint64_t* released) noexcept {
   if (!alive_or_error() || !in_range_or_error(epoch) || !may_wait_or_error()) return false;
+  // The process allocator's blocks may belong to code that knows nothing of an
+  // epoch (a library's, libc's own buffers), so none of its epochs is destroyed.
+  if (permanent()) {
+    set_error(TSLAB_ERR_PERMANENT);
+    return false;
+  }
   if (epochs_.state(epoch) == EPOCH_ACTIVE && !epoch_close(epoch)) return false;
   // Every activation of the slot up to here has ended: no allocation can newly
   // enter one (EpochRing::ended_era). A reopened slot's new era is left alone.

@@ -822,6 +822,17 @@ TEST(MallocEpochZero, AdvanceCloseAndDestroyLeaveMallocWorking) {
               if (in_scope == nullptr) return 11;
               free(in_scope);
               tslab_scope_end();
+              // No epoch of the process allocator is destroyed: a scope's blocks
+              // may belong to code that knows nothing of it (libc's own buffers).
+              tslab_scope_begin("destroy refused");
+              char* kept = strdup("kept");
+              const std::uint32_t scope_epoch = tslab_scope_epoch();
+              std::uint64_t released = 7;
+              if (slab_epoch_destroy(a, scope_epoch, &released)) return 12;
+              if (slab_last_error() != TSLAB_ERR_PERMANENT) return 13;
+              if (slab_usable_size(a, kept) == 0 || strcmp(kept, "kept") != 0) return 14;
+              tslab_scope_end();
+              free(kept);
               return 0;
             }),
             0);
