@@ -531,9 +531,11 @@ std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
   std::uint16_t bound = 0;
   if (!open_listener(*server, port, &bound) || ::pipe2(server->wake_pipe, O_CLOEXEC) != 0 ||
       ::pthread_create(&server->thread, nullptr, server_main, server) != 0) {
+    const int reason = errno;
     if (verbose())
-      std::fprintf(stderr, "tslab: metrics endpoint on port %u failed: %s\n", port, std::strerror(errno));
+      std::fprintf(stderr, "tslab: metrics endpoint on port %u failed: %s\n", port, std::strerror(reason));
     discard_server_locked();
+    errno = reason;  // for the caller's report
     return 0;
   }
   g_port.store(bound, std::memory_order_release);
@@ -590,9 +592,14 @@ void on_allocator_created() noexcept {
   const OptionValue port = option(OptionId::metrics_port);
   if (!port.ok || port.value == 0) return;
   TslabError error = TSLAB_OK;
-  if (metrics_start(static_cast<std::uint16_t>(port.value), &error) == 0)
-    std::fprintf(stderr, "tslab: TSLAB_METRICS_PORT=%llu: could not serve metrics (%s)\n",
-                 static_cast<unsigned long long>(port.value), slab_error_string(error));
+  if (metrics_start(static_cast<std::uint16_t>(port.value), &error) == 0) {
+    // The system's reason too: a port in use is the common case (a child
+    // process that inherited the variable from the one serving it).
+    const char* reason = error == TSLAB_ERR_SYSTEM ? std::strerror(errno) : "";
+    std::fprintf(stderr, "tslab: TSLAB_METRICS_PORT=%llu: could not serve metrics (%s%s%s)\n",
+                 static_cast<unsigned long long>(port.value), slab_error_string(error), *reason ? ": " : "",
+                 reason);
+  }
 }
 
 void metrics_autostart_reset_for_testing() noexcept {

@@ -24,7 +24,8 @@ inline constexpr int METRICS_WRITE_DEADLINE_MS = 5000;
 // refused if every connection is being answered.
 inline constexpr int METRICS_MAX_CONNECTIONS = 128;
 
-// The port listened on, or 0 with the reason in *error.
+// The port listened on, or 0 with the reason in *error (and, for
+// TSLAB_ERR_SYSTEM, the system call's in errno).
 std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept;
 void metrics_stop() noexcept;
 std::uint16_t metrics_port() noexcept;
