@@ -205,8 +205,10 @@ bool epoch_close_era(SlabAllocator* alloc, EpochId epoch, uint64_t era);
  * a block: that is a use after free. An arena whose chunks are blocks of such
  * an activation ends with them (slab_arena.h). *released (may be NULL): the
  * blocks freed, the arenas' chunks and fallback blocks included.
- * False for a bad allocator or epoch, and with TSLAB_ERR_REENTRANT. The malloc
- * override's scopes never destroy (survivors may still be referenced). */
+ * False for a bad allocator or epoch, with TSLAB_ERR_REENTRANT, and with
+ * TSLAB_ERR_PERMANENT for every epoch of the malloc override's process
+ * allocator (its blocks may be any code's; survivors may still be referenced),
+ * *released then left as it was. */
 bool slab_epoch_destroy(SlabAllocator* alloc, EpochId epoch, uint64_t* released);
 EpochLifecycleState slab_epoch_state(SlabAllocator* alloc, EpochId epoch);
 /* The era of the slot's current activation, 0 if out of range. Eras grow with

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/allocator_core.h"
 #include "options/options.h"
 #include "size_class/size_classes.h"
 #include "slab_stats.h"
@@ -321,6 +322,16 @@ TEST(Stats, LabelRefcountAndMemoryFigures) {
   EXPECT_GT(g.resident_bytes, 0u);
   a.deallocate(p);
   slab_epoch_dec_refcount(c, e);
+}
+
+// The allocator's own record (its state, its per-epoch and per-class tables)
+// counts in its metadata and resident bytes: the constructor writes all of it,
+// so a fresh allocator costs the process that much before its first block.
+TEST(Stats, MetadataCountsTheAllocatorsOwnRecord) {
+  tslab::Allocator a;
+  const tslab::GlobalStats g = tslab::stats(a);
+  EXPECT_GE(g.metadata_bytes, sizeof(tslab::detail::AllocatorCore));
+  EXPECT_GE(g.resident_bytes, g.metadata_bytes);
 }
 
 TEST(Stats, VersionedSizeAndErrors) {

@@ -784,6 +784,12 @@ std::uint64_t AllocatorCore::warm_reserve() const noexcept {
   return std::uint64_t{warm_limit_} * SLAB_SIZE;
 }
 
+std::uint64_t AllocatorCore::metadata_bytes_locked() const noexcept {
+  const std::uint64_t page = OsPlatform::instance().page_size();
+  const std::uint64_t record = (sizeof(AllocatorCore) + page - 1) & ~(page - 1);
+  return record + meta_.resident_bytes() + registry_bytes_locked();
+}
+
 std::uint64_t AllocatorCore::registry_bytes_locked() const noexcept {
   std::uint64_t ids = 0;
   for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) ids += seg->slab_count;
@@ -793,7 +799,7 @@ std::uint64_t AllocatorCore::registry_bytes_locked() const noexcept {
 std::uint64_t AllocatorCore::resident_bytes() const noexcept {
   if (!alive_or_error()) return 0;
   const CountedLock lock(mutex_, counters_);
-  std::uint64_t bytes = meta_.resident_bytes() + registry_bytes_locked();
+  std::uint64_t bytes = metadata_bytes_locked();
   for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
     if (!seg->released)
       bytes += platform_.resident_bytes(reinterpret_cast<const void*>(seg->base), seg->size);

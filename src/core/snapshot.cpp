@@ -106,7 +106,7 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
     out.total.add(one);
     if (s.epoch < epoch_count_) out.epochs[s.epoch].occupancy.add(one);
   }
-  out.metadata_bytes = meta_.resident_bytes() + registry_bytes_locked();
+  out.metadata_bytes = metadata_bytes_locked();
   // Reclaimable memory: O(1) per bin, from the counts the heaps keep at each
   // slab's 0 <-> 1 live step; only bins of an activation still open count (those
   // of a closed one are returned by the close itself).

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "platform/cxx_runtime.h"
+#include "platform/freed_ranges.h"
 #include "tslab/platform.hpp"
 
 namespace tslab {
@@ -32,22 +33,13 @@ void* map_anonymous(std::size_t size, void* hint = nullptr) noexcept {
 // one (the kernel hands out addresses top down). A reservation placed there
 // touches the previous one, so the kernel merges the two into one mapping; a
 // process then holds thousands of segments and large spans in a few mappings
-// instead of one each (vm.max_map_count is 65,530 by default). A range given
-// back above it moves it up to the range's top, so that the next reservations
-// take the freed addresses: otherwise addresses would drift down for the process's life,
-// and every new stretch of them costs the segment map a leaf of its own, whose
-// pages stay committed. Only a hint: any thread may move it, and a placement
-// elsewhere is as correct.
+// instead of one each (vm.max_map_count is 65,530 by default). Tried after the
+// addresses of reservations given back (FreedRanges). Only a hint: any thread
+// may move it, and a placement elsewhere is as correct.
 std::atomic<std::uintptr_t> g_next_below{0};
 
-// Moves the hint up to `top`, the end of a range given back, if it is below it:
-// of ranges given back in a row (a collect's), the next reservations fill the
-// highest first, and the ones below as they go down.
-void raise_next_below(std::uintptr_t top) noexcept {
-  std::uintptr_t last = g_next_below.load(std::memory_order_relaxed);
-  while (last < top && !g_next_below.compare_exchange_weak(last, top, std::memory_order_relaxed)) {
-  }
-}
+// Reservations given back lately, whose addresses the next ones take.
+detail::FreedRanges g_freed;
 
 // Set once a grow failed for want of memory or mappings (vm.max_map_count).
 std::atomic<bool> g_grows_refused{false};
@@ -79,12 +71,24 @@ void* map_below_last(std::size_t size, std::size_t alignment) noexcept {
   return p;
 }
 
+// A reservation in the addresses of one given back lately, or nullptr.
+void* map_in_freed(std::size_t size, std::size_t alignment) noexcept {
+  const std::uintptr_t want = g_freed.take(size, alignment);
+  if (want == 0) return nullptr;
+  void* p = map_anonymous(size, reinterpret_cast<void*>(want));
+  if (p == nullptr || reinterpret_cast<std::uintptr_t>(p) == want) return p;
+  ::munmap(p, size);  // another mapping took part of the range since
+  g_freed.forget(want, size);
+  return nullptr;
+}
+
 }  // namespace
 
 void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
   if (size == 0) return nullptr;
   const std::size_t page = page_size();
   if (alignment <= page) return map_anonymous(size);
+  if (void* p = map_in_freed(size, alignment)) return p;
   if (void* p = map_below_last(size, alignment)) {
     g_next_below.store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_relaxed);
     return p;
@@ -107,7 +111,7 @@ void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
 void OsPlatform::release(void* p, std::size_t size) noexcept {
   if (p == nullptr || size == 0) return;
   if (::munmap(p, size) == 0) {
-    raise_next_below(reinterpret_cast<std::uintptr_t>(p) + size);
+    g_freed.add(reinterpret_cast<std::uintptr_t>(p), size);
     return;
   }
   // Refused: a range inside a larger mapping splits it, which needs one more

@@ -339,7 +339,10 @@ void admit(MetricsServer& s, int fd, std::uint64_t now) noexcept {
       if (victim->phase == Phase::unused) slot = victim;  // the client was gone
       if (victim->phase != Phase::reading_head) continue;
     }
-    release_connection(*victim);
+    // What an answered client sent since is read first: closing a socket with
+    // unread bytes resets it, which can destroy the response it has not read.
+    if (victim->phase == Phase::draining) drain(*victim);
+    if (victim->phase != Phase::unused) release_connection(*victim);
     slot = victim;
   }
   if (slot == nullptr) {
@@ -529,9 +532,10 @@ std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
   // on finds each of them to close.
   g_server = server;
   std::uint16_t bound = 0;
+  int reason = 0;
   if (!open_listener(*server, port, &bound) || ::pipe2(server->wake_pipe, O_CLOEXEC) != 0 ||
-      ::pthread_create(&server->thread, nullptr, server_main, server) != 0) {
-    const int reason = errno;
+      (reason = ::pthread_create(&server->thread, nullptr, server_main, server)) != 0) {
+    if (reason == 0) reason = errno;  // pthread_create returns its reason; the calls before set errno
     if (verbose())
       std::fprintf(stderr, "tslab: metrics endpoint on port %u failed: %s\n", port, std::strerror(reason));
     discard_server_locked();

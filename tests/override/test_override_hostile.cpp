@@ -829,7 +829,7 @@ TEST(MallocEpochZero, AdvanceCloseAndDestroyLeaveMallocWorking) {
               const std::uint32_t scope_epoch = tslab_scope_epoch();
               std::uint64_t released = 7;
               if (slab_epoch_destroy(a, scope_epoch, &released)) return 12;
-              if (slab_last_error() != TSLAB_ERR_PERMANENT) return 13;
+              if (slab_last_error() != TSLAB_ERR_PERMANENT || released != 7) return 13;
               if (slab_usable_size(a, kept) == 0 || strcmp(kept, "kept") != 0) return 14;
               tslab_scope_end();
               free(kept);
