@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <thread>
 #include <vector>
 
+#include "core/allocator_core.h"
 #include "heap/heap.h"
 #include "platform/process_fence.h"
 #include "segment/segment_map.h"
@@ -203,6 +205,37 @@ TEST(SlabReuse, AHeapAdoptedAfterItsBlocksWereFreedElsewhereHandsItsEmptySlabsBa
     ASSERT_EQ(a.deallocate(p), Error::ok);
   });
   second.join();
+  EXPECT_ALLOCATOR_OK(a);
+}
+
+// Threads that were alive together each leave a few empty slabs in their heaps
+// (fewer than the 64 a heap keeps for the thread that adopts it): together the
+// abandoned heaps keep what the warm reserve and the retention would, at least
+// one heap's 64, and the rest go back to the pool, so a wave of threads does not
+// leave its peak behind.
+TEST(SlabReuse, AbandonedHeapsTogetherKeepABoundedNumberOfEmptySlabs) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  constexpr std::size_t THREADS = 40, EACH = 20;  // 800 empty slabs, 20 per heap
+  std::atomic<std::size_t> filled{0};
+  std::atomic<bool> go{false};
+  std::vector<std::thread> wave;
+  for (std::size_t t = 0; t < THREADS; ++t)
+    wave.emplace_back([&] {
+      free_all(a, fill(a, 256, EACH * (SLAB / 256)));
+      filled.fetch_add(1);
+      while (!go.load()) std::this_thread::yield();  // all alive at once: no heap is adopted
+    });
+  while (filled.load() < THREADS) std::this_thread::yield();
+  go.store(true);
+  for (std::thread& t : wave) t.join();
+  const tslab::GlobalStats g = tslab::stats(a);
+  EXPECT_EQ(g.heaps_abandoned, THREADS);
+  constexpr std::size_t KEPT = 64;  // of the 800 the threads left: no reserve, no retention
+  static_assert(td::AllocatorCore::ABANDON_KEEP_EMPTY == KEPT);
+  EXPECT_LE(g.slabs_empty, KEPT);
+  EXPECT_LE(g.committed_bytes, (KEPT + THREADS) * SLAB);
   EXPECT_ALLOCATOR_OK(a);
 }
 

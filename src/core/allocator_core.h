@@ -225,6 +225,16 @@ class AllocatorCore final : public SlabSource {
   // otherwise hold the retention with spans behind newer, cold ones in the cache's
   // last-in-first-out order, and every free after it would return its pages.
   static constexpr std::uint64_t MAX_CACHED_SPANS = 256;
+  // Empty slabs (4 MiB) an exiting thread's heap may keep for its next owner.
+  static constexpr std::uint32_t ABANDON_KEEP_EMPTY = 64;
+  // Empty slabs all abandoned heaps together may keep: as many as the warm
+  // reserve and the retention hold (70 MiB by default), and at least one heap's
+  // ABANDON_KEEP_EMPTY. A wave of threads alive at once would otherwise leave up
+  // to 4 MiB each behind, for good. Lock held.
+  std::uint64_t abandoned_keep_limit_locked() const noexcept {
+    const std::uint64_t slabs = std::uint64_t{warm_limit_} + large_retain_ / SLAB_SIZE;
+    return slabs > ABANDON_KEEP_EMPTY ? slabs : ABANDON_KEEP_EMPTY;
+  }
 
   // --- epochs and memory return (core/reclaim.cpp) ---
   EpochRing& epochs() noexcept { return epochs_; }
@@ -526,8 +536,10 @@ class AllocatorCore final : public SlabSource {
   // Recycles (retain: recycle_slabs) the empty slabs of `heap`, abandoned (or being abandoned) and so
   // owned by whoever holds the lock (Heap::take_empty_slabs).
   void recycle_empty_slabs_locked(Heap* heap, bool active_too, bool retain = false) noexcept;
-  // Empty slabs (4 MiB) an exiting thread's heap may keep for its next owner.
-  static constexpr std::uint32_t ABANDON_KEEP_EMPTY = 64;
+  // Keeps the empty slabs of the abandoned `heap` if they are few and the
+  // abandoned heaps' together stay within ABANDONED_KEEP_EMPTY; else hands them
+  // to the pool. Lock held.
+  void keep_or_hand_back_empty_locked(Heap* heap) noexcept;
   void after_close(std::uint32_t epoch, std::uint64_t closed_era, std::uint64_t rss_before,
                    std::uint64_t started_ns) noexcept;
   // The process RSS for the per-epoch close statistics, if TSLAB_CLOSE_RSS is on; else 0.
@@ -719,6 +731,7 @@ class AllocatorCore final : public SlabSource {
   SegmentHeader* retired_held_ = nullptr;
   Heap* heaps_ = nullptr;
   Heap* abandoned_ = nullptr;
+  std::uint32_t abandoned_kept_ = 0;  // the abandoned heaps' kept_empty, summed (allocator lock)
   // Every slab in use, per epoch slot (any activation), and the pool of recycled
   // slabs (pages decommitted, generation moved on), linked through epoch_prev/next.
   Slab* epoch_slabs_[SLAB_MAX_EPOCH_COUNT] = {};

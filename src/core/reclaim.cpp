@@ -543,7 +543,12 @@ bool AllocatorCore::quiesce_allocations() noexcept {
 void AllocatorCore::flush_abandoned_locked(bool active_too) noexcept {
   // An abandoned heap is touched only under the allocator lock: while we hold it,
   // we are its owner.
-  for (Heap* h = abandoned_; h != nullptr; h = h->next_abandoned) recycle_empty_slabs_locked(h, active_too);
+  for (Heap* h = abandoned_; h != nullptr; h = h->next_abandoned) {
+    recycle_empty_slabs_locked(h, active_too);
+    abandoned_kept_ -= h->kept_empty;  // what it keeps now
+    h->kept_empty = h->counted_empty() < h->kept_empty ? h->counted_empty() : h->kept_empty;
+    abandoned_kept_ += h->kept_empty;
+  }
 }
 
 void AllocatorCore::recycle_empty_slabs_locked(Heap* heap, bool active_too, bool retain) noexcept {

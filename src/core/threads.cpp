@@ -212,8 +212,18 @@ void AllocatorCore::abandon_heap(Heap* heap) noexcept {
   // handed its slabs back, 1.15x with them kept). Blocks still live stay. (The
   // count is kept in statistics builds, the default: without them a heap's empty
   // slabs wait for its adoption, collect() or malloc_trim, as hand-backs do.)
-  // What other threads free into it meanwhile is collected at the adoption.
-  if (heap->counted_empty() > ABANDON_KEEP_EMPTY) recycle_empty_slabs_locked(heap, true, true);
+  // What other threads free into it meanwhile is collected at the adoption. The
+  // abandoned heaps together keep what the warm reserve and the retention would
+  // (abandoned_keep_limit_locked).
+  keep_or_hand_back_empty_locked(heap);
+}
+
+void AllocatorCore::keep_or_hand_back_empty_locked(Heap* heap) noexcept {
+  const std::uint32_t empty = heap->counted_empty();
+  if (empty > ABANDON_KEEP_EMPTY || abandoned_kept_ + empty > abandoned_keep_limit_locked())
+    recycle_empty_slabs_locked(heap, true, true);
+  heap->kept_empty = heap->counted_empty();
+  abandoned_kept_ += heap->kept_empty;
 }
 
 void AllocatorCore::hand_back_idle_slabs_locked(Heap* heap) noexcept {
@@ -231,6 +241,8 @@ Heap* AllocatorCore::acquire_heap() noexcept {
   if (heap != nullptr) {
     abandoned_ = heap->next_abandoned;  // adoption: slabs, blocks and handles carry over
     heap->next_abandoned = nullptr;
+    abandoned_kept_ -= heap->kept_empty;
+    heap->kept_empty = 0;
     counters_.thread_adoptions.add();
     hand_back_idle_slabs_locked(heap);  // what emptied while it waited
   } else {

@@ -317,6 +317,9 @@ class Heap {
   std::atomic<SegmentHeader*> span_stash[SPAN_STASH_SLOTS] = {};
   Heap* next_all = nullptr;        // allocator's list of heaps (allocator lock)
   Heap* next_abandoned = nullptr;  // allocator's abandoned list (allocator lock)
+  // Empty slabs the heap kept for its next owner when it was abandoned, as
+  // counted then (AllocatorCore::abandoned_kept_; allocator lock).
+  std::uint32_t kept_empty = 0;
   // Set in the child of a fork for the heap of a thread that does not exist there
   // (core/fork.cpp): it may have been mid-operation, so it is never adopted,
   // walked or waited for again; its blocks can still be freed (remotely).
