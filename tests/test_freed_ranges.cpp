@@ -1,6 +1,7 @@
 // This file contains the tests of FreedRanges (platform/freed_ranges.h): the
 // record of reservations given back whose addresses the next ones take.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdint>
 
@@ -81,6 +82,21 @@ TEST(FreedRanges, ARangeAnotherMappingTookIsForgotten) {
   r.forget(BASE + 2 * MiB, G);
   EXPECT_EQ(r.count(), 1u);
   EXPECT_EQ(r.take(4 * MiB, G), BASE + 64 * MiB);
+}
+
+TEST(FreedRanges, ATableHeldElsewhereIsLeftAloneUnlessItsHolderIsInAnotherProcess) {
+  FreedRanges r;
+  r.add(BASE, 4 * MiB);
+  r.hold_for_testing(static_cast<int>(::getpid()));  // another thread of this process
+  r.add(BASE + 64 * MiB, 4 * MiB);
+  EXPECT_EQ(r.take(G, G), 0u) << "busy: nothing done";
+  EXPECT_EQ(r.count(), 1u);
+  // Held by a thread of the parent when this process was forked: taken over, emptied.
+  r.hold_for_testing(static_cast<int>(::getpid()) + 1);
+  EXPECT_EQ(r.take(G, G), 0u);
+  EXPECT_EQ(r.count(), 0u);
+  r.add(BASE, 4 * MiB);
+  EXPECT_EQ(r.take(4 * MiB, G), BASE) << "free again";
 }
 
 }  // namespace

@@ -537,7 +537,7 @@ class AllocatorCore final : public SlabSource {
   // owned by whoever holds the lock (Heap::take_empty_slabs).
   void recycle_empty_slabs_locked(Heap* heap, bool active_too, bool retain = false) noexcept;
   // Keeps the empty slabs of the abandoned `heap` if they are few and the
-  // abandoned heaps' together stay within ABANDONED_KEEP_EMPTY; else hands them
+  // abandoned heaps' together stay within abandoned_keep_limit_locked(); else hands them
   // to the pool. Lock held.
   void keep_or_hand_back_empty_locked(Heap* heap) noexcept;
   void after_close(std::uint32_t epoch, std::uint64_t closed_era, std::uint64_t rss_before,

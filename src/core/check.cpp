@@ -311,6 +311,14 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
     r.fail("the cached spans hold %llu dirty bytes, counted %llu",
            static_cast<unsigned long long>(cached_dirty),
            static_cast<unsigned long long>(large_warm_bytes_.load(std::memory_order_relaxed)));
+  // Abandoned heaps: the empty slabs they keep for their next owners, summed
+  // (core/threads.cpp, abandoned_keep_limit_locked).
+  std::uint64_t kept_for_adopters = 0;
+  for (const Heap* h = abandoned_; h != nullptr; h = h->next_abandoned) kept_for_adopters += h->kept_empty;
+  if (r.ok() && kept_for_adopters != abandoned_kept_)
+    r.fail("the abandoned heaps keep %llu empty slabs, counted %llu",
+           static_cast<unsigned long long>(kept_for_adopters),
+           static_cast<unsigned long long>(abandoned_kept_));
   // Stashed spans (core/span_stash.cpp): free, bound, in no other list, and
   // counted in the stashes' bytes.
   std::uint64_t stashed = 0;

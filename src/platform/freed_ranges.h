@@ -11,12 +11,16 @@
 // at its top, and what is left below stays recorded.
 //
 // Only a hint: a range may have been taken by another mapping since it was
-// recorded (the caller checks where the kernel put the reservation and forgets
-// the range if it was not there). Never blocks: a call that finds the table
-// busy, on another thread or in a forked child whose parent held it, does
-// nothing. Async-signal-safe, allocates nothing.
+// recorded (the caller checks where the kernel put the reservation, and
+// forgets the ranges that overlap it if it was not there). Never blocks: a call
+// that finds the table busy (another thread, or the thread a signal handler
+// interrupted) does nothing. In a forked child whose parent held it, the first
+// call takes the table over, emptied: no thread of the child will let it go,
+// and its ranges may be half-written. Async-signal-safe, allocates nothing.
 #ifndef TSLAB_PLATFORM_FREED_RANGES_H
 #define TSLAB_PLATFORM_FREED_RANGES_H
+
+#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
@@ -93,7 +97,10 @@ class FreedRanges {
     unlock();
   }
 
+  // The ranges recorded; unlocked, for tests.
   std::size_t count() const noexcept { return count_; }
+  // Test hook: the table as held by a thread of process `pid`.
+  void hold_for_testing(int pid) noexcept { holder_.store(pid, std::memory_order_relaxed); }
 
  private:
   struct Range {
@@ -101,8 +108,17 @@ class FreedRanges {
     std::uintptr_t top;
   };
 
-  bool try_lock() noexcept { return !busy_.test_and_set(std::memory_order_acquire); }
-  void unlock() noexcept { busy_.clear(std::memory_order_release); }
+  bool try_lock() noexcept {
+    const int me = static_cast<int>(::getpid());
+    int seen = 0;
+    if (holder_.compare_exchange_strong(seen, me, std::memory_order_acquire)) return true;
+    if (seen == me) return false;  // a thread of this process holds it
+    // Held by a thread of the parent when this process was forked.
+    if (!holder_.compare_exchange_strong(seen, me, std::memory_order_acquire)) return false;
+    count_ = 0;
+    return true;
+  }
+  void unlock() noexcept { holder_.store(0, std::memory_order_release); }
   std::size_t smallest() const noexcept {
     std::size_t s = 0;
     for (std::size_t i = 1; i < count_; ++i)
@@ -110,7 +126,7 @@ class FreedRanges {
     return s;
   }
 
-  std::atomic_flag busy_ = ATOMIC_FLAG_INIT;
+  std::atomic<int> holder_{0};  // the pid of the process whose thread holds the table; 0: free
   std::size_t count_ = 0;
   Range ranges_[CAPACITY] = {};
 };

@@ -39,7 +39,7 @@ void* map_anonymous(std::size_t size, void* hint = nullptr) noexcept {
 std::atomic<std::uintptr_t> g_next_below{0};
 
 // Reservations given back lately, whose addresses the next ones take.
-detail::FreedRanges g_freed;
+constinit detail::FreedRanges g_freed;
 
 // Set once a grow failed for want of memory or mappings (vm.max_map_count).
 std::atomic<bool> g_grows_refused{false};
@@ -77,7 +77,7 @@ void* map_in_freed(std::size_t size, std::size_t alignment) noexcept {
   if (want == 0) return nullptr;
   void* p = map_anonymous(size, reinterpret_cast<void*>(want));
   if (p == nullptr || reinterpret_cast<std::uintptr_t>(p) == want) return p;
-  ::munmap(p, size);  // another mapping took part of the range since
+  ::munmap(p, size);  // another mapping took part of the range since: ranges recorded there are stale
   g_freed.forget(want, size);
   return nullptr;
 }
