@@ -6,6 +6,7 @@
 // costs a 4 MiB-aligned reservation and a page-table page per block.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/allocator_core.h"
 #include "slab_stats.h"
 #include "tslab/tslab.hpp"
 
@@ -112,6 +114,30 @@ TEST(AddressSpace, LargeBuffersFreedAndCollectedOverAndOverReuseTheirAddresses) 
   }
   // Twenty buffers of at most 3.3 MB: one segment each, and room for their sizes' mix.
   EXPECT_LE(segments.size(), 80u) << "buffers at " << segments.size() << " addresses";
+}
+
+// The same for buffers grown step by step (realloc): each grow moves the range
+// (mremap) and leaves the old one unmapped, whose addresses are taken again too.
+TEST(AddressSpace, BuffersGrownAndFreedOverAndOverReuseTheirAddresses) {
+  tslab::Allocator a;
+  tslab::detail::AllocatorCore& core = *a.core();
+  std::uintptr_t low = UINTPTR_MAX, high = 0;
+  for (int round = 0; round < 100; ++round) {
+    void* p = a.allocate(100000);
+    ASSERT_NE(p, nullptr);
+    for (std::size_t n = 200000; n <= (std::size_t{16} << 20); n *= 2) {
+      p = core.realloc_large(p, n, 0);
+      ASSERT_NE(p, nullptr) << round << " " << n;
+      static_cast<char*>(p)[n - 1] = 1;
+      low = std::min(low, reinterpret_cast<std::uintptr_t>(p));
+      high = std::max(high, reinterpret_cast<std::uintptr_t>(p));
+    }
+    ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+    a.collect();
+  }
+  // A round's buffers span about 64 MiB of addresses (each reservation twice its block).
+  EXPECT_LT(high - low, std::uintptr_t{1} << 30)
+      << "addresses spread over " << ((high - low) >> 20) << " MiB";
 }
 
 }  // namespace

@@ -147,8 +147,10 @@ bool OsPlatform::grow_into(void* from, std::size_t size, void* to, std::size_t t
   // range moves a range within a single mapping again. MREMAP_FIXED replaces
   // the mapping at `to`, which is ours.
   if (size != 0 && to_size > size &&
-      ::mremap(from, size, to_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED)
+      ::mremap(from, size, to_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED) {
+    g_freed.add(reinterpret_cast<std::uintptr_t>(from), size);  // left unmapped by the move
     return true;
+  }
   // Not moved. The kernel checks the source before it moves a page, and moves a
   // failed move back, so `from` is as it was. From 6.17 on, a refused source
   // (EFAULT, EINVAL) leaves `to` untouched too. Otherwise the kernel may have
