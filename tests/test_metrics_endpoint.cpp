@@ -578,6 +578,15 @@ TEST(HttpHead, OnlyTheRequestLineDecides) {
   EXPECT_EQ(parse("\r\n\r\n"), HttpHeadResult::bad_method);
 }
 
+TEST(HttpHead, AHeadRequestIsToldApart) {
+  EXPECT_TRUE(tslab::detail::is_head_request("HEAD /metrics HTTP/1.1\r\n\r\n", 27));
+  EXPECT_TRUE(tslab::detail::is_head_request("HEAD ", 5));
+  EXPECT_FALSE(tslab::detail::is_head_request("HEAD", 4));  // a prefix only: not yet
+  EXPECT_FALSE(tslab::detail::is_head_request("GET / HTTP/1.1\r\n\r\n", 18));
+  EXPECT_FALSE(tslab::detail::is_head_request("head / HTTP/1.1\r\n\r\n", 19));  // case-sensitive
+  EXPECT_FALSE(tslab::detail::is_head_request(nullptr, 0));
+}
+
 TEST(HttpHead, NulIsAnOrdinaryByte) {
   using namespace std::string_literals;
   EXPECT_EQ(parse("GET /metrics HTTP/1.1\r\nX: \0\0\r\n\r\n"s), HttpHeadResult::metrics);

@@ -44,8 +44,8 @@ typedef enum TslabError TSLAB_ENUM_INT {
   TSLAB_ERR_REENTRANT = 20, /* called from inside tslab on the same thread (a signal handler, a lazy init) */
   TSLAB_ERR_SYSTEM = 21,    /* the OS refused a socket, thread or similar call */
   TSLAB_ERR_NO_FREE_EPOCH = 22, /* epoch_open: every epoch slot but the current one is held open */
-  TSLAB_ERR_PERMANENT =
-      23 /* the process allocator (never freed, no epoch destroyed) or its epoch 0 (never closed) */
+  /* the process allocator: never freed, none of its epochs destroyed, its epoch 0 never closed */
+  TSLAB_ERR_PERMANENT = 23
 } TslabError;
 
 /* Why the calling thread's last failed call failed. */

@@ -34,11 +34,15 @@
 #include "handle/registry.h"
 #include "heap/heap.h"
 #include "platform/clock_rss.h"
+#include "platform/freed_ranges.h"
 #include "segment/segment_map.h"
 
 namespace tslab::detail {
 
 namespace {
+
+// The platform records only ranges of whole granules for reuse: spans' ranges.
+static_assert(FreedRanges::GRANULE == MAP_GRANULE);
 
 // A reservation's size: whole units of span_unit.
 constexpr std::size_t whole_units(std::size_t bytes) {

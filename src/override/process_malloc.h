@@ -44,8 +44,8 @@ extern constinit std::atomic<AllocatorCore*> g_malloc_core;
 // times inside tslab, raised by InsideMalloc below and by every tslab lock the
 // thread holds, and the flag queue_free sets (process_malloc.cpp).
 
-// True if the thread is not inside tslab and has no queued frees: one 16-bit
-// compare. The fast paths enter the core only then.
+// True if the thread is not inside tslab and has no queued frees (two byte
+// loads and one test, platform/thread_entry.h). The fast paths enter the core only then.
 [[gnu::always_inline]] inline bool malloc_state_clear() noexcept { return thread_entry_clear(); }
 
 // True if the thread is inside tslab (a signal handler interrupted malloc, free

@@ -26,6 +26,11 @@ std::size_t find_http_head_end(const char* data, std::size_t size, std::size_t f
   return 0;
 }
 
+bool is_head_request(const char* data, std::size_t size) noexcept {
+  static constexpr char METHOD[] = "HEAD ";
+  return starts_with(data, size, METHOD, sizeof METHOD - 1);
+}
+
 HttpHeadResult parse_http_head(const char* data, std::size_t size) noexcept {
   // Only the first MAX_HTTP_HEAD_BYTES can hold a head that is served, so a
   // terminator further on never counts.

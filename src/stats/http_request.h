@@ -39,6 +39,10 @@ std::size_t find_http_head_end(const char* data, std::size_t size, std::size_t f
 // version and the header fields are not checked.
 HttpHeadResult parse_http_head(const char* data, std::size_t size) noexcept;
 
+// True if the request line is a HEAD's, whose reply carries no content (RFC
+// 9110 9.3.2) whatever its status.
+bool is_head_request(const char* data, std::size_t size) noexcept;
+
 }  // namespace tslab::detail
 
 #endif  // TSLAB_STATS_HTTP_REQUEST_H

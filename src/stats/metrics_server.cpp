@@ -216,11 +216,7 @@ void respond(Connection& c, const char* status, const char* type, const char* bo
   if (n <= 0 || static_cast<std::size_t>(n) >= sizeof c.response_head) return release_connection(c);
   c.response_head_size = static_cast<std::size_t>(n);
   c.body = body;
-  // A reply to HEAD carries no content (RFC 9110 9.3.2): its head says what GET would get.
-  static constexpr char HEAD_METHOD[] = "HEAD ";
-  const bool head_only =
-      c.head_size >= sizeof HEAD_METHOD - 1 && std::memcmp(c.head, HEAD_METHOD, sizeof HEAD_METHOD - 1) == 0;
-  c.body_size = head_only ? 0 : length;
+  c.body_size = is_head_request(c.head, c.head_size) ? 0 : length;  // its head says what GET would get
   c.sent = 0;
   c.phase = Phase::writing_response;
   c.deadline_ms = now + static_cast<std::uint64_t>(g_write_deadline_ms.load(std::memory_order_relaxed));
