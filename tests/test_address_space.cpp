@@ -53,6 +53,35 @@ TEST(AddressSpace, ManyLargeSpansShareMappings) {
   for (void* p : spans) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
 }
 
+// Freed blocks between live ones: the ranges they go back to the OS from lie
+// inside the live blocks' mapping, which would split at each one (a process
+// keeping tens of thousands of such blocks would reach vm.max_map_count).
+TEST(AddressSpace, LiveLargeSpansWithFreedOnesBetweenShareMappings) {
+  tslab::Allocator a;
+  constexpr std::size_t SPANS = 20000;
+  const std::size_t before = mappings();
+  std::vector<void*> spans(SPANS);
+  for (void*& p : spans) {
+    p = a.allocate(70000);
+    ASSERT_NE(p, nullptr);
+    static_cast<char*>(p)[0] = 1;
+  }
+  std::vector<void*> moved;
+  moved.reserve(SPANS / 2);
+  for (std::size_t i = 0; i < SPANS; i += 2) {
+    ASSERT_EQ(a.deallocate(spans[i]), tslab::Error::ok);
+    void* p = a.allocate(140000);
+    ASSERT_NE(p, nullptr) << i;
+    static_cast<char*>(p)[0] = 1;
+    moved.push_back(p);
+  }
+  a.collect();  // what the cache kept goes back too
+  const std::size_t after = mappings();
+  EXPECT_LT(after, before + SPANS / 20) << before << " -> " << after << " mappings";
+  for (std::size_t i = 1; i < SPANS; i += 2) ASSERT_EQ(a.deallocate(spans[i]), tslab::Error::ok);
+  for (void* p : moved) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+}
+
 TEST(AddressSpace, BlocksUpToTheLargestClassShareSlabs) {
   tslab::Allocator a;
   constexpr std::size_t PER_SIZE = 1000;

@@ -19,6 +19,7 @@
 #include "segment/segment.h"
 #include "slab_alloc.h"
 #include "test_util.h"
+#include "tslab/platform.hpp"
 #include "tslab/tslab.hpp"
 
 namespace {
@@ -144,6 +145,63 @@ TEST(Signals, TimerSignalsCallingAdvanceNeverHang) {
     return 0;
   });
   EXPECT_EQ(status, 0) << (status == -SIGALRM ? "hung: the handler's advance waited for its own thread" : "");
+}
+
+// Large spans are carved out of chunks whose table a lock guards (platform/
+// span_chunks.h). A handler that interrupted its own thread while it held that
+// lock and reserves a span itself must not wait for it: it is given a mapping
+// of its own. The process never hangs, and every range is usable.
+std::atomic<int> g_bad_ranges{0};
+
+void handler_reserves(int) {
+  const int saved = errno;
+  ++g_calls;
+  tslab::OsPlatform& os = tslab::OsPlatform::instance();
+  constexpr std::size_t SPAN = std::size_t{128} << 10;
+  auto* p = static_cast<char*>(os.reserve(SPAN, std::size_t{64} << 10));
+  if (p == nullptr || reinterpret_cast<std::uintptr_t>(p) % (std::size_t{64} << 10) != 0) {
+    ++g_bad_ranges;
+  } else {
+    p[0] = 1;
+    p[SPAN - 1] = 1;
+    os.release(p, SPAN);
+  }
+  errno = saved;
+}
+
+TEST(Signals, SpanReservationsFromAHandlerThatInterruptedOneNeverHang) {
+  const int status = in_child([] {
+    g_calls = 0;
+    struct sigaction sa {};
+    sa.sa_handler = handler_reserves;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPROF, &sa, nullptr);
+    itimerval every{{0, 100}, {0, 100}};
+    setitimer(ITIMER_PROF, &every, nullptr);
+    tslab::OsPlatform& os = tslab::OsPlatform::instance();
+    constexpr std::size_t G = std::size_t{64} << 10;
+    constexpr int MIN_CALLS = 200;
+    const std::size_t rounds = tslab_test::scaled(20000);
+    char* held[16] = {};
+    for (std::size_t round = 0; round < rounds || g_calls < MIN_CALLS; ++round) {
+      for (std::size_t i = 0; i < 16; ++i) {
+        held[i] = static_cast<char*>(os.reserve((i + 1) * G, G));
+        if (held[i] == nullptr) return report(1, "a reservation failed");
+        held[i][0] = static_cast<char>(i);
+      }
+      for (std::size_t i = 0; i < 16; ++i) {
+        if (held[i][0] != static_cast<char>(i)) return report(2, "a range was handed out twice");
+        os.release(held[i], (i + 1) * G);
+      }
+    }
+    itimerval off{};
+    setitimer(ITIMER_PROF, &off, nullptr);
+    signal(SIGPROF, SIG_IGN);
+    if (g_bad_ranges != 0) return report(3, "a handler's reservation failed");
+    std::fprintf(stderr, "signal child: %d handler reservations\n", g_calls.load());
+    return 0;
+  });
+  EXPECT_EQ(status, 0) << (status == -SIGALRM ? "hung: the handler waited for its own thread's lock" : "");
 }
 
 }  // namespace

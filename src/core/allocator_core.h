@@ -580,13 +580,15 @@ class AllocatorCore final : public SlabSource {
   bool large_need(std::size_t size, std::size_t* need) const noexcept;
   // A span of at least `reserve` bytes for a block of `need`: a cached one,
   // committed and its generation moved on, else a new reservation. Null if
-  // neither; *refused if the platform refused to commit a cached span.
-  SegmentHeader* obtain_span(std::size_t reserve, std::size_t need, std::size_t alignment,
-                             bool* refused) noexcept;
+  // neither; *refused if the platform refused to commit a cached span. A cached
+  // one of at most `at_most` bytes.
+  SegmentHeader* obtain_span(std::size_t reserve, std::size_t need, std::size_t alignment, bool* refused,
+                             std::size_t at_most = SIZE_MAX) noexcept;
   // `resident`: only a span whose pages the block finds committed (dirty_bytes >=
-  // need), of at most MAX_RESIDENT_SPAN_GROWTH times `reserve`.
+  // need), of at most MAX_RESIDENT_SPAN_GROWTH times `reserve`; else one of at
+  // most `at_most` bytes.
   SegmentHeader* take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment, bool* refused,
-                                  bool resident = false) noexcept;
+                                  bool resident = false, std::size_t at_most = SIZE_MAX) noexcept;
   // For a request no stashed or cached span fits: the warmest smaller span of
   // the caller's stash, else of the cache, grown into a new reservation of
   // `reserve` bytes, its committed pages moved along (Platform::grow_into;

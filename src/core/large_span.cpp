@@ -213,12 +213,12 @@ bool AllocatorCore::large_need(std::size_t size, std::size_t* need) const noexce
 }
 
 SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t need, std::size_t alignment,
-                                               bool* refused, bool resident) noexcept {
+                                               bool* refused, bool resident, std::size_t at_most) noexcept {
   SegmentHeader* seg = nullptr;
   {
     const CountedLock lock(mutex_, counters_);
     seg = resident ? large_cache_.take(reserve, alignment, need, MAX_RESIDENT_SPAN_GROWTH * reserve)
-                   : large_cache_.take(reserve, alignment);
+                   : large_cache_.take(reserve, alignment, 0, at_most);
     if (seg == nullptr) return nullptr;
     large_warm_bytes_ -= seg->dirty_bytes;  // in use again: its data stays until it is freed
     release_large_decayed_locked();
@@ -297,8 +297,8 @@ SegmentHeader* AllocatorCore::new_span(std::size_t reserve, std::size_t alignmen
 }
 
 SegmentHeader* AllocatorCore::obtain_span(std::size_t reserve, std::size_t need, std::size_t alignment,
-                                          bool* refused) noexcept {
-  SegmentHeader* seg = take_cached_span(reserve, need, alignment, refused);
+                                          bool* refused, std::size_t at_most) noexcept {
+  SegmentHeader* seg = take_cached_span(reserve, need, alignment, refused, false, at_most);
   if (seg != nullptr || *refused) return seg;
   // No cached span fits: the warmest smaller one grows into the new reservation,
   // its committed pages with it, rather than sit unused beside a new span that
@@ -336,10 +336,15 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   }
   if (room <= reserve || !round_up_checked(room, span_unit(room), &roomy)) roomy = reserve;
   bool refused = false;  // the platform refused to commit a cached span
+  // A block a realloc moves (room asked) takes no cached span much larger than
+  // that: the span's pages beyond it would stay committed under it (a scratch
+  // buffer's, freed between the steps of a small buffer's growth).
+  const std::size_t at_most = room != 0 ? MAX_RESIDENT_SPAN_GROWTH * roomy : SIZE_MAX;
   SegmentHeader* seg = take_stashed_span(roomy, need, alignment);
-  if (seg == nullptr) seg = obtain_span(roomy, need, alignment, &refused);
+  if (seg == nullptr) seg = obtain_span(roomy, need, alignment, &refused, at_most);
   // No address space for the room asked: a span for the block alone.
-  if (seg == nullptr && !refused && roomy > reserve) seg = obtain_span(reserve, need, alignment, &refused);
+  if (seg == nullptr && !refused && roomy > reserve)
+    seg = obtain_span(reserve, need, alignment, &refused, at_most);
   if (seg == nullptr) {
     set_error(TSLAB_ERR_OUT_OF_MEMORY);
     return nullptr;

@@ -11,6 +11,7 @@
 
 #include "platform/cxx_runtime.h"
 #include "platform/freed_ranges.h"
+#include "platform/span_chunks.h"
 #include "tslab/platform.hpp"
 
 namespace tslab {
@@ -40,6 +41,9 @@ std::atomic<std::uintptr_t> g_next_below{0};
 
 // Reservations given back lately, whose addresses the next ones take.
 constinit detail::FreedRanges g_freed;
+
+// The chunks reservations of large spans are carved out of.
+constinit detail::SpanChunks g_chunks;
 
 // Set once a grow failed for want of memory or mappings (vm.max_map_count).
 std::atomic<bool> g_grows_refused{false};
@@ -82,12 +86,8 @@ void* map_in_freed(std::size_t size, std::size_t alignment) noexcept {
   return nullptr;
 }
 
-}  // namespace
-
-void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
-  if (size == 0) return nullptr;
-  const std::size_t page = page_size();
-  if (alignment <= page) return map_anonymous(size);
+// A reservation of `size` at `alignment` (above a page) of its own.
+void* map_aligned(std::size_t size, std::size_t alignment) noexcept {
   if (void* p = map_in_freed(size, alignment)) return p;
   if (void* p = map_below_last(size, alignment)) {
     g_next_below.store(reinterpret_cast<std::uintptr_t>(p), std::memory_order_relaxed);
@@ -108,8 +108,86 @@ void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
   return reinterpret_cast<void*>(aligned);
 }
 
+void unmap_chunk(std::uintptr_t base) noexcept {
+  // Its pages went back with its last span's. A chunk merged with its
+  // neighbours into one mapping splits it, which a process at
+  // vm.max_map_count is refused: the range then stays reserved.
+  if (::munmap(reinterpret_cast<void*>(base), detail::SpanChunks::CHUNK) == 0)
+    g_freed.add(base, detail::SpanChunks::CHUNK);
+}
+
+// A reservation carved out of a chunk, a new one if none has room; nullptr if
+// the table is busy or full, or no chunk could be mapped.
+void* carve(std::size_t size, std::size_t alignment) noexcept {
+  using detail::SpanChunks;
+  std::uintptr_t at = 0;
+  const SpanChunks::Result taken = g_chunks.take(size, alignment, &at);
+  if (taken == SpanChunks::Result::done) return reinterpret_cast<void*>(at);
+  if (taken == SpanChunks::Result::busy || taken == SpanChunks::Result::full) return nullptr;
+  void* chunk = map_aligned(SpanChunks::CHUNK, SpanChunks::CHUNK);
+  if (chunk == nullptr) return nullptr;
+  if (g_chunks.add_and_take(reinterpret_cast<std::uintptr_t>(chunk), size, alignment, &at) ==
+      SpanChunks::Result::done)
+    return reinterpret_cast<void*>(at);
+  unmap_chunk(reinterpret_cast<std::uintptr_t>(chunk));
+  return nullptr;
+}
+
+// Gives a carved range back: true if `p` was one. Only whole granules: a chunk
+// marks a granule free only while it is mapped, and a range of the chunk that
+// went back to the OS (below) stays taken, though another of tslab's mappings
+// may land there and be given back here in its turn, which maps it again.
+bool uncarve(void* p, std::size_t size) noexcept {
+  using detail::SpanChunks;
+  const auto base = reinterpret_cast<std::uintptr_t>(p);
+  if (base % SpanChunks::GRANULE != 0 || size % SpanChunks::GRANULE != 0 || !g_chunks.holds(base))
+    return false;
+  // Its pages go first: once given back, the range may be carved again at once.
+  ::madvise(p, size, MADV_DONTNEED);
+  std::uintptr_t unmap = 0;
+  // Not done (busy: a signal handler that interrupted the table's holder on its
+  // thread): unmapped as a mapping of its own, its granules left taken.
+  if (g_chunks.give_back(base, size, &unmap) != detail::SpanChunks::Result::done) return false;
+  if (unmap != 0) unmap_chunk(unmap);
+  return true;
+}
+
+// A carved range a grow moved out of its chunk: mapped again where nothing else
+// was mapped since (a new mapping merges with the chunk's on both sides), and
+// given back; else it stays taken.
+void refill_carved(void* from, std::size_t size) noexcept {
+  void* again =
+      ::mmap(from, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (again == MAP_FAILED) return;
+  if (again != from) {  // a kernel without NOREPLACE put it elsewhere
+    ::munmap(again, size);
+    return;
+  }
+  std::uintptr_t unmap = 0;
+  if (g_chunks.give_back(reinterpret_cast<std::uintptr_t>(from), size, &unmap) ==
+          detail::SpanChunks::Result::done &&
+      unmap != 0)
+    unmap_chunk(unmap);
+}
+
+}  // namespace
+
+void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
+  if (size == 0) return nullptr;
+  const std::size_t page = page_size();
+  if (alignment <= page) return map_anonymous(size);
+  if (detail::SpanChunks::carves(size, alignment))
+    if (void* p = carve(size, alignment)) return p;
+  if (void* p = map_aligned(size, alignment)) return p;
+  // Refused, perhaps for want of address space (RLIMIT_AS): a wholly free chunk goes back.
+  std::uintptr_t unmap = 0;
+  if (g_chunks.drop_free_chunk(&unmap) != detail::SpanChunks::Result::done || unmap == 0) return nullptr;
+  unmap_chunk(unmap);
+  return map_aligned(size, alignment);
+}
+
 void OsPlatform::release(void* p, std::size_t size) noexcept {
-  if (p == nullptr || size == 0) return;
+  if (p == nullptr || size == 0 || uncarve(p, size)) return;
   if (::munmap(p, size) == 0) {
     g_freed.add(reinterpret_cast<std::uintptr_t>(p), size);
     return;
@@ -143,12 +221,23 @@ bool OsPlatform::prefault(void* p, std::size_t size) noexcept {
 }
 
 bool OsPlatform::grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept {
+  // Nothing moves into a chunk: the range moved in would stay a mapping of its
+  // own inside the chunk's, splitting it for as long as the chunk lives.
+  if (g_chunks.holds(reinterpret_cast<std::uintptr_t>(to))) {
+    release(to, to_size);
+    return false;
+  }
   // The whole of `from` moves and grows into one mapping, so a later grow of the
   // range moves a range within a single mapping again. MREMAP_FIXED replaces
   // the mapping at `to`, which is ours.
+  const bool carved = g_chunks.holds(reinterpret_cast<std::uintptr_t>(from));
   if (size != 0 && to_size > size &&
       ::mremap(from, size, to_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED) {
-    g_freed.add(reinterpret_cast<std::uintptr_t>(from), size);  // left unmapped by the move
+    if (carved) {
+      refill_carved(from, size);
+    } else {
+      g_freed.add(reinterpret_cast<std::uintptr_t>(from), size);  // left unmapped by the move
+    }
     return true;
   }
   // Not moved. The kernel checks the source before it moves a page, and moves a
