@@ -303,8 +303,10 @@ class AllocatorCore final : public SlabSource {
   // --- statistics (core/snapshot.cpp) ---
   // Fills `out` (zeroed by the caller): occupancy from the slab bitmaps, counters
   // merged from the heaps. With only_class < NUM_CLASSES, the per-epoch occupancy
-  // counts that class only (and no large spans).
-  void snapshot(CoreSnapshot& out, std::uint32_t only_class) const noexcept;
+  // counts that class only (and no large spans). Without `measure_resident`,
+  // resident_bytes stays 0: no page table is read (a mincore call per
+  // reservation, under the lock).
+  void snapshot(CoreSnapshot& out, std::uint32_t only_class, bool measure_resident = true) const noexcept;
   std::uint32_t epoch_count() const noexcept { return epoch_count_; }
   bool permanent() const noexcept { return epochs_.permanent(0); }
 

@@ -36,7 +36,7 @@ void account_slab(const Slab& s, Occupancy& occ) noexcept {
 
 }  // namespace
 
-void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const noexcept {
+void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class, bool measure_resident) const noexcept {
   out.uid = uid_;
   out.epoch_count = epoch_count_;
   out.current_epoch = epochs_.current();
@@ -68,7 +68,7 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class) const 
     cc.slabs_recycled = slabs_recycled_[c].load(std::memory_order_relaxed);
   }
   // Resident bytes take the lock themselves (and read the page tables).
-  out.resident_bytes = resident_bytes();
+  if (measure_resident) out.resident_bytes = resident_bytes();
 
   const CountedLock lock(mutex_, counters_);
   static_assert(sizeof out.name == sizeof name_);

@@ -395,7 +395,9 @@ struct mallinfo2 process_mallinfo() noexcept {
   SlabGlobalStats stats{};
   {
     const InsideMalloc inside;
-    if (stats_global(*core, &stats) != TSLAB_OK) return info;
+    // Counters only: mallinfo2 reports no resident bytes, which would cost a
+    // mincore call per reservation under the allocator's lock.
+    if (stats_global(*core, &stats, false) != TSLAB_OK) return info;
   }
   // Small blocks are glibc's heap chunks, large spans its mmapped chunks.
   const std::uint64_t small_live = stats.live_bytes - stats.large_live_bytes;

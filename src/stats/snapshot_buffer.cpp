@@ -7,9 +7,10 @@
 
 namespace tslab::detail {
 
-void take_snapshot(const AllocatorCore& core, CoreSnapshot& out, std::uint32_t only_class) noexcept {
+void take_snapshot(const AllocatorCore& core, CoreSnapshot& out, std::uint32_t only_class,
+                   bool measure_resident) noexcept {
   std::memset(static_cast<void*>(&out), 0, sizeof out);
-  core.snapshot(out, only_class);
+  core.snapshot(out, only_class, measure_resident);
 }
 
 }  // namespace tslab::detail

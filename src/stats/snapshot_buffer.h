@@ -36,7 +36,8 @@ class SnapshotBuffer {
 };
 
 // Takes a full snapshot of one allocator into a fresh buffer slot.
-void take_snapshot(const AllocatorCore& core, CoreSnapshot& out, std::uint32_t only_class) noexcept;
+void take_snapshot(const AllocatorCore& core, CoreSnapshot& out, std::uint32_t only_class,
+                   bool measure_resident = true) noexcept;
 
 }  // namespace tslab::detail
 

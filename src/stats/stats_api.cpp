@@ -9,11 +9,11 @@
 
 namespace tslab::detail {
 
-TslabError stats_global(const AllocatorCore& core, SlabGlobalStats* out) noexcept {
+TslabError stats_global(const AllocatorCore& core, SlabGlobalStats* out, bool measure_resident) noexcept {
   if (out == nullptr || !core.alive()) return TSLAB_ERR_INVALID_ARGUMENT;
   SnapshotBuffer buffer(1);
   if (buffer.empty()) return TSLAB_ERR_OUT_OF_MEMORY;
-  take_snapshot(core, buffer[0], SLAB_STATS_ALL_CLASSES);
+  take_snapshot(core, buffer[0], SLAB_STATS_ALL_CLASSES, measure_resident);
   SlabGlobalStats full;
   fill_global(buffer[0], full);
   return copy_versioned(full, out) ? TSLAB_OK : TSLAB_ERR_INVALID_ARGUMENT;

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +33,13 @@
 #include "tslab/malloc.hpp"
 
 extern "C" void free_sized(void* p, size_t size) noexcept;
+
+// mincore calls, counted here: this definition stands in for the C library's.
+std::atomic<unsigned long> g_mincore_calls{0};
+extern "C" int mincore(void* start, size_t length, unsigned char* pages) noexcept {
+  g_mincore_calls.fetch_add(1, std::memory_order_relaxed);
+  return static_cast<int>(::syscall(SYS_mincore, start, length, pages));
+}
 extern "C" void free_aligned_sized(void* p, size_t alignment, size_t size) noexcept;
 
 namespace {
@@ -362,6 +371,22 @@ TEST(MallocOverride, MallinfoReportsTheProcessAllocator) {
   const struct mallinfo2 after = mallinfo2();
   EXPECT_LE(after.uordblks + 1000 * 1000, during.uordblks);
   EXPECT_LE(after.hblkhd + (3u << 20), during.hblkhd);
+}
+
+// mallinfo2 reads counters: it does not ask the OS which pages of every large
+// block are resident (a mincore call each, under the allocator's lock: 39 ms
+// with 20,000 blocks of 100 KB, which every large malloc and free waited out).
+TEST(MallocOverride, MallinfoDoesNotReadThePageTables) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 2000; ++i) {
+    blocks.push_back(malloc(100000));
+    ASSERT_NE(blocks.back(), nullptr);
+  }
+  const unsigned long before = g_mincore_calls.load();
+  const struct mallinfo2 info = mallinfo2();
+  EXPECT_LT(g_mincore_calls.load() - before, 10u);
+  EXPECT_GE(info.hblks, 2000u);
+  for (void* p : blocks) free(p);
 }
 
 TEST(MallocOverride, TheProcessAllocatorIsNamedMalloc) {
