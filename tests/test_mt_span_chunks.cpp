@@ -1,7 +1,10 @@
-// This file contains the concurrency test of SpanChunks (platform/span_chunks.h):
+// This file contains the concurrency tests of SpanChunks (platform/span_chunks.h):
 // threads carving spans, giving them back and adding chunks at once never hold
-// overlapping ranges, and a chunk handed back for unmapping holds no live span.
+// overlapping ranges, and a chunk handed back for unmapping holds no live span;
+// and a fork while another thread carves leaves the child a table it can use.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -12,6 +15,7 @@
 
 #include "platform/span_chunks.h"
 #include "test_util.h"
+#include "tslab/platform.hpp"
 
 namespace {
 
@@ -100,6 +104,49 @@ TEST(MtSpanChunks, SpansTakenAtOnceNeverOverlap) {
   EXPECT_LE(table->chunk_count(), 1u) << "every span went back: one wholly free chunk is kept at most";
   EXPECT_LT(next_chunk.load(), 256u)
       << "chunks added: 4 threads x 48 spans of at most 1 MiB need 48 MiB at most";
+}
+
+// The table's lock is held across fork(): a child forked while another thread
+// was carving finds it free and whole, and carves and gives back in its turn.
+TEST(MtSpanChunks, AChildForkedWhileAnotherThreadCarvesCarvesToo) {
+  tslab::OsPlatform& os = tslab::OsPlatform::instance();
+  constexpr std::size_t G = SpanChunks::GRANULE;
+  std::atomic<bool> stop{false};
+  std::thread carver([&] {
+    while (!stop.load(std::memory_order_relaxed))
+      for (std::size_t n = 1; n <= SpanChunks::MAX_SPAN_GRANULES; ++n) {
+        auto* p = static_cast<char*>(os.reserve(n * G, G));
+        if (p == nullptr) continue;
+        p[0] = 1;
+        os.release(p, n * G);
+      }
+  });
+  const int forks = static_cast<int>(tslab_test::scaled(100));
+  int hung = 0, failed = 0;
+  for (int f = 0; f < forks; ++f) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::alarm(60);  // a table left locked would hang here
+      for (int i = 0; i < 200; ++i) {
+        auto* p = static_cast<char*>(os.reserve(((i % 16) + 1) * G, G));
+        if (p == nullptr) ::_exit(2);
+        p[0] = 1;
+        os.release(p, ((i % 16) + 1) * G);
+      }
+      ::_exit(0);
+    }
+    ASSERT_GT(pid, 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+      ++hung;
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+      ++failed;
+  }
+  stop = true;
+  carver.join();
+  EXPECT_EQ(hung, 0) << "children found the table locked by a thread they do not have";
+  EXPECT_EQ(failed, 0);
 }
 
 }  // namespace

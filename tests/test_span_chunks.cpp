@@ -1,14 +1,18 @@
 // This file contains the tests of SpanChunks (platform/span_chunks.h): the
-// bookkeeping of the chunks large spans are carved out of. It maps nothing, so
-// the chunks here are addresses only.
+// bookkeeping of the chunks large spans are carved out of, which maps nothing,
+// so its chunks here are addresses only; and of the OS platform's ranges carved
+// out of chunks.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "platform/span_chunks.h"
+#include "tslab/platform.hpp"
 
 namespace {
 
@@ -149,17 +153,41 @@ TEST(SpanChunks, AFullTableHasNoRoomForAnotherChunk) {
   EXPECT_TRUE(t->holds(at));
 }
 
-TEST(SpanChunks, ATableHeldByAThreadOfTheParentIsTakenOverEmptied) {
+TEST(SpanChunks, AChunkAddedWhollyFreeServesSpans) {
   auto t = table();
-  std::uintptr_t at = 0;
-  ASSERT_EQ(t->add_and_take(A, G, G, &at), Result::done);
-  // As in a child forked while a thread of its parent held the table.
-  t->hold_for_testing(static_cast<int>(::getpid()) + 1);
-  EXPECT_EQ(t->take(G, G, &at), Result::no_room) << "taken over, and emptied";
-  EXPECT_FALSE(t->holds(A));
-  EXPECT_EQ(t->chunk_count(), 0u);
-  ASSERT_EQ(t->add_and_take(B, G, G, &at), Result::done);
-  EXPECT_EQ(at, B);
+  ASSERT_EQ(t->add(A), Result::done);
+  EXPECT_TRUE(t->holds(A + 3 * MiB));
+  EXPECT_EQ(take(*t, MiB), A);
+  EXPECT_EQ(t->add(A + G), Result::no_room) << "not a chunk's address";
+}
+
+// The OS platform's carved ranges (platform/os_platform.cpp).
+constexpr std::size_t SPAN = 256 * 1024;
+
+char* reserve_span() {
+  return static_cast<char*>(tslab::OsPlatform::instance().reserve(SPAN, SpanChunks::GRANULE));
+}
+
+// A range given back comes again as a new one would: zero, whatever the block
+// before it did to its pages (a locked page cannot be decommitted in place).
+TEST(CarvedRanges, ARangeComesBackZeroedEvenFromLockedPages) {
+  tslab::OsPlatform& os = tslab::OsPlatform::instance();
+  char* p = reserve_span();
+  ASSERT_NE(p, nullptr);
+  if (::mlock(p, SPAN) != 0) GTEST_SKIP() << "mlock refused here (RLIMIT_MEMLOCK)";
+  std::memset(p, 0xab, SPAN);
+  os.release(p, SPAN);
+  std::vector<char*> again;
+  bool reused = false;
+  for (int i = 0; i < 64 && !reused; ++i) {
+    again.push_back(reserve_span());
+    ASSERT_NE(again.back(), nullptr);
+    reused = again.back() == p;
+  }
+  ASSERT_TRUE(reused) << "the range was not carved again";
+  for (std::size_t i = 0; i < SPAN; ++i) ASSERT_EQ(p[i], 0) << "byte " << i << " kept the old block's data";
+  EXPECT_EQ(::munlock(p, SPAN), 0);
+  for (char* q : again) os.release(q, SPAN);
 }
 
 }  // namespace

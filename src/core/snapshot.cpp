@@ -36,7 +36,8 @@ void account_slab(const Slab& s, Occupancy& occ) noexcept {
 
 }  // namespace
 
-void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class, bool measure_resident) const noexcept {
+void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class,
+                             bool measure_resident) const noexcept {
   out.uid = uid_;
   out.epoch_count = epoch_count_;
   out.current_epoch = epochs_.current();

@@ -35,6 +35,7 @@
 #include "heap/heap.h"
 #include "platform/clock_rss.h"
 #include "platform/freed_ranges.h"
+#include "platform/span_chunks.h"
 #include "segment/segment_map.h"
 
 namespace tslab::detail {
@@ -43,6 +44,12 @@ namespace {
 
 // The platform records only ranges of whole granules for reuse: spans' ranges.
 static_assert(FreedRanges::GRANULE == MAP_GRANULE);
+
+// True if the OS platform carves a reservation of `size` out of a chunk, which
+// nothing moves into (platform/span_chunks.h): no grow into it is tried, and a
+// span is not marked ungrowable for it. (Another platform's grows of that size
+// are not tried either.)
+constexpr bool carved(std::size_t size) { return SpanChunks::carves(size, span_unit(size)); }
 
 // A reservation's size: whole units of span_unit.
 constexpr std::size_t whole_units(std::size_t bytes) {
@@ -97,7 +104,7 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
   // `to` is aligned to its unit (span_unit). With no span stashed or cached
   // nothing is asked of the OS (can_grow reads the address-space limit);
   // take_warmest checks again under the lock.
-  if (alignment > span_unit(reserve)) return nullptr;
+  if (alignment > span_unit(reserve) || carved(reserve)) return nullptr;
   // The stash only for a reservation it could have served (take_stashed_span).
   Heap* const mine = reserve <= SEGMENT_SIZE ? own_heap() : nullptr;
   const bool stashed = mine != nullptr && stash_holds_any(mine);
@@ -154,8 +161,8 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
 
 void* AllocatorCore::grow_live_span(void* p, std::size_t need, std::size_t room, std::uint32_t epoch,
                                     std::uint64_t era, bool* gone) noexcept {
-  if (!platform_.can_grow()) return nullptr;
   const std::size_t size = whole_units(need > room ? need : room);
+  if (!platform_.can_grow() || carved(size)) return nullptr;
   void* to = reserve_covered_span(size);
   if (to == nullptr) return nullptr;
   Slab* s = nullptr;

@@ -31,6 +31,7 @@ enum class ForkRank : std::uint8_t {
   allocators,         // the live-allocator list, then every live allocator's locks
   registry,           // the slab-id registry
   segment_map,        // the segment map's initialisation
+  span_chunks,        // the chunks large spans are carved out of (platform/span_chunks.h)
   count
 };
 

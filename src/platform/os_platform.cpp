@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "platform/cxx_runtime.h"
+#include "platform/fork_hooks.h"
 #include "platform/freed_ranges.h"
 #include "platform/span_chunks.h"
 #include "tslab/platform.hpp"
@@ -111,15 +112,30 @@ void* map_aligned(std::size_t size, std::size_t alignment) noexcept {
 void unmap_chunk(std::uintptr_t base) noexcept {
   // Its pages went back with its last span's. A chunk merged with its
   // neighbours into one mapping splits it, which a process at
-  // vm.max_map_count is refused: the range then stays reserved.
+  // vm.max_map_count is refused: the chunk then serves spans again.
   if (::munmap(reinterpret_cast<void*>(base), detail::SpanChunks::CHUNK) == 0)
     g_freed.add(base, detail::SpanChunks::CHUNK);
+  else
+    g_chunks.add(base);
+}
+
+// True once the table's lock is held across fork() (platform/fork_hooks.h).
+// Registered at the first carve made while the thread holds no tslab lock (the
+// hooks' rule); until then spans are mappings of their own.
+bool chunks_ready() noexcept {
+  constinit static std::atomic<bool> ready{false};
+  if (ready.load(std::memory_order_acquire)) return true;
+  if (detail::thread_holds_tslab_lock()) return false;
+  detail::fork_hold_lock(detail::ForkRank::span_chunks, g_chunks.mutex());
+  ready.store(true, std::memory_order_release);
+  return true;
 }
 
 // A reservation carved out of a chunk, a new one if none has room; nullptr if
 // the table is busy or full, or no chunk could be mapped.
 void* carve(std::size_t size, std::size_t alignment) noexcept {
   using detail::SpanChunks;
+  if (!chunks_ready()) return nullptr;
   std::uintptr_t at = 0;
   const SpanChunks::Result taken = g_chunks.take(size, alignment, &at);
   if (taken == SpanChunks::Result::done) return reinterpret_cast<void*>(at);
@@ -133,17 +149,23 @@ void* carve(std::size_t size, std::size_t alignment) noexcept {
   return nullptr;
 }
 
-// Gives a carved range back: true if `p` was one. Only whole granules: a chunk
-// marks a granule free only while it is mapped, and a range of the chunk that
-// went back to the OS (below) stays taken, though another of tslab's mappings
-// may land there and be given back here in its turn, which maps it again.
+// Gives a carved range back: true if `p` was one. Only whole granules within
+// one chunk: a chunk marks a granule free only while it is mapped, and a range
+// of the chunk that went back to the OS (below) stays taken, though another of
+// tslab's mappings may land there and be given back here in its turn.
 bool uncarve(void* p, std::size_t size) noexcept {
   using detail::SpanChunks;
   const auto base = reinterpret_cast<std::uintptr_t>(p);
-  if (base % SpanChunks::GRANULE != 0 || size % SpanChunks::GRANULE != 0 || !g_chunks.holds(base))
+  if (base % SpanChunks::GRANULE != 0 || size % SpanChunks::GRANULE != 0 ||
+      base / SpanChunks::CHUNK != (base + size - 1) / SpanChunks::CHUNK || !g_chunks.holds(base))
     return false;
-  // Its pages go first: once given back, the range may be carved again at once.
-  ::madvise(p, size, MADV_DONTNEED);
+  // Its pages go first: once given back, the range may be carved again at once,
+  // and must read as zero, as a new one does. Locked pages (mlock) refuse
+  // MADV_DONTNEED: a fresh mapping then replaces the range, which merges with
+  // the chunk's on both sides. Refused too (out of mappings): unmapped, below.
+  if (::madvise(p, size, MADV_DONTNEED) != 0 &&
+      ::mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+    return false;
   std::uintptr_t unmap = 0;
   // Not done (busy: a signal handler that interrupted the table's holder on its
   // thread): unmapped as a mapping of its own, its granules left taken.

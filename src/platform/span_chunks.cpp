@@ -3,8 +3,7 @@
 // room.
 #include "platform/span_chunks.h"
 
-#include <sched.h>
-#include <unistd.h>
+#include <atomic>
 
 namespace tslab::detail {
 
@@ -27,37 +26,14 @@ bool SpanChunks::lock() noexcept {
   if (tl_in_chunks) return false;
   tl_in_chunks = true;
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  const int me = static_cast<int>(::getpid());
-  for (unsigned spins = 0;; ++spins) {
-    int seen = 0;
-    if (holder_.compare_exchange_weak(seen, me, std::memory_order_acquire)) return true;
-    if (seen != 0 && seen != me && holder_.compare_exchange_strong(seen, me, std::memory_order_acquire)) {
-      // Held by a thread of the parent this process was forked from, which no
-      // thread here will let go of, perhaps half-way through a change.
-      empty_locked();
-      return true;
-    }
-    if (spins >= 32) ::sched_yield();  // the holder does bitmap work only: it is off the CPU
-  }
+  mutex_.lock();
+  return true;
 }
 
 void SpanChunks::unlock() noexcept {
-  holder_.store(0, std::memory_order_release);
+  mutex_.unlock();
   std::atomic_signal_fence(std::memory_order_seq_cst);
   tl_in_chunks = false;
-}
-
-void SpanChunks::empty_locked() noexcept {
-  for (std::uint32_t i = 1; i <= records_used_; ++i) {
-    chunk_[i].base = 0;
-    chunk_[i].run = 0;
-  }
-  for (std::uint32_t& slot : slot_) slot = NONE;
-  for (std::uint32_t& head : by_run_) head = NONE;
-  chunks_ = 0;
-  free_record_ = NONE;
-  records_used_ = 0;
-  wholly_free_ = 0;
 }
 
 std::size_t SpanChunks::first_taken(const Chunk& c, std::size_t first, std::size_t n) const noexcept {
@@ -184,18 +160,14 @@ SpanChunks::Result SpanChunks::take(std::size_t size, std::size_t alignment, std
   return carved ? Result::done : full ? Result::full : Result::no_room;
 }
 
-SpanChunks::Result SpanChunks::add_and_take(std::uintptr_t base, std::size_t size, std::size_t alignment,
-                                            std::uintptr_t* at) noexcept {
-  if (base == 0 || base % CHUNK != 0 || base >= ADDRESS_LIMIT) return Result::no_room;
-  if (!lock()) return Result::busy;
+std::uint32_t SpanChunks::add_locked(std::uintptr_t base) noexcept {
   std::uint32_t i = free_record_;
   if (i != NONE) {
     free_record_ = chunk_[i].next;
   } else if (records_used_ < MAX_CHUNKS) {
     i = ++records_used_;
   } else {
-    unlock();
-    return Result::full;
+    return NONE;
   }
   Chunk& c = chunk_[i];
   for (std::uint64_t& word : c.taken) word = 0;
@@ -208,9 +180,25 @@ SpanChunks::Result SpanChunks::add_and_take(std::uintptr_t base, std::size_t siz
   slot_[slot] = i;
   ++chunks_;
   ++wholly_free_;
-  carve_locked(i, size / GRANULE, alignment / GRANULE, at);  // a free chunk fits any span
+  return i;
+}
+
+SpanChunks::Result SpanChunks::add(std::uintptr_t base) noexcept {
+  if (base == 0 || base % CHUNK != 0 || base >= ADDRESS_LIMIT) return Result::no_room;
+  if (!lock()) return Result::busy;
+  const std::uint32_t i = add_locked(base);
   unlock();
-  return Result::done;
+  return i != NONE ? Result::done : Result::full;
+}
+
+SpanChunks::Result SpanChunks::add_and_take(std::uintptr_t base, std::size_t size, std::size_t alignment,
+                                            std::uintptr_t* at) noexcept {
+  if (base == 0 || base % CHUNK != 0 || base >= ADDRESS_LIMIT) return Result::no_room;
+  if (!lock()) return Result::busy;
+  const std::uint32_t i = add_locked(base);
+  if (i != NONE) carve_locked(i, size / GRANULE, alignment / GRANULE, at);  // a free chunk fits any span
+  unlock();
+  return i != NONE ? Result::done : Result::full;
 }
 
 std::size_t SpanChunks::slot_of(std::uintptr_t chunk_base) noexcept {

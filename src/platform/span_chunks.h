@@ -10,7 +10,7 @@
 // mappings, and one splits them only when it goes back whole; a reservation
 // costs no system call.
 //
-// Bookkeeping only: the caller maps chunks, decommits a freed range's pages
+// Bookkeeping only: the caller maps chunks, gives a freed range's pages back
 // before it hands the range back (so that no taker can see them zeroed after
 // it wrote them) and unmaps the chunks handed back to it. A chunk is a bitmap
 // of its 64 granules of 64 KiB (1: taken); a span takes the lowest run of
@@ -21,17 +21,18 @@
 // the OS: one is kept for the next spans.
 //
 // Chunks are aligned to their size, and found by address in a hash table.
-// Thread-safe: a lock held only for bitmap work, never across a system call. A call from a signal handler
-// that interrupted the holder on its own thread, or that finds the table held by a thread of the parent this
-// process was forked from, is answered without waiting: busy, in the first case (the caller falls back on a
-// mapping of its own), and in the second after the table is emptied (the child's carved ranges are then
-// mappings of their own too, unmapped as such). Allocates nothing.
+// Thread-safe: a lock (a Mutex, platform/mutex.h) held only for bitmap work,
+// never across a system call, which the caller holds across fork()
+// (platform/fork_hooks.h). A call from a signal handler that interrupted a call
+// on its own thread is answered busy, without waiting: the caller falls back on
+// a mapping of its own. Allocates nothing.
 #ifndef TSLAB_PLATFORM_SPAN_CHUNKS_H
 #define TSLAB_PLATFORM_SPAN_CHUNKS_H
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
+
+#include "platform/mutex.h"
 
 namespace tslab::detail {
 
@@ -58,24 +59,25 @@ class SpanChunks {
   // Carves `size` bytes at `alignment` (carves() holds) out of a chunk: *at is
   // the range's base when done.
   Result take(std::size_t size, std::size_t alignment, std::uintptr_t* at) noexcept;
-  // Adds the chunk mapped at `base` (aligned to CHUNK) and carves `size` at
-  // `alignment` out of it. no_room if the table is full or `base` is beyond
-  // ADDRESS_LIMIT: the caller unmaps the chunk.
+  // Adds the chunk mapped at `base` (aligned to CHUNK), wholly free. no_room if
+  // `base` is not a chunk's address, full if the table is: the caller unmaps it.
+  Result add(std::uintptr_t base) noexcept;
+  // add(base), then take(size, alignment, at) out of that chunk.
   Result add_and_take(std::uintptr_t base, std::size_t size, std::size_t alignment,
                       std::uintptr_t* at) noexcept;
   // True if `base` lies in a chunk; false too if the table is busy.
   bool holds(std::uintptr_t base) noexcept;
-  // Gives [base, base + size) back (holds(base); its pages already decommitted).
+  // Gives [base, base + size) back (holds(base); its pages already given back).
   // When done, *unmap is a chunk left wholly free beside another (the caller
   // unmaps it), else 0. no_room if `base` lies in no chunk.
   Result give_back(std::uintptr_t base, std::size_t size, std::uintptr_t* unmap) noexcept;
   // Takes out a wholly free chunk, for the caller to unmap: *unmap, or 0 if none.
   Result drop_free_chunk(std::uintptr_t* unmap) noexcept;
 
+  // The lock, for the fork hooks.
+  Mutex& mutex() noexcept { return mutex_; }
   // For tests, without the lock.
   std::size_t chunk_count() const noexcept { return chunks_; }
-  // Test hook: the table as held by a thread of process `pid`.
-  void hold_for_testing(int pid) noexcept { holder_.store(pid, std::memory_order_relaxed); }
 
  private:
   static constexpr std::size_t WORDS = GRANULES / 64;
@@ -92,7 +94,7 @@ class SpanChunks {
 
   bool lock() noexcept;
   void unlock() noexcept;
-  void empty_locked() noexcept;
+  std::uint32_t add_locked(std::uintptr_t base) noexcept;
   // The first taken granule of [first, first + n); GRANULES if none is.
   std::size_t first_taken(const Chunk& c, std::size_t first, std::size_t n) const noexcept;
   // Granule index of the lowest free run of `n` at a multiple of `step`; GRANULES if none.
@@ -108,7 +110,7 @@ class SpanChunks {
   static std::size_t slot_of(std::uintptr_t chunk_base) noexcept;
   void remove_locked(std::uint32_t i) noexcept;
 
-  std::atomic<int> holder_{0};  // the pid of the process whose thread holds the table; 0: free
+  Mutex mutex_;
   std::size_t chunks_ = 0;
   std::uint32_t free_record_ = NONE;                  // records given up, linked by next
   std::uint32_t records_used_ = 0;                    // records ever used

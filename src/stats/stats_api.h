@@ -14,7 +14,8 @@ class AllocatorCore;
 
 // TSLAB_OK or the reason the call was refused.
 // Without `measure_resident`, resident_bytes is 0 and no page table is read.
-TslabError stats_global(const AllocatorCore& core, SlabGlobalStats* out, bool measure_resident = true) noexcept;
+TslabError stats_global(const AllocatorCore& core, SlabGlobalStats* out,
+                        bool measure_resident = true) noexcept;
 TslabError stats_class(const AllocatorCore& core, std::uint32_t cls, SlabClassStats* out) noexcept;
 TslabError stats_epoch(const AllocatorCore& core, std::uint32_t cls, std::uint32_t epoch,
                        SlabEpochStats* out) noexcept;
