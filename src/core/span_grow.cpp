@@ -111,7 +111,8 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
   if ((!stashed && large_cache_.maybe_empty()) || !platform_.can_grow()) return nullptr;
   // The caller's stash first: its spans are its own latest buffers, which a
   // buffer that grows from one use to the next has outgrown (a vector or string
-  // doubling through 64 KiB .. 1 MiB frees each step's span on the next step).
+  // doubling past 1 MiB frees each step's span on the next step; below that,
+  // reservations are carved out of chunks, which nothing grows into).
   SegmentHeader* seg = stashed ? take_warmest_stashed(mine, reserve) : nullptr;
   std::size_t dirty = 0;
   {

@@ -119,16 +119,24 @@ void unmap_chunk(std::uintptr_t base) noexcept {
     g_chunks.add(base);
 }
 
-// True once the table's lock is held across fork() (platform/fork_hooks.h).
-// Registered at the first carve made while the thread holds no tslab lock (the
-// hooks' rule); until then spans are mappings of their own.
+// Set once the table's lock is held across fork() (platform/fork_hooks.h):
+// registered at the first carve made while the thread holds no tslab lock (the
+// hooks' rule). Until then spans are mappings of their own and the table is
+// empty, so nothing else takes its lock either: a fork then could leave it
+// held in the child, where no hook would let it go.
+constinit std::atomic<bool> g_chunks_ready{false};
+
 bool chunks_ready() noexcept {
-  constinit static std::atomic<bool> ready{false};
-  if (ready.load(std::memory_order_acquire)) return true;
+  if (g_chunks_ready.load(std::memory_order_acquire)) return true;
   if (detail::thread_holds_tslab_lock()) return false;
   detail::fork_hold_lock(detail::ForkRank::span_chunks, g_chunks.mutex());
-  ready.store(true, std::memory_order_release);
+  g_chunks_ready.store(true, std::memory_order_release);
   return true;
+}
+
+// True if `base` lies in a chunk.
+bool in_chunk(std::uintptr_t base) noexcept {
+  return g_chunks_ready.load(std::memory_order_acquire) && g_chunks.holds(base);
 }
 
 // A reservation carved out of a chunk, a new one if none has room; nullptr if
@@ -157,7 +165,7 @@ bool uncarve(void* p, std::size_t size) noexcept {
   using detail::SpanChunks;
   const auto base = reinterpret_cast<std::uintptr_t>(p);
   if (base % SpanChunks::GRANULE != 0 || size % SpanChunks::GRANULE != 0 ||
-      base / SpanChunks::CHUNK != (base + size - 1) / SpanChunks::CHUNK || !g_chunks.holds(base))
+      base / SpanChunks::CHUNK != (base + size - 1) / SpanChunks::CHUNK || !in_chunk(base))
     return false;
   // Its pages go first: once given back, the range may be carved again at once,
   // and must read as zero, as a new one does. Locked pages (mlock) refuse
@@ -203,7 +211,9 @@ void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
   if (void* p = map_aligned(size, alignment)) return p;
   // Refused, perhaps for want of address space (RLIMIT_AS): a wholly free chunk goes back.
   std::uintptr_t unmap = 0;
-  if (g_chunks.drop_free_chunk(&unmap) != detail::SpanChunks::Result::done || unmap == 0) return nullptr;
+  if (!g_chunks_ready.load(std::memory_order_acquire) ||
+      g_chunks.drop_free_chunk(&unmap) != detail::SpanChunks::Result::done || unmap == 0)
+    return nullptr;
   unmap_chunk(unmap);
   return map_aligned(size, alignment);
 }
@@ -245,14 +255,14 @@ bool OsPlatform::prefault(void* p, std::size_t size) noexcept {
 bool OsPlatform::grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept {
   // Nothing moves into a chunk: the range moved in would stay a mapping of its
   // own inside the chunk's, splitting it for as long as the chunk lives.
-  if (g_chunks.holds(reinterpret_cast<std::uintptr_t>(to))) {
+  if (in_chunk(reinterpret_cast<std::uintptr_t>(to))) {
     release(to, to_size);
     return false;
   }
   // The whole of `from` moves and grows into one mapping, so a later grow of the
   // range moves a range within a single mapping again. MREMAP_FIXED replaces
   // the mapping at `to`, which is ours.
-  const bool carved = g_chunks.holds(reinterpret_cast<std::uintptr_t>(from));
+  const bool carved = in_chunk(reinterpret_cast<std::uintptr_t>(from));
   if (size != 0 && to_size > size &&
       ::mremap(from, size, to_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED) {
     if (carved) {

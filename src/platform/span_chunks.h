@@ -25,7 +25,8 @@
 // never across a system call, which the caller holds across fork()
 // (platform/fork_hooks.h). A call from a signal handler that interrupted a call
 // on its own thread is answered busy, without waiting: the caller falls back on
-// a mapping of its own. Allocates nothing.
+// a mapping of its own (not while the thread forks: the fork holds the lock).
+// Allocates nothing.
 #ifndef TSLAB_PLATFORM_SPAN_CHUNKS_H
 #define TSLAB_PLATFORM_SPAN_CHUNKS_H
 
