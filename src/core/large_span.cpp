@@ -349,6 +349,15 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
     set_error(TSLAB_ERR_OUT_OF_MEMORY);
     return nullptr;
   }
+  // The pages an earlier, larger block wrote beyond this one: no bound counts
+  // them while this block lives (the span left the cache's warm bytes), so
+  // beyond MAX_KEPT_EXCESS and KEPT_EXCESS_PER_BYTE times the block's own size
+  // they go back to the OS. Below that they stay, for the next buffer of a
+  // loop over sizes, or a realloc that grows the block in place.
+  if (seg->dirty_bytes > need &&
+      seg->dirty_bytes - need > larger(KEPT_EXCESS_PER_BYTE * need, MAX_KEPT_EXCESS) &&
+      decommit_returned(reinterpret_cast<char*>(seg->base) + need, seg->dirty_bytes - need))
+    seg->dirty_bytes = need;
   if (stale_bytes != nullptr) *stale_bytes = smaller(seg->dirty_bytes, need);
   if (need > seg->dirty_bytes) {  // pages to fault in: warm slabs make way
     const CountedLock lock(mutex_, counters_);
