@@ -3,6 +3,8 @@
 // granules of the segment map below 4 MiB, so that buffers of 64 KiB to 4 MiB lie
 // side by side (a few spans to a page table, address space in proportion to
 // them), and whole segments from there on (span_unit, size_class/size_classes.h).
+// The OS platform carves reservations of up to 1 MiB out of 4 MiB chunks
+// (platform/span_chunks.h).
 //
 // A freed span waits in a cache (core/large_span_cache.h) for the next large
 // request that fits; its header and registry id stay with it, so stale pointers
