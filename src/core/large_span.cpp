@@ -156,12 +156,13 @@ std::uint32_t LargeSpanCache::next_nonempty(std::uint32_t from) const noexcept {
 }
 
 SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes, std::size_t alignment,
-                                         std::size_t min_dirty, std::size_t max_bytes) noexcept {
+                                         std::size_t min_dirty, std::size_t max_bytes,
+                                         std::size_t max_dirty) noexcept {
   std::uint32_t probe = 0;
   for (SegmentHeader* seg = bins_[bin]; seg != nullptr && probe < PROBES; seg = seg->next_cached, ++probe) {
     ++visited_;
     if (seg->size < bytes || seg->size > max_bytes || seg->base % alignment != 0 ||
-        seg->dirty_bytes < min_dirty)
+        seg->dirty_bytes < min_dirty || seg->dirty_bytes > max_dirty)
       continue;
     // seq_cst: the taker's half of the pin protocol (core/blocks.cpp). A pin
     // belongs to a validation that may have seen the previous block live: the
@@ -174,14 +175,14 @@ SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes, s
 }
 
 SegmentHeader* LargeSpanCache::take(std::size_t bytes, std::size_t alignment, std::size_t min_dirty,
-                                    std::size_t max_bytes) noexcept {
+                                    std::size_t max_bytes, std::size_t max_dirty) noexcept {
   // The bin `bytes` falls in may hold smaller spans; every bin above holds only
   // larger ones, so one of them serves any request its spans are aligned for,
   // up to the first bin whose spans are all larger than `max_bytes`.
   const std::size_t max_granules = max_bytes / MAP_GRANULE;
   for (std::uint32_t b = next_nonempty(bin_of(granules_of(bytes)));
        b < BIN_COUNT && bin_floor(b) <= max_granules; b = next_nonempty(b + 1))
-    if (SegmentHeader* seg = take_from(b, bytes, alignment, min_dirty, max_bytes)) return seg;
+    if (SegmentHeader* seg = take_from(b, bytes, alignment, min_dirty, max_bytes, max_dirty)) return seg;
   return nullptr;
 }
 
@@ -219,8 +220,13 @@ SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t 
   SegmentHeader* seg = nullptr;
   {
     const CountedLock lock(mutex_, counters_);
+    // Not a warm span whose pages beyond the block would be far more than the
+    // block: they would stay committed under it, counted by no bound, and the
+    // span is worth more to a larger block (a 100 KB block took a 25 MiB
+    // buffer's span; a loop keeping 60 such buffers had 5x glibc's peak RSS).
+    const std::size_t max_dirty = need + larger(KEPT_EXCESS_PER_BYTE * need, MAX_KEPT_EXCESS);
     seg = resident ? large_cache_.take(reserve, alignment, need, MAX_RESIDENT_SPAN_GROWTH * reserve)
-                   : large_cache_.take(reserve, alignment, 0, at_most);
+                   : large_cache_.take(reserve, alignment, 0, at_most, max_dirty);
     if (seg == nullptr) return nullptr;
     large_warm_bytes_ -= seg->dirty_bytes;  // in use again: its data stays until it is freed
     release_large_decayed_locked();
@@ -351,15 +357,6 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
     set_error(TSLAB_ERR_OUT_OF_MEMORY);
     return nullptr;
   }
-  // The pages an earlier, larger block wrote beyond this one: no bound counts
-  // them while this block lives (the span left the cache's warm bytes), so
-  // beyond MAX_KEPT_EXCESS and KEPT_EXCESS_PER_BYTE times the block's own size
-  // they go back to the OS. Below that they stay, for the next buffer of a
-  // loop over sizes, or a realloc that grows the block in place.
-  if (seg->dirty_bytes > need &&
-      seg->dirty_bytes - need > larger(KEPT_EXCESS_PER_BYTE * need, MAX_KEPT_EXCESS) &&
-      decommit_returned(reinterpret_cast<char*>(seg->base) + need, seg->dirty_bytes - need))
-    seg->dirty_bytes = need;
   if (stale_bytes != nullptr) *stale_bytes = smaller(seg->dirty_bytes, need);
   if (need > seg->dirty_bytes) {  // pages to fault in: warm slabs make way
     const CountedLock lock(mutex_, counters_);

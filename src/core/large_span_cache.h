@@ -44,9 +44,10 @@ class LargeSpanCache {
   // Removes and returns a span of at least `bytes` whose base is a multiple of
   // `alignment`, from the lowest bin that has one; nullptr if none was found.
   // With `min_dirty`, only a span that keeps at least that many bytes committed;
-  // with `max_bytes`, only one of at most that many.
+  // with `max_bytes`, only one of at most that many; with `max_dirty`, only one
+  // that keeps at most that many committed.
   SegmentHeader* take(std::size_t bytes, std::size_t alignment, std::size_t min_dirty = 0,
-                      std::size_t max_bytes = SIZE_MAX) noexcept;
+                      std::size_t max_bytes = SIZE_MAX, std::size_t max_dirty = SIZE_MAX) noexcept;
   bool contains(const SegmentHeader* seg) const noexcept;
   // Calls visit(seg) for every cached span while it returns true.
   template <class Visit>
@@ -88,7 +89,7 @@ class LargeSpanCache {
   std::uint32_t next_nonempty(std::uint32_t from) const noexcept;
   // Unlinks the first of PROBES spans of `bin` that fits; nullptr if none did.
   SegmentHeader* take_from(std::uint32_t bin, std::size_t bytes, std::size_t alignment, std::size_t min_dirty,
-                           std::size_t max_bytes) noexcept;
+                           std::size_t max_bytes, std::size_t max_dirty) noexcept;
   // Takes the cached `seg` out of the cache, wherever it is in its bin.
   void take_out(SegmentHeader* seg) noexcept;
 
