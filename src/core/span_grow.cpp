@@ -42,8 +42,9 @@ namespace tslab::detail {
 
 namespace {
 
-// The platform records only ranges of whole granules for reuse: spans' ranges.
-static_assert(FreedRanges::GRANULE == MAP_GRANULE);
+// The platform records only ranges of whole granules for reuse, and carves only
+// whole granules: spans' ranges.
+static_assert(FreedRanges::GRANULE == MAP_GRANULE && SpanChunks::GRANULE == MAP_GRANULE);
 
 // True if the OS platform carves a reservation of `size` out of a chunk, which
 // nothing moves into (platform/span_chunks.h): no grow into it is tried, and a

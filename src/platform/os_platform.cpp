@@ -157,6 +157,15 @@ void* carve(std::size_t size, std::size_t alignment) noexcept {
   return nullptr;
 }
 
+// Gives the granules of [base, base + size), mapped, back to their chunk, and
+// unmaps a chunk that leaves wholly free beside another: false if not done.
+bool give_back_granules(std::uintptr_t base, std::size_t size) noexcept {
+  std::uintptr_t unmap = 0;
+  if (g_chunks.give_back(base, size, &unmap) != detail::SpanChunks::Result::done) return false;
+  if (unmap != 0) unmap_chunk(unmap);
+  return true;
+}
+
 // Gives a carved range back: true if `p` was one. Only whole granules within
 // one chunk: a chunk marks a granule free only while it is mapped, and a range
 // of the chunk that went back to the OS (below) stays taken, though another of
@@ -174,12 +183,9 @@ bool uncarve(void* p, std::size_t size) noexcept {
   if (::madvise(p, size, MADV_DONTNEED) != 0 &&
       ::mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
     return false;
-  std::uintptr_t unmap = 0;
   // Not done (busy: a signal handler that interrupted the table's holder on its
   // thread): unmapped as a mapping of its own, its granules left taken.
-  if (g_chunks.give_back(base, size, &unmap) != detail::SpanChunks::Result::done) return false;
-  if (unmap != 0) unmap_chunk(unmap);
-  return true;
+  return give_back_granules(base, size);
 }
 
 // A carved range a grow moved out of its chunk: mapped again where nothing else
@@ -193,11 +199,7 @@ void refill_carved(void* from, std::size_t size) noexcept {
     ::munmap(again, size);
     return;
   }
-  std::uintptr_t unmap = 0;
-  if (g_chunks.give_back(reinterpret_cast<std::uintptr_t>(from), size, &unmap) ==
-          detail::SpanChunks::Result::done &&
-      unmap != 0)
-    unmap_chunk(unmap);
+  give_back_granules(reinterpret_cast<std::uintptr_t>(from), size);
 }
 
 }  // namespace
