@@ -82,6 +82,60 @@ TEST(AddressSpace, LiveLargeSpansWithFreedOnesBetweenShareMappings) {
   for (void* p : moved) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
 }
 
+// The same with blocks above 1 MiB in place of the freed ones: each took the
+// freed block's span, carved out of a chunk, and grew it out of the chunk into
+// a range of its own (mremap), which merged with no neighbour: a mapping per
+// block (2,000 blocks replaced: +2,000 mappings).
+TEST(AddressSpace, BlocksAboveAMebibyteInPlaceOfFreedCarvedOnesShareMappings) {
+  tslab::Allocator a;
+  constexpr std::size_t SPANS = 4000;
+  const std::size_t before = mappings();
+  std::vector<void*> spans(SPANS);
+  for (void*& p : spans) {
+    p = a.allocate(70000);
+    ASSERT_NE(p, nullptr);
+    static_cast<char*>(p)[0] = 1;
+  }
+  std::vector<void*> large;
+  large.reserve(SPANS / 2);
+  for (std::size_t i = 0; i < SPANS; i += 2) {
+    ASSERT_EQ(a.deallocate(spans[i]), tslab::Error::ok);
+    void* p = a.allocate(1100000);
+    ASSERT_NE(p, nullptr) << i;
+    static_cast<char*>(p)[0] = 1;
+    large.push_back(p);
+  }
+  a.collect();
+  const std::size_t after = mappings();
+  EXPECT_LT(after, before + SPANS / 20) << before << " -> " << after << " mappings";
+  for (std::size_t i = 1; i < SPANS; i += 2) ASSERT_EQ(a.deallocate(spans[i]), tslab::Error::ok);
+  for (void* p : large) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+}
+
+// A block of 1 MiB or less that realloc grows beyond 1 MiB is copied out of its
+// chunk, not moved: a moved range would be a mapping of its own for good.
+TEST(AddressSpace, BlocksReallocatedOutOfTheirChunkShareMappings) {
+  tslab::Allocator a;
+  tslab::detail::AllocatorCore& core = *a.core();
+  constexpr std::size_t BLOCKS = 1000;
+  const std::size_t before = mappings();
+  std::vector<void*> blocks(BLOCKS);
+  for (void*& p : blocks) {
+    p = a.allocate(1 << 20);
+    ASSERT_NE(p, nullptr);
+    std::memset(p, 7, 4096);
+  }
+  for (void*& p : blocks) {
+    p = core.realloc_large(p, 2 << 20, 0);
+    ASSERT_NE(p, nullptr);
+    ASSERT_EQ(static_cast<unsigned char*>(p)[4095], 7);
+  }
+  a.collect();
+  const std::size_t after = mappings();
+  EXPECT_LT(after, before + BLOCKS / 20) << before << " -> " << after << " mappings";
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+}
+
 TEST(AddressSpace, BlocksUpToTheLargestClassShareSlabs) {
   tslab::Allocator a;
   constexpr std::size_t PER_SIZE = 1000;

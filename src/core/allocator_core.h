@@ -19,12 +19,19 @@
 #include "epoch/epoch_ring.h"
 #include "heap/heap.h"
 #include "platform/mutex.h"
+#include "platform/span_chunks.h"
 #include "segment/meta_arena.h"
 #include "segment/segment.h"
 #include "slab_alloc.h"
 #include "tslab/platform.hpp"
 
 namespace tslab::detail {
+
+// True if the OS platform carves a reservation of `size` out of a chunk, which no
+// range moves into or out of (platform/span_chunks.h, OsPlatform::grow_into): no
+// grow into such a size is tried, and a span of such a size is bound ungrowable.
+// (Another platform's grows of those sizes are not tried either.)
+constexpr bool carved_span(std::size_t size) { return SpanChunks::carves(size, span_unit(size)); }
 
 // The fast paths' ending policies (core/fast_endings.h).
 struct ErrorEndings;

@@ -286,6 +286,7 @@ SegmentHeader* AllocatorCore::new_span(std::size_t reserve, std::size_t alignmen
   seg->kind = SlabKind::large;
   seg->base = reinterpret_cast<std::uintptr_t>(base);
   seg->size = reserve;
+  seg->ungrowable = carved_span(reserve);
   seg->slab_count = 1;
   seg->slabs = SegmentHeader::first_slab(seg);
   Slab* s = new (seg->slabs) Slab();

@@ -46,12 +46,6 @@ namespace {
 // whole granules: spans' ranges.
 static_assert(FreedRanges::GRANULE == MAP_GRANULE && SpanChunks::GRANULE == MAP_GRANULE);
 
-// True if the OS platform carves a reservation of `size` out of a chunk, which
-// nothing moves into (platform/span_chunks.h): no grow into it is tried, and a
-// span is not marked ungrowable for it. (Another platform's grows of that size
-// are not tried either.)
-constexpr bool carved(std::size_t size) { return SpanChunks::carves(size, span_unit(size)); }
-
 // A reservation's size: whole units of span_unit.
 constexpr std::size_t whole_units(std::size_t bytes) {
   return (bytes + span_unit(bytes) - 1) & ~(span_unit(bytes) - 1);
@@ -105,7 +99,7 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
   // `to` is aligned to its unit (span_unit). With no span stashed or cached
   // nothing is asked of the OS (can_grow reads the address-space limit);
   // take_warmest checks again under the lock.
-  if (alignment > span_unit(reserve) || carved(reserve)) return nullptr;
+  if (alignment > span_unit(reserve) || carved_span(reserve)) return nullptr;
   // The stash only for a reservation it could have served (take_stashed_span).
   Heap* const mine = reserve <= SEGMENT_SIZE ? own_heap() : nullptr;
   const bool stashed = mine != nullptr && stash_holds_any(mine);
@@ -164,7 +158,7 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
 void* AllocatorCore::grow_live_span(void* p, std::size_t need, std::size_t room, std::uint32_t epoch,
                                     std::uint64_t era, bool* gone) noexcept {
   const std::size_t size = whole_units(need > room ? need : room);
-  if (!platform_.can_grow() || carved(size)) return nullptr;
+  if (!platform_.can_grow() || carved_span(size)) return nullptr;
   void* to = reserve_covered_span(size);
   if (to == nullptr) return nullptr;
   Slab* s = nullptr;
