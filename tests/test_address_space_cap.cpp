@@ -176,6 +176,38 @@ void growing_blocks_under_the_cap() {
   slab_allocator_free(alloc);
 }
 
+// Blocks of 100 KB until the cap refuses one, all freed; blocks of `big` bytes
+// until refused, all freed; then blocks of 100 KB again: as many fit as the
+// first time. Before, each took a freed span of `big` bytes as its own (the
+// stash and the cache handed out any span large enough), so the freed spans'
+// address space stayed under the small blocks: 326 fitted after 1 MiB blocks
+// where 2,174 had, 633 after 3 MiB ones.
+void small_blocks_after_large_ones_freed(std::size_t big) {
+  tslab_test::cap_address_space(256 * MiB);
+  SlabAllocator* alloc = slab_allocator_create();
+  CHILD_CHECK(alloc != nullptr, "allocator created under a cap: %s", slab_error_string(slab_last_error()));
+  std::vector<LiveBlock> live;
+  live.reserve(100000);
+  fill_until_refused(alloc, 100000, live);
+  const std::size_t first = live.size();
+  CHILD_CHECK(first >= 1000, "only %zu blocks of 100 KB under a cap of VmSize + 256 MiB", first);
+  free_blocks(alloc, live);
+  fill_until_refused(alloc, big, live);
+  CHILD_CHECK(live.size() * big >= 128 * MiB, "only %zu blocks of %zu bytes", live.size(), big);
+  free_blocks(alloc, live);
+  fill_until_refused(alloc, 100000, live);
+  CHILD_CHECK(live.size() >= first * 9 / 10,
+              "%zu blocks of 100 KB after the large ones were freed, %zu before", live.size(), first);
+  free_blocks(alloc, live);
+  check_slab_allocator(alloc, "at the end");
+  slab_allocator_free(alloc);
+}
+
+TEST(AddressSpaceCap, SmallBlocksAfterFreedLargeOnesFitAsManyAsBefore) {
+  tslab_test::expect_capped_child_passes([] { small_blocks_after_large_ones_freed(MiB); });
+  tslab_test::expect_capped_child_passes([] { small_blocks_after_large_ones_freed(3 * MiB); });
+}
+
 TEST(AddressSpaceCap, FreedSpansGiveTheirAddressSpaceBack) {
   tslab_test::expect_capped_child_passes(growing_blocks_under_the_cap);
 }

@@ -648,9 +648,10 @@ class AllocatorCore final : public SlabSource {
   // a free slot and the stashes' bytes stay within the warm reserve. True if kept.
   bool stash_span(Heap* mine, SegmentHeader* seg, Slab* s) noexcept;
   // A span of the caller's stash for a block of `need` bytes (reservation at
-  // least `reserve`), committed and its generation moved on; null if none fits.
+  // least `reserve`, at most `at_most`), committed and its generation moved on;
+  // null if none fits.
   SegmentHeader* take_stashed_span(std::size_t reserve, std::size_t need, std::size_t alignment,
-                                   bool resident = false) noexcept;
+                                   bool resident = false, std::size_t at_most = SIZE_MAX) noexcept;
   // A span a grown block moves into (alloc_resident_span) is at most this many
   // times the reservation it asks for: a larger one would keep its earlier
   // block's pages beyond this one as a tail (32 small buffers grown between
@@ -763,6 +764,13 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t warm_left_ = 0;            // slabs marked keep_warm
   std::uint32_t warm_limit_ = 0;           // TSLAB_WARM_RESERVE in slabs
   std::uint64_t warm_excess_used_ns_ = 0;  // when the excess last grew or served a slab
+  // The platform grows no range in place (Platform::can_grow: an address-space
+  // cap, RLIMIT_AS), as it read at the last reservation of a span: then a block
+  // takes no free span more than MAX_RESIDENT_SPAN_GROWTH times its reservation,
+  // which would hold address space the cap counts under a smaller block. (After
+  // 271 blocks of 1 MiB were freed under a 300 MiB cap, blocks of 100 KB took
+  // their spans, and 326 fitted where 2,174 had.)
+  std::atomic<bool> address_space_capped_{false};
   std::uint64_t large_retain_ = 0;         // TSLAB_LARGE_RETAIN
   // The dirty bytes of the spans in every heap's stash, and their bound (the
   // warm reserve and the retention, which they share with the cached spans'

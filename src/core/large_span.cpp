@@ -247,6 +247,7 @@ SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t 
 }
 
 void* AllocatorCore::reserve_span(std::size_t reserve, std::size_t alignment) noexcept {
+  address_space_capped_.store(!platform_.can_grow(), std::memory_order_relaxed);
   void* base = reserve_aligned(reserve, alignment);
   if (base != nullptr) return base;
   // Refused, perhaps for want of address space (RLIMIT_AS): what free spans
@@ -348,8 +349,10 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   // A block a realloc moves (room asked) takes no cached span much larger than
   // that: the span's pages beyond it would stay committed under it (a scratch
   // buffer's, freed between the steps of a small buffer's growth).
-  const std::size_t at_most = room != 0 ? MAX_RESIDENT_SPAN_GROWTH * roomy : SIZE_MAX;
-  SegmentHeader* seg = take_stashed_span(roomy, need, alignment);
+  // Nor does any block under an address-space cap (address_space_capped_).
+  const bool capped = address_space_capped_.load(std::memory_order_relaxed);
+  const std::size_t at_most = room != 0 || capped ? MAX_RESIDENT_SPAN_GROWTH * roomy : SIZE_MAX;
+  SegmentHeader* seg = take_stashed_span(roomy, need, alignment, false, capped ? at_most : SIZE_MAX);
   if (seg == nullptr) seg = obtain_span(roomy, need, alignment, &refused, at_most);
   // No address space for the room asked: a span for the block alone.
   if (seg == nullptr && !refused && roomy > reserve)

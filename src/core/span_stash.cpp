@@ -76,7 +76,7 @@ bool AllocatorCore::stash_span(Heap* mine, SegmentHeader* seg, Slab* s) noexcept
 }
 
 SegmentHeader* AllocatorCore::take_stashed_span(std::size_t reserve, std::size_t need, std::size_t alignment,
-                                                bool resident) noexcept {
+                                                bool resident, std::size_t at_most) noexcept {
   // No stashed range is larger than a segment: a larger request leaves the
   // slots alone (and never hides a span from a collect that empties them), and
   // so does its growth (grow_warm_span).
@@ -88,7 +88,7 @@ SegmentHeader* AllocatorCore::take_stashed_span(std::size_t reserve, std::size_t
     if (seg == nullptr) continue;  // a collect or a lower reserve took it to the cache
     // seq_cst: the taker's half of the pin protocol. A pin belongs to a validation
     // that may have seen the previous block live: the span stays as it is.
-    if (seg->size < reserve || seg->base % alignment != 0 ||
+    if (seg->size < reserve || seg->size > at_most || seg->base % alignment != 0 ||
         (resident && (seg->dirty_bytes < need || seg->size > MAX_RESIDENT_SPAN_GROWTH * reserve)) ||
         seg->pins[0].load(std::memory_order_seq_cst) != 0 ||
         !platform_.commit(reinterpret_cast<void*>(seg->base), need)) {
