@@ -362,7 +362,13 @@ class AllocatorCore final : public SlabSource {
                   bool warm_only) noexcept override;
   std::uint64_t open_era(std::uint32_t epoch) const noexcept override { return epochs_.open_era(epoch); }
   std::uint64_t close_count() const noexcept override { return epochs_.close_count(); }
-  void recycle_slabs(Slab* list, bool retain = false) noexcept override;
+  void recycle_slabs(Slab* list, HandBack why = HandBack::reclaim) noexcept override;
+  void end_hand_back_grace() noexcept override;
+  // How long slabs a heap whose size mix moved handed back (HandBack::moving)
+  // stay committed beyond the retention once no slab was taken from the pool:
+  // the next phase of a program that fills one size class after freeing another
+  // takes them as it grows; short beside the retention's second.
+  static constexpr std::uint64_t HAND_BACK_GRACE_NS = 100'000'000;
   void release_pages(void* p, std::size_t size) noexcept override;
   // A free into a closed activation `era` (read before the free, while the block
   // kept the slab in use): if that emptied the slab, return its pages.
@@ -439,7 +445,7 @@ class AllocatorCore final : public SlabSource {
   bool decommit_slab_locked(Slab* s) noexcept;
   void recycle_slab_locked(Slab* s, bool retain = false) noexcept;
   // Recycles a list of slabs (recycle_slabs) under the lock already held.
-  void recycle_list_locked(Slab* list, bool retain) noexcept;
+  void recycle_list_locked(Slab* list, HandBack why) noexcept;
   // True once the slab's id has no generation left (handle/registry.h).
   static bool retired(const Slab* s) noexcept;
   // The registry entries of the allocator's ids, in bytes. Caller holds mutex_.
@@ -454,10 +460,14 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t warm_excess_locked() const noexcept {
     return warm_count_ > warm_limit_ ? warm_count_ - warm_limit_ : 0;
   }
-  // Returns the warm slabs beyond the reserve and what the retention leaves
-  // beside the cached spans beyond the reserve (TSLAB_LARGE_RETAIN).
-  void trim_retained_locked() noexcept;
-  // The excess goes back once it went unused for LARGE_RETAIN_NS. Lock held.
+  // The warm slabs the reserve and the retention hold: the reserve's room and
+  // what the retention leaves beside the cached spans beyond the reserve.
+  std::uint32_t retained_bound_locked() const noexcept;
+  // Returns the warm slabs beyond retained_bound_locked().
+  void trim_retained_locked() noexcept { release_warm_locked(retained_bound_locked()); }
+  // The excess goes back once it went unused for LARGE_RETAIN_NS, and what a
+  // moving hand-back kept beyond the retention once no slab was taken for
+  // HAND_BACK_GRACE_NS. Lock held.
   void release_warm_decayed_locked() noexcept;
   void retry_deferred_locked() noexcept;
   static bool still_reached(const Slab* s) noexcept;
@@ -771,7 +781,11 @@ class AllocatorCore final : public SlabSource {
   // 271 blocks of 1 MiB were freed under a 300 MiB cap, blocks of 100 KB took
   // their spans, and 326 fitted where 2,174 had.)
   std::atomic<bool> address_space_capped_{false};
-  std::uint64_t large_retain_ = 0;         // TSLAB_LARGE_RETAIN
+  // Since a moving hand-back kept warm slabs beyond retained_bound_locked():
+  // when it did or a warm slab was last taken; 0 otherwise. Written under the
+  // lock, read without it on heaps' slow paths (end_hand_back_grace).
+  std::atomic<std::uint64_t> hand_back_grace_ns_{0};
+  std::uint64_t large_retain_ = 0;  // TSLAB_LARGE_RETAIN
   // The dirty bytes of the spans in every heap's stash, and their bound (the
   // warm reserve and the retention, which they share with the cached spans'
   // dirty bytes); read and written without the lock (core/span_stash.cpp).

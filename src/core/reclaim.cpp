@@ -41,7 +41,10 @@
 // mix moved, its thread exited) stay committed within TSLAB_LARGE_RETAIN, shared
 // with the cached large spans, until the excess went unused for about a second
 // (release_warm_decayed_locked, checked at each hand-back and large allocation or
-// free); a close and collect() return it at once.
+// free); a close and collect() return it at once. Those a heap on its slow path
+// hands back (its size mix moved: HandBack::moving) stay beyond the retention
+// too while slabs are taken from the pool, until none was for HAND_BACK_GRACE_NS
+// (checked on every heap's slow path too: end_hand_back_grace).
 #include <algorithm>
 #include <cstring>
 #include <new>
@@ -161,9 +164,9 @@ std::uint32_t AllocatorCore::decommit_slabs_locked(Slab** slabs, std::uint32_t n
   return returned;
 }
 
-void AllocatorCore::trim_retained_locked() noexcept {
-  const std::uint64_t reserve = std::uint64_t{warm_limit_} * SLAB_SIZE;
+std::uint32_t AllocatorCore::retained_bound_locked() const noexcept {
   // Freed spans, cached or stashed, are kept within the same bounds.
+  const std::uint64_t reserve = std::uint64_t{warm_limit_} * SLAB_SIZE;
   const std::uint64_t freed = large_warm_bytes_ + stashed_bytes_.load(std::memory_order_relaxed);
   const std::uint64_t spans = freed > reserve ? freed - reserve : 0;
   // At most 1 GiB of slabs (set_large_retain's bound): fits the count.
@@ -171,13 +174,27 @@ void AllocatorCore::trim_retained_locked() noexcept {
       static_cast<std::uint32_t>(large_retain_ > spans ? (large_retain_ - spans) / SLAB_SIZE : 0);
   // The reserve's room is what slabs left to their owners (warm_left_) do not hold.
   const std::uint32_t reserve_room = warm_limit_ > warm_left_ ? warm_limit_ - warm_left_ : 0;
-  // One madvise per contiguous run of the slabs beyond it (release_warm_locked).
-  release_warm_locked(reserve_room + room);
+  return reserve_room + room;
 }
 
 void AllocatorCore::release_warm_decayed_locked() noexcept {
-  if (warm_excess_locked() != 0 && monotonic_ns() - warm_excess_used_ns_ >= LARGE_RETAIN_NS)
+  const std::uint64_t grace = hand_back_grace_ns_.load(std::memory_order_relaxed);
+  if (warm_excess_locked() == 0 && grace == 0) return;
+  const std::uint64_t now = monotonic_ns();
+  if (grace != 0 && now - grace >= HAND_BACK_GRACE_NS) {
+    trim_retained_locked();  // one madvise per contiguous run of the slabs beyond the bound
+    hand_back_grace_ns_.store(0, std::memory_order_relaxed);
+  }
+  if (warm_excess_locked() != 0 && now - warm_excess_used_ns_ >= LARGE_RETAIN_NS)
     release_warm_locked(warm_limit_);
+}
+
+void AllocatorCore::end_hand_back_grace() noexcept {
+  const std::uint64_t used = hand_back_grace_ns_.load(std::memory_order_relaxed);
+  if (used == 0 || monotonic_ns() - used < HAND_BACK_GRACE_NS) [[likely]]
+    return;
+  const CountedLock lock(mutex_, counters_);
+  release_warm_decayed_locked();
 }
 
 void AllocatorCore::finish_recycle_locked(Slab* s, bool retain) noexcept {
@@ -289,20 +306,28 @@ bool AllocatorCore::decommit_returned(void* p, std::size_t size) noexcept {
 
 void AllocatorCore::release_pages(void* p, std::size_t size) noexcept { decommit_returned(p, size); }
 
-void AllocatorCore::recycle_slabs(Slab* list, bool retain) noexcept {
+void AllocatorCore::recycle_slabs(Slab* list, HandBack why) noexcept {
   const CountedLock lock(mutex_, counters_);
   retry_deferred_locked();
-  recycle_list_locked(list, retain);
+  recycle_list_locked(list, why);
 }
 
-void AllocatorCore::recycle_list_locked(Slab* list, bool retain) noexcept {
+void AllocatorCore::recycle_list_locked(Slab* list, HandBack why) noexcept {
   release_warm_decayed_locked();
   while (list != nullptr) {
     Slab* next = list->next;
-    recycle_slab_locked(list, retain);
+    recycle_slab_locked(list, why != HandBack::reclaim);
     list = next;
   }
-  if (retain) trim_retained_locked();
+  if (why == HandBack::idle || (why == HandBack::moving && large_retain_ == 0)) {
+    trim_retained_locked();
+  } else if (why == HandBack::moving && warm_count_ > retained_bound_locked()) {
+    // The heap's next slabs come from these while it grows again: a phase that
+    // fills one size class after freeing another faults none of them in again.
+    // Once no slab was taken for HAND_BACK_GRACE_NS, the excess goes back
+    // (release_warm_decayed_locked, at the next slow path of any heap).
+    hand_back_grace_ns_.store(monotonic_ns(), std::memory_order_relaxed);
+  }
 }
 
 void AllocatorCore::return_if_empty(Slab* s, std::uint64_t era) noexcept {
@@ -554,7 +579,8 @@ void AllocatorCore::flush_abandoned_locked(bool active_too) noexcept {
 void AllocatorCore::recycle_empty_slabs_locked(Heap* heap, bool active_too, bool retain) noexcept {
   // A heap handing back outside any close (retain) keeps the free pages of the
   // slabs its live blocks hold: only a close or collect() purges pages.
-  recycle_list_locked(heap->take_empty_slabs(*this, active_too, !retain), retain);
+  recycle_list_locked(heap->take_empty_slabs(*this, active_too, !retain),
+                      retain ? HandBack::idle : HandBack::reclaim);
 }
 
 std::uint64_t AllocatorCore::close_rss() const noexcept { return close_rss_ ? process_rss_bytes() : 0; }

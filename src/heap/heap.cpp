@@ -335,7 +335,7 @@ void Heap::hand_back_spare_slabs(SlabSource& source) noexcept {
   // The next look comes once SPARE_SLACK more slabs emptied, or at once (at the
   // next growth) for the slabs seen empty now.
   spare_floor_ = counted_empty_ - seen;
-  if (out != nullptr) source.recycle_slabs(out, true);
+  if (out != nullptr) source.recycle_slabs(out, HandBack::moving);
 }
 
 void Heap::purge_free_pages(SlabSource& source, std::uint32_t bin_index) noexcept {
@@ -491,6 +491,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     reset_reclaim(epoch * NUM_CLASSES + cls, open_era);
   }
   if (bin.free == nullptr) counters.bin_empty.bump();
+  source.end_hand_back_grace();
   bool looked = false;  // a look at spare slabs ran in this call
   for (;;) {
     if (FreeBlock* b = bin.free) {

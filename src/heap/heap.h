@@ -86,6 +86,17 @@ struct BinLists {
   bool has_purged = false;  // some slab holds purged pages (Heap::purge_free_pages)
 };
 
+// Why a heap hands empty slabs back (SlabSource::recycle_slabs), which decides
+// how long the pool keeps their pages committed beyond the warm reserve.
+enum class HandBack : std::uint8_t {
+  reclaim,  // a close's or collect's: beyond the warm reserve they go back at once
+  idle,     // a heap's whose thread exited, or that was just adopted: kept within
+            // TSLAB_LARGE_RETAIN, likely taken again soon
+  moving,   // a heap's on its slow path, whose size mix moved: kept beyond the
+            // retention too while slabs are taken from the pool, until none was
+            // for a grace (AllocatorCore::HAND_BACK_GRACE_NS)
+};
+
 // Where a heap gets fresh slabs from (the allocator). Called on slow paths only.
 class SlabSource {
  public:
@@ -102,10 +113,10 @@ class SlabSource {
   // Bumped whenever some activation closes.
   virtual std::uint64_t close_count() const noexcept = 0;
   // Takes back empty slabs the heap unlinked (a list through Slab::next).
-  // `retain`: slabs a heap hands back outside any close (its size mix moved, its
-  // thread exited), which the pool may keep committed for a while beyond the
-  // warm reserve (TSLAB_LARGE_RETAIN): they are likely taken again soon.
-  virtual void recycle_slabs(Slab* list, bool retain = false) noexcept = 0;
+  virtual void recycle_slabs(Slab* list, HandBack why = HandBack::reclaim) noexcept = 0;
+  // On a heap's slow path: slabs a moving hand-back kept that went unused for
+  // the grace go back to the retention's bound. One relaxed load when none are kept.
+  virtual void end_hand_back_grace() noexcept = 0;
   // Returns the pages of a range of an owned slab that no allocation can reach.
   virtual void release_pages(void* p, std::size_t size) noexcept = 0;
 
