@@ -137,7 +137,7 @@ SegmentHeader* LargeSpanCache::take_warmest(std::size_t bytes) noexcept {
   std::uint32_t probe = 0;
   for (SegmentHeader* seg = newest_; seg != nullptr && probe < PROBES; seg = seg->older_cached, ++probe) {
     // seq_cst: the taker's half of the pin protocol, as in take_from.
-    if (seg->size < bytes && !seg->ungrowable &&
+    if (seg->size < bytes && !seg->ungrowable && !carved_span(seg->size) &&
         seg->dirty_bytes > (best != nullptr ? best->dirty_bytes : 0) &&
         seg->pins[0].load(std::memory_order_seq_cst) == 0)
       best = seg;
@@ -287,7 +287,6 @@ SegmentHeader* AllocatorCore::new_span(std::size_t reserve, std::size_t alignmen
   seg->kind = SlabKind::large;
   seg->base = reinterpret_cast<std::uintptr_t>(base);
   seg->size = reserve;
-  seg->ungrowable = carved_span(reserve);
   seg->slab_count = 1;
   seg->slabs = SegmentHeader::first_slab(seg);
   Slab* s = new (seg->slabs) Slab();

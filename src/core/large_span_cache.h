@@ -69,7 +69,8 @@ class LargeSpanCache {
   SegmentHeader* take_oldest() noexcept;
   // Of the PROBES spans cached last, removes and returns the one with the most
   // bytes kept committed (dirty_bytes) among those smaller than `bytes`, not
-  // ungrowable and pinned by no validation; nullptr if none has any.
+  // ungrowable, not carved out of a chunk (carved_span) and pinned by no
+  // validation; nullptr if none has any.
   SegmentHeader* take_warmest(std::size_t bytes) noexcept;
   std::uint64_t size() const noexcept { return count_.load(std::memory_order_relaxed); }
   // Without the lock: whether a span was cached when last looked at, a hint

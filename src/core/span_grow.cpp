@@ -107,7 +107,8 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
   // The caller's stash first: its spans are its own latest buffers, which a
   // buffer that grows from one use to the next has outgrown (a vector or string
   // doubling past 1 MiB frees each step's span on the next step; below that,
-  // reservations are carved out of chunks, which nothing grows into).
+  // reservations are carved out of chunks, which nothing grows into or out of
+  // here: carved_span).
   SegmentHeader* seg = stashed ? take_warmest_stashed(mine, reserve) : nullptr;
   std::size_t dirty = 0;
   {

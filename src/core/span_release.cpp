@@ -153,7 +153,7 @@ bool AllocatorCore::bind_span(SegmentHeader* seg, void* base, std::size_t reserv
   seg->size = reserve;
   seg->dirty_bytes = dirty;
   seg->released = false;
-  seg->ungrowable = carved_span(reserve);
+  seg->ungrowable = false;
   seg->growing = false;
   seg->slabs->start = static_cast<char*>(base);
   // The old block's extent must not survive into the new range: a fork child's

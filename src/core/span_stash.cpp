@@ -133,7 +133,7 @@ SegmentHeader* AllocatorCore::take_warmest_stashed(Heap* mine, std::size_t reser
     if (slot.load(std::memory_order_relaxed) == nullptr) continue;
     SegmentHeader* seg = slot.exchange(nullptr, std::memory_order_acq_rel);
     if (seg == nullptr) continue;  // a collect took it to the cache
-    if (seg->size < reserve && !seg->ungrowable &&
+    if (seg->size < reserve && !seg->ungrowable && !carved_span(seg->size) &&
         seg->dirty_bytes > (best != nullptr ? best->dirty_bytes : 0) &&
         seg->pins[0].load(std::memory_order_seq_cst) == 0) {
       if (best != nullptr) restash(*best_slot, best);

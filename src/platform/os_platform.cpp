@@ -188,6 +188,20 @@ bool uncarve(void* p, std::size_t size) noexcept {
   return give_back_granules(base, size);
 }
 
+// A carved range a grow moved out of its chunk: mapped again where nothing else
+// was mapped since (a new mapping merges with the chunk's on both sides), and
+// given back; else it stays taken.
+void refill_carved(void* from, std::size_t size) noexcept {
+  void* again =
+      ::mmap(from, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (again == MAP_FAILED) return;
+  if (again != from) {  // a kernel without NOREPLACE put it elsewhere
+    ::munmap(again, size);
+    return;
+  }
+  give_back_granules(reinterpret_cast<std::uintptr_t>(from), size);
+}
+
 }  // namespace
 
 void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
@@ -241,21 +255,23 @@ bool OsPlatform::prefault(void* p, std::size_t size) noexcept {
 }
 
 bool OsPlatform::grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept {
-  // Nothing moves into or out of a chunk. A range moved in would stay a mapping
-  // of its own inside the chunk's, splitting it for as long as the chunk lives;
-  // one moved out keeps the chunk's page offset and anonymous memory, so it
-  // merges with no neighbour: a mapping per grown block (200,000 blocks of 70 KB,
-  // every second replaced by one of 1.1 MB, reached vm.max_map_count).
-  if (in_chunk(reinterpret_cast<std::uintptr_t>(to)) || in_chunk(reinterpret_cast<std::uintptr_t>(from))) {
+  // Nothing moves into a chunk: the range moved in would stay a mapping of its
+  // own inside the chunk's, splitting it for as long as the chunk lives.
+  if (in_chunk(reinterpret_cast<std::uintptr_t>(to))) {
     release(to, to_size);
     return false;
   }
   // The whole of `from` moves and grows into one mapping, so a later grow of the
   // range moves a range within a single mapping again. MREMAP_FIXED replaces
   // the mapping at `to`, which is ours.
+  const bool carved = in_chunk(reinterpret_cast<std::uintptr_t>(from));
   if (size != 0 && to_size > size &&
       ::mremap(from, size, to_size, MREMAP_MAYMOVE | MREMAP_FIXED, to) != MAP_FAILED) {
-    g_freed.add(reinterpret_cast<std::uintptr_t>(from), size);  // left unmapped by the move
+    if (carved) {
+      refill_carved(from, size);
+    } else {
+      g_freed.add(reinterpret_cast<std::uintptr_t>(from), size);  // left unmapped by the move
+    }
     return true;
   }
   // Not moved. The kernel checks the source before it moves a page, and moves a

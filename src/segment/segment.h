@@ -39,10 +39,8 @@ struct alignas(64) SegmentHeader {
   std::size_t dirty_bytes = 0;
   // Large: when the span was cached with dirty bytes (monotonic ns; allocator lock).
   std::uint64_t cached_ns = 0;
-  // Large: the platform refused to grow this range once (Platform::grow_into),
-  // or the range is of a size the OS platform carves out of a chunk, which no
-  // range moves out of (carved_span): not asked to grow until the header is
-  // bound to another range (allocator lock).
+  // Large: the platform refused to grow this range once (Platform::grow_into):
+  // not asked again until the header is bound to another range (allocator lock).
   bool ungrowable = false;
   // Large: taken by a grow (core/span_grow.cpp), in no list, its range about to
   // move or moved; a fork's child gives such a header up (allocator lock).
