@@ -1103,32 +1103,6 @@ TEST(LargeSpanGrow, AWarmSpanPinnedBeforeOrDuringAGrowIsNotRebound) {
   EXPECT_TRUE(checked(a));
 }
 
-// The same for a span the thread stashed: taken out of the stash to grow, and
-// found by a validation while it grows, its header goes bare and its pages back.
-TEST(LargeSpanGrow, AStashedSpanPinnedDuringAGrowIsNotRebound) {
-  CountingPlatform platform;
-  tslab::Allocator a(on(platform));
-  void* small = a.allocate(64);  // a heap, and so a stash
-  ASSERT_NE(small, nullptr);
-  void* r = a.allocate(512 * KiB);
-  ASSERT_NE(r, nullptr);
-  std::memset(r, 2, 512 * KiB);
-  ASSERT_EQ(a.deallocate(r), Error::ok);
-  ASSERT_EQ(global_stats(a).warm_reserve_bytes, 512 * KiB) << "stashed";
-  int changed_under_pin = 0;
-  auto* t =
-      static_cast<unsigned char*>(grow_while_a_validation_pins(a, platform, r, 2 * MiB, &changed_under_pin));
-  ASSERT_NE(t, nullptr);
-  EXPECT_EQ(changed_under_pin, 0) << "the header was rebound under a validation's pin";
-  EXPECT_EQ(platform.grows.load(), 1u) << "the stashed span grew";
-  EXPECT_EQ(platform.resident_bytes(t, 2 * MiB), 0u) << "the grown pages went back; the block is new";
-  EXPECT_EQ(global_stats(a).warm_reserve_bytes, 0u) << "neither stashed nor counted warm any more";
-  expect_refused_beside(a, r, t, 2 * MiB);
-  ASSERT_EQ(a.deallocate(t), Error::ok);
-  ASSERT_EQ(a.deallocate(small), Error::ok);
-  EXPECT_TRUE(checked(a));
-}
-
 // A realloc beyond the block's reservation grows the block's own span: the
 // contents move with their pages (resident, never copied, never both copies at
 // once), the old pointer and handle are refused, and the new block is exact.

@@ -277,21 +277,21 @@ TEST(SpanStash, ARangeLargerThanASegmentIsNeverStashed) {
 }
 
 // A buffer that outgrew its thread's stashed spans (a vector or a string that
-// doubles, each step freeing the one before) grows the warmest of them into its
-// new reservation: the stashed pages come along rather than stay committed
-// beside a new span that faults in all of its own. Into a reservation above
-// 1 MiB: smaller ones are carved out of chunks, which nothing moves into
-// (platform/span_chunks.h).
+// A buffer that outgrew its thread's stashed spans (a vector or a string that
+// doubles, each step freeing the one before) takes a new span: the stashed ones,
+// carved out of chunks, stay stashed and warm for the sizes they fit. Growing
+// one out of its chunk into the new reservation (mremap) made a mapping that
+// merges with no neighbour: 200,000 blocks of 1.1 MB, each in place of a freed
+// 70 KB one, reached vm.max_map_count.
 constexpr std::size_t GROWN = 512 * KiB;
 
-TEST(SpanStash, ALargerBufferTakesTheWarmPagesOfAStashedSpan) {
-  if (!tslab::OsPlatform::instance().can_grow()) GTEST_SKIP() << "ranges cannot grow here (RLIMIT_AS)";
+TEST(SpanStash, ALargerBufferLeavesTheStashedSpansInTheirChunks) {
   tslab::Allocator a;
   attach(a);
   auto* p = static_cast<unsigned char*>(a.allocate(2 * GROWN));
   ASSERT_NE(p, nullptr);
   std::memset(p, 7, 2 * GROWN);
-  void* small = a.allocate(GROWN);  // smaller, stashed too: not the warmest
+  void* small = a.allocate(GROWN);
   ASSERT_NE(small, nullptr);
   std::memset(small, 1, GROWN / 2);
   ASSERT_EQ(a.deallocate(small), Error::ok);
@@ -302,75 +302,17 @@ TEST(SpanStash, ALargerBufferTakesTheWarmPagesOfAStashedSpan) {
   auto* q = static_cast<unsigned char*>(a.allocate(4 * GROWN));
   ASSERT_NE(q, nullptr);
   const tslab::GlobalStats after = tslab::stats(a);
-  EXPECT_EQ(after.spans_grown_total, before.spans_grown_total + 1);
-  EXPECT_EQ(after.warm_reserve_bytes, GROWN) << "the grown span left the stash, the other stays";
-  EXPECT_EQ(tslab::OsPlatform::instance().resident_bytes(q, 2 * GROWN), 2 * GROWN)
-      << "the warm pages came along";
-  for (std::size_t i = 0; i < 2 * GROWN; i += 4096) ASSERT_EQ(q[i], 7u) << "pages move with their contents";
-  EXPECT_EQ(tslab::OsPlatform::instance().resident_bytes(q + 2 * GROWN, 2 * GROWN), 0u) << "the rest is new";
-  EXPECT_EQ(a.deallocate(p), Error::not_allocated) << "the old range is no block";
-  EXPECT_EQ(a.allocate(GROWN), small) << "the smaller span still serves its size";
+  EXPECT_EQ(after.spans_grown_total, before.spans_grown_total) << "no stashed span grew";
+  EXPECT_EQ(after.warm_reserve_bytes, 3 * GROWN) << "both stay stashed";
+  EXPECT_EQ(tslab::OsPlatform::instance().resident_bytes(q, 4 * GROWN), 0u)
+      << "the new block's pages are new";
+  EXPECT_EQ(a.allocate(2 * GROWN), p) << "the stashed spans still serve their sizes";
+  EXPECT_EQ(a.allocate(GROWN), small);
   EXPECT_ALLOCATOR_OK(a);
   ASSERT_EQ(a.deallocate(small), Error::ok);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
   ASSERT_EQ(a.deallocate(q), Error::ok);
   EXPECT_ALLOCATOR_OK(a);
-}
-
-// A stashed span a validation holds (a free of a stale pointer in progress)
-// stays stashed as it is, and the next warmest grows instead; one whose growth
-// the OS refuses goes to the cache with its pages. Neither is lost, and each
-// serves the next request it fits.
-TEST(SpanStash, AStashedSpanThatCannotGrowStaysWarm) {
-  if (!tslab::OsPlatform::instance().can_grow()) GTEST_SKIP() << "ranges cannot grow here (RLIMIT_AS)";
-  for (const bool pinned : {true, false}) {
-    SCOPED_TRACE(pinned ? "pinned" : "refused");
-    tslab::Allocator a;
-    attach(a);
-    auto* p = static_cast<unsigned char*>(a.allocate(2 * GROWN));
-    void* small = a.allocate(GROWN);
-    ASSERT_NE(p, nullptr);
-    ASSERT_NE(small, nullptr);
-    std::memset(p, 7, 2 * GROWN);
-    std::memset(small, 1, GROWN);
-    tslab::detail::SegmentHeader* seg = tslab::detail::segment_map_lookup(p);
-    ASSERT_EQ(a.deallocate(p), Error::ok);
-    if (pinned) {
-      ASSERT_EQ(a.deallocate(small), Error::ok);  // the next warmest, stashed too
-      seg->pins[0].fetch_add(1);                  // as resolve_pointer holds it
-    } else {
-      // A page left read-only (a guard page) splits the mapping, which cannot grow across it.
-      ASSERT_EQ(::mprotect(p + GROWN, 4096, PROT_READ), 0);
-    }
-    const tslab::GlobalStats before = tslab::stats(a);
-    void* q = a.allocate(4 * GROWN);
-    ASSERT_NE(q, nullptr);
-    EXPECT_NE(q, static_cast<void*>(p));
-    if (pinned) {
-      EXPECT_EQ(tslab::stats(a).spans_grown_total, before.spans_grown_total + 1) << "the smaller one grew";
-      EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 2 * GROWN) << "the pinned one is still stashed";
-      seg->pins[0].fetch_sub(1);
-    } else {
-      EXPECT_EQ(tslab::stats(a).spans_grown_total, before.spans_grown_total);
-      EXPECT_EQ(tslab::stats(a).warm_reserve_bytes, 2 * GROWN) << "still counted, still committed";
-      ASSERT_EQ(::mprotect(p + GROWN, 4096, PROT_READ | PROT_WRITE), 0);
-    }
-    const LockCount locks(a);
-    auto* r = static_cast<unsigned char*>(a.allocate(2 * GROWN));
-    EXPECT_EQ(r, p) << "the span serves the next request it fits";
-    if (pinned)
-      EXPECT_EQ(locks.since(), 0u) << "from the stash";
-    else
-      EXPECT_GE(locks.since(), 1u) << "from the cache: the grow was tried, and the span left the stash";
-    EXPECT_EQ(tslab::OsPlatform::instance().resident_bytes(r, 2 * GROWN), 2 * GROWN) << "warm";
-    EXPECT_EQ(r[0], 7u);
-    EXPECT_ALLOCATOR_OK(a);
-    ASSERT_EQ(a.deallocate(r), Error::ok);
-    ASSERT_EQ(a.deallocate(q), Error::ok);
-    if (!pinned) {
-      ASSERT_EQ(a.deallocate(small), Error::ok);
-    }
-    EXPECT_ALLOCATOR_OK(a);
-  }
 }
 
 }  // namespace

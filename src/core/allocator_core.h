@@ -690,13 +690,6 @@ class AllocatorCore final : public SlabSource {
   // A span taken out of `slot` goes back into it, or to the cache if the slot was
   // filled meanwhile.
   void restash(std::atomic<SegmentHeader*>& slot, SegmentHeader* seg) noexcept;
-  // Whether the heap's stash held a span when looked at (a hint).
-  static bool stash_holds_any(const Heap* mine) noexcept;
-  // Out of the heap's stash: the span smaller than `reserve` bytes with the most
-  // bytes committed, not ungrowable, not carved out of a chunk (carved_span) and
-  // pinned by no validation, no longer counted as stashed (grow_warm_span); null
-  // if none has any.
-  SegmentHeader* take_warmest_stashed(Heap* mine, std::size_t reserve) noexcept;
   // The heap's stashed spans go to the cache. Allocator lock held.
   void unstash_locked(Heap* heap) noexcept;
   // Every heap's: collect, a lower warm reserve. Allocator lock held.
@@ -782,7 +775,8 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t warm_limit_ = 0;           // TSLAB_WARM_RESERVE in slabs
   std::uint64_t warm_excess_used_ns_ = 0;  // when the excess last grew or served a slab
   // The platform grows no range in place (Platform::can_grow: an address-space
-  // cap, RLIMIT_AS), as it read at the last reservation of a span: then a block
+  // cap, RLIMIT_AS), as it read when a span's reservation was last refused or a
+  // free span last could have grown (no system call of its own): then a block
   // takes no free span more than MAX_RESIDENT_SPAN_GROWTH times its reservation,
   // which would hold address space the cap counts under a smaller block. (After
   // 271 blocks of 1 MiB were freed under a 300 MiB cap, blocks of 100 KB took

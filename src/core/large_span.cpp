@@ -247,11 +247,11 @@ SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t 
 }
 
 void* AllocatorCore::reserve_span(std::size_t reserve, std::size_t alignment) noexcept {
-  address_space_capped_.store(!platform_.can_grow(), std::memory_order_relaxed);
   void* base = reserve_aligned(reserve, alignment);
   if (base != nullptr) return base;
   // Refused, perhaps for want of address space (RLIMIT_AS): what free spans
   // hold goes back first, the stashes' included.
+  address_space_capped_.store(!platform_.can_grow(), std::memory_order_relaxed);
   {
     const CountedLock lock(mutex_, counters_);
     unstash_all_locked();
@@ -364,6 +364,7 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   if (need > seg->dirty_bytes) {  // pages to fault in: warm slabs make way
     const CountedLock lock(mutex_, counters_);
     trim_warm_slabs_locked(need - seg->dirty_bytes);
+    release_large_decayed_locked();  // and spans unused for a second, also when none was taken
   }
   return publish_span(seg, need, epoch, era);
 }

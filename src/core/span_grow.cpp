@@ -96,28 +96,21 @@ bool AllocatorCore::release_grown_range(SegmentHeader* seg, bool keep_held) noex
 }
 
 SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept {
-  // `to` is aligned to its unit (span_unit). With no span stashed or cached
-  // nothing is asked of the OS (can_grow reads the address-space limit);
-  // take_warmest checks again under the lock.
-  if (alignment > span_unit(reserve) || carved_span(reserve)) return nullptr;
-  // The stash only for a reservation it could have served (take_stashed_span).
-  Heap* const mine = reserve <= SEGMENT_SIZE ? own_heap() : nullptr;
-  const bool stashed = mine != nullptr && stash_holds_any(mine);
-  if ((!stashed && large_cache_.maybe_empty()) || !platform_.can_grow()) return nullptr;
-  // The caller's stash first: its spans are its own latest buffers, which a
-  // buffer that grows from one use to the next has outgrown (a vector or string
-  // doubling past 1 MiB frees each step's span on the next step; below that,
-  // reservations are carved out of chunks, which nothing grows into or out of
-  // here: carved_span).
-  SegmentHeader* seg = stashed ? take_warmest_stashed(mine, reserve) : nullptr;
+  // `to` is aligned to its unit (span_unit). With no span cached nothing is
+  // asked of the OS (can_grow reads the address-space limit); take_warmest
+  // checks again under the lock. The threads' stashes hold spans of at most
+  // 1 MiB, carved out of chunks, which no free span grows out of (carved_span).
+  if (alignment > span_unit(reserve) || carved_span(reserve) || large_cache_.maybe_empty()) return nullptr;
+  const bool can_grow = platform_.can_grow();
+  address_space_capped_.store(!can_grow, std::memory_order_relaxed);  // read anyway: kept
+  if (!can_grow) return nullptr;
+  SegmentHeader* seg = nullptr;
   std::size_t dirty = 0;
   {
     const CountedLock lock(mutex_, counters_);
-    if (seg == nullptr) {
-      seg = large_cache_.take_warmest(reserve);
-      if (seg == nullptr) return nullptr;
-      large_warm_bytes_ -= seg->dirty_bytes;
-    }
+    seg = large_cache_.take_warmest(reserve);
+    if (seg == nullptr) return nullptr;
+    large_warm_bytes_ -= seg->dirty_bytes;
     seg->growing = true;
     dirty = seg->dirty_bytes;
     seg->dirty_bytes = 0;

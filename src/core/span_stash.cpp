@@ -116,37 +116,6 @@ void AllocatorCore::restash(std::atomic<SegmentHeader*>& slot, SegmentHeader* se
   large_cache_.push(seg);
 }
 
-bool AllocatorCore::stash_holds_any(const Heap* mine) noexcept {
-  for (const std::atomic<SegmentHeader*>& slot : mine->span_stash)
-    if (slot.load(std::memory_order_relaxed) != nullptr) return true;
-  return false;
-}
-
-SegmentHeader* AllocatorCore::take_warmest_stashed(Heap* mine, std::size_t reserve) noexcept {
-  // Each span is looked at out of its slot (the slot's exchange makes it the
-  // caller's), the best so far kept out and the others put back. seq_cst: the
-  // taker's half of the pin protocol, as in take_stashed_span; a pinned span
-  // stays as it is and the next warmest is taken.
-  SegmentHeader* best = nullptr;
-  std::atomic<SegmentHeader*>* best_slot = nullptr;
-  for (std::atomic<SegmentHeader*>& slot : mine->span_stash) {
-    if (slot.load(std::memory_order_relaxed) == nullptr) continue;
-    SegmentHeader* seg = slot.exchange(nullptr, std::memory_order_acq_rel);
-    if (seg == nullptr) continue;  // a collect took it to the cache
-    if (seg->size < reserve && !seg->ungrowable && !carved_span(seg->size) &&
-        seg->dirty_bytes > (best != nullptr ? best->dirty_bytes : 0) &&
-        seg->pins[0].load(std::memory_order_seq_cst) == 0) {
-      if (best != nullptr) restash(*best_slot, best);
-      best = seg;
-      best_slot = &slot;
-    } else {
-      restash(slot, seg);
-    }
-  }
-  if (best != nullptr) stashed_bytes_.fetch_sub(best->dirty_bytes, std::memory_order_relaxed);
-  return best;
-}
-
 void AllocatorCore::unstash_locked(Heap* heap) noexcept {
   for (std::atomic<SegmentHeader*>& slot : heap->span_stash) {
     SegmentHeader* seg = slot.exchange(nullptr, std::memory_order_acq_rel);
