@@ -245,8 +245,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
     // it left its last epoch (law 5); no allocation path reached it since.
     SlabChain::remove(warm_slabs_, s);
     if (warm_count_-- > warm_limit_) warm_excess_used_ns_ = monotonic_ns();  // the retention serves
-    if (hand_back_grace_ns_.load(std::memory_order_relaxed) != 0)            // so does a moving hand-back
-      hand_back_grace_ns_.store(monotonic_ns(), std::memory_order_relaxed);
+    ++grace_taken_;  // counted for the hand-back grace's window (release_warm_decayed_locked)
     note_warm_locked();
     s->resident = true;
     slabs_reused_[cls].fetch_add(1, std::memory_order_relaxed);

@@ -370,11 +370,15 @@ class AllocatorCore final : public SlabSource {
   std::uint64_t close_count() const noexcept override { return epochs_.close_count(); }
   void recycle_slabs(Slab* list, HandBack why = HandBack::reclaim) noexcept override;
   void end_hand_back_grace() noexcept override;
-  // How long slabs a heap whose size mix moved handed back (HandBack::moving)
-  // stay committed beyond the retention once no slab was taken from the pool:
-  // the next phase of a program that fills one size class after freeing another
-  // takes them as it grows; short beside the retention's second.
+  // Slabs a heap whose size mix moved handed back (HandBack::moving) stay
+  // committed beyond the retention in windows of this length: the next phase of
+  // a program that fills one size class after freeing another takes them as it
+  // grows. At the end of a window the excess kept is at most
+  // GRACE_KEEP_PER_TAKEN times the warm slabs taken in it, so a phase taking
+  // them steadily keeps them, while a few slabs another heap's traffic cycles
+  // through the pool keep no more than their share committed.
   static constexpr std::uint64_t HAND_BACK_GRACE_NS = 100'000'000;
+  static constexpr std::uint32_t GRACE_KEEP_PER_TAKEN = 4;
   void release_pages(void* p, std::size_t size) noexcept override;
   // A free into a closed activation `era` (read before the free, while the block
   // kept the slab in use): if that emptied the slab, return its pages.
@@ -782,10 +786,11 @@ class AllocatorCore final : public SlabSource {
   // 271 blocks of 1 MiB were freed under a 300 MiB cap, blocks of 100 KB took
   // their spans, and 326 fitted where 2,174 had.)
   std::atomic<bool> address_space_capped_{false};
-  // Since a moving hand-back kept warm slabs beyond retained_bound_locked():
-  // when it did or a warm slab was last taken; 0 otherwise. Written under the
-  // lock, read without it on heaps' slow paths (end_hand_back_grace).
+  // While warm slabs a moving hand-back kept lie beyond retained_bound_locked():
+  // when the grace's current window began; 0 otherwise. Written under the lock,
+  // read without it on heaps' slow paths (end_hand_back_grace).
   std::atomic<std::uint64_t> hand_back_grace_ns_{0};
+  std::uint32_t grace_taken_ = 0;   // warm slabs taken in the grace's current window
   std::uint64_t large_retain_ = 0;  // TSLAB_LARGE_RETAIN
   // The dirty bytes of the spans in every heap's stash, and their bound (the
   // warm reserve and the retention, which they share with the cached spans'

@@ -182,8 +182,15 @@ void AllocatorCore::release_warm_decayed_locked() noexcept {
   if (warm_excess_locked() == 0 && grace == 0) return;
   const std::uint64_t now = monotonic_ns();
   if (grace != 0 && now - grace >= HAND_BACK_GRACE_NS) {
-    trim_retained_locked();  // one madvise per contiguous run of the slabs beyond the bound
-    hand_back_grace_ns_.store(0, std::memory_order_relaxed);
+    // A window of the grace ended: beyond the retention's bound, what GRACE_KEEP_PER_TAKEN
+    // times the slabs taken in it would serve stays for the next window; the rest
+    // goes back (one madvise per contiguous run). So slabs no one takes go back
+    // within a window or two whatever else the pool serves.
+    const std::uint32_t bound = retained_bound_locked();
+    const std::uint64_t keep = bound + std::uint64_t{GRACE_KEEP_PER_TAKEN} * grace_taken_;
+    if (warm_count_ > keep) release_warm_locked(static_cast<std::uint32_t>(keep));
+    grace_taken_ = 0;
+    hand_back_grace_ns_.store(warm_count_ > bound ? now : 0, std::memory_order_relaxed);
   }
   if (warm_excess_locked() != 0 && now - warm_excess_used_ns_ >= LARGE_RETAIN_NS)
     release_warm_locked(warm_limit_);
@@ -321,11 +328,14 @@ void AllocatorCore::recycle_list_locked(Slab* list, HandBack why) noexcept {
   }
   if (why == HandBack::idle || (why == HandBack::moving && large_retain_ == 0)) {
     trim_retained_locked();
-  } else if (why == HandBack::moving && warm_count_ > retained_bound_locked()) {
+  } else if (why == HandBack::moving && warm_count_ > retained_bound_locked() &&
+             hand_back_grace_ns_.load(std::memory_order_relaxed) == 0) {
     // The heap's next slabs come from these while it grows again: a phase that
     // fills one size class after freeing another faults none of them in again.
-    // Once no slab was taken for HAND_BACK_GRACE_NS, the excess goes back
-    // (release_warm_decayed_locked, at the next slow path of any heap).
+    // The grace runs in windows of HAND_BACK_GRACE_NS, each keeping only what
+    // the slabs taken in the one before suggest (release_warm_decayed_locked,
+    // at the next slow path of any heap once a window ended).
+    grace_taken_ = 0;
     hand_back_grace_ns_.store(monotonic_ns(), std::memory_order_relaxed);
   }
 }
