@@ -1,9 +1,10 @@
 // This file contains the growth of a large span into a larger reservation, its
 // committed pages moved along without a copy or a page fault
 // (Platform::grow_into; mremap on Linux):
-//   - a request no stashed or cached span fits grows the warmest smaller one,
-//     the caller's stashed spans first (grow_warm_span), whose pages would
-//     otherwise sit unused beside a new span that faults all of its own in;
+//   - a request no stashed or cached span fits grows the warmest smaller cached
+//     one (grow_warm_span), whose pages would otherwise sit unused beside a new
+//     span that faults all of its own in (not one carved out of a chunk, nor
+//     one in a thread's stash: carved_span);
 //   - a realloc beyond a live block's reservation grows the block's own span
 //     (grow_live_span), where the block was copied into a new span, both
 //     resident while the copy ran.
@@ -11,20 +12,16 @@
 // Protocol. The destination is reserved and covered by the segment map first,
 // so that binding a header to it cannot fail once the pages have moved. The
 // span is the grower's alone meanwhile (`growing`; a fork's child gives such a
-// header up): a free one out of the cache or out of its stash slot (by the
-// slot's exchange), a live one's block ended as a free ends it (the
+// header up): a free one out of the cache, a live one's block ended as a free ends it (the
 // compare-exchange of its allocated bit, so that a racing free of its pointer
 // or handle reads DOUBLE_FREE), UNUSED in every case. Validations still find
 // the header in the map and refuse it without reading its range. A refused
-// grow leaves the range as it was: a free span goes to the cache (whichever it
-// came from), a live one's block is live again, its map entries set again, and
-// the range is not asked to grow again. The old range's map entries are cleared under the
-// allocator lock before the grow (once the range moved, the OS may give its
-// addresses to another reservation), and the header is bound to the new range
-// only while no validation pins it (seq_cst, after the clear: the binding
-// protocol of core/span_release.cpp).
-// A cached span's header still pinned then goes bare, and its pages back to the
-// OS. A live block's is waited for: no validation held it when the grow began
+// grow leaves the range as it was: a free span goes back to the cache, a live one's block is live again, its
+// map entries set again, and the range is not asked to grow again. The old range's map entries are cleared
+// under the allocator lock before the grow (once the range moved, the OS may give its addresses to another
+// reservation), and the header is bound to the new range only while no validation pins it (seq_cst, after the
+// clear: the binding protocol of core/span_release.cpp). A cached span's header still pinned then goes bare,
+// and its pages back to the OS. A live block's is waited for: no validation held it when the grow began
 // (checked after the compare-exchange), and one that found it since sees it
 // UNUSED and lets go without waiting for anything.
 #include <sched.h>
@@ -98,8 +95,8 @@ bool AllocatorCore::release_grown_range(SegmentHeader* seg, bool keep_held) noex
 SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t alignment) noexcept {
   // `to` is aligned to its unit (span_unit). With no span cached nothing is
   // asked of the OS (can_grow reads the address-space limit); take_warmest
-  // checks again under the lock. The threads' stashes hold spans of at most
-  // 1 MiB, carved out of chunks, which no free span grows out of (carved_span).
+  // checks again under the lock. The threads' stashed spans are left alone:
+  // most are carved out of chunks, which no free span grows out of (carved_span).
   if (alignment > span_unit(reserve) || carved_span(reserve) || large_cache_.maybe_empty()) return nullptr;
   const bool can_grow = platform_.can_grow();
   address_space_capped_.store(!can_grow, std::memory_order_relaxed);  // read anyway: kept
@@ -122,7 +119,6 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
   }
   if (to == nullptr || !platform_.grow_into(reinterpret_cast<void*>(seg->base), seg->size, to, reserve)) {
     // The range is as it was: into the cache, warm, the newest.
-    bool over_bound = false;
     {
       const CountedLock lock(mutex_, counters_);
       if (to != nullptr) keep_range_locked(seg);
@@ -133,10 +129,7 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
       seg->cached_ns = monotonic_ns();  // under the lock: the cache stays in order of age
       large_cache_.push(seg);
       release_large_decayed_locked();
-      // A span from the stash is one more in the cache than before.
-      over_bound = cache_over_bound_locked();
     }
-    if (over_bound) trim_span_cache(MAX_CACHED_RESERVATION);
     return nullptr;
   }
   if (release_grown_range(seg, false)) {

@@ -21,10 +21,9 @@
 // allocated bit (free_large): its state becomes UNUSED (seq_cst, the freer's
 // half of the pin protocol) and only then is it stored in a slot. Only the
 // heap's owner fills slots. Whoever empties a slot does so by exchange: the
-// owner taking a span for an allocation or to grow it into a larger one
-// (grow_warm_span), or, under the allocator lock, one of the moves to the cache
-// above. The owner checks the span's pin before it hands it out again or grows
-// it (seq_cst, as LargeSpanCache::take_from does) and moves its generation on;
+// owner taking a span for an allocation, or, under the allocator lock, one of
+// the moves to the cache above. The owner checks the span's pin before it hands
+// it out again (seq_cst, as LargeSpanCache::take_from does) and moves its generation on;
 // a span that does not fit goes back to its slot, so a move that ran in between
 // leaves it stashed until the thread's next take or its exit.
 // The bound is checked without the lock against the cache's bytes, and the
@@ -78,8 +77,7 @@ bool AllocatorCore::stash_span(Heap* mine, SegmentHeader* seg, Slab* s) noexcept
 SegmentHeader* AllocatorCore::take_stashed_span(std::size_t reserve, std::size_t need, std::size_t alignment,
                                                 bool resident, std::size_t at_most) noexcept {
   // No stashed range is larger than a segment: a larger request leaves the
-  // slots alone (and never hides a span from a collect that empties them), and
-  // so does its growth (grow_warm_span).
+  // slots alone (and never hides a span from a collect that empties them).
   Heap* mine = reserve <= SEGMENT_SIZE ? own_heap() : nullptr;
   if (mine == nullptr) return nullptr;
   for (std::atomic<SegmentHeader*>& slot : mine->span_stash) {
