@@ -476,8 +476,8 @@ class AllocatorCore final : public SlabSource {
   // Returns the warm slabs beyond retained_bound_locked().
   void trim_retained_locked() noexcept { release_warm_locked(retained_bound_locked()); }
   // The excess goes back once it went unused for LARGE_RETAIN_NS, and what a
-  // moving hand-back kept beyond the retention once no slab was taken for
-  // HAND_BACK_GRACE_NS. Lock held.
+  // moving hand-back kept beyond the retention as each window of its grace ends
+  // (HAND_BACK_GRACE_NS). Lock held.
   void release_warm_decayed_locked() noexcept;
   void retry_deferred_locked() noexcept;
   static bool still_reached(const Slab* s) noexcept;
@@ -778,12 +778,13 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t warm_left_ = 0;            // slabs marked keep_warm
   std::uint32_t warm_limit_ = 0;           // TSLAB_WARM_RESERVE in slabs
   std::uint64_t warm_excess_used_ns_ = 0;  // when the excess last grew or served a slab
-  // The platform grows no range in place (Platform::can_grow: an address-space
-  // cap, RLIMIT_AS, or a grow the OS refused once), as it read when a span's reservation was last refused or
-  // a free span last could have grown (no system call of its own): then a block takes no free span more than
-  // MAX_RESIDENT_SPAN_GROWTH times its reservation, which would hold address space the cap counts under a
-  // smaller block. (After 271 blocks of 1 MiB were freed under a 300 MiB cap, blocks of 100 KB took their
-  // spans, and 326 fitted where 2,174 had.)
+  // The platform grows no range in place (Platform::can_grow: an address-space cap,
+  // RLIMIT_AS, or a grow the OS refused once), as it read when a span's reservation
+  // was last refused or a free span last could have grown (no system call of its
+  // own): then a block takes no free span more than MAX_RESIDENT_SPAN_GROWTH times
+  // its reservation, which would hold address space the cap counts under a smaller
+  // block. (After 271 blocks of 1 MiB were freed under a 300 MiB cap, blocks of 100
+  // KB took their spans, and 326 fitted where 2,174 had.)
   std::atomic<bool> address_space_capped_{false};
   // While warm slabs a moving hand-back kept lie beyond retained_bound_locked():
   // when the grace's current window began; 0 otherwise. Written under the lock,

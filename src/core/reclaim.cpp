@@ -43,8 +43,9 @@
 // (release_warm_decayed_locked, checked at each hand-back and large allocation or
 // free); a close and collect() return it at once. Those a heap on its slow path
 // hands back (its size mix moved: HandBack::moving) stay beyond the retention
-// too while slabs are taken from the pool, until none was for HAND_BACK_GRACE_NS
-// (checked on every heap's slow path too: end_hand_back_grace).
+// too while slabs are taken from the pool: in windows of HAND_BACK_GRACE_NS, each
+// keeping at most GRACE_KEEP_PER_TAKEN times the slabs taken in it (looked at on
+// every heap's slow path too: end_hand_back_grace).
 #include <algorithm>
 #include <cstring>
 #include <new>

@@ -9,21 +9,23 @@
 //     (grow_live_span), where the block was copied into a new span, both
 //     resident while the copy ran.
 //
-// Protocol. The destination is reserved and covered by the segment map first,
-// so that binding a header to it cannot fail once the pages have moved. The
-// span is the grower's alone meanwhile (`growing`; a fork's child gives such a
-// header up): a free one out of the cache, a live one's block ended as a free ends it (the
-// compare-exchange of its allocated bit, so that a racing free of its pointer
-// or handle reads DOUBLE_FREE), UNUSED in every case. Validations still find
-// the header in the map and refuse it without reading its range. A refused
-// grow leaves the range as it was: a free span goes back to the cache, a live one's block is live again, its
-// map entries set again, and the range is not asked to grow again. The old range's map entries are cleared
-// under the allocator lock before the grow (once the range moved, the OS may give its addresses to another
-// reservation), and the header is bound to the new range only while no validation pins it (seq_cst, after the
-// clear: the binding protocol of core/span_release.cpp). A cached span's header still pinned then goes bare,
-// and its pages back to the OS. A live block's is waited for: no validation held it when the grow began
-// (checked after the compare-exchange), and one that found it since sees it
-// UNUSED and lets go without waiting for anything.
+// Protocol. The destination is reserved and covered by the segment map first, so
+// that binding a header to it cannot fail once the pages have moved. The span is the
+// grower's alone meanwhile (`growing`; a fork's child gives such a header up): a
+// free one out of the cache, a live one's block ended as a free ends it (the
+// compare-exchange of its allocated bit, so that a racing free of its pointer or
+// handle reads DOUBLE_FREE), UNUSED in every case. Validations still find the header
+// in the map and refuse it without reading its range. A refused grow leaves the
+// range as it was: a free span goes back to the cache, a live one's block is live
+// again, its map entries set again, and the range is not asked to grow again. The
+// old range's map entries are cleared under the allocator lock before the grow (once
+// the range moved, the OS may give its addresses to another reservation), and the
+// header is bound to the new range only while no validation pins it (seq_cst, after
+// the clear: the binding protocol of core/span_release.cpp). A cached span's header
+// still pinned then goes bare, and its pages back to the OS. A live block's is
+// waited for: no validation held it when the grow began (checked after the
+// compare-exchange), and one that found it since sees it UNUSED and lets go without
+// waiting for anything.
 #include <sched.h>
 
 #include "core/allocator_core.h"

@@ -93,8 +93,8 @@ enum class HandBack : std::uint8_t {
   idle,     // a heap's whose thread exited, or that was just adopted: kept within
             // TSLAB_LARGE_RETAIN, likely taken again soon
   moving,   // a heap's on its slow path, whose size mix moved: kept beyond the
-            // retention too while slabs are taken from the pool, until none was
-            // for a grace (AllocatorCore::HAND_BACK_GRACE_NS)
+            // retention too while slabs are taken from the pool, as a grace's
+            // windows allow (AllocatorCore::HAND_BACK_GRACE_NS)
 };
 
 // Where a heap gets fresh slabs from (the allocator). Called on slow paths only.
