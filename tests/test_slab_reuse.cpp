@@ -183,6 +183,32 @@ TEST(SlabReuse, SlabsHandedBackAsTheHeapGrowsServeTheGrowthBeyondTheRetention) {
   EXPECT_ALLOCATOR_OK(a);
 }
 
+// The grace is not kept alive by a few warm slabs taken now and then (another
+// thread's traffic through the pool): each window keeps beyond the retention at
+// most GRACE_KEEP_PER_TAKEN times what was taken in it. Before, any take
+// restarted the grace, and every slab handed back stayed committed for good.
+// (The sleeps only make windows end: a slower machine takes fewer slabs per
+// window, which keeps less.)
+TEST(SlabReuse, AFewSlabsTakenNowAndThenDoNotKeepAHandBackCommitted) {
+  tslab::Allocator a;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(4 * SLAB), Error::ok);
+  free_all(a, fill(a, 64, 60 * (SLAB / 64)));
+  const std::vector<void*> grown = fill(a, 4096, 4 * (SLAB / 4096));  // hands the 60 back
+  ASSERT_GE(tslab::stats(a).warm_reserve_bytes, 40 * SLAB);
+  std::vector<void*> trickle;
+  for (const std::size_t size : {16, 32, 48, 80, 96, 112, 128, 144, 160, 176, 192, 208}) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    trickle.push_back(a.allocate(size));  // a new class: one warm slab taken
+    ASSERT_NE(trickle.back(), nullptr);
+  }
+  // At least three windows ended, none with more than five slabs taken in it.
+  EXPECT_LE(tslab::stats(a).warm_reserve_bytes, 4 * SLAB + 5 * GRACE_KEPT);
+  free_all(a, trickle);
+  free_all(a, grown);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
 // A thread that exits holding many empty slabs hands them back: the next
 // thread's new size class takes them (no new slab), where before they waited in
 // the exited thread's heap for an adoption; with neither reserve nor retention
