@@ -10,30 +10,21 @@
 
 namespace tslab::detail {
 
+// Buried chunks (meta_arena.h): a stack linked through the chunks' own headers,
+// as many as were ever buried. It has no lock, so neither a fork nor a signal
+// finds one held: chunks are pushed by compare-and-swap, and a taker empties
+// the whole stack by one exchange, looks through it on its own and pushes the
+// rest back. Nothing is popped by compare-and-swap, so no ABA. A taker meanwhile
+// finds the stack empty and reserves a fresh chunk, which is buried with its
+// arena in turn; a child forked while a thread held the stack starts without
+// those chunks (address space only, never unmapped under a reader).
+std::atomic<MetaArena::Chunk*> MetaArena::buried_{nullptr};
+
 namespace {
 constexpr std::size_t ALIGN = 64;  // also the room of a chunk's header
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 1); }
 
-// Buried chunks (meta_arena.h). Slots taken and emptied by compare-and-swap, so
-// neither a fork nor a signal finds a lock held. A buried chunk is never
-// unmapped: one that finds every slot full stays mapped, forgotten.
-constexpr std::size_t BURIED_SLOTS = 1024;
-std::atomic<void*> g_buried[BURIED_SLOTS];
-
 bool is_os(const Platform& platform) noexcept { return &platform == &OsPlatform::instance(); }
-
-// Puts a buried chunk in the first empty slot. With every slot full it stays
-// mapped all the same (address space only), never unmapped under a reader; only
-// a program that ended that many allocators' chunks and made no allocator since
-// (or a ThreadSanitizer build) gets there.
-void put_buried(void* chunk) noexcept {
-  for (std::atomic<void*>& slot : g_buried) {
-    void* empty = nullptr;
-    // Release: the chunk's header is visible to whoever takes it.
-    if (slot.compare_exchange_strong(empty, chunk, std::memory_order_release, std::memory_order_relaxed))
-      return;
-  }
-}
 }  // namespace
 
 void MetaArena::bury(std::uint64_t next_uid) noexcept {
@@ -49,14 +40,26 @@ void MetaArena::bury(std::uint64_t next_uid) noexcept {
     c->next = nullptr;
     c->size = size;
     c->buried_before = next_uid;
-    put_buried(c);
+    push_buried(c, c);
   }
   cursor_ = limit_ = nullptr;
 }
 
+void MetaArena::push_buried(Chunk* first, Chunk* last) noexcept {
+  Chunk* head = buried_.load(std::memory_order_relaxed);
+  do {
+    last->next = head;
+    // Release: the headers are visible to whoever takes the stack.
+  } while (!buried_.compare_exchange_weak(head, first, std::memory_order_release, std::memory_order_relaxed));
+}
+
 std::size_t MetaArena::buried_chunks() noexcept {
-  std::size_t n = 0;
-  for (const std::atomic<void*>& slot : g_buried) n += slot.load(std::memory_order_relaxed) != nullptr;
+  Chunk* all = buried_.exchange(nullptr, std::memory_order_acquire);
+  if (all == nullptr) return 0;
+  std::size_t n = 1;
+  Chunk* last = all;
+  for (; last->next != nullptr; last = last->next) ++n;
+  push_buried(all, last);
   return n;
 }
 
@@ -66,20 +69,23 @@ MetaArena::Chunk* MetaArena::take_buried(std::size_t bytes) const noexcept {
   // allocator), but a data race in the language's terms, which ThreadSanitizer
   // reports. Its builds leave buried chunks buried (address space only).
   if (!is_os(platform_) || TSLAB_THREAD_SANITIZER) return nullptr;
-  for (std::atomic<void*>& slot : g_buried) {
-    void* seen = slot.load(std::memory_order_acquire);
-    if (seen == nullptr) continue;
-    // The header is read again once the chunk is this arena's alone: the slot may
-    // have been emptied and filled with the same chunk, buried again, meanwhile.
-    auto* c = static_cast<Chunk*>(seen);
-    if (c->size < bytes || c->buried_before > owner_uid_) continue;
-    if (!slot.compare_exchange_strong(seen, nullptr, std::memory_order_acquire, std::memory_order_relaxed))
+  // Acquire pairs with the pushes' release. From here the list is this
+  // thread's alone.
+  Chunk* all = buried_.exchange(nullptr, std::memory_order_acquire);
+  Chunk* found = nullptr;
+  Chunk* last = nullptr;
+  for (Chunk** link = &all; *link != nullptr;) {
+    Chunk* c = *link;
+    if (found == nullptr && c->size >= bytes && c->buried_before <= owner_uid_) {
+      found = c;
+      *link = c->next;  // unlinked; `last` stays the one before
       continue;
-    if (c->size >= bytes && c->buried_before <= owner_uid_) return c;
-    // Buried again after this arena's allocator was made: back it goes.
-    put_buried(c);
+    }
+    last = c;
+    link = &c->next;
   }
-  return nullptr;
+  if (all != nullptr) push_buried(all, last);
+  return found;
 }
 
 MetaArena::~MetaArena() {

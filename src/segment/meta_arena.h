@@ -19,6 +19,7 @@
 #ifndef TSLAB_SEGMENT_META_ARENA_H
 #define TSLAB_SEGMENT_META_ARENA_H
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -65,6 +66,9 @@ class MetaArena {
 
   // A buried chunk of at least `bytes` this arena may take, or nullptr.
   Chunk* take_buried(std::size_t bytes) const noexcept;
+  // Pushes the buried chunks first..last, linked through `next`.
+  static void push_buried(Chunk* first, Chunk* last) noexcept;
+  static std::atomic<Chunk*> buried_;
 
   Platform& platform_;
   std::uint64_t owner_uid_ = 0;
