@@ -507,10 +507,7 @@ TEST(Arena, FallbackPolicyTakesBlocksFromTheAllocatorAndFreesThemOnReset) {
     EXPECT_TRUE(is_aligned(p, alignment));
     std::memset(p, 0x3C, size);
     blocks.push_back({reinterpret_cast<std::uintptr_t>(p), size});
-    if (arena.stats().fallback_blocks != before) {
-      ++fallbacks;
-      EXPECT_GE(alloc.usable_size(p), size);  // a block of the slab allocator
-    }
+    if (arena.stats().fallback_blocks != before) ++fallbacks;
   }
   EXPECT_TRUE(disjoint(blocks));
   tslab::ArenaStats s = arena.stats();
@@ -527,6 +524,41 @@ TEST(Arena, FallbackPolicyTakesBlocksFromTheAllocatorAndFreesThemOnReset) {
   EXPECT_GT(live_blocks(alloc, e), live_before + 1);
   arena.close();
   EXPECT_EQ(live_blocks(alloc, e), live_before);
+  EXPECT_ALLOCATOR_OK(alloc);
+}
+
+// An arena's blocks are freed with the arena, never one by one: a fallback
+// block freed through the allocator is refused like any other arena block (an
+// interior pointer of the block its node heads). Before, its pointer was the
+// start of an allocator block, so the free succeeded; the next allocation got
+// the same memory, and the arena's end freed that new block under its owner,
+// whose memory then went to a third allocation as well.
+TEST(Arena, AFallbackBlockFreedByItselfIsRefusedAndStaysTheArenas) {
+  tslab::Allocator alloc;
+  const tslab::EpochId e = alloc.epoch_current();
+  const std::uint64_t live_before = live_blocks(alloc, e);
+  tslab::Arena arena(alloc, make_options(4096, TSLAB_ARENA_OVERFLOW_FALLBACK));
+  ASSERT_TRUE(arena.ok());
+  for (const std::size_t size :
+       {std::size_t{10000}, std::size_t{200000}}) {  // a small slab's, a large span's
+    for (const std::size_t alignment : {std::size_t{8}, std::size_t{64}, std::size_t{4096}}) {
+      SCOPED_TRACE(testing::Message() << size << " B aligned to " << alignment);
+      auto* p = static_cast<unsigned char*>(arena.allocate(size, alignment));
+      ASSERT_NE(p, nullptr);
+      EXPECT_TRUE(is_aligned(p, alignment));
+      std::memset(p, 0x5A, size);
+      ASSERT_EQ(alloc.deallocate(p), tslab::Error::interior_pointer);  // if ok, the arena frees it again
+      EXPECT_EQ(alloc.usable_size(p), 0u);
+      auto* q = static_cast<unsigned char*>(alloc.allocate(size, e));
+      ASSERT_NE(q, nullptr);
+      EXPECT_TRUE(q + size <= p || p + size <= q) << "the arena's block was handed out again";
+      EXPECT_TRUE(all_bytes(p, size, 0x5A));
+      EXPECT_EQ(alloc.deallocate(q), tslab::Error::ok);
+    }
+  }
+  EXPECT_EQ(arena.stats().fallback_blocks, 6u);
+  arena.close();
+  EXPECT_EQ(live_blocks(alloc, e), live_before) << "the arena freed each of its blocks once";
   EXPECT_ALLOCATOR_OK(alloc);
 }
 

@@ -25,7 +25,8 @@ struct alignas(64) ArenaChunk {
 
 static_assert(sizeof(ArenaChunk) == 64, "a chunk header is one cache line");
 
-// Sits right after a fallback block's bytes, at an 8-byte boundary.
+// Heads a fallback block: the bytes handed out start at the block's alignment
+// (at least 16) past it (ArenaCore::allocate_fallback).
 struct FallbackNode {
   void* block;         // what to free
   FallbackNode* next;  // the next older fallback block

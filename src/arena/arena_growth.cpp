@@ -25,14 +25,13 @@ namespace {
 // their own, so a chunk switch never wastes more than a quarter of a chunk.
 constexpr std::size_t standard_block_limit(std::size_t chunk_capacity) noexcept { return chunk_capacity / 4; }
 
-constexpr std::size_t round_up_8(std::size_t n) noexcept { return (n + 7) & ~std::size_t{7}; }
-
 // The largest request, at the largest alignment, with a chunk's header or a
 // fallback block's node, is a block the allocator takes: such a request fails
 // only as memory runs out.
 static_assert(SLAB_ARENA_MAX_REQUEST + (SLAB_ARENA_MAX_ALIGNMENT - 1) + sizeof(ArenaChunk) <= MAX_LARGE_SIZE);
-static_assert(round_up_8(SLAB_ARENA_MAX_REQUEST) + sizeof(FallbackNode) + SLAB_ARENA_MAX_ALIGNMENT <=
-              MAX_LARGE_SIZE);
+static_assert(SLAB_ARENA_MAX_ALIGNMENT + SLAB_ARENA_MAX_REQUEST <= MAX_LARGE_SIZE);
+static_assert(sizeof(FallbackNode) <= 16,
+              "a fallback block's node fits below the smallest offset of its bytes");
 
 // True if the allocator handed `block` out reading as zero: a large span whose
 // pages are new from the OS or went back to it when the span was last freed
@@ -149,16 +148,19 @@ void ArenaCore::release_chunk(ArenaChunk* chunk) noexcept {
 }
 
 void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noexcept {
-  // The block, then its list node at the next 8-byte boundary. Cannot wrap: size
-  // is at most SLAB_ARENA_MAX_REQUEST.
-  const std::size_t node_at = round_up_8(size);
-  const std::size_t align = alignment < alignof(FallbackNode) ? alignof(FallbackNode) : alignment;
+  // The list node first, then the caller's bytes at the alignment's next
+  // boundary: the pointer handed out is inside the allocator's block, so a free
+  // of it through the allocator is refused as an interior pointer, as for any
+  // other arena block, and only the arena's end frees the block. Cannot wrap:
+  // size is at most SLAB_ARENA_MAX_REQUEST and alignment SLAB_ARENA_MAX_ALIGNMENT.
+  const std::size_t align = alignment < sizeof(FallbackNode) ? sizeof(FallbackNode) : alignment;
   if (!epoch_still_bound()) return nullptr;
-  void* block = alloc_->alloc_aligned(node_at + sizeof(FallbackNode), align, epoch_);
+  void* block = alloc_->alloc_aligned(align + size, align, epoch_);
   if (block == nullptr) return nullptr;  // the allocator recorded why
   if (!still_bound_after(block)) return nullptr;
-  if (zero_) zero_unless_known_zero(block, static_cast<char*>(block), size);
-  auto* node = new (static_cast<char*>(block) + node_at) FallbackNode{block, nullptr};
+  char* bytes = static_cast<char*>(block) + align;
+  if (zero_) zero_unless_known_zero(block, bytes, size);
+  auto* node = new (block) FallbackNode{block, nullptr};
   node->next = fallback_.load(std::memory_order_relaxed);
   // Linearization point of a fallback block: the compare-and-swap that makes the
   // node the list head (a push-only list until reset, so no ABA).
@@ -167,7 +169,7 @@ void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noex
   }
   fallback_blocks_.fetch_add(1, std::memory_order_relaxed);
   fallback_bytes_.fetch_add(size, std::memory_order_relaxed);
-  return block;
+  return bytes;
 }
 
 void ArenaCore::free_fallback_blocks() noexcept {
