@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <thread>
 
+#include "platform/sanitizers.h"
+#include "segment/meta_arena.h"
 #include "slab_alloc.h"
 #include "test_util.h"
 
@@ -116,6 +118,35 @@ TEST(MtAllocatorDestroy, AllocatorsMadeAndEndedOnManyThreadsNeverShareMetadata) 
   for (int t = 0; t < THREADS; ++t) threads[t] = std::thread(worker, t + 1);
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+// Threads making and ending allocators at once reuse each other's buried
+// metadata: the chunks reserved stay within what the allocators alive at once
+// hold. A burial that a taker held whole while it searched it (one exchange,
+// then a walk) made every other taker meanwhile reserve a chunk of its own,
+// kept for good; the longer the burial grew, the longer it was held: 4 threads
+// reached 5,314 buried chunks and 1 GiB of address space in 40 s.
+TEST(MtAllocatorDestroy, AllocatorsMadeAndEndedOnManyThreadsReuseTheBuriedMetadata) {
+  if (TSLAB_THREAD_SANITIZER) GTEST_SKIP() << "ThreadSanitizer builds never take a buried chunk";
+  constexpr int THREADS = 4;
+  const std::size_t rounds = tslab_test::scaled(20000);
+  auto churn = [](std::size_t n) {
+    for (std::size_t r = 0; r < n; ++r) {
+      SlabAllocator* a = slab_allocator_create();
+      if (a == nullptr) return;
+      slab_free(a, slab_malloc_epoch(a, 64, 0));
+      slab_allocator_free(a);
+    }
+  };
+  churn(100);
+  const std::size_t before = tslab::detail::MetaArena::chunks_reserved();
+  std::thread threads[THREADS];
+  for (std::thread& t : threads) t = std::thread(churn, rounds);
+  for (std::thread& t : threads) t.join();
+  const std::size_t reserved = tslab::detail::MetaArena::chunks_reserved() - before;
+  // What the allocators alive at once hold, a few chunks per thread (5 in all
+  // over 80,000 allocators when measured), with room to spare.
+  EXPECT_LE(reserved, std::size_t{THREADS} * 2 * 4) << rounds * THREADS << " allocators made";
 }
 
 }  // namespace

@@ -56,6 +56,7 @@ AllocatorCore::~AllocatorCore() {
 
 bool AllocatorCore::process_init() noexcept {
   process_fence_init();  // without it, closes leave live threads' slabs to their owners
+  MetaArena::process_init();
   // Each of these registers its fork participant before it takes its own lock.
   return segment_map_init() && registry_init() && threads_init() && allocator_records_init();
 }

@@ -1,24 +1,31 @@
 // This file contains the metadata arena's chunk management.
 #include "segment/meta_arena.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
 
+#include "platform/fork_hooks.h"
 #include "platform/sanitizers.h"
 
 namespace tslab::detail {
 
-// Buried chunks (meta_arena.h): a stack linked through the chunks' own headers,
-// as many as were ever buried. It has no lock, so neither a fork nor a signal
-// finds one held: chunks are pushed by compare-and-swap, and a taker empties
-// the whole stack by one exchange, looks through it on its own and pushes the
-// rest back. Nothing is popped by compare-and-swap, so no ABA. A taker meanwhile
-// finds the stack empty and reserves a fresh chunk, which is buried with its
-// arena in turn; a child forked while a thread held the stack starts without
-// those chunks (address space only, never unmapped under a reader).
-std::atomic<MetaArena::Chunk*> MetaArena::buried_{nullptr};
+// Buried chunks (meta_arena.h): as many as were ever buried, in one stack per
+// size (FIRST_CHUNK_SIZE, twice that, ... MAX_CHUNK_SIZE, then larger), linked
+// through the chunks' own headers. A new arena pops the top of the first stack
+// whose chunks fit, in O(1): a taker never holds more than one push or pop, so
+// another finds the chunks there and maps none of its own. The lock around
+// those few stores is a flag that a thread waits for only a bounded while: a
+// signal handler that interrupted its holder, or a child forked while another
+// thread held it (reset in the child: every list is whole between the stores),
+// never waits for good. A taker that gives up maps a fresh chunk, a burier that
+// gives up leaves its chunk mapped but unlisted.
+std::atomic<bool> MetaArena::buried_busy_{false};
+std::atomic<std::size_t> MetaArena::chunks_reserved_{0};
+MetaArena::Chunk* MetaArena::buried_[BURIED_SIZES] = {};
 
 namespace {
 constexpr std::size_t ALIGN = 64;  // also the room of a chunk's header
@@ -40,26 +47,48 @@ void MetaArena::bury(std::uint64_t next_uid) noexcept {
     c->next = nullptr;
     c->size = size;
     c->buried_before = next_uid;
-    push_buried(c, c);
+    if (!lock_buried()) continue;  // mapped, unlisted: never unmapped under a reader
+    Chunk*& top = buried_[buried_size_index(size)];
+    c->next = top;
+    top = c;
+    unlock_buried();
   }
   cursor_ = limit_ = nullptr;
 }
 
-void MetaArena::push_buried(Chunk* first, Chunk* last) noexcept {
-  Chunk* head = buried_.load(std::memory_order_relaxed);
-  do {
-    last->next = head;
-    // Release: the headers are visible to whoever takes the stack.
-  } while (!buried_.compare_exchange_weak(head, first, std::memory_order_release, std::memory_order_relaxed));
+std::size_t MetaArena::buried_size_index(std::size_t bytes) noexcept {
+  std::size_t i = 0;
+  for (std::size_t at_least = FIRST_CHUNK_SIZE * 2; i + 1 < BURIED_SIZES && bytes >= at_least; at_least *= 2)
+    ++i;
+  return i;
+}
+
+bool MetaArena::lock_buried() noexcept {
+  // Acquire pairs with the holder's release: the headers it wrote are visible.
+  for (int i = 0; i < 64; ++i) {
+    for (int spin = 0; spin < 256; ++spin)
+      if (!buried_busy_.load(std::memory_order_relaxed) &&
+          !buried_busy_.exchange(true, std::memory_order_acquire))
+        return true;
+    ::sched_yield();
+  }
+  return false;
+}
+
+void MetaArena::unlock_buried() noexcept { buried_busy_.store(false, std::memory_order_release); }
+
+void MetaArena::process_init() noexcept {
+  fork_participate(ForkRank::meta_burial, {nullptr, nullptr, []() noexcept {
+                                             buried_busy_.store(false, std::memory_order_relaxed);
+                                           }});
 }
 
 std::size_t MetaArena::buried_chunks() noexcept {
-  Chunk* all = buried_.exchange(nullptr, std::memory_order_acquire);
-  if (all == nullptr) return 0;
-  std::size_t n = 1;
-  Chunk* last = all;
-  for (; last->next != nullptr; last = last->next) ++n;
-  push_buried(all, last);
+  if (!lock_buried()) return 0;
+  std::size_t n = 0;
+  for (const Chunk* top : buried_)
+    for (const Chunk* c = top; c != nullptr; c = c->next) ++n;
+  unlock_buried();
   return n;
 }
 
@@ -69,22 +98,26 @@ MetaArena::Chunk* MetaArena::take_buried(std::size_t bytes) const noexcept {
   // allocator), but a data race in the language's terms, which ThreadSanitizer
   // reports. Its builds leave buried chunks buried (address space only).
   if (!is_os(platform_) || TSLAB_THREAD_SANITIZER) return nullptr;
-  // Acquire pairs with the pushes' release. From here the list is this
-  // thread's alone.
-  Chunk* all = buried_.exchange(nullptr, std::memory_order_acquire);
+  if (!lock_buried()) return nullptr;
+  // Stack i holds chunks of FIRST_CHUNK_SIZE << i or more, so in the stacks
+  // after the request's own every chunk fits. The chunks buried after this
+  // arena's allocator was made lie on top (other threads' allocators that
+  // ended meanwhile): the first few of each stack are looked at, so the lock
+  // stays short, and an arena that finds none there maps a chunk of its own
+  // (buried in turn at its end).
   Chunk* found = nullptr;
-  Chunk* last = nullptr;
-  for (Chunk** link = &all; *link != nullptr;) {
-    Chunk* c = *link;
-    if (found == nullptr && c->size >= bytes && c->buried_before <= owner_uid_) {
+  for (std::size_t i = buried_size_index(bytes); i < BURIED_SIZES && found == nullptr; ++i) {
+    std::size_t looked = 0;
+    for (Chunk** link = &buried_[i]; *link != nullptr && looked < BURIED_LOOK;
+         link = &(*link)->next, ++looked) {
+      Chunk* c = *link;
+      if (c->size < bytes || c->buried_before > owner_uid_) continue;
+      *link = c->next;
       found = c;
-      *link = c->next;  // unlinked; `last` stays the one before
-      continue;
+      break;
     }
-    last = c;
-    link = &c->next;
   }
-  if (all != nullptr) push_buried(all, last);
+  unlock_buried();
   return found;
 }
 
@@ -109,6 +142,7 @@ char* MetaArena::add_chunk_locked(std::size_t bytes) noexcept {
   }
   auto* chunk = static_cast<Chunk*>(platform_.reserve(chunk_size, platform_.page_size()));
   if (chunk == nullptr) return nullptr;
+  chunks_reserved_.fetch_add(1, std::memory_order_relaxed);
   // Headers and slab records are laid out from the chunk's alignment (the map's
   // tags are a slab pointer's low bits): a platform that broke its contract
   // gets the range back, refused.

@@ -42,8 +42,13 @@ class MetaArena {
   // allocators whose id is `next_uid` or more (made after this call). Chunks of
   // another platform go back to it (~MetaArena).
   void bury(std::uint64_t next_uid) noexcept;
-  // Buried chunks waiting for a new arena (tests).
+  // Buried chunks waiting for a new arena, and chunks ever reserved from the
+  // platform by any arena (tests).
   static std::size_t buried_chunks() noexcept;
+  static std::size_t chunks_reserved() noexcept { return chunks_reserved_.load(std::memory_order_relaxed); }
+  // Once per process, before any burial: the burial's lock is free again in a
+  // forked child.
+  static void process_init() noexcept;
 
   // Zeroed memory aligned to 64 bytes, or nullptr if the platform refused.
   void* allocate(std::size_t size) noexcept;
@@ -66,9 +71,16 @@ class MetaArena {
 
   // A buried chunk of at least `bytes` this arena may take, or nullptr.
   Chunk* take_buried(std::size_t bytes) const noexcept;
-  // Pushes the buried chunks first..last, linked through `next`.
-  static void push_buried(Chunk* first, Chunk* last) noexcept;
-  static std::atomic<Chunk*> buried_;
+  // The burial's stacks (meta_arena.cpp): by size, under a flag held for a few
+  // stores and waited for a bounded while (false: given up).
+  static constexpr std::size_t BURIED_SIZES = 5;
+  static constexpr std::size_t BURIED_LOOK = 64;  // chunks of a stack a taker looks at
+  static std::size_t buried_size_index(std::size_t bytes) noexcept;
+  static bool lock_buried() noexcept;
+  static void unlock_buried() noexcept;
+  static std::atomic<bool> buried_busy_;
+  static std::atomic<std::size_t> chunks_reserved_;
+  static Chunk* buried_[BURIED_SIZES];
 
   Platform& platform_;
   std::uint64_t owner_uid_ = 0;
