@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -91,6 +92,44 @@ TEST(MetaBurial, GenerationsOfAThousandLiveAllocatorsMapNoNewMetadata) {
   const std::size_t settled = td::MetaArena::chunks_reserved();
   for (int i = 0; i < 4; ++i) generation();
   EXPECT_EQ(td::MetaArena::chunks_reserved(), settled) << "chunks reserved by 4 more generations";
+}
+
+// Allocators of every age alive together, the oldest ended and replaced: each
+// grows its metadata past its first chunk in mid-life, when more than a hundred
+// chunks were buried since it was made. It takes the chunks buried before it
+// was made (the front of its list), so the chunks reserved stop growing once the
+// first generation has ended. Before, takers looked at the top of a stack,
+// where the newest burials lie, which such an allocator may not take: every
+// allocator made reserved 2 chunks more, without end.
+TEST(MetaBurial, AllocatorsOfEveryAgeAliveTogetherReuseTheBuriedMetadata) {
+  if (TSLAB_THREAD_SANITIZER) GTEST_SKIP() << "ThreadSanitizer builds never take a buried chunk";
+  constexpr std::size_t ALIVE = 200;
+  std::deque<SlabAllocator*> alive;
+  std::vector<void*> blocks;
+  std::size_t settled = 0;
+  for (int made = 1; made <= 600; ++made) {
+    SlabAllocator* a = slab_allocator_create();
+    ASSERT_NE(a, nullptr);
+    alive.push_back(a);
+    ASSERT_TRUE(slab_free_checked(a, slab_malloc_epoch(a, 64, 0)));
+    if (alive.size() > ALIVE / 2) {
+      // The middle-aged one grows: a segment header per 64 KiB block.
+      SlabAllocator* grown = alive[alive.size() - 1 - ALIVE / 2];
+      for (int i = 0; i < 1300; ++i) {
+        blocks.push_back(slab_malloc_epoch(grown, 60000, 0));
+        ASSERT_NE(blocks.back(), nullptr);
+      }
+      for (void* p : blocks) ASSERT_TRUE(slab_free_checked(grown, p));
+      blocks.clear();
+    }
+    if (alive.size() > ALIVE) {
+      slab_allocator_free(alive.front());
+      alive.pop_front();
+    }
+    if (made == 400) settled = td::MetaArena::chunks_reserved();
+  }
+  EXPECT_EQ(td::MetaArena::chunks_reserved(), settled) << "chunks reserved by the last 200 allocators made";
+  for (SlabAllocator* a : alive) slab_allocator_free(a);
 }
 
 }  // namespace

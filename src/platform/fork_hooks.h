@@ -32,7 +32,7 @@ enum class ForkRank : std::uint8_t {
   registry,           // the slab-id registry
   segment_map,        // the segment map's initialisation
   span_chunks,        // the chunks large spans are carved out of (platform/span_chunks.h)
-  meta_burial,        // ended allocators' metadata chunks (segment/meta_arena.h): freed in the child
+  meta_burial,        // ended allocators' metadata chunks (segment/meta_arena.h)
   count
 };
 

@@ -1,8 +1,6 @@
 // This file contains the metadata arena's chunk management.
 #include "segment/meta_arena.h"
 
-#include <sched.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -13,19 +11,17 @@
 
 namespace tslab::detail {
 
-// Buried chunks (meta_arena.h): as many as were ever buried, in one stack per
+// Buried chunks (meta_arena.h): as many as were ever buried, in one list per
 // size (FIRST_CHUNK_SIZE, twice that, ... MAX_CHUNK_SIZE, then larger), linked
-// through the chunks' own headers. A new arena pops the top of the first stack
-// whose chunks fit, in O(1): a taker never holds more than one push or pop, so
-// another finds the chunks there and maps none of its own. The lock around
-// those few stores is a flag that a thread waits for only a bounded while: a
-// signal handler that interrupted its holder, or a child forked while another
-// thread held it (reset in the child: every list is whole between the stores),
-// never waits for good. A taker that gives up maps a fresh chunk, a burier that
-// gives up leaves its chunk mapped but unlisted.
-std::atomic<bool> MetaArena::buried_busy_{false};
+// both ways through the chunks' own headers in the order they were buried,
+// under a lock held for a few stores and across a fork (platform/fork_hooks.h).
+// An arena takes the newest chunk it may (one buried before its allocator was
+// made): most takers are newer than every burial and take the back, so the
+// front keeps the chunks buried longest ago, which an allocator made long ago,
+// or one that a scheduler put aside while others churned, may still take.
+Mutex MetaArena::buried_mutex_;
+MetaArena::BuriedList MetaArena::buried_[BURIED_SIZES] = {};
 std::atomic<std::size_t> MetaArena::chunks_reserved_{0};
-MetaArena::Chunk* MetaArena::buried_[BURIED_SIZES] = {};
 
 namespace {
 constexpr std::size_t ALIGN = 64;  // also the room of a chunk's header
@@ -44,14 +40,14 @@ void MetaArena::bury(std::uint64_t next_uid) noexcept {
     // arena takes it as fresh memory. Memory the OS will not decommit (mlockall)
     // is cleared by hand.
     if (!platform_.decommit(c, size)) std::memset(static_cast<void*>(c), 0, size);
-    c->next = nullptr;
     c->size = size;
     c->buried_before = next_uid;
-    if (!lock_buried()) continue;  // mapped, unlisted: never unmapped under a reader
-    Chunk*& top = buried_[buried_size_index(size)];
-    c->next = top;
-    top = c;
-    unlock_buried();
+    const LockGuard burial(buried_mutex_);
+    BuriedList& l = buried_[buried_size_index(size)];
+    c->next = nullptr;
+    c->prev = l.back;
+    (l.back != nullptr ? l.back->next : l.front) = c;
+    l.back = c;
   }
   cursor_ = limit_ = nullptr;
 }
@@ -63,32 +59,13 @@ std::size_t MetaArena::buried_size_index(std::size_t bytes) noexcept {
   return i;
 }
 
-bool MetaArena::lock_buried() noexcept {
-  // Acquire pairs with the holder's release: the headers it wrote are visible.
-  for (int i = 0; i < 64; ++i) {
-    for (int spin = 0; spin < 256; ++spin)
-      if (!buried_busy_.load(std::memory_order_relaxed) &&
-          !buried_busy_.exchange(true, std::memory_order_acquire))
-        return true;
-    ::sched_yield();
-  }
-  return false;
-}
-
-void MetaArena::unlock_buried() noexcept { buried_busy_.store(false, std::memory_order_release); }
-
-void MetaArena::process_init() noexcept {
-  fork_participate(ForkRank::meta_burial, {nullptr, nullptr, []() noexcept {
-                                             buried_busy_.store(false, std::memory_order_relaxed);
-                                           }});
-}
+void MetaArena::process_init() noexcept { fork_hold_lock(ForkRank::meta_burial, buried_mutex_); }
 
 std::size_t MetaArena::buried_chunks() noexcept {
-  if (!lock_buried()) return 0;
+  const LockGuard burial(buried_mutex_);
   std::size_t n = 0;
-  for (const Chunk* top : buried_)
-    for (const Chunk* c = top; c != nullptr; c = c->next) ++n;
-  unlock_buried();
+  for (const BuriedList& l : buried_)
+    for (const Chunk* c = l.front; c != nullptr; c = c->next) ++n;
   return n;
 }
 
@@ -98,27 +75,28 @@ MetaArena::Chunk* MetaArena::take_buried(std::size_t bytes) const noexcept {
   // allocator), but a data race in the language's terms, which ThreadSanitizer
   // reports. Its builds leave buried chunks buried (address space only).
   if (!is_os(platform_) || TSLAB_THREAD_SANITIZER) return nullptr;
-  if (!lock_buried()) return nullptr;
-  // Stack i holds chunks of FIRST_CHUNK_SIZE << i or more, so in the stacks
-  // after the request's own every chunk fits. The chunks buried after this
-  // arena's allocator was made lie on top (other threads' allocators that
-  // ended meanwhile): the first few of each stack are looked at, so the lock
-  // stays short, and an arena that finds none there maps a chunk of its own
-  // (buried in turn at its end).
-  Chunk* found = nullptr;
-  for (std::size_t i = buried_size_index(bytes); i < BURIED_SIZES && found == nullptr; ++i) {
+  const LockGuard burial(buried_mutex_);
+  // List i holds chunks of FIRST_CHUNK_SIZE << i or more, so in the lists
+  // after the request's own every chunk fits. The newest chunk this arena may
+  // take: the few at the back buried after its allocator was made are passed
+  // over; past BURIED_LOOK of them, the oldest that fits, from the front (the
+  // last list's chunks differ in size).
+  for (std::size_t i = buried_size_index(bytes); i < BURIED_SIZES; ++i) {
+    BuriedList& l = buried_[i];
+    const auto fits = [&](const Chunk* c) { return c->size >= bytes && c->buried_before <= owner_uid_; };
+    Chunk* found = nullptr;
     std::size_t looked = 0;
-    for (Chunk** link = &buried_[i]; *link != nullptr && looked < BURIED_LOOK;
-         link = &(*link)->next, ++looked) {
-      Chunk* c = *link;
-      if (c->size < bytes || c->buried_before > owner_uid_) continue;
-      *link = c->next;
-      found = c;
-      break;
-    }
+    for (Chunk* c = l.back; found == nullptr && c != nullptr && looked < BURIED_LOOK; c = c->prev, ++looked)
+      if (fits(c)) found = c;
+    looked = 0;
+    for (Chunk* c = l.front; found == nullptr && c != nullptr && looked < BURIED_LOOK; c = c->next, ++looked)
+      if (fits(c)) found = c;
+    if (found == nullptr) continue;
+    (found->prev != nullptr ? found->prev->next : l.front) = found->next;
+    (found->next != nullptr ? found->next->prev : l.back) = found->prev;
+    return found;
   }
-  unlock_buried();
-  return found;
+  return nullptr;
 }
 
 MetaArena::~MetaArena() {
@@ -136,6 +114,7 @@ char* MetaArena::add_chunk_locked(std::size_t bytes) noexcept {
     // Zero but for its header: decommitted when buried (OsPlatform: MADV_DONTNEED).
     // Its size stays its own, which may be more than asked for.
     buried->next = chunks_;
+    buried->prev = nullptr;
     buried->buried_before = 0;
     chunks_ = buried;
     return reinterpret_cast<char*>(buried) + ALIGN;

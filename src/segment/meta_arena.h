@@ -46,8 +46,7 @@ class MetaArena {
   // platform by any arena (tests).
   static std::size_t buried_chunks() noexcept;
   static std::size_t chunks_reserved() noexcept { return chunks_reserved_.load(std::memory_order_relaxed); }
-  // Once per process, before any burial: the burial's lock is free again in a
-  // forked child.
+  // Once per process, before any burial: the burial's lock is held across a fork.
   static void process_init() noexcept;
 
   // Zeroed memory aligned to 64 bytes, or nullptr if the platform refused.
@@ -65,22 +64,24 @@ class MetaArena {
  private:
   struct Chunk {
     Chunk* next;
+    Chunk* prev;  // while buried: the one buried before it in its list
     std::size_t size;
     std::uint64_t buried_before;  // while buried: arenas of ids below this may not take it
   };
 
   // A buried chunk of at least `bytes` this arena may take, or nullptr.
   Chunk* take_buried(std::size_t bytes) const noexcept;
-  // The burial's stacks (meta_arena.cpp): by size, under a flag held for a few
-  // stores and waited for a bounded while (false: given up).
+  // The burial's lists (meta_arena.cpp), by chunk size, under one lock.
+  struct BuriedList {
+    Chunk* front;
+    Chunk* back;
+  };
   static constexpr std::size_t BURIED_SIZES = 5;
-  static constexpr std::size_t BURIED_LOOK = 64;  // chunks of a stack a taker looks at
+  static constexpr std::size_t BURIED_LOOK = 64;  // chunks at a list's front a taker looks at
   static std::size_t buried_size_index(std::size_t bytes) noexcept;
-  static bool lock_buried() noexcept;
-  static void unlock_buried() noexcept;
-  static std::atomic<bool> buried_busy_;
+  static Mutex buried_mutex_;
+  static BuriedList buried_[BURIED_SIZES];
   static std::atomic<std::size_t> chunks_reserved_;
-  static Chunk* buried_[BURIED_SIZES];
 
   Platform& platform_;
   std::uint64_t owner_uid_ = 0;
