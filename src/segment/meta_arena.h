@@ -77,7 +77,7 @@ class MetaArena {
     Chunk* back;
   };
   static constexpr std::size_t BURIED_SIZES = 5;
-  static constexpr std::size_t BURIED_LOOK = 64;  // chunks at a list's front a taker looks at
+  static constexpr std::size_t BURIED_LOOK = 64;  // chunks a taker looks at from each end of a list
   static std::size_t buried_size_index(std::size_t bytes) noexcept;
   static Mutex buried_mutex_;
   static BuriedList buried_[BURIED_SIZES];
