@@ -25,8 +25,8 @@ struct alignas(64) ArenaChunk {
 
 static_assert(sizeof(ArenaChunk) == 64, "a chunk header is one cache line");
 
-// Heads a fallback block: the bytes handed out start at the block's alignment
-// (at least 16) past it (ArenaCore::allocate_fallback).
+// Sits right before a fallback block's bytes, which start at the block's
+// alignment, 32 bytes at least, into it (ArenaCore::allocate_fallback).
 struct FallbackNode {
   void* block;         // what to free
   FallbackNode* next;  // the next older fallback block

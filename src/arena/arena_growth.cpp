@@ -30,8 +30,8 @@ constexpr std::size_t standard_block_limit(std::size_t chunk_capacity) noexcept 
 // only as memory runs out.
 static_assert(SLAB_ARENA_MAX_REQUEST + (SLAB_ARENA_MAX_ALIGNMENT - 1) + sizeof(ArenaChunk) <= MAX_LARGE_SIZE);
 static_assert(SLAB_ARENA_MAX_ALIGNMENT + SLAB_ARENA_MAX_REQUEST <= MAX_LARGE_SIZE);
-static_assert(sizeof(FallbackNode) <= 16,
-              "a fallback block's node fits below the smallest offset of its bytes");
+static_assert(sizeof(FallbackNode) == 16,
+              "a fallback block's node fits between its first 16 bytes and its bytes");
 
 // True if the allocator handed `block` out reading as zero: a large span whose
 // pages are new from the OS or went back to it when the span was last freed
@@ -148,19 +148,23 @@ void ArenaCore::release_chunk(ArenaChunk* chunk) noexcept {
 }
 
 void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noexcept {
-  // The list node first, then the caller's bytes at the alignment's next
-  // boundary: the pointer handed out is inside the allocator's block, so a free
+  // The caller's bytes start at the alignment's boundary past the block's first
+  // 32 bytes: the pointer handed out is inside the allocator's block, so a free
   // of it through the allocator is refused as an interior pointer, as for any
-  // other arena block, and only the arena's end frees the block. Cannot wrap:
-  // size is at most SLAB_ARENA_MAX_REQUEST and alignment SLAB_ARENA_MAX_ALIGNMENT.
-  const std::size_t align = alignment < sizeof(FallbackNode) ? sizeof(FallbackNode) : alignment;
+  // other arena block, and only the arena's end frees the block. The list node
+  // sits right before them, clear of the first 16 bytes, where a freed block's
+  // list link lands: a destroy racing its epoch's destroy (misuse, which
+  // test_mt_arena exercises) still reads a node whose block was released. Cannot
+  // wrap: size is at most SLAB_ARENA_MAX_REQUEST, alignment SLAB_ARENA_MAX_ALIGNMENT.
+  constexpr std::size_t MIN_OFFSET = 2 * sizeof(FallbackNode);
+  const std::size_t align = alignment < MIN_OFFSET ? MIN_OFFSET : alignment;
   if (!epoch_still_bound()) return nullptr;
   void* block = alloc_->alloc_aligned(align + size, align, epoch_);
   if (block == nullptr) return nullptr;  // the allocator recorded why
   if (!still_bound_after(block)) return nullptr;
   char* bytes = static_cast<char*>(block) + align;
   if (zero_) zero_unless_known_zero(block, bytes, size);
-  auto* node = new (block) FallbackNode{block, nullptr};
+  auto* node = new (bytes - sizeof(FallbackNode)) FallbackNode{block, nullptr};
   node->next = fallback_.load(std::memory_order_relaxed);
   // Linearization point of a fallback block: the compare-and-swap that makes the
   // node the list head (a push-only list until reset, so no ABA).
