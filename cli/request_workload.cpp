@@ -41,11 +41,16 @@ bool RequestWorkload::serve(unsigned t) {
     for (std::uint32_t i = 0; i < n; ++i) {
       const std::uint32_t size = rng.between(16, 1024);
       void* p = slab_malloc_epoch(a_, size, epoch);
-      if (p == nullptr && slab_last_error() == TSLAB_ERR_EPOCH_CLOSING) {
-        epoch = epoch_current(a_);  // another thread ended the batch
+      // Another thread ended the batch, maybe again before this one caught up.
+      for (int tries = 0; p == nullptr && slab_last_error() == TSLAB_ERR_EPOCH_CLOSING && tries < 1000;
+           ++tries) {
+        epoch = epoch_current(a_);
         p = slab_malloc_epoch(a_, size, epoch);
       }
-      if (p == nullptr) return false;
+      if (p == nullptr) {
+        error_.store(slab_last_error(), std::memory_order_relaxed);
+        return false;
+      }
       static_cast<volatile char*>(p)[0] = 1;
       objects[i] = p;
     }

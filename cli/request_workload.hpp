@@ -35,9 +35,11 @@ class RequestWorkload {
   RequestWorkload& operator=(const RequestWorkload&) = delete;
 
   // Runs the threads to their end. The cache's objects stay live, in the epochs
-  // they came from, until the workload is destroyed. False, with
-  // slab_last_error() saying why, if an allocation failed.
+  // they came from, until the workload is destroyed. False, with error()
+  // saying why, if an allocation failed.
   bool run();
+  // The error of the allocation that failed (on its thread), or TSLAB_OK.
+  TslabError error() const { return static_cast<TslabError>(error_.load(std::memory_order_relaxed)); }
 
  private:
   bool serve(unsigned thread);
@@ -49,6 +51,7 @@ class RequestWorkload {
   std::mutex mutex_;
   std::vector<void*> ring_;
   std::size_t head_ = 0, count_ = 0;
+  std::atomic<int> error_{TSLAB_OK};
 };
 
 }  // namespace bench

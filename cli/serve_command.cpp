@@ -90,6 +90,7 @@ int serve_command(int argc, char** argv) {
   options.pause_ms = 200;  // at most ten epoch closes a second: watchable, and light on the machine
   options.stop = &stop;
   bool ok = true;
+  TslabError why = TSLAB_OK;
   {
     RequestWorkload workload(a, options);
     std::thread runner([&] { ok = workload.run(); });
@@ -98,11 +99,12 @@ int serve_command(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     stop.store(true);
     runner.join();
+    why = workload.error();
   }
   slab_metrics_stop();
   slab_allocator_free(a);
   if (!ok) {
-    std::fprintf(stderr, "tslab: the serve workload failed\n");
+    std::fprintf(stderr, "tslab: the serve workload failed: %s\n", slab_error_string(why));
     return 1;
   }
   return 0;

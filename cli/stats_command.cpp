@@ -54,7 +54,7 @@ int stats_from_workload(const std::string& format) {
   {
     RequestWorkload workload(a, RequestWorkloadOptions{});
     if (!workload.run()) {
-      std::fprintf(stderr, "tslab: the stats workload failed: %s\n", slab_error_string(slab_last_error()));
+      std::fprintf(stderr, "tslab: the stats workload failed: %s\n", slab_error_string(workload.error()));
       return 1;
     }
     // The snapshot, with the kept objects still live in the epochs they came from.
