@@ -528,8 +528,8 @@ TEST(Arena, FallbackPolicyTakesBlocksFromTheAllocatorAndFreesThemOnReset) {
 }
 
 // An arena's blocks are freed with the arena, never one by one: a fallback
-// block freed through the allocator is refused like any other arena block (an
-// interior pointer of the block its node heads). Before, its pointer was the
+// block freed through the allocator is refused like any other arena block (a
+// pointer into the allocator's block, past its node). Before, its pointer was the
 // start of an allocator block, so the free succeeded; the next allocation got
 // the same memory, and the arena's end freed that new block under its owner,
 // whose memory then went to a third allocation as well.

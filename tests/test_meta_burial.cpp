@@ -41,7 +41,7 @@ TEST(MetaBurial, AChunkTheOsWillNotDecommitIsClearedAllTheSame) {
 // Chunks buried beyond a thousand are all kept for later arenas. Before, the
 // burial had 1024 slots, and a chunk that found them full stayed mapped but
 // forgotten: a program that kept more than about 500 allocators alive at once
-// mapped new metadata for every such generation (read_vm_bytes, below).
+// mapped new metadata for every such generation (the next test).
 TEST(MetaBurial, ChunksBuriedBeyondAThousandAreAllKeptForLaterArenas) {
   if (TSLAB_THREAD_SANITIZER) GTEST_SKIP() << "ThreadSanitizer builds never take a buried chunk";
   tslab::Platform& os = tslab::OsPlatform::instance();
@@ -113,7 +113,7 @@ TEST(MetaBurial, AllocatorsOfEveryAgeAliveTogetherReuseTheBuriedMetadata) {
     alive.push_back(a);
     ASSERT_TRUE(slab_free_checked(a, slab_malloc_epoch(a, 64, 0)));
     if (alive.size() > ALIVE / 2) {
-      // The middle-aged one grows: a segment header per 64 KiB block.
+      // The middle-aged one grows: a slab per block, about 20 segments' headers.
       SlabAllocator* grown = alive[alive.size() - 1 - ALIVE / 2];
       for (int i = 0; i < 1300; ++i) {
         blocks.push_back(slab_malloc_epoch(grown, 60000, 0));

@@ -73,7 +73,7 @@ TEST(MtAllocatorDestroy, PointersOfAnAllocatorBeingDestroyedAreRefusedByAnother)
 
 // Threads making and ending allocators at once: each new allocator's metadata
 // may come from chunks another thread's allocator just buried
-// (segment/meta_arena.cpp: a stack with no lock, emptied by one exchange). Two
+// (segment/meta_arena.cpp: lists by size under one lock). Two
 // arenas handed the same chunk would lay two allocators' heaps and segment
 // headers over each other, and their blocks would overlap: every block here is
 // filled with its own pattern and checked before it is freed, and each
