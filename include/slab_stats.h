@@ -91,7 +91,8 @@ extern "C" {
     "Frees refused: double, stale, foreign, interior or never allocated")                                    \
   X(destroyed_blocks_total, COUNTER, COUNT, "Live blocks freed by epoch_destroy")                            \
   X(thread_adoptions_total, COUNTER, COUNT, "Heaps of exited threads adopted by another thread")             \
-  X(lock_acquisitions_total, COUNTER, COUNT, "Acquisitions of the allocator lock (slow paths only)")         \
+  X(lock_acquisitions_total, COUNTER, COUNT,                                                                 \
+    "Acquisitions of the allocator lock by allocation, free and epoch calls (not by statistics)")            \
   X(lock_waits_total, COUNTER, COUNT, "Acquisitions of the allocator lock that had to wait")                 \
   X(warm_reserve_bytes, GAUGE, BYTES,                                                                        \
     "Bytes kept committed for reuse: empty slabs (warm reserve, retention) and free large spans' pages")     \

@@ -495,6 +495,31 @@ TEST(StatsText, TruncationReportsTheLengthNeeded) {
   EXPECT_EQ(std::strlen(small.data()), small.size() - 1);
 }
 
+// Reading the statistics changes none of them, so the length a first call
+// reports is the length the next one needs (the sizing idiom of snprintf) on an
+// allocator nothing else uses.
+TEST(StatsText, ReadingTheStatisticsChangesNoneOfThem) {
+  tslab::Allocator a;
+  const tslab::EpochId e = a.epoch_current();
+  a.deallocate(a.allocate(OBJ, e));
+  SlabAllocator* c = a.c_allocator();
+  char message[256];
+  const std::uint64_t locks = tslab::stats(a).lock_acquisitions_total;
+  for (int i = 0; i < 20; ++i) {
+    const std::size_t json = slab_stats_json(c, nullptr, 0);
+    std::vector<char> text(json + 1);
+    ASSERT_EQ(slab_stats_json(c, text.data(), text.size()), json) << "call " << i;
+    EXPECT_EQ(std::strlen(text.data()), json);
+    const std::size_t prometheus = slab_stats_prometheus(c, nullptr, 0);
+    std::vector<char> families(prometheus + 1);
+    ASSERT_EQ(slab_stats_prometheus(c, families.data(), families.size()), prometheus) << "call " << i;
+    EXPECT_TRUE(slab_check(c, message, sizeof message)) << message;
+    EXPECT_GT(a.resident_bytes(), 0u);
+  }
+  EXPECT_EQ(tslab::stats(a).lock_acquisitions_total, locks)
+      << "a snapshot, check or size counted as a slow path";
+}
+
 TEST(StatsText, PrometheusFamiliesAreWellFormed) {
   tslab::Allocator a;
   const tslab::EpochId e = a.epoch_current();

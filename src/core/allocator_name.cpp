@@ -38,7 +38,7 @@ bool AllocatorCore::set_name(const char* name) noexcept {
 std::size_t AllocatorCore::name(char* out, std::size_t out_size) const noexcept {
   if (out != nullptr && out_size != 0) out[0] = '\0';
   if (!alive_or_error()) return 0;
-  const CountedLock lock(mutex_, counters_);
+  const LockGuard lock(mutex_);  // read with the statistics: not counted
   const std::size_t n = std::strlen(name_);
   if (out != nullptr && out_size != 0) {
     const std::size_t copied = n < out_size - 1 ? n : out_size - 1;

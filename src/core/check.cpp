@@ -219,7 +219,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
     r.fail("not a live allocator (destroyed)");
     return false;
   }
-  const CountedLock lock(mutex_, counters_);
+  const LockGuard lock(mutex_);  // not counted: a check leaves the statistics as they were
   std::size_t live_slabs = 0;
   std::size_t carved_total = 0;
   for (SegmentHeader* seg = reservations_; seg != nullptr && r.ok(); seg = seg->next) {
@@ -396,7 +396,8 @@ bool AllocatorCore::perf_counters(std::uint32_t cls, PerfCounters* out) const no
     return false;
   }
   PerfCounters pc{};
-  const CountedLock lock(mutex_, counters_);
+  const LockGuard lock(mutex_);  // a statistic: not counted
+
   for (const Heap* h = heaps_; h != nullptr; h = h->next_all) {
     const HeapClassCounters& c = h->counters(cls);
     pc.slow_path_hits += c.slow_path_hits.get();

@@ -840,7 +840,7 @@ std::uint64_t AllocatorCore::registry_bytes_locked() const noexcept {
 
 std::uint64_t AllocatorCore::resident_bytes() const noexcept {
   if (!alive_or_error()) return 0;
-  const CountedLock lock(mutex_, counters_);
+  const LockGuard lock(mutex_);  // a statistic: not counted
   std::uint64_t bytes = metadata_bytes_locked();
   for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
     if (!seg->released)

@@ -71,7 +71,8 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class,
   // Resident bytes take the lock themselves (and read the page tables).
   if (measure_resident) out.resident_bytes = resident_bytes();
 
-  const CountedLock lock(mutex_, counters_);
+  // Not counted (CountedLock): reading the statistics leaves them as they were.
+  const LockGuard lock(mutex_);
   static_assert(sizeof out.name == sizeof name_);
   std::memcpy(out.name, name_, sizeof name_);
   for (std::uint32_t e = 0; e < epoch_count_; ++e) {
