@@ -81,9 +81,10 @@ EpochId tslab_scope_begin(const char* label);
 bool tslab_scope_end(void);
 
 /* The calling thread's innermost scope: a number no other scope of the process
- * has had, or 0 if the thread has no scope open or its innermost one was begun
- * beyond TSLAB_SCOPE_MAX_DEPTH or from a signal handler (a shared scope that
- * keeps no record of its own). */
+ * has had (a scope begun beyond TSLAB_SCOPE_MAX_DEPTH or from a signal handler,
+ * which shares its epoch, has one too), or 0 if the thread has no scope open.
+ * A scope begun beyond the depth ends only as the innermost one: ended early,
+ * tslab_scope_end_checked of it fails and it stays open. */
 uint64_t tslab_scope_innermost(void);
 
 /* Ends scope `scope` (tslab_scope_innermost() right after its begin) if it is

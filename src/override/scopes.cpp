@@ -26,6 +26,10 @@ struct ScopeFrame {
 struct ScopeStack {
   std::uint32_t depth;     // frames in use
   std::uint32_t overflow;  // scopes begun beyond TSLAB_SCOPE_MAX_DEPTH (all shared)
+  // Shared scopes keep no frame, but each has an id of its own all the same:
+  // the one at overflow level k is overflow_ids + k, from a block of ids drawn
+  // when the level rose from 0 (so an end on another thread cannot match it).
+  std::uint64_t overflow_ids;
   ScopeFrame frames[TSLAB_SCOPE_MAX_DEPTH];
 };
 
@@ -33,6 +37,8 @@ struct ScopeStack {
 
 std::atomic<std::uint64_t> g_begun{0}, g_shared{0}, g_closed{0};
 std::atomic<std::uint64_t> g_next_id{1};
+// The ids of one run of shared scopes on a thread: more than any thread can nest.
+constexpr std::uint64_t OVERFLOW_IDS = std::uint64_t{1} << 32;
 
 // Thread exit inside scopes ends them, so their epoch slots come back. The key
 // is created with the process allocator (scopes_init), under its lock.
@@ -130,6 +136,8 @@ EpochId scope_begin(const char* label) noexcept {
   // interrupted tslab (opening an epoch would enter the core) or a scope's
   // begin or end: shared, with the epoch the thread allocates into.
   if (s.depth == TSLAB_SCOPE_MAX_DEPTH || core == nullptr || inside_tslab()) {
+    // A lock-free add: a signal handler may begin a shared scope at any point.
+    if (s.overflow == 0) s.overflow_ids = g_next_id.fetch_add(OVERFLOW_IDS, std::memory_order_relaxed);
     ++s.overflow;
     g_shared.fetch_add(1, std::memory_order_relaxed);
     return tl_malloc_epoch;
@@ -165,12 +173,13 @@ bool scope_end() noexcept { return end_innermost_and_pending(); }
 
 std::uint64_t scope_innermost() noexcept {
   const ScopeStack& s = tl_scopes;
-  return s.overflow != 0 || s.depth == 0 ? 0 : s.frames[s.depth - 1].id;
+  if (s.overflow != 0) return s.overflow_ids + s.overflow;
+  return s.depth == 0 ? 0 : s.frames[s.depth - 1].id;
 }
 
 bool scope_end_checked(std::uint64_t id) noexcept {
   ScopeStack& s = tl_scopes;
-  if (id == scope_innermost() && (id != 0 || s.overflow != 0)) return end_innermost_and_pending();
+  if (id != 0 && id == scope_innermost()) return end_innermost_and_pending();
   // Not the innermost scope: ended out of order, its end waits for the scopes
   // nested in it; or not a scope of this thread (or of any), which ends nothing.
   for (std::uint32_t i = 0; id != 0 && i < s.depth; ++i)

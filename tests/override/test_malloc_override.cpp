@@ -644,6 +644,43 @@ TEST(MallocScope, AScopeDestroyedOutOfOrderOrElsewhereEndsNoOtherScope) {
   EXPECT_TRUE(check_allocator());
 }
 
+// Scopes begun beyond the depth share an epoch, but each has an id of its own:
+// one destroyed on another thread whose innermost scope is also beyond the
+// depth ends nothing there, and one destroyed out of order ends no other.
+TEST(MallocScope, AScopeBeyondTheDepthDestroyedElsewhereEndsNoScopeThere) {
+  ASSERT_EQ(tslab_scope_depth(), 0u);
+  std::unique_ptr<tslab::MallocScope> stray;
+  std::thread([&] {
+    for (std::uint32_t i = 0; i < TSLAB_SCOPE_MAX_DEPTH; ++i)
+      ASSERT_NE(tslab_scope_begin("other"), SLAB_NO_EPOCH);
+    stray = std::make_unique<tslab::MallocScope>("stray");
+    EXPECT_TRUE(stray->shares_epoch());
+    EXPECT_NE(tslab_scope_innermost(), 0u);
+  }).join();  // its exit ends its own scopes
+  for (std::uint32_t i = 0; i <= TSLAB_SCOPE_MAX_DEPTH; ++i) tslab_scope_begin("mine");
+  const std::uint64_t innermost = tslab_scope_innermost();
+  EXPECT_NE(innermost, 0u);
+  stray.reset();  // on the wrong thread
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_DOMAIN_MISUSE);
+  EXPECT_EQ(tslab_scope_depth(), TSLAB_SCOPE_MAX_DEPTH + 1) << "this thread's innermost scope stays";
+  EXPECT_EQ(tslab_scope_innermost(), innermost);
+  {
+    auto outer = std::make_unique<tslab::MallocScope>("outer, shared");
+    const tslab::MallocScope inner("inner, shared");
+    EXPECT_NE(tslab_scope_innermost(), innermost);
+    outer.reset();  // out of order: ends nothing
+    EXPECT_EQ(slab_last_error(), TSLAB_ERR_DOMAIN_MISUSE);
+    EXPECT_EQ(tslab_scope_depth(), TSLAB_SCOPE_MAX_DEPTH + 3);
+  }
+  // The out-of-order shared scope stays open (it keeps no frame to end later).
+  EXPECT_EQ(tslab_scope_depth(), TSLAB_SCOPE_MAX_DEPTH + 2);
+  std::uint32_t ended = 0;
+  while (tslab_scope_end()) ++ended;
+  EXPECT_EQ(ended, TSLAB_SCOPE_MAX_DEPTH + 2);
+  EXPECT_EQ(tslab_scope_depth(), 0u);
+  EXPECT_TRUE(check_allocator());
+}
+
 // A scope's epoch may be closed through the epoch API before the scope ends
 // (malloc.h allows it); the slot may then open again for another thread's
 // scope. The first scope's end must close its own activation, not that one.
