@@ -27,10 +27,13 @@
  * Zeroing. With zero_on_reset (the default), every block the arena hands out
  * reads as zero, and only memory that may hold old bytes is written: reset zeroes
  * the bytes used since the previous reset, a caller buffer is zeroed when the
- * arena is created, and a chunk or fallback block of 64 KiB or less (carved from
- * a slab) when the arena takes it. A larger one is a span of its own, whose pages
- * come zero from the OS, so an arena with a large chunk_size is created without
- * touching the pages of its first chunk.
+ * arena is created, and a chunk or fallback block when the arena takes it,
+ * unless its pages are new from the OS or went back to it (each is a span of
+ * its own, whatever its size), so an arena with a large chunk_size is created
+ * without touching the pages of its first chunk. The start of such a span is
+ * no block of the program: a slab_free of it is refused
+ * (TSLAB_ERR_NOT_ALLOCATED), as a free of one of the arena's blocks is
+ * (TSLAB_ERR_INTERIOR_POINTER).
  *
  * Requests. `alignment` must be a non-zero power of two up to
  * SLAB_ARENA_MAX_ALIGNMENT (else TSLAB_ERR_BAD_ALIGNMENT); a size above
@@ -131,8 +134,10 @@ const char* slab_arena_config_error(void);
  * whose creation raced that destroy is not created (TSLAB_ERR_STALE_EPOCH). */
 SlabArena* slab_arena_create(SlabAllocator* alloc, const SlabArenaOptions* options);
 /* Frees every chunk and fallback block; an epoch arena then closes its epoch.
- * False with TSLAB_ERR_STALE_EPOCH if that epoch was re-activated meanwhile (the
- * arena is destroyed all the same), with TSLAB_ERR_INVALID_ARGUMENT for NULL, a
+ * False with the close's error if that fails (the arena is destroyed all the
+ * same): TSLAB_ERR_STALE_EPOCH if the epoch was re-activated meanwhile,
+ * TSLAB_ERR_PERMANENT for an epoch of the malloc override's process allocator,
+ * TSLAB_ERR_REENTRANT as epoch_close_era; with TSLAB_ERR_INVALID_ARGUMENT for NULL, a
  * destroyed arena or a thread-local arena (use slab_thread_arena_destroy). An
  * arena whose allocator was freed is destroyed too: only its record is left. */
 bool slab_arena_destroy(SlabArena* arena);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "arena/bump.h"
+#include "core/allocator_core.h"
 #include "slab_arena.h"
 #include "test_util.h"
 #include "tslab/arena.hpp"
@@ -560,6 +561,50 @@ TEST(Arena, AFallbackBlockFreedByItselfIsRefusedAndStaysTheArenas) {
   arena.close();
   EXPECT_EQ(live_blocks(alloc, e), live_before) << "the arena freed each of its blocks once";
   EXPECT_ALLOCATOR_OK(alloc);
+}
+
+// What an arena takes from the allocator (a chunk, a block of its own, a
+// fallback block) holds the arena's blocks from some way into it, so the
+// allocator's block starts below the pointers the program has: a free of any
+// address there, a stray pointer rounded down for one, is refused, and the
+// arena's memory is never freed under it.
+TEST(Arena, NoAddressBelowItsBlocksFreesTheArenasMemory) {
+  constexpr std::size_t LOOK = std::size_t{128} << 10;  // bytes looked at below each block
+  for (const TslabArenaOverflow overflow : {TSLAB_ARENA_OVERFLOW_GROW, TSLAB_ARENA_OVERFLOW_FALLBACK}) {
+    for (const std::size_t chunk : {std::size_t{1024}, std::size_t{4096}, std::size_t{1} << 20}) {
+      SCOPED_TRACE(testing::Message() << "chunks of " << chunk << " B, overflow " << overflow);
+      tslab::Allocator alloc;
+      SlabAllocator* a = reinterpret_cast<SlabAllocator*>(alloc.core());
+      const SlabArenaOptions o = make_options(chunk, overflow);
+      SlabArena* arena = slab_arena_create(a, &o);
+      ASSERT_NE(arena, nullptr);
+      // The first chunk's first block; a block of its own (grow) or a fallback
+      // block, of a size class and of a span; at two alignments.
+      std::vector<std::pair<unsigned char*, std::size_t>> blocks;
+      for (const std::size_t size : {std::size_t{100}, chunk / 2 + 1, std::size_t{3000}, std::size_t{200000}})
+        for (const std::size_t alignment : {std::size_t{8}, std::size_t{256}}) {
+          auto* p = static_cast<unsigned char*>(slab_arena_alloc(arena, size, alignment));
+          ASSERT_NE(p, nullptr) << size;
+          std::memset(p, 0x6B, size);
+          blocks.emplace_back(p, size);
+        }
+      std::size_t accepted = 0;
+      for (const auto& [p, size] : blocks) {
+        const auto top = reinterpret_cast<std::uintptr_t>(p);
+        for (std::uintptr_t q = top - 16; q + LOOK >= top && q != 0; q -= 16)
+          if (slab_free_checked(a, reinterpret_cast<void*>(q))) ++accepted;
+      }
+      // Had one been accepted, the arena's end would free that memory again.
+      ASSERT_EQ(accepted, 0u) << "a free below an arena block was accepted";
+      for (const auto& [p, size] : blocks) EXPECT_TRUE(all_bytes(p, size, 0x6B));
+      // Nor does any other call take the first chunk's start for a block.
+      EXPECT_EQ(slab_usable_size(a, blocks[0].first - 64), 0u);
+      EXPECT_EQ(slab_ptr_to_handle(a, blocks[0].first - 64), 0u);
+      EXPECT_EQ(alloc.core()->realloc_large(blocks[0].first - 64, 100000, 0), nullptr);
+      EXPECT_TRUE(slab_arena_destroy(arena));
+      EXPECT_ALLOCATOR_OK(alloc);
+    }
+  }
 }
 
 TEST(Arena, BufferFirstThenChunksWhenGrowing) {

@@ -1235,8 +1235,8 @@ void free_and_count_on_another_thread() {
 void free_by_handle_on_another_thread() {
   std::thread([] { freed = alloc->free_handle(alloc->ptr_to_handle(block)); }).join();
 }
-void free_returning_pages_on_another_thread() {
-  std::thread([] { freed = static_cast<Error>(alloc->core()->free_returning_pages(block)); }).join();
+void free_held_on_another_thread() {
+  std::thread([] { freed = static_cast<Error>(alloc->core()->free_held(block)); }).join();
 }
 void realloc_on_another_thread() {
   std::thread([] { moved = alloc->core()->realloc_large(block, resize_to, 0); }).join();
@@ -1331,8 +1331,8 @@ INSTANTIATE_TEST_SUITE_P(
                                    "shrink, free_handle"},
                       RacingResize{5 * MiB, 7 * MiB, racing_resize::free_by_handle_on_another_thread,
                                    "grow, free_handle"},
-                      RacingResize{1 * MiB, 256 * KiB, racing_resize::free_returning_pages_on_another_thread,
-                                   "shrink, free returning pages", true},
+                      RacingResize{1 * MiB, 256 * KiB, racing_resize::free_held_on_another_thread,
+                                   "shrink, free_held (pages returned)", true},
                       RacingResize{1 * MiB, 256 * KiB, racing_resize::free_and_count_on_another_thread,
                                    "shrink, free, then the epoch's live count"}));
 

@@ -33,11 +33,11 @@ static_assert(SLAB_ARENA_MAX_ALIGNMENT + SLAB_ARENA_MAX_REQUEST <= MAX_LARGE_SIZ
 static_assert(sizeof(FallbackNode) == 16,
               "a fallback block's node fits between its first 16 bytes and its bytes");
 
-// True if the allocator handed `block` out reading as zero: a large span whose
-// pages are new from the OS or went back to it when the span was last freed
-// (core/large_span.cpp: dirty_bytes 0), so nothing has written them since. A
-// block of a small slab, or a span kept warm, may hold the bytes of a block that
-// was there before.
+// True if the allocator handed `block` (a span, AllocatorCore::alloc_held) out
+// reading as zero: its pages are new from the OS or went back to it when the
+// span was last freed (core/large_span.cpp: dirty_bytes 0), so nothing has
+// written them since. A span kept warm may hold the bytes of a block that was
+// there before.
 bool handed_out_zeroed(const void* block) noexcept {
   return segment_map_is_large(block) && segment_map_lookup(block)->dirty_bytes == 0;
 }
@@ -123,13 +123,13 @@ bool ArenaCore::still_bound_after(void* block) noexcept {
   // the allocation and the allocation itself, which then served the new era.
   // Eras only grow, so if the slot still has our era now, the block is ours.
   if (alloc_->epochs().open_era(epoch_) == era_) return true;
-  alloc_->free_returning_pages(block);
+  alloc_->free_held(block);
   return epoch_still_bound();  // false now, for good; records why
 }
 
 ArenaChunk* ArenaCore::acquire_chunk(std::size_t capacity) noexcept {
   if (!epoch_still_bound()) return nullptr;
-  void* memory = alloc_->alloc_aligned(sizeof(ArenaChunk) + capacity, alignof(ArenaChunk), epoch_);
+  void* memory = alloc_->alloc_held(sizeof(ArenaChunk) + capacity, alignof(ArenaChunk), epoch_);
   if (memory == nullptr) return nullptr;
   if (!still_bound_after(memory)) return nullptr;
   auto* chunk = new (memory) ArenaChunk();
@@ -144,14 +144,15 @@ void ArenaCore::release_chunk(ArenaChunk* chunk) noexcept {
   if (chunk->memory == nullptr) return;  // the caller's buffer
   void* memory = chunk->memory;
   chunk->~ArenaChunk();
-  alloc_->free_returning_pages(memory);
+  alloc_->free_held(memory);
 }
 
 void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noexcept {
   // The caller's bytes start at the alignment's boundary past the block's first
-  // 32 bytes: the pointer handed out is inside the allocator's block, so a free
+  // 32 bytes: the pointer handed out is inside the allocator's span, so a free
   // of it through the allocator is refused as an interior pointer, as for any
-  // other arena block, and only the arena's end frees the block. The list node
+  // other arena block (and one of the span's start as no block of the program's,
+  // AllocatorCore::alloc_held), and only the arena's end frees the span. The list node
   // sits right before them, clear of the first 16 bytes, where a freed block's
   // list link lands: a destroy racing its epoch's destroy (misuse, which
   // test_mt_arena exercises) still reads a node whose block was released. Cannot
@@ -159,7 +160,7 @@ void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noex
   constexpr std::size_t MIN_OFFSET = 2 * sizeof(FallbackNode);
   const std::size_t align = alignment < MIN_OFFSET ? MIN_OFFSET : alignment;
   if (!epoch_still_bound()) return nullptr;
-  void* block = alloc_->alloc_aligned(align + size, align, epoch_);
+  void* block = alloc_->alloc_held(align + size, align, epoch_);
   if (block == nullptr) return nullptr;  // the allocator recorded why
   if (!still_bound_after(block)) return nullptr;
   char* bytes = static_cast<char*>(block) + align;
@@ -180,7 +181,7 @@ void ArenaCore::free_fallback_blocks() noexcept {
   FallbackNode* node = fallback_.exchange(nullptr, std::memory_order_acquire);
   while (node != nullptr) {
     FallbackNode* next = node->next;
-    alloc_->free_returning_pages(node->block);
+    alloc_->free_held(node->block);
     node = next;
   }
 }

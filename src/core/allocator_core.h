@@ -155,11 +155,16 @@ class AllocatorCore final : public SlabSource {
   void* alloc(std::size_t size, std::uint32_t epoch, OnBlock on_block = {}) noexcept;
   template <class Endings = ErrorEndings>
   typename Endings::Result free(void* p) noexcept;
-  // A free whose memory goes back to the OS at once even if it is a large span
-  // the warm cache has room for (an arena's chunks: its reset and close return
-  // their pages). A block of a size class (64 KiB or less) is freed as any other:
-  // its pages go back with its slab's.
-  TslabError free_returning_pages(void* p) noexcept { return free_slow(p, false); }
+  // An arena's memory (arena/): a span of its own whatever its size, of
+  // `epoch`'s open activation, which the program cannot free, resize or size
+  // (Slab::large_held). The arena's blocks lie inside it, so the span's start is
+  // no pointer the program was given: a stray free of it would otherwise free
+  // the arena's memory under it.
+  void* alloc_held(std::size_t size, std::size_t alignment, std::uint32_t epoch) noexcept;
+  // The free of such a span, whose pages go back to the OS at once even if the
+  // warm cache has room for them (an arena's reset and close return them); but
+  // for a span of 64 KiB or less, kept warm as any other (core/blocks.cpp).
+  TslabError free_held(void* p) noexcept;
   // The slow paths the fast paths end in, called by the ending policies
   // (core/fast_endings.h and the malloc override's).
   void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
@@ -436,7 +441,11 @@ class AllocatorCore final : public SlabSource {
   }
   // Validation; pins the slab first unless the caller, whose heap here is
   // `mine` (or null), owns it.
-  BlockRef resolve_pointer(const void* p, SlabPin& pin, const Heap* mine) const noexcept;
+  // Whether a resolution finds an arena's span (alloc_held): only the arena's
+  // release and epoch_destroy do; for anything else it is NOT_ALLOCATED.
+  enum class HeldSpans : bool { refused, found };
+  BlockRef resolve_pointer(const void* p, SlabPin& pin, const Heap* mine,
+                           HeldSpans held = HeldSpans::refused) const noexcept;
   BlockRef resolve_pointer(const void* p, SlabPin& pin) const noexcept {
     return resolve_pointer(p, pin, own_heap());
   }
@@ -603,8 +612,9 @@ class AllocatorCore final : public SlabSource {
   // A large block of at least `size` bytes. `room`: the reservation wanted, if
   // more than the block needs. *stale_bytes (if not null): bytes from the block's
   // start that may hold an earlier block's data; the rest reads as zero.
+  // held: an arena's memory (alloc_held).
   void* alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch, std::uint64_t era,
-                    std::size_t room = 0, std::size_t* stale_bytes = nullptr) noexcept;
+                    std::size_t room = 0, std::size_t* stale_bytes = nullptr, bool held = false) noexcept;
   // The page-rounded bytes of a large block of `size`; false if none can be that large.
   bool large_need(std::size_t size, std::size_t* need) const noexcept;
   // A span of at least `reserve` bytes for a block of `need`: a cached one,
@@ -644,7 +654,8 @@ class AllocatorCore final : public SlabSource {
   // A new reservation; if the OS refuses, again once free spans gave theirs back.
   void* reserve_span(std::size_t reserve, std::size_t alignment) noexcept;
   // Hands the span out as a block of `need` bytes; returns its start.
-  void* publish_span(SegmentHeader* seg, std::size_t need, std::uint32_t epoch, std::uint64_t era) noexcept;
+  void* publish_span(SegmentHeader* seg, std::size_t need, std::uint32_t epoch, std::uint64_t era,
+                     bool held = false) noexcept;
   // The span of the live large block `p`, else null with the reason recorded.
   Slab* live_large_span(const void* p, SlabPin& pin) const noexcept;
   // The caller's live span resized to `need` bytes within its reservation; false

@@ -36,7 +36,8 @@ bool owned_by(const Slab* s, const Heap* mine) {
 
 bool AllocatorCore::owned_by_caller(const Slab* s) const noexcept { return owned_by(s, own_heap()); }
 
-BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin, const Heap* mine) const noexcept {
+BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin, const Heap* mine,
+                                        HeldSpans held) const noexcept {
   SegmentHeader* seg = segment_map_lookup(p);
   if (seg == nullptr) return failure(TSLAB_ERR_NOT_ALLOCATED);
   if (seg->owner != this) return failure(TSLAB_ERR_FOREIGN);
@@ -67,7 +68,10 @@ BlockRef AllocatorCore::resolve_pointer(const void* p, SlabPin& pin, const Heap*
     if (s->state.load(std::memory_order_seq_cst) != SLAB_IN_USE) return failure(TSLAB_ERR_NOT_ALLOCATED);
   }
   if (s->kind == SlabKind::large) {
-    if (c == s->start) return BlockRef{s, 0, TSLAB_OK};
+    if (c == s->start)
+      return s->large_held.load(std::memory_order_relaxed) && held == HeldSpans::refused
+                 ? failure(TSLAB_ERR_NOT_ALLOCATED)
+                 : BlockRef{s, 0, TSLAB_OK};
     const bool inside = c > s->start && c < s->start + s->large_usable.load(std::memory_order_relaxed);
     return failure(inside ? TSLAB_ERR_INTERIOR_POINTER : TSLAB_ERR_NOT_ALLOCATED);
   }
@@ -106,7 +110,10 @@ BlockRef AllocatorCore::resolve_handle(std::uint64_t handle, SlabPin& pin) const
     return failure(was_freed ? TSLAB_ERR_DOUBLE_FREE : TSLAB_ERR_STALE_HANDLE);
   }
   if (!same_generation) return failure(TSLAB_ERR_STALE_HANDLE);
-  if (parts.slot >= s->capacity) return failure(TSLAB_ERR_INVALID_HANDLE);
+  // An arena's span never had a handle (AllocatorCore::alloc_held).
+  if (parts.slot >= s->capacity ||
+      (s->kind == SlabKind::large && s->large_held.load(std::memory_order_relaxed)))
+    return failure(TSLAB_ERR_INVALID_HANDLE);
   return BlockRef{s, parts.slot, TSLAB_OK, true, parts.generation};
 }
 
@@ -158,6 +165,27 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_war
   Heap* const mine = own_heap();  // once: a thread with no heap here looks in its record
   SlabPin pin;
   const BlockRef ref = resolve_pointer(p, pin, mine);
+  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, p, keep_warm, mine);
+  if (e != TSLAB_OK) reject_free(e);
+  return e;
+}
+
+void* AllocatorCore::alloc_held(std::size_t size, std::size_t alignment, std::uint32_t epoch) noexcept {
+  if (!alive_or_error()) return nullptr;
+  return in_open_era(
+      epoch, [&](std::uint64_t era) { return alloc_large(size, alignment, epoch, era, 0, nullptr, true); });
+}
+
+TslabError AllocatorCore::free_held(void* p) noexcept {
+  if (!alive_or_error()) return TSLAB_ERR_INVALID_ARGUMENT;
+  Heap* const mine = own_heap();
+  SlabPin pin;
+  const BlockRef ref = resolve_pointer(p, pin, mine, HeldSpans::found);
+  // A span of 64 KiB or less may stay warm, as a block of a size class does (its
+  // pages went back only with its slab's): an arena of small chunks, made and
+  // ended per request, then takes them again without a system call or a fault.
+  const bool keep_warm =
+      ref.error == TSLAB_OK && ref.slab->large_usable.load(std::memory_order_relaxed) <= MAX_SMALL_SIZE;
   const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, p, keep_warm, mine);
   if (e != TSLAB_OK) reject_free(e);
   return e;

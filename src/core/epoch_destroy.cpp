@@ -16,7 +16,7 @@ std::uint64_t AllocatorCore::destroy_in_slab(const void* first, std::uint32_t ep
   // Validation of the slab's first address pins it (the protocol of blocks.cpp)
   // and, for a small slab IN_USE, always succeeds: then its identity is stable.
   SlabPin pin;
-  const BlockRef ref = resolve_pointer(first, pin);
+  const BlockRef ref = resolve_pointer(first, pin, own_heap(), HeldSpans::found);  // arenas' spans too
   Slab* s = ref.slab;
   if (ref.error != TSLAB_OK || s->epoch != epoch || s->era > last_era) return 0;
   if (s->kind == SlabKind::large) return free_block(ref, const_cast<void*>(first)) == TSLAB_OK ? 1 : 0;

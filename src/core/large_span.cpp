@@ -317,11 +317,12 @@ SegmentHeader* AllocatorCore::obtain_span(std::size_t reserve, std::size_t need,
 }
 
 void* AllocatorCore::publish_span(SegmentHeader* seg, std::size_t need, std::uint32_t epoch,
-                                  std::uint64_t era) noexcept {
+                                  std::uint64_t era, bool held) noexcept {
   Slab* s = seg->slabs;
   s->epoch = epoch;
   s->era = era;
   s->large_usable.store(need, std::memory_order_relaxed);
+  s->large_held.store(held, std::memory_order_relaxed);
   s->bits[0].remote.store(0, std::memory_order_relaxed);
   const std::uint64_t generation = registry_current_generation(s->id);
   s->bits[0].allocated.store((generation << 1) | 1, std::memory_order_release);
@@ -331,7 +332,8 @@ void* AllocatorCore::publish_span(SegmentHeader* seg, std::size_t need, std::uin
 }
 
 void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::uint32_t epoch,
-                                 std::uint64_t era, std::size_t room, std::size_t* stale_bytes) noexcept {
+                                 std::uint64_t era, std::size_t room, std::size_t* stale_bytes,
+                                 bool held) noexcept {
   std::size_t need = 0, reserve = 0, roomy = 0;
   if (!large_need(size, &need)) {
     set_error(TSLAB_ERR_SIZE_TOO_LARGE);
@@ -366,7 +368,7 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
     trim_warm_slabs_locked(need - seg->dirty_bytes);
     release_large_decayed_locked();  // and spans unused for a second, also when none was taken
   }
-  return publish_span(seg, need, epoch, era);
+  return publish_span(seg, need, epoch, era, held);
 }
 
 void* AllocatorCore::alloc_resident_span(std::size_t size, std::size_t room, std::uint32_t epoch,

@@ -178,6 +178,11 @@ struct Slab {
   Slab* remote_next = nullptr;
   // Large spans: bytes usable at `start` for the current allocation.
   std::atomic<std::size_t> large_usable{0};
+  // Large spans: the current allocation is an arena's memory (AllocatorCore::alloc_held),
+  // which resolves for the arena's own release and epoch_destroy only, never
+  // for a free, realloc or size query of the program. Written before the span is
+  // published (publish_span).
+  std::atomic<bool> large_held{false};
   // Large spans: bits[0].allocated holds (generation << 1) | LARGE_LIVE, and
   // LARGE_RESIZING while a realloc resizes the block in place; a free that
   // lands meanwhile clears LARGE_LIVE, adds LARGE_FREE_COLD if it asked for the

@@ -32,6 +32,7 @@
 
 #include "override/boot_reserve.h"
 #include "slab_alloc.h"
+#include "slab_arena.h"
 #include "slab_stats.h"
 #include "tslab/malloc.h"
 
@@ -833,6 +834,16 @@ TEST(MallocEpochZero, AdvanceCloseAndDestroyLeaveMallocWorking) {
               if (slab_usable_size(a, kept) == 0 || strcmp(kept, "kept") != 0) return 14;
               tslab_scope_end();
               free(kept);
+              // An arena that closes its epoch at its end, over epoch 0: the
+              // close is refused, and the destroy says why.
+              SlabArenaOptions ao;
+              slab_arena_options_init(&ao);
+              ao.epoch = 0;
+              ao.close_epoch = true;
+              SlabArena* arena = slab_arena_create(a, &ao);
+              if (arena == nullptr || slab_arena_alloc(arena, 100, 8) == nullptr) return 15;
+              if (slab_arena_destroy(arena)) return 16;
+              if (slab_last_error() != TSLAB_ERR_PERMANENT) return 17;
               return 0;
             }),
             0);
