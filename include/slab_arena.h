@@ -27,13 +27,12 @@
  * Zeroing. With zero_on_reset (the default), every block the arena hands out
  * reads as zero, and only memory that may hold old bytes is written: reset zeroes
  * the bytes used since the previous reset, a caller buffer is zeroed when the
- * arena is created, and a chunk or fallback block when the arena takes it,
- * unless its pages are new from the OS or went back to it (each is a span of
- * its own, whatever its size), so an arena with a large chunk_size is created
- * without touching the pages of its first chunk. The start of such a span is
- * no block of the program: a slab_free of it is refused
- * (TSLAB_ERR_NOT_ALLOCATED), as a free of one of the arena's blocks is
- * (TSLAB_ERR_INTERIOR_POINTER).
+ * arena is created, and a chunk or fallback block of 64 KiB or less (carved from
+ * a slab) when the arena takes it. A larger one is a span of its own, whose pages
+ * come zero from the OS, so an arena with a large chunk_size is created without
+ * touching the pages of its first chunk. The start of such a span is no block
+ * of the program: a slab_free of it is refused (TSLAB_ERR_NOT_ALLOCATED), as a
+ * free of one of the arena's blocks is (TSLAB_ERR_INTERIOR_POINTER).
  *
  * Requests. `alignment` must be a non-zero power of two up to
  * SLAB_ARENA_MAX_ALIGNMENT (else TSLAB_ERR_BAD_ALIGNMENT); a size above

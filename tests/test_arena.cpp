@@ -15,6 +15,7 @@
 
 #include "arena/bump.h"
 #include "core/allocator_core.h"
+#include "handle/handle.h"
 #include "slab_arena.h"
 #include "test_util.h"
 #include "tslab/arena.hpp"
@@ -563,15 +564,16 @@ TEST(Arena, AFallbackBlockFreedByItselfIsRefusedAndStaysTheArenas) {
   EXPECT_ALLOCATOR_OK(alloc);
 }
 
-// What an arena takes from the allocator (a chunk, a block of its own, a
-// fallback block) holds the arena's blocks from some way into it, so the
-// allocator's block starts below the pointers the program has: a free of any
+// What an arena takes from the allocator above 64 KiB (a chunk, a block of its
+// own, a fallback block) holds the arena's blocks from some way into it, so the
+// allocator's span starts below the pointers the program has: a free of any
 // address there, a stray pointer rounded down for one, is refused, and the
-// arena's memory is never freed under it.
+// arena's memory is never freed under it. (At or below 64 KiB it is a block of a
+// size class, whose start is not marked: README, "Arenas".)
 TEST(Arena, NoAddressBelowItsBlocksFreesTheArenasMemory) {
-  constexpr std::size_t LOOK = std::size_t{128} << 10;  // bytes looked at below each block
+  constexpr std::size_t MAX_SMALL = 65536;  // the largest block of a size class
   for (const TslabArenaOverflow overflow : {TSLAB_ARENA_OVERFLOW_GROW, TSLAB_ARENA_OVERFLOW_FALLBACK}) {
-    for (const std::size_t chunk : {std::size_t{1024}, std::size_t{4096}, std::size_t{1} << 20}) {
+    for (const std::size_t chunk : {std::size_t{4096}, std::size_t{1} << 20}) {
       SCOPED_TRACE(testing::Message() << "chunks of " << chunk << " B, overflow " << overflow);
       tslab::Allocator alloc;
       SlabAllocator* a = reinterpret_cast<SlabAllocator*>(alloc.core());
@@ -590,21 +592,53 @@ TEST(Arena, NoAddressBelowItsBlocksFreesTheArenasMemory) {
         }
       std::size_t accepted = 0;
       for (const auto& [p, size] : blocks) {
+        if (chunk <= MAX_SMALL && size <= MAX_SMALL) continue;  // in a block of a size class
+        // 128 KiB below each block where the arena holds only spans; else its
+        // own span only, as the arena's blocks of a size class may lie below it.
+        const std::size_t look = chunk > MAX_SMALL ? 2 * MAX_SMALL : 4096;
         const auto top = reinterpret_cast<std::uintptr_t>(p);
-        for (std::uintptr_t q = top - 16; q + LOOK >= top && q != 0; q -= 16)
+        for (std::uintptr_t q = top - 16; q + look >= top && q != 0; q -= 16)
           if (slab_free_checked(a, reinterpret_cast<void*>(q))) ++accepted;
       }
       // Had one been accepted, the arena's end would free that memory again.
       ASSERT_EQ(accepted, 0u) << "a free below an arena block was accepted";
       for (const auto& [p, size] : blocks) EXPECT_TRUE(all_bytes(p, size, 0x6B));
-      // Nor does any other call take the first chunk's start for a block.
-      EXPECT_EQ(slab_usable_size(a, blocks[0].first - 64), 0u);
-      EXPECT_EQ(slab_ptr_to_handle(a, blocks[0].first - 64), 0u);
-      EXPECT_EQ(alloc.core()->realloc_large(blocks[0].first - 64, 100000, 0), nullptr);
+      // Nor does any other call take a span's start for a block.
+      unsigned char* const span = chunk > MAX_SMALL ? blocks[0].first - 64 : blocks.back().first - 256;
+      EXPECT_EQ(slab_usable_size(a, span), 0u);
+      EXPECT_EQ(slab_ptr_to_handle(a, span), 0u);
+      EXPECT_EQ(alloc.core()->realloc_large(span, 100000, 0), nullptr);
       EXPECT_TRUE(slab_arena_destroy(arena));
       EXPECT_ALLOCATOR_OK(alloc);
     }
   }
+}
+
+// Nor does a handle name such a span: a freed program block's handle, at its
+// span's next generations, when an arena's chunk has taken the span.
+TEST(Arena, NoHandleNamesASpanTheArenaHolds) {
+  tslab::Allocator alloc;
+  SlabAllocator* a = reinterpret_cast<SlabAllocator*>(alloc.core());
+  const tslab::EpochId e = alloc.epoch_current();
+  void* program = slab_malloc_epoch(a, 128 << 10, e);
+  ASSERT_NE(program, nullptr);
+  const tslab::detail::HandleParts parts = tslab::detail::handle_decode(slab_ptr_to_handle(a, program));
+  ASSERT_NE(parts.slab_id, 0u);
+  ASSERT_TRUE(slab_free_checked(a, program));
+  const SlabArenaOptions o = make_options(128 << 10, TSLAB_ARENA_OVERFLOW_GROW);
+  SlabArena* arena = slab_arena_create(a, &o);
+  ASSERT_NE(arena, nullptr);
+  auto* block = static_cast<unsigned char*>(slab_arena_alloc(arena, 100, 8));
+  ASSERT_EQ(block, static_cast<unsigned char*>(program) + 64) << "the arena's chunk took the freed span";
+  std::memset(block, 0x6B, 100);
+  for (std::uint32_t later = 0; later <= 4; ++later) {
+    const std::uint64_t forged = tslab::detail::handle_encode(parts.generation + later, parts.slab_id, 0);
+    EXPECT_EQ(slab_handle_to_ptr(a, forged), nullptr) << "generation +" << later;
+    EXPECT_FALSE(free_obj(a, forged)) << "generation +" << later;
+  }
+  EXPECT_TRUE(all_bytes(block, 100, 0x6B));
+  EXPECT_TRUE(slab_arena_destroy(arena));
+  EXPECT_ALLOCATOR_OK(alloc);
 }
 
 TEST(Arena, BufferFirstThenChunksWhenGrowing) {

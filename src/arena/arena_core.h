@@ -144,8 +144,8 @@ class ArenaCore {
   void* allocate_dedicated(std::size_t size, std::size_t alignment) noexcept;
   // A chunk of `capacity` usable bytes from the allocator, or nullptr with the
   // reason. With zero_on_reset its usable bytes read as zero; they are written
-  // only if the allocator did not hand them out zeroed (a span new from the OS or
-  // whose pages went back to it).
+  // only if the allocator did not hand them out zeroed (a span of its own new
+  // from the OS or whose pages went back to it).
   ArenaChunk* acquire_chunk(std::size_t capacity) noexcept;
   void release_chunk(ArenaChunk* chunk) noexcept;
   // Caller is the only thread in the arena (or holds grow_mutex_ when shared).

@@ -33,11 +33,11 @@ static_assert(SLAB_ARENA_MAX_ALIGNMENT + SLAB_ARENA_MAX_REQUEST <= MAX_LARGE_SIZ
 static_assert(sizeof(FallbackNode) == 16,
               "a fallback block's node fits between its first 16 bytes and its bytes");
 
-// True if the allocator handed `block` (a span, AllocatorCore::alloc_held) out
-// reading as zero: its pages are new from the OS or went back to it when the
-// span was last freed (core/large_span.cpp: dirty_bytes 0), so nothing has
-// written them since. A span kept warm may hold the bytes of a block that was
-// there before.
+// True if the allocator handed `block` out reading as zero: a large span whose
+// pages are new from the OS or went back to it when the span was last freed
+// (core/large_span.cpp: dirty_bytes 0), so nothing has written them since. A
+// block of a small slab, or a span kept warm, may hold the bytes of a block that
+// was there before.
 bool handed_out_zeroed(const void* block) noexcept {
   return segment_map_is_large(block) && segment_map_lookup(block)->dirty_bytes == 0;
 }
@@ -151,8 +151,9 @@ void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noex
   // The caller's bytes start at the alignment's boundary past the block's first
   // 32 bytes: the pointer handed out is inside the allocator's span, so a free
   // of it through the allocator is refused as an interior pointer, as for any
-  // other arena block (and one of the span's start as no block of the program's,
-  // AllocatorCore::alloc_held), and only the arena's end frees the span. The list node
+  // other arena block (and, above 64 KiB, one of the block's start as no block
+  // of the program's, AllocatorCore::alloc_held), and only the arena's end frees
+  // the block. The list node
   // sits right before them, clear of the first 16 bytes, where a freed block's
   // list link lands: a destroy racing its epoch's destroy (misuse, which
   // test_mt_arena exercises) still reads a node whose block was released. Cannot

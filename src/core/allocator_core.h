@@ -155,15 +155,15 @@ class AllocatorCore final : public SlabSource {
   void* alloc(std::size_t size, std::uint32_t epoch, OnBlock on_block = {}) noexcept;
   template <class Endings = ErrorEndings>
   typename Endings::Result free(void* p) noexcept;
-  // An arena's memory (arena/): a span of its own whatever its size, of
-  // `epoch`'s open activation, which the program cannot free, resize or size
-  // (Slab::large_held). The arena's blocks lie inside it, so the span's start is
-  // no pointer the program was given: a stray free of it would otherwise free
-  // the arena's memory under it.
+  // An arena's memory (arena/) in `epoch`'s open activation. Above 64 KiB, a
+  // span the program cannot free, resize or size (Slab::large_held): the
+  // arena's blocks lie inside it, so the span's start is no pointer the program
+  // was given, and a stray free of it would free the arena's memory under it.
+  // Up to 64 KiB, a block of a size class (alloc_aligned), which has no such mark.
   void* alloc_held(std::size_t size, std::size_t alignment, std::uint32_t epoch) noexcept;
-  // The free of such a span, whose pages go back to the OS at once even if the
-  // warm cache has room for them (an arena's reset and close return them); but
-  // for a span of 64 KiB or less, kept warm as any other (core/blocks.cpp).
+  // The free of what alloc_held returned: a span's pages go back to the OS at
+  // once even if the warm cache has room for them (an arena's reset and close
+  // return them); a block of a size class is freed as any other.
   TslabError free_held(void* p) noexcept;
   // The slow paths the fast paths end in, called by the ending policies
   // (core/fast_endings.h and the malloc override's).

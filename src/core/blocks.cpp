@@ -171,6 +171,11 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_war
 }
 
 void* AllocatorCore::alloc_held(std::size_t size, std::size_t alignment, std::uint32_t epoch) noexcept {
+  // A block of a size class as any other: a span each would cost a 64 KiB range,
+  // a page and a span's metadata per block (an arena that falls back to the
+  // allocator for every small block past its buffer).
+  if (size <= MAX_SMALL_SIZE && alignment <= platform_.page_size())
+    return alloc_aligned(size, alignment, epoch);
   if (!alive_or_error()) return nullptr;
   return in_open_era(
       epoch, [&](std::uint64_t era) { return alloc_large(size, alignment, epoch, era, 0, nullptr, true); });
@@ -181,12 +186,7 @@ TslabError AllocatorCore::free_held(void* p) noexcept {
   Heap* const mine = own_heap();
   SlabPin pin;
   const BlockRef ref = resolve_pointer(p, pin, mine, HeldSpans::found);
-  // A span of 64 KiB or less may stay warm, as a block of a size class does (its
-  // pages went back only with its slab's): an arena of small chunks, made and
-  // ended per request, then takes them again without a system call or a fault.
-  const bool keep_warm =
-      ref.error == TSLAB_OK && ref.slab->large_usable.load(std::memory_order_relaxed) <= MAX_SMALL_SIZE;
-  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, p, keep_warm, mine);
+  const TslabError e = ref.error != TSLAB_OK ? ref.error : free_block(ref, p, false, mine);
   if (e != TSLAB_OK) reject_free(e);
   return e;
 }

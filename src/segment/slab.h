@@ -178,7 +178,7 @@ struct Slab {
   Slab* remote_next = nullptr;
   // Large spans: bytes usable at `start` for the current allocation.
   std::atomic<std::size_t> large_usable{0};
-  // Large spans: the current allocation is an arena's memory (AllocatorCore::alloc_held),
+  // Large spans: the current allocation is an arena's (AllocatorCore::alloc_held),
   // which resolves for the arena's own release and epoch_destroy only, never
   // for a free, realloc or size query of the program. Written before the span is
   // published (publish_span).
