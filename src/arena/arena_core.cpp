@@ -160,9 +160,9 @@ TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
   TslabError result = TSLAB_OK;
   // The chunks were the arena's blocks in the epoch: closing it now returns their
   // pages (a chunk with a span of its own already gave them back when freed).
-  // The close's refusal is
-  // the destroy's error: the epoch re-activated meanwhile, one of the process
-  // allocator's (permanent), or a call from inside tslab.
+  // The close's refusal is the destroy's error: the epoch re-activated
+  // meanwhile, one of the process allocator's (permanent), or a call from
+  // inside tslab.
   if (arena->close_epoch_ && !arena->alloc_->epoch_close_era(arena->epoch_, arena->era_))
     result = tl_last_error;
   // The record stays a dead arena, never destroyed as an object: allocations find

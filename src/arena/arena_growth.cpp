@@ -149,15 +149,15 @@ void ArenaCore::release_chunk(ArenaChunk* chunk) noexcept {
 
 void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noexcept {
   // The caller's bytes start at the alignment's boundary past the block's first
-  // 32 bytes: the pointer handed out is inside the allocator's span, so a free
+  // 32 bytes: the pointer handed out is inside the allocator's block, so a free
   // of it through the allocator is refused as an interior pointer, as for any
   // other arena block (and, above 64 KiB, one of the block's start as no block
   // of the program's, AllocatorCore::alloc_held), and only the arena's end frees
-  // the block. The list node
-  // sits right before them, clear of the first 16 bytes, where a freed block's
-  // list link lands: a destroy racing its epoch's destroy (misuse, which
-  // test_mt_arena exercises) still reads a node whose block was released. Cannot
-  // wrap: size is at most SLAB_ARENA_MAX_REQUEST, alignment SLAB_ARENA_MAX_ALIGNMENT.
+  // the block. The list node sits right before them, clear of the first 16
+  // bytes, where a freed block's list link lands: a destroy racing its epoch's
+  // destroy (misuse, which test_mt_arena exercises) still reads a node whose
+  // block was released. Cannot wrap: size is at most SLAB_ARENA_MAX_REQUEST,
+  // alignment SLAB_ARENA_MAX_ALIGNMENT.
   constexpr std::size_t MIN_OFFSET = 2 * sizeof(FallbackNode);
   const std::size_t align = alignment < MIN_OFFSET ? MIN_OFFSET : alignment;
   if (!epoch_still_bound()) return nullptr;

@@ -397,7 +397,6 @@ bool AllocatorCore::perf_counters(std::uint32_t cls, PerfCounters* out) const no
   }
   PerfCounters pc{};
   const LockGuard lock(mutex_);  // a statistic: not counted
-
   for (const Heap* h = heaps_; h != nullptr; h = h->next_all) {
     const HeapClassCounters& c = h->counters(cls);
     pc.slow_path_hits += c.slow_path_hits.get();
