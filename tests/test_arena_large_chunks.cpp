@@ -108,12 +108,11 @@ TEST(ArenaLargeChunks, DedicatedChunksAndFallbackBlocksReusingDirtySpansReadAsZe
   constexpr std::size_t BLOCK = MiB - 2 * CHUNK_HEADER;  // with its chunk header, within a 1 MiB span
   for (TslabArenaOverflow policy : {TSLAB_ARENA_OVERFLOW_GROW, TSLAB_ARENA_OVERFLOW_FALLBACK}) {
     tslab::Allocator alloc;
-    // The arena's first chunk (16 KiB) is taken before the span is freed: only
-    // the large block can take the span.
-    tslab::Arena arena(alloc, large_chunk_options(16 * KiB, policy));
-    ASSERT_TRUE(arena.ok());
     void* span = dirty_freed_span(alloc, MiB);
     ASSERT_NE(span, nullptr);
+    // Chunks of 16 KiB are slab blocks: only the large block can take the span.
+    tslab::Arena arena(alloc, large_chunk_options(16 * KiB, policy));
+    ASSERT_TRUE(arena.ok());
     auto* block = static_cast<char*>(arena.allocate(BLOCK, 64));
     ASSERT_NE(block, nullptr) << "policy " << policy;
     ASSERT_GE(block, static_cast<char*>(span))
