@@ -191,6 +191,13 @@ bool epoch_close(SlabAllocator* alloc, EpochId epoch);
 /* Closes `epoch` only if its current activation is `era` (from slab_epoch_era):
  * false with TSLAB_ERR_STALE_EPOCH if the slot has been re-activated since. */
 bool epoch_close_era(SlabAllocator* alloc, EpochId epoch, uint64_t era);
+/* The four calls above under tslab's prefix, the same functions: the names
+ * libtslab-malloc.so exports (it exports none of the seed API's unprefixed
+ * names, so that a preloaded tslab never takes over a program's own). */
+EpochId slab_epoch_current(SlabAllocator* alloc);
+EpochId slab_epoch_advance(SlabAllocator* alloc);
+bool slab_epoch_close(SlabAllocator* alloc, EpochId epoch);
+bool slab_epoch_close_era(SlabAllocator* alloc, EpochId epoch, uint64_t era);
 /* The end of a phase for code that never frees its objects one by one: closes
  * `epoch` (if it is open) and frees every block still live in it, in this and
  * every earlier activation of the slot, whichever thread allocated it; a slot

@@ -11,9 +11,11 @@
  * Every malloc family function and every form of operator new and delete then
  * goes to one tslab allocator, the process allocator (tslab_malloc_allocator()),
  * with SLAB_MALLOC_EPOCHS epoch slots. Epoch 0 takes every allocation made
- * outside a scope and is permanent: epoch_close, epoch_close_era and
- * slab_epoch_destroy of it fail with TSLAB_ERR_PERMANENT, and epoch_advance
- * leaves it open (the ring's current slot moves on to a free slot, if any).
+ * outside a scope and is permanent: slab_epoch_close, slab_epoch_close_era and
+ * slab_epoch_destroy of it fail with TSLAB_ERR_PERMANENT, and slab_epoch_advance
+ * leaves it open (the ring's current slot moves on to a free slot, if any). The
+ * epoch API's unprefixed names (epoch_close, ...) are libtslab.so's only; this
+ * library exports the slab_epoch_* forms.
  * slab_allocator_free of the process allocator fails the same way, and so does
  * slab_epoch_destroy of any of its epochs: a scope's blocks may belong to code
  * that knows nothing of the scope (libc's own buffers). malloc(0) returns a unique pointer;

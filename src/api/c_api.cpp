@@ -157,6 +157,14 @@ bool epoch_close_era(SlabAllocator* alloc, EpochId epoch, uint64_t era) {
   return core != nullptr && core->epoch_close_era(epoch, era);
 }
 
+// The same four under tslab's prefix: the names libtslab-malloc.so exports.
+EpochId slab_epoch_current(SlabAllocator* alloc) { return epoch_current(alloc); }
+EpochId slab_epoch_advance(SlabAllocator* alloc) { return epoch_advance(alloc); }
+bool slab_epoch_close(SlabAllocator* alloc, EpochId epoch) { return epoch_close(alloc, epoch); }
+bool slab_epoch_close_era(SlabAllocator* alloc, EpochId epoch, uint64_t era) {
+  return epoch_close_era(alloc, epoch, era);
+}
+
 bool slab_epoch_set_label(SlabAllocator* alloc, EpochId epoch, const char* label) {
   AllocatorCore* core = core_of(alloc);
   return core != nullptr && core->epoch_set_label(epoch, label);

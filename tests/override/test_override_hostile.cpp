@@ -844,6 +844,18 @@ TEST(MallocEpochZero, AdvanceCloseAndDestroyLeaveMallocWorking) {
               if (arena == nullptr || slab_arena_alloc(arena, 100, 8) == nullptr) return 15;
               if (slab_arena_destroy(arena)) return 16;
               if (slab_last_error() != TSLAB_ERR_PERMANENT) return 17;
+              // A slot opened on it closes, and rejoins the ring, under the
+              // names the preload exports.
+              const EpochId held = slab_epoch_open(a);
+              if (held == SLAB_NO_EPOCH || !slab_epoch_is_held(a, held)) return 18;
+              const std::uint64_t era = slab_epoch_era(a, held);
+              char* in_held = static_cast<char*>(slab_malloc_epoch(a, 64, held));
+              if (in_held == nullptr) return 19;
+              if (!slab_epoch_close_era(a, held, era) || slab_epoch_is_held(a, held)) return 20;
+              if (slab_epoch_close(a, 0) || slab_last_error() != TSLAB_ERR_PERMANENT) return 21;
+              const EpochId current = slab_epoch_current(a);
+              if (slab_epoch_advance(a) == current || slab_epoch_state(a, 0) != EPOCH_ACTIVE) return 22;
+              free(in_held);
               return 0;
             }),
             0);

@@ -53,7 +53,8 @@ for s in $malloc_family _Znwm _Znam _ZdlPv _ZdaPv _ZdlPvm _ZdaPvm _ZnwmRKSt9noth
          _ZdlPvmSt11align_val_t _ZdaPvmSt11align_val_t _ZnwmSt11align_val_tRKSt9nothrow_t \
          _ZnamSt11align_val_tRKSt9nothrow_t _ZdlPvRKSt9nothrow_t _ZdaPvRKSt9nothrow_t \
          _ZdlPvSt11align_val_tRKSt9nothrow_t _ZdaPvSt11align_val_tRKSt9nothrow_t \
-         tslab_scope_begin tslab_scope_end tslab_scope_innermost tslab_scope_end_checked tslab_malloc_allocator slab_allocator_create tslab_version; do
+         tslab_scope_begin tslab_scope_end tslab_scope_innermost tslab_scope_end_checked tslab_malloc_allocator slab_allocator_create tslab_version \
+         slab_epoch_open slab_epoch_close slab_epoch_close_era slab_epoch_advance slab_epoch_current; do
   if ! symbols "$2" | grep -qx -- "$s"; then echo "FAIL $(basename "$2") does not export $s"; status=1; fi
 done
 # libtslab.so exports the same C API entry points (tslab_version: the version function).
