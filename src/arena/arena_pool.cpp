@@ -8,7 +8,7 @@
 namespace tslab::detail {
 
 namespace {
-constinit RecordPool g_arena_records(sizeof(ArenaCore), alignof(ArenaCore));
+TSLAB_FORK_HELD constinit RecordPool g_arena_records(sizeof(ArenaCore), alignof(ArenaCore));
 }  // namespace
 
 void* arena_record_acquire() noexcept {

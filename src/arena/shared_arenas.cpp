@@ -8,7 +8,7 @@ namespace tslab::detail {
 
 namespace {
 
-constinit Mutex g_list_mutex;
+TSLAB_FORK_HELD constinit Mutex g_list_mutex;
 constinit SharedArenaEntry* g_list = nullptr;
 
 // Prepare: the list, then every listed arena's grow lock. A growth under way
@@ -22,7 +22,7 @@ void hold_for_fork() noexcept {
 
 // Parent and child: the same locks let go. In the child no thread was growing
 // an arena (each growth either ended before the fork or had not begun).
-void let_go_after_fork() noexcept {
+TSLAB_FORK_STEP void let_go_after_fork() noexcept {
   for (SharedArenaEntry* e = g_list; e != nullptr; e = e->next) e->grow_lock->unlock();
   g_list_mutex.unlock();
 }

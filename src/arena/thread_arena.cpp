@@ -32,7 +32,7 @@ thread_local constinit ThreadArenaSlot tl_arena_slot = {nullptr, ThreadArenaStat
 namespace {
 
 std::atomic<AllocatorCore*> g_allocator{nullptr};
-Mutex g_allocator_mutex;
+TSLAB_FORK_HELD Mutex g_allocator_mutex;
 
 pthread_once_t g_key_once = PTHREAD_ONCE_INIT;
 pthread_key_t g_exit_key;

@@ -31,9 +31,9 @@ AllocatorCore::AllocatorCore(const CoreOptions& options, std::uint64_t uid, std:
     : uid_(uid),
       epoch_count_(options.epoch_count),
       record_(record),
-      epochs_(options.epoch_count, options.permanent),
       platform_(*options.platform),
-      meta_(*options.platform, uid) {}
+      meta_(*options.platform, uid),
+      epochs_(options.epoch_count, options.permanent) {}
 
 AllocatorCore::~AllocatorCore() {
   for (SegmentHeader* held = retired_held_; held != nullptr; held = held->next_cached)

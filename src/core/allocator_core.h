@@ -364,10 +364,10 @@ class AllocatorCore final : public SlabSource {
   void fork_prepare() noexcept;
   // Releases them in the parent.
   void fork_parent() noexcept;
-  // In the child: `mine` (the forking thread's heap here, or null) gets the
-  // child's thread id; every other owned heap belonged to a thread that is gone
-  // and is orphaned; then the locks are released.
-  void fork_child(Heap* mine, std::uint64_t tid) noexcept;
+  // In the child: `mine` (the forking thread's heap here, or null) stays the
+  // thread's; every other owned heap belonged to a thread that is gone and is
+  // orphaned; then the locks are released.
+  void fork_child(const Heap* mine) noexcept;
 
   Slab* take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t size_class, std::uint64_t era,
                   bool warm_only) noexcept override;
@@ -587,8 +587,9 @@ class AllocatorCore final : public SlabSource {
   // False if the OS offers no process-wide fence.
   bool quiesce_allocations() noexcept;
   // In the child of a fork: large spans a vanished thread left between the two
-  // steps of an allocation or a free go back to the cache (core/fork.cpp).
-  void repair_large_spans_after_fork() noexcept;
+  // steps of an allocation or a free go back to the cache (core/fork.cpp);
+  // `mine` is the forking thread's heap here, or null.
+  void repair_large_spans_after_fork(const Heap* mine) noexcept;
   // In a fork's child: every heap's queue of remotely freed slabs made again.
   void requeue_remote_frees_after_fork() noexcept;
   // A freed span's pages go back (or, if the platform keeps them, are zeroed):
@@ -709,9 +710,12 @@ class AllocatorCore final : public SlabSource {
   void unstash_locked(Heap* heap) noexcept;
   // Every heap's: collect, a lower warm reserve. Allocator lock held.
   void unstash_all_locked() noexcept;
-  // In a fork's child: the stashes are emptied; the spans they held are free and
-  // in no list, so the repair of large spans caches them.
-  void forget_stashes_after_fork() noexcept;
+  // In a fork's child: the stashes of heaps other than `mine` (the forking
+  // thread's, which stays as it was) are emptied; the spans they held are free
+  // and in no list, so the repair of large spans caches them.
+  void forget_stashes_after_fork(const Heap* mine) noexcept;
+  // True if `seg` is in one of `heap`'s stash slots (heap may be null).
+  static bool stashed_in(const Heap* heap, const SegmentHeader* seg) noexcept;
   static constexpr std::size_t STASH_SPAN_BYTES = std::size_t{1} << 20;
   // A span out of the cache (or never entering it) gives its range up: the map
   // forgets it and the header waits, bare, for a new range. Allocator lock held.
@@ -751,14 +755,16 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t cache_way_ = 0;  // index into tl_cache
   // &tl_cache[cache_way_] - thread_pointer(), the same in every thread.
   std::ptrdiff_t cache_line_offset_ = reinterpret_cast<char*>(&tl_cache[0]) - thread_pointer();
-  EpochRing epochs_;
 
+  // The four locks a fork holds (core/fork.cpp), the ring's among them, lie
+  // within the record's first page: the fork's parent and child each write
+  // them after the address space was copied, a page copied for each page.
   Platform& platform_;
-  MetaArena meta_;
-
+  alignas(64) MetaArena meta_;  // a line apart from the hot fields above
   mutable Mutex mutex_;
   mutable CoreCounters counters_;
   mutable PinSampler sampler_;  // TSLAB_PIN_SAMPLE; its lock is taken after mutex_
+  EpochRing epochs_;
   mutable EpochCounters epoch_counters_[SLAB_MAX_EPOCH_COUNT];
   SegmentHeader* reservations_ = nullptr;  // every segment and large span
   // Where each epoch slot's fresh slabs come from: a phase's slabs share segments,

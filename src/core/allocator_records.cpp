@@ -21,7 +21,7 @@ struct RecordSlot {
 using RecordSlots = LazyTable<RecordSlot, 20, 12>;
 static_assert(RecordSlots::SIZE == MAX_ALLOCATOR_RECORDS + 1);
 
-constinit Mutex g_mutex;  // guards everything below
+TSLAB_FORK_HELD constinit Mutex g_mutex;  // guards everything below
 constinit RecordSlots g_slots;
 bool g_slots_ready = false;
 std::uint32_t g_carved = 0;                                        // record numbers 1..g_carved exist

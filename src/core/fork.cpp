@@ -19,10 +19,11 @@
 // child has no validation under way, so every pin count starts again at zero.
 #include "core/allocator_core.h"
 #include "handle/registry.h"
+#include "platform/fork_hooks.h"
 
 namespace tslab::detail {
 
-void AllocatorCore::repair_large_spans_after_fork() noexcept {
+TSLAB_FORK_STEP void AllocatorCore::repair_large_spans_after_fork(const Heap* mine) noexcept {
   // A large span changes state in two steps, the second under the lock: its
   // allocated bit, then its state and the cache. A thread that is gone may have
   // taken one step of two; nobody in the child holds such a block, so it goes
@@ -33,12 +34,15 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
   // between the new extent and the return of the old tail's pages, so the
   // whole span counts as holding data.
   // Bare headers: a vanished thread may have taken one off the list to bind it.
-  // The list is made again from every released header with generations left.
+  // The list is made again from every released header with generations left,
+  // unless it holds each of them already (as a rule: the list changes only
+  // under the lock the fork held, and a store to every header would copy each
+  // header's page, a page fault in the child per header).
   // A header a vanished thread was growing (core/span_grow.cpp) is given up the
   // same way: its old range may be gone, its new one half made; both stay
   // unused in the child, and no block of it is live (a realloc's caller is gone).
-  bare_spans_ = nullptr;
-  forget_stashes_after_fork();  // their spans are free and in no list: cached below
+  forget_stashes_after_fork(mine);  // other threads' spans are free and in no list: cached below
+  std::size_t bare = 0;
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
     if (seg->kind == SlabKind::large && seg->growing) {
       if (!seg->released) segment_map_clear(seg);
@@ -50,9 +54,19 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
           std::memory_order_relaxed);
       seg->slabs->state.store(SLAB_UNUSED, std::memory_order_relaxed);
     }
-    if (seg->kind != SlabKind::large || !seg->released) continue;
-    if (registry_current_generation(seg->slabs->id) >= HANDLE_GEN_MASK) continue;
-    push_bare_span_locked(seg);
+    if (seg->kind == SlabKind::large && seg->released &&
+        registry_current_generation(seg->slabs->id) < HANDLE_GEN_MASK)
+      ++bare;
+  }
+  std::size_t listed = 0;
+  for (const SegmentHeader* seg = bare_spans_; seg != nullptr && seg->released; seg = seg->next_cached)
+    ++listed;
+  if (listed != bare) {
+    bare_spans_ = nullptr;
+    for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
+      if (seg->kind == SlabKind::large && seg->released &&
+          registry_current_generation(seg->slabs->id) < HANDLE_GEN_MASK)
+        push_bare_span_locked(seg);
   }
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next) {
     if (seg->kind != SlabKind::large || seg->released) continue;  // a bare header holds nothing
@@ -65,7 +79,10 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
     }
     const bool in_use = s->state.load(std::memory_order_relaxed) == SLAB_IN_USE;
     const bool retired = registry_current_generation(s->id) >= HANDLE_GEN_MASK;
-    if (in_use == ((word & 1) != 0) && (in_use || retired || large_cache_.contains(seg))) continue;
+    // The forking thread's stash is a list of its own, kept (forget_stashes_after_fork).
+    if (in_use == ((word & 1) != 0) &&
+        (in_use || retired || large_cache_.contains(seg) || stashed_in(mine, seg)))
+      continue;
     s->bits[0].allocated.store(word & ~std::uint64_t{1}, std::memory_order_relaxed);
     s->state.store(SLAB_UNUSED, std::memory_order_relaxed);
     if (retired || large_cache_.contains(seg)) continue;
@@ -74,7 +91,7 @@ void AllocatorCore::repair_large_spans_after_fork() noexcept {
   }
 }
 
-void AllocatorCore::requeue_remote_frees_after_fork() noexcept {
+TSLAB_FORK_STEP void AllocatorCore::requeue_remote_frees_after_fork() noexcept {
   // A remote free is three steps: the block's bit, the slab's queued flag, the
   // push on its owner's queue. A vanished thread may have stopped between two of
   // them, or inside a drain that took its queue but had not cleared every flag:
@@ -105,19 +122,18 @@ void AllocatorCore::fork_prepare() noexcept {
   meta_.mutex_for_fork().lock();
 }
 
-void AllocatorCore::fork_parent() noexcept {
+TSLAB_FORK_STEP void AllocatorCore::fork_parent() noexcept {
   meta_.mutex_for_fork().unlock();
   epochs_.mutex_for_fork().unlock();
   sampler_.mutex_for_fork().unlock();
   mutex_.unlock();
 }
 
-void AllocatorCore::fork_child(Heap* mine, std::uint64_t tid) noexcept {
+TSLAB_FORK_STEP void AllocatorCore::fork_child(const Heap* mine) noexcept {
   for (Heap* h = heaps_; h != nullptr; h = h->next_all) {
-    if (h == mine) {
-      h->owner_tid.store(tid, std::memory_order_relaxed);
-      continue;
-    }
+    // The forking thread's own heap stays its own, its owner id the one it had
+    // in the parent (Heap::owner_tid): a store would copy the heap's page.
+    if (h == mine) continue;
     if (h->owner_tid.load(std::memory_order_relaxed) == 0) continue;  // abandoned: adoptable
     // Quiescence point of an orphan: its thread is gone, so its allocation
     // sequence is made even and no close waits for it.
@@ -126,12 +142,14 @@ void AllocatorCore::fork_child(Heap* mine, std::uint64_t tid) noexcept {
     const std::uint64_t seq = h->alloc_seq.load(std::memory_order_relaxed);
     if ((seq & 1) != 0) h->alloc_seq.store(seq + 1, std::memory_order_relaxed);
   }
-  repair_large_spans_after_fork();
+  repair_large_spans_after_fork(mine);
   requeue_remote_frees_after_fork();
   unsettle_all_after_fork();
-  // Quiescence point of every pin: the only thread left is in fork().
+  // Quiescence point of every pin: the only thread left is in fork(). Written
+  // only where set: a store to every header would copy each header's page.
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
-    for (std::atomic<std::uint32_t>& pins : seg->pins) pins.store(0, std::memory_order_relaxed);
+    for (std::atomic<std::uint32_t>& pins : seg->pins)
+      if (pins.load(std::memory_order_relaxed) != 0) pins.store(0, std::memory_order_relaxed);
   fork_parent();
 }
 

@@ -31,6 +31,7 @@
 // before the settling close's reads.
 #include "core/allocator_core.h"
 #include "heap/slab_list.h"
+#include "platform/fork_hooks.h"
 
 namespace tslab::detail {
 
@@ -72,7 +73,7 @@ void AllocatorCore::sweep_settled_locked(std::uint32_t epoch) noexcept {
   }
 }
 
-void AllocatorCore::unsettle_all_after_fork() noexcept {
+TSLAB_FORK_STEP void AllocatorCore::unsettle_all_after_fork() noexcept {
   for (std::uint32_t e = 0; e < epoch_count_; ++e) {
     if (settled_slabs_[e] == nullptr) continue;
     for (Slab* s = settled_slabs_[e]; s != nullptr; s = s->epoch_next)  // written only where set

@@ -34,6 +34,7 @@
 #include "handle/registry.h"
 #include "heap/heap.h"
 #include "platform/clock_rss.h"
+#include "platform/fork_hooks.h"
 #include "segment/segment.h"
 
 namespace tslab::detail {
@@ -131,10 +132,29 @@ void AllocatorCore::unstash_all_locked() noexcept {
   for (Heap* h = heaps_; h != nullptr; h = h->next_all) unstash_locked(h);
 }
 
-void AllocatorCore::forget_stashes_after_fork() noexcept {
+TSLAB_FORK_STEP void AllocatorCore::forget_stashes_after_fork(const Heap* mine) noexcept {
+  // A vanished thread may have been halfway through a slot's exchange; the
+  // forking thread was in fork(). Written only where set: a store to every
+  // heap would copy each heap's page (a page fault in the child per heap).
+  std::uint64_t kept = 0;
   for (Heap* h = heaps_; h != nullptr; h = h->next_all)
-    for (std::atomic<SegmentHeader*>& slot : h->span_stash) slot.store(nullptr, std::memory_order_relaxed);
-  stashed_bytes_.store(0, std::memory_order_relaxed);
+    for (std::atomic<SegmentHeader*>& slot : h->span_stash) {
+      const SegmentHeader* seg = slot.load(std::memory_order_relaxed);
+      if (seg == nullptr) continue;
+      if (h == mine)
+        kept += seg->dirty_bytes;
+      else
+        slot.store(nullptr, std::memory_order_relaxed);
+    }
+  if (stashed_bytes_.load(std::memory_order_relaxed) != kept)
+    stashed_bytes_.store(kept, std::memory_order_relaxed);
+}
+
+bool AllocatorCore::stashed_in(const Heap* heap, const SegmentHeader* seg) noexcept {
+  if (heap == nullptr) return false;
+  for (const std::atomic<SegmentHeader*>& slot : heap->span_stash)
+    if (slot.load(std::memory_order_relaxed) == seg) return true;
+  return false;
 }
 
 }  // namespace tslab::detail

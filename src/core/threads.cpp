@@ -39,7 +39,6 @@ namespace {
 constexpr std::uint32_t RECORD_ENTRIES = 64;
 
 struct ThreadRecord {
-  std::uint64_t tid;
   std::uint32_t count;
   struct Entry {
     std::uint64_t uid;
@@ -50,7 +49,7 @@ struct ThreadRecord {
 
 [[gnu::tls_model("initial-exec")]] thread_local constinit ThreadRecord* tl_record = nullptr;
 
-Mutex g_live_mutex;  // guards everything below
+TSLAB_FORK_HELD Mutex g_live_mutex;  // guards everything below
 AllocatorCore* g_live = nullptr;
 std::uint32_t g_way_users[THREAD_CACHE_WAYS] = {};  // live allocators per thread-cache way
 std::uint64_t g_next_uid = 1;
@@ -79,7 +78,6 @@ ThreadRecord* new_record() {
   }
   ThreadRecord* r = g_free_records;
   g_free_records = r->next_free;
-  r->tid = static_cast<std::uint64_t>(::syscall(SYS_gettid));
   r->count = 0;
   return r;
 }
@@ -127,15 +125,13 @@ void fork_parent() noexcept {
   g_live_mutex.unlock();
 }
 
-void fork_child() noexcept {
-  const auto tid = static_cast<std::uint64_t>(::syscall(SYS_gettid));
-  ThreadRecord* r = tl_record;
-  if (r != nullptr) r->tid = tid;
+TSLAB_FORK_STEP void fork_child() noexcept {
+  const ThreadRecord* r = tl_record;
   for (AllocatorCore* c = g_live; c != nullptr; c = c->next_live) {
-    Heap* mine = nullptr;
+    const Heap* mine = nullptr;
     for (std::uint32_t i = 0; r != nullptr && i < r->count; ++i)
       if (r->entries[i].uid == c->uid()) mine = r->entries[i].heap;
-    c->fork_child(mine, tid);
+    c->fork_child(mine);
   }
   g_live_mutex.unlock();
 }

@@ -3,12 +3,13 @@
 
 #include <cstring>
 
+#include "platform/fork_hooks.h"
 #include "platform/record_pool.h"
 
 namespace tslab::detail {
 
 namespace {
-constinit RecordPool g_domain_records(sizeof(EpochDomain), alignof(EpochDomain));
+TSLAB_FORK_HELD constinit RecordPool g_domain_records(sizeof(EpochDomain), alignof(EpochDomain));
 }  // namespace
 
 EpochDomain* domain_pool_acquire() noexcept {

@@ -73,7 +73,7 @@ std::uintptr_t thread_token() noexcept {
 // cannot make it wait for its own thread.
 using StripeMutex = tslab::detail::OuterMutex;
 using StripeGuard = std::lock_guard<StripeMutex>;
-constinit StripeMutex g_stripes[STRIPES];
+TSLAB_FORK_HELD constinit StripeMutex g_stripes[STRIPES];
 
 StripeMutex& stripe_of(const EpochDomain* d) noexcept {
   std::uint64_t h = reinterpret_cast<std::uintptr_t>(d->alloc);
@@ -115,7 +115,7 @@ void fork_lock_domains() noexcept {
   for (StripeMutex& m : g_stripes) m.lock();
   tslab::detail::domain_pool_mutex().lock();
 }
-void fork_unlock_domains() noexcept {
+TSLAB_FORK_STEP void fork_unlock_domains() noexcept {
   tslab::detail::domain_pool_mutex().unlock();
   for (StripeMutex& m : g_stripes) m.unlock();
 }

@@ -14,10 +14,10 @@ namespace {
 
 constexpr std::uint32_t BLOCK = SLABS_PER_SEGMENT;
 
-constinit Mutex g_mutex;           // guards everything below and every owner change
-std::uint32_t g_fresh = BLOCK;     // next never-used block; ids 0..BLOCK-1 are never used
-std::uint32_t g_free_blocks = 0;   // first id of a free block of BLOCK ids, 0 = none
-std::uint32_t g_free_singles = 0;  // a free id, 0 = none
+TSLAB_FORK_HELD constinit Mutex g_mutex;  // guards everything below and every owner change
+std::uint32_t g_fresh = BLOCK;            // next never-used block; ids 0..BLOCK-1 are never used
+std::uint32_t g_free_blocks = 0;          // first id of a free block of BLOCK ids, 0 = none
+std::uint32_t g_free_singles = 0;         // a free id, 0 = none
 std::atomic<std::uint64_t> g_in_use{0};
 bool g_initialised = false;
 

@@ -248,7 +248,11 @@ class Heap {
 
   // In a fork's child, before the slabs are queued again from their bits
   // (AllocatorCore::requeue_remote_frees_after_fork): the queue as if empty.
-  void forget_remote_queue() noexcept { remote_head_.store(nullptr, std::memory_order_relaxed); }
+  // Written only where set: a store to every heap would copy each heap's page.
+  void forget_remote_queue() noexcept {
+    if (remote_head_.load(std::memory_order_relaxed) != nullptr)
+      remote_head_.store(nullptr, std::memory_order_relaxed);
+  }
 
   // Any thread, after Slab::free_remote succeeded: make sure the owner looks.
   void notify_remote(Slab* s) noexcept {
@@ -316,7 +320,8 @@ class Heap {
   }
 
  public:
-  // Ownership. The thread id of the owner, 0 while abandoned. Written with release
+  // Ownership. The thread id of the owner when it took the heap (in a fork's
+  // child, the forking thread's id in the parent), 0 while abandoned. Written with release
   // under the allocator lock on adopt/abandon; read relaxed by statistics only —
   // the lock, not this field, orders the previous owner's writes before the next's.
   std::atomic<std::uint64_t> owner_tid{0};

@@ -231,9 +231,12 @@ bool g_fork_holds_busy = false;  // written by the forking thread only
 void fork_prepare() noexcept {
   // Interrupting its own thread's load or set (fork from a signal handler).
   if (state_.load(std::memory_order_acquire) == my_token()) return;
-  g_fork_holds_busy = acquire_unloaded();
+  // Written only when taken (as a rule the options are loaded): each page
+  // written in a fork's cycle is a page fault, in prepare too.
+  if (acquire_unloaded()) g_fork_holds_busy = true;
 }
-void fork_release() noexcept {
+// Cold: a fork's child runs it (TSLAB_FORK_STEP, platform/fork_hooks.h).
+[[gnu::cold]] void fork_release() noexcept {
   if (!g_fork_holds_busy) return;
   g_fork_holds_busy = false;
   release_busy(UNLOADED);

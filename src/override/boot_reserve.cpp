@@ -31,6 +31,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "platform/fork_hooks.h"
+
 namespace tslab::detail {
 namespace {
 
@@ -143,7 +145,7 @@ std::uint32_t split(std::uint32_t cls) noexcept {
 std::uint64_t bit_of(std::size_t granule) noexcept { return std::uint64_t{1} << (granule % 64); }
 
 // 0, or the token of the thread merging (or forking: fork_prepare).
-constinit std::atomic<std::uintptr_t> g_merging{0};
+TSLAB_FORK_HELD constinit std::atomic<std::uintptr_t> g_merging{0};
 [[gnu::tls_model("initial-exec")]] thread_local constinit char tl_token = 0;
 std::uintptr_t my_token() noexcept { return reinterpret_cast<std::uintptr_t>(&tl_token); }
 constinit std::uint64_t g_merge_free[BITMAP_WORDS];  // the merge's blocks, a bit per granule
@@ -189,7 +191,7 @@ bool merge_free_blocks() noexcept {
   return true;
 }
 
-bool g_fork_holds_merge = false;  // written by the forking thread only
+TSLAB_FORK_HELD bool g_fork_holds_merge = false;  // written by the forking thread only
 
 void fork_prepare() noexcept {
   // This thread's own merge, interrupted (fork from a signal handler): the
@@ -202,7 +204,7 @@ void fork_prepare() noexcept {
   }
   g_fork_holds_merge = true;
 }
-void fork_release() noexcept {
+TSLAB_FORK_STEP void fork_release() noexcept {
   if (!g_fork_holds_merge) return;
   g_fork_holds_merge = false;
   g_merging.store(0, std::memory_order_release);

@@ -92,7 +92,7 @@ void thread_exit_frees() noexcept {
 namespace {
 
 // --- first use -----------------------------------------------------------
-Mutex g_init_mutex;
+TSLAB_FORK_HELD Mutex g_init_mutex;
 // Set while this thread creates the process allocator: its re-entrant
 // allocations go to the bootstrap reserve.
 [[gnu::tls_model("initial-exec")]] thread_local constinit bool tl_initializing = false;

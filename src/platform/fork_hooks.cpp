@@ -27,7 +27,7 @@ constinit Slot g_slots[RANKS];
 // held at fork()), never in between, where a lock taken right after the
 // registration would stay locked forever in the child. Hence the rule: a
 // participant registers while its thread holds no tslab lock.
-constinit Mutex g_register_mutex;
+TSLAB_FORK_HELD constinit Mutex g_register_mutex;
 
 pthread_once_t g_install_once = PTHREAD_ONCE_INIT;
 bool g_installed = false;
@@ -44,7 +44,7 @@ void run_prepare() {
 
 // Parent or child: each registered rank (the set prepare saw: registration
 // waits for the fork), highest first, runs its step and lets go of its lock.
-void run_after(bool child) {
+TSLAB_FORK_STEP void run_after(bool child) {
   for (std::size_t r = RANKS; r-- > 0;) {
     const Slot& s = g_slots[r];
     if (!s.set.load(std::memory_order_relaxed)) continue;
@@ -56,7 +56,7 @@ void run_after(bool child) {
 }
 
 void run_parent() { run_after(false); }
-void run_child() { run_after(true); }
+TSLAB_FORK_STEP void run_child() { run_after(true); }
 
 void install() { g_installed = ::pthread_atfork(run_prepare, run_parent, run_child) == 0; }
 

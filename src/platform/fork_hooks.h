@@ -52,6 +52,24 @@ bool fork_participate(ForkRank rank, const ForkParticipant& participant) noexcep
 // the fork and released in the parent and in the child.
 bool fork_hold_lock(ForkRank rank, Mutex& lock) noexcept;
 
+// Placed on a lock (or a small object holding one) of static storage that a
+// fork holds: such locks lie side by side in one section, so that the fork's
+// parent and child, which write each of them after the address space was
+// copied (a copy of the page, a page fault, for each page written), write one
+// or two pages between them rather than one per layer. The options layer,
+// which includes no other, names the section itself (options/options.cpp).
+#define TSLAB_FORK_HELD [[gnu::section(TSLAB_FORK_HELD_SECTION)]]
+#define TSLAB_FORK_HELD_SECTION "tslab_fork_held"
+
+// Placed on a function a fork's child runs (its steps and what they call that
+// nothing else does). A child starts with none of the library's code mapped
+// (the kernel copies no page table of a file's text), so each 64 KiB window of
+// code it runs is a page fault; cold functions lie together at the start of
+// the code, beside the calls into the C library, so the child's steps fault in
+// one window rather than one per file. The options layer, which includes no
+// other, says [[gnu::cold]] itself (options/options.cpp).
+#define TSLAB_FORK_STEP [[gnu::cold]]
+
 }  // namespace tslab::detail
 
 #endif  // TSLAB_PLATFORM_FORK_HOOKS_H

@@ -5,7 +5,11 @@
 
 #include <atomic>
 
+#include "platform/fork_hooks.h"
+
 namespace tslab::detail {
+
+TSLAB_FORK_HELD constinit Mutex SpanChunks::mutex_;
 
 namespace {
 

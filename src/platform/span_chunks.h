@@ -76,7 +76,7 @@ class SpanChunks {
   Result drop_free_chunk(std::uintptr_t* unmap) noexcept;
 
   // The lock, for the fork hooks.
-  Mutex& mutex() noexcept { return mutex_; }
+  static Mutex& mutex() noexcept { return mutex_; }
   // For tests, without the lock.
   std::size_t chunk_count() const noexcept { return chunks_; }
 
@@ -111,7 +111,10 @@ class SpanChunks {
   static std::size_t slot_of(std::uintptr_t chunk_base) noexcept;
   void remove_locked(std::uint32_t i) noexcept;
 
-  Mutex mutex_;
+  // One lock for every table, as the thread's busy mark is one for all (the
+  // process has one table; tests make more): kept with the others a fork
+  // holds (TSLAB_FORK_HELD) rather than on the table's busiest page.
+  static Mutex mutex_;
   std::size_t chunks_ = 0;
   std::uint32_t free_record_ = NONE;                  // records given up, linked by next
   std::uint32_t records_used_ = 0;                    // records ever used

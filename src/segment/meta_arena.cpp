@@ -19,7 +19,7 @@ namespace tslab::detail {
 // made): most takers are newer than every burial and take the back, so the
 // front keeps the chunks buried longest ago, which an allocator made long ago,
 // or one that a scheduler put aside while others churned, may still take.
-Mutex MetaArena::buried_mutex_;
+TSLAB_FORK_HELD Mutex MetaArena::buried_mutex_;
 MetaArena::BuriedList MetaArena::buried_[BURIED_SIZES] = {};
 std::atomic<std::size_t> MetaArena::chunks_reserved_{0};
 

@@ -12,7 +12,7 @@ constinit SegmentMap g_segment_map;
 
 namespace {
 
-constinit Mutex g_mutex;  // guards the first initialisation and the creation of leaves
+TSLAB_FORK_HELD constinit Mutex g_mutex;  // guards the first initialisation and the creation of leaves
 constinit std::atomic<bool> g_initialised{false};
 
 // A span of whole segments has one entry per segment (WHOLE_TAG); decided from

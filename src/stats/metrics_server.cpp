@@ -564,7 +564,7 @@ void metrics_set_deadlines_for_testing(int head_ms, int drain_ms, int write_ms) 
 
 std::uint16_t metrics_port() noexcept { return g_port.load(std::memory_order_acquire); }
 
-void metrics_after_fork_child() noexcept {
+TSLAB_FORK_STEP void metrics_after_fork_child() noexcept {
   // The lock may have been held by a thread that the child does not have.
   new (&g_server_mutex) OuterMutex();
   g_port.store(0, std::memory_order_release);
