@@ -172,8 +172,10 @@ typedef struct SlabEpochStats {
 
 /* Snapshots. False, with slab_last_error() set, for a NULL argument, a `size`
  * smaller than version 1's or a class >= SlabGlobalStats.size_class_count
- * (TSLAB_ERR_INVALID_ARGUMENT), or an epoch out of range
- * (TSLAB_ERR_EPOCH_OUT_OF_RANGE). */
+ * (TSLAB_ERR_INVALID_ARGUMENT), an epoch out of range
+ * (TSLAB_ERR_EPOCH_OUT_OF_RANGE), or when the OS refuses the pages the
+ * snapshot is taken into, as under an address-space limit the program has
+ * reached (TSLAB_ERR_OUT_OF_MEMORY). */
 bool slab_stats_global(SlabAllocator* alloc, SlabGlobalStats* out);
 bool slab_stats_class(SlabAllocator* alloc, uint32_t size_class, SlabClassStats* out);
 bool slab_stats_epoch(SlabAllocator* alloc, uint32_t size_class, EpochId epoch, SlabEpochStats* out);

@@ -28,7 +28,7 @@ SlabAllocator* slab_allocator_create_with(const SlabAllocatorOptions* options) {
   TslabError error = TSLAB_OK;
   AllocatorCore* core = AllocatorCore::create(core_options, &error);
   if (core == nullptr) tslab::detail::set_error(error);
-  if (core != nullptr) tslab::detail::on_allocator_created();
+  if (core != nullptr) tslab::detail::start_requested_services();
   return reinterpret_cast<SlabAllocator*>(core);
 }
 

@@ -18,7 +18,7 @@ Allocator::Allocator(const Options& options) {
   TslabError error = TSLAB_OK;
   core_ = AllocatorCore::create(detail::CoreOptions{options.epoch_count, options.platform}, &error);
   if (core_ == nullptr) failure::bad_alloc();
-  detail::on_allocator_created();
+  detail::start_requested_services();
 }
 
 Allocator::~Allocator() { release(); }

@@ -114,11 +114,12 @@ AllocatorCore* malloc_init() noexcept {
     }
   }
   tl_initializing = false;
-  // Outside the guard: the metrics endpoint's thread, if TSLAB_METRICS_PORT asks
-  // for one, allocates through the allocator just published.
-  if (core != nullptr) on_allocator_created();
   return core;
 }
+
+// What the options ask for at start starts when the library loads, before the
+// program's constructors, not at the first malloc (start_requested_services).
+[[gnu::constructor]] void start_services_at_load() { start_requested_services(); }
 
 bool refused_as_reentrant() noexcept { return tl_last_error == TSLAB_ERR_REENTRANT; }
 

@@ -30,6 +30,7 @@
 #include <cstdint>
 
 #include "core/fast_path.h"
+#include "override/boot_reserve.h"
 #include "platform/thread_entry.h"
 #include "tslab/malloc.h"
 
@@ -119,10 +120,17 @@ constexpr const char* free_call_name(FreeCall call) noexcept {
   return "free";
 }
 
-// A free the fast path left: another thread's block, a large one, NULL or a
-// refused one. One function per caller, so that only `p` lives across the call.
+// A free the fast path left: another thread's block, a large one, NULL, a block
+// of the bootstrap reserve or a refused one. One function per caller, so that
+// only `p` lives across the call.
 template <FreeCall Call>
 [[gnu::noinline]] void free_missed(void* p) noexcept {
+  // The reserve's blocks are the override's own: the core, which counts every
+  // free it refuses (invalid_frees), never sees them.
+  if (is_boot(p)) [[unlikely]] {
+    leave_tslab();
+    return bad_free(p, TSLAB_OK, free_call_name(Call));  // back to the reserve, or reported
+  }
   const TslabError e = g_malloc_core.load(std::memory_order_relaxed)->free_slow(p);  // free(NULL): TSLAB_OK
   leave_tslab();
   if (e != TSLAB_OK) [[unlikely]]

@@ -580,7 +580,7 @@ TSLAB_FORK_STEP void metrics_after_fork_child() noexcept {
   unmap_server(server);
 }
 
-void on_allocator_created() noexcept {
+void start_requested_services() noexcept {
   if (g_autostart_done.load(std::memory_order_acquire)) [[likely]]
     return;
   if (g_autostart_done.exchange(true, std::memory_order_acq_rel)) return;

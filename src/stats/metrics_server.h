@@ -48,8 +48,14 @@ void metrics_after_fork_child() noexcept;
 // Returns the length needed, like snprintf; 0 if the OS refused snapshot memory.
 std::size_t render_all_prometheus(char* out, std::size_t out_size) noexcept;
 
-// Called by the API shells when an allocator was created / is about to be freed.
-void on_allocator_created() noexcept;
+// Starts, once per process, what the options ask for at start: the report at
+// exit (TSLAB_SHOW_STATS) and the metrics endpoint (TSLAB_METRICS_PORT). Called
+// by the API shells when an allocator was created, and by the malloc override
+// when it loads (a library constructor), never from inside malloc: the C library
+// calls malloc holding locks of its own (setlocale's, atexit's) that starting
+// them takes again on the same thread (strerror's locale, atexit).
+void start_requested_services() noexcept;
+// Called by the API shells when an allocator is about to be freed.
 void on_allocator_destroying(const AllocatorCore& core) noexcept;
 
 // Test hook: the next allocator created looks at TSLAB_METRICS_PORT again.

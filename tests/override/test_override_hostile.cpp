@@ -757,6 +757,43 @@ TEST(MallocReentrantReserve, DoubleAndInteriorFreesOfReserveBlocksAreRefused) {
             0);
 }
 
+// A reserve block freed later by its thread outside tslab (the common case: a
+// signal handler's allocation, freed after it returned) goes back to the
+// reserve and is no refused free: neither the allocator's invalid_frees_total
+// nor the override's bad frees move. They counted one per block before.
+TEST(MallocReentrantReserve, FreeingReserveBlocksLaterCountsNoRefusedFree) {
+  EXPECT_EQ(run_in_child([] {
+              void* warm = malloc(64);  // the process allocator exists
+              free(warm);
+              SlabGlobalStats before{};
+              before.size = sizeof before;
+              TslabMallocCounters counters_before;
+              tslab_malloc_counters(&counters_before);
+              if (!slab_stats_global(tslab_malloc_allocator(), &before)) return 2;
+              void* blocks[64];
+              for (void*& b : blocks) {
+                b = tslab::detail::boot_alloc(48);
+                if (b == nullptr) return 3;
+              }
+              for (void* b : blocks) free(b);
+              for (void*& b : blocks) b = tslab::detail::boot_alloc(48);
+              for (void* b : blocks) operator delete(b);
+              SlabGlobalStats after{};
+              after.size = sizeof after;
+              if (!slab_stats_global(tslab_malloc_allocator(), &after)) return 4;
+              TslabMallocCounters counters_after;
+              tslab_malloc_counters(&counters_after);
+              if (after.invalid_frees_total != before.invalid_frees_total) return 5;
+              if (counters_after.bad_frees != counters_before.bad_frees) return 6;
+              // Each block went back: the reserve hands the same addresses out again.
+              void* again = tslab::detail::boot_alloc(48);
+              const bool reused = again == blocks[63] || again == blocks[0];
+              if (again != nullptr) free(again);
+              return reused ? 0 : 7;
+            }),
+            0);
+}
+
 // --- cancellation ---------------------------------------------------------
 
 std::atomic<int> g_step{0};
