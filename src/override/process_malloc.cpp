@@ -114,12 +114,13 @@ AllocatorCore* malloc_init() noexcept {
     }
   }
   tl_initializing = false;
+  // Outside the guard: the metrics endpoint's thread, if TSLAB_METRICS_PORT asks
+  // for one, allocates through the allocator just published. This may be inside
+  // a call of the C library that holds a lock of its own (atexit's, setlocale's):
+  // what starts here takes none of them (start_requested_services).
+  if (core != nullptr) start_requested_services();
   return core;
 }
-
-// What the options ask for at start starts when the library loads, before the
-// program's constructors, not at the first malloc (start_requested_services).
-[[gnu::constructor]] void start_services_at_load() { start_requested_services(); }
 
 bool refused_as_reentrant() noexcept { return tl_last_error == TSLAB_ERR_REENTRANT; }
 
@@ -186,13 +187,13 @@ void* malloc_miss(std::size_t size) noexcept {
 
 void free_miss(void* p, const char* function) noexcept {
   if (p == nullptr) return;
-  if (inside_tslab()) {
-    if (is_boot(p)) return bad_free(p, TSLAB_OK, function);  // checked, back to the reserve
-    return queue_free(p);
-  }
+  // The reserve's blocks are the override's own: back there (checked), never
+  // through the core, which counts each free it refuses (invalid_frees).
+  if (inside_tslab()) return is_boot(p) ? bad_free(p, TSLAB_OK, function) : queue_free(p);
   AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
+  if (core != nullptr && tl_entry.malloc_frees_queued) run_queued_frees(*core);
+  if (is_boot(p)) return bad_free(p, TSLAB_OK, function);
   if (core == nullptr) return bad_free(p, TSLAB_ERR_NOT_ALLOCATED, function);
-  if (tl_entry.malloc_frees_queued) run_queued_frees(*core);
   TslabError e;
   {
     const InsideMalloc inside;
@@ -326,7 +327,9 @@ void* process_realloc(void* p, std::size_t size, FreeCall call) noexcept {
   if (usable == 0) {  // not a live block of tslab's: refused as free refuses it
     AllocatorCore* core = g_malloc_core.load(std::memory_order_acquire);
     TslabError e = TSLAB_ERR_NOT_ALLOCATED;
-    if (core != nullptr) {
+    if (is_boot(p)) {
+      e = TSLAB_ERR_DOUBLE_FREE;  // a freed block of the reserve: the core never sees the reserve's
+    } else if (core != nullptr) {
       const InsideMalloc inside;
       e = core->free(p);
     }

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -118,11 +119,30 @@ OuterMutex g_server_mutex;
 MetricsServer* g_server = nullptr;
 std::atomic<std::uint16_t> g_port{0};  // non-zero while running
 std::atomic<bool> g_autostart_done{false};
-std::atomic<bool> g_exit_hook_registered{false};
+std::atomic<bool> g_report_at_exit{false};  // TSLAB_SHOW_STATS: print_live_at_exit
 
 bool verbose() noexcept {
   const OptionValue v = option(OptionId::verbose);
   return v.ok && v.value != 0;
+}
+
+// One line on stderr without stdio or the locale (start_requested_services may
+// run inside a call of the C library that holds their locks).
+[[gnu::format(printf, 1, 2)]] void report(const char* format, ...) noexcept {
+  char line[256];
+  va_list args;
+  va_start(args, format);
+  const int n = std::vsnprintf(line, sizeof line, format, args);
+  va_end(args);
+  if (n > 0)
+    write_stderr(line,
+                 static_cast<std::size_t>(n) < sizeof line ? static_cast<std::size_t>(n) : sizeof line - 1);
+}
+
+// The system's reason for `error`, in English, read without the locale.
+const char* reason_of(int error) noexcept {
+  const char* reason = ::strerrordesc_np(error);
+  return reason != nullptr ? reason : "unknown error";
 }
 
 std::uint64_t now_ms() noexcept { return monotonic_ns() / 1000000; }
@@ -484,7 +504,13 @@ void print_summary(const AllocatorCore& core, void*) {
 }
 
 // TSLAB_SHOW_STATS: allocators still alive when the process exits report too.
-void print_live_at_exit() { for_each_live(print_summary, nullptr); }
+// A library destructor (it runs at exit, after the program's exit handlers),
+// not an atexit handler: atexit takes the exit handlers' lock, which the C
+// library holds when its own allocation for a 33rd handler is the process's
+// first (start_requested_services).
+[[gnu::destructor]] void print_live_at_exit() {
+  if (g_report_at_exit.load(std::memory_order_acquire)) for_each_live(print_summary, nullptr);
+}
 
 struct SnapshotFill {
   SnapshotBuffer* buffer;
@@ -532,14 +558,13 @@ std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
   if (!open_listener(*server, port, &bound) || ::pipe2(server->wake_pipe, O_CLOEXEC) != 0 ||
       (reason = ::pthread_create(&server->thread, nullptr, server_main, server)) != 0) {
     if (reason == 0) reason = errno;  // pthread_create returns its reason; the calls before set errno
-    if (verbose())
-      std::fprintf(stderr, "tslab: metrics endpoint on port %u failed: %s\n", port, std::strerror(reason));
+    if (verbose()) report("tslab: metrics endpoint on port %u failed: %s\n", port, reason_of(reason));
     discard_server_locked();
     errno = reason;  // for the caller's report
     return 0;
   }
   g_port.store(bound, std::memory_order_release);
-  if (verbose()) std::fprintf(stderr, "tslab: metrics at http://127.0.0.1:%u/metrics\n", bound);
+  if (verbose()) report("tslab: metrics at http://127.0.0.1:%u/metrics\n", bound);
   *error = TSLAB_OK;
   return bound;
 }
@@ -585,9 +610,9 @@ void start_requested_services() noexcept {
     return;
   if (g_autostart_done.exchange(true, std::memory_order_acq_rel)) return;
   const OptionValue show = option(OptionId::show_stats);
-  if (show.ok && show.value != 0 && !g_exit_hook_registered.exchange(true)) {
+  if (show.ok && show.value != 0 && !g_report_at_exit.load(std::memory_order_relaxed)) {
     keep_stats_output();
-    std::atexit(print_live_at_exit);
+    g_report_at_exit.store(true, std::memory_order_release);
   }
   const OptionValue port = option(OptionId::metrics_port);
   if (!port.ok || port.value == 0) return;
@@ -595,10 +620,10 @@ void start_requested_services() noexcept {
   if (metrics_start(static_cast<std::uint16_t>(port.value), &error) == 0) {
     // The system's reason too: a port in use is the common case (a child
     // process that inherited the variable from the one serving it).
-    const char* reason = error == TSLAB_ERR_SYSTEM ? std::strerror(errno) : "";
-    std::fprintf(stderr, "tslab: TSLAB_METRICS_PORT=%llu: could not serve metrics (%s%s%s)\n",
-                 static_cast<unsigned long long>(port.value), slab_error_string(error), *reason ? ": " : "",
-                 reason);
+    const char* reason = error == TSLAB_ERR_SYSTEM ? reason_of(errno) : "";
+    report("tslab: TSLAB_METRICS_PORT=%llu: could not serve metrics (%s%s%s)\n",
+           static_cast<unsigned long long>(port.value), slab_error_string(error), *reason ? ": " : "",
+           reason);
   }
 }
 

@@ -51,9 +51,10 @@ std::size_t render_all_prometheus(char* out, std::size_t out_size) noexcept;
 // Starts, once per process, what the options ask for at start: the report at
 // exit (TSLAB_SHOW_STATS) and the metrics endpoint (TSLAB_METRICS_PORT). Called
 // by the API shells when an allocator was created, and by the malloc override
-// when it loads (a library constructor), never from inside malloc: the C library
-// calls malloc holding locks of its own (setlocale's, atexit's) that starting
-// them takes again on the same thread (strerror's locale, atexit).
+// at the process's first allocation, which the C library may make holding a
+// lock of its own (atexit's exit handlers', setlocale's): so it takes none of
+// them. The report at exit is a library destructor, not an atexit handler, and
+// failures are reported without stdio or the locale (strerrordesc_np, write).
 void start_requested_services() noexcept;
 // Called by the API shells when an allocator is about to be freed.
 void on_allocator_destroying(const AllocatorCore& core) noexcept;

@@ -31,6 +31,7 @@
 #include <string>
 
 #include "override/boot_reserve.h"
+#include "platform/thread_entry.h"
 #include "slab_alloc.h"
 #include "slab_arena.h"
 #include "slab_stats.h"
@@ -790,6 +791,34 @@ TEST(MallocReentrantReserve, FreeingReserveBlocksLaterCountsNoRefusedFree) {
               const bool reused = again == blocks[63] || again == blocks[0];
               if (again != nullptr) free(again);
               return reused ? 0 : 7;
+            }),
+            0);
+}
+
+// The same while the thread has a free queued (a handler's free of a tslab
+// block, carried out by the thread's next call): that call takes the slow path,
+// which gave the reserve block to the core first, counted as refused.
+TEST(MallocReentrantReserve, AReserveBlockFreedWithAFreeQueuedCountsNoRefusedFree) {
+  EXPECT_EQ(run_in_child([] {
+              void* warm = malloc(64);
+              void* queued = malloc(64);
+              free(warm);
+              SlabGlobalStats before{};
+              before.size = sizeof before;
+              if (!slab_stats_global(tslab_malloc_allocator(), &before)) return 2;
+              void* block = tslab::detail::boot_alloc(48);
+              if (block == nullptr) return 3;
+              {
+                const tslab::detail::InsideTslab inside;  // as a signal handler inside malloc
+                free(queued);                             // queued
+              }
+              free(block);  // runs the queued free too
+              SlabGlobalStats after{};
+              after.size = sizeof after;
+              if (!slab_stats_global(tslab_malloc_allocator(), &after)) return 4;
+              if (after.invalid_frees_total != before.invalid_frees_total) return 5;
+              if (after.live_blocks != before.live_blocks - 1) return 6;  // `queued` was freed
+              return 0;
             }),
             0);
 }

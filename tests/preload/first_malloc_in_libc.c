@@ -13,13 +13,19 @@
  *                                   locale: the first malloc is setlocale's,
  *                                   under its lock; the endpoint's failure is
  *                                   reported with the system's reason, which
- *                                   reads the locale.
+ *                                   strerror would read from the locale.
+ *   first_malloc_in_libc before_main  the same port, and nothing started before
+ *                                   the first malloc: main finds the process
+ *                                   with one thread and tslab_option_set still
+ *                                   open (the options are read at first use).
  *
  * Prints "first_malloc_in_libc: ok" and exits 0; a hang ends with SIGALRM. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +33,8 @@
 #include <unistd.h>
 
 extern char** environ;
+/* The drop-in's; weak, so that the program loads without it. */
+extern bool tslab_option_set(const char* name, const char* value) __attribute__((weak));
 
 static void nothing(void) {}
 
@@ -36,10 +44,10 @@ static int many_exit_handlers(void) {
   return 0;
 }
 
-/* Runs this program again with the port of a socket it listens on in
+/* Runs this program again in `mode` with the port of a socket it listens on in
  * TSLAB_METRICS_PORT and LC_ALL=C.UTF-8, the rest of the environment kept but
  * for other locale variables. Built without allocating. */
-static int again_with_busy_port(char* self) {
+static int again_with_busy_port(char* self, char* mode) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in address;
   memset(&address, 0, sizeof address);
@@ -61,7 +69,7 @@ static int again_with_busy_port(char* self) {
   env[n++] = "LC_ALL=C.UTF-8";
   env[n++] = "FIRST_MALLOC_IN_LIBC_AGAIN=1";
   env[n] = NULL;
-  char* args[] = {self, "setlocale", NULL};
+  char* args[] = {self, mode, NULL};
   execve("/proc/self/exe", args, env);
   return 4;
 }
@@ -73,14 +81,38 @@ static int locale_with_busy_port(void) {
   return 0;
 }
 
+/* The Threads: line of /proc/self/status, read without allocating; -1 if unread. */
+static int threads_now(void) {
+  char status[4096];
+  const int fd = open("/proc/self/status", O_RDONLY);
+  if (fd < 0) return -1;
+  const ssize_t n = read(fd, status, sizeof status - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  status[n] = '\0';
+  const char* line = strstr(status, "\nThreads:");
+  return line == NULL ? -1 : atoi(line + 9);
+}
+
+static int nothing_before_first_malloc(void) {
+  if (threads_now() != 1) return 8;
+  if (tslab_option_set == NULL || !tslab_option_set("TSLAB_WARM_RESERVE", "2m")) return 9;
+  void* volatile p = malloc(100);
+  free(p);
+  return p != NULL ? 0 : 10;
+}
+
 int main(int argc, char** argv) {
   alarm(30);
   int result = 1;
   if (argc > 1 && strcmp(argv[1], "atexit") == 0)
     result = many_exit_handlers();
+  else if (argc > 1 && getenv("FIRST_MALLOC_IN_LIBC_AGAIN") == NULL)
+    result = again_with_busy_port(argv[0], argv[1]);
   else if (argc > 1 && strcmp(argv[1], "setlocale") == 0)
-    result = getenv("FIRST_MALLOC_IN_LIBC_AGAIN") == NULL ? again_with_busy_port(argv[0])
-                                                          : locale_with_busy_port();
+    result = locale_with_busy_port();
+  else if (argc > 1 && strcmp(argv[1], "before_main") == 0)
+    result = nothing_before_first_malloc();
   if (result == 0) puts("first_malloc_in_libc: ok");
   return result;
 }
