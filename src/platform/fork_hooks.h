@@ -56,8 +56,8 @@ bool fork_hold_lock(ForkRank rank, Mutex& lock) noexcept;
 // fork holds: such locks lie side by side in one section, so that the fork's
 // parent and child, which write each of them after the address space was
 // copied (a copy of the page, a page fault, for each page written), write one
-// or two pages between them rather than one per layer. The options layer,
-// which includes no other, names the section itself (options/options.cpp).
+// or two pages between them rather than one per layer. (The options layer's
+// fork step writes nothing once the options are loaded: its state stays put.)
 #define TSLAB_FORK_HELD [[gnu::section(TSLAB_FORK_HELD_SECTION)]]
 #define TSLAB_FORK_HELD_SECTION "tslab_fork_held"
 
