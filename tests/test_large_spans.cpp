@@ -25,6 +25,7 @@
 #include "handle/registry.h"
 #include "segment/segment_map.h"
 #include "slab_stats.h"
+#include "stats/stats_api.h"
 #include "test_util.h"
 #include "tslab/platform.hpp"
 #include "tslab/tslab.hpp"
@@ -82,9 +83,11 @@ class CountingPlatform final : public tslab::Platform {
   bool prefault(void* p, std::size_t size) noexcept override { return os().prefault(p, size); }
   std::size_t page_size() const noexcept override { return os().page_size(); }
   std::size_t resident_bytes(const void* p, std::size_t size) const noexcept override {
+    ++page_table_reads;
     return os().resident_bytes(p, size);
   }
   bool resident_pages(const void* p, std::size_t size, unsigned char* pages) const noexcept override {
+    ++page_table_reads;
     return os().resident_pages(p, size, pages);
   }
   bool can_grow() const noexcept override {
@@ -125,7 +128,8 @@ class CountingPlatform final : public tslab::Platform {
   std::atomic<bool> refuse_commits{false};
   std::atomic<std::uint64_t> commits{0};
   std::atomic<bool> allow_grows{true};
-  mutable std::atomic<std::uint64_t> grow_asks{0};  // can_grow() calls (a system call on Linux)
+  mutable std::atomic<std::uint64_t> grow_asks{0};         // can_grow() calls (a system call on Linux)
+  mutable std::atomic<std::uint64_t> page_table_reads{0};  // resident_bytes() and resident_pages() calls
   std::atomic<std::atomic<std::uint32_t>*> pin_during_grow{nullptr};  // pinned in the next grow
   std::atomic<bool> grow_pinned{false};
   std::atomic<int (*)()> in_child_after_grow{nullptr};
@@ -445,6 +449,47 @@ TEST(LargeResize, GrowingStepByStepMovesLogarithmicallyOften) {
   EXPECT_LE(moves, 9u);
   EXPECT_EQ(first_changed(p, TOTAL), TOTAL);
   EXPECT_EQ(a.deallocate(p), Error::ok);
+}
+
+// mallinfo2's snapshot (counters only) reads no page table, metadata included:
+// a mincore call per metadata chunk under the allocator's lock, and the stack
+// of the C library's lazy binding of it, which a thread with the minimum stack
+// does not have.
+TEST(LargeSpanStats, ASnapshotWithoutResidentBytesReadsNoPageTable) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  std::vector<void*> blocks;
+  for (int i = 0; i < 64; ++i) blocks.push_back(a.allocate(static_cast<std::size_t>(100 + i) * 1024));
+  SlabGlobalStats stats{};
+  stats.size = sizeof stats;
+  const std::uint64_t before = platform.page_table_reads.load();
+  ASSERT_EQ(td::stats_global(*a.core(), &stats, false), TSLAB_OK);
+  EXPECT_EQ(platform.page_table_reads.load(), before);
+  EXPECT_GT(stats.metadata_bytes, 0u);
+  ASSERT_EQ(td::stats_global(*a.core(), &stats, true), TSLAB_OK);
+  EXPECT_GT(platform.page_table_reads.load(), before);  // the counter sees the measured kind
+  for (void* p : blocks) EXPECT_EQ(a.deallocate(p), Error::ok);
+}
+
+// A block that grows when the OS refuses the room a grow asks for (twice the
+// reservation: a buffer of half the memory it lets the process reserve) still
+// moves its pages, in a range for the block alone; a copy would need the old
+// and the new pages at once (a 16 GiB buffer grown to 17 GiB took 16 GiB more).
+TEST(LargeResize, AGrowRefusedItsRoomMovesTheBlockAlone) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  td::AllocatorCore& core = *a.core();
+  void* p = a.allocate(16 * MiB);
+  ASSERT_NE(p, nullptr);
+  fill(p, 0, 16 * MiB);
+  platform.refuse_reserves = 2;  // the room, asked for twice (the second after the cache's trim)
+  const std::uint64_t grows = platform.grows.load();
+  void* q = core.realloc_large(p, 20 * MiB, 0);
+  ASSERT_NE(q, nullptr);
+  EXPECT_EQ(platform.refuse_reserves.load(), 0) << "the room was not asked for";
+  EXPECT_EQ(platform.grows.load(), grows + 1) << "copied instead of moved";
+  EXPECT_EQ(first_changed(q, 16 * MiB), 16 * MiB);
+  EXPECT_EQ(a.deallocate(q), Error::ok);
 }
 
 // A grow moves the range (mremap) and the OS may at once give its old addresses to

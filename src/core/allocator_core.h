@@ -470,9 +470,10 @@ class AllocatorCore final : public SlabSource {
   // The registry entries of the allocator's ids, in bytes. Caller holds mutex_.
   std::uint64_t registry_bytes_locked() const noexcept;
   // Bytes of metadata: the allocator's own record (every page of it written by
-  // its constructor), the metadata arena's resident pages and the registry
-  // entries. Caller holds mutex_.
-  std::uint64_t metadata_bytes_locked() const noexcept;
+  // its constructor), the metadata arena's resident pages (with `resident`; else
+  // its chunks' bytes, read without a system call) and the registry entries.
+  // Caller holds mutex_.
+  std::uint64_t metadata_bytes_locked(bool resident = true) const noexcept;
   void finish_recycle_locked(Slab* s, bool retain = false) noexcept;
   // Warm slabs beyond the warm reserve: kept from recycling with `retain`, within
   // TSLAB_LARGE_RETAIN together with the cached spans beyond the reserve.

@@ -826,10 +826,10 @@ std::uint64_t AllocatorCore::warm_reserve() const noexcept {
   return std::uint64_t{warm_limit_} * SLAB_SIZE;
 }
 
-std::uint64_t AllocatorCore::metadata_bytes_locked() const noexcept {
+std::uint64_t AllocatorCore::metadata_bytes_locked(bool resident) const noexcept {
   const std::uint64_t page = OsPlatform::instance().page_size();
   const std::uint64_t record = (sizeof(AllocatorCore) + page - 1) & ~(page - 1);
-  return record + meta_.resident_bytes() + registry_bytes_locked();
+  return record + (resident ? meta_.resident_bytes() : meta_.chunk_bytes()) + registry_bytes_locked();
 }
 
 std::uint64_t AllocatorCore::registry_bytes_locked() const noexcept {

@@ -108,7 +108,8 @@ void AllocatorCore::snapshot(CoreSnapshot& out, std::uint32_t only_class,
     out.total.add(one);
     if (s.epoch < epoch_count_) out.epochs[s.epoch].occupancy.add(one);
   }
-  out.metadata_bytes = metadata_bytes_locked();
+  // Without measure_resident (mallinfo2) no page table is read at all.
+  out.metadata_bytes = metadata_bytes_locked(measure_resident);
   // Reclaimable memory: O(1) per bin, from the counts the heaps keep at each
   // slab's 0 <-> 1 live step; only bins of an activation still open count (those
   // of a closed one are returned by the close itself).

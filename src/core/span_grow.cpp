@@ -146,9 +146,16 @@ SegmentHeader* AllocatorCore::grow_warm_span(std::size_t reserve, std::size_t al
 
 void* AllocatorCore::grow_live_span(void* p, std::size_t need, std::size_t room, std::uint32_t epoch,
                                     std::uint64_t era, bool* gone) noexcept {
-  const std::size_t size = whole_units(need > room ? need : room);
+  std::size_t size = whole_units(need > room ? need : room);
   if (!platform_.can_grow() || carved_span(size)) return nullptr;
   void* to = reserve_covered_span(size);
+  // No address space for the room asked (a block of half the memory the OS
+  // lets the process reserve): a range for the block alone, still moved, where
+  // a copy would need the old and the new pages at once.
+  if (to == nullptr && size > whole_units(need) && !carved_span(whole_units(need))) {
+    size = whole_units(need);
+    to = reserve_covered_span(size);
+  }
   if (to == nullptr) return nullptr;
   Slab* s = nullptr;
   std::uint64_t word = 0;

@@ -163,6 +163,13 @@ void* MetaArena::allocate(std::size_t size) noexcept {
   return p;  // fresh platform memory is zero
 }
 
+std::size_t MetaArena::chunk_bytes() const noexcept {
+  LockGuard lock(mutex_);
+  std::size_t bytes = 0;
+  for (const Chunk* c = chunks_; c != nullptr; c = c->next) bytes += c->size;
+  return bytes;
+}
+
 std::size_t MetaArena::resident_bytes() const noexcept {
   LockGuard lock(mutex_);
   std::size_t bytes = 0;

@@ -53,8 +53,10 @@ class MetaArena {
   void* allocate(std::size_t size) noexcept;
   // Takes the first chunk now; false if the platform refused.
   bool reserve_first_chunk() noexcept;
-  // Bytes of the arena resident now.
+  // Bytes of the arena resident now (a page-table read per chunk).
   std::size_t resident_bytes() const noexcept;
+  // Bytes of the arena's chunks, resident or not (no system call).
+  std::size_t chunk_bytes() const noexcept;
   // For fork (core/fork.cpp): the arena's lock, held across the fork.
   Mutex& mutex_for_fork() const noexcept { return mutex_; }
 
