@@ -1,5 +1,6 @@
 // This file contains what keeps tslab's few blocking system calls (writing a
-// diagnostic to stderr, reading /proc) from being cancellation points.
+// diagnostic to stderr, reading /proc) from being cancellation points, and its
+// writes from ending the process with SIGPIPE.
 //
 // A thread with a deferred pthread_cancel pending is cancelled at the next
 // cancellation point it reaches. If that were a write(2) inside free (a bad
@@ -27,7 +28,9 @@ class CancellationDisabled {
 };
 
 // Writes all of text[0, size) to `fd` with write(2): no allocation, no stdio
-// lock, not a cancellation point. Gives up quietly if the descriptor refuses.
+// lock, not a cancellation point, and no SIGPIPE if nobody reads the pipe
+// (the calling thread's signal mask and pending signals are left as they
+// were). Gives up quietly if the descriptor refuses.
 void write_fd(int fd, const char* text, std::size_t size) noexcept;
 // The same to stderr.
 void write_stderr(const char* text, std::size_t size) noexcept;

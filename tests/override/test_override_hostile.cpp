@@ -3,7 +3,8 @@
 // free on the same thread, or a tslab call holding a tslab lock (a collect, a
 // close, an advance, a scope's end, a trim); the reserve such handlers are
 // served from (its blocks reused, every free of them checked); bad frees made
-// by a thread with a cancellation pending; the epoch API turned on the process
+// by a thread with a cancellation pending; diagnostics written to a pipe nobody
+// reads; the epoch API turned on the process
 // allocator; the alignments at the edges of what memalign, aligned_alloc and
 // posix_memalign accept; and frees of pointers tslab never returned.
 //
@@ -858,6 +859,65 @@ TEST(MallocCancellation, PendingCancelIsNotActedOnInsideFree) {
               if (result != PTHREAD_CANCELED) return 2;
               return g_step.load() == 3 ? 0 : 3;  // cancelled after its frees, not inside one
             }),
+            0);
+}
+
+// --- diagnostics nobody reads ----------------------------------------------
+
+// stderr a pipe whose reader is gone, SIGPIPE at its default (which ends the
+// process): a bad free's line and malloc_stats' summary are written into it.
+// Each must return, and leave the thread's signal mask and pending signals as
+// they were (the program's own next write to the pipe still gets SIGPIPE).
+TEST(MallocDiagnostics, WritingToAPipeNobodyReadsLeavesTheProcessRunning) {
+  EXPECT_EQ(run_in_child(
+                [] {
+                  signal(SIGPIPE, SIG_DFL);
+                  int fds[2];
+                  if (pipe(fds) != 0) return 2;
+                  close(fds[0]);
+                  dup2(fds[1], STDERR_FILENO);
+                  sigset_t before;
+                  pthread_sigmask(SIG_SETMASK, nullptr, &before);
+                  void* volatile p = malloc(64);
+                  free(p);
+                  free(p);  // a double free, reported to nobody
+                  malloc_stats();
+                  sigset_t after;
+                  pthread_sigmask(SIG_SETMASK, nullptr, &after);
+                  if (sigismember(&after, SIGPIPE) != sigismember(&before, SIGPIPE)) return 3;
+                  sigset_t pending;
+                  sigpending(&pending);
+                  return sigismember(&pending, SIGPIPE) == 1 ? 4 : 0;
+                },
+                /*keep_stderr=*/true),
+            0);
+}
+
+// A SIGPIPE the program holds blocked and pending when the diagnostic is
+// written stays pending: only the signal tslab's own write raised is taken back.
+TEST(MallocDiagnostics, ASigpipeAlreadyPendingStaysPending) {
+  EXPECT_EQ(run_in_child(
+                [] {
+                  sigset_t pipe_set;
+                  sigemptyset(&pipe_set);
+                  sigaddset(&pipe_set, SIGPIPE);
+                  pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+                  raise(SIGPIPE);
+                  int fds[2];
+                  if (pipe(fds) != 0) return 2;
+                  close(fds[0]);
+                  dup2(fds[1], STDERR_FILENO);
+                  void* volatile p = malloc(64);
+                  free(p);
+                  free(p);
+                  sigset_t pending;
+                  sigpending(&pending);
+                  if (sigismember(&pending, SIGPIPE) != 1) return 3;
+                  sigset_t mask;
+                  pthread_sigmask(SIG_SETMASK, nullptr, &mask);
+                  return sigismember(&mask, SIGPIPE) == 1 ? 0 : 4;
+                },
+                /*keep_stderr=*/true),
             0);
 }
 
