@@ -22,7 +22,8 @@
 // ABA). The links live beside the reserve, never in a block a caller holds.
 // Two bitmaps, a bit per granule, record where a block was ever handed out and
 // which blocks are allocated now, so a free is checked exactly: a double free,
-// and a free of any other address in the reserve, are refused.
+// and a free of any other address in the reserve, are refused, a free inside
+// an allocated block as an interior pointer.
 #include "override/boot_reserve.h"
 
 #include <pthread.h>
@@ -228,6 +229,25 @@ std::size_t granule_of(const void* p) noexcept {
   return offset % GRANULE == 0 ? offset / GRANULE : GRANULES;
 }
 
+// Whether `p` (in the reserve) lies inside an allocated block, after its
+// start. Blocks lie at addresses that are multiples of their capacity, so only
+// one start per class can hold `p`: the highest such multiple at or below it.
+// Read without a lock: `p` is a bad free either way, and this picks only the
+// error it is reported with.
+bool inside_allocated_block(const void* p) noexcept {
+  const auto base = reinterpret_cast<std::uintptr_t>(g_boot);
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  for (std::uint32_t cls = 0; cls < CLASSES; ++cls) {
+    const std::uintptr_t start = address & ~(std::uintptr_t{capacity(cls)} - 1);
+    if (start < base) break;
+    const std::size_t granule = (start - base) / GRANULE;
+    if ((g_live[granule / 64].load(std::memory_order_acquire) & bit_of(granule)) != 0 &&
+        g_class[granule].load(std::memory_order_relaxed) == cls)
+      return start != address;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool is_boot(const void* p) noexcept {
@@ -252,10 +272,13 @@ void* boot_alloc(std::size_t size, std::size_t alignment) noexcept {
 TslabError boot_free(const void* p) noexcept {
   const std::size_t granule = granule_of(p);
   if (granule == GRANULES || (g_started[granule / 64].load(std::memory_order_acquire) & bit_of(granule)) == 0)
-    return TSLAB_ERR_NOT_ALLOCATED;
+    return inside_allocated_block(p) ? TSLAB_ERR_INTERIOR_POINTER : TSLAB_ERR_NOT_ALLOCATED;
   // Linearization point of a block's free: the one that clears its live bit.
   const std::uint64_t before = g_live[granule / 64].fetch_and(~bit_of(granule), std::memory_order_acq_rel);
-  if ((before & bit_of(granule)) == 0) return TSLAB_ERR_DOUBLE_FREE;
+  // Not allocated here now: freed already, or the start of a block since
+  // merged into one that holds `p` inside it.
+  if ((before & bit_of(granule)) == 0)
+    return inside_allocated_block(p) ? TSLAB_ERR_INTERIOR_POINTER : TSLAB_ERR_DOUBLE_FREE;
   push(g_class[granule].load(std::memory_order_relaxed), granule);
   return TSLAB_OK;
 }

@@ -759,6 +759,28 @@ TEST(MallocReentrantReserve, DoubleAndInteriorFreesOfReserveBlocksAreRefused) {
             0);
 }
 
+// A free inside an allocated reserve block is reported as an interior pointer,
+// as one inside a slab's block is; inside a freed one, as a pointer nothing
+// was allocated at; the block's own start, freed twice, as a double free.
+TEST(MallocReentrantReserve, EachBadFreeOfTheReserveGetsItsOwnError) {
+  EXPECT_EQ(run_in_child([] {
+              auto* block = static_cast<char*>(tslab::detail::boot_alloc(100));  // a block of 128 bytes
+              auto* big = static_cast<char*>(tslab::detail::boot_alloc(4096));
+              if (block == nullptr || big == nullptr) return 2;
+              using tslab::detail::boot_free;
+              if (boot_free(block + 1) != TSLAB_ERR_INTERIOR_POINTER) return 3;
+              if (boot_free(block + 16) != TSLAB_ERR_INTERIOR_POINTER) return 4;
+              if (boot_free(block + 127) != TSLAB_ERR_INTERIOR_POINTER) return 5;
+              if (boot_free(big + 2048) != TSLAB_ERR_INTERIOR_POINTER) return 6;
+              if (boot_free(big + 4095) != TSLAB_ERR_INTERIOR_POINTER) return 7;
+              if (boot_free(block) != TSLAB_OK) return 8;
+              if (boot_free(block) != TSLAB_ERR_DOUBLE_FREE) return 9;
+              if (boot_free(block + 16) != TSLAB_ERR_NOT_ALLOCATED) return 10;
+              return boot_free(big) == TSLAB_OK ? 0 : 11;
+            }),
+            0);
+}
+
 // A reserve block freed later by its thread outside tslab (the common case: a
 // signal handler's allocation, freed after it returned) goes back to the
 // reserve and is no refused free: neither the allocator's invalid_frees_total
