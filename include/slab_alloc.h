@@ -217,6 +217,9 @@ bool slab_epoch_close_era(SlabAllocator* alloc, EpochId epoch, uint64_t era);
  * allocator (its blocks may be any code's; survivors may still be referenced),
  * *released then left as it was. */
 bool slab_epoch_destroy(SlabAllocator* alloc, EpochId epoch, uint64_t* released);
+/* EPOCH_ACTIVE while the slot's activation is open, else EPOCH_CLOSING. For a
+ * bad allocator or an epoch out of range: EPOCH_CLOSING (nothing can be
+ * allocated there), with the error in slab_last_error(). */
 EpochLifecycleState slab_epoch_state(SlabAllocator* alloc, EpochId epoch);
 /* The era of the slot's current activation, 0 if out of range. Eras grow with
  * each activation and are unique in the process: an era of a destroyed allocator

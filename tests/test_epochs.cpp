@@ -173,6 +173,11 @@ TEST(Epochs, AllocationIntoOutOfRangeEpochFails) {
   EXPECT_EQ(slab_last_error(), TSLAB_ERR_EPOCH_OUT_OF_RANGE);
   EXPECT_EQ(slab_malloc_aligned_epoch(c, 64, 16, 99), nullptr);
   EXPECT_EQ(slab_last_error(), TSLAB_ERR_EPOCH_OUT_OF_RANGE);
+  // Nothing can be allocated there: CLOSING, with the reason.
+  EXPECT_EQ(slab_epoch_state(c, 99), EPOCH_CLOSING);
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_EPOCH_OUT_OF_RANGE);
+  EXPECT_EQ(slab_epoch_state(nullptr, 0), EPOCH_CLOSING);
+  EXPECT_EQ(slab_last_error(), TSLAB_ERR_INVALID_ARGUMENT);
   slab_allocator_free(c);
   EXPECT_ALLOCATOR_OK(a);
 }
