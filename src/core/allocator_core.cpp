@@ -281,6 +281,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
   s->magic = class_magic(cls);
   s->capacity = class_capacity(cls);
   s->bin_index = epoch * NUM_CLASSES + cls;
+  s->bin_offset = s->bin_index * static_cast<std::uint32_t>(sizeof(HotBin));
   s->carved.store(0, std::memory_order_relaxed);
   s->purged_pages.store(0, std::memory_order_relaxed);
   s->owner_live_negated = 0;

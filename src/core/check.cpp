@@ -69,6 +69,8 @@ void check_bin_slab(const Slab& s, const Heap* heap, std::uint32_t bin_index, st
     r.fail("slab %u of (epoch %u, class %u, era %llu) in bin (epoch %u, class %u, era %llu) (law 3)", s.id,
            s.epoch, s.size_class, static_cast<unsigned long long>(s.era), bin_index / NUM_CLASSES,
            bin_index % NUM_CLASSES, static_cast<unsigned long long>(era));
+  else if (s.bin_offset != s.bin_index * sizeof(HotBin))
+    r.fail("slab %u: bin offset %u is not that of its bin %u", s.id, s.bin_offset, s.bin_index);
 }
 
 // Walks a bin's free list; counts each block on its slab's check_mark.

@@ -6,9 +6,9 @@
 // bitmap store and the quiescence marker; no atomic read-modify-write, no lock.
 // A free is a segment-map read, the owner, block-start and bitmap checks, the
 // era check and a push. Measured (callgrind, `make bench-instructions`, 128 B
-// churn through the C API, the API shell included): allocation 54 instructions,
-// free (slab_free_checked) 58; tcmalloc takes 32 + 35 on the same churn. Of the
-// 54, one prefetches the next allocation's block (redis refilling a flushed
+// churn through the C API, the API shell included): allocation 53 instructions,
+// free (slab_free_checked) 54; tcmalloc takes 32 + 35 on the same churn. Of the
+// 53, one prefetches the next allocation's block (redis refilling a flushed
 // keyspace: 9.7 -> 8.8 s of CPU, medians of 3), the quiescence marker is 2
 // plain adds (it was 10 as atomic load/store pairs), the statistics count one
 // `sub` in memory (Slab::count_live_first), and the C API's size-0 refusal 1; the slot's
@@ -20,7 +20,8 @@
 // it saves one register only; a small segment's map entry is its slab's metadata, tagged, so "a small slab"
 // is one bit test and the slab is the entry (66 -> 62 with the remote frees' own ending, free_other; 62 -> 58
 // with the bitmap word addressed by byte offset, Slab::pair_of, the bit cleared by `xor`, and no register
-// kept for slab_free_checked's result, SuccessEndings::freed); one
+// kept for slab_free_checked's result, SuccessEndings::freed; 58 -> 54 with the bin's byte offset kept in
+// the slab, Slab::bin_offset, and only the untagged slab pointer live, so no register is saved); one
 // multiply gives both the slot and whether a block starts there (Slab::starts_block), and a slot past the
 // last block needs no test (its allocated bit is never set); the open era is read through the slab's pointer
 // to its epoch's word (Slab::open_era). What would shorten both further is the
@@ -66,7 +67,10 @@ template <class Endings, class OnBlock>
     // Quiescence marker: a close waits for allocations between these two calls.
     heap->begin_alloc();
     FreeBlock* b = bin.free;
-    if (b != nullptr && bin.era == epochs_.open_era(epoch)) [[likely]] {
+    // The slot's open era indexed by the widened epoch: the compiler then folds
+    // the ring's offset into the load (one `add` fewer than open_era(epoch)).
+    if (b != nullptr && bin.era == epochs_.open_era_word(0)[epoch_slot].load(std::memory_order_relaxed))
+        [[likely]] {
       const auto offset = static_cast<std::size_t>(reinterpret_cast<std::uintptr_t>(b) & (SLAB_SIZE - 1));
       Slab* s = b->slab;
       const std::uint32_t slot = s->slot_of_offset(offset);
@@ -105,7 +109,7 @@ template <class Endings>
 [[gnu::always_inline]] inline typename Endings::Result AllocatorCore::free_owned(const ThreadCache& tc,
                                                                                  Slab* s, std::uint32_t slot,
                                                                                  void* p) noexcept {
-  HotBin& bin = tc.bins[s->bin_index];
+  HotBin& bin = *reinterpret_cast<HotBin*>(reinterpret_cast<char*>(tc.bins) + s->bin_offset);
   auto* b = static_cast<FreeBlock*>(p);
   // Read while the block being freed keeps the slab in use (free_block).
   const std::uint64_t era = s->era;
@@ -142,6 +146,10 @@ template <class Endings>
 template <class Endings>
 [[gnu::always_inline]] inline typename Endings::Result AllocatorCore::free(void* p) noexcept {
   if (Slab* s = small_slab_of(p)) [[likely]] {
+    // The untagged pointer only, from here on: the compiler otherwise keeps the
+    // tagged entry live beside it (folding the tag into some of the offsets),
+    // which took a callee-saved register and its push and pop (56 -> 54).
+    asm("" : "+r"(s));
     const ThreadCache& tc = cache_line();
     // Owned by the caller's heap in this allocator: no other check of origin needed.
     if (s->heap.load(std::memory_order_relaxed) == tc.heap && tc.uid == uid_) [[likely]] {
