@@ -291,6 +291,41 @@ TEST(LargeSpanCache, ASmallBlockLeavesAMuchLargerWarmSpanToALargerBlock) {
   EXPECT_TRUE(checked(a));
 }
 
+// Under one bound on what freed spans keep committed, a large span cached
+// first does not push out every smaller span freed after it: a freed span that
+// does not fit takes the room from warm spans larger than itself (their
+// tails' pages go back), so the blocks a program frees and allocates again
+// together, a library's working buffers beside one large, barely written table,
+// stay warm. Before, the two buffers' pages went back at every free and
+// faulted in at every allocation.
+TEST(LargeSpanCache, LargerWarmSpansMakeWayForASmallerOneJustFreed) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(32 * MiB), Error::ok);
+  for (int round = 0; round < 3; ++round) {
+    auto* table = static_cast<unsigned char*>(a.allocate(28 * MiB));
+    auto* first = static_cast<unsigned char*>(a.allocate(6 * MiB));
+    auto* second = static_cast<unsigned char*>(a.allocate(5 * MiB));
+    ASSERT_NE(table, nullptr);
+    ASSERT_NE(first, nullptr);
+    ASSERT_NE(second, nullptr);
+    table[0] = 1;  // barely written
+    std::memset(first, 0x5a, 6 * MiB);
+    std::memset(second, 0x5a, 5 * MiB);
+    const std::uint64_t decommits = platform.decommits.load();
+    ASSERT_EQ(a.deallocate(table), Error::ok);
+    ASSERT_EQ(a.deallocate(first), Error::ok);
+    ASSERT_EQ(a.deallocate(second), Error::ok);
+    EXPECT_EQ(platform.resident_bytes(first, 6 * MiB), 6 * MiB) << "round " << round;
+    EXPECT_EQ(platform.resident_bytes(second, 5 * MiB), 5 * MiB) << "round " << round;
+    // The room came from the table's span: its tail, once for each buffer.
+    EXPECT_EQ(platform.decommits.load() - decommits, 2u) << "round " << round;
+    EXPECT_LE(global_stats(a).warm_reserve_bytes, 32 * MiB);
+    EXPECT_TRUE(checked(a));
+  }
+}
+
 // A warm span whose last block was large but barely written: a zeroed block
 // there leaves the pages untouched (handed back, they read as zero) rather than
 // clear, and so fault in, all of them.

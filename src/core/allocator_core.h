@@ -605,8 +605,17 @@ class AllocatorCore final : public SlabSource {
   //   - about `bytes` of cached large spans' pages go back, from the tails of the
   //     spans cached longest (a slab is about to fault its pages in);
   //   - warm slabs for about `bytes` go back (a large block is about to).
-  void trim_large_warm_locked(std::uint64_t bytes) noexcept;
+  //   With `above`, only spans keeping more than `above` bytes committed give
+  //   theirs (make_way_locked).
+  void trim_large_warm_locked(std::uint64_t bytes, std::size_t above = 0) noexcept;
   void trim_warm_slabs_locked(std::uint64_t bytes) noexcept;
+  // A freed span keeping `dirty` bytes committed that the retention's bound
+  // leaves no room for takes the room from warm spans keeping more than it
+  // does, those cached longest first: under one bound, smaller spans serve
+  // more blocks, and a large table freed first does not push out the buffers
+  // freed after it. True if it made the room; nothing changes if those spans
+  // hold less than the shortfall. Allocator lock held.
+  bool make_way_locked(std::size_t dirty, std::uint64_t held, std::uint64_t bound) noexcept;
   // Freed spans kept committed beyond the warm reserve (TSLAB_LARGE_RETAIN) for
   // longer than LARGE_RETAIN_NS give their pages back. Allocator lock held.
   void release_large_decayed_locked() noexcept;

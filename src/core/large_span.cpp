@@ -588,11 +588,11 @@ void AllocatorCore::release_large_warm_locked(std::uint64_t keep) noexcept {
   });
 }
 
-void AllocatorCore::trim_large_warm_locked(std::uint64_t bytes) noexcept {
+void AllocatorCore::trim_large_warm_locked(std::uint64_t bytes, std::size_t above) noexcept {
   large_cache_.for_each_oldest_first([&](SegmentHeader* seg) {
     if (bytes == 0) return false;
-    const std::size_t take = smaller(seg->dirty_bytes, bytes);
-    if (take == 0) return true;
+    if (seg->dirty_bytes <= above) return true;
+    const std::size_t take = smaller(seg->dirty_bytes - above, bytes);
     // The tail of the span's dirty range: cached, no allocation path reaches it
     // (law 4); beyond dirty_bytes it reads as zero again.
     if (!decommit_returned(reinterpret_cast<char*>(seg->base) + (seg->dirty_bytes - take), take))
@@ -602,6 +602,20 @@ void AllocatorCore::trim_large_warm_locked(std::uint64_t bytes) noexcept {
     bytes -= take;
     return true;
   });
+}
+
+bool AllocatorCore::make_way_locked(std::size_t dirty, std::uint64_t held, std::uint64_t bound) noexcept {
+  if (dirty > bound) return false;
+  const std::uint64_t shortfall = held + dirty - bound;
+  std::uint64_t room = 0;  // what the larger spans could give
+  large_cache_.for_each_oldest_first([&](SegmentHeader* seg) {
+    if (seg->dirty_bytes > dirty) room += seg->dirty_bytes - dirty;
+    return room < shortfall;
+  });
+  if (room < shortfall) return false;
+  const std::uint64_t before = large_warm_bytes_;
+  trim_large_warm_locked(shortfall, dirty);
+  return before - large_warm_bytes_ >= shortfall;  // short if the platform refused a decommit
 }
 
 void AllocatorCore::trim_warm_slabs_locked(std::uint64_t bytes) noexcept {
@@ -644,10 +658,11 @@ void AllocatorCore::end_large_free(Slab* s, bool keep_warm, Heap* mine) noexcept
     const CountedLock lock(mutex_, counters_);
     const std::uint64_t now = monotonic_ns();  // under the lock: the cache stays in order of age
     const std::size_t dirty = larger(s->large_usable.load(std::memory_order_relaxed), seg->dirty_bytes);
+    const std::uint64_t held = large_warm_bytes_ + stashed_bytes_.load(std::memory_order_relaxed) +
+                               std::uint64_t{warm_excess_locked()} * SLAB_SIZE;
+    const std::uint64_t bound = std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_;
     if (registry_current_generation(s->id) < HANDLE_GEN_MASK &&
-        large_warm_bytes_ + stashed_bytes_.load(std::memory_order_relaxed) + dirty +
-                std::uint64_t{warm_excess_locked()} * SLAB_SIZE <=
-            std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_) {
+        (held + dirty <= bound || make_way_locked(dirty, held, bound))) {
       // seq_cst: the freer's half of the pin protocol; a validation that saw the
       // block live holds a pin the next taker sees (LargeSpanCache::take_from).
       s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
