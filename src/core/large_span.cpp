@@ -606,7 +606,10 @@ void AllocatorCore::trim_large_warm_locked(std::uint64_t bytes, std::size_t abov
 
 bool AllocatorCore::make_way_locked(std::size_t dirty, std::uint64_t held, std::uint64_t bound) noexcept {
   if (dirty > bound) return false;
-  const std::uint64_t shortfall = held + dirty - bound;
+  // In whole pages: the bound is any byte count (TSLAB_LARGE_RETAIN), while
+  // every span's dirty bytes, and so every tail taken below, are whole pages.
+  std::uint64_t shortfall = 0;
+  if (!round_up_checked(held + dirty - bound, platform_.page_size(), &shortfall)) return false;
   std::uint64_t room = 0;  // what the larger spans could give
   large_cache_.for_each_oldest_first([&](SegmentHeader* seg) {
     if (seg->dirty_bytes > dirty) room += seg->dirty_bytes - dirty;
