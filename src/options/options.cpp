@@ -28,6 +28,7 @@
 #include <cstring>
 #include <thread>
 
+#include "options/diagnostic_write.h"
 #include "tslab/options.h"
 
 namespace tslab::detail {
@@ -36,17 +37,14 @@ namespace {
 constexpr std::size_t ERROR_SIZE = 256;  // one row's message, escaped value included
 
 // "tslab: <error>" on stderr with write(2), not stdio: this runs inside the first
-// malloc. Not a cancellation point (see platform/no_cancel.h, a layer above).
+// malloc (options/diagnostic_write.h: not a cancellation point, no SIGPIPE).
 void report_bad_value(const char* error) noexcept {
   char line[sizeof "tslab: " + ERROR_SIZE];  // the prefix, a whole message, the newline
   std::size_t n = 0;
   for (const char* c = "tslab: "; *c != '\0';) line[n++] = *c++;
   for (const char* c = error; *c != '\0' && n + 2 < sizeof line;) line[n++] = *c++;
   line[n++] = '\n';
-  int previous = 0;
-  ::pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &previous);
-  [[maybe_unused]] const ssize_t written = ::write(STDERR_FILENO, line, n);
-  ::pthread_setcancelstate(previous, nullptr);
+  write_diagnostic(STDERR_FILENO, line, n);
 }
 
 enum class Kind : std::uint8_t { boolean, uint, size, overflow, bad_free };

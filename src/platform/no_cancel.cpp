@@ -2,11 +2,11 @@
 #include "platform/no_cancel.h"
 
 #include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
+
+#include "options/diagnostic_write.h"
 
 namespace tslab::detail {
 
@@ -16,63 +16,7 @@ CancellationDisabled::CancellationDisabled() noexcept : previous_(PTHREAD_CANCEL
 
 CancellationDisabled::~CancellationDisabled() { ::pthread_setcancelstate(previous_, nullptr); }
 
-namespace {
-
-// SIGPIPE held back from the calling thread while it lives. A write to a pipe
-// or socket nobody reads raises SIGPIPE at the writer, and its default action
-// ends the process: a diagnostic tslab writes (a bad free's line, a report at
-// exit) must not be what kills a program that would otherwise go on. The
-// signal the held writes raised, and only it, is taken back before the mask
-// is restored: one already pending stays pending, and one raised while
-// SIGPIPE is ignored never was.
-class SigpipeHeld {
- public:
-  SigpipeHeld() noexcept {
-    ::sigemptyset(&pipe_);
-    ::sigaddset(&pipe_, SIGPIPE);
-    ::pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
-    sigset_t pending;
-    ::sigemptyset(&pending);
-    ::sigpending(&pending);
-    pending_before_ = ::sigismember(&pending, SIGPIPE) == 1;
-  }
-  ~SigpipeHeld() {
-    if (broken_ && !pending_before_) {
-      const timespec no_wait{};
-      while (::sigtimedwait(&pipe_, nullptr, &no_wait) < 0 && errno == EINTR) {
-      }
-    }
-    ::pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
-  }
-  SigpipeHeld(const SigpipeHeld&) = delete;
-  SigpipeHeld& operator=(const SigpipeHeld&) = delete;
-
-  void saw_broken_pipe() noexcept { broken_ = true; }
-
- private:
-  sigset_t pipe_;
-  sigset_t previous_;
-  bool pending_before_ = false;
-  bool broken_ = false;
-};
-
-}  // namespace
-
-void write_fd(int fd, const char* text, std::size_t size) noexcept {
-  const CancellationDisabled no_cancel;
-  const int saved = errno;  // a diagnostic leaves the caller's errno as it was
-  {
-    SigpipeHeld no_sigpipe;
-    for (std::size_t done = 0; done < size;) {
-      const ssize_t n = ::write(fd, text + done, size - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && errno == EPIPE) no_sigpipe.saw_broken_pipe();
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-  }  // the signal taken back, if raised, before errno is restored
-  errno = saved;
-}
+void write_fd(int fd, const char* text, std::size_t size) noexcept { write_diagnostic(fd, text, size); }
 
 void write_stderr(const char* text, std::size_t size) noexcept { write_fd(STDERR_FILENO, text, size); }
 

@@ -29,8 +29,8 @@ class CancellationDisabled {
 
 // Writes all of text[0, size) to `fd` with write(2): no allocation, no stdio
 // lock, not a cancellation point, and no SIGPIPE if nobody reads the pipe
-// (the calling thread's signal mask and pending signals are left as they
-// were). Gives up quietly if the descriptor refuses.
+// (options/diagnostic_write.h, which the options' own report uses too).
+// Gives up quietly if the descriptor refuses.
 void write_fd(int fd, const char* text, std::size_t size) noexcept;
 // The same to stderr.
 void write_stderr(const char* text, std::size_t size) noexcept;
