@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "platform/no_cancel.h"
+
 // libstdc++'s functions by their mangled names, weak: null without it.
 extern "C" {
 [[gnu::weak]] tslab::detail::NewHandler tslab_rt_get_new_handler() __asm__("_ZSt15get_new_handlerv");
@@ -32,7 +34,7 @@ Fn find(Fn bound, const char* name) noexcept {
   char line[160] = "tslab: ";
   std::strncat(line, what, sizeof line - 40);
   std::strncat(line, ", and no C++ runtime to throw it\n", sizeof line - std::strlen(line) - 1);
-  [[maybe_unused]] const ssize_t n = ::write(2, line, std::strlen(line));
+  write_stderr(line);  // no SIGPIPE first: the process ends by the abort, as it says
   std::abort();
 }
 
