@@ -292,7 +292,7 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
   s->era = era;
   s->open_era = epochs_.open_era_word(epoch);
   s->handle_base = handle_encode(registry_current_generation(s->id), s->id, 0);
-  s->settled_dirty = &settled_dirty_[epoch];
+  s->unsettled_stack = &unsettled_head_;
   SlabChain::push(epoch_slabs_[epoch], s);
   s->heap.store(&heap, std::memory_order_release);
   // Linearization point of a slab: from here its blocks resolve, for its owner only

@@ -235,6 +235,9 @@ class AllocatorCore final : public SlabSource {
   // Cached spans looked at so far by large allocations: a few per allocation,
   // however many spans are cached (core/large_span_cache.h).
   std::uint64_t large_cache_visits() const noexcept;
+  // Settled slabs the sweeps of closes looked at since the allocator was made
+  // (core/settled_slabs.cpp; a test reads it on a quiescent allocator).
+  std::uint64_t settled_slabs_swept() const noexcept { return settled_swept_; }
   // Reservation bytes the cache of free large spans keeps at most (core/span_release.cpp).
   static constexpr std::uint64_t MAX_CACHED_RESERVATION = std::uint64_t{1} << 30;
   // Free spans the cache keeps at most, whatever their size: as many as 1 GiB held
@@ -539,10 +542,12 @@ class AllocatorCore final : public SlabSource {
   //     mark, once its free pages went back).
   void try_settle_begin(Slab* s) noexcept;
   void try_settle_end(Slab* s, std::uint32_t live) noexcept;
-  // Takes the slabs freed into since they settled back to the slot's walked list.
-  void sweep_settled_locked(std::uint32_t epoch) noexcept;
+  // Takes the slabs freed into since they settled (the unsettled stack) back to
+  // their slots' walked lists.
+  void sweep_unsettled_locked() noexcept;
   // In a fork's child: a thread that vanished in the middle of a free may have
-  // changed a settled slab without unsettling it, so every one is looked at again.
+  // changed a settled slab without unsettling it, or stopped half-way through
+  // its push, so the stack is made empty and every settled slab walked again.
   void unsettle_all_after_fork() noexcept;
   // Removes a slab from whichever list of its slot it is on.
   void unlink_epoch_slab_locked(Slab* s) noexcept;
@@ -794,11 +799,13 @@ class AllocatorCore final : public SlabSource {
   // Every slab in use, per epoch slot (any activation), and the pool of recycled
   // slabs (pages decommitted, generation moved on), linked through epoch_prev/next.
   Slab* epoch_slabs_[SLAB_MAX_EPOCH_COUNT] = {};
-  // Per slot, the settled slabs (taken off epoch_slabs_), the drain report's
-  // share of them, and how many left the settled state since the last sweep.
+  // Per slot, the settled slabs (taken off epoch_slabs_) and the drain report's
+  // share of them; and the stack of settled slabs freed into since the last
+  // sweep, pushed by any thread (Slab::unsettle), taken whole under the lock.
   Slab* settled_slabs_[SLAB_MAX_EPOCH_COUNT] = {};
   ClosePins settled_pins_[SLAB_MAX_EPOCH_COUNT] = {};
-  std::atomic<std::uint32_t> settled_dirty_[SLAB_MAX_EPOCH_COUNT] = {};
+  std::atomic<Slab*> unsettled_head_{nullptr};
+  std::uint64_t settled_swept_ = 0;  // settled_slabs_swept()
   Slab* free_slabs_ = nullptr;
   Slab* warm_slabs_ = nullptr;             // pooled with pages committed (the warm reserve)
   std::uint32_t warm_count_ = 0;           // slabs on warm_slabs_

@@ -150,10 +150,12 @@ TslabError AllocatorCore::free_block(const BlockRef& ref, void* p, bool keep_war
     const TslabError e = s->free_local(ref.slot, [&] { mine->link_free_block(s, p); });
     if (e != TSLAB_OK) return e;
     mine->note_freed(s);
-    if (era == epochs_.open_era(epoch))
+    if (era == epochs_.open_era(epoch)) {
       mine->publish_free_block(s, p);
-    else
+    } else {
+      mine->unsettled(s);
       return_if_empty(s, era);
+    }
     return e;
   }
   return free_remote_slot(s, owner, ref.slot, era, epoch);
@@ -305,6 +307,7 @@ void* AllocatorCore::end_moved_block(void* p, void* q) noexcept {
 
 TslabError AllocatorCore::freed_into_closed(Heap* heap, Slab* s, std::uint64_t era, bool emptied) noexcept {
   if (emptied) heap->slab_emptied(s);  // in free_block's order: the count, then the pages
+  heap->unsettled(s);
   return_if_empty(s, era);
   return TSLAB_OK;
 }

@@ -118,6 +118,7 @@ void check_counted_empty(const Heap& h, Reporter& r) {
       counted += s->reclaim_bytes != 0;
   }
   for (const Slab* s = h.retired().front(); s != nullptr; s = s->next) counted += s->reclaim_bytes != 0;
+  for (const Slab* s = h.settled().front(); s != nullptr; s = s->next) counted += s->reclaim_bytes != 0;
   if (counted != h.counted_empty())
     r.fail("heap counts %u reclaimable slabs, its slabs say %u", h.counted_empty(), counted);
 }
@@ -156,6 +157,20 @@ void check_reclaim_counts(const Heap& h, const EpochRing& epochs, Reporter& r) {
   }
 }
 
+// The small segment whose headers hold `s`, found without reading `s`.
+const SegmentHeader* segment_holding(const SegmentHeader* reservations, const Slab* s) {
+  for (const SegmentHeader* seg = reservations; seg != nullptr; seg = seg->next)
+    if (seg->kind == SlabKind::small && s >= seg->slabs && s < seg->slabs + seg->slab_count) return seg;
+  return nullptr;
+}
+
+// Whether `s` is on a chain linked through epoch_next (the deferred slabs).
+bool on_chain(const Slab* chain, const Slab* s) {
+  for (const Slab* d = chain; d != nullptr; d = d->epoch_next)
+    if (d == s) return true;
+  return false;
+}
+
 // The remote-free queues (Heap::notify_remote): every slab whose queued flag is
 // set is on exactly one heap's queue, and every entry names a slab that is set,
 // awake, owned by that heap and not in the pool (a slab leaves its life only
@@ -173,16 +188,8 @@ void check_remote_queues(const SegmentHeader* reservations, const Heap* heaps, c
     for (std::uint32_t i = 0; i < seg->slab_count; ++i)
       flagged += seg->slabs[i].remote_queued.load(std::memory_order_relaxed);
   }
-  const auto segment_of = [reservations](const Slab* s) -> const SegmentHeader* {
-    for (const SegmentHeader* seg = reservations; seg != nullptr; seg = seg->next)
-      if (seg->kind == SlabKind::small && s >= seg->slabs && s < seg->slabs + seg->slab_count) return seg;
-    return nullptr;
-  };
-  const auto is_deferred = [deferred](const Slab* s) {
-    for (const Slab* d = deferred; d != nullptr; d = d->epoch_next)
-      if (d == s) return true;
-    return false;
-  };
+  const auto segment_of = [reservations](const Slab* s) { return segment_holding(reservations, s); };
+  const auto is_deferred = [deferred](const Slab* s) { return on_chain(deferred, s); };
   std::size_t entries = 0;
   for (const Heap* h = heaps; h != nullptr && r.ok(); h = h->next_all) {
     for (const Slab* s = h->remote_queue_front(); s != nullptr && r.ok(); s = s->remote_next) {
@@ -210,6 +217,37 @@ void check_remote_queues(const SegmentHeader* reservations, const Heap* heaps, c
   if (r.ok() && entries != flagged)
     r.fail("%zu slabs flagged as queued for remote frees, %zu queue entries: an entry is lost or doubled",
            flagged, entries);
+}
+
+// The unsettled stack (Slab::unsettle): every slab whose flag is set is on it
+// once, and every entry is an awake slab in use, or recycled with its pool
+// entry waiting (`deferred`). A slab twice on it makes it a cycle, caught by
+// the length bound.
+void check_unsettled_stack(const SegmentHeader* reservations, const Slab* head, const Slab* deferred,
+                           Reporter& r) {
+  std::size_t flagged = 0, slabs = 0;
+  for (const SegmentHeader* seg = reservations; seg != nullptr; seg = seg->next) {
+    if (seg->kind != SlabKind::small) continue;
+    slabs += seg->slab_count;
+    if (seg->dormant) continue;
+    for (std::uint32_t i = 0; i < seg->slab_count; ++i)
+      flagged += seg->slabs[i].unsettle_queued.load(std::memory_order_relaxed);
+  }
+  std::size_t entries = 0;
+  for (const Slab* s = head; s != nullptr && r.ok(); s = s->unsettled_next) {
+    const SegmentHeader* seg = segment_holding(reservations, s);
+    if (++entries > slabs)
+      r.fail("the unsettled stack is longer than the slabs there are (a cycle)");
+    else if (seg == nullptr || seg->dormant)
+      r.fail("the unsettled stack holds %p, not a slab of an awake segment", static_cast<const void*>(s));
+    else if (!s->unsettle_queued.load(std::memory_order_relaxed))
+      r.fail("slab %u: on the unsettled stack without its flag", s->id);
+    else if (s->state.load(std::memory_order_relaxed) != SLAB_IN_USE && !on_chain(deferred, s))
+      r.fail("slab %u: on the unsettled stack but in the pool", s->id);
+  }
+  if (r.ok() && entries != flagged)
+    r.fail("%zu slabs flagged as unsettled, %zu stack entries: an entry is lost or doubled", flagged,
+           entries);
 }
 
 }  // namespace
@@ -351,10 +389,21 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
     }
     for (const Slab* s = h->retired().front(); s != nullptr && r.ok(); s = s->next, ++reachable)
       check_bin_slab(*s, h, 0, 0, SlabList::retired, r);
+    // A settled one is skipped by its owner's walks: it must not be empty unless
+    // the collection that brings it back is queued (Heap::unsettled).
+    for (const Slab* s = h->settled().front(); s != nullptr && r.ok(); s = s->next, ++reachable) {
+      check_bin_slab(*s, h, 0, 0, SlabList::settled, r);
+      if (r.ok() && s->era == epochs_.open_era(s->epoch))
+        r.fail("slab %u is listed settled, but its activation is open", s->id);
+      else if (r.ok() && s->is_empty_in_use() && !s->remote_queued.load(std::memory_order_relaxed))
+        r.fail("slab %u is listed settled and empty, with no collection queued to take it back", s->id);
+    }
     if (STATS_ENABLED) check_reclaim_counts(*h, epochs_, r);
     if (STATS_ENABLED && r.ok()) check_counted_empty(*h, r);
   }
   if (r.ok()) check_remote_queues(reservations_, heaps_, deferred_, r);
+  if (r.ok())
+    check_unsettled_stack(reservations_, unsettled_head_.load(std::memory_order_acquire), deferred_, r);
   if (r.ok() && reachable != live_slabs)
     r.fail("%zu live slabs but %zu reachable from heaps: a slab is lost or listed twice", live_slabs,
            reachable);
@@ -366,7 +415,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       if (s.state.load(std::memory_order_relaxed) != SLAB_IN_USE || owned_by_orphan(s)) continue;
       const std::uint32_t allocated = allocated_bits(s);
       const std::uint32_t carved = s.carved.load(std::memory_order_relaxed);
-      if (s.list == SlabList::retired) {
+      if (s.list == SlabList::retired || s.list == SlabList::settled) {
         if (s.check_mark != 0) r.fail("retired slab %u still has %u listed blocks", s.id, s.check_mark);
         continue;
       }

@@ -207,6 +207,10 @@ void AllocatorCore::end_hand_back_grace() noexcept {
 
 void AllocatorCore::finish_recycle_locked(Slab* s, bool retain) noexcept {
   SegmentHeader* seg = segment_map_lookup(s->start);
+  // Off the unsettled stack before the pool, where its metadata may go back with
+  // its segment (make_dormant_locked). Its push is over: the freer that pushed
+  // it held its pin until after (still_reached).
+  if (s->unsettle_queued.load(std::memory_order_acquire)) sweep_unsettled_locked();
   // Quiescence point of the slab: it is empty, unreachable and unpinned, so no
   // valid handle names it; old handles read STALE from here (seed 000, bug 2).
   // A slab whose id has no generation left is retired: never used again, so no
@@ -406,7 +410,7 @@ std::uint32_t AllocatorCore::reclaim_closed_locked(std::uint32_t epoch, std::uin
   constexpr std::uint32_t BATCH = 64;
   Slab* batch[BATCH];
   std::uint32_t n = 0, scanned = 0, returned = 0, waiting = 0;
-  sweep_settled_locked(epoch);
+  sweep_unsettled_locked();
   const ClosePins settled = settled_pins_[epoch];  // those that settle in this walk count in it
   for (Slab *s = epoch_slabs_[epoch], *next = nullptr; s != nullptr; s = next) {
     next = s->epoch_next;

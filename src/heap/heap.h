@@ -147,6 +147,7 @@ class Heap {
     return (epochs_used_[e / 64].load(std::memory_order_relaxed) >> (e % 64)) & 1u;
   }
   const SlabQueue& retired() const noexcept { return retired_; }
+  const SlabQueue& settled() const noexcept { return settled_; }
   const HeapClassCounters& counters(std::uint32_t cls) const noexcept { return counters_[cls]; }
   const ReclaimCount& reclaim(std::uint32_t bin_index) const noexcept { return reclaim_[bin_index]; }
   // The invariant checker: how many slabs this heap counts as reclaimable.
@@ -157,6 +158,9 @@ class Heap {
   // Hand-backs that left a bin's spare slabs in place rather than walk its whole
   // free list (take_empty_of_open_bin; owner, as above).
   std::uint64_t spare_walks_given_up() const noexcept { return spare_walks_given_up_; }
+  // Slabs of closed activations the walks for empty slabs looked at
+  // (take_empty_slabs), since the heap was made (owner, as above).
+  std::uint64_t retired_slabs_examined() const noexcept { return retired_examined_; }
 
   // Owner: a slab of this heap reached 0 live blocks (it starts counting as
   // reclaimable) / left 0 (uncount). Cold: called only at those steps.
@@ -190,6 +194,16 @@ class Heap {
 #else
     (void)s, (void)n;
 #endif
+  }
+
+  // Owner: the bitmap of a closed activation's slab changed (a free into it, the
+  // owner's own or one it collected). One it listed as settled goes back to the
+  // retired slabs its walks look at (take_empty_slabs).
+  void unsettled(Slab* s) noexcept {
+    if (s->list != SlabList::settled) return;
+    settled_.remove(s);
+    retired_.push_front(s);
+    s->list = SlabList::retired;
   }
 
   // Owner: allocation slow path for a bin whose epoch is open with `open_era`.
@@ -363,6 +377,11 @@ class Heap {
   HotBin* hot_ = nullptr;
   BinLists* lists_ = nullptr;
   SlabQueue retired_;  // slabs of superseded eras, still freeable
+  // Retired slabs a close settled (Slab::settled), which the owner's walks skip
+  // until their bitmap changes: each change reaches the owner, as its own free
+  // (Heap::unsettled) or its collection of another thread's (Heap::collect),
+  // and takes the slab back to retired_.
+  SlabQueue settled_;
   std::atomic<Slab*> remote_head_{nullptr};
   std::uint64_t closes_seen_ = 0;  // SlabSource::close_count() at the last catch-up
   HeapClassCounters counters_[NUM_CLASSES];
@@ -374,6 +393,7 @@ class Heap {
   std::uint32_t counted_empty_ = 0;
   std::uint32_t spare_floor_ = 0;
   std::uint64_t spare_examined_ = 0;
+  std::uint64_t retired_examined_ = 0;
   std::uint64_t spare_walks_given_up_ = 0;
   static constexpr std::uint32_t SPARE_SLACK = 2;
   // Slabs (4 MiB) emptied since the last look that make a slow path look again,

@@ -50,7 +50,7 @@ struct BitPair {
 };
 
 enum class SlabKind : std::uint8_t { small, large };
-enum class SlabList : std::uint8_t { none, bin, retired };
+enum class SlabList : std::uint8_t { none, bin, retired, settled };
 enum SlabState : std::uint8_t { SLAB_UNUSED = 0, SLAB_IN_USE = 1 };
 enum SettleState : std::uint8_t { SETTLE_NONE = 0, SETTLE_TRYING = 1, SETTLE_DONE = 2 };
 
@@ -132,8 +132,8 @@ struct Slab {
   // the allocator lock marks it TRYING before it reads the bitmap and DONE if it
   // settles; the next change to its bitmap (a free, its owner's collection of
   // remote frees), from any thread, makes it NONE, after which the slot's next
-  // close looks at it again. On the line the owner's walk of its retired slabs
-  // reads anyway (Heap::take_empty_slabs).
+  // close looks at it again. Its owner's walk of retired slabs moves a DONE one
+  // to its heap's settled list (Heap::take_empty_slabs).
   std::atomic<std::uint8_t> settled{SETTLE_NONE};
   // The owner's fields of a slab's 1 <-> 0 live steps (Heap::slab_emptied,
   // Heap::uncount), on the line of the bin links they also touch, so that the
@@ -231,17 +231,32 @@ struct Slab {
   bool settled_listed = false;
   std::uint16_t settled_live = 0;
   std::uint8_t settled_pages = 0;
-  // The settled slabs of its slot that left that state since the slot's last
-  // sweep: a count in the allocator, set with `epoch`.
-  std::atomic<std::uint32_t>* settled_dirty = nullptr;
+  // On its allocator's stack of slabs that left the settled state, which the
+  // next close takes back to their slots' walked lists (at most once there).
+  std::atomic<bool> unsettle_queued{false};
+  // That stack's head in the allocator, set when the slab is taken into use, and
+  // the link, written by the single pusher that won unsettle_queued.
+  std::atomic<Slab*>* unsettled_stack = nullptr;
+  Slab* unsettled_next = nullptr;
   // After a change to the bitmap of a closed activation's slab, by a thread that
   // keeps it from being recycled meanwhile (its owner, or a freer holding its
   // pin): settled no more. Every write of the flag is a read-modify-write, so
   // that the close that settles the slab next reads the last one and sees the
-  // change (release to acquire through the flag's release sequence).
+  // change (release to acquire through the flag's release sequence). A slab
+  // that was settled goes on the allocator's stack, unless it is there already
+  // (core/settled_slabs.cpp).
   void unsettle() {
-    if (settled.exchange(SETTLE_NONE, std::memory_order_acq_rel) == SETTLE_DONE && settled_dirty != nullptr)
-      settled_dirty->fetch_add(1, std::memory_order_release);
+    if (settled.exchange(SETTLE_NONE, std::memory_order_acq_rel) != SETTLE_DONE || unsettled_stack == nullptr)
+      return;
+    // The exchange after the change of state: a sweep whose own exchange of the
+    // flag reads this one sees the state NONE (sweep_unsettled_locked).
+    if (unsettle_queued.exchange(true, std::memory_order_acq_rel)) return;
+    Slab* head = unsettled_stack->load(std::memory_order_relaxed);
+    do {
+      unsettled_next = head;
+      // Linearization point of the push: release publishes the link.
+    } while (!unsettled_stack->compare_exchange_weak(head, this, std::memory_order_release,
+                                                     std::memory_order_relaxed));
   }
   bool is_settled() const { return settled.load(std::memory_order_relaxed) == SETTLE_DONE; }
 
