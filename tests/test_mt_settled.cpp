@@ -133,4 +133,70 @@ TEST(MtSettled, FreesIntoSettledSlabsRaceClosesThatSettleThem) {
   }
 }
 
+// Settled slabs emptied by another thread's frees while closes of their slot
+// run and the owner walks for empty slabs: each such free pushes its slab on
+// the unsettled stack (Slab::unsettle) and queues it for the owner, whose
+// collection takes it back to the walk that recycles it; meanwhile closes
+// sweep the stack, and a slab recycled before a close swept it leaves the
+// stack first (finish_recycle_locked). Every slab must go back to the pool
+// exactly once, and the stack, its flags and the heap's lists must agree.
+TEST(MtSettled, SettledSlabsAnotherThreadEmptiesAreRecycledOnce) {
+  if (!tslab::detail::process_fence_init()) GTEST_SKIP() << "no process-wide fence: closed pages stay";
+  constexpr std::size_t SLABS = 48;
+  const std::size_t rounds = tslab_test::scaled(40);
+  for (std::size_t round = 0; round < rounds; ++round) {
+    tslab::Allocator a;
+    const tslab::EpochId scope = a.epoch_open(), other = a.epoch_open();
+    ASSERT_NE(scope, SLAB_NO_EPOCH);
+    ASSERT_NE(other, SLAB_NO_EPOCH);
+    std::vector<void*> blocks, survivors;  // survivors: one at the start of each slab
+    for (std::size_t i = 0; i < SLABS * (SLAB / BLOCK); ++i) {
+      blocks.push_back(a.allocate(BLOCK, scope));
+      ASSERT_NE(blocks.back(), nullptr);
+    }
+    for (void* p : blocks) {
+      if ((reinterpret_cast<std::uintptr_t>(p) & (SLAB - 1)) == 0) {
+        survivors.push_back(p);
+      } else {
+        ASSERT_EQ(a.deallocate(p), Error::ok);
+      }
+    }
+    ASSERT_EQ(survivors.size(), SLABS);
+    ASSERT_EQ(a.epoch_close(scope), Error::ok);
+    ASSERT_EQ(a.epoch_close(other), Error::ok);
+    const tslab::EpochId again = a.epoch_open();
+    ASSERT_EQ(again, scope);
+    ASSERT_EQ(a.epoch_close(again), Error::ok);  // they settle
+    a.collect();                                 // and leave the owner's walk
+    const tslab::GlobalStats before = tslab::stats(a);
+
+    std::atomic<bool> stop{false};
+    std::thread closer([&] {
+      while (!stop.load(std::memory_order_acquire)) {
+        const tslab::EpochId e = a.epoch_open();
+        if (e == SLAB_NO_EPOCH) continue;
+        EXPECT_EQ(a.epoch_close(e), Error::ok);
+      }
+    });
+    std::thread remote([&] {
+      for (void* p : survivors) {
+        EXPECT_EQ(a.deallocate(p), Error::ok);
+        std::this_thread::yield();
+      }
+    });
+    for (std::size_t i = 0; i < 4 * SLABS; ++i) {
+      a.collect();  // the owner's collection and walk, racing the frees and closes
+      std::this_thread::yield();
+    }
+    remote.join();
+    stop.store(true, std::memory_order_release);
+    closer.join();
+    a.collect();
+    const tslab::GlobalStats after = tslab::stats(a);
+    EXPECT_EQ(after.slabs_recycled_total - before.slabs_recycled_total, SLABS) << "round " << round;
+    EXPECT_EQ(after.slabs_partial + after.slabs_full + after.slabs_empty, 0u) << "round " << round;
+    EXPECT_ALLOCATOR_OK(a);
+  }
+}
+
 }  // namespace

@@ -126,6 +126,42 @@ TEST(SettledWalks, AnotherThreadsFreesIntoSettledSlabsCostOnlyTheSlabsTheyChange
   t.free_the_rest();
 }
 
+// A settled slab another thread empties is on the unsettled stack when its
+// owner recycles it, before any close swept the stack: it must leave the stack
+// before it enters the pool, where its segment's metadata may go back to the
+// OS with the link in it (the checker finds a pooled slab on the stack).
+TEST(SettledWalks, ASlabEmptiedWhileSettledLeavesTheUnsettledStackBeforeThePool) {
+  if (!td::process_fence_init()) GTEST_SKIP() << "no process-wide fence: closed pages stay, nothing settles";
+  Settled t;
+  ASSERT_NO_FATAL_FAILURE(t.build());
+  const tslab::GlobalStats before = tslab::stats(t.a);
+  for (std::size_t i = 0; i < ROUNDS; ++i) {
+    // On another thread, a close the owner has not caught up with, which
+    // sweeps the stack; then the free, which pushes the slab on it.
+    void* p = t.survivors.back();
+    t.survivors.pop_back();
+    std::thread([&] {
+      const tslab::EpochId e = t.a.epoch_open();
+      EXPECT_NE(e, SLAB_NO_EPOCH);
+      EXPECT_EQ(t.a.epoch_close(e), Error::ok);
+      EXPECT_EQ(t.a.deallocate(p), Error::ok);
+    }).join();
+    // The owner's next slow path (a bin of a new activation) catches up: it
+    // collects the free and recycles the emptied slab, with no close since.
+    // Another class than the slab's, so the pool keeps it.
+    const tslab::EpochId next = t.a.epoch_open();
+    ASSERT_NE(next, SLAB_NO_EPOCH);
+    void* q = t.a.allocate(4 * BLOCK, next);
+    ASSERT_NE(q, nullptr);
+    EXPECT_ALLOCATOR_OK(t.a);
+    ASSERT_EQ(t.a.deallocate(q), Error::ok);
+    ASSERT_EQ(t.a.epoch_close(next), Error::ok);
+  }
+  EXPECT_GE(tslab::stats(t.a).slabs_recycled_total - before.slabs_recycled_total, ROUNDS);
+  EXPECT_EQ(tslab::epoch_stats(t.a, t.scope).last_close_pinned_slabs, SLABS - ROUNDS);
+  t.free_the_rest();
+}
+
 // A change to a settled slab pushes it on the allocator's unsettled stack in
 // two steps (its flag, then the push), and a thread can vanish in a fork
 // between them. Simulated here: a settled slab whose flag is set but which is

@@ -2,12 +2,12 @@
 // what a lifetime scope per request costs (callgrind, time, page faults) under
 // libtslab-malloc.so: each request builds a std::map of 10-49 strings to
 // vectors and renders it into a string; one request in 8 leaves a survivor (a
-// 40-character string and a vector) in a global FIFO cache of 300 entries,
-// whose eviction frees the oldest. With SCOPED=1 each request runs inside
+// 40-character string and a vector) in a global FIFO cache of CACHE entries
+// (300 unless given), whose eviction frees the oldest. With SCOPED=1 each request runs inside
 // tslab_scope_begin / tslab_scope_end, looked up with dlsym, so the binary runs
 // unchanged under any allocator (it exits 2 if asked for scopes without them).
 //
-//   tslab_scope_loop REQUESTS SCOPED   prints the rendered bytes (the same for every allocator)
+//   tslab_scope_loop REQUESTS SCOPED [CACHE]   prints the rendered bytes (the same for every allocator)
 #include <dlfcn.h>
 
 #include <cstdint>
@@ -35,7 +35,7 @@ struct Random {
 };
 
 // One request; returns the size of what it rendered.
-std::size_t serve(Random& rng, int request, std::deque<Survivor*>& cache) {
+std::size_t serve(Random& rng, int request, std::deque<Survivor*>& cache, std::size_t cache_size) {
   std::map<std::string, std::vector<unsigned>> fields;
   const unsigned n = 10 + rng.next() % 40;
   for (unsigned i = 0; i < n; ++i)
@@ -50,7 +50,7 @@ std::size_t serve(Random& rng, int request, std::deque<Survivor*>& cache) {
   if (request % 8 == 0) {
     cache.push_back(
         new Survivor(out.substr(0, 40), std::vector<unsigned>(8, static_cast<unsigned>(request))));
-    if (cache.size() > 300) {
+    if (cache.size() > cache_size) {
       delete cache.front();
       cache.pop_front();
     }
@@ -61,10 +61,11 @@ std::size_t serve(Random& rng, int request, std::deque<Survivor*>& cache) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: %s REQUESTS SCOPED(0|1)\n", argv[0]);
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr, "usage: %s REQUESTS SCOPED(0|1) [CACHE]\n", argv[0]);
     return 1;
   }
+  const std::size_t cache_size = argc == 4 ? std::strtoul(argv[3], nullptr, 10) : 300;
   const int requests = std::atoi(argv[1]);
   const bool scoped = std::atoi(argv[2]) != 0;
   const auto begin = reinterpret_cast<ScopeBegin>(dlsym(RTLD_DEFAULT, "tslab_scope_begin"));
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
   std::uint64_t rendered = 0;
   for (int r = 0; r < requests; ++r) {
     if (scoped) begin("request");
-    rendered += serve(rng, r, cache);
+    rendered += serve(rng, r, cache, cache_size);
     if (scoped) end();
   }
   for (Survivor* s : cache) delete s;
