@@ -162,6 +162,41 @@ TEST(SettledWalks, ASlabEmptiedWhileSettledLeavesTheUnsettledStackBeforeThePool)
   t.free_the_rest();
 }
 
+// A signal handler that interrupts its thread's free between the two steps of
+// the push (the flag set, the push not made) and calls collect() recycles the
+// slab the free emptied: it must wait, as a pinned slab does, rather than enter
+// the pool and be pushed there when the free resumes. Simulated: the flag is set
+// as that free sets it; the free's resumption is a push made by hand.
+TEST(SettledWalks, ASlabWhosePushIsInFlightWaitsOutsideThePool) {
+  if (!td::process_fence_init()) GTEST_SKIP() << "no process-wide fence: closed pages stay, nothing settles";
+  Settled t;
+  ASSERT_NO_FATAL_FAILURE(t.build());
+  void* p = t.survivors.back();
+  t.survivors.pop_back();
+  td::Slab* s = td::small_slab_of(p);
+  ASSERT_EQ(s->settled.load(), td::SETTLE_DONE);
+  // The interrupted free's first steps: the slab unsettled, its flag taken.
+  s->settled.store(td::SETTLE_NONE);
+  s->unsettle_queued.store(true);
+  ASSERT_EQ(t.a.deallocate(p), Error::ok);  // (finds the slab unsettled already: no push)
+  const tslab::GlobalStats before = tslab::stats(t.a);
+  t.a.collect();  // the handler's collect(): the slab is empty and recycled
+  EXPECT_EQ(tslab::stats(t.a).slabs_recycled_total, before.slabs_recycled_total) << "it entered the pool";
+  // The free resumes: its push.
+  td::Slab* head = s->unsettled_stack->load();
+  do {
+    s->unsettled_next = head;
+  } while (!s->unsettled_stack->compare_exchange_weak(head, s));
+  EXPECT_ALLOCATOR_OK(t.a);
+  // The next close sweeps the stack; the next recycling pools the slab.
+  t.close_scope_again();
+  t.a.collect();
+  EXPECT_EQ(tslab::stats(t.a).slabs_recycled_total, before.slabs_recycled_total + 1);
+  EXPECT_FALSE(s->unsettle_queued.load());
+  EXPECT_ALLOCATOR_OK(t.a);
+  t.free_the_rest();
+}
+
 // A change to a settled slab pushes it on the allocator's unsettled stack in
 // two steps (its flag, then the push), and a thread can vanish in a fork
 // between them. Simulated here: a settled slab whose flag is set but which is

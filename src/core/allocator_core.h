@@ -493,7 +493,7 @@ class AllocatorCore final : public SlabSource {
   // (HAND_BACK_GRACE_NS). Lock held.
   void release_warm_decayed_locked() noexcept;
   void retry_deferred_locked() noexcept;
-  static bool still_reached(const Slab* s) noexcept;
+  bool still_reached(Slab* s) noexcept;
   void unlink_pooled_locked(Slab* s) noexcept;
   void make_dormant_locked(SegmentHeader* seg) noexcept;
   void wake_dormant_locked() noexcept;

@@ -101,7 +101,7 @@ void AllocatorCore::recycle_slab_locked(Slab* s, bool retain) noexcept {
   finish_recycle_locked(s, retain);
 }
 
-bool AllocatorCore::still_reached(const Slab* s) noexcept {
+bool AllocatorCore::still_reached(Slab* s) noexcept {
   // A slab enters the pool only when nothing outside the lock reaches it: no
   // validation holds a pin, and no heap's remote-free queue holds an entry whose
   // link would be read from it (a pooled slab's metadata pages may go back with
@@ -110,8 +110,17 @@ bool AllocatorCore::still_reached(const Slab* s) noexcept {
   // unpin's release sequence) shows that flag; a free that pins later sees the
   // slab UNUSED and queues nothing. The owner's drain clears the flag
   // (Heap::drain_remote) and its next recycling or collect() retries.
-  return segment_map_lookup(s->start)->pins_of(s).load(std::memory_order_seq_cst) != 0 ||
-         s->remote_queued.load(std::memory_order_seq_cst);
+  if (segment_map_lookup(s->start)->pins_of(s).load(std::memory_order_seq_cst) != 0 ||
+      s->remote_queued.load(std::memory_order_seq_cst))
+    return true;
+  // Nor the unsettled stack (Slab::unsettle), for the same reason: a slab on it
+  // leaves it here. A remote freer that pushed it held its pin until after the
+  // push, and the owner's own push is over, unless a signal handler on its
+  // thread interrupted it and ended up here (the flag set, the push not made):
+  // then the slab waits, as a pinned one does.
+  if (!s->unsettle_queued.load(std::memory_order_acquire)) return false;
+  sweep_unsettled_locked();
+  return s->unsettle_queued.load(std::memory_order_acquire);
 }
 
 void AllocatorCore::retry_deferred_locked() noexcept {
@@ -207,10 +216,6 @@ void AllocatorCore::end_hand_back_grace() noexcept {
 
 void AllocatorCore::finish_recycle_locked(Slab* s, bool retain) noexcept {
   SegmentHeader* seg = segment_map_lookup(s->start);
-  // Off the unsettled stack before the pool, where its metadata may go back with
-  // its segment (make_dormant_locked). Its push is over: the freer that pushed
-  // it held its pin until after (still_reached).
-  if (s->unsettle_queued.load(std::memory_order_acquire)) sweep_unsettled_locked();
   // Quiescence point of the slab: it is empty, unreachable and unpinned, so no
   // valid handle names it; old handles read STALE from here (seed 000, bug 2).
   // A slab whose id has no generation left is retired: never used again, so no
