@@ -5,6 +5,7 @@
 // and that blocks up to the largest size class share slabs: a span of its own
 // costs a 4 MiB-aligned reservation and a page-table page per block.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -15,8 +16,10 @@
 #include <vector>
 
 #include "core/allocator_core.h"
+#include "segment/segment_map.h"
 #include "slab_stats.h"
 #include "tslab/platform.hpp"
+#include "tslab/stats.hpp"
 #include "tslab/tslab.hpp"
 
 namespace {
@@ -204,6 +207,81 @@ TEST(AddressSpace, BuffersGrownAndFreedOverAndOverReuseTheirAddresses) {
   // A round's buffers take about 64 MiB of addresses (each reservation twice its
   // block): 16 segments, and room for where they land from round to round.
   EXPECT_LE(segments.size(), 100u) << "buffers at " << segments.size() << " addresses";
+}
+
+// collect() gives back the ranges of segments whose slabs are all free
+// (dormant), and a segment takes its range back at the same address when it
+// is needed again. If another mapping took that range meanwhile, the segment
+// stays out of use for good: its old pointers are no allocator's and leave the
+// other mapping alone, its old handles are stale, and new segments serve.
+TEST(AddressSpace, ADormantSegmentTakesItsRangeBackOrIsNeverUsedAgain) {
+  constexpr std::size_t BLOCK = 1024, PER_SEGMENT = (std::size_t{4} << 20) / BLOCK;
+  tslab::Allocator a;
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < 3 * PER_SEGMENT; ++i) {
+    blocks.push_back(a.allocate(BLOCK));
+    ASSERT_NE(blocks.back(), nullptr);
+  }
+  void* old = blocks.front();
+  const tslab::Handle handle = a.ptr_to_handle(old);
+  ASSERT_NE(handle, 0u);
+  const tslab::detail::SegmentHeader* seg = tslab::detail::segment_map_lookup(old);
+  ASSERT_NE(seg, nullptr);
+  const std::uintptr_t base = seg->base;
+  const std::uint64_t reserved = tslab::stats(a).reserved_bytes;
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+  blocks.clear();
+  a.collect();
+  ASSERT_TRUE(seg->dormant);
+  ASSERT_TRUE(seg->released) << "a dormant segment kept its range through collect()";
+  EXPECT_EQ(tslab::detail::segment_map_lookup(old), nullptr);
+  EXPECT_LE(tslab::stats(a).reserved_bytes + (std::uint64_t{4} << 20), reserved);
+
+  // Needed again: the segment takes its range back where it was.
+  for (std::size_t i = 0; i < 3 * PER_SEGMENT; ++i) {
+    blocks.push_back(a.allocate(BLOCK));
+    ASSERT_NE(blocks.back(), nullptr);
+  }
+  EXPECT_FALSE(seg->dormant || seg->released);
+  EXPECT_EQ(tslab::detail::segment_map_lookup(old), seg);
+  EXPECT_EQ(std::count_if(blocks.begin(), blocks.end(),
+                          [&](void* p) {
+                            const auto at = reinterpret_cast<std::uintptr_t>(p);
+                            return at >= base && at < base + (std::size_t{4} << 20);
+                          }),
+            static_cast<std::ptrdiff_t>(PER_SEGMENT - (std::size_t{4} << 20) % BLOCK))
+      << "the segment's blocks are back in its range";
+  EXPECT_EQ(a.free_handle(handle), tslab::Error::stale_handle);
+  EXPECT_TRUE(a.check().ok);
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+  blocks.clear();
+  a.collect();
+  ASSERT_TRUE(seg->dormant && seg->released);
+
+  // Another mapping takes the range.
+  void* other = ::mmap(reinterpret_cast<void*>(base), std::size_t{4} << 20, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(other, MAP_FAILED);
+  if (other != reinterpret_cast<void*>(base)) {
+    ::munmap(other, std::size_t{4} << 20);
+    GTEST_SKIP() << "the kernel placed the mapping elsewhere";
+  }
+  std::memset(other, 7, std::size_t{4} << 20);
+  for (std::size_t i = 0; i < 3 * PER_SEGMENT; ++i) {
+    blocks.push_back(a.allocate(BLOCK));
+    ASSERT_NE(blocks.back(), nullptr);
+    const auto at = reinterpret_cast<std::uintptr_t>(blocks.back());
+    ASSERT_FALSE(at >= base && at < base + (std::size_t{4} << 20)) << "a block in the other mapping";
+  }
+  EXPECT_TRUE(seg->dormant && seg->released);
+  EXPECT_NE(a.deallocate(old), tslab::Error::ok);
+  EXPECT_EQ(a.free_handle(handle), tslab::Error::stale_handle);
+  EXPECT_EQ(static_cast<unsigned char*>(other)[0], 7);
+  EXPECT_EQ(static_cast<unsigned char*>(other)[(std::size_t{4} << 20) - 1], 7);
+  EXPECT_TRUE(a.check().ok);
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+  EXPECT_TRUE(a.check().ok);
+  ::munmap(other, std::size_t{4} << 20);
 }
 
 }  // namespace

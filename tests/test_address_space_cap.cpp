@@ -203,6 +203,42 @@ void small_blocks_after_large_ones_freed(std::size_t big) {
   slab_allocator_free(alloc);
 }
 
+// Blocks of 4 MiB until the cap refuses one, all freed; small blocks until
+// refused, all freed and collected (their segments' slabs all go back to the
+// pool: the segments go dormant); then blocks of 4 MiB again: as many fit as
+// the first time, and then as many small blocks. Before, a dormant segment kept
+// its 4 MiB range for good: no block of 4 MiB fitted where 61 had.
+void large_blocks_after_small_ones_freed() {
+  std::vector<LiveBlock> live;
+  live.reserve(200000);  // before the cap: the vector's own memory is not the allocator's
+  tslab_test::cap_address_space(256 * MiB);
+  SlabAllocator* alloc = slab_allocator_create();
+  CHILD_CHECK(alloc != nullptr, "allocator created under a cap: %s", slab_error_string(slab_last_error()));
+  fill_until_refused(alloc, 4 * MiB, live);
+  const std::size_t large_first = live.size();
+  CHILD_CHECK(large_first >= 32, "only %zu blocks of 4 MiB under a cap of VmSize + 256 MiB", large_first);
+  free_blocks(alloc, live);
+  fill_until_refused(alloc, 2000, live);
+  const std::size_t small_first = live.size();
+  free_blocks(alloc, live);
+  slab_collect(alloc);
+  fill_until_refused(alloc, 4 * MiB, live);
+  CHILD_CHECK(live.size() >= large_first * 9 / 10,
+              "%zu blocks of 4 MiB after the small ones were freed, %zu before", live.size(), large_first);
+  free_blocks(alloc, live);
+  fill_until_refused(alloc, 2000, live);
+  CHILD_CHECK(live.size() >= small_first * 9 / 10,
+              "%zu blocks of 2,000 bytes after the large ones were freed, %zu before", live.size(),
+              small_first);
+  free_blocks(alloc, live);
+  check_slab_allocator(alloc, "at the end");
+  slab_allocator_free(alloc);
+}
+
+TEST(AddressSpaceCap, LargeBlocksAfterFreedSmallOnesFitAsManyAsBefore) {
+  tslab_test::expect_capped_child_passes(large_blocks_after_small_ones_freed);
+}
+
 TEST(AddressSpaceCap, SmallBlocksAfterFreedLargeOnesFitAsManyAsBefore) {
   tslab_test::expect_capped_child_passes([] { small_blocks_after_large_ones_freed(MiB); });
   tslab_test::expect_capped_child_passes([] { small_blocks_after_large_ones_freed(3 * MiB); });

@@ -39,6 +39,11 @@
 //                             one byte of `pages`, bit 0 set if the page is
 //                             resident now. Returns false if not known (the
 //                             default), and the caller assumes every page is.
+//   reserve_at(p, size)       optional: reserve() of exactly [p, p + size), a
+//                             range an earlier reserve() returned and release()
+//                             gave back; nullptr if it cannot be had there (the
+//                             default: never). A segment whose range went back
+//                             for want of address space takes it again this way.
 //
 // Usable from C++17; the compile-time check of the contract (PlatformImpl) is
 // there only from C++20 on.
@@ -72,6 +77,10 @@ class Platform {
   virtual bool resident_pages(const void* p, std::size_t size, unsigned char* pages) const noexcept {
     (void)p, (void)size, (void)pages;
     return false;
+  }
+  virtual void* reserve_at(void* p, std::size_t size) noexcept {
+    (void)p, (void)size;
+    return nullptr;
   }
 
  protected:
@@ -113,6 +122,8 @@ class OsPlatform final : public Platform {
   bool grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept override;
   // Not under an address-space cap (RLIMIT_AS), nor once a grow ran short of memory.
   bool can_grow() const noexcept override;
+  // mmap with the range as its hint, kept only if the kernel put it there.
+  void* reserve_at(void* p, std::size_t size) noexcept override;
 
   // The process-wide instance used when an allocator is given no platform.
   static OsPlatform& instance() noexcept;
@@ -149,6 +160,8 @@ class FaultInjectingPlatform final : public Platform {
   bool resident_pages(const void* p, std::size_t size, unsigned char* pages) const noexcept override {
     return inner_.resident_pages(p, size, pages);
   }
+  // Refused as a reservation is.
+  void* reserve_at(void* p, std::size_t size) noexcept override;
 
  private:
   bool should_refuse() noexcept;

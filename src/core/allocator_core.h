@@ -496,7 +496,16 @@ class AllocatorCore final : public SlabSource {
   bool still_reached(Slab* s) noexcept;
   void unlink_pooled_locked(Slab* s) noexcept;
   void make_dormant_locked(SegmentHeader* seg) noexcept;
+  // Puts the first dormant segment's slabs back in the pool; one whose range
+  // went back takes it again at the same address, or, if that cannot be had,
+  // is never woken (the next one is tried).
   void wake_dormant_locked() noexcept;
+  // Out of address space (a reservation refused): the ranges of dormant
+  // segments go back to the OS too. Returns whether any did.
+  bool release_dormant_ranges_locked() noexcept;
+  // A released dormant segment's range, reserved again where it was; false if
+  // it cannot be had there.
+  bool take_range_back_locked(SegmentHeader* seg) noexcept;
   // What a scan of closed activations found still live: the drain report of a
   // close. Slabs are pinned when a live block keeps their pages from going back.
   struct ClosePins {

@@ -268,6 +268,14 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
     for (std::uint32_t i = 0; i < seg->slab_count && r.ok(); ++i)
       if (const std::uint32_t pins = seg->pins[i].load(std::memory_order_relaxed); pins != 0)
         r.fail("slab %u: %u pins held on a quiescent allocator", seg->first_id + i, pins);
+    // A small segment's range went back only while it is dormant, and the map
+    // names it exactly while it has its range (AllocatorCore::release_dormant_ranges_locked).
+    if (seg->kind == SlabKind::small) {
+      if (seg->released && !seg->dormant)
+        r.fail("segment %u: in use, but its range went back", seg->first_id);
+      if ((segment_map_lookup(reinterpret_cast<const void*>(seg->base)) == seg) == seg->released)
+        r.fail("segment %u: %s", seg->first_id, seg->released ? "released but still mapped" : "not mapped");
+    }
     if (seg->dormant) continue;  // its metadata pages are back with the OS: nothing lives there
     for (std::uint32_t i = 0; i < seg->slab_count && r.ok(); ++i) {
       Slab& s = seg->slabs[i];

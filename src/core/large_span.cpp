@@ -257,6 +257,12 @@ void* AllocatorCore::reserve_span(std::size_t reserve, std::size_t alignment) no
     unstash_all_locked();
   }
   trim_span_cache(0);
+  if (void* base = reserve_aligned(reserve, alignment)) return base;
+  // Then the ranges of small segments whose slabs are all free.
+  {
+    const CountedLock lock(mutex_, counters_);
+    if (!release_dormant_ranges_locked()) return nullptr;
+  }
   return reserve_aligned(reserve, alignment);
 }
 

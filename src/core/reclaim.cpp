@@ -294,8 +294,53 @@ void AllocatorCore::make_dormant_locked(SegmentHeader* seg) noexcept {
   dormant_ = seg;
 }
 
+bool AllocatorCore::release_dormant_ranges_locked() noexcept {
+  // Nothing reads a dormant segment's range: its slabs are all pooled, so no
+  // bin lists a block of it and every validation refuses its addresses from the
+  // metadata (UNUSED) without touching them. The map forgets the range first,
+  // so from here its addresses read as no allocator's. The header keeps its
+  // slabs' ids and takes the range back at the same address when it wakes
+  // (never another: a validation may still hold a pointer found in the map
+  // before, whose slab is then the same slab).
+  bool any = false;
+  for (SegmentHeader* seg = dormant_; seg != nullptr; seg = seg->next_dormant) {
+    if (seg->released) continue;
+    segment_map_clear(seg);
+    seg->released = true;
+    platform_.release(reinterpret_cast<void*>(seg->base), seg->size);
+    any = true;
+  }
+  return any;
+}
+
+bool AllocatorCore::take_range_back_locked(SegmentHeader* seg) noexcept {
+  void* const base = reinterpret_cast<void*>(seg->base);
+  bool got = platform_.reserve_at(base, seg->size) == base;
+  if (!got && (large_cache_.reserved_bytes() != 0 || stashed_bytes_.load(std::memory_order_relaxed) != 0)) {
+    // Refused, perhaps for want of address space rather than because the range
+    // is taken: what free spans hold goes back first (new_small_segment).
+    unstash_all_locked();
+    release_span_cache_locked();
+    got = platform_.reserve_at(base, seg->size) == base;
+  }
+  if (!got) return false;
+  seg->released = false;
+  segment_map_set(seg);
+  return true;
+}
+
 void AllocatorCore::wake_dormant_locked() noexcept {
   SegmentHeader* seg = dormant_;
+  while (seg != nullptr && seg->released) {
+    dormant_ = seg->next_dormant;
+    seg->next_dormant = nullptr;
+    if (take_range_back_locked(seg)) break;
+    // Another mapping holds the range now: the header stays dormant and
+    // released for good, its ids naming only pooled slabs (stale handles read
+    // STALE_HANDLE, pointers into the range are no allocator's).
+    seg = dormant_;
+  }
+  if (seg == nullptr) return;
   dormant_ = seg->next_dormant;
   seg->next_dormant = nullptr;
   seg->dormant = false;
@@ -778,6 +823,7 @@ std::uint64_t AllocatorCore::collect() noexcept {
     for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e, 0, nullptr);
     release_warm_locked(0);
     release_large_warm_locked(0);
+    release_dormant_ranges_locked();  // their address space, as the free spans' below
     // Live threads' caches: they hand back what they hold the next time they need a slab.
     for (Heap* h = heaps_; h != nullptr; h = h->next_all)
       if (h->owner_tid.load(std::memory_order_relaxed) != 0)

@@ -33,6 +33,12 @@ void* FaultInjectingPlatform::reserve(std::size_t size, std::size_t alignment) n
   return inner_.reserve(size, alignment);
 }
 
+void* FaultInjectingPlatform::reserve_at(void* p, std::size_t size) noexcept {
+  reserves_.fetch_add(1, std::memory_order_relaxed);
+  if (should_refuse()) return nullptr;
+  return inner_.reserve_at(p, size);
+}
+
 bool FaultInjectingPlatform::grow_into(void* from, std::size_t size, void* to, std::size_t to_size) noexcept {
   if (!should_refuse()) return inner_.grow_into(from, size, to, to_size);
   inner_.release(to, to_size);

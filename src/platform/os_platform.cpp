@@ -220,6 +220,17 @@ void* OsPlatform::reserve(std::size_t size, std::size_t alignment) noexcept {
   return map_aligned(size, alignment);
 }
 
+void* OsPlatform::reserve_at(void* p, std::size_t size) noexcept {
+  if (p == nullptr || size == 0) return nullptr;
+  void* got = map_anonymous(size, p);
+  if (got == p) {
+    g_freed.forget(reinterpret_cast<std::uintptr_t>(p), size);  // no longer a hint for others
+    return p;
+  }
+  if (got != nullptr) ::munmap(got, size);  // some other mapping holds part of the range
+  return nullptr;
+}
+
 void OsPlatform::release(void* p, std::size_t size) noexcept {
   if (p == nullptr || size == 0 || uncarve(p, size)) return;
   if (::munmap(p, size) == 0) {
