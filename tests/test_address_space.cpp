@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/allocator_core.h"
+#include "forwarding_platform.h"
 #include "segment/segment_map.h"
 #include "slab_stats.h"
 #include "tslab/platform.hpp"
@@ -209,79 +210,119 @@ TEST(AddressSpace, BuffersGrownAndFreedOverAndOverReuseTheirAddresses) {
   EXPECT_LE(segments.size(), 100u) << "buffers at " << segments.size() << " addresses";
 }
 
-// collect() gives back the ranges of segments whose slabs are all free
-// (dormant), and a segment takes its range back at the same address when it
-// is needed again. If another mapping took that range meanwhile, the segment
-// stays out of use for good: its old pointers are no allocator's and leave the
-// other mapping alone, its old handles are stale, and new segments serve.
-TEST(AddressSpace, ADormantSegmentTakesItsRangeBackOrIsNeverUsedAgain) {
-  constexpr std::size_t BLOCK = 1024, PER_SEGMENT = (std::size_t{4} << 20) / BLOCK;
-  tslab::Allocator a;
+// Out of address space (a reservation refused), the ranges of segments whose
+// slabs are all free (dormant) go back to the OS too, and a segment takes its
+// range back at the same address when it is needed again. If another mapping
+// holds that range then, the segment waits: its old pointers are no
+// allocator's and leave the other mapping alone, its old handles are stale, and
+// new segments serve.
+TEST(AddressSpace, ADormantSegmentGivesItsRangeBackWhenAReservationIsRefused) {
+  constexpr std::size_t BLOCK = 1024, SEGMENT = std::size_t{4} << 20, PER_SEGMENT = SEGMENT / BLOCK;
+  tslab::FaultInjectingPlatform platform(tslab::OsPlatform::instance());
+  tslab::Options options;
+  options.platform = &platform;
+  tslab::Allocator a(options);
   std::vector<void*> blocks;
-  for (std::size_t i = 0; i < 3 * PER_SEGMENT; ++i) {
-    blocks.push_back(a.allocate(BLOCK));
-    ASSERT_NE(blocks.back(), nullptr);
-  }
+  const auto fill = [&] {
+    for (std::size_t i = 0; i < 3 * PER_SEGMENT; ++i) {
+      blocks.push_back(a.allocate(BLOCK));
+      if (blocks.back() == nullptr) return false;
+    }
+    return true;
+  };
+  const auto free_and_collect = [&] {
+    for (void* p : blocks)
+      if (a.deallocate(p) != tslab::Error::ok) return false;
+    blocks.clear();
+    a.collect();
+    return true;
+  };
+  const auto refused_reservation = [&] {
+    platform.refuse_all(true);
+    void* big = a.allocate(8 * SEGMENT);
+    platform.refuse_all(false);
+    return big == nullptr;
+  };
+  ASSERT_TRUE(fill());
   void* old = blocks.front();
   const tslab::Handle handle = a.ptr_to_handle(old);
   ASSERT_NE(handle, 0u);
   const tslab::detail::SegmentHeader* seg = tslab::detail::segment_map_lookup(old);
   ASSERT_NE(seg, nullptr);
   const std::uintptr_t base = seg->base;
-  const std::uint64_t reserved = tslab::stats(a).reserved_bytes;
-  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
-  blocks.clear();
-  a.collect();
+  const auto in_range = [&](void* p) {
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    return at >= base && at < base + SEGMENT;
+  };
+  ASSERT_TRUE(free_and_collect());
   ASSERT_TRUE(seg->dormant);
-  ASSERT_TRUE(seg->released) << "a dormant segment kept its range through collect()";
+  EXPECT_FALSE(seg->released) << "collect() keeps a dormant segment's range";
+  const std::uint64_t reserved = tslab::stats(a).reserved_bytes;
+  ASSERT_TRUE(refused_reservation());
+  ASSERT_TRUE(seg->dormant && seg->released) << "a refused reservation left the dormant range reserved";
   EXPECT_EQ(tslab::detail::segment_map_lookup(old), nullptr);
-  EXPECT_LE(tslab::stats(a).reserved_bytes + (std::uint64_t{4} << 20), reserved);
+  EXPECT_LE(tslab::stats(a).reserved_bytes + SEGMENT, reserved);
+  EXPECT_TRUE(a.check().ok);
 
   // Needed again: the segment takes its range back where it was.
-  for (std::size_t i = 0; i < 3 * PER_SEGMENT; ++i) {
-    blocks.push_back(a.allocate(BLOCK));
-    ASSERT_NE(blocks.back(), nullptr);
-  }
+  ASSERT_TRUE(fill());
   EXPECT_FALSE(seg->dormant || seg->released);
   EXPECT_EQ(tslab::detail::segment_map_lookup(old), seg);
-  EXPECT_EQ(std::count_if(blocks.begin(), blocks.end(),
-                          [&](void* p) {
-                            const auto at = reinterpret_cast<std::uintptr_t>(p);
-                            return at >= base && at < base + (std::size_t{4} << 20);
-                          }),
-            static_cast<std::ptrdiff_t>(PER_SEGMENT - (std::size_t{4} << 20) % BLOCK))
-      << "the segment's blocks are back in its range";
+  EXPECT_EQ(static_cast<std::size_t>(std::count_if(blocks.begin(), blocks.end(), in_range)), PER_SEGMENT);
   EXPECT_EQ(a.free_handle(handle), tslab::Error::stale_handle);
   EXPECT_TRUE(a.check().ok);
-  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
-  blocks.clear();
-  a.collect();
+  ASSERT_TRUE(free_and_collect());
+  ASSERT_TRUE(refused_reservation());
   ASSERT_TRUE(seg->dormant && seg->released);
 
-  // Another mapping takes the range.
-  void* other = ::mmap(reinterpret_cast<void*>(base), std::size_t{4} << 20, PROT_READ | PROT_WRITE,
+  // Another mapping takes the range: the segment waits, others serve.
+  void* other = ::mmap(reinterpret_cast<void*>(base), SEGMENT, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   ASSERT_NE(other, MAP_FAILED);
   if (other != reinterpret_cast<void*>(base)) {
-    ::munmap(other, std::size_t{4} << 20);
+    ::munmap(other, SEGMENT);
     GTEST_SKIP() << "the kernel placed the mapping elsewhere";
   }
-  std::memset(other, 7, std::size_t{4} << 20);
-  for (std::size_t i = 0; i < 3 * PER_SEGMENT; ++i) {
-    blocks.push_back(a.allocate(BLOCK));
-    ASSERT_NE(blocks.back(), nullptr);
-    const auto at = reinterpret_cast<std::uintptr_t>(blocks.back());
-    ASSERT_FALSE(at >= base && at < base + (std::size_t{4} << 20)) << "a block in the other mapping";
-  }
+  std::memset(other, 7, SEGMENT);
+  ASSERT_TRUE(fill());
+  EXPECT_EQ(std::count_if(blocks.begin(), blocks.end(), in_range), 0) << "a block in the other mapping";
   EXPECT_TRUE(seg->dormant && seg->released);
   EXPECT_NE(a.deallocate(old), tslab::Error::ok);
   EXPECT_EQ(a.free_handle(handle), tslab::Error::stale_handle);
   EXPECT_EQ(static_cast<unsigned char*>(other)[0], 7);
-  EXPECT_EQ(static_cast<unsigned char*>(other)[(std::size_t{4} << 20) - 1], 7);
+  EXPECT_EQ(static_cast<unsigned char*>(other)[SEGMENT - 1], 7);
   EXPECT_TRUE(a.check().ok);
+  ASSERT_TRUE(free_and_collect());
+  EXPECT_TRUE(a.check().ok);
+  ::munmap(other, SEGMENT);
+}
+
+// A platform that cannot reserve a range at a given address (a custom one
+// without reserve_at): a refused reservation leaves dormant segments' ranges
+// reserved, since they could not be had back.
+TEST(AddressSpace, WithoutReserveAtADormantSegmentKeepsItsRange) {
+  constexpr std::size_t BLOCK = 1024, SEGMENT = std::size_t{4} << 20, PER_SEGMENT = SEGMENT / BLOCK;
+  tslab_test::ForwardingPlatform inner;
+  ASSERT_FALSE(inner.can_reserve_at());
+  tslab::FaultInjectingPlatform platform(inner);
+  tslab::Options options;
+  options.platform = &platform;
+  tslab::Allocator a(options);
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < 2 * PER_SEGMENT; ++i) {
+    blocks.push_back(a.allocate(BLOCK));
+    ASSERT_NE(blocks.back(), nullptr);
+  }
+  const tslab::detail::SegmentHeader* seg = tslab::detail::segment_map_lookup(blocks.front());
   for (void* p : blocks) ASSERT_EQ(a.deallocate(p), tslab::Error::ok);
+  a.collect();
+  ASSERT_TRUE(seg->dormant);
+  platform.refuse_all(true);
+  EXPECT_EQ(a.allocate(8 * SEGMENT), nullptr);
+  platform.refuse_all(false);
+  EXPECT_FALSE(seg->released);
+  EXPECT_EQ(tslab::detail::segment_map_lookup(reinterpret_cast<void*>(seg->base)), seg);
   EXPECT_TRUE(a.check().ok);
-  ::munmap(other, std::size_t{4} << 20);
 }
 
 }  // namespace

@@ -41,9 +41,13 @@
 //                             default), and the caller assumes every page is.
 //   reserve_at(p, size)       optional: reserve() of exactly [p, p + size), a
 //                             range an earlier reserve() returned and release()
-//                             gave back; nullptr if it cannot be had there (the
-//                             default: never). A segment whose range went back
-//                             for want of address space takes it again this way.
+//                             gave back; nullptr if it cannot be had there now
+//                             (the default: never). Never replaces a mapping
+//                             that holds part of the range. A segment whose
+//                             range went back for want of address space takes
+//                             it again this way.
+//   can_reserve_at()          true if reserve_at can ever succeed (default
+//                             false): only then do such ranges go back.
 //
 // Usable from C++17; the compile-time check of the contract (PlatformImpl) is
 // there only from C++20 on.
@@ -82,6 +86,7 @@ class Platform {
     (void)p, (void)size;
     return nullptr;
   }
+  virtual bool can_reserve_at() const noexcept { return false; }
 
  protected:
   ~Platform() = default;
@@ -124,6 +129,7 @@ class OsPlatform final : public Platform {
   bool can_grow() const noexcept override;
   // mmap with the range as its hint, kept only if the kernel put it there.
   void* reserve_at(void* p, std::size_t size) noexcept override;
+  bool can_reserve_at() const noexcept override { return true; }
 
   // The process-wide instance used when an allocator is given no platform.
   static OsPlatform& instance() noexcept;
@@ -162,6 +168,7 @@ class FaultInjectingPlatform final : public Platform {
   }
   // Refused as a reservation is.
   void* reserve_at(void* p, std::size_t size) noexcept override;
+  bool can_reserve_at() const noexcept override { return inner_.can_reserve_at(); }
 
  private:
   bool should_refuse() noexcept;

@@ -239,7 +239,9 @@ Slab* AllocatorCore::take_slab(Heap& heap, std::uint32_t epoch, std::uint32_t cl
   const bool cold = warm_slabs_ == nullptr;
   if (cold && warm_only) return nullptr;
   if (cold && free_slabs_ == nullptr && deferred_ != nullptr) retry_deferred_locked();
-  if (cold && free_slabs_ == nullptr && warm_slabs_ == nullptr && dormant_ != nullptr) wake_dormant_locked();
+  if (cold && free_slabs_ == nullptr && warm_slabs_ == nullptr &&
+      (dormant_ != nullptr || released_dormant_ != nullptr))
+    wake_dormant_locked();
   Slab* s = warm_slabs_;
   if (s != nullptr) {
     // The warm reserve first: no page to fault in. Its generation moved on when

@@ -496,15 +496,18 @@ class AllocatorCore final : public SlabSource {
   bool still_reached(Slab* s) noexcept;
   void unlink_pooled_locked(Slab* s) noexcept;
   void make_dormant_locked(SegmentHeader* seg) noexcept;
-  // Puts the first dormant segment's slabs back in the pool; one whose range
-  // went back takes it again at the same address, or, if that cannot be had,
-  // is never woken (the next one is tried).
+  // Puts a dormant segment's slabs back in the pool: one that kept its range,
+  // else one whose range went back and can be had again at the same address.
   void wake_dormant_locked() noexcept;
+  SegmentHeader* take_dormant_locked() noexcept;
+  static constexpr int RELEASED_TRIES = 4;  // released segments tried per wake
   // Out of address space (a reservation refused): the ranges of dormant
-  // segments go back to the OS too. Returns whether any did.
+  // segments go back to the OS too, if the platform can reserve them again
+  // where they were (Platform::reserve_at). Returns whether any did.
   bool release_dormant_ranges_locked() noexcept;
+  void append_released_locked(SegmentHeader* seg) noexcept;
   // A released dormant segment's range, reserved again where it was; false if
-  // it cannot be had there.
+  // it cannot be had there now.
   bool take_range_back_locked(SegmentHeader* seg) noexcept;
   // What a scan of closed activations found still live: the drain report of a
   // close. Slabs are pinned when a live block keeps their pages from going back.
@@ -849,8 +852,11 @@ class AllocatorCore final : public SlabSource {
     retained_slab_bytes_.store(std::uint64_t{warm_excess_locked()} * SLAB_SIZE, std::memory_order_relaxed);
     stash_limit_.store(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_, std::memory_order_relaxed);
   }
-  bool close_rss_ = false;                    // TSLAB_CLOSE_RSS
-  SegmentHeader* dormant_ = nullptr;          // small segments whose metadata pages went back
+  bool close_rss_ = false;            // TSLAB_CLOSE_RSS
+  SegmentHeader* dormant_ = nullptr;  // small segments whose metadata pages went back
+  // Dormant segments whose ranges went back too, oldest tried first (next_dormant).
+  SegmentHeader* released_dormant_ = nullptr;
+  SegmentHeader* released_tail_ = nullptr;
   Slab* deferred_ = nullptr;                  // unlinked, UNUSED, waiting for pins and queues (still_reached)
   AllocatorDependent* dependents_ = nullptr;  // ended by destroy (allocator lock)
   // Per slot: the last era whose dependents an epoch_destroy ended (allocator lock).

@@ -171,6 +171,37 @@ bool on_chain(const Slab* chain, const Slab* s) {
   return false;
 }
 
+// The dormant segments: each on one of the two lists, the one of segments
+// that kept their range or the one of those whose range went back
+// (AllocatorCore::release_dormant_ranges_locked), as its flags say.
+void check_dormant_lists(const SegmentHeader* reservations, const SegmentHeader* kept,
+                         const SegmentHeader* released, const SegmentHeader* released_tail, Reporter& r) {
+  std::size_t dormant = 0, segments = 0;
+  for (const SegmentHeader* seg = reservations; seg != nullptr; seg = seg->next) {
+    if (seg->kind != SlabKind::small) continue;
+    ++segments;
+    dormant += seg->dormant;
+  }
+  std::size_t listed = 0;
+  const SegmentHeader* last = nullptr;
+  for (const SegmentHeader* list : {kept, released}) {
+    for (const SegmentHeader* seg = list; seg != nullptr && r.ok(); seg = seg->next_dormant) {
+      if (++listed > segments)
+        r.fail("a list of dormant segments is longer than the segments there are (a cycle)");
+      else if (!seg->dormant || seg->kind != SlabKind::small)
+        r.fail("segment %u: on a list of dormant segments, not a dormant small segment", seg->first_id);
+      else if (seg->released != (list == released))
+        r.fail("segment %u: on the list of dormant segments %s its range, %s", seg->first_id,
+               list == released ? "without" : "with", seg->released ? "released" : "not released");
+      if (list == released) last = seg;
+    }
+  }
+  if (r.ok() && last != released_tail)
+    r.fail("the list of released dormant segments does not end at its tail");
+  if (r.ok() && listed != dormant)
+    r.fail("%zu dormant segments, %zu on the lists: one is lost or listed twice", dormant, listed);
+}
+
 // The remote-free queues (Heap::notify_remote): every slab whose queued flag is
 // set is on exactly one heap's queue, and every entry names a slab that is set,
 // awake, owned by that heap and not in the pool (a slab leaves its life only
@@ -409,6 +440,7 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
     if (STATS_ENABLED) check_reclaim_counts(*h, epochs_, r);
     if (STATS_ENABLED && r.ok()) check_counted_empty(*h, r);
   }
+  if (r.ok()) check_dormant_lists(reservations_, dormant_, released_dormant_, released_tail_, r);
   if (r.ok()) check_remote_queues(reservations_, heaps_, deferred_, r);
   if (r.ok())
     check_unsettled_stack(reservations_, unsettled_head_.load(std::memory_order_acquire), deferred_, r);

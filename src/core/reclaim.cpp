@@ -301,24 +301,35 @@ bool AllocatorCore::release_dormant_ranges_locked() noexcept {
   // so from here its addresses read as no allocator's. The header keeps its
   // slabs' ids and takes the range back at the same address when it wakes
   // (never another: a validation may still hold a pointer found in the map
-  // before, whose slab is then the same slab).
-  bool any = false;
-  for (SegmentHeader* seg = dormant_; seg != nullptr; seg = seg->next_dormant) {
-    if (seg->released) continue;
+  // before, whose slab is then the same slab). Only with a platform that can
+  // reserve a given range: another would lose the header.
+  if (dormant_ == nullptr || !platform_.can_reserve_at()) return false;
+  while (SegmentHeader* seg = dormant_) {
+    dormant_ = seg->next_dormant;
     segment_map_clear(seg);
     seg->released = true;
     platform_.release(reinterpret_cast<void*>(seg->base), seg->size);
-    any = true;
+    append_released_locked(seg);
   }
-  return any;
+  return true;
+}
+
+void AllocatorCore::append_released_locked(SegmentHeader* seg) noexcept {
+  seg->next_dormant = nullptr;
+  if (released_tail_ != nullptr)
+    released_tail_->next_dormant = seg;
+  else
+    released_dormant_ = seg;
+  released_tail_ = seg;
 }
 
 bool AllocatorCore::take_range_back_locked(SegmentHeader* seg) noexcept {
   void* const base = reinterpret_cast<void*>(seg->base);
   bool got = platform_.reserve_at(base, seg->size) == base;
-  if (!got && (large_cache_.reserved_bytes() != 0 || stashed_bytes_.load(std::memory_order_relaxed) != 0)) {
-    // Refused, perhaps for want of address space rather than because the range
-    // is taken: what free spans hold goes back first (new_small_segment).
+  if (!got && address_space_capped_.load(std::memory_order_relaxed) &&
+      (large_cache_.reserved_bytes() != 0 || stashed_bytes_.load(std::memory_order_relaxed) != 0)) {
+    // Refused under an address-space cap, perhaps for want of room rather than
+    // because the range is taken: what free spans hold goes back first.
     unstash_all_locked();
     release_span_cache_locked();
     got = platform_.reserve_at(base, seg->size) == base;
@@ -329,19 +340,26 @@ bool AllocatorCore::take_range_back_locked(SegmentHeader* seg) noexcept {
   return true;
 }
 
-void AllocatorCore::wake_dormant_locked() noexcept {
-  SegmentHeader* seg = dormant_;
-  while (seg != nullptr && seg->released) {
+SegmentHeader* AllocatorCore::take_dormant_locked() noexcept {
+  if (SegmentHeader* seg = dormant_) {
     dormant_ = seg->next_dormant;
-    seg->next_dormant = nullptr;
-    if (take_range_back_locked(seg)) break;
-    // Another mapping holds the range now: the header stays dormant and
-    // released for good, its ids naming only pooled slabs (stale handles read
-    // STALE_HANDLE, pointers into the range are no allocator's).
-    seg = dormant_;
+    return seg;
   }
+  // Released ones, a few per call: one whose range another mapping holds now
+  // (or that the cap refuses) goes to the back and is tried again later.
+  for (int tries = 0; tries < RELEASED_TRIES && released_dormant_ != nullptr; ++tries) {
+    SegmentHeader* seg = released_dormant_;
+    released_dormant_ = seg->next_dormant;
+    if (released_dormant_ == nullptr) released_tail_ = nullptr;
+    if (take_range_back_locked(seg)) return seg;
+    append_released_locked(seg);
+  }
+  return nullptr;
+}
+
+void AllocatorCore::wake_dormant_locked() noexcept {
+  SegmentHeader* seg = take_dormant_locked();
   if (seg == nullptr) return;
-  dormant_ = seg->next_dormant;
   seg->next_dormant = nullptr;
   seg->dormant = false;
   // The slabs are not constructed again: another thread may be validating a stale
@@ -823,7 +841,6 @@ std::uint64_t AllocatorCore::collect() noexcept {
     for (std::uint32_t e = 0; e < epoch_count_; ++e) reclaim_closed_locked(e, 0, nullptr);
     release_warm_locked(0);
     release_large_warm_locked(0);
-    release_dormant_ranges_locked();  // their address space, as the free spans' below
     // Live threads' caches: they hand back what they hold the next time they need a slab.
     for (Heap* h = heaps_; h != nullptr; h = h->next_all)
       if (h->owner_tid.load(std::memory_order_relaxed) != 0)
