@@ -138,7 +138,7 @@ TEST(MtSettled, FreesIntoSettledSlabsRaceClosesThatSettleThem) {
 // the unsettled stack (Slab::unsettle) and queues it for the owner, whose
 // collection takes it back to the walk that recycles it; meanwhile closes
 // sweep the stack, and a slab recycled before a close swept it leaves the
-// stack first (finish_recycle_locked). Every slab must go back to the pool
+// stack first (AllocatorCore::still_reached). Every slab must go back to the pool
 // exactly once, and the stack, its flags and the heap's lists must agree.
 TEST(MtSettled, SettledSlabsAnotherThreadEmptiesAreRecycledOnce) {
   if (!tslab::detail::process_fence_init()) GTEST_SKIP() << "no process-wide fence: closed pages stay";
