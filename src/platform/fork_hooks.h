@@ -21,7 +21,8 @@
 namespace tslab::detail {
 
 enum class ForkRank : std::uint8_t {
-  metrics,            // the metrics endpoint: reported as not running in the child
+  metrics,            // the metrics endpoint (reported as not running in the child) and
+                      // the exit report's copy of stderr (closed in the child)
   process_malloc,     // the malloc override's process allocator (its creation)
   thread_arena,       // the process allocator of thread-local arenas
   domains,            // epoch domains' stripe locks and record pool

@@ -590,6 +590,7 @@ void metrics_set_deadlines_for_testing(int head_ms, int drain_ms, int write_ms) 
 std::uint16_t metrics_port() noexcept { return g_port.load(std::memory_order_acquire); }
 
 TSLAB_FORK_STEP void metrics_after_fork_child() noexcept {
+  forget_stats_output_after_fork();
   // The lock may have been held by a thread that the child does not have.
   new (&g_server_mutex) OuterMutex();
   g_port.store(0, std::memory_order_release);
@@ -611,6 +612,8 @@ void start_requested_services() noexcept {
   if (g_autostart_done.exchange(true, std::memory_order_acq_rel)) return;
   const OptionValue show = option(OptionId::show_stats);
   if (show.ok && show.value != 0 && !g_report_at_exit.load(std::memory_order_relaxed)) {
+    // The child of a fork drops the copy of stderr (metrics_after_fork_child).
+    fork_participate(ForkRank::metrics, {nullptr, nullptr, metrics_after_fork_child});
     keep_stats_output();
     g_report_at_exit.store(true, std::memory_order_release);
   }

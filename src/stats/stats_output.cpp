@@ -2,6 +2,7 @@
 #include "stats/stats_output.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,9 +15,15 @@ namespace tslab::detail {
 
 namespace {
 
-// The copy's number is at least this: above the numbers programs pick by hand
-// (shells redirect 3-9 and keep their own from 10).
-constexpr int FIRST_COPY_FD = 100;
+// The copy's number is the highest free one below this, the default limit of
+// open files: far above the numbers programs and scripts pick by hand (shells
+// redirect 3-9, and `exec 100>` or `exec 200>` for a lock file; bash takes a
+// close-on-exec descriptor it did not open for one of its own and undoes a
+// redirection onto it). Below it, a program that uses select() can still hold
+// every descriptor it opens.
+constexpr int COPY_FD_CEILING = 1024;
+// Numbers tried downwards from the ceiling before giving up on a copy.
+constexpr int COPY_FD_TRIES = 16;
 
 // Published with release once the file's identity is recorded.
 std::atomic<int> g_copy_fd{-1};
@@ -29,11 +36,28 @@ void keep_stats_output() noexcept {
   if (g_copy_fd.load(std::memory_order_acquire) >= 0) return;
   struct stat st {};
   if (::fstat(STDERR_FILENO, &st) != 0) return;
-  const int fd = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, FIRST_COPY_FD);
-  if (fd < 0) return;  // no descriptor that high: stderr it is
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur < COPY_FD_CEILING) return;  // stderr it is
+  int fd = -1;
+  for (int want = COPY_FD_CEILING - 1; fd < 0 && want >= COPY_FD_CEILING - COPY_FD_TRIES; --want) {
+    fd = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, want);
+    if (fd < 0) return;
+    if (fd >= COPY_FD_CEILING) {  // `want` was taken: the next number down
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  if (fd < 0) return;
   g_copy_dev = st.st_dev;
   g_copy_ino = st.st_ino;
   g_copy_fd.store(fd, std::memory_order_release);
+}
+
+void forget_stats_output_after_fork() noexcept {
+  // A daemon forks and points stderr elsewhere: a copy kept in it would hold
+  // the parent's stderr (a pipe a shell reads to its end) open for its life.
+  const int fd = g_copy_fd.exchange(-1, std::memory_order_relaxed);
+  if (fd >= 0) ::close(fd);
 }
 
 void write_stats_output(const char* text) noexcept {
