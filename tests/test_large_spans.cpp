@@ -623,9 +623,11 @@ TEST(LargeSpanCache, AllocationsLookAtABoundedNumberOfCachedSpans) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
   td::AllocatorCore& core = *a.core();
-  // As many spans as the cache keeps (each reserves 5 granules, 320 KiB), each
-  // large enough for any of the blocks below.
-  const std::size_t n = td::AllocatorCore::MAX_CACHED_SPANS;
+  // A thousand spans (each reserves 5 granules, 320 KiB), each large enough for
+  // any of the blocks below; the cache keeps them all.
+  const std::size_t n = 1000;
+  static_assert(n <= td::AllocatorCore::MAX_CACHED_SPANS &&
+                n * 5 * td::MAP_GRANULE <= td::AllocatorCore::MAX_CACHED_RESERVATION);
   std::vector<void*> blocks(n);
   for (std::size_t i = 0; i < n; ++i) ASSERT_NE(blocks[i] = a.allocate(270000), nullptr);
   for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
@@ -636,6 +638,59 @@ TEST(LargeSpanCache, AllocationsLookAtABoundedNumberOfCachedSpans) {
   EXPECT_LE(core.large_cache_visits() - visits, 2 * n);
   for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
   EXPECT_TRUE(checked(a));
+}
+
+// A bin's warm spans are looked at before its cold ones: spans whose pages went
+// back, freed after the warm ones, do not hide them from the next blocks. (A
+// thread's exit once left hundreds of buffers cached warm behind newer cold
+// ones, and every allocation faulted pages in while the warm ones waited.)
+TEST(LargeSpanCache, WarmSpansAreTakenBeforeColdOnesFreedAfterThem) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  // Room for ten spans of 100 KB (100 KiB committed each) to stay warm; no
+  // retention beyond it, so none goes back with time either.
+  ASSERT_EQ(a.set_warm_reserve(MiB), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  constexpr std::size_t size = 100000, committed = 25 * PAGE, warm = MiB / committed;
+  std::vector<unsigned char*> blocks(24);
+  for (auto& p : blocks) ASSERT_NE(p = filled_block(a, size), nullptr);
+  for (unsigned char* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  for (std::size_t i = 0; i < blocks.size(); ++i)
+    ASSERT_EQ(platform.resident_bytes(blocks[i], committed), i < warm ? committed : 0) << i;
+  std::set<unsigned char*> warm_spans(blocks.begin(), blocks.begin() + warm);
+  std::vector<void*> again(warm);
+  for (auto& p : again) {
+    ASSERT_NE(p = a.allocate(size), nullptr);
+    EXPECT_EQ(warm_spans.count(static_cast<unsigned char*>(p)), 1u) << "a cold span was taken first";
+  }
+  for (void* p : again) ASSERT_EQ(a.deallocate(p), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
+// Hundreds of buffers freed together and allocated again all come back from
+// the cache: no reservation is given up and made again (600 buffers of 64 KiB
+// and 8 bytes: 344 reservations a round went back and were made again, with
+// the faults of their pages, when the cache kept at most 256 spans).
+TEST(LargeSpanCache, HundredsOfBuffersFreedTogetherKeepTheirReservations) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  // Kept committed within the reserve: none goes back with time either.
+  ASSERT_EQ(a.set_warm_reserve(64 * MiB), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  std::vector<void*> blocks(600);
+  for (int round = 0; round < 3; ++round) {
+    for (auto& p : blocks) ASSERT_NE(p = filled_block(a, 64 * KiB + 8), nullptr);
+    const std::uint64_t reserves = platform.reserves.load(), releases = platform.releases.load();
+    const std::uint64_t decommits = platform.decommits.load();
+    for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+    for (auto& p : blocks) ASSERT_NE(p = a.allocate(64 * KiB + 8), nullptr);
+    EXPECT_EQ(platform.reserves.load(), reserves) << "round " << round;
+    EXPECT_EQ(platform.releases.load(), releases) << "round " << round;
+    EXPECT_EQ(platform.decommits.load(), decommits)
+        << "round " << round << ": 41 MiB stay within the reserve";
+    for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+    EXPECT_TRUE(checked(a));
+  }
 }
 
 struct FakeSpans {
@@ -748,6 +803,39 @@ TEST(LargeSpanCache, TheSpanFreedLastComesBackFirst) {
   EXPECT_EQ(cache.take(td::SEGMENT_SIZE + 1, td::SEGMENT_SIZE), newer);
   EXPECT_EQ(cache.take(td::SEGMENT_SIZE + 1, td::SEGMENT_SIZE), older);
   EXPECT_EQ(cache.take(1, td::SEGMENT_SIZE), nullptr);
+}
+
+// A bin's warm spans come out before its cold ones, whatever the order they
+// came in; a span that went cold moves among the cold ones; the reservation
+// given back first is the oldest cold span's, then the oldest warm one's.
+TEST(LargeSpanCache, WarmSpansComeFirstAndColdRangesGoFirst) {
+  td::LargeSpanCache cache;
+  FakeSpans fake;
+  auto span = [&](std::uintptr_t i, std::size_t dirty) {
+    td::SegmentHeader* seg = fake.add(td::SEGMENT_SIZE, td::SEGMENT_SIZE * (1 + 2 * i));
+    seg->dirty_bytes = dirty;
+    cache.push(seg);
+    return seg;
+  };
+  td::SegmentHeader* warm_old = span(0, td::MAP_GRANULE);
+  td::SegmentHeader* cold_old = span(1, 0);
+  td::SegmentHeader* warm_new = span(2, td::MAP_GRANULE);
+  std::vector<td::SegmentHeader*> cold_new;
+  for (std::uintptr_t i = 3; i < 3 + 2 * td::LargeSpanCache::PROBES; ++i) cold_new.push_back(span(i, 0));
+  ASSERT_TRUE(cache.consistent());
+  EXPECT_EQ(cache.warm_count(), 2u);
+  EXPECT_EQ(cache.take(1, td::MAP_GRANULE), warm_new) << "behind more cold spans than a lookup probes";
+  warm_old->dirty_bytes = 0;
+  cache.cooled(warm_old);
+  ASSERT_TRUE(cache.consistent());
+  EXPECT_EQ(cache.warm_count(), 0u);
+  EXPECT_EQ(cache.take(1, td::MAP_GRANULE), warm_old) << "the last in among the cold";
+  td::SegmentHeader* warm_last = span(40, td::MAP_GRANULE);
+  EXPECT_EQ(cache.take_oldest(), cold_old);
+  for (td::SegmentHeader* seg : cold_new) EXPECT_EQ(cache.take_oldest(), seg);
+  EXPECT_EQ(cache.take_oldest(), warm_last) << "no cold span left";
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_TRUE(cache.consistent());
 }
 
 // --- reservations going back -------------------------------------------------

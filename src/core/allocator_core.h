@@ -240,12 +240,11 @@ class AllocatorCore final : public SlabSource {
   std::uint64_t settled_slabs_swept() const noexcept { return settled_swept_; }
   // Reservation bytes the cache of free large spans keeps at most (core/span_release.cpp).
   static constexpr std::uint64_t MAX_CACHED_RESERVATION = std::uint64_t{1} << 30;
-  // Free spans the cache keeps at most, whatever their size: as many as 1 GiB held
-  // at a segment each. Their ranges cost no memory, but warm ones count in the
-  // retention: a thread's exit that leaves hundreds of buffers cached warm would
-  // otherwise hold the retention with spans behind newer, cold ones in the cache's
-  // last-in-first-out order, and every free after it would return its pages.
-  static constexpr std::uint64_t MAX_CACHED_SPANS = 256;
+  // Free spans the cache keeps at most, whatever their size. Each keeps its
+  // range mapped (one of the process's mappings: Linux allows 65,530 by default)
+  // but, once cold, no memory; the bound on warm ones is the retention's bytes.
+  // Beyond it the cold span cached longest goes first (LargeSpanCache::take_oldest).
+  static constexpr std::uint64_t MAX_CACHED_SPANS = 4096;
   // Empty slabs (4 MiB) an exiting thread's heap may keep for its next owner.
   static constexpr std::uint32_t ABANDON_KEEP_EMPTY = 64;
   // Empty slabs all abandoned heaps together may keep: as many as the warm

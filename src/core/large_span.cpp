@@ -94,36 +94,59 @@ std::size_t LargeSpanCache::granules_of(std::size_t bytes) noexcept {
   return bytes / MAP_GRANULE + (bytes % MAP_GRANULE != 0 ? 1 : 0);
 }
 
-void LargeSpanCache::push(SegmentHeader* seg) noexcept {
+void LargeSpanCache::link(SegmentHeader* seg) noexcept {
   const std::uint32_t bin = bin_of(granules_of(seg->size));
-  seg->next_cached = bins_[bin];
+  SegmentHeader*& head = list_of(seg, bin);
   seg->prev_cached = nullptr;
-  if (bins_[bin] != nullptr) bins_[bin]->prev_cached = seg;
-  bins_[bin] = seg;
+  seg->next_cached = head;
+  if (head != nullptr) head->prev_cached = seg;
+  head = seg;
   nonempty_[bin / 64] |= bin_bit(bin);
-  seg->older_cached = newest_;
+  AgeOrder& order = age_order_of(seg);
+  seg->older_cached = order.newest;
   seg->newer_cached = nullptr;
-  (newest_ != nullptr ? newest_->newer_cached : oldest_) = seg;
-  newest_ = seg;
+  (order.newest != nullptr ? order.newest->newer_cached : order.oldest) = seg;
+  order.newest = seg;
+  if (!seg->cached_cold) ++warm_count_;
+}
+
+void LargeSpanCache::unlink(SegmentHeader* seg) noexcept {
+  const std::uint32_t bin = bin_of(granules_of(seg->size));
+  (seg->prev_cached != nullptr ? seg->prev_cached->next_cached : list_of(seg, bin)) = seg->next_cached;
+  if (seg->next_cached != nullptr) seg->next_cached->prev_cached = seg->prev_cached;
+  seg->next_cached = seg->prev_cached = nullptr;
+  if (warm_bins_[bin] == nullptr && cold_bins_[bin] == nullptr) nonempty_[bin / 64] &= ~bin_bit(bin);
+  AgeOrder& order = age_order_of(seg);
+  (seg->older_cached != nullptr ? seg->older_cached->newer_cached : order.oldest) = seg->newer_cached;
+  (seg->newer_cached != nullptr ? seg->newer_cached->older_cached : order.newest) = seg->older_cached;
+  seg->older_cached = seg->newer_cached = nullptr;
+  if (!seg->cached_cold) --warm_count_;
+}
+
+void LargeSpanCache::push(SegmentHeader* seg) noexcept {
+  seg->cached = true;
+  seg->cached_cold = seg->dirty_bytes == 0;
+  link(seg);
   count_.store(count_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   reserved_bytes_.store(reserved_bytes() + seg->size, std::memory_order_relaxed);
 }
 
+void LargeSpanCache::cooled(SegmentHeader* seg) noexcept {
+  if (seg->cached_cold) return;
+  unlink(seg);
+  seg->cached_cold = true;
+  link(seg);
+}
+
 void LargeSpanCache::take_out(SegmentHeader* seg) noexcept {
-  const std::uint32_t bin = bin_of(granules_of(seg->size));
-  (seg->prev_cached != nullptr ? seg->prev_cached->next_cached : bins_[bin]) = seg->next_cached;
-  if (seg->next_cached != nullptr) seg->next_cached->prev_cached = seg->prev_cached;
-  seg->next_cached = seg->prev_cached = nullptr;
-  if (bins_[bin] == nullptr) nonempty_[bin / 64] &= ~bin_bit(bin);
-  (seg->older_cached != nullptr ? seg->older_cached->newer_cached : oldest_) = seg->newer_cached;
-  (seg->newer_cached != nullptr ? seg->newer_cached->older_cached : newest_) = seg->older_cached;
-  seg->older_cached = seg->newer_cached = nullptr;
+  unlink(seg);
+  seg->cached = false;
   count_.store(count_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   reserved_bytes_.store(reserved_bytes() - seg->size, std::memory_order_relaxed);
 }
 
-SegmentHeader* LargeSpanCache::take_oldest() noexcept {
-  for (SegmentHeader* seg = oldest_; seg != nullptr; seg = seg->newer_cached) {
+SegmentHeader* LargeSpanCache::take_oldest_of(AgeOrder& order) noexcept {
+  for (SegmentHeader* seg = order.oldest; seg != nullptr; seg = seg->newer_cached) {
     // seq_cst: the taker's half of the pin protocol, as in take_from.
     if (seg->pins[0].load(std::memory_order_seq_cst) != 0) continue;
     take_out(seg);
@@ -132,10 +155,17 @@ SegmentHeader* LargeSpanCache::take_oldest() noexcept {
   return nullptr;
 }
 
+SegmentHeader* LargeSpanCache::take_oldest() noexcept {
+  // A cold span's range first: it holds no page a later block could reuse.
+  if (SegmentHeader* seg = take_oldest_of(cold_)) return seg;
+  return take_oldest_of(warm_);
+}
+
 SegmentHeader* LargeSpanCache::take_warmest(std::size_t bytes) noexcept {
   SegmentHeader* best = nullptr;
   std::uint32_t probe = 0;
-  for (SegmentHeader* seg = newest_; seg != nullptr && probe < PROBES; seg = seg->older_cached, ++probe) {
+  for (SegmentHeader* seg = warm_.newest; seg != nullptr && probe < PROBES;
+       seg = seg->older_cached, ++probe) {
     // seq_cst: the taker's half of the pin protocol, as in take_from.
     if (seg->size < bytes && !seg->ungrowable && !carved_span(seg->size) &&
         seg->dirty_bytes > (best != nullptr ? best->dirty_bytes : 0) &&
@@ -159,17 +189,19 @@ SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes, s
                                          std::size_t min_dirty, std::size_t max_bytes,
                                          std::size_t max_dirty) noexcept {
   std::uint32_t probe = 0;
-  for (SegmentHeader* seg = bins_[bin]; seg != nullptr && probe < PROBES; seg = seg->next_cached, ++probe) {
-    ++visited_;
-    if (seg->size < bytes || seg->size > max_bytes || seg->base % alignment != 0 ||
-        seg->dirty_bytes < min_dirty || seg->dirty_bytes > max_dirty)
-      continue;
-    // seq_cst: the taker's half of the pin protocol (core/blocks.cpp). A pin
-    // belongs to a validation that may have seen the previous block live: the
-    // span's identity must not change under it.
-    if (seg->pins[0].load(std::memory_order_seq_cst) != 0) continue;
-    take_out(seg);
-    return seg;
+  for (SegmentHeader* list : {warm_bins_[bin], cold_bins_[bin]}) {
+    for (SegmentHeader* seg = list; seg != nullptr && probe < PROBES; seg = seg->next_cached, ++probe) {
+      ++visited_;
+      if (seg->size < bytes || seg->size > max_bytes || seg->base % alignment != 0 ||
+          seg->dirty_bytes < min_dirty || seg->dirty_bytes > max_dirty)
+        continue;
+      // seq_cst: the taker's half of the pin protocol (core/blocks.cpp). A pin
+      // belongs to a validation that may have seen the previous block live: the
+      // span's identity must not change under it.
+      if (seg->pins[0].load(std::memory_order_seq_cst) != 0) continue;
+      take_out(seg);
+      return seg;
+    }
   }
   return nullptr;
 }
@@ -186,26 +218,31 @@ SegmentHeader* LargeSpanCache::take(std::size_t bytes, std::size_t alignment, st
   return nullptr;
 }
 
-bool LargeSpanCache::contains(const SegmentHeader* seg) const noexcept {
-  for (const SegmentHeader* c = bins_[bin_of(granules_of(seg->size))]; c != nullptr; c = c->next_cached)
-    if (c == seg) return true;
-  return false;
-}
-
 bool LargeSpanCache::consistent() const noexcept {
-  std::uint64_t counted = 0, bytes = 0;
+  std::uint64_t counted = 0, bytes = 0, warm = 0;
   for (std::uint32_t b = 0; b < BIN_COUNT; ++b) {
-    if (((nonempty_[b / 64] & bin_bit(b)) != 0) != (bins_[b] != nullptr)) return false;
-    for (const SegmentHeader* seg = bins_[b]; seg != nullptr; seg = seg->next_cached, ++counted) {
-      if (bin_of(granules_of(seg->size)) != b) return false;
-      if ((seg->prev_cached == nullptr ? bins_[b] : seg->prev_cached->next_cached) != seg) return false;
-      bytes += seg->size;
+    const bool nonempty = warm_bins_[b] != nullptr || cold_bins_[b] != nullptr;
+    if (((nonempty_[b / 64] & bin_bit(b)) != 0) != nonempty) return false;
+    for (const bool cold : {false, true}) {
+      SegmentHeader* const& head = cold ? cold_bins_[b] : warm_bins_[b];
+      for (const SegmentHeader* seg = head; seg != nullptr; seg = seg->next_cached, ++counted) {
+        if (bin_of(granules_of(seg->size)) != b) return false;
+        if ((seg->prev_cached == nullptr ? head : seg->prev_cached->next_cached) != seg) return false;
+        if (!seg->cached || seg->cached_cold != cold || cold != (seg->dirty_bytes == 0)) return false;
+        if (!cold) ++warm;
+        bytes += seg->size;
+      }
     }
   }
   std::uint64_t aged = 0;
-  for (const SegmentHeader* seg = oldest_; seg != nullptr; seg = seg->newer_cached, ++aged)
-    if ((seg->newer_cached == nullptr ? newest_ : seg->newer_cached->older_cached) != seg) return false;
-  return counted == size() && aged == size() && bytes == reserved_bytes();
+  for (const AgeOrder* order : {&warm_, &cold_}) {
+    for (const SegmentHeader* seg = order->oldest; seg != nullptr; seg = seg->newer_cached, ++aged) {
+      if ((seg->newer_cached == nullptr ? order->newest : seg->newer_cached->older_cached) != seg)
+        return false;
+      if (seg->cached_cold != (order == &cold_)) return false;
+    }
+  }
+  return counted == size() && aged == size() && bytes == reserved_bytes() && warm == warm_count_;
 }
 
 // --- allocation -------------------------------------------------------------
@@ -573,29 +610,28 @@ void AllocatorCore::release_large_decayed_locked() noexcept {
   const std::uint64_t keep = std::uint64_t{warm_limit_} * SLAB_SIZE;
   if (large_warm_bytes_ <= keep) return;
   const std::uint64_t now = monotonic_ns();
-  large_cache_.for_each_oldest_first([&](SegmentHeader* seg) {
+  large_cache_.for_each_warm_oldest_first([&](SegmentHeader* seg) {
     if (large_warm_bytes_ <= keep) return false;
-    if (seg->dirty_bytes == 0) return true;
     if (now - seg->cached_ns < LARGE_RETAIN_NS) return false;  // every later one is younger
     large_warm_bytes_ -= seg->dirty_bytes;
     clear_span(seg->slabs);  // cached: no allocation path reaches it (law 4)
+    large_cache_.cooled(seg);
     return true;
   });
 }
 
 void AllocatorCore::release_large_warm_locked(std::uint64_t keep) noexcept {
-  large_cache_.for_each_oldest_first([&](SegmentHeader* seg) {
+  large_cache_.for_each_warm_oldest_first([&](SegmentHeader* seg) {
     if (large_warm_bytes_ <= keep) return false;
-    if (seg->dirty_bytes != 0) {
-      large_warm_bytes_ -= seg->dirty_bytes;
-      clear_span(seg->slabs);  // cached: no allocation path reaches it (law 4)
-    }
+    large_warm_bytes_ -= seg->dirty_bytes;
+    clear_span(seg->slabs);  // cached: no allocation path reaches it (law 4)
+    large_cache_.cooled(seg);
     return true;
   });
 }
 
 void AllocatorCore::trim_large_warm_locked(std::uint64_t bytes, std::size_t above) noexcept {
-  large_cache_.for_each_oldest_first([&](SegmentHeader* seg) {
+  large_cache_.for_each_warm_oldest_first([&](SegmentHeader* seg) {
     if (bytes == 0) return false;
     if (seg->dirty_bytes <= above) return true;
     const std::size_t take = smaller(seg->dirty_bytes - above, bytes);
@@ -606,6 +642,7 @@ void AllocatorCore::trim_large_warm_locked(std::uint64_t bytes, std::size_t abov
     seg->dirty_bytes -= take;
     large_warm_bytes_ -= take;
     bytes -= take;
+    if (seg->dirty_bytes == 0) large_cache_.cooled(seg);
     return true;
   });
 }
@@ -617,7 +654,7 @@ bool AllocatorCore::make_way_locked(std::size_t dirty, std::uint64_t held, std::
   std::uint64_t shortfall = 0;
   if (!round_up_checked(held + dirty - bound, platform_.page_size(), &shortfall)) return false;
   std::uint64_t room = 0;  // what the larger spans could give
-  large_cache_.for_each_oldest_first([&](SegmentHeader* seg) {
+  large_cache_.for_each_warm_oldest_first([&](SegmentHeader* seg) {
     if (seg->dirty_bytes > dirty) room += seg->dirty_bytes - dirty;
     return room < shortfall;
   });

@@ -25,7 +25,8 @@ struct alignas(64) SegmentHeader {
   SegmentHeader* next = nullptr;         // allocator's list of reservations (allocator lock)
   SegmentHeader* next_cached = nullptr;  // large: the allocator's cache of free spans (allocator lock)
   SegmentHeader* prev_cached = nullptr;  // large: the span before it in its cache bin (allocator lock)
-  // Large: the cache's order of age, oldest first (allocator lock).
+  // Large: the cache's order of age, oldest first, among the spans that keep
+  // pages committed or among those that keep none (allocator lock).
   SegmentHeader* older_cached = nullptr;
   SegmentHeader* newer_cached = nullptr;
   // Large: the span's reservation went back to the OS; `base` and `size` still
@@ -45,6 +46,11 @@ struct alignas(64) SegmentHeader {
   // Large: taken by a grow (core/span_grow.cpp), in no list, its range about to
   // move or moved; a fork's child gives such a header up (allocator lock).
   bool growing = false;
+  // Large: cached with no page committed (dirty_bytes 0): behind the warm spans
+  // of its bin and in the cache's cold order of age (allocator lock).
+  bool cached_cold = false;
+  // Large: in the cache of free spans (allocator lock).
+  bool cached = false;
   Slab* slabs = nullptr;  // slab_count entries, right after the header (first_slab)
   // Small segments whose slabs all wait in the pool go dormant: the pages of their
   // slab metadata go back to the OS too (allocator lock for all of these).
