@@ -107,6 +107,28 @@ TEST(StatsConcurrent, SnapshotsWhileThreadsAllocateFreeAndClose) {
 // epoch only once the span reads in use, so it never reads the epoch a span's
 // next block is being given (ThreadSanitizer reports that read otherwise), and a
 // span counts in the epoch of the block it holds.
+// Threads taking snapshots at once share one spare snapshot, one at a time:
+// the others map their own. Each thread's snapshots of its own allocator are
+// exact, whichever buffer it got.
+TEST(StatsConcurrent, SnapshotsAtOnceEachSeeTheirOwnAllocator) {
+  constexpr int THREADS = 4;
+  const std::uint64_t rounds = tslab_test::scaled(2000);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < THREADS; ++t) {
+    threads.emplace_back([&, t] {
+      tslab::Allocator a;
+      std::vector<void*> blocks;
+      for (int i = 0; i < 10 * (t + 1); ++i) blocks.push_back(a.allocate(64));
+      for (std::uint64_t r = 0; r < rounds; ++r)
+        if (tslab::stats(a).live_blocks != blocks.size()) wrong.fetch_add(1);
+      for (void* p : blocks) a.deallocate(p);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
 TEST(StatsConcurrent, EpochInfoWhileLargeSpansChangeEpochs) {
   tslab::Allocator a;
   ASSERT_EQ(a.set_large_retain(64 * 1024 * 1024), tslab::Error::ok);  // the spans are reused
