@@ -838,6 +838,27 @@ TEST(LargeSpanCache, WarmSpansComeFirstAndColdRangesGoFirst) {
   EXPECT_TRUE(cache.consistent());
 }
 
+// A bin's spans differ by up to a quarter: more warm spans too small for a
+// request than a lookup probes do not hide a cold span of the bin that fits
+// (each list has its own probes). A lookup for committed bytes takes no cold span.
+TEST(LargeSpanCache, WarmSpansTooSmallDoNotHideAColdOneThatFits) {
+  td::LargeSpanCache cache;
+  FakeSpans fake;
+  ASSERT_EQ(td::LargeSpanCache::bin_of(10), td::LargeSpanCache::bin_of(11));
+  for (std::uintptr_t i = 0; i < td::LargeSpanCache::PROBES + 2; ++i) {
+    td::SegmentHeader* seg = fake.add(10 * td::MAP_GRANULE, td::SEGMENT_SIZE * (1 + 2 * i));
+    seg->dirty_bytes = td::MAP_GRANULE;
+    cache.push(seg);
+  }
+  td::SegmentHeader* cold = fake.add(11 * td::MAP_GRANULE, td::SEGMENT_SIZE * 99);
+  cache.push(cold);
+  ASSERT_TRUE(cache.consistent());
+  EXPECT_EQ(cache.take(11 * td::MAP_GRANULE, td::MAP_GRANULE, td::MAP_GRANULE), nullptr)
+      << "it keeps no byte";
+  EXPECT_EQ(cache.take(11 * td::MAP_GRANULE, td::MAP_GRANULE), cold);
+  EXPECT_TRUE(cache.consistent());
+}
+
 // --- reservations going back -------------------------------------------------
 
 // A request no machine could back is refused by the OS's overcommit policy, as

@@ -241,9 +241,10 @@ class AllocatorCore final : public SlabSource {
   // Reservation bytes the cache of free large spans keeps at most (core/span_release.cpp).
   static constexpr std::uint64_t MAX_CACHED_RESERVATION = std::uint64_t{1} << 30;
   // Free spans the cache keeps at most, whatever their size. Each keeps its
-  // range mapped (one of the process's mappings: Linux allows 65,530 by default)
-  // but, once cold, no memory; the bound on warm ones is the retention's bytes.
-  // Beyond it the cold span cached longest goes first (LargeSpanCache::take_oldest).
+  // range reserved (address space, and a mapping of the process's unless it
+  // merges with a neighbour's) but, once cold, no memory; the bound on warm ones
+  // is the retention's bytes. Beyond it the span cold longest goes first
+  // (LargeSpanCache::take_oldest).
   static constexpr std::uint64_t MAX_CACHED_SPANS = 4096;
   // Empty slabs (4 MiB) an exiting thread's heap may keep for its next owner.
   static constexpr std::uint32_t ABANDON_KEEP_EMPTY = 64;
@@ -632,6 +633,8 @@ class AllocatorCore final : public SlabSource {
   // freed after it. True if it made the room; nothing changes if those spans
   // hold less than the shortfall. Allocator lock held.
   bool make_way_locked(std::size_t dirty, std::uint64_t held, std::uint64_t bound) noexcept;
+  // Warm spans make_way_locked looks at, at most (the oldest first).
+  static constexpr std::uint32_t MAKE_WAY_WALK = 256;
   // Freed spans kept committed beyond the warm reserve (TSLAB_LARGE_RETAIN) for
   // longer than LARGE_RETAIN_NS give their pages back. Allocator lock held.
   void release_large_decayed_locked() noexcept;

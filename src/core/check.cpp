@@ -380,6 +380,13 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
           static_cast<unsigned long long>(sum.live_blocks), static_cast<unsigned long long>(sum.bytes));
   }
   if (r.ok() && !large_cache_.consistent()) r.fail("the cache of free large spans is inconsistent");
+  // The headers flagged as cached are the spans the cache holds (contains() reads the flag).
+  std::uint64_t flagged = 0;
+  for (const SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
+    if (seg->kind == SlabKind::large && seg->cached) ++flagged;
+  if (r.ok() && flagged != large_cache_.size())
+    r.fail("%llu large headers flagged as cached, the cache holds %llu",
+           static_cast<unsigned long long>(flagged), static_cast<unsigned long long>(large_cache_.size()));
   // Cached spans: the bytes they keep committed are the warm bytes counted.
   std::uint64_t cached_dirty = 0;
   large_cache_.for_each([&](const SegmentHeader* seg) {

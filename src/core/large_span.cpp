@@ -188,8 +188,12 @@ std::uint32_t LargeSpanCache::next_nonempty(std::uint32_t from) const noexcept {
 SegmentHeader* LargeSpanCache::take_from(std::uint32_t bin, std::size_t bytes, std::size_t alignment,
                                          std::size_t min_dirty, std::size_t max_bytes,
                                          std::size_t max_dirty) noexcept {
-  std::uint32_t probe = 0;
   for (SegmentHeader* list : {warm_bins_[bin], cold_bins_[bin]}) {
+    // A cold span keeps no byte committed: none serves a lookup that asks for some.
+    if (list == cold_bins_[bin] && min_dirty != 0) break;
+    // Each list its own probes: warm spans too small for the request (a bin's
+    // spans differ by up to a quarter) do not hide a cold one that fits.
+    std::uint32_t probe = 0;
     for (SegmentHeader* seg = list; seg != nullptr && probe < PROBES; seg = seg->next_cached, ++probe) {
       ++visited_;
       if (seg->size < bytes || seg->size > max_bytes || seg->base % alignment != 0 ||
@@ -653,10 +657,14 @@ bool AllocatorCore::make_way_locked(std::size_t dirty, std::uint64_t held, std::
   // every span's dirty bytes, and so every tail taken below, are whole pages.
   std::uint64_t shortfall = 0;
   if (!round_up_checked(held + dirty - bound, platform_.page_size(), &shortfall)) return false;
-  std::uint64_t room = 0;  // what the larger spans could give
+  // What the larger spans could give, among the MAKE_WAY_WALK warm spans cached
+  // longest: a free that finds no room pays a bounded walk, however many spans
+  // are warm (the trim below stops within the same spans).
+  std::uint64_t room = 0;
+  std::uint32_t walked = 0;
   large_cache_.for_each_warm_oldest_first([&](SegmentHeader* seg) {
     if (seg->dirty_bytes > dirty) room += seg->dirty_bytes - dirty;
-    return room < shortfall;
+    return room < shortfall && ++walked < MAKE_WAY_WALK;
   });
   if (room < shortfall) return false;
   const std::uint64_t before = large_warm_bytes_;

@@ -11,13 +11,13 @@
 // hold smaller spans too), then takes from the next non-empty bins up, whose
 // spans are all large enough. A bin keeps its spans that keep pages committed
 // (warm) and those that keep none (cold) in two lists, each the last one in
-// first out, and a lookup looks at the warm ones first: it meets a warm span
-// before any cold one, however many cold ones the bin holds. Across bins the
-// warm spans and the cold ones are each kept in order of age: the allocator
-// returns the pages of the warm span cached longest first, and gives back the
-// reservation of the cold span cached longest first (then of the oldest warm
-// one). Every list is linked both ways: taking any span out, or moving one
-// that went cold to the cold lists, costs the same however many are cached.
+// first out, and a lookup looks at up to PROBES of each, the warm ones first:
+// it meets a warm span before any cold one, however many cold ones the bin
+// holds. Across bins the warm spans are kept in the order they were cached,
+// the cold ones in the order they went cold: the allocator returns the pages
+// of the warm span cached longest first, and gives back the reservation of the
+// span cold longest first (then of the oldest warm one). Every list is linked both ways: taking any span out,
+// or moving one that went cold to the cold lists, costs the same however many are cached.
 //
 // Not thread-safe: the allocator lock guards it (core/allocator_core.h).
 #ifndef TSLAB_CORE_LARGE_SPAN_CACHE_H
@@ -36,7 +36,7 @@ class LargeSpanCache {
   static constexpr std::uint32_t EXACT_BINS = 8;
   static constexpr std::uint32_t BINS_PER_DOUBLING = 4;
   static constexpr std::uint32_t BIN_COUNT = 128;
-  // Spans of one bin looked at by a lookup, at most.
+  // Spans of each of a bin's two lists looked at by a lookup, at most.
   static constexpr std::uint32_t PROBES = 8;
 
   // The bin of a reservation of `granules` granules (at least 1).
@@ -74,8 +74,8 @@ class LargeSpanCache {
       if (!visit(seg)) return;
     }
   }
-  // Removes and returns the cold span cached longest that no one pins, else the
-  // warm one cached longest; nullptr if there is none. A pin may be a realloc
+  // Removes and returns the span cold longest that no one pins, else the warm
+  // one cached longest; nullptr if there is none. A pin may be a realloc
   // copying out of the span's range, whose block a racing free put here
   // (AllocatorCore::realloc_large): its range stays mapped until the pin goes.
   SegmentHeader* take_oldest() noexcept;
@@ -90,7 +90,7 @@ class LargeSpanCache {
   bool maybe_empty() const noexcept { return size() == 0; }
   // Reservation bytes of the cached spans. Without the lock: a hint, as maybe_empty.
   std::uint64_t reserved_bytes() const noexcept { return reserved_bytes_.load(std::memory_order_relaxed); }
-  // Spans looked at by take() so far: at most PROBES per bin it tried.
+  // Spans looked at by take() so far: at most 2 * PROBES per bin it tried.
   std::uint64_t spans_visited() const noexcept { return visited_; }
   // Cached spans that keep pages committed.
   std::uint64_t warm_count() const noexcept { return warm_count_; }

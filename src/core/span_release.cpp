@@ -2,8 +2,8 @@
 //
 // A freed span waits in the cache (core/large_span_cache.h) with its address
 // range still reserved. The cache holds at most MAX_CACHED_RESERVATION bytes of
-// reservation and MAX_CACHED_SPANS spans: beyond either the cold span cached
-// longest is released (munmap), or the oldest warm one if none is cold, and so
+// reservation and MAX_CACHED_SPANS spans: beyond either the span cold longest
+// is released (munmap), or the oldest warm one if none is cold, and so
 // is every cached span when the OS refuses a new reservation (an address
 // space limit, RLIMIT_AS) or when collect() asks for everything back. A span
 // whose id has no generation left is released at once, unless a validation
