@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
+#include "platform/fork_hooks.h"
 #include "platform/no_cancel.h"
 
 namespace tslab::detail {
@@ -41,6 +43,7 @@ void keep_stats_output() noexcept {
   int fd = -1;
   for (int want = COPY_FD_CEILING - 1; fd < 0 && want >= COPY_FD_CEILING - COPY_FD_TRIES; --want) {
     fd = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, want);
+    if (fd < 0 && errno == EMFILE) continue;  // `want` and every number above it taken
     if (fd < 0) return;
     if (fd >= COPY_FD_CEILING) {  // `want` was taken: the next number down
       ::close(fd);
@@ -53,11 +56,18 @@ void keep_stats_output() noexcept {
   g_copy_fd.store(fd, std::memory_order_release);
 }
 
-void forget_stats_output_after_fork() noexcept {
+TSLAB_FORK_STEP void forget_stats_output_after_fork() noexcept {
   // A daemon forks and points stderr elsewhere: a copy kept in it would hold
   // the parent's stderr (a pipe a shell reads to its end) open for its life.
+  // Closed only if the number still names the copy: the program may have
+  // closed it and opened something of its own there (a connection, a
+  // descriptor placed at the top of the table).
   const int fd = g_copy_fd.exchange(-1, std::memory_order_relaxed);
-  if (fd >= 0) ::close(fd);
+  struct stat st {};
+  const int flags = fd >= 0 ? ::fcntl(fd, F_GETFD) : -1;
+  if (flags >= 0 && (flags & FD_CLOEXEC) != 0 && ::fstat(fd, &st) == 0 && st.st_dev == g_copy_dev &&
+      st.st_ino == g_copy_ino)
+    ::close(fd);
 }
 
 void write_stats_output(const char* text) noexcept {
