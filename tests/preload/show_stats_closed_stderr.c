@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pipe_text.h"
+
 static void close_stderr(void) { close(STDERR_FILENO); }
 
 int main(int argc, char** argv) {
@@ -48,15 +50,7 @@ int main(int argc, char** argv) {
   }
   close(err_pipe[1]);
   static char err[65536];
-  size_t err_len = 0;
-  for (;;) {
-    char chunk[4096];
-    const ssize_t n = read(err_pipe[0], chunk, sizeof chunk);
-    if (n <= 0) break;
-    const size_t room = sizeof err - 1 - err_len, keep = (size_t)n < room ? (size_t)n : room;
-    memcpy(err + err_len, chunk, keep);
-    err_len += keep;
-  }
+  read_to_end(err_pipe[0], err, sizeof err);
   int status = 0;
   if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     printf("show_stats_closed_stderr: the child failed (exit %d)\n",

@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pipe_text.h"
+
 /* Descriptors from 3 up that name the file `of` names; -1 without /proc. */
 static int copies_of(const struct stat* of) {
   int copies = 0;
@@ -89,15 +91,7 @@ int main(int argc, char** argv) {
      holds), which comes once the server and the daemon have exited, whatever
      the daemon held; then the daemon's answer and the server's status. */
   static char err[65536];
-  size_t err_len = 0;
-  for (;;) {
-    char chunk[4096];
-    const ssize_t n = read(err_pipe[0], chunk, sizeof chunk);
-    if (n <= 0) break;
-    const size_t room = sizeof err - 1 - err_len, keep = (size_t)n < room ? (size_t)n : room;
-    memcpy(err + err_len, chunk, keep);
-    err_len += keep;
-  }
+  read_to_end(err_pipe[0], err, sizeof err);
   char result[32] = {0};
   size_t got = 0;
   for (ssize_t n;
