@@ -17,7 +17,7 @@ class SnapshotBuffer {
   // Room for `count` snapshots, each filled by take_snapshot (which clears it
   // first); empty() if the OS refused. One snapshot borrows the process's spare
   // when no other caller holds it: no system call and no fresh page (mallinfo2,
-  // which some programs call at every timer they start, cost 77 us and 17 page
+  // which some programs call at every timer they start, cost 75 us and 17 page
   // faults a call in pages mapped for it). Several, or one while the spare is
   // taken (another thread, a signal handler, a fork's child of a thread that
   // held it), come straight from the OS.

@@ -27,6 +27,18 @@ constexpr int COPY_FD_CEILING = 1024;
 // Numbers tried downwards from the ceiling before giving up on a copy.
 constexpr int COPY_FD_TRIES = 16;
 
+// Restores errno when it goes out of scope.
+class ErrnoKept {
+ public:
+  ErrnoKept() noexcept : saved_(errno) {}
+  ErrnoKept(const ErrnoKept&) = delete;
+  ErrnoKept& operator=(const ErrnoKept&) = delete;
+  ~ErrnoKept() { errno = saved_; }
+
+ private:
+  int saved_;
+};
+
 // Published with release once the file's identity is recorded.
 std::atomic<int> g_copy_fd{-1};
 dev_t g_copy_dev = 0;
@@ -36,6 +48,8 @@ ino_t g_copy_ino = 0;
 
 void keep_stats_output() noexcept {
   if (g_copy_fd.load(std::memory_order_acquire) >= 0) return;
+  // Made inside the program's first malloc, which must leave errno as it was.
+  const ErrnoKept kept;
   struct stat st {};
   if (::fstat(STDERR_FILENO, &st) != 0) return;
   struct rlimit limit {};

@@ -3,8 +3,10 @@
  * and descriptor 1023 taken: the copy of stderr kept for the exit report must
  * be the next number down. The child closes stderr in an exit handler, as
  * coreutils' close_stdout does, so its summary reaches the pipe only through
- * that copy. Prints "show_stats_closed_stderr: ok". */
+ * that copy, and its first malloc, which makes the copy, leaves errno as it
+ * was. Prints "show_stats_closed_stderr: ok". */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,9 @@ static void close_stderr(void) { close(STDERR_FILENO); }
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "child") == 0) {
     if (fcntl(1023, F_GETFD) < 0) return 10; /* the descriptor the parent took */
-    void* volatile p = malloc(100);          /* the copy is made here */
+    errno = EDOM;
+    void* volatile p = malloc(100); /* the copy is made here: 1023 refused, 1022 taken */
+    if (errno != EDOM) return 11;   /* a malloc that succeeds leaves errno alone */
     free(p);
     atexit(close_stderr);
     return 0;
