@@ -37,6 +37,7 @@
 #include "platform/fork_hooks.h"
 #include "platform/mutex.h"
 #include "platform/no_cancel.h"
+#include "platform/thread_entry.h"
 #include "stats/http_request.h"
 #include "stats/os_pages.h"
 #include "stats/pin_report.h"
@@ -509,7 +510,16 @@ void print_summary(const AllocatorCore& core, void*) {
 // library holds when its own allocation for a 33rd handler is the process's
 // first (start_requested_services).
 [[gnu::destructor]] void print_live_at_exit() {
-  if (g_report_at_exit.load(std::memory_order_acquire)) for_each_live(print_summary, nullptr);
+  if (!g_report_at_exit.load(std::memory_order_acquire)) return;
+  if (thread_inside_tslab()) {
+    // exit() from a signal handler that interrupted tslab on this thread: the
+    // interrupted frame may hold the locks a snapshot takes, and would wait
+    // for them forever.
+    write_stats_output(
+        "tslab: exit report skipped: the process exited from a signal handler that interrupted tslab\n");
+    return;
+  }
+  for_each_live(print_summary, nullptr);
 }
 
 struct SnapshotFill {
