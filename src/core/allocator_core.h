@@ -638,6 +638,16 @@ class AllocatorCore final : public SlabSource {
   // Freed spans kept committed beyond the warm reserve (TSLAB_LARGE_RETAIN) for
   // longer than LARGE_RETAIN_NS give their pages back. Allocator lock held.
   void release_large_decayed_locked() noexcept;
+  // The committed bytes of freed spans (cached or stashed) and of warm slabs
+  // beyond the reserve that lie beyond the retention's bound: spans freed when
+  // the bound had no room, kept for the blocks a program allocates again (a
+  // wave of buffers freed together, a garbage collector's sweep). They go back
+  // as fresh pages fault in for large blocks (as many bytes), or once unused
+  // for LARGE_RETAIN_NS. Allocator lock held.
+  std::uint64_t large_excess_locked() const noexcept;
+  // A large block is about to fault in `bytes` of fresh pages: as many bytes of
+  // the excess go back, the spans cached longest first. Allocator lock held.
+  void release_large_excess_locked(std::uint64_t bytes) noexcept;
   static constexpr std::uint64_t LARGE_RETAIN_NS = 1'000'000'000;
   // A large block of at least `size` bytes. `room`: the reservation wanted, if
   // more than the block needs. *stale_bytes (if not null): bytes from the block's
@@ -838,6 +848,11 @@ class AllocatorCore final : public SlabSource {
   // when the grace's current window began; 0 otherwise. Written under the lock,
   // read without it on heaps' slow paths (end_hand_back_grace).
   std::atomic<std::uint64_t> hand_back_grace_ns_{0};
+  // While freed spans lie beyond the retention's bound (large_excess_locked):
+  // when that was last seen, so a heap's slow path returns them once they went
+  // unused for LARGE_RETAIN_NS, also in a program that allocates no more large
+  // blocks; 0 otherwise. Written under the lock, read without it.
+  std::atomic<std::uint64_t> large_excess_ns_{0};
   std::uint32_t grace_taken_ = 0;   // warm slabs taken in the grace's current window
   std::uint64_t large_retain_ = 0;  // TSLAB_LARGE_RETAIN
   // The dirty bytes of the spans in every heap's stash, and their bound (the

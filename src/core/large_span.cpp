@@ -410,9 +410,10 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
     return nullptr;
   }
   if (stale_bytes != nullptr) *stale_bytes = smaller(seg->dirty_bytes, need);
-  if (need > seg->dirty_bytes) {  // pages to fault in: warm slabs make way
+  if (need > seg->dirty_bytes) {  // pages to fault in: warm slabs and spans beyond the bound make way
     const CountedLock lock(mutex_, counters_);
     trim_warm_slabs_locked(need - seg->dirty_bytes);
+    release_large_excess_locked(need - seg->dirty_bytes);
     release_large_decayed_locked();  // and spans unused for a second, also when none was taken
   }
   return publish_span(seg, need, epoch, era, held);
@@ -612,16 +613,30 @@ void AllocatorCore::clear_span(Slab* s) noexcept {
 void AllocatorCore::release_large_decayed_locked() noexcept {
   release_warm_decayed_locked();
   const std::uint64_t keep = std::uint64_t{warm_limit_} * SLAB_SIZE;
-  if (large_warm_bytes_ <= keep) return;
-  const std::uint64_t now = monotonic_ns();
-  large_cache_.for_each_warm_oldest_first([&](SegmentHeader* seg) {
-    if (large_warm_bytes_ <= keep) return false;
-    if (now - seg->cached_ns < LARGE_RETAIN_NS) return false;  // every later one is younger
-    large_warm_bytes_ -= seg->dirty_bytes;
-    clear_span(seg->slabs);  // cached: no allocation path reaches it (law 4)
-    large_cache_.cooled(seg);
-    return true;
-  });
+  if (large_warm_bytes_ > keep) {
+    const std::uint64_t now = monotonic_ns();
+    large_cache_.for_each_warm_oldest_first([&](SegmentHeader* seg) {
+      if (large_warm_bytes_ <= keep) return false;
+      if (now - seg->cached_ns < LARGE_RETAIN_NS) return false;  // every later one is younger
+      large_warm_bytes_ -= seg->dirty_bytes;
+      clear_span(seg->slabs);  // cached: no allocation path reaches it (law 4)
+      large_cache_.cooled(seg);
+      return true;
+    });
+  }
+  if (large_excess_locked() == 0) large_excess_ns_.store(0, std::memory_order_relaxed);
+}
+
+std::uint64_t AllocatorCore::large_excess_locked() const noexcept {
+  const std::uint64_t held = large_warm_bytes_ + stashed_bytes_.load(std::memory_order_relaxed) +
+                             std::uint64_t{warm_excess_locked()} * SLAB_SIZE;
+  const std::uint64_t bound = std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_;
+  return held > bound ? held - bound : 0;
+}
+
+void AllocatorCore::release_large_excess_locked(std::uint64_t bytes) noexcept {
+  const std::uint64_t take = smaller(large_excess_locked(), bytes);
+  if (take != 0) release_large_warm_locked(large_warm_bytes_ > take ? large_warm_bytes_ - take : 0);
 }
 
 void AllocatorCore::release_large_warm_locked(std::uint64_t keep) noexcept {
@@ -715,8 +730,13 @@ void AllocatorCore::end_large_free(Slab* s, bool keep_warm, Heap* mine) noexcept
     const std::uint64_t held = large_warm_bytes_ + stashed_bytes_.load(std::memory_order_relaxed) +
                                std::uint64_t{warm_excess_locked()} * SLAB_SIZE;
     const std::uint64_t bound = std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_;
-    if (registry_current_generation(s->id) < HANDLE_GEN_MASK &&
-        (held + dirty <= bound || make_way_locked(dirty, held, bound))) {
+    // Beyond the bound (large_retain_ != 0) the span stays committed too, as
+    // excess the next large blocks take or pages faulting in return: a program
+    // that frees many buffers together and allocates them again (a wave, a
+    // collector's sweep) faults them in once, not at every wave.
+    const bool reusable = registry_current_generation(s->id) < HANDLE_GEN_MASK;
+    const bool within = reusable && (held + dirty <= bound || make_way_locked(dirty, held, bound));
+    if (reusable && (within || large_retain_ != 0)) {
       // seq_cst: the freer's half of the pin protocol; a validation that saw the
       // block live holds a pin the next taker sees (LargeSpanCache::take_from).
       s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
@@ -725,6 +745,8 @@ void AllocatorCore::end_large_free(Slab* s, bool keep_warm, Heap* mine) noexcept
       large_warm_bytes_ += dirty;
       large_cache_.push(seg);
       release_large_decayed_locked();
+      if (!within && large_excess_ns_.load(std::memory_order_relaxed) == 0)
+        large_excess_ns_.store(now, std::memory_order_relaxed);
       cached = true;
       over_bound = cache_over_bound_locked();
     }

@@ -208,10 +208,16 @@ void AllocatorCore::release_warm_decayed_locked() noexcept {
 
 void AllocatorCore::end_hand_back_grace() noexcept {
   const std::uint64_t used = hand_back_grace_ns_.load(std::memory_order_relaxed);
-  if (used == 0 || monotonic_ns() - used < HAND_BACK_GRACE_NS) [[likely]]
+  const std::uint64_t excess = large_excess_ns_.load(std::memory_order_relaxed);
+  if ((used | excess) == 0) [[likely]]
+    return;
+  const std::uint64_t now = monotonic_ns();
+  if ((used == 0 || now - used < HAND_BACK_GRACE_NS) && (excess == 0 || now - excess < LARGE_RETAIN_NS))
     return;
   const CountedLock lock(mutex_, counters_);
-  release_warm_decayed_locked();
+  release_large_decayed_locked();  // the slabs' grace first, then spans unused for LARGE_RETAIN_NS
+  // Spans freed less than LARGE_RETAIN_NS ago stay: looked at again that much later.
+  if (large_excess_locked() != 0) large_excess_ns_.store(now, std::memory_order_relaxed);
 }
 
 void AllocatorCore::finish_recycle_locked(Slab* s, bool retain) noexcept {

@@ -51,7 +51,8 @@ constexpr int DEADLOCK_SECONDS = 60;
 // MAX_OS_CALL_RAISES times, and not from the handler itself), so a signal
 // handler runs at known points inside tslab: a collect, a close or a trim hands
 // pages back with them while holding the allocator's lock, and a free of a
-// span too large to cache does so inside free.
+// span beyond the warm reserve does so inside free when nothing is retained
+// beyond it (TSLAB_LARGE_RETAIN=0).
 constexpr long MAX_OS_CALL_RAISES = 64;
 std::atomic<bool> g_raise_in_os_calls{false};
 std::atomic<long> g_os_call_raises{0};
@@ -635,12 +636,13 @@ void churning_handler(int) {
 }
 
 // Installs `handler` for SIGUSR1 and frees a block whose free decommits its
-// pages (256 MiB: beyond the warm reserve and the retention bound), with the
-// signal raised from inside that free; false if the block could not be had.
+// pages (256 MiB: beyond the warm reserve, and no retention beyond it), with
+// the signal raised from inside that free; false if the block could not be had.
 bool free_with_handler_inside(void (*handler)(int)) {
   struct sigaction sa = {};
   sa.sa_handler = handler;
   sigaction(SIGUSR1, &sa, nullptr);
+  if (!slab_set_large_retain(tslab_malloc_allocator(), 0)) return false;
   void* huge = malloc(std::size_t{256} << 20);
   if (huge == nullptr) return false;
   g_raise_in_os_calls.store(true);
