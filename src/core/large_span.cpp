@@ -401,6 +401,7 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
   const bool capped = address_space_capped_.load(std::memory_order_relaxed);
   const std::size_t at_most = room != 0 || capped ? MAX_RESIDENT_SPAN_GROWTH * roomy : SIZE_MAX;
   SegmentHeader* seg = take_stashed_span(roomy, need, alignment, false, capped ? at_most : SIZE_MAX);
+  const bool stashed = seg != nullptr;
   if (seg == nullptr) seg = obtain_span(roomy, need, alignment, &refused, at_most);
   // No address space for the room asked: a span for the block alone.
   if (seg == nullptr && !refused && roomy > reserve)
@@ -409,6 +410,7 @@ void* AllocatorCore::alloc_large(std::size_t size, std::size_t alignment, std::u
     set_error(TSLAB_ERR_OUT_OF_MEMORY);
     return nullptr;
   }
+  if (!stashed) note_large_taken(need);  // the stash's spans are within its own bound
   if (stale_bytes != nullptr) *stale_bytes = smaller(seg->dirty_bytes, need);
   if (need > seg->dirty_bytes) {  // pages to fault in: warm slabs and spans beyond the bound make way
     const CountedLock lock(mutex_, counters_);
@@ -538,6 +540,8 @@ bool AllocatorCore::resize_span(Slab* s, std::size_t need) noexcept {
   // statistics see the new extent from here.
   s->large_usable.store(need, std::memory_order_relaxed);
   if (need < usable) release_tail(seg, need, usable);
+  const std::size_t committed = larger(usable, seg->dirty_bytes);
+  if (need > committed) large_excess_makes_way(need - committed);  // pages the grown block will fault in
   return true;
 }
 
@@ -637,6 +641,26 @@ std::uint64_t AllocatorCore::large_excess_locked() const noexcept {
 void AllocatorCore::release_large_excess_locked(std::uint64_t bytes) noexcept {
   const std::uint64_t take = smaller(large_excess_locked(), bytes);
   if (take != 0) release_large_warm_locked(large_warm_bytes_ > take ? large_warm_bytes_ - take : 0);
+  if (large_excess_locked() == 0) large_excess_ns_.store(0, std::memory_order_relaxed);
+}
+
+void AllocatorCore::large_excess_makes_way(std::uint64_t bytes) noexcept {
+  if (bytes == 0 || large_excess_ns_.load(std::memory_order_relaxed) == 0) return;
+  const CountedLock lock(mutex_, counters_);
+  release_large_excess_locked(bytes);
+}
+
+std::uint64_t AllocatorCore::large_excess_allowed_locked(std::uint64_t now) noexcept {
+  if (large_retain_ == 0) return 0;
+  if (now - large_window_ns_ >= LARGE_RETAIN_NS) {
+    // What was allocated since the window began; after a long pause, since the
+    // last free beyond the bound (an overestimate the cap bounds).
+    large_taken_before_ = large_taken_now_.exchange(0, std::memory_order_relaxed);
+    large_window_ns_ = now;
+  }
+  const std::uint64_t recent = larger(large_taken_before_, large_taken_now_.load(std::memory_order_relaxed));
+  const std::uint64_t cap = LARGE_EXCESS_PER_BOUND * (std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_);
+  return smaller(recent, cap);
 }
 
 void AllocatorCore::release_large_warm_locked(std::uint64_t keep) noexcept {
@@ -730,13 +754,18 @@ void AllocatorCore::end_large_free(Slab* s, bool keep_warm, Heap* mine) noexcept
     const std::uint64_t held = large_warm_bytes_ + stashed_bytes_.load(std::memory_order_relaxed) +
                                std::uint64_t{warm_excess_locked()} * SLAB_SIZE;
     const std::uint64_t bound = std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_;
-    // Beyond the bound (large_retain_ != 0) the span stays committed too, as
-    // excess the next large blocks take or pages faulting in return: a program
-    // that frees many buffers together and allocates them again (a wave, a
-    // collector's sweep) faults them in once, not at every wave.
+    // Beyond the bound the span stays committed too, as excess the next large
+    // blocks take or pages faulting in return, within what the program
+    // allocated of late (large_excess_allowed_locked): a program that frees many
+    // buffers together and allocates them again (a wave, a collector's sweep)
+    // faults them in once, not at every wave. Larger spans make way (their
+    // tails) only for the span that first crosses the bound: at once beyond it,
+    // they would give up the whole excess for a small span.
     const bool reusable = registry_current_generation(s->id) < HANDLE_GEN_MASK;
-    const bool within = reusable && (held + dirty <= bound || make_way_locked(dirty, held, bound));
-    if (reusable && (within || large_retain_ != 0)) {
+    const bool within = reusable && (held + dirty <= bound || ((held <= bound || large_retain_ == 0) &&
+                                                               make_way_locked(dirty, held, bound)));
+    const bool beyond = reusable && !within && held + dirty <= bound + large_excess_allowed_locked(now);
+    if (within || beyond) {
       // seq_cst: the freer's half of the pin protocol; a validation that saw the
       // block live holds a pin the next taker sees (LargeSpanCache::take_from).
       s->state.store(SLAB_UNUSED, std::memory_order_seq_cst);
@@ -745,7 +774,7 @@ void AllocatorCore::end_large_free(Slab* s, bool keep_warm, Heap* mine) noexcept
       large_warm_bytes_ += dirty;
       large_cache_.push(seg);
       release_large_decayed_locked();
-      if (!within && large_excess_ns_.load(std::memory_order_relaxed) == 0)
+      if (beyond && large_excess_ns_.load(std::memory_order_relaxed) == 0)
         large_excess_ns_.store(now, std::memory_order_relaxed);
       cached = true;
       over_bound = cache_over_bound_locked();

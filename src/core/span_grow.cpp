@@ -222,6 +222,7 @@ void* AllocatorCore::grow_live_span(void* p, std::size_t need, std::size_t room,
   if (release_grown_range(seg, true))
     while (seg->pins[0].load(std::memory_order_seq_cst) != 0) sched_yield();
   bind_span(seg, to, size, dirty);  // the map covers `to`: it binds; old handles read STALE_HANDLE
+  if (need > dirty) large_excess_makes_way(need - dirty);  // pages the grown block will fault in
   return publish_span(seg, need, epoch, era);
 }
 

@@ -124,8 +124,10 @@ void AllocatorCore::unstash_locked(Heap* heap) noexcept {
     large_warm_bytes_ += seg->dirty_bytes;
     large_cache_.push(seg);
   }
-  // Kept committed within the bounds the cache keeps to; the rest goes back.
-  release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_);
+  // Kept committed within the bounds the cache keeps to, and the excess a free
+  // may keep beyond them (a thread's exit does not end a wave); the rest goes back.
+  release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_ +
+                            large_excess_allowed_locked(monotonic_ns()));
 }
 
 void AllocatorCore::unstash_all_locked() noexcept {
