@@ -694,6 +694,13 @@ TEST(LargeSpanCache, HundredsOfBuffersFreedTogetherKeepTheirReservations) {
   }
 }
 
+// Allocates `blocks` of `size` bytes each in `a`, filled, then frees them all:
+// a wave of buffers freed together.
+void free_a_wave(tslab::Allocator& a, std::vector<void*>& blocks, std::size_t size) {
+  for (auto& p : blocks) ASSERT_NE(p = filled_block(a, size), nullptr);
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+}
+
 // A wave of buffers beyond the retention's bound, freed together and allocated
 // again: the spans beyond the bound stay committed for the next wave, which
 // takes them, instead of going back at each free and faulting in again (2,000
@@ -708,13 +715,11 @@ TEST(LargeSpanCache, AWaveBeyondTheRetentionKeepsItsPagesAndPagesFaultingInSendT
   ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
   ASSERT_EQ(a.set_large_retain(bound), Error::ok);
   std::vector<void*> blocks(64);  // 16 MiB
-  for (auto& p : blocks) ASSERT_NE(p = filled_block(a, size), nullptr);
-  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  free_a_wave(a, blocks, size);
   EXPECT_GT(global_stats(a).warm_reserve_bytes, 2 * bound) << "the wave's spans kept committed";
   for (int round = 0; round < 3; ++round) {
     const std::uint64_t reserves = platform.reserves.load(), decommits = platform.decommits.load();
-    for (auto& p : blocks) ASSERT_NE(p = filled_block(a, size), nullptr);
-    for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+    free_a_wave(a, blocks, size);
     EXPECT_EQ(platform.reserves.load(), reserves) << "round " << round;
     EXPECT_EQ(platform.decommits.load(), decommits) << "round " << round << ": no page went back";
     EXPECT_TRUE(checked(a));
@@ -738,8 +743,7 @@ TEST(LargeSpanCache, AWaveKeepsAtMostThreeTimesTheBoundBeyondIt) {
   ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
   ASSERT_EQ(a.set_large_retain(bound), Error::ok);
   std::vector<void*> blocks(64);  // 16 MiB
-  for (auto& p : blocks) ASSERT_NE(p = filled_block(a, 256 * KiB), nullptr);
-  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  free_a_wave(a, blocks, 256 * KiB);
   const std::uint64_t kept = global_stats(a).warm_reserve_bytes;
   EXPECT_LE(kept, 4 * bound);
   EXPECT_GT(kept, 3 * bound);
@@ -784,8 +788,7 @@ TEST(LargeSpanCache, ABlockGrownInPlaceSendsTheExcessBack) {
   void* grown = a.allocate(5 * MiB);  // a reservation of 8 MiB
   ASSERT_NE(grown, nullptr);
   std::vector<void*> blocks(48);  // 12 MiB
-  for (auto& p : blocks) ASSERT_NE(p = filled_block(a, 256 * KiB), nullptr);
-  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  free_a_wave(a, blocks, 256 * KiB);
   ASSERT_GT(global_stats(a).warm_reserve_bytes, 2 * bound);
   ASSERT_EQ(core.realloc_large(grown, 8 * MiB, 0), grown);  // in place: 3 MiB of fresh pages
   std::memset(grown, 1, 8 * MiB);
@@ -803,8 +806,7 @@ TEST(LargeSpanCache, NoRetentionKeepsNoWave) {
   ASSERT_EQ(a.set_large_retain(0), Error::ok);
   std::vector<void*> blocks(64);
   for (int round = 0; round < 2; ++round) {
-    for (auto& p : blocks) ASSERT_NE(p = filled_block(a, 256 * KiB), nullptr);
-    for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+    free_a_wave(a, blocks, 256 * KiB);
     EXPECT_LE(global_stats(a).warm_reserve_bytes, MiB) << "round " << round;
   }
   EXPECT_TRUE(checked(a));
@@ -820,8 +822,7 @@ TEST(LargeSpanCache, AWaveKeptBeyondTheRetentionGoesBackAfterASecondUnused) {
   ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
   ASSERT_EQ(a.set_large_retain(bound), Error::ok);
   std::vector<void*> blocks(64);
-  for (auto& p : blocks) ASSERT_NE(p = filled_block(a, size), nullptr);
-  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  free_a_wave(a, blocks, size);
   const std::uint64_t kept = global_stats(a).warm_reserve_bytes;
   ASSERT_GT(kept, 2 * bound);
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
@@ -844,8 +845,7 @@ TEST(LargeSpanCache, AThreadsExitKeepsTheWave) {
   ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
   ASSERT_EQ(a.set_large_retain(bound), Error::ok);
   std::vector<void*> blocks(64);
-  for (auto& p : blocks) ASSERT_NE(p = filled_block(a, 256 * KiB), nullptr);
-  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  free_a_wave(a, blocks, 256 * KiB);
   const std::uint64_t kept = global_stats(a).warm_reserve_bytes;
   ASSERT_GT(kept, 2 * bound);
   std::thread([&] { a.deallocate(a.allocate(300 * KiB)); }).join();

@@ -8,15 +8,15 @@
  * one must have exited from inside tslab (else the test proved nothing).
  * Prints "show_stats_exit_in_handler: ok". */
 #define _POSIX_C_SOURCE 200809L
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "pipe_text.h"
 
 enum { CHILDREN = 16, DEADLINE_S = 10, SLOTS = 32 };
 
@@ -39,32 +39,6 @@ __attribute__((noreturn)) static void run_child(void) {
   }
 }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-/* Reads the child's stderr to its end, or until the deadline. Returns 0 if the
- * deadline passed first. */
-static int read_until(int fd, char* text, size_t size, double deadline) {
-  size_t kept = 0;
-  for (;;) {
-    const double left = deadline - now_s();
-    if (left <= 0) return 0;
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, (int)(left * 1000) + 1) <= 0) continue;
-    char chunk[4096];
-    const ssize_t n = read(fd, chunk, sizeof chunk);
-    if (n <= 0) break;
-    const size_t room = size - 1 - kept, keep = (size_t)n < room ? (size_t)n : room;
-    memcpy(text + kept, chunk, keep);
-    kept += keep;
-  }
-  text[kept] = '\0';
-  return 1;
-}
-
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "child") == 0) run_child();
   int hung = 0, wrong_exit = 0, silent = 0, skipped = 0, summaries = 0;
@@ -83,7 +57,7 @@ int main(int argc, char** argv) {
     }
     close(err_pipe[1]);
     static char err[65536];
-    if (!read_until(err_pipe[0], err, sizeof err, now_s() + DEADLINE_S)) {
+    if (!read_until(err_pipe[0], err, sizeof err, DEADLINE_S)) {
       ++hung;
       kill(pid, SIGKILL);
     }
