@@ -41,8 +41,9 @@ int main(void) {
   CHECK(epoch_domain_destroy(request));
   CHECK(slab_free_checked(alloc, text));
 
-  SlabGlobalStats stats;
+  SlabGlobalStats stats = {.size = sizeof stats}; /* the versioning contract: say what you have */
   CHECK(slab_stats_global(alloc, &stats));
+  CHECK(stats.size == sizeof stats);
   slab_allocator_free(alloc);
 
   if (failures != 0) {
