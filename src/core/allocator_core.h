@@ -624,7 +624,8 @@ class AllocatorCore final : public SlabSource {
   // mix moves between small blocks and large ones. Allocator lock held.
   //   - about `bytes` of cached large spans' pages go back, from the tails of the
   //     spans cached longest (a slab is about to fault its pages in);
-  //   - warm slabs for about `bytes` go back (a large block is about to).
+  //   - warm slabs beyond the warm reserve for about `bytes` go back (a large
+  //     block is about to); the reserve's stay.
   //   With `above`, only spans keeping more than `above` bytes committed give
   //   theirs (make_way_locked).
   void trim_large_warm_locked(std::uint64_t bytes, std::size_t above = 0) noexcept;

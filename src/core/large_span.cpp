@@ -712,9 +712,14 @@ bool AllocatorCore::make_way_locked(std::size_t dirty, std::uint64_t held, std::
 }
 
 void AllocatorCore::trim_warm_slabs_locked(std::uint64_t bytes) noexcept {
+  // Only slabs beyond the warm reserve: a program whose small and large blocks
+  // live side by side (node's transferred ArrayBuffers among its objects) took
+  // 181,000 faults a run returning the reserve for each buffer and faulting it
+  // in again at its next small blocks, 101,000 keeping it (docs/BENCHMARKS.md).
+  if (warm_count_ <= warm_limit_) return;
   const std::uint64_t slabs = (bytes + SLAB_SIZE - 1) / SLAB_SIZE;
-  if (warm_count_ != 0)
-    release_warm_locked(slabs < warm_count_ ? warm_count_ - static_cast<std::uint32_t>(slabs) : 0);
+  const std::uint32_t excess = warm_count_ - warm_limit_;
+  release_warm_locked(slabs < excess ? warm_count_ - static_cast<std::uint32_t>(slabs) : warm_limit_);
 }
 
 std::uint64_t AllocatorCore::large_cache_visits() const noexcept {
