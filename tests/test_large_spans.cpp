@@ -668,6 +668,34 @@ TEST(LargeSpanCache, WarmSpansAreTakenBeforeColdOnesFreedAfterThem) {
   EXPECT_TRUE(checked(a));
 }
 
+// A block takes a free span whose committed pages already cover it before the
+// span freed last, whose pages fall short: faulting the rest in would have sent
+// as many bytes of other spans back (a flow of buffers of many sizes faulted in
+// about a fifth more pages, docs/BENCHMARKS.md).
+TEST(LargeSpanCache, ABlockTakesAFreeSpanWhosePagesCoverItFirst) {
+  CountingPlatform platform;
+  tslab::Allocator a(on(platform));
+  ASSERT_EQ(a.set_warm_reserve(MiB), Error::ok);
+  ASSERT_EQ(a.set_large_retain(0), Error::ok);
+  // Both in 256 KiB reservations: 250,000 bytes committed in one, 200,000 in the other.
+  unsigned char* covering = filled_block(a, 250000);
+  unsigned char* short_of_it = filled_block(a, 200000);
+  ASSERT_NE(covering, nullptr);
+  ASSERT_NE(short_of_it, nullptr);
+  // Freed by a thread with no heap here: to the cache, not to a thread's stash.
+  std::thread([&] {
+    EXPECT_EQ(a.deallocate(covering), Error::ok);
+    EXPECT_EQ(a.deallocate(short_of_it), Error::ok);  // freed last: first in its bin
+  }).join();
+  void* p = a.allocate(240000);
+  EXPECT_EQ(p, covering) << "the span whose pages fall short was taken";
+  void* q = a.allocate(200000);
+  EXPECT_EQ(q, short_of_it);
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  ASSERT_EQ(a.deallocate(q), Error::ok);
+  EXPECT_TRUE(checked(a));
+}
+
 // Hundreds of buffers freed together and allocated again all come back from
 // the cache: no reservation is given up and made again (600 buffers of 64 KiB
 // and 8 bytes: 344 reservations a round went back and were made again, with

@@ -266,8 +266,15 @@ SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t 
     // span is worth more to a larger block (a 100 KB block took a 25 MiB
     // buffer's span; a loop keeping 60 such buffers had 5x glibc's peak RSS).
     const std::size_t max_dirty = need + larger(KEPT_EXCESS_PER_BYTE * need, MAX_KEPT_EXCESS);
-    seg = resident ? large_cache_.take(reserve, alignment, need, MAX_RESIDENT_SPAN_GROWTH * reserve)
-                   : large_cache_.take(reserve, alignment, 0, at_most, max_dirty);
+    // First a span whose committed pages already cover the block, among the
+    // warm ones of its reservation's bin and the next (spans of a bin differ
+    // by less than a quarter): in a flow of buffers of many sizes the first
+    // span that fits often kept fewer pages than the block needs, and faulting
+    // them in sent as many bytes of other spans back (a node program took a
+    // fifth more faults; docs/BENCHMARKS.md).
+    const std::size_t covering = smaller(at_most, reserve + reserve / 4);
+    seg = large_cache_.take(reserve, alignment, need, covering, resident ? SIZE_MAX : max_dirty);
+    if (seg == nullptr && !resident) seg = large_cache_.take(reserve, alignment, 0, at_most, max_dirty);
     if (seg == nullptr) return nullptr;
     large_warm_bytes_ -= seg->dirty_bytes;  // in use again: its data stays until it is freed
     release_large_decayed_locked();
