@@ -840,6 +840,32 @@ TEST(LargeSpanCache, NoRetentionKeepsNoWave) {
   EXPECT_TRUE(checked(a));
 }
 
+// Only blocks allocated in the last second or two let freed spans stay beyond
+// the bound: blocks allocated long before and freed now go back beyond it at
+// their free, also when a few large blocks were allocated meanwhile. (The
+// window of recent allocations moved on only at frees beyond the bound, so 800
+// MiB allocated 10 s before their free counted as recent: 263 MiB kept where
+// about 72 were due.)
+TEST(LargeSpanCache, BlocksAllocatedLongBeforeTheirFreeKeepNoWave) {
+  tslab::Allocator a;
+  constexpr std::size_t bound = 4 * MiB, size = 2 * MiB, small_block = 256 * KiB;
+  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
+  ASSERT_EQ(a.set_large_retain(bound), Error::ok);
+  std::vector<void*> blocks(12);  // 24 MiB: the wave's cap, 3 x 4 MiB, would keep 12 beyond the bound
+  for (auto& p : blocks) ASSERT_NE(p = filled_block(a, size), nullptr);
+  // Two and a half windows with a small large block now and then.
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::nanoseconds(td::AllocatorCore::LARGE_RETAIN_NS / 2));
+    void* p = filled_block(a, small_block);
+    ASSERT_NE(p, nullptr);
+    ASSERT_EQ(a.deallocate(p), Error::ok);
+  }
+  for (void* p : blocks) ASSERT_EQ(a.deallocate(p), Error::ok);
+  // The bound and the small blocks of the last two windows at most.
+  EXPECT_LE(global_stats(a).warm_reserve_bytes, bound + 4 * small_block);
+  EXPECT_TRUE(checked(a));
+}
+
 // The spans beyond the bound go back once unused for a second (LARGE_RETAIN_NS)
 // also in a program that frees no more large blocks: any thread's next
 // allocation slow path returns them.

@@ -249,6 +249,9 @@ class AllocatorCore final : public SlabSource {
   // Freed spans a wave leaves beyond the retention's bound stay committed up to
   // this many times the bound (large_excess_allowed_locked).
   static constexpr std::uint64_t LARGE_EXCESS_PER_BOUND = 3;
+  // A freed span beyond the warm reserve stays committed this long unused, and
+  // large blocks allocated in windows this long let a wave stay beyond the bound.
+  static constexpr std::uint64_t LARGE_RETAIN_NS = 1'000'000'000;
   // Empty slabs (4 MiB) an exiting thread's heap may keep for its next owner.
   static constexpr std::uint32_t ABANDON_KEEP_EMPTY = 64;
   // Empty slabs all abandoned heaps together may keep: as many as the warm
@@ -657,16 +660,16 @@ class AllocatorCore final : public SlabSource {
   void large_excess_makes_way(std::uint64_t bytes) noexcept;
   // How far beyond the bound freed spans may stay committed now: the bytes of
   // large blocks allocated in the current window of LARGE_RETAIN_NS or the one
-  // before (a wave freed after a wave allocated; windows begin at frees), at
-  // most LARGE_EXCESS_PER_BOUND times the bound; 0 with TSLAB_LARGE_RETAIN=0.
-  // A span beyond that goes back at its free, so an idle program keeps at most
-  // the bound and this much. Allocator lock held.
+  // before (a wave freed after a wave allocated), at most LARGE_EXCESS_PER_BOUND
+  // times the bound; 0 with TSLAB_LARGE_RETAIN=0. A span beyond that goes back
+  // at its free, so an idle program keeps at most the bound and this much.
+  // Allocator lock held.
   std::uint64_t large_excess_allowed_locked(std::uint64_t now) noexcept;
   // Records `bytes` of a large block allocated (not from a thread's stash).
-  void note_large_taken(std::uint64_t bytes) noexcept {
-    large_taken_now_.fetch_add(bytes, std::memory_order_relaxed);
-  }
-  static constexpr std::uint64_t LARGE_RETAIN_NS = 1'000'000'000;
+  void note_large_taken(std::uint64_t bytes) noexcept;
+  // Moves the windows of large_excess_allowed_locked on if the current one is
+  // LARGE_RETAIN_NS old at `now`. Any thread, no lock.
+  void turn_large_window(std::uint64_t now) noexcept;
   // A large block of at least `size` bytes. `room`: the reservation wanted, if
   // more than the block needs. *stale_bytes (if not null): bytes from the block's
   // start that may hold an earlier block's data; the rest reads as zero.
@@ -871,12 +874,12 @@ class AllocatorCore final : public SlabSource {
   // unused for LARGE_RETAIN_NS, also in a program that allocates no more large
   // blocks; 0 otherwise. Written under the lock, read without it.
   std::atomic<std::uint64_t> large_excess_ns_{0};
-  // Bytes of large blocks allocated in the current window of LARGE_RETAIN_NS
-  // (added without the lock), in the previous one, and when the current one
-  // began (both under the lock): large_excess_allowed_locked.
+  // Bytes of large blocks allocated in the current window of LARGE_RETAIN_NS,
+  // in the previous one, and when the current one began; all without the lock
+  // (turn_large_window): large_excess_allowed_locked.
   std::atomic<std::uint64_t> large_taken_now_{0};
-  std::uint64_t large_taken_before_ = 0;
-  std::uint64_t large_window_ns_ = 0;
+  std::atomic<std::uint64_t> large_taken_before_{0};
+  std::atomic<std::uint64_t> large_window_ns_{0};
   std::uint32_t grace_taken_ = 0;   // warm slabs taken in the grace's current window
   std::uint64_t large_retain_ = 0;  // TSLAB_LARGE_RETAIN
   // The dirty bytes of the spans in every heap's stash, and their bound (the

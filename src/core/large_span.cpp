@@ -657,15 +657,30 @@ void AllocatorCore::large_excess_makes_way(std::uint64_t bytes) noexcept {
   release_large_excess_locked(bytes);
 }
 
+void AllocatorCore::note_large_taken(std::uint64_t bytes) noexcept {
+  turn_large_window(monotonic_ns());
+  large_taken_now_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void AllocatorCore::turn_large_window(std::uint64_t now) noexcept {
+  std::uint64_t began = large_window_ns_.load(std::memory_order_relaxed);
+  if (now - began < LARGE_RETAIN_NS) [[likely]]
+    return;
+  // Of racing turns one moves the window; a block noted meanwhile may count in
+  // either window (the allowance is an estimate the cap bounds).
+  if (!large_window_ns_.compare_exchange_strong(began, now, std::memory_order_relaxed)) return;
+  // Every block counted now was noted before `began` + LARGE_RETAIN_NS: the
+  // first one noted after that turns the window. So after two windows with
+  // none, they are all older than a window and count in neither.
+  const std::uint64_t taken = large_taken_now_.exchange(0, std::memory_order_relaxed);
+  large_taken_before_.store(now - began < 2 * LARGE_RETAIN_NS ? taken : 0, std::memory_order_relaxed);
+}
+
 std::uint64_t AllocatorCore::large_excess_allowed_locked(std::uint64_t now) noexcept {
   if (large_retain_ == 0) return 0;
-  if (now - large_window_ns_ >= LARGE_RETAIN_NS) {
-    // What was allocated since the window began; after a long pause, since the
-    // last free beyond the bound (an overestimate the cap bounds).
-    large_taken_before_ = large_taken_now_.exchange(0, std::memory_order_relaxed);
-    large_window_ns_ = now;
-  }
-  const std::uint64_t recent = larger(large_taken_before_, large_taken_now_.load(std::memory_order_relaxed));
+  turn_large_window(now);
+  const std::uint64_t recent = larger(large_taken_before_.load(std::memory_order_relaxed),
+                                      large_taken_now_.load(std::memory_order_relaxed));
   const std::uint64_t cap = LARGE_EXCESS_PER_BOUND * (std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_);
   return smaller(recent, cap);
 }
