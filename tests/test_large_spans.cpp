@@ -24,6 +24,7 @@
 #include "core/large_span_cache.h"
 #include "handle/handle.h"
 #include "handle/registry.h"
+#include "platform/clock_rss.h"
 #include "segment/segment_map.h"
 #include "slab_stats.h"
 #include "stats/stats_api.h"
@@ -864,6 +865,23 @@ TEST(LargeSpanCache, BlocksAllocatedLongBeforeTheirFreeKeepNoWave) {
   // The bound and the small blocks of the last two windows at most.
   EXPECT_LE(global_stats(a).warm_reserve_bytes, bound + 4 * small_block);
   EXPECT_TRUE(checked(a));
+}
+
+// A thread that read the clock before another thread turned the window, and
+// tries to turn it only then, leaves it alone: a reading older than the window's
+// start once underflowed into "two windows old" and wiped the wave's count.
+TEST(LargeSpanCache, AWindowTurnWithAnOlderClockReadingLeavesTheCount) {
+  tslab::Allocator a;
+  td::AllocatorCore& core = *a.core();
+  constexpr std::uint64_t window = td::AllocatorCore::LARGE_RETAIN_NS;
+  const std::uint64_t t = td::monotonic_ns();
+  core.note_large_taken(8 * MiB);                   // the window begins at about t
+  core.turn_large_window(t + window + window / 2);  // a window later: the 8 MiB are the previous one's
+  ASSERT_EQ(core.large_recently_taken(), 8 * MiB);
+  core.turn_large_window(t + window + window / 4);  // read before that turn, late to act
+  EXPECT_EQ(core.large_recently_taken(), 8 * MiB);
+  core.turn_large_window(t + 3 * window + window / 2);  // two windows with none: nothing recent
+  EXPECT_EQ(core.large_recently_taken(), 0u);
 }
 
 // The spans beyond the bound go back once unused for a second (LARGE_RETAIN_NS)

@@ -532,7 +532,9 @@ TEST(SlabReuse, SlabsBeyondTheReserveMakeWayForALargeBlocksFreshPages) {
   ASSERT_NE(big, nullptr);
   std::memset(big, 1, MiB);
   tslab::GlobalStats after = tslab::stats(a);
-  EXPECT_EQ(after.warm_reserve_bytes + MiB, warm.warm_reserve_bytes) << "a MiB of them went back";
+  // At least a MiB (all beyond the reserve if a second went by unused meanwhile).
+  EXPECT_LE(after.warm_reserve_bytes + MiB, warm.warm_reserve_bytes) << "a MiB of them went back";
+  EXPECT_GE(after.warm_reserve_bytes, 4 * SLAB) << "never the reserve's";
   EXPECT_GT(after.decommit_calls_total, warm.decommit_calls_total);
   void* bigger = a.allocate(8 * MiB);
   ASSERT_NE(bigger, nullptr);

@@ -7,6 +7,7 @@
 #ifndef TSLAB_CORE_ALLOCATOR_CORE_H
 #define TSLAB_CORE_ALLOCATOR_CORE_H
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -393,6 +394,18 @@ class AllocatorCore final : public SlabSource {
   // through the pool keep no more than their share committed.
   static constexpr std::uint64_t HAND_BACK_GRACE_NS = 100'000'000;
   static constexpr std::uint32_t GRACE_KEEP_PER_TAKEN = 4;
+  // Records `bytes` of a large block allocated (not from a thread's stash).
+  void note_large_taken(std::uint64_t bytes) noexcept;
+  // Moves the windows of large_excess_allowed_locked on if the current one is
+  // LARGE_RETAIN_NS old at `now` (a reading of monotonic_ns that another
+  // thread's turn may have overtaken). Any thread, no lock.
+  void turn_large_window(std::uint64_t now) noexcept;
+  // Bytes of large blocks allocated in the current window or the one before,
+  // the larger: what lets a wave stay beyond the bound, before the cap.
+  std::uint64_t large_recently_taken() const noexcept {
+    return std::max(large_taken_before_.load(std::memory_order_relaxed),
+                    large_taken_now_.load(std::memory_order_relaxed));
+  }
   void release_pages(void* p, std::size_t size) noexcept override;
   // A free into a closed activation `era` (read before the free, while the block
   // kept the slab in use): if that emptied the slab, return its pages.
@@ -665,11 +678,6 @@ class AllocatorCore final : public SlabSource {
   // at its free, so an idle program keeps at most the bound and this much.
   // Allocator lock held.
   std::uint64_t large_excess_allowed_locked(std::uint64_t now) noexcept;
-  // Records `bytes` of a large block allocated (not from a thread's stash).
-  void note_large_taken(std::uint64_t bytes) noexcept;
-  // Moves the windows of large_excess_allowed_locked on if the current one is
-  // LARGE_RETAIN_NS old at `now`. Any thread, no lock.
-  void turn_large_window(std::uint64_t now) noexcept;
   // A large block of at least `size` bytes. `room`: the reservation wanted, if
   // more than the block needs. *stale_bytes (if not null): bytes from the block's
   // start that may hold an earlier block's data; the rest reads as zero.

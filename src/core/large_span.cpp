@@ -271,8 +271,10 @@ SegmentHeader* AllocatorCore::take_cached_span(std::size_t reserve, std::size_t 
     // by less than a quarter): in a flow of buffers of many sizes the first
     // span that fits often kept fewer pages than the block needs, and faulting
     // them in sent as many bytes of other spans back (a node program took a
-    // fifth more faults; docs/BENCHMARKS.md).
-    const std::size_t covering = smaller(at_most, reserve + reserve / 4);
+    // fifth more faults; docs/BENCHMARKS.md). A block grown by realloc takes
+    // only such a span, of up to MAX_RESIDENT_SPAN_GROWTH times its reservation.
+    const std::size_t covering =
+        resident ? MAX_RESIDENT_SPAN_GROWTH * reserve : smaller(at_most, reserve + reserve / 4);
     seg = large_cache_.take(reserve, alignment, need, covering, resident ? SIZE_MAX : max_dirty);
     if (seg == nullptr && !resident) seg = large_cache_.take(reserve, alignment, 0, at_most, max_dirty);
     if (seg == nullptr) return nullptr;
@@ -664,7 +666,8 @@ void AllocatorCore::note_large_taken(std::uint64_t bytes) noexcept {
 
 void AllocatorCore::turn_large_window(std::uint64_t now) noexcept {
   std::uint64_t began = large_window_ns_.load(std::memory_order_relaxed);
-  if (now - began < LARGE_RETAIN_NS) [[likely]]
+  // `now` may be older than a turn another thread made since it was read.
+  if (now <= began || now - began < LARGE_RETAIN_NS) [[likely]]
     return;
   // Of racing turns one moves the window; a block noted meanwhile may count in
   // either window (the allowance is an estimate the cap bounds).
@@ -679,8 +682,7 @@ void AllocatorCore::turn_large_window(std::uint64_t now) noexcept {
 std::uint64_t AllocatorCore::large_excess_allowed_locked(std::uint64_t now) noexcept {
   if (large_retain_ == 0) return 0;
   turn_large_window(now);
-  const std::uint64_t recent = larger(large_taken_before_.load(std::memory_order_relaxed),
-                                      large_taken_now_.load(std::memory_order_relaxed));
+  const std::uint64_t recent = large_recently_taken();
   const std::uint64_t cap = LARGE_EXCESS_PER_BOUND * (std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_);
   return smaller(recent, cap);
 }
