@@ -174,6 +174,11 @@ unsigned char* filled_block(tslab::Allocator& a, std::size_t size) {
   return p;
 }
 
+// No warm reserve, and `bound` bytes of freed spans retained beyond it.
+bool retention_only(tslab::Allocator& a, std::size_t bound) {
+  return a.set_warm_reserve(0) == Error::ok && a.set_large_retain(bound) == Error::ok;
+}
+
 // Index of the first byte of [0, size) that is not byte_at(i), or size.
 std::size_t first_changed(const void* p, std::size_t size) {
   const auto* b = static_cast<const unsigned char*>(p);
@@ -303,8 +308,7 @@ TEST(LargeSpanCache, ASmallBlockLeavesAMuchLargerWarmSpanToALargerBlock) {
 void larger_spans_make_way(std::size_t bound) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
-  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
-  ASSERT_EQ(a.set_large_retain(bound), Error::ok);
+  ASSERT_TRUE(retention_only(a, bound));
   for (int round = 0; round < 3; ++round) {
     auto* table = static_cast<unsigned char*>(a.allocate(28 * MiB));
     auto* first = static_cast<unsigned char*>(a.allocate(6 * MiB));
@@ -741,8 +745,7 @@ TEST(LargeSpanCache, AWaveBeyondTheRetentionKeepsItsPagesAndPagesFaultingInSendT
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
   constexpr std::size_t bound = 6 * MiB, size = 256 * KiB;
-  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
-  ASSERT_EQ(a.set_large_retain(bound), Error::ok);
+  ASSERT_TRUE(retention_only(a, bound));
   std::vector<void*> blocks(64);  // 16 MiB
   free_a_wave(a, blocks, size);
   EXPECT_GT(global_stats(a).warm_reserve_bytes, 2 * bound) << "the wave's spans kept committed";
@@ -769,8 +772,7 @@ TEST(LargeSpanCache, AWaveKeepsAtMostThreeTimesTheBoundBeyondIt) {
   tslab::Allocator a(on(platform));
   constexpr std::size_t bound = 2 * MiB;
   static_assert(td::AllocatorCore::LARGE_EXCESS_PER_BOUND == 3);
-  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
-  ASSERT_EQ(a.set_large_retain(bound), Error::ok);
+  ASSERT_TRUE(retention_only(a, bound));
   std::vector<void*> blocks(64);  // 16 MiB
   free_a_wave(a, blocks, 256 * KiB);
   const std::uint64_t kept = global_stats(a).warm_reserve_bytes;
@@ -787,8 +789,7 @@ TEST(LargeSpanCache, SmallerSpansFreedAfterAWaveLeaveItWhole) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
   constexpr std::size_t bound = 4 * MiB;
-  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
-  ASSERT_EQ(a.set_large_retain(bound), Error::ok);
+  ASSERT_TRUE(retention_only(a, bound));
   std::vector<void*> wave(6), small(4);
   for (int round = 0; round < 4; ++round) {
     const std::uint64_t reserves = platform.reserves.load(), decommits = platform.decommits.load();
@@ -812,8 +813,7 @@ TEST(LargeSpanCache, ABlockGrownInPlaceSendsTheExcessBack) {
   tslab::Allocator a(on(platform));
   td::AllocatorCore& core = *a.core();
   constexpr std::size_t bound = 4 * MiB;
-  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
-  ASSERT_EQ(a.set_large_retain(bound), Error::ok);
+  ASSERT_TRUE(retention_only(a, bound));
   void* grown = a.allocate(5 * MiB);  // a reservation of 8 MiB
   ASSERT_NE(grown, nullptr);
   std::vector<void*> blocks(48);  // 12 MiB
@@ -850,8 +850,7 @@ TEST(LargeSpanCache, NoRetentionKeepsNoWave) {
 TEST(LargeSpanCache, BlocksAllocatedLongBeforeTheirFreeKeepNoWave) {
   tslab::Allocator a;
   constexpr std::size_t bound = 4 * MiB, size = 2 * MiB, small_block = 256 * KiB;
-  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
-  ASSERT_EQ(a.set_large_retain(bound), Error::ok);
+  ASSERT_TRUE(retention_only(a, bound));
   std::vector<void*> blocks(12);  // 24 MiB: the wave's cap, 3 x 4 MiB, would keep 12 beyond the bound
   for (auto& p : blocks) ASSERT_NE(p = filled_block(a, size), nullptr);
   // Two and a half windows with a small large block now and then.
@@ -891,13 +890,12 @@ TEST(LargeSpanCache, AWaveKeptBeyondTheRetentionGoesBackAfterASecondUnused) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
   constexpr std::size_t bound = 6 * MiB, size = 256 * KiB;
-  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
-  ASSERT_EQ(a.set_large_retain(bound), Error::ok);
+  ASSERT_TRUE(retention_only(a, bound));
   std::vector<void*> blocks(64);
   free_a_wave(a, blocks, size);
   const std::uint64_t kept = global_stats(a).warm_reserve_bytes;
   ASSERT_GT(kept, 2 * bound);
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  std::this_thread::sleep_for(std::chrono::nanoseconds(td::AllocatorCore::LARGE_RETAIN_NS + 100'000'000));
   // Small blocks of several classes new to this thread: slow paths.
   std::vector<void*> small;
   for (std::size_t bytes = 16; bytes <= 4096; bytes *= 2) small.push_back(a.allocate(bytes));
@@ -914,8 +912,7 @@ TEST(LargeSpanCache, AThreadsExitKeepsTheWave) {
   CountingPlatform platform;
   tslab::Allocator a(on(platform));
   constexpr std::size_t bound = 6 * MiB;
-  ASSERT_EQ(a.set_warm_reserve(0), Error::ok);
-  ASSERT_EQ(a.set_large_retain(bound), Error::ok);
+  ASSERT_TRUE(retention_only(a, bound));
   std::vector<void*> blocks(64);
   free_a_wave(a, blocks, 256 * KiB);
   const std::uint64_t kept = global_stats(a).warm_reserve_bytes;
