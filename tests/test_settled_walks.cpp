@@ -255,4 +255,47 @@ TEST(SettledWalks, AChildSeesAFreeIntoASlabAVanishedThreadLeftHalfPushed) {
   EXPECT_ALLOCATOR_OK(a);
 }
 
+// A thread that entered every epoch slot (a scope per request) walks, after a
+// close, only the bins that still hold an era: those of the activations it
+// allocated in and that were open at its last walk. Reading every bin's era,
+// 64 slots x 80 classes, was 13% of the time of 64 threads in nested scopes.
+TEST(SettledWalks, AWalkLooksOnlyAtBinsThatHoldAnEra) {
+  tslab::Options o;
+  o.epoch_count = 64;
+  tslab::Allocator a(o);
+  constexpr std::size_t SIZES[] = {16, 128, 1000};
+  std::vector<void*> kept;
+  for (std::uint32_t i = 0; i < o.epoch_count; ++i) {
+    const tslab::EpochId e = a.epoch_open();
+    ASSERT_NE(e, SLAB_NO_EPOCH);
+    for (const std::size_t size : SIZES) {
+      void* p = a.allocate(size, e);
+      ASSERT_NE(p, nullptr);
+      kept.push_back(p);  // a survivor: its slab stays with the heap, retired
+    }
+    ASSERT_EQ(a.epoch_close(e), Error::ok);
+  }
+  const td::Heap* heap = td::small_slab_of(kept.front())->heap.load();
+  ASSERT_NE(heap, nullptr);
+  a.collect();  // the walk that retires the bins of all those closes
+  EXPECT_ALLOCATOR_OK(a);
+
+  const tslab::EpochId open = a.epoch_open();
+  ASSERT_NE(open, SLAB_NO_EPOCH);
+  void* p = a.allocate(64, open);
+  ASSERT_NE(p, nullptr);
+  const std::uint64_t before = heap->bins_examined();
+  a.collect();  // a walk of the open epochs' bins, with every slot entered
+  EXPECT_EQ(heap->bins_examined() - before, 1u) << "the walk read bins holding no era";
+
+  ASSERT_EQ(a.deallocate(p), Error::ok);
+  const std::uint64_t closing = heap->bins_examined();
+  ASSERT_EQ(a.epoch_close(open), Error::ok);  // the closer's catch-up retires the one bin
+  a.collect();
+  EXPECT_EQ(heap->bins_examined() - closing, 1u);
+  EXPECT_ALLOCATOR_OK(a);
+  for (void* q : kept) EXPECT_EQ(a.deallocate(q), Error::ok);
+  EXPECT_ALLOCATOR_OK(a);
+}
+
 }  // namespace

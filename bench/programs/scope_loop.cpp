@@ -7,7 +7,10 @@
 // tslab_scope_begin / tslab_scope_end, looked up with dlsym, so the binary runs
 // unchanged under any allocator (it exits 2 if asked for scopes without them).
 //
-//   tslab_scope_loop REQUESTS SCOPED [CACHE]   prints the rendered bytes (the same for every allocator)
+// With THREADS, that many threads each run REQUESTS requests at once, each with
+// its own cache and requests (a request per thread, as a server runs them).
+//
+//   tslab_scope_loop REQUESTS SCOPED [CACHE [THREADS]]   prints the rendered bytes (the same for every allocator)
 #include <dlfcn.h>
 
 #include <cstdint>
@@ -16,6 +19,7 @@
 #include <deque>
 #include <map>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -58,20 +62,11 @@ std::size_t serve(Random& rng, int request, std::deque<Survivor*>& cache, std::s
   return out.size();
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc != 3 && argc != 4) {
-    std::fprintf(stderr, "usage: %s REQUESTS SCOPED(0|1) [CACHE]\n", argv[0]);
-    return 1;
-  }
-  const std::size_t cache_size = argc == 4 ? std::strtoul(argv[3], nullptr, 10) : 300;
-  const int requests = std::atoi(argv[1]);
-  const bool scoped = std::atoi(argv[2]) != 0;
-  const auto begin = reinterpret_cast<ScopeBegin>(dlsym(RTLD_DEFAULT, "tslab_scope_begin"));
-  const auto end = reinterpret_cast<ScopeEnd>(dlsym(RTLD_DEFAULT, "tslab_scope_end"));
-  if (scoped && (begin == nullptr || end == nullptr)) return 2;
+// One thread's requests; returns the bytes they rendered.
+std::uint64_t serve_all(unsigned thread, int requests, bool scoped, std::size_t cache_size, ScopeBegin begin,
+                        ScopeEnd end) {
   Random rng;
+  rng.state += thread;
   std::deque<Survivor*> cache;
   std::uint64_t rendered = 0;
   for (int r = 0; r < requests; ++r) {
@@ -80,6 +75,36 @@ int main(int argc, char** argv) {
     if (scoped) end();
   }
   for (Survivor* s : cache) delete s;
-  std::printf("%llu\n", static_cast<unsigned long long>(rendered));
+  return rendered;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3 || argc > 5) {
+    std::fprintf(stderr, "usage: %s REQUESTS SCOPED(0|1) [CACHE [THREADS]]\n", argv[0]);
+    return 1;
+  }
+  const std::size_t cache_size = argc >= 4 ? std::strtoul(argv[3], nullptr, 10) : 300;
+  const unsigned threads = argc == 5 ? static_cast<unsigned>(std::strtoul(argv[4], nullptr, 10)) : 1;
+  const int requests = std::atoi(argv[1]);
+  const bool scoped = std::atoi(argv[2]) != 0;
+  const auto begin = reinterpret_cast<ScopeBegin>(dlsym(RTLD_DEFAULT, "tslab_scope_begin"));
+  const auto end = reinterpret_cast<ScopeEnd>(dlsym(RTLD_DEFAULT, "tslab_scope_end"));
+  if (scoped && (begin == nullptr || end == nullptr)) return 2;
+  if (threads <= 1) {
+    std::printf("%llu\n", static_cast<unsigned long long>(serve_all(0, requests, scoped, cache_size, begin, end)));
+    return 0;
+  }
+  std::vector<std::uint64_t> rendered(threads);
+  std::vector<std::thread> crowd;
+  for (unsigned t = 0; t < threads; ++t)
+    crowd.emplace_back([&, t] { rendered[t] = serve_all(t, requests, scoped, cache_size, begin, end); });
+  std::uint64_t total = 0;
+  for (unsigned t = 0; t < threads; ++t) {
+    crowd[t].join();
+    total += rendered[t];
+  }
+  std::printf("%llu\n", static_cast<unsigned long long>(total));
   return 0;
 }

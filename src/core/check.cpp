@@ -427,6 +427,10 @@ bool AllocatorCore::check(char* message, std::size_t message_size) const noexcep
       const std::uint32_t e = bin_index / NUM_CLASSES, cls = bin_index % NUM_CLASSES;
       if (!h->uses_epoch(e)) continue;  // bins never used, pages never touched
       const HotBin& bin = h->hot(e, cls);
+      // The walks for empty slabs look only at the bins their mask marks.
+      if (h->marked_with_era(bin_index) != (bin.era != 0))
+        r.fail("heap bin %u: era %llu, but marked as holding %s", bin_index,
+               static_cast<unsigned long long>(bin.era), h->marked_with_era(bin_index) ? "one" : "none");
       for (const Slab* s = h->lists(e, cls).slabs.front(); s != nullptr && r.ok(); s = s->next, ++reachable)
         check_bin_slab(*s, h, bin_index, bin_era(bin), SlabList::bin, r);
       // A bin of a closed activation keeps a dead list: never walked again, its

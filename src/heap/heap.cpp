@@ -19,8 +19,8 @@ namespace tslab::detail {
 
 Heap* Heap::create(MetaArena& arena, std::uint32_t epoch_count) noexcept {
   const std::size_t bins = std::size_t{epoch_count} * NUM_CLASSES;
-  const std::size_t bytes =
-      sizeof(Heap) + bins * (sizeof(HotBin) + sizeof(BinLists) + sizeof(ReclaimCount)) + 64;
+  const std::size_t bytes = sizeof(Heap) + bins * (sizeof(HotBin) + sizeof(BinLists) + sizeof(ReclaimCount)) +
+                            std::size_t{epoch_count} * sizeof(ClassMask) + 64;
   char* mem = static_cast<char*>(arena.allocate(bytes));
   if (mem == nullptr) return nullptr;
   Heap* heap = new (mem) Heap();
@@ -37,6 +37,8 @@ Heap* Heap::create(MetaArena& arena, std::uint32_t epoch_count) noexcept {
   heap->hot_ = reinterpret_cast<HotBin*>(cursor);
   heap->lists_ = reinterpret_cast<BinLists*>(cursor + bins * sizeof(HotBin));
   heap->reclaim_ = reinterpret_cast<ReclaimCount*>(cursor + bins * (sizeof(HotBin) + sizeof(BinLists)));
+  heap->bins_with_era_ = reinterpret_cast<ClassMask*>(
+      cursor + bins * (sizeof(HotBin) + sizeof(BinLists) + sizeof(ReclaimCount)));
   return heap;
 }
 
@@ -326,13 +328,13 @@ void Heap::hand_back_spare_slabs(SlabSource& source) noexcept {
     if (!uses_epoch(e)) continue;
     const std::uint64_t open = source.open_era(e);
     if (open == 0) continue;
-    for (std::uint32_t i = e * NUM_CLASSES; i < (e + 1) * NUM_CLASSES; ++i) {
+    for_each_bin_with_era(e, [&](std::uint32_t i) {
       const ReclaimCount& r = reclaim_[i];
       if (r.slabs.load(std::memory_order_relaxed) == 0 || bin_era(hot_[i]) != open ||
           r.era.load(std::memory_order_relaxed) != open)
-        continue;
+        return;
       out = take_empty_of_open_bin(i, out, &seen);
-    }
+    });
   }
   for (Slab* s = out; s != nullptr; s = s->next) uncount(s);
   // The next look comes once SPARE_SLACK more slabs emptied, or at once (at the
@@ -403,19 +405,19 @@ Slab* Heap::take_empty_slabs(SlabSource& source, bool active_too, bool purge) no
   Slab* out = nullptr;
   for (std::uint32_t e = 0; e < epoch_count_; ++e) {
     if (!uses_epoch(e)) continue;  // its bins were never used (Heap::create)
-    for (std::uint32_t i = e * NUM_CLASSES; i < (e + 1) * NUM_CLASSES; ++i) {
-      const HotBin& bin = hot_[i];
-      if (bin.era == 0) continue;
-      if (bin_era(bin) != source.open_era(e)) {
+    const std::uint64_t open = source.open_era(e);
+    for_each_bin_with_era(e, [&](std::uint32_t i) {
+      ++bins_examined_;
+      if (bin_era(hot_[i]) != open) {
         // Quiescence point of a closed bin: its list is dropped unwalked and its
         // slabs retired, so no allocation path of this heap reaches them again.
         retire_bin(e, i % NUM_CLASSES);
-        hot_[i].era = 0;
+        clear_bin_era(i);
       } else if (active_too) {
         out = take_empty_of_open_bin(i, out, nullptr);
         if (purge) purge_free_pages(source, i);
       }
-    }
+    });
   }
   for (Slab* s = retired_.front(); s != nullptr;) {
     Slab* next = s->next;
@@ -496,7 +498,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     }
     // The slot was re-activated: slabs of the previous era take no new objects.
     retire_bin(epoch, cls);
-    bin.era = open_era | bin_era_flag;
+    set_bin_era(bin, epoch * NUM_CLASSES + cls, open_era | bin_era_flag);
     reset_reclaim(epoch * NUM_CLASSES + cls, open_era);
   }
   if (bin.free == nullptr) counters.bin_empty.bump();
@@ -533,7 +535,7 @@ void* Heap::alloc_slow(SlabSource& source, std::uint32_t epoch, std::uint32_t cl
     // If this bin's epoch closed since the allocation began, the catch-up retired
     // the bin; the allocation still linearizes before the close, so the bin takes
     // its era back and the next catch-up retires it with the new slab.
-    bin.era = open_era | bin_era_flag;
+    set_bin_era(bin, epoch * NUM_CLASSES + cls, open_era | bin_era_flag);
     // A warm slab first. Without one the heap would grow (fault pages in): first
     // its own empty slabs go back to the pool, where enough emptied since the
     // last look (TSLAB_STATS builds: the reclaimable counts say so).

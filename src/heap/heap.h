@@ -15,7 +15,9 @@
 #define TSLAB_HEAP_HEAP_H
 
 #include <atomic>
+#include <bit>
 #include <cstdint>
+#include <iterator>
 #include <type_traits>
 
 #include "heap/free_result.h"
@@ -146,6 +148,12 @@ class Heap {
   bool uses_epoch(std::uint32_t e) const noexcept {
     return (epochs_used_[e / 64].load(std::memory_order_relaxed) >> (e % 64)) & 1u;
   }
+  // Whether the walks for empty slabs look at this bin (the invariant checker:
+  // exactly the bins whose HotBin::era is not 0).
+  bool marked_with_era(std::uint32_t bin_index) const noexcept {
+    return (bins_with_era_[bin_index / NUM_CLASSES].words[bin_index % NUM_CLASSES / 64] &
+            class_bit(bin_index)) != 0;
+  }
   const SlabQueue& retired() const noexcept { return retired_; }
   const SlabQueue& settled() const noexcept { return settled_; }
   const HeapClassCounters& counters(std::uint32_t cls) const noexcept { return counters_[cls]; }
@@ -161,6 +169,8 @@ class Heap {
   // Slabs of closed activations the walks for empty slabs looked at
   // (take_empty_slabs), since the heap was made (owner, as above).
   std::uint64_t retired_slabs_examined() const noexcept { return retired_examined_; }
+  // Bins those walks looked at (owner, as above): only those holding an era.
+  std::uint64_t bins_examined() const noexcept { return bins_examined_; }
 
   // Owner: a slab of this heap reached 0 live blocks (it starts counting as
   // reclaimable) / left 0 (uncount). Cold: called only at those steps.
@@ -376,6 +386,39 @@ class Heap {
   std::atomic<std::uint64_t> epochs_used_[SLAB_MAX_EPOCH_COUNT / 64] = {};  // uses_epoch()
   HotBin* hot_ = nullptr;
   BinLists* lists_ = nullptr;
+  // Per epoch, the classes whose hot bin holds an era (HotBin::era != 0): the
+  // walks for empty slabs and spare slabs look at those bins only. A thread of a
+  // program with a scope per request has entered all 64 slots and took a walk
+  // after every close; reading the 5,120 bins' eras, 80 KiB, was 13% of such a
+  // program's time with 64 threads (docs/BENCHMARKS.md, lifetime scopes).
+  struct ClassMask {
+    std::uint64_t words[(NUM_CLASSES + 63) / 64];
+  };
+  ClassMask* bins_with_era_ = nullptr;
+  // Owner: sets `bin`'s era (never 0) and marks the bin in its epoch's mask.
+  void set_bin_era(HotBin& bin, std::uint32_t bin_index, std::uint64_t era) noexcept {
+    bin.era = era;
+    class_word(bin_index) |= class_bit(bin_index);
+  }
+  // Calls visit(bin_index) for each bin of epoch `e` that holds an era, lowest
+  // class first; visit may clear the bin's era (clear_bin_era).
+  template <class Visit>
+  void for_each_bin_with_era(std::uint32_t e, Visit&& visit) noexcept {
+    const ClassMask& mask = bins_with_era_[e];
+    for (std::uint32_t w = 0; w < std::size(mask.words); ++w)
+      for (std::uint64_t m = mask.words[w]; m != 0; m &= m - 1)
+        visit(e * NUM_CLASSES + w * 64 + static_cast<std::uint32_t>(std::countr_zero(m)));
+  }
+  void clear_bin_era(std::uint32_t bin_index) noexcept {
+    hot_[bin_index].era = 0;
+    class_word(bin_index) &= ~class_bit(bin_index);
+  }
+  std::uint64_t& class_word(std::uint32_t bin_index) noexcept {
+    return bins_with_era_[bin_index / NUM_CLASSES].words[bin_index % NUM_CLASSES / 64];
+  }
+  static std::uint64_t class_bit(std::uint32_t bin_index) noexcept {
+    return std::uint64_t{1} << (bin_index % NUM_CLASSES % 64);
+  }
   SlabQueue retired_;  // slabs of superseded eras, still freeable
   // Retired slabs a close settled (Slab::settled), which the owner's walks skip
   // until their bitmap changes: each change reaches the owner, as its own free
@@ -394,6 +437,7 @@ class Heap {
   std::uint32_t spare_floor_ = 0;
   std::uint64_t spare_examined_ = 0;
   std::uint64_t retired_examined_ = 0;
+  std::uint64_t bins_examined_ = 0;
   std::uint64_t spare_walks_given_up_ = 0;
   static constexpr std::uint32_t SPARE_SLACK = 2;
   // Slabs (4 MiB) emptied since the last look that make a slow path look again,
