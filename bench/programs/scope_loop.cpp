@@ -10,7 +10,8 @@
 // With THREADS, that many threads each run REQUESTS requests at once, each with
 // its own cache and requests (a request per thread, as a server runs them).
 //
-//   tslab_scope_loop REQUESTS SCOPED [CACHE [THREADS]]   prints the rendered bytes (the same for every allocator)
+//   tslab_scope_loop REQUESTS SCOPED [CACHE [THREADS]]   prints the rendered bytes (the same for every
+//   allocator)
 #include <dlfcn.h>
 
 #include <cstdint>
@@ -93,7 +94,8 @@ int main(int argc, char** argv) {
   const auto end = reinterpret_cast<ScopeEnd>(dlsym(RTLD_DEFAULT, "tslab_scope_end"));
   if (scoped && (begin == nullptr || end == nullptr)) return 2;
   if (threads <= 1) {
-    std::printf("%llu\n", static_cast<unsigned long long>(serve_all(0, requests, scoped, cache_size, begin, end)));
+    std::printf("%llu\n",
+                static_cast<unsigned long long>(serve_all(0, requests, scoped, cache_size, begin, end)));
     return 0;
   }
   std::vector<std::uint64_t> rendered(threads);

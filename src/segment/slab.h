@@ -522,18 +522,35 @@ struct Slab {
   }
 
   // Under the allocator lock, or by its owner, for a slab in use (its capacity
-  // cannot change): the same as is_empty(), reading only the words its capacity uses.
+  // cannot change): the same as is_empty(), reading only the words of its carved
+  // slots. No other slot's allocated bit is set in a slab's life (blocks reach a
+  // bin's list only by carve, list_free_slots and relist_purged, all within
+  // `carved`; a free of another slot is refused before any write). Its owner
+  // reads its own count. A closer reads it as it reads the bits: for an
+  // activation waited out, after the fence that shows it every write of the
+  // allocations before, and no allocation carves it again; for one not waited
+  // out, a count read before an allocation racing the close carved more may
+  // call the slab empty, and such a slab only stays (kept warm or waiting) until
+  // a later look, never goes back (AllocatorCore::reclaim_closed_locked). A
+  // scope's slab carves 1 KiB first (Heap::carve): 1 word to read, not 64.
   bool is_empty_in_use() const {
-    for (std::uint32_t w = 0; w < bitmap_words(); ++w)
+    const std::uint32_t words = carved_words();
+    for (std::uint32_t w = 0; w < words; ++w)
       if (bits[w].allocated.load(std::memory_order_acquire) & ~bits[w].remote.load(std::memory_order_acquire))
         return false;
     return true;
   }
 
-  // Any thread: live blocks (allocated and not remotely freed), by bitmap.
+  // The bitmap words of the slots carved so far (see is_empty_in_use).
+  std::uint32_t carved_words() const { return (carved.load(std::memory_order_acquire) + 63) / 64; }
+
+  // Any thread: live blocks (allocated and not remotely freed), by bitmap; of
+  // the carved slots, as is_empty_in_use (exact for its owner, and for a closer
+  // on an activation waited out).
   std::uint32_t live_blocks() const {
     std::uint32_t n = 0;
-    for (std::uint32_t w = 0; w < bitmap_words(); ++w)
+    const std::uint32_t words = carved_words();
+    for (std::uint32_t w = 0; w < words; ++w)
       n += static_cast<std::uint32_t>(bit_count(bits[w].allocated.load(std::memory_order_relaxed) &
                                                 ~bits[w].remote.load(std::memory_order_relaxed)));
     return n;
