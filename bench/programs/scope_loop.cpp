@@ -10,8 +10,9 @@
 // With THREADS, that many threads each run REQUESTS requests at once, each with
 // its own cache and requests (a request per thread, as a server runs them).
 //
-//   tslab_scope_loop REQUESTS SCOPED [CACHE [THREADS]]   prints the rendered bytes (the same for every
-//   allocator)
+//   tslab_scope_loop REQUESTS SCOPED [CACHE [THREADS]]
+//
+// It prints the rendered bytes, the same for every allocator.
 #include <dlfcn.h>
 
 #include <cstdint>
