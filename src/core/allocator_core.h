@@ -776,6 +776,10 @@ class AllocatorCore final : public SlabSource {
   void restash(std::atomic<SegmentHeader*>& slot, SegmentHeader* seg) noexcept;
   // The heap's stashed spans go to the cache. Allocator lock held.
   void unstash_locked(Heap* heap) noexcept;
+  // The same without holding the cache to its bounds after (the caller does, once).
+  void take_stash_locked(Heap* heap) noexcept;
+  // Spans kept committed beyond what the cache may keep go back (unstash_locked).
+  void hold_unstashed_to_bound_locked() noexcept;
   // Every heap's: collect, a lower warm reserve. Allocator lock held.
   void unstash_all_locked() noexcept;
   // In a fork's child: the stashes of heaps other than `mine` (the forking

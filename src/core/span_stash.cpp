@@ -115,8 +115,13 @@ void AllocatorCore::restash(std::atomic<SegmentHeader*>& slot, SegmentHeader* se
   large_cache_.push(seg);
 }
 
-void AllocatorCore::unstash_locked(Heap* heap) noexcept {
+void AllocatorCore::take_stash_locked(Heap* heap) noexcept {
   for (std::atomic<SegmentHeader*>& slot : heap->span_stash) {
+    // A look first: most slots of most heaps are empty, and an exchange of each
+    // (with two clock reads and a bound's walk per heap) was 9,700 instructions
+    // a close with 64 threads. A span stashed after the look was stashed after
+    // this call, as far as the caller can tell.
+    if (slot.load(std::memory_order_relaxed) == nullptr) continue;
     SegmentHeader* seg = slot.exchange(nullptr, std::memory_order_acq_rel);
     if (seg == nullptr) continue;
     stashed_bytes_.fetch_sub(seg->dirty_bytes, std::memory_order_relaxed);
@@ -124,14 +129,23 @@ void AllocatorCore::unstash_locked(Heap* heap) noexcept {
     large_warm_bytes_ += seg->dirty_bytes;
     large_cache_.push(seg);
   }
+}
+
+void AllocatorCore::hold_unstashed_to_bound_locked() noexcept {
   // Kept committed within the bounds the cache keeps to, and the excess a free
   // may keep beyond them (a thread's exit does not end a wave); the rest goes back.
   release_large_warm_locked(std::uint64_t{warm_limit_} * SLAB_SIZE + large_retain_ +
                             large_excess_allowed_locked(monotonic_ns()));
 }
 
+void AllocatorCore::unstash_locked(Heap* heap) noexcept {
+  take_stash_locked(heap);
+  hold_unstashed_to_bound_locked();
+}
+
 void AllocatorCore::unstash_all_locked() noexcept {
-  for (Heap* h = heaps_; h != nullptr; h = h->next_all) unstash_locked(h);
+  for (Heap* h = heaps_; h != nullptr; h = h->next_all) take_stash_locked(h);
+  hold_unstashed_to_bound_locked();
 }
 
 TSLAB_FORK_STEP void AllocatorCore::forget_stashes_after_fork(const Heap* mine) noexcept {
