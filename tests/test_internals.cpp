@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <vector>
 
 #include "epoch/epoch_ring.h"
@@ -212,10 +214,27 @@ TEST(SegmentMap, RecognisesOnlyRegisteredGranulesAndRejectsWildAddresses) {
   EXPECT_EQ(alloc.deallocate(p), tslab::Error::ok);
 }
 
+// A ring with its tables in zeroed memory of its own, as an allocator's record
+// gives them (EpochRing's tail).
+struct RingWithTail {
+  explicit RingWithTail(std::uint32_t count, bool first_permanent = false)
+      : tail(new (
+            std::align_val_t{td::ZeroedTail::MAX_ALIGN}) unsigned char[td::EpochRing::tail_bytes(count)]()),
+        ring(count, first_permanent, tail.get()) {}
+  struct Delete {
+    void operator()(unsigned char* p) const {
+      ::operator delete[](p, std::align_val_t{td::ZeroedTail::MAX_ALIGN});
+    }
+  };
+  std::unique_ptr<unsigned char[], Delete> tail;
+  td::EpochRing ring;
+};
+
 // Held slots across thousands of wraps: the rotation never lands on one, never
 // changes its era, and closing one puts it back in the rotation.
 TEST(EpochRing, RotationSkipsHeldSlotsAcrossWraps) {
-  td::EpochRing ring(5, false);
+  RingWithTail ring_tail(5);
+  td::EpochRing& ring = ring_tail.ring;
   std::uint64_t ended = 0;
   const std::uint32_t a = ring.open_held(&ended);
   ASSERT_LT(a, 5u);
@@ -248,7 +267,8 @@ TEST(EpochRing, RotationSkipsHeldSlotsAcrossWraps) {
 // A domain count at its maximum refuses the next hold instead of wrapping to 0
 // (which would read as "nobody holds the slot" and let a close through).
 TEST(EpochRing, ARefcountAtItsMaximumRefusesAnotherHold) {
-  td::EpochRing ring(2, false);
+  RingWithTail ring_tail(2);
+  td::EpochRing& ring = ring_tail.ring;
   ring.set_refcount_for_test(1, UINT32_MAX - 1);
   EXPECT_EQ(ring.inc_refcount(1), UINT32_MAX);
   EXPECT_EQ(ring.inc_refcount(1), 0u) << "refused";
@@ -258,8 +278,10 @@ TEST(EpochRing, ARefcountAtItsMaximumRefusesAnotherHold) {
 
 // Eras are unique in the process: two rings (two allocators) never share one.
 TEST(EpochRing, TwoRingsNeverShareAnEra) {
-  td::EpochRing first(4, false);
-  td::EpochRing second(4, false);
+  RingWithTail first_tail(4);
+  td::EpochRing& first = first_tail.ring;
+  RingWithTail second_tail(4);
+  td::EpochRing& second = second_tail.ring;
   std::uint64_t closed = 0;
   for (int i = 0; i < 10; ++i) second.advance(&closed);
   for (std::uint32_t e = 0; e < 4; ++e)
@@ -269,7 +291,8 @@ TEST(EpochRing, TwoRingsNeverShareAnEra) {
 // Every slot but the current one held: nothing more can be opened, and the
 // rotation re-activates the current slot with a new era each time.
 TEST(EpochRing, AllButCurrentHeldRotatesInPlace) {
-  td::EpochRing ring(3, false);
+  RingWithTail ring_tail(3);
+  td::EpochRing& ring = ring_tail.ring;
   std::uint64_t ended = 0, closed = 0;
   ASSERT_LT(ring.open_held(&ended), 3u);
   ASSERT_LT(ring.open_held(&ended), 3u);
@@ -288,7 +311,8 @@ TEST(EpochRing, AllButCurrentHeldRotatesInPlace) {
 // by the rotation across wraps, its era never changes; advancing while it is
 // current reports no ended era and moves to the next free slot.
 TEST(EpochRing, PermanentSlotZeroIsNeverClosedByTheRotation) {
-  td::EpochRing ring(4, true);
+  RingWithTail ring_tail(4, true);
+  td::EpochRing& ring = ring_tail.ring;
   EXPECT_TRUE(ring.permanent(0));
   EXPECT_FALSE(ring.permanent(1));
   EXPECT_TRUE(ring.held(0));
@@ -309,7 +333,8 @@ TEST(EpochRing, PermanentSlotZeroIsNeverClosedByTheRotation) {
   std::uint64_t ended = 0;
   EXPECT_NE(ring.open_held(&ended), 0u) << "a held open never takes the permanent slot";
 
-  td::EpochRing alone(1, true);  // nothing to move to: stays put, still ACTIVE
+  RingWithTail alone_tail(1, true);
+  td::EpochRing& alone = alone_tail.ring;  // nothing to move to: stays put, still ACTIVE
   const std::uint64_t era = alone.era(0);
   EXPECT_EQ(alone.advance(&closed), 0u);
   EXPECT_EQ(closed, 0u);
@@ -319,7 +344,8 @@ TEST(EpochRing, PermanentSlotZeroIsNeverClosedByTheRotation) {
 
 // A closed slot is preferred over one whose activation is still open.
 TEST(EpochRing, OpenPrefersAClosingSlot) {
-  td::EpochRing ring(4, false);
+  RingWithTail ring_tail(4);
+  td::EpochRing& ring = ring_tail.ring;
   std::uint64_t closed = 0, ended = 0;
   ring.advance(&closed);  // 0 closes, 1 current; 2 and 3 still open from creation
   const std::uint64_t era3 = ring.era(3);
@@ -329,7 +355,8 @@ TEST(EpochRing, OpenPrefersAClosingSlot) {
 }
 
 TEST(EpochRing, ErasAreMonotonicAcrossThousandsOfWraps) {
-  td::EpochRing ring(4, false);
+  RingWithTail ring_tail(4);
+  td::EpochRing& ring = ring_tail.ring;
   std::uint64_t last = 0;
   for (std::uint32_t e = 0; e < 4; ++e) {
     EXPECT_GT(ring.era(e), last);

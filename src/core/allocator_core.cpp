@@ -23,7 +23,11 @@ namespace {
 
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 1); }
 
-std::size_t record_bytes() { return round_up(sizeof(AllocatorCore), OsPlatform::instance().page_size()); }
+// Every record is reserved for the most slots; an allocator commits the pages it writes.
+std::size_t record_bytes() {
+  return round_up(sizeof(AllocatorCore) + AllocatorCore::tail_bytes(SLAB_MAX_EPOCH_COUNT),
+                  OsPlatform::instance().page_size());
+}
 
 }  // namespace
 
@@ -33,7 +37,10 @@ AllocatorCore::AllocatorCore(const CoreOptions& options, std::uint64_t uid, std:
       record_(record),
       platform_(*options.platform),
       meta_(*options.platform, uid),
-      epochs_(options.epoch_count, options.permanent) {}
+      epochs_(options.epoch_count, options.permanent, tail()) {
+  ZeroedTail tables(reinterpret_cast<std::uintptr_t>(tail()) + EpochRing::tail_bytes(options.epoch_count));
+  for_each_tail_table([&](auto table) { tables.take(table, this, options.epoch_count); });
+}
 
 AllocatorCore::~AllocatorCore() {
   for (SegmentHeader* held = retired_held_; held != nullptr; held = held->next_cached)
@@ -126,6 +133,7 @@ TslabError AllocatorCore::destroy(AllocatorCore* core) noexcept {
 bool AllocatorCore::add_dependent(AllocatorDependent* d) noexcept {
   const CountedLock lock(mutex_, counters_);
   // An epoch_destroy ended this activation's dependents already (and releases its blocks).
+  if (d->epoch >= epoch_count_) return false;  // an allocator destroyed meanwhile (dead: no slots)
   if (d->era != 0 && d->era <= destroyed_era_[d->epoch]) return false;
   d->prev = nullptr;
   d->next = dependents_;
@@ -168,7 +176,10 @@ void AllocatorCore::bury(AllocatorCore* core) noexcept {
 
 AllocatorCore* AllocatorCore::dead() noexcept {
   // Made once, never destroyed (pthread_once: no C++ runtime guard).
-  alignas(AllocatorCore) static unsigned char storage[sizeof(AllocatorCore)];
+  // With the tail of the most slots: a dead allocator has none, but a stale
+  // read of a table finds zeros here, as in a buried allocator's record.
+  constexpr std::size_t bytes = sizeof(AllocatorCore) + tail_bytes(SLAB_MAX_EPOCH_COUNT);
+  alignas(AllocatorCore) static unsigned char storage[bytes];
   static pthread_once_t made = PTHREAD_ONCE_INIT;
   ::pthread_once(&made, [] { construct_dead(storage); });
   return std::launder(reinterpret_cast<AllocatorCore*>(storage));

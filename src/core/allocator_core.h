@@ -21,6 +21,7 @@
 #include "heap/heap.h"
 #include "platform/mutex.h"
 #include "platform/span_chunks.h"
+#include "platform/zeroed_tail.h"
 #include "segment/meta_arena.h"
 #include "segment/segment.h"
 #include "slab_alloc.h"
@@ -265,6 +266,19 @@ class AllocatorCore final : public SlabSource {
   }
 
   // --- epochs and memory return (core/reclaim.cpp) ---
+  // The record an allocator of `epoch_count` slots lives in: the object, then
+  // its tail, the per-slot tables of its ring and its own, laid out for its
+  // slots only and written only where used (platform/zeroed_tail.h). Records
+  // are reserved for SLAB_MAX_EPOCH_COUNT slots. An allocator of 16 slots
+  // commits 4 pages of its record (the object 11 KiB, its tables 3.4 KiB), the
+  // process allocator's 64 slots 7; with the tables of 256 slots inside the
+  // object, each took 16 pages, and its dead successor 16 more.
+  static constexpr std::size_t tail_bytes(std::uint32_t epoch_count) noexcept {
+    ZeroedTail tables(EpochRing::tail_bytes(epoch_count));
+    for_each_tail_table(
+        [&](auto table) { tables.take(table, static_cast<AllocatorCore*>(nullptr), epoch_count); });
+    return tables.end();
+  }
   EpochRing& epochs() noexcept { return epochs_; }
   const EpochRing& epochs() const noexcept { return epochs_; }
   // The API's view of the ring: a dead allocator or an out-of-range epoch is an
@@ -417,6 +431,21 @@ class AllocatorCore final : public SlabSource {
   ~AllocatorCore();
   // A dead allocator, constructed at `where`.
   static AllocatorCore* construct_dead(void* where) noexcept;
+
+  void* tail() noexcept { return reinterpret_cast<char*>(this) + sizeof(AllocatorCore); }
+  // Calls take(&AllocatorCore::table) for each of its own tables in the tail.
+  template <class Take>
+  static constexpr void for_each_tail_table(Take&& take) noexcept {
+    take(&AllocatorCore::epoch_counters_);
+    take(&AllocatorCore::current_segment_);
+    take(&AllocatorCore::epoch_slabs_);
+    take(&AllocatorCore::settled_slabs_);
+    take(&AllocatorCore::settled_pins_);
+    take(&AllocatorCore::destroyed_era_);
+    take(&AllocatorCore::quiesced_era_);
+    take(&AllocatorCore::rss_before_close_);
+    take(&AllocatorCore::rss_after_close_);
+  }
   // Destroys `core`, puts a dead allocator in its record and queues the record.
   static void bury(AllocatorCore* core) noexcept;
 
@@ -837,11 +866,11 @@ class AllocatorCore final : public SlabSource {
   mutable CoreCounters counters_;
   mutable PinSampler sampler_;  // TSLAB_PIN_SAMPLE; its lock is taken after mutex_
   EpochRing epochs_;
-  mutable EpochCounters epoch_counters_[SLAB_MAX_EPOCH_COUNT];
-  SegmentHeader* reservations_ = nullptr;  // every segment and large span
+  EpochCounters* epoch_counters_ = nullptr;  // per slot, in the tail (for_each_tail_table)
+  SegmentHeader* reservations_ = nullptr;    // every segment and large span
   // Where each epoch slot's fresh slabs come from: a phase's slabs share segments,
   // so when the phase ends whole segments empty out (and go dormant together).
-  SegmentHeader* current_segment_[SLAB_MAX_EPOCH_COUNT] = {};
+  SegmentHeader** current_segment_ = nullptr;
   LargeSpanCache large_cache_;  // free large spans (those with dirty_bytes kept committed)
   // dirty_bytes of the cached spans, at most the warm reserve and the retention.
   // Written under the lock; the stashes read it without (core/span_stash.cpp).
@@ -855,12 +884,12 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t abandoned_kept_ = 0;  // the abandoned heaps' kept_empty, summed (allocator lock)
   // Every slab in use, per epoch slot (any activation), and the pool of recycled
   // slabs (pages decommitted, generation moved on), linked through epoch_prev/next.
-  Slab* epoch_slabs_[SLAB_MAX_EPOCH_COUNT] = {};
+  Slab** epoch_slabs_ = nullptr;
   // Per slot, the settled slabs (taken off epoch_slabs_) and the drain report's
   // share of them; and the stack of settled slabs freed into since the last
   // sweep, pushed by any thread (Slab::unsettle), taken whole under the lock.
-  Slab* settled_slabs_[SLAB_MAX_EPOCH_COUNT] = {};
-  ClosePins settled_pins_[SLAB_MAX_EPOCH_COUNT] = {};
+  Slab** settled_slabs_ = nullptr;
+  ClosePins* settled_pins_ = nullptr;
   std::atomic<Slab*> unsettled_head_{nullptr};
   std::uint64_t settled_swept_ = 0;  // settled_slabs_swept()
   Slab* free_slabs_ = nullptr;
@@ -916,21 +945,21 @@ class AllocatorCore final : public SlabSource {
   Slab* deferred_ = nullptr;                  // unlinked, UNUSED, waiting for pins and queues (still_reached)
   AllocatorDependent* dependents_ = nullptr;  // ended by destroy (allocator lock)
   // Per slot: the last era whose dependents an epoch_destroy ended (allocator lock).
-  std::uint64_t destroyed_era_[SLAB_MAX_EPOCH_COUNT] = {};
+  std::uint64_t* destroyed_era_ = nullptr;
   std::atomic<std::uint64_t> new_slabs_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_recycled_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> slabs_reused_[NUM_CLASSES] = {};
   std::atomic<std::uint64_t> decommitted_bytes_{0};
   // Per slot, the latest closed era whose allocations have all finished: slabs of
   // that era or older may give their pages back.
-  std::atomic<std::uint64_t> quiesced_era_[SLAB_MAX_EPOCH_COUNT] = {};
+  std::atomic<std::uint64_t>* quiesced_era_ = nullptr;
   // Allocator lock: pinned candidates (purge_pinned_candidates_locked), and the
   // closes counted by after_close so far.
   PinnedCandidate pinned_[PINNED_CANDIDATES] = {};
   std::uint32_t pinned_count_ = 0;
   std::uint64_t closes_seen_ = 0;
-  std::atomic<std::uint64_t> rss_before_close_[SLAB_MAX_EPOCH_COUNT] = {};
-  std::atomic<std::uint64_t> rss_after_close_[SLAB_MAX_EPOCH_COUNT] = {};
+  std::atomic<std::uint64_t>* rss_before_close_ = nullptr;
+  std::atomic<std::uint64_t>* rss_after_close_ = nullptr;
   // The allocator's name (slab_allocator_set_name), "" until named. Guarded by mutex_.
   char name_[SLAB_ALLOCATOR_NAME_SIZE] = {};
 

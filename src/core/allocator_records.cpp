@@ -2,6 +2,8 @@
 // quarantine (core/allocator_records.h).
 #include "core/allocator_records.h"
 
+#include <cstring>
+
 #include "platform/fork_hooks.h"
 #include "platform/mutex.h"
 #include "segment/lazy_table.h"
@@ -47,8 +49,9 @@ void* allocator_record_acquire(std::size_t size, std::uint32_t* number) noexcept
     g_free_head = slot.next;
     if (--g_free_count == 0) g_free_tail = 0;
     *number = n;
-    // The dead allocator in it goes: its pages back, so they read as zero.
-    os.decommit(slot.memory, size);
+    // The dead allocator in it goes: its pages back, so they read as zero, as
+    // the new allocator's tables need (core/allocator_core.h, tail_bytes).
+    if (!os.decommit(slot.memory, size)) std::memset(slot.memory, 0, size);
     return slot.memory;
   }
   if (g_carved == MAX_ALLOCATOR_RECORDS) return nullptr;

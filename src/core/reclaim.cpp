@@ -906,7 +906,7 @@ std::uint64_t AllocatorCore::warm_reserve() const noexcept {
 
 std::uint64_t AllocatorCore::metadata_bytes_locked(bool resident) const noexcept {
   const std::uint64_t page = OsPlatform::instance().page_size();
-  const std::uint64_t record = (sizeof(AllocatorCore) + page - 1) & ~(page - 1);
+  const std::uint64_t record = (sizeof(AllocatorCore) + tail_bytes(epoch_count_) + page - 1) & ~(page - 1);
   return record + (resident ? meta_.resident_bytes() : meta_.chunk_bytes()) + registry_bytes_locked();
 }
 

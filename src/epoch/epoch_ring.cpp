@@ -21,19 +21,17 @@ std::uint64_t EpochRing::take_eras(std::uint32_t n) noexcept {
   return g_eras_taken.fetch_add(n, std::memory_order_relaxed) + 1;
 }
 
-EpochRing::EpochRing(std::uint32_t count, bool first_permanent) noexcept
+EpochRing::EpochRing(std::uint32_t count, bool first_permanent, void* tail) noexcept
     : count_(count), first_permanent_(first_permanent && count != 0) {
+  ZeroedTail tables(reinterpret_cast<std::uintptr_t>(tail));
+  for_each_tail_table([&](auto table) { tables.take(table, this, count); });
+  // The tables read zero: no label, no hold, no reference, nothing ended.
   const std::uint64_t now = monotonic_ns();
   const std::uint64_t first = take_eras(count);
-  for (std::uint32_t e = 0; e < SLAB_MAX_EPOCH_COUNT; ++e) {
-    const std::uint64_t era = e < count ? first + e : 0;
-    era_[e].store(era, std::memory_order_relaxed);
-    open_era_[e].store(era, std::memory_order_relaxed);
-    refcount_[e].store(0, std::memory_order_relaxed);
+  for (std::uint32_t e = 0; e < count; ++e) {
+    era_[e].store(first + e, std::memory_order_relaxed);
+    open_era_[e].store(first + e, std::memory_order_relaxed);
     open_since_[e].store(now, std::memory_order_relaxed);
-    held_[e].store(false, std::memory_order_relaxed);
-    ended_era_[e].store(0, std::memory_order_relaxed);
-    labels_[e][0] = '\0';
   }
   // Outside the rotation for good: advance() and open_held() skip held slots.
   if (first_permanent_) held_[0].store(true, std::memory_order_relaxed);

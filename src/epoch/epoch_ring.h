@@ -21,13 +21,22 @@
 #include <cstdint>
 
 #include "platform/mutex.h"
+#include "platform/zeroed_tail.h"
 #include "slab_alloc.h"
 
 namespace tslab::detail {
 
 class EpochRing {
  public:
-  EpochRing(std::uint32_t count, bool first_permanent) noexcept;
+  // `tail`: zero-filled memory of tail_bytes(count) bytes, aligned to
+  // ZeroedTail::MAX_ALIGN, that outlives the ring; the per-slot tables but the
+  // one every allocation reads are laid out in it.
+  EpochRing(std::uint32_t count, bool first_permanent, void* tail) noexcept;
+  static constexpr std::size_t tail_bytes(std::uint32_t count) noexcept {
+    ZeroedTail tables(0);
+    for_each_tail_table([&](auto table) { tables.take(table, static_cast<EpochRing*>(nullptr), count); });
+    return tables.end();
+  }
 
   std::uint32_t count() const noexcept { return count_; }
   std::uint32_t current() const noexcept { return current_.load(std::memory_order_acquire); }
@@ -108,6 +117,17 @@ class EpochRing {
   // ends (ended_era).
   std::uint64_t activate_locked(std::uint32_t e, std::uint64_t now) noexcept;
 
+  // Calls take(&EpochRing::table) for each table laid out in the tail.
+  template <class Take>
+  static constexpr void for_each_tail_table(Take&& take) noexcept {
+    take(&EpochRing::era_);
+    take(&EpochRing::refcount_);
+    take(&EpochRing::open_since_);
+    take(&EpochRing::held_);
+    take(&EpochRing::ended_era_);
+    take(&EpochRing::labels_);
+  }
+
   const std::uint32_t count_;
   const bool first_permanent_;
   std::atomic<std::uint32_t> current_{0};
@@ -115,13 +135,14 @@ class EpochRing {
   // allocation reads through the allocator's first line.
   alignas(64) mutable Mutex mutex_;  // serialises advance and close, guards labels
   std::atomic<std::uint64_t> close_count_{0};
-  alignas(64) std::atomic<std::uint64_t> open_era_[SLAB_MAX_EPOCH_COUNT];  // read by every allocation
-  std::atomic<std::uint64_t> era_[SLAB_MAX_EPOCH_COUNT];
-  std::atomic<std::uint32_t> refcount_[SLAB_MAX_EPOCH_COUNT];
-  std::atomic<std::uint64_t> open_since_[SLAB_MAX_EPOCH_COUNT];
-  std::atomic<bool> held_[SLAB_MAX_EPOCH_COUNT];                // written under mutex_
-  std::atomic<std::uint64_t> ended_era_[SLAB_MAX_EPOCH_COUNT];  // written under mutex_
-  char labels_[SLAB_MAX_EPOCH_COUNT][LABEL_SIZE];               // guarded by mutex_
+  alignas(64) std::atomic<std::uint64_t> open_era_[SLAB_MAX_EPOCH_COUNT] = {};  // read by every allocation
+  // count_ entries each, in the tail (for_each_tail_table).
+  std::atomic<std::uint64_t>* era_ = nullptr;
+  std::atomic<std::uint32_t>* refcount_ = nullptr;
+  std::atomic<std::uint64_t>* open_since_ = nullptr;
+  std::atomic<bool>* held_ = nullptr;                // written under mutex_
+  std::atomic<std::uint64_t>* ended_era_ = nullptr;  // written under mutex_
+  char (*labels_)[LABEL_SIZE] = nullptr;             // guarded by mutex_
 };
 
 }  // namespace tslab::detail
