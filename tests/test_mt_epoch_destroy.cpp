@@ -11,6 +11,7 @@
 #include <atomic>
 #include <barrier>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "slab_alloc.h"
@@ -119,6 +120,66 @@ TEST(EpochDestroyRace, NoLargeAllocationRacingTheDestroyOutlivesIt) {
     EXPECT_EQ(info.live_count, 0u) << "round " << r;
   }
   EXPECT_EQ(survivors, 0) << "in " << rounds_with_survivors << " of " << rounds << " rounds";
+  EXPECT_SLAB_CHECK_OK(a);
+  slab_allocator_free(a);
+}
+
+// An allocation with a handle racing the destroy of its epoch either is
+// refused, or returns its block with the block's own handle, which a free then
+// refuses as a double free once the destroy released the block. Before, the
+// slow path looked the handle up after the allocation's end: a destroy that
+// had waited for the allocation, then released its block before that lookup,
+// left a non-NULL block with handle 0. Each round, the first allocation of a
+// fresh activation (a slow path) meets its destroy, started a little later
+// each round, so that the rounds sweep the allocation's whole length.
+TEST(EpochDestroyRace, AnAllocationWithAHandleRacingTheDestroyGetsItsBlocksHandle) {
+  const std::uint64_t rounds = std::max<std::size_t>(scaled(4000), 2000);
+  SlabAllocator* a = slab_allocator_create();
+  ASSERT_NE(a, nullptr);
+  std::atomic<EpochId> current{SLAB_NO_EPOCH};
+  std::atomic<std::uint64_t> round{0}, done{0};
+  std::uint64_t made = 0, zero_handles = 0, bad_refusals = 0;
+  std::thread allocating([&] {
+    std::vector<SlabHandle> made_now;
+    for (std::uint64_t r = 1; r <= rounds; ++r) {
+      while (round.load(std::memory_order_acquire) < r) {
+      }
+      SlabHandle h = 0;
+      // A small block (a fresh activation's first: the slow path) or a span.
+      if (alloc_obj_epoch(a, r % 2 == 0 ? 20000 : 70000, current.load(std::memory_order_acquire), &h) !=
+          nullptr) {
+        ++made;
+        if (h == 0)
+          ++zero_handles;
+        else
+          made_now.push_back(h);
+      }
+      done.store(r, std::memory_order_release);
+      // Released by the destroy: its handle is refused as such, never as none.
+      while (round.load(std::memory_order_acquire) == r && r < rounds) {
+      }
+      for (SlabHandle held : made_now) {
+        const bool freed = free_obj(a, held);
+        const TslabError why = slab_last_error();
+        if (freed || (why != TSLAB_ERR_DOUBLE_FREE && why != TSLAB_ERR_STALE_HANDLE)) ++bad_refusals;
+      }
+      made_now.clear();
+    }
+  });
+  for (std::uint64_t r = 1; r <= rounds; ++r) {
+    const EpochId e = slab_epoch_open(a);
+    ASSERT_NE(e, SLAB_NO_EPOCH);
+    current.store(e, std::memory_order_release);
+    round.store(r, std::memory_order_release);
+    for (std::uint64_t spin = (r * 7919) % 4000; spin != 0; --spin) asm volatile("" ::: "memory");
+    ASSERT_TRUE(slab_epoch_destroy(a, e, nullptr));
+    while (done.load(std::memory_order_acquire) < r) {
+    }
+  }
+  round.store(rounds + 1, std::memory_order_release);
+  allocating.join();
+  EXPECT_EQ(zero_handles, 0u) << "of " << made << " blocks, over " << rounds << " destroys";
+  EXPECT_EQ(bad_refusals, 0u);
   EXPECT_SLAB_CHECK_OK(a);
   slab_allocator_free(a);
 }

@@ -327,16 +327,25 @@ std::uint64_t AllocatorCore::open_era_or_error(std::uint32_t epoch) const noexce
   return era;
 }
 
-void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch) noexcept {
+void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch, std::uint64_t* handle) noexcept {
+  // The handle is read before the marker ends: an epoch_destroy waits for this
+  // allocation before it releases any block of the epoch, so the block is still
+  // this allocation's (read after the marker, it could be released already,
+  // and its handle looked up as none).
+  const auto with_handle = [&](void* p) {
+    if (handle != nullptr && p != nullptr) *handle = ptr_to_handle(p);
+    return p;
+  };
   if (size > MAX_SMALL_SIZE || !in_range_or_error(epoch))
-    return in_open_era(epoch, [&](std::uint64_t era) { return alloc_large(size, 0, epoch, era); });
+    return in_open_era(epoch,
+                       [&](std::uint64_t era) { return with_handle(alloc_large(size, 0, epoch, era)); });
   Heap* heap = cache_line().uid == uid_ ? cache_line().heap : attach_thread();
   if (heap == nullptr) return nullptr;
   // The era is read inside the quiescence marker: a close either is seen here,
   // or waits for this allocation before it returns any page (reclaim.cpp).
   heap->begin_alloc();
   const std::uint64_t era = open_era_or_error(epoch);
-  void* p = era == 0 ? nullptr : heap->alloc_slow(*this, epoch, size_to_class(size), era);
+  void* p = era == 0 ? nullptr : with_handle(heap->alloc_slow(*this, epoch, size_to_class(size), era));
   heap->end_alloc();
   // A sampling allocator's allocations all come here (heap.h, BIN_ERA_SAMPLED).
   if (heap->bin_era_flag != 0 && p != nullptr) [[unlikely]]

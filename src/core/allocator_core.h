@@ -169,7 +169,9 @@ class AllocatorCore final : public SlabSource {
   TslabError free_held(void* p) noexcept;
   // The slow paths the fast paths end in, called by the ending policies
   // (core/fast_endings.h and the malloc override's).
-  void* alloc_slow(std::size_t size, std::uint32_t epoch) noexcept;
+  // With `handle`, also the block's handle, taken inside the allocation's
+  // quiescence marker (alloc_with_handle_slow).
+  void* alloc_slow(std::size_t size, std::uint32_t epoch, std::uint64_t* handle = nullptr) noexcept;
   // keep_warm: a large span may stay committed in the warm cache (large_span.cpp).
   TslabError free_slow(void* p, bool keep_warm = true) noexcept;
   // The free fast path's ending for a block of a small slab `s` that the
@@ -190,7 +192,7 @@ class AllocatorCore final : public SlabSource {
   [[gnu::noinline, gnu::cold]] bool freed_into_closed_ok(Heap* heap, Slab* s, std::uint64_t era,
                                                          bool emptied) noexcept;
   void* alloc_with_handle(std::size_t size, std::uint32_t epoch, std::uint64_t* handle) noexcept;
-  // Its slow path: the block from alloc_slow, its handle that of ptr_to_handle.
+  // Its slow path: alloc_slow with the handle.
   [[gnu::noinline]] void* alloc_with_handle_slow(std::size_t size, std::uint32_t epoch,
                                                  std::uint64_t* handle) noexcept;
   // The free of a handle: the caller's own small slab on the fast path, else

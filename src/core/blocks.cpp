@@ -320,9 +320,7 @@ TslabError AllocatorCore::reject_free(TslabError e) noexcept {
 
 void* AllocatorCore::alloc_with_handle_slow(std::size_t size, std::uint32_t epoch,
                                             std::uint64_t* handle) noexcept {
-  void* p = alloc_slow(size, epoch);
-  if (p != nullptr) *handle = ptr_to_handle(p);
-  return p;
+  return alloc_slow(size, epoch, handle);
 }
 
 void* AllocatorCore::handle_to_ptr(std::uint64_t handle) const noexcept {
