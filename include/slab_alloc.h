@@ -12,7 +12,8 @@
  * a handler that may interrupt tslab on the same thread. epoch_advance,
  * epoch_close, epoch_close_era and slab_collect detect the case that would
  * otherwise hang (the thread is inside an allocation of that allocator, or holds
- * a tslab lock) and refuse with TSLAB_ERR_REENTRANT.
+ * a tslab lock) and refuse with TSLAB_ERR_REENTRANT. A handler that interrupted
+ * a free is not detected: such a call can corrupt the heap or crash.
  * fork: every tslab lock is held across fork(), so a child can go on using tslab;
  * the heaps of threads that do not exist in the child are set aside (their cached
  * memory stays reserved; their blocks can still be freed). */
@@ -256,7 +257,8 @@ bool slab_epoch_info(SlabAllocator* alloc, EpochId epoch, SlabEpochInfo* out);
  * thread's cache still holds (this thread's and abandoned heaps' caches are
  * emptied now; other threads hand theirs back the next time they need a slab).
  * Returns the bytes handed back (0, with TSLAB_ERR_REENTRANT, from a thread that
- * is inside tslab: see the top of this file). */
+ * is inside an allocation of this allocator or holds a tslab lock: see the top
+ * of this file). */
 uint64_t slab_collect(SlabAllocator* alloc);
 /* Bytes of the allocator's own memory (slabs, spans, metadata) resident now. */
 uint64_t slab_resident_bytes(SlabAllocator* alloc);
