@@ -24,6 +24,8 @@ namespace {
 std::size_t round_up(std::size_t n, std::size_t a) { return (n + a - 1) & ~(a - 1); }
 
 // Every record is reserved for the most slots; an allocator commits the pages it writes.
+// The tail starts right after the object: aligned as its tables need.
+static_assert(alignof(AllocatorCore) >= ZeroedTail::MAX_ALIGN);
 std::size_t record_bytes() {
   return round_up(sizeof(AllocatorCore) + AllocatorCore::tail_bytes(SLAB_MAX_EPOCH_COUNT),
                   OsPlatform::instance().page_size());

@@ -272,8 +272,8 @@ class AllocatorCore final : public SlabSource {
   // its tail, the per-slot tables of its ring and its own, laid out for its
   // slots only and written only where used (platform/zeroed_tail.h). Records
   // are reserved for SLAB_MAX_EPOCH_COUNT slots. An allocator of 16 slots
-  // commits 4 pages of its record (the object 11 KiB, its tables 3.4 KiB), the
-  // process allocator's 64 slots 7; with the tables of 256 slots inside the
+  // commits 4 pages of its record (the object 11.1 KiB, its tables 3.3 KiB),
+  // the process allocator's 64 slots 7 (tables 13.3 KiB); with the tables of 256 slots inside the
   // object, each took 16 pages, and its dead successor 16 more.
   static constexpr std::size_t tail_bytes(std::uint32_t epoch_count) noexcept {
     ZeroedTail tables(EpochRing::tail_bytes(epoch_count));
@@ -522,8 +522,8 @@ class AllocatorCore final : public SlabSource {
   static bool retired(const Slab* s) noexcept;
   // The registry entries of the allocator's ids, in bytes. Caller holds mutex_.
   std::uint64_t registry_bytes_locked() const noexcept;
-  // Bytes of metadata: the allocator's own record (every page of it written by
-  // its constructor), the metadata arena's resident pages (with `resident`; else
+  // Bytes of metadata: the allocator's own record (the object and its slots'
+  // tables, whole pages, written or not), the metadata arena's resident pages (with `resident`; else
   // its chunks' bytes, read without a system call) and the registry entries.
   // Caller holds mutex_.
   std::uint64_t metadata_bytes_locked(bool resident = true) const noexcept;
