@@ -156,12 +156,16 @@ TEST(EpochDestroyRace, AnAllocationWithAHandleRacingTheDestroyGetsItsBlocksHandl
       }
       done.store(r, std::memory_order_release);
       // Released by the destroy: its handle is refused as such, never as none.
-      while (round.load(std::memory_order_acquire) == r && r < rounds) {
+      while (round.load(std::memory_order_acquire) == r) {
       }
       for (SlabHandle held : made_now) {
         const bool freed = free_obj(a, held);
         const TslabError why = slab_last_error();
-        if (freed || (why != TSLAB_ERR_DOUBLE_FREE && why != TSLAB_ERR_STALE_HANDLE)) ++bad_refusals;
+        if (freed || (why != TSLAB_ERR_DOUBLE_FREE && why != TSLAB_ERR_STALE_HANDLE)) {
+          ++bad_refusals;
+          ADD_FAILURE() << "round " << r << (r % 2 == 0 ? " small" : " span") << ": freed " << freed << ", "
+                        << slab_error_string(why);
+        }
       }
       made_now.clear();
     }
