@@ -178,10 +178,8 @@ void AllocatorCore::bury(AllocatorCore* core) noexcept {
 
 AllocatorCore* AllocatorCore::dead() noexcept {
   // Made once, never destroyed (pthread_once: no C++ runtime guard).
-  // With the tail of the most slots: a dead allocator has none, but a stale
-  // read of a table finds zeros here, as in a buried allocator's record.
-  constexpr std::size_t bytes = sizeof(AllocatorCore) + tail_bytes(SLAB_MAX_EPOCH_COUNT);
-  alignas(AllocatorCore) static unsigned char storage[bytes];
+  // No tail: a dead allocator has no slots, so no table of it is ever read.
+  alignas(AllocatorCore) static unsigned char storage[sizeof(AllocatorCore)];
   static pthread_once_t made = PTHREAD_ONCE_INIT;
   ::pthread_once(&made, [] { construct_dead(storage); });
   return std::launder(reinterpret_cast<AllocatorCore*>(storage));

@@ -275,7 +275,7 @@ class AllocatorCore final : public SlabSource {
   // commits 4 pages of its record (the object 11.1 KiB, its tables 3.3 KiB),
   // the process allocator's 64 slots 7 (tables 13.3 KiB); with the tables of 256 slots inside the
   // object, each took 16 pages, and its dead successor 16 more.
-  static constexpr std::size_t tail_bytes(std::uint32_t epoch_count) noexcept {
+  static std::size_t tail_bytes(std::uint32_t epoch_count) noexcept {
     ZeroedTail tables(EpochRing::tail_bytes(epoch_count));
     for_each_tail_table(
         [&](auto table) { tables.take(table, static_cast<AllocatorCore*>(nullptr), epoch_count); });
@@ -437,7 +437,7 @@ class AllocatorCore final : public SlabSource {
   void* tail() noexcept { return reinterpret_cast<char*>(this) + sizeof(AllocatorCore); }
   // Calls take(&AllocatorCore::table) for each of its own tables in the tail.
   template <class Take>
-  static constexpr void for_each_tail_table(Take&& take) noexcept {
+  static void for_each_tail_table(Take&& take) noexcept {
     take(&AllocatorCore::epoch_counters_);
     take(&AllocatorCore::current_segment_);
     take(&AllocatorCore::epoch_slabs_);

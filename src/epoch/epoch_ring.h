@@ -32,7 +32,7 @@ class EpochRing {
   // ZeroedTail::MAX_ALIGN, that outlives the ring; the per-slot tables but the
   // one every allocation reads are laid out in it.
   EpochRing(std::uint32_t count, bool first_permanent, void* tail) noexcept;
-  static constexpr std::size_t tail_bytes(std::uint32_t count) noexcept {
+  static std::size_t tail_bytes(std::uint32_t count) noexcept {
     ZeroedTail tables(0);
     for_each_tail_table([&](auto table) { tables.take(table, static_cast<EpochRing*>(nullptr), count); });
     return tables.end();
@@ -119,7 +119,7 @@ class EpochRing {
 
   // Calls take(&EpochRing::table) for each table laid out in the tail.
   template <class Take>
-  static constexpr void for_each_tail_table(Take&& take) noexcept {
+  static void for_each_tail_table(Take&& take) noexcept {
     take(&EpochRing::era_);
     take(&EpochRing::refcount_);
     take(&EpochRing::open_since_);
