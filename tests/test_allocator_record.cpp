@@ -47,7 +47,7 @@ std::size_t pages_for(std::size_t bytes) { return (bytes + page_size() - 1) / pa
 
 // An allocator of 16 slots, every slot used (allocated into, labelled, closed,
 // reopened, its statistics read), has the pages of its object and of 16 slots'
-// tables in its record, not of 256: 4 pages at most where it had 17.
+// tables in its record, not of 256: 4 pages at most where it had 16.
 TEST(AllocatorRecord, AnAllocatorCommitsThePagesOfItsOwnSlotsOnly) {
   tslab::Options options;
   options.epoch_count = 16;
