@@ -107,6 +107,18 @@ bool epoch_domain_destroy(EpochDomain* d);
 /* Closes the bound epoch now, entered or not, if the era still matches. */
 bool epoch_domain_force_close(EpochDomain* d);
 
+/* The calls above under tslab's prefix, the same functions: the names
+ * libtslab-malloc.so exports (it exports none of the seed API's unprefixed
+ * names), and those tslab::EpochScope calls. */
+EpochDomain* slab_epoch_domain_create(SlabAllocator* alloc);
+EpochDomain* slab_epoch_domain_wrap(SlabAllocator* alloc, EpochId epoch, bool auto_close);
+bool slab_epoch_domain_enter(EpochDomain* d);
+bool slab_epoch_domain_exit(EpochDomain* d);
+EpochDomain* slab_epoch_domain_current(void);
+SlabAllocator* slab_epoch_domain_allocator(void);
+bool slab_epoch_domain_destroy(EpochDomain* d);
+bool slab_epoch_domain_force_close(EpochDomain* d);
+
 #ifdef __cplusplus
 }
 #endif

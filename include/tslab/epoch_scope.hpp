@@ -30,11 +30,11 @@ namespace tslab {
 class EpochScope {
  public:
   // A new auto-close domain bound to the allocator's current epoch, entered.
-  explicit EpochScope(SlabAllocator* alloc) noexcept : domain_(epoch_domain_create(alloc)) { enter(); }
+  explicit EpochScope(SlabAllocator* alloc) noexcept : domain_(slab_epoch_domain_create(alloc)) { enter(); }
   explicit EpochScope(Allocator& alloc) noexcept : EpochScope(c_allocator(alloc)) {}
   // A domain wrapping `epoch` (its current activation), entered.
   EpochScope(SlabAllocator* alloc, EpochId epoch, bool auto_close) noexcept
-      : domain_(epoch_domain_wrap(alloc, epoch, auto_close)) {
+      : domain_(slab_epoch_domain_wrap(alloc, epoch, auto_close)) {
     enter();
   }
   EpochScope(Allocator& alloc, EpochId epoch, bool auto_close) noexcept
@@ -44,10 +44,10 @@ class EpochScope {
     if (domain_ == nullptr) return;
     if (!entered_) {
       domain_->auto_close = false;  // a scope that never entered closes nothing
-    } else if (!epoch_domain_exit(domain_)) {
+    } else if (!slab_epoch_domain_exit(domain_)) {
       return;  // still entered: cannot be freed
     }
-    epoch_domain_destroy(domain_);
+    slab_epoch_domain_destroy(domain_);
   }
 
   EpochScope(const EpochScope&) = delete;
@@ -72,14 +72,14 @@ class EpochScope {
   bool deallocate(void* p) noexcept { return domain_ != nullptr && slab_free_checked(domain_->alloc, p); }
 
   // Closes the scope's epoch now if its era still matches (Error::stale_epoch if not).
-  bool force_close() noexcept { return domain_ != nullptr && epoch_domain_force_close(domain_); }
+  bool force_close() noexcept { return domain_ != nullptr && slab_epoch_domain_force_close(domain_); }
 
  private:
   // A SlabAllocator* names the same object as the C++ allocator's core.
   static SlabAllocator* c_allocator(Allocator& alloc) noexcept {
     return reinterpret_cast<SlabAllocator*>(alloc.core());
   }
-  void enter() noexcept { entered_ = domain_ != nullptr && epoch_domain_enter(domain_); }
+  void enter() noexcept { entered_ = domain_ != nullptr && slab_epoch_domain_enter(domain_); }
 
   EpochDomain* domain_;
   bool entered_ = false;

@@ -350,4 +350,17 @@ bool epoch_domain_force_close(EpochDomain* d) {
   return close_locked(d);
 }
 
+// The same calls under tslab's prefix: the names libtslab-malloc.so exports,
+// and those tslab::EpochScope calls.
+EpochDomain* slab_epoch_domain_create(SlabAllocator* alloc) { return epoch_domain_create(alloc); }
+EpochDomain* slab_epoch_domain_wrap(SlabAllocator* alloc, EpochId epoch, bool auto_close) {
+  return epoch_domain_wrap(alloc, epoch, auto_close);
+}
+bool slab_epoch_domain_enter(EpochDomain* d) { return epoch_domain_enter(d); }
+bool slab_epoch_domain_exit(EpochDomain* d) { return epoch_domain_exit(d); }
+EpochDomain* slab_epoch_domain_current(void) { return epoch_domain_current(); }
+SlabAllocator* slab_epoch_domain_allocator(void) { return epoch_domain_allocator(); }
+bool slab_epoch_domain_destroy(EpochDomain* d) { return epoch_domain_destroy(d); }
+bool slab_epoch_domain_force_close(EpochDomain* d) { return epoch_domain_force_close(d); }
+
 }  // extern "C"

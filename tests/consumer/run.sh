@@ -89,6 +89,19 @@ pkg-config --exists --print-errors tslab-malloc
 "$cc" -std=c11 -Wall -Wextra -Werror -o "$work/pc_consumer_malloc" "$here/main_malloc.c" \
   $(pkg-config --cflags --libs tslab-malloc)
 "$work/pc_consumer_malloc" || fail "pkg-config tslab-malloc consumer"
+# The C++ API through tslab-malloc as well, EpochScope included (its inline
+# calls are the prefixed slab_epoch_domain_* names the library exports).
+# shellcheck disable=SC2046
+"$cxx" -std=c++17 -Wall -Wextra -Werror -o "$work/pc_consumer_cpp17_malloc" "$here/main17.cpp" \
+  $(pkg-config --cflags --libs tslab-malloc)
+"$work/pc_consumer_cpp17_malloc" || fail "pkg-config tslab-malloc consumer (C++17)"
+
+step "programs linked with libtslab.so under LD_PRELOAD=libtslab-malloc.so"
+# Each call reaches the library the program linked (the two libraries' names
+# are versioned apart); malloc is the preload's.
+for prog in pc_consumer pc_consumer_prefixed pc_consumer_cpp17; do
+  LD_PRELOAD="$libdir/libtslab-malloc.so" "$work/$prog" || fail "$prog under the preload"
+done
 [ "$(pkg-config --modversion tslab-malloc)" = "$(pkg-config --modversion tslab)" ] ||
   fail "tslab-malloc.pc and tslab.pc state different versions"
 
