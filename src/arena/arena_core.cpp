@@ -139,7 +139,8 @@ TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
   // Linearization point of a destroy: of destroys that race, one clears the flag;
   // from here every call on the arena is refused.
   bool live = true;
-  if (arena == nullptr || !arena->live_.compare_exchange_strong(live, false, std::memory_order_acq_rel)) {
+  if (arena == nullptr || arena->library_ != &g_library_tag ||
+      !arena->live_.compare_exchange_strong(live, false, std::memory_order_acq_rel)) {
     set_error(TSLAB_ERR_INVALID_ARGUMENT);
     return TSLAB_ERR_INVALID_ARGUMENT;
   }

@@ -23,6 +23,7 @@
 #include "arena/shared_arenas.h"
 #include "core/allocator_dependent.h"
 #include "core/thread_cache.h"
+#include "platform/library_tag.h"
 #include "platform/mutex.h"
 #include "slab_arena.h"
 
@@ -62,9 +63,11 @@ class ArenaCore {
   TslabError reset() noexcept;
   // A snapshot (exact when no allocation runs concurrently).
   TslabError stats(SlabArenaStats* out) const noexcept;
-  // False once destroyed. Allocation needs no test of it: a dead arena's current
-  // chunk has no room, so every allocation reaches allocate_slow, which asks.
-  bool alive() const noexcept { return live_.load(std::memory_order_acquire); }
+  // False once destroyed, and for an arena another copy of tslab made
+  // (platform/library_tag.h). Allocation needs no test of it: a dead arena's
+  // current chunk has no room, so every allocation reaches allocate_slow, which
+  // asks (another copy's arena is bumped in its own chunk, which is all a bump is).
+  bool alive() const noexcept { return library_ == &g_library_tag && live_.load(std::memory_order_acquire); }
   // Alive and not ended with its allocator or its epoch (end): calls are served.
   bool usable() const noexcept { return alive() && !ended_.load(std::memory_order_acquire); }
   // Why a call on an arena that is not usable is refused.
@@ -178,14 +181,15 @@ class ArenaCore {
   std::atomic<std::uint64_t> resets_{0};
   std::atomic<std::uint64_t> high_water_{0};  // as of the last reset
   std::atomic<FallbackNode*> fallback_{nullptr};
-  std::atomic<ArenaChunk*> chunks_{nullptr};  // every chunk held, newest first
-  ArenaChunk* first_ = nullptr;               // kept by reset
-  Mutex grow_mutex_;                          // shared: taken to install or link a chunk
-  SharedArenaEntry shared_entry_;             // shared: held across fork() (arena/shared_arenas.h)
-  ArenaChunk buffer_chunk_;                   // the caller buffer's header, if any
-  std::atomic<bool> live_{true};              // cleared, once, by destroy or the allocator's end
-  AllocatorDependent bound_;                  // on alloc_'s list while the arena lives
-  std::atomic<bool> ended_{false};            // set, once, by the allocator's or the epoch's end
+  std::atomic<ArenaChunk*> chunks_{nullptr};    // every chunk held, newest first
+  ArenaChunk* first_ = nullptr;                 // kept by reset
+  Mutex grow_mutex_;                            // shared: taken to install or link a chunk
+  SharedArenaEntry shared_entry_;               // shared: held across fork() (arena/shared_arenas.h)
+  ArenaChunk buffer_chunk_;                     // the caller buffer's header, if any
+  std::atomic<bool> live_{true};                // cleared, once, by destroy or the allocator's end
+  const void* const library_ = &g_library_tag;  // the copy of tslab that made it
+  AllocatorDependent bound_;                    // on alloc_'s list while the arena lives
+  std::atomic<bool> ended_{false};              // set, once, by the allocator's or the epoch's end
   std::atomic<TslabError> refusal_{TSLAB_ERR_INVALID_ARGUMENT};  // why, once ended
 };
 

@@ -336,6 +336,8 @@ void* AllocatorCore::alloc_slow(std::size_t size, std::uint32_t epoch, std::uint
     if (handle != nullptr && p != nullptr) *handle = ptr_to_handle(p);
     return p;
   };
+  // Before this copy's thread records meet an allocator of another copy.
+  if (!alive_or_error()) return nullptr;
   if (size > MAX_SMALL_SIZE || !in_range_or_error(epoch))
     return in_open_era(epoch,
                        [&](std::uint64_t era) { return with_handle(alloc_large(size, 0, epoch, era)); });

@@ -19,6 +19,7 @@
 #include "core/thread_cache.h"
 #include "epoch/epoch_ring.h"
 #include "heap/heap.h"
+#include "platform/library_tag.h"
 #include "platform/mutex.h"
 #include "platform/span_chunks.h"
 #include "platform/zeroed_tail.h"
@@ -137,8 +138,13 @@ class AllocatorCore final : public SlabSource {
   // False for a dead allocator: an AllocatorCore with uid 0 and no epochs, which
   // is what a destroyed allocator's record holds. Every entry point that is not a
   // fast path checks it; the fast paths need not, because a dead allocator fails
-  // their own tests (epoch_count_ is 0, uid_ matches no thread).
-  bool alive() const noexcept { return uid_ != 0; }
+  // their own tests (epoch_count_ is 0, uid_ matches no thread). False too for an
+  // allocator another copy of tslab made (library_): a process may hold two,
+  // libtslab.so and a preloaded libtslab-malloc.so, and each one's segment map,
+  // registry and thread records know its own allocators only. The fast paths
+  // need no test for that either: they work on the allocator's own thread cache
+  // (cache_line_offset_ is its library's) and segments, or miss to a slow path.
+  bool alive() const noexcept { return uid_ != 0 && library_ == &g_library_tag; }
   // alive(), else records TSLAB_ERR_INVALID_ARGUMENT.
   bool alive_or_error() const noexcept;
   // False, recording TSLAB_ERR_REENTRANT, when this thread is inside tslab (it
@@ -858,6 +864,8 @@ class AllocatorCore final : public SlabSource {
   std::uint32_t cache_way_ = 0;  // index into tl_cache
   // &tl_cache[cache_way_] - thread_pointer(), the same in every thread.
   std::ptrdiff_t cache_line_offset_ = reinterpret_cast<char*>(&tl_cache[0]) - thread_pointer();
+  // The copy of tslab that made it (platform/library_tag.h).
+  const void* const library_ = &g_library_tag;
 
   // The four locks a fork holds (core/fork.cpp), the ring's among them, lie
   // within the record's first page: the fork's parent and child each write

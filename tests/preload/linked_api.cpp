@@ -5,7 +5,12 @@
 // library exports the prefixed names too: before they were versioned
 // (cmake/tslab.map, cmake/tslab-malloc.map), the program's slab_* and tslab::
 // calls bound to the preload and its seed calls to libtslab.so, so an
-// allocator made by one tslab reached the other, which crashed.
+// allocator made by one tslab reached the other, which crashed. Under the
+// preload, the preload's own functions (found with dlsym(RTLD_DEFAULT), as an
+// FFI finds them) refuse this library's allocators, and this library refuses
+// the preload's process allocator, where before they took them for their own.
+#include <dlfcn.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +18,7 @@
 
 #include "epoch_domain.h"
 #include "slab_alloc.h"
+#include "slab_arena.h"
 #include "tslab/epoch_scope.hpp"
 #include "tslab/tslab.hpp"
 
@@ -80,6 +86,71 @@ void cpp_api() {
   alloc.deallocate(p);
 }
 
+// The functions of the copy of tslab first in the process's lookup order: the
+// preload's, if there is one (nullptr if that is this program's library).
+template <class F>
+F other_copys(const char* name, F own) {
+  auto* f = reinterpret_cast<F>(::dlsym(RTLD_DEFAULT, name));
+  return f == own ? nullptr : f;
+}
+
+void other_copy() {
+  const auto other_create = other_copys("slab_allocator_create", &slab_allocator_create);
+  if (other_create == nullptr) return;  // no preload: one tslab in the process
+  const auto other_free = other_copys("slab_allocator_free", &slab_allocator_free);
+  const auto other_malloc = other_copys("slab_malloc_epoch", &slab_malloc_epoch);
+  const auto other_advance = other_copys("slab_epoch_advance", &slab_epoch_advance);
+  const auto other_error = other_copys("slab_last_error", &slab_last_error);
+  check(
+      other_free != nullptr && other_malloc != nullptr && other_advance != nullptr && other_error != nullptr,
+      "the preload exports its functions");
+  if (other_free == nullptr || other_malloc == nullptr || other_advance == nullptr || other_error == nullptr)
+    return;
+
+  // This library's allocator, fresh (no thread attached to it yet), handed to
+  // the preload: refused, and still this library's afterwards.
+  SlabAllocator* mine = slab_allocator_create();
+  check(mine != nullptr, "slab_allocator_create");
+  if (mine == nullptr) return;
+  check(other_malloc(mine, 64, 0) == nullptr && other_error() == TSLAB_ERR_INVALID_ARGUMENT,
+        "the preload refuses to allocate from this library's allocator");
+  check(other_advance(mine) == 0 && other_error() == TSLAB_ERR_INVALID_ARGUMENT && epoch_current(mine) == 0,
+        "the preload refuses to advance this library's allocator");
+  other_free(mine);
+  check(other_error() == TSLAB_ERR_INVALID_ARGUMENT, "the preload refuses to free this library's allocator");
+  void* p = slab_malloc_epoch(mine, 64, 0);
+  check(p != nullptr && slab_free_checked(mine, p),
+        "this library's allocator works after the preload refused it");
+  // An arena of this library's, handed to the preload: neither reset nor destroyed.
+  const auto other_arena_reset = other_copys("slab_arena_reset", &slab_arena_reset);
+  const auto other_arena_destroy = other_copys("slab_arena_destroy", &slab_arena_destroy);
+  SlabArena* arena = slab_arena_create(mine, nullptr);
+  check(arena != nullptr && slab_arena_alloc(arena, 100, 8) != nullptr, "slab_arena_create");
+  if (arena != nullptr && other_arena_reset != nullptr && other_arena_destroy != nullptr) {
+    check(!other_arena_reset(arena) && !other_arena_destroy(arena),
+          "the preload refuses this library's arena");
+    check(slab_arena_alloc(arena, 100, 8) != nullptr && slab_arena_destroy(arena),
+          "this library's arena works after the preload refused it");
+  }
+  char message[256] = {0};
+  check(slab_check(mine, message, sizeof message), message);
+  slab_allocator_free(mine);
+
+  // The reverse: an allocator the preload made, handed to this library.
+  SlabAllocator* theirs = other_create();
+  check(theirs != nullptr, "the preload's slab_allocator_create");
+  if (theirs == nullptr) return;
+  check(slab_malloc_epoch(theirs, 64, 0) == nullptr && slab_last_error() == TSLAB_ERR_INVALID_ARGUMENT,
+        "this library refuses to allocate from the preload's allocator");
+  slab_allocator_free(theirs);
+  check(slab_last_error() == TSLAB_ERR_INVALID_ARGUMENT,
+        "this library refuses to free the preload's allocator");
+  void* q = other_malloc(theirs, 64, 0);
+  check(q != nullptr, "the preload's allocator works after this library refused it");
+  other_free(theirs);
+  check(other_malloc(theirs, 64, 0) == nullptr, "the preload frees its own allocator");
+}
+
 }  // namespace
 
 int main() {
@@ -88,6 +159,7 @@ int main() {
   check(text != nullptr, "malloc");
   c_api();
   cpp_api();
+  other_copy();
   std::free(text);
   if (failures != 0) return 1;
   std::printf("linked_api: ok\n");
