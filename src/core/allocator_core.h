@@ -142,8 +142,11 @@ class AllocatorCore final : public SlabSource {
   // allocator another copy of tslab made (library_): a process may hold two,
   // libtslab.so and a preloaded libtslab-malloc.so, and each one's segment map,
   // registry and thread records know its own allocators only. The fast paths
-  // need no test for that either: they work on the allocator's own thread cache
-  // (cache_line_offset_ is its library's) and segments, or miss to a slow path.
+  // need no test for that either: an allocation works on the allocator's own
+  // thread cache (cache_line_offset_ is its library's), slab and ring, or misses
+  // to a slow path; a free finds no block of it in this copy's segment map, and a
+  // handle's id found in this copy's registry (same record number) ends in
+  // free_handle_other, which asks alive().
   bool alive() const noexcept { return uid_ != 0 && library_ == &g_library_tag; }
   // alive(), else records TSLAB_ERR_INVALID_ARGUMENT.
   bool alive_or_error() const noexcept;
@@ -457,7 +460,8 @@ class AllocatorCore final : public SlabSource {
   // Destroys `core`, puts a dead allocator in its record and queues the record.
   static void bury(AllocatorCore* core) noexcept;
 
-  // True for an epoch in range; otherwise records TSLAB_ERR_EPOCH_OUT_OF_RANGE.
+  // True for an epoch in range of a live allocator (alive()); otherwise records
+  // TSLAB_ERR_EPOCH_OUT_OF_RANGE, or TSLAB_ERR_INVALID_ARGUMENT if not alive().
   bool in_range_or_error(std::uint32_t epoch) const noexcept;
   // False, recording TSLAB_ERR_PERMANENT, for the permanent epoch 0.
   bool closable_or_error(std::uint32_t epoch) const noexcept;

@@ -241,7 +241,11 @@ inline bool AllocatorCore::free_remote_pinned(Slab* s, std::uint32_t slot, Heap*
 TslabError AllocatorCore::free_handle_other(std::uint64_t handle, Slab* s) noexcept {
   // The fast path found the id this allocator's, with the handle's generation,
   // and its slab not the caller's: validated as resolve_handle does, from the
-  // slab found, then freed remotely. Anything else goes the whole way.
+  // slab found, then freed remotely. Anything else goes the whole way, as does
+  // an allocator of another copy of tslab: the id is then this copy's, with the
+  // same record number as that allocator's.
+  if (!alive()) [[unlikely]]
+    return free_handle_slow(handle);
   const HandleParts parts = handle_decode(handle);
   SegmentHeader* const seg = registry_segment(parts.slab_id);
   if (s->kind == SlabKind::small) {

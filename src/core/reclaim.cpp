@@ -960,7 +960,9 @@ bool AllocatorCore::epoch_info(std::uint32_t epoch, SlabEpochInfo* out) const no
 }
 
 bool AllocatorCore::in_range_or_error(std::uint32_t epoch) const noexcept {
-  if (epoch < epoch_count_) return true;
+  // A dead allocator has no epochs; another copy's has, none of them this copy's.
+  if (epoch < epoch_count_ && alive()) [[likely]]
+    return true;
   set_error(alive() ? TSLAB_ERR_EPOCH_OUT_OF_RANGE : TSLAB_ERR_INVALID_ARGUMENT);
   return false;
 }

@@ -26,6 +26,7 @@
 #include "core/thread_cache.h"
 #include "domain/domain_pool.h"
 #include "platform/fork_hooks.h"
+#include "platform/library_tag.h"
 #include "platform/mutex.h"
 
 #if defined(TSLAB_DOMAIN_ASSERTS) && !defined(NDEBUG)
@@ -93,10 +94,12 @@ bool misuse(TslabError e) noexcept {
   return false;
 }
 
-// A live domain's identity: non-zero and tied to its address, so neither a
-// zeroed record nor a copy of a domain elsewhere passes for one.
+// A live domain's identity: non-zero and tied to its address and to this copy
+// of tslab (platform/library_tag.h), so neither a zeroed record, nor a copy of a
+// domain elsewhere, nor another copy's domain passes for one.
 std::uint64_t identity_for(const EpochDomain* d) noexcept {
-  return reinterpret_cast<std::uintptr_t>(d) ^ 0x5EED0D0A1A5EEDull;
+  return (reinterpret_cast<std::uintptr_t>(d) ^ 0x5EED0D0A1A5EEDull) +
+         (reinterpret_cast<std::uintptr_t>(&tslab::detail::g_library_tag) << 16);
 }
 
 std::atomic_ref<std::uint64_t> identity_of(EpochDomain* d) noexcept {

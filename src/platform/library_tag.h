@@ -6,14 +6,15 @@
 // a function of one can be handed an object the other made (an FFI or dlsym
 // finds the preload's function first). An allocator or arena keeps the address
 // of its copy's tag, and a copy serves only those with its own
-// (AllocatorCore::alive, ArenaCore::alive).
+// (AllocatorCore::alive, ArenaCore::alive; an epoch domain's identity mixes it in).
 #ifndef TSLAB_PLATFORM_LIBRARY_TAG_H
 #define TSLAB_PLATFORM_LIBRARY_TAG_H
 
 namespace tslab::detail {
 
-// Never read: only its address matters, one per copy.
-extern const char g_library_tag;
+// Never read: only its address matters, one per copy. Hidden, so that a
+// shared object built from the static library keeps its own.
+[[gnu::visibility("hidden")]] extern const char g_library_tag;
 
 }  // namespace tslab::detail
 

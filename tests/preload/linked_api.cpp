@@ -11,6 +11,7 @@
 // the preload's process allocator, where before they took them for their own.
 #include <dlfcn.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -94,6 +95,52 @@ F other_copys(const char* name, F own) {
   return f == own ? nullptr : f;
 }
 
+// Run first, so that this library's first allocator and the preload's process
+// allocator have the same record number (1 in each copy), and their slabs the
+// same ids: a handle of one names a slab id the other copy's registry gives
+// that record too. This library's free_obj on the preload's allocator must
+// refuse every handle of it, and free none of this library's own blocks.
+void handles_across_copies() {
+  const auto other_create = other_copys("slab_allocator_create", &slab_allocator_create);
+  if (other_create == nullptr) return;
+  using ProcessAllocator = SlabAllocator* (*)();
+  const auto process_allocator =
+      reinterpret_cast<ProcessAllocator>(::dlsym(RTLD_DEFAULT, "tslab_malloc_allocator"));
+  const auto other_to_handle = other_copys("slab_ptr_to_handle", &slab_ptr_to_handle);
+  check(process_allocator != nullptr && other_to_handle != nullptr, "the preload exports its handle calls");
+  if (process_allocator == nullptr || other_to_handle == nullptr) return;
+  SlabAllocator* mine = slab_allocator_create();
+  SlabAllocator* theirs = process_allocator();
+  check(mine != nullptr && theirs != nullptr, "the two allocators");
+  if (mine == nullptr || theirs == nullptr) return;
+  // Blocks of every class up to 4 KiB in 4 epochs on each side: slabs in use at
+  // many of the ids both copies hand out first.
+  std::vector<SlabHandle> own;
+  std::vector<void*> blocks;
+  for (std::uint32_t c = 0; c < slab_size_class_count() && slab_class_size(c) <= 4096; ++c) {
+    for (int i = 0; i < 20; ++i) {
+      for (EpochId e = 0; e < 4; ++e) {
+        SlabHandle h = 0;
+        check(alloc_obj_epoch(mine, slab_class_size(c), e, &h) != nullptr, "alloc_obj_epoch");
+        own.push_back(h);
+        blocks.push_back(std::malloc(slab_class_size(c)));
+      }
+    }
+  }
+  int accepted = 0;
+  for (void* b : blocks) {
+    const SlabHandle h = other_to_handle(theirs, b);
+    if (h != 0 && free_obj(theirs, h)) ++accepted;
+  }
+  check(accepted == 0, "this library refuses the handles of the preload's allocator");
+  int lost = 0;
+  for (SlabHandle h : own) lost += slab_handle_to_ptr(mine, h) == nullptr;
+  check(lost == 0, "no block of this library's allocator was freed by another allocator's handle");
+  for (SlabHandle h : own) free_obj(mine, h);
+  for (void* b : blocks) std::free(b);
+  slab_allocator_free(mine);
+}
+
 void other_copy() {
   const auto other_create = other_copys("slab_allocator_create", &slab_allocator_create);
   if (other_create == nullptr) return;  // no preload: one tslab in the process
@@ -133,6 +180,26 @@ void other_copy() {
           "this library's arena works after the preload refused it");
   }
   char message[256] = {0};
+  // This library's epoch calls and domains, through the preload: refused.
+  const auto other_label = other_copys("slab_epoch_set_label", &slab_epoch_set_label);
+  const auto other_inc = other_copys("slab_epoch_inc_refcount", &slab_epoch_inc_refcount);
+  const auto other_enter = other_copys("slab_epoch_domain_enter", &slab_epoch_domain_enter);
+  const auto other_destroy_domain = other_copys("slab_epoch_domain_destroy", &slab_epoch_domain_destroy);
+  if (other_label != nullptr && other_inc != nullptr && other_enter != nullptr &&
+      other_destroy_domain != nullptr) {
+    check(!other_label(mine, 0, "x") && other_inc(mine, 0) == 0 && slab_epoch_get_refcount(mine, 0) == 0,
+          "the preload refuses this library's epoch calls");
+    EpochDomain* d = epoch_domain_create(mine);
+    check(d != nullptr, "epoch_domain_create");
+    if (d != nullptr) {
+      check(!other_enter(d) && !other_destroy_domain(d), "the preload refuses this library's domain");
+      check(epoch_domain_enter(d) && epoch_domain_current() == d && epoch_domain_exit(d) &&
+                epoch_domain_destroy(d),
+            "this library's domain works after the preload refused it");
+    }
+  } else {
+    check(false, "the preload exports its epoch and domain calls");
+  }
   check(slab_check(mine, message, sizeof message), message);
   slab_allocator_free(mine);
 
@@ -157,6 +224,7 @@ int main() {
   // The process's malloc, whichever library serves it.
   char* text = static_cast<char*>(std::malloc(64));
   check(text != nullptr, "malloc");
+  handles_across_copies();
   c_api();
   cpp_api();
   other_copy();
