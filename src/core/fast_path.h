@@ -175,10 +175,10 @@ template <class Endings>
 // thread's cache line names this allocator (so it is alive: a line never holds
 // a dead allocator's uid 0) and the registry word (acquire) names it as the id's
 // owner with the handle's generation: the segment the word points to is this
-// allocator's and stays put (handle/registry.h), unless this is another copy of
-// tslab's allocator with the same record number (free_handle_other refuses it). Anything else (another heap's
-// slab, a large span, a stale, foreign or malformed handle, a dead allocator)
-// takes the validated path, which reports it.
+// allocator's and stays put (handle/registry.h), unless this is an allocator of
+// another copy of tslab with the same record number (free_handle_other refuses
+// it). Anything else (another heap's slab, a large span, a stale, foreign or
+// malformed handle, a dead allocator) takes the validated path, which reports it.
 template <class Endings>
 [[gnu::always_inline]] inline typename Endings::Result AllocatorCore::free_handle(
     std::uint64_t handle) noexcept {
