@@ -3,6 +3,7 @@
 // for its scope (AllocatorCore::epoch_open) and closed at its end. The C
 // functions are in malloc_exports.cpp.
 #include <pthread.h>
+#include <sys/mman.h>
 
 #include "override/process_malloc.h"
 #include "tslab/malloc.h"
@@ -23,14 +24,22 @@ struct ScopeFrame {
   std::uint64_t era;
 };
 
+// The frames live in a page of their own, mapped at the thread's first scope
+// that opens an epoch and unmapped at its exit: in thread-local storage they
+// were 1,536 of the library's 2,784 bytes of initial-exec TLS, more than the C
+// library keeps for a library loaded later (a dlopen of libtslab-malloc.so, or
+// of a plugin linked with it, failed), and every thread of a program that never
+// begins a scope carried them.
+constexpr std::size_t FRAMES_BYTES = sizeof(ScopeFrame) * TSLAB_SCOPE_MAX_DEPTH;
+
 struct ScopeStack {
   std::uint32_t depth;     // frames in use
-  std::uint32_t overflow;  // scopes begun beyond TSLAB_SCOPE_MAX_DEPTH (all shared)
+  std::uint32_t overflow;  // scopes begun beyond TSLAB_SCOPE_MAX_DEPTH or with no frames (all shared)
   // Shared scopes keep no frame, but each has an id of its own all the same:
   // the one at overflow level k is overflow_ids + k, from a block of ids drawn
   // when the level rose from 0 (so an end on another thread cannot match it).
   std::uint64_t overflow_ids;
-  ScopeFrame frames[TSLAB_SCOPE_MAX_DEPTH];
+  ScopeFrame* frames;  // TSLAB_SCOPE_MAX_DEPTH of them, or null until the first is needed
 };
 
 [[gnu::tls_model("initial-exec")]] thread_local constinit ScopeStack tl_scopes = {};
@@ -52,7 +61,37 @@ void on_thread_exit(void*) noexcept {
   // stays held rather than the exit looping for ever.
   while ((tl_scopes.depth != 0 || tl_scopes.overflow != 0) && end_innermost()) {
   }
+  // The frames go with the last of them. A scope begun after this (by a later
+  // thread-exit destructor) maps them again and arms the key again, so the C
+  // library calls this once more (up to its limit of rounds).
+  if (tl_scopes.depth == 0 && tl_scopes.frames != nullptr) {
+    ::munmap(tl_scopes.frames, FRAMES_BYTES);
+    tl_scopes.frames = nullptr;
+  }
   thread_exit_frees();
+}
+
+// The thread's frames, mapped if it has none yet; false if the system refused
+// (the scope is then shared: malloc never fails because of scopes). Inside
+// tslab: a signal handler meanwhile begins a shared scope, touching no frame.
+// Only with the exit key, which unmaps them.
+bool have_frames(ScopeStack& s) noexcept {
+  if (s.frames != nullptr) [[likely]]
+    return true;
+  if (!g_key_ready) return false;
+  void* p = ::mmap(nullptr, FRAMES_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return false;
+  s.frames = static_cast<ScopeFrame*>(p);
+  return true;
+}
+
+// A shared scope: a count and an id. A lock-free add: a signal handler may
+// begin one at any point.
+std::uint32_t begin_shared(ScopeStack& s) noexcept {
+  if (s.overflow == 0) s.overflow_ids = g_next_id.fetch_add(OVERFLOW_IDS, std::memory_order_relaxed);
+  ++s.overflow;
+  g_shared.fetch_add(1, std::memory_order_relaxed);
+  return tl_malloc_epoch;
 }
 
 EpochId epoch_in_use() noexcept {
@@ -135,14 +174,9 @@ EpochId scope_begin(const char* label) noexcept {
   // Beyond the depth, without an allocator, or from a signal handler that
   // interrupted tslab (opening an epoch would enter the core) or a scope's
   // begin or end: shared, with the epoch the thread allocates into.
-  if (s.depth == TSLAB_SCOPE_MAX_DEPTH || core == nullptr || inside_tslab()) {
-    // A lock-free add: a signal handler may begin a shared scope at any point.
-    if (s.overflow == 0) s.overflow_ids = g_next_id.fetch_add(OVERFLOW_IDS, std::memory_order_relaxed);
-    ++s.overflow;
-    g_shared.fetch_add(1, std::memory_order_relaxed);
-    return tl_malloc_epoch;
-  }
+  if (s.depth == TSLAB_SCOPE_MAX_DEPTH || core == nullptr || inside_tslab()) return begin_shared(s);
   const InsideMalloc inside;  // a handler meanwhile touches no frame, and its malloc not the core
+  if (!have_frames(s)) return begin_shared(s);
   std::uint64_t era = 0;
   const std::uint32_t opened = core->epoch_open(&era);
   if (opened != SLAB_NO_EPOCH && label != nullptr) core->epoch_set_label(opened, label);

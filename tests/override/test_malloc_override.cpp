@@ -763,6 +763,40 @@ TEST(MallocScope, ThreadExitEndsItsScopes) {
   EXPECT_EQ(after.closed - before.closed, 2u);
 }
 
+// The process's mapped bytes (VmSize, /proc/self/status), in KiB.
+std::uint64_t mapped_kib() {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  unsigned long long kib = 0;
+  while (fgets(line, sizeof line, f) != nullptr)
+    if (sscanf(line, "VmSize: %llu kB", &kib) == 1) break;
+  fclose(f);
+  return kib;
+}
+
+// A thread's scope frames are a page mapped at its first scope and unmapped at
+// its exit, whether it ended its scopes or left them open.
+TEST(MallocScope, ThreadsGiveBackTheirScopeFramesAtExit) {
+  auto wave = [](int threads) {
+    for (int i = 0; i < threads; ++i)
+      std::thread([i] {
+        tslab_scope_begin("frames");
+        free(malloc(32));
+        if (i % 2 == 0) tslab_scope_end();
+      }).join();
+  };
+  wave(64);  // thread stacks and tslab's own state for a thread, made once
+  const std::uint64_t before = mapped_kib();
+  constexpr int THREADS = 2000;
+  wave(THREADS);
+  const std::uint64_t after = mapped_kib();
+  ASSERT_NE(before, 0u);
+  // A page left behind by each thread would be 8,000 KiB.
+  EXPECT_LT(after, before + 1024) << before << " KiB mapped before " << THREADS << " threads, " << after
+                                  << " KiB after";
+}
+
 }  // namespace
 
 // --- large blocks: calloc and realloc ---------------------------------------
