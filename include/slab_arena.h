@@ -130,7 +130,11 @@ const char* slab_arena_config_error(void);
  * and fallback blocks with the epoch's other blocks and ends it the same way,
  * later calls then refused with TSLAB_ERR_STALE_EPOCH (an arena over a caller
  * buffer with the error policy holds no such block and goes on), and an arena
- * whose creation raced that destroy is not created (TSLAB_ERR_STALE_EPOCH). */
+ * whose creation raced that destroy is not created (TSLAB_ERR_STALE_EPOCH) or
+ * made and ended. A call on the arena that races the destroy finishes before
+ * the destroy releases the chunks, or is refused: the arena never reads or
+ * writes released memory (a block it handed out just before dies with the
+ * epoch, as any block of it does). */
 SlabArena* slab_arena_create(SlabAllocator* alloc, const SlabArenaOptions* options);
 /* Frees every chunk and fallback block; an epoch arena then closes its epoch.
  * False with the close's error if that fails (the arena is destroyed all the

@@ -381,4 +381,96 @@ TEST(ArenaEpochRace, ArenasCreatedRacingTheirEpochsDestroyAreEnded) {
       });
 }
 
+// Arenas created and grown on one thread while another destroys their epoch,
+// collects and advances, with chunks of spans of their own that zero_on_reset
+// makes the arena write whole: the arena never writes into a chunk the destroy
+// released (a chunk whose range went back to the OS faulted: SIGSEGV), and each
+// creation either fails or makes an arena that is ended.
+TEST(ArenaEpochRace, ChunksTakenAsTheirEpochIsDestroyedAreWrittenBeforeTheyGo) {
+  tslab::Allocator alloc;
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> made{0}, grown{0};
+  std::thread arenas([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      SlabArenaOptions o;
+      ASSERT_TRUE(slab_arena_options_init(&o));
+      o.chunk_size = std::size_t{5} << 20;
+      o.overflow = TSLAB_ARENA_OVERFLOW_GROW;
+      o.zero_on_reset = true;
+      SlabArena* a = slab_arena_create(alloc.c_allocator(), &o);
+      if (a == nullptr) {
+        const TslabError why = slab_last_error();
+        ASSERT_TRUE(why == TSLAB_ERR_EPOCH_CLOSING || why == TSLAB_ERR_STALE_EPOCH) << why;
+        continue;
+      }
+      made.fetch_add(1, std::memory_order_relaxed);
+      // Fills the first chunk and takes a second, so that the span taken next is
+      // a dirty one that zeroing writes.
+      if (slab_arena_alloc(a, (std::size_t{5} << 20) - 4096, 16) != nullptr &&
+          slab_arena_alloc(a, 8192, 16) != nullptr)
+        grown.fetch_add(1, std::memory_order_relaxed);
+      EXPECT_TRUE(slab_arena_destroy(a));
+    }
+  });
+  const std::size_t rounds = scaled(300);
+  for (std::size_t r = 0; r < rounds; ++r) {
+    const tslab::EpochId e = alloc.epoch_current();
+    for (std::size_t spin = 0; spin < (r % 64) * 2000; ++spin) asm volatile("");
+    EXPECT_EQ(alloc.epoch_destroy(e), tslab::Error::ok);
+    alloc.collect();  // the released spans' ranges go back
+    alloc.epoch_advance();
+  }
+  stop.store(true);
+  arenas.join();
+  EXPECT_GT(made.load(), 0u);
+  EXPECT_ALLOCATOR_OK(alloc);
+}
+
+// Two threads bump in a shared arena while the main thread destroys its epoch,
+// collects and advances, then makes the next arena: a bump that read the
+// current chunk before the destroy ended the arena finishes before the chunk
+// is released (it used to read and write the header of a chunk whose range had
+// gone back: SIGSEGV), and every call after the destroy is refused.
+TEST(ArenaEpochRace, BumpsRacingTheirEpochsDestroyNeverReachReleasedChunks) {
+  tslab::Allocator alloc;
+  std::atomic<SlabArena*> current{nullptr};
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> served{0};
+  auto bumper = [&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      SlabArena* a = current.load(std::memory_order_acquire);
+      if (a != nullptr && slab_arena_alloc(a, 200, 16) != nullptr)
+        served.fetch_add(1, std::memory_order_relaxed);
+    }
+  };
+  std::thread t1(bumper), t2(bumper);
+  std::vector<SlabArena*> ended;
+  const std::size_t rounds = scaled(300);
+  for (std::size_t r = 0; r < rounds; ++r) {
+    SlabArenaOptions o;
+    ASSERT_TRUE(slab_arena_options_init(&o));
+    o.shared = true;
+    o.chunk_size = std::size_t{8} << 20;  // segments of its own, unmapped once released and collected
+    o.overflow = TSLAB_ARENA_OVERFLOW_ERROR;
+    SlabArena* a = slab_arena_create(alloc.c_allocator(), &o);
+    ASSERT_NE(a, nullptr) << r;
+    const std::uint64_t before = served.load();
+    current.store(a, std::memory_order_release);
+    // A varying head start: the destroy lands among the bumps.
+    while (served.load() < before + 1 + (r % 8) * 100) std::this_thread::yield();
+    EXPECT_EQ(alloc.epoch_destroy(alloc.epoch_current()), tslab::Error::ok);
+    EXPECT_EQ(slab_arena_alloc(a, 200, 16), nullptr) << r;
+    EXPECT_EQ(slab_last_error(), TSLAB_ERR_STALE_EPOCH) << r;
+    alloc.collect();
+    alloc.epoch_advance();
+    ended.push_back(a);
+  }
+  stop.store(true);
+  t1.join();
+  t2.join();
+  for (SlabArena* a : ended) EXPECT_TRUE(slab_arena_destroy(a));
+  EXPECT_GT(served.load(), 0u);
+  EXPECT_ALLOCATOR_OK(alloc);
+}
+
 }  // namespace

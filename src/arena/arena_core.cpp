@@ -73,6 +73,22 @@ namespace {
 constinit ArenaChunk g_dead_chunk{};
 }  // namespace
 
+ArenaCore::Work::Work(const ArenaCore& arena) noexcept
+    : alloc_(arena.alloc_),
+      epoch_(arena.epoch_),
+      ticket_(alloc_ != nullptr ? alloc_->begin_arena_work(epoch_) : 0) {}
+
+ArenaCore::Work::~Work() {
+  if (ticket_ != 0) alloc_->end_arena_work(epoch_, ticket_);
+}
+
+void ArenaCore::install_current(ArenaChunk* chunk) noexcept {
+  // seq_cst, as end's two stores: if the load below reads the arena not ended,
+  // end's store of the dead chunk comes after this one; else it is stored again.
+  current_.store(chunk, std::memory_order_seq_cst);
+  if (ended_.load(std::memory_order_seq_cst)) current_.store(&g_dead_chunk, std::memory_order_seq_cst);
+}
+
 ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* options) noexcept {
   SlabArenaOptions from_table;
   if (options == nullptr) {
@@ -88,6 +104,10 @@ ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* optio
   void* record = arena_record_acquire();
   if (record == nullptr) return static_cast<ArenaCore*>(refuse(TSLAB_ERR_OUT_OF_MEMORY));
   auto* arena = new (record) ArenaCore(alloc, *options, epoch, era);
+  // Until the arena is on its allocator's list, or has failed: an epoch_destroy
+  // meanwhile releases the first chunk only once it is written and the arena
+  // added (and ended), or its adding refused.
+  const Work work(*arena);
   ArenaChunk* first = nullptr;
   if (options->buffer != nullptr) {
     first = &arena->buffer_chunk_;
@@ -95,8 +115,9 @@ ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* optio
     first->capacity = options->buffer_size;
     if (arena->zero_) std::memset(first->base, 0, first->capacity);
   } else {
-    first = arena->acquire_chunk(arena->chunk_capacity_);
+    first = work.ok() ? arena->acquire_chunk(arena->chunk_capacity_) : nullptr;
     if (first == nullptr) {  // the allocator recorded why
+      if (!work.ok()) set_error(TSLAB_ERR_INVALID_ARGUMENT);
       arena->live_.store(false, std::memory_order_relaxed);
       arena->~ArenaCore();
       arena_record_release(record);
@@ -118,8 +139,9 @@ ArenaCore* ArenaCore::create(AllocatorCore* alloc, const SlabArenaOptions* optio
     arena->bound_.era =
         options->buffer != nullptr && arena->overflow_ == TSLAB_ARENA_OVERFLOW_ERROR ? 0 : era;
     // After the stores above: an epoch_destroy from here ends the arena (end
-    // overwrites them). One that already ended the dependents of this era
-    // releases the first chunk with the epoch's blocks: the arena fails.
+    // overwrites current_). One that already ended the dependents of this era
+    // releases the first chunk with the epoch's blocks once `work` is over:
+    // the arena fails.
     if (!alloc->add_dependent(&arena->bound_)) {
       arena->live_.store(false, std::memory_order_relaxed);
       arena->current_.store(&g_dead_chunk, std::memory_order_relaxed);
@@ -145,18 +167,25 @@ TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
     return TSLAB_ERR_INVALID_ARGUMENT;
   }
   if (arena->shared_) shared_arena_untrack(&arena->shared_entry_);
-  // Ended with its allocator: its chunks went with the allocator's memory, only
-  // the record is left to free (once, as any arena's).
-  if (arena->ended_.load(std::memory_order_acquire)) {
-    arena_record_release(arena);
-    return TSLAB_OK;
-  }
-  if (arena->alloc_ != nullptr) arena->alloc_->remove_dependent(&arena->bound_);
-  arena->free_fallback_blocks();
-  for (ArenaChunk* c = arena->chunks_.load(std::memory_order_acquire); c != nullptr;) {
-    ArenaChunk* next = c->next;
-    arena->release_chunk(c);
-    c = next;
+  {
+    // An epoch_destroy that has not ended the arena yet waits for its frees
+    // below, which read the chunks' headers: those of its blocks they free it
+    // finds freed (the destroy's own frees of the rest come after).
+    const Work work(*arena);
+    // Ended with its allocator or its epoch: its chunks went with the
+    // allocator's memory or the epoch's blocks, only the record is left to
+    // free (once, as any arena's).
+    if (arena->ended_.load(std::memory_order_acquire) || !work.ok()) {
+      arena_record_release(arena);
+      return TSLAB_OK;
+    }
+    if (arena->alloc_ != nullptr) arena->alloc_->remove_dependent(&arena->bound_);
+    arena->free_fallback_blocks();
+    for (ArenaChunk* c = arena->chunks_.load(std::memory_order_acquire); c != nullptr;) {
+      ArenaChunk* next = c->next;
+      arena->release_chunk(c);
+      c = next;
+    }
   }
   TslabError result = TSLAB_OK;
   // The chunks were the arena's blocks in the epoch: closing it now returns their
@@ -179,16 +208,19 @@ void ArenaCore::end(TslabError why) noexcept {
   // The record stays the caller's until its destroy (which then frees only the
   // record): released here, many arenas ending at once would outrun the
   // record pool's quarantine, and a stale pointer could name a new arena.
+  // The chunk list and the first chunk stay as they are: work under way
+  // (Work) may still read them, and nothing after it does (every path asks
+  // usable() first).
   refusal_.store(why, std::memory_order_relaxed);
-  fallback_.store(nullptr, std::memory_order_relaxed);
-  chunks_.store(nullptr, std::memory_order_relaxed);
-  first_ = nullptr;
-  current_.store(&g_dead_chunk, std::memory_order_release);
-  ended_.store(true, std::memory_order_release);
+  // Linearization point of the end: from here every call is refused. Then the
+  // dead chunk, so that the bump misses to allocate_slow, which asks.
+  ended_.store(true, std::memory_order_seq_cst);
+  current_.store(&g_dead_chunk, std::memory_order_seq_cst);
 }
 
 TslabError ArenaCore::reset() noexcept {
-  if (!usable()) return refusal();
+  const Work work(*this);
+  if (!work.ok() || !usable()) return refusal();
   const std::uint64_t reached = consumed();
   if (reached > high_water_.load(std::memory_order_relaxed))
     high_water_.store(reached, std::memory_order_relaxed);
@@ -203,7 +235,7 @@ TslabError ArenaCore::reset() noexcept {
   if (zero_) std::memset(first_->base, 0, used);
   first_->offset.store(0, std::memory_order_relaxed);
   chunks_.store(first_, std::memory_order_release);
-  current_.store(first_, std::memory_order_release);
+  install_current(first_);
   padding_.store(0, std::memory_order_relaxed);
   fallback_blocks_.store(0, std::memory_order_relaxed);
   fallback_bytes_.store(0, std::memory_order_relaxed);
@@ -219,7 +251,8 @@ std::uint64_t ArenaCore::consumed() const noexcept {
 }
 
 TslabError ArenaCore::stats(SlabArenaStats* out) const noexcept {
-  if (!usable()) return refusal();
+  const Work work(*this);  // the chunks' headers are read
+  if (!work.ok() || !usable()) return refusal();
   *out = SlabArenaStats{};
   for (const ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr; c = c->next) {
     out->capacity += c->capacity;

@@ -10,7 +10,9 @@
 // when a block does not fit).
 //
 // Chunks and fallback blocks are given back only by reset and destroy, which need
-// the arena to themselves: a thread that read current_ can use it until then.
+// the arena to themselves, and by an epoch_destroy of the arena's epoch, which
+// waits for the arena's work under way (Work): a thread that read current_ can
+// use it until then.
 #ifndef TSLAB_ARENA_ARENA_CORE_H
 #define TSLAB_ARENA_ARENA_CORE_H
 
@@ -21,6 +23,7 @@
 #include "arena/arena_chunk.h"
 #include "arena/bump.h"
 #include "arena/shared_arenas.h"
+#include "core/allocator_core.h"
 #include "core/allocator_dependent.h"
 #include "core/thread_cache.h"
 #include "platform/library_tag.h"
@@ -52,10 +55,29 @@ class ArenaCore {
     if (size > SLAB_ARENA_MAX_REQUEST) [[unlikely]]
       return refuse(TSLAB_ERR_SIZE_TOO_LARGE);
     if (size == 0) size = 1;  // a unique block
-    ArenaChunk* chunk = current_.load(std::memory_order_acquire);
-    if (void* p = bump(chunk, size, alignment)) [[likely]]
-      return p;
-    return allocate_slow(size, alignment, chunk);
+    if (alloc_ == nullptr) {  // a caller buffer only: nothing releases it under us
+      ArenaChunk* chunk = current_.load(std::memory_order_acquire);
+      if (void* p = bump(chunk, size, alignment)) [[likely]]
+        return p;
+      return allocate_slow(size, alignment, chunk);
+    }
+    // The bump inside the thread's quiescence marker in the allocator: an
+    // epoch_destroy of the arena's slot ends the arena, then waits for the
+    // markers before it releases the chunks (AllocatorCore::epoch_destroy), so
+    // a bump that read the current chunk before the end is over by then. A
+    // thread with no heap there, or inside an allocation of its own (a signal
+    // handler's call), takes the slow path, under Work.
+    const ThreadCache& tc = alloc_->cache_line();
+    if (tc.uid == alloc_->uid() && (tc.heap->alloc_seq.load(std::memory_order_relaxed) & 1) == 0) [[likely]] {
+      Heap* const heap = tc.heap;
+      heap->begin_alloc();
+      ArenaChunk* chunk = current_.load(std::memory_order_acquire);
+      void* p = bump(chunk, size, alignment);
+      heap->end_alloc();
+      if (p != nullptr) [[likely]]
+        return p;
+    }
+    return allocate_slow(size, alignment, nullptr);
   }
 
   // Gives back every chunk but the first and every fallback block; zeroes the
@@ -140,7 +162,7 @@ class ArenaCore {
   // After allocating `block` in the epoch: true if it belongs to our era, else
   // frees it and records why.
   bool still_bound_after(void* block) noexcept;
-  // `tried` was current_ when the block did not fit it.
+  // `tried` was current_ when the block did not fit it (nullptr: not tried).
   void* allocate_slow(std::size_t size, std::size_t alignment, ArenaChunk* tried) noexcept;
   void* allocate_fallback(std::size_t size, std::size_t alignment) noexcept;
   void* grow(std::size_t size, std::size_t alignment, ArenaChunk* tried) noexcept;
@@ -158,6 +180,29 @@ class ArenaCore {
   // --- arena_core.cpp ---
   // Bytes reserved in chunks (padding included) plus fallback bytes.
   std::uint64_t consumed() const noexcept;
+  // Arena work (AllocatorCore::begin_arena_work) while it lives: an
+  // epoch_destroy of the arena's slot waits for it before it releases the
+  // slot's blocks, so the arena's own reads and writes of its chunks, their
+  // list and its fallback blocks never reach released memory. Around every
+  // path but the bump: a block handed out as the epoch is destroyed is the
+  // caller's to stop using, as any block of that epoch is (slab_arena.h).
+  class Work {
+   public:
+    explicit Work(const ArenaCore& arena) noexcept;
+    ~Work();
+    Work(const Work&) = delete;
+    Work& operator=(const Work&) = delete;
+    // False if the allocator was destroyed meanwhile (it has no slot left).
+    bool ok() const noexcept { return alloc_ == nullptr || ticket_ != 0; }
+
+   private:
+    AllocatorCore* const alloc_;
+    const std::uint32_t epoch_;
+    const std::uint32_t ticket_;  // 0: not begun
+  };
+  // Inside Work: `chunk` becomes the one allocations bump in, unless the arena
+  // has ended meanwhile, whose end leaves the dead chunk there for good.
+  void install_current(ArenaChunk* chunk) noexcept;
 
   // Read on every allocation; written only when a chunk is installed or at reset.
   alignas(64) std::atomic<ArenaChunk*> current_{nullptr};
@@ -189,7 +234,8 @@ class ArenaCore {
   std::atomic<bool> live_{true};                // cleared, once, by destroy or the allocator's end
   const void* const library_ = &g_library_tag;  // the copy of tslab that made it
   AllocatorDependent bound_;                    // on alloc_'s list while the arena lives
-  std::atomic<bool> ended_{false};              // set, once, by the allocator's or the epoch's end
+  // Set, once, by the allocator's or the epoch's end (seq_cst, install_current).
+  std::atomic<bool> ended_{false};
   std::atomic<TslabError> refusal_{TSLAB_ERR_INVALID_ARGUMENT};  // why, once ended
 };
 

@@ -51,7 +51,12 @@ void zero_unless_known_zero(const void* block, char* bytes, std::size_t size) no
 }  // namespace
 
 void* ArenaCore::allocate_slow(std::size_t size, std::size_t alignment, ArenaChunk* tried) noexcept {
-  if (!usable()) return refuse(refusal());
+  // Everything here reads chunks' headers or writes into new blocks.
+  const Work work(*this);
+  if (!work.ok() || !usable()) return refuse(refusal());
+  // A thread with no heap in the allocator gets one, so that its next bumps are
+  // marked (ArenaCore::allocate); this one is under `work` either way.
+  if (alloc_ != nullptr && alloc_->cache_line().uid != alloc_->uid()) (void)alloc_->thread_heap();
   // Another thread may have installed a chunk since `tried` was read.
   for (ArenaChunk* now = current_.load(std::memory_order_acquire); now != tried;
        now = current_.load(std::memory_order_acquire)) {
@@ -89,7 +94,7 @@ void* ArenaCore::grow(std::size_t size, std::size_t alignment, ArenaChunk* tried
   link_chunk(chunk);
   // Publication point of a grown chunk: its header, its zeroed bytes and this
   // thread's reservation happen-before every allocation that loads it.
-  current_.store(chunk, std::memory_order_release);
+  install_current(chunk);
   return chunk->base + fit.start;
 }
 

@@ -130,8 +130,18 @@ class AllocatorCore final : public SlabSource {
   void remove_dependent(AllocatorDependent* d) noexcept;
   void unlink_dependent_locked(AllocatorDependent* d) noexcept;
   // Ends the dependents bound to an activation of `epoch` up to `last_era`
-  // (epoch_destroy, before it releases their blocks).
-  void end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t last_era) noexcept;
+  // (epoch_destroy, before it releases their blocks). True if it ended any.
+  bool end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t last_era) noexcept;
+  // An arena's own reads and writes of its chunks and fallback blocks (blocks of
+  // slot `epoch`: arena/arena_core.cpp) happen between these two calls, from
+  // taking a block to publishing it and in reset, stats and destroy.
+  // epoch_destroy waits for the slot's work under way before it releases the
+  // slot's blocks (wait_for_arena_work); work that begins later sees the
+  // slot's activation closed and the arena ended. False, with nothing begun,
+  // for a slot out of range (an allocator destroyed meanwhile: dead, no slots).
+  // begin_arena_work returns the ticket to end it with, 0 if nothing began.
+  std::uint32_t begin_arena_work(std::uint32_t epoch) noexcept;
+  void end_arena_work(std::uint32_t epoch, std::uint32_t ticket) noexcept;
   // The allocator every empty tslab::Allocator refers to: never live.
   static AllocatorCore* dead() noexcept;
 
@@ -393,6 +403,10 @@ class AllocatorCore final : public SlabSource {
   }
   // own_heap() when the cache line names another allocator: the thread's record.
   Heap* own_heap_uncached() const noexcept;
+  // The calling thread's heap, attached first if it has none (nullptr if that
+  // failed, the reason recorded): an arena's slow path makes the thread's next
+  // bumps take the marked fast path (arena/arena_core.h).
+  Heap* thread_heap() noexcept { return cache_line().uid == uid_ ? cache_line().heap : attach_thread(); }
 
   // --- fork (core/fork.cpp); the caller holds the live lock throughout ---
   // Takes the allocator's locks (allocator, sampler, ring, metadata arena), in that order.
@@ -454,6 +468,7 @@ class AllocatorCore final : public SlabSource {
     take(&AllocatorCore::settled_pins_);
     take(&AllocatorCore::destroyed_era_);
     take(&AllocatorCore::quiesced_era_);
+    take(&AllocatorCore::arena_work_);
     take(&AllocatorCore::rss_before_close_);
     take(&AllocatorCore::rss_after_close_);
   }
@@ -967,6 +982,17 @@ class AllocatorCore final : public SlabSource {
   // Per slot, the latest closed era whose allocations have all finished: slabs of
   // that era or older may give their pages back.
   std::atomic<std::uint64_t>* quiesced_era_ = nullptr;
+  // Per slot: arena work under way (begin_arena_work), which epoch_destroy waits
+  // out. Two counts, so that a wait is for the work that began before it only:
+  // work counts itself in the count `phase` names, and a waiter moves the phase
+  // on, then waits for the old count to drain (work that keeps coming, such as
+  // bumps refused by an ended arena, cannot hold it up).
+  struct ArenaWork {
+    std::atomic<std::uint32_t> count[2];
+    std::atomic<std::uint32_t> phase;
+  };
+  ArenaWork* arena_work_ = nullptr;
+  void wait_for_arena_work(std::uint32_t epoch) noexcept;
   // Allocator lock: pinned candidates (purge_pinned_candidates_locked), and the
   // closes counted by after_close so far.
   PinnedCandidate pinned_[PINNED_CANDIDATES] = {};

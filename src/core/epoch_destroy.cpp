@@ -4,6 +4,8 @@
 // owner's behalf, through the ordinary free (local for the caller's own blocks,
 // the remote-free protocol for other threads'), so every exactness rule of a
 // free holds: a later free of such a pointer, or of its handle, is refused.
+#include <thread>
+
 #include "core/allocator_core.h"
 #include "core/thread_cache.h"
 #include "platform/thread_entry.h"
@@ -36,22 +38,60 @@ std::uint64_t AllocatorCore::destroy_in_slab(const void* first, std::uint32_t ep
   return released;
 }
 
-void AllocatorCore::end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t last_era) noexcept {
+bool AllocatorCore::end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t last_era) noexcept {
   const CountedLock lock(mutex_, counters_);
   // Linearization point of the dependents' end: one added later finds it (add_dependent).
   if (last_era > destroyed_era_[epoch]) destroyed_era_[epoch] = last_era;
+  bool ended = false;
   for (AllocatorDependent* d = dependents_; d != nullptr;) {
     AllocatorDependent* const next = d->next;
     if (d->era != 0 && d->epoch == epoch && d->era <= last_era) {
       unlink_dependent_locked(d);
       d->end(d->owner, TSLAB_ERR_STALE_EPOCH);
+      ended = true;
     }
     d = next;
   }
+  return ended;
+}
+
+std::uint32_t AllocatorCore::begin_arena_work(std::uint32_t epoch) noexcept {
+  if (epoch >= epoch_count_) return 0;
+  ++tl_arena_work;  // a signal handler's epoch_destroy here must not wait for it
+  ArenaWork& w = arena_work_[epoch];
+  const std::uint32_t side = w.phase.load(std::memory_order_seq_cst) & 1;
+  w.count[side].fetch_add(1, std::memory_order_seq_cst);
+  // With the fence of wait_for_arena_work: either the waiter's load sees this
+  // work under way and waits for it, or the work's reads after this fence see
+  // every write before that one (the slot's close, the arena's end). Whichever
+  // count it went to: one the waiter does not look at began after its fence.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  return side + 1;
+}
+
+void AllocatorCore::end_arena_work(std::uint32_t epoch, std::uint32_t ticket) noexcept {
+  // Release: the work's writes into the slot's blocks before the walk that frees them.
+  arena_work_[epoch].count[ticket - 1].fetch_sub(1, std::memory_order_release);
+  --tl_arena_work;
+}
+
+void AllocatorCore::wait_for_arena_work(std::uint32_t epoch) noexcept {
+  ArenaWork& w = arena_work_[epoch];
+  const std::uint32_t side = w.phase.fetch_add(1, std::memory_order_seq_cst) & 1;
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Quiescence point of the slot's arenas: work that began before the fence
+  // has ended. Each is short (a block taken and written, a list walked); work
+  // that begins from here counts on the other side.
+  while (w.count[side].load(std::memory_order_acquire) != 0) std::this_thread::yield();
 }
 
 bool AllocatorCore::epoch_destroy(std::uint32_t epoch, std::uint64_t* released) noexcept {
   if (!alive_or_error() || !in_range_or_error(epoch) || !may_wait_or_error()) return false;
+  // A signal handler that interrupted this thread's arena work would wait for it.
+  if (tl_arena_work != 0) {
+    set_error(TSLAB_ERR_REENTRANT);
+    return false;
+  }
   // The process allocator's blocks may belong to code that knows nothing of an
   // epoch (a library's, libc's own buffers), so none of its epochs is destroyed.
   if (permanent()) {
@@ -66,7 +106,13 @@ bool AllocatorCore::epoch_destroy(std::uint32_t epoch, std::uint64_t* released) 
   // every block they handed out is in a bitmap the walk below reads.
   if (last_era > quiesced_era_[epoch].load(std::memory_order_acquire) && !quiesce_epoch(epoch, last_era))
     return false;
-  end_dependents_of_epoch(epoch, last_era);  // arenas over the blocks released below
+  // Arenas over the blocks released below end; then none is still at work in
+  // them: their slow paths (Work) are waited for, and their bumps, which run
+  // inside the thread's quiescence marker, by a second quiescence (one that
+  // read the current chunk before the end is over).
+  const bool arenas_ended = end_dependents_of_epoch(epoch, last_era);
+  wait_for_arena_work(epoch);
+  if (arenas_ended && !quiesce_allocations()) return false;
   SegmentHeader* head = nullptr;
   {
     const CountedLock lock(mutex_, counters_);

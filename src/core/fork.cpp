@@ -150,6 +150,11 @@ TSLAB_FORK_STEP void AllocatorCore::fork_child(const Heap* mine) noexcept {
   for (SegmentHeader* seg = reservations_; seg != nullptr; seg = seg->next)
     for (std::atomic<std::uint32_t>& pins : seg->pins)
       if (pins.load(std::memory_order_relaxed) != 0) pins.store(0, std::memory_order_relaxed);
+  // Quiescence point of arena work (begin_arena_work): the threads that had
+  // some under way are gone, and the forking thread, in fork(), has none.
+  for (std::uint32_t e = 0; e < epoch_count_; ++e)
+    for (std::atomic<std::uint32_t>& count : arena_work_[e].count)
+      if (count.load(std::memory_order_relaxed) != 0) count.store(0, std::memory_order_relaxed);
   fork_parent();
 }
 

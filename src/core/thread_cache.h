@@ -34,6 +34,8 @@ struct alignas(32) ThreadCache {
 
 [[gnu::tls_model("initial-exec")]] extern thread_local constinit ThreadCache tl_cache[THREAD_CACHE_WAYS];
 [[gnu::tls_model("initial-exec")]] extern thread_local constinit TslabError tl_last_error;
+// Arena work the thread has under way (AllocatorCore::begin_arena_work).
+[[gnu::tls_model("initial-exec")]] extern thread_local constinit std::uint32_t tl_arena_work;
 
 inline void set_error(TslabError e) noexcept { tl_last_error = e; }
 

@@ -33,6 +33,7 @@ thread_local constinit ThreadCache tl_cache[THREAD_CACHE_WAYS] = {
     EMPTY_CACHE_LINE, EMPTY_CACHE_LINE, EMPTY_CACHE_LINE, EMPTY_CACHE_LINE};
 static_assert(THREAD_CACHE_WAYS == 16, "the initialiser above lists every way");
 thread_local constinit TslabError tl_last_error = TSLAB_OK;
+thread_local constinit std::uint32_t tl_arena_work = 0;
 
 namespace {
 
