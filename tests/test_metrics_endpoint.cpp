@@ -2,10 +2,12 @@
 // serves, its errors, stop and restart, its start from TSLAB_METRICS_PORT, its
 // behaviour under abusive clients (idle, trickling, oversized, at the cap), its
 // reset in a forked child, and the request-head parser.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -512,6 +514,53 @@ TEST_F(MetricsEndpoint, AForkedChildResetsAndServesItsOwnEndpoint) {
   ::close(to_child[1]);
   ::close(from_child[0]);
   a.deallocate(block);
+}
+
+// In a child process of its own (it closes every descriptor): the server,
+// then the program closes the descriptors it did not open, as a daemon does
+// (closefrom), and opens its own under the same numbers. Returns 0, or which
+// check failed.
+int descriptors_taken_by_the_program() {
+  if (slab_metrics_start(0) == 0) return 1;
+  for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+  int program[2][2];
+  if (::pipe(program[0]) != 0 || ::pipe(program[1]) != 0) return 2;
+  // The server sees its descriptors gone (its wake-up pipe's write end closed)
+  // and reports none running.
+  for (int i = 0; i < 300 && slab_metrics_port() != 0; ++i) ::usleep(10000);
+  if (slab_metrics_port() != 0) return 3;
+  // A fork's child leaves the program's descriptors alone.
+  const pid_t pid = ::fork();
+  if (pid < 0) return 4;
+  if (pid == 0) {
+    for (auto& p : program)
+      for (int fd : p)
+        if (::fcntl(fd, F_GETFD) < 0) ::_exit(1);
+    ::_exit(0);
+  }
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) return 5;
+  // Stop neither writes into nor closes them.
+  slab_metrics_stop();
+  for (auto& p : program) {
+    for (int fd : p)
+      if (::fcntl(fd, F_GETFD) < 0) return 6;
+    if (!quiet(p[0])) return 7;
+  }
+  // And a new endpoint starts.
+  if (slab_metrics_start(0) == 0) return 8;
+  slab_metrics_stop();
+  return 0;
+}
+
+TEST_F(MetricsEndpoint, DescriptorsTheProgramTookAreNeverTheServers) {
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) ::_exit(descriptors_taken_by_the_program());
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the check that failed";
 }
 
 TEST_F(MetricsEndpoint, StartsFromTheMetricsPortOption) {

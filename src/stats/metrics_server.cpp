@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -77,8 +78,35 @@ enum class Phase : std::uint8_t {
   draining,  // response sent and write side shut: dropping the client's leftovers; evicted first at the cap
 };
 
+// Which open file a descriptor of the server's names, read when the server
+// made it. A program may close descriptors it did not open (closefrom(3), as
+// daemons do before they drop privileges) and open its own in their place: the
+// server then uses, closes and writes to a number only while it still names
+// that file (fd_ours), and never touches the program's.
+struct FdIdentity {
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+FdIdentity identity_of(int fd) noexcept {
+  struct stat st {};
+  if (fd < 0 || ::fstat(fd, &st) != 0) return {};
+  return {st.st_dev, st.st_ino};
+}
+
+// True if `fd` is still the server's: close-on-exec, as all of them are made,
+// and the same file (sockets and pipes have an inode of their own each).
+bool fd_ours(int fd, const FdIdentity& id) noexcept {
+  if (fd < 0) return false;
+  const int flags = ::fcntl(fd, F_GETFD);
+  struct stat st {};
+  return flags >= 0 && (flags & FD_CLOEXEC) != 0 && ::fstat(fd, &st) == 0 && st.st_dev == id.dev &&
+         st.st_ino == id.ino;
+}
+
 struct Connection {
   int fd = -1;
+  FdIdentity fd_id;
   Phase phase = Phase::unused;
   std::uint64_t accept_order = 0;  // smaller is older: picks the connection evicted at the cap
   std::uint64_t deadline_ms = 0;   // of the current phase
@@ -102,6 +130,9 @@ struct MetricsServer {
 
   int listen_fd = -1;
   int wake_pipe[2] = {-1, -1};  // metrics_stop writes a byte to end the thread
+  FdIdentity listen_id;
+  FdIdentity wake_id[2];
+  std::atomic<bool> stopping{false};  // set by metrics_stop before it wakes the thread
   pthread_t thread{};
   std::uint64_t accepted = 0;  // connections accepted so far: the next accept_order
   std::uint64_t accept_paused_until_ms = 0;
@@ -119,6 +150,8 @@ struct MetricsServer {
 OuterMutex g_server_mutex;
 MetricsServer* g_server = nullptr;
 std::atomic<std::uint16_t> g_port{0};  // non-zero while running
+// Set by the server thread when the program closed its descriptors (keep_own_descriptors).
+std::atomic<bool> g_server_lost{false};
 std::atomic<bool> g_autostart_done{false};
 std::atomic<bool> g_report_at_exit{false};  // TSLAB_SHOW_STATS: print_live_at_exit
 
@@ -148,13 +181,14 @@ const char* reason_of(int error) noexcept {
 
 std::uint64_t now_ms() noexcept { return monotonic_ns() / 1000000; }
 
-// Forgets the descriptor before closing it. A fork taken meanwhile then leaves
-// the child either an open descriptor to close or nothing, never a number the
-// process may already have reused for something else.
-void close_and_forget(int& fd) noexcept {
+// Forgets the descriptor before closing it, and closes it only if it is
+// still the server's (fd_ours). A fork taken meanwhile then leaves the child
+// either an open descriptor to close or nothing, never a number the process
+// may already have reused for something else.
+void close_and_forget(int& fd, const FdIdentity& id) noexcept {
   const int closing = fd;
   fd = -1;
-  if (closing >= 0) ::close(closing);
+  if (fd_ours(closing, id)) ::close(closing);
 }
 
 // --- the server's memory ----------------------------------------------------
@@ -174,7 +208,7 @@ void unmap_server(MetricsServer* server) noexcept { OsPlatform::instance().relea
 // --- one connection ---------------------------------------------------------
 
 void release_connection(Connection& c) noexcept {
-  close_and_forget(c.fd);
+  close_and_forget(c.fd, c.fd_id);
   c.body_pages.reset(0);
   c.body = nullptr;
   c.body_size = 0;
@@ -186,6 +220,7 @@ void release_connection(Connection& c) noexcept {
 
 void start_reading_head(Connection& c, int fd, std::uint64_t order, std::uint64_t now) noexcept {
   c.fd = fd;
+  c.fd_id = identity_of(fd);
   c.phase = Phase::reading_head;
   c.accept_order = order;
   c.deadline_ms = now + static_cast<std::uint64_t>(g_head_deadline_ms.load(std::memory_order_relaxed));
@@ -411,14 +446,41 @@ nfds_t fill_poll_set(MetricsServer& s, std::uint64_t now) noexcept {
   return n;
 }
 
-// Milliseconds until the next deadline or the end of an accept pause; -1 for none.
+// The longest the thread waits in one round: a stop whose wake-up byte could not
+// be written (the program closed the pipe's write end: fd_ours) is seen by then.
+constexpr std::uint64_t MAX_POLL_MS = 1000;
+
+// Milliseconds until the next deadline or the end of an accept pause, at most MAX_POLL_MS.
 int poll_timeout_ms(const MetricsServer& s, std::uint64_t now) noexcept {
   std::uint64_t next = now < s.accept_paused_until_ms ? s.accept_paused_until_ms : UINT64_MAX;
   for (const Connection& c : s.connections)
     if (c.phase != Phase::unused && c.deadline_ms < next) next = c.deadline_ms;
-  if (next == UINT64_MAX) return -1;
   if (next <= now) return 0;
-  return next - now > INT_MAX ? INT_MAX : static_cast<int>(next - now);
+  return static_cast<int>(next - now < MAX_POLL_MS ? next - now : MAX_POLL_MS);
+}
+
+// The program took the server's descriptors: it closes what is still its own
+// but the wake-up pipe (metrics_stop's to close) and reports none running.
+void lose_server(MetricsServer& s) noexcept {
+  for (Connection& c : s.connections)
+    if (c.phase != Phase::unused) release_connection(c);
+  close_and_forget(s.listen_fd, s.listen_id);
+  g_server_lost.store(true, std::memory_order_release);
+}
+
+// True while the server's own descriptors are still its own. A connection the
+// program took is forgotten (not closed); without its listener or wake-up
+// pipe the server stops serving: it closes the connections that are its own and
+// its thread ends (metrics_port then reports none; metrics_stop still joins it).
+bool keep_own_descriptors(MetricsServer& s) noexcept {
+  for (Connection& c : s.connections)
+    if (c.phase != Phase::unused && !fd_ours(c.fd, c.fd_id)) {
+      c.fd = -1;
+      release_connection(c);
+    }
+  if (fd_ours(s.listen_fd, s.listen_id) && fd_ours(s.wake_pipe[0], s.wake_id[0])) return true;
+  lose_server(s);
+  return false;
 }
 
 // Waits up to `ms`, or less if metrics_stop wakes the thread.
@@ -429,7 +491,7 @@ void back_off(const MetricsServer& s, int ms) noexcept {
 
 void* server_main(void* argument) {
   MetricsServer& s = *static_cast<MetricsServer*>(argument);
-  for (;;) {
+  while (!s.stopping.load(std::memory_order_acquire) && keep_own_descriptors(s)) {
     std::uint64_t now = now_ms();
     expire_overdue(s, now);
     const nfds_t polled = fill_poll_set(s, now);
@@ -438,7 +500,12 @@ void* server_main(void* argument) {
       if (errno != EINTR) back_off(s, ACCEPT_BACKOFF_MS);  // e.g. ENOMEM: try again, never spin
       continue;
     }
-    if (s.poll_fds[0].revents != 0) break;  // metrics_stop
+    if (s.poll_fds[0].revents != 0) {
+      // metrics_stop (the loop's test ends it), or the pipe's write end closed
+      // under us (POLLHUP): no stop could wake the thread any more.
+      if (!s.stopping.load(std::memory_order_acquire)) lose_server(s);
+      break;
+    }
     now = now_ms();
     // Open connections first: accepting may evict one and reuse its slot.
     for (nfds_t i = 2; i < polled; ++i)
@@ -473,13 +540,15 @@ bool open_listener(MetricsServer& s, std::uint16_t port, std::uint16_t* bound) n
   return true;
 }
 
+void stop_locked() noexcept;  // below metrics_start
+
 // Closes everything the server holds and gives its memory back. The thread
 // must be gone (joined, or never started). Caller holds g_server_mutex.
 void discard_server_locked() noexcept {
   MetricsServer* server = g_server;
   for (Connection& c : server->connections) release_connection(c);
-  close_and_forget(server->listen_fd);
-  for (int& fd : server->wake_pipe) close_and_forget(fd);
+  close_and_forget(server->listen_fd, server->listen_id);
+  for (int i = 0; i < 2; ++i) close_and_forget(server->wake_pipe[i], server->wake_id[i]);
   // Unpublished before the unmap: a fork never sees a pointer to unmapped memory.
   g_server = nullptr;
   server->~MetricsServer();
@@ -552,6 +621,8 @@ std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
   // cancellation points): the library has no unwinding to release it.
   const CancellationDisabled no_cancel;
   const std::lock_guard<OuterMutex> lock(g_server_mutex);
+  // One the program took the descriptors of ends first: a new one may start.
+  if (g_server_lost.load(std::memory_order_acquire)) stop_locked();
   if (const std::uint16_t running = g_port.load(std::memory_order_relaxed); running != 0) {
     if (port == 0 || port == running) return running;
     *error = TSLAB_ERR_INVALID_ARGUMENT;  // one endpoint per process
@@ -565,8 +636,11 @@ std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
   g_server = server;
   std::uint16_t bound = 0;
   int reason = 0;
-  if (!open_listener(*server, port, &bound) || ::pipe2(server->wake_pipe, O_CLOEXEC) != 0 ||
-      (reason = ::pthread_create(&server->thread, nullptr, server_main, server)) != 0) {
+  const bool made = open_listener(*server, port, &bound) && ::pipe2(server->wake_pipe, O_CLOEXEC) == 0;
+  server->listen_id = identity_of(server->listen_fd);
+  for (int i = 0; i < 2; ++i) server->wake_id[i] = identity_of(server->wake_pipe[i]);
+  g_server_lost.store(false, std::memory_order_relaxed);
+  if (!made || (reason = ::pthread_create(&server->thread, nullptr, server_main, server)) != 0) {
     if (reason == 0) reason = errno;  // pthread_create returns its reason; the calls before set errno
     if (verbose()) report("tslab: metrics endpoint on port %u failed: %s\n", port, reason_of(reason));
     discard_server_locked();
@@ -579,16 +653,31 @@ std::uint16_t metrics_start(std::uint16_t port, TslabError* error) noexcept {
   return bound;
 }
 
-void metrics_stop() noexcept {
-  const CancellationDisabled no_cancel;  // write and pthread_join are cancellation points
-  const std::lock_guard<OuterMutex> lock(g_server_mutex);
+namespace {
+
+// Ends the server thread and frees what it holds. Caller holds g_server_mutex
+// with cancellation disabled (write and pthread_join are cancellation points).
+void stop_locked() noexcept {
   if (g_port.load(std::memory_order_relaxed) == 0) return;
+  g_server->stopping.store(true, std::memory_order_release);
+  // Only into the server's own pipe: otherwise the thread sees `stopping`
+  // within MAX_POLL_MS (or has ended already, its descriptors gone).
   const char wake = 1;
-  while (::write(g_server->wake_pipe[1], &wake, 1) < 0 && errno == EINTR) {
+  while (fd_ours(g_server->wake_pipe[1], g_server->wake_id[1]) &&
+         ::write(g_server->wake_pipe[1], &wake, 1) < 0 && errno == EINTR) {
   }
   ::pthread_join(g_server->thread, nullptr);
   discard_server_locked();
   g_port.store(0, std::memory_order_release);
+  g_server_lost.store(false, std::memory_order_release);
+}
+
+}  // namespace
+
+void metrics_stop() noexcept {
+  const CancellationDisabled no_cancel;
+  const std::lock_guard<OuterMutex> lock(g_server_mutex);
+  stop_locked();
 }
 
 void metrics_set_deadlines_for_testing(int head_ms, int drain_ms, int write_ms) noexcept {
@@ -597,19 +686,22 @@ void metrics_set_deadlines_for_testing(int head_ms, int drain_ms, int write_ms) 
   g_write_deadline_ms.store(write_ms, std::memory_order_relaxed);
 }
 
-std::uint16_t metrics_port() noexcept { return g_port.load(std::memory_order_acquire); }
+std::uint16_t metrics_port() noexcept {
+  return g_server_lost.load(std::memory_order_acquire) ? 0 : g_port.load(std::memory_order_acquire);
+}
 
 TSLAB_FORK_STEP void metrics_after_fork_child() noexcept {
   forget_stats_output_after_fork();
   // The lock may have been held by a thread that the child does not have.
   new (&g_server_mutex) OuterMutex();
   g_port.store(0, std::memory_order_release);
+  g_server_lost.store(false, std::memory_order_relaxed);
   MetricsServer* server = g_server;
   g_server = nullptr;
   if (server == nullptr) return;
-  for (Connection& c : server->connections) close_and_forget(c.fd);
-  close_and_forget(server->listen_fd);
-  for (int& fd : server->wake_pipe) close_and_forget(fd);
+  for (Connection& c : server->connections) close_and_forget(c.fd, c.fd_id);
+  close_and_forget(server->listen_fd, server->listen_id);
+  for (int i = 0; i < 2; ++i) close_and_forget(server->wake_pipe[i], server->wake_id[i]);
   // The state itself is safe to unmap (only stop unmaps it, after unpublishing
   // it), but the response pages are not: the parent's thread may have been
   // between unmapping one and forgetting it. Those few pages stay with the child.
