@@ -115,12 +115,19 @@ void parse_comment(LineReader& r, Exposition& out) {
   info.type = std::string(type);
 }
 
+// Labels one sample may carry. tslab's own samples carry at most five; the
+// check for a label given twice looks at those before it, so a line of
+// thousands (a hostile or broken endpoint) would take quadratic time.
+constexpr std::size_t MAX_LABELS_PER_SAMPLE = 64;
+
 void parse_sample(LineReader& r, Exposition& out) {
   Sample s;
   s.name = r.name("metric name", true);
   if (r.take('{')) {
     r.skip_blanks();
     while (!r.take('}')) {
+      if (s.labels.size() == MAX_LABELS_PER_SAMPLE)
+        r.fail("more than " + std::to_string(MAX_LABELS_PER_SAMPLE) + " labels in one sample");
       std::string key = r.name("label name", false);
       r.skip_blanks();
       if (!r.take('=')) r.fail("expected '=' after label " + key);

@@ -104,6 +104,13 @@ TEST(Exposition, ErrorsNameTheLine) {
   expect_error("x 12abc\n", "bad sample value '12abc'");
   expect_error("x\n", "expected a blank before the value");
   expect_error("x{a=\"1\",a=\"2\"} 1\n", "label a given twice");
+  // A sample with more labels than any exposition needs is refused, at once.
+  std::string many = "x{";
+  for (int i = 0; i < 65; ++i) many += (i ? ",l" : "l") + std::to_string(i) + "=\"v\"";
+  expect_error(many + "} 1\n", "more than 64 labels in one sample");
+  std::string enough = "x{";
+  for (int i = 0; i < 64; ++i) enough += (i ? ",l" : "l") + std::to_string(i) + "=\"v\"";
+  EXPECT_EQ(parse_exposition(enough + "} 1\n").samples.at(0).labels.size(), 64u);
   expect_error("# TYPE x thing\n", "unknown metric type 'thing'");
   expect_error("1x 1\n", "expected a metric name");
   expect_error("x 1 2 3\n", "unexpected text after the timestamp");
