@@ -426,8 +426,9 @@ TEST(ArenaEpochRace, ChunksTakenAsTheirEpochIsDestroyedAreWrittenBeforeTheyGo) {
   EXPECT_ALLOCATOR_OK(alloc);
 }
 
-// Two threads bump in a shared arena while the main thread destroys its epoch,
-// collects and advances, then makes the next arena: a bump that read the
+// Two threads bump in a shared arena while the main thread (and in odd rounds a
+// second one) destroys its epoch, collects and advances, then makes the next
+// arena: a bump that read the
 // current chunk before the destroy ended the arena finishes before the chunk
 // is released (it used to read and write the header of a chunk whose range had
 // gone back: SIGSEGV), and every call after the destroy is refused.
@@ -456,9 +457,15 @@ TEST(ArenaEpochRace, BumpsRacingTheirEpochsDestroyNeverReachReleasedChunks) {
     ASSERT_NE(a, nullptr) << r;
     const std::uint64_t before = served.load();
     current.store(a, std::memory_order_release);
-    // A varying head start: the destroy lands among the bumps.
+    // A varying head start: the destroy lands among the bumps. In odd rounds a
+    // second thread destroys the epoch at the same time: whichever ends the
+    // arena, neither releases its chunk before the bumps under way are over.
     while (served.load() < before + 1 + (r % 8) * 100) std::this_thread::yield();
-    EXPECT_EQ(alloc.epoch_destroy(alloc.epoch_current()), tslab::Error::ok);
+    const tslab::EpochId e = alloc.epoch_current();
+    std::thread racer;
+    if (r % 2 == 1) racer = std::thread([&] { EXPECT_EQ(alloc.epoch_destroy(e), tslab::Error::ok); });
+    EXPECT_EQ(alloc.epoch_destroy(e), tslab::Error::ok);
+    if (racer.joinable()) racer.join();
     EXPECT_EQ(slab_arena_alloc(a, 200, 16), nullptr) << r;
     EXPECT_EQ(slab_last_error(), TSLAB_ERR_STALE_EPOCH) << r;
     alloc.collect();

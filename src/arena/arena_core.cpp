@@ -176,6 +176,10 @@ TslabError ArenaCore::destroy(ArenaCore* arena) noexcept {
     // allocator's memory or the epoch's blocks, only the record is left to
     // free (once, as any arena's).
     if (arena->ended_.load(std::memory_order_acquire) || !work.ok()) {
+      // What they pointed to went with the epoch or the allocator.
+      arena->chunks_.store(nullptr, std::memory_order_relaxed);
+      arena->fallback_.store(nullptr, std::memory_order_relaxed);
+      arena->first_ = nullptr;
       arena_record_release(arena);
       return TSLAB_OK;
     }
@@ -219,6 +223,7 @@ void ArenaCore::end(TslabError why) noexcept {
 }
 
 TslabError ArenaCore::reset() noexcept {
+  if (!usable()) return refusal();  // before Work, as allocate_slow
   const Work work(*this);
   if (!work.ok() || !usable()) return refusal();
   const std::uint64_t reached = consumed();
@@ -251,7 +256,8 @@ std::uint64_t ArenaCore::consumed() const noexcept {
 }
 
 TslabError ArenaCore::stats(SlabArenaStats* out) const noexcept {
-  const Work work(*this);  // the chunks' headers are read
+  if (!usable()) return refusal();  // before Work, as allocate_slow
+  const Work work(*this);           // the chunks' headers are read
   if (!work.ok() || !usable()) return refusal();
   *out = SlabArenaStats{};
   for (const ArenaChunk* c = chunks_.load(std::memory_order_acquire); c != nullptr; c = c->next) {

@@ -51,6 +51,9 @@ void zero_unless_known_zero(const void* block, char* bytes, std::size_t size) no
 }  // namespace
 
 void* ArenaCore::allocate_slow(std::size_t size, std::size_t alignment, ArenaChunk* tried) noexcept {
+  // Refused at once when ended or another copy's, without Work: an epoch_destroy
+  // waiting for the slot's work is not held up by calls it has refused already.
+  if (!usable()) return refuse(refusal());
   // Everything here reads chunks' headers or writes into new blocks.
   const Work work(*this);
   if (!work.ok() || !usable()) return refuse(refusal());
@@ -159,10 +162,8 @@ void* ArenaCore::allocate_fallback(std::size_t size, std::size_t alignment) noex
   // other arena block (and, above 64 KiB, one of the block's start as no block
   // of the program's, AllocatorCore::alloc_held), and only the arena's end frees
   // the block. The list node sits right before them, clear of the first 16
-  // bytes, where a freed block's list link lands: a destroy racing its epoch's
-  // destroy (misuse, which test_mt_arena exercises) still reads a node whose
-  // block was released. Cannot wrap: size is at most SLAB_ARENA_MAX_REQUEST,
-  // alignment SLAB_ARENA_MAX_ALIGNMENT.
+  // bytes, where a freed block's list link lands. Cannot wrap: size is at most
+  // SLAB_ARENA_MAX_REQUEST, alignment SLAB_ARENA_MAX_ALIGNMENT.
   constexpr std::size_t MIN_OFFSET = 2 * sizeof(FallbackNode);
   const std::size_t align = alignment < MIN_OFFSET ? MIN_OFFSET : alignment;
   if (!epoch_still_bound()) return nullptr;

@@ -130,8 +130,8 @@ class AllocatorCore final : public SlabSource {
   void remove_dependent(AllocatorDependent* d) noexcept;
   void unlink_dependent_locked(AllocatorDependent* d) noexcept;
   // Ends the dependents bound to an activation of `epoch` up to `last_era`
-  // (epoch_destroy, before it releases their blocks). True if it ended any.
-  bool end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t last_era) noexcept;
+  // (epoch_destroy, before it releases their blocks).
+  void end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t last_era) noexcept;
   // An arena's own reads and writes of its chunks and fallback blocks (blocks of
   // slot `epoch`: arena/arena_core.cpp) happen between these two calls, from
   // taking a block to publishing it and in reset, stats and destroy.

@@ -38,21 +38,18 @@ std::uint64_t AllocatorCore::destroy_in_slab(const void* first, std::uint32_t ep
   return released;
 }
 
-bool AllocatorCore::end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t last_era) noexcept {
+void AllocatorCore::end_dependents_of_epoch(std::uint32_t epoch, std::uint64_t last_era) noexcept {
   const CountedLock lock(mutex_, counters_);
   // Linearization point of the dependents' end: one added later finds it (add_dependent).
   if (last_era > destroyed_era_[epoch]) destroyed_era_[epoch] = last_era;
-  bool ended = false;
   for (AllocatorDependent* d = dependents_; d != nullptr;) {
     AllocatorDependent* const next = d->next;
     if (d->era != 0 && d->epoch == epoch && d->era <= last_era) {
       unlink_dependent_locked(d);
       d->end(d->owner, TSLAB_ERR_STALE_EPOCH);
-      ended = true;
     }
     d = next;
   }
-  return ended;
 }
 
 std::uint32_t AllocatorCore::begin_arena_work(std::uint32_t epoch) noexcept {
@@ -102,17 +99,20 @@ bool AllocatorCore::epoch_destroy(std::uint32_t epoch, std::uint64_t* released) 
   // Every activation of the slot up to here has ended: no allocation can newly
   // enter one (EpochRing::ended_era). A reopened slot's new era is left alone.
   const std::uint64_t last_era = epochs_.ended_era(epoch);
-  // Quiescence point: allocations that saw one of those eras open are over, so
-  // every block they handed out is in a bitmap the walk below reads.
-  if (last_era > quiesced_era_[epoch].load(std::memory_order_acquire) && !quiesce_epoch(epoch, last_era))
-    return false;
-  // Arenas over the blocks released below end; then none is still at work in
-  // them: their slow paths (Work) are waited for, and their bumps, which run
-  // inside the thread's quiescence marker, by a second quiescence (one that
-  // read the current chunk before the end is over).
-  const bool arenas_ended = end_dependents_of_epoch(epoch, last_era);
+  // Arenas over the blocks released below end, and their slow paths (Work)
+  // under way are waited for.
+  end_dependents_of_epoch(epoch, last_era);
   wait_for_arena_work(epoch);
-  if (arenas_ended && !quiesce_allocations()) return false;
+  // Quiescence point: allocations that saw one of those eras open are over, so
+  // every block they handed out is in a bitmap the walk below reads; and so are
+  // the bumps of the arenas ended, here or by a destroy racing this one, which
+  // run inside the thread's quiescence marker (one that read the current chunk
+  // before the end). Every time, not only for an activation not waited out yet:
+  // the racing destroy may have ended an arena whose bump this one must outwait.
+  if (!quiesce_epoch(epoch, last_era)) {
+    set_error(TSLAB_ERR_SYSTEM);  // no process-wide fence (may_wait_or_error passed)
+    return false;
+  }
   SegmentHeader* head = nullptr;
   {
     const CountedLock lock(mutex_, counters_);
