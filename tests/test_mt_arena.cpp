@@ -384,8 +384,8 @@ TEST(ArenaEpochRace, ArenasCreatedRacingTheirEpochsDestroyAreEnded) {
 // Arenas created and grown on one thread while another destroys their epoch,
 // collects and advances, with chunks of spans of their own that zero_on_reset
 // makes the arena write whole: the arena never writes into a chunk the destroy
-// released (a chunk whose range went back to the OS faulted: SIGSEGV), and each
-// creation either fails or makes an arena that is ended.
+// released (a chunk whose range went back to the OS faulted: SIGSEGV), and a
+// creation that fails says why (the epoch closing, or its activation destroyed).
 TEST(ArenaEpochRace, ChunksTakenAsTheirEpochIsDestroyedAreWrittenBeforeTheyGo) {
   tslab::Allocator alloc;
   std::atomic<bool> stop{false};

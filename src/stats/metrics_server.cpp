@@ -18,7 +18,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -35,6 +34,7 @@
 #include "core/threads.h"
 #include "options/options.h"
 #include "platform/clock_rss.h"
+#include "platform/fd_identity.h"
 #include "platform/fork_hooks.h"
 #include "platform/mutex.h"
 #include "platform/no_cancel.h"
@@ -77,32 +77,6 @@ enum class Phase : std::uint8_t {
   writing_response,  // sending status, headers and body as the client takes them
   draining,  // response sent and write side shut: dropping the client's leftovers; evicted first at the cap
 };
-
-// Which open file a descriptor of the server's names, read when the server
-// made it. A program may close descriptors it did not open (closefrom(3), as
-// daemons do before they drop privileges) and open its own in their place: the
-// server then uses, closes and writes to a number only while it still names
-// that file (fd_ours), and never touches the program's.
-struct FdIdentity {
-  dev_t dev = 0;
-  ino_t ino = 0;
-};
-
-FdIdentity identity_of(int fd) noexcept {
-  struct stat st {};
-  if (fd < 0 || ::fstat(fd, &st) != 0) return {};
-  return {st.st_dev, st.st_ino};
-}
-
-// True if `fd` is still the server's: close-on-exec, as all of them are made,
-// and the same file (sockets and pipes have an inode of their own each).
-bool fd_ours(int fd, const FdIdentity& id) noexcept {
-  if (fd < 0) return false;
-  const int flags = ::fcntl(fd, F_GETFD);
-  struct stat st {};
-  return flags >= 0 && (flags & FD_CLOEXEC) != 0 && ::fstat(fd, &st) == 0 && st.st_dev == id.dev &&
-         st.st_ino == id.ino;
-}
 
 struct Connection {
   int fd = -1;
@@ -474,10 +448,7 @@ void lose_server(MetricsServer& s) noexcept {
 // its thread ends (metrics_port then reports none; metrics_stop still joins it).
 bool keep_own_descriptors(MetricsServer& s) noexcept {
   for (Connection& c : s.connections)
-    if (c.phase != Phase::unused && !fd_ours(c.fd, c.fd_id)) {
-      c.fd = -1;
-      release_connection(c);
-    }
+    if (c.phase != Phase::unused && !fd_ours(c.fd, c.fd_id)) release_connection(c);  // closes only its own
   if (fd_ours(s.listen_fd, s.listen_id) && fd_ours(s.wake_pipe[0], s.wake_id[0])) return true;
   lose_server(s);
   return false;

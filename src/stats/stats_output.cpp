@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "platform/fd_identity.h"
 #include "platform/fork_hooks.h"
 #include "platform/no_cancel.h"
 
@@ -41,8 +42,7 @@ class ErrnoKept {
 
 // Published with release once the file's identity is recorded.
 std::atomic<int> g_copy_fd{-1};
-dev_t g_copy_dev = 0;
-ino_t g_copy_ino = 0;
+FdIdentity g_copy_id;
 
 }  // namespace
 
@@ -65,8 +65,7 @@ void keep_stats_output() noexcept {
     }
   }
   if (fd < 0) return;
-  g_copy_dev = st.st_dev;
-  g_copy_ino = st.st_ino;
+  g_copy_id = {st.st_dev, st.st_ino};
   g_copy_fd.store(fd, std::memory_order_release);
 }
 
@@ -77,19 +76,13 @@ TSLAB_FORK_STEP void forget_stats_output_after_fork() noexcept {
   // closed it and opened something of its own there (a connection, a
   // descriptor placed at the top of the table).
   const int fd = g_copy_fd.exchange(-1, std::memory_order_relaxed);
-  struct stat st {};
-  const int flags = fd >= 0 ? ::fcntl(fd, F_GETFD) : -1;
-  if (flags >= 0 && (flags & FD_CLOEXEC) != 0 && ::fstat(fd, &st) == 0 && st.st_dev == g_copy_dev &&
-      st.st_ino == g_copy_ino)
-    ::close(fd);
+  if (fd_ours(fd, g_copy_id)) ::close(fd);
 }
 
 void write_stats_output(const char* text) noexcept {
   // stderr while it is open: where the program points it now.
   const int fd = g_copy_fd.load(std::memory_order_acquire);
-  struct stat st {};
-  if (fd >= 0 && ::fcntl(STDERR_FILENO, F_GETFD) < 0 && ::fstat(fd, &st) == 0 && st.st_dev == g_copy_dev &&
-      st.st_ino == g_copy_ino) {
+  if (::fcntl(STDERR_FILENO, F_GETFD) < 0 && fd_ours(fd, g_copy_id)) {
     write_fd(fd, text, std::strlen(text));
     return;
   }
